@@ -1,0 +1,77 @@
+"""Pieces shared by the 44-FZ and 223-FZ parsers: identifiers, URLs, organizations, lookups."""
+
+from __future__ import annotations
+
+import csv
+from functools import cache
+from pathlib import Path
+
+from survtrack.scrapers import values as v
+from survtrack.scrapers.xmlsafe import local
+from survtrack.warehouse.store import LoadContext
+
+HERE = Path(__file__).parent
+SOURCE = "eis"
+CARD_44 = "https://zakupki.gov.ru/epz/contract/contractCard/common-info.html?reestrNumber={}"
+CARD_223 = "https://zakupki.gov.ru/epz/contractfz223/search/results.html?searchString={}"
+NOTICE_44 = "https://zakupki.gov.ru/epz/order/notice/common-info.html?regNumber={}"
+NOTICE_223 = "https://zakupki.gov.ru/epz/order/notice/notice223/common-info.html?regNumber={}"
+
+
+@cache
+def stages() -> dict[str, str]:
+    with open(HERE / "contract_stages.csv", encoding="utf-8") as fh:
+        return {row["code"]: row["status"] for row in csv.DictReader(fh)}
+
+
+def find(el, *names: str):
+    """First descendant (document order) whose local name is one of `names`."""
+    if el is None:
+        return None
+    wanted = set(names)
+    for node in el.iter():
+        if node is not el and local(node.tag) in wanted:
+            return node
+    return None
+
+
+def find_text(el, *names: str) -> str | None:
+    node = find(el, *names)
+    return v.clean(node.text) if node is not None and node.text else None
+
+
+def org(ctx: LoadContext, *, name: str | None, inn: str | None, kpp: str | None = None,
+        short_name: str | None = None, country: str = "RU") -> str | None:
+    """Emit an organization and return its org_id (RU-INN where an INN is published)."""
+    inn = (inn or "").strip() or None
+    name = v.clean(name)
+    if inn:
+        if not inn.isdigit() or len(inn) not in (10, 12):
+            ctx.reject_part(f"INN {inn!r} is not 10 or 12 digits; kept as published", "INN")
+        org_id, scheme = f"RU-INN:{inn}", "RU-INN"
+    elif name:
+        org_id, scheme = f"name:{SOURCE}:{v.name_key(name)}", None
+    else:
+        return None
+    ctx.emit("organizations", org_id=org_id, name=name or short_name, short_name=v.clean(short_name),
+             scheme=scheme, identifier=inn, kpp=(kpp or "").strip() or None, country=country,
+             document_id=ctx.document.document_id)
+    return org_id
+
+
+def item_code(product) -> tuple[str | None, str | None]:
+    """(scheme, code) of a product line: KTRU is the most specific, then OKPD2, OKPD, OKDP.
+
+    Old documents put 7-digit OKDP codes into the OKPD2 element; the code's shape decides.
+    """
+    for element, scheme in (("KTRU", "KTRU"), ("OKPD2", "OKPD2"), ("okpd2", "OKPD2"),
+                            ("OKPD", "OKPD"), ("okpd", "OKPD"), ("OKDP", "OKDP"), ("okdp", "OKDP")):
+        node = next((c for c in product if local(c.tag) == element), None)
+        if node is None:
+            continue
+        code = find_text(node, "code")
+        if code:
+            if scheme in ("OKPD2", "OKPD") and code.isdigit() and len(code) == 7:
+                scheme = "OKDP"
+            return scheme, code
+    return None, None

@@ -1,0 +1,136 @@
+"""223-FZ documents (state companies' purchases): contracts, execution, notices.
+
+223-FZ files bundle many records as `body/item` (a daily file holds a region's whole day),
+so the dispatcher hands each item over as soon as it is read and then frees it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from survtrack.scrapers import values as v
+from survtrack.scrapers.xmlsafe import child, children, local, text
+from survtrack.warehouse.store import LoadContext, Rejected
+
+from .common import CARD_223, NOTICE_223, SOURCE, find, find_text, item_code, org, stages
+
+
+def _party(ctx: LoadContext, node) -> str | None:
+    if node is None:
+        return None
+    info = child(node, "mainInfo")
+    info = info if info is not None else node
+    return org(ctx, name=text(info, "fullName") or text(info, "name"), inn=text(info, "inn"),
+               kpp=text(info, "kpp"), short_name=text(info, "shortName"))
+
+
+def contract223(ctx: LoadContext, item, kind: str) -> None:
+    data = child(item, "contractData")
+    if data is None:
+        raise Rejected("223-FZ contract item without contractData", "item/contractData")
+    reg_num = text(data, "contractRegNumber") or text(data, "registrationNumber")
+    if not reg_num:
+        raise Rejected("223-FZ contract without contractRegNumber", "contractData/contractRegNumber")
+    contract_id = f"{SOURCE}:{reg_num}"
+    version = v.integer(text(data, "version"), "contractData/version", 0)
+    published = v.moment(text(data, "publicationDate") or text(data, "createDateTime"),
+                         "contractData/publicationDate")
+    signed = v.day(text(data, "contractDate"), "contractData/contractDate")
+    amount = v.money(text(data, "price"), "contractData/price")
+    cur = v.currency(text(data, "currency", "code"), "contractData/currency/code",
+                     "RUB" if amount is not None else None)
+    if amount is None and text(data, "rubPrice"):
+        amount, cur = v.money(text(data, "rubPrice"), "contractData/rubPrice"), "RUB"
+
+    buyer_id = _party(ctx, child(data, "customer"))
+    supplier = child(data, "supplierInfo")
+    vendor_id = None
+    if supplier is not None:
+        foreign = text(supplier, "nonResident") == "true"
+        vendor_id = org(ctx, name=text(supplier, "name"), inn=text(supplier, "inn"),
+                        kpp=text(supplier, "kpp"), short_name=text(supplier, "shortName"),
+                        country=None if foreign else "RU")
+
+    lines = []
+    for i, position in enumerate(children(child(data, "contractPositions"), "contractPosition"), 1):
+        scheme, code = item_code(position)
+        line_no = v.integer(text(position, "ordinalNumber"), "contractPosition/ordinalNumber", i)
+        description = v.clean(text(position, "name"), 2000)
+        lines.append(description)
+        ctx.emit("items", contract_id=contract_id, line_no=line_no, description=description,
+                 scheme=scheme, code=code,
+                 quantity=v.number(text(position, "qty"), f"contractPosition[{i}]/qty"),
+                 unit=find_text(child(position, "okei"), "name"),
+                 unit_price=v.money(text(position, "unitPrice"), f"contractPosition[{i}]/unitPrice"),
+                 amount=None)
+    notice = text(data, "purchaseNoticeInfo", "purchaseNoticeNumber")
+    status = stages().get(text(data, "status") or "", "unknown")
+    if text(data, "termination") == "true":
+        status = "terminated"
+    title = v.clean(text(data, "subjectContract"), 1000) or (
+        v.clean("; ".join(dict.fromkeys(x for x in lines if x)), 1000) if lines else None)
+    ctx.emit("contracts", contract_id=contract_id, source=SOURCE, native_id=reg_num,
+             version=version, published_on=published, title=title, buyer_id=buyer_id,
+             vendor_id=vendor_id, signed_on=signed, year=signed.year if signed else None,
+             amount=amount, currency=cur, procedure=text(data, "purchaseTypeInfo", "name"),
+             status=status, country="RU", notice_id=f"{SOURCE}:{notice}" if notice else None,
+             url=CARD_223.format(reg_num))
+    ctx.emit("contract_versions", contract_id=contract_id, version=version,
+             published_on=published, amount=amount, currency=cur,
+             document_id=ctx.document.document_id)
+
+
+def performance223(ctx: LoadContext, item, kind: str) -> None:
+    """Execution of a 223-FZ contract: each position with a payment date is a payment."""
+    data = child(item, "performanceContractData")
+    if data is None:
+        raise Rejected("performanceContract item without performanceContractData",
+                       "item/performanceContractData")
+    reg_num = text(data, "contractRegNumber")
+    if not reg_num:
+        raise Rejected("performanceContract without contractRegNumber",
+                       "performanceContractData/contractRegNumber")
+    contract_id = f"{SOURCE}:{reg_num}"
+    for i, position in enumerate(children(child(data, "positions"), "position"), 1):
+        where = f"positions/position[{i}]"
+        amount = v.money(text(position, "price"), f"{where}/price")
+        cur = v.currency(text(position, "currency", "code"), f"{where}/currency/code", "RUB")
+        if amount is None:
+            amount, cur = v.money(text(position, "rubPrice"), f"{where}/rubPrice"), "RUB"
+        if amount is None:
+            ctx.reject_part(f"position without a price in contract {reg_num}", f"{where}/price")
+            continue
+        paid_on = v.day(text(position, "paymentDate"), f"{where}/paymentDate")
+        reference = find_text(position, "number")
+        key = f"{reference}|{paid_on}|{amount}|{cur}|{text(position, 'ordinal')}"
+        ctx.emit("payments", contract_id=contract_id,
+                 payment_id=hashlib.sha1(key.encode()).hexdigest()[:16], paid_on=paid_on,
+                 amount=amount, currency=cur, reference=reference,
+                 document_id=ctx.document.document_id)
+    if text(data, "completed") == "true":
+        ctx.emit("contract_events", contract_id=contract_id, event="completed", occurred_on=None,
+                 reason="performanceContract completed=true", reported_paid=None,
+                 document_id=ctx.document.document_id)
+
+
+def notice223(ctx: LoadContext, item, kind: str) -> None:
+    data = next((c for c in item if local(c.tag).endswith("Data")), None)
+    if data is None:
+        raise Rejected("223-FZ item without a *Data element", "item")
+    number = text(data, "registrationNumber") or find_text(data, "purchaseNoticeNumber",
+                                                             "registrationNumber")
+    if not number:
+        raise Rejected(f"{local(data.tag)} without registrationNumber", "registrationNumber")
+    amounts = [v.money(n.text, "lot/initialSum") for n in data.iter() if local(n.tag) == "initialSum"]
+    amount = sum(a for a in amounts if a is not None) if any(amounts) else None
+    ctx.emit("notices", notice_id=f"{SOURCE}:{number}", kind=kind, document_type=local(data.tag),
+             published_on=v.moment(text(data, "publicationDateTime") or text(data, "createDateTime"),
+                                   "publicationDateTime"),
+             buyer_id=_party(ctx, child(data, "customer")),
+             title=v.clean(text(data, "name"), 1000), amount=amount,
+             currency=v.currency(find_text(find(data, "currency"), "code"), "currency/code")
+             if amount is not None else None,
+             bidders=None, url=NOTICE_223.format(number), document_id=ctx.document.document_id)
+
+
+HANDLERS = {"contract223": contract223, "performance223": performance223, "notice223": notice223}

@@ -1,0 +1,256 @@
+"""44-FZ documents (root `export`): contracts, execution records, notices and protocols.
+
+Element names are matched without namespaces and, where schemes moved them between
+versions (5.x to 11.x), by searching the subtree, so one parser serves every version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from survtrack.scrapers import values as v
+from survtrack.scrapers.xmlsafe import child, children, local, text
+from survtrack.warehouse.store import LoadContext, Rejected
+
+from .common import CARD_44, NOTICE_44, SOURCE, find, find_text, item_code, org, stages
+
+
+def contract44(ctx: LoadContext, el, kind: str) -> None:
+    reg_num = text(el, "regNum")
+    if not reg_num:
+        raise Rejected("contract without regNum", "contract/regNum")
+    contract_id = f"{SOURCE}:{reg_num}"
+    version = v.integer(text(el, "versionNumber"), "contract/versionNumber", 0)
+    published = v.moment(text(el, "publishDate"), "contract/publishDate")
+    signed = v.day(text(el, "signDate"), "contract/signDate")
+
+    price_info = child(el, "priceInfo")
+    holder = price_info if price_info is not None else el
+    amount = v.money(text(holder, "price"), "contract/priceInfo/price")
+    cur = v.currency(text(holder, "currency", "code"), "contract/priceInfo/currency/code")
+    if amount is None:  # some versions give only the rouble value
+        amount = v.money(text(holder, "priceRUR"), "contract/priceInfo/priceRUR")
+        cur = cur or ("RUB" if amount is not None else None)
+    if amount is not None and cur is None:
+        cur = "RUB"  # EIS states a currency only when it is not the rouble in old schemes
+
+    customer = child(el, "customer")
+    buyer_id = None
+    if customer is not None:
+        buyer_id = org(ctx, name=text(customer, "fullName"), inn=text(customer, "inn"),
+                       kpp=text(customer, "kpp"), short_name=text(customer, "shortName"))
+
+    vendor_id = None
+    for supplier in children(child(el, "suppliers"), "supplier"):
+        sid = _supplier(ctx, supplier)
+        vendor_id = vendor_id or sid
+
+    items = []
+    for line_no, product in enumerate(children(child(el, "products"), "product"), start=1):
+        scheme, code = item_code(product)
+        description = v.clean(text(product, "name"), 2000)
+        items.append(description)
+        ctx.emit("items", contract_id=contract_id, line_no=line_no, description=description,
+                 scheme=scheme, code=code,
+                 quantity=v.number(text(product, "quantity"), f"product[{line_no}]/quantity"),
+                 unit=find_text(child(product, "OKEI"), "nationalCode", "name"),
+                 unit_price=v.money(text(product, "price"), f"product[{line_no}]/price"),
+                 amount=v.money(text(product, "sum") or text(product, "sumRUR"),
+                                f"product[{line_no}]/sum"))
+
+    foundation = child(el, "foundation")
+    notice = find_text(foundation, "notificationNumber", "purchaseNumber")
+    single = find(foundation, "singleCustomer")
+    if single is not None:
+        procedure = "single supplier: " + (find_text(single, "name") or "reason not stated")
+    elif notice:
+        procedure = f"competitive, notice {notice}"
+    else:
+        procedure = None
+
+    status = stages().get(text(el, "currentContractStage") or "", "unknown")
+    title = v.clean("; ".join(dict.fromkeys(i for i in items if i)), 1000) if items else None
+    ctx.emit("contracts", contract_id=contract_id, source=SOURCE, native_id=reg_num,
+             version=version, published_on=published, title=title, buyer_id=buyer_id,
+             vendor_id=vendor_id, signed_on=signed, year=signed.year if signed else None,
+             amount=amount, currency=cur, procedure=procedure, status=status, country="RU",
+             notice_id=f"{SOURCE}:{notice}" if notice else None,
+             url=CARD_44.format(reg_num))
+    ctx.emit("contract_versions", contract_id=contract_id, version=version,
+             published_on=published, amount=amount, currency=cur,
+             document_id=ctx.document.document_id)
+    ctx.describe("contract", f"44-FZ contract {reg_num} v{version}: {len(items)} product lines",
+                  url=text(el, "href") or CARD_44.format(reg_num))
+
+
+def _supplier(ctx: LoadContext, supplier) -> str | None:
+    person = find(supplier, "individualPersonRF", "individualPersonForeignState")
+    if person is not None:
+        name = " ".join(filter(None, (find_text(person, "lastName"), find_text(person, "firstName"),
+                                      find_text(person, "middleName"))))
+    else:
+        name = find_text(supplier, "fullName", "organizationName", "shortName")
+    foreign = find(supplier, "legalEntityForeignState") is not None
+    inn = find_text(supplier, "INN", "inn")
+    if foreign and not inn:
+        code = find_text(supplier, "taxPayerCode")
+        country = find_text(supplier, "countryCode") or ""
+        if code:  # foreign tax number: not an INN, so it gets a name key with the number
+            name = f"{name} ({country} {code})".strip()
+    return org(ctx, name=name, inn=inn, kpp=find_text(supplier, "KPP", "kpp"),
+               short_name=find_text(supplier, "shortName"),
+               country="RU" if not foreign else (find_text(supplier, "countryCode") or None))
+
+
+def procedure44(ctx: LoadContext, el, kind: str) -> None:
+    """Execution record: payments go to `payments`; a termination becomes an event, and its
+    `paid` total is kept as `reported_paid`, never as another payment."""
+    reg_num = text(el, "regNum")
+    if not reg_num:
+        raise Rejected("contractProcedure without regNum", "contractProcedure/regNum")
+    contract_id = f"{SOURCE}:{reg_num}"
+    n_payments = 0
+    for executions in children(el, "executions"):
+        for i, execution in enumerate(children(executions, "execution"), start=1):
+            where = f"executions/execution[{i}]"
+            amount = v.money(text(execution, "paid"), f"{where}/paid")
+            cur = v.currency(text(execution, "currency", "code"), f"{where}/currency/code", "RUB")
+            if amount is None:
+                amount = v.money(text(execution, "paidRUR"), f"{where}/paidRUR")
+                cur = "RUB"
+            if amount is None:
+                ctx.reject_part(f"execution without a paid amount in contract {reg_num}",
+                                f"{where}/paid")
+                continue
+            pay_doc = child(execution, "payDoc")
+            reference = text(pay_doc, "documentNum") if pay_doc is not None else None
+            paid_on = v.day(text(pay_doc, "documentDate") if pay_doc is not None else None,
+                            f"{where}/payDoc/documentDate")
+            key = f"{reference}|{paid_on}|{amount}|{cur}"
+            ctx.emit("payments", contract_id=contract_id,
+                     payment_id=hashlib.sha1(key.encode()).hexdigest()[:16], paid_on=paid_on,
+                     amount=amount, currency=cur, reference=reference,
+                     document_id=ctx.document.document_id)
+            n_payments += 1
+    termination = child(el, "termination")
+    events = []
+    if termination is not None:
+        ctx.emit("contract_events", contract_id=contract_id, event="terminated",
+                 occurred_on=v.day(text(termination, "terminationDate"),
+                                   "termination/terminationDate"),
+                 reason=v.clean(text(termination, "reason", "name") or text(termination, "reasonInfo")),
+                 reported_paid=v.money(text(termination, "paid"), "termination/paid"),
+                 document_id=ctx.document.document_id)
+        events.append("termination")
+    stage = stages().get(text(el, "currentContractStage") or "")
+    if stage in ("completed", "annulled") or (stage == "terminated" and termination is None):
+        ctx.emit("contract_events", contract_id=contract_id, event=stage, occurred_on=None,
+                 reason=f"currentContractStage {text(el, 'currentContractStage')}",
+                 reported_paid=None, document_id=ctx.document.document_id)
+        events.append(stage)
+    version = text(el, "versionNumber")
+    ctx.describe("contract_procedure",
+                 f"execution record v{version} of {reg_num}: {n_payments} payments"
+                 + (f", {', '.join(events)}" if events else ""),
+                 url=CARD_44.format(reg_num))
+
+
+def contract_cancel44(ctx: LoadContext, el, kind: str) -> None:
+    reg_num = text(el, "regNum")
+    if not reg_num:
+        raise Rejected("contractCancel without regNum", "contractCancel/regNum")
+    ctx.emit("contract_events", contract_id=f"{SOURCE}:{reg_num}", event="annulled",
+             occurred_on=v.day(text(el, "cancelDate") or text(el, "publishDate"), "cancelDate"),
+             reason=find_text(el, "reason", "name"), reported_paid=None,
+             document_id=ctx.document.document_id)
+    ctx.describe("cancellation", f"contract {reg_num} annulled", url=CARD_44.format(reg_num))
+
+
+def procedure_cancel44(ctx: LoadContext, el, kind: str) -> None:
+    reg_num = text(el, "regNum")
+    ctx.describe("cancellation", f"an execution record of {reg_num} was cancelled; payments"
+                 " stay as published by other records", contract_bearing=False)
+
+
+def _purchase_number(el) -> str | None:
+    return text(el, "purchaseNumber") or find_text(el, "purchaseNumber", "notificationNumber")
+
+
+def _responsible(ctx: LoadContext, el) -> str | None:
+    node = find(el, "responsibleOrg", "customer", "purchaseResponsible")
+    if node is None:
+        return None
+    return org(ctx, name=find_text(node, "fullName"), inn=find_text(node, "INN", "inn"),
+               kpp=find_text(node, "KPP", "kpp"))
+
+
+def _notice_row(ctx: LoadContext, el, kind: str, *, amount=None, cur=None, bidders=None,
+                title=None) -> str:
+    number = _purchase_number(el)
+    if not number:
+        raise Rejected(f"{local(el.tag)} without purchaseNumber", f"{local(el.tag)}/purchaseNumber")
+    published = v.moment(find_text(el, "docPublishDate", "publishDTInEIS", "publishDate",
+                                   "createDate", "protocolDate", "signDate"), "publishDate")
+    ctx.emit("notices", notice_id=f"{SOURCE}:{number}", kind=kind, document_type=local(el.tag),
+             published_on=published, buyer_id=_responsible(ctx, el),
+             title=title or v.clean(find_text(el, "purchaseObjectInfo"), 1000), amount=amount,
+             currency=cur, bidders=bidders, url=NOTICE_44.format(number),
+             document_id=ctx.document.document_id)
+    return number
+
+
+def notice44(ctx: LoadContext, el, kind: str) -> None:
+    price = find(el, "maxPrice")
+    amount = v.money(price.text if price is not None else None, "maxPrice")
+    cur = v.currency(find_text(el, "currency") and find_text(find(el, "currency"), "code"),
+                     "currency/code", "RUB" if amount is not None else None)
+    number = _notice_row(ctx, el, kind, amount=amount, cur=cur)
+    ctx.describe(kind, f"{local(el.tag)} for purchase {number}: not contract-bearing",
+                 contract_bearing=False, url=NOTICE_44.format(number))
+
+
+def protocol44(ctx: LoadContext, el, kind: str) -> None:
+    journal = {v.clean(n.text) for n in el.iter() if local(n.tag) == "journalNumber" and n.text}
+    for participant in (n for n in el.iter() if local(n.tag) in ("appParticipant", "participantInfo")):
+        org(ctx, name=find_text(participant, "organizationName", "fullName"),
+            inn=find_text(participant, "inn", "INN"), kpp=find_text(participant, "kpp", "KPP"))
+    number = _notice_row(ctx, el, "protocol", bidders=len(journal) or None)
+    ctx.describe("protocol", f"{local(el.tag)} for purchase {number}: {len(journal)} applications;"
+                 " not contract-bearing", contract_bearing=False, url=NOTICE_44.format(number))
+
+
+def placement_result44(ctx: LoadContext, el, kind: str) -> None:
+    apps = [a for a in el.iter() if local(a.tag) == "application"]
+    winner = next((a for a in apps if text(a, "appRating") == "1"), None)
+    amount = v.money(text(winner, "price"), "application/price") if winner is not None else None
+    number = _notice_row(ctx, el, "placement_result", amount=amount,
+                         cur="RUB" if amount is not None else None, bidders=len(apps))
+    ctx.describe("placement_result", f"result of purchase {number}: {len(apps)} applications,"
+                 f" winning price {amount}; not contract-bearing", contract_bearing=False,
+                 url=NOTICE_44.format(number))
+
+
+def contract_sign44(ctx: LoadContext, el, kind: str) -> None:
+    """A signing notice repeats what the contract record will say: it is kept as a notice so
+    that its price is never counted beside the contract's."""
+    amount = v.money(text(el, "price"), "fcsContractSign/price")
+    cur = v.currency(text(el, "currency", "code"), "fcsContractSign/currency/code",
+                     "RUB" if amount is not None else None)
+    for supplier in children(child(el, "suppliers"), "supplier"):
+        _supplier(ctx, supplier)
+    number = _notice_row(ctx, el, "contract_sign", amount=amount, cur=cur)
+    ctx.describe("contract_sign", f"contract {text(el, 'number')} signed {text(el, 'signDate')}"
+                 f" for purchase {number}; the contract record itself carries the contract",
+                 contract_bearing=False, url=NOTICE_44.format(number))
+
+
+HANDLERS = {
+    "contract44": contract44,
+    "procedure44": procedure44,
+    "contract_cancel44": contract_cancel44,
+    "procedure_cancel44": procedure_cancel44,
+    "notice44": notice44,
+    "protocol44": protocol44,
+    "placement_result44": placement_result44,
+    "contract_sign44": contract_sign44,
+}

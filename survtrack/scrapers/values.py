@@ -1,0 +1,93 @@
+"""Typed values from published text: money, dates, identifiers. Bad values raise Rejected
+naming the field, so an analyst sees which element of which document is wrong."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
+
+from survtrack.warehouse.store import Rejected
+
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def money(value: str | None, field: str) -> Decimal | None:
+    if value is None or str(value).strip() == "":
+        return None
+    raw = str(value).strip().replace("\u00a0", "").replace(" ", "")
+    if "," in raw and "." not in raw:
+        raw = raw.replace(",", ".")
+    try:
+        amount = Decimal(raw)
+    except InvalidOperation:
+        raise Rejected(f"not an amount: {value!r}", field) from None
+    if not amount.is_finite():
+        raise Rejected(f"not a finite amount: {value!r}", field)
+    return amount
+
+
+def number(value: str | None, field: str) -> float | None:
+    amount = money(value, field)
+    return float(amount) if amount is not None else None
+
+
+def day(value: str | None, field: str) -> date | None:
+    """A date from '2016-11-21', '2016-11-21+03:00' or '2015-01-15T00:00:00'."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value.strip()[:10])
+    except ValueError:
+        raise Rejected(f"not a date: {value!r}", field) from None
+
+
+def moment(value: str | None, field: str) -> datetime | None:
+    """A timestamp, converted to naive UTC where the source gives an offset."""
+    if not value:
+        return None
+    raw = value.strip().replace("Z", "+00:00")
+    try:
+        stamp = datetime.fromisoformat(raw)
+    except ValueError:
+        try:
+            return datetime.combine(date.fromisoformat(raw[:10]), datetime.min.time())
+        except ValueError:
+            raise Rejected(f"not a timestamp: {value!r}", field) from None
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(timezone.utc).replace(tzinfo=None)
+    return stamp
+
+
+def currency(value: str | None, field: str, default: str | None = None) -> str | None:
+    if not value:
+        return default
+    code = value.strip().upper()
+    if code == "RUR":  # the pre-1998 rouble code still appears in some EIS documents
+        code = "RUB"
+    if not _CURRENCY.match(code):
+        raise Rejected(f"not an ISO 4217 currency code: {value!r}", field)
+    return code
+
+
+def integer(value: str | None, field: str, default: int | None = None) -> int | None:
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise Rejected(f"not an integer: {value!r}", field) from None
+
+
+def clean(value: str | None, limit: int | None = None) -> str | None:
+    if value is None:
+        return None
+    out = " ".join(value.split())
+    if limit and len(out) > limit:
+        out = out[: limit - 1] + "…"
+    return out or None
+
+
+def name_key(name: str) -> str:
+    """Lower-case, punctuation-free name for `name:<source>:<key>` identifiers."""
+    return re.sub(r"[^\w]+", "-", name.casefold()).strip("-")

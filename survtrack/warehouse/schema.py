@@ -1,0 +1,236 @@
+"""The tidy tables: the one contract between scrapers, analysis and dashboard.
+
+Each table is declared once, as data: columns with their DuckDB type and a doc line, and the
+primary key. `docs/tables.md` is generated from this module (`survtrack docs`), so the
+documentation cannot drift from the schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MONEY = "DECIMAL(24,2)"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    doc: str
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    doc: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    indexes: tuple[tuple[str, ...], ...] = field(default=())
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def ddl(self) -> str:
+        cols = [
+            f"{c.name} {c.type}{'' if c.nullable or c.name in self.key else ' NOT NULL'}"
+            for c in self.columns
+        ]
+        cols.append(f"PRIMARY KEY ({', '.join(self.key)})")
+        return f"CREATE TABLE IF NOT EXISTS {self.name} (\n  " + ",\n  ".join(cols) + "\n)"
+
+
+def _t(name: str, doc: str, key: tuple[str, ...], *cols: tuple, indexes=()) -> Table:
+    return Table(name, doc, tuple(Column(*c) for c in cols), key, tuple(indexes))
+
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in [
+        _t(
+            "documents", "One row per raw document archived (content-addressed).",
+            ("document_id",),
+            ("document_id", "VARCHAR", "SHA-256 of the document's bytes; the archive file name"),
+            ("source", "VARCHAR", "source name: eis, usaspending, ocds, ted, cbr, curated", False),
+            ("url", "VARCHAR", "public URL of the document (or of the record it describes)"),
+            ("origin", "VARCHAR", "where survtrack got the bytes: fetched URL, file path, zip!member"),
+            ("fetched_at", "TIMESTAMP", "when the bytes were archived (UTC)", False),
+            ("media_type", "VARCHAR", "MIME type, e.g. application/xml"),
+            ("bytes", "BIGINT", "size in bytes", False),
+            ("kind", "VARCHAR", "what the parser recognised: contract, contract_procedure, notice…"),
+            ("status", "VARCHAR", "loaded | not_contract_bearing | rejected"),
+            ("detail", "VARCHAR", "why a document bears no contract, or what it held"),
+        ),
+        _t(
+            "contracts", "One row per contract, in its latest known version.",
+            ("contract_id",),
+            ("contract_id", "VARCHAR", "<source>:<native id>, e.g. eis:2366200608816001262"),
+            ("source", "VARCHAR", "source name", False),
+            ("native_id", "VARCHAR", "the source's own identifier (EIS registry number…)", False),
+            ("version", "INTEGER", "the source's version number of this record", False),
+            ("published_on", "TIMESTAMP", "when this version was published"),
+            ("title", "VARCHAR", "subject of the contract (or its product lines, joined)"),
+            ("buyer_id", "VARCHAR", "org_id of the buyer (customer)"),
+            ("vendor_id", "VARCHAR", "org_id of the (first) supplier; NULL where unpublished"),
+            ("signed_on", "DATE", "signing date"),
+            ("year", "INTEGER", "calendar year of signed_on"),
+            ("amount", MONEY, "contract value as published"),
+            ("currency", "VARCHAR", "ISO 4217 code of amount"),
+            ("amount_usd", "DOUBLE", "amount in US dollars at the signing date's rate (build)"),
+            ("procedure", "VARCHAR", "how the supplier was chosen, in the source's words"),
+            ("status", "VARCHAR", "active | completed | terminated | annulled | unknown"),
+            ("country", "VARCHAR", "ISO 3166-1 alpha-2 of the buyer"),
+            ("notice_id", "VARCHAR", "the procurement notice the contract came from"),
+            ("url", "VARCHAR", "public page of the contract at the source"),
+            ("document_id", "VARCHAR", "document of the version shown here", False),
+            indexes=[("vendor_id",), ("buyer_id",), ("year",)],
+        ),
+        _t(
+            "contract_versions", "One row per version or amendment of a contract ever seen.",
+            ("contract_id", "version"),
+            ("contract_id", "VARCHAR", "contract"),
+            ("version", "INTEGER", "the source's version number"),
+            ("published_on", "TIMESTAMP", "when the version was published"),
+            ("amount", MONEY, "contract value in this version"),
+            ("currency", "VARCHAR", "ISO 4217"),
+            ("document_id", "VARCHAR", "document carrying this version", False),
+        ),
+        _t(
+            "items", "One row per product line of a contract (of its latest version).",
+            ("contract_id", "line_no"),
+            ("contract_id", "VARCHAR", "contract"),
+            ("line_no", "INTEGER", "1-based position in the contract"),
+            ("description", "VARCHAR", "product or service as written"),
+            ("scheme", "VARCHAR", "OKPD2, OKPD, OKDP, KTRU, CPV, PSC, NAICS, UNSPSC or the source's own"),
+            ("code", "VARCHAR", "code in that scheme"),
+            ("quantity", "DOUBLE", "quantity"),
+            ("unit", "VARCHAR", "unit of measure"),
+            ("unit_price", "DECIMAL(24,6)", "price per unit"),
+            ("amount", MONEY, "line total"),
+        ),
+        _t(
+            "payments", "One row per payment made under a contract.",
+            ("contract_id", "payment_id"),
+            ("contract_id", "VARCHAR", "contract"),
+            ("payment_id", "VARCHAR", "stable key: payment order number, date and amount"),
+            ("paid_on", "DATE", "date of the payment order"),
+            ("amount", MONEY, "amount paid"),
+            ("currency", "VARCHAR", "ISO 4217"),
+            ("reference", "VARCHAR", "payment order number as published"),
+            ("document_id", "VARCHAR", "latest document that reported the payment", False),
+        ),
+        _t(
+            "contract_events", "Changes of a contract's state reported by the source (termination…).",
+            ("contract_id", "event", "document_id"),
+            ("contract_id", "VARCHAR", "contract (which may not be loaded yet)"),
+            ("event", "VARCHAR", "terminated | completed | annulled"),
+            ("occurred_on", "DATE", "date of the event"),
+            ("reason", "VARCHAR", "the reason as published"),
+            ("reported_paid", MONEY, "total paid as the event's document states it (never a payment)"),
+            ("document_id", "VARCHAR", "document reporting the event"),
+        ),
+        _t(
+            "notices", "Procurement notices, protocols, results and cancellations (no contract rows).",
+            ("notice_id", "kind", "document_id"),
+            ("notice_id", "VARCHAR", "<source>:<purchase number>"),
+            ("kind", "VARCHAR", "notice | protocol | placement_result | contract_sign | cancellation"),
+            ("document_type", "VARCHAR", "the source's own name of the document"),
+            ("published_on", "TIMESTAMP", "publication date"),
+            ("buyer_id", "VARCHAR", "org_id of the buyer or responsible organisation"),
+            ("title", "VARCHAR", "object of the purchase"),
+            ("amount", MONEY, "maximum / winning price stated"),
+            ("currency", "VARCHAR", "ISO 4217"),
+            ("bidders", "INTEGER", "number of applications listed (protocols, results)"),
+            ("url", "VARCHAR", "public page of the notice"),
+            ("document_id", "VARCHAR", "document"),
+        ),
+        _t(
+            "organizations", "One row per buyer or vendor as the source identifies it.",
+            ("org_id",),
+            ("org_id", "VARCHAR", "<scheme>:<id> (RU-INN:7710878000, US-UEI:…) or name:<source>:<name>"),
+            ("name", "VARCHAR", "full name as published (latest seen)"),
+            ("short_name", "VARCHAR", "short name where published"),
+            ("scheme", "VARCHAR", "org-id.guide scheme of the identifier"),
+            ("identifier", "VARCHAR", "registry number in that scheme"),
+            ("kpp", "VARCHAR", "Russian tax registration reason code (KPP) where published"),
+            ("country", "VARCHAR", "ISO 3166-1 alpha-2"),
+            ("entity_id", "VARCHAR", "resolved real-world entity (build)"),
+            ("document_id", "VARCHAR", "latest document naming the organization"),
+        ),
+        _t(
+            "entities", "Real-world organizations after entity resolution.",
+            ("entity_id",),
+            ("entity_id", "VARCHAR", "stable id of the entity"),
+            ("name", "VARCHAR", "display name"),
+            ("aliases", "VARCHAR[]", "every name merged into it"),
+            ("identifiers", "VARCHAR[]", "every org_id merged into it"),
+            ("reason", "VARCHAR", "why these organizations were merged"),
+        ),
+        _t(
+            "tags", "Surveillance categories assigned to contracts, with the rule that fired.",
+            ("contract_id", "category", "rule"),
+            ("contract_id", "VARCHAR", "contract"),
+            ("category", "VARCHAR", "taxonomy category"),
+            ("rule", "VARCHAR", "rule id"),
+            ("evidence", "VARCHAR", "matched text or code"),
+            ("score", "DOUBLE", "confidence 0..1"),
+        ),
+        _t(
+            "fx_rates", "Exchange rates, currency units per US dollar per day.",
+            ("date", "currency", "source"),
+            ("date", "DATE", "day"),
+            ("currency", "VARCHAR", "ISO 4217"),
+            ("units_per_usd", "DOUBLE", "units of currency per 1 USD"),
+            ("source", "VARCHAR", "ecb | cbr"),
+        ),
+        _t(
+            "runs", "One row per ingest or scrape run.",
+            ("run_id",),
+            ("run_id", "VARCHAR", "run identifier"),
+            ("source", "VARCHAR", "source name"),
+            ("command", "VARCHAR", "ingest | scrape | build"),
+            ("parameters", "JSON", "what the run was asked to do"),
+            ("checkpoint", "JSON", "where a resumed run continues"),
+            ("started_at", "TIMESTAMP", "start (UTC)"),
+            ("finished_at", "TIMESTAMP", "end (UTC); NULL while running or killed"),
+            ("status", "VARCHAR", "running | finished | failed"),
+            ("loaded", "INTEGER", "documents loaded"),
+            ("skipped", "INTEGER", "documents already in the warehouse"),
+            ("rejected", "INTEGER", "documents rejected"),
+        ),
+        _t(
+            "rejects", "Documents (or parts) that could not be loaded, and why.",
+            ("reject_id",),
+            ("reject_id", "VARCHAR", "hash of origin, document and reason"),
+            ("run_id", "VARCHAR", "run that met it"),
+            ("source", "VARCHAR", "source name"),
+            ("origin", "VARCHAR", "file path, zip member or URL"),
+            ("document_id", "VARCHAR", "archived document, where it could be archived"),
+            ("field", "VARCHAR", "the element or field at fault, where known"),
+            ("reason", "VARCHAR", "what was wrong"),
+            ("rejected_at", "TIMESTAMP", "when"),
+        ),
+    ]
+}
+
+
+def ddl_statements() -> list[str]:
+    stmts = [t.ddl() for t in TABLES.values()]
+    for t in TABLES.values():
+        for cols in t.indexes:
+            stmts.append(
+                f"CREATE INDEX IF NOT EXISTS {t.name}_{'_'.join(cols)} ON {t.name} ({', '.join(cols)})"
+            )
+    return stmts
+
+
+def markdown() -> str:
+    """The tables as Markdown, for docs/tables.md."""
+    out = ["# The tidy tables", "", "Generated from `survtrack/warehouse/schema.py` by `survtrack docs`.", ""]
+    for t in TABLES.values():
+        out += [f"## `{t.name}`", "", t.doc, "", f"Key: `{', '.join(t.key)}`", "",
+                "| column | type | meaning |", "|---|---|---|"]
+        out += [f"| `{c.name}` | {c.type} | {c.doc} |" for c in t.columns]
+        out.append("")
+    return "\n".join(out)
