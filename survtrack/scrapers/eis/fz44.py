@@ -210,12 +210,15 @@ def notice44(ctx: LoadContext, el, kind: str) -> None:
 
 
 def protocol44(ctx: LoadContext, el, kind: str) -> None:
-    journal = {v.clean(n.text) for n in el.iter() if local(n.tag) == "journalNumber" and n.text}
-    for participant in (n for n in el.iter() if local(n.tag) in ("appParticipant", "participantInfo")):
-        org(ctx, name=find_text(participant, "organizationName", "fullName"),
+    apps = {v.clean(n.text) for n in el.iter()
+            if local(n.tag) in ("journalNumber", "appNumber") and n.text}
+    for participant in (n for n in el.iter()
+                        if local(n.tag) in ("appParticipant", "appParticipantInfo", "participantInfo")):
+        org(ctx, name=find_text(participant, "fullName", "organizationName", "firmName",
+                                "shortName", "lastName"),
             inn=find_text(participant, "inn", "INN"), kpp=find_text(participant, "kpp", "KPP"))
-    number = _notice_row(ctx, el, "protocol", bidders=len(journal) or None)
-    ctx.describe("protocol", f"{local(el.tag)} for purchase {number}: {len(journal)} applications;"
+    number = _notice_row(ctx, el, "protocol", bidders=len(apps) or None)
+    ctx.describe("protocol", f"{local(el.tag)} for purchase {number}: {len(apps)} applications;"
                  " not contract-bearing", contract_bearing=False, url=NOTICE_44.format(number))
 
 

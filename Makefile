@@ -1,0 +1,37 @@
+# survtrack: `make test` and `make demo` work on a fresh machine with Python >= 3.11.
+# uv comes from PyPI into .tools/ when the machine has none; the environment is .venv/,
+# built from uv.lock exactly.
+
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+RUN := $(UV) run --locked --no-sync
+
+.PHONY: test demo env lint bench docs clean
+
+env: .venv/.synced
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked
+	touch $@
+
+test: env
+	$(RUN) pytest
+
+demo: env
+	$(RUN) survtrack demo
+
+lint: env
+	$(RUN) ruff check survtrack tests bench
+
+docs: env
+	$(RUN) survtrack docs docs
+
+bench: env
+	for b in bench/bench_*.py; do $(RUN) python $$b; done
+
+clean:
+	rm -rf .venv .tools .pytest_cache
