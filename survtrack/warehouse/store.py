@@ -229,6 +229,7 @@ class Warehouse:
         unknown = set(ctx.rows) - set(ORDER)
         if unknown:
             raise KeyError(f"no load rule for tables {sorted(unknown)}")
+        winners: set[str] = set()
         for table in ORDER:
             rows = ctx.rows.get(table)
             if not rows:
@@ -236,9 +237,10 @@ class Warehouse:
             if table == "contracts":
                 winners = self._write_contracts(rows, ctx.document.document_id)
             elif table == "items":
+                # product lines belong to the version shown in `contracts`
                 rows = [r for r in rows if r["contract_id"] in winners]
-                self.con.executemany("DELETE FROM items WHERE contract_id = ?",
-                                     [[c] for c in sorted(winners)])
+                for contract_id in sorted(winners):
+                    self.con.execute("DELETE FROM items WHERE contract_id = ?", [contract_id])
                 self._upsert("items", rows)
             else:
                 self._upsert(table, rows)
@@ -264,6 +266,8 @@ class Warehouse:
         return winners
 
     def _upsert(self, table: str, rows: list[dict]) -> None:
+        if not rows:
+            return
         spec = TABLES[table]
         cols = spec.column_names
         updates = [c for c in cols if c not in spec.key]
