@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -21,7 +21,7 @@ app = typer.Typer(help="survtrack: track public spending on surveillance technol
                   no_args_is_help=True, rich_markup_mode="rich")
 console = Console(stderr=True)
 
-DbOption = Annotated[Optional[Path], typer.Option(
+DbOption = Annotated[Path | None, typer.Option(
     "--db", help="DuckDB warehouse file [env SURVTRACK_DB; default ./data/survtrack.duckdb]")]
 
 
@@ -138,7 +138,7 @@ class Format(str, Enum):
 def export(
     table: Annotated[str, typer.Argument(help="table: " + ", ".join(schema.TABLES))],
     fmt: Annotated[Format, typer.Option("--format", help="csv | json | parquet")] = Format.csv,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o",
+    output: Annotated[Path | None, typer.Option("--output", "-o",
                                                   help="file to write [default: stdout]")] = None,
     db: DbOption = None,
 ) -> None:

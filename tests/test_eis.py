@@ -9,7 +9,6 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
-
 from conftest import table_counts
 
 
@@ -72,9 +71,9 @@ def test_contract_v63_voronezh(eis):
     items = wh.query("SELECT line_no, scheme, code, quantity, unit, unit_price, amount"
                      " FROM items WHERE contract_id = 'eis:2366200608816001262' ORDER BY 1")
     assert len(items) == 21
-    assert items[0] == (1, "OKPD2", "21.20.23.111", 7.0, "НАБОР", Decimal("1753"),
+    assert items[0] == (1, "OKPD2", "21.20.23.111", 7.0, "НАБОР", Decimal(1753),
                         Decimal("12271.00"))
-    assert items[1][3:] == (15.0, "НАБОР", Decimal("2629"), Decimal("39435.00"))
+    assert items[1][3:] == (15.0, "НАБОР", Decimal(2629), Decimal("39435.00"))
     # the product lines add up to the contract price, to the kopeck
     assert sum(i[6] for i in items) == Decimal("1207680.35")
     # the document's provenance: archived bytes and the public card
@@ -114,7 +113,7 @@ def test_fz223_contract_daily_file(eis):
     c = contract(wh, "50105018196190002040000")  # contractRegNumber, not registrationNumber
     assert c["native_id"] == "50105018196190002040000"
     assert c["version"] == 1 and c["signed_on"] == date(2019, 12, 16)
-    assert c["amount"] == Decimal("1750000") and c["currency"] == "RUB"
+    assert c["amount"] == Decimal(1750000) and c["currency"] == "RUB"
     assert c["buyer_id"] == "RU-INN:0105018196" and c["vendor_id"] is None
     assert c["title"] == "Поставка газа природного компримированного"
     assert c["procedure"] == "Закупка у единственного поставщика"
@@ -126,7 +125,7 @@ def test_fz223_contract_daily_file(eis):
 def test_fz223_contract_2015_with_supplier_and_okdp(eis):
     wh, _ = eis
     c = contract(wh, "51511012960150000010000")
-    assert c["signed_on"] == date(2015, 1, 15) and c["amount"] == Decimal("3984420")
+    assert c["signed_on"] == date(2015, 1, 15) and c["amount"] == Decimal(3984420)
     assert c["buyer_id"] == "RU-INN:1511012960"
     assert c["vendor_id"] == "RU-INN:1513030845"
     assert org(wh, "RU-INN:1513030845")["short_name"] == 'ООО "ТЗК АЭРОПОРТ"'
@@ -185,9 +184,9 @@ def test_notices_protocols_and_results_are_recognised(eis):
     notices = {(r[0], r[1]): r[2:] for r in wh.query(
         "SELECT notice_id, kind, document_type, amount, bidders FROM notices")}
     assert notices[("eis:0111100000217000017", "contract_sign")] == (
-        "fcsContractSign", Decimal("189140"), None)
+        "fcsContractSign", Decimal(189140), None)
     assert notices[("eis:0111100000217000017", "placement_result")] == (
-        "fcsPlacementResult", Decimal("189140"), 1)
+        "fcsPlacementResult", Decimal(189140), 1)
     assert notices[("eis:0111100008417000189", "notice")][0] == "fcs_notificationEFDateChange"
     assert notices[("eis:0873500000820003425", "protocol")] == ("fcsProtocolEF3", None, 6)
     assert notices[("eis:0373200554120000039", "protocol")] == ("epProtocolEZK2", None, 2)

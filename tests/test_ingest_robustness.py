@@ -8,7 +8,6 @@ import zipfile
 from decimal import Decimal
 
 import pytest
-
 from conftest import table_counts
 
 VORONEZH = "fz44_contract_v6.3_voronezh_2366200608816001262.xml"
@@ -23,7 +22,7 @@ def later_version(xml: bytes) -> bytes:
     text = text.replace("<publishDate>2016-11-21T13:44:22.541+03:00</publishDate>",
                         "<publishDate>2016-12-05T09:00:00+03:00</publishDate>")
     text = text.replace("<price>1207680.35</price>", "<price>1195409.35</price>", 1)
-    text = re.sub(r"<product>.*?</product>", "", text, count=1, flags=re.S)
+    text = re.sub(r"<product>.*?</product>", "", text, count=1, flags=re.DOTALL)
     return text.encode("utf-8")
 
 
@@ -177,7 +176,7 @@ def test_zip_archives_as_eis_publishes_them(shared, load, warehouse, tmp_path):
 def test_bad_item_in_a_223_daily_file_costs_only_itself(shared, load, warehouse, tmp_path):
     """A daily file with the real item, a copy with a broken price and a second good copy."""
     text = (shared / "eis" / "fz223_contract_adygeya_2019-12-17_daily.xml").read_text("utf-8")
-    real_item = re.search(r"<(?:\w+:)?item>.*?</(?:\w+:)?item>", text, re.S).group(0)
+    real_item = re.search(r"<(?:\w+:)?item>.*?</(?:\w+:)?item>", text, re.DOTALL).group(0)
     broken = real_item.replace("<ns2:price>1750000</ns2:price>", "<ns2:price>1 750 000 руб</ns2:price>")
     broken = broken.replace("50105018196190002040000", "50105018196190002050000")
     second = real_item.replace("50105018196190002040000", "50105018196190002060000")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import mimetypes
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from survtrack.warehouse.archive import Archive
 from survtrack.warehouse.store import Document

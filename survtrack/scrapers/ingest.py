@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from survtrack.scrapers.base import Source
 from survtrack.scrapers.files import Problem, iter_inputs

@@ -4,7 +4,7 @@ naming the field, so an analyst sees which element of which document is wrong.""
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
 from survtrack.warehouse.store import Rejected
@@ -55,7 +55,7 @@ def moment(value: str | None, field: str) -> datetime | None:
         except ValueError:
             raise Rejected(f"not a timestamp: {value!r}", field) from None
     if stamp.tzinfo is not None:
-        stamp = stamp.astimezone(timezone.utc).replace(tzinfo=None)
+        stamp = stamp.astimezone(UTC).replace(tzinfo=None)
     return stamp
 
 

@@ -11,13 +11,14 @@ Windows-1251, the other encoding Russian publishers use.
 from __future__ import annotations
 
 import re
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
 from lxml import etree
 
 from survtrack.warehouse.store import Rejected
 
-_DECL = re.compile(rb"^\s*<\?xml[^>]*encoding=[\"']([A-Za-z0-9._-]+)[\"']", re.S)
+_DECL = re.compile(rb"^\s*<\?xml[^>]*encoding=[\"']([A-Za-z0-9._-]+)[\"']", re.DOTALL)
 _HEAD = 64 * 1024
 
 
@@ -70,12 +71,11 @@ def iterparse(stream: BinaryIO, tags: set[str] | None = None) -> Iterator[tuple[
     """
     data, encoding = _prepare(stream)
     try:
-        for event, el in etree.iterparse(
+        yield from etree.iterparse(
             data, events=("start", "end"), resolve_entities=False, no_network=True,
             load_dtd=False, huge_tree=False, remove_comments=True, encoding=encoding,
             recover=False,
-        ):
-            yield event, el
+        )
     except etree.XMLSyntaxError as exc:
         raise Rejected(f"malformed XML: {exc}", "document") from exc
 

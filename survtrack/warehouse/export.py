@@ -14,6 +14,15 @@ FORMATS = {"csv": "(FORMAT csv, HEADER true)", "json": "(FORMAT json, ARRAY true
            "parquet": "(FORMAT parquet)"}
 
 
+def _select(table: str, fmt: str) -> str:
+    """JSON gets ISO 8601 timestamps ('2016-11-21T10:44:22.541'); dates are ISO already."""
+    stamps = [c.name for c in TABLES[table].columns if c.type == "TIMESTAMP"]
+    if fmt != "json" or not stamps:
+        return f"SELECT * FROM {table}"
+    replace = ", ".join(f"strftime({c}, '%Y-%m-%dT%H:%M:%S.%g') AS {c}" for c in stamps)
+    return f"SELECT * REPLACE ({replace}) FROM {table}"
+
+
 def export_table(wh: Warehouse, table: str, fmt: str, output: Path | None = None) -> Path | None:
     """Write `table` in `fmt` to `output`, or to standard output when none is given."""
     if table not in TABLES:
@@ -25,7 +34,7 @@ def export_table(wh: Warehouse, table: str, fmt: str, output: Path | None = None
         output.parent.mkdir(parents=True, exist_ok=True)
         # the path goes in as a string literal: DuckDB's COPY takes no parameter there
         target = str(output).replace("'", "''")
-        wh.con.execute(f"COPY (SELECT * FROM {table} ORDER BY {key}) TO '{target}' {FORMATS[fmt]}")
+        wh.con.execute(f"COPY ({_select(table, fmt)} ORDER BY {key}) TO '{target}' {FORMATS[fmt]}")
         return output
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"out.{fmt}"

@@ -11,10 +11,11 @@ import hashlib
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import duckdb
 
@@ -23,7 +24,7 @@ from .schema import TABLES, ddl_statements
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass
@@ -190,7 +191,7 @@ class Warehouse:
             parse(ctx)
         except Rejected as exc:
             return self._reject_document(doc, exc.reason, exc.field, run_id, ctx.kind)
-        except Exception as exc:  # a parser bug or an input it does not understand
+        except Exception as exc:  # noqa: BLE001 - a parser bug or an input it does not understand
             return self._reject_document(doc, f"{type(exc).__name__}: {exc}", None, run_id,
                                          ctx.kind)
         status = "loaded" if ctx.contract_bearing else "not_contract_bearing"
@@ -202,7 +203,7 @@ class Warehouse:
                 self.reject(doc.source, doc.origin, part.reason, part.field, doc.document_id,
                             run_id)
             self.con.execute("COMMIT")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - one document's failure never stops a run
             self.con.execute("ROLLBACK")
             return self._reject_document(doc, f"load failed: {type(exc).__name__}: {exc}", None,
                                          run_id, ctx.kind)

@@ -1,0 +1,29 @@
+"""One test over every source: complete metadata, and docs generated from it are current."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ROOT
+from typer.testing import CliRunner
+
+from survtrack import scrapers
+from survtrack.cli import app
+
+
+@pytest.mark.parametrize("name", sorted(scrapers.MODULES))
+def test_source_metadata_is_complete(name):
+    source = scrapers.get(name)
+    assert source.name == name
+    for field in ("title", "publisher", "country", "licence", "base_url", "docs_url", "coverage"):
+        assert getattr(source, field), f"{name}: {field} missing"
+    assert source.caveats and source.formats and callable(source.parse)
+    assert source.rate_limit > 0
+
+
+def test_generated_docs_are_current(tmp_path):
+    result = CliRunner().invoke(app, ["docs", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    for name in ("sources.md", "tables.md"):
+        committed = (ROOT / "docs" / name).read_text(encoding="utf-8")
+        assert committed == (tmp_path / name).read_text(encoding="utf-8"), (
+            f"docs/{name} is stale: run `make docs`")
