@@ -215,6 +215,29 @@ TABLES: dict[str, Table] = {
 }
 
 
+def _arrow_type(duck: str):
+    import pyarrow as pa
+
+    if duck.startswith("DECIMAL"):
+        precision, scale = duck[8:-1].split(",")
+        return pa.decimal128(int(precision), int(scale))
+    return {"VARCHAR": pa.string(), "JSON": pa.string(), "INTEGER": pa.int32(),
+            "BIGINT": pa.int64(), "DOUBLE": pa.float64(), "DATE": pa.date32(),
+            "TIMESTAMP": pa.timestamp("us"), "VARCHAR[]": pa.list_(pa.string())}[duck]
+
+
+_ARROW: dict = {}
+
+
+def arrow_schema(table: str):
+    """The Arrow schema of a table, for bulk loads."""
+    if table not in _ARROW:
+        import pyarrow as pa
+
+        _ARROW[table] = pa.schema([(c.name, _arrow_type(c.type)) for c in TABLES[table].columns])
+    return _ARROW[table]
+
+
 def ddl_statements() -> list[str]:
     stmts = [t.ddl() for t in TABLES.values()]
     for t in TABLES.values():

@@ -14,13 +14,15 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from .archive import Archive
-from .schema import TABLES, ddl_statements
+from .schema import TABLES, arrow_schema, ddl_statements
 
 
 def utcnow() -> datetime:
@@ -71,6 +73,8 @@ class LoadContext:
     contract_bearing: bool = True
     url: str | None = None
     part_rejects: list[Rejected] = field(default_factory=list)
+    writer: Callable[[LoadContext], None] | None = None
+    batch_rows: int = 20_000
 
     def emit(self, table: str, **row: Any) -> None:
         if table not in TABLES:
@@ -85,6 +89,12 @@ class LoadContext:
         self.kind, self.detail, self.contract_bearing = kind, detail, contract_bearing
         if url:
             self.url = url
+
+    def record_done(self) -> None:
+        """Called by parsers after each complete record of a many-record file: writes the
+        buffered rows once enough have gathered, keeping memory flat."""
+        if self.writer and sum(map(len, self.rows.values())) >= self.batch_rows:
+            self.writer(self)
 
     def reject_part(self, reason: str, field: str | None = None) -> None:
         self.part_rejects.append(Rejected(reason, field))
@@ -183,31 +193,40 @@ class Warehouse:
     # -- loading ---------------------------------------------------------------------------
     def load(self, doc: Document, parse: Parser, run_id: str | None = None,
              force: bool = False) -> LoadResult:
-        """Parse one archived document and load it in one transaction."""
+        """Parse one archived document and load it in one transaction.
+
+        Rows are written in batches while the parser runs (at record boundaries, see
+        LoadContext.record_done), so a daily file of any size loads in flat memory; a
+        rejected document rolls back entirely.
+        """
         if not force and self.has_document(doc.document_id):
             return LoadResult("skipped", doc.document_id)
-        ctx = LoadContext(doc, url=doc.url)
-        try:
-            parse(ctx)
-        except Rejected as exc:
-            return self._reject_document(doc, exc.reason, exc.field, run_id, ctx.kind)
-        except Exception as exc:  # noqa: BLE001 - a parser bug or an input it does not understand
-            return self._reject_document(doc, f"{type(exc).__name__}: {exc}", None, run_id,
-                                         ctx.kind)
-        status = "loaded" if ctx.contract_bearing else "not_contract_bearing"
+        counts: dict[str, int] = defaultdict(int)
+
+        def write(ctx: LoadContext) -> None:
+            for table, n in self._write_rows(ctx).items():
+                counts[table] += n
+            ctx.rows.clear()
+
+        ctx = LoadContext(doc, url=doc.url, writer=write)
         self.con.execute("BEGIN TRANSACTION")
         try:
+            parse(ctx)
+            write(ctx)
+            status = "loaded" if ctx.contract_bearing else "not_contract_bearing"
             self._upsert_document(doc, ctx.kind, status, ctx.detail, ctx.url)
-            counts = self._write_rows(ctx)
             for part in ctx.part_rejects:
                 self.reject(doc.source, doc.origin, part.reason, part.field, doc.document_id,
                             run_id)
             self.con.execute("COMMIT")
-        except Exception as exc:  # noqa: BLE001 - one document's failure never stops a run
+        except Rejected as exc:
             self.con.execute("ROLLBACK")
-            return self._reject_document(doc, f"load failed: {type(exc).__name__}: {exc}", None,
-                                         run_id, ctx.kind)
-        return LoadResult(status, doc.document_id, ctx.kind, ctx.detail, counts)
+            return self._reject_document(doc, exc.reason, exc.field, run_id, ctx.kind)
+        except Exception as exc:  # noqa: BLE001 - a parser bug or an input it does not understand
+            self.con.execute("ROLLBACK")
+            return self._reject_document(doc, f"{type(exc).__name__}: {exc}", None, run_id,
+                                         ctx.kind)
+        return LoadResult(status, doc.document_id, ctx.kind, ctx.detail, dict(counts))
 
     def _reject_document(self, doc: Document, reason: str, field: str | None,
                          run_id: str | None, kind: str | None) -> LoadResult:
@@ -230,18 +249,22 @@ class Warehouse:
         unknown = set(ctx.rows) - set(ORDER)
         if unknown:
             raise KeyError(f"no load rule for tables {sorted(unknown)}")
-        winners: set[str] = set()
+        document_id = ctx.document.document_id
+        winners: list[str] = []
         for table in ORDER:
             rows = ctx.rows.get(table)
             if not rows:
                 continue
             if table == "contracts":
-                winners = self._write_contracts(rows, ctx.document.document_id)
+                for row in rows:
+                    row.setdefault("document_id", document_id)
+                winners = self._write_contracts(rows, document_id)
             elif table == "items":
                 # product lines belong to the version shown in `contracts`
-                rows = [r for r in rows if r["contract_id"] in winners]
-                for contract_id in sorted(winners):
-                    self.con.execute("DELETE FROM items WHERE contract_id = ?", [contract_id])
+                keep = set(winners)
+                rows = [r for r in rows if r["contract_id"] in keep]
+                self.con.execute("DELETE FROM items WHERE contract_id IN"
+                                 " (SELECT unnest(?::VARCHAR[]))", [winners])
                 self._upsert("items", rows)
             else:
                 self._upsert(table, rows)
@@ -252,31 +275,49 @@ class Warehouse:
             self._apply_events(sorted(touched))
         return counts
 
-    def _write_contracts(self, rows: list[dict], document_id: str) -> set[str]:
-        """Upsert contracts where the incoming version is not older; return the winners."""
-        winners = set()
+    def _write_contracts(self, rows: list[dict], document_id: str) -> list[str]:
+        """Upsert contracts unless the stored version is newer; return the ids now shown
+        from this document (the 'winners')."""
+        newest: dict[str, dict] = {}
         for row in rows:
-            row.setdefault("document_id", document_id)
-            current = self.con.execute(
-                "SELECT version, published_on FROM contracts WHERE contract_id = ?",
-                [row["contract_id"]]).fetchone()
-            if current is not None and _older(row, current):
-                continue
-            self._upsert("contracts", [row])
-            winners.add(row["contract_id"])
-        return winners
+            seen = newest.get(row["contract_id"])
+            if seen is None or not _older(row, (seen["version"], seen.get("published_on"))):
+                newest[row["contract_id"]] = row
+        self._upsert("contracts", list(newest.values()), guard=(
+            "excluded.version > contracts.version OR (excluded.version = contracts.version"
+            " AND (contracts.published_on IS NULL OR excluded.published_on IS NULL"
+            " OR excluded.published_on >= contracts.published_on))"))
+        ids = list(newest)
+        return [r[0] for r in self.query(
+            "SELECT contract_id FROM contracts WHERE document_id = ?"
+            " AND contract_id IN (SELECT unnest(?::VARCHAR[]))", [document_id, ids])]
 
-    def _upsert(self, table: str, rows: list[dict]) -> None:
+    def _upsert(self, table: str, rows: list[dict], guard: str | None = None) -> None:
+        """Bulk upsert through an Arrow batch: one statement per table and document.
+
+        Rows repeating a key within the batch keep the last one (DuckDB updates a row once
+        per statement); `guard` is a condition on `excluded` and the stored row.
+        """
         if not rows:
             return
         spec = TABLES[table]
         cols = spec.column_names
+        unique = {tuple(r.get(k) for k in spec.key): r for r in rows}
+        batch = pa.Table.from_pylist(
+            [{c: _fit(r.get(c), spec, c) for c in cols} for r in unique.values()],
+            schema=arrow_schema(table))
         updates = [c for c in cols if c not in spec.key]
-        sql = (f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
+        sql = (f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM batch"
                f" ON CONFLICT ({', '.join(spec.key)}) DO ")
         sql += ("UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in updates)) if updates \
             else "NOTHING"
-        self.con.executemany(sql, [[r.get(c) for c in cols] for r in rows])
+        if guard and updates:
+            sql += f" WHERE {guard}"
+        self.con.register("batch", batch)
+        try:
+            self.con.execute(sql)
+        finally:
+            self.con.unregister("batch")
 
     def _apply_events(self, contract_ids: list[str]) -> None:
         """A reported termination (or completion) overrides the stage a contract states."""
@@ -309,6 +350,23 @@ class Warehouse:
         cur = self.con.execute(sql, params or [])
         while rows := cur.fetchmany(batch):
             yield from rows
+
+
+def _fit(value, spec, column):
+    """Decimals are rounded to the column's scale (as DuckDB itself would cast them)."""
+    if isinstance(value, Decimal):
+        scale = _SCALES.setdefault((spec.name, column), _scale(spec, column))
+        if scale is not None and value.as_tuple().exponent < -scale:
+            return value.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_EVEN)
+    return value
+
+
+_SCALES: dict = {}
+
+
+def _scale(spec, column) -> int | None:
+    typ = next(c.type for c in spec.columns if c.name == column)
+    return int(typ.split(",")[1].rstrip(")")) if typ.startswith("DECIMAL") else None
 
 
 def _older(row: dict, current: tuple) -> bool:

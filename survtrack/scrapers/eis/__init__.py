@@ -62,6 +62,7 @@ def parse(ctx: LoadContext) -> None:
                 try:
                     HANDLERS[kind["handler"]](ctx, el, kind["kind"])
                     records += 1
+                    ctx.record_done()
                 except Rejected as exc:  # one bad record in a daily file costs only itself
                     ctx.reject_part(f"item {records + 1}: {exc.reason}", exc.field)
                 el.clear()
