@@ -120,8 +120,8 @@ CP1251_CONTRACT = """<?xml version="1.0" encoding="windows-1251"?>
 <customer><fullName>ДЕПАРТАМЕНТ ИНФОРМАЦИОННЫХ ТЕХНОЛОГИЙ ГОРОДА МОСКВЫ</fullName><inn>7710878000</inn>
 <kpp>771001001</kpp></customer>
 <price>200000000.00</price><currency><code>RUB</code></currency>
-<suppliers><supplier><participantType>U</participantType><inn>9705056690</inn><kpp>770501001</kpp>
-<organizationName>ООО «НтехЛаб»</organizationName></supplier></suppliers>
+<suppliers><supplier><participantType>U</participantType><inn>7700000001</inn><kpp>770501001</kpp>
+<organizationName>ООО «Тест Видео»</organizationName></supplier></suppliers>
 <products><product><OKPD2><code>62.01.29.000</code></OKPD2>
 <name>Оказание услуг видеоаналитики (распознавание лиц)</name><price>200000000.00</price>
 <quantity>1</quantity><sum>200000000.00</sum></product></products>
@@ -137,10 +137,10 @@ def test_windows_1251_documents(declared, load, warehouse, tmp_path):
     path.write_bytes(text.encode("windows-1251"))
     assert load("eis", path)["loaded"] == 1
     c = warehouse.query("SELECT amount, currency, vendor_id, title FROM contracts")
-    assert c == [(Decimal("200000000.00"), "RUB", "RU-INN:9705056690",
+    assert c == [(Decimal("200000000.00"), "RUB", "RU-INN:7700000001",
                   "Оказание услуг видеоаналитики (распознавание лиц)")]
-    assert warehouse.scalar("SELECT name FROM organizations WHERE org_id = 'RU-INN:9705056690'"
-                            ) == "ООО «НтехЛаб»"
+    assert warehouse.scalar("SELECT name FROM organizations WHERE org_id = 'RU-INN:7700000001'"
+                            ) == "ООО «Тест Видео»"
     assert warehouse.scalar("SELECT name FROM organizations WHERE org_id = 'RU-INN:7710878000'"
                             ) == "ДЕПАРТАМЕНТ ИНФОРМАЦИОННЫХ ТЕХНОЛОГИЙ ГОРОДА МОСКВЫ"
 

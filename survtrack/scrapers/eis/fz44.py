@@ -41,12 +41,13 @@ def contract44(ctx: LoadContext, el, kind: str) -> None:
                        kpp=text(customer, "kpp"), short_name=text(customer, "shortName"))
 
     vendor_id = None
-    for supplier in children(child(el, "suppliers"), "supplier"):
+    for supplier in _all(el, ("suppliers", "suppliersInfo"), ("supplier", "supplierInfo")):
         sid = _supplier(ctx, supplier)
         vendor_id = vendor_id or sid
 
     items = []
-    for line_no, product in enumerate(children(child(el, "products"), "product"), start=1):
+    products = _all(el, ("products", "productsInfo"), ("product", "productInfo"))
+    for line_no, product in enumerate(products, start=1):
         scheme, code = item_code(product)
         description = v.clean(text(product, "name"), 2000)
         items.append(description)
@@ -81,6 +82,16 @@ def contract44(ctx: LoadContext, el, kind: str) -> None:
              document_id=ctx.document.document_id)
     ctx.describe("contract", f"44-FZ contract {reg_num} v{version}: {len(items)} product lines",
                   url=text(el, "href") or CARD_44.format(reg_num))
+
+
+def _all(el, containers: tuple[str, ...], members: tuple[str, ...]) -> list:
+    """Members of the first container present: schemes renamed `suppliers/supplier` to
+    `suppliersInfo/supplierInfo` (and likewise products) in later versions."""
+    for container in containers:
+        node = child(el, container)
+        if node is not None:
+            return [c for c in node if local(c.tag) in members]
+    return []
 
 
 def _supplier(ctx: LoadContext, supplier) -> str | None:
