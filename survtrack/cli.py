@@ -49,7 +49,8 @@ def open_warehouse(db: Path | None = None, read_only: bool = False) -> Warehouse
 @app.command()
 def ingest(
     source: Annotated[str, typer.Argument(help="source name: " + ", ".join(scrapers.MODULES))],
-    paths: Annotated[list[Path], typer.Argument(help="files, folders and ZIP archives")],
+    paths: Annotated[Optional[list[Path]], typer.Argument(
+        help="files, folders and ZIP archives [curated: defaults to the project's CSV]")] = None,
     force: Annotated[bool, typer.Option(help="parse again documents already loaded")] = False,
     db: DbOption = None,
 ) -> None:
@@ -60,6 +61,12 @@ def ingest(
         src = scrapers.get(source)
     except KeyError as exc:
         raise typer.BadParameter(str(exc.args[0])) from None
+    if not paths:  # a source kept in the project (curated) names its own inputs
+        from importlib import import_module
+
+        paths = list(getattr(import_module(scrapers.MODULES[source]), "DEFAULT_INPUTS", ()))
+        if not paths:
+            raise typer.BadParameter(f"give the files to load for source {source!r}")
     problems: list[tuple[str, str]] = []
 
     with open_warehouse(db) as wh, Progress(
