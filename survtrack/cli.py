@@ -174,5 +174,48 @@ def docs(folder: Annotated[Path, typer.Argument()] = Path("docs")) -> None:
     console.print(f"wrote {folder / 'sources.md'} and {folder / 'tables.md'}")
 
 
+# --- claims ---
+CLAIMS_CSV = Path(__file__).parent / "scrapers" / "curated" / "claims.csv"
+
+
+@app.command()
+def claims(
+    claims_file: Annotated[Path, typer.Option(
+        "--claims", help="claims CSV [default: survtrack/scrapers/curated/claims.csv]")
+    ] = CLAIMS_CSV,
+    include_curated: Annotated[bool, typer.Option(
+        help="count curated rows as evidence too (a claim's own row never counts)")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    db: DbOption = None,
+) -> None:
+    """Check figures quoted in reporting against the contracts in the warehouse."""
+    from survtrack.analysis.claims import ClaimError, check_all, load_claims
+
+    path = _db(db)
+    if not path.exists():
+        raise typer.BadParameter(f"no warehouse at {path}; run `survtrack ingest` first")
+    try:
+        loaded = load_claims(claims_file)
+    except (ClaimError, OSError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+    with open_warehouse(db, read_only=True) as wh:
+        verdicts = check_all(wh, loaded, include_curated)
+    if as_json:
+        typer.echo(json.dumps([v.as_dict() for v in verdicts], default=str, ensure_ascii=False))
+        return
+    out = Console()
+    t = Table("claim", "status", "figure", "found", "gap", "contracts", "why",
+              title=f"claims ({'with' if include_curated else 'without'} curated evidence)")
+    for v in verdicts:
+        c = v.claim
+        t.add_row(c.id, v.status, f"{c.comparison} {c.figure:,} {c.currency}",
+                  "" if v.found is None else f"{v.found:,}",
+                  "" if v.gap is None else f"{v.gap:+,}", str(len(v.contracts)), v.reason)
+    out.print(t)
+    for v in verdicts:
+        for e in v.contracts:
+            out.print(f"  {v.claim.id}: {e.contract_id} {e.amount} {e.currency} {e.url or ''}")
+
+
 if __name__ == "__main__":
     app()
