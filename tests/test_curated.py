@@ -8,12 +8,11 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+from conftest import table_counts
 from typer.testing import CliRunner
 
 from survtrack.cli import app
 from survtrack.scrapers.curated import COLUMNS, CSV, categories
-
-from conftest import table_counts
 
 HEADER = ",".join(COLUMNS)
 GOOD_ROW = (
