@@ -135,12 +135,21 @@ def test_bad_rows_are_rejected_by_field_while_the_others_load(warehouse, load, t
         "amount_basis": GOOD_ROW.replace(",exact,", ",roughly,").replace("test-good-row", "bad-b"),
         "id": GOOD_ROW,  # a second row with the same id
     }
+    unverified = GOOD_ROW.replace("verified against https://example.org/news/1", "unverified")\
+        .replace("test-good-row", "test-unverified-row")
     path = tmp_path / "curated.csv"
-    path.write_text("\n".join([HEADER, GOOD_ROW, *bad.values()]) + "\n", encoding="utf-8")
+    path.write_text("\n".join([HEADER, GOOD_ROW, *bad.values(), unverified]) + "\n",
+                    encoding="utf-8")
     counts = load("curated", path)
     assert counts["loaded"] == 1
-    assert warehouse.query("SELECT contract_id, amount FROM contracts") == [
-        ("curated:test-good-row", Decimal("12500.50"))]
+    assert warehouse.query("SELECT contract_id, amount, procedure FROM contracts"
+                           " ORDER BY contract_id") == [
+        ("curated:test-good-row", Decimal("12500.50"),
+         "curated from public reporting (verified; amount exact)"),
+        ("curated:test-unverified-row", Decimal("12500.50"),
+         "curated from public reporting (unverified; amount exact)")]
+    assert warehouse.query("SELECT contract_id, score FROM tags ORDER BY contract_id") == [
+        ("curated:test-good-row", 1.0), ("curated:test-unverified-row", 0.5)]
     rejects = dict(warehouse.query("SELECT field, reason FROM rejects"))
     assert set(rejects) == set(bad)
     assert rejects["amount"].startswith("line 3 (bad-amount): not an amount")
