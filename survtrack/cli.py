@@ -49,7 +49,8 @@ def open_warehouse(db: Path | None = None, read_only: bool = False) -> Warehouse
 @app.command()
 def ingest(
     source: Annotated[str, typer.Argument(help="source name: " + ", ".join(scrapers.MODULES))],
-    paths: Annotated[list[Path], typer.Argument(help="files, folders and ZIP archives")],
+    paths: Annotated[Optional[list[Path]], typer.Argument(
+        help="files, folders and ZIP archives [curated: defaults to the project's CSV]")] = None,
     force: Annotated[bool, typer.Option(help="parse again documents already loaded")] = False,
     db: DbOption = None,
 ) -> None:
@@ -60,6 +61,12 @@ def ingest(
         src = scrapers.get(source)
     except KeyError as exc:
         raise typer.BadParameter(str(exc.args[0])) from None
+    if not paths:  # a source kept in the project (curated) names its own inputs
+        from importlib import import_module
+
+        paths = list(getattr(import_module(scrapers.MODULES[source]), "DEFAULT_INPUTS", ()))
+        if not paths:
+            raise typer.BadParameter(f"give the files to load for source {source!r}")
     problems: list[tuple[str, str]] = []
 
     with open_warehouse(db) as wh, Progress(
@@ -165,6 +172,49 @@ def docs(folder: Annotated[Path, typer.Argument()] = Path("docs")) -> None:
     (folder / "sources.md").write_text("\n".join(sources), encoding="utf-8")
     (folder / "tables.md").write_text(schema.markdown(), encoding="utf-8")
     console.print(f"wrote {folder / 'sources.md'} and {folder / 'tables.md'}")
+
+
+# --- claims ---
+CLAIMS_CSV = Path(__file__).parent / "scrapers" / "curated" / "claims.csv"
+
+
+@app.command()
+def claims(
+    claims_file: Annotated[Path, typer.Option(
+        "--claims", help="claims CSV [default: survtrack/scrapers/curated/claims.csv]")
+    ] = CLAIMS_CSV,
+    include_curated: Annotated[bool, typer.Option(
+        help="count curated rows as evidence too (a claim's own row never counts)")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    db: DbOption = None,
+) -> None:
+    """Check figures quoted in reporting against the contracts in the warehouse."""
+    from survtrack.analysis.claims import ClaimError, check_all, load_claims
+
+    path = _db(db)
+    if not path.exists():
+        raise typer.BadParameter(f"no warehouse at {path}; run `survtrack ingest` first")
+    try:
+        loaded = load_claims(claims_file)
+    except (ClaimError, OSError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+    with open_warehouse(db, read_only=True) as wh:
+        verdicts = check_all(wh, loaded, include_curated)
+    if as_json:
+        typer.echo(json.dumps([v.as_dict() for v in verdicts], default=str, ensure_ascii=False))
+        return
+    out = Console()
+    t = Table("claim", "status", "figure", "found", "gap", "contracts", "why",
+              title=f"claims ({'with' if include_curated else 'without'} curated evidence)")
+    for v in verdicts:
+        c = v.claim
+        t.add_row(c.id, v.status, f"{c.comparison} {c.figure:,} {c.currency}",
+                  "" if v.found is None else f"{v.found:,}",
+                  "" if v.gap is None else f"{v.gap:+,}", str(len(v.contracts)), v.reason)
+    out.print(t)
+    for v in verdicts:
+        for e in v.contracts:
+            out.print(f"  {v.claim.id}: {e.contract_id} {e.amount} {e.currency} {e.url or ''}")
 
 
 if __name__ == "__main__":
