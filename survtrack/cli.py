@@ -49,7 +49,7 @@ def open_warehouse(db: Path | None = None, read_only: bool = False) -> Warehouse
 @app.command()
 def ingest(
     source: Annotated[str, typer.Argument(help="source name: " + ", ".join(scrapers.MODULES))],
-    paths: Annotated[Optional[list[Path]], typer.Argument(
+    paths: Annotated[list[Path] | None, typer.Argument(
         help="files, folders and ZIP archives [curated: defaults to the project's CSV]")] = None,
     force: Annotated[bool, typer.Option(help="parse again documents already loaded")] = False,
     db: DbOption = None,
