@@ -237,9 +237,11 @@ class Warehouse:
                 winners = self._write_contracts(rows, ctx.document.document_id)
             elif table == "items":
                 rows = [r for r in rows if r["contract_id"] in winners]
-                self.con.executemany("DELETE FROM items WHERE contract_id = ?",
-                                     [[c] for c in sorted(winners)])
-                self._upsert("items", rows)
+                if winners:  # executemany refuses an empty list: a document of older versions
+                    self.con.executemany("DELETE FROM items WHERE contract_id = ?",
+                                         [[c] for c in sorted(winners)])
+                if rows:
+                    self._upsert("items", rows)
             else:
                 self._upsert(table, rows)
             counts[table] = len(rows)

@@ -18,6 +18,7 @@ from .common import (
     API_SEARCH,
     Award,
     Organizations,
+    amount,
     award_category,
     country2,
     emit_award,
@@ -59,12 +60,6 @@ def _obj(data: dict, key: str, where: str) -> dict:
     return value
 
 
-def _money(value, field: str) -> Decimal | None:
-    if isinstance(value, (bool, dict, list)):
-        raise Rejected(f"not an amount: {value!r}", field)
-    return v.money(None if value is None else str(value), field)
-
-
 def award_detail(ctx: LoadContext, data: dict) -> None:
     """GET /api/v2/awards/<id>/ of a contract or IDV."""
     award_id = text(data.get("generated_unique_award_id"))
@@ -92,7 +87,7 @@ def award_detail(ctx: LoadContext, data: dict) -> None:
         description=text(data.get("description")),
         # obligations; for an IDV that is what was obligated on the IDV itself, while
         # base_and_all_options (its ceiling) is never read
-        amount=_money(data.get("total_obligation"), "total_obligation"),
+        amount=amount(data.get("total_obligation"), "total_obligation"),
         signed_on=v.day(text(data.get("date_signed")), "date_signed")
         or v.day(text(period.get("start_date")), "period_of_performance.start_date"),
         last_modified=v.moment(text(period.get("last_modified_date")),
@@ -156,7 +151,7 @@ def search_row(row: dict, where: str) -> Award | None:
         type_description=text(row.get("Contract Award Type")) or text(row.get("Award Type")),
         description=text(row.get("Description")),
         # "Award Amount" is the award's total_obligation for contracts and IDVs alike
-        amount=_money(row.get("Award Amount"), f'{where}."Award Amount"'),
+        amount=amount(row.get("Award Amount"), f'{where}."Award Amount"'),
         signed_on=v.day(text(row.get("Base Obligation Date")), f'{where}."Base Obligation Date"')
         or v.day(text(row.get("Start Date")), f'{where}."Start Date"'),
         last_modified=v.moment(text(row.get("Last Modified Date")),

@@ -22,7 +22,7 @@ from pathlib import Path
 from survtrack.scrapers import values as v
 from survtrack.warehouse.store import LoadContext, Rejected
 
-from .common import Award, Organizations, award_category, country2, emit_award
+from .common import Award, Organizations, amount, award_category, country2, emit_award
 
 HERE = Path(__file__).parent
 csv.field_size_limit(16 * 1024 * 1024)  # long award descriptions; a runaway quote still ends
@@ -214,8 +214,8 @@ def _transactions(ctx, orgs, rows, index) -> tuple[int, int, Counter]:
             if not award_id:
                 raise Rejected("no award key", "contract_award_unique_key")
             category = award_category(award_id, "contract_award_unique_key")
-            obligation = v.money(row.get("action_obligation"), "federal_action_obligation")
-            stated = v.money(row.get("award_total_obligated"), "total_dollars_obligated")
+            obligation = amount(row.get("action_obligation"), "federal_action_obligation")
+            stated = amount(row.get("award_total_obligated"), "total_dollars_obligated")
             action = v.day(row.get("action_date"), "action_date")
             if action is None:
                 raise Rejected("no action date", "action_date")
@@ -266,7 +266,7 @@ def _award_summaries(ctx, orgs, rows, index) -> int:
             if award_category(award_id, "contract_award_unique_key") == "assistance":
                 continue
             award = _award(award_id, row)
-            award.amount = v.money(row.get("award_obligated"), "total_obligated_amount")
+            award.amount = amount(row.get("award_obligated"), "total_obligated_amount")
             award.signed_on = v.day(row.get("signed_on"), "award_base_action_date") or \
                 v.day(row.get("pop_start"), "period_of_performance_start_date")
             award.last_modified = v.moment(row.get("last_modified"), "last_modified_date")

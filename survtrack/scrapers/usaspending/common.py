@@ -7,6 +7,7 @@ place that decides identifiers, versions and amounts, so the three cannot drift 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -76,6 +77,27 @@ def version(last_modified: datetime | None, kind: str) -> int:
     """Last-modified day as YYYYMMDD, then one digit for the document kind (KIND_RANK)."""
     day = int(last_modified.strftime("%Y%m%d")) if last_modified else 0
     return day * 10 + KIND_RANK[kind]
+
+
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def amount(value, field: str) -> Decimal | None:
+    """Dollars as USAspending writes them: plain decimals (-5000.00, 61241.34).
+
+    Stricter than values.money on purpose: a comma is never a decimal separator here, so
+    '1,234' is refused rather than read as 1.234.
+    """
+    if value is None or isinstance(value, (bool, dict, list)):
+        if value is None:
+            return None
+        raise Rejected(f"not an amount: {value!r}", field)
+    raw = str(value).strip()
+    if raw == "":
+        return None
+    if not _PLAIN_NUMBER.match(raw):
+        raise Rejected(f"not an amount: {value!r}", field)
+    return v.money(raw, field)
 
 
 def country2(code: str | None) -> str | None:
@@ -165,17 +187,17 @@ def emit_award(ctx: LoadContext, orgs: Organizations, award: Award, kind: str) -
     orgs.recipient(award.parent_uei, award.parent_duns, award.parent_name, None)
     buyer_id = orgs.agency(award)
     ver = version(award.last_modified, kind)
-    amount = award.amount
-    cur = "USD" if amount is not None else None
+    obligated = award.amount
+    cur = "USD" if obligated is not None else None
     title = v.clean(award.description, 1000) or award.psc_name
     ctx.emit("contracts", contract_id=contract_id, source=SOURCE, native_id=award.award_id,
              version=ver, published_on=award.last_modified, title=title, buyer_id=buyer_id,
              vendor_id=vendor_id, signed_on=award.signed_on,
-             year=award.signed_on.year if award.signed_on else None, amount=amount,
+             year=award.signed_on.year if award.signed_on else None, amount=obligated,
              currency=cur, procedure=procedure(award), status="unknown", country="US",
              notice_id=None, url=AWARD_PAGE.format(award.award_id))
     ctx.emit("contract_versions", contract_id=contract_id, version=ver,
-             published_on=award.last_modified, amount=amount, currency=cur,
+             published_on=award.last_modified, amount=obligated, currency=cur,
              document_id=ctx.document.document_id)
     line_no = 0
     for scheme, code, name in (("PSC", award.psc_code, award.psc_name),
