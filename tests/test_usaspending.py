@@ -370,6 +370,47 @@ def test_csv_row_with_wrong_field_count_withholds_its_award(warehouse, load, tmp
                    " header")) in rejects(warehouse)
 
 
+def test_transaction_listed_twice_is_counted_once(warehouse, load, tmp_path):
+    lines = TRANSACTIONS.read_text().splitlines()
+    order_rows = [line for line in lines if ",CONT_AWD_70B02C23F00000101_" in line]
+    path = write(tmp_path, "t.csv", "\n".join(lines + order_rows) + "\n")
+    assert load("usaspending", path) == {"loaded": 1}
+    assert contract(warehouse, ORDER)["amount"] == Decimal("50000.25")
+    assert "duplicate rows ignored 2" in warehouse.scalar("SELECT detail FROM documents")
+
+
+def test_sum_without_the_base_award_says_so(warehouse, load, tmp_path):
+    lines = TRANSACTIONS.read_text().splitlines()
+    rows = [lines[0]] + [line for line in lines if "_70B02C23F00000101_P00001_" in line]
+    assert load("usaspending", write(tmp_path, "t.csv", "\n".join(rows) + "\n")) == {"loaded": 1}
+    c = contract(warehouse, ORDER)
+    assert c["amount"] == Decimal("10000.25")
+    assert c["signed_on"] == date(2023, 1, 15)  # period of performance start: no base row
+    assert warehouse.scalar("SELECT detail FROM documents") == (
+        "prime transactions file: 1 transactions of 1 awards and IDVs; amounts: sum of actions"
+        " (base award not in the file) 1")
+
+
+def test_zip_of_bulk_csv(warehouse, load, tmp_path):
+    import zipfile
+
+    path = tmp_path / "PrimeTransactions.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(TRANSACTIONS, "Contracts_PrimeTransactions_2024-10-01_H10M00S00_1.csv")
+    assert load("usaspending", path) == {"loaded": 1}
+    assert contract(warehouse, CAMERAS)["amount"] == Decimal("120000.50")
+    assert warehouse.scalar("SELECT origin FROM documents").endswith(
+        "PrimeTransactions.zip!Contracts_PrimeTransactions_2024-10-01_H10M00S00_1.csv")
+
+
+def test_assistance_award_detail_is_not_contract_bearing(warehouse, load, tmp_path, award_detail):
+    data = json.loads(award_detail.read_text())
+    data.update(generated_unique_award_id="ASST_NON_2024DJBX0001_1501", category="grant")
+    assert load("usaspending", write(tmp_path, "g.json", json.dumps(data))) == {
+        "not_contract_bearing": 1}
+    assert warehouse.count("contracts") == 0
+
+
 def test_empty_and_headerless_documents(warehouse, load, tmp_path):
     assert load("usaspending", write(tmp_path, "empty.csv", "")) == {"rejected": 1}
     assert rejects(warehouse) == [("(document)", "empty document")]

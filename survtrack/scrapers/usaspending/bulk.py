@@ -72,7 +72,9 @@ class Tally:
     latest_key: tuple = ()
     latest: dict = field(default_factory=dict)  # the roles of the latest transaction
     stated: tuple[tuple, Decimal] | None = None  # latest (key, total_dollars_obligated)
-    unstated: list[tuple[tuple, Decimal]] = field(default_factory=list)  # actions without it
+    unstated: dict[str, tuple[tuple, Decimal]] = field(default_factory=dict)  # actions
+    # without it, by transaction key: a transaction listed twice is counted once
+    duplicates: int = 0
     transactions: int = 0
     base_date: date | None = None
     first_date: date | None = None
@@ -87,7 +89,11 @@ class Tally:
             if self.stated is None or key > self.stated[0]:
                 self.stated = (key, stated_total)
         elif obligation is not None:
-            self.unstated.append((key, obligation))
+            transaction = row.get("transaction_key") or f"line {key[2]}"
+            if transaction in self.unstated:
+                self.duplicates += 1
+            else:
+                self.unstated[transaction] = (key, obligation)
         if (row.get("modification") or "").strip() in BASE_MODIFICATIONS:
             self.base_date = action
         self.first_date = min(self.first_date or action, action)
@@ -99,12 +105,15 @@ class Tally:
         """(amount, how it was reached)."""
         if self.stated is not None:
             key, total = self.stated
-            after = [o for k, o in self.unstated if k > key]
+            after = [o for k, o in self.unstated.values() if k > key]
             if after:
                 return total + sum(after, Decimal(0)), "stated total + later actions"
             return total, "stated total"
         if self.unstated:
-            return sum((o for _, o in self.unstated), Decimal(0)), "sum of actions"
+            total = sum((o for _, o in self.unstated.values()), Decimal(0))
+            # without the base award the file may hold only part of the award's actions
+            return total, "sum of actions" + ("" if self.base_date else
+                                              " (base award not in the file)")
         return None, "no obligation stated"
 
 
@@ -238,6 +247,8 @@ def _transactions(ctx, orgs, rows, index) -> tuple[int, int, Counter]:
         award = _award(award_id, tally.latest)
         award.amount, method = tally.amount()
         methods[method] += 1
+        if tally.duplicates:
+            methods["duplicate rows ignored"] += tally.duplicates
         award.last_modified = tally.last_modified
         try:
             award.signed_on = tally.base_date or v.day(tally.latest.get("pop_start"),
