@@ -403,6 +403,13 @@ def test_zip_of_bulk_csv(warehouse, load, tmp_path):
         "PrimeTransactions.zip!Contracts_PrimeTransactions_2024-10-01_H10M00S00_1.csv")
 
 
+def test_award_detail_with_byte_order_mark(warehouse, load, tmp_path, award_detail):
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + award_detail.read_bytes())
+    assert load("usaspending", path) == {"loaded": 1}
+    assert contract(warehouse, MCKESSON)["amount"] == Decimal("61241.34")
+
+
 def test_assistance_award_detail_is_not_contract_bearing(warehouse, load, tmp_path, award_detail):
     data = json.loads(award_detail.read_text())
     data.update(generated_unique_award_id="ASST_NON_2024DJBX0001_1501", category="grant")

@@ -27,15 +27,14 @@ from .common import (
 
 
 def parse_json(ctx: LoadContext) -> None:
-    with ctx.document.open() as fh:
-        try:
-            data = json.load(fh, parse_float=Decimal)
-        except json.JSONDecodeError as exc:
-            raise Rejected(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                           "JSON") from None
-        except UnicodeDecodeError as exc:
-            raise Rejected(f"JSON is not UTF-8: {exc.reason} at byte {exc.start}",
-                           "JSON") from None
+    try:
+        # utf-8-sig: a byte-order mark, as some tools save JSON, is not an error
+        data = json.loads(ctx.document.read().decode("utf-8-sig"), parse_float=Decimal)
+    except UnicodeDecodeError as exc:
+        raise Rejected(f"JSON is not UTF-8: {exc.reason} at byte {exc.start}", "JSON") from None
+    except json.JSONDecodeError as exc:
+        raise Rejected(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                       "JSON") from None
     if not isinstance(data, dict):
         raise Rejected(f"JSON of unknown shape: a top-level {type(data).__name__}, not an object",
                        "(root)")
