@@ -10,6 +10,7 @@ from .base import Source
 MODULES = {
     "eis": "survtrack.scrapers.eis",
     "curated": "survtrack.scrapers.curated",
+    "usaspending": "survtrack.scrapers.usaspending",
 }
 
 

@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from survtrack.warehouse.store import Rejected
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+_THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+$")
 
 
 def money(value: str | None, field: str) -> Decimal | None:
@@ -17,6 +18,9 @@ def money(value: str | None, field: str) -> Decimal | None:
         return None
     raw = str(value).strip().replace("\u00a0", "").replace(" ", "")
     if "," in raw and "." not in raw:
+        # '1234,56' is a Russian decimal comma; '1,234' could be a thousand or 1.234
+        if _THOUSANDS.match(raw):
+            raise Rejected(f"ambiguous amount (thousands or decimal comma?): {value!r}", field)
         raw = raw.replace(",", ".")
     try:
         amount = Decimal(raw)

@@ -155,6 +155,7 @@ TABLES: dict[str, Table] = {
             ("identifier", "VARCHAR", "registry number in that scheme"),
             ("kpp", "VARCHAR", "Russian tax registration reason code (KPP) where published"),
             ("country", "VARCHAR", "ISO 3166-1 alpha-2"),
+            ("parent_id", "VARCHAR", "org_id of the parent organization where the source names one"),
             ("entity_id", "VARCHAR", "resolved real-world entity (build)"),
             ("document_id", "VARCHAR", "latest document naming the organization"),
         ),

@@ -115,6 +115,8 @@ class LoadResult:
 # Tables whose rows carry the version of the contract they belong to are written by
 # _write_contracts; every other table is a plain upsert on its key.
 VERSIONED = ("contracts", "items")
+# Tables describing things (not versions of them): a NULL in a new row keeps the known value.
+KEEP_KNOWN = {"organizations"}
 ORDER = ["organizations", "contracts", "contract_versions", "items", "payments",
          "contract_events", "notices", "tags", "fx_rates", "entities"]
 
@@ -309,8 +311,10 @@ class Warehouse:
         updates = [c for c in cols if c not in spec.key]
         sql = (f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM batch"
                f" ON CONFLICT ({', '.join(spec.key)}) DO ")
-        sql += ("UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in updates)) if updates \
-            else "NOTHING"
+        keep = table in KEEP_KNOWN  # a later document that omits a value does not erase it
+        sql += ("UPDATE SET " + ", ".join(
+            f"{c} = coalesce(excluded.{c}, {table}.{c})" if keep else f"{c} = excluded.{c}"
+            for c in updates)) if updates else "NOTHING"
         if guard and updates:
             sql += f" WHERE {guard}"
         self.con.register("batch", batch)
