@@ -237,8 +237,9 @@ class Warehouse:
                 winners = self._write_contracts(rows, ctx.document.document_id)
             elif table == "items":
                 rows = [r for r in rows if r["contract_id"] in winners]
-                self.con.executemany("DELETE FROM items WHERE contract_id = ?",
-                                     [[c] for c in sorted(winners)])
+                if winners:  # DuckDB refuses executemany with no parameter sets
+                    self.con.executemany("DELETE FROM items WHERE contract_id = ?",
+                                         [[c] for c in sorted(winners)])
                 self._upsert("items", rows)
             else:
                 self._upsert(table, rows)
@@ -264,6 +265,8 @@ class Warehouse:
         return winners
 
     def _upsert(self, table: str, rows: list[dict]) -> None:
+        if not rows:  # e.g. the items of a version older than the one loaded
+            return
         spec = TABLES[table]
         cols = spec.column_names
         updates = [c for c in cols if c not in spec.key]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -60,6 +60,22 @@ def publication_number(raw: str | None, field: str) -> str | None:
 
 def notice_url(publication: str | None) -> str | None:
     return NOTICE_URL.format(publication) if publication else None
+
+
+def moment(value: str | None, field: str) -> datetime | None:
+    """A date ('2024-09-02+02:00', '20220218') or timestamp as naive UTC.
+
+    A bare date with an offset is the calendar day it names: it is kept at midnight, not
+    shifted (datetime.fromisoformat would read '+02:00' as a time of day).
+    """
+    if not value:
+        return None
+    value = value.strip()
+    if "T" in value:
+        return v.moment(value, field)
+    if re.fullmatch(r"\d{8}", value):
+        value = f"{value[:4]}-{value[4:6]}-{value[6:]}"
+    return datetime.combine(v.day(value, field), time())
 
 
 def version_of(published: datetime | None) -> int:

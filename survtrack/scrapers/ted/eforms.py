@@ -25,6 +25,7 @@ from .common import (
     document_kinds,
     emit_awards,
     emit_notice,
+    moment,
     notice_url,
     org,
     publication_number,
@@ -92,12 +93,12 @@ def parse(ctx: LoadContext, root) -> None:
     if not (publication or notice_uuid):
         raise Rejected("eForms notice without a publication number (OPP-010) or a notice"
                        " identifier (BT-701)", "efac:Publication/efbc:NoticePublicationID")
-    published = v.moment(_text(ext, "efac:Publication/efbc:PublicationDate"),  # OPP-012
+    published = moment(_text(ext, "efac:Publication/efbc:PublicationDate"),  # OPP-012
                          "efac:Publication/efbc:PublicationDate")
     if published is None:  # not published yet (SDK examples): the dispatch date, BT-05
         issued = _text(root, "cbc:IssueDate")
         time = _text(root, "cbc:IssueTime")
-        published = v.moment(f"{issued[:10]}T{time}" if issued and time else issued,
+        published = moment(f"{issued[:10]}T{time}" if issued and time else issued,
                              "cbc:IssueDate")
 
     organizations = {}
@@ -197,9 +198,9 @@ def _awards(ctx: LoadContext, root, result, key: str, lang, org_id, notice_title
         try:
             amount, cur = _amount(tender, "cac:LegalMonetaryTotal/cbc:PayableAmount",
                                   f"efac:LotTender[{tid}]/cac:LegalMonetaryTotal/cbc:PayableAmount")
-        except Rejected as exc:
+        except Rejected as exc:  # its contract's amount is then unknown, not understated
             ctx.reject_part(f"tender {tid}: {exc.reason}", exc.field)
-            amount, cur = None, None
+            amount, cur = None, "unreadable"
         tenders[tid] = {"amount": amount, "currency": cur,
                         "party": _text(tender, "efac:TenderingParty/cbc:ID"),  # OPT-310
                         "lot": _text(tender, "efac:TenderLot/cbc:ID")}  # BT-13714
@@ -210,11 +211,11 @@ def _awards(ctx: LoadContext, root, result, key: str, lang, org_id, notice_title
         members.sort(key=lambda m: _text(m, "efbc:GroupLeadIndicator") != "true")
         parties[_text(party, "cbc:ID")] = [_text(m, "cbc:ID") for m in members]
     lot_of_contract = {}
+    settled = {r.text.strip() for r in _all(result, "efac:SettledContract/efac:LotTender/cbc:ID")}
     for lot_result in _all(result, "efac:LotResult"):
         lot_id = _text(lot_result, "efac:TenderLot/cbc:ID")  # BT-13713
         for ref in _all(lot_result, "efac:SettledContract/cbc:ID"):  # OPT-315
             lot_of_contract.setdefault(ref.text.strip(), lot_id)
-        settled = {r.text.strip() for r in _all(result, "efac:SettledContract/efac:LotTender/cbc:ID")}
         winners = [t.text.strip() for t in _all(lot_result, "efac:LotTender/cbc:ID")]
         if _text(lot_result, "cbc:TenderResultCode") == "selec-w" and \
                 not _all(lot_result, "efac:SettledContract") and not settled & set(winners):
@@ -232,10 +233,12 @@ def _awards(ctx: LoadContext, root, result, key: str, lang, org_id, notice_title
         if missing:
             ctx.reject_part(f"contract {cid} names tenders {missing} that are not described",
                             f"{where}/efac:LotTender")
-        amounts = [t for t in own if t["amount"] is not None]
+        amounts = [t for t in own if t["amount"] is not None or t["currency"] == "unreadable"]
         currencies = {t["currency"] for t in amounts}
         amount = cur = None
-        if len(currencies) > 1:
+        if "unreadable" in currencies:
+            pass  # already in rejects: a sum without that tender would understate the contract
+        elif len(currencies) > 1:
             ctx.reject_part(f"contract {cid} sums tenders in several currencies {sorted(currencies)}"
                             "; amount left NULL", f"{where}/efac:LotTender")
         elif amounts:

@@ -21,6 +21,7 @@ from .common import (
     document_kinds,
     emit_awards,
     emit_notice,
+    moment,
     notice_url,
     org,
     publication_number,
@@ -60,7 +61,7 @@ def parse(ctx: LoadContext, root) -> None:
     if not publication:
         raise Rejected("TED_EXPORT without DOC_ID (the publication number)", "TED_EXPORT/@DOC_ID")
     coded = child(root, "CODED_DATA_SECTION")
-    published = v.moment(text(coded, "REF_OJS", "DATE_PUB"), "REF_OJS/DATE_PUB")
+    published = moment(text(coded, "REF_OJS", "DATE_PUB"), "REF_OJS/DATE_PUB")
     section = child(root, "FORM_SECTION")
     forms = [f for f in section if isinstance(f.tag, str)] if section is not None else []
     if not forms:
