@@ -94,12 +94,12 @@ def parse(ctx: LoadContext, root) -> None:
         raise Rejected("eForms notice without a publication number (OPP-010) or a notice"
                        " identifier (BT-701)", "efac:Publication/efbc:NoticePublicationID")
     published = moment(_text(ext, "efac:Publication/efbc:PublicationDate"),  # OPP-012
-                         "efac:Publication/efbc:PublicationDate")
+                       "efac:Publication/efbc:PublicationDate")
     if published is None:  # not published yet (SDK examples): the dispatch date, BT-05
         issued = _text(root, "cbc:IssueDate")
-        time = _text(root, "cbc:IssueTime")
-        published = moment(f"{issued[:10]}T{time}" if issued and time else issued,
-                             "cbc:IssueDate")
+        issued_at = _text(root, "cbc:IssueTime")
+        published = moment(f"{issued[:10]}T{issued_at}" if issued and issued_at else issued,
+                           "cbc:IssueDate")
 
     organizations = {}
     for company in _all(ext, "efac:Organizations/efac:Organization/efac:Company"):
@@ -195,13 +195,14 @@ def _awards(ctx: LoadContext, root, result, key: str, lang, org_id, notice_title
     tenders = {}
     for tender in _all(result, "efac:LotTender"):
         tid = _text(tender, "cbc:ID")  # OPT-321
+        unreadable = False
         try:
             amount, cur = _amount(tender, "cac:LegalMonetaryTotal/cbc:PayableAmount",
                                   f"efac:LotTender[{tid}]/cac:LegalMonetaryTotal/cbc:PayableAmount")
         except Rejected as exc:  # its contract's amount is then unknown, not understated
             ctx.reject_part(f"tender {tid}: {exc.reason}", exc.field)
-            amount, cur = None, "unreadable"
-        tenders[tid] = {"amount": amount, "currency": cur,
+            amount, cur, unreadable = None, None, True
+        tenders[tid] = {"amount": amount, "currency": cur, "unreadable": unreadable,
                         "party": _text(tender, "efac:TenderingParty/cbc:ID"),  # OPT-310
                         "lot": _text(tender, "efac:TenderLot/cbc:ID")}  # BT-13714
     parties = {}
@@ -233,10 +234,10 @@ def _awards(ctx: LoadContext, root, result, key: str, lang, org_id, notice_title
         if missing:
             ctx.reject_part(f"contract {cid} names tenders {missing} that are not described",
                             f"{where}/efac:LotTender")
-        amounts = [t for t in own if t["amount"] is not None or t["currency"] == "unreadable"]
+        amounts = [t for t in own if t["amount"] is not None]
         currencies = {t["currency"] for t in amounts}
         amount = cur = None
-        if "unreadable" in currencies:
+        if any(t["unreadable"] for t in own):
             pass  # already in rejects: a sum without that tender would understate the contract
         elif len(currencies) > 1:
             ctx.reject_part(f"contract {cid} sums tenders in several currencies {sorted(currencies)}"

@@ -128,7 +128,8 @@ def parse(ctx: LoadContext, root) -> None:
         lot_no = text(award, "LOT_NO")
         lot = lots.get(lot_no, {"title": None, "cpv": main_cpv})
         awards.append(Award(
-            native_id=f"{publication}/{key}", lot_key=lot_no, amount=amount, currency=cur,
+            # an award without LOT_NO belongs to the notice's only lot
+            native_id=f"{publication}/{key}", lot_key=lot_no or "-", amount=amount, currency=cur,
             amount_field=f"{where}/AWARDED_CONTRACT/VALUES/VAL_TOTAL",
             signed_on=v.day(text(result, "DATE_CONCLUSION_CONTRACT"),
                             f"{where}/AWARDED_CONTRACT/DATE_CONCLUSION_CONTRACT"),
