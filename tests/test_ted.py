@@ -323,6 +323,26 @@ def test_unpublished_modification_example_names_its_target(ted, load, warehouse)
     assert c["published_on"] == datetime(2018, 8, 2, 7, 8, 8)  # 08:08:08+01:00 in UTC
 
 
+def test_change_notice_does_not_add_the_contracts_again(ted, tmp_path, load, warehouse):
+    # a corrigendum republishes the JRC award under a new number, naming it by UUID-version
+    xml = (ted / JRC).read_text(encoding="utf-8")
+    changes = ("<efext:EformsExtension><efac:Changes><efbc:ChangedNoticeIdentifier>"
+               "258bd03d-61ea-4cf0-83f4-043b832a47cd-01</efbc:ChangedNoticeIdentifier>"
+               "<efac:ChangeReason><cbc:ReasonCode listName=\"change-corrig-justification\">"
+               "cor-buy</cbc:ReasonCode></efac:ChangeReason></efac:Changes>")
+    change = tmp_path / "change.xml"
+    change.write_text(xml.replace("<efext:EformsExtension>", changes, 1)
+                      .replace(">00522031-2023<", ">00530000-2023<"), encoding="utf-8")
+    counts = load("ted", ted / JRC, change)
+    assert counts["loaded"] == 1 and counts["not_contract_bearing"] == 1
+    assert [c["contract_id"] for c in rows(warehouse, "SELECT contract_id FROM contracts")] == [
+        "ted:522031-2023/CON-0001"]
+    notices = {r["notice_id"]: r for r in rows(warehouse, "SELECT * FROM notices")}
+    assert notices["ted:530000-2023"]["kind"] == "change"
+    assert notices["ted:530000-2023"]["amount"] is None
+    assert notices["ted:522031-2023"]["amount"] == Decimal("660000.00")
+
+
 # -- idempotence, bad input, command line ----------------------------------------------------
 
 def test_loading_again_changes_nothing(ted, load, warehouse):

@@ -48,10 +48,12 @@ SOURCE = Source(
         " country's registry pattern and check digit become scheme ids (company_id_schemes.csv)."),
         ("TED has no version counter: a contract's version is its notice's publication date"
         " (YYYYMMDD); a modification notice versions the contract it modifies."),
-        ("eForms change notices (corrigenda) and legacy F20 modifications are not applied to"
-        " contracts; F14 corrigenda are kept as notices."),
+        ("eForms change notices (corrigenda) and legacy F14 corrigenda and F20 modifications"
+        " are kept as notices: they are not applied to contracts."),
+        ("Legacy notices in the pre-2014 forms (R2.0.8, e.g. CONTRACT_AWARD) are rejected as"
+        " unknown forms; TED's daily .tar.gz packages must be unpacked (or zipped) first."),
     ),
-    formats=("eForms XML (UBL 2.3)", "TED XML R2.0.8/R2.0.9 (TED_EXPORT)",
+    formats=("eForms XML (UBL 2.3)", "TED XML R2.0.9 (TED_EXPORT, forms F01-F25)",
              "ZIP archives of XML"),
     parse=parse,
     rate_limit=1.0,

@@ -136,6 +136,17 @@ def parse(ctx: LoadContext, root) -> None:
         local(root.tag), _text(root, "cbc:NoticeTypeCode"),
         _text(ext, "efac:NoticeSubType/cbc:SubTypeCode"))))
 
+    changed = _text(ext, "efac:Changes/efbc:ChangedNoticeIdentifier")  # BT-758
+    if changed and kind["kind"] != "notice":
+        # A change notice republishes a notice under a new publication number but names the
+        # changed one by its UUID and version: its contracts would be keyed apart from the
+        # original's and counted twice, so it is kept as a notice only.
+        emit_notice(ctx, notice, kind="change", document_type=document_type, title=title)
+        ctx.describe("change", f"{document_type} {key}: changes notice {changed}; kept as a"
+                     " notice, the original's contracts stand; not contract-bearing",
+                     contract_bearing=False, url=notice.url)
+        return
+
     if kind["kind"] == "notice":
         amount, cur = _amount(root, "cac:ProcurementProject/cac:RequestedTenderTotal/"
                               "cbc:EstimatedOverallContractAmount", "BT-27-Procedure")

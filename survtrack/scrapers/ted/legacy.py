@@ -1,4 +1,4 @@
-"""Legacy TED XML (R2.0.8/R2.0.9 `TED_EXPORT`), the format of notices published before eForms.
+"""Legacy TED XML (R2.0.9 `TED_EXPORT`, forms F01-F25), the format of notices before eForms.
 
 The form (F03 contract award, F15 voluntary ex ante…; document_kinds.csv) sits in
 FORM_SECTION, once per language: the ORIGINAL one is read. Each AWARD_CONTRACT with an
