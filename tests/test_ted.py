@@ -189,6 +189,20 @@ def test_a_multilot_eforms_notice_sums_to_its_notice_total(load, warehouse):
     assert contract(warehouse, "ted:900001-2024/CON-0001")["vendor_id"] == "NL-KVK:87654321"
 
 
+def test_contracts_above_the_notice_total_are_not_counted(tmp_path, load, warehouse):
+    # the hand-written notice with its total lowered below what its contracts add up to
+    xml = (FIXTURES / "eforms_multilot_sum.xml").read_text(encoding="utf-8")
+    lowered = tmp_path / "lowered.xml"
+    lowered.write_text(xml.replace(">400000.00<", ">300000.00<"), encoding="utf-8")
+    load("ted", lowered)
+    amounts = rows(warehouse, "SELECT amount, currency FROM contracts")
+    assert amounts == [{"amount": None, "currency": "EUR"}] * 2
+    [flag] = rows(warehouse, "SELECT field, reason FROM rejects")
+    assert flag["field"] == "efac:NoticeResult/cbc:TotalAmount (BT-161-NoticeResult)"
+    assert "add up to 400000.00 EUR, more than the notice total 300000.00" in flag["reason"]
+    assert warehouse.scalar("SELECT amount FROM notices") == Decimal("300000.00")
+
+
 def test_legacy_multilot_notice_sums_to_its_total_and_flags_a_currency(ted, load, warehouse):
     load("ted", ted / LODZ)
     contracts = rows(warehouse, "SELECT * FROM contracts ORDER BY contract_id")

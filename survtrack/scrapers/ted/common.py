@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import date, datetime, time
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -183,7 +183,7 @@ class Award:
     amount: Decimal | None
     currency: str | None
     amount_field: str         # where the amount came from, for notes and rejects
-    signed_on: object = None
+    signed_on: date | None = None
     title: str | None = None
     vendor_id: str | None = None
     cpv: list[tuple[str, str | None]] = field(default_factory=list)  # (code, description)
@@ -204,8 +204,7 @@ class Notice:
     total_field: str | None = None
 
 
-def settle_amounts(ctx: LoadContext, notice: Notice, awards: list[Award],
-                   single_fallback: bool = True) -> list[str]:
+def settle_amounts(ctx: LoadContext, notice: Notice, awards: list[Award]) -> list[str]:
     """Apply the amount rules in place; return notes for the document's detail.
 
     1. Several contracts of one lot stating the same amount and currency state the lot's
@@ -228,7 +227,7 @@ def settle_amounts(ctx: LoadContext, notice: Notice, awards: list[Award],
             notes.append(f"lot {lot}: {len(same)} contracts each state {amount} {cur}, the"
                          " lot's shared ceiling; amounts left NULL")
     total, total_cur = notice.total, notice.total_currency
-    if single_fallback and len(awards) == 1 and awards[0].amount is None and total is not None:
+    if len(awards) == 1 and awards[0].amount is None and total is not None:
         awards[0].amount, awards[0].currency = total, total_cur
         awards[0].amount_field = notice.total_field or "notice total"
         notes.append("the only contract takes the notice total")
