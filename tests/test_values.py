@@ -30,6 +30,7 @@ def test_dates_and_moments():
     assert v.day("2015-01-15T00:00:00", "contractDate") == date(2015, 1, 15)
     assert v.moment("2016-11-21T13:44:22.541+03:00", "publishDate") == datetime(
         2016, 11, 21, 10, 44, 22, 541000)
+    assert v.moment("2024-09-02+02:00", "IssueDate") == datetime(2024, 9, 2)
     with pytest.raises(Rejected):
         v.day("21.11.2016", "signDate")
 

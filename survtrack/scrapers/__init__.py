@@ -11,6 +11,7 @@ MODULES = {
     "eis": "survtrack.scrapers.eis",
     "curated": "survtrack.scrapers.curated",
     "usaspending": "survtrack.scrapers.usaspending",
+    "ted": "survtrack.scrapers.ted",
 }
 
 

@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from survtrack.warehouse.store import Rejected
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+_DATE_WITH_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}([+-]\d{2}:\d{2})?$")
 _THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+$")
 
 
@@ -51,6 +52,8 @@ def moment(value: str | None, field: str) -> datetime | None:
     if not value:
         return None
     raw = value.strip().replace("Z", "+00:00")
+    if _DATE_WITH_OFFSET.match(raw):  # '2024-09-02+02:00' is a day, not 02:00 on it
+        return datetime.combine(date.fromisoformat(raw[:10]), datetime.min.time())
     try:
         stamp = datetime.fromisoformat(raw)
     except ValueError:
