@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -165,6 +166,62 @@ def docs(folder: Annotated[Path, typer.Argument()] = Path("docs")) -> None:
     (folder / "sources.md").write_text("\n".join(sources), encoding="utf-8")
     (folder / "tables.md").write_text(schema.markdown(), encoding="utf-8")
     console.print(f"wrote {folder / 'sources.md'} and {folder / 'tables.md'}")
+
+
+# --- build ---
+# Build steps run in this order by `survtrack build`; each takes the open warehouse and the
+# command's options and returns a JSON-able summary. Classification adds itself here.
+
+
+def _build_entities(wh: Warehouse, options: dict) -> dict:
+    from survtrack.analysis.entities import resolve_entities
+
+    return resolve_entities(wh, options.get("overrides")).summary()
+
+
+def _build_money(wh: Warehouse, options: dict) -> dict:
+    from survtrack.analysis.money import convert_money
+
+    return convert_money(wh).summary()
+
+
+BUILD_STEPS: dict[str, Callable[[Warehouse, dict], dict]] = {
+    "entities": _build_entities,
+    "money": _build_money,
+}
+
+
+@app.command()
+def build(
+    only: Annotated[Optional[list[str]], typer.Option(
+        "--only", help="run only these steps: " + ", ".join(BUILD_STEPS))] = None,
+    overrides: Annotated[Optional[Path], typer.Option(
+        help="entity overrides CSV [default: overrides/entities.csv beside the warehouse]")]
+    = None,
+    db: DbOption = None,
+) -> None:
+    """Derive the analysis columns: entities (organizations.entity_id) and money (amount_usd)."""
+    steps = only or list(BUILD_STEPS)
+    unknown = [s for s in steps if s not in BUILD_STEPS]
+    if unknown:
+        raise typer.BadParameter(f"unknown build steps {unknown}; known: {list(BUILD_STEPS)}")
+    summary: dict[str, dict] = {}
+    with open_warehouse(db) as wh:
+        run_id = wh.start_run("build", "build", {"steps": steps, "overrides": overrides})
+        status = "failed"
+        try:
+            for step in steps:
+                console.print(f"build: {step}…")
+                summary[step] = BUILD_STEPS[step](wh, {"overrides": overrides})
+            status = "finished"
+        finally:
+            wh.finish_run(run_id, {}, status)
+    for row in summary.get("money", {}).get("missing", []):
+        console.print(f"[yellow]no USD amount[/yellow] {row['contracts']} contracts in"
+                      f" {row['currency']} {row['year']}: {row['why']}")
+    for warning in summary.get("entities", {}).get("warnings", []):
+        console.print(f"[yellow]overrides[/yellow] {warning}")
+    typer.echo(json.dumps(summary, ensure_ascii=False, default=str))
 
 
 if __name__ == "__main__":
