@@ -27,6 +27,7 @@ stable as name-only organizations join.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections import defaultdict
@@ -66,9 +67,13 @@ def _folds() -> tuple[re.Pattern, dict[str, str]]:
 
 
 @cache
-def _legal_forms() -> tuple[tuple[str, ...], ...]:
-    forms = {tuple(tokens(r["form"])) for r in table("legal_forms")}
-    return tuple(sorted(forms, key=len, reverse=True))
+def _legal_forms() -> dict[int, frozenset[tuple[str, ...]]]:
+    """Legal forms as word tuples, grouped by length (longest tried first)."""
+    by_length: dict[int, set] = defaultdict(set)
+    for row in table("legal_forms"):
+        form = tuple(tokens(row["form"]))
+        by_length[len(form)].add(form)
+    return {n: frozenset(by_length[n]) for n in sorted(by_length, reverse=True)}
 
 
 @cache
@@ -99,13 +104,12 @@ def tokens(name: str | None) -> list[str]:
 def strip_legal_forms(words: list[str]) -> list[str]:
     """Remove legal forms from the start and the end of a name (never from its middle)."""
     changed = True
-    while changed and words:
+    while changed:
         changed = False
-        for form in _legal_forms():
-            n = len(form)
-            if len(words) > n and tuple(words[:n]) == form:
+        for n, forms in _legal_forms().items():
+            if len(words) > n and tuple(words[:n]) in forms:
                 words, changed = words[n:], True
-            elif len(words) > n and tuple(words[-n:]) == form:
+            if len(words) > n and tuple(words[-n:]) in forms:
                 words, changed = words[:-n], True
     return words
 
@@ -350,10 +354,13 @@ def _fuzzy(alone: list[Org], registered_by_key: dict[str, set[str]], by_id: dict
            clusters: _Clusters, result: Resolution) -> None:
     cfg = settings()
     threshold, min_len = cfg["fuzzy_threshold"], int(cfg["fuzzy_min_length"])
-    blocks: dict[str, list[str]] = defaultdict(list)
+    # blocking: same first letter, and lengths a ratio >= threshold allows
+    # (ratio = 2 * matches / (len a + len b), so the shorter is >= t / (2 - t) of the longer)
+    blocks: dict[tuple[str, int], list[str]] = defaultdict(list)
     for key in registered_by_key:
         if len(key) >= min_len:
-            blocks[key[0]].append(key)
+            blocks[key[0], len(key)].append(key)
+    share = (threshold / 100) / (2 - threshold / 100)
     for org in alone:
         if clusters.find(org.org_id) != org.org_id or any(
                 k in registered_by_key for k in org.name_keys):
@@ -362,7 +369,10 @@ def _fuzzy(alone: list[Org], registered_by_key: dict[str, set[str]], by_id: dict
         for key in org.name_keys:
             if len(key) < min_len:
                 continue
-            for other, score, _ in process.extract(key, blocks.get(key[0], []),
+            candidates = [other for n in range(math.ceil(len(key) * share),
+                                               math.floor(len(key) / share) + 1)
+                          for other in blocks.get((key[0], n), ())]
+            for other, score, _ in process.extract(key, candidates,
                                                    scorer=fuzz.ratio, score_cutoff=threshold,
                                                    limit=None):
                 score = _key_score(key, other)
