@@ -229,6 +229,8 @@ def build(
     for row in summary.get("money", {}).get("missing", []):
         console.print(f"[yellow]no USD amount[/yellow] {row['contracts']} contracts in"
                       f" {row['currency']} {row['year']}: {row['why']}")
+    for note in summary.get("entities", {}).get("ambiguous_examples", []):
+        console.print(f"[yellow]ambiguous[/yellow] {note}")
     for warning in summary.get("entities", {}).get("warnings", []):
         console.print(f"[yellow]overrides[/yellow] {warning}")
     typer.echo(json.dumps(summary, ensure_ascii=False, default=str))

@@ -65,7 +65,7 @@ def test_labelled_pairs_agree_with_the_tuned_threshold():
     threshold = ent.settings()["fuzzy_threshold"]
     with open(FIXTURES / "labelled_pairs.csv", encoding="utf-8") as fh:
         pairs = list(csv.DictReader(fh))
-    assert len(pairs) == 20
+    assert {p["same"] for p in pairs} == {"0", "1"}
     for pair in pairs:
         a, b = pair["name_a"], pair["name_b"]
         same = name_key(a) == name_key(b) or fuzzy_score(a, b) >= threshold

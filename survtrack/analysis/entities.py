@@ -233,7 +233,7 @@ class Resolution:
     def summary(self) -> dict:
         return {"organizations": len(self.entity_of), "entities": len(self.entities),
                 "merges": dict(self.merges), "ambiguous": len(self.ambiguous),
-                "warnings": self.warnings}
+                "ambiguous_examples": self.ambiguous[:20], "warnings": self.warnings}
 
 
 class _Clusters:
