@@ -139,6 +139,18 @@ def test_fuzzy_match_attaches_a_misspelt_name_only_organization(warehouse):
                       " with RU-INN:7700000058")
 
 
+def test_countries_never_meet_through_an_organization_of_unknown_country(warehouse):
+    add_orgs(warehouse, [
+        ("name:eis:акме", "ООО «Акме»", None, "RU"),
+        ("name:ocds:akme", "Akme LLC", None, None),
+        ("name:ocds:akme-kz", "Akme LLP", None, "KZ"),
+    ])
+    resolve_entities(warehouse)
+    mapping = entity_of(warehouse)
+    assert mapping["name:ocds:akme"] == mapping["name:eis:акме"] == "ent:name:eis:акме"
+    assert mapping["name:ocds:akme-kz"] == "ent:name:ocds:akme-kz"
+
+
 def test_overrides_merge_split_and_name_win_over_the_rules(warehouse, tmp_path):
     add_orgs(warehouse, NTECHLAB + LOOKALIKES)
     overrides = tmp_path / "overrides" / "entities.csv"  # the default path beside the db

@@ -239,9 +239,10 @@ class Resolution:
 class _Clusters:
     """Union-find over org_ids that remembers why each union happened."""
 
-    def __init__(self, ids):
-        self.parent = {i: i for i in ids}
+    def __init__(self, orgs: dict[str, Org]):
+        self.parent = {i: i for i in orgs}
         self.reasons: dict[str, list[str]] = defaultdict(list)
+        self.countries = {i: {o.country} - {None} for i, o in orgs.items()}
 
     def find(self, x: str) -> str:
         while self.parent[x] != x:
@@ -256,6 +257,11 @@ class _Clusters:
         keep, drop = sorted((ra, rb))
         self.parent[drop] = keep
         self.reasons[keep] += self.reasons.pop(drop, []) + [reason]
+        self.countries[keep] |= self.countries.pop(drop)
+
+    def country_agrees(self, org: Org, other: str) -> bool:
+        """No country of `other`'s cluster contradicts `org`'s (unknown agrees with all)."""
+        return not org.country or not (self.countries[self.find(other)] - {org.country})
 
 
 def resolve(orgs: list[Org], overrides: list[Override] = ()) -> Resolution:
@@ -296,7 +302,7 @@ def resolve(orgs: list[Org], overrides: list[Override] = ()) -> Resolution:
             continue
         keys = org.name_keys
         targets = sorted({t for k in keys for t in registered_by_key.get(k, ())
-                          if _countries_agree(org, by_id[t])})
+                          if clusters.country_agrees(org, t)})
         if len(targets) == 1:
             key = next(k for k in keys if targets[0] in registered_by_key.get(k, ()))
             clusters.union(targets[0], org.org_id,
@@ -307,7 +313,7 @@ def resolve(orgs: list[Org], overrides: list[Override] = ()) -> Resolution:
                                     f" organizations ({', '.join(targets)}); left apart")
         else:
             for key in keys:
-                peer = next((p for p in alone_by_key[key] if _countries_agree(org, by_id[p])),
+                peer = next((p for p in alone_by_key[key] if clusters.country_agrees(org, p)),
                             None)
                 if peer and clusters.find(peer) != clusters.find(org.org_id):
                     clusters.union(peer, org.org_id, f"{org.org_id}: same normalized name"
@@ -318,7 +324,7 @@ def resolve(orgs: list[Org], overrides: list[Override] = ()) -> Resolution:
                 alone.append(org)
 
     # 4. fuzzy names, name-only -> registered only, blocked by first letter
-    _fuzzy(alone, registered_by_key, by_id, clusters, result)
+    _fuzzy(alone, registered_by_key, clusters, result)
 
     # 1. overrides win: merges after everything automatic; split ones were kept out above
     for o in overrides:
@@ -350,8 +356,8 @@ def resolve(orgs: list[Org], overrides: list[Override] = ()) -> Resolution:
     return result
 
 
-def _fuzzy(alone: list[Org], registered_by_key: dict[str, set[str]], by_id: dict[str, Org],
-           clusters: _Clusters, result: Resolution) -> None:
+def _fuzzy(alone: list[Org], registered_by_key: dict[str, set[str]], clusters: _Clusters,
+           result: Resolution) -> None:
     cfg = settings()
     threshold, min_len = cfg["fuzzy_threshold"], int(cfg["fuzzy_min_length"])
     # blocking: same first letter, and lengths a ratio >= threshold allows
@@ -380,7 +386,7 @@ def _fuzzy(alone: list[Org], registered_by_key: dict[str, set[str]], by_id: dict
                     continue
                 for target in registered_by_key[other]:
                     target = clusters.find(target)
-                    if not _countries_agree(org, by_id[target]):
+                    if not clusters.country_agrees(org, target):
                         continue
                     if score > hits.get(target, (0, ""))[0]:
                         hits[target] = (score, f"'{key}' ~ '{other}'")
@@ -392,10 +398,6 @@ def _fuzzy(alone: list[Org], registered_by_key: dict[str, set[str]], by_id: dict
         elif len(hits) > 1:
             result.ambiguous.append(f"{org.org_id}: close to {len(hits)} registered"
                                     f" organizations ({', '.join(sorted(hits))}); left apart")
-
-
-def _countries_agree(a: Org, b: Org) -> bool:
-    return not (a.country and b.country and a.country != b.country)
 
 
 # -- warehouse ----------------------------------------------------------------------------
