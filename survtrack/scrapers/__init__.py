@@ -12,6 +12,7 @@ MODULES = {
     "curated": "survtrack.scrapers.curated",
     "usaspending": "survtrack.scrapers.usaspending",
     "ted": "survtrack.scrapers.ted",
+    "cbr": "survtrack.scrapers.cbr",
 }
 
 

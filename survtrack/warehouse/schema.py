@@ -78,6 +78,10 @@ TABLES: dict[str, Table] = {
             ("amount", MONEY, "contract value as published"),
             ("currency", "VARCHAR", "ISO 4217 code of amount"),
             ("amount_usd", "DOUBLE", "amount in US dollars at the signing date's rate (build)"),
+            ("fx_source", "VARCHAR", "rates used for amount_usd: cbr, ecb, or usd as published (build)"),
+            ("fx_date", "DATE", "day of the rate used: signed_on or the nearest earlier rate (build)"),
+            ("amount_usd_constant", "DOUBLE",
+             "amount_usd in constant dollars of the latest year of US CPI-U (build; docs/money.md)"),
             ("procedure", "VARCHAR", "how the supplier was chosen, in the source's words"),
             ("status", "VARCHAR", "active | completed | terminated | annulled | unknown"),
             ("country", "VARCHAR", "ISO 3166-1 alpha-2 of the buyer"),
@@ -184,6 +188,7 @@ TABLES: dict[str, Table] = {
             ("currency", "VARCHAR", "ISO 4217"),
             ("units_per_usd", "DOUBLE", "units of currency per 1 USD"),
             ("source", "VARCHAR", "ecb | cbr"),
+            ("document_id", "VARCHAR", "archived document the rate was read from"),
         ),
         _t(
             "runs", "One row per ingest or scrape run.",

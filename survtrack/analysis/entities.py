@@ -1,0 +1,439 @@
+"""Entity resolution: organizations as each source names them -> real-world entities.
+
+Rules, strongest first (docs/entities.md explains them with examples):
+
+1. **Overrides** (`overrides/entities.csv` beside the warehouse, or a path given) win over
+   everything: `merge` joins two organizations, `split` keeps one alone, `name` sets the
+   display name.
+2. **Registry identifiers**: organizations with the same number in the same registry are one
+   entity (RU-INN:7710878000 from EIS and from an OCDS publisher; identifier_schemes.csv says
+   which scheme names share a registry). Two different numbers are two entities, whatever
+   their names say.
+3. **Normalized names**: legal forms (legal_forms.csv), quotes, punctuation and case removed,
+   Cyrillic transliterated and spellings folded (transliteration.csv), so «ООО "НТЕХЛАБ"»,
+   'NtechLab LLC' and 'N-Tech.Lab Ltd' all read `ntehlab`. A name attaches an organization
+   *without* a registry number to the one registered organization of that name; if several
+   registered organizations share the name, it is ambiguous and stays apart. Name-only
+   organizations of the same name are one entity.
+4. **Fuzzy names** (rapidfuzz ratio >= entity_settings.csv threshold): a name-only
+   organization still alone attaches to the one registered organization whose name is close
+   enough, when the digits in both names agree and the countries do not contradict.
+
+Every merge records its rule in `entities.reason`. The build recomputes all entities from
+`organizations` (deterministic, so running it twice changes nothing); entity ids are
+`ent:` + the smallest registered org_id of the cluster (else its smallest org_id), so they stay
+stable as name-only organizations join.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import cache, cached_property
+from pathlib import Path
+
+import pandas as pd
+from rapidfuzz import fuzz, process
+
+from survtrack.analysis.datafiles import read_rows, table
+from survtrack.warehouse.store import Warehouse
+
+OVERRIDE_ACTIONS = ("merge", "split", "name")
+
+
+class OverrideError(ValueError):
+    """A malformed overrides file: names the file, the line and the field."""
+
+    def __init__(self, path: Path, line: int, field: str, reason: str):
+        super().__init__(f"{path}:{line}: {field}: {reason}")
+        self.path, self.line, self.field, self.reason = path, line, field, reason
+
+
+# -- names ---------------------------------------------------------------------------------
+
+@cache
+def _cyrillic() -> dict[str, str]:
+    return {r["from"]: r["to"] for r in table("transliteration") if not r["from"].startswith("fold:")}
+
+
+@cache
+def _folds() -> tuple[re.Pattern, dict[str, str]]:
+    folds = {r["from"][5:]: r["to"] for r in table("transliteration") if r["from"].startswith("fold:")}
+    pattern = re.compile("|".join(re.escape(k) for k in sorted(folds, key=len, reverse=True)))
+    return pattern, folds
+
+
+@cache
+def _legal_forms() -> dict[int, frozenset[tuple[str, ...]]]:
+    """Legal forms as word tuples, grouped by length (longest tried first)."""
+    by_length: dict[int, set] = defaultdict(set)
+    for row in table("legal_forms"):
+        form = tuple(tokens(row["form"]))
+        by_length[len(form)].add(form)
+    return {n: frozenset(by_length[n]) for n in sorted(by_length, reverse=True)}
+
+
+@cache
+def _registries() -> dict[str, str]:
+    return {r["scheme"].upper(): r["registry"] for r in table("identifier_schemes")}
+
+
+@cache
+def settings() -> dict[str, float]:
+    return {r["setting"]: float(r["value"]) for r in table("entity_settings")}
+
+
+def _fold_char(ch: str) -> str:
+    """Drop Latin diacritics (é -> e, ß stays ß) but keep Cyrillic letters whole (й, ё, ї)."""
+    if ch in _cyrillic():
+        return ch
+    return "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+
+
+def tokens(name: str | None) -> list[str]:
+    """Lower-case word tokens: quotes, punctuation and № dropped, diacritics folded."""
+    if not name:
+        return []
+    text = "".join(_fold_char(ch) for ch in name.casefold().replace("№", " "))
+    return re.findall(r"[^\W_]+", text)
+
+
+def strip_legal_forms(words: list[str]) -> list[str]:
+    """Remove legal forms from the start and the end of a name (never from its middle)."""
+    changed = True
+    while changed:
+        changed = False
+        for n, forms in _legal_forms().items():
+            if len(words) > n and tuple(words[:n]) in forms:
+                words, changed = words[n:], True
+            if len(words) > n and tuple(words[-n:]) in forms:
+                words, changed = words[:-n], True
+    return words
+
+
+def skeleton(text: str) -> str:
+    """One-script spelling skeleton: Cyrillic -> Latin, then the fold rules, doubles merged."""
+    latin = "".join(_cyrillic().get(ch, ch) for ch in text)
+    pattern, folds = _folds()
+    folded = pattern.sub(lambda m: folds[m.group(0)], latin)
+    return re.sub(r"(.)\1+", r"\1", folded)
+
+
+def name_key(name: str | None) -> str | None:
+    """The comparison key of a name: 'ООО «НтехЛаб»' -> 'ntehlab'; None for no name."""
+    words = strip_legal_forms(tokens(name))
+    key = skeleton("".join(words))
+    return key or None
+
+
+def _digits(key: str) -> str:
+    return "".join(ch for ch in key if ch.isdigit())
+
+
+def fuzzy_score(a: str | None, b: str | None) -> float:
+    """Similarity (0-100) of two names as the fuzzy rule sees them (see `_key_score`)."""
+    return _key_score(name_key(a), name_key(b))
+
+
+def _key_score(ka: str | None, kb: str | None) -> float:
+    """Similarity (0-100) of two name keys; 0 where a guard forbids a merge.
+
+    Guards: both keys long enough; the same digits (МУП №1 is not МУП №2); and neither key
+    merely extends the other ('megapolis' vs 'megapolism': an added word or letter names a
+    different company more often than it is a typo).
+    """
+    if not ka or not kb or min(len(ka), len(kb)) < settings()["fuzzy_min_length"]:
+        return 0.0
+    if _digits(ka) != _digits(kb) or (ka != kb and (ka.startswith(kb) or kb.startswith(ka)
+                                                   or ka.endswith(kb) or kb.endswith(ka))):
+        return 0.0
+    return fuzz.ratio(ka, kb)
+
+
+# -- overrides ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Override:
+    action: str
+    org_id: str
+    target: str
+    note: str
+    line: int
+
+
+def default_overrides_path(wh: Warehouse) -> Path:
+    return wh.path.parent / "overrides" / "entities.csv"
+
+
+def read_overrides(path: Path | None) -> list[Override]:
+    """The analyst's overrides; a missing file means none, a malformed row is an error."""
+    if path is None or not Path(path).exists():
+        return []
+    out = []
+    for line, row in read_rows(Path(path)):
+        action = row.get("action", "").lower()
+        if action not in OVERRIDE_ACTIONS:
+            raise OverrideError(path, line, "action",
+                                f"{action!r} is not one of {', '.join(OVERRIDE_ACTIONS)}")
+        if not row.get("org_id"):
+            raise OverrideError(path, line, "org_id", "empty")
+        if action in ("merge", "name") and not row.get("target"):
+            raise OverrideError(path, line, "target", f"{action} needs a target")
+        out.append(Override(action, row["org_id"], row.get("target", ""), row.get("note", ""),
+                            line))
+    return out
+
+
+# -- resolution ---------------------------------------------------------------------------
+
+@dataclass
+class Org:
+    org_id: str
+    name: str | None
+    short_name: str | None = None
+    scheme: str | None = None
+    identifier: str | None = None
+    country: str | None = None
+
+    @property
+    def registered(self) -> bool:
+        return not self.org_id.startswith("name:")
+
+    def registry_key(self) -> tuple[str, str]:
+        scheme, _, ident = self.org_id.partition(":")
+        scheme = (self.scheme or scheme).upper()
+        ident = re.sub(r"[^0-9A-Za-z]", "", self.identifier or ident).upper()
+        return _registries().get(scheme, scheme), ident
+
+    @cached_property
+    def name_keys(self) -> list[str]:
+        return list(dict.fromkeys(k for k in (name_key(self.name), name_key(self.short_name)) if k))
+
+
+@dataclass
+class Entity:
+    entity_id: str
+    name: str | None
+    aliases: list[str]
+    identifiers: list[str]
+    reason: str
+
+
+@dataclass
+class Resolution:
+    entities: list[Entity]
+    entity_of: dict[str, str]
+    merges: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    ambiguous: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {"organizations": len(self.entity_of), "entities": len(self.entities),
+                "merges": dict(self.merges), "ambiguous": len(self.ambiguous),
+                "ambiguous_examples": self.ambiguous[:20], "warnings": self.warnings}
+
+
+class _Clusters:
+    """Union-find over org_ids that remembers why each union happened."""
+
+    def __init__(self, orgs: dict[str, Org]):
+        self.parent = {i: i for i in orgs}
+        self.reasons: dict[str, list[str]] = defaultdict(list)
+        self.countries = {i: {o.country} - {None} for i, o in orgs.items()}
+
+    def find(self, x: str) -> str:
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a: str, b: str, reason: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return
+        keep, drop = sorted((ra, rb))
+        self.parent[drop] = keep
+        self.reasons[keep] += self.reasons.pop(drop, []) + [reason]
+        self.countries[keep] |= self.countries.pop(drop)
+
+    def country_agrees(self, org: Org, other: str) -> bool:
+        """No country of `other`'s cluster contradicts `org`'s (unknown agrees with all)."""
+        return not org.country or not (self.countries[self.find(other)] - {org.country})
+
+
+def resolve(orgs: list[Org], overrides: list[Override] = ()) -> Resolution:
+    """Cluster organizations into entities (pure: no warehouse needed)."""
+    by_id = {o.org_id: o for o in orgs}
+    clusters = _Clusters(by_id)
+    result = Resolution([], {})
+    split = {o.org_id for o in overrides if o.action == "split"}
+    for o in overrides:
+        for ref in (o.org_id, o.target if o.action == "merge" else None):
+            if ref and ref not in by_id:
+                result.warnings.append(f"override line {o.line}: {ref} is not in organizations")
+    auto = [o for o in sorted(orgs, key=lambda o: o.org_id) if o.org_id not in split]
+
+    # 2. registry identifiers
+    registry: dict[tuple[str, str], str] = {}
+    for org in auto:
+        if not org.registered:
+            continue
+        key = org.registry_key()
+        if key in registry:
+            clusters.union(registry[key], org.org_id,
+                           f"{org.org_id} and {registry[key]}: same {key[0]} number {key[1]}")
+            result.merges["registry"] += 1
+        else:
+            registry[key] = org.org_id
+
+    # 3. exact normalized names: name-only organizations attach to registered ones
+    registered_by_key: dict[str, set[str]] = defaultdict(set)
+    for org in auto:
+        if org.registered:
+            for key in org.name_keys:
+                registered_by_key[key].add(clusters.find(org.org_id))
+    alone_by_key: dict[str, list[str]] = defaultdict(list)
+    alone: list[Org] = []
+    for org in auto:
+        if org.registered:
+            continue
+        keys = org.name_keys
+        targets = sorted({t for k in keys for t in registered_by_key.get(k, ())
+                          if clusters.country_agrees(org, t)})
+        if len(targets) == 1:
+            key = next(k for k in keys if targets[0] in registered_by_key.get(k, ()))
+            clusters.union(targets[0], org.org_id,
+                           f"{org.org_id}: same normalized name '{key}' as {targets[0]}")
+            result.merges["name"] += 1
+        elif len(targets) > 1:
+            result.ambiguous.append(f"{org.org_id}: name matches {len(targets)} registered"
+                                    f" organizations ({', '.join(targets)}); left apart")
+        else:
+            for key in keys:
+                peer = next((p for p in alone_by_key[key] if clusters.country_agrees(org, p)),
+                            None)
+                if peer and clusters.find(peer) != clusters.find(org.org_id):
+                    clusters.union(peer, org.org_id, f"{org.org_id}: same normalized name"
+                                   f" '{key}' as {peer} (neither registered)")
+                    result.merges["name"] += 1
+                alone_by_key[key].append(org.org_id)
+            if keys:
+                alone.append(org)
+
+    # 4. fuzzy names, name-only -> registered only, blocked by first letter
+    _fuzzy(alone, registered_by_key, clusters, result)
+
+    # 1. overrides win: merges after everything automatic; split ones were kept out above
+    for o in overrides:
+        if o.action == "merge" and o.org_id in by_id and o.target in by_id:
+            clusters.union(o.target, o.org_id, f"override (line {o.line}): {o.org_id} merged"
+                           f" into {o.target}" + (f": {o.note}" if o.note else ""))
+            result.merges["override"] += 1
+    names = {clusters.find(o.org_id): o.target for o in overrides
+             if o.action == "name" and o.org_id in by_id}
+
+    members: dict[str, list[Org]] = defaultdict(list)
+    for org in orgs:
+        members[clusters.find(org.org_id)].append(org)
+    for root, group in sorted(members.items()):
+        # the representative: registered, in its registry's own scheme, smallest id
+        group.sort(key=lambda o: (not o.registered, o.registry_key()[0] != o.org_id.split(":")[0]
+                                  if o.registered else True, o.org_id))
+        rep = group[0]
+        entity_id = f"ent:{rep.org_id}"
+        aliases = list(dict.fromkeys(n for o in group for n in (o.name, o.short_name) if n))
+        reasons = clusters.reasons.get(root, [])
+        if rep.org_id in split:
+            reasons = [f"override: {rep.org_id} split (kept apart)"] + reasons
+        reason = "; ".join(reasons) or "single organization: nothing to merge"
+        result.entities.append(Entity(entity_id, names.get(root) or rep.name or rep.short_name,
+                                      aliases, [o.org_id for o in group], reason))
+        for org in group:
+            result.entity_of[org.org_id] = entity_id
+    return result
+
+
+def _fuzzy(alone: list[Org], registered_by_key: dict[str, set[str]], clusters: _Clusters,
+           result: Resolution) -> None:
+    cfg = settings()
+    threshold, min_len = cfg["fuzzy_threshold"], int(cfg["fuzzy_min_length"])
+    # blocking: same first letter, and lengths a ratio >= threshold allows
+    # (ratio = 2 * matches / (len a + len b), so the shorter is >= t / (2 - t) of the longer)
+    blocks: dict[tuple[str, int], list[str]] = defaultdict(list)
+    for key in registered_by_key:
+        if len(key) >= min_len:
+            blocks[key[0], len(key)].append(key)
+    share = (threshold / 100) / (2 - threshold / 100)
+    for org in alone:
+        if clusters.find(org.org_id) != org.org_id or any(
+                k in registered_by_key for k in org.name_keys):
+            continue  # already attached, or ambiguous by exact name
+        hits: dict[str, tuple[float, str]] = {}
+        for key in org.name_keys:
+            if len(key) < min_len:
+                continue
+            candidates = [other for n in range(math.ceil(len(key) * share),
+                                               math.floor(len(key) / share) + 1)
+                          for other in blocks.get((key[0], n), ())]
+            for other, score, _ in process.extract(key, candidates,
+                                                   scorer=fuzz.ratio, score_cutoff=threshold,
+                                                   limit=None):
+                score = _key_score(key, other)
+                if score < threshold:
+                    continue
+                for target in registered_by_key[other]:
+                    target = clusters.find(target)
+                    if not clusters.country_agrees(org, target):
+                        continue
+                    if score > hits.get(target, (0, ""))[0]:
+                        hits[target] = (score, f"'{key}' ~ '{other}'")
+        if len(hits) == 1:
+            (target, (score, pair)), = hits.items()
+            clusters.union(target, org.org_id, f"{org.org_id}: fuzzy name match {pair}"
+                           f" (ratio {score:.0f} >= {threshold:.0f}) with {target}")
+            result.merges["fuzzy"] += 1
+        elif len(hits) > 1:
+            result.ambiguous.append(f"{org.org_id}: close to {len(hits)} registered"
+                                    f" organizations ({', '.join(sorted(hits))}); left apart")
+
+
+# -- warehouse ----------------------------------------------------------------------------
+
+def resolve_entities(wh: Warehouse, overrides: Path | None = None) -> Resolution:
+    """Rebuild `entities` and `organizations.entity_id` from `organizations`.
+
+    `overrides` defaults to `overrides/entities.csv` beside the warehouse file.
+    """
+    path = Path(overrides) if overrides else default_overrides_path(wh)
+    rules = read_overrides(path)
+    orgs = [Org(*row) for row in wh.query(
+        "SELECT org_id, name, short_name, scheme, identifier, country FROM organizations")]
+    result = resolve(orgs, rules)
+    entities = pd.DataFrame([e.__dict__ for e in result.entities],
+                            columns=["entity_id", "name", "aliases", "identifiers", "reason"])
+    mapping = pd.DataFrame(list(result.entity_of.items()), columns=["org_id", "entity_id"])
+    con = wh.con
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.register("resolved_entities", entities)
+        con.register("resolved_orgs", mapping)
+        con.execute("DELETE FROM entities")
+        con.execute("INSERT INTO entities SELECT entity_id, name, aliases::VARCHAR[],"
+                    " identifiers::VARCHAR[], reason FROM resolved_entities")
+        con.execute("UPDATE organizations SET entity_id = m.entity_id FROM resolved_orgs m"
+                    " WHERE organizations.org_id = m.org_id"
+                    " AND organizations.entity_id IS DISTINCT FROM m.entity_id")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("resolved_entities")
+        con.unregister("resolved_orgs")
+    return result
+
+
+build = resolve_entities

