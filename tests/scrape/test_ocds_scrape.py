@@ -1,0 +1,80 @@
+"""`survtrack scrape ocds --url` over a paged local API built from real OCDS packages."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+from typer.testing import CliRunner
+from werkzeug import Response
+
+from survtrack.cli import app
+
+PACKAGES = ["mx-cdmx_release-package-1.json", "py-dncp_release-package_1.1-2.json",
+            "fictional_release-package_ocds-213czf-000-00001.json"]
+
+
+@pytest.fixture
+def paged_api(httpserver, shared):
+    """Three release-package pages chained by links.next; page 2 answers 503 once and
+    page 3 is cut short once, as a flaky publisher would."""
+    hits: Counter = Counter()
+    bodies = {}
+    for n, name in enumerate(PACKAGES, 1):
+        package = json.loads((shared / "ocds" / name).read_bytes())
+        if n < len(PACKAGES):
+            package.setdefault("links", {})["next"] = httpserver.url_for(f"/api/releases/{n + 1}")
+        bodies[n] = json.dumps(package, ensure_ascii=False).encode()
+
+    def page(n):
+        def handler(request):
+            hits[n] += 1
+            if n == 2 and hits[n] == 1:
+                return Response("busy", status=503, headers={"Retry-After": "0"})
+            if n == 3 and hits[n] == 1:  # a body cut in half: well-formedness fails
+                return Response(bodies[n][: len(bodies[n]) // 2],
+                                content_type="application/json")
+            return Response(bodies[n], content_type="application/json")
+        return handler
+
+    for n in bodies:
+        httpserver.expect_request(f"/api/releases/{n}").respond_with_handler(page(n))
+    return hits, bodies
+
+
+def scrape(db, *args):
+    result = CliRunner().invoke(app, ["scrape", "ocds", "--db", str(db), "--rate", "1000",
+                                      "--backoff", "0.01", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_paged_api_fetched_once_despite_failures_and_rerun_adds_nothing(
+        tmp_path, httpserver, paged_api):
+    from survtrack.warehouse.store import Warehouse
+
+    hits, bodies = paged_api
+    db = tmp_path / "wh.duckdb"
+    start = httpserver.url_for("/api/releases/1")
+    first = scrape(db, "--url", start)
+    assert first["status"] == "finished"
+    # no OCDS parser in this branch: each page archived, awaiting the parser
+    assert first["archived"] == 3 and first["rejected"] == 0
+    assert hits == {1: 1, 2: 2, 3: 2}  # one 503 and one truncated body, each retried once
+
+    second = scrape(db, "--url", start)
+    assert second["status"] == "finished"
+    assert second["archived"] == 0 and second["skipped"] == 3
+
+    with Warehouse(db) as wh:
+        docs = wh.query("SELECT origin, status, bytes FROM documents ORDER BY origin")
+        assert docs == [(httpserver.url_for(f"/api/releases/{n}"), "archived", len(bodies[n]))
+                        for n in (1, 2, 3)]
+        for (document_id,) in wh.query("SELECT document_id FROM documents"):
+            json.loads(wh.archive.read(document_id))  # every stored page is whole
+        runs = wh.query("SELECT status, checkpoint, loaded, skipped FROM runs"
+                        " ORDER BY started_at")
+        assert [r[0] for r in runs] == ["finished", "finished"]
+        assert json.loads(runs[0][1]) == {"next": None}
+        assert runs[0][2:] == (3, 0) and runs[1][2:] == (0, 3)
