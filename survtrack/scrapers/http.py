@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import ijson
 import requests
 from requests.adapters import HTTPAdapter
-from requests_cache import CachedSession
+from requests_cache import DO_NOT_CACHE, CachedSession
 from urllib3.util.retry import Retry
 
 from survtrack.scrapers import xmlsafe
@@ -174,15 +174,16 @@ class PoliteClient:
         return self.request("POST", url, kind=kind, expect=expect, **kwargs)
 
     def request(self, method: str, url: str, *, kind: str, expect: str | None,
-                **kwargs) -> requests.Response:
+                cache: bool = True, **kwargs) -> requests.Response:
         """Send, check and return a response; `expect` is json, xml, html or None.
 
         Statuses and connection errors are retried by urllib3 (honouring Retry-After); a
         body cut short or not well-formed is dropped from the cache and fetched again.
+        `cache=False` for requests that carry a secret in their body (never stored).
         """
         timeout = (self.policy.connect_timeout, self.policy.read_timeout)
         if isinstance(self.session, CachedSession):
-            kwargs["expire_after"] = self.policy.ttl(kind)
+            kwargs["expire_after"] = self.policy.ttl(kind) if cache else DO_NOT_CACHE
         last = ""
         for attempt in range(self.policy.body_retries + 1):
             if attempt:

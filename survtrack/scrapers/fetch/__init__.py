@@ -25,6 +25,7 @@ from typing import Any
 
 from survtrack import scrapers
 from survtrack.scrapers.base import Source
+from survtrack.scrapers.files import Problem
 from survtrack.scrapers.http import BadBody, FetchError, PoliteClient, check_json_stream, \
     check_jsonl, check_xml
 from survtrack.warehouse.archive import Archive
@@ -199,6 +200,10 @@ def scrape(wh: Warehouse, name: str, params: dict, client: PoliteClient, *,
                 if item.more and max_pages and pages >= max_pages:
                     status = "stopped"
                     break
+                continue
+            if isinstance(item, Problem):  # a zip member that could not be archived
+                wh.reject(name, item.origin, item.reason, item.field, run_id=run_id)
+                counts["rejected"] += 1
                 continue
             result = (wh.load(item, source.parse, run_id=run_id) if source is not None
                       else wh.archive_only(item))
