@@ -26,8 +26,14 @@ from typing import Any
 from survtrack import scrapers
 from survtrack.scrapers.base import Source
 from survtrack.scrapers.files import Problem
-from survtrack.scrapers.http import BadBody, FetchError, PoliteClient, check_json_stream, \
-    check_jsonl, check_xml
+from survtrack.scrapers.http import (
+    BadBody,
+    FetchError,
+    PoliteClient,
+    check_json_stream,
+    check_jsonl,
+    check_xml,
+)
 from survtrack.warehouse.archive import Archive
 from survtrack.warehouse.store import Document, LoadResult, Warehouse
 
