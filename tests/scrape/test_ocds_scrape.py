@@ -78,3 +78,69 @@ def test_paged_api_fetched_once_despite_failures_and_rerun_adds_nothing(
         assert [r[0] for r in runs] == ["finished", "finished"]
         assert json.loads(runs[0][1]) == {"next": None}
         assert runs[0][2:] == (3, 0) and runs[1][2:] == (0, 3)
+
+
+def test_cli_names_a_changed_layout_and_records_it(tmp_path, httpserver):
+    from pathlib import Path
+
+    from survtrack.warehouse.store import Warehouse
+
+    page = (Path(__file__).parents[1] / "fixtures" / "eis" /
+            "contract_search_changed_layout.html").read_bytes()
+    httpserver.expect_request("/epz/contract/search/results.html").respond_with_data(
+        page, content_type="text/html; charset=utf-8")
+    db = tmp_path / "wh.duckdb"
+    result = CliRunner().invoke(app, ["scrape", "eis", "--db", str(db), "--query", "камера",
+                                      "--base-url", httpserver.url_for("/"), "--rate", "1000"])
+    assert result.exit_code == 1
+    assert "page layout changed: div.search-registry-entry-block" in result.output
+    with Warehouse(db) as wh:
+        assert wh.query("SELECT status FROM runs") == [("failed",)]
+        (field, reason), = wh.query("SELECT field, reason FROM rejects")
+        assert field.startswith("div.search-registry-entry-block") and "layout" in reason
+
+
+def test_cli_resume_continues_a_stopped_ocds_run(tmp_path, httpserver, paged_api):
+    hits, _ = paged_api
+    db = tmp_path / "wh.duckdb"
+    start = httpserver.url_for("/api/releases/1")
+    first = scrape(db, "--url", start, "--max-pages", "1")
+    assert (first["status"], first["archived"]) == ("stopped", 1)
+    resumed = scrape(db, "--url", start, "--resume")
+    assert resumed["resumed"] and resumed["run_id"] == first["run_id"]
+    assert (resumed["status"], resumed["archived"]) == ("finished", 2)
+    assert hits[1] == 1  # the first page was not fetched again
+
+
+def test_ocds_surveillance_preset_is_refused_with_a_reason(tmp_path):
+    result = CliRunner().invoke(app, ["scrape", "ocds", "--db", str(tmp_path / "w.duckdb"),
+                                      "--preset", "surveillance"])
+    assert result.exit_code == 1 and "offer no product search" in result.output
+
+
+def test_bulk_jsonl_streamed_to_archive_and_checked(tmp_path, httpserver, shared):
+    from survtrack.warehouse.store import Warehouse
+
+    releases = [json.loads((shared / "ocds" / name).read_bytes())
+                for name in ("ua-prozorro_release_UA-2016-12-29-000657-c.json",
+                             "co-secop_release_ocds-k50g02-16-13-5279502.json")]
+    good = b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in releases)
+    served = []
+
+    def bulk(request):
+        served.append(1)
+        body = good if len(served) > 1 else good[: len(good) - 40]  # cut mid-release
+        return Response(body, content_type="application/x-ndjson")
+
+    httpserver.expect_request("/bulk/releases.jsonl").respond_with_handler(bulk)
+    db = tmp_path / "wh.duckdb"
+    out = scrape(db, "--url", httpserver.url_for("/bulk/releases.jsonl"))
+    assert (out["status"], out["archived"]) == ("finished", 1) and len(served) == 2
+    with Warehouse(db) as wh:
+        (document_id, size, media), = wh.query(
+            "SELECT document_id, bytes, media_type FROM documents")
+        assert wh.archive.read(document_id) == good and size == len(good)
+        assert media == "application/x-ndjson"
+        # the cut copy never entered the archive
+        files = [p for p in wh.archive.root.rglob("*") if p.is_file()]
+        assert [p.name for p in files] == [document_id]

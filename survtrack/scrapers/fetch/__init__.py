@@ -17,6 +17,8 @@ and yields a `Checkpoint` after each page saying where the next page starts. The
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,7 +36,7 @@ from survtrack.scrapers.http import (
     check_jsonl,
     check_xml,
 )
-from survtrack.warehouse.archive import Archive
+from survtrack.warehouse.archive import CHUNK, Archive
 from survtrack.warehouse.store import Document, LoadResult, Warehouse
 
 # source name -> fetcher module; kept apart from the parsers (scrapers.MODULES)
@@ -90,19 +92,25 @@ class FetchContext:
         """Stream a big file straight into the archive, then check it there."""
 
         def sink(raw, expect, headers):
-            document_id, size = self.archive.put_stream(raw)
-            announced = headers.get("Content-Length")
-            if announced and announced.isdigit() and not headers.get("Content-Encoding") \
-                    and int(announced) != size:
-                raise BadBody(f"received {size} bytes of {announced} announced")
-            with self.archive.open(document_id) as fh:
-                if expect == "json":
-                    check_json_stream(fh)
-                elif expect == "jsonl":
-                    check_jsonl(iter(fh))
-                elif expect == "xml":
-                    check_xml(fh)
-            return document_id, size
+            # written and checked beside the archive first: a cut body never enters it
+            self.archive.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.archive.root, prefix=".download-") as tmp:
+                shutil.copyfileobj(raw, tmp, CHUNK)
+                tmp.flush()
+                size = tmp.tell()
+                announced = headers.get("Content-Length")
+                if announced and announced.isdigit() and not headers.get("Content-Encoding") \
+                        and int(announced) != size:
+                    raise BadBody(f"received {size} bytes of {announced} announced")
+                with open(tmp.name, "rb") as fh:
+                    if expect == "json":
+                        check_json_stream(fh)
+                    elif expect == "jsonl":
+                        check_jsonl(iter(fh))
+                    elif expect == "xml":
+                        check_xml(fh)
+                with open(tmp.name, "rb") as fh:
+                    return self.archive.put_stream(fh)
 
         (document_id, size), _headers = self.client.stream(url, sink, expect=expect, **kwargs)
         return Document(document_id, self.source, url, self.archive.path(document_id), size,
