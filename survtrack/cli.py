@@ -187,6 +187,8 @@ def scrape(
     mode: Annotated[Optional[str], typer.Option(
         help="eis: contracts (default) | orders | documents (document service, needs a"
              " token)")] = None,
+    recipient: Annotated[Optional[str], typer.Option(
+        help="usaspending: recipient name or UEI to filter on")] = None,
     region: Annotated[Optional[str], typer.Option(
         help="eis documents: two-digit region code (orgRegion), e.g. 77")] = None,
     token: Annotated[Optional[str], typer.Option(
@@ -215,7 +217,8 @@ def scrape(
     if source not in FETCHERS:
         raise typer.BadParameter(f"unknown source {source!r}; known: {', '.join(FETCHERS)}")
     params = {"query": query, "since": since, "until": until, "base_url": base_url,
-              "url": url, "preset": preset, "mode": mode, "region": region}
+              "url": url, "preset": preset, "mode": mode, "region": region,
+              "recipient": recipient}
     policy = Policy()
     if backoff is not None:
         policy.backoff_factor = backoff

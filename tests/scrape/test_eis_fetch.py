@@ -153,3 +153,72 @@ def test_resume_needs_the_same_parameters(warehouse, httpserver, eis_site):
                                       "base_url": httpserver.url_for("/"), "page_size": 5},
                    client, rate=1000, resume=True)
     assert other.resumed_from is None  # a different search starts afresh
+
+
+def raw_server(body: bytes):
+    """A one-shot socket server: werkzeug drops headers with underscores, EIS needs one."""
+    import socket
+    import threading
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1)
+    seen: list[bytes] = []
+
+    def serve():
+        conn, _ = sock.accept()
+        seen.append(conn.recv(65536))
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/zip\r\nContent-Length: %d"
+                     b"\r\nConnection: close\r\n\r\n" % len(body) + body)
+        conn.close()
+        sock.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"http://127.0.0.1:{sock.getsockname()[1]}/dl/1", seen
+
+
+def test_document_service_downloads_archives_with_the_token(warehouse, httpserver, shared,
+                                                            tmp_path):
+    import zipfile
+
+    bundle = tmp_path / "contract_77_2025-03-01.zip"
+    with zipfile.ZipFile(bundle, "w") as zf:
+        zf.write(shared / "eis" / CONTRACTS["2366200608816001262"],
+                 "contract_2366200608816001262_30400522.xml")
+    soap = []
+    download_url, download_requests = raw_server(bundle.read_bytes())
+
+    def service(request):
+        soap.append(request.get_data(as_text=True))
+        kind = "contract" if "<documentType44>contract<" in soap[-1] else None
+        urls = f"<archiveUrl><![CDATA[{download_url}]]></archiveUrl>" if kind else ""
+        return Response(f'<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap='
+                        f'"http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+                        f"<getDocsByOrgRegionResponse><dataInfo>{urls}</dataInfo>"
+                        f"</getDocsByOrgRegionResponse></soap:Body></soap:Envelope>",
+                        content_type="text/xml")
+
+    httpserver.expect_request("/eis-integration/services/getDocsIP",
+                              method="POST").respond_with_handler(service)
+    client = PoliteClient(policy=Policy(backoff_factor=0.001))
+    params = {"mode": "documents", "region": "36", "since": "2025-03-01",
+              "base_url": httpserver.url_for("/")}
+    outcome = scrape(warehouse, "eis", params, client, rate=1000,
+                     secrets={"token": "secret-token"})
+    assert outcome.status == "finished" and outcome.counts == {"loaded": 1}
+    assert "<orgRegion>36</orgRegion>" in soap[0] and "<exactDate>2025-03-01</exactDate>" in soap[0]
+    assert "<subsystemType>RGK</subsystemType>" in soap[0]
+    assert "<individualPerson_token>secret-token</individualPerson_token>" in soap[0]
+    assert b"individualPerson_token: secret-token" in download_requests[0]
+    assert len(soap) == 2  # contract and contractProcedure for the one day
+    assert warehouse.query("SELECT contract_id FROM contracts") == [("eis:2366200608816001262",)]
+    (origin,), = warehouse.query("SELECT origin FROM documents")
+    assert origin == download_url + "!contract_2366200608816001262_30400522.xml"
+    (parameters,), = warehouse.query("SELECT parameters FROM runs")
+    assert "secret-token" not in parameters
+
+
+def test_document_service_without_token_says_how_to_get_one(warehouse):
+    with pytest.raises(ValueError, match="personal token: --token or EIS_TOKEN"):
+        scrape(warehouse, "eis", {"mode": "documents", "region": "77", "since": "2025-03-01"},
+               PoliteClient(), rate=1000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 import threading
 import time
@@ -12,7 +13,7 @@ from werkzeug import Response
 
 from survtrack.scrapers.http import FetchError, Policy, PoliteClient, TokenBucket, user_agent
 
-FAST = dict(backoff_factor=0.01, connect_timeout=2, read_timeout=2)
+FAST = {"backoff_factor": 0.01, "connect_timeout": 2, "read_timeout": 2}
 RELEASE = b'{"uri": "x", "releases": [{"ocid": "ocds-1", "id": "1"}]}'
 
 
@@ -180,6 +181,6 @@ def test_token_bucket_spaces_requests_per_host(httpserver):
     polite.set_rate(httpserver.url_for("/"), 10)  # 10 per second: 0.1 s apart
     for _ in range(4):
         polite.get(httpserver.url_for("/r"))
-    gaps = [b[0] - a[0] for a, b in zip(calls, calls[1:])]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(calls)]
     assert min(gaps) >= 0.08
     assert TokenBucket(5).acquire() == 0.0  # the first token is free

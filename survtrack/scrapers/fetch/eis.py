@@ -115,7 +115,7 @@ def fetch(ctx: FetchContext) -> Iterator:
         while True:
             query = {**spec["fixed"], **todo[i], "pageNumber": page,
                      "recordsPerPage": f"_{per_page}"}
-            for key, name in zip(("since", "until"), spec["dates"]):
+            for key, name in zip(("since", "until"), spec["dates"], strict=True):
                 if ctx.params.get(key):
                     query[name] = _ru_date(ctx.params[key])
             url = ctx.url(spec["path"])
