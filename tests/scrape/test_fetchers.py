@@ -183,3 +183,49 @@ def test_archived_documents_are_parsed_once_the_parser_exists(warehouse, shared)
     assert counts == {"loaded": 1}
     assert warehouse.query("SELECT status FROM documents") == [("loaded",)]
     assert warehouse.query("SELECT contract_id FROM contracts") == [("eis:2510205003117000004",)]
+
+
+# -- rates come from the source's declaration ------------------------------------------------
+def test_each_run_uses_its_sources_declared_rate(warehouse, httpserver):
+    from survtrack.scrapers.fetch import LayoutChanged
+
+    httpserver.expect_request("/epz/contract/search/results.html").respond_with_data(
+        "<div class='redesigned'></div>", content_type="text/html")
+    polite = client()
+    with pytest.raises(LayoutChanged):
+        scrape(warehouse, "eis", {"query": "x", "base_url": httpserver.url_for("/")}, polite)
+    host = httpserver.url_for("/").split("/")[2]
+    assert polite.rates[host] == scrapers.get("eis").rate_limit == 0.5
+
+
+def test_ocds_publisher_preset_rate_and_dates():
+    from survtrack.scrapers.fetch import ocds
+
+    params = {"preset": "uk-find-a-tender", "since": "2024-01-01T00:00:00"}
+    assert ocds.start_url(params) == ("https://www.find-tender.service.gov.uk/api/1.0/"
+                                      "ocdsReleasePackages?updatedFrom=2024-01-01T00%3A00%3A00")
+    assert ocds.rate_for(params) == 1.0
+    with pytest.raises(ValueError, match="unknown OCDS publisher preset 'nope'"):
+        ocds.start_url({"preset": "nope"})
+
+
+def test_prozorro_style_list_then_each_tender_as_ocds(warehouse, httpserver, shared):
+    """The ProZorro list pages by next_page.uri; each tender is fetched with opt_schema=ocds."""
+    release = json.loads((shared / "ocds" / "ua-prozorro_release_UA-2016-12-29-000657-c.json")
+                         .read_bytes())
+    lists = {"": {"data": [{"id": "a1"}, {"id": "b2"}],
+                  "next_page": {"uri": httpserver.url_for("/api/2.5/tenders?offset=2")}},
+             "2": {"data": [], "next_page": {"uri": httpserver.url_for("/api/2.5/tenders?offset=2")}}}
+    httpserver.expect_request("/api/2.5/tenders").respond_with_handler(
+        lambda r: Response(json.dumps(lists[r.args.get("offset", "")]),
+                           content_type="application/json"))
+    for tid in ("a1", "b2"):
+        package = {"uri": tid, "releases": [{**release, "id": tid}]}
+        httpserver.expect_request(f"/api/2.5/tenders/{tid}",
+                                  query_string="opt_schema=ocds").respond_with_json(package)
+    outcome = scrape(warehouse, "ocds", {"url": httpserver.url_for("/api/2.5/tenders")},
+                     client(), rate=1000)
+    assert outcome.status == "finished" and outcome.counts == {"archived": 2}
+    assert [r[0] for r in documents(warehouse)] == [
+        httpserver.url_for("/api/2.5/tenders/a1?opt_schema=ocds"),
+        httpserver.url_for("/api/2.5/tenders/b2?opt_schema=ocds")]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import socket
 import threading
 import time
@@ -105,10 +104,10 @@ def short_body_server():
             conn, _ = sock.accept()
             conn.recv(65536)
             body = RELEASE if served else RELEASE[:40]
+            served.append(len(body))
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                          b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(RELEASE)
                          + body)
-            served.append(len(body))
             conn.close()
 
     thread = threading.Thread(target=serve, daemon=True)
@@ -139,12 +138,12 @@ def test_slow_response_times_out_then_retries(threaded_server):
     httpserver = threaded_server
 
     def slow():
-        time.sleep(0.6)
+        time.sleep(1.5)
         return Response(RELEASE, content_type="application/json")
 
     handler, calls = sequence(slow, Response(RELEASE, content_type="application/json"))
     httpserver.expect_request("/slow").respond_with_handler(handler)
-    resp = client(read_timeout=0.2).get(httpserver.url_for("/slow"), expect="json")
+    resp = client(read_timeout=0.5).get(httpserver.url_for("/slow"), expect="json")
     assert resp.content == RELEASE
     assert len(calls) == 2
 
@@ -181,6 +180,7 @@ def test_token_bucket_spaces_requests_per_host(httpserver):
     polite.set_rate(httpserver.url_for("/"), 10)  # 10 per second: 0.1 s apart
     for _ in range(4):
         polite.get(httpserver.url_for("/r"))
-    gaps = [b[0] - a[0] for a, b in itertools.pairwise(calls)]
-    assert min(gaps) >= 0.08
+    # four requests at 10 per second span at least 0.3 s (measured where they arrive,
+    # so allow for a little network jitter)
+    assert calls[-1][0] - calls[0][0] >= 0.27
     assert TokenBucket(5).acquire() == 0.0  # the first token is free

@@ -1,5 +1,6 @@
-"""Fetching from any OCDS publisher: an API paged by `links.next`, a ProZorro-style list,
-or a bulk file (JSON, JSON Lines, ZIP/GZIP) streamed straight into the archive.
+"""Fetching from any OCDS publisher: an API paged by `links.next`, a ProZorro-style list
+(tender ids paged by `next_page.uri`, each tender fetched with `?opt_schema=ocds`), or a
+bulk file (JSON Lines, ZIP/GZIP) streamed straight into the archive.
 
 `survtrack scrape ocds --url URL` starts at any URL; `--preset NAME` names a known
 publisher in ocds_publishers.csv (its own URL, date parameters and rate limit). Every API
@@ -57,15 +58,11 @@ def rate_for(params: dict) -> float | None:
 
 
 def fetch(ctx: FetchContext) -> Iterator:
-    pub = publisher(ctx.params)
     url = ctx.checkpoint.get("next", start_url(ctx.params))
     if url is None:  # the checkpoint says the last page was done
         return
-    if pub and pub["style"] == "prozorro":
-        yield from _prozorro(ctx, url)
-        return
-    suffix = "." + urlsplit(url).path.rsplit(".", 1)[-1].lower() if "." in urlsplit(url).path \
-        else ""
+    path = urlsplit(url).path.lower()
+    suffix = "." + path.rsplit(".", 1)[-1] if "." in path.rsplit("/", 1)[-1] else ""
     if suffix in BULK_SUFFIXES:
         expect = BULK_SUFFIXES[suffix]
         media = "application/x-ndjson" if expect == "jsonl" else "application/octet-stream"
@@ -78,31 +75,25 @@ def fetch(ctx: FetchContext) -> Iterator:
         resp = ctx.client.get(url, kind="listing", expect="json",
                               headers={"Accept": "application/json"})
         data = resp.json()
-        if not isinstance(data, dict) or not ({"releases", "records"} & set(data)):
-            raise LayoutChanged(url, "an OCDS release or record package (releases/records)",
-                                f"got {type(data).__name__} with keys {sorted(data)[:8]}"
-                                if isinstance(data, dict) else "")
-        yield ctx.document(url, resp.content, "application/json")
-        nxt = (data.get("links") or {}).get("next")
+        keys = set(data) if isinstance(data, dict) else set()
+        if keys & {"releases", "records"}:  # a package: the page is the document
+            yield ctx.document(url, resp.content, "application/json")
+            nxt = (data.get("links") or {}).get("next")
+        elif {"data", "next_page"} <= keys:  # a ProZorro-style list of tender ids
+            yield from _tenders(ctx, url, data["data"])
+            nxt = data["next_page"].get("uri") if data["data"] else None
+        else:
+            raise LayoutChanged(url, "an OCDS package (releases/records) or a tender list"
+                                " (data/next_page)", f"got keys {sorted(keys)[:8]}")
         if nxt in seen:
-            raise LayoutChanged(url, "a new links.next", f"links.next repeats {nxt}")
+            raise LayoutChanged(url, "a new next-page link", f"{nxt} repeats")
         yield Checkpoint({"next": nxt}, more=bool(nxt))
         url = nxt
 
 
-def _prozorro(ctx: FetchContext, url: str) -> Iterator:
-    """The ProZorro list gives tender ids; each tender is fetched as an OCDS package."""
-    while url:
-        resp = ctx.client.get(url, kind="listing", expect="json")
-        data = resp.json()
-        if "data" not in data or "next_page" not in data:
-            raise LayoutChanged(url, "data and next_page in the tender list")
-        if not data["data"]:
-            yield Checkpoint({"next": url}, more=False)
-            return
-        for tender in data["data"]:
-            detail = f"{url.split('?')[0].rstrip('/')}/{tender['id']}?opt_schema=ocds"
-            doc = ctx.client.get(detail, kind="detail", expect="json")
-            yield ctx.document(detail, doc.content, "application/json")
-        url = data["next_page"]["uri"]
-        yield Checkpoint({"next": url}, more=True)
+def _tenders(ctx: FetchContext, url: str, tenders: list) -> Iterator:
+    """Each listed tender fetched as an OCDS release package (`?opt_schema=ocds`)."""
+    for tender in tenders:
+        detail = f"{url.split('?')[0].rstrip('/')}/{tender['id']}?opt_schema=ocds"
+        resp = ctx.client.get(detail, kind="detail", expect="json")
+        yield ctx.document(detail, resp.content, "application/json")
