@@ -213,9 +213,9 @@ def test_prozorro_style_list_then_each_tender_as_ocds(warehouse, httpserver, sha
     """The ProZorro list pages by next_page.uri; each tender is fetched with opt_schema=ocds."""
     release = json.loads((shared / "ocds" / "ua-prozorro_release_UA-2016-12-29-000657-c.json")
                          .read_bytes())
-    lists = {"": {"data": [{"id": "a1"}, {"id": "b2"}],
-                  "next_page": {"uri": httpserver.url_for("/api/2.5/tenders?offset=2")}},
-             "2": {"data": [], "next_page": {"uri": httpserver.url_for("/api/2.5/tenders?offset=2")}}}
+    after = {"uri": httpserver.url_for("/api/2.5/tenders?offset=2")}
+    lists = {"": {"data": [{"id": "a1"}, {"id": "b2"}], "next_page": after},
+             "2": {"data": [], "next_page": after}}
     httpserver.expect_request("/api/2.5/tenders").respond_with_handler(
         lambda r: Response(json.dumps(lists[r.args.get("offset", "")]),
                            content_type="application/json"))
