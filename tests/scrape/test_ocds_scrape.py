@@ -144,3 +144,59 @@ def test_bulk_jsonl_streamed_to_archive_and_checked(tmp_path, httpserver, shared
         # the cut copy never entered the archive
         files = [p for p in wh.archive.root.rglob("*") if p.is_file()]
         assert [p.name for p in files] == [document_id]
+
+
+def test_a_killed_process_is_resumed_from_its_checkpoint(tmp_path, httpserver, shared):
+    """SIGKILL a real `survtrack scrape` while it waits for page 2; --resume finishes."""
+    import subprocess
+    import sys
+    import threading
+    from pathlib import Path
+
+    from survtrack.warehouse.store import Warehouse
+
+    bodies = {}
+    for n, name in enumerate(PACKAGES, 1):
+        package = json.loads((shared / "ocds" / name).read_bytes())
+        if n < len(PACKAGES):
+            package["links"] = {"next": httpserver.url_for(f"/kill/{n + 1}")}
+        bodies[n] = json.dumps(package).encode()
+    hits: Counter = Counter()
+    waiting, release = threading.Event(), threading.Event()
+
+    def page(n):
+        def handler(request):
+            hits[n] += 1
+            if n == 2 and hits[n] == 1:  # hold the first request for page 2 until killed
+                waiting.set()
+                release.wait(30)
+            return Response(bodies[n], content_type="application/json")
+        return handler
+
+    for n in bodies:
+        httpserver.expect_request(f"/kill/{n}").respond_with_handler(page(n))
+    db = tmp_path / "wh.duckdb"
+    start = httpserver.url_for("/kill/1")
+    survtrack = Path(sys.executable).with_name("survtrack")  # the installed command
+    proc = subprocess.Popen([str(survtrack), "scrape", "ocds", "--db",
+                             str(db), "--url", start, "--rate", "1000", "--timeout", "60"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert waiting.wait(60), "the scrape never asked for page 2"
+        proc.kill()
+        proc.wait(10)
+    finally:
+        release.set()
+    with Warehouse(db) as wh:
+        (run_id, status, checkpoint), = wh.query("SELECT run_id, status, checkpoint FROM runs")
+        assert status == "running"  # killed: nothing could mark it
+        assert json.loads(checkpoint) == {"next": httpserver.url_for("/kill/2")}
+        assert wh.count("documents") == 1
+
+    resumed = scrape(db, "--url", start, "--resume")
+    assert resumed["run_id"] == run_id and resumed["resumed"]
+    assert (resumed["status"], resumed["archived"]) == ("finished", 2)
+    assert hits[1] == 1  # page 1 was not fetched again
+    with Warehouse(db) as wh:
+        assert wh.count("documents") == 3
+        assert wh.query("SELECT status FROM runs") == [("finished",)]
