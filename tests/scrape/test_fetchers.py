@@ -229,3 +229,9 @@ def test_prozorro_style_list_then_each_tender_as_ocds(warehouse, httpserver, sha
     assert [r[0] for r in documents(warehouse)] == [
         httpserver.url_for("/api/2.5/tenders/a1?opt_schema=ocds"),
         httpserver.url_for("/api/2.5/tenders/b2?opt_schema=ocds")]
+
+
+def test_ocds_dates_without_a_publisher_are_refused_not_ignored(warehouse):
+    with pytest.raises(ValueError, match="--since/--until apply to publisher presets"):
+        scrape(warehouse, "ocds", {"url": "http://127.0.0.1:9/x", "since": "2024-01-01"},
+               client(), rate=1000)

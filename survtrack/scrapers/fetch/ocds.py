@@ -39,6 +39,9 @@ def start_url(params: dict) -> str:
     url = params.get("url") or (pub and pub["url"])
     if not url:
         raise ValueError("ocds needs --url URL or --preset PUBLISHER")
+    if not pub and (params.get("since") or params.get("until")):
+        raise ValueError("--since/--until apply to publisher presets; with --url put the"
+                         " publisher's own date parameters in the URL")
     if pub:
         query = {pub[p]: params[k] for k, p in (("since", "since_param"), ("until", "until_param"))
                  if params.get(k) and pub[p]}
