@@ -288,3 +288,91 @@ def build(
 
 if __name__ == "__main__":
     app()
+
+
+# --- scraping ---
+@app.command()
+def scrape(
+    source: Annotated[str, typer.Argument(help="eis | usaspending | ocds | ted | cbr")],
+    query: Annotated[Optional[str], typer.Option(help="words to search for")] = None,
+    since: Annotated[Optional[str], typer.Option(help="first date, YYYY-MM-DD")] = None,
+    until: Annotated[Optional[str], typer.Option(help="last date, YYYY-MM-DD")] = None,
+    base_url: Annotated[Optional[str], typer.Option(
+        "--base-url", help="publisher root URL (a mirror, or a local server in tests)")] = None,
+    url: Annotated[Optional[str], typer.Option(help="ocds: the API or file URL to start at")]
+    = None,
+    preset: Annotated[Optional[str], typer.Option(
+        help="surveillance (codes and words per source); ocds: a publisher name")] = None,
+    mode: Annotated[Optional[str], typer.Option(
+        help="eis: contracts (default) | orders | documents (document service, needs a"
+             " token)")] = None,
+    recipient: Annotated[Optional[str], typer.Option(
+        help="usaspending: recipient name or UEI to filter on")] = None,
+    region: Annotated[Optional[str], typer.Option(
+        help="eis documents: two-digit region code (orgRegion), e.g. 77")] = None,
+    token: Annotated[Optional[str], typer.Option(
+        envvar="EIS_TOKEN", help="eis documents: personal token [env EIS_TOKEN]",
+        show_default=False)] = None,
+    resume: Annotated[bool, typer.Option(
+        help="continue the last unfinished run with the same parameters")] = False,
+    max_pages: Annotated[Optional[int], typer.Option(
+        "--max-pages", help="stop after N listing pages (resume later with --resume)")] = None,
+    rate: Annotated[Optional[float], typer.Option(
+        help="requests per second, overriding the source's own limit (local mirrors)")] = None,
+    backoff: Annotated[Optional[float], typer.Option(
+        help="retry backoff factor in seconds (default 1)")] = None,
+    timeout: Annotated[Optional[float], typer.Option(help="read timeout in seconds")] = None,
+    db: DbOption = None,
+) -> None:
+    """Fetch SOURCE from the web politely, archive every document and load it.
+
+    Each run is recorded with its checkpoint; --resume continues a killed or stopped
+    run, and running a finished scrape again adds nothing.
+    """
+    from survtrack.scrapers.fetch import FETCHERS, LayoutChanged
+    from survtrack.scrapers.fetch import scrape as run_scrape
+    from survtrack.scrapers.http import FetchError, Policy, PoliteClient
+
+    if source not in FETCHERS:
+        raise typer.BadParameter(f"unknown source {source!r}; known: {', '.join(FETCHERS)}")
+    params = {"query": query, "since": since, "until": until, "base_url": base_url,
+              "url": url, "preset": preset, "mode": mode, "region": region,
+              "recipient": recipient}
+    policy = Policy()
+    if backoff is not None:
+        policy.backoff_factor = backoff
+    if timeout is not None:
+        policy.read_timeout = timeout
+    path = _db(db)
+    problems: list[tuple[str, str]] = []
+    with open_warehouse(db) as wh, Progress(
+        TextColumn("[bold]{task.description}"), MofNCompleteColumn(),
+        TextColumn("{task.fields[last]}"), TimeElapsedColumn(), console=console,
+    ) as progress:
+        client = PoliteClient(cache_path=path.parent / "http_cache.sqlite", policy=policy)
+        task = progress.add_task(f"scrape {source}", total=None, last="")
+
+        def on_result(origin: str, result: LoadResult) -> None:
+            if result.status == "rejected":
+                problems.append((origin, result.reason))
+            progress.update(task, advance=1, last=f"{result.status}: {origin[-60:]}")
+
+        try:
+            outcome = run_scrape(wh, source, params, client, resume=resume,
+                                 max_pages=max_pages, rate=rate,
+                                 secrets={"token": token} if token else None,
+                                 on_result=on_result)
+        except (FetchError, LayoutChanged, ValueError) as exc:
+            console.print(f"[red]scrape {source} failed:[/red] {exc}")
+            raise typer.Exit(1) from None
+        finally:
+            client.close()
+    for origin, reason in problems:
+        console.print(f"[red]rejected[/red] {origin}: {reason}")
+    if not outcome.parser:
+        console.print(f"[yellow]{source} has no parser installed yet: documents are archived"
+                      " (status 'archived') and will be parsed by the next scrape[/yellow]")
+    typer.echo(json.dumps({"source": source, "run_id": outcome.run_id,
+                           "status": outcome.status, "resumed": outcome.resumed_from is not None,
+                           **_outcomes(outcome.counts),
+                           "archived": outcome.counts.get("archived", 0)}))

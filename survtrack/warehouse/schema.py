@@ -59,7 +59,8 @@ TABLES: dict[str, Table] = {
             ("media_type", "VARCHAR", "MIME type, e.g. application/xml"),
             ("bytes", "BIGINT", "size in bytes", False),
             ("kind", "VARCHAR", "what the parser recognised: contract, contract_procedure, notice…"),
-            ("status", "VARCHAR", "loaded | not_contract_bearing | rejected"),
+            ("status", "VARCHAR", "loaded | not_contract_bearing | rejected | archived (fetched,"
+                                  " awaiting its source's parser)"),
             ("detail", "VARCHAR", "why a document bears no contract, or what it held"),
         ),
         _t(
@@ -200,8 +201,8 @@ TABLES: dict[str, Table] = {
             ("checkpoint", "JSON", "where a resumed run continues"),
             ("started_at", "TIMESTAMP", "start (UTC)"),
             ("finished_at", "TIMESTAMP", "end (UTC); NULL while running or killed"),
-            ("status", "VARCHAR", "running | finished | failed"),
-            ("loaded", "INTEGER", "documents loaded"),
+            ("status", "VARCHAR", "running | finished | stopped (--max-pages) | failed"),
+            ("loaded", "INTEGER", "documents loaded (or archived awaiting a parser)"),
             ("skipped", "INTEGER", "documents already in the warehouse"),
             ("rejected", "INTEGER", "documents rejected"),
         ),

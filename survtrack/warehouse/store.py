@@ -158,7 +158,8 @@ class Warehouse:
 
     def has_document(self, document_id: str) -> bool:
         return bool(self.scalar(
-            "SELECT count(*) FROM documents WHERE document_id = ? AND status <> 'rejected'",
+            "SELECT count(*) FROM documents WHERE document_id = ?"
+            " AND status NOT IN ('rejected', 'archived')",
             [document_id]))
 
     # -- runs ------------------------------------------------------------------------------
@@ -180,7 +181,8 @@ class Warehouse:
         self.con.execute(
             "UPDATE runs SET finished_at = ?, status = ?, loaded = loaded + ?,"
             " skipped = skipped + ?, rejected = rejected + ? WHERE run_id = ?",
-            [utcnow(), status, counts.get("loaded", 0) + counts.get("not_contract_bearing", 0),
+            [utcnow(), status, counts.get("loaded", 0) + counts.get("not_contract_bearing", 0)
+             + counts.get("archived", 0),
              counts.get("skipped", 0), counts.get("rejected", 0), run_id])
 
     # -- rejects ---------------------------------------------------------------------------
@@ -229,6 +231,17 @@ class Warehouse:
             return self._reject_document(doc, f"{type(exc).__name__}: {exc}", None, run_id,
                                          ctx.kind)
         return LoadResult(status, doc.document_id, ctx.kind, ctx.detail, dict(counts))
+
+    def archive_only(self, doc: Document) -> LoadResult:
+        """Record a fetched document whose source has no parser yet (status `archived`).
+
+        A later `load` of the same bytes parses it; `has_document` does not count it.
+        """
+        if self.scalar("SELECT count(*) FROM documents WHERE document_id = ?",
+                       [doc.document_id]):
+            return LoadResult("skipped", doc.document_id)
+        self._upsert_document(doc, None, "archived", "awaiting the source's parser", doc.url)
+        return LoadResult("archived", doc.document_id)
 
     def _reject_document(self, doc: Document, reason: str, field: str | None,
                          run_id: str | None, kind: str | None) -> LoadResult:

@@ -1,0 +1,284 @@
+"""The polite session: the only way survtrack reaches the network.
+
+- An HTTP cache (requests-cache, SQLite file beside the warehouse) with an explicit policy:
+  listing and search pages expire after an hour, detail documents after 30 days, so a
+  resumed run re-reads its pages from the cache instead of from the publisher.
+- urllib3 `Retry` with exponential backoff on connection errors, read timeouts and
+  429/500/502/503/504, honouring `Retry-After`.
+- Connect and read timeouts on every request.
+- A token bucket per host at the source's declared rate (`Source.rate_limit`); cache hits
+  never reach the network, so they spend no token.
+- An honest User-Agent naming the project and a contact URL.
+- Bodies are checked before anyone stores them: received length against Content-Length,
+  and JSON/XML well-formedness, so a truncated or garbled response is retried, never kept.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import timedelta
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import urlsplit
+
+import ijson
+import requests
+from requests.adapters import HTTPAdapter
+from requests_cache import DO_NOT_CACHE, CachedSession
+from urllib3.util.retry import Retry
+
+from survtrack.scrapers import xmlsafe
+from survtrack.warehouse.store import Rejected
+
+CONTACT_URL = os.environ.get("SURVTRACK_CONTACT", "https://github.com/survtrack/survtrack")
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+# headers and query parameters that carry secrets: never part of a cache key, never stored
+SECRETS = ("individualPerson_token", "Authorization", "token", "api_key")
+
+
+def user_agent() -> str:
+    try:
+        ver = version("survtrack")
+    except PackageNotFoundError:  # running from a source tree
+        ver = "dev"
+    return (f"survtrack/{ver} (surveillance-procurement transparency research;"
+            f" +{CONTACT_URL}) python-requests/{requests.__version__}")
+
+
+class FetchError(Exception):
+    """A response that stayed bad after every retry (truncated, malformed, HTTP error)."""
+
+    def __init__(self, url: str, reason: str):
+        super().__init__(f"{url}: {reason}")
+        self.url, self.reason = url, reason
+
+
+class BadBody(Exception):
+    """A body that must not be stored: shorter than announced, or not well-formed."""
+
+
+@dataclass
+class Policy:
+    """Timeouts, retries and cache lifetimes. Tests shrink them; users rarely need to."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    retries: int = 5                 # per request, for statuses and connection errors
+    body_retries: int = 3            # for truncated or malformed bodies
+    backoff_factor: float = 1.0      # sleeps 0, 2, 4, 8 … seconds (x backoff_factor)
+    backoff_max: float = 120.0
+    listing_ttl: timedelta = timedelta(hours=1)
+    detail_ttl: timedelta = timedelta(days=30)
+    default_rate: float = 1.0        # requests per second for hosts no source declares
+
+    def ttl(self, kind: str) -> timedelta:
+        if kind not in ("listing", "detail"):
+            raise ValueError(f"cache kind must be listing or detail, not {kind!r}")
+        return self.listing_ttl if kind == "listing" else self.detail_ttl
+
+
+class TokenBucket:
+    """At most `rate` requests per second on average, bursts of at most `burst`."""
+
+    def __init__(self, rate: float, burst: int = 1):
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate, self.capacity = rate, float(burst)
+        self.tokens = float(burst)
+        self.updated = time.monotonic()
+        self.lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Take one token, sleeping until one is there; return the seconds slept."""
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            wait = 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+            if wait:
+                time.sleep(wait)
+                self.updated = time.monotonic()
+                self.tokens = 1.0
+            self.tokens -= 1
+            return wait
+
+
+class _RateLimitedAdapter(HTTPAdapter):
+    """Spends a token of the request's host before it goes out (cache misses only)."""
+
+    def __init__(self, client: PoliteClient, **kwargs):
+        self.client = client
+        super().__init__(**kwargs)
+
+    def send(self, request, *args, **kwargs):
+        self.client.bucket(urlsplit(request.url).netloc).acquire()
+        return super().send(request, *args, **kwargs)
+
+
+@dataclass
+class PoliteClient:
+    """One polite session for a whole run; see the module docstring."""
+
+    cache_path: Path | None = None      # None: no cache (each request goes out)
+    policy: Policy = field(default_factory=Policy)
+    rates: dict[str, float] = field(default_factory=dict)  # host -> requests per second
+
+    def __post_init__(self):
+        retry = Retry(
+            total=self.policy.retries, connect=self.policy.retries,
+            read=self.policy.retries, status=self.policy.retries, other=0,
+            status_forcelist=RETRY_STATUSES, allowed_methods=None,  # searches are POSTs
+            backoff_factor=self.policy.backoff_factor, backoff_max=self.policy.backoff_max,
+            respect_retry_after_header=True, raise_on_status=False)
+        if self.cache_path is not None:
+            self.session: requests.Session = CachedSession(
+                str(self.cache_path), backend="sqlite", expire_after=self.policy.detail_ttl,
+                allowable_methods=("GET", "POST"), allowable_codes=(200,),
+                ignored_parameters=SECRETS, stale_if_error=False)
+        else:
+            self.session = requests.Session()
+        adapter = _RateLimitedAdapter(self, max_retries=retry)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["User-Agent"] = user_agent()
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def set_rate(self, url_or_host: str, rate: float) -> None:
+        host = urlsplit(url_or_host).netloc or url_or_host
+        self.rates[host] = rate
+        self._buckets.pop(host, None)
+
+    def bucket(self, host: str) -> TokenBucket:
+        if host not in self._buckets:
+            self._buckets[host] = TokenBucket(self.rates.get(host, self.policy.default_rate))
+        return self._buckets[host]
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- requests --------------------------------------------------------------------------
+    def get(self, url: str, *, kind: str = "detail", expect: str | None = None,
+            **kwargs) -> requests.Response:
+        return self.request("GET", url, kind=kind, expect=expect, **kwargs)
+
+    def post(self, url: str, *, kind: str = "listing", expect: str | None = None,
+             **kwargs) -> requests.Response:
+        return self.request("POST", url, kind=kind, expect=expect, **kwargs)
+
+    def request(self, method: str, url: str, *, kind: str, expect: str | None,
+                cache: bool = True, **kwargs) -> requests.Response:
+        """Send, check and return a response; `expect` is json, xml, html or None.
+
+        Statuses and connection errors are retried by urllib3 (honouring Retry-After); a
+        body cut short or not well-formed is dropped from the cache and fetched again.
+        `cache=False` for requests that carry a secret in their body (never stored).
+        """
+        timeout = (self.policy.connect_timeout, self.policy.read_timeout)
+        if isinstance(self.session, CachedSession):
+            kwargs["expire_after"] = self.policy.ttl(kind) if cache else DO_NOT_CACHE
+        last = ""
+        for attempt in range(self.policy.body_retries + 1):
+            if attempt:
+                time.sleep(min(self.policy.backoff_max,
+                               self.policy.backoff_factor * 2 ** attempt))
+            try:
+                resp = self.session.request(method, url, timeout=timeout, **kwargs)
+            except (requests.exceptions.ChunkedEncodingError,
+                    requests.exceptions.ConnectionError,
+                    requests.exceptions.Timeout) as exc:
+                last = f"{type(exc).__name__}: {exc}"
+                continue
+            if resp.status_code >= 400:
+                raise FetchError(url, f"HTTP {resp.status_code} after retries"
+                                 f" ({resp.reason}); body starts {resp.content[:200]!r}")
+            try:
+                check_body(resp.content, resp.headers, expect)
+            except BadBody as exc:
+                self._forget(resp)
+                last = str(exc)
+                continue
+            return resp
+        raise FetchError(url, f"gave up after {self.policy.body_retries + 1} attempts: {last}")
+
+    def _forget(self, resp: requests.Response) -> None:
+        if isinstance(self.session, CachedSession):
+            self.session.cache.delete(requests=[resp.request])
+
+    def stream(self, url: str, sink, *, expect: str | None = None, **kwargs):
+        """Stream a big body into `sink(stream) -> (document_id, size)`, uncached.
+
+        The body is checked after it is written (length, then well-formedness by a
+        streaming pass over the archived file); a bad body is fetched again.
+        """
+        timeout = (self.policy.connect_timeout, self.policy.read_timeout)
+        last = ""
+        for attempt in range(self.policy.body_retries + 1):
+            if attempt:
+                time.sleep(min(self.policy.backoff_max,
+                               self.policy.backoff_factor * 2 ** attempt))
+            disabled = (self.session.cache_disabled() if isinstance(self.session, CachedSession)
+                        else nullcontext())
+            try:
+                with disabled, self.session.get(url, timeout=timeout, stream=True,
+                                                **kwargs) as resp:
+                    if resp.status_code >= 400:
+                        raise FetchError(url, f"HTTP {resp.status_code} after retries")
+                    resp.raw.decode_content = True
+                    result = sink(resp.raw, expect, resp.headers)
+                    return result, resp.headers
+            except (requests.exceptions.RequestException, BadBody, OSError) as exc:
+                last = f"{type(exc).__name__}: {exc}"
+                continue
+        raise FetchError(url, f"gave up after {self.policy.body_retries + 1} attempts: {last}")
+
+
+def check_body(body: bytes, headers, expect: str | None) -> None:
+    """Raise BadBody if the body is shorter than announced or not well-formed."""
+    announced = headers.get("Content-Length")
+    if announced and not headers.get("Content-Encoding") and announced.isdigit() \
+            and int(announced) != len(body):
+        raise BadBody(f"received {len(body)} bytes of {announced} announced")
+    if expect == "json":
+        try:
+            json.loads(body)
+        except ValueError as exc:
+            raise BadBody(f"not well-formed JSON: {exc}") from None
+    elif expect == "xml":
+        check_xml(io.BytesIO(body))
+    elif expect == "jsonl":
+        check_jsonl(iter(body.splitlines()))
+
+
+def check_xml(stream: BinaryIO) -> None:
+    try:
+        for event, el in xmlsafe.iterparse(stream):
+            if event == "end":
+                el.clear()
+    except Rejected as exc:  # xmlsafe wraps lxml's syntax errors and refuses DTDs
+        raise BadBody(f"XML not accepted: {exc.reason}") from None
+
+
+def check_json_stream(stream: BinaryIO) -> None:
+    """Walk a JSON document of any size without holding it."""
+    try:
+        for _ in ijson.parse(stream):
+            pass
+    except (ijson.JSONError, UnicodeDecodeError) as exc:
+        raise BadBody(f"not well-formed JSON: {exc}") from None
+
+
+def check_jsonl(lines: Iterator[bytes]) -> None:
+    for n, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                json.loads(line)
+            except ValueError as exc:
+                raise BadBody(f"line {n} is not well-formed JSON: {exc}") from None
