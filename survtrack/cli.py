@@ -286,42 +286,39 @@ def build(
     typer.echo(json.dumps(summary, ensure_ascii=False, default=str))
 
 
-if __name__ == "__main__":
-    app()
-
 
 # --- scraping ---
 @app.command()
 def scrape(
     source: Annotated[str, typer.Argument(help="eis | usaspending | ocds | ted | cbr")],
-    query: Annotated[Optional[str], typer.Option(help="words to search for")] = None,
-    since: Annotated[Optional[str], typer.Option(help="first date, YYYY-MM-DD")] = None,
-    until: Annotated[Optional[str], typer.Option(help="last date, YYYY-MM-DD")] = None,
-    base_url: Annotated[Optional[str], typer.Option(
+    query: Annotated[str | None, typer.Option(help="words to search for")] = None,
+    since: Annotated[str | None, typer.Option(help="first date, YYYY-MM-DD")] = None,
+    until: Annotated[str | None, typer.Option(help="last date, YYYY-MM-DD")] = None,
+    base_url: Annotated[str | None, typer.Option(
         "--base-url", help="publisher root URL (a mirror, or a local server in tests)")] = None,
-    url: Annotated[Optional[str], typer.Option(help="ocds: the API or file URL to start at")]
+    url: Annotated[str | None, typer.Option(help="ocds: the API or file URL to start at")]
     = None,
-    preset: Annotated[Optional[str], typer.Option(
+    preset: Annotated[str | None, typer.Option(
         help="surveillance (codes and words per source); ocds: a publisher name")] = None,
-    mode: Annotated[Optional[str], typer.Option(
+    mode: Annotated[str | None, typer.Option(
         help="eis: contracts (default) | orders | documents (document service, needs a"
              " token)")] = None,
-    recipient: Annotated[Optional[str], typer.Option(
+    recipient: Annotated[str | None, typer.Option(
         help="usaspending: recipient name or UEI to filter on")] = None,
-    region: Annotated[Optional[str], typer.Option(
+    region: Annotated[str | None, typer.Option(
         help="eis documents: two-digit region code (orgRegion), e.g. 77")] = None,
-    token: Annotated[Optional[str], typer.Option(
+    token: Annotated[str | None, typer.Option(
         envvar="EIS_TOKEN", help="eis documents: personal token [env EIS_TOKEN]",
         show_default=False)] = None,
     resume: Annotated[bool, typer.Option(
         help="continue the last unfinished run with the same parameters")] = False,
-    max_pages: Annotated[Optional[int], typer.Option(
+    max_pages: Annotated[int | None, typer.Option(
         "--max-pages", help="stop after N listing pages (resume later with --resume)")] = None,
-    rate: Annotated[Optional[float], typer.Option(
+    rate: Annotated[float | None, typer.Option(
         help="requests per second, overriding the source's own limit (local mirrors)")] = None,
-    backoff: Annotated[Optional[float], typer.Option(
+    backoff: Annotated[float | None, typer.Option(
         help="retry backoff factor in seconds (default 1)")] = None,
-    timeout: Annotated[Optional[float], typer.Option(help="read timeout in seconds")] = None,
+    timeout: Annotated[float | None, typer.Option(help="read timeout in seconds")] = None,
     db: DbOption = None,
 ) -> None:
     """Fetch SOURCE from the web politely, archive every document and load it.
@@ -376,3 +373,7 @@ def scrape(
                            "status": outcome.status, "resumed": outcome.resumed_from is not None,
                            **_outcomes(outcome.counts),
                            "archived": outcome.counts.get("archived", 0)}))
+
+
+if __name__ == "__main__":
+    app()

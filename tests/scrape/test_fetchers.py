@@ -7,6 +7,7 @@ counted in its run and checkpointed (status 'archived'), and parsed once a parse
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from collections import Counter
 from pathlib import Path
 
@@ -74,8 +75,8 @@ def test_usaspending_pages_then_keyset_archives_each_award(warehouse, httpserver
     params = {"query": "facial recognition", "since": "2019-01-01", "until": "2020-12-31",
               "base_url": httpserver.url_for("/"), "page_size": 2, "keyset_after": 2}
     outcome = scrape(warehouse, "usaspending", params, client(), rate=1000)
-    assert outcome.status == "finished" and not outcome.parser
-    assert outcome.counts == {"archived": 3}
+    assert outcome.status == "finished" and outcome.parser
+    assert outcome.counts == {"loaded": 3}
     first = searches[0]
     assert first["filters"]["keywords"] == ["facial recognition"]
     assert first["filters"]["award_type_codes"] == ["A", "B", "C", "D"]
@@ -85,9 +86,13 @@ def test_usaspending_pages_then_keyset_archives_each_award(warehouse, httpserver
     assert searches[1]["last_record_unique_id"] == 2  # past the page window: keyset
     assert dict(details) == {a: 1 for a in awards}
     rows = documents(warehouse)
-    assert [r[1] for r in rows] == sorted(f"https://www.usaspending.gov/award/{a}"
+    # the document's public URL is the API's own, named by the parser
+    assert [r[1] for r in rows] == sorted(f"https://api.usaspending.gov/api/v2/awards/{a}/"
                                           for a in awards)
-    assert {r[2] for r in rows} == {"archived"} and {r[3] for r in rows} == {"application/json"}
+    assert {r[2] for r in rows} == {"loaded"} and {r[3] for r in rows} == {"application/json"}
+    # each fetched award detail went through the USAspending parser
+    assert warehouse.query("SELECT contract_id, amount FROM contracts ORDER BY 1") == [
+        (f"usaspending:{a}", Decimal("61241.34")) for a in sorted(awards)]
     (status, loaded, checkpoint), = warehouse.query("SELECT status, loaded, checkpoint FROM runs")
     assert (status, loaded, json.loads(checkpoint)) == ("finished", 3, {"search": 1, "page": 1})
     again = scrape(warehouse, "usaspending", params, client(), rate=1000)
@@ -130,7 +135,10 @@ def test_ted_iteration_tokens_and_notice_xml(warehouse, httpserver, shared):
     params = {"preset": "surveillance", "since": "2024-01-01", "page_size": 2,
               "base_url": httpserver.url_for("/")}
     outcome = scrape(warehouse, "ted", params, client(), rate=1000)
-    assert outcome.counts == {"archived": 3} and outcome.status == "finished"
+    # two award notices load contracts, the contract notice is recognised as not bearing one
+    assert outcome.counts == {"loaded": 2, "not_contract_bearing": 1}
+    assert outcome.status == "finished"
+    assert warehouse.scalar("SELECT count(DISTINCT document_id) FROM contracts") == 2
     assert bodies[0]["paginationMode"] == "ITERATION" and bodies[0]["limit"] == 2
     assert bodies[1]["iterationNextToken"] == "token-1"
     assert bodies[0]["query"].startswith("(classification-cpv IN (35125300 32323500 35120000")
@@ -161,9 +169,13 @@ def test_cbr_date_window_resumes_by_day(warehouse, httpserver):
     httpserver.expect_request("/scripts/XML_daily.asp").respond_with_handler(daily)
     params = {"since": "2024-03-01", "until": "2024-03-02", "base_url": httpserver.url_for("/")}
     first = scrape(warehouse, "cbr", params, client(), rate=1000, max_pages=1)
-    assert first.status == "stopped" and first.counts == {"archived": 1}
+    assert first.status == "stopped" and first.counts == {"not_contract_bearing": 1}
     resumed = scrape(warehouse, "cbr", params, client(), rate=1000, resume=True)
-    assert resumed.resumed_from == {"date": "2024-03-02"} and resumed.counts == {"archived": 1}
+    assert resumed.resumed_from == {"date": "2024-03-02"}
+    assert resumed.counts == {"not_contract_bearing": 1}
+    # the rates reached fx_rates, one day each
+    days = warehouse.query("SELECT DISTINCT date FROM fx_rates WHERE source = 'cbr' ORDER BY 1")
+    assert [str(d) for (d,) in days] == ["2024-03-01", "2024-03-02"]
     assert asked == ["01/03/2024", "02/03/2024"]
     assert [r[0] for r in documents(warehouse)] == [
         httpserver.url_for("/scripts/XML_daily.asp?date_req=01/03/2024"),
