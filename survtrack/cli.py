@@ -176,7 +176,7 @@ def docs(folder: Annotated[Path, typer.Argument()] = Path("docs")) -> None:
 
 
 # --- claims ---
-CLAIMS_CSV = Path(__file__).parent / "scrapers" / "curated" / "claims.csv"
+from survtrack.analysis.claims import DEFAULT_CLAIMS as CLAIMS_CSV  # noqa: E402
 
 
 @app.command()
