@@ -9,6 +9,7 @@ from .base import Source
 # name -> module; a source is added by adding its module here
 MODULES = {
     "eis": "survtrack.scrapers.eis",
+    "ocds": "survtrack.scrapers.ocds",
 }
 
 

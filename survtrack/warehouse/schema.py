@@ -146,6 +146,19 @@ TABLES: dict[str, Table] = {
             ("document_id", "VARCHAR", "document"),
         ),
         _t(
+            "ocds_releases", "One row per OCDS release (or record's compiledRelease) seen, so that"
+            " a process is compiled again from all its releases when another one arrives.",
+            ("ocid", "release_id"),
+            ("ocid", "VARCHAR", "Open Contracting ID of the process"),
+            ("release_id", "VARCHAR", "release id (unique within the ocid); compiledRelease:<date>"
+             " for a record's compiled release"),
+            ("published_on", "TIMESTAMP", "release date (UTC): the order in which releases merge"),
+            ("tags", "VARCHAR", "release tags, comma-separated (tender, award, contract…)"),
+            ("compiled", "BOOLEAN", "true for a record's compiledRelease"),
+            ("release_sha", "VARCHAR", "archive id (SHA-256) of the release's own JSON"),
+            ("document_id", "VARCHAR", "document the release came in (latest loaded)", False),
+        ),
+        _t(
             "organizations", "One row per buyer or vendor as the source identifies it.",
             ("org_id",),
             ("org_id", "VARCHAR", "<scheme>:<id> (RU-INN:7710878000, US-UEI:…) or name:<source>:<name>"),

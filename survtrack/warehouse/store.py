@@ -54,6 +54,9 @@ class Rejected(Exception):
         self.field = field
 
 
+RETRACT_FROM = ("items", "contract_versions", "payments", "tags", "contracts")
+
+
 @dataclass
 class LoadContext:
     """What a parser is given: the document, and `emit` for every row it finds.
@@ -70,6 +73,10 @@ class LoadContext:
     contract_bearing: bool = True
     url: str | None = None
     part_rejects: list[Rejected] = field(default_factory=list)
+    # for sources whose documents continue each other (OCDS releases of one process):
+    archive: Archive | None = None  # to keep parts of the document by their own hash
+    query: Callable[..., list[tuple]] | None = None  # read what the warehouse already holds
+    retracted: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
     def emit(self, table: str, **row: Any) -> None:
         if table not in TABLES:
@@ -88,6 +95,12 @@ class LoadContext:
     def reject_part(self, reason: str, field: str | None = None) -> None:
         self.part_rejects.append(Rejected(reason, field))
 
+    def retract(self, contract_id: str, tables: tuple[str, ...] = RETRACT_FROM) -> None:
+        """Rows this document shows to be gone, removed in the document's transaction before
+        its own rows are written: a contract that no longer exists as such (an OCDS award
+        now carried by its contract), or the versions of one about to be restated."""
+        self.retracted.append((contract_id, tables))
+
 
 Parser = Callable[[LoadContext], None]
 
@@ -105,7 +118,8 @@ class LoadResult:
 # _write_contracts; every other table is a plain upsert on its key.
 VERSIONED = ("contracts", "items")
 ORDER = ["organizations", "contracts", "contract_versions", "items", "payments",
-         "contract_events", "notices", "tags", "fx_rates", "entities"]
+         "contract_events", "notices", "tags", "fx_rates", "entities", "ocds_releases"]
+
 
 
 class Warehouse:
@@ -185,7 +199,7 @@ class Warehouse:
         """Parse one archived document and load it in one transaction."""
         if not force and self.has_document(doc.document_id):
             return LoadResult("skipped", doc.document_id)
-        ctx = LoadContext(doc, url=doc.url)
+        ctx = LoadContext(doc, url=doc.url, archive=self.archive, query=self.query)
         try:
             parse(ctx)
         except Rejected as exc:
@@ -229,6 +243,10 @@ class Warehouse:
         unknown = set(ctx.rows) - set(ORDER)
         if unknown:
             raise KeyError(f"no load rule for tables {sorted(unknown)}")
+        for table in RETRACT_FROM:
+            ids = [[c] for c, tables in ctx.retracted if table in tables]
+            if ids:
+                self.con.executemany(f"DELETE FROM {table} WHERE contract_id = ?", ids)
         for table in ORDER:
             rows = ctx.rows.get(table)
             if not rows:

@@ -1,0 +1,156 @@
+"""Processes compiled across documents: every release of an ocid, merged with ocdsmerge.
+
+Publishers spread a process over many releases, and those over many documents (daily
+packages, one file per release). Each release is kept in the raw archive as its own JSON
+(content-addressed, so a republished release is stored once) and indexed in `ocds_releases`.
+When a document brings a release of an ocid, the process is compiled again from all of its
+releases the warehouse holds plus the new ones, in date order, so a late-arriving older
+release lands where it belongs instead of overwriting newer facts. A record's
+`compiledRelease` joins as one more release at its date: merged after the releases it
+compiles, it restates them; a later release merges on top of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from ocdsmerge.exceptions import DuplicateIdValueWarning
+from ocdsmerge.merge import CompiledRelease
+
+from survtrack.scrapers import values as v
+from survtrack.warehouse.store import LoadContext, Rejected
+
+from . import codes
+
+# SECOP repeats awards and contracts with the same id inside one release: merging keeps one.
+warnings.filterwarnings("ignore", category=DuplicateIdValueWarning)
+
+
+@dataclass(slots=True)
+class Entry:
+    ocid: str
+    release_id: str
+    published_on: datetime
+    tags: str | None
+    compiled: bool
+    sha: str
+    document_id: str
+
+
+class Processes:
+    """The releases a document brings, and their processes compiled with what came before."""
+
+    def __init__(self, ctx: LoadContext):
+        self.ctx = ctx
+        self.new: dict[str, dict[str, Entry]] = {}
+        self._memory: dict[str, bytes] = {}  # when parsing outside a warehouse (no archive)
+
+    def add(self, release: dict, where: str, *, compiled: bool = False,
+            fallback_date: str | None = None) -> Entry:
+        ocid = _text(release.get("ocid"))
+        if not ocid:
+            raise Rejected(f"{where}: release without ocid", f"{where}.ocid")
+        date_text = _text(release.get("date")) or _text(fallback_date)
+        if not date_text:
+            raise Rejected(f"{where}: release {release.get('id')!r} of {ocid} has no date,"
+                           " so it cannot be ordered among the process's releases",
+                           f"{where}.date")
+        published = v.moment(date_text, f"{where}.date")
+        release["ocid"], release["date"] = ocid, date_text
+        data = json.dumps(release, ensure_ascii=False, separators=(",", ":"), default=_number)
+        if compiled:
+            release_id = f"compiledRelease:{date_text}"
+        else:  # a release without id is known by its content
+            release_id = _text(release.get("id")) or "sha256:" + hashlib.sha256(
+                data.encode()).hexdigest()[:32]
+        sha = self._keep(data.encode())
+        tags = release.get("tag")
+        entry = Entry(ocid, release_id, published,
+                      ",".join(map(str, tags)) if isinstance(tags, list) else _text(tags),
+                      compiled, sha, self.ctx.document.document_id)
+        self.new.setdefault(ocid, {})[release_id] = entry
+        return entry
+
+    def index_rows(self):
+        for entries in self.new.values():
+            for e in entries.values():
+                yield dict(ocid=e.ocid, release_id=e.release_id, published_on=e.published_on,
+                           tags=e.tags, compiled=e.compiled, release_sha=e.sha,
+                           document_id=e.document_id)
+
+    def processes(self):
+        """(ocid, its releases in merge order, whether the warehouse held some before)."""
+        prior = self._prior(list(self.new))
+        for ocid, entries in self.new.items():
+            merged = {**prior.get(ocid, {}), **entries}
+            yield ocid, sorted(merged.values(), key=_merge_order), ocid in prior
+
+    def compile(self, entries: list[Entry]) -> tuple[list[tuple[int, Entry, dict]], dict]:
+        """Merge the releases in order. Returns the versions (ordinal, release, state after
+        it) and the final state. A compiledRelease dated like a release it compiles restates
+        that release and is no version of its own."""
+        merged = CompiledRelease(merge_rules=codes.merge_rules())
+        release_dates = {e.published_on for e in entries if not e.compiled}
+        versions, pending, state, ordinal = [], [], {}, 0
+        for i, entry in enumerate(entries):
+            try:
+                merged.append(self._load(entry))
+            except Exception as exc:  # ocdsmerge: a field that changes type between releases
+                raise Rejected(f"{entry.ocid}: release {entry.release_id} cannot be merged:"
+                               f" {type(exc).__name__}: {exc}", "release") from None
+            if not (entry.compiled and entry.published_on in release_dates):
+                ordinal += 1
+                pending.append((ordinal, entry))
+            if i + 1 == len(entries) or entries[i + 1].published_on != entry.published_on:
+                state = merged.asdict()
+                versions += [(o, e, state) for o, e in pending]
+                pending = []
+        return versions, state
+
+    def _keep(self, data: bytes) -> str:
+        if self.ctx.archive is None:
+            sha = hashlib.sha256(data).hexdigest()
+            self._memory[sha] = data
+            return sha
+        return self.ctx.archive.put_bytes(data)[0]
+
+    def _load(self, entry: Entry) -> dict:
+        data = self._memory.get(entry.sha)
+        if data is None:
+            data = self.ctx.archive.read(entry.sha)
+        return json.loads(data, parse_float=Decimal)
+
+    def _prior(self, ocids: list[str]) -> dict[str, dict[str, Entry]]:
+        if self.ctx.query is None or not ocids:
+            return {}
+        rows = self.ctx.query(
+            "SELECT ocid, release_id, published_on, tags, compiled, release_sha, document_id"
+            " FROM ocds_releases WHERE ocid IN (SELECT unnest(?::VARCHAR[]))", [ocids])
+        out: dict[str, dict[str, Entry]] = {}
+        for row in rows:
+            out.setdefault(row[0], {})[row[1]] = Entry(*row)
+        return out
+
+
+def _merge_order(e: Entry):
+    return (e.published_on, e.compiled, e.release_id)
+
+
+def _number(value):
+    """Decimals back to JSON numbers where a float holds them exactly, else to text."""
+    if isinstance(value, Decimal):
+        as_float = float(value)
+        return as_float if Decimal(repr(as_float)) == value else str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _text(value) -> str | None:
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    text = str(value).strip()
+    return text or None
