@@ -31,13 +31,13 @@ def parse(ctx: LoadContext) -> None:
             first_problem = first_problem or f"{part.where}: {part.reason}"
             ctx.reject_part(f"{part.where}: {part.reason}", part.where)
             continue
-        seen[part.kind] += 1
         fallback = _text(reader.meta.get("publishedDate"))
         try:
             if part.kind == "release":
                 processes.add(part.obj, part.where, fallback_date=fallback)
             else:
                 _add_record(processes, part.obj, part.where, fallback)
+            seen[part.kind] += 1
         except Rejected as exc:
             first_problem = first_problem or exc.reason
             ctx.reject_part(exc.reason, exc.field)

@@ -90,3 +90,20 @@ def country_code(name: str | None) -> str | None:
         return pycountry.countries.lookup(text).alpha_2
     except LookupError:
         return _country_names().get(text.casefold())
+
+
+def rules_csv(release_schema: str) -> str:
+    """merge_rules.csv from an OCDS release schema (local file), for a new OCDS version."""
+    import json
+
+    from ocdsmerge.rules import get_merge_rules
+
+    with open(release_schema, encoding="utf-8") as fh:
+        rules = get_merge_rules(json.load(fh))
+    return "path,rule\n" + "".join(f"{'.'.join(k)},{v}\n" for k, v in sorted(rules.items()))
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.stdout.write(rules_csv(sys.argv[1]))

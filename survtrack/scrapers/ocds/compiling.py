@@ -19,16 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from ocdsmerge.exceptions import DuplicateIdValueWarning
+from ocdsmerge.exceptions import DuplicateIdValueWarning, OCDSMergeError
 from ocdsmerge.merge import CompiledRelease
 
 from survtrack.scrapers import values as v
 from survtrack.warehouse.store import LoadContext, Rejected
 
 from . import codes
-
-# SECOP repeats awards and contracts with the same id inside one release: merging keeps one.
-warnings.filterwarnings("ignore", category=DuplicateIdValueWarning)
 
 
 @dataclass(slots=True)
@@ -60,7 +57,10 @@ class Processes:
             raise Rejected(f"{where}: release {release.get('id')!r} of {ocid} has no date,"
                            " so it cannot be ordered among the process's releases",
                            f"{where}.date")
-        published = v.moment(date_text, f"{where}.date")
+        try:
+            published = v.moment(date_text, f"{where}.date")
+        except Rejected as exc:
+            raise Rejected(f"{where}: release of {ocid}: {exc.reason}", exc.field) from None
         release["ocid"], release["date"] = ocid, date_text
         data = json.dumps(release, ensure_ascii=False, separators=(",", ":"), default=_number)
         if compiled:
@@ -99,8 +99,12 @@ class Processes:
         versions, pending, state, ordinal = [], [], {}, 0
         for i, entry in enumerate(entries):
             try:
-                merged.append(self._load(entry))
-            except Exception as exc:  # ocdsmerge: a field that changes type between releases
+                with warnings.catch_warnings():
+                    # SECOP repeats awards and contracts with one id in a release: merging
+                    # keeps one, as it should; the warning says nothing new
+                    warnings.simplefilter("ignore", DuplicateIdValueWarning)
+                    merged.append(self._load(entry))
+            except (OCDSMergeError, TypeError, AttributeError) as exc:  # a field changing type
                 raise Rejected(f"{entry.ocid}: release {entry.release_id} cannot be merged:"
                                f" {type(exc).__name__}: {exc}", "release") from None
             if not (entry.compiled and entry.published_on in release_dates):

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import codecs
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import ijson
 
@@ -71,7 +71,7 @@ class Reader:
         try:
             for value in ijson.items(fh, "", multiple_values=True):
                 n += 1
-                yield from self._classify(value, f"value {n}", top=n == 1)
+                yield from self._classify(value, f"value {n}" if n > 1 else "", top=n == 1)
         except ijson.JSONError as exc:
             yield Broken(f"malformed JSON: {_short(exc)}", f"value {n + 1}", fatal=True)
         if n > 1:
@@ -127,7 +127,7 @@ class Reader:
             if prefix == "" and event == "map_key":
                 if value in RECORD_KEYS or value == "ocid":
                     return None
-                prefix2, event2, value2 = next(events)
+                _, event2, value2 = next(events)
                 if value in ("releases", "records") and event2 == "start_array":
                     return value
                 self.meta[value] = _build(event2, value2, events)
@@ -141,10 +141,10 @@ class Reader:
             if top:
                 self.shape = "array"
             for i, item in enumerate(value, start=1):
-                yield from self._classify(item, f"{where}[{i}]", top=False)
+                yield from self._classify(item, f"{where or 'item'}[{i}]", top=False)
             return
         if not isinstance(value, dict):
-            yield Broken(f"a JSON {type(value).__name__}, not an OCDS object", where)
+            yield Broken(f"a JSON {type(value).__name__}, not an OCDS object", where or "$")
             return
         records, releases = value.get("records"), value.get("releases")
         is_record = any(k in value for k in RECORD_KEYS) or (
@@ -158,21 +158,26 @@ class Reader:
                 self.shape = f"{kind}_package"
             for i, item in enumerate(value[array], start=1):
                 if isinstance(item, dict):
-                    yield Part(kind, item, f"{where}: {array}[{i}]")
+                    yield Part(kind, item, _at(where, f"{array}[{i}]"))
                 else:
                     yield Broken(f"{kind} is a {type(item).__name__}, not an object",
-                                 f"{where}: {array}[{i}]")
+                                 _at(where, f"{array}[{i}]"))
         elif is_record:
             if top:
                 self.shape = "record"
-            yield Part("record", value, where)
+            yield Part("record", value, where or "record")
         elif "ocid" in value:
             if top:
                 self.shape = "release"
-            yield Part("release", value, where)
+            yield Part("release", value, where or "release")
         else:
             keys = ", ".join(sorted(value)[:8])
-            yield Broken(f"not an OCDS release, record or package (keys: {keys})", where)
+            yield Broken(f"not an OCDS release, record or package: no ocid (keys: {keys})",
+                         where or "$")
+
+
+def _at(where: str, path: str) -> str:
+    return f"{where}: {path}" if where else path
 
 
 def _build(event, value, events):
