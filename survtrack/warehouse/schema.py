@@ -155,7 +155,8 @@ TABLES: dict[str, Table] = {
             ("published_on", "TIMESTAMP", "release date (UTC): the order in which releases merge"),
             ("tags", "VARCHAR", "release tags, comma-separated (tender, award, contract…)"),
             ("compiled", "BOOLEAN", "true for a record's compiledRelease"),
-            ("release_sha", "VARCHAR", "archive id (SHA-256) of the release's own JSON"),
+            ("blob", "VARCHAR", "archive id of the JSON Lines file holding the release as read"),
+            ("line_offset", "BIGINT", "byte offset of the release's line in that file"),
             ("document_id", "VARCHAR", "document the release came in (latest loaded)", False),
         ),
         _t(

@@ -20,8 +20,15 @@ SOURCE_NAME = "ocds"
 
 
 def parse(ctx: LoadContext) -> None:
-    reader = Reader(ctx.document.path)
     processes = Processes(ctx)
+    try:
+        _parse(ctx, processes)
+    finally:
+        processes.close()
+
+
+def _parse(ctx: LoadContext, processes: Processes) -> None:
+    reader = Reader(ctx.document.path)
     seen = {"release": 0, "record": 0}
     first_problem = None
     for part in reader:
@@ -45,6 +52,7 @@ def parse(ctx: LoadContext) -> None:
         raise Rejected("no OCDS release or record with an ocid and a date"
                        + (f"; first problem: {first_problem}" if first_problem else ""),
                        "releases")
+    processes.keep()
     for row in processes.index_rows():
         ctx.emit("ocds_releases", **row)
 

@@ -1,8 +1,10 @@
 """Processes compiled across documents: every release of an ocid, merged with ocdsmerge.
 
 Publishers spread a process over many releases, and those over many documents (daily
-packages, one file per release). Each release is kept in the raw archive as its own JSON
-(content-addressed, so a republished release is stored once) and indexed in `ocds_releases`.
+packages, one file per release). The releases a document brings are written, as read, to one
+JSON Lines file kept in the raw archive beside the document, and indexed in `ocds_releases`
+(ocid, release id, date, file and byte offset), so any release can be read again with one seek
+and memory stays flat however big the document.
 When a document brings a release of an ocid, the process is compiled again from all of its
 releases the warehouse holds plus the new ones, in date order, so a late-arriving older
 release lands where it belongs instead of overwriting newer facts. A record's
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,7 +38,8 @@ class Entry:
     published_on: datetime
     tags: str | None
     compiled: bool
-    sha: str
+    blob: str | None  # archive id of the JSON Lines file; None while it is being written
+    offset: int
     document_id: str
 
 
@@ -45,7 +49,11 @@ class Processes:
     def __init__(self, ctx: LoadContext):
         self.ctx = ctx
         self.new: dict[str, dict[str, Entry]] = {}
-        self._memory: dict[str, bytes] = {}  # when parsing outside a warehouse (no archive)
+        self._spool = tempfile.TemporaryFile()  # this document's releases, one per line
+        self._blob: str | None = None
+
+    def close(self) -> None:
+        self._spool.close()
 
     def add(self, release: dict, where: str, *, compiled: bool = False,
             fallback_date: str | None = None) -> Entry:
@@ -68,20 +76,31 @@ class Processes:
         else:  # a release without id is known by its content
             release_id = _text(release.get("id")) or "sha256:" + hashlib.sha256(
                 data.encode()).hexdigest()[:32]
-        sha = self._keep(data.encode())
+        offset = self._spool.tell()
+        self._spool.write(data.encode() + b"\n")
         tags = release.get("tag")
         entry = Entry(ocid, release_id, published,
                       ",".join(map(str, tags)) if isinstance(tags, list) else _text(tags),
-                      compiled, sha, self.ctx.document.document_id)
+                      compiled, None, offset, self.ctx.document.document_id)
         self.new.setdefault(ocid, {})[release_id] = entry
         return entry
+
+    def keep(self) -> None:
+        """Put this document's releases into the archive (before they are indexed)."""
+        self._spool.flush()
+        if self.ctx.archive is not None:
+            self._spool.seek(0)
+            self._blob = self.ctx.archive.put_stream(self._spool)[0]
+            for entries in self.new.values():
+                for e in entries.values():
+                    e.blob = self._blob
 
     def index_rows(self):
         for entries in self.new.values():
             for e in entries.values():
-                yield dict(ocid=e.ocid, release_id=e.release_id, published_on=e.published_on,
-                           tags=e.tags, compiled=e.compiled, release_sha=e.sha,
-                           document_id=e.document_id)
+                yield {"ocid": e.ocid, "release_id": e.release_id,
+                       "published_on": e.published_on, "tags": e.tags, "compiled": e.compiled,
+                       "blob": e.blob, "line_offset": e.offset, "document_id": e.document_id}
 
     def processes(self):
         """(ocid, its releases in merge order, whether the warehouse held some before)."""
@@ -116,24 +135,22 @@ class Processes:
                 pending = []
         return versions, state
 
-    def _keep(self, data: bytes) -> str:
-        if self.ctx.archive is None:
-            sha = hashlib.sha256(data).hexdigest()
-            self._memory[sha] = data
-            return sha
-        return self.ctx.archive.put_bytes(data)[0]
-
     def _load(self, entry: Entry) -> dict:
-        data = self._memory.get(entry.sha)
-        if data is None:
-            data = self.ctx.archive.read(entry.sha)
-        return json.loads(data, parse_float=Decimal)
+        if entry.blob is None or entry.blob == self._blob:  # this document's own releases
+            self._spool.seek(entry.offset)
+            line = self._spool.readline()
+        else:
+            with self.ctx.archive.open(entry.blob) as fh:
+                fh.seek(entry.offset)
+                line = fh.readline()
+        return json.loads(line, parse_float=Decimal)
 
     def _prior(self, ocids: list[str]) -> dict[str, dict[str, Entry]]:
         if self.ctx.query is None or not ocids:
             return {}
         rows = self.ctx.query(
-            "SELECT ocid, release_id, published_on, tags, compiled, release_sha, document_id"
+            "SELECT ocid, release_id, published_on, tags, compiled, blob, line_offset,"
+            " document_id"
             " FROM ocds_releases WHERE ocid IN (SELECT unnest(?::VARCHAR[]))", [ocids])
         out: dict[str, dict[str, Entry]] = {}
         for row in rows:

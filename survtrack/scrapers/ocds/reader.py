@@ -17,7 +17,7 @@ from pathlib import Path
 
 import ijson
 
-STREAM_FROM = 32 * 1024**2
+STREAM_FROM = 8 * 1024**2
 JSONL_LINE_LIMIT = 16 * 1024**2
 BOM = codecs.BOM_UTF8
 RECORD_KEYS = ("compiledRelease", "versionedRelease")
