@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -77,6 +77,8 @@ class LoadContext:
     archive: Archive | None = None  # to keep parts of the document by their own hash
     query: Callable[..., list[tuple]] | None = None  # read what the warehouse already holds
     retracted: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    # write the rows buffered so far, inside the document's transaction (big documents)
+    flush: Callable[[], None] | None = None
 
     def emit(self, table: str, **row: Any) -> None:
         if table not in TABLES:
@@ -200,18 +202,22 @@ class Warehouse:
         if not force and self.has_document(doc.document_id):
             return LoadResult("skipped", doc.document_id)
         ctx = LoadContext(doc, url=doc.url, archive=self.archive, query=self.query)
+        counts: Counter = Counter()
+        ctx.flush = lambda: counts.update(self._write_rows(ctx))
+        self.con.execute("BEGIN TRANSACTION")
         try:
             parse(ctx)
         except Rejected as exc:
+            self.con.execute("ROLLBACK")
             return self._reject_document(doc, exc.reason, exc.field, run_id, ctx.kind)
         except Exception as exc:  # a parser bug or an input it does not understand
+            self.con.execute("ROLLBACK")
             return self._reject_document(doc, f"{type(exc).__name__}: {exc}", None, run_id,
                                          ctx.kind)
         status = "loaded" if ctx.contract_bearing else "not_contract_bearing"
-        self.con.execute("BEGIN TRANSACTION")
         try:
             self._upsert_document(doc, ctx.kind, status, ctx.detail, ctx.url)
-            counts = self._write_rows(ctx)
+            counts.update(self._write_rows(ctx))
             for part in ctx.part_rejects:
                 self.reject(doc.source, doc.origin, part.reason, part.field, doc.document_id,
                             run_id)
@@ -220,7 +226,7 @@ class Warehouse:
             self.con.execute("ROLLBACK")
             return self._reject_document(doc, f"load failed: {type(exc).__name__}: {exc}", None,
                                          run_id, ctx.kind)
-        return LoadResult(status, doc.document_id, ctx.kind, ctx.detail, counts)
+        return LoadResult(status, doc.document_id, ctx.kind, ctx.detail, dict(counts))
 
     def _reject_document(self, doc: Document, reason: str, field: str | None,
                          run_id: str | None, kind: str | None) -> LoadResult:
@@ -264,6 +270,8 @@ class Warehouse:
                    for r in ctx.rows.get(t, [])}
         if touched:
             self._apply_events(sorted(touched))
+        ctx.rows.clear()  # written: a parser that flushes goes on with an empty buffer
+        ctx.retracted.clear()
         return counts
 
     def _write_contracts(self, rows: list[dict], document_id: str) -> set[str]:

@@ -9,6 +9,8 @@ is a notice, not a contract.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from survtrack.scrapers.base import Source
 from survtrack.warehouse.store import RETRACT_FROM, LoadContext, Rejected
 
@@ -17,6 +19,7 @@ from .extract import amounts, extract
 from .reader import Broken, Reader
 
 SOURCE_NAME = "ocds"
+FLUSH_ROWS = 50_000  # buffered rows handed to the warehouse at once
 
 
 def parse(ctx: LoadContext) -> None:
@@ -53,15 +56,17 @@ def _parse(ctx: LoadContext, processes: Processes) -> None:
                        + (f"; first problem: {first_problem}" if first_problem else ""),
                        "releases")
     processes.keep()
-    for row in processes.index_rows():
-        ctx.emit("ocds_releases", **row)
 
     url = _text(reader.meta.get("uri"))
-    orgs, tally = {}, {"contracts": 0, "awards": 0, "notices": 0, "processes": 0}
-    recompiled = []
-    kept: set[str] = set()
+    tally = {"contracts": 0, "awards": 0, "notices": 0, "processes": 0, "recompiled": 0}
+    batch = _Batch()
     for ocid, entries, had_prior in processes.processes():
         tally["processes"] += 1
+        for row in processes.index_rows(entries):
+            ctx.emit("ocds_releases", **row)
+        if had_prior:
+            batch.recompiled.append(ocid)
+            tally["recompiled"] += 1
         try:
             versions, state = processes.compile(entries)
         except Rejected as exc:
@@ -75,10 +80,10 @@ def _parse(ctx: LoadContext, processes: Processes) -> None:
         for problem in found.problems:
             ctx.reject_part(problem.reason, problem.field)
         for org in found.orgs:
-            orgs[org.org_id] = org
+            batch.orgs[org.org_id] = org
         for row in found.contracts:
             ctx.emit("contracts", **row)
-            kept.add(row["contract_id"])
+            batch.kept.add(row["contract_id"])
             tally["awards" if "/award:" in row["native_id"] else "contracts"] += 1
         for table in ("items", "payments"):
             for row in getattr(found, table):
@@ -94,24 +99,44 @@ def _parse(ctx: LoadContext, processes: Processes) -> None:
             tally["notices"] += 1
             buyer = _notice(ctx, state, last, page)
             if buyer:
-                orgs[buyer.org_id] = buyer
-        if had_prior:
-            recompiled.append(ocid)
-    for contract_id in _held(ctx, recompiled):  # restated: stale versions and gone awards go
-        ctx.retract(contract_id, ("contract_versions",) if contract_id in kept else RETRACT_FROM)
-    for org in orgs.values():
-        ctx.emit("organizations", org_id=org.org_id, name=org.name, short_name=None,
-                 scheme=org.scheme, identifier=org.identifier, kpp=None, country=org.country,
-                 document_id=ctx.document.document_id)
+                batch.orgs[buyer.org_id] = buyer
+        if sum(map(len, ctx.rows.values())) >= FLUSH_ROWS:
+            batch = _flush(ctx, batch)
+    _flush(ctx, batch, final=True)
 
     rows = tally["contracts"] + tally["awards"]
     detail = (f"{seen['release']} releases, {seen['record']} records of {tally['processes']}"
               f" processes: {rows} contracts ({tally['awards']} from awards without a contract),"
               f" {tally['notices']} processes without award or contract"
-              + (f"; {len(recompiled)} compiled with releases from earlier documents"
-                 if recompiled else "")
+              + (f"; {tally['recompiled']} compiled with releases from earlier documents"
+                 if tally["recompiled"] else "")
               + ("; read as ISO-8859-1" if reader.encoding != "utf-8" else ""))
     ctx.describe(reader.shape or "ocds", detail, contract_bearing=rows > 0, url=url)
+
+
+@dataclass
+class _Batch:
+    """What the rows buffered since the last flush need at the flush."""
+
+    orgs: dict = field(default_factory=dict)
+    recompiled: list[str] = field(default_factory=list)
+    kept: set[str] = field(default_factory=set)
+
+
+def _flush(ctx: LoadContext, batch: _Batch, final: bool = False) -> _Batch:
+    """Hand the buffered processes' rows to the warehouse (inside the document's transaction),
+    so a package of any size never holds all its rows. Contracts the warehouse held for a
+    process compiled again go first: stale versions, and awards now carried by a contract."""
+    for contract_id in _held(ctx, batch.recompiled):
+        ctx.retract(contract_id, ("contract_versions",) if contract_id in batch.kept
+                    else RETRACT_FROM)
+    for org in batch.orgs.values():
+        ctx.emit("organizations", org_id=org.org_id, name=org.name, short_name=None,
+                 scheme=org.scheme, identifier=org.identifier, kpp=None, country=org.country,
+                 document_id=ctx.document.document_id)
+    if ctx.flush is not None and not final:
+        ctx.flush()
+    return _Batch()
 
 
 def _add_record(processes: Processes, record: dict, where: str, fallback: str | None) -> None:

@@ -95,19 +95,22 @@ class Processes:
                 for e in entries.values():
                     e.blob = self._blob
 
-    def index_rows(self):
-        for entries in self.new.values():
-            for e in entries.values():
+    def index_rows(self, entries: list[Entry]):
+        for e in entries:
+            if e.document_id == self.ctx.document.document_id:
                 yield {"ocid": e.ocid, "release_id": e.release_id,
-                       "published_on": e.published_on, "tags": e.tags, "compiled": e.compiled,
-                       "blob": e.blob, "line_offset": e.offset, "document_id": e.document_id}
+                       "published_on": e.published_on, "tags": e.tags,
+                       "compiled": e.compiled, "blob": e.blob, "line_offset": e.offset,
+                       "document_id": e.document_id}
 
     def processes(self):
         """(ocid, its releases in merge order, whether the warehouse held some before)."""
         prior = self._prior(list(self.new))
-        for ocid, entries in self.new.items():
-            merged = {**prior.get(ocid, {}), **entries}
-            yield ocid, sorted(merged.values(), key=_merge_order), ocid in prior
+        while self.new:  # each process leaves the index once compiled: memory goes down
+            ocid = next(iter(self.new))
+            earlier = prior.pop(ocid, {})
+            merged = {**earlier, **self.new.pop(ocid)}
+            yield ocid, sorted(merged.values(), key=_merge_order), bool(earlier)
 
     def compile(self, entries: list[Entry]) -> tuple[list[tuple[int, Entry, dict]], dict]:
         """Merge the releases in order. Returns the versions (ordinal, release, state after
