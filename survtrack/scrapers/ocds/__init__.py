@@ -187,16 +187,18 @@ def _notice(ctx: LoadContext, state: dict, last, url):
 
 
 def _held(ctx: LoadContext, ocids: list[str]) -> list[str]:
-    """Contracts the warehouse holds for processes compiled again."""
+    """Contracts the warehouse holds for processes compiled again (one scan: the ocid is the
+    contract id's part before the first slash, unless the ocid has a slash itself)."""
     if not ocids or ctx.query is None:
         return []
-    wanted = set(ocids)
-    held = []
-    for (contract_id,) in ctx.query("SELECT contract_id FROM contracts WHERE source = 'ocds'"):
-        native = contract_id[len("ocds:"):]
-        cuts = [i for i, ch in enumerate(native) if ch == "/"]
-        if any(native[:i] in wanted for i in cuts):
-            held.append(contract_id)
+    plain = [o for o in ocids if "/" not in o]
+    held = [cid for (cid,) in ctx.query(
+        "SELECT contract_id FROM contracts WHERE source = 'ocds' AND"
+        " split_part(substr(contract_id, 6), '/', 1) IN (SELECT unnest(?::VARCHAR[]))", [plain])]
+    for ocid in (o for o in ocids if "/" in o):
+        held += [cid for (cid,) in ctx.query(
+            "SELECT contract_id FROM contracts WHERE starts_with(contract_id, ?)",
+            [f"{SOURCE_NAME}:{ocid}/"])]
     return held
 
 

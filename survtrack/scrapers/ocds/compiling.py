@@ -118,24 +118,29 @@ class Processes:
         that release and is no version of its own."""
         merged = CompiledRelease(merge_rules=codes.merge_rules())
         release_dates = {e.published_on for e in entries if not e.compiled}
-        versions, pending, state, ordinal = [], [], {}, 0
+        versions, pending, state, ordinal, changed = [], [], None, 0, False
         for i, entry in enumerate(entries):
+            release = self._load(entry)
+            # only awards and contracts carry amounts: other releases leave versions as they were
+            changed = changed or entry.compiled or "awards" in release or "contracts" in release
             try:
                 with warnings.catch_warnings():
                     # SECOP repeats awards and contracts with one id in a release: merging
                     # keeps one, as it should; the warning says nothing new
                     warnings.simplefilter("ignore", DuplicateIdValueWarning)
-                    merged.append(self._load(entry))
+                    merged.append(release)
             except (OCDSMergeError, TypeError, AttributeError) as exc:  # a field changing type
                 raise Rejected(f"{entry.ocid}: release {entry.release_id} cannot be merged:"
                                f" {type(exc).__name__}: {exc}", "release") from None
             if not (entry.compiled and entry.published_on in release_dates):
                 ordinal += 1
                 pending.append((ordinal, entry))
-            if i + 1 == len(entries) or entries[i + 1].published_on != entry.published_on:
-                state = merged.asdict()
+            last = i + 1 == len(entries)
+            if last or entries[i + 1].published_on != entry.published_on:
+                if changed or last or state is None:
+                    state = merged.asdict()  # unflattening is the costly step
                 versions += [(o, e, state) for o, e in pending]
-                pending = []
+                pending, changed = [], False
         return versions, state
 
     def _load(self, entry: Entry) -> dict:
