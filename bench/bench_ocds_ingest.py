@@ -72,7 +72,7 @@ def release(n: int, stage: str, rng: random.Random) -> dict:
 def generate(path: Path, releases: int, seed: int = 7) -> int:
     """Write the package release by release (never the whole package in memory)."""
     rng = random.Random(seed)
-    processes = max(1, releases // 3)
+    processes = max(1, -(-releases // 3))
     with open(path, "w", encoding="utf-8") as out:
         out.write('{"uri": "https://example.org/bench.json", "version": "1.1",'
                   ' "publishedDate": "2024-12-31T00:00:00Z",'

@@ -414,3 +414,13 @@ def test_flushing_and_bulk_writes_load_the_same_rows(load, warehouse, ocds, tmp_
     with store.Warehouse(tmp_path / "batched" / "w.duckdb") as batched:
         ingest(batched, scrapers.get("ocds"), [ocds])
         assert _contents(batched) == expected
+
+
+def test_unreadable_update_keeps_what_the_warehouse_holds(load, warehouse):
+    load("ocds", FIXTURES / "late-older-release_old.json", FIXTURES / "late-older-release_new.json")
+    load("ocds", FIXTURES / "late-older-release_junk-amendment.json")
+    c = contract(warehouse, "ocds:ocds-test01-lpr-3/C1")
+    assert (c["amount"], c["version"]) == (Decimal("200000.00"), 2)
+    assert len(versions(warehouse, c["contract_id"])) == 2
+    assert warehouse.scalar("SELECT reason FROM rejects") == (
+        "ocds-test01-lpr-3: not an amount: 'two hundred thousand'")

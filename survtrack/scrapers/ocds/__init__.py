@@ -64,14 +64,14 @@ def _parse(ctx: LoadContext, processes: Processes) -> None:
         tally["processes"] += 1
         for row in processes.index_rows(entries):
             ctx.emit("ocds_releases", **row)
+        try:
+            versions, state = processes.compile(entries)
+        except Rejected as exc:  # what the warehouse holds of the process stays as it was
+            ctx.reject_part(exc.reason, exc.field)
+            continue
         if had_prior:
             batch.recompiled.append(ocid)
             tally["recompiled"] += 1
-        try:
-            versions, state = processes.compile(entries)
-        except Rejected as exc:
-            ctx.reject_part(exc.reason, exc.field)
-            continue
         last_ordinal, last, _ = versions[-1]
         page = url or _text((state.get("packageInfo") or {}).get("uri")
                             if isinstance(state.get("packageInfo"), dict) else None)
@@ -79,6 +79,7 @@ def _parse(ctx: LoadContext, processes: Processes) -> None:
                         document_id=last.document_id, url=page)
         for problem in found.problems:
             ctx.reject_part(problem.reason, problem.field)
+        batch.failed |= found.failed  # a contract whose new state is unreadable keeps its rows
         for org in found.orgs:
             batch.orgs[org.org_id] = org
         for row in found.contracts:
@@ -121,6 +122,7 @@ class _Batch:
     orgs: dict = field(default_factory=dict)
     recompiled: list[str] = field(default_factory=list)
     kept: set[str] = field(default_factory=set)
+    failed: set[str] = field(default_factory=set)
 
 
 def _flush(ctx: LoadContext, batch: _Batch, final: bool = False) -> _Batch:
@@ -128,6 +130,8 @@ def _flush(ctx: LoadContext, batch: _Batch, final: bool = False) -> _Batch:
     so a package of any size never holds all its rows. Contracts the warehouse held for a
     process compiled again go first: stale versions, and awards now carried by a contract."""
     for contract_id in _held(ctx, batch.recompiled):
+        if contract_id in batch.failed:
+            continue
         ctx.retract(contract_id, ("contract_versions",) if contract_id in batch.kept
                     else RETRACT_FROM)
     for org in batch.orgs.values():

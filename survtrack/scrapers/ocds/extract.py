@@ -39,6 +39,7 @@ class Extracted:
     payments: list[dict] = field(default_factory=list)
     orgs: list[Org] = field(default_factory=list)
     problems: list[Rejected] = field(default_factory=list)
+    failed: set[str] = field(default_factory=set)  # contract ids left out for a bad value
 
 
 def _str_id(value) -> str | None:
@@ -130,6 +131,7 @@ def extract(release: dict, *, version: int, published_on, document_id: str,
             payments = _payments(deal, where, document_id)
         except Rejected as exc:
             found.problems.append(Rejected(f"{ocid}: {exc.reason}", exc.field))
+            found.failed.add(deal.contract_id)
             continue
         status = codes.statuses().get((deal.kind, str(deal.contract.get("status") or "")),
                                       "unknown")
