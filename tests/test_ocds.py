@@ -50,7 +50,8 @@ def versions(wh, contract_id: str) -> list[tuple]:
 
 def test_prozorro_bare_release_tender_award_contract(load, warehouse, ocds):
     assert load("ocds", ocds / "ua-prozorro_release_UA-2016-12-29-000657-c.json")["loaded"] == 1
-    c = contract(warehouse, "ocds:ocds-be6bcu-UA-2016-12-29-000657-c/0afad9fedf664dbf8c693f2997a55e9a")
+    c = contract(warehouse,
+                 "ocds:ocds-be6bcu-UA-2016-12-29-000657-c/0afad9fedf664dbf8c693f2997a55e9a")
     assert c["native_id"] == "ocds-be6bcu-UA-2016-12-29-000657-c/0afad9fedf664dbf8c693f2997a55e9a"
     assert (c["amount"], c["currency"]) == (Decimal("1130184.00"), "UAH")
     assert c["buyer_id"] == "UA-EDR:00032106"
@@ -75,7 +76,8 @@ def test_prozorro_bare_release_tender_award_contract(load, warehouse, ocds):
 
 def test_prozorro_bare_record_uses_compiled_release(load, warehouse, ocds):
     assert load("ocds", ocds / "ua-prozorro_record_UA-2017-01-31-001299-b.json")["loaded"] == 1
-    c = contract(warehouse, "ocds:ocds-be6bcu-UA-2017-01-31-001299-b/f2598fb22e9e40bf9e849a5b394aeef6")
+    c = contract(warehouse,
+                 "ocds:ocds-be6bcu-UA-2017-01-31-001299-b/f2598fb22e9e40bf9e849a5b394aeef6")
     assert (c["amount"], c["currency"]) == (Decimal("10000.00"), "UAH")
     assert c["signed_on"] == date(2017, 1, 25) and c["year"] == 2017
     assert c["status"] == "active"
@@ -235,7 +237,8 @@ def test_tender_only_gives_no_contract(load, warehouse, ocds):
 
 
 def test_fictional_release_package_six_stages(load, warehouse, ocds):
-    assert load("ocds", ocds / "fictional_release-package_ocds-213czf-000-00001.json")["loaded"] == 1
+    package = ocds / "fictional_release-package_ocds-213czf-000-00001.json"
+    assert load("ocds", package)["loaded"] == 1
     c = contract(warehouse, "ocds:ocds-213czf-000-00001/ocds-213czf-000-00001-contract-01")
     assert (c["amount"], c["currency"]) == (Decimal("11000000.00"), "GBP")
     assert c["buyer_id"] == "GB-LAC:E09000003"
