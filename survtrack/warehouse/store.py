@@ -123,7 +123,6 @@ ORDER = ["organizations", "contracts", "contract_versions", "items", "payments",
          "contract_events", "notices", "tags", "fx_rates", "entities", "ocds_releases"]
 
 
-
 class Warehouse:
     def __init__(self, path: str | Path, read_only: bool = False, archive: Path | None = None):
         self.path = Path(path)
