@@ -13,6 +13,7 @@ MODULES = {
     "usaspending": "survtrack.scrapers.usaspending",
     "ted": "survtrack.scrapers.ted",
     "cbr": "survtrack.scrapers.cbr",
+    "ocds": "survtrack.scrapers.ocds",
 }
 
 

@@ -151,6 +151,20 @@ TABLES: dict[str, Table] = {
             ("document_id", "VARCHAR", "document"),
         ),
         _t(
+            "ocds_releases", "One row per OCDS release (or record's compiledRelease) seen, so that"
+            " a process is compiled again from all its releases when another one arrives.",
+            ("ocid", "release_id"),
+            ("ocid", "VARCHAR", "Open Contracting ID of the process"),
+            ("release_id", "VARCHAR", "release id (unique within the ocid); compiledRelease:<date>"
+             " for a record's compiled release"),
+            ("published_on", "TIMESTAMP", "release date (UTC): the order in which releases merge"),
+            ("tags", "VARCHAR", "release tags, comma-separated (tender, award, contract…)"),
+            ("compiled", "BOOLEAN", "true for a record's compiledRelease"),
+            ("blob", "VARCHAR", "archive id of the JSON Lines file holding the release as read"),
+            ("line_offset", "BIGINT", "byte offset of the release's line in that file"),
+            ("document_id", "VARCHAR", "document the release came in (latest loaded)", False),
+        ),
+        _t(
             "organizations", "One row per buyer or vendor as the source identifies it.",
             ("org_id",),
             ("org_id", "VARCHAR", "<scheme>:<id> (RU-INN:7710878000, US-UEI:…) or name:<source>:<name>"),
@@ -230,7 +244,8 @@ def _arrow_type(duck: str):
         return pa.decimal128(int(precision), int(scale))
     return {"VARCHAR": pa.string(), "JSON": pa.string(), "INTEGER": pa.int32(),
             "BIGINT": pa.int64(), "DOUBLE": pa.float64(), "DATE": pa.date32(),
-            "TIMESTAMP": pa.timestamp("us"), "VARCHAR[]": pa.list_(pa.string())}[duck]
+            "TIMESTAMP": pa.timestamp("us"), "VARCHAR[]": pa.list_(pa.string()),
+            "BOOLEAN": pa.bool_()}[duck]
 
 
 _ARROW: dict = {}

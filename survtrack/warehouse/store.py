@@ -57,6 +57,9 @@ class Rejected(Exception):
         self.field = field
 
 
+RETRACT_FROM = ("items", "contract_versions", "payments", "tags", "contracts")
+
+
 @dataclass
 class LoadContext:
     """What a parser is given: the document, and `emit` for every row it finds.
@@ -75,6 +78,10 @@ class LoadContext:
     part_rejects: list[Rejected] = field(default_factory=list)
     writer: Callable[[LoadContext], None] | None = None
     batch_rows: int = 20_000
+    # for sources whose documents continue each other (OCDS releases of one process):
+    archive: Archive | None = None  # to keep parts of the document by their own hash
+    query: Callable[..., list[tuple]] | None = None  # read what the warehouse already holds
+    retracted: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
     def emit(self, table: str, **row: Any) -> None:
         if table not in TABLES:
@@ -89,6 +96,17 @@ class LoadContext:
         self.kind, self.detail, self.contract_bearing = kind, detail, contract_bearing
         if url:
             self.url = url
+
+    def flush(self) -> None:
+        """Write the rows buffered so far, inside the document's transaction."""
+        if self.writer:
+            self.writer(self)
+
+    def retract(self, contract_id: str, tables: tuple[str, ...] | None = None) -> None:
+        """Rows this document shows to be gone, removed in the document's transaction before
+        its own rows are written: a contract that no longer exists as such (an OCDS award
+        now carried by its contract), or the versions of one about to be restated."""
+        self.retracted.append((contract_id, tables or RETRACT_FROM))
 
     def record_done(self) -> None:
         """Called by parsers after each complete record of a many-record file: writes the
@@ -118,7 +136,7 @@ VERSIONED = ("contracts", "items")
 # Tables describing things (not versions of them): a NULL in a new row keeps the known value.
 KEEP_KNOWN = {"organizations"}
 ORDER = ["organizations", "contracts", "contract_versions", "items", "payments",
-         "contract_events", "notices", "tags", "fx_rates", "entities"]
+         "contract_events", "notices", "tags", "fx_rates", "entities", "ocds_releases"]
 
 
 class Warehouse:
@@ -212,7 +230,8 @@ class Warehouse:
                 counts[table] += n
             ctx.rows.clear()
 
-        ctx = LoadContext(doc, url=doc.url, writer=write)
+        ctx = LoadContext(doc, url=doc.url, writer=write, archive=self.archive,
+                          query=self.query)
         self.con.execute("BEGIN TRANSACTION")
         try:
             parse(ctx)
@@ -265,6 +284,12 @@ class Warehouse:
         if unknown:
             raise KeyError(f"no load rule for tables {sorted(unknown)}")
         document_id = ctx.document.document_id
+        for table in RETRACT_FROM:
+            ids = sorted({c for c, tables in ctx.retracted if table in tables})
+            if ids:
+                self.con.execute(f"DELETE FROM {table} WHERE contract_id IN"
+                                 " (SELECT unnest(?::VARCHAR[]))", [ids])
+        ctx.retracted.clear()
         winners: list[str] = []
         for table in ORDER:
             rows = ctx.rows.get(table)

@@ -51,7 +51,7 @@ def scrape(db, *args):
 
 
 def test_paged_api_fetched_once_despite_failures_and_rerun_adds_nothing(
-        tmp_path, httpserver, paged_api):
+        tmp_path, httpserver, paged_api, shared):
     from survtrack.warehouse.store import Warehouse
 
     hits, bodies = paged_api
@@ -59,18 +59,28 @@ def test_paged_api_fetched_once_despite_failures_and_rerun_adds_nothing(
     start = httpserver.url_for("/api/releases/1")
     first = scrape(db, "--url", start)
     assert first["status"] == "finished"
-    # no OCDS parser in this branch: each page archived, awaiting the parser
-    assert first["archived"] == 3 and first["rejected"] == 0
+    # every page went through the OCDS parser
+    assert first["loaded"] == 3 and first["rejected"] == 0
     assert hits == {1: 1, 2: 2, 3: 2}  # one 503 and one truncated body, each retried once
 
     second = scrape(db, "--url", start)
     assert second["status"] == "finished"
-    assert second["archived"] == 0 and second["skipped"] == 3
+    assert second["loaded"] == 0 and second["skipped"] == 3
 
     with Warehouse(db) as wh:
         docs = wh.query("SELECT origin, status, bytes FROM documents ORDER BY origin")
-        assert docs == [(httpserver.url_for(f"/api/releases/{n}"), "archived", len(bodies[n]))
+        assert docs == [(httpserver.url_for(f"/api/releases/{n}"), "loaded", len(bodies[n]))
                         for n in (1, 2, 3)]
+        # every contract once: the same contracts as ingesting the three packages from disk
+        scraped = wh.query("SELECT contract_id, version, amount FROM contracts ORDER BY 1")
+    with Warehouse(tmp_path / "reference.duckdb") as ref:
+        from survtrack import scrapers
+        from survtrack.scrapers.ingest import ingest
+
+        ingest(ref, scrapers.get("ocds"), [shared / "ocds" / name for name in PACKAGES])
+        assert scraped == ref.query("SELECT contract_id, version, amount FROM contracts"
+                                    " ORDER BY 1") and len(scraped) >= 3
+    with Warehouse(db) as wh:
         for (document_id,) in wh.query("SELECT document_id FROM documents"):
             json.loads(wh.archive.read(document_id))  # every stored page is whole
         runs = wh.query("SELECT status, checkpoint, loaded, skipped FROM runs"
@@ -105,10 +115,10 @@ def test_cli_resume_continues_a_stopped_ocds_run(tmp_path, httpserver, paged_api
     db = tmp_path / "wh.duckdb"
     start = httpserver.url_for("/api/releases/1")
     first = scrape(db, "--url", start, "--max-pages", "1")
-    assert (first["status"], first["archived"]) == ("stopped", 1)
+    assert (first["status"], first["loaded"]) == ("stopped", 1)
     resumed = scrape(db, "--url", start, "--resume")
     assert resumed["resumed"] and resumed["run_id"] == first["run_id"]
-    assert (resumed["status"], resumed["archived"]) == ("finished", 2)
+    assert (resumed["status"], resumed["loaded"]) == ("finished", 2)
     assert hits[1] == 1  # the first page was not fetched again
 
 
@@ -135,15 +145,20 @@ def test_bulk_jsonl_streamed_to_archive_and_checked(tmp_path, httpserver, shared
     httpserver.expect_request("/bulk/releases.jsonl").respond_with_handler(bulk)
     db = tmp_path / "wh.duckdb"
     out = scrape(db, "--url", httpserver.url_for("/bulk/releases.jsonl"))
-    assert (out["status"], out["archived"]) == ("finished", 1) and len(served) == 2
+    assert (out["status"], out["loaded"]) == ("finished", 1) and len(served) == 2
     with Warehouse(db) as wh:
         (document_id, size, media), = wh.query(
             "SELECT document_id, bytes, media_type FROM documents")
         assert wh.archive.read(document_id) == good and size == len(good)
         assert media == "application/x-ndjson"
-        # the cut copy never entered the archive
-        files = [p for p in wh.archive.root.rglob("*") if p.is_file()]
-        assert [p.name for p in files] == [document_id]
+        # the cut copy never entered the archive: it holds the document and the parser's
+        # spool of its releases (ocds_releases.blob), nothing else
+        import hashlib
+
+        files = {p.name for p in wh.archive.root.rglob("*") if p.is_file()}
+        blobs = {b for (b,) in wh.query("SELECT DISTINCT blob FROM ocds_releases")}
+        assert files == {document_id} | blobs
+        assert hashlib.sha256(good[: len(good) - 40]).hexdigest() not in files
 
 
 def test_a_killed_process_is_resumed_from_its_checkpoint(tmp_path, httpserver, shared):
@@ -195,7 +210,7 @@ def test_a_killed_process_is_resumed_from_its_checkpoint(tmp_path, httpserver, s
 
     resumed = scrape(db, "--url", start, "--resume")
     assert resumed["run_id"] == run_id and resumed["resumed"]
-    assert (resumed["status"], resumed["archived"]) == ("finished", 2)
+    assert (resumed["status"], resumed["loaded"]) == ("finished", 2)
     assert hits[1] == 1  # page 1 was not fetched again
     with Warehouse(db) as wh:
         assert wh.count("documents") == 3

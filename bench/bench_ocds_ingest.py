@@ -1,0 +1,140 @@
+"""Benchmark: ingest one large OCDS release package.
+
+Generates a release package of N releases (default 200,000: a few hundred MB) in which each
+process is published as three releases (tender, award, contract) spread over the file, as a
+bulk export ordered by date spreads them; then loads it into a fresh warehouse and prints
+releases per second, the time spent parsing and compiling vs writing, and peak memory
+(ru_maxrss of this process: Python, ijson, ocdsmerge and DuckDB together).
+
+    uv run python bench/bench_ocds_ingest.py --releases 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from survtrack import scrapers
+from survtrack.scrapers.ingest import ingest
+from survtrack.warehouse.store import Warehouse
+
+CPV = ["32323500", "35125300", "32000000", "48000000", "72000000", "45233130", "09310000"]
+
+
+def release(n: int, stage: str, rng: random.Random) -> dict:
+    """Release `stage` of process n: a tender, its award, or its contract."""
+    ocid = f"ocds-bench0-{n:08d}"
+    day = f"2024-{1 + n % 12:02d}-{1 + n % 28:02d}"
+    buyer = {"id": f"GB-COH-{n % 5000:08d}", "name": f"Buyer authority {n % 5000}",
+             "identifier": {"scheme": "GB-COH", "id": f"{n % 5000:08d}"},
+             "address": {"countryName": "United Kingdom", "locality": "Testville"},
+             "roles": ["buyer"]}
+    supplier = {"id": f"GB-COH-{90000000 + n % 20000}", "name": f"Supplier {n % 20000} Ltd",
+                "identifier": {"scheme": "GB-COH", "id": str(90000000 + n % 20000)},
+                "address": {"countryName": "United Kingdom"}, "roles": ["supplier"]}
+    amount = round(rng.uniform(1_000, 5_000_000), 2)
+    items = [{"id": str(i), "description": f"Item {i} of process {n}: CCTV equipment and"
+              " installation services", "quantity": rng.randint(1, 500),
+              "classification": {"scheme": "CPV", "id": rng.choice(CPV)},
+              "unit": {"name": "piece", "value": {"amount": round(amount / 100, 2),
+                                                 "currency": "GBP"}}}
+             for i in range(1, 4)]
+    base = {"ocid": ocid, "id": f"{ocid}-{stage}", "initiationType": "tender", "tag": [stage],
+            "language": "en", "parties": [buyer], "buyer": {"id": buyer["id"],
+                                                            "name": buyer["name"]}}
+    if stage == "tender":
+        base |= {"date": f"{day}T09:00:00Z", "tender": {
+            "id": f"{ocid}-tender", "title": f"Surveillance equipment lot {n}",
+            "description": "Supply, installation and maintenance of video surveillance",
+            "status": "active", "procurementMethod": "open", "items": items,
+            "value": {"amount": amount * 1.1, "currency": "GBP"}}}
+    elif stage == "award":
+        base |= {"date": f"{day}T12:00:00Z", "parties": [buyer, supplier], "awards": [{
+            "id": f"{ocid}-A1", "status": "active", "date": f"{day}T12:00:00Z",
+            "value": {"amount": amount, "currency": "GBP"}, "items": items,
+            "suppliers": [{"id": supplier["id"], "name": supplier["name"]}]}]}
+    else:
+        base |= {"date": f"{day}T15:00:00Z", "contracts": [{
+            "id": f"{ocid}-C1", "awardID": f"{ocid}-A1", "status": "active",
+            "dateSigned": f"{day}T00:00:00Z", "value": {"amount": amount, "currency": "GBP"},
+            "items": items, "implementation": {"transactions": [
+                {"id": f"{ocid}-T1", "date": f"{day}T00:00:00Z",
+                 "value": {"amount": round(amount / 2, 2), "currency": "GBP"}}]}}]}
+    return base
+
+
+def generate(path: Path, releases: int, seed: int = 7) -> int:
+    """Write the package release by release (never the whole package in memory)."""
+    rng = random.Random(seed)
+    processes = max(1, -(-releases // 3))
+    with open(path, "w", encoding="utf-8") as out:
+        out.write('{"uri": "https://example.org/bench.json", "version": "1.1",'
+                  ' "publishedDate": "2024-12-31T00:00:00Z",'
+                  ' "publisher": {"name": "survtrack benchmark"}, "releases": [\n')
+        written = 0
+        for stage in ("tender", "award", "contract"):  # stages far apart in the file
+            for n in range(processes):
+                if written == releases:
+                    break
+                out.write(("," if written else "") + json.dumps(release(n, stage, rng)) + "\n")
+                written += 1
+        out.write("]}\n")
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--releases", type=int, default=200_000, help="releases in the package")
+    parser.add_argument("--keep", type=Path, help="folder to keep the package and warehouse in")
+    args = parser.parse_args()
+
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="bench-ocds-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    package = folder / "bench-release-package.json"
+    started = time.perf_counter()
+    n = generate(package, args.releases)
+    size = package.stat().st_size
+    print(f"generated {n:,} releases, {size / 1e6:,.1f} MB in"
+          f" {time.perf_counter() - started:.1f} s")
+
+    source = scrapers.get("ocds")
+    parse_seconds = 0.0
+    parse = source.parse
+
+    def timed_parse(ctx):
+        nonlocal parse_seconds
+        t = time.perf_counter()
+        try:
+            parse(ctx)
+        finally:
+            parse_seconds += time.perf_counter() - t
+
+    source = type(source)(**{**source.__dict__, "parse": timed_parse})
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with Warehouse(folder / "bench.duckdb") as wh:
+        t = time.perf_counter()
+        counts = ingest(wh, source, [package])
+        seconds = time.perf_counter() - t
+        contracts = wh.count("contracts")
+        versions = wh.count("contract_versions")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(f"outcome {dict(counts)}: {contracts:,} contracts, {versions:,} versions")
+    print(f"ingest {seconds:.1f} s: {n / seconds:,.0f} releases/s,"
+          f" {size / 1e6 / seconds:.1f} MB/s"
+          f" (parse + compile {parse_seconds:.1f} s, write {seconds - parse_seconds:.1f} s)")
+    print(f"peak memory (ru_maxrss) {peak / 1024:,.0f} MiB (before ingest"
+          f" {rss_before / 1024:,.0f} MiB)")
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""Open Contracting Data Standard (OCDS): any publisher's releases and records.
+
+`parse` reads a document of any OCDS shape (reader.py), keeps each release and compiles every
+process it touches with all that process's releases already in the warehouse
+(compiling.py), then turns the compiled state into contracts, versions, product lines,
+payments and organizations (extract.py, orgs.py). A process with no award and no contract
+is a notice, not a contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from survtrack.scrapers.base import Source
+from survtrack.warehouse.store import RETRACT_FROM, LoadContext, Rejected
+
+from .compiling import Processes
+from .extract import amounts, extract
+from .reader import Broken, Reader
+
+SOURCE_NAME = "ocds"
+FLUSH_ROWS = 50_000  # buffered rows handed to the warehouse at once
+
+
+def parse(ctx: LoadContext) -> None:
+    processes = Processes(ctx)
+    try:
+        _parse(ctx, processes)
+    finally:
+        processes.close()
+
+
+def _parse(ctx: LoadContext, processes: Processes) -> None:
+    reader = Reader(ctx.document.path)
+    seen = {"release": 0, "record": 0}
+    first_problem = None
+    for part in reader:
+        if isinstance(part, Broken):
+            if part.fatal and not processes.new:
+                raise Rejected(f"{part.reason} ({part.where})", part.where)
+            first_problem = first_problem or f"{part.where}: {part.reason}"
+            ctx.reject_part(f"{part.where}: {part.reason}", part.where)
+            continue
+        fallback = _text(reader.meta.get("publishedDate"))
+        try:
+            if part.kind == "release":
+                processes.add(part.obj, part.where, fallback_date=fallback)
+            else:
+                _add_record(processes, part.obj, part.where, fallback)
+            seen[part.kind] += 1
+        except Rejected as exc:
+            first_problem = first_problem or exc.reason
+            ctx.reject_part(exc.reason, exc.field)
+    if not processes.new:
+        raise Rejected("no OCDS release or record with an ocid and a date"
+                       + (f"; first problem: {first_problem}" if first_problem else ""),
+                       "releases")
+    processes.keep()
+
+    url = _text(reader.meta.get("uri"))
+    tally = {"contracts": 0, "awards": 0, "notices": 0, "processes": 0, "recompiled": 0}
+    batch = _Batch()
+    for ocid, entries, had_prior in processes.processes():
+        tally["processes"] += 1
+        for row in processes.index_rows(entries):
+            ctx.emit("ocds_releases", **row)
+        try:
+            versions, state = processes.compile(entries)
+        except Rejected as exc:  # what the warehouse holds of the process stays as it was
+            ctx.reject_part(exc.reason, exc.field)
+            continue
+        if had_prior:
+            batch.recompiled.append(ocid)
+            tally["recompiled"] += 1
+        last_ordinal, last, _ = versions[-1]
+        page = url or _text((state.get("packageInfo") or {}).get("uri")
+                            if isinstance(state.get("packageInfo"), dict) else None)
+        found = extract(state, version=last_ordinal, published_on=last.published_on,
+                        document_id=last.document_id, url=page)
+        for problem in found.problems:
+            ctx.reject_part(problem.reason, problem.field)
+        batch.failed |= found.failed  # a contract whose new state is unreadable keeps its rows
+        for org in found.orgs:
+            batch.orgs[org.org_id] = org
+        for row in found.contracts:
+            ctx.emit("contracts", **row)
+            batch.kept.add(row["contract_id"])
+            tally["awards" if "/award:" in row["native_id"] else "contracts"] += 1
+        for table in ("items", "payments"):
+            for row in getattr(found, table):
+                ctx.emit(table, **row)
+        ids = {row["contract_id"] for row in found.contracts}
+        for ordinal, entry, at in versions:
+            for contract_id, (amount, currency) in amounts(at).items():
+                if contract_id in ids:
+                    ctx.emit("contract_versions", contract_id=contract_id, version=ordinal,
+                             published_on=entry.published_on, amount=amount,
+                             currency=currency, document_id=entry.document_id)
+        if not found.contracts and not found.problems:
+            tally["notices"] += 1
+            buyer = _notice(ctx, state, last, page)
+            if buyer:
+                batch.orgs[buyer.org_id] = buyer
+        if sum(map(len, ctx.rows.values())) >= FLUSH_ROWS:
+            batch = _flush(ctx, batch)
+    _flush(ctx, batch, final=True)
+
+    rows = tally["contracts"] + tally["awards"]
+    detail = (f"{seen['release']} releases, {seen['record']} records of {tally['processes']}"
+              f" processes: {rows} contracts ({tally['awards']} from awards without a contract),"
+              f" {tally['notices']} processes without award or contract"
+              + (f"; {tally['recompiled']} compiled with releases from earlier documents"
+                 if tally["recompiled"] else "")
+              + ("; read as ISO-8859-1" if reader.encoding != "utf-8" else ""))
+    ctx.describe(reader.shape or "ocds", detail, contract_bearing=rows > 0, url=url)
+
+
+@dataclass
+class _Batch:
+    """What the rows buffered since the last flush need at the flush."""
+
+    orgs: dict = field(default_factory=dict)
+    recompiled: list[str] = field(default_factory=list)
+    kept: set[str] = field(default_factory=set)
+    failed: set[str] = field(default_factory=set)
+
+
+def _flush(ctx: LoadContext, batch: _Batch, final: bool = False) -> _Batch:
+    """Hand the buffered processes' rows to the warehouse (inside the document's transaction),
+    so a package of any size never holds all its rows. Contracts the warehouse held for a
+    process compiled again go first: stale versions, and awards now carried by a contract."""
+    for contract_id in _held(ctx, batch.recompiled):
+        if contract_id in batch.failed:
+            continue
+        ctx.retract(contract_id, ("contract_versions",) if contract_id in batch.kept
+                    else RETRACT_FROM)
+    for org in batch.orgs.values():
+        ctx.emit("organizations", org_id=org.org_id, name=org.name, short_name=None,
+                 scheme=org.scheme, identifier=org.identifier, kpp=None, country=org.country,
+                 document_id=ctx.document.document_id)
+    if ctx.flush is not None and not final:
+        ctx.flush()
+    return _Batch()
+
+
+def _add_record(processes: Processes, record: dict, where: str, fallback: str | None) -> None:
+    releases = [r for r in record.get("releases") or [] if isinstance(r, dict)]
+    embedded = [r for r in releases if set(r) - {"url", "date", "tag", "ocid"}]
+    compiled = record.get("compiledRelease")
+    ocid = _text(record.get("ocid")) or (
+        _text(compiled.get("ocid")) if isinstance(compiled, dict) else None)
+    if not isinstance(compiled, dict) and not embedded:
+        raise Rejected(f"{where}: record of {ocid} has no compiledRelease and only linked"
+                       " releases", f"{where}.compiledRelease")
+    for n, release in enumerate(embedded, start=1):
+        if ocid:
+            release.setdefault("ocid", ocid)
+        processes.add(release, f"{where}.releases[{n}]", fallback_date=fallback)
+    if isinstance(compiled, dict):
+        if ocid:
+            compiled.setdefault("ocid", ocid)
+        latest = max((str(r["date"]) for r in releases if r.get("date")), default=fallback)
+        processes.add(compiled, f"{where}.compiledRelease", compiled=True,
+                      fallback_date=latest)
+
+
+def _notice(ctx: LoadContext, state: dict, last, url):
+    from survtrack.scrapers import values as v
+
+    from .orgs import buyer_of, organization, parties_by_id
+
+    ocid = state["ocid"]
+    tender = state.get("tender") if isinstance(state.get("tender"), dict) else {}
+    buyer = organization(buyer_of(state, parties_by_id(state)), ocid)
+    value = tender.get("value") if isinstance(tender.get("value"), dict) else {}
+    try:
+        amount = v.money(_text(value.get("amount")), "tender.value.amount")
+        currency = v.currency(_text(value.get("currency")), "tender.value.currency")
+    except Rejected as exc:
+        ctx.reject_part(f"{ocid}: {exc.reason}", exc.field)
+        amount = currency = None
+    bidders = tender.get("numberOfTenderers")
+    ctx.emit("notices", notice_id=f"{SOURCE_NAME}:{ocid}", kind="notice",
+             document_type=f"ocds {last.tags or 'release'}", published_on=last.published_on,
+             buyer_id=buyer.org_id if buyer else None,
+             title=v.clean(_text(tender.get("title")) or _text(tender.get("description")), 1000),
+             amount=amount, currency=currency,
+             bidders=bidders if isinstance(bidders, int) else None, url=url,
+             document_id=ctx.document.document_id)
+    return buyer
+
+
+def _held(ctx: LoadContext, ocids: list[str]) -> list[str]:
+    """Contracts the warehouse holds for processes compiled again (one scan: the ocid is the
+    contract id's part before the first slash, unless the ocid has a slash itself)."""
+    if not ocids or ctx.query is None:
+        return []
+    plain = [o for o in ocids if "/" not in o]
+    held = [cid for (cid,) in ctx.query(
+        "SELECT contract_id FROM contracts WHERE source = 'ocds' AND"
+        " split_part(substr(contract_id, 6), '/', 1) IN (SELECT unnest(?::VARCHAR[]))", [plain])]
+    for ocid in (o for o in ocids if "/" in o):
+        held += [cid for (cid,) in ctx.query(
+            "SELECT contract_id FROM contracts WHERE starts_with(contract_id, ?)",
+            [f"{SOURCE_NAME}:{ocid}/"])]
+    return held
+
+
+def _text(value) -> str | None:
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+SOURCE = Source(
+    name=SOURCE_NAME,
+    title="Open Contracting Data Standard publishers",
+    publisher="Any OCDS publisher (ProZorro, Contracts Finder, CompraNet, CDMX, DNCP, SECOP…)",
+    country="international",
+    licence="As each publisher states in its package's `license` (e.g. CC BY 4.0 for DNCP,"
+            " Libre Uso MX for CompraNet)",
+    base_url="https://standard.open-contracting.org",
+    docs_url="https://standard.open-contracting.org/1.1/en/schema/",
+    coverage=("Release packages, record packages, bare releases and records, line-delimited"
+              " and concatenated JSON, OCDS 1.0 and 1.1. Each process (ocid) is compiled with"
+              " ocdsmerge from every release the warehouse holds; its contracts (joined to"
+              " their awards), awards without a contract, product lines, transactions and"
+              " parties become rows. Tender-only processes become notices."),
+    caveats=(
+        "contracts.amount is the contract's value, else its award's; an award that has a"
+        " contract never gives a second row, so money is counted once.",
+        "OCDS `terminated` means the contract came to a close, by completion or early"
+        " termination: it is stored as `completed`.",
+        "A party identifier becomes a registry org_id only when its scheme is an org-id.guide"
+        " code or a publisher's own name for one (identifier_schemes.csv); otherwise the"
+        " organization is keyed by name.",
+        "ProZorro 2016-17 exports label suppliers' EDRPOU codes XM-EORI: read as UA-EDR.",
+        "OCDS 1.0 objects without an `id` (1.0 suppliers, some items) cannot be matched across"
+        " releases by ocdsmerge: each release appends its own copy.",
+        "Item amounts are not published by OCDS: items.amount stays empty; unit_price is"
+        " unit.value.amount.",
+        "A record's own list of releases is merged where the releases are embedded; linked"
+        " releases (url and date only) are counted but not fetched.",
+    ),
+    formats=("JSON release/record packages", "bare releases and records",
+             "JSON Lines", "concatenated JSON"),
+    parse=parse,
+    rate_limit=1.0,
+    extensions=(".json", ".jsonl", ".ndjson"),
+)
