@@ -14,6 +14,7 @@ from survtrack.analysis.classify import (
     TAXONOMY,
     Classifier,
     Tag,
+    _normalize_with_map,
     classifier,
     classify,
     classify_warehouse,
@@ -161,8 +162,18 @@ def test_a_strong_phrase_survives_a_text_wide_negative():
 
 
 def test_normalize_folds_case_accents_and_whitespace():
-    assert normalize("Vidéo\u00a0 SURVEILLANCE — Überwachung ёлка й") == \
-        "video surveillance - uberwachung елка и"
+    assert normalize("  Vidéo\u00a0 SURVEILLANCE — Überwachung ёлка й ви\u00adдео «x» ’") == \
+        "video surveillance - uberwachung елка и видео \"x\" '"
+
+
+def test_the_fast_and_the_mapped_normalization_agree():
+    """Evidence is cut from the original text through the character map: both foldings must
+    build the same string, or the evidence would be shifted."""
+    with open(EVAL, encoding="utf-8") as f:
+        texts = [r["text"] for r in csv.DictReader(f)]
+    texts += ["Straße ß ﬁ ¨ x\u0308 \t\n  Ǆ ǅ Σ ς ＡＢＣ ①", "\u00ad\u00ad", " ", ""]
+    for text in texts:
+        assert normalize(text) == _normalize_with_map(text)[0], text
 
 
 # -- the data files ---------------------------------------------------------------------------

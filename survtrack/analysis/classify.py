@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import pyarrow as pa
+
 TAXONOMY = Path(__file__).with_name("taxonomy")
 # Rule-id prefixes this module owns in `tags`; other tags (e.g. curated ones) are left alone.
 RULE_KINDS = ("kw:", "code:", "vendor:")
@@ -69,30 +71,43 @@ class Negative:
 
 
 # -- text ----------------------------------------------------------------------------------
-def _fold(ch: str) -> str:
-    out = unicodedata.normalize("NFKD", ch.casefold())
-    return "".join(c for c in out if not unicodedata.combining(c))
+_DASHES_QUOTES = str.maketrans({**dict.fromkeys("‐‑‒–—", "-"), **dict.fromkeys("«»“”„\"`", '"'),
+                                "’": "'", "\u00ad": None})
+_SPACES = re.compile(r"\s+")
+_FOLDED: dict[str, str] = {}  # character -> its folded form, filled as characters are met
+
+
+def _strip_marks(text: str) -> str:
+    return "".join(c for c in text if not unicodedata.combining(c))
 
 
 def normalize(text: str) -> str:
-    return _normalize_with_map(text)[0]
+    """Text as rules see it: dashes and quotes unified, soft hyphens dropped, case folded,
+    accents and other combining marks stripped (ё→е, й→и, ü→u), whitespace runs collapsed."""
+    out = unicodedata.normalize("NFKD", text.translate(_DASHES_QUOTES).casefold())
+    if not out.isascii():
+        out = _strip_marks(out)
+    return _SPACES.sub(" ", out).lstrip(" ")
 
 
 def _normalize_with_map(text: str) -> tuple[str, list[int]]:
-    """Folded text, and for each of its characters the index of the original one."""
+    """`normalize(text)`, and for each of its characters the index of the original one.
+
+    Character by character, hence slower: used only for texts where a rule matched, to
+    report the evidence as the original text.
+    """
     chars: list[str] = []
     origin: list[int] = []
     for i, ch in enumerate(text):
-        if ch.isspace() or ch in "\u00ad":
-            if chars and chars[-1] != " ":
-                chars.append(" ")
-                origin.append(i)
-            continue
-        if ch in "‐‑‒–—":
-            ch = "-"
-        elif ch in "«»“”„\"'’`":
-            ch = '"' if ch != "’" and ch != "'" else "'"
-        for c in _fold(ch):
+        folded = _FOLDED.get(ch)
+        if folded is None:
+            folded = _FOLDED[ch] = _strip_marks(unicodedata.normalize(
+                "NFKD", ch.translate(_DASHES_QUOTES).casefold()))
+        for c in folded:
+            if c.isspace():
+                if not chars or chars[-1] == " ":
+                    continue
+                c = " "
             chars.append(c)
             origin.append(i)
     return "".join(chars), origin
@@ -101,6 +116,13 @@ def _normalize_with_map(text: str) -> tuple[str, list[int]]:
 def _compile(pattern: str) -> re.Pattern:
     # Patterns are folded the same way as the text; the data file writes them naturally.
     return re.compile(r"(?<!\w)(?:" + normalize(pattern) + r")(?!\w)")
+
+
+def _combine(patterns: Sequence[re.Pattern]) -> re.Pattern:
+    """One pattern matching where any of `patterns` (built by `_compile`) matches, with the
+    word-start test hoisted so that the engine skips mid-word positions at once."""
+    return re.compile(r"(?<!\w)(?:" + "|".join(p.pattern[len("(?<!\\w)"):] for p in patterns)
+                      + ")")
 
 
 # -- loading the taxonomy ------------------------------------------------------------------
@@ -141,6 +163,16 @@ class Classifier:
             unknown = (n.categories or set()) - set(self.categories)
             if unknown or n.scope not in ("span", "text"):
                 raise ValueError(f"negatives.csv {n.rule}: bad categories or scope")
+        # One scan of all positive word patterns first: most procurement texts match none.
+        # Word rules grouped by category, each group behind one combined pattern: a text is
+        # scanned by the ten group patterns, and by a rule's own pattern only where its group
+        # matched (most procurement texts match none).
+        groups: dict[str, list[Pattern]] = {}
+        for p in self.keywords + [v for v in self.vendors if v.rule in self.vendor_in_text]:
+            groups.setdefault(p.category, []).append(p)
+        self._word_groups = [(_combine([p.regex for p in group]), group)
+                             for group in groups.values()]
+        self._any_word = _combine([p.regex for group in groups.values() for p in group])
         self.version = self._version()
 
     def _category(self, row: dict) -> str:
@@ -185,20 +217,21 @@ class Classifier:
         return sorted(best.values(), key=lambda t: (-t.score, t.category, t.rule))
 
     def _part(self, text: str, codes: Iterable) -> list[Tag]:
-        folded, origin = _normalize_with_map(text)
         found: list[tuple[Tag, tuple[int, int] | None]] = []
-        for p in self.keywords:
-            for m in p.regex.finditer(folded):
-                found.append((Tag(p.category, p.rule, _original(text, origin, m), p.score),
-                              m.span()))
-        for p in self.vendors:
-            if p.rule in self.vendor_in_text:
-                for m in p.regex.finditer(folded):
-                    found.append((Tag(p.category, p.rule, _original(text, origin, m), p.score),
-                                  m.span()))
         for scheme, code in _codes(codes):
             for tag in self._code(scheme, code):
                 found.append((tag, None))
+        folded = normalize(text)
+        hits = [group for combined, group in self._word_groups if combined.search(folded)] \
+            if self._any_word.search(folded) else []
+        if not found and not hits:
+            return []
+        folded, origin = _normalize_with_map(text)
+        for group in hits:
+            for p in group:
+                for m in p.regex.finditer(folded):
+                    found.append((Tag(p.category, p.rule, _original(text, origin, m),
+                                      p.score), m.span()))
         if not found:
             return []
         spans, text_wide = [], set()
@@ -313,31 +346,57 @@ def classify_warehouse(wh, full: bool = False, batch: int = 2000,
                    WHERE contract_id IN (SELECT unnest(?::VARCHAR[]))
                    ORDER BY contract_id, line_no""", [ids]):
             lines.setdefault(cid, []).append((description, [(scheme, code)] if code else []))
-        tag_rows, state_rows = [], []
+        tag_rows: dict[str, list] = {c: [] for c in TAG_COLUMNS}
+        state_rows: dict[str, list] = {c: [] for c in STATE_COLUMNS}
         now = _utcnow()
         for cid, document_id, title, vendor, vendor_short in contracts:
             parts = [(title, [])] + lines.get(cid, [])
             vendor_name = " / ".join(n for n in (vendor, vendor_short) if n) or None
             tags = clf.classify_parts(parts, vendor_name)
-            tag_rows += [(cid, t.category, t.rule, t.evidence, t.score) for t in tags]
-            state_rows.append((cid, document_id, clf.version, now, len(tags)))
+            for t in tags:
+                for column, value in zip(TAG_COLUMNS, (cid, t.category, t.rule, t.evidence,
+                                                       t.score)):
+                    tag_rows[column].append(value)
+            for column, value in zip(STATE_COLUMNS, (cid, document_id, clf.version, now,
+                                                     len(tags))):
+                state_rows[column].append(value)
             counts["tagged"] += bool(tags)
-        counts["tags"] += len(tag_rows)
-        wh.con.execute("BEGIN TRANSACTION")
-        try:
-            wh.con.execute(f"DELETE FROM tags WHERE ({own})"
-                           " AND contract_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
-            if tag_rows:
-                wh.con.executemany("INSERT INTO tags VALUES (?, ?, ?, ?, ?)", tag_rows)
-            wh.con.executemany(
-                "INSERT INTO classified VALUES (?, ?, ?, ?, ?) ON CONFLICT (contract_id) DO"
-                " UPDATE SET document_id = excluded.document_id, taxonomy = excluded.taxonomy,"
-                " classified_at = excluded.classified_at, tags = excluded.tags", state_rows)
-            wh.con.execute("COMMIT")
-        except Exception:
-            wh.con.execute("ROLLBACK")
-            raise
+        counts["tags"] += len(tag_rows["contract_id"])
+        _replace_tags(wh, ids, own, pa.table(tag_rows), pa.table(state_rows))
     return counts
+
+
+TAG_COLUMNS = ("contract_id", "category", "rule", "evidence", "score")
+STATE_COLUMNS = ("contract_id", "document_id", "taxonomy", "classified_at", "tags")
+
+
+def _replace_tags(wh, ids: list[str], own: str, tag_batch, state_batch) -> None:
+    """One transaction: drop the batch's own tags, insert the new ones, record the state.
+
+    Rows go in as Arrow tables (INSERT … SELECT), far faster than row-by-row executemany.
+    """
+    con = wh.con
+    con.register("tag_batch", tag_batch)
+    con.register("state_batch", state_batch)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"DELETE FROM tags WHERE ({own})"
+                    " AND contract_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
+        if tag_batch.num_rows:
+            con.execute(f"INSERT INTO tags ({', '.join(TAG_COLUMNS)})"
+                        f" SELECT {', '.join(TAG_COLUMNS)} FROM tag_batch")
+        con.execute(
+            f"INSERT INTO classified ({', '.join(STATE_COLUMNS)})"
+            f" SELECT {', '.join(STATE_COLUMNS)} FROM state_batch ON CONFLICT (contract_id) DO"
+            " UPDATE SET document_id = excluded.document_id, taxonomy = excluded.taxonomy,"
+            " classified_at = excluded.classified_at, tags = excluded.tags")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("tag_batch")
+        con.unregister("state_batch")
 
 
 def _utcnow():
