@@ -217,6 +217,35 @@ def test_code_names_match_the_code_lists(shared):
     assert checked == 7
 
 
+def test_the_real_code_lists_tag_only_surveillance_codes(shared):
+    """Each of the 3,846 OKPD2 names seen in EIS notices, classified with its own code, and
+    each PSC name with its inclusions: only the surveillance codes come out tagged."""
+    clf = classifier()
+    with open(shared / "eis" / "okpd2_codes_seen_in_notices_cp1251.csv", encoding="cp1251") as f:
+        rows = list(csv.reader(f, delimiter=";"))[1:]
+    assert len(rows) == 3846
+    tagged = {code: clf.category_names(clf.classify(name, [("OKPD2", code)]))
+              for code, name, _ in rows}
+    assert {code: cats for code, cats in tagged.items() if cats} == {
+        "26.40.33.110": ["video_surveillance"],
+        "26.70.13.000": ["video_surveillance"],
+        "26.30.13.000": ["video_surveillance"],
+        "26.30.11.160": ["communications_interception"],
+    }
+    with open(shared / "usaspending" / "psc_codes.csv", encoding="utf-8", errors="replace") as f:
+        psc = list(csv.DictReader(f))
+    tagged = {}
+    for r in psc:
+        text = " ".join(filter(None, [r["PRODUCT AND SERVICE CODE NAME"],
+                                      r["PRODUCT AND SERVICE CODE INICLUDES"]]))
+        cats = clf.category_names(clf.classify(text, [("PSC", r["PSC CODE"])]))
+        if cats:
+            tagged[r["PSC CODE"]] = cats
+    # 1410 GUIDED MISSILES lists "Complete Drones, initially designed as missiles".
+    assert tagged == {"1410": ["drones"], "1550": ["drones"], "5836": ["video_surveillance"],
+                      "S211": ["surveillance_infrastructure"]}
+
+
 def test_a_bad_pattern_is_named(tmp_path):
     for path in TAXONOMY.glob("*.csv"):
         (tmp_path / path.name).write_bytes(path.read_bytes())
