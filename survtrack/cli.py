@@ -213,7 +213,7 @@ def classify(
 
     try:
         n = classify_csv(csv_in, column, output, codes_column, vendor_column)
-    except (KeyError, ValueError, UnicodeDecodeError) as exc:
+    except (KeyError, ValueError, UnicodeDecodeError, OSError) as exc:
         raise typer.BadParameter(f"{csv_in}: {exc}") from None
     console.print(f"classified {n} rows" + (f" into {output}" if output else ""))
 

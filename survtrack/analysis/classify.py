@@ -1,7 +1,7 @@
 """Explainable surveillance classifier: every tag names the rule that fired and its evidence.
 
 The rules are data, in `analysis/taxonomy/` (one CSV per rule kind, one documented row per
-rule): product codes (OKPD2, KTRU, CPV, PSC, NAICS, UNSPSC), word stems in ten languages,
+rule): product codes (OKPD2, KTRU, CPV, PSC, NAICS, UNSPSC), word stems in nine languages,
 known vendors, and negative rules for the traps (a brake chamber is not a camera). Text is
 compared after `normalize` (case folded, accents and ё/й marks stripped, whitespace
 collapsed); a match is reported as the original text it covers.
@@ -151,9 +151,7 @@ class Classifier:
         self.vendors = [self._pattern(r) for r in _rows(self.folder / "vendors.csv")]
         self.vendor_in_text = {r["rule"] for r in _rows(self.folder / "vendors.csv")
                                if r["in_text"] == "yes"}
-        self.codes = [CodeRule(r["rule"], r["scheme"], _code_key(r["scheme"], r["code"]),
-                               r["match"], self._category(r), float(r["score"]), r["name"])
-                      for r in _rows(self.folder / "codes.csv")]
+        self.codes = [self._code_rule(r) for r in _rows(self.folder / "codes.csv")]
         self.negatives = [
             Negative(r["rule"], _compile(r["pattern"]),
                      None if r["categories"] == "*" else frozenset(r["categories"].split(";")),
@@ -163,10 +161,9 @@ class Classifier:
             unknown = (n.categories or set()) - set(self.categories)
             if unknown or n.scope not in ("span", "text"):
                 raise ValueError(f"negatives.csv {n.rule}: bad categories or scope")
-        # One scan of all positive word patterns first: most procurement texts match none.
-        # Word rules grouped by category, each group behind one combined pattern: a text is
-        # scanned by the ten group patterns, and by a rule's own pattern only where its group
-        # matched (most procurement texts match none).
+        # Speed: one combined scan of every word rule rejects most texts (most procurement
+        # matches nothing); then one combined scan per category, and a rule's own pattern
+        # runs only where its category's scan matched.
         groups: dict[str, list[Pattern]] = {}
         for p in self.keywords + [v for v in self.vendors if v.rule in self.vendor_in_text]:
             groups.setdefault(p.category, []).append(p)
@@ -179,6 +176,13 @@ class Classifier:
         if row["category"] not in self.categories:
             raise ValueError(f"{row['rule']}: unknown category {row['category']!r}")
         return row["category"]
+
+    def _code_rule(self, row: dict) -> CodeRule:
+        if row["scheme"] not in SCHEMES or row["match"] not in ("exact", "prefix"):
+            raise ValueError(f"{row['rule']}: scheme must be one of {SCHEMES},"
+                             " match exact or prefix")
+        return CodeRule(row["rule"], row["scheme"], _code_key(row["scheme"], row["code"]),
+                        row["match"], self._category(row), float(row["score"]), row["name"])
 
     def _pattern(self, row: dict) -> Pattern:
         try:
