@@ -375,5 +375,56 @@ def scrape(
                            "archived": outcome.counts.get("archived", 0)}))
 
 
+
+# --- classify ---
+@app.command()
+def classify(
+    text: Annotated[str | None, typer.Option("--text", help="classify this text")] = None,
+    code: Annotated[list[str] | None, typer.Option(
+        "--code", help="product code with its scheme, e.g. CPV:35125300 (repeatable)")] = None,
+    vendor: Annotated[str | None, typer.Option("--vendor", help="vendor name")] = None,
+    csv_in: Annotated[Path | None, typer.Option("--csv", help="CSV file to classify")] = None,
+    column: Annotated[str | None, typer.Option("--column", help="CSV column holding the text")
+                      ] = None,
+    codes_column: Annotated[str | None, typer.Option(
+        "--codes-column", help="CSV column of codes, 'CPV:35125300;OKPD2:26.70.13.000'")] = None,
+    vendor_column: Annotated[str | None, typer.Option(
+        "--vendor-column", help="CSV column of vendor names")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="CSV to write [default: stdout]")] = None,
+    warehouse: Annotated[bool, typer.Option(
+        "--warehouse", help="(re)tag the warehouse's contracts whose document changed")] = False,
+    full: Annotated[bool, typer.Option("--full", help="with --warehouse: retag every contract")
+                    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Surveillance categories of a text (--text, JSON), a CSV (--csv) or the warehouse."""
+    from survtrack.analysis import classify as clf
+
+    if (text is not None) + (csv_in is not None) + warehouse != 1:
+        raise typer.BadParameter("give exactly one of --text, --csv or --warehouse")
+    if text is not None:
+        try:
+            tags = clf.classify(text, code or [], vendor)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        typer.echo(json.dumps([t.as_dict() for t in tags], ensure_ascii=False, indent=2))
+        return
+    if warehouse:
+        with open_warehouse(db) as wh:
+            counts = clf.classify_warehouse(wh, full=full)
+        typer.echo(json.dumps(counts))
+        return
+    if not column:
+        raise typer.BadParameter("--csv needs --column NAME")
+    from survtrack.analysis.classify_csv import classify_csv
+
+    try:
+        n = classify_csv(csv_in, column, output, codes_column, vendor_column)
+    except (KeyError, ValueError, UnicodeDecodeError, OSError) as exc:
+        raise typer.BadParameter(f"{csv_in}: {exc}") from None
+    console.print(f"classified {n} rows" + (f" into {output}" if output else ""))
+
+
 if __name__ == "__main__":
     app()

@@ -37,7 +37,7 @@ def write_claims(path: Path, *claims: dict) -> Path:
 def built(warehouse, load, shared):
     """Real 44-FZ contract + three hand-written DIT contracts + the curated rows."""
     assert load("eis", shared / "eis" / VORONEZH)["loaded"] == 1
-    assert load("eis", FIXTURES)["loaded"] == 3
+    assert load("eis", *sorted(FIXTURES.glob("contract_moscow_dit_*.xml")))["loaded"] == 3
     assert load("curated", CURATED_CSV)["loaded"] == 1
     return warehouse
 

@@ -197,6 +197,15 @@ TABLES: dict[str, Table] = {
             ("score", "DOUBLE", "confidence 0..1"),
         ),
         _t(
+            "classified", "Which document each contract's tags were computed from (classify).",
+            ("contract_id",),
+            ("contract_id", "VARCHAR", "contract"),
+            ("document_id", "VARCHAR", "contracts.document_id when its tags were computed"),
+            ("taxonomy", "VARCHAR", "hash of the taxonomy files the tags came from"),
+            ("classified_at", "TIMESTAMP", "when (UTC)"),
+            ("tags", "INTEGER", "number of tags written (0: classified, nothing found)"),
+        ),
+        _t(
             "fx_rates", "Exchange rates, currency units per US dollar per day.",
             ("date", "currency", "source"),
             ("date", "DATE", "day"),

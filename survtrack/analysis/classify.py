@@ -1,0 +1,409 @@
+"""Explainable surveillance classifier: every tag names the rule that fired and its evidence.
+
+The rules are data, in `analysis/taxonomy/` (one CSV per rule kind, one documented row per
+rule): product codes (OKPD2, KTRU, CPV, PSC, NAICS, UNSPSC), word stems in nine languages,
+known vendors, and negative rules for the traps (a brake chamber is not a camera). Text is
+compared after `normalize` (case folded, accents and ё/й marks stripped, whitespace
+collapsed); a match is reported as the original text it covers.
+
+Negative rules work two ways: a positive match that overlaps a negative match is dropped
+(«камера тормозная»), and a negative rule of scope `text` also drops, for its categories,
+every tag from the same text whose score is below `strong_score` («веб-камера для
+видеоконференцсвязи» under OKPD2 26.70.13). A strong phrase («система видеонаблюдения») is
+never silenced by a text-wide negative.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import pyarrow as pa
+
+TAXONOMY = Path(__file__).with_name("taxonomy")
+# Rule-id prefixes this module owns in `tags`; other tags (e.g. curated ones) are left alone.
+RULE_KINDS = ("kw:", "code:", "vendor:")
+SCHEMES = ("OKPD2", "KTRU", "CPV", "PSC", "NAICS", "UNSPSC")
+
+
+@dataclass(frozen=True)
+class Tag:
+    category: str
+    rule: str
+    evidence: str
+    score: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Pattern:
+    rule: str
+    category: str
+    regex: re.Pattern
+    score: float
+
+
+@dataclass(frozen=True)
+class CodeRule:
+    rule: str
+    scheme: str
+    code: str
+    match: str  # prefix | exact
+    category: str
+    score: float
+    name: str
+
+
+@dataclass(frozen=True)
+class Negative:
+    rule: str
+    regex: re.Pattern
+    categories: frozenset[str] | None  # None: every category
+    scope: str  # span | text
+
+
+# -- text ----------------------------------------------------------------------------------
+_DASHES_QUOTES = str.maketrans({**dict.fromkeys("‐‑‒–—", "-"), **dict.fromkeys("«»“”„\"`", '"'),
+                                "’": "'", "\u00ad": None})
+_SPACES = re.compile(r"\s+")
+_FOLDED: dict[str, str] = {}  # character -> its folded form, filled as characters are met
+
+
+def _strip_marks(text: str) -> str:
+    return "".join(c for c in text if not unicodedata.combining(c))
+
+
+def normalize(text: str) -> str:
+    """Text as rules see it: dashes and quotes unified, soft hyphens dropped, case folded,
+    accents and other combining marks stripped (ё→е, й→и, ü→u), whitespace runs collapsed."""
+    out = unicodedata.normalize("NFKD", text.translate(_DASHES_QUOTES).casefold())
+    if not out.isascii():
+        out = _strip_marks(out)
+    return _SPACES.sub(" ", out).lstrip(" ")
+
+
+def _normalize_with_map(text: str) -> tuple[str, list[int]]:
+    """`normalize(text)`, and for each of its characters the index of the original one.
+
+    Character by character, hence slower: used only for texts where a rule matched, to
+    report the evidence as the original text.
+    """
+    chars: list[str] = []
+    origin: list[int] = []
+    for i, ch in enumerate(text):
+        folded = _FOLDED.get(ch)
+        if folded is None:
+            folded = _FOLDED[ch] = _strip_marks(unicodedata.normalize(
+                "NFKD", ch.translate(_DASHES_QUOTES).casefold()))
+        for c in folded:
+            if c.isspace():
+                if not chars or chars[-1] == " ":
+                    continue
+                c = " "
+            chars.append(c)
+            origin.append(i)
+    return "".join(chars), origin
+
+
+def _compile(pattern: str) -> re.Pattern:
+    # Patterns are folded the same way as the text; the data file writes them naturally.
+    return re.compile(r"(?<!\w)(?:" + normalize(pattern) + r")(?!\w)")
+
+
+def _combine(patterns: Sequence[re.Pattern]) -> re.Pattern:
+    """One pattern matching where any of `patterns` (built by `_compile`) matches, with the
+    word-start test hoisted so that the engine skips mid-word positions at once."""
+    return re.compile(r"(?<!\w)(?:" + "|".join(p.pattern[len("(?<!\\w)"):] for p in patterns)
+                      + ")")
+
+
+# -- loading the taxonomy ------------------------------------------------------------------
+def _rows(path: Path) -> Iterable[dict]:
+    with open(path, encoding="utf-8", newline="") as f:
+        yield from csv.DictReader(line for line in f if not line.startswith("#"))
+
+
+def _code_key(scheme: str, code: str) -> str:
+    """A code as compared: CPV without its check digit, KTRU as its OKPD2 part, no spaces."""
+    code = re.sub(r"\s+", "", code or "").upper()
+    if scheme in ("CPV", "KTRU"):
+        code = code.split("-")[0]
+    return code
+
+
+class Classifier:
+    """The rules of one taxonomy folder, loaded once."""
+
+    def __init__(self, folder: Path = TAXONOMY):
+        self.folder = Path(folder)
+        self.settings = {r["name"]: r["value"] for r in _rows(self.folder / "settings.csv")}
+        self.strong_score = float(self.settings["strong_score"])
+        self.categories = {r["category"]: r for r in _rows(self.folder / "categories.csv")}
+        self.keywords = [self._pattern(r) for r in _rows(self.folder / "keywords.csv")]
+        self.vendors = [self._pattern(r) for r in _rows(self.folder / "vendors.csv")]
+        self.vendor_in_text = {r["rule"] for r in _rows(self.folder / "vendors.csv")
+                               if r["in_text"] == "yes"}
+        self.codes = [self._code_rule(r) for r in _rows(self.folder / "codes.csv")]
+        self.negatives = [
+            Negative(r["rule"], _compile(r["pattern"]),
+                     None if r["categories"] == "*" else frozenset(r["categories"].split(";")),
+                     r["scope"])
+            for r in _rows(self.folder / "negatives.csv")]
+        for n in self.negatives:
+            unknown = (n.categories or set()) - set(self.categories)
+            if unknown or n.scope not in ("span", "text"):
+                raise ValueError(f"negatives.csv {n.rule}: bad categories or scope")
+        # Speed: one combined scan of every word rule rejects most texts (most procurement
+        # matches nothing); then one combined scan per category, and a rule's own pattern
+        # runs only where its category's scan matched.
+        groups: dict[str, list[Pattern]] = {}
+        for p in self.keywords + [v for v in self.vendors if v.rule in self.vendor_in_text]:
+            groups.setdefault(p.category, []).append(p)
+        self._word_groups = [(_combine([p.regex for p in group]), group)
+                             for group in groups.values()]
+        self._any_word = _combine([p.regex for group in groups.values() for p in group])
+        self.version = self._version()
+
+    def _category(self, row: dict) -> str:
+        if row["category"] not in self.categories:
+            raise ValueError(f"{row['rule']}: unknown category {row['category']!r}")
+        return row["category"]
+
+    def _code_rule(self, row: dict) -> CodeRule:
+        if row["scheme"] not in SCHEMES or row["match"] not in ("exact", "prefix"):
+            raise ValueError(f"{row['rule']}: scheme must be one of {SCHEMES},"
+                             " match exact or prefix")
+        return CodeRule(row["rule"], row["scheme"], _code_key(row["scheme"], row["code"]),
+                        row["match"], self._category(row), float(row["score"]), row["name"])
+
+    def _pattern(self, row: dict) -> Pattern:
+        try:
+            regex = _compile(row["pattern"])
+        except re.error as exc:
+            raise ValueError(f"{row['rule']}: bad pattern {row['pattern']!r}: {exc}") from None
+        return Pattern(row["rule"], self._category(row), regex, float(row["score"]))
+
+    def _version(self) -> str:
+        """Hash of the rule files: a change of rules makes the next build reclassify all."""
+        h = hashlib.sha256()
+        for path in sorted(self.folder.glob("*.csv")):
+            h.update(path.name.encode() + path.read_bytes())
+        return h.hexdigest()[:16]
+
+    # -- classifying -----------------------------------------------------------------------
+    def classify(self, text: str | None, codes: Iterable = (), vendor: str | None = None
+                 ) -> list[Tag]:
+        """Tags for one text with its product codes and the vendor's name."""
+        return self.classify_parts([(text, list(codes))], vendor)
+
+    def classify_parts(self, parts: Sequence[tuple[str | None, Iterable]],
+                       vendor: str | None = None) -> list[Tag]:
+        """Tags for a contract made of parts (title, product lines), one list, best first.
+
+        Negative rules act within the part they match, so one line's webcam does not silence
+        another line's CCTV camera.
+        """
+        best: dict[tuple[str, str], Tag] = {}
+        for text, codes in parts:
+            for tag in self._part(text or "", codes):
+                _keep(best, tag)
+        if vendor:
+            for tag in self._vendor(vendor):
+                _keep(best, tag)
+        return sorted(best.values(), key=lambda t: (-t.score, t.category, t.rule))
+
+    def _part(self, text: str, codes: Iterable) -> list[Tag]:
+        found: list[tuple[Tag, tuple[int, int] | None]] = []
+        for scheme, code in _codes(codes):
+            for tag in self._code(scheme, code):
+                found.append((tag, None))
+        folded = normalize(text)
+        hits = [group for combined, group in self._word_groups if combined.search(folded)] \
+            if self._any_word.search(folded) else []
+        if not found and not hits:
+            return []
+        folded, origin = _normalize_with_map(text)
+        for group in hits:
+            for p in group:
+                for m in p.regex.finditer(folded):
+                    found.append((Tag(p.category, p.rule, _original(text, origin, m),
+                                      p.score), m.span()))
+        if not found:
+            return []
+        spans, text_wide = [], set()
+        for n in self.negatives:
+            for m in n.regex.finditer(folded):
+                spans.append((m.span(), n.categories))
+                if n.scope == "text":
+                    text_wide |= n.categories or set(self.categories)
+        kept = []
+        for tag, span in found:
+            if span and any(_overlap(span, s) and (cats is None or tag.category in cats)
+                            for s, cats in spans):
+                continue
+            if tag.category in text_wide and tag.score < self.strong_score:
+                continue
+            kept.append(tag)
+        return kept
+
+    def _code(self, scheme: str, code: str) -> list[Tag]:
+        scheme = scheme.upper()
+        key = _code_key(scheme, code)
+        # A KTRU position is an OKPD2 code with a suffix: OKPD2 rules apply to it.
+        schemes = {scheme, "OKPD2"} if scheme == "KTRU" else {scheme}
+        tags = []
+        for r in self.codes:
+            if r.scheme in schemes and (key == r.code if r.match == "exact"
+                                        else key.startswith(r.code)):
+                tags.append(Tag(r.category, r.rule, f"{scheme} {code}: {r.name}", r.score))
+        return tags
+
+    def _vendor(self, vendor: str) -> list[Tag]:
+        folded = normalize(vendor)
+        return [Tag(p.category, p.rule, f"vendor: {vendor}", p.score)
+                for p in self.vendors if p.regex.search(folded)]
+
+    def category_names(self, tags: Iterable[Tag]) -> list[str]:
+        order = list(self.categories)
+        return sorted({t.category for t in tags}, key=order.index)
+
+
+def _keep(best: dict, tag: Tag) -> None:
+    key = (tag.category, tag.rule)
+    if key not in best or tag.score > best[key].score:
+        best[key] = tag
+
+
+def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def _original(text: str, origin: list[int], m: re.Match) -> str:
+    start, end = m.span()
+    return text[origin[start]:origin[end - 1] + 1] if end > start else ""
+
+
+def _codes(codes: Iterable) -> Iterable[tuple[str, str]]:
+    """(scheme, code) pairs from pairs or 'SCHEME:code' strings."""
+    for c in codes or ():
+        if isinstance(c, str):
+            scheme, sep, code = c.partition(":")
+            if not sep:
+                raise ValueError(f"code {c!r} needs a scheme, e.g. CPV:35125300")
+        else:
+            scheme, code = c
+        if scheme and code:
+            yield scheme.strip(), code.strip()
+
+
+@lru_cache(maxsize=4)
+def classifier(folder: Path = TAXONOMY) -> Classifier:
+    return Classifier(folder)
+
+
+def classify(text: str | None, codes: Iterable = (), vendor: str | None = None) -> list[Tag]:
+    """Tags for a text, with optional product codes ((scheme, code) or 'CPV:35125300')
+    and an optional vendor name, using the project's taxonomy."""
+    return classifier().classify(text, codes, vendor)
+
+
+def evidence_line(tags: Iterable[Tag]) -> str:
+    """Tags as one readable cell: `category [rule] «evidence»`, joined by ' | '."""
+    return " | ".join(f"{t.category} [{t.rule}] «{t.evidence}»" for t in tags)
+
+
+# -- the warehouse -------------------------------------------------------------------------
+def classify_warehouse(wh, full: bool = False, batch: int = 2000,
+                       clf: Classifier | None = None) -> dict[str, int]:
+    """(Re)compute `tags` for the contracts whose document changed since the last build.
+
+    `classified` remembers, per contract, the document (`contracts.document_id`) and the
+    taxonomy version its tags were computed from. A contract is classified again when a new
+    version of it was loaded (another document), or when the rule files changed; otherwise
+    it is skipped. `full=True` reclassifies everything. Each batch replaces the contracts'
+    own tags (rule ids kw:, code:, vendor:) in one transaction, so a killed build resumes.
+    """
+    clf = clf or classifier()
+    stale = [r[0] for r in wh.query(
+        """SELECT c.contract_id FROM contracts c LEFT JOIN classified s USING (contract_id)
+           WHERE ? OR s.contract_id IS NULL OR s.document_id <> c.document_id
+              OR s.taxonomy <> ? ORDER BY c.contract_id""", [full, clf.version])]
+    counts = {"checked": len(stale), "tagged": 0, "tags": 0}
+    own = " OR ".join(f"rule LIKE '{k}%'" for k in RULE_KINDS)
+    for start in range(0, len(stale), batch):
+        ids = stale[start:start + batch]
+        contracts = wh.query(
+            """SELECT c.contract_id, c.document_id, c.title, o.name, o.short_name
+               FROM contracts c LEFT JOIN organizations o ON o.org_id = c.vendor_id
+               WHERE c.contract_id IN (SELECT unnest(?::VARCHAR[]))""", [ids])
+        lines: dict[str, list] = {}
+        for cid, description, scheme, code in wh.iter_rows(
+                """SELECT contract_id, description, scheme, code FROM items
+                   WHERE contract_id IN (SELECT unnest(?::VARCHAR[]))
+                   ORDER BY contract_id, line_no""", [ids]):
+            lines.setdefault(cid, []).append((description, [(scheme, code)] if code else []))
+        tag_rows: dict[str, list] = {c: [] for c in TAG_COLUMNS}
+        state_rows: dict[str, list] = {c: [] for c in STATE_COLUMNS}
+        now = _utcnow()
+        for cid, document_id, title, vendor, vendor_short in contracts:
+            parts = [(title, [])] + lines.get(cid, [])
+            vendor_name = " / ".join(n for n in (vendor, vendor_short) if n) or None
+            tags = clf.classify_parts(parts, vendor_name)
+            for t in tags:
+                for column, value in zip(TAG_COLUMNS, (cid, t.category, t.rule, t.evidence,
+                                                       t.score)):
+                    tag_rows[column].append(value)
+            for column, value in zip(STATE_COLUMNS, (cid, document_id, clf.version, now,
+                                                     len(tags))):
+                state_rows[column].append(value)
+            counts["tagged"] += bool(tags)
+        counts["tags"] += len(tag_rows["contract_id"])
+        _replace_tags(wh, ids, own, pa.table(tag_rows), pa.table(state_rows))
+    return counts
+
+
+TAG_COLUMNS = ("contract_id", "category", "rule", "evidence", "score")
+STATE_COLUMNS = ("contract_id", "document_id", "taxonomy", "classified_at", "tags")
+
+
+def _replace_tags(wh, ids: list[str], own: str, tag_batch, state_batch) -> None:
+    """One transaction: drop the batch's own tags, insert the new ones, record the state.
+
+    Rows go in as Arrow tables (INSERT … SELECT), far faster than row-by-row executemany.
+    """
+    con = wh.con
+    con.register("tag_batch", tag_batch)
+    con.register("state_batch", state_batch)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"DELETE FROM tags WHERE ({own})"
+                    " AND contract_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
+        if tag_batch.num_rows:
+            con.execute(f"INSERT INTO tags ({', '.join(TAG_COLUMNS)})"
+                        f" SELECT {', '.join(TAG_COLUMNS)} FROM tag_batch")
+        con.execute(
+            f"INSERT INTO classified ({', '.join(STATE_COLUMNS)})"
+            f" SELECT {', '.join(STATE_COLUMNS)} FROM state_batch ON CONFLICT (contract_id) DO"
+            " UPDATE SET document_id = excluded.document_id, taxonomy = excluded.taxonomy,"
+            " classified_at = excluded.classified_at, tags = excluded.tags")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("tag_batch")
+        con.unregister("state_batch")
+
+
+def _utcnow():
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).replace(tzinfo=None)
