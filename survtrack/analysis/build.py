@@ -1,0 +1,73 @@
+"""`survtrack build`: derive the analysis columns from the tidy tables, step by step.
+
+Each step reads what ingest loaded and writes what the dashboard and notebooks read; each is
+incremental and idempotent, so a build can be run after every ingest or scrape.
+
+- classify: `tags` (surveillance categories with rule and evidence)
+- entities: `organizations.entity_id` and `entities` (who really is the vendor)
+- money: `fx_rates`, `contracts.amount_usd` and `amount_usd_constant`
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from survtrack.warehouse.store import Warehouse
+
+
+class BuildError(ValueError):
+    """A build input the analyst must fix (an overrides file, say)."""
+
+
+def _classify(wh: Warehouse, options: dict) -> dict:
+    from survtrack.analysis.classify import classify_warehouse
+
+    return classify_warehouse(wh, full=bool(options.get("full")))
+
+
+def _entities(wh: Warehouse, options: dict) -> dict:
+    from survtrack.analysis.entities import OverrideError, resolve_entities
+
+    try:
+        return resolve_entities(wh, options.get("overrides")).summary()
+    except OverrideError as exc:
+        raise BuildError(f"overrides file: {exc}") from None
+
+
+def _money(wh: Warehouse, options: dict) -> dict:
+    from survtrack.analysis.money import convert_money, load_ecb
+
+    if options.get("ecb_file"):
+        load_ecb(wh, options["ecb_file"])
+    return convert_money(wh).summary()
+
+
+STEPS: dict[str, Callable[[Warehouse, dict], dict]] = {
+    "classify": _classify,
+    "entities": _entities,
+    "money": _money,
+}
+
+
+def run_build(wh: Warehouse, steps: list[str] | None = None, *, overrides: Path | None = None,
+              ecb_file: Path | None = None, full: bool = False,
+              on_step: Callable[[str], None] | None = None) -> dict[str, dict]:
+    """Run the steps in order, recorded as one run; return each step's summary."""
+    steps = steps or list(STEPS)
+    unknown = [s for s in steps if s not in STEPS]
+    if unknown:
+        raise BuildError(f"unknown build steps {unknown}; known: {list(STEPS)}")
+    options = {"overrides": overrides, "ecb_file": ecb_file, "full": full}
+    run_id = wh.start_run("build", "build", {"steps": steps, **options})
+    summary: dict[str, dict] = {}
+    status = "failed"
+    try:
+        for step in steps:
+            if on_step:
+                on_step(step)
+            summary[step] = STEPS[step](wh, options)
+        status = "finished"
+    finally:
+        wh.finish_run(run_id, {}, status)
+    return summary
