@@ -7,8 +7,8 @@ its source's parser (a document of a source without a parser would stay 'archive
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
