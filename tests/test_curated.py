@@ -97,7 +97,9 @@ def test_rows_load_field_by_field(warehouse, load):
 
     frontex = contract(warehouse, "curated:eu-frontex-crete-airbus-2024")
     assert (frontex["country"], frontex["currency"]) == ("EU", "EUR")
-    assert frontex["procedure"] == "curated from public reporting (verified; amount ceiling)"
+    assert frontex["procedure"] == ("curated from public reporting (verified; ceiling"
+                                    " 184,200,000 EUR, not counted as spent)")
+    assert frontex["amount"] is None  # a ceiling is not spending
 
     kenya = contract(warehouse, "curated:ke-interior-safaricom-2014")
     assert kenya["amount"] == Decimal("14900000000.00") and kenya["currency"] == "KES"

@@ -132,16 +132,21 @@ def _load_row(ctx: LoadContext, row: dict) -> None:
     citation = "; ".join(x for x in (row["outlet"], published and published.isoformat(),
                                       row["url"]) if x)
     status = "verified" if checked.startswith("verified") else "unverified"
+    # a ceiling is what may be spent, not what was: like an IDV's or a framework's ceiling it
+    # is never summed as spending; the figure stays in the procedure text for the reader
+    spent = None if basis == "ceiling" else amount
+    basis_note = f"ceiling {amount:,} {currency}, not counted as spent" if spent is None \
+        else f"amount {basis}"
     ctx.emit("contracts", contract_id=contract_id, source=SOURCE_NAME, native_id=row_id,
              version=0, published_on=v.moment(row["published_on"], "published_on"),
              title=f"[curated from reporting] {v.clean(row['subject'], 980)}",
              buyer_id=buyer_id, vendor_id=vendor_id, signed_on=signed, year=year,
-             amount=amount, currency=currency,
-             procedure=f"curated from public reporting ({status}; amount {basis})",
+             amount=spent, currency=currency,
+             procedure=f"curated from public reporting ({status}; {basis_note})",
              status="unknown", country=country, notice_id=row["registry_ref"] or None,
              url=row["url"])
     ctx.emit("contract_versions", contract_id=contract_id, version=0,
-             published_on=v.moment(row["published_on"], "published_on"), amount=amount,
+             published_on=v.moment(row["published_on"], "published_on"), amount=spent,
              currency=currency, document_id=ctx.document.document_id)
     for category in cats:
         ctx.emit("tags", contract_id=contract_id, category=category, rule="curated",
