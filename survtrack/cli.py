@@ -23,7 +23,7 @@ app = typer.Typer(help="survtrack: track public spending on surveillance technol
 console = Console(stderr=True)
 
 DbOption = Annotated[Path | None, typer.Option(
-    "--db", help="DuckDB warehouse file [env SURVTRACK_DB; default ./data/survtrack.duckdb]")]
+    "--db", help="DuckDB warehouse file (env SURVTRACK_DB; default ./data/survtrack.duckdb)")]
 
 
 class State:
@@ -51,7 +51,7 @@ def open_warehouse(db: Path | None = None, read_only: bool = False) -> Warehouse
 def ingest(
     source: Annotated[str, typer.Argument(help="source name: " + ", ".join(scrapers.MODULES))],
     paths: Annotated[list[Path] | None, typer.Argument(
-        help="files, folders and ZIP archives [curated: defaults to the project's CSV]")] = None,
+        help="files, folders and ZIP archives (curated: defaults to the project's CSV)")] = None,
     force: Annotated[bool, typer.Option(help="parse again documents already loaded")] = False,
     db: DbOption = None,
 ) -> None:
@@ -147,7 +147,7 @@ def export(
     table: Annotated[str, typer.Argument(help="table: " + ", ".join(schema.TABLES))],
     fmt: Annotated[Format, typer.Option("--format", help="csv | json | parquet")] = Format.csv,
     output: Annotated[Path | None, typer.Option("--output", "-o",
-                                                  help="file to write [default: stdout]")] = None,
+                                                  help="file to write (default: stdout)")] = None,
     db: DbOption = None,
 ) -> None:
     """Export TABLE as CSV, JSON (an array of row objects, ISO dates) or Parquet."""
@@ -181,7 +181,7 @@ def docs(folder: Annotated[Path, typer.Argument()] = Path("docs")) -> None:
 @app.command()
 def claims(
     claims_file: Annotated[Path, typer.Option(
-        "--claims", help="claims CSV [default: survtrack/scrapers/curated/claims.csv]")
+        "--claims", help="claims CSV (default: survtrack/scrapers/curated/claims.csv)")
     ] = CLAIMS_CSV,
     include_curated: Annotated[bool, typer.Option(
         help="count curated rows as evidence too (a claim's own row never counts)")] = False,
@@ -276,7 +276,7 @@ def scrape(
     region: Annotated[str | None, typer.Option(
         help="eis documents: two-digit region code (orgRegion), e.g. 77")] = None,
     token: Annotated[str | None, typer.Option(
-        envvar="EIS_TOKEN", help="eis documents: personal token [env EIS_TOKEN]",
+        envvar="EIS_TOKEN", help="eis documents: personal token (env EIS_TOKEN)",
         show_default=False)] = None,
     resume: Annotated[bool, typer.Option(
         help="continue the last unfinished run with the same parameters")] = False,
@@ -359,7 +359,7 @@ def classify(
     vendor_column: Annotated[str | None, typer.Option(
         "--vendor-column", help="CSV column of vendor names")] = None,
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="CSV to write [default: stdout]")] = None,
+        "--output", "-o", help="CSV to write (default: stdout)")] = None,
     warehouse: Annotated[bool, typer.Option(
         "--warehouse", help="(re)tag the warehouse's contracts whose document changed")] = False,
     full: Annotated[bool, typer.Option("--full", help="with --warehouse: retag every contract")
@@ -400,8 +400,8 @@ def classify(
 def demo(
     serve: Annotated[bool, typer.Option(help="serve the dashboard once built")] = True,
     inbox: Annotated[Path | None, typer.Option(
-        help="folder of documents to load, one subfolder per source [default: inbox/ beside"
-             " the warehouse; env SURVTRACK_INBOX]")] = None,
+        help="folder of documents to load, one subfolder per source (default: inbox/ beside"
+             " the warehouse; env SURVTRACK_INBOX)")] = None,
     host: Annotated[str, typer.Option(help="address to serve on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to serve on")] = 8050,
     db: DbOption = None,

@@ -1,0 +1,75 @@
+"""`survtrack demo`: a fresh warehouse, offline, from the curated source and the inbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from survtrack.warehouse.store import Warehouse
+
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def demo(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "survtrack.cli", *args], capture_output=True,
+                          text=True, env=ENV, timeout=300, **kw)
+
+
+def test_demo_without_serving_builds_the_seed_contract(tmp_path):
+    db = tmp_path / "demo" / "survtrack.duckdb"
+    done = demo("--db", str(db), "demo", "--no-serve")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["contracts"] >= 30 and summary["tagged"] >= 30
+    assert set(summary["built"]) == {"classify", "entities", "money"}
+    with Warehouse(db, read_only=True) as wh:
+        rows = wh.query(
+            """SELECT c.year, c.amount, c.currency, c.amount_usd, c.source
+               FROM contracts c JOIN organizations v ON v.org_id = c.vendor_id
+               WHERE v.name ILIKE '%ntechlab%' AND c.year = 2019""")
+    assert len(rows) == 1
+    year, amount, currency, usd, source = rows[0]
+    assert (year, float(amount), currency, source) == (2019, 200_000_000.0, "RUB", "curated")
+    assert usd is None or 2_500_000 < usd < 3_500_000  # about 62-66 roubles to the dollar
+    assert (db.parent / "survtrack.duckdb.snapshot").is_dir() or any(
+        p.name.endswith(".snapshot") for p in db.parent.iterdir())
+    again = demo("--db", str(db), "demo", "--no-serve")
+    assert json.loads(again.stdout.strip().splitlines()[-1])["contracts"] == summary["contracts"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_demo_serves_the_dashboard(tmp_path, shared):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "eis").symlink_to(shared / "eis")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "survtrack.cli", "--db", str(tmp_path / "w.duckdb"), "demo",
+         "--inbox", str(inbox), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    pytest.fail(f"demo did not serve: {proc.stderr.read()[-2000:]}")
+                time.sleep(0.5)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
