@@ -1,0 +1,149 @@
+"""Read-only snapshots of the warehouse, for readers that must not block the writer.
+
+DuckDB lets one process write a file and nobody else open it meanwhile. The dashboard therefore
+never opens the warehouse itself: a finished build (or `survtrack snapshot`) copies the
+warehouse into `<db>.snapshot/<timestamp>.duckdb` and then swaps the `current` symlink in one
+`rename`, so a reader sees either the old complete copy or the new complete copy, never a
+half-written one. Readers notice the swap (`SnapshotReader`) and re-open.
+
+Each snapshot also carries `contract_facts`, one denormalised row per contract (vendor and buyer
+resolved to their entity, surveillance flag), so the dashboard's group-bys read one table.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+KEEP = 3  # snapshots kept on disk: the current one and two a slow reader may still hold
+
+# One row per contract with everything the spending views filter and group by. The vendor
+# is its resolved entity where entity resolution has run, else the organization as published.
+FACTS_SQL = """
+SELECT c.contract_id, c.source, c.country, c.year, c.signed_on, c.title,
+       c.amount, c.currency, c.amount_usd, c.status, c.url, c.document_id,
+       c.vendor_id, c.buyer_id,
+       coalesce(vo.entity_id, c.vendor_id, '(unpublished)') AS vendor_key,
+       coalesce(ve.name, vo.name, c.vendor_id, '(vendor not published)') AS vendor_name,
+       coalesce(bo.entity_id, c.buyer_id, '(unpublished)') AS buyer_key,
+       coalesce(be.name, bo.name, c.buyer_id, '(buyer not published)') AS buyer_name,
+       t.categories,
+       t.categories IS NOT NULL AS tagged
+FROM contracts c
+LEFT JOIN organizations vo ON vo.org_id = c.vendor_id
+LEFT JOIN entities ve ON ve.entity_id = vo.entity_id
+LEFT JOIN organizations bo ON bo.org_id = c.buyer_id
+LEFT JOIN entities be ON be.entity_id = bo.entity_id
+LEFT JOIN (SELECT contract_id, list(DISTINCT category ORDER BY category) AS categories
+           FROM tags GROUP BY contract_id) t ON t.contract_id = c.contract_id
+"""
+
+
+def snapshot_dir(db_path: str | os.PathLike) -> Path:
+    db = Path(db_path)
+    return db.with_name(db.name + ".snapshot")
+
+
+def current_snapshot(db_path: str | os.PathLike) -> Path | None:
+    """The snapshot the `current` pointer names, or None if none was published."""
+    link = snapshot_dir(db_path) / "current"
+    try:
+        return link.parent / os.readlink(link)
+    except FileNotFoundError:
+        return None
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def publish_snapshot(db_path: str | os.PathLike,
+                     con: duckdb.DuckDBPyConnection | None = None) -> Path:
+    """Copy the warehouse into a new snapshot and make it current; return its path.
+
+    Pass `con` (the writer's own connection) to publish from inside a running build; without
+    it the warehouse is opened read-only, which fails while another process writes it.
+    """
+    folder = snapshot_dir(db_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    final = folder / f"{stamp}.duckdb"
+    tmp = folder / f".{stamp}.partial.duckdb"
+    own = con is None
+    if own:
+        con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        source_db = con.execute("SELECT current_database()").fetchone()[0]
+        # paths come from configuration, never from a web request; quoted all the same
+        con.execute(f"ATTACH {_sql_string(str(tmp))} AS survtrack_snapshot")
+        try:
+            con.execute(f'COPY FROM DATABASE "{source_db.replace(chr(34), "")}"'
+                        " TO survtrack_snapshot")
+        finally:
+            con.execute("DETACH survtrack_snapshot")
+    finally:
+        if own:
+            con.close()
+    snap = duckdb.connect(str(tmp))
+    try:
+        snap.execute(f"CREATE OR REPLACE TABLE contract_facts AS {FACTS_SQL} ORDER BY year")
+        snap.execute("CHECKPOINT")
+    finally:
+        snap.close()
+    os.replace(tmp, final)
+    pointer = folder / f".current-{stamp}"
+    os.symlink(final.name, pointer)
+    os.replace(pointer, folder / "current")  # the atomic swap
+    _prune(folder, final)
+    return final
+
+
+def _prune(folder: Path, keep: Path) -> None:
+    snaps = sorted(p for p in folder.glob("*.duckdb") if not p.name.startswith("."))
+    for old in snaps[:-KEEP]:
+        if old != keep:
+            old.unlink(missing_ok=True)
+            Path(str(old) + ".wal").unlink(missing_ok=True)
+
+
+class SnapshotReader:
+    """Read-only DuckDB cursors on the current snapshot, re-opened when the pointer moves.
+
+    A DuckDB connection is not safe to share between threads, so each thread gets its own
+    cursor of the shared read-only connection.
+    """
+
+    def __init__(self, db_path: str | os.PathLike, publish_if_missing: bool = True):
+        self.db_path = Path(db_path)
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._path: Path | None = None
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._generation = 0
+        if publish_if_missing and current_snapshot(self.db_path) is None:
+            publish_snapshot(self.db_path)
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        target = current_snapshot(self.db_path)
+        if target is None:
+            raise FileNotFoundError(f"no snapshot of {self.db_path} published yet:"
+                                    " run `survtrack snapshot`")
+        with self._lock:
+            if target != self._path:
+                self._con = duckdb.connect(str(target), read_only=True)
+                self._path = target
+                self._generation += 1
+            con, generation = self._con, self._generation
+        local = self._local
+        if getattr(local, "generation", None) != generation:
+            local.cursor = con.cursor()
+            local.generation = generation
+        return local.cursor
