@@ -50,3 +50,14 @@ def load_fixture(wh: Warehouse) -> str:
 def build(wh: Warehouse, shared: Path) -> None:
     ingest(wh, scrapers.get("eis"), [shared / "eis"])
     load_fixture(wh)
+
+
+def built_dashboard_db(folder: Path, shared: Path) -> Path:
+    """A warehouse file with EIS documents and the fixture, and its published snapshot."""
+    from survtrack.warehouse.snapshot import publish_snapshot
+
+    db = folder / "survtrack.duckdb"
+    with Warehouse(db) as wh:
+        build(wh, shared)
+        publish_snapshot(db, wh.con)
+    return db

@@ -119,9 +119,11 @@ def create_app(db_path: str | os.PathLike | None = None, *,
                   State("overview-chart", "figure"), State("url", "search"),
                   prevent_initial_call=True)
     def _drill(click, restyle, figure, search):
-        if ctx.triggered_id is None:
+        # fired with empty values when the page renders the chart: nothing was clicked
+        trigger = ctx.triggered[0] if ctx.triggered else {}
+        if not trigger.get("value"):
             return no_update, no_update
-        if "clickData" in ctx.triggered[0]["prop_id"]:
+        if trigger["prop_id"].endswith("clickData"):
             point = (click or {}).get("points", [{}])[0]
             vendor, year = (point.get("customdata") or [None, None])[:2]
             return drill_down(search, vendor, year)
@@ -136,6 +138,8 @@ def create_app(db_path: str | os.PathLike | None = None, *,
                   Input("country-chart", "clickData"), State("url", "search"),
                   prevent_initial_call=True)
     def _country(click, search):
+        if not click:
+            return no_update, no_update
         point = (click or {}).get("points", [{}])[0]
         country = (point.get("customdata") or [None])[0]
         query = parse_search(search)

@@ -69,7 +69,8 @@ def vendor_year_bars(df: pd.DataFrame, currency: str, lang: str = "en") -> go.Fi
                           "<br>%{customdata[3]} " + plain(t("contracts", lang).lower())
                           + "<extra></extra>")
     top = df.groupby(df["year"].fillna(-1))["amount"].sum().max()
-    fig.update_layout(barmode="stack", legend=dict(orientation="h", y=-0.15, x=0),
+    fig.update_layout(barmode="stack", legend=dict(orientation="h", y=-0.15, x=0,
+                                                  traceorder="normal"),
                       xaxis=dict(type="category", categoryorder="array",
                                  categoryarray=categories))
     _money_axis(fig, top, currency, lang)

@@ -61,6 +61,10 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 def publish_snapshot(db_path: str | os.PathLike,
                      con: duckdb.DuckDBPyConnection | None = None) -> Path:
     """Copy the warehouse into a new snapshot and make it current; return its path.
@@ -73,21 +77,23 @@ def publish_snapshot(db_path: str | os.PathLike,
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     final = folder / f"{stamp}.duckdb"
     tmp = folder / f".{stamp}.partial.duckdb"
-    own = con is None
-    if own:
-        con = duckdb.connect(str(db_path), read_only=True)
-    try:
+    if con is not None:  # the writer's connection: copy from inside its process
         source_db = con.execute("SELECT current_database()").fetchone()[0]
         # paths come from configuration, never from a web request; quoted all the same
         con.execute(f"ATTACH {_sql_string(str(tmp))} AS survtrack_snapshot")
         try:
-            con.execute(f'COPY FROM DATABASE "{source_db.replace(chr(34), "")}"'
-                        " TO survtrack_snapshot")
+            con.execute(f"COPY FROM DATABASE {_identifier(source_db)} TO survtrack_snapshot")
         finally:
             con.execute("DETACH survtrack_snapshot")
-    finally:
-        if own:
-            con.close()
+    else:
+        copier = duckdb.connect(str(tmp))
+        try:
+            target = copier.execute("SELECT current_database()").fetchone()[0]
+            copier.execute(f"ATTACH {_sql_string(str(db_path))} AS survtrack_source (READ_ONLY)")
+            copier.execute(f"COPY FROM DATABASE survtrack_source TO {_identifier(target)}")
+            copier.execute("DETACH survtrack_source")
+        finally:
+            copier.close()
     snap = duckdb.connect(str(tmp))
     try:
         snap.execute(f"CREATE OR REPLACE TABLE contract_facts AS {FACTS_SQL} ORDER BY year")

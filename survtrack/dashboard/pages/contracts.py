@@ -26,10 +26,10 @@ def columns(lang: str) -> list[dict]:
     return [
         {"field": "signed_on", "headerName": t("signed_on", lang), "width": 120},
         {"field": "vendor_name", "headerName": t("f_vendor", lang), "cellRenderer": "AppLink",
-         "cellRendererParams": {"hrefField": "vendor_href"}, "flex": 2, **text},
+         "cellRendererParams": {"hrefField": "vendor_href"}, "flex": 2, "minWidth": 200, **text},
         {"field": "buyer_name", "headerName": t("f_buyer", lang), "cellRenderer": "AppLink",
-         "cellRendererParams": {"hrefField": "buyer_href"}, "flex": 2, **text},
-        {"field": "title", "headerName": t("title", lang), "flex": 3, **text},
+         "cellRendererParams": {"hrefField": "buyer_href"}, "flex": 2, "minWidth": 200, **text},
+        {"field": "title", "headerName": t("title", lang), "flex": 3, "minWidth": 260, **text},
         {"field": "amount", "headerName": t("amount", lang), "type": "rightAligned",
          "valueGetter": {"function": "params.data && params.data.amount_text"}, "width": 170,
          **number},
