@@ -9,6 +9,7 @@ import json
 
 import plotly
 import pytest
+from dashboard_fixture import built_dashboard_db
 from openpyxl import load_workbook
 
 from survtrack.analysis.spending import Filters
@@ -17,8 +18,6 @@ from survtrack.dashboard.app import create_app, drill_down, filters_to_search, r
 from survtrack.dashboard.i18n import t
 from survtrack.dashboard.pages.contracts import page_rows
 from survtrack.warehouse.snapshot import SnapshotReader
-
-from dashboard_fixture import built_dashboard_db
 
 BELGOROD_DOC = "e0bfbd501e57957cf3da31f6e5156c4c319dd7cdb339d5c0a97298955d16c4c2"
 
@@ -84,7 +83,7 @@ def test_xlsx_download(client):
 
 def test_pages_render_from_url(db):
     reader = SnapshotReader(db)
-    nav, (page, footer) = render(reader, "/", "?scope=all&lang=ru")
+    nav, (page, _footer) = render(reader, "/", "?scope=all&lang=ru")
     text = as_json(nav) + as_json(page)
     assert t("app_title", "ru") in text and "Vocord" in text
     assert "Белгородэнерго" in text

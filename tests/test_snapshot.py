@@ -9,11 +9,15 @@ import time
 
 import duckdb
 import pytest
-
-from survtrack.warehouse.snapshot import (KEEP, SnapshotReader, current_snapshot,
-                                          publish_snapshot, snapshot_dir)
-
 from dashboard_fixture import load_fixture
+
+from survtrack.warehouse.snapshot import (
+    KEEP,
+    SnapshotReader,
+    current_snapshot,
+    publish_snapshot,
+    snapshot_dir,
+)
 
 
 def test_reader_sees_published_state_and_reopens_on_swap(warehouse, load, shared):

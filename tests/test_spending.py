@@ -7,12 +7,11 @@ from urllib.parse import parse_qs, urlencode
 
 import duckdb
 import pytest
+from dashboard_fixture import load_fixture
 
 from survtrack.analysis import spending
 from survtrack.analysis.spending import OTHERS, Filters
 from survtrack.warehouse.snapshot import publish_snapshot
-
-from dashboard_fixture import load_fixture
 
 BELGOROD = "eis:3312100001816000003"  # real 44-FZ contract, hand-tagged cctv by the fixture
 USD_TAGGED = {"fixture-entity:vocord": 15_000_000.0, "RU-INN:7701000002": 5_000_000.0,

@@ -18,8 +18,9 @@ snapshot provides it, else compute the same rows from the tidy tables.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -29,6 +30,10 @@ from survtrack.warehouse.snapshot import FACTS_SQL
 OTHERS = "__others__"
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 MAX_TEXT = 200  # longest filter value accepted from a URL
+# Filters field -> URL query parameter
+QUERY_PARAMS = {"country": "country", "source": "source", "category": "category",
+                "buyer": "buyer", "vendor": "vendor", "year_from": "from", "year_to": "to",
+                "currency": "currency"}
 
 
 @dataclass(frozen=True)
@@ -45,13 +50,8 @@ class Filters:
     currency: str = "USD"  # USD (converted) or an original ISO 4217 currency
     surveillance_only: bool = True  # only contracts with at least one tag
 
-    # URL query parameter for each field
-    QUERY = {"country": "country", "source": "source", "category": "category",
-             "buyer": "buyer", "vendor": "vendor", "year_from": "from", "year_to": "to",
-             "currency": "currency"}
-
     @classmethod
-    def from_query(cls, query: Mapping[str, Any]) -> "Filters":
+    def from_query(cls, query: Mapping[str, Any]) -> Filters:
         """Filters from URL query parameters; anything malformed is ignored, not trusted."""
 
         def text(name: str) -> str | None:
@@ -79,7 +79,7 @@ class Filters:
     def to_query(self) -> dict[str, str]:
         """URL query parameters for the non-default fields, in a stable order."""
         out = {}
-        for name, param in self.QUERY.items():
+        for name, param in QUERY_PARAMS.items():
             value = getattr(self, name)
             if value is not None and not (name == "currency" and value == "USD"):
                 out[param] = str(value)
@@ -87,7 +87,7 @@ class Filters:
             out["scope"] = "all"
         return out
 
-    def with_(self, **changes) -> "Filters":
+    def with_(self, **changes) -> Filters:
         return replace(self, **changes)
 
     @property

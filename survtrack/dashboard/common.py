@@ -82,5 +82,13 @@ def money_or_dash(value, f: Filters, lang: str) -> str:
     return formats.money(value, f.currency, lang)
 
 
-__all__ = ["parse_search", "first", "href", "selection_summary", "kpi", "navbar", "language",
-           "money_or_dash"]
+__all__ = [
+    "first",
+    "href",
+    "kpi",
+    "language",
+    "money_or_dash",
+    "navbar",
+    "parse_search",
+    "selection_summary",
+]

@@ -29,15 +29,15 @@ def plain(text, limit: int | None = None) -> str:
 
 def _money_axis(fig: go.Figure, top: float, currency: str, lang: str, axis: str = "y") -> None:
     ticks = formats.nice_ticks(top)
-    fig.update_layout({f"{axis}axis": dict(
-        tickvals=ticks, ticktext=[formats.money(v, currency, lang) for v in ticks],
-        range=[0, ticks[-1] * 1.02], gridcolor="#e5e5e5", zeroline=False)})
+    fig.update_layout({f"{axis}axis": {
+        "tickvals": ticks, "ticktext": [formats.money(v, currency, lang) for v in ticks],
+        "range": [0, ticks[-1] * 1.02], "gridcolor": "#e5e5e5", "zeroline": False}})
 
 
 def _layout(fig: go.Figure, height: int = 420) -> go.Figure:
-    fig.update_layout(template="plotly_white", height=height, margin=dict(l=10, r=10, t=10, b=10),
-                      font=dict(family="system-ui, sans-serif", size=13),
-                      hoverlabel=dict(align="left"))
+    fig.update_layout(template="plotly_white", height=height, margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                      font={"family": "system-ui, sans-serif", "size": 13},
+                      hoverlabel={"align": "left"})
     return fig
 
 
@@ -69,10 +69,10 @@ def vendor_year_bars(df: pd.DataFrame, currency: str, lang: str = "en") -> go.Fi
                           "<br>%{customdata[3]} " + plain(t("contracts", lang).lower())
                           + "<extra></extra>")
     top = df.groupby(df["year"].fillna(-1))["amount"].sum().max()
-    fig.update_layout(barmode="stack", legend=dict(orientation="h", y=-0.15, x=0,
-                                                  traceorder="normal"),
-                      xaxis=dict(type="category", categoryorder="array",
-                                 categoryarray=categories))
+    fig.update_layout(barmode="stack", legend={"orientation": "h", "y": -0.15, "x": 0,
+                                                  "traceorder": "normal"},
+                      xaxis={"type": "category", "categoryorder": "array",
+                                 "categoryarray": categories})
     _money_axis(fig, top, currency, lang)
     return _layout(fig, 480)
 
@@ -92,7 +92,7 @@ def ranked_bars(df: pd.DataFrame, label: str, currency: str, lang: str = "en",
         hovertemplate="%{y}: %{customdata[1]}<br>%{customdata[2]} "
                       + plain(t("contracts", lang).lower()) + "<extra></extra>")
     _money_axis(fig, df["amount"].max(), currency, lang, axis="x")
-    fig.update_layout(yaxis=dict(automargin=True))
+    fig.update_layout(yaxis={"automargin": True})
     return _layout(fig, height or max(200, 40 + 28 * len(df)))
 
 
@@ -106,6 +106,6 @@ def year_bars(df: pd.DataFrame, currency: str, lang: str = "en") -> go.Figure:
                             for a, n in zip(df["amount"], df["contracts"])],
                 hovertemplate="%{x}: %{customdata[0]}<br>%{customdata[1]} "
                               + plain(t("contracts", lang).lower()) + "<extra></extra>")
-    fig.update_layout(xaxis=dict(type="category"))
+    fig.update_layout(xaxis={"type": "category"})
     _money_axis(fig, df["amount"].max(), currency, lang)
     return _layout(fig, 300)

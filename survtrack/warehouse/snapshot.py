@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -74,7 +74,7 @@ def publish_snapshot(db_path: str | os.PathLike,
     """
     folder = snapshot_dir(db_path)
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     final = folder / f"{stamp}.duckdb"
     tmp = folder / f".{stamp}.partial.duckdb"
     if con is not None:  # the writer's connection: copy from inside its process

@@ -96,6 +96,7 @@ def layout(con, f: Filters, query: dict, lang: str):
             id="contracts-grid", columnDefs=columns(lang), rowModelType="infinite",
             defaultColDef={"sortable": True, "resizable": True, "filter": False},
             dashGridOptions={"rowBuffer": 0, "cacheBlockSize": PAGE, "maxBlocksInCache": 5,
+                             "suppressColumnVirtualisation": True,
                              "infiniteInitialRowCount": 1, "pagination": True,
                              "paginationPageSize": PAGE, "rowHeight": 34},
             getRowId="params.data.contract_id",
