@@ -111,6 +111,16 @@ def test_contracts_behind_a_bar(con):
     assert others.vendor is None and (others.year_from, others.year_to) == (2021, 2021)
 
 
+def test_contracts_default_order_is_newest_first(con):
+    page = spending.contracts(con, Filters(surveillance_only=False), limit=3)
+    assert list(page["contract_id"]) == ["fixture:axxon-2022", "fixture:axxon-2021",
+                                         "fixture:untagged-2021"]
+    rest = spending.contracts(con, Filters(surveillance_only=False), offset=10, limit=5)
+    assert list(rest["contract_id"]) == ["eis:2366200608816001262",  # 21 Nov 2016
+                                         "eis:3312100001816000003",  # 22 Jan 2016
+                                         "eis:51511012960150000010000"]
+
+
 def test_contracts_page_sort_and_column_filters(con):
     f = Filters(surveillance_only=False)
     page = spending.contracts(con, f, offset=0, limit=3,

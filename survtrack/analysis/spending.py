@@ -25,7 +25,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from survtrack.warehouse.snapshot import FACTS_SQL
+from survtrack.warehouse.snapshot import FACTS_SQL, MEASURES
 
 OTHERS = "__others__"
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
@@ -95,10 +95,33 @@ class Filters:
         return self.currency == "USD"
 
 
-def _facts(con: duckdb.DuckDBPyConnection) -> str:
-    has = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'contract_facts'"
-                      " AND database_name = current_database()").fetchone()[0]
-    return "contract_facts" if has else f"({FACTS_SQL})"
+def _tables(con) -> set[str]:
+    return {r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+    ).fetchall()}
+
+
+def _facts(con, tables: set[str] | None = None) -> str:
+    tables = _tables(con) if tables is None else tables
+    return "contract_facts" if "contract_facts" in tables else f"({FACTS_SQL})"
+
+
+# grain -> (cube table, filters the cube cannot answer)
+CUBE_FOR = {"vendor": ("spending_by_vendor", ("category", "buyer")),
+            "buyer": ("spending_by_buyer", ("category", "vendor")),
+            "category": ("spending_by_category", ("category", "buyer", "vendor"))}
+
+
+def _relation(con, f: Filters, grain: str) -> str:
+    """The rows a view sums: a snapshot's cube where it answers the filters, else contracts."""
+    tables = _tables(con)
+    cube, unanswerable = CUBE_FOR[grain]
+    if cube in tables and all(getattr(f, name) is None for name in unanswerable):
+        return cube
+    rows = f"(SELECT *, {MEASURES} FROM {_facts(con, tables)})"
+    if grain == "category":
+        rows = f"(SELECT unnest(categories) AS category, * FROM {rows})"
+    return rows
 
 
 def _where(f: Filters) -> tuple[str, list]:
@@ -126,29 +149,34 @@ def _where(f: Filters) -> tuple[str, list]:
     return " AND ".join(conds), params
 
 
-def _value(f: Filters) -> str:
-    return "amount_usd" if f.usd else "amount::DOUBLE"
+def _selected(con, f: Filters, grain: str = "vendor") -> tuple[str, list]:
+    """`WITH sel AS (...)`: the filtered rows, `value` the money summed and `n` contracts.
 
-
-def _selected(con, f: Filters) -> tuple[str, list]:
-    """`WITH sel AS (...)` over the filtered contracts, with `value` the money summed."""
+    In USD, `unconverted` counts contracts with an amount but no USD amount; in an original
+    currency nothing is left out but contracts without an amount.
+    """
     where, params = _where(f)
-    return (f"WITH sel AS (SELECT *, {_value(f)} AS value FROM {_facts(con)} WHERE {where})",
-            params)
+    value = "usd" if f.usd else "amt"
+    unconverted = "n_unconverted" if f.usd else "0"
+    return (f"WITH sel AS (SELECT *, {value} AS value, {unconverted} AS unconverted"
+            f" FROM {_relation(con, f, grain)} WHERE {where})", params)
 
 
 def totals(con, f: Filters) -> pd.DataFrame:
     """One row: contracts, vendors, buyers, total, and what the total leaves out."""
-    sel, params = _selected(con, f)
-    return con.execute(
-        f"""{sel} SELECT count(*) AS contracts,
+    sel, params = _selected(con, f, "vendor")
+    out = con.execute(
+        f"""{sel} SELECT coalesce(sum(n), 0) AS contracts,
                   count(DISTINCT vendor_key) AS vendors,
-                  count(DISTINCT buyer_key) AS buyers,
                   coalesce(sum(value), 0) AS total,
-                  count(*) FILTER (WHERE amount IS NOT NULL AND value IS NULL) AS not_converted,
-                  count(*) FILTER (WHERE amount IS NULL) AS no_amount,
+                  coalesce(sum(unconverted), 0) AS not_converted,
+                  coalesce(sum(n_no_amount), 0) AS no_amount,
                   min(year) AS first_year, max(year) AS last_year
            FROM sel""", params).df()
+    sel, params = _selected(con, f, "buyer")
+    out.insert(2, "buyers", con.execute(f"{sel} SELECT count(DISTINCT buyer_key) FROM sel",
+                                        params).fetchone()[0])
+    return out
 
 
 def by_vendor_year(con, f: Filters, top: int = 7) -> pd.DataFrame:
@@ -157,7 +185,7 @@ def by_vendor_year(con, f: Filters, top: int = 7) -> pd.DataFrame:
     Columns: vendor_key, vendor_name, year (NULL where the signing date is unknown), amount,
     contracts, rank (1 = biggest; OTHERS last).
     """
-    sel, params = _selected(con, f)
+    sel, params = _selected(con, f, "vendor")
     return con.execute(
         f"""{sel},
            ranked AS (SELECT vendor_key, any_value(vendor_name) AS vendor_name,
@@ -166,19 +194,19 @@ def by_vendor_year(con, f: Filters, top: int = 7) -> pd.DataFrame:
                       FROM sel GROUP BY vendor_key)
            SELECT CASE WHEN r.rank <= ? THEN s.vendor_key ELSE ? END AS vendor_key,
                   CASE WHEN r.rank <= ? THEN r.vendor_name ELSE ? END AS vendor_name,
-                  s.year, sum(s.value) AS amount, count(*) AS contracts,
+                  s.year, sum(s.value) AS amount, sum(s.n) AS contracts,
                   min(CASE WHEN r.rank <= ? THEN r.rank ELSE ? END) AS rank
            FROM sel s JOIN ranked r USING (vendor_key)
            GROUP BY ALL ORDER BY rank, year""",
         [*params, top, OTHERS, top, "others", top, top + 1]).df()
 
 
-def _by(con, f: Filters, key: str, name: str, limit: int | None) -> pd.DataFrame:
-    sel, params = _selected(con, f)
+def _by(con, f: Filters, grain: str, key: str, name: str, limit: int | None) -> pd.DataFrame:
+    sel, params = _selected(con, f, grain)
     limit_sql = "LIMIT ?" if limit else ""
     return con.execute(
         f"""{sel} SELECT {key} AS key, any_value({name}) AS name, sum(value) AS amount,
-                  count(*) AS contracts,
+                  sum(n) AS contracts,
                   sum(value) / nullif(sum(sum(value)) OVER (), 0) AS share
            FROM sel GROUP BY {key} ORDER BY amount DESC NULLS LAST, key {limit_sql}""",
         [*params, *([limit] if limit else [])]).df()
@@ -186,37 +214,37 @@ def _by(con, f: Filters, key: str, name: str, limit: int | None) -> pd.DataFrame
 
 def by_vendor(con, f: Filters, limit: int | None = 50) -> pd.DataFrame:
     """Vendors by spending with their share of the selection's total."""
-    return _by(con, f, "vendor_key", "vendor_name", limit)
+    return _by(con, f, "vendor", "vendor_key", "vendor_name", limit)
 
 
 def by_buyer(con, f: Filters, limit: int | None = 50) -> pd.DataFrame:
     """Buyers by spending with their share of the selection's total."""
-    return _by(con, f, "buyer_key", "buyer_name", limit)
+    return _by(con, f, "buyer", "buyer_key", "buyer_name", limit)
 
 
 def by_country(con, f: Filters) -> pd.DataFrame:
     """Spending per buyer country (ISO 3166-1 alpha-2; NULL where unknown)."""
-    return _by(con, f, "country", "country", None)
+    return _by(con, f, "vendor", "country", "country", None)
 
 
 def by_category(con, f: Filters) -> pd.DataFrame:
     """Spending per surveillance category. A contract counts in each of its categories."""
-    sel, params = _selected(con, f)
+    sel, params = _selected(con, f, "category")
     return con.execute(
-        f"""{sel} SELECT category, sum(value) AS amount, count(*) AS contracts
-           FROM (SELECT unnest(categories) AS category, value FROM sel)
-           GROUP BY category ORDER BY amount DESC NULLS LAST, category""", params).df()
+        f"""{sel} SELECT category, sum(value) AS amount, sum(n) AS contracts
+           FROM sel GROUP BY category ORDER BY amount DESC NULLS LAST, category""",
+        params).df()
 
 
 def by_year(con, f: Filters) -> pd.DataFrame:
-    sel, params = _selected(con, f)
-    return con.execute(f"{sel} SELECT year, sum(value) AS amount, count(*) AS contracts"
+    sel, params = _selected(con, f, "vendor")
+    return con.execute(f"{sel} SELECT year, sum(value) AS amount, sum(n) AS contracts"
                        " FROM sel GROUP BY year ORDER BY year", params).df()
 
 
 def concentration(con, f: Filters) -> pd.DataFrame:
     """Market concentration among vendors: HHI (0-10,000 on % shares), top-1/top-5 shares."""
-    sel, params = _selected(con, f)
+    sel, params = _selected(con, f, "vendor")
     return con.execute(
         f"""{sel}, v AS (SELECT vendor_key, sum(value) AS amount FROM sel
                         WHERE value IS NOT NULL GROUP BY vendor_key),
@@ -282,14 +310,24 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _order(sort: list[dict] | None) -> str:
+# newest first; contract_facts is stored in this order, so the grid's default pages need no sort
+DEFAULT_ORDER = "year DESC NULLS LAST, signed_on DESC NULLS LAST, contract_id"
+
+
+def _order(sort: list[dict] | None, stored_in_order: bool, tiebreak: str = "contract_id") -> str:
+    """ORDER BY clause ('' where the table's own order is the default order)."""
     terms = []
     for spec in sort or []:
         expr = CONTRACT_COLUMNS.get(spec.get("colId"))
         if expr:
             direction = "DESC" if spec.get("sort") == "desc" else "ASC"
             terms.append(f"{expr} {direction} NULLS LAST")
-    return ", ".join(terms + ["contract_id"])
+    if not terms and stored_in_order:
+        return ""
+    return "ORDER BY " + ", ".join(terms + ([] if terms else [DEFAULT_ORDER]) + [tiebreak])
+
+
+PAGE_COLUMNS = f"{', '.join(CONTRACT_COLUMNS)}, vendor_key, buyer_key, url, document_id"
 
 
 def contracts(con, f: Filters, *, offset: int = 0, limit: int = 100,
@@ -297,13 +335,27 @@ def contracts(con, f: Filters, *, offset: int = 0, limit: int = 100,
               column_filters: Mapping[str, dict] | None = None) -> pd.DataFrame:
     """One page of the contracts behind the filters (grid sort and column filters applied)."""
     where, params = _grid_where(f, column_filters)
+    facts = _facts(con)
+    page = [max(0, min(int(limit), 10_000)), max(0, int(offset))]
+    if facts != "contract_facts":
+        return con.execute(f"SELECT {PAGE_COLUMNS} FROM {facts} WHERE {where}"
+                           f" {_order(sort, False)} LIMIT ? OFFSET ?", [*params, *page]).df()
+    # Sort only the row ids (a snapshot never changes, so rowid is a stable tie-break), then
+    # read the wide columns of the page's rows alone.
+    rowids = [r[0] for r in con.execute(
+        f"SELECT rowid FROM contract_facts WHERE {where} {_order(sort, True, 'rowid')}"
+        " LIMIT ? OFFSET ?", [*params, *page]).fetchall()]
     return con.execute(
-        f"""SELECT {', '.join(CONTRACT_COLUMNS)}, vendor_key, buyer_key, url, document_id
-            FROM {_facts(con)} WHERE {where} ORDER BY {_order(sort)} LIMIT ? OFFSET ?""",
-        [*params, max(0, min(int(limit), 10_000)), max(0, int(offset))]).df()
+        f"""SELECT {PAGE_COLUMNS} FROM contract_facts
+            WHERE rowid IN (SELECT unnest(?::BIGINT[]))
+            ORDER BY list_position(?::BIGINT[], rowid)""", [rowids, rowids]).df()
 
 
 def count_contracts(con, f: Filters, column_filters: Mapping[str, dict] | None = None) -> int:
+    if not column_filters:  # a cube counts faster than the contracts themselves
+        sel, params = _selected(con, f, "vendor")
+        return int(con.execute(f"{sel} SELECT coalesce(sum(n), 0) FROM sel",
+                               params).fetchone()[0])
     where, params = _grid_where(f, column_filters)
     return con.execute(f"SELECT count(*) FROM {_facts(con)} WHERE {where}", params).fetchone()[0]
 
@@ -312,9 +364,10 @@ def iter_contracts(con, f: Filters, sort: list[dict] | None = None,
                    column_filters: Mapping[str, dict] | None = None, batch: int = 10_000):
     """(column names, batches of rows) of every contract behind the filters, for downloads."""
     where, params = _grid_where(f, column_filters)
+    facts = _facts(con)
     cur = con.execute(
-        f"""SELECT {', '.join(CONTRACT_COLUMNS)}, url, document_id FROM {_facts(con)}
-            WHERE {where} ORDER BY {_order(sort)}""", params)
+        f"""SELECT {', '.join(CONTRACT_COLUMNS)}, url, document_id FROM {facts}
+            WHERE {where} {_order(sort, facts == "contract_facts")}""", params)
     names = [d[0] for d in cur.description]
 
     def rows():
@@ -326,35 +379,40 @@ def iter_contracts(con, f: Filters, sort: list[dict] | None = None,
 
 # -- choices and profiles ---------------------------------------------------------------------
 
-def choices(con, f: Filters | None = None) -> dict[str, list]:
+def choices(con) -> dict[str, list]:
     """Values offered by the filter controls (over all contracts, not the selection)."""
-    facts = _facts(con)
+    everything = Filters(surveillance_only=False)
+    rows = _relation(con, everything, "vendor")
 
-    def distinct(column: str) -> list:
+    def distinct(column: str, relation: str = rows) -> list:
         return [r[0] for r in con.execute(
-            f"SELECT DISTINCT {column} FROM {facts} WHERE {column} IS NOT NULL ORDER BY 1"
+            f"SELECT DISTINCT {column} FROM {relation} WHERE {column} IS NOT NULL ORDER BY 1"
         ).fetchall()]
 
-    cats = [r[0] for r in con.execute(
-        f"SELECT DISTINCT unnest(categories) FROM {facts} ORDER BY 1").fetchall()]
-    years = con.execute(f"SELECT min(year), max(year) FROM {facts}").fetchone()
-    return {"country": distinct("country"), "source": distinct("source"), "category": cats,
+    years = con.execute(f"SELECT min(year), max(year) FROM {rows}").fetchone()
+    return {"country": distinct("country"), "source": distinct("source"),
+            "category": distinct("category", _relation(con, everything, "category")),
             "currency": distinct("currency"), "years": list(years)}
 
 
 def search_parties(con, role: str, text: str | None, limit: int = 30,
                    include: str | None = None) -> pd.DataFrame:
     """Vendors or buyers (key, name, contracts) whose name or key contains `text`."""
-    key, name = {"vendor": ("vendor_key", "vendor_name"),
-                 "buyer": ("buyer_key", "buyer_name")}[role]
+    if role not in ("vendor", "buyer"):
+        raise ValueError(f"role is vendor or buyer, not {role!r}")
+    if "parties" in _tables(con):
+        parties = "parties"
+    else:
+        parties = (f"(SELECT ? AS role, {role}_key AS key, any_value({role}_name) AS name,"
+                   f" count(*) AS contracts FROM {_facts(con)} GROUP BY {role}_key)")
     pattern = "%" + (text or "")[:MAX_TEXT].replace("\\", "\\\\").replace("%", "\\%") \
         .replace("_", "\\_") + "%"
+    params = [role] if parties != "parties" else []
     return con.execute(
-        f"""SELECT {key} AS key, any_value({name}) AS name, count(*) AS contracts
-            FROM {_facts(con)}
-            WHERE {name} ILIKE ? ESCAPE '\\' OR {key} ILIKE ? ESCAPE '\\' OR {key} = ?
-            GROUP BY {key} ORDER BY ({key} = ?) DESC, contracts DESC, key LIMIT ?""",
-        [pattern, pattern, include, include, limit]).df()
+        f"""SELECT key, name, contracts FROM {parties}
+            WHERE role = ? AND (name ILIKE ? ESCAPE '\\' OR key ILIKE ? ESCAPE '\\' OR key = ?)
+            ORDER BY (key = ?) DESC NULLS LAST, contracts DESC, key LIMIT ?""",
+        [*params, role, pattern, pattern, include, include, limit]).df()
 
 
 def party_profile(con, role: str, key: str) -> dict:

@@ -43,6 +43,38 @@ LEFT JOIN (SELECT contract_id, list(DISTINCT category ORDER BY category) AS cate
 """
 
 
+# Measures every spending view sums; on contract_facts they are per contract, in the cubes below
+# per group, so the views run the same SQL on either.
+MEASURES = """1 AS n, amount_usd AS usd, amount::DOUBLE AS amt,
+       (amount IS NOT NULL AND amount_usd IS NULL)::INTEGER AS n_unconverted,
+       (amount IS NULL)::INTEGER AS n_no_amount"""
+SUMS = """count(*) AS n, sum(amount_usd) AS usd, sum(amount)::DOUBLE AS amt,
+       count(*) FILTER (WHERE amount IS NOT NULL AND amount_usd IS NULL) AS n_unconverted,
+       count(*) FILTER (WHERE amount IS NULL) AS n_no_amount"""
+DIMENSIONS = "year, country, source, currency, tagged"
+# Pre-aggregated spending, so the front page never scans every contract. Each cube answers the
+# filters on its dimensions; the views fall back to contract_facts for any other filter.
+CUBES = {
+    "spending_by_vendor": f"""
+        SELECT vendor_key, any_value(vendor_name) AS vendor_name, {DIMENSIONS}, {SUMS}
+        FROM contract_facts GROUP BY vendor_key, {DIMENSIONS}""",
+    "spending_by_buyer": f"""
+        SELECT buyer_key, any_value(buyer_name) AS buyer_name, {DIMENSIONS}, {SUMS}
+        FROM contract_facts GROUP BY buyer_key, {DIMENSIONS}""",
+    "spending_by_category": f"""
+        SELECT category, {DIMENSIONS}, {SUMS}
+        FROM (SELECT unnest(categories) AS category, * FROM contract_facts)
+        GROUP BY category, {DIMENSIONS}""",
+    # every vendor and buyer once, for the filter controls' search
+    "parties": """
+        SELECT 'vendor' AS role, vendor_key AS key, any_value(vendor_name) AS name,
+               count(*) AS contracts FROM contract_facts GROUP BY vendor_key
+        UNION ALL
+        SELECT 'buyer', buyer_key, any_value(buyer_name), count(*) FROM contract_facts
+        GROUP BY buyer_key""",
+}
+
+
 def snapshot_dir(db_path: str | os.PathLike) -> Path:
     db = Path(db_path)
     return db.with_name(db.name + ".snapshot")
@@ -96,7 +128,11 @@ def publish_snapshot(db_path: str | os.PathLike,
             copier.close()
     snap = duckdb.connect(str(tmp))
     try:
-        snap.execute(f"CREATE OR REPLACE TABLE contract_facts AS {FACTS_SQL} ORDER BY year")
+        # newest first: the contracts grid pages in this order without sorting
+        snap.execute(f"CREATE OR REPLACE TABLE contract_facts AS {FACTS_SQL}"
+                     " ORDER BY year DESC NULLS LAST, signed_on DESC NULLS LAST, contract_id")
+        for name, sql in CUBES.items():
+            snap.execute(f"CREATE OR REPLACE TABLE {name} AS {sql} ORDER BY 1")
         snap.execute("CHECKPOINT")
     finally:
         snap.close()
