@@ -13,18 +13,15 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from survtrack.analysis import spending  # noqa: E402
-from survtrack.analysis.spending import Filters  # noqa: E402
-from survtrack.dashboard.pages import contracts as contracts_page  # noqa: E402
-from survtrack.dashboard.pages import overview  # noqa: E402
-from survtrack.warehouse.snapshot import SnapshotReader, publish_snapshot  # noqa: E402
-from survtrack.warehouse.store import Warehouse  # noqa: E402
+from survtrack.analysis import spending
+from survtrack.analysis.spending import Filters
+from survtrack.dashboard.pages import contracts as contracts_page
+from survtrack.dashboard.pages import overview
+from survtrack.warehouse.snapshot import SnapshotReader, publish_snapshot
+from survtrack.warehouse.store import Warehouse
 
 VENDORS, BUYERS = 20_000, 5_000
 CATEGORIES = ["cctv", "facial_recognition", "video_analytics", "lawful_interception",
@@ -93,7 +90,7 @@ def measure(label: str, fn, repeat: int) -> tuple[float, float]:
         fn()
         times.append(1000 * (time.perf_counter() - started))
     times.sort()
-    p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+    p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
     print(f"{label:<58} median {statistics.median(times):8.1f} ms   p95 {p95:8.1f} ms",
           flush=True)
     return statistics.median(times), p95
@@ -105,11 +102,17 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, default=Path("/tmp/survtrack-bench"))
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--threads", type=int, default=None, help="DuckDB threads")
+    parser.add_argument("--republish", action="store_true",
+                        help="publish a new snapshot of an existing generated warehouse")
     args = parser.parse_args()
     db = args.folder / f"bench-{args.contracts}.duckdb"
     if not db.exists():
         args.folder.mkdir(parents=True, exist_ok=True)
         generate(db, args.contracts)
+    elif args.republish:
+        started = time.perf_counter()
+        publish_snapshot(db)
+        print(f"published snapshot in {time.perf_counter() - started:.1f} s", flush=True)
     reader = SnapshotReader(db)
     con = reader.cursor()
     if args.threads:
@@ -147,12 +150,12 @@ def main() -> None:
         request = {"startRow": 0, "endRow": 100, "sortModel": [], "filterModel": {}}
         results[(name, "grid")] = measure(
             "grid page 1 (page_rows: rows + count)",
-            lambda f=f: contracts_page.page_rows(con, f, request, "en"), args.repeat)
+            lambda f=f, r=request: contracts_page.page_rows(con, f, r, "en"), args.repeat)
         deep = {"startRow": 5000, "endRow": 5100,
                 "sortModel": [{"colId": "amount_usd", "sort": "desc"}], "filterModel": {}}
         results[(name, "grid_sorted")] = measure(
             "grid page 51, sorted by amount_usd desc",
-            lambda f=f: contracts_page.page_rows(con, f, deep, "en"), args.repeat)
+            lambda f=f, r=deep: contracts_page.page_rows(con, f, r, "en"), args.repeat)
     print("-- controls (once per overview render)")
     results[("controls", "choices")] = measure("choices (filter options)",
                                                lambda: spending.choices(con), args.repeat)

@@ -94,6 +94,21 @@ def test_buyer_category_country(con):
     assert countries.loc["RU", "contracts"] == 7
 
 
+def test_one_vendor_views(con):
+    f = Filters(vendor="fixture-entity:vocord")
+    tot = spending.totals(con, f).iloc[0]
+    assert (tot.contracts, tot.total, tot.buyers, tot.vendors) == (2, 15_000_000.0, 1, 1)
+    cats = spending.by_category(con, f).set_index("category")
+    assert cats.loc["facial_recognition", "amount"] == 15_000_000.0
+    assert cats.loc["cctv", "contracts"] == 1
+    buyers = spending.by_buyer(con, f)
+    assert list(buyers["name"]) == ["Департамент информационных технологий"]
+    assert list(spending.by_year(con, f)["amount"]) == [10_000_000.0, 5_000_000.0]
+    by_buyer = spending.by_vendor(con, Filters(buyer="RU-INN:7702000001"))
+    assert dict(zip(by_buyer["name"], by_buyer["contracts"])) == {"NtechLab": 2,
+                                                                  "Axxon Soft": 2}
+
+
 def test_concentration_hhi(con):
     c = spending.concentration(con, Filters()).iloc[0]
     total = sum(USD_TAGGED.values())

@@ -113,12 +113,18 @@ CUBE_FOR = {"vendor": ("spending_by_vendor", ("category", "buyer")),
 
 
 def _relation(con, f: Filters, grain: str) -> str:
-    """The rows a view sums: a snapshot's cube where it answers the filters, else contracts."""
+    """The rows a view sums: a snapshot's cube where it answers the filters; else the
+    contracts, from a copy clustered by the filtered vendor or buyer where there is one."""
     tables = _tables(con)
     cube, unanswerable = CUBE_FOR[grain]
     if cube in tables and all(getattr(f, name) is None for name in unanswerable):
         return cube
-    rows = f"(SELECT *, {MEASURES} FROM {_facts(con, tables)})"
+    if f.vendor is not None and "facts_by_vendor" in tables:
+        rows = "facts_by_vendor"
+    elif f.buyer is not None and "facts_by_buyer" in tables:
+        rows = "facts_by_buyer"
+    else:
+        rows = f"(SELECT *, {MEASURES} FROM {_facts(con, tables)})"
     if grain == "category":
         rows = f"(SELECT unnest(categories) AS category, * FROM {rows})"
     return rows

@@ -16,7 +16,6 @@ import re
 from pathlib import Path
 from urllib.parse import urlencode
 
-import dash_bootstrap_components as dbc  # noqa: F401  (components used by the pages)
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from flask import Response, abort, request, send_file
 

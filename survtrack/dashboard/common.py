@@ -9,7 +9,6 @@ from dash import dcc, html
 
 from survtrack.analysis.spending import Filters
 
-from . import formats
 from .i18n import language, t
 
 
@@ -76,19 +75,3 @@ def navbar(pathname: str, search: str | None, lang: str) -> dbc.Navbar:
                    id=f"nav-{key}") for path, key in links],
         html.Span(langs, className="langs"),
     ], className="topbar")
-
-
-def money_or_dash(value, f: Filters, lang: str) -> str:
-    return formats.money(value, f.currency, lang)
-
-
-__all__ = [
-    "first",
-    "href",
-    "kpi",
-    "language",
-    "money_or_dash",
-    "navbar",
-    "parse_search",
-    "selection_summary",
-]

@@ -65,6 +65,16 @@ CUBES = {
         SELECT category, {DIMENSIONS}, {SUMS}
         FROM (SELECT unnest(categories) AS category, * FROM contract_facts)
         GROUP BY category, {DIMENSIONS}""",
+    # narrow copies clustered by vendor and by buyer: a one-vendor (or one-buyer) view then
+    # reads only the row groups holding that party instead of every contract
+    "facts_by_vendor": f"""
+        SELECT vendor_key, vendor_name, buyer_key, buyer_name, categories, {DIMENSIONS},
+               {MEASURES}
+        FROM contract_facts ORDER BY vendor_key""",
+    "facts_by_buyer": f"""
+        SELECT vendor_key, vendor_name, buyer_key, buyer_name, categories, {DIMENSIONS},
+               {MEASURES}
+        FROM contract_facts ORDER BY buyer_key""",
     # every vendor and buyer once, for the filter controls' search
     "parties": """
         SELECT 'vendor' AS role, vendor_key AS key, any_value(vendor_name) AS name,
@@ -132,7 +142,8 @@ def publish_snapshot(db_path: str | os.PathLike,
         snap.execute(f"CREATE OR REPLACE TABLE contract_facts AS {FACTS_SQL}"
                      " ORDER BY year DESC NULLS LAST, signed_on DESC NULLS LAST, contract_id")
         for name, sql in CUBES.items():
-            snap.execute(f"CREATE OR REPLACE TABLE {name} AS {sql} ORDER BY 1")
+            order = "" if name.startswith("facts_by_") else " ORDER BY 1"
+            snap.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}{order}")
         snap.execute("CHECKPOINT")
     finally:
         snap.close()
