@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from dashboard_fixture import built_dashboard_db
 
 from survtrack.warehouse.snapshot import current_snapshot
-
-from dashboard_fixture import built_dashboard_db
 
 BELGOROD_DOC = "e0bfbd501e57957cf3da31f6e5156c4c319dd7cdb339d5c0a97298955d16c4c2"
 SURVTRACK = [sys.executable, "-m", "survtrack.cli"]

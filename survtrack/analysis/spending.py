@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-import duckdb
 import pandas as pd
 
 from survtrack.warehouse.snapshot import FACTS_SQL, MEASURES
@@ -164,8 +163,9 @@ def _selected(con, f: Filters, grain: str = "vendor") -> tuple[str, list]:
     where, params = _where(f)
     value = "usd" if f.usd else "amt"
     unconverted = "n_unconverted" if f.usd else "0"
-    return (f"WITH sel AS (SELECT *, {value} AS value, {unconverted} AS unconverted"
-            f" FROM {_relation(con, f, grain)} WHERE {where})", params)
+    sql = (f"WITH sel AS (SELECT *, {value} AS value, {unconverted} AS unconverted"
+           f" FROM {_relation(con, f, grain)} WHERE {where})")
+    return sql, params
 
 
 def totals(con, f: Filters) -> pd.DataFrame:

@@ -9,7 +9,7 @@ from dash import dcc, html
 
 from survtrack.analysis.spending import Filters
 
-from .i18n import language, t
+from .i18n import t
 
 
 def parse_search(search: str | None) -> dict[str, list[str]]:
