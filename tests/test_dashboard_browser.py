@@ -218,3 +218,16 @@ def test_russian_interface(page, base_url):
     page.wait_for_url("**/contracts?lang=ru")
     page.wait_for_selector("#contracts-grid .ag-row")
     assert "контракты" in page.text_content("#contract-count")
+
+
+def test_vendor_search_filter(page, base_url):
+    page.goto(base_url + "/?scope=all")
+    wait_legend(page, "Vocord")
+    page.click("#f-vendor")
+    page.keyboard.type("вокорд")  # a spelling merged into the Vocord entity
+    option = page.get_by_role("option", name="Vocord (fixture-entity:vocord)")
+    option.click()
+    page.wait_for_function("() => location.search.includes('vendor=')", polling=100)
+    assert query(page) == {"vendor": ["fixture-entity:vocord"], "scope": ["all"]}
+    wait_legend(page, "Vocord", absent="NtechLab")
+    assert page.text_content("#kpi-contracts") == "2"

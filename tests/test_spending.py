@@ -196,3 +196,13 @@ def test_vendor_profile_shows_merged_names_and_reason(con):
     plain = spending.party_profile(con, "vendor", "RU-INN:6901067107")
     assert not plain["resolved"]
     assert plain["name"] == 'Филиал ПАО "МРСК Центра" - "Белгородэнерго"'
+
+
+def test_party_search_finds_merged_spellings(con):
+    found = spending.search_parties(con, "vendor", "вокорд")
+    assert list(found["key"]) == ["fixture-entity:vocord"]
+    assert found.iloc[0]["name"] == "Vocord" and found.iloc[0]["contracts"] == 2
+    assert "VOCORD LLC" in found.iloc[0]["names"]
+    assert spending.search_parties(con, "buyer", "100%").empty  # '%' is literal
+    busiest = spending.search_parties(con, "buyer", None, limit=1)
+    assert list(busiest["key"]) == ["RU-INN:7702000001"]  # 5 contracts, tagged or not

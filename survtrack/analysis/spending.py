@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from survtrack.warehouse.snapshot import FACTS_SQL, MEASURES
+from survtrack.warehouse.snapshot import FACTS_SQL, MEASURES, parties_sql
 
 OTHERS = "__others__"
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
@@ -403,22 +403,20 @@ def choices(con) -> dict[str, list]:
 
 def search_parties(con, role: str, text: str | None, limit: int = 30,
                    include: str | None = None) -> pd.DataFrame:
-    """Vendors or buyers (key, name, contracts) whose name or key contains `text`."""
+    """Vendors or buyers (key, name, contracts, names) whose name, key or any name merged
+    into it contains `text`."""
     if role not in ("vendor", "buyer"):
         raise ValueError(f"role is vendor or buyer, not {role!r}")
-    if "parties" in _tables(con):
-        parties = "parties"
-    else:
-        parties = (f"(SELECT ? AS role, {role}_key AS key, any_value({role}_name) AS name,"
-                   f" count(*) AS contracts FROM {_facts(con)} GROUP BY {role}_key)")
+    tables = _tables(con)
+    parties = "parties" if "parties" in tables else f"({parties_sql(_facts(con, tables))})"
     pattern = "%" + (text or "")[:MAX_TEXT].replace("\\", "\\\\").replace("%", "\\%") \
         .replace("_", "\\_") + "%"
-    params = [role] if parties != "parties" else []
     return con.execute(
-        f"""SELECT key, name, contracts FROM {parties}
-            WHERE role = ? AND (name ILIKE ? ESCAPE '\\' OR key ILIKE ? ESCAPE '\\' OR key = ?)
+        f"""SELECT key, name, contracts, names FROM {parties}
+            WHERE role = ? AND (name ILIKE ? ESCAPE '\\' OR key ILIKE ? ESCAPE '\\'
+                                OR names ILIKE ? ESCAPE '\\' OR key = ?)
             ORDER BY (key = ?) DESC NULLS LAST, contracts DESC, key LIMIT ?""",
-        [*params, role, pattern, pattern, include, include, limit]).df()
+        [role, pattern, pattern, pattern, include, include, limit]).df()
 
 
 def party_profile(con, role: str, key: str) -> dict:

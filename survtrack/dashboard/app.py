@@ -25,8 +25,8 @@ from survtrack.analysis.spending import Filters
 from survtrack.warehouse.archive import Archive
 from survtrack.warehouse.snapshot import SnapshotReader
 
-from .common import first, href, language, navbar, parse_search
-from .i18n import t
+from .common import first, href, navbar, parse_search
+from .i18n import language, t
 from .pages import contracts, countries, overview, profile
 
 DOCUMENT_ID = re.compile(r"^[0-9a-f]{64}$")
@@ -110,8 +110,7 @@ def create_app(db_path: str | os.PathLike | None = None, *,
             if not text:
                 return no_update
             found = spending.search_parties(reader.cursor(), role, text, include=value)
-            return [{"label": f"{r.name} ({r.key})", "value": r.key}
-                    for r in found.itertuples()]
+            return [overview.party_option(r) for r in found.itertuples()]
 
     @app.callback(Output("url", "pathname"), Output("url", "search", allow_duplicate=True),
                   Input("overview-chart", "clickData"), Input("overview-chart", "restyleData"),

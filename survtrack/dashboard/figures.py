@@ -69,10 +69,10 @@ def vendor_year_bars(df: pd.DataFrame, currency: str, lang: str = "en") -> go.Fi
                           "<br>%{customdata[3]} " + plain(t("contracts", lang).lower())
                           + "<extra></extra>")
     top = df.groupby(df["year"].fillna(-1))["amount"].sum().max()
-    fig.update_layout(barmode="stack", legend={"orientation": "h", "y": -0.15, "x": 0,
-                                                  "traceorder": "normal"},
-                      xaxis={"type": "category", "categoryorder": "array",
-                                 "categoryarray": categories})
+    fig.update_layout(
+        barmode="stack", showlegend=True,  # even for one vendor: its name stays on the chart
+        legend={"orientation": "h", "y": -0.15, "x": 0, "traceorder": "normal"},
+        xaxis={"type": "category", "categoryorder": "array", "categoryarray": categories})
     _money_axis(fig, top, currency, lang)
     return _layout(fig, 480)
 

@@ -75,14 +75,25 @@ CUBES = {
         SELECT vendor_key, vendor_name, buyer_key, buyer_name, categories, {DIMENSIONS},
                {MEASURES}
         FROM contract_facts ORDER BY buyer_key""",
-    # every vendor and buyer once, for the filter controls' search
-    "parties": """
-        SELECT 'vendor' AS role, vendor_key AS key, any_value(vendor_name) AS name,
-               count(*) AS contracts FROM contract_facts GROUP BY vendor_key
-        UNION ALL
-        SELECT 'buyer', buyer_key, any_value(buyer_name), count(*) FROM contract_facts
-        GROUP BY buyer_key""",
 }
+
+
+
+def parties_sql(facts: str) -> str:
+    """Every vendor and buyer once with its contract count and every name merged into it."""
+    return f"""
+        WITH p AS (SELECT 'vendor' AS role, vendor_key AS key, any_value(vendor_name) AS name,
+                          count(*) AS contracts FROM {facts} GROUP BY vendor_key
+                   UNION ALL
+                   SELECT 'buyer', buyer_key, any_value(buyer_name), count(*) FROM {facts}
+                   GROUP BY buyer_key)
+        SELECT p.*, coalesce(string_agg(DISTINCT o.name, ' | '), '') AS names
+        FROM p LEFT JOIN organizations o ON o.entity_id = p.key OR o.org_id = p.key
+        GROUP BY ALL"""
+
+
+# every vendor and buyer once, for the filter controls' search
+CUBES["parties"] = parties_sql("contract_facts")
 
 
 def snapshot_dir(db_path: str | os.PathLike) -> Path:

@@ -21,10 +21,16 @@ def _dropdown(id_: str, options: list, value, lang: str, clearable: bool = True,
                         placeholder=t("any", lang), **kw)
 
 
+def party_option(row) -> dict:
+    """A dropdown option that typing any merged spelling of the party finds."""
+    return {"label": f"{row.name} ({row.key})", "value": row.key,
+            "search": f"{row.name} {row.key} {row.names}"}
+
+
 def party_options(con, role: str, value: str | None) -> list[dict]:
     """The busiest vendors (or buyers) plus the selected one; typing searches the rest."""
     found = spending.search_parties(con, role, None, include=value)
-    return [{"label": f"{r.name} ({r.key})", "value": r.key} for r in found.itertuples()]
+    return [party_option(r) for r in found.itertuples()]
 
 
 def controls(con, f: Filters, lang: str) -> dbc.Card:
