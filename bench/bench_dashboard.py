@@ -74,7 +74,8 @@ def generate(db: Path, n: int) -> None:
             FROM range({n}) t(i) WHERE i % 3 = 0
             UNION ALL
             SELECT 'bench:' || i, 'cctv', 'bench2', 'generated', 1.0
-            FROM range({n}) t(i) WHERE i % 30 = 0 AND ?[1 + (hash(i * 5) % {len(CATEGORIES)})::INTEGER] <> 'cctv'""",
+            FROM range({n}) t(i)
+            WHERE i % 30 = 0 AND ?[1 + (hash(i * 5) % {len(CATEGORIES)})::INTEGER] <> 'cctv'""",
             [CATEGORIES, CATEGORIES])
         generated = time.perf_counter()
         print(f"generated {n:,} contracts in {generated - started:.1f} s", flush=True)

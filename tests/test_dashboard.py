@@ -137,7 +137,11 @@ def test_controls_write_the_url_and_bars_drill_down():
     path, search = drill_down("?country=RU&lang=ru", "fixture-entity:vocord", 2021)
     assert path == "/contracts"
     assert search == "?country=RU&vendor=fixture-entity%3Avocord&from=2021&to=2021&lang=ru"
-    assert drill_down("", "__others__", 2020)[1] == "?from=2020&to=2020"
+    assert drill_down("", "__others__", 2020, ["v2", "v1"])[1] == (
+        "?from=2020&to=2020&not_vendor=v1&not_vendor=v2")
+    # a control change keeps the exclusion no control shows
+    assert filters_to_search([None] * 3 + ["USD"] + [None] * 4 + [True],
+                             "?not_vendor=v1&lang=ru") == "?not_vendor=v1&lang=ru"
 
 
 @pytest.mark.parametrize("value,currency,lang,text", [

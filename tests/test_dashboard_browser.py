@@ -75,6 +75,11 @@ def wait_legend(page, present: str, absent: str | None = None) -> None:
            }""", arg=[LEGEND, present, absent], polling=100)
 
 
+def wait_kpi(page, kpi: str, text: str) -> None:
+    page.wait_for_function("([id, text]) => document.getElementById(id).textContent == text",
+                           arg=[kpi, text], polling=100)
+
+
 def test_front_page_shows_vendor_names(page, base_url):
     page.goto(base_url + "/")
     wait_legend(page, "Vocord")
@@ -86,6 +91,8 @@ def test_front_page_shows_vendor_names(page, base_url):
     assert page.text_content("#kpi-not-converted") == "2"
     assert page.is_checked("#f-surveillance")
     page.wait_for_timeout(300)  # let plotly finish its transition before the picture
+    # the footer names the snapshot's timestamp: hide it so the committed picture is stable
+    page.eval_on_selector(".footer", "e => e.style.visibility = 'hidden'")
     out = ROOT / "docs" / "img" / "overview.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(out), full_page=True)
@@ -101,7 +108,7 @@ def test_filter_changes_chart_and_url_and_the_url_restores_it(page, base_url, br
     assert page.text_content("#kpi-total") == "₽1.5\u00a0bn"
     page.click("#f-surveillance")
     page.wait_for_function("() => location.search.includes('scope=all')", polling=100)
-    page.wait_for_function("() => document.querySelector('#kpi-contracts').textContent == '12'", polling=100)
+    wait_kpi(page, "kpi-contracts", "12")
     assert query(page) == {"currency": ["RUB"], "scope": ["all"]}
     shared_link = page.url
 
@@ -116,7 +123,7 @@ def test_filter_changes_chart_and_url_and_the_url_restores_it(page, base_url, br
     page.bring_to_front()
 
     page.go_back()  # back: roubles, surveillance only
-    page.wait_for_function("() => document.querySelector('#kpi-contracts').textContent == '7'", polling=100)
+    wait_kpi(page, "kpi-contracts", "7")
     assert query(page) == {"currency": ["RUB"]} and page.is_checked("#f-surveillance")
     page.go_back()  # back again: the default view
     wait_legend(page, "Hikvision USA Inc")
@@ -145,6 +152,15 @@ def grid_ids(page) -> list[str]:
                   page.query_selector_all("#contracts-grid .ag-row [col-id=contract_id]"))
 
 
+def wait_grid(page, count: int) -> None:
+    """Until the grid shows `count` loaded rows (not the infinite model's loading stubs)."""
+    page.wait_for_function(
+        """(n) => { const cells = [...document.querySelectorAll(
+                      '#contracts-grid .ag-row [col-id=contract_id]')];
+                    return cells.length == n && cells.every(c => c.textContent.trim()); }""",
+        arg=count, polling=100)
+
+
 def test_bar_click_lists_its_contracts(page, base_url):
     page.goto(base_url + "/")
     wait_legend(page, "Vocord")
@@ -158,7 +174,7 @@ def test_bar_click_lists_its_contracts(page, base_url):
                 raise
     assert query(page) == {"vendor": ["fixture-entity:vocord"], "from": ["2020"],
                            "to": ["2020"]}
-    page.wait_for_selector("#contracts-grid .ag-row [col-id=contract_id]")
+    wait_grid(page, 1)
     assert grid_ids(page) == ["fixture:vocord-2020"]
     assert page.text_content("#contract-count") == "1 contracts"
 
@@ -170,9 +186,7 @@ def test_legend_click_lists_the_vendors_contracts(page, base_url):
         .locator(".legendtoggle").click()
     page.wait_for_url("**/contracts?**")
     assert query(page) == {"vendor": ["RU-INN:7701000002"]}
-    page.wait_for_function(
-        "() => document.querySelectorAll('#contracts-grid .ag-row [col-id=contract_id]')"
-        ".length == 2", polling=100)
+    wait_grid(page, 2)
     assert grid_ids(page) == ["fixture:ntech-2020", "fixture:ntech-2021"]
 
 

@@ -122,8 +122,22 @@ def test_contracts_behind_a_bar(con):
     page = spending.contracts(con, f)
     assert list(page["contract_id"]) == ["fixture:vocord-2021"]
     assert page.iloc[0]["vendor_name"] == "Vocord"
-    others = spending.selection(Filters(), OTHERS, 2021)
-    assert others.vendor is None and (others.year_from, others.year_to) == (2021, 2021)
+
+
+
+def test_contracts_behind_the_others_bar_match_it(con):
+    top = ["fixture-entity:vocord", "RU-INN:7701000002"]
+    bars = spending.by_vendor_year(con, Filters(), top=2)
+    bar = bars[(bars.vendor_key == OTHERS) & (bars.year == 2021)].iloc[0]
+    f = spending.selection(Filters(), OTHERS, 2021, top_vendors=top)
+    assert f.vendor is None and f.exclude_vendors == tuple(sorted(top))
+    assert (f.year_from, f.year_to) == (2021, 2021)
+    listed = spending.contracts(con, f)
+    assert sorted(listed["contract_id"]) == ["fixture:axxon-2021", "fixture:hikvision-2021"]
+    tot = spending.totals(con, f).iloc[0]
+    assert (tot.contracts, tot.total) == (bar.contracts, bar.amount) == (2, 3_500_000.0)
+    assert spending.count_contracts(con, f) == 2
+    assert spending.by_buyer(con, f)["contracts"].sum() == 2  # buyer view: no cube, same rows
 
 
 def test_contracts_default_order_is_newest_first(con):
@@ -181,6 +195,9 @@ def test_filters_url_round_trip_and_bad_input():
                             "from": "2020", "to": "2021", "currency": "RUB", "scope": "all"}
     assert Filters.from_query(parse_qs(urlencode(f.to_query()))) == f
     assert Filters().to_query() == {}
+    others = Filters(exclude_vendors=("a", "b"))
+    assert others.to_query() == {"not_vendor": ["a", "b"]}
+    assert Filters.from_query(parse_qs(urlencode(others.to_query(), doseq=True))) == others
     bad = Filters.from_query({"from": ["20x0"], "to": ["99999"], "currency": ["dollars"],
                               "country": ["  "]})
     assert bad == Filters()

@@ -29,6 +29,7 @@ from survtrack.warehouse.snapshot import FACTS_SQL, MEASURES, parties_sql
 OTHERS = "__others__"
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 MAX_TEXT = 200  # longest filter value accepted from a URL
+MAX_EXCLUDED = 50  # most vendors a URL may exclude
 # Filters field -> URL query parameter
 QUERY_PARAMS = {"country": "country", "source": "source", "category": "category",
                 "buyer": "buyer", "vendor": "vendor", "year_from": "from", "year_to": "to",
@@ -48,6 +49,8 @@ class Filters:
     year_to: int | None = None
     currency: str = "USD"  # USD (converted) or an original ISO 4217 currency
     surveillance_only: bool = True  # only contracts with at least one tag
+    # vendor keys left out: the "others" of a chart are the selection minus its top vendors
+    exclude_vendors: tuple[str, ...] = ()
 
     @classmethod
     def from_query(cls, query: Mapping[str, Any]) -> Filters:
@@ -66,6 +69,9 @@ class Filters:
             value = text(name)
             return int(value) if value and value.isdigit() and 1900 <= int(value) <= 2100 else None
 
+        excluded = query.get("not_vendor") or []
+        if isinstance(excluded, str):
+            excluded = [excluded]
         currency = (text("currency") or "USD").upper()
         return cls(
             country=text("country"), source=text("source"), category=text("category"),
@@ -73,17 +79,22 @@ class Filters:
             year_from=year("from"), year_to=year("to"),
             currency=currency if CURRENCY_RE.match(currency) else "USD",
             surveillance_only=text("scope") != "all",
+            exclude_vendors=tuple(sorted({str(v)[:MAX_TEXT] for v in excluded if v})
+                                  )[:MAX_EXCLUDED],
         )
 
-    def to_query(self) -> dict[str, str]:
-        """URL query parameters for the non-default fields, in a stable order."""
-        out = {}
+    def to_query(self) -> dict[str, str | list[str]]:
+        """URL query parameters for the non-default fields, in a stable order (a list value
+        repeats its parameter: encode with `urlencode(..., doseq=True)`)."""
+        out: dict[str, str | list[str]] = {}
         for name, param in QUERY_PARAMS.items():
             value = getattr(self, name)
             if value is not None and not (name == "currency" and value == "USD"):
                 out[param] = str(value)
         if not self.surveillance_only:
             out["scope"] = "all"
+        if self.exclude_vendors:
+            out["not_vendor"] = list(self.exclude_vendors)
         return out
 
     def with_(self, **changes) -> Filters:
@@ -107,8 +118,9 @@ def _facts(con, tables: set[str] | None = None) -> str:
 
 # grain -> (cube table, filters the cube cannot answer)
 CUBE_FOR = {"vendor": ("spending_by_vendor", ("category", "buyer")),
-            "buyer": ("spending_by_buyer", ("category", "vendor")),
-            "category": ("spending_by_category", ("category", "buyer", "vendor"))}
+            "buyer": ("spending_by_buyer", ("category", "vendor", "exclude_vendors")),
+            "category": ("spending_by_category",
+                         ("category", "buyer", "vendor", "exclude_vendors"))}
 
 
 def _relation(con, f: Filters, grain: str) -> str:
@@ -116,7 +128,7 @@ def _relation(con, f: Filters, grain: str) -> str:
     contracts, from a copy clustered by the filtered vendor or buyer where there is one."""
     tables = _tables(con)
     cube, unanswerable = CUBE_FOR[grain]
-    if cube in tables and all(getattr(f, name) is None for name in unanswerable):
+    if cube in tables and not any(getattr(f, name) for name in unanswerable):
         return cube
     if f.vendor is not None and "facts_by_vendor" in tables:
         rows = "facts_by_vendor"
@@ -137,6 +149,9 @@ def _where(f: Filters) -> tuple[str, list]:
             key = {"buyer": "buyer_key", "vendor": "vendor_key"}.get(column, column)
             conds.append(f"{key} = ?")
             params.append(value)
+    if f.exclude_vendors:
+        conds.append("NOT list_contains(?::VARCHAR[], vendor_key)")
+        params.append(list(f.exclude_vendors))
     if f.category is not None:
         conds.append("list_contains(categories, ?)")
         params.append(f.category)
@@ -278,10 +293,14 @@ NUMBER_OPS = {"equals": "=", "notEqual": "<>", "greaterThan": ">", "greaterThanO
               "lessThan": "<", "lessThanOrEqual": "<="}
 
 
-def selection(f: Filters, vendor: str | None = None, year: int | None = None) -> Filters:
-    """The filters of the contracts behind one bar: a vendor (or OTHERS) in a year."""
+def selection(f: Filters, vendor: str | None = None, year: int | None = None,
+              top_vendors: list[str] | tuple[str, ...] = ()) -> Filters:
+    """The filters of the contracts behind one bar: a vendor in a year, or OTHERS (every
+    vendor but `top_vendors`, the ones the chart shows by name)."""
     changes: dict[str, Any] = {}
-    if vendor and vendor != OTHERS:
+    if vendor == OTHERS:
+        changes["exclude_vendors"] = tuple(sorted(set(top_vendors) | set(f.exclude_vendors)))
+    elif vendor:
         changes["vendor"] = vendor
     if year is not None:
         changes |= {"year_from": year, "year_to": year}

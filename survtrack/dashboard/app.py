@@ -61,21 +61,32 @@ def filters_to_search(values: list, search: str | None) -> str:
     query = {"country": country, "source": source, "category": category,
              "currency": currency, "buyer": buyer, "vendor": vendor,
              "from": year_from, "to": year_to, "scope": None if surv else "all"}
-    f = Filters.from_query({k: str(v) for k, v in query.items() if v not in (None, "")})
-    params = f.to_query()
-    lang = language(first(parse_search(search), "lang"))
+    current = parse_search(search)
+    query = {k: str(v) for k, v in query.items() if v not in (None, "")}
+    query["not_vendor"] = current.get("not_vendor", [])  # no control shows it: keep it
+    params = Filters.from_query(query).to_query()
+    lang = language(first(current, "lang"))
     if lang != "en":
         params["lang"] = lang
-    return "?" + urlencode(params) if params else ""
+    return "?" + urlencode(params, doseq=True) if params else ""
 
 
-def drill_down(search: str | None, vendor: str | None, year) -> tuple[str, str]:
+def drill_down(search: str | None, vendor: str | None, year,
+               top_vendors: list[str] | tuple[str, ...] = ()) -> tuple[str, str]:
+    """(pathname, search) of the contracts behind a bar or a legend entry."""
     query = parse_search(search)
     lang = language(first(query, "lang"))
     year = int(year) if isinstance(year, (int, float)) or str(year).isdigit() else None
-    target = spending.selection(Filters.from_query(query), vendor, year)
+    target = spending.selection(Filters.from_query(query), vendor, year, top_vendors)
     link = href("/contracts", target, lang)
     return "/contracts", link[len("/contracts"):]
+
+
+def _named_vendors(figure: dict | None) -> list[str]:
+    """The vendor keys the chart shows by name (every trace but "others")."""
+    keys = [trace["customdata"][0][0] for trace in (figure or {}).get("data", [])
+            if trace.get("customdata")]
+    return [k for k in keys if k != spending.OTHERS]
 
 
 def create_app(db_path: str | os.PathLike | None = None, *,
@@ -124,11 +135,11 @@ def create_app(db_path: str | os.PathLike | None = None, *,
         if trigger["prop_id"].endswith("clickData"):
             point = (click or {}).get("points", [{}])[0]
             vendor, year = (point.get("customdata") or [None, None])[:2]
-            return drill_down(search, vendor, year)
+            return drill_down(search, vendor, year, _named_vendors(figure))
         # a legend click toggles one trace: open that vendor's contracts over all years
         if restyle and len(restyle) == 2 and len(restyle[1]) == 1:
             trace = figure["data"][restyle[1][0]]
-            return drill_down(search, trace["customdata"][0][0], None)
+            return drill_down(search, trace["customdata"][0][0], None, _named_vendors(figure))
         return no_update, no_update
 
     @app.callback(Output("url", "pathname", allow_duplicate=True),

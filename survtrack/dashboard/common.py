@@ -27,7 +27,7 @@ def href(path: str, f: Filters | None = None, lang: str = "en", **extra) -> str:
     params.update({k: str(v) for k, v in extra.items() if v is not None})
     if lang != "en":
         params["lang"] = lang
-    return path + ("?" + urlencode(params) if params else "")
+    return path + ("?" + urlencode(params, doseq=True) if params else "")
 
 
 def selection_summary(f: Filters, lang: str, names: dict[str, str] | None = None) -> html.Div:
@@ -40,6 +40,9 @@ def selection_summary(f: Filters, lang: str, names: dict[str, str] | None = None
         if value:
             badges.append(dbc.Badge(f"{t('f_' + field, lang)}: {names.get(value, value)}",
                                     color="info", className="me-1"))
+    if f.exclude_vendors:
+        badges.append(dbc.Badge(t("excluding_vendors", lang).format(n=len(f.exclude_vendors)),
+                                color="info", className="me-1"))
     if f.year_from or f.year_to:
         badges.append(dbc.Badge(f"{t('year', lang)}: {f.year_from or '…'}–{f.year_to or '…'}",
                                 color="info", className="me-1"))
@@ -62,10 +65,10 @@ def navbar(pathname: str, search: str | None, lang: str) -> dbc.Navbar:
              ("/countries", "nav_countries")]
     langs = []
     for code in ("en", "ru"):
-        params = {k: v[0] for k, v in query.items() if k != "lang"}
+        params = {k: v for k, v in query.items() if k != "lang"}
         if code != "en":
-            params["lang"] = code
-        langs.append(dcc.Link(code.upper(), href=pathname + ("?" + urlencode(params)
+            params["lang"] = [code]
+        langs.append(dcc.Link(code.upper(), href=pathname + ("?" + urlencode(params, doseq=True)
                                                              if params else ""),
                               className="lang-link" + (" active" if code == lang else ""),
                               id=f"lang-{code}"))

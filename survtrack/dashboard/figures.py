@@ -35,7 +35,8 @@ def _money_axis(fig: go.Figure, top: float, currency: str, lang: str, axis: str 
 
 
 def _layout(fig: go.Figure, height: int = 420) -> go.Figure:
-    fig.update_layout(template="plotly_white", height=height, margin={"l": 10, "r": 10, "t": 10, "b": 10},
+    fig.update_layout(template="plotly_white", height=height,
+                      margin={"l": 10, "r": 10, "t": 10, "b": 10},
                       font={"family": "system-ui, sans-serif", "size": 13},
                       hoverlabel={"align": "left"})
     return fig
