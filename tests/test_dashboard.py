@@ -173,3 +173,25 @@ def test_every_message_has_both_languages():
         assert row["en"] and row["ru"], key
     assert t("nav_contracts", "ru") == "Контракты"
     assert t("nav_contracts", "xx") == "Contracts"
+
+
+@pytest.mark.parametrize("with_eis", [False, True])
+def test_pages_render_without_tags_or_data(tmp_path, shared, with_eis):
+    """A fresh warehouse (nothing classified yet, or nothing at all) still renders."""
+    from survtrack import scrapers
+    from survtrack.scrapers.ingest import ingest
+    from survtrack.warehouse.snapshot import publish_snapshot
+    from survtrack.warehouse.store import Warehouse
+
+    db = tmp_path / "w.duckdb"
+    with Warehouse(db) as wh:
+        if with_eis:
+            ingest(wh, scrapers.get("eis"), [shared / "eis"])
+        publish_snapshot(db, wh.con)
+    reader = SnapshotReader(db)
+    _, (page, _) = render(reader, "/", "")
+    assert t("no_data") in as_json(page)  # nothing tagged: the default view is empty
+    for path in ("/contracts", "/countries", "/vendor", "/buyer?id=RU-INN:3662006088"):
+        render(reader, path, "?scope=all")
+    _, (page, _) = render(reader, "/", "?scope=all&currency=RUB")
+    assert ("Белгородэнерго" in as_json(page)) == with_eis
