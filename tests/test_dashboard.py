@@ -92,8 +92,9 @@ def test_pages_render_from_url(db):
     assert "VOCORD LLC" in text and "ООО «Вокорд»" in text and "same company" in text
     _, (page, _) = render(reader, "/buyer", "?id=RU-INN:7702000001")
     assert "NtechLab" in as_json(page)
-    _, (page, _) = render(reader, "/countries", "")
-    assert '"US"' in as_json(page)
+    _, (page, _) = render(reader, "/countries", "?lang=ru")
+    text = as_json(page)
+    assert "Российская Федерация (RU)" in text and '"US"' in text  # name shown, code clicked
     _, (page, _) = render(reader, "/nowhere", "")
     assert "Page not found" in as_json(page)
 
@@ -164,6 +165,10 @@ def test_number_and_date_formats():
     assert formats.day("2016-01-22", "en") == "22 Jan 2016"
     assert formats.day("2016-01-22", "ru") == "22.01.2016"
     assert formats.nice_ticks(23.5e6) == [0, 5e6, 10e6, 15e6, 20e6, 25e6]
+    assert formats.country_name("US", "en") == "United States (US)"
+    assert formats.country_name("RU", "ru") == "Российская Федерация (RU)"
+    assert formats.country_name("XX", "en") == "XX"
+    assert formats.country_name(None, "ru") == "неизвестно"
 
 
 def test_every_message_has_both_languages():

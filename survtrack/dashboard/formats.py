@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import csv
+import gettext
 import math
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
+
+import pycountry
 
 from .i18n import t
 
@@ -93,3 +96,19 @@ def nice_ticks(top: float, count: int = 5) -> list[float]:
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
     return [i * step for i in range(math.ceil(top / step) + 1)]
+
+
+@lru_cache(maxsize=4)
+def _country_translation(lang: str):
+    return gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=[lang],
+                               fallback=True)
+
+
+def country_name(code: str | None, lang: str = "en") -> str:
+    """'Russian Federation (RU)' / 'Российская Федерация (RU)'; the code alone if unknown."""
+    if not code:
+        return t("unknown_country", lang)
+    country = pycountry.countries.get(alpha_2=code)
+    if country is None:
+        return code
+    return f"{_country_translation(lang).gettext(country.name)} ({code})"

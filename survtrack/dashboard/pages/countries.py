@@ -9,11 +9,13 @@ from survtrack.analysis.spending import Filters
 
 from .. import figures
 from ..common import selection_summary
+from ..formats import country_name
 from ..i18n import t
 
 
 def layout(con, f: Filters, query: dict, lang: str):
     df = spending.by_country(con, f.with_(country=None))
+    df["name"] = [country_name(code, lang) for code in df["key"]]
     return html.Div([
         html.H2(t("by_country", lang)),
         selection_summary(f.with_(country=None), lang),

@@ -49,7 +49,9 @@ def controls(con, f: Filters, lang: str) -> dbc.Card:
 
     return dbc.Card(dbc.CardBody([
         dbc.Row([
-            field("f_country", _dropdown("f-country", opts["country"], f.country, lang)),
+            field("f_country", _dropdown("f-country", [
+                {"label": formats.country_name(c, lang), "value": c} for c in opts["country"]],
+                f.country, lang)),
             field("f_source", _dropdown("f-source", opts["source"], f.source, lang)),
             field("f_category", _dropdown("f-category", opts["category"], f.category, lang)),
             field("f_currency", _dropdown("f-currency", currencies, f.currency, lang,
