@@ -138,6 +138,8 @@ def test_controls_write_the_url_and_bars_drill_down():
     path, search = drill_down("?country=RU&lang=ru", "fixture-entity:vocord", 2021)
     assert path == "/contracts"
     assert search == "?country=RU&vendor=fixture-entity%3Avocord&from=2021&to=2021&lang=ru"
+    assert drill_down("?to=2021", "v1", "")[1] == "?vendor=v1&undated=1"  # the n.d. bar
+    assert drill_down("?to=2021", "v1", None)[1] == "?vendor=v1&to=2021"  # legend entry
     assert drill_down("", "__others__", 2020, ["v2", "v1"])[1] == (
         "?from=2020&to=2020&not_vendor=v1&not_vendor=v2")
     # a control change keeps the exclusion no control shows

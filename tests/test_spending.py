@@ -125,6 +125,24 @@ def test_contracts_behind_a_bar(con):
 
 
 
+def test_contracts_behind_an_undated_bar(warehouse, shared, load):
+    """A contract without a signing date: the chart's "n.d." bar, and its drill-down."""
+    load("eis", shared / "eis")
+    load_fixture(warehouse)
+    warehouse.con.execute("UPDATE contracts SET signed_on = NULL, year = NULL"
+                          " WHERE contract_id = 'fixture:ntech-2021'")
+    snap = duckdb.connect(str(publish_snapshot(warehouse.path, warehouse.con)), read_only=True)
+    for con in (warehouse.con, snap):
+        bars = spending.by_vendor_year(con, Filters())
+        undated = bars[bars.year.isna()]
+        assert list(undated["vendor_key"]) == ["RU-INN:7701000002"]
+        f = spending.selection(Filters(), "RU-INN:7701000002", None, undated=True)
+        assert Filters.from_query(parse_qs(urlencode(f.to_query()))) == f
+        assert list(spending.contracts(con, f)["contract_id"]) == ["fixture:ntech-2021"]
+        assert spending.totals(con, f).iloc[0].total == undated.iloc[0]["amount"] == 2_000_000.0
+    snap.close()
+
+
 def test_contracts_behind_the_others_bar_match_it(con):
     top = ["fixture-entity:vocord", "RU-INN:7701000002"]
     bars = spending.by_vendor_year(con, Filters(), top=2)

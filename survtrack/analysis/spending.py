@@ -47,6 +47,7 @@ class Filters:
     vendor: str | None = None  # vendor key: entity_id, else org_id
     year_from: int | None = None
     year_to: int | None = None
+    undated: bool = False  # only contracts without a signing year (the chart's "n.d." bars)
     currency: str = "USD"  # USD (converted) or an original ISO 4217 currency
     surveillance_only: bool = True  # only contracts with at least one tag
     # vendor keys left out: the "others" of a chart are the selection minus its top vendors
@@ -79,6 +80,7 @@ class Filters:
             year_from=year("from"), year_to=year("to"),
             currency=currency if CURRENCY_RE.match(currency) else "USD",
             surveillance_only=text("scope") != "all",
+            undated=text("undated") == "1",
             exclude_vendors=tuple(sorted({str(v)[:MAX_TEXT] for v in excluded if v})
                                   )[:MAX_EXCLUDED],
         )
@@ -93,6 +95,8 @@ class Filters:
                 out[param] = str(value)
         if not self.surveillance_only:
             out["scope"] = "all"
+        if self.undated:
+            out["undated"] = "1"
         if self.exclude_vendors:
             out["not_vendor"] = list(self.exclude_vendors)
         return out
@@ -160,6 +164,8 @@ def _where(f: Filters) -> tuple[str, list]:
     if f.year_from is not None:
         conds.append("year >= ?")
         params.append(f.year_from)
+    if f.undated:
+        conds.append("year IS NULL")
     if f.year_to is not None:
         conds.append("year <= ?")
         params.append(f.year_to)
@@ -294,9 +300,9 @@ NUMBER_OPS = {"equals": "=", "notEqual": "<>", "greaterThan": ">", "greaterThanO
 
 
 def selection(f: Filters, vendor: str | None = None, year: int | None = None,
-              top_vendors: list[str] | tuple[str, ...] = ()) -> Filters:
-    """The filters of the contracts behind one bar: a vendor in a year, or OTHERS (every
-    vendor but `top_vendors`, the ones the chart shows by name)."""
+              top_vendors: list[str] | tuple[str, ...] = (), undated: bool = False) -> Filters:
+    """The filters of the contracts behind one bar: a vendor in a year (or `undated`), or
+    OTHERS (every vendor but `top_vendors`, the ones the chart shows by name)."""
     changes: dict[str, Any] = {}
     if vendor == OTHERS:
         changes["exclude_vendors"] = tuple(sorted(set(top_vendors) | set(f.exclude_vendors)))
@@ -304,6 +310,8 @@ def selection(f: Filters, vendor: str | None = None, year: int | None = None,
         changes["vendor"] = vendor
     if year is not None:
         changes |= {"year_from": year, "year_to": year}
+    elif undated:
+        changes |= {"undated": True, "year_from": None, "year_to": None}
     return f.with_(**changes)
 
 

@@ -73,11 +73,16 @@ def filters_to_search(values: list, search: str | None) -> str:
 
 def drill_down(search: str | None, vendor: str | None, year,
                top_vendors: list[str] | tuple[str, ...] = ()) -> tuple[str, str]:
-    """(pathname, search) of the contracts behind a bar or a legend entry."""
+    """(pathname, search) of the contracts behind a bar or a legend entry.
+
+    `year` is the bar's year, "" for the bar of contracts without a date, None for a legend
+    entry (every year)."""
     query = parse_search(search)
     lang = language(first(query, "lang"))
+    undated = year == ""
     year = int(year) if isinstance(year, (int, float)) or str(year).isdigit() else None
-    target = spending.selection(Filters.from_query(query), vendor, year, top_vendors)
+    target = spending.selection(Filters.from_query(query), vendor, year, top_vendors,
+                                undated=undated)
     link = href("/contracts", target, lang)
     return "/contracts", link[len("/contracts"):]
 

@@ -43,6 +43,9 @@ def selection_summary(f: Filters, lang: str, names: dict[str, str] | None = None
     if f.exclude_vendors:
         badges.append(dbc.Badge(t("excluding_vendors", lang).format(n=len(f.exclude_vendors)),
                                 color="info", className="me-1"))
+    if f.undated:
+        badges.append(dbc.Badge(f"{t('year', lang)}: {t('no_date', lang)}", color="info",
+                                className="me-1"))
     if f.year_from or f.year_to:
         badges.append(dbc.Badge(f"{t('year', lang)}: {f.year_from or '…'}–{f.year_to or '…'}",
                                 color="info", className="me-1"))
