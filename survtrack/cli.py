@@ -232,7 +232,11 @@ def build(
     db: DbOption = None,
 ) -> None:
     """Derive tags (classify), entities and USD amounts (money), then publish a snapshot."""
+    from survtrack.warehouse.snapshot import publish_snapshot
+
     summary = _run_build(db, only, overrides=overrides, ecb_file=ecb_file, full=full)
+    # the dashboard reads the snapshot a finished build publishes, never the warehouse itself
+    summary["snapshot"] = str(publish_snapshot(_db(db)))
     typer.echo(json.dumps(summary, ensure_ascii=False, default=str))
 
 
@@ -424,6 +428,49 @@ def demo(
         from survtrack.dashboard.app import create_app
 
         console.print(f"dashboard on http://{host}:{port}/ (Ctrl-C to stop)")
+        create_app(path).run(host=host, port=port, debug=False, threaded=True)
+
+
+
+# --- dashboard ---
+@app.command()
+def snapshot(db: DbOption = None) -> None:
+    """Publish a read-only snapshot of the warehouse for the dashboard (run after a build)."""
+    from survtrack.warehouse.snapshot import publish_snapshot
+
+    path = _db(db)
+    if not path.exists():
+        raise typer.BadParameter(f"no warehouse at {path}; run `survtrack ingest` first")
+    typer.echo(str(publish_snapshot(path)))
+
+
+@app.command()
+def dashboard(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8050,
+    workers: Annotated[int, typer.Option(help="processes; more than 1 runs gunicorn")] = 1,
+    db: DbOption = None,
+) -> None:
+    """Serve the dashboard, read-only, from the warehouse's current snapshot.
+
+    The dashboard never opens the warehouse itself, so a scrape or build can write it
+    meanwhile; `survtrack snapshot` publishes what the dashboard shows next.
+    """
+    from survtrack.warehouse.snapshot import current_snapshot, publish_snapshot
+
+    path = _db(db)
+    if current_snapshot(path) is None:
+        if not path.exists():
+            raise typer.BadParameter(f"no warehouse at {path}; run `survtrack ingest` first")
+        publish_snapshot(path)
+    console.print(f"dashboard on http://{host}:{port}/ reading {current_snapshot(path)}")
+    if workers > 1:
+        from survtrack.dashboard.serve import run_gunicorn
+
+        run_gunicorn(path, host, port, workers)
+    else:
+        from survtrack.dashboard.app import create_app
+
         create_app(path).run(host=host, port=port, debug=False, threaded=True)
 
 

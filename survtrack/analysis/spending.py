@@ -1,0 +1,471 @@
+"""Spending views: who was paid how much, by whom, for what, where, over one set of filters.
+
+Every function takes a DuckDB connection and a `Filters` and returns a pandas DataFrame computed
+in DuckDB. User input only ever reaches SQL as a bound parameter; the few identifiers that vary
+(sort column, grid filter column) are looked up in whitelists.
+
+Money rules (a wrong sum is worse than none):
+- `currency="USD"` sums `amount_usd`; a contract whose amount is not converted yet is left out
+  of the sum and counted in `not_converted`.
+- any other currency is an original currency: only contracts in that currency are selected and
+  their `amount` is summed, so currencies never mix in one sum.
+- a contract in several categories counts once in each category: category rows do not add up.
+
+The views read `contract_facts` (one row per contract with vendor and buyer resolved) where a
+snapshot provides it, else compute the same rows from the tidy tables.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pandas as pd
+
+from survtrack.warehouse.snapshot import FACTS_SQL, MEASURES, parties_sql
+
+OTHERS = "__others__"
+CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+MAX_TEXT = 200  # longest filter value accepted from a URL
+MAX_EXCLUDED = 50  # most vendors a URL may exclude
+# Filters field -> URL query parameter
+QUERY_PARAMS = {"country": "country", "source": "source", "category": "category",
+                "buyer": "buyer", "vendor": "vendor", "year_from": "from", "year_to": "to",
+                "currency": "currency"}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the user selected. Every field is optional except the two with defaults."""
+
+    country: str | None = None
+    source: str | None = None
+    category: str | None = None
+    buyer: str | None = None  # buyer key: entity_id, else org_id
+    vendor: str | None = None  # vendor key: entity_id, else org_id
+    year_from: int | None = None
+    year_to: int | None = None
+    undated: bool = False  # only contracts without a signing year (the chart's "n.d." bars)
+    currency: str = "USD"  # USD (converted) or an original ISO 4217 currency
+    surveillance_only: bool = True  # only contracts with at least one tag
+    # vendor keys left out: the "others" of a chart are the selection minus its top vendors
+    exclude_vendors: tuple[str, ...] = ()
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, Any]) -> Filters:
+        """Filters from URL query parameters; anything malformed is ignored, not trusted."""
+
+        def text(name: str) -> str | None:
+            value = query.get(name)
+            if isinstance(value, list):
+                value = value[0] if value else None
+            if value is None:
+                return None
+            value = str(value).strip()
+            return value[:MAX_TEXT] or None
+
+        def year(name: str) -> int | None:
+            value = text(name)
+            return int(value) if value and value.isdigit() and 1900 <= int(value) <= 2100 else None
+
+        excluded = query.get("not_vendor") or []
+        if isinstance(excluded, str):
+            excluded = [excluded]
+        currency = (text("currency") or "USD").upper()
+        return cls(
+            country=text("country"), source=text("source"), category=text("category"),
+            buyer=text("buyer"), vendor=text("vendor"),
+            year_from=year("from"), year_to=year("to"),
+            currency=currency if CURRENCY_RE.match(currency) else "USD",
+            surveillance_only=text("scope") != "all",
+            undated=text("undated") == "1",
+            exclude_vendors=tuple(sorted({str(v)[:MAX_TEXT] for v in excluded if v})
+                                  )[:MAX_EXCLUDED],
+        )
+
+    def to_query(self) -> dict[str, str | list[str]]:
+        """URL query parameters for the non-default fields, in a stable order (a list value
+        repeats its parameter: encode with `urlencode(..., doseq=True)`)."""
+        out: dict[str, str | list[str]] = {}
+        for name, param in QUERY_PARAMS.items():
+            value = getattr(self, name)
+            if value is not None and not (name == "currency" and value == "USD"):
+                out[param] = str(value)
+        if not self.surveillance_only:
+            out["scope"] = "all"
+        if self.undated:
+            out["undated"] = "1"
+        if self.exclude_vendors:
+            out["not_vendor"] = list(self.exclude_vendors)
+        return out
+
+    def with_(self, **changes) -> Filters:
+        return replace(self, **changes)
+
+    @property
+    def usd(self) -> bool:
+        return self.currency == "USD"
+
+
+def _tables(con) -> set[str]:
+    return {r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+    ).fetchall()}
+
+
+def _facts(con, tables: set[str] | None = None) -> str:
+    tables = _tables(con) if tables is None else tables
+    return "contract_facts" if "contract_facts" in tables else f"({FACTS_SQL})"
+
+
+# grain -> (cube table, filters the cube cannot answer)
+CUBE_FOR = {"vendor": ("spending_by_vendor", ("category", "buyer")),
+            "buyer": ("spending_by_buyer", ("category", "vendor", "exclude_vendors")),
+            "category": ("spending_by_category",
+                         ("category", "buyer", "vendor", "exclude_vendors"))}
+
+
+def _relation(con, f: Filters, grain: str) -> str:
+    """The rows a view sums: a snapshot's cube where it answers the filters; else the
+    contracts, from a copy clustered by the filtered vendor or buyer where there is one."""
+    tables = _tables(con)
+    cube, unanswerable = CUBE_FOR[grain]
+    if cube in tables and not any(getattr(f, name) for name in unanswerable):
+        return cube
+    if f.vendor is not None and "facts_by_vendor" in tables:
+        rows = "facts_by_vendor"
+    elif f.buyer is not None and "facts_by_buyer" in tables:
+        rows = "facts_by_buyer"
+    else:
+        rows = f"(SELECT *, {MEASURES} FROM {_facts(con, tables)})"
+    if grain == "category":
+        rows = f"(SELECT unnest(categories) AS category, * FROM {rows})"
+    return rows
+
+
+def _where(f: Filters) -> tuple[str, list]:
+    conds, params = ["TRUE"], []
+    for column in ("country", "source", "buyer", "vendor"):
+        value = getattr(f, column)
+        if value is not None:
+            key = {"buyer": "buyer_key", "vendor": "vendor_key"}.get(column, column)
+            conds.append(f"{key} = ?")
+            params.append(value)
+    if f.exclude_vendors:
+        conds.append("NOT list_contains(?::VARCHAR[], vendor_key)")
+        params.append(list(f.exclude_vendors))
+    if f.category is not None:
+        conds.append("list_contains(categories, ?)")
+        params.append(f.category)
+    elif f.surveillance_only:
+        conds.append("tagged")
+    if f.year_from is not None:
+        conds.append("year >= ?")
+        params.append(f.year_from)
+    if f.undated:
+        conds.append("year IS NULL")
+    if f.year_to is not None:
+        conds.append("year <= ?")
+        params.append(f.year_to)
+    if not f.usd:
+        conds.append("currency = ?")
+        params.append(f.currency)
+    return " AND ".join(conds), params
+
+
+def _selected(con, f: Filters, grain: str = "vendor") -> tuple[str, list]:
+    """`WITH sel AS (...)`: the filtered rows, `value` the money summed and `n` contracts.
+
+    In USD, `unconverted` counts contracts with an amount but no USD amount; in an original
+    currency nothing is left out but contracts without an amount.
+    """
+    where, params = _where(f)
+    value = "usd" if f.usd else "amt"
+    unconverted = "n_unconverted" if f.usd else "0"
+    sql = (f"WITH sel AS (SELECT *, {value} AS value, {unconverted} AS unconverted"
+           f" FROM {_relation(con, f, grain)} WHERE {where})")
+    return sql, params
+
+
+def totals(con, f: Filters) -> pd.DataFrame:
+    """One row: contracts, vendors, buyers, total, and what the total leaves out."""
+    sel, params = _selected(con, f, "vendor")
+    out = con.execute(
+        f"""{sel} SELECT coalesce(sum(n), 0) AS contracts,
+                  count(DISTINCT vendor_key) AS vendors,
+                  coalesce(sum(value), 0) AS total,
+                  coalesce(sum(unconverted), 0) AS not_converted,
+                  coalesce(sum(n_no_amount), 0) AS no_amount,
+                  min(year) AS first_year, max(year) AS last_year
+           FROM sel""", params).df()
+    sel, params = _selected(con, f, "buyer")
+    out.insert(2, "buyers", con.execute(f"{sel} SELECT count(DISTINCT buyer_key) FROM sel",
+                                        params).fetchone()[0])
+    return out
+
+
+def by_vendor_year(con, f: Filters, top: int = 7) -> pd.DataFrame:
+    """Spending per vendor entity and year: the `top` vendors by total, the rest as OTHERS.
+
+    Columns: vendor_key, vendor_name, year (NULL where the signing date is unknown), amount,
+    contracts, rank (1 = biggest; OTHERS last).
+    """
+    sel, params = _selected(con, f, "vendor")
+    return con.execute(
+        f"""{sel},
+           ranked AS (SELECT vendor_key, any_value(vendor_name) AS vendor_name,
+                             row_number() OVER (ORDER BY sum(value) DESC NULLS LAST,
+                                                vendor_key) AS rank
+                      FROM sel GROUP BY vendor_key)
+           SELECT CASE WHEN r.rank <= ? THEN s.vendor_key ELSE ? END AS vendor_key,
+                  CASE WHEN r.rank <= ? THEN r.vendor_name ELSE ? END AS vendor_name,
+                  s.year, sum(s.value) AS amount, sum(s.n) AS contracts,
+                  min(CASE WHEN r.rank <= ? THEN r.rank ELSE ? END) AS rank
+           FROM sel s JOIN ranked r USING (vendor_key)
+           GROUP BY ALL ORDER BY rank, year""",
+        [*params, top, OTHERS, top, "others", top, top + 1]).df()
+
+
+def _by(con, f: Filters, grain: str, key: str, name: str, limit: int | None) -> pd.DataFrame:
+    sel, params = _selected(con, f, grain)
+    limit_sql = "LIMIT ?" if limit else ""
+    return con.execute(
+        f"""{sel} SELECT {key} AS key, any_value({name}) AS name, sum(value) AS amount,
+                  sum(n) AS contracts,
+                  sum(value) / nullif(sum(sum(value)) OVER (), 0) AS share
+           FROM sel GROUP BY {key} ORDER BY amount DESC NULLS LAST, key {limit_sql}""",
+        [*params, *([limit] if limit else [])]).df()
+
+
+def by_vendor(con, f: Filters, limit: int | None = 50) -> pd.DataFrame:
+    """Vendors by spending with their share of the selection's total."""
+    return _by(con, f, "vendor", "vendor_key", "vendor_name", limit)
+
+
+def by_buyer(con, f: Filters, limit: int | None = 50) -> pd.DataFrame:
+    """Buyers by spending with their share of the selection's total."""
+    return _by(con, f, "buyer", "buyer_key", "buyer_name", limit)
+
+
+def by_country(con, f: Filters) -> pd.DataFrame:
+    """Spending per buyer country (ISO 3166-1 alpha-2; NULL where unknown)."""
+    return _by(con, f, "vendor", "country", "country", None)
+
+
+def by_category(con, f: Filters) -> pd.DataFrame:
+    """Spending per surveillance category. A contract counts in each of its categories."""
+    sel, params = _selected(con, f, "category")
+    return con.execute(
+        f"""{sel} SELECT category, sum(value) AS amount, sum(n) AS contracts
+           FROM sel GROUP BY category ORDER BY amount DESC NULLS LAST, category""",
+        params).df()
+
+
+def by_year(con, f: Filters) -> pd.DataFrame:
+    sel, params = _selected(con, f, "vendor")
+    return con.execute(f"{sel} SELECT year, sum(value) AS amount, sum(n) AS contracts"
+                       " FROM sel GROUP BY year ORDER BY year", params).df()
+
+
+def concentration(con, f: Filters) -> pd.DataFrame:
+    """Market concentration among vendors: HHI (0-10,000 on % shares), top-1/top-5 shares."""
+    sel, params = _selected(con, f, "vendor")
+    return con.execute(
+        f"""{sel}, v AS (SELECT vendor_key, sum(value) AS amount FROM sel
+                        WHERE value IS NOT NULL GROUP BY vendor_key),
+           s AS (SELECT amount / nullif(sum(amount) OVER (), 0) AS share,
+                        row_number() OVER (ORDER BY amount DESC) AS rank FROM v)
+           SELECT count(*) AS vendors, sum(power(100 * share, 2)) AS hhi,
+                  sum(share) FILTER (WHERE rank = 1) AS top1_share,
+                  sum(share) FILTER (WHERE rank <= 5) AS top5_share
+           FROM s""", params).df()
+
+
+# -- the contracts behind a selection ---------------------------------------------------------
+
+# grid column -> SQL expression; the only identifiers a request may choose
+CONTRACT_COLUMNS = {
+    "contract_id": "contract_id", "signed_on": "signed_on", "year": "year",
+    "vendor_name": "vendor_name", "buyer_name": "buyer_name", "title": "title",
+    "amount": "amount", "currency": "currency", "amount_usd": "amount_usd",
+    "country": "country", "source": "source", "status": "status",
+}
+TEXT_OPS = {"contains": ("ILIKE", "%{}%"), "notContains": ("NOT ILIKE", "%{}%"),
+            "equals": ("ILIKE", "{}"), "notEqual": ("NOT ILIKE", "{}"),
+            "startsWith": ("ILIKE", "{}%"), "endsWith": ("ILIKE", "%{}")}
+NUMBER_OPS = {"equals": "=", "notEqual": "<>", "greaterThan": ">", "greaterThanOrEqual": ">=",
+              "lessThan": "<", "lessThanOrEqual": "<="}
+
+
+def selection(f: Filters, vendor: str | None = None, year: int | None = None,
+              top_vendors: list[str] | tuple[str, ...] = (), undated: bool = False) -> Filters:
+    """The filters of the contracts behind one bar: a vendor in a year (or `undated`), or
+    OTHERS (every vendor but `top_vendors`, the ones the chart shows by name)."""
+    changes: dict[str, Any] = {}
+    if vendor == OTHERS:
+        changes["exclude_vendors"] = tuple(sorted(set(top_vendors) | set(f.exclude_vendors)))
+    elif vendor:
+        changes["vendor"] = vendor
+    if year is not None:
+        changes |= {"year_from": year, "year_to": year}
+    elif undated:
+        changes |= {"undated": True, "year_from": None, "year_to": None}
+    return f.with_(**changes)
+
+
+def _grid_where(f: Filters, column_filters: Mapping[str, dict] | None) -> tuple[str, list]:
+    where, params = _where(f)
+    conds = [where]
+    for column, spec in (column_filters or {}).items():
+        expr = CONTRACT_COLUMNS.get(column)
+        if expr is None or not isinstance(spec, dict):
+            continue
+        kind, op, value = spec.get("filterType"), spec.get("type"), spec.get("filter")
+        if kind == "text" and op in TEXT_OPS and value is not None:
+            sql_op, pattern = TEXT_OPS[op]
+            escaped = str(value)[:MAX_TEXT].replace("\\", "\\\\").replace("%", "\\%") \
+                .replace("_", "\\_")
+            conds.append(f"CAST({expr} AS VARCHAR) {sql_op} ? ESCAPE '\\'")
+            params.append(pattern.format(escaped))
+        elif kind == "number" and op in NUMBER_OPS and _is_number(value):
+            conds.append(f"{expr} {NUMBER_OPS[op]} ?")
+            params.append(float(value))
+        elif kind == "number" and op == "inRange" and _is_number(value) \
+                and _is_number(spec.get("filterTo")):
+            conds.append(f"{expr} BETWEEN ? AND ?")
+            params += [float(value), float(spec["filterTo"])]
+    return " AND ".join(conds), params
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# newest first; contract_facts is stored in this order, so the grid's default pages need no sort
+DEFAULT_ORDER = "year DESC NULLS LAST, signed_on DESC NULLS LAST, contract_id"
+
+
+def _order(sort: list[dict] | None, stored_in_order: bool, tiebreak: str = "contract_id") -> str:
+    """ORDER BY clause ('' where the table's own order is the default order)."""
+    terms = []
+    for spec in sort or []:
+        expr = CONTRACT_COLUMNS.get(spec.get("colId"))
+        if expr:
+            direction = "DESC" if spec.get("sort") == "desc" else "ASC"
+            terms.append(f"{expr} {direction} NULLS LAST")
+    if not terms and stored_in_order:
+        return ""
+    return "ORDER BY " + ", ".join(terms + ([] if terms else [DEFAULT_ORDER]) + [tiebreak])
+
+
+PAGE_COLUMNS = f"{', '.join(CONTRACT_COLUMNS)}, vendor_key, buyer_key, url, document_id"
+
+
+def contracts(con, f: Filters, *, offset: int = 0, limit: int = 100,
+              sort: list[dict] | None = None,
+              column_filters: Mapping[str, dict] | None = None) -> pd.DataFrame:
+    """One page of the contracts behind the filters (grid sort and column filters applied)."""
+    where, params = _grid_where(f, column_filters)
+    facts = _facts(con)
+    page = [max(0, min(int(limit), 10_000)), max(0, int(offset))]
+    if facts != "contract_facts":
+        return con.execute(f"SELECT {PAGE_COLUMNS} FROM {facts} WHERE {where}"
+                           f" {_order(sort, False)} LIMIT ? OFFSET ?", [*params, *page]).df()
+    # Sort only the row ids (a snapshot never changes, so rowid is a stable tie-break), then
+    # read the wide columns of the page's rows alone.
+    rowids = [r[0] for r in con.execute(
+        f"SELECT rowid FROM contract_facts WHERE {where} {_order(sort, True, 'rowid')}"
+        " LIMIT ? OFFSET ?", [*params, *page]).fetchall()]
+    return con.execute(
+        f"""SELECT {PAGE_COLUMNS} FROM contract_facts
+            WHERE rowid IN (SELECT unnest(?::BIGINT[]))
+            ORDER BY list_position(?::BIGINT[], rowid)""", [rowids, rowids]).df()
+
+
+def count_contracts(con, f: Filters, column_filters: Mapping[str, dict] | None = None) -> int:
+    if not column_filters:  # a cube counts faster than the contracts themselves
+        sel, params = _selected(con, f, "vendor")
+        return int(con.execute(f"{sel} SELECT coalesce(sum(n), 0) FROM sel",
+                               params).fetchone()[0])
+    where, params = _grid_where(f, column_filters)
+    return con.execute(f"SELECT count(*) FROM {_facts(con)} WHERE {where}", params).fetchone()[0]
+
+
+def iter_contracts(con, f: Filters, sort: list[dict] | None = None,
+                   column_filters: Mapping[str, dict] | None = None, batch: int = 10_000):
+    """(column names, batches of rows) of every contract behind the filters, for downloads."""
+    where, params = _grid_where(f, column_filters)
+    facts = _facts(con)
+    cur = con.execute(
+        f"""SELECT {', '.join(CONTRACT_COLUMNS)}, url, document_id FROM {facts}
+            WHERE {where} {_order(sort, facts == "contract_facts")}""", params)
+    names = [d[0] for d in cur.description]
+
+    def rows():
+        while chunk := cur.fetchmany(batch):
+            yield chunk
+
+    return names, rows()
+
+
+# -- choices and profiles ---------------------------------------------------------------------
+
+def choices(con) -> dict[str, list]:
+    """Values offered by the filter controls (over all contracts, not the selection)."""
+    everything = Filters(surveillance_only=False)
+    rows = _relation(con, everything, "vendor")
+
+    def distinct(column: str, relation: str = rows) -> list:
+        return [r[0] for r in con.execute(
+            f"SELECT DISTINCT {column} FROM {relation} WHERE {column} IS NOT NULL ORDER BY 1"
+        ).fetchall()]
+
+    years = con.execute(f"SELECT min(year), max(year) FROM {rows}").fetchone()
+    return {"country": distinct("country"), "source": distinct("source"),
+            "category": distinct("category", _relation(con, everything, "category")),
+            "currency": distinct("currency"), "years": list(years)}
+
+
+def search_parties(con, role: str, text: str | None, limit: int = 30,
+                   include: str | None = None) -> pd.DataFrame:
+    """Vendors or buyers (key, name, contracts, names) whose name, key or any name merged
+    into it contains `text`."""
+    if role not in ("vendor", "buyer"):
+        raise ValueError(f"role is vendor or buyer, not {role!r}")
+    tables = _tables(con)
+    parties = "parties" if "parties" in tables else f"({parties_sql(_facts(con, tables))})"
+    pattern = "%" + (text or "")[:MAX_TEXT].replace("\\", "\\\\").replace("%", "\\%") \
+        .replace("_", "\\_") + "%"
+    return con.execute(
+        f"""SELECT key, name, contracts, names FROM {parties}
+            WHERE role = ? AND (name ILIKE ? ESCAPE '\\' OR key ILIKE ? ESCAPE '\\'
+                                OR names ILIKE ? ESCAPE '\\' OR key = ?)
+            ORDER BY (key = ?) DESC NULLS LAST, contracts DESC, key LIMIT ?""",
+        [role, pattern, pattern, pattern, include, include, limit]).df()
+
+
+def party_profile(con, role: str, key: str) -> dict:
+    """Who a vendor or buyer key is: display name, merged names with the reason, identifiers."""
+    entity = con.execute("SELECT entity_id, name, aliases, identifiers, reason FROM entities"
+                         " WHERE entity_id = ?", [key]).fetchone()
+    orgs = con.execute(
+        """SELECT org_id, name, short_name, scheme, identifier, kpp, country FROM organizations
+           WHERE entity_id = ? OR org_id = ? ORDER BY org_id""", [key, key]).df()
+    if entity:
+        names = sorted(set(entity[2] or []) | set(orgs["name"].dropna()))
+        return {"key": key, "name": entity[1], "names": names,
+                "identifiers": sorted(set(entity[3] or []) | set(orgs["org_id"])),
+                "reason": entity[4], "organizations": orgs, "resolved": True}
+    name = orgs["name"].dropna().iloc[0] if orgs["name"].notna().any() else key
+    return {"key": key, "name": name, "names": sorted(set(orgs["name"].dropna())),
+            "identifiers": list(orgs["org_id"]), "reason": None, "organizations": orgs,
+            "resolved": False}
+
+
+def document_media_type(con, document_id: str) -> tuple[bool, str | None]:
+    row = con.execute("SELECT media_type FROM documents WHERE document_id = ?",
+                      [document_id]).fetchone()
+    return (row is not None, row[0] if row else None)
+

@@ -1,0 +1,251 @@
+"""The Dash app: routing, the callbacks that keep the URL and the views in step, and the
+Flask routes for archived documents and downloads.
+
+State lives in the URL: every filter is a query parameter, so a view is a link, and
+back/forward replay it. Pages are rendered on the server from the URL; controls only write
+the URL. The app reads a read-only snapshot of the warehouse (`SnapshotReader`), never the
+warehouse a scrape may be writing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from pathlib import Path
+from urllib.parse import urlencode
+
+from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
+from flask import Response, abort, request, send_file
+
+from survtrack import config
+from survtrack.analysis import spending
+from survtrack.analysis.spending import Filters
+from survtrack.warehouse.archive import Archive
+from survtrack.warehouse.snapshot import SnapshotReader
+
+from .common import first, href, navbar, parse_search
+from .i18n import language, t
+from .pages import contracts, countries, overview, profile
+
+DOCUMENT_ID = re.compile(r"^[0-9a-f]{64}$")
+XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit, less the header
+FILTER_CONTROLS = ["f-country", "f-source", "f-category", "f-currency", "f-buyer", "f-vendor",
+                   "f-from", "f-to", "f-surveillance"]
+
+
+def render(reader: SnapshotReader, pathname: str | None, search: str | None):
+    query = parse_search(search)
+    lang = language(first(query, "lang"))
+    f = Filters.from_query(query)
+    con = reader.cursor()
+    path = (pathname or "/").rstrip("/") or "/"
+    pages = {
+        "/": lambda: overview.layout(con, f, query, lang),
+        "/contracts": lambda: contracts.layout(con, f, query, lang),
+        "/vendor": lambda: profile.layout(con, "vendor", f, query, lang),
+        "/buyer": lambda: profile.layout(con, "buyer", f, query, lang),
+        "/countries": lambda: countries.layout(con, f, query, lang),
+    }
+    page = pages.get(path)
+    body = page() if page else html.H2(t("not_found", lang))
+    snapshot = reader.path.stem if reader.path else "–"
+    footer = html.Footer(f"{t('snapshot', lang)}: {snapshot}", className="footer")
+    return navbar(path, search, lang), [body, footer]
+
+
+def filters_to_search(values: list, search: str | None) -> str:
+    """The URL query for the control values (keeping the language)."""
+    country, source, category, currency, buyer, vendor, year_from, year_to, surv = values
+    query = {"country": country, "source": source, "category": category,
+             "currency": currency, "buyer": buyer, "vendor": vendor,
+             "from": year_from, "to": year_to, "scope": None if surv else "all"}
+    current = parse_search(search)
+    query = {k: str(v) for k, v in query.items() if v not in (None, "")}
+    query["not_vendor"] = current.get("not_vendor", [])  # no control shows it: keep it
+    params = Filters.from_query(query).to_query()
+    lang = language(first(current, "lang"))
+    if lang != "en":
+        params["lang"] = lang
+    return "?" + urlencode(params, doseq=True) if params else ""
+
+
+def drill_down(search: str | None, vendor: str | None, year,
+               top_vendors: list[str] | tuple[str, ...] = ()) -> tuple[str, str]:
+    """(pathname, search) of the contracts behind a bar or a legend entry.
+
+    `year` is the bar's year, "" for the bar of contracts without a date, None for a legend
+    entry (every year)."""
+    query = parse_search(search)
+    lang = language(first(query, "lang"))
+    undated = year == ""
+    year = int(year) if isinstance(year, (int, float)) or str(year).isdigit() else None
+    target = spending.selection(Filters.from_query(query), vendor, year, top_vendors,
+                                undated=undated)
+    link = href("/contracts", target, lang)
+    return "/contracts", link[len("/contracts"):]
+
+
+def _named_vendors(figure: dict | None) -> list[str]:
+    """The vendor keys the chart shows by name (every trace but "others")."""
+    keys = [trace["customdata"][0][0] for trace in (figure or {}).get("data", [])
+            if trace.get("customdata")]
+    return [k for k in keys if k != spending.OTHERS]
+
+
+def create_app(db_path: str | os.PathLike | None = None, *,
+               reader: SnapshotReader | None = None, archive: Path | None = None) -> Dash:
+    db = config.db_path(db_path)
+    reader = reader or SnapshotReader(db)
+    archive_store = Archive(archive or config.archive_path(Path(db)))
+    app = Dash(__name__, title="survtrack", suppress_callback_exceptions=True,
+               assets_folder=str(Path(__file__).with_name("assets")), update_title=None)
+    app.layout = html.Div([
+        dcc.Location(id="url", refresh="callback-nav"),
+        html.Div(id="navbar"),
+        dcc.Loading(html.Main(id="page", className="page"), delay_show=300),
+    ])
+
+    @app.callback(Output("navbar", "children"), Output("page", "children"),
+                  Input("url", "pathname"), Input("url", "search"))
+    def _render(pathname, search):
+        return render(reader, pathname, search)
+
+    @app.callback(Output("url", "search"), [Input(c, "value") for c in FILTER_CONTROLS],
+                  State("url", "search"), prevent_initial_call=True)
+    def _filters(*args):
+        *values, search = args
+        new = filters_to_search(values, search)
+        return no_update if new == (search or "") else new
+
+    for role in ("vendor", "buyer"):
+        @app.callback(Output(f"f-{role}", "options"), Input(f"f-{role}", "search_value"),
+                      State(f"f-{role}", "value"), prevent_initial_call=True)
+        def _search(text, value, role=role):
+            if not text:
+                return no_update
+            found = spending.search_parties(reader.cursor(), role, text, include=value)
+            return [overview.party_option(r) for r in found.itertuples()]
+
+    @app.callback(Output("url", "pathname"), Output("url", "search", allow_duplicate=True),
+                  Input("overview-chart", "clickData"), Input("overview-chart", "restyleData"),
+                  State("overview-chart", "figure"), State("url", "search"),
+                  prevent_initial_call=True)
+    def _drill(click, restyle, figure, search):
+        # fired with empty values when the page renders the chart: nothing was clicked
+        trigger = ctx.triggered[0] if ctx.triggered else {}
+        if not trigger.get("value"):
+            return no_update, no_update
+        if trigger["prop_id"].endswith("clickData"):
+            point = (click or {}).get("points", [{}])[0]
+            vendor, year = (point.get("customdata") or [None, None])[:2]
+            return drill_down(search, vendor, year, _named_vendors(figure))
+        # a legend click toggles one trace: open that vendor's contracts over all years
+        if restyle and len(restyle) == 2 and len(restyle[1]) == 1:
+            trace = figure["data"][restyle[1][0]]
+            return drill_down(search, trace["customdata"][0][0], None, _named_vendors(figure))
+        return no_update, no_update
+
+    @app.callback(Output("url", "pathname", allow_duplicate=True),
+                  Output("url", "search", allow_duplicate=True),
+                  Input("country-chart", "clickData"), State("url", "search"),
+                  prevent_initial_call=True)
+    def _country(click, search):
+        if not click:
+            return no_update, no_update
+        point = (click or {}).get("points", [{}])[0]
+        country = (point.get("customdata") or [None])[0]
+        query = parse_search(search)
+        lang = language(first(query, "lang"))
+        link = href("/", Filters.from_query(query).with_(country=country), lang)
+        return "/", link[1:]
+
+    @app.callback(Output("contracts-grid", "getRowsResponse"),
+                  Input("contracts-grid", "getRowsRequest"), State("url", "search"),
+                  prevent_initial_call=True)
+    def _rows(req, search):
+        query = parse_search(search)
+        return contracts.page_rows(reader.cursor(), Filters.from_query(query), req,
+                                   language(first(query, "lang")))
+
+    _routes(app, reader, archive_store)
+    return app
+
+
+def _routes(app: Dash, reader: SnapshotReader, archive: Archive) -> None:
+    server = app.server
+
+    @server.route("/document/<document_id>")
+    def document(document_id: str):
+        """The archived bytes of a document, as the source published them."""
+        if not DOCUMENT_ID.match(document_id):
+            abort(400, "a document id is 64 lowercase hex characters")
+        known, media_type = spending.document_media_type(reader.cursor(), document_id)
+        path = archive.path(document_id)
+        if not known or not path.is_file():
+            abort(404)
+        response = send_file(path, mimetype=media_type or "application/octet-stream",
+                             download_name=f"{document_id}{_extension(media_type)}",
+                             as_attachment=False, max_age=86400)
+        # archived pages are someone else's HTML: never let them run scripts on our origin
+        response.headers["Content-Security-Policy"] = "sandbox"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    @server.route("/download/contracts.<fmt>")
+    def download(fmt: str):
+        if fmt not in ("csv", "xlsx"):
+            abort(404)
+        f = Filters.from_query(request.args.to_dict(flat=False))
+        names, batches = spending.iter_contracts(reader.cursor(), f)
+        if fmt == "csv":
+            return Response(_csv(names, batches), mimetype="text/csv; charset=utf-8",
+                            headers={"Content-Disposition":
+                                     "attachment; filename=contracts.csv"})
+        return send_file(_xlsx(names, batches), as_attachment=True,
+                         download_name="contracts.xlsx",
+                         mimetype="application/vnd.openxmlformats-officedocument"
+                                  ".spreadsheetml.sheet")
+
+
+def _extension(media_type: str | None) -> str:
+    return {"application/xml": ".xml", "text/xml": ".xml", "application/json": ".json",
+            "text/html": ".html", "application/zip": ".zip", "text/csv": ".csv"}.get(
+        (media_type or "").split(";")[0], "")
+
+
+def _csv(names, batches):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(names)
+    yield "\ufeff" + buffer.getvalue()  # BOM: spreadsheets then read UTF-8 correctly
+    for batch in batches:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows(batch)
+        yield buffer.getvalue()
+
+
+def _xlsx(names, batches) -> io.BytesIO:
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("contracts")
+    sheet.append(names)
+    written = 0
+    for batch in batches:
+        for row in batch:
+            if written >= XLSX_MAX_ROWS:
+                abort(413, "more rows than a spreadsheet holds: download CSV instead")
+            sheet.append([float(v) if hasattr(v, "as_tuple") else v for v in row])
+            written += 1
+    out = io.BytesIO()
+    book.save(out)
+    out.seek(0)
+    return out
+
+
+def server_from_env():
+    """WSGI entry point for gunicorn workers: the warehouse from SURVTRACK_DB."""
+    return create_app(os.environ.get("SURVTRACK_DB")).server

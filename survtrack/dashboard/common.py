@@ -1,0 +1,83 @@
+"""What every page shares: reading the URL, links that keep the filters, the page frame."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlencode
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from survtrack.analysis.spending import Filters
+
+from .i18n import t
+
+
+def parse_search(search: str | None) -> dict[str, list[str]]:
+    return parse_qs((search or "").lstrip("?"), keep_blank_values=False)
+
+
+def first(query: dict, name: str) -> str | None:
+    values = query.get(name)
+    return values[0] if values else None
+
+
+def href(path: str, f: Filters | None = None, lang: str = "en", **extra) -> str:
+    """A link to `path` carrying the filters, the language and any extra parameters."""
+    params = dict(f.to_query()) if f else {}
+    params.update({k: str(v) for k, v in extra.items() if v is not None})
+    if lang != "en":
+        params["lang"] = lang
+    return path + ("?" + urlencode(params, doseq=True) if params else "")
+
+
+def selection_summary(f: Filters, lang: str, names: dict[str, str] | None = None) -> html.Div:
+    """The active filters as badges, so a shared link says what it shows."""
+    names = names or {}
+    scope = t("surveillance_only" if f.surveillance_only else "all_contracts", lang)
+    badges = [dbc.Badge(scope, color="secondary", className="me-1")]
+    for field in ("country", "source", "category", "buyer", "vendor"):
+        value = getattr(f, field)
+        if value:
+            badges.append(dbc.Badge(f"{t('f_' + field, lang)}: {names.get(value, value)}",
+                                    color="info", className="me-1"))
+    if f.exclude_vendors:
+        badges.append(dbc.Badge(t("excluding_vendors", lang).format(n=len(f.exclude_vendors)),
+                                color="info", className="me-1"))
+    if f.undated:
+        badges.append(dbc.Badge(f"{t('year', lang)}: {t('no_date', lang)}", color="info",
+                                className="me-1"))
+    if f.year_from or f.year_to:
+        badges.append(dbc.Badge(f"{t('year', lang)}: {f.year_from or '…'}–{f.year_to or '…'}",
+                                color="info", className="me-1"))
+    currency = t("usd_converted", lang) if f.usd else f"{f.currency} ({t('in_currency', lang)})"
+    badges.append(dbc.Badge(currency, color="info", className="me-1"))
+    return html.Div([html.Span(t("filters_now", lang) + ": ", className="me-1"), *badges],
+                    className="selection mb-2", id="selection")
+
+
+def kpi(label: str, value: str, id_: str | None = None) -> dbc.Col:
+    return dbc.Col(dbc.Card(dbc.CardBody([html.Div(label, className="kpi-label"),
+                                          html.Div(value, className="kpi-value", id=id_ or "")])),
+                   md=3, sm=6)
+
+
+def navbar(pathname: str, search: str | None, lang: str) -> dbc.Navbar:
+    query = parse_search(search)
+    f = Filters.from_query(query)
+    links = [("/", "nav_overview"), ("/contracts", "nav_contracts"),
+             ("/countries", "nav_countries")]
+    langs = []
+    for code in ("en", "ru"):
+        params = {k: v for k, v in query.items() if k != "lang"}
+        if code != "en":
+            params["lang"] = [code]
+        langs.append(dcc.Link(code.upper(), href=pathname + ("?" + urlencode(params, doseq=True)
+                                                             if params else ""),
+                              className="lang-link" + (" active" if code == lang else ""),
+                              id=f"lang-{code}"))
+    return html.Nav([
+        html.Span(t("app_title", lang), className="brand"),
+        *[dcc.Link(t(key, lang), href=href(path, f, lang), className="nav-link",
+                   id=f"nav-{key}") for path, key in links],
+        html.Span(langs, className="langs"),
+    ], className="topbar")

@@ -1,0 +1,112 @@
+"""Plotly figures from spending DataFrames: Okabe-Ito colours, readable money, safe text."""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from survtrack.analysis.spending import OTHERS
+
+from . import formats
+from .i18n import t
+
+# Okabe & Ito (2008), distinguishable with every common colour-vision deficiency
+OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442",
+             "#000000"]
+OTHERS_COLOUR = "#BBBBBB"
+LEGEND_CHARS = 45
+
+
+def plain(text, limit: int | None = None) -> str:
+    """Text for Plotly, which reads a few HTML tags in labels: escape everything."""
+    text = "" if text is None else str(text)
+    if limit and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return html.escape(text, quote=False)
+
+
+def _money_axis(fig: go.Figure, top: float, currency: str, lang: str, axis: str = "y") -> None:
+    ticks = formats.nice_ticks(top)
+    fig.update_layout({f"{axis}axis": {
+        "tickvals": ticks, "ticktext": [formats.money(v, currency, lang) for v in ticks],
+        "range": [0, ticks[-1] * 1.02], "gridcolor": "#e5e5e5", "zeroline": False}})
+
+
+def _layout(fig: go.Figure, height: int = 420) -> go.Figure:
+    fig.update_layout(template="plotly_white", height=height,
+                      margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                      font={"family": "system-ui, sans-serif", "size": 13},
+                      hoverlabel={"align": "left"})
+    return fig
+
+
+def year_label(year, lang: str) -> str:
+    return t("no_date", lang) if year is None or pd.isna(year) else str(int(year))
+
+
+def vendor_year_bars(df: pd.DataFrame, currency: str, lang: str = "en") -> go.Figure:
+    """Stacked bars: one trace per vendor (top vendors, then others), years on x.
+
+    customdata carries the vendor key and year of each bar for the drill-down.
+    """
+    fig = go.Figure()
+    if df.empty:
+        return _layout(fig)
+    years = sorted({y for y in df["year"] if not pd.isna(y)})
+    categories = [str(int(y)) for y in years] + ([t("no_date", lang)]
+                                                 if df["year"].isna().any() else [])
+    for i, (key, group) in enumerate(df.groupby("vendor_key", sort=False)):
+        name = t("others", lang) if key == OTHERS else group["vendor_name"].iloc[0]
+        colour = OTHERS_COLOUR if key == OTHERS else OKABE_ITO[i % len(OKABE_ITO)]
+        fig.add_bar(
+            x=[year_label(y, lang) for y in group["year"]], y=group["amount"].fillna(0),
+            name=plain(name, LEGEND_CHARS), marker_color=colour,
+            customdata=[[key, "" if pd.isna(y) else int(y), formats.money(a, currency, lang),
+                         formats.number(n, lang), plain(name)]
+                        for y, a, n in zip(group["year"], group["amount"], group["contracts"])],
+            hovertemplate="<b>%{customdata[4]}</b><br>%{x}: %{customdata[2]}"
+                          "<br>%{customdata[3]} " + plain(t("contracts", lang).lower())
+                          + "<extra></extra>")
+    top = df.groupby(df["year"].fillna(-1))["amount"].sum().max()
+    fig.update_layout(
+        barmode="stack", showlegend=True,  # even for one vendor: its name stays on the chart
+        legend={"orientation": "h", "y": -0.15, "x": 0, "traceorder": "normal"},
+        xaxis={"type": "category", "categoryorder": "array", "categoryarray": categories})
+    _money_axis(fig, top, currency, lang)
+    return _layout(fig, 480)
+
+
+def ranked_bars(df: pd.DataFrame, label: str, currency: str, lang: str = "en",
+                key: str | None = None, height: int | None = None) -> go.Figure:
+    """Horizontal bars, biggest on top; customdata[0] is the row's key (for clicks)."""
+    fig = go.Figure()
+    if df.empty:
+        return _layout(fig, 200)
+    df = df.iloc[::-1]
+    fig.add_bar(
+        y=[plain(v, 50) for v in df[label].fillna(t("unknown_country", lang))],
+        x=df["amount"].fillna(0), orientation="h", marker_color=OKABE_ITO[3],
+        customdata=[[k, formats.money(a, currency, lang), formats.number(n, lang)]
+                    for k, a, n in zip(df[key or label], df["amount"], df["contracts"])],
+        hovertemplate="%{y}: %{customdata[1]}<br>%{customdata[2]} "
+                      + plain(t("contracts", lang).lower()) + "<extra></extra>")
+    _money_axis(fig, df["amount"].max(), currency, lang, axis="x")
+    fig.update_layout(yaxis={"automargin": True})
+    return _layout(fig, height or max(200, 40 + 28 * len(df)))
+
+
+def year_bars(df: pd.DataFrame, currency: str, lang: str = "en") -> go.Figure:
+    fig = go.Figure()
+    if df.empty:
+        return _layout(fig, 300)
+    fig.add_bar(x=[year_label(y, lang) for y in df["year"]], y=df["amount"].fillna(0),
+                marker_color=OKABE_ITO[0],
+                customdata=[[formats.money(a, currency, lang), formats.number(n, lang)]
+                            for a, n in zip(df["amount"], df["contracts"])],
+                hovertemplate="%{x}: %{customdata[0]}<br>%{customdata[1]} "
+                              + plain(t("contracts", lang).lower()) + "<extra></extra>")
+    fig.update_layout(xaxis={"type": "category"})
+    _money_axis(fig, df["amount"].max(), currency, lang)
+    return _layout(fig, 300)

@@ -1,0 +1,114 @@
+"""Numbers, money and dates as people read them: separators, symbols, short scales."""
+
+from __future__ import annotations
+
+import csv
+import gettext
+import math
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+
+import pycountry
+
+from .i18n import t
+
+NBSP = "\u00a0"
+SCALES = ((1e12, "trillion"), (1e9, "billion"), (1e6, "million"), (1e3, "thousand"))
+MONTHS_EN = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+@lru_cache(maxsize=1)
+def _symbols() -> dict[str, str]:
+    with open(Path(__file__).with_name("currency_symbols.csv"), encoding="utf-8") as fh:
+        return {row["currency"]: row["symbol"] for row in csv.DictReader(fh)}
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _localise(text: str, lang: str) -> str:
+    """English 1,234.5 -> Russian 1 234,5 (non-breaking space, decimal comma)."""
+    if lang != "ru":
+        return text
+    return text.replace(",", NBSP).replace(".", ",")
+
+
+def number(value, lang: str = "en", decimals: int = 0) -> str:
+    if _missing(value):
+        return "–"
+    return _localise(f"{float(value):,.{decimals}f}", lang)
+
+
+def short(value, lang: str = "en") -> str:
+    """3,312,000,000 -> '3.3 bn' (ru '3,3 млрд'); below a thousand, the number itself."""
+    if _missing(value):
+        return "–"
+    value = float(value)
+    for size, key in SCALES:
+        if abs(value) >= size:
+            scaled = value / size
+            digits = 1 if abs(scaled) < 100 else 0
+            return f"{_localise(f'{scaled:,.{digits}f}', lang)}{NBSP}{t(key, lang)}"
+    return number(value, lang)
+
+
+def money(value, currency: str, lang: str = "en", compact: bool = True) -> str:
+    """'$3.3 bn', '₽1,750,000.00'; Russian puts the symbol after: '3,3 млрд $'."""
+    if _missing(value):
+        return "–"
+    amount = short(value, lang) if compact else number(value, lang, 2)
+    symbol = _symbols().get(currency)
+    if symbol is None:
+        return f"{amount}{NBSP}{currency}"
+    if lang == "ru":
+        return f"{amount}{NBSP}{symbol}"
+    return f"-{symbol}{amount[1:]}" if amount.startswith("-") else f"{symbol}{amount}"
+
+
+def percent(share, lang: str = "en") -> str:
+    if _missing(share):
+        return "–"
+    return _localise(f"{100 * float(share):.1f}", lang) + f"{NBSP}%"
+
+
+def day(value, lang: str = "en") -> str:
+    """A date as '12 May 2016' (ru '12.05.2016')."""
+    if _missing(value) or value is None:
+        return "–"
+    if isinstance(value, str):
+        value = date.fromisoformat(value[:10])
+    if isinstance(value, datetime):
+        value = value.date()
+    if hasattr(value, "to_pydatetime"):
+        value = value.to_pydatetime().date()
+    if lang == "ru":
+        return f"{value.day:02d}.{value.month:02d}.{value.year}"
+    return f"{value.day} {MONTHS_EN[value.month - 1]} {value.year}"
+
+
+def nice_ticks(top: float, count: int = 5) -> list[float]:
+    """Round tick values from 0 to at least `top` (steps of 1, 2 or 5 x 10^k)."""
+    if _missing(top) or top <= 0:
+        return [0.0]
+    raw = top / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    return [i * step for i in range(math.ceil(top / step) + 1)]
+
+
+@lru_cache(maxsize=4)
+def _country_translation(lang: str):
+    return gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=[lang],
+                               fallback=True)
+
+
+def country_name(code: str | None, lang: str = "en") -> str:
+    """'Russian Federation (RU)' / 'Российская Федерация (RU)'; the code alone if unknown."""
+    if not code:
+        return t("unknown_country", lang)
+    country = pycountry.countries.get(alpha_2=code)
+    if country is None:
+        return code
+    return f"{_country_translation(lang).gettext(country.name)} ({code})"

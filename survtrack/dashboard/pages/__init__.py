@@ -1,0 +1,1 @@
+"""One module per page; each exposes `layout(con, filters, query, lang)`."""

@@ -1,0 +1,105 @@
+"""The contracts behind a selection: a grid paged, sorted and filtered on the server."""
+
+from __future__ import annotations
+
+import dash_ag_grid as dag
+import pandas as pd
+from dash import html
+
+from survtrack.analysis import spending
+from survtrack.analysis.spending import Filters
+
+from .. import formats
+from ..common import href, selection_summary
+from ..i18n import t
+
+PAGE = 100
+
+
+def columns(lang: str) -> list[dict]:
+    text = {"filter": "agTextColumnFilter",
+            "filterParams": {"filterOptions": ["contains", "equals", "startsWith"],
+                             "maxNumConditions": 1}}
+    number = {"filter": "agNumberColumnFilter",
+              "filterParams": {"filterOptions": ["greaterThan", "lessThan", "equals", "inRange"],
+                               "maxNumConditions": 1}}
+    return [
+        {"field": "signed_on", "headerName": t("signed_on", lang), "width": 120},
+        {"field": "vendor_name", "headerName": t("f_vendor", lang), "cellRenderer": "AppLink",
+         "cellRendererParams": {"hrefField": "vendor_href"}, "flex": 2, "minWidth": 200, **text},
+        {"field": "buyer_name", "headerName": t("f_buyer", lang), "cellRenderer": "AppLink",
+         "cellRendererParams": {"hrefField": "buyer_href"}, "flex": 2, "minWidth": 200, **text},
+        {"field": "title", "headerName": t("title", lang), "flex": 3, "minWidth": 260, **text},
+        {"field": "amount", "headerName": t("amount", lang), "type": "rightAligned",
+         "valueGetter": {"function": "params.data && params.data.amount_text"}, "width": 170,
+         **number},
+        {"field": "amount_usd", "headerName": t("amount_usd", lang), "type": "rightAligned",
+         "valueGetter": {"function": "params.data && params.data.amount_usd_text"},
+         "width": 150, **number},
+        {"field": "country", "headerName": t("f_country", lang), "width": 90, **text},
+        {"field": "source", "headerName": t("f_source", lang), "width": 100, **text},
+        {"field": "status", "headerName": t("status", lang), "width": 110, **text},
+        {"field": "contract_id", "headerName": t("contract_id", lang), "width": 230, **text},
+        {"field": "url", "headerName": t("source_page", lang), "sortable": False,
+         "cellRenderer": "ExternalLink", "cellRendererParams": {"label": t("source_page", lang)},
+         "width": 150},
+        {"field": "document_id", "headerName": t("document", lang), "sortable": False,
+         "cellRenderer": "DocumentLink", "cellRendererParams": {"label": t("document", lang)},
+         "width": 170},
+    ]
+
+
+def rows(df: pd.DataFrame, f: Filters, lang: str) -> list[dict]:
+    """Grid rows: raw values plus the display text and links the renderers show."""
+    out = []
+    for r in df.itertuples(index=False):
+        out.append({
+            "contract_id": r.contract_id, "signed_on": formats.day(r.signed_on, lang),
+            "vendor_name": r.vendor_name, "buyer_name": r.buyer_name, "title": r.title,
+            "amount_text": formats.money(r.amount, r.currency or "", lang, compact=False),
+            "amount_usd_text": formats.money(r.amount_usd, "USD", lang, compact=False),
+            "country": r.country, "source": r.source, "status": r.status, "url": r.url,
+            "document_id": r.document_id,
+            "vendor_href": href("/vendor", f.with_(vendor=None), lang, id=r.vendor_key),
+            "buyer_href": href("/buyer", f.with_(buyer=None), lang, id=r.buyer_key),
+        })
+    return out
+
+
+def page_rows(con, f: Filters, request: dict | None, lang: str) -> dict:
+    """The answer to one AG Grid getRowsRequest (the callback and the benchmark call this)."""
+    request = request or {}
+    start = int(request.get("startRow") or 0)
+    end = int(request.get("endRow") or start + PAGE)
+    sort, filters = request.get("sortModel") or [], request.get("filterModel") or {}
+    df = spending.contracts(con, f, offset=start, limit=end - start, sort=sort,
+                            column_filters=filters)
+    return {"rowData": rows(df, f, lang),
+            "rowCount": spending.count_contracts(con, f, filters)}
+
+
+def layout(con, f: Filters, query: dict, lang: str):
+    total = spending.count_contracts(con, f)
+    download = href("/download/contracts.csv", f)
+    return html.Div([
+        selection_summary(f, lang),
+        html.Div([
+            html.Span(f"{formats.number(total, lang)} {t('contracts', lang).lower()}",
+                      id="contract-count", className="me-3"),
+            html.A(t("download_csv", lang), href=download, id="download-csv",
+                   className="btn btn-outline me-2"),
+            html.A(t("download_xlsx", lang), href=href("/download/contracts.xlsx", f),
+                   id="download-xlsx", className="btn btn-outline me-2"),
+            html.A(t("back_overview", lang), href=href("/", f, lang), className="ms-2"),
+        ], className="mb-2 toolbar"),
+        dag.AgGrid(
+            id="contracts-grid", columnDefs=columns(lang), rowModelType="infinite",
+            defaultColDef={"sortable": True, "resizable": True, "filter": False},
+            dashGridOptions={"rowBuffer": 0, "cacheBlockSize": PAGE, "maxBlocksInCache": 5,
+                             "suppressColumnVirtualisation": True,
+                             "infiniteInitialRowCount": 1, "pagination": True,
+                             "paginationPageSize": PAGE, "rowHeight": 34},
+            getRowId="params.data.contract_id",
+            style={"height": "640px"},
+        ),
+    ])

@@ -1,0 +1,144 @@
+"""Front page: spending by vendor entity and year, with every filter in the URL."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import dcc, html
+
+from survtrack.analysis import spending
+from survtrack.analysis.spending import OTHERS, Filters
+
+from .. import figures, formats
+from ..common import href, kpi, selection_summary
+from ..i18n import t
+
+TOP_VENDORS = 7  # Okabe-Ito's seven colours, plus grey for the others
+
+
+def _dropdown(id_: str, options: list, value, lang: str, clearable: bool = True, **kw):
+    return dcc.Dropdown(id=id_, options=options, value=value, clearable=clearable,
+                        placeholder=t("any", lang), **kw)
+
+
+def party_option(row) -> dict:
+    """A dropdown option that typing any merged spelling of the party finds."""
+    return {"label": f"{row.name} ({row.key})", "value": row.key,
+            "search": f"{row.name} {row.key} {row.names}"}
+
+
+def party_options(con, role: str, value: str | None) -> list[dict]:
+    """The busiest vendors (or buyers) plus the selected one; typing searches the rest."""
+    found = spending.search_parties(con, role, None, include=value)
+    return [party_option(r) for r in found.itertuples()]
+
+
+def controls(con, f: Filters, lang: str) -> dbc.Card:
+    opts = spending.choices(con)
+    first, last = opts["years"]
+    years = list(range(first, last + 1)) if first and last else []
+    currencies = [{"label": t("usd_converted", lang), "value": "USD"}] + [
+        {"label": f"{c} ({t('in_currency', lang)})", "value": c}
+        for c in opts["currency"] if c != "USD"]
+    if not f.usd and f.currency not in opts["currency"]:
+        currencies.append({"label": f.currency, "value": f.currency})
+
+    def field(label_key: str, control) -> dbc.Col:
+        return dbc.Col([dbc.Label(t(label_key, lang), html_for=control.id), control], md=3, sm=6,
+                       className="mb-2")
+
+    return dbc.Card(dbc.CardBody([
+        dbc.Row([
+            field("f_country", _dropdown("f-country", [
+                {"label": formats.country_name(c, lang), "value": c} for c in opts["country"]],
+                f.country, lang)),
+            field("f_source", _dropdown("f-source", opts["source"], f.source, lang)),
+            field("f_category", _dropdown("f-category", opts["category"], f.category, lang)),
+            field("f_currency", _dropdown("f-currency", currencies, f.currency, lang,
+                                          clearable=False)),
+            field("f_buyer", _dropdown("f-buyer", party_options(con, "buyer", f.buyer),
+                                       f.buyer, lang)),
+            field("f_vendor", _dropdown("f-vendor", party_options(con, "vendor", f.vendor),
+                                        f.vendor, lang)),
+            field("f_from", _dropdown("f-from", years, f.year_from, lang)),
+            field("f_to", _dropdown("f-to", years, f.year_to, lang)),
+        ]),
+        dbc.Switch(id="f-surveillance", value=f.surveillance_only,
+                   label=t("f_surveillance", lang)),
+    ]), className="mb-3 filters")
+
+
+def _vendor_table(con, f: Filters, lang: str) -> html.Table:
+    df = spending.by_vendor(con, f, limit=10)
+    rows = [html.Tr([
+        html.Td(dcc.Link(r.name, href=href("/vendor", f.with_(vendor=None), lang, id=r.key))),
+        html.Td(formats.money(r.amount, f.currency, lang), className="num"),
+        html.Td(formats.percent(r.share, lang), className="num"),
+        html.Td(dcc.Link(formats.number(r.contracts, lang),
+                         href=href("/contracts", f.with_(vendor=r.key), lang)), className="num"),
+    ]) for r in df.itertuples()]
+    head = html.Tr([html.Th(t("f_vendor", lang)), html.Th(t("amount", lang)),
+                    html.Th(t("share", lang)), html.Th(t("contracts", lang))])
+    return html.Table([html.Thead(head), html.Tbody(rows)], className="table table-sm")
+
+
+def _buyer_table(con, f: Filters, lang: str) -> html.Table:
+    df = spending.by_buyer(con, f, limit=10)
+    rows = [html.Tr([
+        html.Td(dcc.Link(r.name, href=href("/buyer", f.with_(buyer=None), lang, id=r.key))),
+        html.Td(formats.money(r.amount, f.currency, lang), className="num"),
+        html.Td(formats.percent(r.share, lang), className="num"),
+        html.Td(dcc.Link(formats.number(r.contracts, lang),
+                         href=href("/contracts", f.with_(buyer=r.key), lang)), className="num"),
+    ]) for r in df.itertuples()]
+    head = html.Tr([html.Th(t("f_buyer", lang)), html.Th(t("amount", lang)),
+                    html.Th(t("share", lang)), html.Th(t("contracts", lang))])
+    return html.Table([html.Thead(head), html.Tbody(rows)], className="table table-sm")
+
+
+def totals_row(con, f: Filters, lang: str) -> dbc.Row:
+    tot = spending.totals(con, f).iloc[0]
+    cards = [kpi(t("total", lang), formats.money(tot.total, f.currency, lang), "kpi-total"),
+             kpi(t("contracts", lang), formats.number(tot.contracts, lang), "kpi-contracts"),
+             kpi(t("vendors", lang), formats.number(tot.vendors, lang), "kpi-vendors")]
+    missing = int(tot.not_converted) if f.usd else 0
+    cards.append(kpi(t("not_converted", lang) if f.usd else t("no_amount", lang),
+                     formats.number(missing if f.usd else tot.no_amount, lang),
+                     "kpi-not-converted"))
+    return dbc.Row(cards, className="mb-3 g-2")
+
+
+def layout(con, f: Filters, query: dict, lang: str):
+    bars = spending.by_vendor_year(con, f, top=TOP_VENDORS)
+    conc = spending.concentration(con, f).iloc[0]
+    cats = spending.by_category(con, f)
+    empty = bars.empty
+    return html.Div([
+        controls(con, f, lang),
+        selection_summary(f, lang, _names(bars)),
+        totals_row(con, f, lang),
+        html.H2(t("spending_by_vendor", lang)),
+        html.P(t("chart_hint", lang), className="hint"),
+        html.P(t("no_data", lang), className="empty") if empty else None,
+        dcc.Graph(id="overview-chart", figure=figures.vendor_year_bars(bars, f.currency, lang),
+                  config={"displaylogo": False, "responsive": True}),
+        dbc.Row([
+            dbc.Col([html.H3(t("top_vendors", lang)), _vendor_table(con, f, lang),
+                     html.H3(t("concentration", lang)),
+                     html.Dl([html.Dt(t("hhi", lang)),
+                              html.Dd(formats.number(conc.hhi, lang), id="hhi"),
+                              html.Dt(t("top1_share", lang)),
+                              html.Dd(formats.percent(conc.top1_share, lang)),
+                              html.Dt(t("top5_share", lang)),
+                              html.Dd(formats.percent(conc.top5_share, lang))])], md=6),
+            dbc.Col([html.H3(t("top_buyers", lang)), _buyer_table(con, f, lang),
+                     html.H3(t("by_category", lang)),
+                     dcc.Graph(id="category-chart",
+                               figure=figures.ranked_bars(cats, "category", f.currency, lang),
+                               config={"displaylogo": False})], md=6),
+        ]),
+    ])
+
+
+def _names(bars: pd.DataFrame) -> dict[str, str]:
+    return {k: n for k, n in zip(bars["vendor_key"], bars["vendor_name"]) if k != OTHERS}

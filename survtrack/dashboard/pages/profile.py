@@ -1,0 +1,68 @@
+"""Vendor and buyer profiles: who it is, which names were merged and why, where money went."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from survtrack.analysis import spending
+from survtrack.analysis.spending import Filters
+
+from .. import figures, formats
+from ..common import first, href, selection_summary
+from ..i18n import t
+from .overview import totals_row
+
+OTHER_ROLE = {"vendor": "buyer", "buyer": "vendor"}
+
+
+def layout(con, role: str, f: Filters, query: dict, lang: str):
+    key = first(query, "id")
+    if not key:
+        return html.P(t("not_found", lang))
+    who = spending.party_profile(con, role, key)
+    scoped = f.with_(**{role: key})
+    other = OTHER_ROLE[role]
+    counterparts = (spending.by_buyer if other == "buyer" else spending.by_vendor)(
+        con, scoped, limit=15)
+    identity = [html.H4(t("profile_identifiers", lang)),
+                html.Ul([html.Li(i, className="identifier") for i in who["identifiers"]])]
+    if who["resolved"]:
+        identity += [html.H4(t("profile_names", lang)),
+                     html.Ul([html.Li(n, className="alias") for n in who["names"]]),
+                     html.H4(t("profile_reason", lang)),
+                     html.P(who["reason"] or "–", id="merge-reason")]
+    else:
+        identity += [html.Ul([html.Li(n, className="alias") for n in who["names"]]),
+                     html.P(t("not_resolved", lang), className="hint")]
+    table = html.Table([
+        html.Thead(html.Tr([html.Th(t("f_" + other, lang)), html.Th(t("amount", lang)),
+                            html.Th(t("share", lang)), html.Th(t("contracts", lang))])),
+        html.Tbody([html.Tr([
+            html.Td(dcc.Link(r.name, href=href("/" + other, f, lang, id=r.key))),
+            html.Td(formats.money(r.amount, f.currency, lang), className="num"),
+            html.Td(formats.percent(r.share, lang), className="num"),
+            html.Td(dcc.Link(formats.number(r.contracts, lang), href=href(
+                "/contracts", scoped.with_(**{other: r.key}), lang)), className="num"),
+        ]) for r in counterparts.itertuples()]),
+    ], className="table table-sm")
+    return html.Div([
+        html.Div(t(role + "_profile", lang), className="kicker"),
+        html.H2(who["name"], id="profile-name"),
+        selection_summary(f, lang),
+        totals_row(con, scoped, lang),
+        dcc.Link(t("see_contracts", lang), href=href("/contracts", scoped, lang),
+                 id="profile-contracts", className="btn btn-outline mb-3"),
+        dbc.Row([
+            dbc.Col(identity, md=4),
+            dbc.Col([html.H3(t("spending_by_year", lang)),
+                     dcc.Graph(id="profile-years", config={"displaylogo": False},
+                               figure=figures.year_bars(spending.by_year(con, scoped),
+                                                        f.currency, lang)),
+                     html.H3(t("by_category", lang)),
+                     dcc.Graph(id="profile-categories", config={"displaylogo": False},
+                               figure=figures.ranked_bars(spending.by_category(con, scoped),
+                                                          "category", f.currency, lang)),
+                     html.H3(t("top_" + other + "s", lang)), table], md=8),
+        ]),
+    ])

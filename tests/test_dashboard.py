@@ -1,0 +1,204 @@
+"""The dashboard's server side: pages rendered from URLs, archived documents, downloads,
+formats and interface text (the browser tests drive the same app in Chromium)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import plotly
+import pytest
+from dashboard_fixture import built_dashboard_db
+from openpyxl import load_workbook
+
+from survtrack.analysis.spending import Filters
+from survtrack.dashboard import formats
+from survtrack.dashboard.app import create_app, drill_down, filters_to_search, render
+from survtrack.dashboard.i18n import t
+from survtrack.dashboard.pages.contracts import page_rows
+from survtrack.warehouse.snapshot import SnapshotReader
+
+BELGOROD_DOC = "e0bfbd501e57957cf3da31f6e5156c4c319dd7cdb339d5c0a97298955d16c4c2"
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory, shared):
+    return built_dashboard_db(tmp_path_factory.mktemp("dash"), shared)
+
+
+@pytest.fixture(scope="module")
+def client(db):
+    return create_app(db).server.test_client()
+
+
+def as_json(component) -> str:
+    return json.dumps(component, cls=plotly.utils.PlotlyJSONEncoder, ensure_ascii=False)
+
+
+def test_document_route_serves_archived_bytes(client, shared):
+    response = client.get(f"/document/{BELGOROD_DOC}")
+    assert response.status_code == 200
+    real = (shared / "eis" / "fz44_contract_v6.0_belgorod_3312100001816000003.xml").read_bytes()
+    assert response.data == real
+    assert response.mimetype == "application/xml"
+    assert response.headers["Content-Security-Policy"] == "sandbox"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("bad,status", [("E0BF" + "0" * 60, 400), ("g" * 64, 400),
+                                         ("abc", 400), ("0" * 64, 404)])
+def test_document_route_rejects_bad_ids(client, bad, status):
+    assert client.get(f"/document/{bad}").status_code == status
+
+
+def test_document_route_never_leaves_the_archive(client):
+    for path in ("/document/..%2F..%2F..%2Fetc%2Fpasswd", "/document/../../../etc/passwd"):
+        assert b"root:" not in client.get(path).data
+
+
+def test_csv_download_is_the_selection(client):
+    response = client.get("/download/contracts.csv?vendor=fixture-entity:vocord")
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"] == "attachment; filename=contracts.csv"
+    rows = list(csv.DictReader(io.StringIO(response.data.decode("utf-8-sig"))))
+    assert [r["contract_id"] for r in rows] == ["fixture:vocord-2021", "fixture:vocord-2020"]
+    assert rows[1]["amount"] == "700000000.00" and rows[1]["currency"] == "RUB"
+    assert rows[1]["amount_usd"] == "10000000.0"
+    assert rows[0]["vendor_name"] == "Vocord"  # both spellings, one entity
+
+
+def test_xlsx_download(client):
+    response = client.get("/download/contracts.xlsx?scope=all&currency=RUB&from=2016&to=2016")
+    assert response.status_code == 200
+    sheet = load_workbook(io.BytesIO(response.data)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    header, body = rows[0], rows[1:]
+    got = {r[header.index("contract_id")]: r for r in body}
+    assert set(got) == {"eis:3312100001816000003", "eis:2366200608816001262"}
+    belgorod = got["eis:3312100001816000003"]
+    assert belgorod[header.index("amount")] == 6987268.99
+    assert belgorod[header.index("document_id")] == BELGOROD_DOC
+
+
+def test_pages_render_from_url(db):
+    reader = SnapshotReader(db)
+    nav, (page, _footer) = render(reader, "/", "?scope=all&lang=ru")
+    text = as_json(nav) + as_json(page)
+    assert t("app_title", "ru") in text and "Vocord" in text
+    assert "Белгородэнерго" in text
+    _, (page, _) = render(reader, "/vendor", "?id=fixture-entity:vocord")
+    text = as_json(page)
+    assert "VOCORD LLC" in text and "ООО «Вокорд»" in text and "same company" in text
+    _, (page, _) = render(reader, "/buyer", "?id=RU-INN:7702000001")
+    assert "NtechLab" in as_json(page)
+    _, (page, _) = render(reader, "/countries", "?lang=ru")
+    text = as_json(page)
+    assert "Российская Федерация (RU)" in text and '"US"' in text  # name shown, code clicked
+    _, (page, _) = render(reader, "/nowhere", "")
+    assert "Page not found" in as_json(page)
+
+
+def test_hostile_names_are_escaped_in_charts():
+    import pandas as pd
+
+    from survtrack.dashboard.figures import vendor_year_bars
+
+    evil = "<a href='javascript:alert(1)'>Evil</a> & Co"
+    df = pd.DataFrame({"vendor_key": ["k"], "vendor_name": [evil], "year": [2020],
+                       "amount": [5.0], "contracts": [1], "rank": [1]})
+    trace = vendor_year_bars(df, "USD", "en").data[0]
+    assert trace.name == "&lt;a href='javascript:alert(1)'&gt;Evil&lt;/a&gt; &amp; Co"
+    assert "<a" not in json.dumps(trace.customdata.tolist() if hasattr(trace.customdata,
+                                                                        "tolist")
+                                  else trace.customdata)
+
+
+def test_grid_rows_answer_a_request(db):
+    con = SnapshotReader(db).cursor()
+    reply = page_rows(con, Filters(surveillance_only=False),
+                      {"startRow": 0, "endRow": 2,
+                       "sortModel": [{"colId": "amount_usd", "sort": "desc"}],
+                       "filterModel": {}}, "en")
+    assert reply["rowCount"] == 13
+    first = reply["rowData"][0]
+    assert first["contract_id"] == "fixture:vocord-2020"
+    assert first["amount_text"] == "₽700,000,000.00"
+    assert first["amount_usd_text"] == "$10,000,000.00"
+    assert first["signed_on"] == "2 Mar 2020"
+    assert first["vendor_href"] == "/vendor?scope=all&id=fixture-entity%3Avocord"
+    assert first["url"] == "https://example.org/fixture/vocord-2020"
+
+
+def test_controls_write_the_url_and_bars_drill_down():
+    values = ["RU", None, "cctv", "RUB", None, None, 2020, None, False]
+    assert filters_to_search(values, "?lang=ru") == (
+        "?country=RU&category=cctv&from=2020&currency=RUB&scope=all&lang=ru")
+    assert filters_to_search([None] * 3 + ["USD"] + [None] * 4 + [True], "") == ""
+    path, search = drill_down("?country=RU&lang=ru", "fixture-entity:vocord", 2021)
+    assert path == "/contracts"
+    assert search == "?country=RU&vendor=fixture-entity%3Avocord&from=2021&to=2021&lang=ru"
+    assert drill_down("?to=2021", "v1", "")[1] == "?vendor=v1&undated=1"  # the n.d. bar
+    assert drill_down("?to=2021", "v1", None)[1] == "?vendor=v1&to=2021"  # legend entry
+    assert drill_down("", "__others__", 2020, ["v2", "v1"])[1] == (
+        "?from=2020&to=2020&not_vendor=v1&not_vendor=v2")
+    # a control change keeps the exclusion no control shows
+    assert filters_to_search([None] * 3 + ["USD"] + [None] * 4 + [True],
+                             "?not_vendor=v1&lang=ru") == "?not_vendor=v1&lang=ru"
+
+
+@pytest.mark.parametrize("value,currency,lang,text", [
+    (3_312_000_000, "USD", "en", "$3.3\u00a0bn"),
+    (3_312_000_000, "USD", "ru", "3,3\u00a0млрд\u00a0$"),
+    (1_750_000, "RUB", "en", "₽1.8\u00a0m"),
+    (-250_000, "EUR", "en", "-€250\u00a0k"),
+    (999, "CHF", "en", "999\u00a0CHF"),
+    (None, "USD", "en", "–"),
+])
+def test_money_formats(value, currency, lang, text):
+    assert formats.money(value, currency, lang) == text
+
+
+def test_number_and_date_formats():
+    assert formats.number(1234567, "en") == "1,234,567"
+    assert formats.number(1234567.5, "ru", 2) == "1\u00a0234\u00a0567,50"
+    assert formats.money(6987268.99, "RUB", "ru", compact=False) == "6\u00a0987\u00a0268,99\u00a0₽"
+    assert formats.percent(0.638297, "en") == "63.8\u00a0%"
+    assert formats.day("2016-01-22", "en") == "22 Jan 2016"
+    assert formats.day("2016-01-22", "ru") == "22.01.2016"
+    assert formats.nice_ticks(23.5e6) == [0, 5e6, 10e6, 15e6, 20e6, 25e6]
+    assert formats.country_name("US", "en") == "United States (US)"
+    assert formats.country_name("RU", "ru") == "Российская Федерация (RU)"
+    assert formats.country_name("XX", "en") == "XX"
+    assert formats.country_name(None, "ru") == "неизвестно"
+
+
+def test_every_message_has_both_languages():
+    from survtrack.dashboard.i18n import _table
+
+    for key, row in _table().items():
+        assert row["en"] and row["ru"], key
+    assert t("nav_contracts", "ru") == "Контракты"
+    assert t("nav_contracts", "xx") == "Contracts"
+
+
+@pytest.mark.parametrize("with_eis", [False, True])
+def test_pages_render_without_tags_or_data(tmp_path, shared, with_eis):
+    """A fresh warehouse (nothing classified yet, or nothing at all) still renders."""
+    from survtrack import scrapers
+    from survtrack.scrapers.ingest import ingest
+    from survtrack.warehouse.snapshot import publish_snapshot
+    from survtrack.warehouse.store import Warehouse
+
+    db = tmp_path / "w.duckdb"
+    with Warehouse(db) as wh:
+        if with_eis:
+            ingest(wh, scrapers.get("eis"), [shared / "eis"])
+        publish_snapshot(db, wh.con)
+    reader = SnapshotReader(db)
+    _, (page, _) = render(reader, "/", "")
+    assert t("no_data") in as_json(page)  # nothing tagged: the default view is empty
+    for path in ("/contracts", "/countries", "/vendor", "/buyer?id=RU-INN:3662006088"):
+        render(reader, path, "?scope=all")
+    _, (page, _) = render(reader, "/", "?scope=all&currency=RUB")
+    assert ("Белгородэнерго" in as_json(page)) == with_eis

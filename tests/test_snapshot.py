@@ -1,0 +1,90 @@
+"""Read-only snapshots: the dashboard keeps reading while the warehouse is written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import duckdb
+import pytest
+from dashboard_fixture import load_fixture
+
+from survtrack.warehouse.snapshot import (
+    KEEP,
+    SnapshotReader,
+    current_snapshot,
+    publish_snapshot,
+    snapshot_dir,
+)
+
+
+def test_reader_sees_published_state_and_reopens_on_swap(warehouse, load, shared):
+    load("eis", shared / "eis")
+    first = publish_snapshot(warehouse.path, warehouse.con)  # from the writer's connection
+    reader = SnapshotReader(warehouse.path)
+    assert reader.cursor().execute("SELECT count(*) FROM contracts").fetchone()[0] == 5
+    load_fixture(warehouse)  # the writer goes on writing
+    assert reader.cursor().execute("SELECT count(*) FROM contracts").fetchone()[0] == 5
+    second = publish_snapshot(warehouse.path, warehouse.con)
+    assert second != first and current_snapshot(warehouse.path) == second
+    assert reader.cursor().execute("SELECT count(*) FROM contracts").fetchone()[0] == 13
+    assert reader.path == second
+    facts = reader.cursor().execute(
+        "SELECT vendor_name, tagged, categories FROM contract_facts"
+        " WHERE contract_id = 'fixture:vocord-2021'").fetchone()
+    assert facts == ("Vocord", True, ["facial_recognition"])
+
+
+def test_snapshot_is_read_only(warehouse, load, shared):
+    load("eis", shared / "eis")
+    publish_snapshot(warehouse.path, warehouse.con)
+    cur = SnapshotReader(warehouse.path).cursor()
+    with pytest.raises(duckdb.Error, match="read-only"):
+        cur.execute("DELETE FROM contracts")
+
+
+def test_old_snapshots_pruned_and_pointer_atomic(warehouse):
+    made = [publish_snapshot(warehouse.path, warehouse.con) for _ in range(KEEP + 2)]
+    folder = snapshot_dir(warehouse.path)
+    kept = sorted(p for p in folder.glob("*.duckdb") if not p.name.startswith("."))
+    assert kept == made[-KEEP:]
+    assert os.readlink(folder / "current") == made[-1].name
+    assert not list(folder.glob(".*"))  # no partial files or stray pointers left
+
+
+WRITER = """
+import sys, time
+from survtrack.warehouse.store import Warehouse
+wh = Warehouse(sys.argv[1])
+wh.con.execute("INSERT INTO runs (run_id, source, command, started_at, status)"
+               " VALUES ('writer', 'eis', 'build', now(), 'running')")
+print("holding", flush=True)
+time.sleep(float(sys.argv[2]))
+wh.close()
+"""
+
+
+def test_dashboard_reads_while_another_process_writes(tmp_path, shared):
+    from survtrack.warehouse.store import Warehouse
+
+    db = tmp_path / "w.duckdb"
+    with Warehouse(db) as wh:
+        load_fixture(wh)
+    publish_snapshot(db)
+    reader = SnapshotReader(db)
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), "5"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "holding"
+        # the warehouse itself is locked by the writer ...
+        with pytest.raises(duckdb.IOException):
+            duckdb.connect(str(db), read_only=True)
+        # ... but the snapshot answers
+        started = time.monotonic()
+        assert reader.cursor().execute("SELECT count(*) FROM contracts").fetchone()[0] == 8
+        assert time.monotonic() - started < 5
+    finally:
+        writer.wait(timeout=30)
+    assert writer.returncode == 0
