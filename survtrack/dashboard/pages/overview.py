@@ -105,7 +105,15 @@ def totals_row(con, f: Filters, lang: str) -> dbc.Row:
     cards.append(kpi(t("not_converted", lang) if f.usd else t("no_amount", lang),
                      formats.number(missing if f.usd else tot.no_amount, lang),
                      "kpi-not-converted"))
-    return dbc.Row(cards, className="mb-3 g-2")
+    rows = [dbc.Row(cards, className="mb-3 g-2")]
+    if f.source is None:  # curated leads are marked wherever they are summed with records
+        curated = int(spending.totals(con, f.with_(source="curated")).iloc[0].contracts)
+        if curated:
+            rows.append(html.P([t("curated_note", lang).format(n=formats.number(curated, lang)),
+                                " ", dcc.Link(t("curated_show", lang), href=href(
+                                    "/contracts", f.with_(source="curated"), lang))],
+                               id="curated-note", className="small text-muted"))
+    return html.Div(rows)
 
 
 def layout(con, f: Filters, query: dict, lang: str):
