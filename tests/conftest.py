@@ -45,3 +45,12 @@ def table_counts(wh: Warehouse) -> dict[str, int]:
     from survtrack.warehouse.schema import TABLES
 
     return {t: wh.count(t) for t in TABLES if t != "runs"}
+
+
+def demo_inbox(root: Path) -> Path:
+    """An inbox with the recorded real documents of every source, linked, not copied."""
+    inbox = root / "inbox"
+    inbox.mkdir()
+    for source in ("eis", "usaspending", "ocds", "ted"):
+        (inbox / source).symlink_to(SHARED / source)
+    return inbox

@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from conftest import demo_inbox
 from dashboard_fixture import built_dashboard_db
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
@@ -101,10 +102,7 @@ def demo_url(tmp_path_factory, shared):
     from survtrack.warehouse.store import Warehouse
 
     root = tmp_path_factory.mktemp("demo-browser")
-    inbox = root / "inbox"
-    inbox.mkdir()
-    for source in ("eis", "usaspending", "ocds", "ted"):
-        (inbox / source).symlink_to(shared / source)
+    inbox = demo_inbox(root)
     db = root / "survtrack.duckdb"
     with Warehouse(db) as wh:
         build_demo(wh, inbox, say=lambda _: None)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import demo_inbox
 from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
@@ -19,10 +20,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 def demo_warehouse(tmp_path_factory, shared) -> Path:
     """The demo warehouse, with the recorded real documents of every source in its inbox."""
     root = tmp_path_factory.mktemp("demo")
-    inbox = root / "inbox"
-    inbox.mkdir()
-    for source in ("eis", "usaspending", "ocds", "ted"):
-        (inbox / source).symlink_to(shared / source)
+    inbox = demo_inbox(root)
     db = root / "survtrack.duckdb"
     done = subprocess.run([sys.executable, "-m", "survtrack.cli", "--db", str(db), "demo",
                            "--no-serve", "--inbox", str(inbox)],
