@@ -68,30 +68,21 @@ def controls(con, f: Filters, lang: str) -> dbc.Card:
     ]), className="mb-3 filters")
 
 
-def _vendor_table(con, f: Filters, lang: str) -> html.Table:
-    df = spending.by_vendor(con, f, limit=10)
+PARTY_VIEWS = {"vendor": spending.by_vendor, "buyer": spending.by_buyer}
+
+
+def _party_table(con, f: Filters, role: str, lang: str) -> html.Table:
+    """The top ten vendors or buyers, each linking to its profile and to its contracts."""
+    df = PARTY_VIEWS[role](con, f, limit=10)
     rows = [html.Tr([
-        html.Td(dcc.Link(r.name, href=href("/vendor", f.with_(vendor=None), lang, id=r.key))),
+        html.Td(dcc.Link(r.name, href=href(f"/{role}", f.with_(**{role: None}), lang, id=r.key))),
         html.Td(formats.money(r.amount, f.currency, lang), className="num"),
         html.Td(formats.percent(r.share, lang), className="num"),
         html.Td(dcc.Link(formats.number(r.contracts, lang),
-                         href=href("/contracts", f.with_(vendor=r.key), lang)), className="num"),
+                         href=href("/contracts", f.with_(**{role: r.key}), lang)),
+                className="num"),
     ]) for r in df.itertuples()]
-    head = html.Tr([html.Th(t("f_vendor", lang)), html.Th(t("amount", lang)),
-                    html.Th(t("share", lang)), html.Th(t("contracts", lang))])
-    return html.Table([html.Thead(head), html.Tbody(rows)], className="table table-sm")
-
-
-def _buyer_table(con, f: Filters, lang: str) -> html.Table:
-    df = spending.by_buyer(con, f, limit=10)
-    rows = [html.Tr([
-        html.Td(dcc.Link(r.name, href=href("/buyer", f.with_(buyer=None), lang, id=r.key))),
-        html.Td(formats.money(r.amount, f.currency, lang), className="num"),
-        html.Td(formats.percent(r.share, lang), className="num"),
-        html.Td(dcc.Link(formats.number(r.contracts, lang),
-                         href=href("/contracts", f.with_(buyer=r.key), lang)), className="num"),
-    ]) for r in df.itertuples()]
-    head = html.Tr([html.Th(t("f_buyer", lang)), html.Th(t("amount", lang)),
+    head = html.Tr([html.Th(t(f"f_{role}", lang)), html.Th(t("amount", lang)),
                     html.Th(t("share", lang)), html.Th(t("contracts", lang))])
     return html.Table([html.Thead(head), html.Tbody(rows)], className="table table-sm")
 
@@ -131,7 +122,7 @@ def layout(con, f: Filters, query: dict, lang: str):
         dcc.Graph(id="overview-chart", figure=figures.vendor_year_bars(bars, f.currency, lang),
                   config={"displaylogo": False, "responsive": True}),
         dbc.Row([
-            dbc.Col([html.H3(t("top_vendors", lang)), _vendor_table(con, f, lang),
+            dbc.Col([html.H3(t("top_vendors", lang)), _party_table(con, f, "vendor", lang),
                      html.H3(t("concentration", lang)),
                      html.Dl([html.Dt(t("hhi", lang)),
                               html.Dd(formats.number(conc.hhi, lang), id="hhi"),
@@ -139,7 +130,7 @@ def layout(con, f: Filters, query: dict, lang: str):
                               html.Dd(formats.percent(conc.top1_share, lang)),
                               html.Dt(t("top5_share", lang)),
                               html.Dd(formats.percent(conc.top5_share, lang))])], md=6),
-            dbc.Col([html.H3(t("top_buyers", lang)), _buyer_table(con, f, lang),
+            dbc.Col([html.H3(t("top_buyers", lang)), _party_table(con, f, "buyer", lang),
                      html.H3(t("by_category", lang)),
                      dcc.Graph(id="category-chart",
                                figure=figures.ranked_bars(cats, "category", f.currency, lang),
