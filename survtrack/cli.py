@@ -204,17 +204,24 @@ def claims(
         typer.echo(json.dumps([v.as_dict() for v in verdicts], default=str, ensure_ascii=False))
         return
     out = Console()
-    t = Table("claim", "status", "figure", "found", "gap", "contracts", "why",
-              title=f"claims ({'with' if include_curated else 'without'} curated evidence)")
+    out.print(f"[bold]claims[/bold] ({'with' if include_curated else 'without'} curated rows"
+              " as evidence)")
     for v in verdicts:
         c = v.claim
-        t.add_row(c.id, v.status, f"{c.comparison} {c.figure:,} {c.currency}",
-                  "" if v.found is None else f"{v.found:,}",
-                  "" if v.gap is None else f"{v.gap:+,}", str(len(v.contracts)), v.reason)
-    out.print(t)
-    for v in verdicts:
+        colour = {"supported": "green", "contradicted": "red"}.get(v.status, "yellow")
+        out.print(f"\n[bold]{c.id}[/bold]: [{colour}]{v.status}[/{colour}] — {c.claim}")
+        out.print(f"  figure {c.comparison} {c.figure:,} {c.currency}"
+                  + ("" if v.found is None else f"; found {v.found:,}")
+                  + ("" if v.gap is None else f"; gap {v.gap:+,}") + f"; {v.reason}")
+        out.print(f"  cited: {c.url}")
         for e in v.contracts:
-            out.print(f"  {v.claim.id}: {e.contract_id} {e.amount} {e.currency} {e.url or ''}")
+            out.print(f"  record {e.contract_id}: {e.amount:,} {e.currency} ({e.year})"
+                      f" {e.url or ''}")
+        for e in v.other_currency + v.unpriced:
+            out.print(f"  in scope, not summed: {e.contract_id} {e.amount} {e.currency}")
+        for e in v.leads:
+            out.print(f"  lead from reporting (not evidence): {e.contract_id}"
+                      f" {e.amount if e.amount is None else f'{e.amount:,}'} {e.currency}")
 
 
 # --- build ---

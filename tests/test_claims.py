@@ -202,6 +202,9 @@ def test_claims_command_reports_json(built, tmp_path):
     assert ntech["found"] == "200000000.00" and ntech["gap"] == "0.00"
     assert [(c["contract_id"], c["url"]) for c in ntech["contracts"]] == [
         (NTECH, CARD.format("9990000000019000001"))]
+    # the report itself is shown as a lead to follow up, never counted as evidence
+    assert [lead["contract_id"] for lead in ntech["leads"]] == [
+        "curated:ru-moscow-dit-ntechlab-2019"]
     assert out["uganda-huawei-126m"]["status"] == "not_yet_verifiable"
     with_curated = CliRunner().invoke(app, ["--db", str(db), "claims", "--json",
                                             "--include-curated"])

@@ -99,6 +99,9 @@ class Verdict:
     contracts: list[Evidence] = field(default_factory=list)
     other_currency: list[Evidence] = field(default_factory=list)
     unpriced: list[Evidence] = field(default_factory=list)
+    # curated rows in the claim's scope (its own row included): pointers for the analyst to
+    # follow up in the registries, never evidence
+    leads: list[Evidence] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         out = asdict(self)
@@ -194,12 +197,14 @@ def _org_match(alias: str, patterns: tuple[str, ...], params: list) -> str:
     return "(" + " OR ".join(ors) + ")"
 
 
-def evidence(wh: Warehouse, claim: Claim, include_curated: bool = False) -> list[Evidence]:
-    """Every contract in the claim's scope (any currency, priced or not)."""
+def evidence(wh: Warehouse, claim: Claim, include_curated: bool = False,
+             own_row: bool = False) -> list[Evidence]:
+    """Every contract in the claim's scope (any currency, priced or not). The claim's own
+    curated row is left out unless `own_row` (it is the report being checked)."""
     where, params = ["coalesce(c.status, '') <> 'annulled'"], []
     if not include_curated:
         where.append("c.source <> 'curated'")
-    if claim.from_row:
+    if claim.from_row and not own_row:
         where.append("c.contract_id <> ?")
         params.append(f"curated:{claim.from_row}")
     if claim.buyer:
@@ -242,6 +247,9 @@ def check(wh: Warehouse, claim: Claim, include_curated: bool = False) -> Verdict
     unpriced = [e for e in found_all if e.amount is None]
     verdict = (_single if claim.scope == "single" else _total)(claim, priced)
     verdict.other_currency, verdict.unpriced = other, unpriced
+    if not include_curated:
+        verdict.leads = [e for e in evidence(wh, claim, include_curated=True, own_row=True)
+                         if e.source == "curated"]
     return verdict
 
 
