@@ -133,6 +133,7 @@ class LoadResult:
 # Tables whose rows carry the version of the contract they belong to are written by
 # _write_contracts; every other table is a plain upsert on its key.
 VERSIONED = ("contracts", "items")
+SMALL_BATCH = 20  # rows up to which an upsert binds values instead of an Arrow batch
 # Tables describing things (not versions of them): a NULL in a new row keeps the known value.
 KEEP_KNOWN = {"organizations"}
 ORDER = ["organizations", "contracts", "contract_versions", "items", "payments",
@@ -333,7 +334,8 @@ class Warehouse:
             " AND contract_id IN (SELECT unnest(?::VARCHAR[]))", [document_id, ids])]
 
     def _upsert(self, table: str, rows: list[dict], guard: str | None = None) -> None:
-        """Bulk upsert through an Arrow batch: one statement per table and document.
+        """One upsert statement per table and batch: a few rows bound as values, more as an
+        Arrow table (row-by-row statements cost ~2 ms each, which dominated big loads).
 
         Rows repeating a key within the batch keep the last one (DuckDB updates a row once
         per statement); `guard` is a condition on `excluded` and the stored row.
@@ -343,21 +345,29 @@ class Warehouse:
         spec = TABLES[table]
         cols = spec.column_names
         unique = {tuple(r.get(k) for k in spec.key): r for r in rows}
-        batch = pa.Table.from_pylist(
-            [{c: _fit(r.get(c), spec, c) for c in cols} for r in unique.values()],
-            schema=arrow_schema(table))
+        values = [[_fit(r.get(c), spec, c) for c in cols] for r in unique.values()]
         updates = [c for c in cols if c not in spec.key]
-        sql = (f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM batch"
-               f" ON CONFLICT ({', '.join(spec.key)}) DO ")
         keep = table in KEEP_KNOWN  # a later document that omits a value does not erase it
-        sql += ("UPDATE SET " + ", ".join(
+        conflict = f" ON CONFLICT ({', '.join(spec.key)}) DO " + ("UPDATE SET " + ", ".join(
             f"{c} = coalesce(excluded.{c}, {table}.{c})" if keep else f"{c} = excluded.{c}"
-            for c in updates)) if updates else "NOTHING"
+            for c in updates) if updates else "NOTHING")
         if guard and updates:
-            sql += f" WHERE {guard}"
+            conflict += f" WHERE {guard}"
+        if len(values) <= SMALL_BATCH:
+            # a statement costs ~2 ms; binding a few rows beats registering an Arrow table
+            row = f"({', '.join('?' for _ in cols)})"
+            self.con.execute(
+                f"INSERT INTO {table} ({', '.join(cols)}) VALUES "
+                + ", ".join(row for _ in values) + conflict,
+                [v for vals in values for v in vals])
+            return
+        batch = pa.Table.from_arrays(
+            [pa.array([vals[i] for vals in values], type=field.type)
+             for i, field in enumerate(arrow_schema(table))], schema=arrow_schema(table))
         self.con.register("batch", batch)
         try:
-            self.con.execute(sql)
+            self.con.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)}"
+                             " FROM batch" + conflict)
         finally:
             self.con.unregister("batch")
 
