@@ -187,3 +187,28 @@ def test_bad_item_in_a_223_daily_file_costs_only_itself(shared, load, warehouse,
     assert ids == {"eis:50105018196190002040000", "eis:50105018196190002060000"}
     field, reason = warehouse.query("SELECT field, reason FROM rejects")[0]
     assert field == "contractData/price" and "item 2" in reason and "1 750 000" in reason
+
+
+def test_a_killed_ingest_resumes_by_running_again(shared, warehouse, tmp_path):
+    """Interrupted after five documents (as by Ctrl-C), the same ingest run again loads the
+    rest, and the warehouse ends up as a clean ingest leaves it."""
+    from survtrack import scrapers
+    from survtrack.scrapers.ingest import ingest
+    from survtrack.warehouse.store import Warehouse
+
+    seen = []
+
+    def interrupt_after_five(origin, result):
+        seen.append(origin)
+        if len(seen) == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ingest(warehouse, scrapers.get("eis"), [shared / "eis"], on_result=interrupt_after_five)
+    assert warehouse.query("SELECT status FROM runs") == [("failed",)]
+    assert warehouse.count("documents") == 5
+    again = ingest(warehouse, scrapers.get("eis"), [shared / "eis"])
+    assert again["skipped"] == 5 and again["loaded"] + again["not_contract_bearing"] == 13
+    with Warehouse(tmp_path / "clean" / "w.duckdb") as clean:
+        ingest(clean, scrapers.get("eis"), [shared / "eis"])
+        assert table_counts(clean) == table_counts(warehouse)
