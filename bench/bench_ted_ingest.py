@@ -178,7 +178,7 @@ def main() -> None:
             items = wh.count("items")
         elapsed = time.perf_counter() - started
         print(f"outcomes: {dict(counts)}; contracts {contracts}, items {items}")
-        print(f"ingest (archive + parse + DuckDB, one transaction per notice): {elapsed:.2f} s,"
+        print(f"ingest (archive + parse + DuckDB, small notices many to a transaction): {elapsed:.2f} s,"
               f" {total / elapsed:.1f} notices/s, {contracts / elapsed:.0f} contracts/s")
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
         print(f"peak RSS of the process (Python + DuckDB): {rss:.0f} MiB")

@@ -189,12 +189,16 @@ def test_bad_item_in_a_223_daily_file_costs_only_itself(shared, load, warehouse,
     assert field == "contractData/price" and "item 2" in reason and "1 750 000" in reason
 
 
-def test_a_killed_ingest_resumes_by_running_again(shared, warehouse, tmp_path):
-    """Interrupted after five documents (as by Ctrl-C), the same ingest run again loads the
-    rest, and the warehouse ends up as a clean ingest leaves it."""
+def test_a_killed_ingest_resumes_by_running_again(shared, warehouse, tmp_path, monkeypatch):
+    """Interrupted at the fifth document (as by Ctrl-C) while loading four to a transaction,
+    the ingest has committed two whole batches; run again, it loads the rest, and the
+    warehouse ends up as a clean ingest leaves it."""
     from survtrack import scrapers
+    from survtrack.scrapers import ingest as ingesting
     from survtrack.scrapers.ingest import ingest
     from survtrack.warehouse.store import Warehouse
+
+    monkeypatch.setattr(ingesting, "BATCH_DOCUMENTS", 4)
 
     seen = []
 
@@ -206,9 +210,49 @@ def test_a_killed_ingest_resumes_by_running_again(shared, warehouse, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         ingest(warehouse, scrapers.get("eis"), [shared / "eis"], on_result=interrupt_after_five)
     assert warehouse.query("SELECT status FROM runs") == [("failed",)]
-    assert warehouse.count("documents") == 5
+    assert warehouse.count("documents") == 8
     again = ingest(warehouse, scrapers.get("eis"), [shared / "eis"])
-    assert again["skipped"] == 5 and again["loaded"] + again["not_contract_bearing"] == 13
+    assert again["skipped"] == 8 and again["loaded"] + again["not_contract_bearing"] == 10
     with Warehouse(tmp_path / "clean" / "w.duckdb") as clean:
         ingest(clean, scrapers.get("eis"), [shared / "eis"])
         assert table_counts(clean) == table_counts(warehouse)
+
+
+@pytest.mark.parametrize("names", [("a_v2.xml", "b_v1.xml"), ("a_v1.xml", "b_v2.xml")])
+def test_two_versions_in_one_batch(names, shared, load, warehouse, tmp_path):
+    """Both versions loaded in the same transaction, in either order: the later version is
+    shown with its own product lines, and both versions are kept."""
+    real = (shared / "eis" / VORONEZH).read_bytes()
+    for name in names:
+        (tmp_path / name).write_bytes(later_version(real) if "v2" in name else real)
+    assert load("eis", tmp_path)["loaded"] == 2
+    assert warehouse.query("SELECT version, amount FROM contracts") == [
+        (2, Decimal("1195409.35"))]
+    assert warehouse.scalar("SELECT count(*) FROM contract_versions") == 2
+    assert warehouse.scalar("SELECT count(*) FROM items") == 20
+    assert warehouse.scalar("SELECT sum(amount) FROM items") == Decimal("1195409.35")
+
+
+def test_a_batch_that_cannot_be_written_falls_back_to_one_document_at_a_time(warehouse):
+    """A document whose rows break the warehouse (here a contract without its source) makes
+    the batch's transaction fail; every document is then loaded alone, and only the bad one
+    is rejected."""
+    from datetime import date
+
+    from survtrack.warehouse.store import Document
+
+    def parse(ctx):  # a test parser: each document names one contract
+        name = ctx.document.read().decode()
+        ctx.emit("contracts", contract_id=f"test:{name}", source=None if name == "bad" else
+                 "test", native_id=name, version=1, signed_on=date(2020, 1, 1), year=2020)
+
+    docs = []
+    for name in ("one", "bad", "two"):
+        document_id, size = warehouse.archive.put_bytes(name.encode())
+        docs.append(Document(document_id, "test", name, warehouse.archive.path(document_id),
+                             size))
+    results = warehouse.load_many(docs, parse)
+    assert [r.status for r in results] == ["loaded", "rejected", "loaded"]
+    assert "NOT NULL" in results[1].reason or "source" in results[1].reason
+    assert sorted(r[0] for r in warehouse.query("SELECT contract_id FROM contracts")) == [
+        "test:one", "test:two"]

@@ -27,6 +27,9 @@ class Source:
     parse: Parser
     rate_limit: float = 1.0  # requests per second, for the polite session
     extensions: tuple[str, ...] = field(default=(".xml",))
+    # documents stand alone (the parser never reads the warehouse), so small ones may be
+    # loaded many to a transaction; OCDS, which compiles across documents, says False
+    batch_documents: bool = True
 
     def markdown(self) -> str:
         lines = [f"## `{self.name}`: {self.title}", "",

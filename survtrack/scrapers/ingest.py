@@ -8,7 +8,12 @@ from pathlib import Path
 
 from survtrack.scrapers.base import Source
 from survtrack.scrapers.files import Problem, iter_inputs
-from survtrack.warehouse.store import LoadResult, Warehouse
+from survtrack.warehouse.store import Document, LoadResult, Warehouse
+
+# Small documents of a source whose documents stand alone are loaded this many to a
+# transaction; a bigger one (a 223-FZ daily file, a bulk CSV) is loaded on its own, streaming.
+BATCH_DOCUMENTS = 200
+SMALL_DOCUMENT = 1 << 20
 
 
 def ingest(wh: Warehouse, source: Source, paths: list[Path], *, force: bool = False,
@@ -20,19 +25,32 @@ def ingest(wh: Warehouse, source: Source, paths: list[Path], *, force: bool = Fa
     counts: Counter = Counter()
     run_id = wh.start_run(source.name, "ingest", {"paths": [str(p) for p in paths],
                                                   "force": force})
+    pending: list[Document] = []
+
+    def report(origin: str, result: LoadResult | Problem) -> None:
+        counts["rejected" if isinstance(result, Problem) else result.status] += 1
+        if on_result:
+            on_result(origin, result)
+
+    def flush() -> None:
+        for doc, result in zip(pending, wh.load_many(pending, source.parse, run_id),
+                               strict=True):
+            report(doc.origin, result)
+        pending.clear()
+
     status = "failed"
     try:
         for found in iter_inputs(paths, wh.archive, source.name, source.extensions):
             if isinstance(found, Problem):
                 wh.reject(source.name, found.origin, found.reason, found.field, run_id=run_id)
-                counts["rejected"] += 1
-                if on_result:
-                    on_result(found.origin, found)
-                continue
-            result = wh.load(found, source.parse, run_id=run_id, force=force)
-            counts[result.status] += 1
-            if on_result:
-                on_result(found.origin, result)
+                report(found.origin, found)
+            elif source.batch_documents and not force and found.size <= SMALL_DOCUMENT:
+                pending.append(found)
+                if len(pending) >= BATCH_DOCUMENTS:
+                    flush()
+            else:
+                report(found.origin, wh.load(found, source.parse, run_id=run_id, force=force))
+        flush()
         status = "finished"
     finally:
         wh.finish_run(run_id, counts, status)

@@ -247,5 +247,6 @@ SOURCE = Source(
              "JSON Lines", "concatenated JSON"),
     parse=parse,
     rate_limit=1.0,
+    batch_documents=False,  # a process is compiled from what earlier documents wrote
     extensions=(".json", ".jsonl", ".ndjson"),
 )
