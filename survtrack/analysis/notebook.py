@@ -78,7 +78,7 @@ class Investigation:
             f"""SELECT f.contract_id, f.source, f.country, f.year, f.signed_on,
                        f.vendor_name, f.vendor_key, f.buyer_name, f.buyer_key, f.title,
                        f.amount, f.currency, f.amount_usd, f.status, f.categories,
-                       (SELECT string_agg(t.rule || ': ' || t.evidence, ' | ')
+                       (SELECT string_agg(DISTINCT t.rule || ': ' || t.evidence, ' | ')
                         FROM tags t WHERE t.contract_id = f.contract_id) AS evidence,
                        f.url, f.document_id
                 FROM ({FACTS_SQL}) f WHERE {where}
