@@ -56,6 +56,7 @@ def ingest(
     db: DbOption = None,
 ) -> None:
     """Load local documents of SOURCE (files, folders, ZIP archives) into the warehouse."""
+    from survtrack.scrapers.files import Ignored
     from survtrack.scrapers.ingest import ingest as run_ingest
 
     try:
@@ -78,20 +79,23 @@ def ingest(
         task = progress.add_task(f"ingest {source}", total=None, last="")
 
         def on_result(origin: str, result) -> None:
-            status = result.status if isinstance(result, LoadResult) else "rejected"
-            if status == "rejected":
-                problems.append((origin, result.reason))
+            status = (result.status if isinstance(result, LoadResult) else
+                      "ignored" if isinstance(result, Ignored) else "rejected")
+            if status in ("rejected", "ignored"):
+                problems.append((status, origin, result.reason))
             progress.update(task, advance=1, last=f"{status}: {Path(origin).name[:50]}")
 
         counts = run_ingest(wh, src, paths, force=force, on_result=on_result)
         progress.update(task, total=sum(counts.values()))
-    for origin, reason in problems:
-        console.print(f"[red]rejected[/red] {origin}: {reason}")
+    for status, origin, reason in problems:
+        colour = "red" if status == "rejected" else "yellow"
+        console.print(f"[{colour}]{status}[/{colour}] {origin}: {reason}")
     typer.echo(json.dumps({"source": source, **_outcomes(counts)}))
 
 
 def _outcomes(counts: Counter) -> dict:
-    return {k: counts.get(k, 0) for k in ("loaded", "not_contract_bearing", "skipped", "rejected")}
+    return {k: counts.get(k, 0)
+            for k in ("loaded", "not_contract_bearing", "skipped", "rejected", "ignored")}
 
 
 @app.command()

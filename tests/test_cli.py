@@ -23,8 +23,9 @@ def invoke(*args: str):
 def test_ingest_status_export(shared, tmp_path):
     db = tmp_path / "w.duckdb"
     out = invoke("--db", db, "ingest", "eis", shared / "eis").stdout.strip().splitlines()[-1]
+    others = [p for p in (shared / "eis").iterdir() if p.suffix != ".xml"]  # README, CSV, HTML
     assert json.loads(out) == {"source": "eis", "loaded": 11, "not_contract_bearing": 7,
-                               "skipped": 0, "rejected": 0}
+                               "skipped": 0, "rejected": 0, "ignored": len(others)}
     again = json.loads(invoke("--db", db, "ingest", "eis", shared / "eis").stdout.splitlines()[-1])
     assert again["skipped"] == 18 and again["loaded"] == 0
 

@@ -180,7 +180,7 @@ def test_ingest_curated_without_a_path_loads_the_project_csv(tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {
         "source": "curated", "loaded": 1, "not_contract_bearing": 0, "skipped": 0,
-        "rejected": 0}
+        "rejected": 0, "ignored": 0}
     result = CliRunner().invoke(app, ["--db", str(db), "ingest", "eis"])
     assert result.exit_code != 0 and "give the files to load" in result.output
 

@@ -421,4 +421,4 @@ def test_cli_ingest_ted(ted, tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary == {"source": "ted", "loaded": 1, "not_contract_bearing": 1, "skipped": 0,
-                       "rejected": 0}
+                       "rejected": 0, "ignored": 0}

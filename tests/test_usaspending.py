@@ -285,7 +285,7 @@ def test_cli_ingest(tmp_path, award_detail):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {
         "source": "usaspending", "loaded": 2, "not_contract_bearing": 0, "skipped": 0,
-        "rejected": 0}
+        "rejected": 0, "ignored": 0}
 
 
 # -- bad input -----------------------------------------------------------------------------

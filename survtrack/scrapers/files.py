@@ -31,14 +31,26 @@ class Problem:
     field: str | None = None
 
 
-def iter_inputs(paths: list[Path], archive: Archive, source: str,
-                extensions: tuple[str, ...]) -> Iterator[Document | Problem]:
+@dataclass
+class Ignored:
+    """A file in a given folder that is no document of the source (a README, a CSV beside
+    XML files): not loaded, but named in the ingest's report, never dropped silently."""
+
+    origin: str
+    reason: str
+
+
+def iter_inputs(paths: list[Path], archive: Archive, source: str, extensions: tuple[str, ...]
+                ) -> Iterator[Document | Problem | Ignored]:
     for path in paths:
         path = Path(path)
         if path.is_dir():
             for child in sorted(p for p in path.rglob("*") if p.is_file()):
                 if _wanted(child, extensions):
                     yield from _from_file(child, archive, source, extensions)
+                else:
+                    yield Ignored(str(child), f"not a {source} document"
+                                  f" ({', '.join(extensions)} or .zip)")
         elif path.exists():
             yield from _from_file(path, archive, source, extensions)
         else:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from survtrack.scrapers.base import Source
-from survtrack.scrapers.files import Problem, iter_inputs
+from survtrack.scrapers.files import Ignored, Problem, iter_inputs
 from survtrack.warehouse.store import Document, LoadResult, Warehouse
 
 # Small documents of a source whose documents stand alone are loaded this many to a
@@ -17,7 +17,8 @@ SMALL_DOCUMENT = 1 << 20
 
 
 def ingest(wh: Warehouse, source: Source, paths: list[Path], *, force: bool = False,
-           on_result: Callable[[str, LoadResult | Problem], None] | None = None) -> Counter:
+           on_result: Callable[[str, LoadResult | Problem | Ignored], None] | None = None,
+           ) -> Counter:
     """Archive and load every document under `paths`; return counts by outcome.
 
     Documents already loaded are skipped, so a killed ingest resumes by running it again.
@@ -27,8 +28,9 @@ def ingest(wh: Warehouse, source: Source, paths: list[Path], *, force: bool = Fa
                                                   "force": force})
     pending: list[Document] = []
 
-    def report(origin: str, result: LoadResult | Problem) -> None:
-        counts["rejected" if isinstance(result, Problem) else result.status] += 1
+    def report(origin: str, result: LoadResult | Problem | Ignored) -> None:
+        counts["rejected" if isinstance(result, Problem) else
+               "ignored" if isinstance(result, Ignored) else result.status] += 1
         if on_result:
             on_result(origin, result)
 
@@ -41,7 +43,9 @@ def ingest(wh: Warehouse, source: Source, paths: list[Path], *, force: bool = Fa
     status = "failed"
     try:
         for found in iter_inputs(paths, wh.archive, source.name, source.extensions):
-            if isinstance(found, Problem):
+            if isinstance(found, Ignored):
+                report(found.origin, found)
+            elif isinstance(found, Problem):
                 wh.reject(source.name, found.origin, found.reason, found.field, run_id=run_id)
                 report(found.origin, found)
             elif source.batch_documents and not force and found.size <= SMALL_DOCUMENT:
