@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -130,9 +131,6 @@ class LoadResult:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-# Tables whose rows carry the version of the contract they belong to are written by
-# _write_contracts; every other table is a plain upsert on its key.
-VERSIONED = ("contracts", "items")
 SMALL_BATCH = 20  # rows up to which an upsert binds values instead of an Arrow batch
 # Tables describing things (not versions of them): a NULL in a new row keeps the known value.
 KEEP_KNOWN = {"organizations"}
@@ -439,9 +437,10 @@ class Warehouse:
             """UPDATE contracts SET status = e.event
                FROM (SELECT contract_id, arg_max(event, CASE event WHEN 'annulled' THEN 3
                             WHEN 'terminated' THEN 2 ELSE 1 END) AS event
-                     FROM contract_events GROUP BY contract_id) e
-               WHERE contracts.contract_id = e.contract_id
-                 AND contracts.contract_id IN (SELECT unnest(?::VARCHAR[]))""",
+                     FROM contract_events
+                     WHERE contract_id IN (SELECT unnest(?::VARCHAR[]))
+                     GROUP BY contract_id) e
+               WHERE contracts.contract_id = e.contract_id""",
             [contract_ids])
 
     # -- status ----------------------------------------------------------------------------
@@ -469,17 +468,15 @@ class Warehouse:
 def _fit(value, spec, column):
     """Decimals are rounded to the column's scale (as DuckDB itself would cast them)."""
     if isinstance(value, Decimal):
-        scale = _SCALES.setdefault((spec.name, column), _scale(spec, column))
+        scale = _scale(spec.name, column)
         if scale is not None and value.as_tuple().exponent < -scale:
             return value.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_EVEN)
     return value
 
 
-_SCALES: dict = {}
-
-
-def _scale(spec, column) -> int | None:
-    typ = next(c.type for c in spec.columns if c.name == column)
+@cache
+def _scale(table: str, column: str) -> int | None:
+    typ = next(c.type for c in TABLES[table].columns if c.name == column)
     return int(typ.split(",")[1].rstrip(")")) if typ.startswith("DECIMAL") else None
 
 

@@ -85,8 +85,8 @@ _PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 def amount(value, field: str) -> Decimal | None:
     """Dollars as USAspending writes them: plain decimals (-5000.00, 61241.34).
 
-    Stricter than values.money on purpose: a comma is never a decimal separator here, so
-    '1,234' is refused rather than read as 1.234.
+    Stricter than values.money on purpose: USAspending never writes a decimal comma or a
+    thousands separator, so anything but a plain number ('1,234', '1 234') is refused.
     """
     if value is None or isinstance(value, (bool, dict, list)):
         if value is None:
