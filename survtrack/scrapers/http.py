@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 import threading
 import time
@@ -24,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import InvalidOperation
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import BinaryIO
@@ -35,7 +35,8 @@ from requests.adapters import HTTPAdapter
 from requests_cache import DO_NOT_CACHE, CachedSession
 from urllib3.util.retry import Retry
 
-from survtrack.scrapers import xmlsafe
+from survtrack.scrapers import jsonsafe, xmlsafe
+from survtrack.scrapers.jsonsafe import LimitExceeded
 from survtrack.warehouse.store import Rejected
 
 CONTACT_URL = os.environ.get("SURVTRACK_CONTACT", "https://github.com/survtrack/survtrack")
@@ -201,6 +202,9 @@ class PoliteClient:
                                  f" ({resp.reason}); body starts {resp.content[:200]!r}")
             try:
                 check_body(resp.content, resp.headers, expect)
+            except LimitExceeded as exc:
+                self._forget(resp)
+                raise FetchError(url, f"response refused: {exc}") from None
             except BadBody as exc:
                 self._forget(resp)
                 last = str(exc)
@@ -248,7 +252,9 @@ def check_body(body: bytes, headers, expect: str | None) -> None:
         raise BadBody(f"received {len(body)} bytes of {announced} announced")
     if expect == "json":
         try:
-            json.loads(body)
+            jsonsafe.loads(body)
+        except LimitExceeded:
+            raise  # not a transient fault: refused, never retried
         except ValueError as exc:
             raise BadBody(f"not well-formed JSON: {exc}") from None
     elif expect == "xml":
@@ -267,11 +273,15 @@ def check_xml(stream: BinaryIO) -> None:
 
 
 def check_json_stream(stream: BinaryIO) -> None:
-    """Walk a JSON document of any size without holding it."""
+    """Walk a JSON document of any size without holding it (events only, no prefixes: their
+    cost grows with the square of the depth), behind jsonsafe's bounds. A file breaking a
+    bound is kept as it is: the parser refuses the offending part and loads the others."""
     try:
-        for _ in ijson.parse(stream):
+        for _ in ijson.basic_parse(jsonsafe.Guard(stream), multiple_values=True):
             pass
-    except (ijson.JSONError, UnicodeDecodeError) as exc:
+    except LimitExceeded:
+        return
+    except (ijson.JSONError, UnicodeDecodeError, InvalidOperation) as exc:
         raise BadBody(f"not well-formed JSON: {exc}") from None
 
 
@@ -279,6 +289,8 @@ def check_jsonl(lines: Iterator[bytes]) -> None:
     for n, line in enumerate(lines, 1):
         if line.strip():
             try:
-                json.loads(line)
+                jsonsafe.loads(line)
+            except LimitExceeded:
+                continue  # a line the parser will refuse on its own; the others load
             except ValueError as exc:
                 raise BadBody(f"line {n} is not well-formed JSON: {exc}") from None
