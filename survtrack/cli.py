@@ -53,9 +53,16 @@ def ingest(
     paths: Annotated[list[Path] | None, typer.Argument(
         help="files, folders and ZIP archives (curated: defaults to the project's CSV)")] = None,
     force: Annotated[bool, typer.Option(help="parse again documents already loaded")] = False,
+    follow_links: Annotated[bool, typer.Option(
+        "--follow-links", help="read links inside a folder that lead outside it (by default"
+        " they are named and not read; a path given explicitly is always read)")] = False,
     db: DbOption = None,
 ) -> None:
-    """Load local documents of SOURCE (files, folders, ZIP archives) into the warehouse."""
+    """Load local documents of SOURCE (files, folders, ZIP archives) into the warehouse.
+
+    Only regular files are read. Inside a folder, a link leading outside that folder is named
+    and not read unless --follow-links.
+    """
     from survtrack.scrapers.files import Ignored
     from survtrack.scrapers.ingest import ingest as run_ingest
 
@@ -85,7 +92,8 @@ def ingest(
                 problems.append((status, origin, result.reason))
             progress.update(task, advance=1, last=f"{status}: {Path(origin).name[:50]}")
 
-        counts = run_ingest(wh, src, paths, force=force, on_result=on_result)
+        counts = run_ingest(wh, src, paths, force=force, follow_links=follow_links,
+                            on_result=on_result)
         progress.update(task, total=sum(counts.values()))
     for status, origin, reason in problems:
         colour = "red" if status == "rejected" else "yellow"
