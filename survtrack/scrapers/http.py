@@ -37,7 +37,7 @@ from urllib3.util.retry import Retry
 
 from survtrack.scrapers import jsonsafe, xmlsafe
 from survtrack.scrapers.jsonsafe import LimitExceeded
-from survtrack.warehouse.store import Rejected
+from survtrack.warehouse.protocol import Rejected
 
 CONTACT_URL = os.environ.get("SURVTRACK_CONTACT", "https://github.com/survtrack/survtrack")
 RETRY_STATUSES = (429, 500, 502, 503, 504)
