@@ -310,6 +310,13 @@ def scrape(
     backoff: Annotated[float | None, typer.Option(
         help="retry backoff factor in seconds (default 1)")] = None,
     timeout: Annotated[float | None, typer.Option(help="read timeout in seconds")] = None,
+    deadline: Annotated[float | None, typer.Option(
+        help="seconds a whole response may take, headers and body (default 300)")] = None,
+    step_deadline: Annotated[float | None, typer.Option(
+        "--step-deadline", help="seconds one run step (a page and its documents) may take"
+        " (default 3600)")] = None,
+    max_body: Annotated[int | None, typer.Option(
+        "--max-body", help="bytes a page may have (default 256 MB); bulk files: 20 GB")] = None,
     db: DbOption = None,
 ) -> None:
     """Fetch SOURCE from the web politely, archive every document and load it.
@@ -331,6 +338,12 @@ def scrape(
         policy.backoff_factor = backoff
     if timeout is not None:
         policy.read_timeout = timeout
+    if deadline is not None:
+        policy.response_deadline = deadline
+    if step_deadline is not None:
+        policy.step_deadline = step_deadline
+    if max_body is not None:
+        policy.max_body_bytes = max_body
     path = _db(db)
     problems: list[tuple[str, str]] = []
     with open_warehouse(db) as wh, Progress(
