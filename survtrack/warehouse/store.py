@@ -370,6 +370,18 @@ class Warehouse:
                 out[source][table] = n
         return dict(out)
 
+    def status(self, runs: int = 10, rejects: int = 20) -> dict:
+        """Rows per table and per source, the last runs and the latest rejects."""
+        return {
+            "tables": {t: self.count(t) for t in TABLES},
+            "sources": self.counts_by_source(),
+            "runs": self.query("SELECT run_id, command, source, status, loaded, skipped,"
+                               " rejected, started_at, finished_at FROM runs"
+                               " ORDER BY started_at DESC LIMIT ?", [runs]),
+            "rejects": self.query("SELECT source, origin, field, reason FROM rejects"
+                                  " ORDER BY rejected_at DESC LIMIT ?", [rejects]),
+        }
+
     def iter_rows(self, sql: str, params=None, batch: int = 10_000) -> Iterator[tuple]:
         cur = self.con.execute(sql, params or [])
         while rows := cur.fetchmany(batch):
