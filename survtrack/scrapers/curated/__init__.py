@@ -32,7 +32,10 @@ SOURCE_NAME = "curated"
 COLUMNS = ("id", "buyer", "buyer_id", "vendor", "vendor_id", "country", "signed_on", "year",
            "amount", "currency", "amount_basis", "subject", "category", "registry_ref", "url",
            "outlet", "published_on", "checked")
-REQUIRED = ("id", "buyer", "vendor", "country", "amount", "currency", "amount_basis",
+# columns a file may leave out: the words to search the registry with (docs/curated.md)
+OPTIONAL_COLUMNS = ("eis_query",)
+# a tender reported before its award names no vendor: vendor stays empty, vendor_id NULL
+REQUIRED = ("id", "buyer", "country", "amount", "currency", "amount_basis",
             "subject", "category", "url", "outlet", "checked")
 ROW_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,80}$")
 ORG_ID = re.compile(r"^[A-Z]{2}-[A-Z0-9]+:\S+$")  # org-id.guide scheme, e.g. RU-INN:7710...
@@ -122,10 +125,12 @@ def _load_row(ctx: LoadContext, row: dict) -> None:
     for column in ("buyer_id", "vendor_id"):
         if row[column] and not ORG_ID.match(row[column]):
             raise Rejected(f"{column} {row[column]!r} is not <scheme>:<id>", column)
+    if row["vendor_id"] and not row["vendor"]:
+        raise Rejected("vendor_id given without a vendor name", "vendor")
 
     contract_id = f"{SOURCE_NAME}:{row_id}"
     buyer_id = _org(ctx, row["buyer"], row["buyer_id"], country)
-    vendor_id = _org(ctx, row["vendor"], row["vendor_id"], None)
+    vendor_id = _org(ctx, row["vendor"], row["vendor_id"], None) if row["vendor"] else None
     citation = "; ".join(x for x in (row["outlet"], published and published.isoformat(),
                                       row["url"]) if x)
     status = "verified" if checked.startswith("verified") else "unverified"
