@@ -18,6 +18,8 @@ class Column:
     type: str
     doc: str
     nullable: bool = True
+    # SQL filling the column when it is added to a warehouse made before it existed
+    backfill: str | None = None
 
 
 @dataclass(frozen=True)
@@ -223,11 +225,16 @@ TABLES: dict[str, Table] = {
             ("parameters", "JSON", "what the run was asked to do"),
             ("checkpoint", "JSON", "where a resumed run continues"),
             ("started_at", "TIMESTAMP", "start (UTC)"),
-            ("finished_at", "TIMESTAMP", "end (UTC); NULL while running or killed"),
-            ("status", "VARCHAR", "running | finished | stopped (--max-pages) | failed"),
+            ("finished_at", "TIMESTAMP", "end (UTC); NULL while running, or interrupted"),
+            ("status", "VARCHAR", "running | finished | stopped (--max-pages) | failed |"
+             " interrupted (its process ended without recording an end: killed, crashed,"
+             " machine stopped; marked by the next command, shown so by status)"),
             ("loaded", "INTEGER", "documents loaded (or archived awaiting a parser)"),
             ("skipped", "INTEGER", "documents already in the warehouse"),
             ("rejected", "INTEGER", "documents rejected"),
+            ("pid", "INTEGER", "process id of the command running it"),
+            ("host", "VARCHAR", "name of the machine it ran on"),
+            ("command_line", "VARCHAR", "the command as typed (secret option values as ***)"),
         ),
         _t(
             "rejects", "Documents (or parts) that could not be loaded, and why.",
@@ -288,8 +295,17 @@ def arrow_schema(table: str):
     return _ARROW[table]
 
 
-def ddl_statements() -> list[str]:
+def ddl_statements(present: dict[str, set[str]] | None = None) -> list[str]:
+    """CREATE statements, and ALTER statements adding the columns a warehouse created by an
+    earlier survtrack lacks (`present`: table -> its columns)."""
     stmts = [t.ddl() for t in TABLES.values()]
+    for t in TABLES.values():
+        have = (present or {}).get(t.name)
+        for c in t.columns:
+            if have and c.name not in have:
+                stmts.append(f"ALTER TABLE {t.name} ADD COLUMN {c.name} {c.type}")
+                if c.backfill:
+                    stmts.append(f"UPDATE {t.name} SET {c.name} = {c.backfill}")
     for t in TABLES.values():
         for cols in t.indexes:
             stmts.append(

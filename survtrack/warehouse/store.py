@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -22,8 +23,11 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from . import suspicious
+from survtrack import config
+
+from . import faults, processes, suspicious
 from .archive import Archive
+from .faults import StorageFault
 from .protocol import EMITTED, RETRACT_FROM, Document, LoadContext, Parser, Rejected, RowBuffer
 from .schema import TABLES, arrow_schema, ddl_statements
 
@@ -51,16 +55,56 @@ ORDER = EMITTED
 
 
 class Warehouse:
-    def __init__(self, path: str | Path, read_only: bool = False, archive: Path | None = None):
+    """One DuckDB warehouse file and its archive.
+
+    Opening waits up to `lock_wait` seconds (default: config.lock_wait) while another process
+    holds the file (`say` is told once that it waits), then raises faults.WarehouseBusy; a
+    file that cannot be opened (damaged, read-only…) raises faults.StorageFault. A process
+    opening it for writing marks the runs whose process is gone as `interrupted`
+    (`self.interrupted` lists them).
+    """
+
+    def __init__(self, path: str | Path, read_only: bool = False, archive: Path | None = None,
+                 lock_wait: float | None = None, say=None):
         self.path = Path(path)
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.read_only = read_only
-        self.con = duckdb.connect(str(self.path), read_only=read_only)
+        try:
+            self.con = faults.connect(self.path, read_only, config.lock_wait(lock_wait), say)
+        except duckdb.Error as exc:
+            self._raise_fault(exc)
         self.archive = Archive(archive or self.path.parent / "archive")
+        self.interrupted: list[str] = []
         if not read_only:
-            for stmt in ddl_statements():
-                self.con.execute(stmt)
+            try:
+                self.ensure_schema()
+                self.interrupted = self.mark_interrupted()
+            except duckdb.Error as exc:
+                self.con.close()
+                self._raise_fault(exc)
+
+    def _raise_fault(self, exc: duckdb.Error):
+        fault = StorageFault.of(exc, self.path, "opening the warehouse")
+        if fault is None:
+            raise exc
+        raise fault from exc
+
+    def ensure_schema(self) -> None:
+        """Create the tables, and add the columns a warehouse from an earlier version lacks."""
+        present: dict[str, set[str]] = defaultdict(set)
+        for table, column in self.con.execute(
+                "SELECT table_name, column_name FROM information_schema.columns"
+                " WHERE table_catalog = current_database()").fetchall():
+            present[table].add(column)
+        for stmt in ddl_statements(present):
+            self.con.execute(stmt)
+
+    def columns(self, table: str) -> set[str]:
+        """The columns `table` has in this file (an older warehouse may lack new ones)."""
+        return {c for (c,) in self.con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?"
+            " AND table_catalog = current_database()", [table]).fetchall()}
 
     def close(self) -> None:
         self.con.close()
@@ -94,25 +138,49 @@ class Warehouse:
     # -- runs ------------------------------------------------------------------------------
     def start_run(self, source: str, command: str, parameters: dict | None = None,
                   run_id: str | None = None) -> str:
+        """Record a run (or resume one: `run_id` of an unfinished run) as this process's."""
         run_id = run_id or f"{command}-{source}-{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
         self.con.execute(
             "INSERT INTO runs (run_id, source, command, parameters, started_at, status, loaded,"
-            " skipped, rejected) VALUES (?, ?, ?, ?, ?, 'running', 0, 0, 0)"
-            " ON CONFLICT (run_id) DO UPDATE SET status = 'running', finished_at = NULL",
-            [run_id, source, command, json.dumps(parameters or {}, default=str), utcnow()])
+            " skipped, rejected, pid, host, command_line)"
+            " VALUES (?, ?, ?, ?, ?, 'running', 0, 0, 0, ?, ?, ?)"
+            " ON CONFLICT (run_id) DO UPDATE SET status = 'running', finished_at = NULL,"
+            " pid = excluded.pid, host = excluded.host, command_line = excluded.command_line",
+            [run_id, source, command, json.dumps(parameters or {}, default=str), utcnow(),
+             os.getpid(), processes.HOST, processes.command_line()])
         return run_id
+
+    def mark_interrupted(self) -> list[str]:
+        """Mark `interrupted` the runs still `running` whose process is gone; return them.
+
+        Called by the process holding the write lock, so no other process can be running
+        one (processes.gone says how a live process on this host is told apart)."""
+        gone = [run_id for run_id, pid, host, started in self.query(
+            "SELECT run_id, pid, host, started_at FROM runs WHERE status = 'running'")
+            if processes.gone(pid, host, started)]
+        if gone:
+            self.con.execute("UPDATE runs SET status = 'interrupted' WHERE run_id IN"
+                             " (SELECT unnest(?::VARCHAR[]))", [gone])
+        return gone
 
     def checkpoint(self, run_id: str, checkpoint: dict) -> None:
         self.con.execute("UPDATE runs SET checkpoint = ? WHERE run_id = ?",
                          [json.dumps(checkpoint, default=str), run_id])
 
     def finish_run(self, run_id: str, counts: dict[str, int], status: str = "finished") -> None:
-        self.con.execute(
-            "UPDATE runs SET finished_at = ?, status = ?, loaded = loaded + ?,"
-            " skipped = skipped + ?, rejected = rejected + ? WHERE run_id = ?",
-            [utcnow(), status, counts.get("loaded", 0) + counts.get("not_contract_bearing", 0)
-             + counts.get("archived", 0),
-             counts.get("skipped", 0), counts.get("rejected", 0), run_id])
+        """Record a run's end. Recording a failure is best effort: what failed may be the
+        warehouse itself, and the error that ended the run must be the one raised (the run
+        then stays `running` until the next command marks it `interrupted`)."""
+        try:
+            self.con.execute(
+                "UPDATE runs SET finished_at = ?, status = ?, loaded = loaded + ?,"
+                " skipped = skipped + ?, rejected = rejected + ? WHERE run_id = ?",
+                [utcnow(), status, counts.get("loaded", 0)
+                 + counts.get("not_contract_bearing", 0) + counts.get("archived", 0),
+                 counts.get("skipped", 0), counts.get("rejected", 0), run_id])
+        except duckdb.Error:
+            if status != "failed":
+                raise
 
     # -- rejects ---------------------------------------------------------------------------
     def reject(self, source: str, origin: str, reason: str, field: str | None = None,
@@ -143,24 +211,28 @@ class Warehouse:
 
         ctx = RowBuffer(doc, url=doc.url, writer=write, archive=self.archive,
                           query=self.query)
-        self.con.execute("BEGIN TRANSACTION")
         try:
-            parse(ctx)
-            write(ctx)
-            status = "loaded" if ctx.contract_bearing else "not_contract_bearing"
-            self._upsert_document(doc, ctx.kind, status, ctx.detail, ctx.url)
-            for part in ctx.part_rejects:
-                self.reject(doc.source, doc.origin, part.reason, part.field, doc.document_id,
-                            run_id)
-            self.con.execute("COMMIT")
+            with self.transaction():
+                parse(ctx)
+                write(ctx)
+                status = "loaded" if ctx.contract_bearing else "not_contract_bearing"
+                self._upsert_document(doc, ctx.kind, status, ctx.detail, ctx.url)
+                for part in ctx.part_rejects:
+                    self.reject(doc.source, doc.origin, part.reason, part.field,
+                                doc.document_id, run_id)
         except Rejected as exc:
-            self.con.execute("ROLLBACK")
             return self._reject_document(doc, exc.reason, exc.field, run_id, ctx.kind)
         except Exception as exc:  # noqa: BLE001 - a parser bug or an input it does not understand
-            self.con.execute("ROLLBACK")
-            return self._reject_document(doc, f"{type(exc).__name__}: {exc}", None, run_id,
-                                         ctx.kind)
+            self._stop_on_storage_fault(exc, f"loading {doc.origin}")
+            return self._reject_document(doc, _reason(exc), None, run_id, ctx.kind)
         return LoadResult(status, doc.document_id, ctx.kind, ctx.detail, dict(counts))
+
+    def _stop_on_storage_fault(self, exc: Exception, doing: str) -> None:
+        """Raise `exc` as a StorageFault if the storage failed rather than the document
+        (faults.csv `stops_load`): the run must stop, not reject every document after it."""
+        fault = StorageFault.of(exc, self.path, doing)
+        if fault is not None and fault.kind.stops_load:
+            raise fault from (None if fault is exc else exc)
 
     def archive_only(self, doc: Document) -> LoadResult:
         """Record a fetched document whose source has no parser yet (status `archived`).
@@ -200,8 +272,9 @@ class Warehouse:
                                                                  run_id, ctx.kind)
                 continue
             except Exception as exc:  # noqa: BLE001 - a parser bug costs only its document
+                self._stop_on_storage_fault(exc, f"loading {doc.origin}")
                 results[doc.document_id] = self._reject_document(
-                    doc, f"{type(exc).__name__}: {exc}", None, run_id, ctx.kind)
+                    doc, _reason(exc), None, run_id, ctx.kind)
                 continue
             results[doc.document_id] = LoadResult(
                 "loaded" if ctx.contract_bearing else "not_contract_bearing", doc.document_id,
@@ -215,19 +288,19 @@ class Warehouse:
                         if table == "contracts":
                             row.setdefault("document_id", ctx.document.document_id)
                         batch.rows[table].append({**row, "_doc": ctx.document.document_id})
-            self.con.execute("BEGIN TRANSACTION")
             try:
-                for ctx in parsed:
-                    self._upsert_document(ctx.document, ctx.kind,
-                                          results[ctx.document.document_id].status, ctx.detail,
-                                          ctx.url)
-                    for part in ctx.part_rejects:
-                        self.reject(ctx.document.source, ctx.document.origin, part.reason,
-                                    part.field, ctx.document.document_id, run_id)
-                self._write_rows(batch)
-                self.con.execute("COMMIT")
-            except Exception:  # noqa: BLE001 - fall back to one transaction per document
-                self.con.execute("ROLLBACK")
+                with self.transaction():
+                    for ctx in parsed:
+                        self._upsert_document(ctx.document, ctx.kind,
+                                              results[ctx.document.document_id].status,
+                                              ctx.detail, ctx.url)
+                        for part in ctx.part_rejects:
+                            self.reject(ctx.document.source, ctx.document.origin, part.reason,
+                                        part.field, ctx.document.document_id, run_id)
+                    self._write_rows(batch)
+            except Exception as exc:  # noqa: BLE001 - fall back to one transaction per document
+                self._stop_on_storage_fault(exc, f"loading {len(parsed)} documents"
+                                            f" ({parsed[0].document.origin}…)")
                 for ctx in parsed:
                     results[ctx.document.document_id] = self.load(ctx.document, parse, run_id)
         return [LoadResult("skipped", doc.document_id) if i in repeated
@@ -235,10 +308,9 @@ class Warehouse:
 
     def _reject_document(self, doc: Document, reason: str, field: str | None,
                          run_id: str | None, kind: str | None) -> LoadResult:
-        self.con.execute("BEGIN TRANSACTION")
-        self._upsert_document(doc, kind, "rejected", reason, doc.url)
-        self.reject(doc.source, doc.origin, reason, field, doc.document_id, run_id)
-        self.con.execute("COMMIT")
+        with self.transaction():
+            self._upsert_document(doc, kind, "rejected", reason, doc.url)
+            self.reject(doc.source, doc.origin, reason, field, doc.document_id, run_id)
         return LoadResult("rejected", doc.document_id, kind, reason)
 
     def _upsert_document(self, doc: Document, kind, status, detail, url) -> None:
@@ -380,15 +452,30 @@ class Warehouse:
         return {
             "tables": {t: self.count(t) for t in TABLES},
             "sources": self.counts_by_source(),
-            "runs": self.query("SELECT run_id, command, source, status, loaded, skipped,"
-                               " rejected, started_at, finished_at FROM runs"
-                               " ORDER BY started_at DESC LIMIT ?", [runs]),
+            "runs": self.runs(runs),
             "rejects": self.query("SELECT source, origin, field, reason FROM rejects"
                                   " ORDER BY rejected_at DESC LIMIT ?", [rejects]),
             "warnings": self.query("SELECT source, rule, count(*), count(DISTINCT contract_id),"
                                    " any_value(reason) FROM warnings GROUP BY ALL"
                                    " ORDER BY 1, 2"),
         }
+
+    RUN_COLUMNS = ("run_id", "command", "source", "status", "loaded", "skipped", "rejected",
+                   "started_at", "finished_at", "pid", "host", "command_line")
+
+    def runs(self, limit: int = 10) -> list[tuple]:
+        """The last runs (RUN_COLUMNS), newest first. A run still `running` whose process is
+        gone shows as `interrupted` even to a reader, who may not write the mark itself."""
+        have = self.columns("runs")
+        cols = ", ".join(c if c in have else f"NULL AS {c}" for c in self.RUN_COLUMNS)
+        out = []
+        for row in self.query(f"SELECT {cols} FROM runs ORDER BY started_at DESC LIMIT ?",
+                              [limit]):
+            run = list(row)
+            if run[3] == "running" and processes.gone(run[9], run[10], run[7]):
+                run[3] = "interrupted"
+            out.append(tuple(run))
+        return out
 
     def iter_rows(self, sql: str, params=None, batch: int = 10_000) -> Iterator[tuple]:
         cur = self.con.execute(sql, params or [])
@@ -398,14 +485,23 @@ class Warehouse:
     # -- derived tables: what the build's steps write, in transactions the warehouse owns ------
     @contextmanager
     def transaction(self) -> Iterator[Warehouse]:
-        """One transaction around the block: committed when it ends, rolled back if it raises."""
+        """One transaction around the block: committed when it ends, rolled back if it raises.
+
+        The error raised is always the first one: a COMMIT that fails (disk full) has often
+        ended the transaction already, and the ROLLBACK after it would only say "no
+        transaction is active"; a statement that fails (out of memory) leaves the transaction
+        aborted, and is rolled back before anything else is tried ("please ROLLBACK")."""
         self.con.execute("BEGIN TRANSACTION")
         try:
             yield self
-        except BaseException:
-            self.con.execute("ROLLBACK")
+        except BaseException as exc:
+            faults.rollback(self.con, exc)
             raise
-        self.con.execute("COMMIT")
+        try:
+            self.con.execute("COMMIT")
+        except duckdb.Error as exc:
+            faults.rollback(self.con, exc)
+            raise
 
     def execute(self, sql: str, params: list | tuple | None = None) -> None:
         self.con.execute(sql, params or [])
@@ -452,6 +548,14 @@ class Warehouse:
             self.con.execute(f"UPDATE {table} SET "
                              + ", ".join(f"{c} = d.{c}" for c in columns)
                              + f" FROM update_rows d WHERE {on} AND ({differ})")
+
+
+def _reason(exc: Exception) -> str:
+    """Why a document was rejected, from the error that rejected it."""
+    kind = faults.classify(exc)
+    if kind is not None:  # out of memory: the document (too big?) is rejected alone
+        return f"{kind.says} while loading it: {faults.detail(exc)}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _fit(value, spec, column):
