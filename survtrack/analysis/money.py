@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from survtrack.analysis.datafiles import table
+from survtrack.warehouse import faults
 from survtrack.warehouse.schema import TABLES
 from survtrack.warehouse.store import Document, Warehouse
 
@@ -93,8 +94,8 @@ def load_ecb(wh: Warehouse, path: Path | None = None) -> int:
             " units_per_usd = excluded.units_per_usd, document_id = excluded.document_id")
         wh._upsert_document(doc, "fx_rates", "not_contract_bearing", detail, ECB_URL)
         wh.con.execute("COMMIT")
-    except Exception:
-        wh.con.execute("ROLLBACK")
+    except Exception as exc:
+        faults.rollback(wh.con, exc)  # a failed COMMIT keeps its own error
         raise
     finally:
         wh.con.unregister("ecb_rates")
@@ -220,8 +221,8 @@ def convert_money(wh: Warehouse, load_ecb_rates: bool = True) -> MoneyReport:
             " AND contracts.amount_usd IS NOT NULL",
             [base])
         con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
+    except Exception as exc:
+        faults.rollback(con, exc)  # a failed COMMIT keeps its own error
         raise
     finally:
         con.unregister("money_prefs")
