@@ -32,7 +32,8 @@ def status(db: DbOption = None, as_json: Annotated[bool, typer.Option("--json")]
     if as_json:
         typer.echo(json.dumps({"db": str(path), "tables": found["tables"],
                                "sources": found["sources"],
-                               "runs": [list(map(str, r)) for r in found["runs"]],
+                               "runs": [[x if x is None or isinstance(x, int) else str(x)
+                                         for x in r] for r in found["runs"]],
                                "rejects": [list(r) for r in found["rejects"]],
                                "warnings": [dict(zip(("source", "rule", "values", "contracts",
                                                       "reason"), r)) for r in found["warnings"]]},

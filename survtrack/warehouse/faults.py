@@ -24,11 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TypeVar
-
-import duckdb
+from typing import TYPE_CHECKING, TypeVar
 
 from . import processes
+
+if TYPE_CHECKING:  # the archive raises StorageFault, and parsers may not need DuckDB
+    import duckdb
 
 FAULTS_FILE = Path(__file__).with_name("faults.csv")
 LOCKED = re.compile(r"Could not set lock on file|Conflicting lock is held")
@@ -118,6 +119,8 @@ def connect(path: Path, read_only: bool, wait: float,
             say: Callable[[str], None] | None = None) -> duckdb.DuckDBPyConnection:
     """Open the DuckDB file, waiting up to `wait` seconds while another process holds its
     lock (DuckDB lets one process write a file, or several read it)."""
+    import duckdb
+
     return waiting(path, lambda: duckdb.connect(str(path), read_only=read_only), wait, say)
 
 
@@ -125,6 +128,8 @@ def waiting(path: Path, attempt: Callable[[], T], wait: float,
             say: Callable[[str], None] | None = None) -> T:
     """`attempt()` (which opens or attaches `path`), again while the file is locked by
     another process, for up to `wait` seconds; then WarehouseBusy naming the holder."""
+    import duckdb
+
     ends = time.monotonic() + wait
     pause = 0.05
     told = False
@@ -150,6 +155,8 @@ def rollback(con: duckdb.DuckDBPyConnection, cause: BaseException) -> None:
     """Roll back after `cause`, which stays the error raised: a failed COMMIT may already
     have ended the transaction (DuckDB then says "no transaction is active"), a fatal error
     may have closed the database; either is noted on `cause`, never raised instead of it."""
+    import duckdb
+
     try:
         con.execute("ROLLBACK")
     except duckdb.Error as exc:

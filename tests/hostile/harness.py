@@ -120,6 +120,22 @@ def without_dac_override() -> None:
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
+def modes_apply(folder: Path) -> bool:
+    """Whether a child run with `without_dac_override` is refused a read-only file here (a
+    container may deny root the capability change): tests of read-only files need it."""
+    probe = folder / ".read-only-probe"
+    probe.write_text("")
+    os.chmod(probe, 0o444)
+    try:
+        done = subprocess.run(["/bin/sh", "-c", f"echo x >> '{probe}'"], capture_output=True,
+                              preexec_fn=without_dac_override)
+    except subprocess.SubprocessError:
+        return False
+    finally:
+        probe.unlink()
+    return done.returncode != 0
+
+
 def file_size_limit(size: int) -> Callable[[], None]:
     """In the child: writing a file past `size` bytes fails with EFBIG (Python ignores
     SIGXFSZ), a real write failure standing for a full disk without mounting one."""

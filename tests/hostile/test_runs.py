@@ -45,9 +45,9 @@ def test_a_killed_ingest_is_shown_interrupted_then_marked_and_resumed(tmp_path, 
     assert status.returncode == 0, status.stderr[-2000:]
     (run,) = runs(status)
     assert run["status"] == "interrupted"  # shown so to a reader, before anyone marks it
-    assert run["pid"] == str(child.pid)
+    assert run["pid"] == child.pid
     assert run["command_line"] == f"survtrack --db {db} ingest eis {inbox}"
-    assert run["finished_at"] == "None"
+    assert run["finished_at"] is None
     # the next writer marks it for good, says so, and the ingest resumes by running again
     again = survtrack(db, "ingest", "eis", str(inbox))
     assert again.returncode == 0, again.stderr[-2000:]
@@ -119,3 +119,13 @@ def test_a_second_writer_waits_for_the_lock_then_names_the_holder(tmp_path, inbo
     assert sorted(r["status"] for r in runs(done)) == ["finished", "finished"]
     assert done.query("SELECT count(*) FROM contracts") == [(2,)]
     assert os.path.exists(db)
+
+
+def test_secrets_never_reach_the_recorded_command_line():
+    from survtrack.warehouse.processes import command_line
+
+    assert command_line(["/v/bin/survtrack", "scrape", "eis", "--token", "s3cret", "--mode",
+                         "documents", "--api-key=k", "--base-url", "https://u:pw@h.example/x"]
+                        ) == ("survtrack scrape eis --token '***' --mode documents"
+                              " '--api-key=***' --base-url 'https://***@h.example/x'")
+    assert command_line(["/usr/bin/python3", "-m", "survtrack", "status"]) == "survtrack status"
