@@ -202,10 +202,16 @@ def claims(
         loaded = load_claims(claims_file)
     except (ClaimError, OSError) as exc:
         raise typer.BadParameter(str(exc)) from None
+    from survtrack.analysis.leads import verify_lead
+
     with open_warehouse(db, read_only=True) as wh:
         verdicts = check_all(wh, loaded, include_curated)
     if as_json:
-        typer.echo(json.dumps([v.as_dict() for v in verdicts], default=str, ensure_ascii=False))
+        out = [v.as_dict() for v in verdicts]
+        for verdict in out:  # how to look each lead up in the registry online
+            for lead in verdict["leads"]:
+                lead["verify"] = verify_lead(lead["contract_id"], lead["year"], lead["vendor"])
+        typer.echo(json.dumps(out, default=str, ensure_ascii=False))
         return
     out = Console()
     out.print(f"[bold]claims[/bold] ({'with' if include_curated else 'without'} curated rows"
@@ -224,8 +230,14 @@ def claims(
         for e in v.other_currency + v.unpriced:
             out.print(f"  in scope, not summed: {e.contract_id} {e.amount} {e.currency}")
         for e in v.leads:
-            out.print(f"  lead from reporting (not evidence): {e.contract_id}"
-                      f" {e.amount if e.amount is None else f'{e.amount:,}'} {e.currency}")
+            figure = "no amount summed (a ceiling)" if e.amount is None else \
+                f"{e.amount:,} {e.currency}"
+            out.print(f"  lead from reporting (not evidence): {e.contract_id}, {figure}"
+                      f" ({e.year or 'year not reported'})", highlight=False, soft_wrap=True)
+            command = verify_lead(e.contract_id, e.year, e.vendor)
+            if command:
+                out.print(f"    verify online: {command}", highlight=False, markup=False,
+                          soft_wrap=True)
 
 
 # --- build ---
