@@ -308,3 +308,14 @@ def test_a_lead_s_command_runs_as_printed(httpserver, tmp_path):
     assert done.exit_code == 0, done.output
     assert asked and asked[0]["searchString"] == "видеофиксации прохода турникеты метрополитен"
     assert (asked[0]["publishDateFrom"], asked[0]["publishDateTo"]) == ("01.01.2019", "31.12.2019")
+
+
+def test_the_claims_report_gives_each_lead_its_command(moscow):
+    runner = CliRunner()
+    text = runner.invoke(app, ["--db", str(moscow), "claims"]).stdout
+    assert ("    verify online: survtrack scrape eis --mode contracts --query 'НТЕХ ЛАБ'"
+            " --since 2019-01-01 --until 2019-12-31") in text.splitlines()
+    verdicts = json.loads(runner.invoke(app, ["--db", str(moscow), "claims", "--json"]).stdout)
+    hardware = next(v for v in verdicts if v["claim"]["id"] == "seed-moscow-fr-hardware")
+    assert hardware["leads"] and all(lead["verify"].startswith("survtrack scrape eis --mode ")
+                                     for lead in hardware["leads"])
