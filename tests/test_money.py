@@ -33,9 +33,10 @@ def ecb_row(day: str) -> dict[str, float]:
 def add_contract(wh, contract_id, signed_on, amount, currency):
     """A contract row as a source parser would emit it (only the fields money reads)."""
     wh.con.execute(
-        "INSERT INTO contracts (contract_id, source, native_id, version, signed_on, year, amount,"
-        " currency, document_id) VALUES (?, 'test', ?, 1, ?, year(?::DATE), ?, ?, 'test')",
-        [contract_id, contract_id, signed_on, signed_on, amount, currency])
+        "INSERT INTO contracts (contract_id, source, native_id, version, signed_on, dated_on,"
+        " year, date_basis, amount, currency, document_id)"
+        " VALUES (?, 'test', ?, 1, ?, ?, year(?::DATE), 'signed', ?, ?, 'test')",
+        [contract_id, contract_id, signed_on, signed_on, signed_on, amount, currency])
 
 
 def usd_of(wh, contract_id):
@@ -143,7 +144,7 @@ def test_missing_rates_are_reported_and_never_guessed(warehouse, load):
     add_contract(warehouse, "test:usd", "2016-01-05", "1234.56", "USD")
     add_contract(warehouse, "test:eur_weekend", "2016-01-03", "1000.00", "EUR")  # a Sunday
     report = convert_money(warehouse)
-    assert report.missing == [("EUR", None, "no signing date or year", 1),
+    assert report.missing == [("EUR", None, "no date or year", 1),
                               ("KZT", 2016, "no rate within the look-back", 1),
                               ("RUB", 2023, "no rate within the look-back", 1)]
     assert warehouse.scalar("SELECT count(*) FROM contracts WHERE amount_usd IS NULL") == 3
