@@ -22,7 +22,8 @@ from pathlib import Path
 from survtrack.scrapers import usaspending
 from survtrack.scrapers.ingest import ingest
 from survtrack.warehouse.archive import Archive
-from survtrack.warehouse.store import Document, LoadContext, Warehouse
+from survtrack.warehouse.protocol import Document, RowBuffer
+from survtrack.warehouse.store import Warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "usaspending" / "Contracts_PrimeTransactions_fixture.csv"
@@ -65,7 +66,7 @@ def main() -> None:
         doc = Document(sha, "usaspending", str(path), archive.path(sha), n, "text/csv")
         tracemalloc.start()
         started = time.perf_counter()
-        ctx = LoadContext(doc)
+        ctx = RowBuffer(doc)
         usaspending.parse(ctx)
         parse_s = time.perf_counter() - started
         _, peak = tracemalloc.get_traced_memory()

@@ -27,3 +27,17 @@ def test_generated_docs_are_current(tmp_path):
         committed = (ROOT / "docs" / name).read_text(encoding="utf-8")
         assert committed == (tmp_path / name).read_text(encoding="utf-8"), (
             f"docs/{name} is stale: run `make docs`")
+
+
+def test_parsers_need_no_database():
+    """The parser contract (warehouse/protocol.py) imports neither duckdb nor pyarrow, so
+    every source's parser and the HTTP client load without them."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from survtrack import scrapers; import survtrack.scrapers.http;"
+            " [scrapers.get(n) for n in scrapers.MODULES];"
+            " print(sorted(m for m in ('duckdb', 'pyarrow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"

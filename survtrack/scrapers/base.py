@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from survtrack.warehouse.store import Parser
+from survtrack.warehouse.protocol import Parser
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from pathlib import Path
 from survtrack.scrapers import values as v
 from survtrack.scrapers.base import Source
 from survtrack.scrapers.xmlsafe import children, local, parse_tree, text
-from survtrack.warehouse.store import LoadContext, Rejected
+from survtrack.warehouse.protocol import LoadContext, Rejected
 
 DAILY_URL = "https://www.cbr.ru/scripts/XML_daily.asp?date_req={:%d/%m/%Y}"
 DYNAMIC_URL = ("https://www.cbr.ru/scripts/XML_dynamic.asp?date_req1={:%d/%m/%Y}"

@@ -24,7 +24,7 @@ import pycountry
 
 from survtrack.scrapers import values as v
 from survtrack.scrapers.base import Source
-from survtrack.warehouse.store import LoadContext, Rejected
+from survtrack.warehouse.protocol import LoadContext, Rejected
 
 HERE = Path(__file__).parent
 CSV = HERE / "contracts.csv"

@@ -13,7 +13,7 @@ from functools import cache
 
 from survtrack.scrapers.base import Source
 from survtrack.scrapers.xmlsafe import iterparse, local
-from survtrack.warehouse.store import LoadContext, Rejected
+from survtrack.warehouse.protocol import LoadContext, Rejected
 
 from . import fz44, fz223
 from .common import HERE

@@ -11,7 +11,7 @@ from collections import Counter
 
 from survtrack.scrapers import values as v
 from survtrack.scrapers.xmlsafe import child, children, local, text
-from survtrack.warehouse.store import LoadContext, Rejected
+from survtrack.warehouse.protocol import LoadContext, Rejected
 
 from .common import CARD_44, NOTICE_44, SOURCE, find, find_text, item_code, org, stages
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from survtrack.scrapers.base import Source
-from survtrack.warehouse.store import RETRACT_FROM, LoadContext, Rejected
+from survtrack.warehouse.protocol import RETRACT_FROM, LoadContext, Rejected
 
 from .compiling import Processes
 from .extract import amounts, extract

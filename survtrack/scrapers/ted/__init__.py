@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from survtrack.scrapers.base import Source
 from survtrack.scrapers.xmlsafe import local, parse_tree
-from survtrack.warehouse.store import LoadContext
+from survtrack.warehouse.protocol import LoadContext
 
 from . import eforms, legacy
 

@@ -9,7 +9,7 @@ summaries (bulk.py). Mapping, amounts and identifiers: docs/usaspending.md.
 from __future__ import annotations
 
 from survtrack.scrapers.base import Source
-from survtrack.warehouse.store import LoadContext, Rejected
+from survtrack.warehouse.protocol import LoadContext, Rejected
 
 from .api import parse_json
 from .bulk import parse_csv

@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 
 from survtrack.scrapers import values as v
-from survtrack.warehouse.store import LoadContext, Rejected
+from survtrack.warehouse.protocol import LoadContext, Rejected
 
 from .common import (
     API_AWARD,
