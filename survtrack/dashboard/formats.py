@@ -25,7 +25,9 @@ def _symbols() -> dict[str, str]:
 
 
 def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    """None, NaN, or pandas' NaT (a date column with some NULLs reads as datetime64)."""
+    return value is None or (isinstance(value, float) and math.isnan(value)) \
+        or type(value).__name__ == "NaTType"
 
 
 def _localise(text: str, lang: str) -> str:
