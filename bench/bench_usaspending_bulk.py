@@ -19,6 +19,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from survtrack import scrapers
 from survtrack.scrapers import usaspending
 from survtrack.scrapers.ingest import ingest
 from survtrack.warehouse.archive import Archive
@@ -79,7 +80,7 @@ def main() -> None:
 
         with Warehouse(Path(tmp) / "bench.duckdb") as wh:
             started = time.perf_counter()
-            counts = ingest(wh, usaspending.SOURCE, [path])
+            counts = ingest(wh, scrapers.get("usaspending"), [path])
             load_s = time.perf_counter() - started
             print(f"full load into DuckDB: {load_s:.2f} s ({dict(counts)}),"
                   f" {wh.count('contracts'):,} contracts, {wh.count('items'):,} items")

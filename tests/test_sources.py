@@ -10,13 +10,14 @@ from survtrack import scrapers
 from survtrack.cli import app
 
 
-@pytest.mark.parametrize("name", sorted(scrapers.MODULES))
+@pytest.mark.parametrize("name", scrapers.names())
 def test_source_metadata_is_complete(name):
     source = scrapers.get(name)
     assert source.name == name
     for field in ("title", "publisher", "country", "licence", "base_url", "docs_url", "coverage"):
         assert getattr(source, field), f"{name}: {field} missing"
     assert source.caveats and source.formats and callable(source.parse)
+    assert source.fetch is None or callable(source.fetch)
     assert source.rate_limit > 0
 
 
@@ -36,7 +37,7 @@ def test_parsers_need_no_database():
     import sys
 
     code = ("import sys; from survtrack import scrapers; import survtrack.scrapers.http;"
-            " [scrapers.get(n) for n in scrapers.MODULES];"
+            " [scrapers.get(n) for n in scrapers.names()];"
             " print(sorted(m for m in ('duckdb', 'pyarrow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout

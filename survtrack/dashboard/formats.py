@@ -25,9 +25,13 @@ def _symbols() -> dict[str, str]:
 
 
 def _missing(value) -> bool:
-    """None, NaN, or pandas' NaT (a date column with some NULLs reads as datetime64)."""
-    return value is None or (isinstance(value, float) and math.isnan(value)) \
-        or type(value).__name__ == "NaTType"
+    """None, NaN and pandas' NaT (a date column with gaps reads NaT, whose month is NaN)."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # only NaN-like values differ from themselves
+    except (TypeError, ValueError):
+        return False
 
 
 def _localise(text: str, lang: str) -> str:
