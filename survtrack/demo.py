@@ -54,3 +54,9 @@ def build_demo(wh: Warehouse, inbox: Path,
 
 def _line(counts: Counter) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing"
+
+
+def totals(wh: Warehouse) -> dict[str, int]:
+    """What the demo built: contracts, and those tagged as surveillance."""
+    return {"contracts": wh.count("contracts"),
+            "tagged": wh.scalar("SELECT count(DISTINCT contract_id) FROM tags")}
