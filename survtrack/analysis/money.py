@@ -176,6 +176,30 @@ UPDATE contracts SET amount_usd = CAST(contracts.amount AS DOUBLE) / best.units_
 FROM best WHERE contracts.contract_id = best.contract_id
 """
 
+# Payments convert at the rate of their own date (a payment without a date stays unconverted):
+# the same preferences and look-back as contracts.
+CONVERT_PAYMENTS = """
+WITH wanted AS (
+    SELECT contract_id, payment_id, currency, paid_on FROM payments
+    WHERE amount IS NOT NULL AND currency IS NOT NULL AND currency <> 'USD'
+      AND paid_on IS NOT NULL),
+prefs AS (
+    SELECT w.contract_id, w.payment_id, w.currency, w.paid_on, p.source, p.priority, p.lookback
+    FROM wanted w JOIN money_prefs p
+      ON p.currency = w.currency OR (p.currency = '*' AND NOT EXISTS (
+             SELECT 1 FROM money_prefs q WHERE q.currency = w.currency))),
+found AS (
+    SELECT p.contract_id, p.payment_id, p.priority, r.units_per_usd
+    FROM prefs p ASOF JOIN fx_rates r
+      ON r.currency = p.currency AND r.source = p.source AND p.paid_on >= r.date
+    WHERE p.paid_on - r.date <= p.lookback),
+best AS (
+    SELECT contract_id, payment_id, arg_min(units_per_usd, priority) AS units_per_usd
+    FROM found GROUP BY contract_id, payment_id)
+UPDATE payments SET amount_usd = CAST(payments.amount AS DOUBLE) / best.units_per_usd
+FROM best WHERE payments.contract_id = best.contract_id AND payments.payment_id = best.payment_id
+"""
+
 MISSING = """
 SELECT coalesce(currency, '(none)'), year,
        CASE WHEN currency IS NULL THEN 'no currency'
@@ -207,6 +231,10 @@ def convert_money(wh: Warehouse, load_ecb_rates: bool = True) -> MoneyReport:
                     " fx_date = dated_on WHERE currency = 'USD' AND amount IS NOT NULL")
         con.execute(CONVERT)
         con.execute(CONVERT_BY_YEAR, [ANNUAL_MIN_DAYS])
+        con.execute("UPDATE payments SET amount_usd = NULL WHERE amount_usd IS NOT NULL")
+        con.execute("UPDATE payments SET amount_usd = CAST(amount AS DOUBLE)"
+                    " WHERE currency = 'USD' AND amount IS NOT NULL")
+        con.execute(CONVERT_PAYMENTS)
         con.execute(
             "UPDATE contracts SET amount_usd_constant = amount_usd * (SELECT cpi FROM money_cpi"
             " WHERE year = ?) / c.cpi FROM money_cpi c"

@@ -10,6 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 MONEY = "DECIMAL(24,2)"
+# Contract statuses that never add to spending: cancelled or annulled (OCDS `cancelled`, an
+# award `unsuccessful`, EIS contractCancel or stage IN). Such a contract stays listed and
+# marked; every sum (spending views, snapshot cubes, claims) leaves it out.
+CANCELLED_STATUSES = ("annulled",)
+CANCELLED_SQL = "{status} IN (" + ", ".join(f"'{s}'" for s in CANCELLED_STATUSES) + ")"
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,9 @@ TABLES: dict[str, Table] = {
             ("version", "INTEGER", "the source's version number of this record", False),
             ("published_on", "TIMESTAMP", "when this version was published"),
             ("title", "VARCHAR", "subject of the contract (or its product lines, joined)"),
+            ("description", "VARCHAR", "what the documents say of the purchase beyond the title"
+             " (OCDS: the contract's, award's and tender's descriptions); the classifier reads"
+             " it with the title and the product lines"),
             ("buyer_id", "VARCHAR", "org_id of the buyer (customer)"),
             ("vendor_id", "VARCHAR", "org_id of the (first) supplier; NULL where unpublished"),
             ("signed_on", "DATE", "signing date as published (NULL where none is)"),
@@ -141,6 +149,8 @@ TABLES: dict[str, Table] = {
             ("paid_on", "DATE", "date of the payment order (else of the execution document)"),
             ("amount", MONEY, "amount paid"),
             ("currency", "VARCHAR", "ISO 4217"),
+            ("amount_usd", "DOUBLE", "amount in US dollars at the rate of paid_on (build; NULL"
+             " without a date or a rate)"),
             ("reference", "VARCHAR", "payment order (or execution document) number as published"),
             ("published_on", "TIMESTAMP", "publication time of the document reporting it"),
             ("document_id", "VARCHAR", "newest document (by publication) that reported the"

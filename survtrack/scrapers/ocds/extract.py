@@ -163,9 +163,15 @@ def extract(release: dict, *, version: int, published_on, document_id: str,
         title = (localized(deal.contract, "title", lang)
                  or localized(deal.award, "title", lang) or localized(tender, "title", lang)
                  or localized(deal.contract, "description", lang))
+        # what the contract, its award and the tender say beyond the title ("Car Park
+        # Security Options": "works and CCTV" is in the tender's description only)
+        described = [localized(holder, "description", lang)
+                     for holder in (deal.contract, deal.award, tender)]
+        description = "; ".join(dict.fromkeys(d for d in described if d and d != title))
         found.contracts.append(dict(
             contract_id=deal.contract_id, source=SOURCE, native_id=deal.native_id,
             version=version, published_on=published_on, title=v.clean(title, 1000),
+            description=v.clean(description, 4000) or None,
             buyer_id=buyer.org_id if buyer else None, vendor_id=vendor, signed_on=signed,
             **v.dated(("signed", signed), ("award_decision", decided),
                       ("published", (first_seen or {}).get(deal.contract_id))),
