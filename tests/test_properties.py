@@ -25,7 +25,7 @@ from survtrack.warehouse.store import Warehouse
 # What records a load rather than what the documents say: when, in which run, and the
 # parser's account of what it did (e.g. "compiled with releases from earlier documents").
 LOAD_HISTORY = {"runs": None, "documents": {"fetched_at", "detail"},
-                "rejects": {"run_id", "rejected_at"}}
+                "rejects": {"run_id", "rejected_at"}, "warnings": {"flagged_at"}}
 
 
 def rows(wh: Warehouse, table: str) -> list[tuple]:
