@@ -25,7 +25,7 @@ from survtrack.analysis.spending import Filters
 from survtrack.warehouse.archive import Archive
 from survtrack.warehouse.snapshot import SnapshotReader
 
-from . import figures
+from . import cache, figures
 from .common import first, href, navbar, parse_search
 from .i18n import language, t
 from .pages import contracts, countries, overview, profile
@@ -103,7 +103,12 @@ def _named_vendors(figure: dict | None) -> list[str]:
 
 
 def create_app(db_path: str | os.PathLike | None = None, *,
-               reader: SnapshotReader | None = None, archive: Path | None = None) -> Dash:
+               reader: SnapshotReader | None = None, archive: Path | None = None,
+               cache_entries: int | None = None) -> Dash:
+    """The dashboard over the current snapshot of the warehouse at `db_path`.
+
+    Callback answers are cached per snapshot (cache.py; `cache_entries` answers, default
+    SURVTRACK_DASHBOARD_CACHE or 256, 0 for none)."""
     db = config.db_path(db_path)
     reader = reader or SnapshotReader(db)
     archive_store = Archive(archive or config.archive_path(Path(db)))
@@ -183,6 +188,7 @@ def create_app(db_path: str | os.PathLike | None = None, *,
                                    language(first(query, "lang")))
 
     _routes(app, reader, archive_store)
+    cache.install(app, reader.db_path, cache_entries)
     return app
 
 
