@@ -39,7 +39,8 @@ def build_demo(wh: Warehouse, inbox: Path,
                 say(f"inbox: {folder.name}/ is not a source folder"
                     f" ({', '.join(scrapers.names())}); left alone")
                 continue
-            counts = ingest(wh, scrapers.get(folder.name), [folder])
+            # the inbox holds links the user placed (README recipe): followed wherever they lead
+            counts = ingest(wh, scrapers.get(folder.name), [folder], follow_links=True)
             loaded[folder.name] = dict(counts)
             say(f"{folder.name}: {_line(counts)}")
         stray = [p.name for p in inbox.iterdir() if p.is_file()]

@@ -23,9 +23,16 @@ def ingest(
     paths: Annotated[list[Path] | None, typer.Argument(
         help="files, folders and ZIP archives (curated: defaults to the project's CSV)")] = None,
     force: Annotated[bool, typer.Option(help="parse again documents already loaded")] = False,
+    follow_links: Annotated[bool, typer.Option(
+        "--follow-links", help="read links inside a folder that lead outside it (by default"
+        " they are named and not read; a path given explicitly is always read)")] = False,
     db: DbOption = None,
 ) -> None:
-    """Load local documents of SOURCE (files, folders, ZIP archives) into the warehouse."""
+    """Load local documents of SOURCE (files, folders, ZIP archives) into the warehouse.
+
+    Only regular files are read. Inside a folder, a link leading outside that folder is named
+    and not read unless --follow-links.
+    """
     from survtrack.scrapers.files import Ignored
     from survtrack.scrapers.ingest import ingest as run_ingest
 
@@ -53,7 +60,8 @@ def ingest(
                 problems.append((status, origin, result.reason))
             progress.update(task, advance=1, last=f"{status}: {Path(origin).name[:50]}")
 
-        counts = run_ingest(wh, src, paths, force=force, on_result=on_result)
+        counts = run_ingest(wh, src, paths, force=force, follow_links=follow_links,
+                            on_result=on_result)
         progress.update(task, total=sum(counts.values()))
     for status, origin, reason in problems:
         colour = "red" if status == "rejected" else "yellow"
@@ -120,6 +128,13 @@ def _scrape(
     backoff: Annotated[float | None, typer.Option(
         help="retry backoff factor in seconds (default 1)")] = None,
     timeout: Annotated[float | None, typer.Option(help="read timeout in seconds")] = None,
+    deadline: Annotated[float | None, typer.Option(
+        help="seconds a whole response may take, headers and body (default 300)")] = None,
+    step_deadline: Annotated[float | None, typer.Option(
+        "--step-deadline", help="seconds one run step (a page and its documents) may take"
+        " (default 3600)")] = None,
+    max_body: Annotated[int | None, typer.Option(
+        "--max-body", help="bytes a page may have (default 256 MB); bulk files: 20 GB")] = None,
     db: DbOption = None,
 ) -> None:
     from survtrack.scrapers.http import FetchError, Policy, PoliteClient
@@ -135,6 +150,12 @@ def _scrape(
         policy.backoff_factor = backoff
     if timeout is not None:
         policy.read_timeout = timeout
+    if deadline is not None:
+        policy.response_deadline = deadline
+    if step_deadline is not None:
+        policy.step_deadline = step_deadline
+    if max_body is not None:
+        policy.max_body_bytes = max_body
     path = db_path(db)
     problems: list[tuple[str, str]] = []
     with open_warehouse(db) as wh, Progress(
