@@ -21,7 +21,8 @@ BY_SOURCE = ["documents", "contracts", "contract_versions", "items", "payments",
 
 
 def status(db: DbOption = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Counts per source and table, the last runs, and the latest rejects."""
+    """Counts per source and table, the last runs, the latest rejects, and the warnings
+    (suspicious values that loaded: negative amounts, dates outside 1990-2035, bad encodings)."""
     path = require_warehouse(db)
     with open_warehouse(db, read_only=True) as wh:
         found = wh.status()
@@ -29,7 +30,9 @@ def status(db: DbOption = None, as_json: Annotated[bool, typer.Option("--json")]
         typer.echo(json.dumps({"db": str(path), "tables": found["tables"],
                                "sources": found["sources"],
                                "runs": [list(map(str, r)) for r in found["runs"]],
-                               "rejects": [list(r) for r in found["rejects"]]},
+                               "rejects": [list(r) for r in found["rejects"]],
+                               "warnings": [dict(zip(("source", "rule", "values", "contracts",
+                                                      "reason"), r)) for r in found["warnings"]]},
                               ensure_ascii=False))
         return
     out = Console()
@@ -51,6 +54,12 @@ def status(db: DbOption = None, as_json: Annotated[bool, typer.Option("--json")]
         t = Table("source", "origin", "field", "reason", title="latest rejects")
         for r in found["rejects"]:
             t.add_row(*(str(x or "") for x in r))
+        out.print(t)
+    if found["warnings"]:
+        t = Table("source", "rule", "values", "contracts", "why", title="warnings: loaded, but"
+                  " suspicious (SELECT * FROM warnings)")
+        for r in found["warnings"]:
+            t.add_row(*(str(x if x is not None else "") for x in r))
         out.print(t)
 
 

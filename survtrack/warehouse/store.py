@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from . import suspicious
 from .archive import Archive
 from .protocol import EMITTED, RETRACT_FROM, Document, LoadContext, Parser, Rejected, RowBuffer
 from .schema import TABLES, arrow_schema, ddl_statements
@@ -284,6 +285,10 @@ class Warehouse:
                    for r in ctx.rows.get(t, [])}
         if touched:
             self._apply_events(sorted(touched))
+        # suspicious values load as published, each flagged once in `warnings`
+        flagged = suspicious.flags(ctx.rows, document_id, ctx.document.source, utcnow())
+        if flagged:
+            self._upsert("warnings", flagged)
         return counts
 
     def _write_contracts(self, rows: list[dict]) -> dict[str, str]:
@@ -380,6 +385,9 @@ class Warehouse:
                                " ORDER BY started_at DESC LIMIT ?", [runs]),
             "rejects": self.query("SELECT source, origin, field, reason FROM rejects"
                                   " ORDER BY rejected_at DESC LIMIT ?", [rejects]),
+            "warnings": self.query("SELECT source, rule, count(*), count(DISTINCT contract_id),"
+                                   " any_value(reason) FROM warnings GROUP BY ALL"
+                                   " ORDER BY 1, 2"),
         }
 
     def iter_rows(self, sql: str, params=None, batch: int = 10_000) -> Iterator[tuple]:
