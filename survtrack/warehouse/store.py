@@ -85,6 +85,7 @@ class Warehouse(RunsAndRejects, DerivedTables):
 
     def scalar(self, sql: str, params: list | tuple | None = None):
         row = self.con.execute(sql, params or []).fetchone()
+        self.con.complete()  # DuckDB 2: an unfinished result blocks a later register()
         return row[0] if row else None
 
     def df(self, sql: str, params: list | tuple | None = None):
@@ -124,7 +125,7 @@ class Warehouse(RunsAndRejects, DerivedTables):
             parse(ctx)
             write(ctx)
             status = "loaded" if ctx.contract_bearing else "not_contract_bearing"
-            self._upsert_document(doc, ctx.kind, status, ctx.detail, ctx.url)
+            self.record_document(doc, ctx.kind, status, ctx.detail, ctx.url)
             for part in ctx.part_rejects:
                 self.reject(doc.source, doc.origin, part.reason, part.field, doc.document_id,
                             run_id)
@@ -146,7 +147,7 @@ class Warehouse(RunsAndRejects, DerivedTables):
         if self.scalar("SELECT count(*) FROM documents WHERE document_id = ?",
                        [doc.document_id]):
             return LoadResult("skipped", doc.document_id)
-        self._upsert_document(doc, None, "archived", "awaiting the source's parser", doc.url)
+        self.record_document(doc, None, "archived", "awaiting the source's parser", doc.url)
         return LoadResult("archived", doc.document_id)
 
     def load_many(self, docs: list[Document], parse: Parser, run_id: str | None = None
@@ -194,7 +195,7 @@ class Warehouse(RunsAndRejects, DerivedTables):
             self.con.execute("BEGIN TRANSACTION")
             try:
                 for ctx in parsed:
-                    self._upsert_document(ctx.document, ctx.kind,
+                    self.record_document(ctx.document, ctx.kind,
                                           results[ctx.document.document_id].status, ctx.detail,
                                           ctx.url)
                     for part in ctx.part_rejects:
@@ -212,12 +213,13 @@ class Warehouse(RunsAndRejects, DerivedTables):
     def _reject_document(self, doc: Document, reason: str, field: str | None,
                          run_id: str | None, kind: str | None) -> LoadResult:
         self.con.execute("BEGIN TRANSACTION")
-        self._upsert_document(doc, kind, "rejected", reason, doc.url)
+        self.record_document(doc, kind, "rejected", reason, doc.url)
         self.reject(doc.source, doc.origin, reason, field, doc.document_id, run_id)
         self.con.execute("COMMIT")
         return LoadResult("rejected", doc.document_id, kind, reason)
 
-    def _upsert_document(self, doc: Document, kind, status, detail, url) -> None:
+    def record_document(self, doc: Document, kind, status, detail, url) -> None:
+        """The document's row in `documents` (inside the caller's transaction)."""
         self.con.execute(
             "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (document_id)"
             " DO UPDATE SET kind = excluded.kind, status = excluded.status,"
