@@ -24,7 +24,8 @@ def dashboard(
     dev_server: DevServerOption = False,
     db: DbOption = None,
 ) -> None:
-    """Serve the dashboard, read-only, from the warehouse's current snapshot.
+    """Serve the dashboard and its JSON API (/api/, docs/api.md), read-only, from the
+    warehouse's current snapshot.
 
     The dashboard never opens the warehouse itself, so a scrape or build can write it
     meanwhile; `survtrack snapshot` publishes what the dashboard shows next. Served by
