@@ -16,7 +16,7 @@ from rich.text import Text
 from survtrack import scrapers
 from survtrack.warehouse import schema
 
-from .common import DbOption, console, open_warehouse, require_warehouse
+from .common import DbOption, console, open_warehouse, require_warehouse, state
 
 BY_SOURCE = ["documents", "contracts", "contract_versions", "items", "payments",
              "contract_events", "notices", "rejects"]
@@ -25,15 +25,18 @@ SHORT_NOTE = "docs = documents, versions = contract_versions, events = contract_
 
 
 def status(db: DbOption = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Counts per source and table, the last runs, the latest rejects, and the warnings
-    (suspicious values that loaded: negative amounts, dates outside 1990-2035, bad encodings)."""
+    """Counts per source and table, the last runs (with the process that ran each; a run
+    whose process ended without finishing shows as interrupted), the latest rejects, and the
+    warnings (suspicious values that loaded: negative amounts, dates outside 1990-2035, bad
+    encodings)."""
     path = require_warehouse(db)
     with open_warehouse(db, read_only=True) as wh:
         found = wh.status()
     if as_json:
         typer.echo(json.dumps({"db": str(path), "tables": found["tables"],
                                "sources": found["sources"],
-                               "runs": [list(map(str, r)) for r in found["runs"]],
+                               "runs": [[x if x is None or isinstance(x, int) else str(x)
+                                         for x in r] for r in found["runs"]],
                                "rejects": [list(r) for r in found["rejects"]],
                                "warnings": [dict(zip(("source", "rule", "values", "contracts",
                                                       "reason"), r)) for r in found["warnings"]]},
@@ -77,10 +80,20 @@ def _print_status(out: Console, path: Path, found: dict) -> None:
         t.add_column(column, no_wrap=True)
     for column in ("loaded", "skipped", "rejected"):
         t.add_column(column, justify="right", no_wrap=True)
+    processes = []
     for r in found["runs"]:
         started = r[7].strftime("%Y-%m-%d %H:%M") if hasattr(r[7], "strftime") else str(r[7])
-        t.add_row(started, r[1], r[2], r[3], *(f"{n or 0:,}" for n in r[4:7]))
-    out.print(t, "")
+        status_text = f"[red]{r[3]}[/red]" if r[3] in ("interrupted", "failed") else str(r[3])
+        t.add_row(started, r[1], r[2], status_text, *(f"{n or 0:,}" for n in r[4:7]))
+        if r[9] is not None and r[3] != "finished":
+            processes.append(f"{r[0]}: pid {r[9]} on {r[10]}: {r[11]}")
+    out.print(t)
+    if any(r[3] == "interrupted" for r in found["runs"]):
+        out.print("[dim]interrupted: its process ended without finishing; run it again, or"
+                  " scrape --resume[/dim]")
+    for line in processes:
+        out.print(Padding(Text(line), (0, 0, 0, 2), expand=False))
+    out.print("")
     if found["rejects"]:
         out.print("[bold]latest rejects[/bold] (survtrack export rejects)")
         for source, origin, field, reason in found["rejects"]:
@@ -128,7 +141,7 @@ def snapshot(db: DbOption = None) -> None:
     """Publish a read-only snapshot of the warehouse for the dashboard (run after a build)."""
     from survtrack.warehouse.snapshot import publish_snapshot
 
-    typer.echo(str(publish_snapshot(require_warehouse(db))))
+    typer.echo(str(publish_snapshot(require_warehouse(db), lock_wait=state.lock_wait)))
 
 
 def docs(folder: Annotated[Path, typer.Argument()] = Path("docs")) -> None:
