@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from typer.core import TyperGroup
 
@@ -172,23 +173,34 @@ def _scrape(
     path = db_path(db)
     problems: list[tuple[str, str]] = []
     with open_warehouse(db) as wh, Progress(
-        TextColumn("[bold]{task.description}"), MofNCompleteColumn(),
+        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.completed:,.0f} documents, {task.fields[contracts]:,} contracts"),
         TextColumn("{task.fields[last]}"), TimeElapsedColumn(), console=console,
     ) as progress:
         client = PoliteClient(cache_path=path.parent / "http_cache.sqlite", policy=policy)
-        task = progress.add_task(f"scrape {name}", total=None, last="")
+        task = progress.add_task(f"scrape {name}", total=None, last="", contracts=0)
+        contracts = 0
 
         def on_result(origin: str, result: LoadResult) -> None:
+            nonlocal contracts
             if result.status == "rejected":
                 problems.append((origin, result.reason))
-            progress.update(task, advance=1, last=f"{result.status}: {origin[-60:]}")
+            contracts += (result.counts or {}).get("contracts", 0)
+            progress.update(task, advance=1, contracts=contracts,
+                            last=f"{result.status}: {origin[-50:]}")
 
         try:
             outcome = run_scrape(wh, name, params, client, resume=resume,
                                  max_pages=max_pages, rate=rate, secrets=secrets or None,
                                  on_result=on_result)
-        except (FetchError, LayoutChanged, ValueError) as exc:
-            console.print(f"[red]scrape {name} failed:[/red] {exc}")
+        except FetchError as exc:
+            progress.stop()
+            console.print(f"[red]scrape {name} failed:[/red] {escape(exc.one_line())}; what"
+                          f" was fetched is kept: run `survtrack scrape {name} --resume` with"
+                          " the same options when the source answers again", soft_wrap=True)
+            raise typer.Exit(1) from None
+        except (LayoutChanged, ValueError) as exc:
+            console.print(f"[red]scrape {name} failed:[/red] {escape(str(exc))}")
             raise typer.Exit(1) from None
         finally:
             client.close()
