@@ -10,7 +10,7 @@ from survtrack.analysis import spending
 from survtrack.analysis.spending import OTHERS, Filters
 
 from .. import figures, formats
-from ..common import href, kpi, selection_summary
+from ..common import href, kpi, records, selection_summary
 from ..i18n import t
 
 TOP_VENDORS = 7  # Okabe-Ito's seven colours, plus grey for the others
@@ -30,7 +30,7 @@ def party_option(row) -> dict:
 def party_options(con, role: str, value: str | None) -> list[dict]:
     """The busiest vendors (or buyers) plus the selected one; typing searches the rest."""
     found = spending.search_parties(con, role, None, include=value)
-    return [party_option(r) for r in found.itertuples()]
+    return [party_option(r) for r in records(found)]
 
 
 def controls(con, f: Filters, lang: str) -> dbc.Card:
@@ -81,14 +81,14 @@ def _party_table(con, f: Filters, role: str, lang: str) -> html.Table:
         html.Td(dcc.Link(formats.number(r.contracts, lang),
                          href=href("/contracts", f.with_(**{role: r.key}), lang)),
                 className="num"),
-    ]) for r in df.itertuples()]
+    ]) for r in records(df)]
     head = html.Tr([html.Th(t(f"f_{role}", lang)), html.Th(t("amount", lang)),
                     html.Th(t("share", lang)), html.Th(t("contracts", lang))])
     return html.Table([html.Thead(head), html.Tbody(rows)], className="table table-sm")
 
 
 def totals_row(con, f: Filters, lang: str) -> dbc.Row:
-    tot = spending.totals(con, f).iloc[0]
+    tot = records(spending.totals(con, f))[0]
     cards = [kpi(t("total", lang), formats.money(tot.total, f.currency, lang), "kpi-total"),
              kpi(t("contracts", lang), formats.number(tot.contracts, lang), "kpi-contracts"),
              kpi(t("vendors", lang), formats.number(tot.vendors, lang), "kpi-vendors")]
@@ -98,7 +98,7 @@ def totals_row(con, f: Filters, lang: str) -> dbc.Row:
                      "kpi-not-converted"))
     rows = [dbc.Row(cards, className="mb-3 g-2")]
     if f.source is None:  # curated leads are marked wherever they are summed with records
-        curated = int(spending.totals(con, f.with_(source="curated")).iloc[0].contracts)
+        curated = int(records(spending.totals(con, f.with_(source="curated")))[0].contracts)
         if curated:
             rows.append(html.P([t("curated_note", lang).format(n=formats.number(curated, lang)),
                                 " ", dcc.Link(t("curated_show", lang), href=href(
@@ -109,7 +109,7 @@ def totals_row(con, f: Filters, lang: str) -> dbc.Row:
 
 def layout(con, f: Filters, query: dict, lang: str):
     bars = spending.by_vendor_year(con, f, top=TOP_VENDORS)
-    conc = spending.concentration(con, f).iloc[0]
+    conc = records(spending.concentration(con, f))[0]
     cats = spending.by_category(con, f)
     empty = bars.empty
     return html.Div([

@@ -9,7 +9,7 @@ from survtrack.analysis import spending
 from survtrack.analysis.spending import Filters
 
 from .. import figures, formats
-from ..common import first, href, selection_summary
+from ..common import first, href, not_found, records, selection_summary
 from ..i18n import t
 from .overview import totals_row
 
@@ -18,8 +18,8 @@ OTHER_ROLE = {"vendor": "buyer", "buyer": "vendor"}
 
 def layout(con, role: str, f: Filters, query: dict, lang: str):
     key = first(query, "id")
-    if not key:
-        return html.P(t("not_found", lang))
+    if not key or not spending.party_exists(con, role, key):
+        return not_found(lang, t(f"no_such_{role}", lang).format(id=(key or "")[:80]))
     who = spending.party_profile(con, role, key)
     scoped = f.with_(**{role: key})
     other = OTHER_ROLE[role]
@@ -44,7 +44,7 @@ def layout(con, role: str, f: Filters, query: dict, lang: str):
             html.Td(formats.percent(r.share, lang), className="num"),
             html.Td(dcc.Link(formats.number(r.contracts, lang), href=href(
                 "/contracts", scoped.with_(**{other: r.key}), lang)), className="num"),
-        ]) for r in counterparts.itertuples()]),
+        ]) for r in records(counterparts)]),
     ], className="table table-sm")
     return html.Div([
         html.Div(t(role + "_profile", lang), className="kicker"),
