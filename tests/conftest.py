@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -47,10 +50,66 @@ def table_counts(wh: Warehouse) -> dict[str, int]:
     return {t: wh.count(t) for t in TABLES if t != "runs"}
 
 
+def inbox_recipe() -> str:
+    """The README's inbox recipe (the shell block starting `# inbox recipe`), without its
+    final `make demo`: the tests build their demo warehouse with the README's own words."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in text.split("```sh\n")[1:] if b.startswith("# inbox recipe"))
+    lines = block.split("```")[0].splitlines()
+    return "\n".join(line for line in lines if not line.startswith("make "))
+
+
 def demo_inbox(root: Path) -> Path:
-    """An inbox with the recorded real documents of every source, linked, not copied."""
-    inbox = root / "inbox"
-    inbox.mkdir()
-    for source in ("eis", "usaspending", "ocds", "ted"):
-        (inbox / source).symlink_to(SHARED / source)
-    return inbox
+    """`root/data/inbox` filled by the README's recipe: every document of ../shared/data."""
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", inbox_recipe()], cwd=root,
+                          env={**os.environ, "SURVTRACK_SHARED_DATA": str(SHARED)},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return root / "data" / "inbox"
+
+
+class DemoSite:
+    """A folder where `survtrack demo --no-serve` ran as a user runs it: ./data/survtrack.duckdb,
+    ./data/archive, ./data/inbox filled by the README's recipe."""
+
+    def __init__(self, root: Path, summary: dict):
+        self.root, self.summary = root, summary
+        self.db = root / "data" / "survtrack.duckdb"
+
+    def cursor(self):
+        from survtrack.warehouse.snapshot import SnapshotReader
+
+        return SnapshotReader(self.db, publish_if_missing=False).cursor()
+
+
+@pytest.fixture(scope="session")
+def demo_site(tmp_path_factory, shared) -> DemoSite:
+    """The demo warehouse, built once per session exactly as `make demo` builds it (run in its
+    folder, relative paths), from the curated source and every document of ../shared/data."""
+    root = tmp_path_factory.mktemp("demo-site")
+    demo_inbox(root)
+    done = subprocess.run([sys.executable, "-m", "survtrack.cli", "demo", "--no-serve"],
+                          cwd=root, capture_output=True, text=True, timeout=900,
+                          env={k: v for k, v in os.environ.items()
+                               if k not in ("SURVTRACK_DB", "SURVTRACK_ARCHIVE",
+                                            "SURVTRACK_INBOX")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return DemoSite(root, json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the whole session (Debian's; `make test` installs it)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: run `sudo apt-get install chromium`")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -1,5 +1,6 @@
 """Local inputs: files, folders and ZIP archives, turned into archived documents.
 
+Folders are walked whole, following links to other folders (an inbox of linked folders).
 ZIP archives (as EIS publishes them) are opened member by member under size caps, so a
 zip bomb is refused instead of filling the disk: a member may not exceed MAX_MEMBER_BYTES
 uncompressed, nor a compression ratio of MAX_RATIO, and a whole archive MAX_ARCHIVE_BYTES.
@@ -8,6 +9,7 @@ uncompressed, nor a compression ratio of MAX_RATIO, and a whole archive MAX_ARCH
 from __future__ import annotations
 
 import mimetypes
+import os
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,7 +47,7 @@ def iter_inputs(paths: list[Path], archive: Archive, source: str, extensions: tu
     for path in paths:
         path = Path(path)
         if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
+            for child in walk(path):
                 if _wanted(child, extensions):
                     yield from _from_file(child, archive, source, extensions)
                 else:
@@ -55,6 +57,20 @@ def iter_inputs(paths: list[Path], archive: Archive, source: str, extensions: tu
             yield from _from_file(path, archive, source, extensions)
         else:
             yield Problem(str(path), "no such file or folder")
+
+
+def walk(folder: Path) -> list[Path]:
+    """Every file under `folder`, sorted, following links to folders (a user links the
+    folders to load into an inbox) but never into the same folder twice (a link loop)."""
+    found, seen = [], set()
+    for top, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(top)
+        if real in seen:
+            dirs.clear()
+            continue
+        seen.add(real)
+        found += [Path(top) / name for name in files if os.path.isfile(Path(top) / name)]
+    return sorted(found)
 
 
 def _wanted(path: Path, extensions: tuple[str, ...]) -> bool:
