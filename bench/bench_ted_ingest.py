@@ -22,7 +22,8 @@ from pathlib import Path
 
 from survtrack import scrapers
 from survtrack.scrapers.ingest import ingest
-from survtrack.warehouse.store import Document, LoadContext, Warehouse
+from survtrack.warehouse.protocol import Document, RowBuffer
+from survtrack.warehouse.store import Warehouse
 
 NS = ('xmlns="urn:oasis:names:specification:ubl:schema:xsd:ContractAwardNotice-2"'
       ' xmlns:cac="urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"'
@@ -157,7 +158,7 @@ def main() -> None:
         def parse_all() -> int:
             produced = 0
             for path in sorted(folder.iterdir()):
-                ctx = LoadContext(Document(path.name, "ted", str(path), path, path.stat().st_size))
+                ctx = RowBuffer(Document(path.name, "ted", str(path), path, path.stat().st_size))
                 source.parse(ctx)
                 produced += sum(len(r) for r in ctx.rows.values())
             return produced

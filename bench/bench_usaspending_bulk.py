@@ -19,10 +19,12 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from survtrack import scrapers
 from survtrack.scrapers import usaspending
 from survtrack.scrapers.ingest import ingest
 from survtrack.warehouse.archive import Archive
-from survtrack.warehouse.store import Document, LoadContext, Warehouse
+from survtrack.warehouse.protocol import Document, RowBuffer
+from survtrack.warehouse.store import Warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "usaspending" / "Contracts_PrimeTransactions_fixture.csv"
@@ -65,7 +67,7 @@ def main() -> None:
         doc = Document(sha, "usaspending", str(path), archive.path(sha), n, "text/csv")
         tracemalloc.start()
         started = time.perf_counter()
-        ctx = LoadContext(doc)
+        ctx = RowBuffer(doc)
         usaspending.parse(ctx)
         parse_s = time.perf_counter() - started
         _, peak = tracemalloc.get_traced_memory()
@@ -78,7 +80,7 @@ def main() -> None:
 
         with Warehouse(Path(tmp) / "bench.duckdb") as wh:
             started = time.perf_counter()
-            counts = ingest(wh, usaspending.SOURCE, [path])
+            counts = ingest(wh, scrapers.get("usaspending"), [path])
             load_s = time.perf_counter() - started
             print(f"full load into DuckDB: {load_s:.2f} s ({dict(counts)}),"
                   f" {wh.count('contracts'):,} contracts, {wh.count('items'):,} items")

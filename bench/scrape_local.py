@@ -19,8 +19,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from survtrack.scrapers.fetch import scrape
 from survtrack.scrapers.http import Policy, PoliteClient
+from survtrack.scrapers.scrape import scrape
 from survtrack.warehouse.store import Warehouse
 
 RELEASE = {"ocid": "ocds-bench-{n}", "id": "{n}", "date": "2024-01-01T00:00:00Z",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections import Counter
 from enum import Enum
@@ -12,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperGroup
 
 from survtrack import config, scrapers
 from survtrack.analysis.claims import DEFAULT_CLAIMS as CLAIMS_CSV
@@ -49,7 +51,7 @@ def open_warehouse(db: Path | None = None, read_only: bool = False) -> Warehouse
 
 @app.command()
 def ingest(
-    source: Annotated[str, typer.Argument(help="source name: " + ", ".join(scrapers.MODULES))],
+    source: Annotated[str, typer.Argument(help="source name: " + ", ".join(scrapers.names()))],
     paths: Annotated[list[Path] | None, typer.Argument(
         help="files, folders and ZIP archives (curated: defaults to the project's CSV)")] = None,
     force: Annotated[bool, typer.Option(help="parse again documents already loaded")] = False,
@@ -64,9 +66,7 @@ def ingest(
     except KeyError as exc:
         raise typer.BadParameter(str(exc.args[0])) from None
     if not paths:  # a source kept in the project (curated) names its own inputs
-        from importlib import import_module
-
-        paths = list(getattr(import_module(scrapers.MODULES[source]), "DEFAULT_INPUTS", ()))
+        paths = list(src.default_inputs)
         if not paths:
             raise typer.BadParameter(f"give the files to load for source {source!r}")
     problems: list[tuple[str, str]] = []
@@ -175,8 +175,8 @@ def export(
 def docs(folder: Annotated[Path, typer.Argument()] = Path("docs")) -> None:
     """Regenerate docs/sources.md and docs/tables.md from the code's own metadata."""
     folder.mkdir(parents=True, exist_ok=True)
-    sources = ["# Sources", "", "Generated from each source's `SOURCE` metadata by"
-               " `survtrack docs`.", ""]
+    sources = ["# Sources", "", "Generated from each source's declaration"
+               " (`survtrack/scrapers/<source>/source.py`) by `survtrack docs`.", ""]
     sources += [s.markdown() for s in scrapers.all_sources()]
     (folder / "sources.md").write_text("\n".join(sources), encoding="utf-8")
     (folder / "tables.md").write_text(schema.markdown(), encoding="utf-8")
@@ -275,28 +275,58 @@ def _run_build(db: Path | None, only: list[str] | None = None, **options) -> dic
 
 
 # --- scraping ---
-@app.command()
-def scrape(
-    source: Annotated[str, typer.Argument(help="eis | usaspending | ocds | ted | cbr")],
-    query: Annotated[str | None, typer.Option(help="words to search for")] = None,
-    since: Annotated[str | None, typer.Option(help="first date, YYYY-MM-DD")] = None,
-    until: Annotated[str | None, typer.Option(help="last date, YYYY-MM-DD")] = None,
+class ScrapeSources(TyperGroup):
+    """`survtrack scrape SOURCE`: one command per source with a fetcher, its options built
+    from the source's declaration (`SOURCE.options`) when it is asked for."""
+
+    def list_commands(self, ctx) -> list[str]:
+        return [s.name for s in scrapers.all_sources() if s.fetch is not None]
+
+    def get_command(self, ctx, name: str):
+        try:
+            source = scrapers.get(name)
+        except KeyError as exc:
+            raise typer.BadParameter(str(exc.args[0])) from None
+        if source.fetch is None:
+            raise typer.BadParameter(f"{name} is not scraped: `survtrack ingest {name}` loads it"
+                                   f"; sources with a fetcher: {', '.join(self.list_commands(ctx))}")
+        return typer.main.get_command(_scrape_command(source))
+
+
+scrape_app = typer.Typer(cls=ScrapeSources, no_args_is_help=True, rich_markup_mode="rich",
+                         help="Fetch SOURCE from the web politely, archive every document and"
+                              " load it. Each run is recorded with its checkpoint; --resume"
+                              " continues a killed or stopped run, and running a finished"
+                              " scrape again adds nothing.")
+app.add_typer(scrape_app, name="scrape")
+
+
+def _scrape_command(source) -> typer.Typer:
+    """A Typer app with the one command `source.name`: its declared options, then the
+    options of every run."""
+    own = [inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, annotation=o.type | None,
+                             default=typer.Option(None, o.flag, help=o.help, envvar=o.envvar,
+                                                  show_default=not o.secret))
+           for o in source.options]
+    common = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+              for p in inspect.signature(_scrape, eval_str=True).parameters.values()
+              if p.name not in ("source", "params")]
+
+    def command(**values) -> None:
+        _scrape(source, {o.name: values.pop(o.name) for o in source.options}, **values)
+
+    command.__signature__ = inspect.Signature(own + common)
+    sub = typer.Typer(rich_markup_mode="rich", add_completion=False)
+    sub.command(name=source.name, help=f"Fetch {source.title} ({source.base_url}, at most"
+                f" {source.rate_limit:g} requests/second).")(command)
+    return sub
+
+
+def _scrape(
+    source,
+    params: dict,
     base_url: Annotated[str | None, typer.Option(
         "--base-url", help="publisher root URL (a mirror, or a local server in tests)")] = None,
-    url: Annotated[str | None, typer.Option(help="ocds: the API or file URL to start at")]
-    = None,
-    preset: Annotated[str | None, typer.Option(
-        help="surveillance (codes and words per source); ocds: a publisher name")] = None,
-    mode: Annotated[str | None, typer.Option(
-        help="eis: contracts (default) | orders | documents (document service, needs a"
-             " token)")] = None,
-    recipient: Annotated[str | None, typer.Option(
-        help="usaspending: recipient name or UEI to filter on")] = None,
-    region: Annotated[str | None, typer.Option(
-        help="eis documents: two-digit region code (orgRegion), e.g. 77")] = None,
-    token: Annotated[str | None, typer.Option(
-        envvar="EIS_TOKEN", help="eis documents: personal token (env EIS_TOKEN)",
-        show_default=False)] = None,
     resume: Annotated[bool, typer.Option(
         help="continue the last unfinished run with the same parameters")] = False,
     max_pages: Annotated[int | None, typer.Option(
@@ -308,20 +338,14 @@ def scrape(
     timeout: Annotated[float | None, typer.Option(help="read timeout in seconds")] = None,
     db: DbOption = None,
 ) -> None:
-    """Fetch SOURCE from the web politely, archive every document and load it.
-
-    Each run is recorded with its checkpoint; --resume continues a killed or stopped
-    run, and running a finished scrape again adds nothing.
-    """
-    from survtrack.scrapers.fetch import FETCHERS, LayoutChanged
-    from survtrack.scrapers.fetch import scrape as run_scrape
     from survtrack.scrapers.http import FetchError, Policy, PoliteClient
+    from survtrack.scrapers.scrape import LayoutChanged
+    from survtrack.scrapers.scrape import scrape as run_scrape
 
-    if source not in FETCHERS:
-        raise typer.BadParameter(f"unknown source {source!r}; known: {', '.join(FETCHERS)}")
-    params = {"query": query, "since": since, "until": until, "base_url": base_url,
-              "url": url, "preset": preset, "mode": mode, "region": region,
-              "recipient": recipient}
+    name = source.name
+    secret = {o.name for o in source.options if o.secret}
+    secrets = {k: v for k, v in params.items() if k in secret and v}
+    params = {k: v for k, v in params.items() if k not in secret} | {"base_url": base_url}
     policy = Policy()
     if backoff is not None:
         policy.backoff_factor = backoff
@@ -334,7 +358,7 @@ def scrape(
         TextColumn("{task.fields[last]}"), TimeElapsedColumn(), console=console,
     ) as progress:
         client = PoliteClient(cache_path=path.parent / "http_cache.sqlite", policy=policy)
-        task = progress.add_task(f"scrape {source}", total=None, last="")
+        task = progress.add_task(f"scrape {name}", total=None, last="")
 
         def on_result(origin: str, result: LoadResult) -> None:
             if result.status == "rejected":
@@ -342,25 +366,23 @@ def scrape(
             progress.update(task, advance=1, last=f"{result.status}: {origin[-60:]}")
 
         try:
-            outcome = run_scrape(wh, source, params, client, resume=resume,
-                                 max_pages=max_pages, rate=rate,
-                                 secrets={"token": token} if token else None,
+            outcome = run_scrape(wh, name, params, client, resume=resume,
+                                 max_pages=max_pages, rate=rate, secrets=secrets or None,
                                  on_result=on_result)
         except (FetchError, LayoutChanged, ValueError) as exc:
-            console.print(f"[red]scrape {source} failed:[/red] {exc}")
+            console.print(f"[red]scrape {name} failed:[/red] {exc}")
             raise typer.Exit(1) from None
         finally:
             client.close()
     for origin, reason in problems:
         console.print(f"[red]rejected[/red] {origin}: {reason}")
     if not outcome.parser:
-        console.print(f"[yellow]{source} has no parser installed yet: documents are archived"
+        console.print(f"[yellow]{name} has no parser yet: documents are archived"
                       " (status 'archived') and will be parsed by the next scrape[/yellow]")
-    typer.echo(json.dumps({"source": source, "run_id": outcome.run_id,
+    typer.echo(json.dumps({"source": name, "run_id": outcome.run_id,
                            "status": outcome.status, "resumed": outcome.resumed_from is not None,
                            **_outcomes(outcome.counts),
                            "archived": outcome.counts.get("archived", 0)}))
-
 
 
 # --- classify ---

@@ -28,17 +28,16 @@ def build_demo(wh: Warehouse, inbox: Path,
                say: Callable[[str], None] = print) -> dict:
     """Ingest curated + inbox, build; return what was loaded and built."""
     from survtrack.analysis.build import run_build
-    from survtrack.scrapers.curated import DEFAULT_INPUTS
-
     loaded: dict[str, dict] = {}
-    counts = ingest(wh, scrapers.get("curated"), list(DEFAULT_INPUTS))
+    curated = scrapers.get("curated")
+    counts = ingest(wh, curated, list(curated.default_inputs))
     loaded["curated"] = dict(counts)
     say(f"curated: {_line(counts)}")
     if inbox.is_dir():
         for folder in sorted(p for p in inbox.iterdir() if p.is_dir()):
-            if folder.name not in scrapers.MODULES or folder.name == "curated":
+            if folder.name not in scrapers.names() or folder.name == "curated":
                 say(f"inbox: {folder.name}/ is not a source folder"
-                    f" ({', '.join(sorted(scrapers.MODULES))}); left alone")
+                    f" ({', '.join(scrapers.names())}); left alone")
                 continue
             counts = ingest(wh, scrapers.get(folder.name), [folder])
             loaded[folder.name] = dict(counts)

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from survtrack import scrapers
 from survtrack.scrapers.ingest import ingest
-from survtrack.warehouse.store import Document, LoadContext, Warehouse
+from survtrack.warehouse.protocol import Document, LoadContext
+from survtrack.warehouse.store import Warehouse
 
 FIXTURE = Path(__file__).parent / "fixtures" / "dashboard" / "tagged_contracts.json"
 

@@ -223,6 +223,9 @@ def test_number_and_date_formats():
     assert formats.percent(0.638297, "en") == "63.8\u00a0%"
     assert formats.day("2016-01-22", "en") == "22 Jan 2016"
     assert formats.day("2016-01-22", "ru") == "22.01.2016"
+    # a page of the grid mixing dated and undated contracts reads NaT for the gaps
+    dates = pd.to_datetime(pd.Series(["2019-12-03", None]))
+    assert [formats.day(d, "en") for d in dates] == ["3 Dec 2019", "–"]
     assert formats.nice_ticks(23.5e6) == [0, 5e6, 10e6, 15e6, 20e6, 25e6]
     assert formats.country_name("US", "en") == "United States (US)"
     assert formats.country_name("RU", "ru") == "Российская Федерация (RU)"

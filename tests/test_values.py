@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from survtrack.scrapers import values as v
-from survtrack.warehouse.store import Rejected
+from survtrack.warehouse.protocol import Rejected
 
 
 @pytest.mark.parametrize("text,expected", [

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from survtrack.warehouse.archive import Archive
-from survtrack.warehouse.store import Document
+from survtrack.warehouse.protocol import Document
 
 MAX_MEMBER_BYTES = 2 * 1024**3
 MAX_ARCHIVE_BYTES = 20 * 1024**3

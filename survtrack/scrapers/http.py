@@ -36,7 +36,7 @@ from requests_cache import DO_NOT_CACHE, CachedSession
 from urllib3.util.retry import Retry
 
 from survtrack.scrapers import xmlsafe
-from survtrack.warehouse.store import Rejected
+from survtrack.warehouse.protocol import Rejected
 
 CONTACT_URL = os.environ.get("SURVTRACK_CONTACT", "https://github.com/survtrack/survtrack")
 RETRY_STATUSES = (429, 500, 502, 503, 504)

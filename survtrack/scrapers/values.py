@@ -7,7 +7,7 @@ import re
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
-from survtrack.warehouse.store import Rejected
+from survtrack.warehouse.protocol import Rejected
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _DATE_WITH_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}([+-]\d{2}:\d{2})?$")

@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from lxml import etree
 
-from survtrack.warehouse.store import Rejected
+from survtrack.warehouse.protocol import Rejected
 
 _DECL = re.compile(rb"^\s*<\?xml[^>]*encoding=[\"']([A-Za-z0-9._-]+)[\"']", re.DOTALL)
 _HEAD = 64 * 1024

@@ -11,115 +11,26 @@ import hashlib
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from .archive import Archive
+from .protocol import EMITTED, RETRACT_FROM, Document, LoadContext, Parser, Rejected, RowBuffer
 from .schema import TABLES, arrow_schema, ddl_statements
+
+__all__ = ["Document", "LoadContext", "LoadResult", "Parser", "Rejected", "RowBuffer",
+           "Warehouse"]
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-@dataclass
-class Document:
-    """A raw document in the archive, as a parser sees it."""
-
-    document_id: str
-    source: str
-    origin: str
-    path: Path
-    size: int
-    media_type: str | None = None
-    url: str | None = None
-
-    def open(self):
-        return open(self.path, "rb")
-
-    def read(self) -> bytes:
-        return self.path.read_bytes()
-
-
-class Rejected(Exception):
-    """A document (or part of one) the parser cannot load; names the field at fault."""
-
-    def __init__(self, reason: str, field: str | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.field = field
-
-
-RETRACT_FROM = ("items", "contract_versions", "payments", "tags", "contracts")
-
-
-@dataclass
-class LoadContext:
-    """What a parser is given: the document, and `emit` for every row it finds.
-
-    Rows are buffered per table and written when the parser is done, inside the document's
-    transaction. `describe` says what the document was; `reject_part` records a bad part
-    (an item in a daily file) without losing the good ones around it.
-    """
-
-    document: Document
-    rows: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
-    kind: str | None = None
-    detail: str | None = None
-    contract_bearing: bool = True
-    url: str | None = None
-    part_rejects: list[Rejected] = field(default_factory=list)
-    writer: Callable[[LoadContext], None] | None = None
-    batch_rows: int = 20_000
-    # for sources whose documents continue each other (OCDS releases of one process):
-    archive: Archive | None = None  # to keep parts of the document by their own hash
-    query: Callable[..., list[tuple]] | None = None  # read what the warehouse already holds
-    retracted: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
-
-    def emit(self, table: str, **row: Any) -> None:
-        if table not in TABLES:
-            raise KeyError(f"unknown table {table}")
-        unknown = set(row) - set(TABLES[table].column_names)
-        if unknown:
-            raise KeyError(f"unknown columns for {table}: {sorted(unknown)}")
-        self.rows[table].append(row)
-
-    def describe(self, kind: str, detail: str | None = None, contract_bearing: bool = True,
-                 url: str | None = None) -> None:
-        self.kind, self.detail, self.contract_bearing = kind, detail, contract_bearing
-        if url:
-            self.url = url
-
-    def flush(self) -> None:
-        """Write the rows buffered so far, inside the document's transaction."""
-        if self.writer:
-            self.writer(self)
-
-    def retract(self, contract_id: str, tables: tuple[str, ...] | None = None) -> None:
-        """Rows this document shows to be gone, removed in the document's transaction before
-        its own rows are written: a contract that no longer exists as such (an OCDS award
-        now carried by its contract), or the versions of one about to be restated."""
-        self.retracted.append((contract_id, tables or RETRACT_FROM))
-
-    def record_done(self) -> None:
-        """Called by parsers after each complete record of a many-record file: writes the
-        buffered rows once enough have gathered, keeping memory flat."""
-        if self.writer and sum(map(len, self.rows.values())) >= self.batch_rows:
-            self.writer(self)
-
-    def reject_part(self, reason: str, field: str | None = None) -> None:
-        self.part_rejects.append(Rejected(reason, field))
-
-
-Parser = Callable[[LoadContext], None]
 
 
 @dataclass
@@ -134,8 +45,7 @@ class LoadResult:
 SMALL_BATCH = 20  # rows up to which an upsert binds values instead of an Arrow batch
 # Tables describing things (not versions of them): a NULL in a new row keeps the known value.
 KEEP_KNOWN = {"organizations"}
-ORDER = ["organizations", "contracts", "contract_versions", "items", "payments",
-         "contract_events", "notices", "tags", "fx_rates", "entities", "ocds_releases"]
+ORDER = EMITTED
 
 
 class Warehouse:
@@ -224,12 +134,12 @@ class Warehouse:
             return LoadResult("skipped", doc.document_id)
         counts: dict[str, int] = defaultdict(int)
 
-        def write(ctx: LoadContext) -> None:
+        def write(ctx: RowBuffer) -> None:
             for table, n in self._write_rows(ctx).items():
                 counts[table] += n
             ctx.rows.clear()
 
-        ctx = LoadContext(doc, url=doc.url, writer=write, archive=self.archive,
+        ctx = RowBuffer(doc, url=doc.url, writer=write, archive=self.archive,
                           query=self.query)
         self.con.execute("BEGIN TRANSACTION")
         try:
@@ -271,7 +181,7 @@ class Warehouse:
         fails, each document is loaded again on its own and fails or loads by itself.
         """
         results: dict[str, LoadResult] = {}
-        parsed: list[LoadContext] = []
+        parsed: list[RowBuffer] = []
         repeated: set[int] = set()  # the same bytes twice in one batch: the second is skipped
         for i, doc in enumerate(docs):
             if doc.document_id in results:
@@ -280,7 +190,7 @@ class Warehouse:
             if self.has_document(doc.document_id):
                 results[doc.document_id] = LoadResult("skipped", doc.document_id)
                 continue
-            ctx = LoadContext(doc, url=doc.url)
+            ctx = RowBuffer(doc, url=doc.url)
             try:
                 parse(ctx)
             except Rejected as exc:
@@ -296,7 +206,7 @@ class Warehouse:
                 ctx.kind, ctx.detail)
             parsed.append(ctx)
         if parsed:
-            batch = LoadContext(parsed[0].document)
+            batch = RowBuffer(parsed[0].document)
             for ctx in parsed:
                 for table, rows in ctx.rows.items():
                     for row in rows:
@@ -337,7 +247,7 @@ class Warehouse:
             [doc.document_id, doc.source, url, doc.origin, utcnow(), doc.media_type, doc.size,
              kind, status, detail])
 
-    def _write_rows(self, ctx: LoadContext) -> dict[str, int]:
+    def _write_rows(self, ctx: RowBuffer) -> dict[str, int]:
         counts: dict[str, int] = {}
         unknown = set(ctx.rows) - set(ORDER)
         if unknown:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from werkzeug import Response
 
-from survtrack.scrapers.fetch import LayoutChanged, scrape
-from survtrack.scrapers.fetch.eis import result_numbers, searches
+from survtrack.scrapers.eis.fetch import result_numbers, searches
 from survtrack.scrapers.http import FetchError, Policy, PoliteClient
+from survtrack.scrapers.scrape import LayoutChanged, scrape
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "eis"
 CONTRACTS = {"2366200608816001262": "fz44_contract_v6.3_voronezh_2366200608816001262.xml",

@@ -15,10 +15,10 @@ import pytest
 from werkzeug import Response
 
 from survtrack import scrapers
-from survtrack.scrapers.fetch import load_archived, scrape
-from survtrack.scrapers.fetch.ted import expert_query
 from survtrack.scrapers.http import Policy, PoliteClient
-from survtrack.warehouse.store import Document
+from survtrack.scrapers.scrape import load_archived, scrape
+from survtrack.scrapers.ted.fetch import expert_query
+from survtrack.warehouse.protocol import Document
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 
@@ -100,7 +100,7 @@ def test_usaspending_pages_then_keyset_archives_each_award(warehouse, httpserver
 
 
 def test_usaspending_preset_one_search_per_filter_kind():
-    from survtrack.scrapers.fetch.usaspending import searches
+    from survtrack.scrapers.usaspending.fetch import searches
 
     todo = searches({"preset": "surveillance"})
     assert {"psc_codes": ["5836", "6350", "6710", "H163"]} in todo
@@ -199,7 +199,7 @@ def test_archived_documents_are_parsed_once_the_parser_exists(warehouse, shared)
 
 # -- rates come from the source's declaration ------------------------------------------------
 def test_each_run_uses_its_sources_declared_rate(warehouse, httpserver):
-    from survtrack.scrapers.fetch import LayoutChanged
+    from survtrack.scrapers.scrape import LayoutChanged
 
     httpserver.expect_request("/epz/contract/search/results.html").respond_with_data(
         "<div class='redesigned'></div>", content_type="text/html")
@@ -211,7 +211,7 @@ def test_each_run_uses_its_sources_declared_rate(warehouse, httpserver):
 
 
 def test_ocds_publisher_preset_rate_and_dates():
-    from survtrack.scrapers.fetch import ocds
+    from survtrack.scrapers.ocds import fetch as ocds
 
     params = {"preset": "uk-find-a-tender", "since": "2024-01-01T00:00:00"}
     assert ocds.start_url(params) == ("https://www.find-tender.service.gov.uk/api/1.0/"

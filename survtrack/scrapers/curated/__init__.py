@@ -23,19 +23,19 @@ from pathlib import Path
 import pycountry
 
 from survtrack.scrapers import values as v
-from survtrack.scrapers.base import Source
-from survtrack.warehouse.store import LoadContext, Rejected
+from survtrack.warehouse.protocol import LoadContext, Rejected
 
 HERE = Path(__file__).parent
-CSV = HERE / "contracts.csv"
-# `survtrack ingest curated` with no path loads the project's own list
-DEFAULT_INPUTS = (CSV,)
+CSV = HERE / "contracts.csv"  # `survtrack ingest curated` with no path loads it
 SOURCE_NAME = "curated"
 
 COLUMNS = ("id", "buyer", "buyer_id", "vendor", "vendor_id", "country", "signed_on", "year",
            "amount", "currency", "amount_basis", "subject", "category", "registry_ref", "url",
            "outlet", "published_on", "checked")
-REQUIRED = ("id", "buyer", "vendor", "country", "amount", "currency", "amount_basis",
+# columns a file may leave out: the words to search the registry with (docs/curated.md)
+OPTIONAL_COLUMNS = ("eis_query",)
+# a tender reported before its award names no vendor: vendor stays empty, vendor_id NULL
+REQUIRED = ("id", "buyer", "country", "amount", "currency", "amount_basis",
             "subject", "category", "url", "outlet", "checked")
 ROW_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,80}$")
 ORG_ID = re.compile(r"^[A-Z]{2}-[A-Z0-9]+:\S+$")  # org-id.guide scheme, e.g. RU-INN:7710...
@@ -125,10 +125,12 @@ def _load_row(ctx: LoadContext, row: dict) -> None:
     for column in ("buyer_id", "vendor_id"):
         if row[column] and not ORG_ID.match(row[column]):
             raise Rejected(f"{column} {row[column]!r} is not <scheme>:<id>", column)
+    if row["vendor_id"] and not row["vendor"]:
+        raise Rejected("vendor_id given without a vendor name", "vendor")
 
     contract_id = f"{SOURCE_NAME}:{row_id}"
     buyer_id = _org(ctx, row["buyer"], row["buyer_id"], country)
-    vendor_id = _org(ctx, row["vendor"], row["vendor_id"], None)
+    vendor_id = _org(ctx, row["vendor"], row["vendor_id"], None) if row["vendor"] else None
     citation = "; ".join(x for x in (row["outlet"], published and published.isoformat(),
                                       row["url"]) if x)
     status = "verified" if checked.startswith("verified") else "unverified"
@@ -162,32 +164,3 @@ def _org(ctx: LoadContext, name: str, org_id: str, country: str | None) -> str:
              scheme=scheme, identifier=identifier, kpp=None, country=country,
              document_id=ctx.document.document_id)
     return org_id
-
-
-SOURCE = Source(
-    name=SOURCE_NAME,
-    title="Surveillance contracts known from public reporting (curated)",
-    publisher="survtrack contributors, from the cited news, watchdog and official pages",
-    country="(several)",
-    licence="Facts with citations; each row links to its source page",
-    base_url="(none: survtrack/scrapers/curated/contracts.csv is kept in the project)",
-    docs_url="docs/curated.md",
-    coverage=("Contracts for surveillance technology reported by news outlets, watchdogs and"
-              " official pages (Russia, the United States, the UK and EU, Latin America,"
-              " Africa, Asia), one row per contract with buyer, vendor, amount, category and"
-              " the citation that was read to check it."),
-    caveats=(
-        ("Figures are as reported, not as registered: amount_basis says whether a figure"
-         " is exact, rounded ('about'), a lower bound ('at_least') or a ceiling."),
-        ("Curated rows can duplicate contracts loaded from official sources; analyses and"
-         " claim checks exclude source 'curated' unless asked, so nothing counts twice and"
-         " a report never verifies itself."),
-        ("Organizations are keyed by name (name:curated:...) unless the row gives a"
-         " registry id; entity resolution links them to registry records."),
-        "Rows marked checked=unverified were not confirmed against a stored page.",
-    ),
-    formats=("CSV (UTF-8, one row per contract)",),
-    parse=parse,
-    rate_limit=1.0,
-    extensions=(".csv",),
-)

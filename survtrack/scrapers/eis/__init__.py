@@ -11,9 +11,8 @@ import csv
 from fnmatch import fnmatchcase
 from functools import cache
 
-from survtrack.scrapers.base import Source
 from survtrack.scrapers.xmlsafe import iterparse, local
-from survtrack.warehouse.store import LoadContext, Rejected
+from survtrack.warehouse.protocol import LoadContext, Rejected
 
 from . import fz44, fz223
 from .common import HERE
@@ -78,38 +77,3 @@ def parse(ctx: LoadContext) -> None:
     elif records > 1:
         ctx.describe(ctx.kind or kind["kind"], f"{records} documents in one export; last: "
                      f"{ctx.detail}", ctx.contract_bearing)
-
-
-SOURCE = Source(
-    name="eis",
-    title="Unified Information System in procurement (Russia)",
-    publisher="Federal Treasury of the Russian Federation",
-    country="RU",
-    licence="Public information under 44-FZ art. 4 and 223-FZ; no licence terms stated",
-    base_url="https://zakupki.gov.ru",
-    docs_url="https://zakupki.gov.ru/epz/main/public/document/view.html?searchString=xsd",
-    coverage=("Contracts (44-FZ registry records with product lines, suppliers and versions),"
-              " execution records (payments, terminations), notices, protocols and results,"
-              " and 223-FZ contracts, executions and notices, as XML exports (the FTP archive"
-              " until 2024, the document service since 2025-01-01) and HTML pages."),
-    caveats=(
-        "Contract values are as published in the contract's currency (priceInfo/price);"
-        " amounts in roubles are in priceRUR.",
-        "A supplier is published only once the contract is signed; early versions and some"
-        " 223-FZ contracts have none (vendor_id NULL).",
-        "Organizations are keyed by INN: a branch (filial) shares its parent's INN and differs"
-        " only in KPP, so branches fold into the parent organization.",
-        "fcsContractSign and placement results repeat a contract's price before the contract"
-        " record exists: they are kept as notices and never counted as contracts.",
-        "A termination states the total paid so far; that figure is kept on the event"
-        " (reported_paid) and never added to payments.",
-        "Identical payment orders (number, date, amount) republished in a later execution"
-        " record are stored once.",
-        "223-FZ contract cards need an internal id; `url` points at the public search for the"
-        " registration number instead.",
-    ),
-    formats=("XML (44-FZ export, 223-FZ TFF)", "ZIP archives of XML"),
-    parse=parse,
-    rate_limit=0.5,
-    extensions=(".xml",),
-)

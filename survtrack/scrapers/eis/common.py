@@ -8,7 +8,7 @@ from pathlib import Path
 
 from survtrack.scrapers import values as v
 from survtrack.scrapers.xmlsafe import local
-from survtrack.warehouse.store import LoadContext
+from survtrack.warehouse.protocol import LoadContext
 
 HERE = Path(__file__).parent
 SOURCE = "eis"

@@ -10,7 +10,7 @@ import hashlib
 
 from survtrack.scrapers import values as v
 from survtrack.scrapers.xmlsafe import child, children, local, text
-from survtrack.warehouse.store import LoadContext, Rejected
+from survtrack.warehouse.protocol import LoadContext, Rejected
 
 from .common import CARD_223, NOTICE_223, SOURCE, find, find_text, item_code, org, stages
 

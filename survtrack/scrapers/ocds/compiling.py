@@ -26,7 +26,7 @@ from ocdsmerge.exceptions import DuplicateIdValueWarning, OCDSMergeError
 from ocdsmerge.merge import CompiledRelease
 
 from survtrack.scrapers import values as v
-from survtrack.warehouse.store import LoadContext, Rejected
+from survtrack.warehouse.protocol import LoadContext, Rejected
 
 from . import codes
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from survtrack.scrapers import values as v
-from survtrack.warehouse.store import Rejected
+from survtrack.warehouse.protocol import Rejected
 
 from . import codes
 from .orgs import Org, buyer_of, organization, parties_by_id, resolve

@@ -18,7 +18,7 @@ from pathlib import Path
 import pycountry
 
 from survtrack.scrapers import values as v
-from survtrack.warehouse.store import LoadContext, Rejected
+from survtrack.warehouse.protocol import LoadContext, Rejected
 
 HERE = Path(__file__).parent
 SOURCE = "ted"

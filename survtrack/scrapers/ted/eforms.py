@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from survtrack.scrapers import values as v
 from survtrack.scrapers.xmlsafe import local
-from survtrack.warehouse.store import LoadContext, Rejected
+from survtrack.warehouse.protocol import LoadContext, Rejected
 
 from .common import (
     Award,

@@ -11,7 +11,7 @@ from collections import Counter
 
 from survtrack.scrapers import values as v
 from survtrack.scrapers.xmlsafe import child, children, local, text
-from survtrack.warehouse.store import LoadContext, Rejected
+from survtrack.warehouse.protocol import LoadContext, Rejected
 
 from .common import (
     Award,

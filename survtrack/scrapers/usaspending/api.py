@@ -10,7 +10,7 @@ import json
 from decimal import Decimal
 
 from survtrack.scrapers import values as v
-from survtrack.warehouse.store import LoadContext, Rejected
+from survtrack.warehouse.protocol import LoadContext, Rejected
 
 from .common import (
     API_AWARD,

@@ -20,7 +20,7 @@ from functools import cache
 from pathlib import Path
 
 from survtrack.scrapers import values as v
-from survtrack.warehouse.store import LoadContext, Rejected
+from survtrack.warehouse.protocol import LoadContext, Rejected
 
 from .common import Award, Organizations, amount, award_category, country2, emit_award
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 import pycountry
 
 from survtrack.scrapers import values as v
-from survtrack.warehouse.store import LoadContext, Rejected
+from survtrack.warehouse.protocol import LoadContext, Rejected
 
 SOURCE = "usaspending"
 AWARD_PAGE = "https://www.usaspending.gov/award/{}"

@@ -24,9 +24,8 @@ from functools import cache
 from pathlib import Path
 
 from survtrack.scrapers import values as v
-from survtrack.scrapers.base import Source
 from survtrack.scrapers.xmlsafe import children, local, parse_tree, text
-from survtrack.warehouse.store import LoadContext, Rejected
+from survtrack.warehouse.protocol import LoadContext, Rejected
 
 DAILY_URL = "https://www.cbr.ru/scripts/XML_daily.asp?date_req={:%d/%m/%Y}"
 DYNAMIC_URL = ("https://www.cbr.ru/scripts/XML_dynamic.asp?date_req1={:%d/%m/%Y}"
@@ -36,8 +35,8 @@ USD_ID = "R01235"
 
 @cache
 def currency_ids() -> dict[str, str]:
-    """Bank of Russia currency id (R01235) -> ISO 4217 code, from cbr_currencies.csv."""
-    with open(Path(__file__).with_name("cbr_currencies.csv"), encoding="utf-8") as fh:
+    """Bank of Russia currency id (R01235) -> ISO 4217 code, from currencies.csv."""
+    with open(Path(__file__).with_name("currencies.csv"), encoding="utf-8") as fh:
         return {r["cbr_id"]: r["currency"] for r in csv.DictReader(fh)
                 if not r["cbr_id"].startswith("#")}
 
@@ -126,30 +125,3 @@ def _dynamic(ctx: LoadContext, root) -> None:
     ctx.describe("fx_rates", f"Bank of Russia USD rates, {len(days)} days from {min(days)} to"
                  f" {max(days)}", contract_bearing=False,
                  url=DYNAMIC_URL.format(start, end, series))
-
-
-SOURCE = Source(
-    name="cbr",
-    title="Bank of Russia official exchange rates",
-    publisher="Central Bank of the Russian Federation (Банк России)",
-    country="RU",
-    licence="Official information of the Bank of Russia; reuse citing the source (cbr.ru terms)",
-    base_url="https://www.cbr.ru/scripts/",
-    docs_url="https://www.cbr.ru/development/SXML/",
-    coverage=("Official rouble rates of foreign currencies, one XML document per day"
-              " (XML_daily.asp) or one currency over a date range (XML_dynamic.asp), from 1992."
-              " Loaded into fx_rates as units per US dollar (source `cbr`); `survtrack build`"
-              " converts rouble contracts with them."),
-    caveats=(
-        ("A daily document's Date is the day the rates are in force; the Bank sets them the"
-         " working day before, and a rate stays in force over weekends and holidays until the"
-         " next one (the New Year gap lasts 10+ days)."),
-        ("Other currencies are crossed through the dollar (RUB per USD / RUB per unit), so"
-         " they carry the Bank's rounding to four decimals."),
-        ("XML_dynamic.asp series of currencies other than USD are rejected: they cannot be"
-         " expressed per dollar on their own."),
-    ),
-    formats=("XML (windows-1251): XML_daily.asp, XML_dynamic.asp",),
-    parse=parse,
-    rate_limit=1.0,
-)

@@ -1,17 +1,21 @@
 """Scraping: each source's fetcher walks the publisher; the runner archives, loads and records.
 
-A fetcher is `fetch(ctx) -> Iterator[Document | Checkpoint]` in `fetch/<source>.py`. It asks
-for pages through `ctx.client` (the polite session), turns each document it finds into an
-archived `Document` with `ctx.document(...)` or `ctx.download(...)` (big files, streamed),
-and yields a `Checkpoint` after each page saying where the next page starts. The runner:
+A fetcher is `fetch(ctx) -> Iterator[Document | Checkpoint]`, declared as `SOURCE.fetch` in the
+source's folder (`<source>/fetch.py`). It asks for pages through `ctx.client` (the polite
+session), turns each document it finds into an archived `Document` with `ctx.document(...)`
+or `ctx.download(...)` (big files, streamed), and yields a `Checkpoint` after each page saying
+where the next page starts; paging.py holds the usual walks (links.next, iteration tokens,
+numbered pages over several searches, date windows, lists of documents). The runner:
 
 - loads each document through the source's `SOURCE.parse` (`Warehouse.load`); a source
-  whose parser is not installed yet gets its documents archived with status `archived`,
-  and they are parsed by the first scrape after the parser arrives;
+  whose parser is not written yet (`parse=None`) gets its documents archived with status
+  `archived`, and they are parsed by the first scrape after the parser arrives;
 - records the run in `runs` with its parameters and the latest checkpoint, so that
   `--resume` continues the last unfinished run with the same source and parameters;
 - never stores a document twice: documents are content-addressed, so re-running a
   finished scrape adds nothing.
+
+It imports no database module: the warehouse it writes to is handed in.
 """
 
 from __future__ import annotations
@@ -22,8 +26,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from survtrack import scrapers
 from survtrack.scrapers.base import Source
@@ -37,16 +40,10 @@ from survtrack.scrapers.http import (
     check_xml,
 )
 from survtrack.warehouse.archive import CHUNK, Archive
-from survtrack.warehouse.store import Document, LoadResult, Warehouse
+from survtrack.warehouse.protocol import Document
 
-# source name -> fetcher module; kept apart from the parsers (scrapers.MODULES)
-FETCHERS = {
-    "eis": "survtrack.scrapers.fetch.eis",
-    "usaspending": "survtrack.scrapers.fetch.usaspending",
-    "ocds": "survtrack.scrapers.fetch.ocds",
-    "ted": "survtrack.scrapers.fetch.ted",
-    "cbr": "survtrack.scrapers.fetch.cbr",
-}
+if TYPE_CHECKING:
+    from survtrack.warehouse.store import LoadResult, Warehouse
 
 
 class LayoutChanged(Exception):
@@ -129,18 +126,13 @@ class ScrapeOutcome:
     parser: bool           # False: documents archived, awaiting their source's parser
 
 
-def fetcher_module(name: str):
-    if name not in FETCHERS:
-        raise KeyError(f"no fetcher for {name!r}; sources with one: {', '.join(FETCHERS)}")
-    return import_module(FETCHERS[name])
-
-
-def installed_source(name: str) -> Source | None:
-    """The source's parser module, or None while it is not installed in this tree."""
-    try:
-        return scrapers.get(name)
-    except KeyError:
-        return None
+def fetching_source(name: str) -> Source:
+    """The declared source `name`, which must have a fetcher."""
+    source = scrapers.get(name)
+    if source.fetch is None:
+        with_one = [s.name for s in scrapers.all_sources() if s.fetch is not None]
+        raise KeyError(f"no fetcher for {name!r}; sources with one: {', '.join(with_one)}")
+    return source
 
 
 def canonical(params: dict) -> dict:
@@ -186,11 +178,11 @@ def scrape(wh: Warehouse, name: str, params: dict, client: PoliteClient, *,
     (tokens) are passed to the fetcher but never recorded. `rate` (requests per second)
     overrides the source's declared rate, for local mirrors and tests.
     """
-    module = fetcher_module(name)
-    source = installed_source(name)
+    source = fetching_source(name)
     params = canonical(params)
-    base_url = params.get("base_url") or module.base_url(params)
-    rate = rate or module.rate_for(params) or (source.rate_limit if source else module.RATE_LIMIT)
+    base_url = params.get("base_url") or (
+        source.base_url_for(params) if source.base_url_for else source.base_url)
+    rate = rate or (source.rate_for and source.rate_for(params)) or source.rate_limit
     client.policy.default_rate = rate  # every host this run touches
     client.set_rate(base_url, rate)
 
@@ -198,14 +190,14 @@ def scrape(wh: Warehouse, name: str, params: dict, client: PoliteClient, *,
     run_id = wh.start_run(name, "scrape", params, run_id=found[0] if found else None)
     checkpoint = found[1] if found else {}
     counts: Counter = Counter()
-    if source is not None:
+    if source.parse is not None:
         counts.update(load_archived(wh, source, run_id, on_result))
 
     ctx = FetchContext(name, client, wh.archive, base_url, {**params, **(secrets or {})},
                        dict(checkpoint))
     status = "failed"
     pages = 0
-    items = module.fetch(ctx)
+    items = source.fetch(ctx)
     try:
         for item in items:
             if isinstance(item, Checkpoint):
@@ -219,7 +211,7 @@ def scrape(wh: Warehouse, name: str, params: dict, client: PoliteClient, *,
                 wh.reject(name, item.origin, item.reason, item.field, run_id=run_id)
                 counts["rejected"] += 1
                 continue
-            result = (wh.load(item, source.parse, run_id=run_id) if source is not None
+            result = (wh.load(item, source.parse, run_id=run_id) if source.parse is not None
                       else wh.archive_only(item))
             counts[result.status] += 1
             if on_result:
@@ -233,4 +225,4 @@ def scrape(wh: Warehouse, name: str, params: dict, client: PoliteClient, *,
         items.close()
         wh.finish_run(run_id, counts, status)
     return ScrapeOutcome(run_id, status, counts, checkpoint if found else None,
-                         source is not None)
+                         source.parse is not None)

@@ -1,25 +1,16 @@
 """Fetching Bank of Russia daily exchange rates: `/scripts/XML_daily.asp?date_req=dd/mm/yyyy`
 for each day of `--since`..`--until` (default: today). One XML per day is archived; the
-checkpoint is the next day to fetch. Past days never change, so they are cached long.
+checkpoint is the next day to fetch (paging.each_day). Past days never change, so they are
+cached long.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date
 
-from . import Checkpoint, FetchContext
-
-BASE_URL = "https://www.cbr.ru"
-RATE_LIMIT = 1.0
-
-
-def base_url(params: dict) -> str:
-    return BASE_URL
-
-
-def rate_for(params: dict) -> float | None:
-    return None
+from survtrack.scrapers.paging import each_day
+from survtrack.scrapers.scrape import FetchContext
 
 
 def fetch(ctx: FetchContext) -> Iterator:
@@ -28,10 +19,10 @@ def fetch(ctx: FetchContext) -> Iterator:
     today = date.today()
     first = date.fromisoformat(ctx.params.get("since") or today.isoformat())
     last = date.fromisoformat(ctx.params.get("until") or today.isoformat())
-    day = date.fromisoformat(ctx.checkpoint["date"]) if ctx.checkpoint.get("date") else first
-    while day <= last:
+
+    def day_page(day: date):
         url = ctx.url(f"/scripts/XML_daily.asp?date_req={day:%d/%m/%Y}")
         resp = ctx.client.get(url, kind="detail" if day < today else "listing", expect="xml")
         yield ctx.document(url, resp.content, "application/xml")
-        day += timedelta(days=1)
-        yield Checkpoint({"date": day.isoformat()}, more=day <= last)
+
+    yield from each_day(ctx, first, last, day_page)

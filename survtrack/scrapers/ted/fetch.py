@@ -3,29 +3,23 @@
 `POST /v3/notices/search` with an expert query (CPV codes and words, publication dates),
 in ITERATION mode: up to 250 notices a page, each page giving the token of the next, with
 no ceiling on the total. Each notice's XML (its `links.xml` or `/en/notice/<number>/xml`)
-is the archived document. The checkpoint is the iteration token of the next page.
+is the archived document. The checkpoint is the iteration token of the next page
+(paging.iteration_tokens).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 
-from . import Checkpoint, FetchContext, LayoutChanged
-from .presets import require
+from survtrack.scrapers.paging import each_document, iteration_tokens
+from survtrack.scrapers.presets import require
+from survtrack.scrapers.scrape import FetchContext, LayoutChanged
 
-BASE_URL = "https://api.ted.europa.eu"
+HERE = Path(__file__).parent
 NOTICE_BASE = "https://ted.europa.eu"
-RATE_LIMIT = 1.0
 PAGE_SIZE = 250  # the API's maximum
-
-
-def base_url(params: dict) -> str:
-    return BASE_URL
-
-
-def rate_for(params: dict) -> float | None:
-    return None
 
 
 def _ted_date(value: str) -> str:
@@ -38,7 +32,7 @@ def _words(words) -> str:
 
 def expert_query(params: dict) -> str:
     """The expert query: (CPV codes OR words) AND the publication-date window."""
-    preset = require("ted", params.get("preset"))
+    preset = require(HERE, "ted", params.get("preset"))
     either = []
     if preset.get("cpv"):
         either.append(f"classification-cpv IN ({' '.join(preset['cpv'])})")
@@ -65,10 +59,10 @@ def notice_xml_url(notice: dict, params: dict) -> str:
 
 def fetch(ctx: FetchContext) -> Iterator:
     query = expert_query(ctx.params)
-    token = ctx.checkpoint.get("token")
     limit = int(ctx.params.get("page_size") or PAGE_SIZE)
     url = ctx.url("/v3/notices/search")
-    while True:
+
+    def page(token: str | None):
         body = {"query": query, "fields": ["publication-number", "links"], "limit": limit,
                 "paginationMode": "ITERATION", "scope": "ALL", "checkQuerySyntax": False}
         if token:
@@ -77,15 +71,17 @@ def fetch(ctx: FetchContext) -> Iterator:
         if "notices" not in data:
             raise LayoutChanged(url, "notices in the search response",
                                 str(data.get("message") or sorted(data))[:200])
-        for notice in data["notices"]:
-            if "publication-number" not in notice:
-                raise LayoutChanged(url, "publication-number in a notice")
-            xml_url = notice_xml_url(notice, ctx.params)
-            resp = ctx.client.get(xml_url, kind="detail", expect="xml")
-            public = f"{NOTICE_BASE}/en/notice/-/detail/{notice['publication-number']}"
-            yield ctx.document(xml_url, resp.content, "application/xml", public)
-        token = data.get("iterationNextToken")
-        more = bool(token) and bool(data["notices"])
-        yield Checkpoint({"token": token if more else None}, more=more)
-        if not more:
-            return
+        yield from each_document(ctx, _notices(url, data["notices"], ctx.params), "xml",
+                                 "application/xml")
+        return data.get("iterationNextToken"), len(data["notices"])
+
+    yield from iteration_tokens(ctx, page)
+
+
+def _notices(url: str, notices: list[dict], params: dict) -> Iterator[tuple[str, str]]:
+    """(notice XML URL, public notice page) of each notice of a search page."""
+    for notice in notices:
+        if "publication-number" not in notice:
+            raise LayoutChanged(url, "publication-number in a notice")
+        yield (notice_xml_url(notice, params),
+               f"{NOTICE_BASE}/en/notice/-/detail/{notice['publication-number']}")

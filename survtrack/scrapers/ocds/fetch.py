@@ -3,22 +3,32 @@
 bulk file (JSON Lines, ZIP/GZIP) streamed straight into the archive.
 
 `survtrack scrape ocds --url URL` starts at any URL; `--preset NAME` names a known
-publisher in ocds_publishers.csv (its own URL, date parameters and rate limit). Every API
+publisher in presets.csv (its own URL, date parameters and rate limit). Every API
 page (a release or record package) is one archived document; the checkpoint is the URL of
-the next page, so a resumed run starts exactly where the killed one stopped.
+the next page (paging.follow_links), so a resumed run starts exactly where the killed one
+stopped.
 """
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from . import Checkpoint, FetchContext, LayoutChanged
-from .presets import ocds_publishers
+from survtrack.scrapers.paging import each_document, follow_links
+from survtrack.scrapers.scrape import Checkpoint, FetchContext, LayoutChanged
 
-BASE_URL = ""
-RATE_LIMIT = 1.0
+HERE = Path(__file__).parent
 BULK_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".gz": None, ".zip": None}
+
+
+@cache
+def publishers() -> dict[str, dict[str, str]]:
+    """Known OCDS publishers by preset name (presets.csv), each with its own rate limit."""
+    with open(HERE / "presets.csv", encoding="utf-8") as fh:
+        return {row["name"]: row for row in csv.DictReader(fh)}
 
 
 def publisher(params: dict) -> dict | None:
@@ -28,7 +38,7 @@ def publisher(params: dict) -> dict | None:
     if name == "surveillance":
         raise ValueError("OCDS publishers offer no product search: scrape a publisher"
                          " (--url or --preset NAME) and let `survtrack build` classify")
-    known = ocds_publishers()
+    known = publishers()
     if name not in known:
         raise ValueError(f"unknown OCDS publisher preset {name!r}; known: {', '.join(known)}")
     return known[name]
@@ -50,7 +60,7 @@ def start_url(params: dict) -> str:
     return url
 
 
-def base_url(params: dict) -> str:
+def root_url(params: dict) -> str:
     parts = urlsplit(start_url(params))
     return f"{parts.scheme}://{parts.netloc}"
 
@@ -72,31 +82,26 @@ def fetch(ctx: FetchContext) -> Iterator:
         yield ctx.download(url, media, expect)
         yield Checkpoint({"next": None}, more=False)
         return
-    seen: set[str] = set()
-    while url:
-        seen.add(url)
+
+    def page(url: str):
         resp = ctx.client.get(url, kind="listing", expect="json",
                               headers={"Accept": "application/json"})
         data = resp.json()
         keys = set(data) if isinstance(data, dict) else set()
         if keys & {"releases", "records"}:  # a package: the page is the document
             yield ctx.document(url, resp.content, "application/json")
-            nxt = (data.get("links") or {}).get("next")
-        elif {"data", "next_page"} <= keys:  # a ProZorro-style list of tender ids
+            return (data.get("links") or {}).get("next")
+        if {"data", "next_page"} <= keys:  # a ProZorro-style list of tender ids
             yield from _tenders(ctx, url, data["data"])
-            nxt = data["next_page"].get("uri") if data["data"] else None
-        else:
-            raise LayoutChanged(url, "an OCDS package (releases/records) or a tender list"
-                                " (data/next_page)", f"got keys {sorted(keys)[:8]}")
-        if nxt in seen:
-            raise LayoutChanged(url, "a new next-page link", f"{nxt} repeats")
-        yield Checkpoint({"next": nxt}, more=bool(nxt))
-        url = nxt
+            return data["next_page"].get("uri") if data["data"] else None
+        raise LayoutChanged(url, "an OCDS package (releases/records) or a tender list"
+                            " (data/next_page)", f"got keys {sorted(keys)[:8]}")
+
+    yield from follow_links(ctx, url, page)
 
 
 def _tenders(ctx: FetchContext, url: str, tenders: list) -> Iterator:
     """Each listed tender fetched as an OCDS release package (`?opt_schema=ocds`)."""
-    for tender in tenders:
-        detail = f"{url.split('?')[0].rstrip('/')}/{tender['id']}?opt_schema=ocds"
-        resp = ctx.client.get(detail, kind="detail", expect="json")
-        yield ctx.document(detail, resp.content, "application/json")
+    root = url.split("?")[0].rstrip("/")
+    yield from each_document(ctx, ((f"{root}/{t['id']}?opt_schema=ocds", None) for t in tenders),
+                             "json", "application/json")

@@ -15,8 +15,8 @@ Modes (`--mode`):
   XML members loaded. Needs `--token` or EIS_TOKEN (see docs/scraping.md).
 
 The search is asked once per query: `--query TEXT`, or with `--preset surveillance` one
-search per word and one per OKPD2 code of surveillance_preset.csv. The checkpoint is the
-search and the page to do next. A results page that no longer has the expected blocks
+search per word and one per OKPD2 code of surveillance.csv. The checkpoint is the
+search and the page to do next (paging.numbered_pages). A results page that no longer has the expected blocks
 raises `LayoutChanged` naming the missing selector.
 """
 
@@ -35,14 +35,13 @@ from bs4 import BeautifulSoup
 from survtrack.scrapers import xmlsafe
 from survtrack.scrapers.files import Problem, _from_zip
 from survtrack.scrapers.http import FetchError
+from survtrack.scrapers.paging import each_day, each_document, numbered_pages
+from survtrack.scrapers.presets import require
+from survtrack.scrapers.scrape import FetchContext, LayoutChanged
 
-from . import Checkpoint, FetchContext, LayoutChanged
-from .presets import require
-
-BASE_URL = "https://zakupki.gov.ru"
+HERE = Path(__file__).parent
 SERVICE_URL = "https://int44.zakupki.gov.ru/eis-integration/services/getDocsIP"
 SERVICE_NS = "http://zakupki.gov.ru/fz44/get-docs-ip/ws"
-RATE_LIMIT = 0.5
 RECORDS_PER_PAGE = 50
 MAX_PAGES = 100  # the search shows at most 100 pages: narrow the dates for more
 
@@ -74,17 +73,9 @@ SEARCHES = {
 SERVICE_DOCUMENTS = {"subsystem": "RGK", "kinds": ("contract", "contractProcedure")}
 
 
-def base_url(params: dict) -> str:
-    return BASE_URL
-
-
-def rate_for(params: dict) -> float | None:
-    return None
-
-
 def searches(params: dict) -> list[dict]:
     """One search per query: the words and OKPD2 codes of the preset, or --query."""
-    preset = require("eis", params.get("preset"))
+    preset = require(HERE, "eis", params.get("preset"))
     out = [{"searchString": w} for w in preset.get("word", ())]
     out += [{"okpd2IdsCodes": c, "okpd2IdsWithNested": "true"} for c in preset.get("okpd2", ())]
     if params.get("query"):
@@ -106,36 +97,27 @@ def fetch(ctx: FetchContext) -> Iterator:
     if mode not in SEARCHES:
         raise ValueError(f"unknown eis mode {mode!r}: contracts, orders or documents")
     spec = SEARCHES[mode]
-    todo = searches(ctx.params)
     per_page = int(ctx.params.get("page_size") or RECORDS_PER_PAGE)
-    start_search = ctx.checkpoint.get("search", 0)
-    for i in range(start_search, len(todo)):
-        page = ctx.checkpoint.get("page", 1) if i == start_search else 1
-        previous: list = []
-        while True:
-            query = {**spec["fixed"], **todo[i], "pageNumber": page,
-                     "recordsPerPage": f"_{per_page}"}
-            for key, name in zip(("since", "until"), spec["dates"], strict=True):
-                if ctx.params.get(key):
-                    query[name] = _ru_date(ctx.params[key])
-            url = ctx.url(spec["path"])
-            resp = ctx.client.get(url, params=query, kind="listing", expect="html")
-            numbers = result_numbers(resp.text, resp.url, spec["number"])
-            if numbers and numbers == previous:  # past the end the site repeats a page
-                numbers = []
-            previous = numbers
-            for number, link in numbers:
-                xml_url = ctx.url(spec["xml"].format(number))
-                card = ctx.url(spec["card"].format(number)) if spec["card"] else link
-                doc = ctx.client.get(xml_url, kind="detail", expect="xml")
-                yield ctx.document(xml_url, doc.content, "application/xml", card)
-            last_page = len(numbers) < per_page or page >= MAX_PAGES
-            more = not (last_page and i == len(todo) - 1)
-            nxt = {"search": i + 1, "page": 1} if last_page else {"search": i, "page": page + 1}
-            yield Checkpoint(nxt, more=more)
-            if last_page:
-                break
-            page += 1
+
+    def page(search: dict, number: int, state: dict):
+        query = {**spec["fixed"], **search, "pageNumber": number,
+                 "recordsPerPage": f"_{per_page}"}
+        for key, name in zip(("since", "until"), spec["dates"], strict=True):
+            if ctx.params.get(key):
+                query[name] = _ru_date(ctx.params[key])
+        url = ctx.url(spec["path"])
+        resp = ctx.client.get(url, params=query, kind="listing", expect="html")
+        numbers = result_numbers(resp.text, resp.url, spec["number"])
+        if numbers and numbers == state.get("_previous"):  # past the end the site repeats
+            numbers = []
+        state["_previous"] = numbers
+        yield from each_document(ctx, (
+            (ctx.url(spec["xml"].format(number)),
+             ctx.url(spec["card"].format(number)) if spec["card"] else link)
+            for number, link in numbers), "xml", "application/xml")
+        return len(numbers) < per_page or number >= MAX_PAGES
+
+    yield from numbered_pages(ctx, searches(ctx.params), page)
 
 
 def result_numbers(html: str, url: str, number_param: str) -> list[tuple[str, str]]:
@@ -217,8 +199,8 @@ def fetch_documents(ctx: FetchContext) -> Iterator:
         if ctx.params.get("base_url") else SERVICE_URL
     first = date.fromisoformat(ctx.params["since"])
     last = date.fromisoformat(ctx.params.get("until") or ctx.params["since"])
-    day = date.fromisoformat(ctx.checkpoint["day"]) if ctx.checkpoint.get("day") else first
-    while day <= last:
+
+    def day_page(day: date):
         for kind in SERVICE_DOCUMENTS["kinds"]:
             body = soap_request(token, region, SERVICE_DOCUMENTS["subsystem"], kind, day)
             resp = ctx.client.post(service, data=body.encode(), kind="listing", expect="xml",
@@ -227,8 +209,8 @@ def fetch_documents(ctx: FetchContext) -> Iterator:
                                             "individualPerson_token": token})
             for archive_url in archive_urls(resp.content, service):
                 yield from _archive_members(ctx, archive_url, token)
-        day += timedelta(days=1)
-        yield Checkpoint({"day": day.isoformat()}, more=day <= last)
+
+    yield from each_day(ctx, first, last, day_page, key="day")
 
 
 def _archive_members(ctx: FetchContext, url: str, token: str) -> Iterator:

@@ -1,0 +1,150 @@
+"""The parser contract: what a parser is given, what it may emit, how it refuses.
+
+A parser is `parse(ctx: LoadContext) -> None`. It reads `ctx.document` (an archived file),
+calls `ctx.emit(table, **row)` for every row it finds, `ctx.describe(...)` to say what the
+document was, `ctx.reject_part(...)` for one bad record of a bigger file, and raises
+`Rejected(reason, field)` for a document it cannot load. This module imports neither duckdb
+nor pyarrow: parsers, `scrapers/http.py` and tests depend on it alone, and the warehouse's
+store (`store.py`) implements it, writing what `RowBuffer` gathered in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .schema import TABLES
+
+if TYPE_CHECKING:
+    from .archive import Archive
+
+# The tables a parser may emit rows into, in the order the store writes them (contracts
+# before the rows that follow their version); each row's columns are the table's in schema.py.
+EMITTED: tuple[str, ...] = ("organizations", "contracts", "contract_versions", "items",
+                            "payments", "contract_events", "notices", "tags", "fx_rates",
+                            "entities", "ocds_releases")
+# The tables a document's `retract` clears for a contract, children first.
+RETRACT_FROM: tuple[str, ...] = ("items", "contract_versions", "payments", "tags", "contracts")
+
+
+def row_columns(table: str) -> tuple[str, ...]:
+    """The columns a row emitted into `table` may have (all optional but the key)."""
+    if table not in EMITTED:
+        raise KeyError(f"parsers emit no rows into {table!r}; they may emit {', '.join(EMITTED)}")
+    return tuple(TABLES[table].column_names)
+
+
+@dataclass
+class Document:
+    """A raw document in the archive, as a parser sees it."""
+
+    document_id: str
+    source: str
+    origin: str
+    path: Path
+    size: int
+    media_type: str | None = None
+    url: str | None = None
+
+    def open(self):
+        return open(self.path, "rb")
+
+    def read(self) -> bytes:
+        return self.path.read_bytes()
+
+
+class Rejected(Exception):
+    """A document (or part of one) the parser cannot load; names the field at fault."""
+
+    def __init__(self, reason: str, field: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field
+
+
+class LoadContext(Protocol):
+    """What a parser is given for one document (see the module docstring)."""
+
+    document: Document
+    rows: dict[str, list[dict]]
+    kind: str | None
+    detail: str | None
+    contract_bearing: bool
+    url: str | None
+    part_rejects: list[Rejected]
+    # for sources whose documents continue each other (OCDS releases of one process):
+    archive: Archive | None  # keeps parts of the document by their own hash
+    query: Callable[..., list[tuple]] | None  # reads what the warehouse already holds
+
+    def emit(self, table: str, **row: Any) -> None: ...
+
+    def describe(self, kind: str, detail: str | None = None, contract_bearing: bool = True,
+                 url: str | None = None) -> None: ...
+
+    def reject_part(self, reason: str, field: str | None = None) -> None: ...
+
+    def record_done(self) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def retract(self, contract_id: str, tables: tuple[str, ...] | None = None) -> None: ...
+
+
+Parser = Callable[[LoadContext], None]
+
+
+@dataclass
+class RowBuffer:
+    """The `LoadContext` every load uses: rows are buffered per table and handed to `writer`
+    (the store, inside the document's transaction) when the parser is done, or at record
+    boundaries of a big file (`record_done`), so memory stays flat."""
+
+    document: Document
+    rows: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
+    kind: str | None = None
+    detail: str | None = None
+    contract_bearing: bool = True
+    url: str | None = None
+    part_rejects: list[Rejected] = field(default_factory=list)
+    writer: Callable[[RowBuffer], None] | None = None
+    batch_rows: int = 20_000
+    archive: Archive | None = None
+    query: Callable[..., list[tuple]] | None = None
+    retracted: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+
+    def emit(self, table: str, **row: Any) -> None:
+        if table not in TABLES:
+            raise KeyError(f"unknown table {table}")
+        unknown = set(row) - set(TABLES[table].column_names)
+        if unknown:
+            raise KeyError(f"unknown columns for {table}: {sorted(unknown)}")
+        self.rows[table].append(row)
+
+    def describe(self, kind: str, detail: str | None = None, contract_bearing: bool = True,
+                 url: str | None = None) -> None:
+        self.kind, self.detail, self.contract_bearing = kind, detail, contract_bearing
+        if url:
+            self.url = url
+
+    def flush(self) -> None:
+        """Write the rows buffered so far, inside the document's transaction."""
+        if self.writer:
+            self.writer(self)
+
+    def retract(self, contract_id: str, tables: tuple[str, ...] | None = None) -> None:
+        """Rows this document shows to be gone, removed in the document's transaction before
+        its own rows are written: a contract that no longer exists as such (an OCDS award
+        now carried by its contract), or the versions of one about to be restated."""
+        self.retracted.append((contract_id, tables or RETRACT_FROM))
+
+    def record_done(self) -> None:
+        """Called by parsers after each complete record of a many-record file: writes the
+        buffered rows once enough have gathered, keeping memory flat."""
+        if self.writer and sum(map(len, self.rows.values())) >= self.batch_rows:
+            self.writer(self)
+
+    def reject_part(self, reason: str, field: str | None = None) -> None:
+        self.part_rejects.append(Rejected(reason, field))
