@@ -61,16 +61,19 @@ def test_document_route_never_leaves_the_archive(client):
         assert b"root:" not in client.get(path).data
 
 
-@pytest.mark.parametrize("form", ["relative", "absolute", "symlinked"])
+@pytest.mark.parametrize("form", ["relative", "absolute", "symlinked", "archive-env-relative"])
 def test_documents_served_whatever_form_the_warehouse_path_takes(db, tmp_path, monkeypatch,
                                                                  shared, form):
     """`send_file` resolves a relative path against the package folder, not the working
-    directory: the app makes the warehouse path absolute before anything is served."""
+    directory: the app makes the warehouse and archive paths absolute before serving."""
     monkeypatch.chdir(db.parent.parent)
     path = {"relative": f"{db.parent.name}/{db.name}", "absolute": str(db),
-            "symlinked": str(tmp_path / "link" / db.name)}[form]
+            "symlinked": str(tmp_path / "link" / db.name),
+            "archive-env-relative": str(db)}[form]
     if form == "symlinked":
         (tmp_path / "link").symlink_to(db.parent)
+    if form == "archive-env-relative":
+        monkeypatch.setenv("SURVTRACK_ARCHIVE", f"{db.parent.name}/archive")
     client = create_app(path).server.test_client()
     real = (shared / "eis" / "fz44_contract_v6.0_belgorod_3312100001816000003.xml").read_bytes()
     assert client.get(f"/document/{BELGOROD_DOC}/raw").data == real

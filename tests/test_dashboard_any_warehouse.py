@@ -60,6 +60,7 @@ def test_profiles_of_unpublished_and_hostile_parties_render(thin):
     assert t("vendor_profile") in text
     text = page(thin, "/vendor", "?id=RU-INN:7709000001&scope=all")
     assert "=HYPERLINK" in text  # shown as text: Dash components never render markup
+    assert "profile-largest" in text and contract_href("thin:undated-rub") in text
     assert "not-found" in page(thin, "/buyer", "?id=nobody")
 
 
@@ -119,9 +120,19 @@ def test_document_page_shows_what_it_fed_and_its_content(thin):
     (document_id,) = reader.cursor().execute("SELECT document_id FROM documents").fetchone()
     text = page(thin, f"/document/{document_id}")
     assert "document-page" in text and ODD in text
-    assert "j-key" in text  # the JSON laid out as a tree
+    assert f"/document/{document_id}/view" in text  # the content, framed
     assert "not-found" in page(thin, "/document/" + "0" * 64)
     assert "not-found" in page(thin, "/document/not-an-id")
+    db, _, _ = thin
+    client = create_app(db).server.test_client()
+    view = client.get(f"/document/{document_id}/view")
+    assert view.status_code == 200 and view.mimetype == "text/html"
+    assert view.headers["Content-Security-Policy"].startswith("sandbox")
+    body = view.data.decode()
+    assert '<span class="k">"contracts"</span>' in body  # the JSON laid out as a tree
+    assert "&lt;b&gt;bold&lt;/b&gt;" in body and "<b>bold" not in body  # text, never markup
+    assert client.get(f"/document/{'0' * 64}/view").status_code == 404
+    assert client.get("/document/xyz/view").status_code == 400
 
 
 def test_unknown_filter_values_are_refused_in_words(thin):

@@ -27,6 +27,7 @@ from . import downloads
 from .common import first, href, navbar, not_found, parse_search, records
 from .i18n import language, t
 from .pages import contract, contracts, countries, document, overview, profile
+from .readable import readable_page
 
 DOCUMENT_ID = re.compile(r"^[0-9a-f]{64}$")
 FILTER_CONTROLS = ["f-country", "f-source", "f-category", "f-currency", "f-buyer", "f-vendor",
@@ -214,6 +215,22 @@ def _routes(app: Dash, reader: SnapshotReader, archive: Archive) -> None:
         response.headers["Content-Security-Policy"] = "sandbox"
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
+
+    @server.route("/document/<document_id>/view")
+    def document_view(document_id: str):
+        """The document's content laid out readably (the document page frames it)."""
+        if not DOCUMENT_ID.match(document_id):
+            abort(400, "a document id is 64 lowercase hex characters")
+        known, media_type = spending.document_media_type(reader.cursor(), document_id)
+        path = archive.path(document_id)
+        if not known or not path.is_file():
+            abort(404)
+        page = readable_page(path.read_bytes(), media_type, request.args.get("row"),
+                             title=document_id)
+        return Response(page, mimetype="text/html", headers={
+            # only our own escaped markup and style: no script, no fetch, no form
+            "Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'",
+            "X-Content-Type-Options": "nosniff", "Cache-Control": "max-age=86400"})
 
     # The document and contract pages are Dash pages; these routes serve the same page with
     # HTTP 404 when the id is unknown, so links and crawlers learn it too.

@@ -11,7 +11,6 @@ from survtrack.analysis import provenance
 from .. import formats
 from ..common import contract_href, first, href, not_found
 from ..i18n import t
-from ..readable import readable
 from .contract import _dl, _external, _table
 
 DOCUMENT_ID = re.compile(r"^[0-9a-f]{64}$")
@@ -25,7 +24,7 @@ def layout(con, document_id: str, query: dict, lang: str, archive=None):
     d = record["document"]
     row = first(query, "row")
     path = archive.path(document_id) if archive is not None else None
-    data = path.read_bytes() if path is not None and path.is_file() else None
+    archived = path is not None and path.is_file()
     sections = [
         html.Div(t("document_kicker", lang), className="kicker"),
         html.H2(f"{d['source']}: {d['kind'] or t('unknown_kind', lang)}", id="document-title"),
@@ -76,13 +75,15 @@ def layout(con, document_id: str, query: dict, lang: str, archive=None):
     sections.append(html.H3(t("content", lang) if row is None
                             else t("content_row", lang).format(row=row)))
     if row is not None:
-        cited = provenance.csv_row(data, row) if data is not None else None
+        cited = provenance.csv_row(path.read_bytes(), row) if archived else None
         if cited and cited.get("url"):  # a lead's row: its citation first
             sections.append(html.P([t("citation", lang), ": ", ", ".join(
                 x for x in (cited.get("outlet"), cited.get("published_on")) if x), " — ",
                 _external(cited["url"])], className="callout", id="row-citation"))
         sections.append(dcc.Link(t("whole_document", lang),
                                  href=href(f"/document/{document_id}", None, lang)))
-    sections.append(readable(data, d["media_type"], row) if data is not None
+    view = href(f"/document/{document_id}/view", None, "en", row=row)
+    sections.append(html.Iframe(src=view, id="document-content", className="doc-frame",
+                                title=t("content", lang)) if archived
                     else html.P(t("not_archived", lang), className="empty"))
     return html.Div(sections, id="document-page")

@@ -9,7 +9,7 @@ from survtrack.analysis import spending
 from survtrack.analysis.spending import Filters
 
 from .. import figures, formats
-from ..common import first, href, not_found, records, selection_summary
+from ..common import contract_href, first, href, not_found, records, selection_summary
 from ..i18n import t
 from .overview import totals_row
 
@@ -63,6 +63,20 @@ def layout(con, role: str, f: Filters, query: dict, lang: str):
                      dcc.Graph(id="profile-categories", config={"displaylogo": False},
                                figure=figures.ranked_bars(spending.by_category(con, scoped),
                                                           "category", f.currency, lang)),
-                     html.H3(t("top_" + other + "s", lang)), table], md=8),
+                     html.H3(t("top_" + other + "s", lang)), table,
+                     html.H3(t("largest_contracts", lang)),
+                     _largest(con, scoped, lang)], md=8),
         ]),
     ])
+
+
+def _largest(con, f: Filters, lang: str) -> html.Table:
+    """The selection's ten largest contracts, each linking to its contract page."""
+    column = "amount_usd" if f.usd else "amount"
+    df = spending.contracts(con, f, limit=10, sort=[{"colId": column, "sort": "desc"}])
+    return html.Table([html.Tbody([html.Tr([
+        html.Td(dcc.Link(r.title or r.contract_id, href=contract_href(r.contract_id, lang))),
+        html.Td(formats.day(r.signed_on, lang) if r.signed_on else r.year or "–"),
+        html.Td(formats.money(getattr(r, column), f.currency, lang, compact=False),
+                className="num"),
+    ]) for r in records(df)])], className="table table-sm", id="profile-largest")
