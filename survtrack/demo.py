@@ -39,7 +39,8 @@ def build_demo(wh: Warehouse, inbox: Path,
                 say(f"inbox: {folder.name}/ is not a source folder"
                     f" ({', '.join(scrapers.names())}); left alone")
                 continue
-            counts = ingest(wh, scrapers.get(folder.name), [folder])
+            # the inbox holds links the user placed (README recipe): followed wherever they lead
+            counts = ingest(wh, scrapers.get(folder.name), [folder], follow_links=True)
             loaded[folder.name] = dict(counts)
             say(f"{folder.name}: {_line(counts)}")
         stray = [p.name for p in inbox.iterdir() if p.is_file()]
@@ -54,3 +55,9 @@ def build_demo(wh: Warehouse, inbox: Path,
 
 def _line(counts: Counter) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing"
+
+
+def totals(wh: Warehouse) -> dict[str, int]:
+    """What the demo built: contracts, and those tagged as surveillance."""
+    return {"contracts": wh.count("contracts"),
+            "tagged": wh.scalar("SELECT count(DISTINCT contract_id) FROM tags")}

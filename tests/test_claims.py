@@ -12,7 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from survtrack.analysis.claims import COLUMNS, ClaimError, check, check_all, load_claims
-from survtrack.cli import CLAIMS_CSV, app
+from survtrack.analysis.claims import DEFAULT_CLAIMS as CLAIMS_CSV
+from survtrack.cli import app
 from survtrack.scrapers.curated import CSV as CURATED_CSV
 
 FIXTURES = Path(__file__).parent / "fixtures" / "eis"

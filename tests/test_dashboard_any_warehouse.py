@@ -108,7 +108,9 @@ def test_contract_page_holds_versions_items_payments_and_documents(thin):
     assert record["money"]["rate"] == pytest.approx(1000 / 1370.5)
     versions = provenance.contract_record(reader.cursor(), "thin:year-only-usd")["versions"]
     assert [v["changes"] for v in versions] == [["first version seen"],
-                                                ["amount 200,000.00 -> 250,000.00"]]
+                                                ["amount -200,000.00 -> 250,000.00"]]
+    warned = page(thin, contract_href("thin:year-only-usd"))  # the store flagged the sign
+    assert "contract-warnings" in warned and "negative_amount" in warned
     text = page(thin, contract_href(ODD))
     assert "£1,000.00" in text and "£400.00" in text and "Face matching licence" in text
     (doc,) = record["documents"]

@@ -71,3 +71,16 @@ def run_build(wh: Warehouse, steps: list[str] | None = None, *, overrides: Path 
     finally:
         wh.finish_run(run_id, {}, status)
     return summary
+
+
+def notes(summary: dict[str, dict]) -> list[str]:
+    """What a build's summary asks the analyst to look at (Rich markup): amounts left without
+    dollars, ambiguous entities, override warnings."""
+    out = [f"[yellow]no USD amount[/yellow] {row['contracts']} contracts in"
+           f" {row['currency']} {row['year']}: {row['why']}"
+           for row in summary.get("money", {}).get("missing", [])]
+    out += [f"[yellow]ambiguous[/yellow] {note}"
+            for note in summary.get("entities", {}).get("ambiguous_examples", [])]
+    out += [f"[yellow]overrides[/yellow] {warning}"
+            for warning in summary.get("entities", {}).get("warnings", [])]
+    return out

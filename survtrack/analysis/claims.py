@@ -304,3 +304,26 @@ def _total(claim: Claim, priced: list[Evidence]) -> Verdict:
 def check_all(wh: Warehouse, claims: list[Claim], include_curated: bool = False
               ) -> list[Verdict]:
     return [check(wh, claim, include_curated) for claim in claims]
+
+
+def report(verdicts: list[Verdict], include_curated: bool = False) -> list[str]:
+    """The readable report (Rich markup): each claim, its verdict and the records behind it."""
+    lines = [f"[bold]claims[/bold] ({'with' if include_curated else 'without'} curated rows"
+             " as evidence)"]
+    for v in verdicts:
+        c = v.claim
+        colour = {"supported": "green", "contradicted": "red"}.get(v.status, "yellow")
+        lines.append(f"\n[bold]{c.id}[/bold]: [{colour}]{v.status}[/{colour}] — {c.claim}")
+        lines.append(f"  figure {c.comparison} {c.figure:,} {c.currency}"
+                     + ("" if v.found is None else f"; found {v.found:,}")
+                     + ("" if v.gap is None else f"; gap {v.gap:+,}") + f"; {v.reason}")
+        lines.append(f"  cited: {c.url}")
+        for e in v.contracts:
+            lines.append(f"  record {e.contract_id}: {e.amount:,} {e.currency} ({e.year})"
+                         f" {e.url or ''}")
+        for e in v.other_currency + v.unpriced:
+            lines.append(f"  in scope, not summed: {e.contract_id} {e.amount} {e.currency}")
+        for e in v.leads:
+            lines.append(f"  lead from reporting (not evidence): {e.contract_id}"
+                         f" {e.amount if e.amount is None else f'{e.amount:,}'} {e.currency}")
+    return lines

@@ -389,28 +389,12 @@ def _replace_tags(wh, ids: list[str], own: str, tag_batch, state_batch) -> None:
 
     Rows go in as Arrow tables (INSERT … SELECT), far faster than row-by-row executemany.
     """
-    con = wh.con
-    con.register("tag_batch", tag_batch)
-    con.register("state_batch", state_batch)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(f"DELETE FROM tags WHERE ({own})"
-                    " AND contract_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
+    with wh.transaction():
+        wh.execute(f"DELETE FROM tags WHERE ({own})"
+                   " AND contract_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
         if tag_batch.num_rows:
-            con.execute(f"INSERT INTO tags ({', '.join(TAG_COLUMNS)})"
-                        f" SELECT {', '.join(TAG_COLUMNS)} FROM tag_batch")
-        con.execute(
-            f"INSERT INTO classified ({', '.join(STATE_COLUMNS)})"
-            f" SELECT {', '.join(STATE_COLUMNS)} FROM state_batch ON CONFLICT (contract_id) DO"
-            " UPDATE SET document_id = excluded.document_id, taxonomy = excluded.taxonomy,"
-            " classified_at = excluded.classified_at, tags = excluded.tags")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("tag_batch")
-        con.unregister("state_batch")
+            wh.write("tags", tag_batch)
+        wh.write("classified", state_batch, mode="upsert")
 
 
 def _utcnow():

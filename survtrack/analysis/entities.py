@@ -415,24 +415,9 @@ def resolve_entities(wh: Warehouse, overrides: Path | None = None) -> Resolution
     entities = pd.DataFrame([e.__dict__ for e in result.entities],
                             columns=["entity_id", "name", "aliases", "identifiers", "reason"])
     mapping = pd.DataFrame(list(result.entity_of.items()), columns=["org_id", "entity_id"])
-    con = wh.con
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.register("resolved_entities", entities)
-        con.register("resolved_orgs", mapping)
-        con.execute("DELETE FROM entities")
-        con.execute("INSERT INTO entities SELECT entity_id, name, aliases::VARCHAR[],"
-                    " identifiers::VARCHAR[], reason FROM resolved_entities")
-        con.execute("UPDATE organizations SET entity_id = m.entity_id FROM resolved_orgs m"
-                    " WHERE organizations.org_id = m.org_id"
-                    " AND organizations.entity_id IS DISTINCT FROM m.entity_id")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("resolved_entities")
-        con.unregister("resolved_orgs")
+    with wh.transaction():
+        wh.write("entities", entities, mode="replace")
+        wh.update_from("organizations", mapping, key=("org_id",), columns=("entity_id",))
     return result
 
 

@@ -12,6 +12,7 @@ import io
 from decimal import Decimal
 
 from survtrack.analysis import money
+from survtrack.warehouse import suspicious
 from survtrack.warehouse.archive import Archive
 from survtrack.warehouse.snapshot import FACTS_SQL
 
@@ -111,6 +112,9 @@ def contract_record(con, contract_id: str, archive: Archive | None = None) -> di
                              " ORDER BY published_on NULLS LAST, kind", [contract["notice_id"]])
         if contract["notice_id"] else [],
     }
+    record["warnings"] = [dict(zip(("column", "value", "rule", "reason"), w))
+                          for w in suspicious.for_contract(con, contract_id)] \
+        if "warnings" in _tables(con) else []
     record["documents"] = _documents_of(con, record)
     record["lead"] = _lead(contract, archive) if contract["source"] == "curated" else None
     return record

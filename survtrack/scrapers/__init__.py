@@ -55,3 +55,10 @@ def get(name: str) -> Source:
 
 def all_sources() -> list[Source]:
     return [get(name) for name in _registry()]
+
+
+def markdown() -> str:
+    """docs/sources.md: every source's declaration, as Markdown."""
+    head = ["# Sources", "", "Generated from each source's declaration"
+            " (`survtrack/scrapers/<source>/source.py`) by `survtrack docs`.", ""]
+    return "\n".join(head + [s.markdown() for s in all_sources()])

@@ -1,21 +1,32 @@
 """Local inputs: files, folders and ZIP archives, turned into archived documents.
 
-Folders are walked whole, following links to other folders (an inbox of linked folders).
-ZIP archives (as EIS publishes them) are opened member by member under size caps, so a
-zip bomb is refused instead of filling the disk: a member may not exceed MAX_MEMBER_BYTES
-uncompressed, nor a compression ratio of MAX_RATIO, and a whole archive MAX_ARCHIVE_BYTES.
+ZIP archives (as EIS publishes them, a zip inside a zip) are read by one reader, member by
+member and level by level, with the same caps everywhere: a member may not exceed
+MAX_MEMBER_BYTES uncompressed nor a compression ratio of MAX_RATIO, whether it is a document
+or an inner archive, and everything taken out of one archive, at every level, counts towards
+MAX_ARCHIVE_BYTES. The caps are checked on the declared sizes first and again while the bytes
+stream (declared sizes may lie). An inner archive is spooled to a temporary file beside the
+archive (ZIP needs to seek), never held in memory, and removed after.
+
+Folders: only regular files are read (a FIFO would block for ever, a device never ends). A
+symlink inside a given folder is followed when it stays inside that folder; one that leads
+outside it (a link to /etc/passwd) is not read and is named in the report, unless the caller
+asks to follow links (`survtrack ingest --follow-links`; the demo's inbox, whose links the
+user placed there). A path given explicitly is always followed.
 """
 
 from __future__ import annotations
 
 import mimetypes
 import os
+import stat
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from survtrack.warehouse.archive import Archive
+from survtrack.warehouse.archive import CHUNK, Archive
 from survtrack.warehouse.protocol import Document
 
 MAX_MEMBER_BYTES = 2 * 1024**3
@@ -36,41 +47,78 @@ class Problem:
 @dataclass
 class Ignored:
     """A file in a given folder that is no document of the source (a README, a CSV beside
-    XML files): not loaded, but named in the ingest's report, never dropped silently."""
+    XML files), or that is not read (a link outside the folder, a FIFO): not loaded, but named
+    in the ingest's report, never dropped silently."""
 
     origin: str
     reason: str
 
 
-def iter_inputs(paths: list[Path], archive: Archive, source: str, extensions: tuple[str, ...]
-                ) -> Iterator[Document | Problem | Ignored]:
+def iter_inputs(paths: list[Path], archive: Archive, source: str, extensions: tuple[str, ...],
+                follow_links: bool = False) -> Iterator[Document | Problem | Ignored]:
     for path in paths:
         path = Path(path)
         if path.is_dir():
-            for child in walk(path):
-                if _wanted(child, extensions):
+            for child, refused in _walk(path, follow_links):
+                if refused:
+                    yield Ignored(str(child), refused)
+                elif _wanted(child, extensions):
                     yield from _from_file(child, archive, source, extensions)
                 else:
                     yield Ignored(str(child), f"not a {source} document"
                                   f" ({', '.join(extensions)} or .zip)")
         elif path.exists():
-            yield from _from_file(path, archive, source, extensions)
+            kind = _special(path)
+            if kind:
+                yield Problem(str(path), f"not a regular file ({kind}): not read")
+            else:
+                yield from _from_file(path, archive, source, extensions)
         else:
             yield Problem(str(path), "no such file or folder")
 
 
-def walk(folder: Path) -> list[Path]:
-    """Every file under `folder`, sorted, following links to folders (a user links the
-    folders to load into an inbox) but never into the same folder twice (a link loop)."""
-    found, seen = [], set()
-    for top, dirs, files in os.walk(folder, followlinks=True):
-        real = os.path.realpath(top)
-        if real in seen:
-            dirs.clear()
-            continue
-        seen.add(real)
-        found += [Path(top) / name for name in files if os.path.isfile(Path(top) / name)]
-    return sorted(found)
+def _walk(folder: Path, follow_links: bool) -> Iterator[tuple[Path, str | None]]:
+    """Files under `folder` in name order, each with the reason it is not read (or None)."""
+    root = folder.resolve()
+    seen = {root}
+
+    def walk(here: Path) -> Iterator[tuple[Path, str | None]]:
+        try:
+            entries = sorted(here.iterdir())
+        except OSError as exc:
+            yield here, f"cannot list: {exc.strerror}"
+            return
+        for entry in entries:
+            target = entry.resolve() if entry.is_symlink() else None
+            if target is not None and not target.is_relative_to(root) and not follow_links:
+                yield entry, (f"a link to {target}, outside {folder}: not followed (give it"
+                              " explicitly, or --follow-links)")
+                continue
+            if entry.is_dir():
+                real = entry.resolve()
+                if real not in seen:  # a link back up the tree is walked once
+                    seen.add(real)
+                    yield from walk(entry)
+                continue
+            kind = _special(entry)
+            if kind:
+                yield entry, f"not a regular file ({kind}): not read"
+            else:
+                yield entry, None
+
+    yield from walk(folder)
+
+
+def _special(path: Path) -> str | None:
+    """What a path is when it is not a regular file: a FIFO, a socket, a device, a dangling link."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return "a dangling link" if path.is_symlink() else "unreadable"
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device")
 
 
 def _wanted(path: Path, extensions: tuple[str, ...]) -> bool:
@@ -80,10 +128,14 @@ def _wanted(path: Path, extensions: tuple[str, ...]) -> bool:
 
 def _from_file(path: Path, archive: Archive, source: str, extensions) -> Iterator:
     if path.suffix.lower() == ".zip":
-        yield from _from_zip(path, str(path), archive, source, extensions, 0)
+        yield from read_zip(path, str(path), archive, source, extensions)
         return
     try:
-        with open(path, "rb") as fh:
+        # O_NONBLOCK: a file swapped for a FIFO after the check still cannot block the run
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise ValueError("not a regular file")
             sha, size = archive.put_stream(fh, MAX_MEMBER_BYTES)
     except (OSError, ValueError) as exc:
         yield Problem(str(path), f"cannot read: {exc}")
@@ -91,48 +143,102 @@ def _from_file(path: Path, archive: Archive, source: str, extensions) -> Iterato
     yield Document(sha, source, str(path), archive.path(sha), size, _media_type(path.name))
 
 
-def _from_zip(path_or_file, origin: str, archive: Archive, source: str, extensions,
-              depth: int) -> Iterator:
+class CapExceeded(ValueError):
+    """A member that streams more bytes than a cap allows (its declared size lied)."""
+
+
+class _Capped:
+    """A member's stream that refuses to give more than `limit` bytes, and charges every byte
+    to the archive's budget."""
+
+    def __init__(self, raw, limit: int, budget: _Budget, why: str):
+        self.raw, self.limit, self.budget, self.why = raw, limit, budget, why
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size if size and size > 0 else CHUNK)
+        self.count += len(data)
+        if self.count > self.limit:
+            raise CapExceeded(f"refused while extracting: more than {self.limit} bytes"
+                              f" ({self.why})")
+        self.budget.spend(len(data))
+        return data
+
+
+@dataclass
+class _Budget:
+    """Bytes taken out of one archive, at every level."""
+
+    spent: int = 0
+
+    def spend(self, n: int) -> None:
+        self.spent += n
+        if self.spent > MAX_ARCHIVE_BYTES:
+            raise CapExceeded(f"refused: the archive unpacks to more than {MAX_ARCHIVE_BYTES}"
+                              " bytes in all")
+
+
+def read_zip(path_or_file, origin: str, archive: Archive, source: str, extensions,
+             depth: int = 0, budget: _Budget | None = None) -> Iterator[Document | Problem]:
+    """Archive every wanted member of a ZIP archive, inner archives included, under the caps."""
+    budget = budget or _Budget()
     try:
         zf = zipfile.ZipFile(path_or_file)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
         yield Problem(origin, f"not a readable ZIP archive: {exc}")
         return
-    total = 0
     with zf:
         for info in zf.infolist():
             if info.is_dir():
                 continue
             member = f"{origin}!{info.filename}"
             name = info.filename.lower()
-            if name.endswith(".zip") and depth < MAX_NESTING:
-                if info.file_size > MAX_MEMBER_BYTES:
-                    yield Problem(member, f"nested archive of {info.file_size} bytes over the cap")
-                    continue
-                with zf.open(info) as inner:
-                    import io
-                    yield from _from_zip(io.BytesIO(inner.read()), member, archive, source,
-                                         extensions, depth + 1)
+            nested = name.endswith(".zip")
+            if nested and depth >= MAX_NESTING:
+                yield Problem(member, f"an archive nested deeper than {MAX_NESTING} levels:"
+                              " not opened", "zip member")
                 continue
-            if not any(name.endswith(e) for e in extensions):
+            if not nested and not any(name.endswith(e) for e in extensions):
                 yield Problem(member, "not a document this source reads (skipped by extension)",
                               "file name")
                 continue
-            total += info.file_size
             ratio = info.file_size / max(info.compress_size, 1)
-            if info.file_size > MAX_MEMBER_BYTES or ratio > MAX_RATIO or total > MAX_ARCHIVE_BYTES:
+            if (info.file_size > MAX_MEMBER_BYTES or ratio > MAX_RATIO
+                    or budget.spent + info.file_size > MAX_ARCHIVE_BYTES):
                 yield Problem(member, f"refused: {info.file_size} bytes uncompressed, ratio"
                               f" {ratio:.0f} (caps: {MAX_MEMBER_BYTES} bytes, ratio {MAX_RATIO},"
                               f" {MAX_ARCHIVE_BYTES} bytes per archive)", "zip member size")
                 continue
+            limit = min(MAX_MEMBER_BYTES, max(info.compress_size, 1) * MAX_RATIO)
             try:
-                with zf.open(info) as fh:
-                    # the declared size may lie: the archive enforces the cap while copying
-                    sha, size = archive.put_stream(fh, MAX_MEMBER_BYTES)
+                with zf.open(info) as raw:
+                    stream = _Capped(raw, limit, budget, f"caps: {MAX_MEMBER_BYTES} bytes,"
+                                     f" ratio {MAX_RATIO}")
+                    if nested:
+                        yield from _inner(stream, member, archive, source, extensions, depth,
+                                          budget)
+                        continue
+                    sha, size = archive.put_stream(stream)
+            except CapExceeded as exc:
+                yield Problem(member, str(exc), "zip member size")
+                if "in all" in str(exc):
+                    return
+                continue
             except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
                 yield Problem(member, f"cannot extract: {exc}", "zip member")
                 continue
             yield Document(sha, source, member, archive.path(sha), size, _media_type(name))
+
+
+def _inner(stream: _Capped, member: str, archive: Archive, source: str, extensions,
+           depth: int, budget: _Budget) -> Iterator[Document | Problem]:
+    """An inner archive: spooled (capped) to a temporary file beside the archive, then read."""
+    archive.root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=archive.root, prefix=".inner-") as spool:
+        while chunk := stream.read(CHUNK):
+            spool.write(chunk)
+        spool.seek(0)
+        yield from read_zip(spool, member, archive, source, extensions, depth + 1, budget)
 
 
 def _media_type(name: str) -> str | None:

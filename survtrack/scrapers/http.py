@@ -11,19 +11,27 @@
 - An honest User-Agent naming the project and a contact URL.
 - Bodies are checked before anyone stores them: received length against Content-Length,
   and JSON/XML well-formedness, so a truncated or garbled response is retried, never kept.
+- Bounds no publisher can stretch: an overall deadline per response (headers and body, not
+  just between two bytes: a server trickling one byte every 10 s would reset any read
+  timeout), a deadline per run step (one page and its documents), a body-size cap counted
+  while the body streams (decompressed bytes: a gzip bomb is counted as it inflates), and a
+  cap on redirects. Each ends the request with a FetchError saying which bound it met; none
+  is retried (the scrape run is recorded `failed` with that reason, and resumes from its
+  last checkpoint with `--resume`).
 """
 
 from __future__ import annotations
 
 import io
-import json
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import InvalidOperation
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import BinaryIO
@@ -35,7 +43,8 @@ from requests.adapters import HTTPAdapter
 from requests_cache import DO_NOT_CACHE, CachedSession
 from urllib3.util.retry import Retry
 
-from survtrack.scrapers import xmlsafe
+from survtrack.scrapers import jsonsafe, xmlsafe
+from survtrack.scrapers.jsonsafe import LimitExceeded
 from survtrack.warehouse.protocol import Rejected
 
 CONTACT_URL = os.environ.get("SURVTRACK_CONTACT", "https://github.com/survtrack/survtrack")
@@ -65,6 +74,43 @@ class BadBody(Exception):
     """A body that must not be stored: shorter than announced, or not well-formed."""
 
 
+class OverBound(Exception):
+    """A response that met a bound (deadline, body size): refused, never retried."""
+
+
+@contextmanager
+def deadline(seconds: float | None, what: str):
+    """Raise OverBound when `seconds` have passed, even inside a blocked socket read.
+
+    SIGALRM interrupts the system call, so neither slow headers nor a trickled body can hold
+    the run; an outer deadline that expires first stays in force. Outside the main thread (or
+    without SIGALRM) nothing is armed, and the read timeout is the only bound.
+    """
+    if (not seconds or threading.current_thread() is not threading.main_thread()
+            or not hasattr(signal, "setitimer")):
+        yield
+        return
+    outer_left, _ = signal.getitimer(signal.ITIMER_REAL)
+    if outer_left and outer_left <= seconds:
+        yield
+        return
+    started = time.monotonic()
+
+    def expire(signum, frame):
+        raise OverBound(f"{what} took more than {seconds:g} s (deadline)")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer_left:
+            signal.setitimer(signal.ITIMER_REAL,
+                             max(outer_left - (time.monotonic() - started), 0.001))
+
+
 @dataclass
 class Policy:
     """Timeouts, retries and cache lifetimes. Tests shrink them; users rarely need to."""
@@ -78,6 +124,12 @@ class Policy:
     listing_ttl: timedelta = timedelta(hours=1)
     detail_ttl: timedelta = timedelta(days=30)
     default_rate: float = 1.0        # requests per second for hosts no source declares
+    response_deadline: float = 300.0     # seconds for a whole page: headers and body
+    download_deadline: float = 4 * 3600.0  # seconds for a whole streamed bulk file
+    step_deadline: float = 3600.0    # seconds for one run step: a page and its documents
+    max_body_bytes: int = 256 * 1024**2        # a page read into memory
+    max_download_bytes: int = 20 * 1024**3     # a bulk file streamed to disk
+    max_redirects: int = 10
 
     def ttl(self, kind: str) -> timedelta:
         if kind not in ("listing", "detail"):
@@ -120,7 +172,41 @@ class _RateLimitedAdapter(HTTPAdapter):
 
     def send(self, request, *args, **kwargs):
         self.client.bucket(urlsplit(request.url).netloc).acquire()
-        return super().send(request, *args, **kwargs)
+        resp = super().send(request, *args, **kwargs)
+        _cap_body(resp, self.client.body_limit)
+        return resp
+
+
+def _cap_body(resp: requests.Response, limit: int) -> None:
+    """Count the body's bytes as they are read (after decompression) and refuse past `limit`;
+    an announced Content-Length over it is refused before reading."""
+    announced = resp.headers.get("Content-Length", "")
+    if announced.isdigit() and int(announced) > limit:
+        resp.close()
+        raise OverBound(f"body of {announced} bytes announced, over the cap of {limit}")
+    raw = resp.raw
+    read, read_chunked = raw.read, getattr(raw, "read_chunked", None)
+    count = 0
+
+    def spend(data: bytes) -> bytes:
+        nonlocal count
+        count += len(data)
+        if count > limit:
+            raise OverBound(f"body over the cap of {limit} bytes")
+        return data
+
+    def capped(amt=None, *args, **kwargs):
+        return spend(read(amt, *args, **kwargs))
+
+    def capped_chunked(*args, **kwargs):
+        for data in read_chunked(*args, **kwargs):
+            yield spend(data)
+
+    # urllib3's stream() (which requests reads through) calls self.read, or self.read_chunked
+    # for a chunked body: both are counted
+    raw.read = capped
+    if read_chunked is not None:
+        raw.read_chunked = capped_chunked
 
 
 @dataclass
@@ -145,6 +231,9 @@ class PoliteClient:
                 ignored_parameters=SECRETS, stale_if_error=False)
         else:
             self.session = requests.Session()
+        self.session.max_redirects = self.policy.max_redirects
+        self.body_limit = self.policy.max_body_bytes
+        self.step_ends: float | None = None  # monotonic end of the current run step
         adapter = _RateLimitedAdapter(self, max_retries=retry)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -163,6 +252,35 @@ class PoliteClient:
 
     def close(self) -> None:
         self.session.close()
+
+    def start_step(self) -> None:
+        """A run step begins (the scrape runner calls it at each checkpoint)."""
+        self.step_ends = time.monotonic() + self.policy.step_deadline
+
+    def _budget(self, seconds: float, url: str) -> float:
+        """The response deadline, shortened to what is left of the run step."""
+        if self.step_ends is None:
+            return seconds
+        left = self.step_ends - time.monotonic()
+        if left <= 0:
+            raise FetchError(url, f"run step took more than {self.policy.step_deadline:g} s"
+                             " (step deadline); resume with --resume")
+        return min(seconds, left)
+
+    @contextmanager
+    def _bounded(self, url: str, seconds: float, body_limit: int):
+        """The deadline and body cap of one request; a bound met becomes a FetchError."""
+        self.body_limit = body_limit
+        try:
+            with deadline(self._budget(seconds, url), "the response"):
+                yield
+        except OverBound as exc:
+            raise FetchError(url, f"refused: {exc}") from None
+        except requests.exceptions.TooManyRedirects:
+            raise FetchError(url, f"more than {self.policy.max_redirects} redirects"
+                             " (a redirect loop?)") from None
+        finally:
+            self.body_limit = self.policy.max_body_bytes
 
     # -- requests --------------------------------------------------------------------------
     def get(self, url: str, *, kind: str = "detail", expect: str | None = None,
@@ -190,7 +308,9 @@ class PoliteClient:
                 time.sleep(min(self.policy.backoff_max,
                                self.policy.backoff_factor * 2 ** attempt))
             try:
-                resp = self.session.request(method, url, timeout=timeout, **kwargs)
+                with self._bounded(url, self.policy.response_deadline,
+                                   self.policy.max_body_bytes):
+                    resp = self.session.request(method, url, timeout=timeout, **kwargs)
             except (requests.exceptions.ChunkedEncodingError,
                     requests.exceptions.ConnectionError,
                     requests.exceptions.Timeout) as exc:
@@ -201,6 +321,9 @@ class PoliteClient:
                                  f" ({resp.reason}); body starts {resp.content[:200]!r}")
             try:
                 check_body(resp.content, resp.headers, expect)
+            except LimitExceeded as exc:
+                self._forget(resp)
+                raise FetchError(url, f"response refused: {exc}") from None
             except BadBody as exc:
                 self._forget(resp)
                 last = str(exc)
@@ -227,13 +350,16 @@ class PoliteClient:
             disabled = (self.session.cache_disabled() if isinstance(self.session, CachedSession)
                         else nullcontext())
             try:
-                with disabled, self.session.get(url, timeout=timeout, stream=True,
-                                                **kwargs) as resp:
+                with self._bounded(url, self.policy.download_deadline,
+                                   self.policy.max_download_bytes), disabled, \
+                        self.session.get(url, timeout=timeout, stream=True, **kwargs) as resp:
                     if resp.status_code >= 400:
                         raise FetchError(url, f"HTTP {resp.status_code} after retries")
                     resp.raw.decode_content = True
                     result = sink(resp.raw, expect, resp.headers)
                     return result, resp.headers
+            except FetchError:
+                raise
             except (requests.exceptions.RequestException, BadBody, OSError) as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 continue
@@ -248,7 +374,9 @@ def check_body(body: bytes, headers, expect: str | None) -> None:
         raise BadBody(f"received {len(body)} bytes of {announced} announced")
     if expect == "json":
         try:
-            json.loads(body)
+            jsonsafe.loads(body)
+        except LimitExceeded:
+            raise  # not a transient fault: refused, never retried
         except ValueError as exc:
             raise BadBody(f"not well-formed JSON: {exc}") from None
     elif expect == "xml":
@@ -267,11 +395,15 @@ def check_xml(stream: BinaryIO) -> None:
 
 
 def check_json_stream(stream: BinaryIO) -> None:
-    """Walk a JSON document of any size without holding it."""
+    """Walk a JSON document of any size without holding it (events only, no prefixes: their
+    cost grows with the square of the depth), behind jsonsafe's bounds. A file breaking a
+    bound is kept as it is: the parser refuses the offending part and loads the others."""
     try:
-        for _ in ijson.parse(stream):
+        for _ in ijson.basic_parse(jsonsafe.Guard(stream), multiple_values=True):
             pass
-    except (ijson.JSONError, UnicodeDecodeError) as exc:
+    except LimitExceeded:
+        return
+    except (ijson.JSONError, UnicodeDecodeError, InvalidOperation) as exc:
         raise BadBody(f"not well-formed JSON: {exc}") from None
 
 
@@ -279,6 +411,8 @@ def check_jsonl(lines: Iterator[bytes]) -> None:
     for n, line in enumerate(lines, 1):
         if line.strip():
             try:
-                json.loads(line)
+                jsonsafe.loads(line)
+            except LimitExceeded:
+                continue  # a line the parser will refuse on its own; the others load
             except ValueError as exc:
                 raise BadBody(f"line {n} is not well-formed JSON: {exc}") from None

@@ -17,15 +17,17 @@ SMALL_DOCUMENT = 1 << 20
 
 
 def ingest(wh: Warehouse, source: Source, paths: list[Path], *, force: bool = False,
+           follow_links: bool = False,
            on_result: Callable[[str, LoadResult | Problem | Ignored], None] | None = None,
            ) -> Counter:
     """Archive and load every document under `paths`; return counts by outcome.
 
     Documents already loaded are skipped, so a killed ingest resumes by running it again.
+    `follow_links`: read links inside a folder that lead outside it (files.py says why not).
     """
     counts: Counter = Counter()
     run_id = wh.start_run(source.name, "ingest", {"paths": [str(p) for p in paths],
-                                                  "force": force})
+                                                  "force": force, "follow_links": follow_links})
     pending: list[Document] = []
 
     def report(origin: str, result: LoadResult | Problem | Ignored) -> None:
@@ -42,7 +44,8 @@ def ingest(wh: Warehouse, source: Source, paths: list[Path], *, force: bool = Fa
 
     status = "failed"
     try:
-        for found in iter_inputs(paths, wh.archive, source.name, source.extensions):
+        for found in iter_inputs(paths, wh.archive, source.name, source.extensions,
+                                 follow_links):
             if isinstance(found, Ignored):
                 report(found.origin, found)
             elif isinstance(found, Problem):

@@ -198,10 +198,12 @@ def scrape(wh: Warehouse, name: str, params: dict, client: PoliteClient, *,
     status = "failed"
     pages = 0
     items = source.fetch(ctx)
+    client.start_step()  # the step deadline counts from each checkpoint
     try:
         for item in items:
             if isinstance(item, Checkpoint):
                 wh.checkpoint(run_id, item.state)
+                client.start_step()
                 pages += 1
                 if item.more and max_pages and pages >= max_pages:
                     status = "stopped"

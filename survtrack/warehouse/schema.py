@@ -241,6 +241,25 @@ TABLES: dict[str, Table] = {
             ("reason", "VARCHAR", "what was wrong"),
             ("rejected_at", "TIMESTAMP", "when"),
         ),
+        _t(
+            "warnings", "Suspicious values that loaded as published but are flagged"
+            " (rules in warehouse/suspicious.csv): negative amounts, dates outside 1990-2035,"
+            " text that did not decode.",
+            ("warning_id",),
+            ("warning_id", "VARCHAR", "hash of document, table, record, column and rule"),
+            ("source", "VARCHAR", "source name"),
+            ("document_id", "VARCHAR", "document the value came from"),
+            ("contract_id", "VARCHAR", "contract concerned, where the row belongs to one"),
+            ("table_name", "VARCHAR", "table of the flagged value"),
+            ("record_key", "VARCHAR", "key of the flagged row (contract_id, org_id)"),
+            ("column_name", "VARCHAR", "column of the flagged value"),
+            ("value", "VARCHAR", "the value as loaded (first 200 characters)"),
+            ("rule", "VARCHAR", "negative_amount | date_out_of_range | replacement_characters"
+             " | wrong_encoding"),
+            ("reason", "VARCHAR", "what is suspicious about it"),
+            ("flagged_at", "TIMESTAMP", "when (UTC)"),
+            indexes=[("contract_id",)],
+        ),
     ]
 }
 

@@ -12,6 +12,7 @@ import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -21,6 +22,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from . import suspicious
 from .archive import Archive
 from .protocol import EMITTED, RETRACT_FROM, Document, LoadContext, Parser, Rejected, RowBuffer
 from .schema import TABLES, arrow_schema, ddl_statements
@@ -283,6 +285,10 @@ class Warehouse:
                    for r in ctx.rows.get(t, [])}
         if touched:
             self._apply_events(sorted(touched))
+        # suspicious values load as published, each flagged once in `warnings`
+        flagged = suspicious.flags(ctx.rows, document_id, ctx.document.source, utcnow())
+        if flagged:
+            self._upsert("warnings", flagged)
         return counts
 
     def _write_contracts(self, rows: list[dict]) -> dict[str, str]:
@@ -369,10 +375,83 @@ class Warehouse:
                 out[source][table] = n
         return dict(out)
 
+    def status(self, runs: int = 10, rejects: int = 20) -> dict:
+        """Rows per table and per source, the last runs and the latest rejects."""
+        return {
+            "tables": {t: self.count(t) for t in TABLES},
+            "sources": self.counts_by_source(),
+            "runs": self.query("SELECT run_id, command, source, status, loaded, skipped,"
+                               " rejected, started_at, finished_at FROM runs"
+                               " ORDER BY started_at DESC LIMIT ?", [runs]),
+            "rejects": self.query("SELECT source, origin, field, reason FROM rejects"
+                                  " ORDER BY rejected_at DESC LIMIT ?", [rejects]),
+            "warnings": self.query("SELECT source, rule, count(*), count(DISTINCT contract_id),"
+                                   " any_value(reason) FROM warnings GROUP BY ALL"
+                                   " ORDER BY 1, 2"),
+        }
+
     def iter_rows(self, sql: str, params=None, batch: int = 10_000) -> Iterator[tuple]:
         cur = self.con.execute(sql, params or [])
         while rows := cur.fetchmany(batch):
             yield from rows
+
+    # -- derived tables: what the build's steps write, in transactions the warehouse owns ------
+    @contextmanager
+    def transaction(self) -> Iterator[Warehouse]:
+        """One transaction around the block: committed when it ends, rolled back if it raises."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def execute(self, sql: str, params: list | tuple | None = None) -> None:
+        self.con.execute(sql, params or [])
+
+    @contextmanager
+    def using(self, **relations) -> Iterator[None]:
+        """Arrow tables or DataFrames readable by name in SQL for the block's length."""
+        for name, data in relations.items():
+            self.con.register(name, data)
+        try:
+            yield
+        finally:
+            for name in relations:
+                self.con.unregister(name)
+
+    def write(self, table: str, data, mode: str = "insert") -> None:
+        """Bulk-write `data` (an Arrow table or a DataFrame, columns named as the table's)
+        into `table` in one statement: `insert`; `upsert` (a row replaces the stored one of
+        its key); `replace` (the table's rows become `data`'s)."""
+        spec = TABLES[table]
+        given = data.column_names if isinstance(data, pa.Table) else list(data.columns)
+        cols = [c for c in spec.column_names if c in given]
+        if not isinstance(data, pa.Table):  # a DataFrame: typed as the table is, lists too
+            data = pa.Table.from_pandas(data[cols], preserve_index=False, schema=pa.schema(
+                [arrow_schema(table).field(c) for c in cols]))
+        if mode not in ("insert", "upsert", "replace"):
+            raise ValueError(f"unknown write mode {mode!r}")
+        updates = [c for c in cols if c not in spec.key]
+        conflict = (f" ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET "
+                    + ", ".join(f"{c} = excluded.{c}" for c in updates)
+                    if mode == "upsert" and updates else "")
+        if mode == "replace":
+            self.con.execute(f"DELETE FROM {table}")
+        with self.using(bulk_rows=data):
+            self.con.execute(f"INSERT INTO {table} ({', '.join(cols)})"
+                             f" SELECT {', '.join(cols)} FROM bulk_rows" + conflict)
+
+    def update_from(self, table: str, data, key: tuple[str, ...], columns: tuple[str, ...]
+                    ) -> None:
+        """Set `columns` of the rows of `table` matching `data` on `key`, where they differ."""
+        on = " AND ".join(f"{table}.{k} = d.{k}" for k in key)
+        differ = " OR ".join(f"{table}.{c} IS DISTINCT FROM d.{c}" for c in columns)
+        with self.using(update_rows=data):
+            self.con.execute(f"UPDATE {table} SET "
+                             + ", ".join(f"{c} = d.{c}" for c in columns)
+                             + f" FROM update_rows d WHERE {on} AND ({differ})")
 
 
 def _fit(value, spec, column):

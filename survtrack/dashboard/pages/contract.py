@@ -165,6 +165,11 @@ def layout(con, contract_id: str, f: Filters, query: dict, lang: str, archive=No
                   html.Div(_party("vendor", record["vendor"], f, lang), className="col")],
                  className="row"),
     ]
+    if record["warnings"]:
+        sections += [html.H3(t("suspicious_values", lang)), _table(
+            [t("column", lang), t("value", lang), t("rule", lang), t("reason", lang)],
+            [[html.Code(w["column"]), w["value"], html.Code(w["rule"]), w["reason"]]
+             for w in record["warnings"]], "contract-warnings")]
     if record["versions"]:
         sections += [html.H3(t("versions", lang)), _table(
             [t("version", lang), t("published_on", lang), t("amount", lang),

@@ -68,12 +68,30 @@ def rows(df: pd.DataFrame, f: Filters, lang: str) -> list[dict]:
     return out
 
 
+def grid_request(request) -> tuple[int, int, list[dict], dict]:
+    """(start, end, sort, filters) of a getRowsRequest, whatever the client sent: rows are
+    clamped to 0..10^9 and at most 10,000 a page, a sort or filter that is not the shape AG Grid
+    sends is dropped (a malformed request gets the default page, never a server error)."""
+    request = request if isinstance(request, dict) else {}
+
+    def row(value, default: int) -> int:
+        try:
+            return max(0, min(int(value), 10**9))
+        except (TypeError, ValueError, OverflowError):
+            return default
+
+    start = row(request.get("startRow") or 0, 0)
+    end = row(request.get("endRow") or start + PAGE, start + PAGE)
+    end = min(max(end, start), start + 10_000)
+    sort = [s for s in request.get("sortModel") or [] if isinstance(s, dict)] \
+        if isinstance(request.get("sortModel"), list) else []
+    filters = request.get("filterModel") if isinstance(request.get("filterModel"), dict) else {}
+    return start, end, sort, {k: v for k, v in filters.items() if isinstance(v, dict)}
+
+
 def page_rows(con, f: Filters, request: dict | None, lang: str) -> dict:
     """The answer to one AG Grid getRowsRequest (the callback and the benchmark call this)."""
-    request = request or {}
-    start = int(request.get("startRow") or 0)
-    end = int(request.get("endRow") or start + PAGE)
-    sort, filters = request.get("sortModel") or [], request.get("filterModel") or {}
+    start, end, sort, filters = grid_request(request)
     df = spending.contracts(con, f, offset=start, limit=end - start, sort=sort,
                             column_filters=filters)
     return {"rowData": rows(df, f, lang),

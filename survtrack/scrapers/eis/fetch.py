@@ -33,7 +33,7 @@ from xml.sax.saxutils import escape
 from bs4 import BeautifulSoup
 
 from survtrack.scrapers import xmlsafe
-from survtrack.scrapers.files import Problem, _from_zip
+from survtrack.scrapers.files import Problem, read_zip
 from survtrack.scrapers.http import FetchError
 from survtrack.scrapers.paging import each_day, each_document, numbered_pages
 from survtrack.scrapers.presets import require
@@ -224,7 +224,7 @@ def _archive_members(ctx: FetchContext, url: str, token: str) -> Iterator:
             return path, path.stat().st_size
 
         ctx.client.stream(url, sink, headers={"individualPerson_token": token})
-        for item in _from_zip(path, url, ctx.archive, "eis", (".xml",), 0):
+        for item in read_zip(path, url, ctx.archive, "eis", (".xml",)):
             if isinstance(item, Problem):
                 yield item
             else:

@@ -1,24 +1,30 @@
 """OCDS files of every shape, read as a stream of releases and records.
 
 Shapes: release package, record package, a bare release, a bare record, line-delimited JSON
-(one of those per line), concatenated JSON and a top-level array of them. Files from
-STREAM_FROM bytes up are read with `ijson.items` over `releases.item` / `records.item`, so a
-multi-GB package never sits in memory; smaller files are read whole, value by value.
+(one of those per line), concatenated JSON and a top-level array of them. Packages are read
+with `ijson.items` over `releases.item` / `records.item` behind a `jsonsafe.Guard`, so a
+multi-GB package never sits in memory and a release breaking a bound (nesting, number or
+string length, size) is skipped with a reason while the others load; JSON Lines are read
+line by line with bounded lines (`jsonsafe.loads`). Bounds: `jsonsafe.Limits`.
 A file that is not valid UTF-8 is read as ISO-8859-1 (Mexico City's CDMX publishes so).
 """
 
 from __future__ import annotations
 
 import codecs
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import InvalidOperation
 from pathlib import Path
 
 import ijson
 
-STREAM_FROM = 8 * 1024**2
-JSONL_LINE_LIMIT = 16 * 1024**2
+from survtrack.scrapers import jsonsafe
+from survtrack.scrapers.jsonsafe import CHUNK, Guard, LimitExceeded, Limits
+
+READ_SIZE = 64 * 1024  # bytes per read: the Guard scans each read before ijson parses it
+HEADER_EVENTS = 100_000
+JSONL_PROBE = 4 * 1024**2  # a package's metadata (publisher, extensions…) is held whole
 BOM = codecs.BOM_UTF8
 RECORD_KEYS = ("compiledRelease", "versionedRelease")
 
@@ -47,79 +53,107 @@ class Reader:
     shape: str | None = None  # release_package, record_package, release, record, jsonl, ...
     encoding: str = "utf-8"
     meta: dict = field(default_factory=dict)  # package metadata: uri, publishedDate, publisher
+    limits: Limits = jsonsafe.DEFAULT
 
     def __iter__(self) -> Iterator[Part | Broken]:
         self.encoding = "utf-8" if _is_utf8(self.path) else "iso-8859-1"
         with open(self.path, "rb") as raw:
             skip = len(BOM) if raw.read(len(BOM)) == BOM else 0
-            self._rewind = lambda: raw.seek(skip)
-            self._rewind()
-            fh = raw if self.encoding == "utf-8" else _Latin1AsUtf8(raw)
-            jsonl = _is_jsonl(fh)
-            self._rewind()
-            if jsonl:
-                self.shape = "jsonl"
-                yield from self._lines(fh)
-            elif self.path.stat().st_size >= STREAM_FROM:
-                yield from self._stream(fh)
-            else:
-                yield from self._values(fh)
 
-    # -- small files and concatenated JSON: value by value -------------------------------------
-    def _values(self, fh) -> Iterator[Part | Broken]:
-        n = 0
-        try:
-            for value in ijson.items(fh, "", multiple_values=True):
-                n += 1
-                yield from self._classify(value, f"value {n}" if n > 1 else "", top=n == 1)
-        except ijson.JSONError as exc:
-            yield Broken(f"malformed JSON: {_short(exc)}", f"value {n + 1}", fatal=True)
-        if n > 1:
-            self.shape = "concatenated"
+            def fresh():
+                raw.seek(skip)
+                return raw if self.encoding == "utf-8" else _Latin1AsUtf8(raw)
+
+            if _is_jsonl(fresh(), self.limits):
+                self.shape = "jsonl"
+                yield from self._lines(fresh())
+            else:
+                yield from self._stream(fresh)
 
     # -- line-delimited JSON: a bad line costs only itself -------------------------------------
     def _lines(self, fh) -> Iterator[Part | Broken]:
-        for n, line in enumerate(fh, start=1):
+        cap = self.limits.max_part_bytes
+        n = 0
+        while line := fh.readline(cap + 1):
+            n += 1
+            if len(line) > cap and not line.endswith(b"\n"):
+                while (more := fh.readline(CHUNK)) and not more.endswith(b"\n"):
+                    pass  # the rest of the over-long line, read and dropped
+                yield Broken(f"a line longer than {cap} bytes", f"line {n}")
+                continue
             if not line.strip():
                 continue
             try:
-                value = json.loads(line, parse_float=_decimal)
+                value = jsonsafe.loads(line, self.limits)
             except ValueError as exc:
-                yield Broken(f"malformed JSON: {exc}", f"line {n}")
+                yield Broken(f"malformed JSON: {_short(exc)}", f"line {n}")
                 continue
             yield from self._classify(value, f"line {n}", top=False)
 
-    # -- big packages: ijson.items over the releases or records array --------------------------
-    def _stream(self, fh) -> Iterator[Part | Broken]:
+    # -- everything else: the parts of the document, one at a time -----------------------------
+    def _stream(self, fresh) -> Iterator[Part | Broken]:
+        """Parts are read with ijson behind a jsonsafe.Guard. A part breaking a bound is
+        skipped and reading goes on after it, from a synthetic opening that rebuilds the path
+        to the parts (`{"releases":[null`), so a bad release costs only itself."""
+        guard = Guard(fresh(), self.limits)
         try:
-            array = self._peek(fh)
-        except ijson.JSONError as exc:
-            yield Broken(f"malformed JSON: {_short(exc)}", "package header", fatal=True)
+            array = self._peek(guard)
+        except (ijson.JSONError, LimitExceeded, InvalidOperation) as exc:
+            yield Broken(_reason(exc), "package header", fatal=True)
             return
-        self._rewind()
-        if array is None:  # not a package: read value by value (a huge bare record, say)
-            yield from self._values(fh)
-            return
-        prefix = f"{array}.item" if array != "item" else "item"
-        kind = "record" if array == "records" else "release"
-        self.shape = {"records": "record_package", "releases": "release_package"}.get(array,
-                                                                                      "array")
-        n = 0
-        try:
-            for obj in ijson.items(fh, prefix, multiple_values=True):
+        if array is None:  # top-level values: a bare release or record, concatenated JSON
+            depth, prefix, opening = 0, "", b""
+        elif array == "item":
+            depth, prefix, opening = 1, "item", b"[null"
+            self.shape = "array"
+        else:
+            depth, prefix, opening = 2, f"{array}.item", b'{"%s":[null' % array.encode()
+            self.shape = {"records": "record_package", "releases": "release_package"}[array]
+        guard = Guard(fresh(), self.limits, part_depth=depth)
+        n, placeholder = 0, False
+        while True:
+            try:
+                for obj in ijson.items(guard, prefix, multiple_values=True,
+                                      buf_size=READ_SIZE):
+                    if placeholder:  # the null standing for the part skipped
+                        placeholder = False
+                        continue
+                    n += 1
+                    yield from self._part(obj, array, n)
+                break
+            except LimitExceeded as exc:
                 n += 1
-                where = f"{array}[{n}]"
-                if array == "item":
-                    yield from self._classify(obj, where, top=False)
-                elif isinstance(obj, dict):
-                    yield Part(kind, obj, where)
-                else:
-                    yield Broken(f"{kind} is a {type(obj).__name__}, not an object", where)
-        except ijson.JSONError as exc:
-            yield Broken(f"malformed JSON: {_short(exc)}", f"{array}[{n + 1}]", fatal=True)
+                yield Broken(_reason(exc), self._where(array, n), fatal=exc.part_start is None)
+                if exc.part_start is None:
+                    return
+                guard, placeholder = guard.resume(opening), bool(opening)
+            except (ijson.JSONError, InvalidOperation) as exc:
+                if array is None and guard.blank:  # nothing followed the part skipped
+                    break
+                yield Broken(_reason(exc), self._where(array, n + 1), fatal=True)
+                return
+        if array is None and n > 1:
+            self.shape = "concatenated"
+
+    def _where(self, array: str | None, n: int) -> str:
+        if array is None:
+            return f"value {n}" if n > 1 else "$"
+        return f"{array}[{n}]"
+
+    def _part(self, obj, array: str | None, n: int) -> Iterator[Part | Broken]:
+        if array is None:
+            yield from self._classify(obj, f"value {n}" if n > 1 else "", top=n == 1)
+        elif array == "item":
+            yield from self._classify(obj, f"item[{n}]", top=False)
+        elif isinstance(obj, dict):
+            yield Part("record" if array == "records" else "release", obj, f"{array}[{n}]")
+        else:
+            yield Broken(f"{array[:-1]} is a {type(obj).__name__}, not an object",
+                         f"{array}[{n}]")
 
     def _peek(self, fh) -> str | None:
-        """Read the package's header up to its releases/records array; return the array name."""
+        """Read the package's header up to its releases/records array; return the array name
+        ("item" for a top-level array, None for anything else)."""
         events = ijson.parse(fh)
         for prefix, event, value in events:
             if prefix == "" and event == "start_array":
@@ -181,13 +215,16 @@ def _at(where: str, path: str) -> str:
 
 
 def _build(event, value, events):
-    """Finish building the JSON value whose first event was (event, value)."""
+    """Finish building the JSON value whose first event was (event, value); a header value
+    of more than HEADER_EVENTS events is refused (it would be held whole)."""
     builder = ijson.ObjectBuilder()
     builder.event(event, value)
     if event not in ("start_map", "start_array"):
         return builder.value
     depth = 1
-    for _, ev, val in events:
+    for n, (_, ev, val) in enumerate(events):
+        if n > HEADER_EVENTS:
+            raise LimitExceeded(f"a package header value of more than {HEADER_EVENTS} parts", 0)
         builder.event(ev, val)
         if ev in ("start_map", "start_array"):
             depth += 1
@@ -198,13 +235,14 @@ def _build(event, value, events):
     return builder.value
 
 
-def _is_jsonl(fh) -> bool:
-    """Line-delimited JSON: a whole object on the first line, and another object after it."""
-    line = fh.readline(JSONL_LINE_LIMIT)
+def _is_jsonl(fh, limits: Limits) -> bool:
+    """Line-delimited JSON: a whole object on the first line, and another object after it.
+    (A first line over JSONL_PROBE bytes reads as concatenated values: the same parts.)"""
+    line = fh.readline(JSONL_PROBE)
     if not line.strip().startswith(b"{") or not line.endswith(b"\n"):
         return False
     try:
-        value = json.loads(line)
+        value = jsonsafe.loads(line, limits)
     except ValueError:
         return False
     return isinstance(value, dict) and fh.read(64).strip().startswith(b"{")
@@ -239,10 +277,12 @@ class _Latin1AsUtf8:
             yield line.decode("iso-8859-1").encode("utf-8")
 
 
-def _decimal(text: str):
-    from decimal import Decimal
-
-    return Decimal(text)
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, LimitExceeded):
+        return f"refused: {exc}"
+    if isinstance(exc, InvalidOperation):
+        return "malformed JSON: a number out of range"
+    return f"malformed JSON: {_short(exc)}"
 
 
 def _short(exc: Exception) -> str:

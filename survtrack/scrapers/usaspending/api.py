@@ -7,8 +7,8 @@ carries the URL it was fetched from. A shape we do not know is rejected with its
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 
+from survtrack.scrapers import jsonsafe
 from survtrack.scrapers import values as v
 from survtrack.warehouse.protocol import LoadContext, Rejected
 
@@ -27,11 +27,16 @@ from .common import (
 
 
 def parse_json(ctx: LoadContext) -> None:
+    if ctx.document.size > jsonsafe.DEFAULT.max_part_bytes:  # an API response is read whole
+        raise Rejected(f"JSON response of {ctx.document.size} bytes, over the cap of"
+                       f" {jsonsafe.DEFAULT.max_part_bytes}", "JSON")
     try:
         # utf-8-sig: a byte-order mark, as some tools save JSON, is not an error
-        data = json.loads(ctx.document.read().decode("utf-8-sig"), parse_float=Decimal)
+        data = jsonsafe.loads(ctx.document.read().decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         raise Rejected(f"JSON is not UTF-8: {exc.reason} at byte {exc.start}", "JSON") from None
+    except jsonsafe.LimitExceeded as exc:
+        raise Rejected(f"JSON refused: {exc}", "JSON") from None
     except json.JSONDecodeError as exc:
         raise Rejected(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                        "JSON") from None

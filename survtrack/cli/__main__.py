@@ -1,0 +1,3 @@
+from survtrack.cli import app
+
+app()

