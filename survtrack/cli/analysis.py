@@ -118,8 +118,14 @@ def claims(
     with open_warehouse(db, read_only=True) as wh:
         verdicts = check_all(wh, loaded, include_curated)
     if as_json:
-        typer.echo(json.dumps([v.as_dict() for v in verdicts], default=str, ensure_ascii=False))
+        from survtrack.analysis.leads import verify_lead
+
+        out = [v.as_dict() for v in verdicts]
+        for verdict in out:  # how to look each lead up in the registry online
+            for lead in verdict["leads"]:
+                lead["verify"] = verify_lead(lead["contract_id"], lead["year"], lead["vendor"])
+        typer.echo(json.dumps(out, default=str, ensure_ascii=False))
         return
-    out = Console()
+    console = Console()
     for line in report(verdicts, include_curated):
-        out.print(line)
+        console.print(line, soft_wrap=True)  # a command wrapped at 80 columns cannot be pasted

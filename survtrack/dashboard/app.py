@@ -23,7 +23,7 @@ from survtrack.analysis.spending import Filters
 from survtrack.warehouse.archive import Archive
 from survtrack.warehouse.snapshot import SnapshotReader
 
-from . import downloads
+from . import downloads, figures
 from .common import first, href, navbar, not_found, parse_search, records
 from .i18n import language, t
 from .pages import contract, contracts, countries, document, overview, profile
@@ -109,6 +109,12 @@ def drill_down(search: str | None, vendor: str | None, year,
     return "/contracts", link[len("/contracts"):]
 
 
+def _is_context(traces: list[dict], index) -> bool:
+    """Whether trace `index` is the chart's court-case and complaint markers."""
+    return isinstance(index, int) and 0 <= index < len(traces) and \
+        traces[index].get("meta") == figures.CONTEXT_TRACE
+
+
 def _named_vendors(figure: dict | None) -> list[str]:
     """The vendor keys the chart shows by name (every trace but "others")."""
     keys = [trace["customdata"][0][0] for trace in (figure or {}).get("data", [])
@@ -160,13 +166,18 @@ def create_app(db_path: str | os.PathLike | None = None, *,
         trigger = ctx.triggered[0] if ctx.triggered else {}
         if not trigger.get("value"):
             return no_update, no_update
+        traces = (figure or {}).get("data", [])
         if trigger["prop_id"].endswith("clickData"):
             point = (click or {}).get("points", [{}])[0]
+            if _is_context(traces, point.get("curveNumber")):  # an event marker: no contracts
+                return no_update, no_update
             vendor, year = (point.get("customdata") or [None, None])[:2]
             return drill_down(search, vendor, year, _named_vendors(figure))
         # a legend click toggles one trace: open that vendor's contracts over all years
         if restyle and len(restyle) == 2 and len(restyle[1]) == 1:
-            trace = figure["data"][restyle[1][0]]
+            if _is_context(traces, restyle[1][0]):
+                return no_update, no_update
+            trace = traces[restyle[1][0]]
             return drill_down(search, trace["customdata"][0][0], None, _named_vendors(figure))
         return no_update, no_update
 

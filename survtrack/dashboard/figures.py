@@ -54,15 +54,26 @@ def year_label(year, lang: str) -> str:
     return t("no_date", lang) if year is None or pd.isna(year) else str(int(year))
 
 
-def vendor_year_bars(df: pd.DataFrame, currency: str, lang: str = "en") -> go.Figure:
-    """Stacked bars: one trace per vendor (top vendors, then others), years on x.
+# the trace of context events on the overview chart: clicks and legend toggles on it open no
+# contracts (dashboard/app.py checks this mark)
+CONTEXT_TRACE = "context"
+EVENTS_SHOWN = 6  # titles per year in a marker's hover; the rest are counted
+
+
+def vendor_year_bars(df: pd.DataFrame, currency: str, lang: str = "en",
+                     events: pd.DataFrame | None = None) -> go.Figure:
+    """Stacked bars: one trace per vendor (top vendors, then others), years on x; with
+    `events` (analysis.context frames), a marker per year with court cases, complaints or
+    sanctions, on the same timeline.
 
     customdata carries the vendor key and year of each bar for the drill-down.
     """
     fig = go.Figure()
-    if df.empty:
+    dated = events[events["occurred_on"].notna()] if events is not None else None
+    if df.empty and (dated is None or dated.empty):
         return _empty(fig, lang, 200)
-    years = sorted({y for y in df["year"] if not pd.isna(y)})
+    event_years = {int(d.year) for d in dated["occurred_on"]} if dated is not None else set()
+    years = sorted({int(y) for y in df["year"] if not pd.isna(y)} | event_years)
     categories = [str(int(y)) for y in years] + ([t("no_date", lang)]
                                                  if df["year"].isna().any() else [])
     for i, (key, group) in enumerate(df.groupby("vendor_key", sort=False)):
@@ -77,13 +88,31 @@ def vendor_year_bars(df: pd.DataFrame, currency: str, lang: str = "en") -> go.Fi
             hovertemplate="<b>%{customdata[4]}</b><br>%{x}: %{customdata[2]}"
                           "<br>%{customdata[3]} " + plain(t("contracts", lang).lower())
                           + "<extra></extra>")
-    top = df.groupby(df["year"].fillna(-1))["amount"].sum().max()
+    if event_years:
+        _event_markers(fig, dated, lang)
+    top = df.groupby(df["year"].fillna(-1))["amount"].sum().max() if not df.empty else 0
     fig.update_layout(
         barmode="stack", showlegend=True,  # even for one vendor: its name stays on the chart
         legend={"orientation": "h", "y": -0.15, "x": 0, "traceorder": "normal"},
         xaxis={"type": "category", "categoryorder": "array", "categoryarray": categories})
     _money_axis(fig, top, currency, lang)
     return _layout(fig, 480)
+
+
+def _event_markers(fig: go.Figure, dated: pd.DataFrame, lang: str) -> None:
+    """One diamond on the baseline per year with events, its hover listing them."""
+    texts, xs = [], []
+    for year, group in dated.groupby(dated["occurred_on"].dt.year):
+        lines = [f"{formats.day(d, lang)}: {plain(k.replace('_', ' '))} — {plain(title, 90)}"
+                 for d, k, title in zip(group["occurred_on"], group["kind"], group["title"])]
+        more = len(lines) - EVENTS_SHOWN
+        texts.append("<br>".join(lines[:EVENTS_SHOWN] + ([f"+{more}"] if more > 0 else [])))
+        xs.append(str(int(year)))
+    fig.add_scatter(x=xs, y=[0] * len(xs), mode="markers", meta=CONTEXT_TRACE,
+                    name=plain(t("context_markers", lang)), hovertext=texts,
+                    hovertemplate="%{hovertext}<extra></extra>", cliponaxis=False,
+                    marker={"symbol": "diamond", "size": 13, "color": "#000000",
+                            "line": {"color": "#FFFFFF", "width": 1.5}})
 
 
 def ranked_bars(df: pd.DataFrame, label: str, currency: str, lang: str = "en",

@@ -151,6 +151,49 @@ TABLES: dict[str, Table] = {
             ("document_id", "VARCHAR", "document"),
         ),
         _t(
+            "context_events", "Court cases, rulings, complaints, sanctions and laws around"
+            " surveillance buying: curated with their citation (source context) or read from the"
+            " registry (EIS complaints and control-body decisions).",
+            ("event_id",),
+            ("event_id", "VARCHAR", "<source>:<id>, e.g. context:glukhin-echr-judgment-2023,"
+                                    " eis:complaint:<complaint number>"),
+            ("source", "VARCHAR", "context | eis", False),
+            ("kind", "VARCHAR", "claim, hearing, ruling, application, judgment, complaint,"
+                                " complaint_decision, complaint_withdrawn, sanction, law"
+                                " (scrapers/context/kinds.csv)", False),
+            ("occurred_on", "DATE", "when it happened (see date_basis)"),
+            ("date_basis", "VARCHAR", "event (the source dates the event) | report (the report's"
+                                      " date: on or shortly after it) | month | year"),
+            ("jurisdiction", "VARCHAR", "ISO 3166-1 alpha-2, or EU / CoE (Council of Europe:"
+                                        " the ECHR)"),
+            ("forum", "VARCHAR", "the court, control body or institution"),
+            ("title", "VARCHAR", "what it is about, in a line"),
+            ("outcome", "VARCHAR", "decision or state as published"),
+            ("case_number", "VARCHAR", "case, application, complaint or act number"),
+            ("procurement_id", "VARCHAR", "notice_id of the procurement it challenges"
+                                          " (eis:<purchase number>) where one is named"),
+            ("url", "VARCHAR", "the page read (curated) or the public page of the record"),
+            ("outlet", "VARCHAR", "who published the cited page"),
+            ("published_on", "DATE", "date of the cited page, where it gives one"),
+            ("checked", "VARCHAR", "curated: how it was checked, quoting the page"),
+            ("document_id", "VARCHAR", "document the event was read from", False),
+            indexes=[("occurred_on",)],
+        ),
+        _t(
+            "context_parties", "The parties of a context event, each linked to the buyers and"
+            " vendors it names: by registry id (org_id) or by name patterns (match).",
+            ("event_id", "position"),
+            ("event_id", "VARCHAR", "event"),
+            ("position", "INTEGER", "1-based order of the party in its event"),
+            ("role", "VARCHAR", "complainant, respondent, defendant, subject or listed"
+                                " (scrapers/context/roles.csv)", False),
+            ("name", "VARCHAR", "name as published"),
+            ("org_id", "VARCHAR", "organization id where the source gives a registry number"
+                                  " (RU-INN:...)"),
+            ("match", "VARCHAR[]", "name patterns: the party is every organization whose name"
+                                   " (or entity's name or alias) contains one, as in claims"),
+        ),
+        _t(
             "ocds_releases", "One row per OCDS release (or record's compiledRelease) seen, so that"
             " a process is compiled again from all its releases when another one arrives.",
             ("ocid", "release_id"),

@@ -270,6 +270,13 @@ class Warehouse:
                 for row in rows:
                     row.setdefault("document_id", document_id)
                 winners = self._write_contracts(rows)
+            elif table == "context_parties":
+                # an event states all its parties: those of an earlier load of it go
+                events = sorted({r["event_id"] for r in rows}
+                                | {r["event_id"] for r in ctx.rows.get("context_events", [])})
+                self.con.execute("DELETE FROM context_parties WHERE event_id IN"
+                                 " (SELECT unnest(?::VARCHAR[]))", [events])
+                self._upsert(table, rows)
             elif table == "items":
                 # product lines belong to the version shown in `contracts`: those of the
                 # document that won (rows of a batch of documents carry theirs in `_doc`)

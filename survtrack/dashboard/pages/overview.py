@@ -6,7 +6,7 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import dcc, html
 
-from survtrack.analysis import spending
+from survtrack.analysis import context, spending
 from survtrack.analysis.spending import OTHERS, Filters
 
 from .. import figures, formats
@@ -109,6 +109,9 @@ def totals_row(con, f: Filters, lang: str) -> dbc.Row:
 
 def layout(con, f: Filters, query: dict, lang: str):
     bars = spending.by_vendor_year(con, f, top=TOP_VENDORS)
+    # with a buyer or vendor chosen, its court cases, complaints and sanctions join the timeline
+    events = context.events_for(con, [f.buyer, f.vendor], years=(f.year_from, f.year_to)) \
+        if (f.buyer or f.vendor) else None
     conc = records(spending.concentration(con, f))[0]
     cats = spending.by_category(con, f)
     empty = bars.empty
@@ -119,7 +122,8 @@ def layout(con, f: Filters, query: dict, lang: str):
         html.H2(t("spending_by_vendor", lang)),
         html.P(t("chart_hint", lang), className="hint"),
         html.P(t("no_data", lang), className="empty") if empty else None,
-        dcc.Graph(id="overview-chart", figure=figures.vendor_year_bars(bars, f.currency, lang),
+        dcc.Graph(id="overview-chart",
+                  figure=figures.vendor_year_bars(bars, f.currency, lang, events=events),
                   config={"displaylogo": False, "responsive": True}),
         dbc.Row([
             dbc.Col([html.H3(t("top_vendors", lang)), _party_table(con, f, "vendor", lang),

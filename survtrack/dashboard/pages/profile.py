@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dash_bootstrap_components as dbc
+import pandas as pd
 from dash import dcc, html
 
-from survtrack.analysis import spending
+from survtrack.analysis import context, spending
 from survtrack.analysis.spending import Filters
 
 from .. import figures, formats
@@ -67,6 +68,7 @@ def layout(con, role: str, f: Filters, query: dict, lang: str):
                      html.H3(t("largest_contracts", lang)),
                      _largest(con, scoped, lang)], md=8),
         ]),
+        events_section(con, key, f, lang),
     ])
 
 
@@ -80,3 +82,40 @@ def _largest(con, f: Filters, lang: str) -> html.Table:
         html.Td(formats.money(getattr(r, column), f.currency, lang, compact=False),
                 className="num"),
     ]) for r in records(df)])], className="table table-sm", id="profile-largest")
+
+
+def event_date(row, lang: str) -> str:
+    """The date as the source gives it: a month, a year, or a report's date, said so."""
+    if row.occurred_on is None or pd.isna(row.occurred_on):
+        return "–"
+    day = formats.day(row.occurred_on, lang)
+    basis = row.date_basis if isinstance(row.date_basis, str) else "event"
+    if basis == "month":
+        return f"{row.occurred_on:%m.%Y} {t('basis_month', lang)}"
+    if basis == "year":
+        return f"{row.occurred_on:%Y} {t('basis_year', lang)}"
+    return day if basis == "event" else f"{day} {t('basis_report', lang)}"
+
+
+def events_section(con, key: str, f: Filters, lang: str) -> html.Div:
+    """Court cases, complaints and sanctions naming this party, each with its citation."""
+    found = context.events_for(con, key, years=(f.year_from, f.year_to))
+    head = [html.H3(t("context_title", lang)), html.P(t("context_hint", lang), className="hint")]
+    if found.empty:
+        return html.Div(head + [html.P(t("context_none", lang), className="empty")],
+                        id="profile-events")
+    rows = [html.Tr([
+        html.Td(event_date(r, lang), className="nowrap"),
+        html.Td(r.kind.replace("_", " ")),
+        html.Td(r.forum or "–"),
+        html.Td(html.A(r.title, href=r.url, target="_blank", rel="noopener")
+                if isinstance(r.url, str) and r.url.startswith("http") else r.title),
+        html.Td(r.outcome or "–"),
+        html.Td(r.roles or "–"),
+        html.Td(r.outlet or r.source),
+    ], className="context-event") for r in records(found)]
+    cols = ("event_date", "event_kind", "event_forum", "event_title", "event_outcome",
+            "event_role", "event_source")
+    return html.Div(head + [html.Table([
+        html.Thead(html.Tr([html.Th(t(c, lang)) for c in cols])), html.Tbody(rows)],
+        className="table table-sm")], id="profile-events")

@@ -14,10 +14,10 @@ from functools import cache
 from survtrack.scrapers.xmlsafe import iterparse, local
 from survtrack.warehouse.protocol import LoadContext, Rejected
 
-from . import fz44, fz223
+from . import complaints, fz44, fz223
 from .common import HERE
 
-HANDLERS = {**fz44.HANDLERS, **fz223.HANDLERS}
+HANDLERS = {**fz44.HANDLERS, **fz223.HANDLERS, **complaints.HANDLERS}
 
 
 @cache
