@@ -226,27 +226,3 @@ def test_vendor_search_filter(page, base_url):
     assert query(page) == {"vendor": ["fixture-entity:vocord"], "scope": ["all"]}
     wait_legend(page, "Vocord", absent="NtechLab")
     assert page.text_content("#kpi-contracts") == "2"
-
-
-def test_a_buyer_s_court_cases_show_on_its_profile_and_the_timeline(page, demo_url):
-    """The analyst's journey: the Moscow DIT's profile lists the cases against it, each
-    linking to its cited page; on the front page, choosing the DIT puts them on the timeline,
-    and clicking their legend entry or marker opens no contracts."""
-    dit = "ent:name:curated:moscow-department-of-information-technology-dit"
-    page.goto(demo_url + f"/buyer?id={dit}")
-    page.wait_for_selector("#profile-events .context-event")
-    rows = page.query_selector_all("#profile-events .context-event")
-    assert len(rows) == 8
-    first = rows[0].query_selector_all("td")
-    assert first[0].text_content() == "2 Oct 2019" and first[5].text_content() == "respondent"
-    assert rows[0].query_selector("a").get_attribute("href") == "https://tass.com/society/1081751"
-    page.goto(demo_url + f"/?country=RU&currency=RUB&buyer={dit}")
-    wait_legend(page, "Court cases, complaints, sanctions")
-    assert page.locator("#overview-chart .scatterlayer .point").count() >= 3  # 2019, 2020, 2023
-    page.locator("#overview-chart .scatterlayer .point").first.click(force=True)
-    page.wait_for_timeout(1500)
-    assert urlparse(page.url).path == "/"
-    page.locator("#overview-chart .legend .traces", has_text="Court cases") \
-        .locator(".legendtoggle").click()
-    page.wait_for_timeout(1500)
-    assert urlparse(page.url).path == "/"

@@ -403,6 +403,32 @@ def test_j7_a_copied_url_restores_the_view_in_a_fresh_browser(journey, browser, 
     assert shown["kpi-contracts"] == str(spending.count_contracts(con, f))
 
 
+def test_j9_a_buyers_court_cases_on_its_profile_and_the_timeline(journey):
+    """The analyst's journey: the Moscow DIT's profile lists the cases against it, each
+    linking to its cited page; on the front page, choosing the DIT puts them on the timeline,
+    and clicking their legend entry or marker opens no contracts."""
+    dit = "ent:name:curated:moscow-department-of-information-technology-dit"
+    page = journey.goto(f"/buyer?id={dit}")
+    page.wait_for_selector("#profile-events .context-event")
+    rows = page.query_selector_all("#profile-events .context-event")
+    assert len(rows) == 8
+    first = rows[0].query_selector_all("td")
+    assert first[0].text_content() == "2 Oct 2019" and first[5].text_content() == "respondent"
+    assert rows[0].query_selector("a").get_attribute("href") == "https://tass.com/society/1081751"
+    journey.goto(f"/?country=RU&currency=RUB&buyer={dit}")
+    page.wait_for_function("([sel, n]) => [...document.querySelectorAll(sel)]"
+                           ".some(e => e.textContent == n)",
+                           arg=[LEGEND, "Court cases, complaints, sanctions"], polling=100)
+    assert page.locator("#overview-chart .scatterlayer .point").count() >= 3  # 2019, 2020, 2023
+    page.locator("#overview-chart .scatterlayer .point").first.click(force=True)
+    page.wait_for_timeout(1500)
+    assert urlparse(page.url).path == "/"
+    page.locator("#overview-chart .legend .traces", has_text="Court cases") \
+        .locator(".legendtoggle").click()
+    page.wait_for_timeout(1500)
+    assert urlparse(page.url).path == "/"
+
+
 CRAWL_PAGES = 14  # pages opened in the browser; every link found is also fetched over HTTP
 PER_KIND = 2  # pages of one kind (path without its query) opened, so the crawl is varied
 
