@@ -109,6 +109,7 @@ def test_csv_download_is_the_selection_and_says_so(client):
     assert rows[1]["amount_usd"] == "10000000.0"
     assert rows[0]["vendor"] == "Vocord"  # both spellings, one entity
     assert rows[1]["registry_number"] == "vocord-2020"
+    assert (rows[1]["date_basis"], rows[1]["cancelled"]) == ("signed", "False")
     assert rows[1]["categories"] == "facial_recognition;video_surveillance"
     assert rows[1]["contract_page"] == "http://localhost/contract/fixture%3Avocord-2020"
     pandas_reads = pd.read_csv(io.StringIO(text), skiprows=len(notes) + 1)  # as the file says
@@ -137,7 +138,7 @@ def test_xlsx_download(client):
     assert link.hyperlink.target.startswith(("http://zakupki.gov.ru/", "https://zakupki.gov.ru/"))
     assert link.hyperlink.target == link.value
     notes = dict(book["about"].iter_rows(values_only=True))
-    assert notes["selection"].startswith("all contracts; signed 2016–2016; in RUB only")
+    assert notes["selection"].startswith("all contracts; dated 2016–2016; in RUB only")
     assert notes["rows"] == "2"
 
 

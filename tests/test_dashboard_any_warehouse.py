@@ -96,8 +96,14 @@ def test_contract_page_says_what_is_missing_and_why(thin):
     assert "not converted: no rate within the look-back" in xof
     assert "by agreement" in xof  # the termination event
     undated = page(thin, contract_href("thin:undated-rub"))
-    assert "not converted: no signing date or year" in undated
-    assert t("not_published") in undated  # no signing date
+    assert "not converted: no date or year" in undated
+    assert t("not_published") in undated and t("undated") in undated  # in no year
+    assert t("paid_none") in undated and "contract-cancelled" not in undated
+    year_only = page(thin, contract_href("thin:year-only-usd"))
+    assert f"2020 ({t('date_basis_reported')})" in year_only
+    annulled = page(thin, contract_href("thin:bare"))  # listed, never summed: said in words
+    assert "contract-cancelled" in annulled
+    assert t("cancelled_statement").format(status="annulled") in annulled
 
 
 def test_contract_page_holds_versions_items_payments_and_documents(thin):
@@ -113,6 +119,9 @@ def test_contract_page_holds_versions_items_payments_and_documents(thin):
     assert "contract-warnings" in warned and "negative_amount" in warned
     text = page(thin, contract_href(ODD))
     assert "£1,000.00" in text and "£400.00" in text and "Face matching licence" in text
+    assert f"({t('date_basis_signed')})" in text
+    # the paid measure: p2 has no date, so no rate: the USD sum is not given, and says why
+    assert record["paid_usd"] is None and t("paid_not_converted") in text and "$548.20" in text
     (doc,) = record["documents"]
     assert doc["known"] and "payments" in doc["roles"] and "the version shown" in doc["roles"]
 
@@ -210,6 +219,11 @@ def test_downloads_neutralise_formulas_and_never_store_one(thin):
     assert rows["thin:year-only-usd"]["buyer"].startswith("'@SUM(1+1)")
     assert rows["thin:year-only-usd"]["title"] == "'\tTab-led CCTV maintenance"
     assert rows[ODD]["amount"] == "1000.00"  # numbers stay numbers
+    # issue 17's facts travel with each row: an annulled contract says it is never summed
+    assert rows["thin:bare"]["cancelled"] == "True" and rows[ODD]["cancelled"] == "False"
+    assert (rows[ODD]["dated_on"], rows[ODD]["date_basis"]) == ("2021-01-15", "signed")
+    assert rows["thin:year-only-usd"]["date_basis"] == "reported"
+    assert rows[ODD]["paid"] == "1000.00" and rows[ODD]["paid_usd"] == ""  # p2: no rate
     data = client.get("/download/contracts.xlsx?scope=all").data
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         sheets = [n for n in z.namelist() if n.startswith("xl/worksheets/")]

@@ -429,6 +429,31 @@ def test_j9_a_buyers_court_cases_on_its_profile_and_the_timeline(journey):
     assert urlparse(page.url).path == "/"
 
 
+def test_j10_a_contract_states_its_date_basis_and_what_was_paid(journey, demo_site):
+    """The overview's 'paid' measure -> a contract with published payments -> its page gives
+    the date its year and rate stand on, the payments and their sum as the measure sums it."""
+    from survtrack.dashboard import formats
+    from survtrack.dashboard.i18n import t
+
+    con = demo_site.cursor()
+    contract_id, paid, currency, paid_usd, dated_on, basis = con.execute(
+        """SELECT contract_id, paid, currency, paid_usd, dated_on, date_basis
+           FROM contract_facts WHERE paid_usd IS NOT NULL AND dated_on IS NOT NULL
+           ORDER BY paid_usd DESC, contract_id LIMIT 1""").fetchone()
+    page = journey.goto("/?measure=paid&scope=all")
+    page.wait_for_selector("#paid-note")
+    page = journey.goto(f"/contract/{quote(contract_id, safe='')}")
+    page.wait_for_selector("#contract-page")
+    assert page.text_content("#contract-dated") == \
+        f"{formats.day(dated_on)} ({t('date_basis_' + basis)})"
+    shown = page.text_content("#contract-paid")
+    assert shown.startswith(formats.money(paid, currency, compact=False))
+    assert formats.money(paid_usd, "USD", compact=False) in shown
+    assert page.locator("#contract-payments tbody tr").count() == con.execute(
+        "SELECT count(*) FROM payments WHERE contract_id = ?", [contract_id]).fetchone()[0]
+    assert not page.query_selector("#contract-cancelled")
+
+
 CRAWL_PAGES = 14  # pages opened in the browser; every link found is also fetched over HTTP
 PER_KIND = 2  # pages of one kind (path without its query) opened, so the crawl is varied
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 from survtrack.analysis import money
 from survtrack.warehouse import suspicious
 from survtrack.warehouse.archive import Archive
+from survtrack.warehouse.schema import CANCELLED_STATUSES
 from survtrack.warehouse.snapshot import FACTS_SQL
 
 MAX_LISTED = 200  # most contracts a document page lists (a daily file may feed thousands)
@@ -80,7 +81,8 @@ def contract_record(con, contract_id: str, archive: Archive | None = None) -> di
     contract = _one(con, "SELECT * FROM contracts WHERE contract_id = ?", [contract_id])
     if contract is None:
         return None
-    facts = _one(con, f"SELECT vendor_key, vendor_name, buyer_key, buyer_name, categories"
+    facts = _one(con, f"SELECT vendor_key, vendor_name, buyer_key, buyer_name, categories,"
+                      f" paid_usd"
                       f" FROM {_facts(con)} WHERE contract_id = ?", [contract_id]) or {}
     versions = rows(con, "SELECT * FROM contract_versions WHERE contract_id = ?"
                          " ORDER BY version, published_on NULLS FIRST", [contract_id])
@@ -104,6 +106,10 @@ def contract_record(con, contract_id: str, archive: Archive | None = None) -> di
                       [contract_id]),
         "payments": payments,
         "paid": paid,
+        # what the spending views' 'paid' measure sums for it (snapshot facts): in USD each
+        # payment at its own date's rate, None unless every payment is converted
+        "paid_usd": facts.get("paid_usd"),
+        "cancelled": contract["status"] in CANCELLED_STATUSES,
         "events": rows(con, "SELECT * FROM contract_events WHERE contract_id = ?"
                             " ORDER BY occurred_on NULLS LAST, event", [contract_id]),
         "tags": rows(con, "SELECT * FROM tags WHERE contract_id = ? ORDER BY category, rule",

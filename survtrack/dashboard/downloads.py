@@ -25,7 +25,7 @@ from survtrack.warehouse.export import neutralise
 
 XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit, less the header
 LINK_COLUMNS = ("source_url", "contract_page", "document_raw")
-MONEY_COLUMNS = ("amount", "amount_usd", "amount_usd_constant")
+MONEY_COLUMNS = ("amount", "amount_usd", "amount_usd_constant", "paid", "paid_usd")
 WIDTHS = {"contract_id": 34, "title": 60, "buyer": 40, "vendor": 40, "citation": 60,
           "source_url": 40, "contract_page": 40, "document_raw": 40, "document_id": 20}
 
@@ -45,13 +45,15 @@ def describe(f: Filters) -> str:
         if value is not None:
             parts.append(f"{name} {value}")
     if f.year_from or f.year_to:
-        parts.append(f"signed {f.year_from or '…'}–{f.year_to or '…'}")
+        parts.append(f"dated {f.year_from or '…'}–{f.year_to or '…'}")
     if f.undated:
-        parts.append("without a signing year")
+        parts.append("without a year")
     if f.exclude_vendors:
         parts.append(f"excluding vendors {', '.join(f.exclude_vendors)}")
     parts.append("summed in US dollars (converted)" if f.usd
                  else f"in {f.currency} only (original currency; no other currency mixed in)")
+    if f.measure == "paid":
+        parts.append("measure: paid (published payments)")
     return "; ".join(parts)
 
 
@@ -65,9 +67,14 @@ def about(f: Filters, snapshot: str, rows: int, view: str) -> list[tuple[str, st
         ("snapshot", snapshot),
         ("exported_at", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")),
         ("survtrack", survtrack_version()),
-        ("money", "amount and currency as published; amount_usd at the rate of the signing"
-                  " day (fx_source, fx_date; an annual average for a year-only figure), empty"
-                  " where not converted; amount_usd_constant in dollars of the CPI base year"),
+        ("money", "amount and currency as published; amount_usd at the rate of dated_on"
+                  " (the signing date, else the date date_basis names; fx_source, fx_date; an"
+                  " annual average for a year-only figure), empty where not converted;"
+                  " amount_usd_constant in dollars of the CPI base year; paid is the sum of the"
+                  " published payments in the contract's currency, paid_usd each payment at its"
+                  " own date's rate (empty unless all are converted)"),
+        ("cancelled", "rows with cancelled = true (status annulled) are listed but never"
+                      " summed on the dashboard"),
         ("leads", "rows of source 'curated' are leads from public reporting, not registry"
                   " records: citation names the report"),
         ("formulas", "a text cell beginning with = + - @, a tab or a carriage return starts"
@@ -79,9 +86,8 @@ def about(f: Filters, snapshot: str, rows: int, view: str) -> list[tuple[str, st
 def file_name(f: Filters, snapshot: str, fmt: str) -> str:
     """`survtrack-contracts_country-RU_currency-RUB_2019-2019_<snapshot>.csv`: what it holds."""
     parts = ["survtrack-contracts"]
-    for name, param in spending.QUERY_PARAMS.items():
-        value = getattr(f, name)
-        if value is not None and not (name == "currency" and f.usd):
+    for param, value in f.to_query().items():  # the URL's own non-default filters
+        if param in spending.QUERY_PARAMS.values():
             parts.append(f"{param}-{value}")
     parts.append("tagged" if f.surveillance_only else "all")
     if f.undated:

@@ -68,8 +68,33 @@ def _money(record: dict, lang: str) -> html.Dl:
         constant = (formats.money(c["amount_usd_constant"], "USD", lang, compact=False)
                     + " " + t("constant_dollars", lang).format(year=m["base_year"]))
     return _dl([(t("amount_published", lang), html.Span(amount, id="contract-amount")),
-                (t("amount_usd", lang), usd), (t("amount_constant", lang), constant)],
+                (t("amount_usd", lang), usd), (t("amount_constant", lang), constant),
+                (t("paid_measure", lang), html.Span(_paid(record, lang), id="contract-paid"))],
                "contract-money")
+
+
+def _paid(record: dict, lang: str) -> list | str:
+    """What the 'paid' measure counts for this contract: the payments' sum per currency and,
+    as the spending views sum it, in US dollars with each payment at its own date's rate."""
+    if not record["payments"]:
+        return t("paid_none", lang)
+    native = "; ".join(formats.money(v, k, lang, compact=False)
+                       for k, v in record["paid"].items())
+    if record["paid_usd"] is None:
+        return [native, html.Span(f" — {t('paid_not_converted', lang)}", className="hint")]
+    usd = formats.money(record["paid_usd"], "USD", lang, compact=False)
+    return [native, html.Span(f" — {usd}, {t('paid_usd_total', lang)}", className="hint")]
+
+
+def _dated(c: dict, lang: str) -> str:
+    """The date the year and the rate stand on, and what it is (date_basis)."""
+    basis = t(f"date_basis_{c['date_basis']}", lang) if c.get("date_basis") else None
+    if c.get("dated_on"):
+        return f"{formats.day(c['dated_on'], lang)} ({basis})" if basis else \
+            formats.day(c["dated_on"], lang)
+    if c.get("year") is not None:
+        return f"{c['year']} ({basis})" if basis else str(c["year"])
+    return t("undated", lang)
 
 
 def _rate_text(c: dict, m: dict, lang: str) -> str | None:
@@ -142,6 +167,8 @@ def layout(con, contract_id: str, f: Filters, query: dict, lang: str, archive=No
                   html.Span(c["status"] or "–", className="badge me-1", id="contract-status"),
                   *[html.Span(cat, className="badge me-1") for cat in record["categories"]]]),
         _lead(record, lang),
+        html.P(t("cancelled_statement", lang).format(status=c["status"]),
+               className="callout", id="contract-cancelled") if record["cancelled"] else None,
         html.Div([
             html.Div([html.H3(t("identity", lang)), _dl([
                 (t("contract_id", lang), html.Code(c["contract_id"])),
@@ -156,6 +183,7 @@ def layout(con, contract_id: str, f: Filters, query: dict, lang: str, archive=No
             html.Div([html.H3(t("dates", lang)), _dl([
                 (t("signed_on", lang), formats.day(c["signed_on"], lang)
                  if c["signed_on"] else t("not_published", lang)),
+                (t("dated_on", lang), html.Span(_dated(c, lang), id="contract-dated")),
                 (t("year", lang), c["year"]),
                 (t("published_on", lang), formats.day(c["published_on"], lang)
                  if c["published_on"] else None),
@@ -194,12 +222,17 @@ def layout(con, contract_id: str, f: Filters, query: dict, lang: str, archive=No
         total = "; ".join(formats.money(v, k, lang, compact=False)
                           for k, v in record["paid"].items())
         sections += [html.H3(t("payments", lang)), _table(
-            [t("paid_on", lang), t("amount", lang), t("reference", lang), t("document", lang)],
+            [t("paid_on", lang), t("amount", lang), t("amount_usd", lang), t("reference", lang),
+             t("document", lang)],
             [[formats.day(p["paid_on"], lang) if p["paid_on"] else None,
               formats.money(p["amount"], p["currency"] or "", lang, compact=False),
+              formats.money(p["amount_usd"], "USD", lang, compact=False)
+              if p.get("amount_usd") is not None else None,
               p["reference"], _doc_link(p["document_id"], lang)] for p in record["payments"]],
-            "contract-payments", num=(1,)),
-            html.P([t("paid_total", lang), ": ", html.B(total or "–", id="paid-total")])]
+            "contract-payments", num=(1, 2)),
+            html.P([t("paid_total", lang), ": ", html.B(total or "–", id="paid-total"),
+                    f" ({formats.money(record['paid_usd'], 'USD', lang, compact=False)})"
+                    if record["paid_usd"] is not None else None])]
     if record["events"]:
         sections += [html.H3(t("events", lang)), _table(
             [t("event", lang), t("occurred_on", lang), t("reason", lang),
