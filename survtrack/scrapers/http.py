@@ -27,7 +27,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -65,9 +65,36 @@ def user_agent() -> str:
 class FetchError(Exception):
     """A response that stayed bad after every retry (truncated, malformed, HTTP error)."""
 
-    def __init__(self, url: str, reason: str):
+    def __init__(self, url: str, reason: str, attempts: int | None = None,
+                 status: int | None = None):
         super().__init__(f"{url}: {reason}")
-        self.url, self.reason = url, reason
+        self.url, self.reason, self.attempts, self.status = url, reason, attempts, status
+
+    def one_line(self) -> str:
+        """What failed, for a person: host, status or cause, attempts (the full reason, with
+        urllib3's nested exceptions, stays in str(self) for logs)."""
+        host = urlsplit(self.url).netloc or self.url
+        what = f"HTTP {self.status}" if self.status else _cause(self.reason)
+        tries = f" after {self.attempts} attempts" if self.attempts else ""
+        return f"{host}: {what}{tries}"
+
+
+# urllib3/requests exception names -> what they mean to a person
+CAUSES = (("NameResolutionError", "host name not resolved (offline, or a DNS problem)"),
+          ("Failed to resolve", "host name not resolved (offline, or a DNS problem)"),
+          ("ConnectTimeout", "connection timed out"),
+          ("ReadTimeout", "no answer within the read timeout"),
+          ("NewConnectionError", "connection refused or unreachable"),
+          ("SSLError", "TLS/SSL handshake failed"),
+          ("ChunkedEncodingError", "response cut off"),
+          ("RemoteDisconnected", "the server closed the connection"))
+
+
+def _cause(reason: str) -> str:
+    for marker, words in CAUSES:
+        if marker in reason:
+            return words
+    return reason if len(reason) <= 160 else reason[:157] + "…"
 
 
 class BadBody(Exception):
@@ -137,27 +164,37 @@ class Policy:
         return self.listing_ttl if kind == "listing" else self.detail_ttl
 
 
+@dataclass(frozen=True)
+class Clock:
+    """Time as the rate limiter reads and spends it (tests pass a virtual clock, so spacing
+    is checked exactly instead of timed on a busy machine)."""
+
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
 class TokenBucket:
     """At most `rate` requests per second on average, bursts of at most `burst`."""
 
-    def __init__(self, rate: float, burst: int = 1):
+    def __init__(self, rate: float, burst: int = 1, clock: Clock = Clock()):
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate, self.capacity = rate, float(burst)
+        self.clock = clock
         self.tokens = float(burst)
-        self.updated = time.monotonic()
+        self.updated = clock.monotonic()
         self.lock = threading.Lock()
 
     def acquire(self) -> float:
         """Take one token, sleeping until one is there; return the seconds slept."""
         with self.lock:
-            now = time.monotonic()
+            now = self.clock.monotonic()
             self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
             self.updated = now
             wait = 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
             if wait:
-                time.sleep(wait)
-                self.updated = time.monotonic()
+                self.clock.sleep(wait)
+                self.updated = self.clock.monotonic()
                 self.tokens = 1.0
             self.tokens -= 1
             return wait
@@ -216,6 +253,7 @@ class PoliteClient:
     cache_path: Path | None = None      # None: no cache (each request goes out)
     policy: Policy = field(default_factory=Policy)
     rates: dict[str, float] = field(default_factory=dict)  # host -> requests per second
+    clock: Clock = field(default_factory=Clock)  # what the per-host token buckets read
 
     def __post_init__(self):
         retry = Retry(
@@ -247,7 +285,8 @@ class PoliteClient:
 
     def bucket(self, host: str) -> TokenBucket:
         if host not in self._buckets:
-            self._buckets[host] = TokenBucket(self.rates.get(host, self.policy.default_rate))
+            self._buckets[host] = TokenBucket(self.rates.get(host, self.policy.default_rate),
+                                              clock=self.clock)
         return self._buckets[host]
 
     def close(self) -> None:
@@ -318,7 +357,8 @@ class PoliteClient:
                 continue
             if resp.status_code >= 400:
                 raise FetchError(url, f"HTTP {resp.status_code} after retries"
-                                 f" ({resp.reason}); body starts {resp.content[:200]!r}")
+                                 f" ({resp.reason}); body starts {resp.content[:200]!r}",
+                                 attempts=self.policy.retries + 1, status=resp.status_code)
             try:
                 check_body(resp.content, resp.headers, expect)
             except LimitExceeded as exc:
@@ -329,7 +369,8 @@ class PoliteClient:
                 last = str(exc)
                 continue
             return resp
-        raise FetchError(url, f"gave up after {self.policy.body_retries + 1} attempts: {last}")
+        raise FetchError(url, f"gave up after {self.policy.body_retries + 1} attempts: {last}",
+                         attempts=self.policy.body_retries + 1)
 
     def _forget(self, resp: requests.Response) -> None:
         if isinstance(self.session, CachedSession):
