@@ -16,10 +16,11 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException, NotFound
 
+from survtrack.analysis import watch
 from survtrack.analysis.spending import CURRENCY_RE, MAX_TEXT, MEASURE_COLUMNS, Filters
 from survtrack.warehouse.snapshot import SnapshotReader
 
-from . import openapi, queries
+from . import feeds, openapi, queries
 from .queries import BadRequest
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,10 @@ MONEY = {"amount", "amount_usd", "paid", "paid_usd", "total", "usd", "amt", "pus
 
 
 def mount(server: Flask, reader: SnapshotReader) -> None:
-    """Serve the API on the dashboard's Flask server (one call in dashboard/app.py)."""
+    """Serve the API on the dashboard's Flask server (one call in dashboard/app.py), and the
+    watchlists' Atom feeds."""
     server.register_blueprint(blueprint(reader))
+    feeds.mount(server, reader)
 
 
 def blueprint(reader: SnapshotReader) -> Blueprint:
@@ -126,6 +129,25 @@ def blueprint(reader: SnapshotReader) -> Blueprint:
                                "vendors": queries.parties(con, "vendor", text, size),
                                "buyers": queries.parties(con, "buyer", text, size),
                                "contracts": rows, "more_contracts": more if cursor else None})
+
+    @api.route("/watchlists")
+    def watchlists():
+        parse_query(allowed=())
+        return answer(reader, {"snapshot": _snapshot(reader),
+                               "rows": feeds.listing(reader.cursor())})
+
+    @api.route("/watchlists/<name>")
+    def watchlist(name: str):
+        _, extra = parse_query(allowed=("_size",))
+        con = reader.cursor()
+        found = [w for w in feeds.listing(con) if w["name"] == name]
+        if not found:
+            raise NotFound(f"no watchlist {name!r}")
+        rows = watch.matches(con, name, new_only=False, limit=_size(extra.get("_size")),
+                             facts="contract_facts")
+        for r in rows:
+            r["links"] = queries.links(r)
+        return answer(reader, {**found[0], "snapshot": _snapshot(reader), "matches": rows})
 
     @api.route("/<path:rest>", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
     def unknown(rest: str):

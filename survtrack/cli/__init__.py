@@ -4,6 +4,8 @@
 - warehouse.py: `status`, `export`, `snapshot`, `docs`
 - analysis.py: `build`, `classify`, `claims`
 - dashboard.py: `dashboard`, `demo`
+- watch.py: `watch add|list|remove|report` (and the new matches recorded after loads)
+- exports.py: `export ocds|ftm` (called by `export`)
 
 Commands parse options, call their floor and print; SQL and reports live in the floors.
 """
@@ -14,6 +16,7 @@ import typer
 
 from . import analysis, dashboard, scrapers, warehouse
 from .common import DbOption, state
+from .watch import watch_app
 
 app = typer.Typer(help="survtrack: track public spending on surveillance technology.",
                   no_args_is_help=True, rich_markup_mode="rich")
@@ -28,5 +31,6 @@ for command in (scrapers.ingest, warehouse.status, warehouse.export, warehouse.d
                 analysis.claims, analysis.build):
     app.command()(command)
 app.add_typer(scrapers.scrape_app, name="scrape")
+app.add_typer(watch_app, name="watch")
 for command in (analysis.classify, dashboard.demo, warehouse.snapshot, dashboard.dashboard):
     app.command()(command)

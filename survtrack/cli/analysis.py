@@ -12,6 +12,7 @@ from rich.console import Console
 from survtrack.analysis.claims import DEFAULT_CLAIMS
 
 from .common import DbOption, console, db_path, open_warehouse, require_warehouse
+from .watch import record_matches
 
 
 def build(
@@ -45,6 +46,7 @@ def run_build(db: Path | None, only: list[str] | None = None, **options) -> dict
             summary = run(wh, only, on_step=lambda s: console.print(f"build: {s}…"), **options)
         except BuildError as exc:
             raise typer.BadParameter(str(exc)) from None
+        record_matches(wh)
     for line in notes(summary):
         console.print(line)
     return summary

@@ -16,6 +16,7 @@ from survtrack import scrapers
 from survtrack.warehouse.store import LoadResult
 
 from .common import DbOption, console, db_path, open_warehouse, outcomes
+from .watch import record_matches
 
 
 def ingest(
@@ -63,6 +64,7 @@ def ingest(
         counts = run_ingest(wh, src, paths, force=force, follow_links=follow_links,
                             on_result=on_result)
         progress.update(task, total=sum(counts.values()))
+        record_matches(wh)
     for status, origin, reason in problems:
         colour = "red" if status == "rejected" else "yellow"
         console.print(f"[{colour}]{status}[/{colour}] {origin}: {reason}")
@@ -179,6 +181,7 @@ def _scrape(
             raise typer.Exit(1) from None
         finally:
             client.close()
+        record_matches(wh)
     for origin, reason in problems:
         console.print(f"[red]rejected[/red] {origin}: {reason}")
     if not outcome.parser:

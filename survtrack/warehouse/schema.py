@@ -341,6 +341,30 @@ TABLES: dict[str, Table] = {
             ("flagged_at", "TIMESTAMP", "when (UTC)"),
             indexes=[("contract_id",)],
         ),
+        _t(
+            "watchlists", "What an analyst follows (`survtrack watch add`): the contracts of a"
+            " vendor, buyer, category, country or title text; new matches are recorded after"
+            " every ingest, scrape and build (docs/watchlists.md). Kept across rebuilds.",
+            ("name",),
+            ("name", "VARCHAR", "the watchlist's name (letters, digits, - and _)"),
+            ("vendor", "VARCHAR", "vendor key (entity_id) or org_id"),
+            ("buyer", "VARCHAR", "buyer key (entity_id) or org_id"),
+            ("category", "VARCHAR", "surveillance category"),
+            ("country", "VARCHAR", "buyer country (ISO 3166-1 alpha-2)"),
+            ("query", "VARCHAR", "text the title or description contains (case-insensitive)"),
+            ("created_at", "TIMESTAMP", "when it was added (UTC)"),
+            ("reported_at", "TIMESTAMP", "last `survtrack watch report` of it (UTC)"),
+        ),
+        _t(
+            "watch_matches", "Contracts a watchlist matched, with when they were first seen;"
+            " those matched when the watchlist was added are its baseline, never reported.",
+            ("watchlist", "contract_id"),
+            ("watchlist", "VARCHAR", "watchlists.name"),
+            ("contract_id", "VARCHAR", "contract matched"),
+            ("matched_at", "TIMESTAMP", "when it was first matched (UTC)"),
+            ("baseline", "BOOLEAN", "matched when the watchlist was added: not news"),
+            ("reported_at", "TIMESTAMP", "when `watch report` first printed it; NULL: new"),
+        ),
     ]
 }
 
