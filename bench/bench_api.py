@@ -50,9 +50,12 @@ def main() -> None:
     con = SnapshotReader(db).cursor()
     vendor = con.execute("SELECT vendor_key FROM contract_facts GROUP BY 1 ORDER BY count(*)"
                          " DESC LIMIT 1 OFFSET 5").fetchone()[0]
-    # a deep page: the cursor after 50 pages of 100
-    deep = client.get("/api/contracts?scope=all&_size=5000").json["rows"][-1]
-    deep_next = client.get("/api/contracts?scope=all&_size=5000").json["next"]
+    # a deep page: the cursor after 5,000 rows (five pages of 1,000)
+    url = "/api/contracts?scope=all&_size=1000"
+    for _ in range(5):
+        body = client.get(url).json
+        url = body["next_url"]
+    deep, deep_next = body["rows"][-1], body["next"]
 
     def page(url: str):
         def fn():
