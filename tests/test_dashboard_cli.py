@@ -1,4 +1,5 @@
-"""`survtrack snapshot` and `survtrack dashboard`, single process and under gunicorn."""
+"""`survtrack snapshot` and `survtrack dashboard`, under gunicorn (the default) and Flask's
+development server (--dev-server)."""
 
 from __future__ import annotations
 
@@ -47,12 +48,12 @@ def test_snapshot_command(tmp_path, shared):
     assert Path(out.stdout.strip()) == current_snapshot(db) != before
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_dashboard_command_serves(tmp_path, shared, workers):
+@pytest.mark.parametrize("server", [["--dev-server"], ["--workers", "2"]])
+def test_dashboard_command_serves(tmp_path, shared, server):
     db = built_dashboard_db(tmp_path, shared)
     port = free_port()
     proc = subprocess.Popen([*SURVTRACK, "--db", str(db), "dashboard", "--port", str(port),
-                             "--workers", str(workers)], stdout=subprocess.PIPE,
+                             *server], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     base = f"http://127.0.0.1:{port}"
@@ -61,12 +62,12 @@ def test_dashboard_command_serves(tmp_path, shared, workers):
         page = requests.get(base + "/?lang=ru", timeout=10)
         assert page.status_code == 200
         assert 'id="react-entry-point"' in page.text
-        doc = requests.get(f"{base}/document/{BELGOROD_DOC}", timeout=10)
+        doc = requests.get(f"{base}/document/{BELGOROD_DOC}/raw", timeout=10)
         real = (shared / "eis" / "fz44_contract_v6.0_belgorod_3312100001816000003.xml")
         assert doc.content == real.read_bytes()
         csv_text = requests.get(base + "/download/contracts.csv?vendor=RU-INN:7701000002",
                                 timeout=10).content.decode("utf-8-sig")
-        assert csv_text.count("fixture:ntech-") == 2
+        assert csv_text.count("\nfixture:ntech-") == 2  # one row each (and their page links)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)

@@ -148,7 +148,11 @@ def export(
 ) -> None:
     """Export TABLE as CSV, JSON (an array of row objects, ISO dates) or Parquet; or the
     selected contracts as an OCDS release package (`export ocds`) or as FollowTheMoney
-    entities (`export ftm`), with the dashboard's filters as options."""
+    entities (`export ftm`), with the dashboard's filters as options.
+
+    In CSV a text cell beginning with = + - @, a tab or a carriage return gets a leading
+    apostrophe, so no spreadsheet runs it as a formula.
+    """
     from survtrack.warehouse.export import export_table
 
     if table in ("ocds", "ftm"):
