@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 # before the rows that follow their version); each row's columns are the table's in schema.py.
 EMITTED: tuple[str, ...] = ("organizations", "contracts", "contract_versions", "items",
                             "payments", "contract_events", "notices", "tags", "fx_rates",
-                            "entities", "ocds_releases", "context_events", "context_parties")
+                            "entities", "ocds_releases", "context_events", "context_parties",
+                            "procurement_facts")
 # The tables a document's `retract` clears for a contract, children first.
 RETRACT_FROM: tuple[str, ...] = ("items", "contract_versions", "payments", "tags", "contracts")
 

@@ -12,6 +12,7 @@ from survtrack.scrapers import values as v
 from survtrack.scrapers.xmlsafe import child, children, local, text
 from survtrack.warehouse.protocol import LoadContext, Rejected
 
+from . import competition
 from .common import CARD_44, NOTICE_44, SOURCE, find, find_text, item_code, org, stages
 
 
@@ -77,6 +78,7 @@ def contract44(ctx: LoadContext, el, kind: str) -> None:
              amount=amount, currency=cur, procedure=procedure, status=status, country="RU",
              notice_id=f"{SOURCE}:{notice}" if notice else None,
              url=CARD_44.format(reg_num))
+    competition.contract44(ctx, el, contract_id, notice, published)
     ctx.emit("contract_versions", contract_id=contract_id, version=version,
              published_on=published, amount=amount, currency=cur,
              document_id=ctx.document.document_id)
@@ -195,13 +197,17 @@ def _responsible(ctx: LoadContext, el) -> str | None:
                kpp=find_text(node, "KPP", "kpp"))
 
 
+def _published(el):
+    return v.moment(find_text(el, "docPublishDate", "publishDTInEIS", "publishDate",
+                              "createDate", "protocolDate", "signDate"), "publishDate")
+
+
 def _notice_row(ctx: LoadContext, el, kind: str, *, amount=None, cur=None, bidders=None,
                 title=None) -> str:
     number = _purchase_number(el)
     if not number:
         raise Rejected(f"{local(el.tag)} without purchaseNumber", f"{local(el.tag)}/purchaseNumber")
-    published = v.moment(find_text(el, "docPublishDate", "publishDTInEIS", "publishDate",
-                                   "createDate", "protocolDate", "signDate"), "publishDate")
+    published = _published(el)
     ctx.emit("notices", notice_id=f"{SOURCE}:{number}", kind=kind, document_type=local(el.tag),
              published_on=published, buyer_id=_responsible(ctx, el),
              title=title or v.clean(find_text(el, "purchaseObjectInfo"), 1000), amount=amount,
@@ -216,6 +222,8 @@ def notice44(ctx: LoadContext, el, kind: str) -> None:
     cur = v.currency(find_text(el, "currency") and find_text(find(el, "currency"), "code"),
                      "currency/code", "RUB" if amount is not None else None)
     number = _notice_row(ctx, el, kind, amount=amount, cur=cur)
+    if kind == "notice":
+        competition.notice44(ctx, el, number, _published(el), amount, cur)
     ctx.describe(kind, f"{local(el.tag)} for purchase {number}: not contract-bearing",
                  contract_bearing=False, url=NOTICE_44.format(number))
 
@@ -229,6 +237,7 @@ def protocol44(ctx: LoadContext, el, kind: str) -> None:
                                 "shortName", "lastName"),
             inn=find_text(participant, "inn", "INN"), kpp=find_text(participant, "kpp", "KPP"))
     number = _notice_row(ctx, el, "protocol", bidders=len(apps) or None)
+    competition.protocol44(ctx, el, number, _published(el))
     ctx.describe("protocol", f"{local(el.tag)} for purchase {number}: {len(apps)} applications;"
                  " not contract-bearing", contract_bearing=False, url=NOTICE_44.format(number))
 

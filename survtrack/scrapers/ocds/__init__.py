@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from survtrack.warehouse.protocol import RETRACT_FROM, LoadContext, Rejected
 
+from . import competition
 from .compiling import Processes
 from .extract import amounts, extract
 from .reader import Broken, Reader
@@ -78,6 +79,7 @@ def _parse(ctx: LoadContext, processes: Processes) -> None:
                         document_id=last.document_id, url=page)
         for problem in found.problems:
             ctx.reject_part(problem.reason, problem.field)
+        competition.emit(ctx, state, last.published_on, last.document_id)
         batch.failed |= found.failed  # a contract whose new state is unreadable keeps its rows
         for org in found.orgs:
             batch.orgs[org.org_id] = org

@@ -17,6 +17,7 @@ from survtrack.scrapers import values as v
 from survtrack.scrapers.xmlsafe import local
 from survtrack.warehouse.protocol import LoadContext, Rejected
 
+from . import competition
 from .common import (
     Award,
     Notice,
@@ -152,6 +153,7 @@ def parse(ctx: LoadContext, root) -> None:
                               "cbc:EstimatedOverallContractAmount", "BT-27-Procedure")
         emit_notice(ctx, notice, kind="notice", document_type=document_type, title=title,
                     amount=amount, currency=cur)
+        competition.eforms_call(ctx, root, NS, notice, amount, cur)
         ctx.describe("notice", f"{document_type} {key}: a call for tenders, no contract;"
                      " not contract-bearing", contract_bearing=False, url=notice.url)
         return
@@ -170,10 +172,13 @@ def parse(ctx: LoadContext, root) -> None:
 
     awards = _awards(ctx, root, result, key, lang, org_id, title)
     if kind["kind"] == "modification":
-        _modification(ctx, ext, notice, awards, document_type)
+        targets = _modification(ctx, ext, notice, awards, document_type)
+        competition.eforms_awards(ctx, root, result, NS, notice,
+                                  [a for a in awards if a.native_id in targets], targets)
         return
     notes = settle_amounts(ctx, notice, awards)
     emit_awards(ctx, notice, awards)
+    competition.eforms_awards(ctx, root, result, NS, notice, awards)
     ctx.describe("award", f"{document_type} {key}: {len(awards)} contracts"
                  + "".join(f"; {n}" for n in notes), contract_bearing=bool(awards),
                  url=notice.url)
@@ -276,7 +281,7 @@ def _awards(ctx: LoadContext, root, result, key: str, lang, org_id, notice_title
 
 
 def _modification(ctx: LoadContext, ext, notice: Notice, awards: list[Award],
-                  document_type: str) -> None:
+                  document_type: str) -> dict[str, str]:
     """A modification notice restates the modified contract (BT-1501(c)) of an earlier notice
     (BT-1501(n)): it becomes a new version of that contract, never a second contract."""
     by_id = {a.native_id.rsplit("/", 1)[1]: a for a in awards}
@@ -300,3 +305,4 @@ def _modification(ctx: LoadContext, ext, notice: Notice, awards: list[Award],
     emit_awards(ctx, notice, changed, targets)
     ctx.describe("modification", f"{document_type} {notice.key}: modifies "
                  + ", ".join(f"ted:{t}" for t in targets.values()), url=notice.url)
+    return targets
