@@ -2,7 +2,7 @@
 
 - scrapers.py: `ingest`, `scrape SOURCE` (options built from each source's declaration)
 - warehouse.py: `status`, `export`, `snapshot`, `docs`
-- analysis.py: `build`, `classify`, `claims`
+- analysis.py: `build`, `classify`, `claims`, `flags`
 - dashboard.py: `dashboard`, `demo`
 
 Commands parse options, call their floor and print; SQL and reports live in the floors.
@@ -28,5 +28,5 @@ for command in (scrapers.ingest, warehouse.status, warehouse.export, warehouse.d
                 analysis.claims, analysis.build):
     app.command()(command)
 app.add_typer(scrapers.scrape_app, name="scrape")
-for command in (analysis.classify, dashboard.demo, warehouse.snapshot, dashboard.dashboard):
+for command in (analysis.classify, analysis.flags, dashboard.demo, warehouse.snapshot, dashboard.dashboard):
     app.command()(command)

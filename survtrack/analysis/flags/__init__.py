@@ -168,26 +168,29 @@ def for_contract(con, contract_id: str) -> list[dict]:
     `con` is a DuckDB connection to a warehouse or a snapshot."""
     frames = relations()
     out = []
+    con = con.cursor()  # the caller's connection may hold an unfinished result
     _register(con, frames)
     try:
         for name, flag in definitions().items():
             cur = con.execute(RULES[name](Scope(contract_id)))
             cols = [d[0] for d in cur.description]
-            row = cur.fetchone()
-            found = dict(zip(cols, row)) if row else {"status": "unknown", "value": None,
-                                                       "threshold": None, "regime": None,
-                                                       "evidence": None, "document_id": None}
+            rows = cur.fetchall()
+            found = dict(zip(cols, rows[0])) if rows else {
+                "status": "unknown", "value": None, "threshold": None, "regime": None,
+                "evidence": f"needs {flag.requires}", "document_id": None}
             found.pop("contract_id", None)
             out.append({"flag": name, "name_en": flag.name_en, "name_ru": flag.name_ru,
                         "group": name in GROUP_RULES, **found})
     finally:
         _unregister(con, frames)
+        con.close()
     return out
 
 
 def counts(con) -> list[dict]:
-    """Per flag and source: contracts raised, clear and not knowable (unknown or not
-    applicable), and the rate of raised among the knowable."""
+    """Per flag and each source it can be computed for (flags.csv): contracts raised, clear and
+    not knowable (unknown or not applicable), and the rate of raised among the knowable."""
+    con = con.cursor()
     rows = con.execute("""
         SELECT f.flag, c.source, count(*) FILTER (WHERE f.raised) AS raised,
                count(*) FILTER (WHERE NOT f.raised) AS clear
@@ -195,8 +198,8 @@ def counts(con) -> list[dict]:
     totals = dict(con.execute("SELECT source, count(*) FROM contracts GROUP BY 1").fetchall())
     found = {(flag, source): (raised, clear) for flag, source, raised, clear in rows}
     out = []
-    for name in definitions():
-        for source in sorted(totals):
+    for name, flag in definitions().items():
+        for source in sorted(s for s in totals if s in flag.sources):
             raised, clear = found.get((name, source), (0, 0))
             knowable = raised + clear
             out.append({"flag": name, "source": source, "contracts": totals[source],

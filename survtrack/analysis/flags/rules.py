@@ -72,8 +72,8 @@ def single_bid(scope: Scope) -> str:
         CASE WHEN c.competitive IS NULL THEN 'procedure not known to be competitive or not'
              WHEN NOT c.competitive THEN 'not a competitive procedure: ' || c.procedure
              WHEN c.bids_received IS NOT NULL THEN
-                  c.bids_received || ' bid(s) received in a ' || c.procedure_type
-                  || ' procedure (' || c.procedure || ')'
+                  c.bids_received || ' bid(s) received; procedure ' || c.procedure_type
+                  || ' (' || c.procedure || ')'
              WHEN c.bids_admitted IS NOT NULL THEN
                   c.bids_admitted || ' bid(s) admitted, bids received not published ('
                   || c.procedure || ')'
@@ -269,9 +269,16 @@ def buyer_concentration(scope: Scope) -> str:
              WHEN bool_and(status = 'clear') THEN 'clear' ELSE 'unknown' END AS status,
         round(max(share), 6) AS value, any_value(threshold) AS threshold,
         NULL::VARCHAR AS regime,
-        arg_max('vendor''s share ' || round(100 * share, 1) || '% of ' || n
-                || ' contracts of its buyer in ' || category || ', ' || year || ' ('
-                || round(mine, 2) || ' of ' || round(total, 2) || ' ' || unit || ')',
+        arg_max(CASE
+            WHEN n < {_setting('buyer_concentration', 'min_contracts', 3)} THEN 'only ' || n
+                 || ' contract(s) of its buyer in ' || category || ', ' || year
+                 || ': too few to tell'
+            WHEN valued_n < n OR total IS NULL THEN 'not every contract of its buyer in '
+                 || category || ', ' || year || ' has an amount in one currency or in dollars'
+            WHEN vendor_id IS NULL THEN 'vendor not published'
+            ELSE 'vendor''s share ' || round(100 * share, 1) || '% of ' || n
+                 || ' contracts of its buyer in ' || category || ', ' || year || ' ('
+                 || round(mine, 2) || ' of ' || round(total, 2) || ' ' || unit || ')' END,
                 coalesce(share, -1)) AS evidence,
         any_value(document_id) AS document_id
     FROM decided d{scope.filter('d')}
