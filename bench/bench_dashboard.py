@@ -50,13 +50,14 @@ def generate(db: Path, n: int) -> None:
         # country fixes the source and the currency, as in the real sources.
         con.execute(f"""
             INSERT INTO contracts (contract_id, source, native_id, version, published_on, title,
-                                   buyer_id, vendor_id, signed_on, year, amount, currency,
+                                   buyer_id, vendor_id, signed_on, dated_on, year, amount,
+                                   currency,
                                    amount_usd, procedure, status, country, notice_id, url,
                                    document_id)
             SELECT 'bench:' || i, ['eis', 'usaspending', 'ted', 'ocds', 'ted', 'ted', 'ocds'][c],
                    i::VARCHAR, 1, NULL, 'Generated contract ' || i,
                    'BENCH-B:' || (c - 1 + 7 * (hash(i * 7) % {BUYERS // 7})),
-                   'BENCH-V:' || v, d, year(d), amt::DECIMAL(24,2), cur,
+                   'BENCH-V:' || v, d, d, year(d), amt::DECIMAL(24,2), cur,
                    CASE WHEN i % 50 = 0 THEN NULL ELSE amt / rate END,
                    'open', 'active', ['RU', 'US', 'GB', 'UA', 'DE', 'FR', 'KZ'][c],
                    NULL, 'https://example.org/c/' || i, md5(i::VARCHAR) || md5((i + 1)::VARCHAR)

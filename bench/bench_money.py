@@ -26,9 +26,9 @@ def main(contracts: int = 1_000_000) -> None:
         rates = load_ecb(wh)
         print(f"load_ecb: {rates:,} rates in {time.perf_counter() - start:.2f} s")
         wh.con.execute(
-            "INSERT INTO contracts (contract_id, source, native_id, version, signed_on, year,"
-            " amount, currency, document_id)"
-            " SELECT 'bench:' || i, 'bench', i::VARCHAR, 1, d, year(d), (i % 100000) * 10.5,"
+            "INSERT INTO contracts (contract_id, source, native_id, version, signed_on, dated_on,"
+            " year, amount, currency, document_id)"
+            " SELECT 'bench:' || i, 'bench', i::VARCHAR, 1, d, d, year(d), (i % 100000) * 10.5,"
             " ['RUB', 'EUR', 'GBP', 'USD', 'KZT'][1 + i % 5], 'bench'"
             " FROM (SELECT i, DATE '2000-01-01' + CAST(hash(i) % 8000 AS INTEGER) AS d"
             "       FROM range(?) t(i))", [contracts])

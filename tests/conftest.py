@@ -47,6 +47,43 @@ def table_counts(wh: Warehouse) -> dict[str, int]:
     return {t: wh.count(t) for t in TABLES if t != "runs"}
 
 
+SOURCES = ("eis", "usaspending", "ocds", "ted")
+
+
+def all_documents(source: str) -> list[Path]:
+    """Every recorded document of a source: ../shared/data/<source> and the documents from
+    outside publishers in ../shared/data/outside/<source>, in path order."""
+    wanted = (*scrapers.get(source).extensions, ".zip")
+    return sorted(p for root in (SHARED / source, SHARED / "outside" / source)
+                  for p in root.rglob("*") if p.is_file() and p.suffix.lower() in wanted)
+
+
+def _load_everything(folder: Path, reverse: bool) -> tuple[Warehouse, list[Path]]:
+    wh = Warehouse(folder / "survtrack.duckdb")
+    loaded = []
+    for source in (reversed(SOURCES) if reverse else SOURCES):
+        paths = all_documents(source)[::-1] if reverse else all_documents(source)
+        ingest(wh, scrapers.get(source), paths)
+        loaded += paths
+    return wh, loaded
+
+
+@pytest.fixture(scope="session")
+def loaded_forward(tmp_path_factory):
+    """(warehouse, paths): every recorded document loaded in path order, once a session."""
+    wh, paths = _load_everything(tmp_path_factory.mktemp("forward"), reverse=False)
+    yield wh, paths
+    wh.close()
+
+
+@pytest.fixture(scope="session")
+def loaded_reverse(tmp_path_factory):
+    """The same documents loaded in reverse order (sources too)."""
+    wh, paths = _load_everything(tmp_path_factory.mktemp("reverse"), reverse=True)
+    yield wh, paths
+    wh.close()
+
+
 def demo_inbox(root: Path) -> Path:
     """An inbox with the recorded real documents of every source, linked, not copied."""
     inbox = root / "inbox"

@@ -32,7 +32,8 @@ def parse_fixture(ctx: LoadContext) -> None:
     for c in data["contracts"]:
         signed = date.fromisoformat(c["signed_on"])
         ctx.emit("contracts", **{**c, "source": "fixture", "version": 1, "signed_on": signed,
-                                 "year": signed.year, "amount": Decimal(c["amount"]),
+                                 "dated_on": signed, "year": signed.year,
+                                 "date_basis": "signed", "amount": Decimal(c["amount"]),
                                  "status": "active"})
     for tag in data["tags"]:
         ctx.emit("tags", **tag)

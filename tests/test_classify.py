@@ -196,27 +196,6 @@ def test_every_rule_has_a_note_and_a_known_category():
     assert all(c["description"].strip() for c in clf.categories.values())
 
 
-def test_code_names_match_the_code_lists(shared):
-    """Names marked shared:okpd2 / shared:psc are the lists' own names, read from the files."""
-    okpd2 = {}
-    with open(shared / "eis" / "okpd2_codes_seen_in_notices_cp1251.csv", encoding="cp1251") as f:
-        for row in csv.reader(f, delimiter=";"):
-            okpd2[row[0]] = row[1]
-    with open(shared / "usaspending" / "psc_codes.csv", encoding="utf-8", errors="replace") as f:
-        psc = {r["PSC CODE"]: r["PRODUCT AND SERVICE CODE NAME"] for r in csv.DictReader(f)}
-    rows = rules("codes.csv")
-    checked = 0
-    for r in rows:
-        if r["checked_against"].startswith("shared:okpd2"):
-            code = r["code"] if r["code"].count(".") == 3 else r["code"] + ".000"
-            assert okpd2[code] == r["name"], r["rule"]
-            checked += 1
-        elif r["checked_against"].startswith("shared:psc"):
-            assert psc[r["code"]] == r["name"], r["rule"]
-            checked += 1
-    assert checked == 7
-
-
 def test_the_real_code_lists_tag_only_surveillance_codes(shared):
     """Each of the 3,846 OKPD2 names seen in EIS notices, classified with its own code, and
     each PSC name with its inclusions: only the surveillance codes come out tagged."""

@@ -132,10 +132,11 @@ def test_grid_rows_answer_a_request(db):
 
 
 def test_controls_write_the_url_and_bars_drill_down():
-    values = ["RU", None, "video_surveillance", "RUB", None, None, 2020, None, False]
+    values = ["RU", None, "video_surveillance", "RUB", None, None, 2020, None, False, "paid"]
     assert filters_to_search(values, "?lang=ru") == (
-        "?country=RU&category=video_surveillance&from=2020&currency=RUB&scope=all&lang=ru")
-    assert filters_to_search([None] * 3 + ["USD"] + [None] * 4 + [True], "") == ""
+        "?country=RU&category=video_surveillance&from=2020&currency=RUB&measure=paid&scope=all"
+        "&lang=ru")
+    assert filters_to_search([None] * 3 + ["USD"] + [None] * 4 + [True, "value"], "") == ""
     path, search = drill_down("?country=RU&lang=ru", "fixture-entity:vocord", 2021)
     assert path == "/contracts"
     assert search == "?country=RU&vendor=fixture-entity%3Avocord&from=2021&to=2021&lang=ru"
@@ -144,7 +145,7 @@ def test_controls_write_the_url_and_bars_drill_down():
     assert drill_down("", "__others__", 2020, ["v2", "v1"])[1] == (
         "?from=2020&to=2020&not_vendor=v1&not_vendor=v2")
     # a control change keeps the exclusion no control shows
-    assert filters_to_search([None] * 3 + ["USD"] + [None] * 4 + [True],
+    assert filters_to_search([None] * 3 + ["USD"] + [None] * 4 + [True, "value"],
                              "?not_vendor=v1&lang=ru") == "?not_vendor=v1&lang=ru"
 
 

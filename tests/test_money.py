@@ -33,9 +33,10 @@ def ecb_row(day: str) -> dict[str, float]:
 def add_contract(wh, contract_id, signed_on, amount, currency):
     """A contract row as a source parser would emit it (only the fields money reads)."""
     wh.con.execute(
-        "INSERT INTO contracts (contract_id, source, native_id, version, signed_on, year, amount,"
-        " currency, document_id) VALUES (?, 'test', ?, 1, ?, year(?::DATE), ?, ?, 'test')",
-        [contract_id, contract_id, signed_on, signed_on, amount, currency])
+        "INSERT INTO contracts (contract_id, source, native_id, version, signed_on, dated_on,"
+        " year, date_basis, amount, currency, document_id)"
+        " VALUES (?, 'test', ?, 1, ?, ?, year(?::DATE), 'signed', ?, ?, 'test')",
+        [contract_id, contract_id, signed_on, signed_on, signed_on, amount, currency])
 
 
 def usd_of(wh, contract_id):
@@ -64,7 +65,7 @@ def test_cbr_daily_document_loads_rates_per_usd(warehouse, load):
 def test_cbr_dynamic_usd_series_loads_each_day(warehouse, load):
     load("cbr", CBR / "XML_dynamic_R01235_2015-12-30_2015-12-31.xml")
     assert warehouse.query("SELECT date, currency, units_per_usd FROM fx_rates ORDER BY date") \
-        == [(date(2015, 12, 30), "RUB", 72.5071), (date(2015, 12, 31), "RUB", 72.8827)]
+        == [(date(2015, 12, 30), "RUB", 72.5066), (date(2015, 12, 31), "RUB", 72.8827)]
     assert warehouse.scalar("SELECT url FROM documents") == (
         "https://www.cbr.ru/scripts/XML_dynamic.asp?date_req1=30/12/2015&date_req2=31/12/2015"
         "&VAL_NM_RQ=R01235")
@@ -110,10 +111,10 @@ def test_65000_roubles_signed_2015_12_30_convert_at_that_days_cbr_rate(warehouse
     add_contract(warehouse, "test:31dec", "2015-12-31", "65000.00", "RUB")
     add_contract(warehouse, "test:holiday", "2016-01-05", "65000.00", "RUB")
     report = convert_money(warehouse)
-    # in force on 30.12.2015: 72.5071 RUB per USD (72.8827 was set that day for the 31st)
+    # in force on 30.12.2015: 72.5066 RUB per USD (72.8827 was set that day for the 31st)
     amount, source, day = usd_of(warehouse, "test:30dec")
-    assert (round(amount, 2), source, day) == (896.46, "cbr", date(2015, 12, 30))
-    assert amount == pytest.approx(65000 / 72.5071)
+    assert (round(amount, 2), source, day) == (896.47, "cbr", date(2015, 12, 30))
+    assert amount == pytest.approx(65000 / 72.5066)
     amount, source, day = usd_of(warehouse, "test:31dec")
     assert (round(amount, 2), source, day) == (891.84, "cbr", date(2015, 12, 31))
     # the New Year holidays: the rate of 31.12 stays in force
@@ -122,7 +123,7 @@ def test_65000_roubles_signed_2015_12_30_convert_at_that_days_cbr_rate(warehouse
     # constant 2024 dollars: x CPI-U 2024 / CPI-U 2015
     constant = warehouse.scalar("SELECT amount_usd_constant FROM contracts"
                                 " WHERE contract_id = 'test:30dec'")
-    assert constant == pytest.approx(65000 / 72.5071 * 313.689 / 237.017)
+    assert constant == pytest.approx(65000 / 72.5066 * 313.689 / 237.017)
     assert report.base_year == 2024
 
 
@@ -143,7 +144,7 @@ def test_missing_rates_are_reported_and_never_guessed(warehouse, load):
     add_contract(warehouse, "test:usd", "2016-01-05", "1234.56", "USD")
     add_contract(warehouse, "test:eur_weekend", "2016-01-03", "1000.00", "EUR")  # a Sunday
     report = convert_money(warehouse)
-    assert report.missing == [("EUR", None, "no signing date or year", 1),
+    assert report.missing == [("EUR", None, "no date or year", 1),
                               ("KZT", 2016, "no rate within the look-back", 1),
                               ("RUB", 2023, "no rate within the look-back", 1)]
     assert warehouse.scalar("SELECT count(*) FROM contracts WHERE amount_usd IS NULL") == 3

@@ -55,7 +55,9 @@ def test_prozorro_bare_release_tender_award_contract(load, warehouse, ocds):
     assert (c["amount"], c["currency"]) == (Decimal("1130184.00"), "UAH")
     assert c["buyer_id"] == "UA-EDR:00032106"
     assert c["vendor_id"] == "UA-EDR:00131564"  # published as XM-EORI, an EDRPOU in fact
-    assert c["signed_on"] is None and c["year"] is None  # the contract is still pending
+    assert c["signed_on"] is None  # the contract is still pending; its award dates it
+    assert (c["dated_on"], c["year"], c["date_basis"]) == (date(2017, 1, 13), 2017,
+                                                          "award_decision")
     assert c["status"] == "unknown"
     assert c["procedure"] == "limited (negotiation.quick)"
     assert c["title"] == "Енергія електрична"
@@ -270,13 +272,14 @@ def test_record_and_releases_of_one_process_in_two_documents(load, warehouse, oc
 
 def test_award_without_contract_counted_once(load, warehouse):
     load("ocds", FIXTURES / "award-and-contract.json")
-    rows = warehouse.query("SELECT contract_id, amount, vendor_id, signed_on FROM contracts"
-                           " ORDER BY contract_id")
+    rows = warehouse.query("SELECT contract_id, amount, vendor_id, signed_on, dated_on,"
+                           " date_basis FROM contracts ORDER BY contract_id")
     assert rows == [
         ("ocds:ocds-test01-drone-2/C1", Decimal("30000.00"), "name:ocds:skyeye-bv",
-         date(2024, 4, 30)),
+         date(2024, 4, 30), date(2024, 4, 30), "signed"),
+        # an award's date is the award decision: it dates the award, it signs nothing
         ("ocds:ocds-test01-drone-2/award:A2", Decimal("5000.00"), "name:ocds:rotor-gmbh",
-         date(2024, 4, 21))]
+         None, date(2024, 4, 21), "award_decision")]
     assert items(warehouse, "ocds:ocds-test01-drone-2/award:A2") == [
         (1, "Drone batteries", None, None, 10.0, "piece", Decimal("500"))]
 

@@ -129,7 +129,7 @@ def test_contracts_behind_an_undated_bar(warehouse, shared, load):
     """A contract without a signing date: the chart's "n.d." bar, and its drill-down."""
     load("eis", shared / "eis")
     load_fixture(warehouse)
-    warehouse.con.execute("UPDATE contracts SET signed_on = NULL, year = NULL"
+    warehouse.con.execute("UPDATE contracts SET signed_on = NULL, dated_on = NULL, year = NULL"
                           " WHERE contract_id = 'fixture:ntech-2021'")
     snap = duckdb.connect(str(publish_snapshot(warehouse.path, warehouse.con)), read_only=True)
     for con in (warehouse.con, snap):

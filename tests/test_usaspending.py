@@ -387,7 +387,9 @@ def test_sum_without_the_base_award_says_so(warehouse, load, tmp_path):
     assert load("usaspending", write(tmp_path, "t.csv", "\n".join(rows) + "\n")) == {"loaded": 1}
     c = contract(warehouse, ORDER)
     assert c["amount"] == Decimal("10000.25")
-    assert c["signed_on"] == date(2023, 1, 15)  # period of performance start: no base row
+    # no base row: no signing date, the year from the period of performance start
+    assert c["signed_on"] is None and c["dated_on"] == date(2023, 1, 15)
+    assert (c["year"], c["date_basis"]) == (2023, "performance_start")
     assert warehouse.scalar("SELECT detail FROM documents") == (
         "prime transactions file: 1 transactions of 1 awards and IDVs; amounts: sum of actions"
         " (base award not in the file) 1")

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from survtrack.warehouse.schema import CANCELLED_STATUSES
 from survtrack.warehouse.store import Warehouse
 
 COMPARISONS = ("at_least", "about", "exactly")
@@ -87,6 +88,7 @@ class Evidence:
     vendor: str | None
     url: str | None
     document_id: str
+    status: str | None = None
 
 
 @dataclass
@@ -99,6 +101,8 @@ class Verdict:
     contracts: list[Evidence] = field(default_factory=list)
     other_currency: list[Evidence] = field(default_factory=list)
     unpriced: list[Evidence] = field(default_factory=list)
+    # cancelled or annulled contracts in scope: shown, never summed
+    cancelled: list[Evidence] = field(default_factory=list)
     # curated rows in the claim's scope (its own row included): pointers for the analyst to
     # follow up in the registries, never evidence
     leads: list[Evidence] = field(default_factory=list)
@@ -201,7 +205,7 @@ def evidence(wh: Warehouse, claim: Claim, include_curated: bool = False,
              own_row: bool = False) -> list[Evidence]:
     """Every contract in the claim's scope (any currency, priced or not). The claim's own
     curated row is left out unless `own_row` (it is the report being checked)."""
-    where, params = ["coalesce(c.status, '') <> 'annulled'"], []
+    where, params = ["TRUE"], []
     if not include_curated:
         where.append("c.source <> 'curated'")
     if claim.from_row and not own_row:
@@ -228,7 +232,7 @@ def evidence(wh: Warehouse, claim: Claim, include_curated: bool = False,
         params.append(claim.year_to)
     sql = f"""
         SELECT c.contract_id, c.source, c.amount, c.currency, c.year, b.name, v.name, c.url,
-               c.document_id
+               c.document_id, c.status
         FROM contracts c
         LEFT JOIN organizations b ON b.org_id = c.buyer_id
         LEFT JOIN entities be ON be.entity_id = b.entity_id
@@ -241,12 +245,15 @@ def evidence(wh: Warehouse, claim: Claim, include_curated: bool = False,
 
 # -- judging ---------------------------------------------------------------------------------
 def check(wh: Warehouse, claim: Claim, include_curated: bool = False) -> Verdict:
-    found_all = evidence(wh, claim, include_curated)
+    found = evidence(wh, claim, include_curated)
+    # a cancelled or annulled contract never adds to spending: listed apart, never summed
+    cancelled = [e for e in found if e.status in CANCELLED_STATUSES]
+    found_all = [e for e in found if e.status not in CANCELLED_STATUSES]
     priced = [e for e in found_all if e.amount is not None and e.currency == claim.currency]
     other = [e for e in found_all if e.amount is not None and e.currency != claim.currency]
     unpriced = [e for e in found_all if e.amount is None]
     verdict = (_single if claim.scope == "single" else _total)(claim, priced)
-    verdict.other_currency, verdict.unpriced = other, unpriced
+    verdict.other_currency, verdict.unpriced, verdict.cancelled = other, unpriced, cancelled
     if not include_curated:
         verdict.leads = [e for e in evidence(wh, claim, include_curated=True, own_row=True)
                          if e.source == "curated"]
@@ -326,6 +333,9 @@ def report(verdicts: list[Verdict], include_curated: bool = False) -> list[str]:
                          f" {e.url or ''}")
         for e in v.other_currency + v.unpriced:
             lines.append(f"  in scope, not summed: {e.contract_id} {e.amount} {e.currency}")
+        for e in v.cancelled:
+            lines.append(f"  cancelled ({e.status}), never summed: {e.contract_id} {e.amount}"
+                         f" {e.currency}")
         for e in v.leads:
             figure = "no amount summed (a ceiling)" if e.amount is None else \
                 f"{e.amount:,} {e.currency}"

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from survtrack.analysis.entities import strip_legal_forms, tokens
+
 TAXONOMY = Path(__file__).with_name("taxonomy")
 # Rule-id prefixes this module owns in `tags`; other tags (e.g. curated ones) are left alone.
 RULE_KINDS = ("kw:", "code:", "vendor:")
@@ -199,13 +201,13 @@ class Classifier:
         return h.hexdigest()[:16]
 
     # -- classifying -----------------------------------------------------------------------
-    def classify(self, text: str | None, codes: Iterable = (), vendor: str | None = None
-                 ) -> list[Tag]:
+    def classify(self, text: str | None, codes: Iterable = (),
+                 vendor: str | Sequence[str] | None = None) -> list[Tag]:
         """Tags for one text with its product codes and the vendor's name."""
         return self.classify_parts([(text, list(codes))], vendor)
 
     def classify_parts(self, parts: Sequence[tuple[str | None, Iterable]],
-                       vendor: str | None = None) -> list[Tag]:
+                       vendor: str | Sequence[str] | None = None) -> list[Tag]:
         """Tags for a contract made of parts (title, product lines), one list, best first.
 
         Negative rules act within the part they match, so one line's webcam does not silence
@@ -215,8 +217,8 @@ class Classifier:
         for text, codes in parts:
             for tag in self._part(text or "", codes):
                 _keep(best, tag)
-        if vendor:
-            for tag in self._vendor(vendor):
+        for name in ([vendor] if isinstance(vendor, str) else vendor or []):
+            for tag in self._vendor(name):
                 _keep(best, tag)
         return sorted(best.values(), key=lambda t: (-t.score, t.category, t.rule))
 
@@ -267,9 +269,12 @@ class Classifier:
         return tags
 
     def _vendor(self, vendor: str) -> list[Tag]:
-        folded = normalize(vendor)
+        """Vendor rules match the vendor's name as a whole, from its first word once its legal
+        form is set aside («ООО «НтехЛаб»», "SZ DJI Technology Co., Ltd."), never a word
+        inside another name ("EY DjI PRINT SPY", an Armenian print shop, is no DJI)."""
+        core = normalize(" ".join(strip_legal_forms(tokens(vendor))))
         return [Tag(p.category, p.rule, f"vendor: {vendor}", p.score)
-                for p in self.vendors if p.regex.search(folded)]
+                for p in self.vendors if core and p.regex.match(core)]
 
     def category_names(self, tags: Iterable[Tag]) -> list[str]:
         order = list(self.categories)
@@ -309,7 +314,8 @@ def classifier(folder: Path = TAXONOMY) -> Classifier:
     return Classifier(folder)
 
 
-def classify(text: str | None, codes: Iterable = (), vendor: str | None = None) -> list[Tag]:
+def classify(text: str | None, codes: Iterable = (),
+             vendor: str | Sequence[str] | None = None) -> list[Tag]:
     """Tags for a text, with optional product codes ((scheme, code) or 'CPV:35125300')
     and an optional vendor name, using the project's taxonomy."""
     return classifier().classify(text, codes, vendor)
@@ -341,7 +347,8 @@ def classify_warehouse(wh, full: bool = False, batch: int = 2000,
     for start in range(0, len(stale), batch):
         ids = stale[start:start + batch]
         contracts = wh.query(
-            """SELECT c.contract_id, c.document_id, c.title, o.name, o.short_name
+            """SELECT c.contract_id, c.document_id, c.title, c.description, o.name,
+                      o.short_name
                FROM contracts c LEFT JOIN organizations o ON o.org_id = c.vendor_id
                WHERE c.contract_id IN (SELECT unnest(?::VARCHAR[]))""", [ids])
         lines: dict[str, list] = {}
@@ -353,10 +360,11 @@ def classify_warehouse(wh, full: bool = False, batch: int = 2000,
         tag_rows: dict[str, list] = {c: [] for c in TAG_COLUMNS}
         state_rows: dict[str, list] = {c: [] for c in STATE_COLUMNS}
         now = _utcnow()
-        for cid, document_id, title, vendor, vendor_short in contracts:
-            parts = [(title, [])] + lines.get(cid, [])
-            vendor_name = " / ".join(n for n in (vendor, vendor_short) if n) or None
-            tags = clf.classify_parts(parts, vendor_name)
+        for cid, document_id, title, description, vendor, vendor_short in contracts:
+            # the title, what the documents describe beyond it (OCDS tender and award
+            # descriptions), and the product lines
+            parts = [(title, []), (description, [])] + lines.get(cid, [])
+            tags = clf.classify_parts(parts, [n for n in (vendor, vendor_short) if n])
             for t in tags:
                 for column, value in zip(TAG_COLUMNS, (cid, t.category, t.rule, t.evidence,
                                                        t.score)):

@@ -4,12 +4,12 @@
   (eurofxref-hist.zip, every business day since 1999), archived like any document, as units
   per USD (source `ecb`: each currency's rate per euro divided by the dollar's).
 - Bank of Russia rates come in through the `cbr` source (`survtrack ingest cbr FILE`).
-- `convert_money(wh)` sets `contracts.amount_usd` = amount / units per USD on the signing
-  date, or the nearest earlier day within the look-back of fx_sources.csv, from the first
+- `convert_money(wh)` sets `contracts.amount_usd` = amount / units per USD on the contract's
+  date (`dated_on`: the signing date, else the award decision, dispatch or publication), or the nearest earlier day within the look-back of fx_sources.csv, from the first
   source that fx_sources.csv prefers for the currency (CBR for RUB, then ECB); `fx_source`
   and `fx_date` say which rate was used. No rate, no dollars: amount_usd stays NULL and
   the contract is counted in the report by currency and year, never guessed.
-- `amount_usd_constant` = amount_usd x CPI-U(base year) / CPI-U(year signed), base year the
+- `amount_usd_constant` = amount_usd x CPI-U(base year) / CPI-U(year), base year the
   latest of us_cpi_u.csv.
 
 Both steps are set-based SQL over the whole table, so running them again gives the same
@@ -26,7 +26,6 @@ from pathlib import Path
 import pandas as pd
 
 from survtrack.analysis.datafiles import table
-from survtrack.warehouse.schema import TABLES
 from survtrack.warehouse.store import Document, Warehouse
 
 ECB_URL = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist.zip"
@@ -40,12 +39,7 @@ def bundled_ecb_file() -> Path:
 
 def ensure_columns(wh: Warehouse) -> None:
     """Add the build's columns to a warehouse created before they existed."""
-    for name in ("contracts", "fx_rates"):
-        present = {r[0] for r in wh.query(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [name])}
-        for col in TABLES[name].columns:
-            if col.name not in present:
-                wh.con.execute(f"ALTER TABLE {name} ADD COLUMN {col.name} {col.type}")
+    wh.ensure_schema()
 
 
 # -- ECB -----------------------------------------------------------------------------------
@@ -132,19 +126,19 @@ def _cpi() -> pd.DataFrame:
 
 CONVERT = """
 WITH wanted AS (
-    SELECT contract_id, currency, signed_on FROM contracts
+    SELECT contract_id, currency, dated_on FROM contracts
     WHERE amount IS NOT NULL AND currency IS NOT NULL AND currency <> 'USD'
-      AND signed_on IS NOT NULL),
+      AND dated_on IS NOT NULL),
 prefs AS (  -- the currency's own rows of fx_sources.csv, else the '*' rows
-    SELECT w.contract_id, w.currency, w.signed_on, p.source, p.priority, p.lookback
+    SELECT w.contract_id, w.currency, w.dated_on, p.source, p.priority, p.lookback
     FROM wanted w JOIN money_prefs p
       ON p.currency = w.currency OR (p.currency = '*' AND NOT EXISTS (
              SELECT 1 FROM money_prefs q WHERE q.currency = w.currency))),
 found AS (
     SELECT p.contract_id, p.priority, r.source, r.date, r.units_per_usd
     FROM prefs p ASOF JOIN fx_rates r
-      ON r.currency = p.currency AND r.source = p.source AND p.signed_on >= r.date
-    WHERE p.signed_on - r.date <= p.lookback),
+      ON r.currency = p.currency AND r.source = p.source AND p.dated_on >= r.date
+    WHERE p.dated_on - r.date <= p.lookback),
 best AS (
     SELECT contract_id, arg_min(units_per_usd, priority) AS units_per_usd,
            arg_min(source, priority) AS source, arg_min(date, priority) AS date
@@ -162,7 +156,7 @@ CONVERT_BY_YEAR = """
 WITH wanted AS (
     SELECT contract_id, currency, year FROM contracts
     WHERE amount IS NOT NULL AND currency IS NOT NULL AND currency <> 'USD'
-      AND signed_on IS NULL AND year IS NOT NULL AND amount_usd IS NULL),
+      AND dated_on IS NULL AND year IS NOT NULL AND amount_usd IS NULL),
 prefs AS (
     SELECT w.contract_id, w.currency, w.year, p.source, p.priority
     FROM wanted w JOIN money_prefs p
@@ -182,11 +176,35 @@ UPDATE contracts SET amount_usd = CAST(contracts.amount AS DOUBLE) / best.units_
 FROM best WHERE contracts.contract_id = best.contract_id
 """
 
+# Payments convert at the rate of their own date (a payment without a date stays unconverted):
+# the same preferences and look-back as contracts.
+CONVERT_PAYMENTS = """
+WITH wanted AS (
+    SELECT contract_id, payment_id, currency, paid_on FROM payments
+    WHERE amount IS NOT NULL AND currency IS NOT NULL AND currency <> 'USD'
+      AND paid_on IS NOT NULL),
+prefs AS (
+    SELECT w.contract_id, w.payment_id, w.currency, w.paid_on, p.source, p.priority, p.lookback
+    FROM wanted w JOIN money_prefs p
+      ON p.currency = w.currency OR (p.currency = '*' AND NOT EXISTS (
+             SELECT 1 FROM money_prefs q WHERE q.currency = w.currency))),
+found AS (
+    SELECT p.contract_id, p.payment_id, p.priority, r.units_per_usd
+    FROM prefs p ASOF JOIN fx_rates r
+      ON r.currency = p.currency AND r.source = p.source AND p.paid_on >= r.date
+    WHERE p.paid_on - r.date <= p.lookback),
+best AS (
+    SELECT contract_id, payment_id, arg_min(units_per_usd, priority) AS units_per_usd
+    FROM found GROUP BY contract_id, payment_id)
+UPDATE payments SET amount_usd = CAST(payments.amount AS DOUBLE) / best.units_per_usd
+FROM best WHERE payments.contract_id = best.contract_id AND payments.payment_id = best.payment_id
+"""
+
 MISSING = """
 SELECT coalesce(currency, '(none)'), year,
        CASE WHEN currency IS NULL THEN 'no currency'
-            WHEN signed_on IS NULL AND year IS NULL THEN 'no signing date or year'
-            WHEN signed_on IS NULL THEN 'no full year of rates for a year-only figure'
+            WHEN dated_on IS NULL AND year IS NULL THEN 'no date or year'
+            WHEN dated_on IS NULL THEN 'no full year of rates for a year-only figure'
             ELSE 'no rate within the look-back' END AS why,
        count(*)
 FROM contracts WHERE amount IS NOT NULL AND amount_usd IS NULL
@@ -210,13 +228,17 @@ def convert_money(wh: Warehouse, load_ecb_rates: bool = True) -> MoneyReport:
                     " amount_usd_constant = NULL WHERE amount_usd IS NOT NULL"
                     " OR fx_source IS NOT NULL OR amount_usd_constant IS NOT NULL")
         con.execute("UPDATE contracts SET amount_usd = CAST(amount AS DOUBLE), fx_source = 'usd',"
-                    " fx_date = signed_on WHERE currency = 'USD' AND amount IS NOT NULL")
+                    " fx_date = dated_on WHERE currency = 'USD' AND amount IS NOT NULL")
         con.execute(CONVERT)
         con.execute(CONVERT_BY_YEAR, [ANNUAL_MIN_DAYS])
+        con.execute("UPDATE payments SET amount_usd = NULL WHERE amount_usd IS NOT NULL")
+        con.execute("UPDATE payments SET amount_usd = CAST(amount AS DOUBLE)"
+                    " WHERE currency = 'USD' AND amount IS NOT NULL")
+        con.execute(CONVERT_PAYMENTS)
         con.execute(
             "UPDATE contracts SET amount_usd_constant = amount_usd * (SELECT cpi FROM money_cpi"
             " WHERE year = ?) / c.cpi FROM money_cpi c"
-            " WHERE c.year = coalesce(year(contracts.signed_on), contracts.year)"
+            " WHERE c.year = contracts.year"
             " AND contracts.amount_usd IS NOT NULL",
             [base])
         con.execute("COMMIT")

@@ -46,11 +46,14 @@ VIEWS = {
 
 def filters(*, country=None, source=None, category=None, buyer=None, vendor=None,
             years: tuple[int | None, int | None] | None = None, currency: str = "USD",
-            everything: bool = False) -> Filters:
+            everything: bool = False, measure: str = "value") -> Filters:
+    """`measure`: "value" (the contracts' value) or "paid" (their published payments)."""
     first, last = years or (None, None)
+    if measure not in spending.MEASURE_COLUMNS:
+        raise ValueError(f"measure is one of {list(spending.MEASURE_COLUMNS)}, not {measure!r}")
     return Filters(country=country, source=source, category=category, buyer=buyer,
                    vendor=vendor, year_from=first, year_to=last, currency=currency.upper(),
-                   surveillance_only=not everything)
+                   surveillance_only=not everything, measure=measure)
 
 
 class Investigation:
@@ -82,9 +85,10 @@ class Investigation:
         """Contracts with vendor entity, buyer, categories, tag evidence and amounts in USD."""
         where, params = spending._where(filters(**kw))
         return self.con.execute(
-            f"""SELECT f.contract_id, f.source, f.country, f.year, f.signed_on,
+            f"""SELECT f.contract_id, f.source, f.country, f.year, f.date_basis, f.signed_on,
                        f.vendor_name, f.vendor_key, f.buyer_name, f.buyer_key, f.title,
-                       f.amount, f.currency, f.amount_usd, f.status, f.categories,
+                       f.amount, f.currency, f.amount_usd, f.paid, f.paid_usd, f.status,
+                       f.cancelled, f.categories,
                        (SELECT string_agg(DISTINCT t.rule || ': ' || t.evidence, ' | ')
                         FROM tags t WHERE t.contract_id = f.contract_id) AS evidence,
                        f.url, f.document_id

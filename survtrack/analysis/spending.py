@@ -33,7 +33,10 @@ MAX_EXCLUDED = 50  # most vendors a URL may exclude
 # Filters field -> URL query parameter
 QUERY_PARAMS = {"country": "country", "source": "source", "category": "category",
                 "buyer": "buyer", "vendor": "vendor", "year_from": "from", "year_to": "to",
-                "currency": "currency"}
+                "currency": "currency", "measure": "measure"}
+# what a view sums: the contracts' value, or what was paid where payments are published
+MEASURE_COLUMNS = {"value": ("usd", "amt", "n_unconverted"),
+                   "paid": ("pusd", "pamt", "n_paid_unconverted")}
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class Filters:
     year_to: int | None = None
     undated: bool = False  # only contracts without a signing year (the chart's "n.d." bars)
     currency: str = "USD"  # USD (converted) or an original ISO 4217 currency
+    measure: str = "value"  # value (contract value) or paid (published payments)
     surveillance_only: bool = True  # only contracts with at least one tag
     # vendor keys left out: the "others" of a chart are the selection minus its top vendors
     exclude_vendors: tuple[str, ...] = ()
@@ -74,7 +78,9 @@ class Filters:
         if isinstance(excluded, str):
             excluded = [excluded]
         currency = (text("currency") or "USD").upper()
+        measure = text("measure")
         return cls(
+            measure=measure if measure in MEASURE_COLUMNS else "value",
             country=text("country"), source=text("source"), category=text("category"),
             buyer=text("buyer"), vendor=text("vendor"),
             year_from=year("from"), year_to=year("to"),
@@ -91,7 +97,8 @@ class Filters:
         out: dict[str, str | list[str]] = {}
         for name, param in QUERY_PARAMS.items():
             value = getattr(self, name)
-            if value is not None and not (name == "currency" and value == "USD"):
+            if value is not None and not (name == "currency" and value == "USD") \
+                    and not (name == "measure" and value == "value"):
                 out[param] = str(value)
         if not self.surveillance_only:
             out["scope"] = "all"
@@ -178,26 +185,35 @@ def _where(f: Filters) -> tuple[str, list]:
 def _selected(con, f: Filters, grain: str = "vendor") -> tuple[str, list]:
     """`WITH sel AS (...)`: the filtered rows, `value` the money summed and `n` contracts.
 
-    In USD, `unconverted` counts contracts with an amount but no USD amount; in an original
-    currency nothing is left out but contracts without an amount.
+    `value` is the contracts' value, or with `measure=paid` their published payments. In USD,
+    `unconverted` counts contracts with money but no USD figure; in an original currency
+    nothing is left out but contracts without money. Cancelled contracts are counted in `n`
+    (they are listed) and never summed (the measures are NULL for them).
     """
     where, params = _where(f)
-    value = "usd" if f.usd else "amt"
-    unconverted = "n_unconverted" if f.usd else "0"
+    usd, amt, not_converted = MEASURE_COLUMNS[f.measure]
+    value = usd if f.usd else amt
+    unconverted = not_converted if f.usd else "0"
     sql = (f"WITH sel AS (SELECT *, {value} AS value, {unconverted} AS unconverted"
            f" FROM {_relation(con, f, grain)} WHERE {where})")
     return sql, params
 
 
 def totals(con, f: Filters) -> pd.DataFrame:
-    """One row: contracts, vendors, buyers, total, and what the total leaves out."""
+    """One row: contracts, vendors, buyers, total, and what the total leaves out: contracts
+    not converted, without an amount (or, for `paid`, without published payments), and
+    cancelled ones (listed, never summed)."""
     sel, params = _selected(con, f, "vendor")
+    no_money = ("n_no_amount" if f.measure == "value"
+                else "n - n_cancelled - n_paid")  # paid: no payments published
     out = con.execute(
         f"""{sel} SELECT coalesce(sum(n), 0) AS contracts,
                   count(DISTINCT vendor_key) AS vendors,
                   coalesce(sum(value), 0) AS total,
                   coalesce(sum(unconverted), 0) AS not_converted,
-                  coalesce(sum(n_no_amount), 0) AS no_amount,
+                  coalesce(sum({no_money}), 0) AS no_amount,
+                  coalesce(sum(n_cancelled), 0) AS cancelled,
+                  coalesce(sum(n_paid), 0) AS with_payments,
                   min(year) AS first_year, max(year) AS last_year
            FROM sel""", params).df()
     sel, params = _selected(con, f, "buyer")
@@ -291,6 +307,8 @@ CONTRACT_COLUMNS = {
     "vendor_name": "vendor_name", "buyer_name": "buyer_name", "title": "title",
     "amount": "amount", "currency": "currency", "amount_usd": "amount_usd",
     "country": "country", "source": "source", "status": "status",
+    "cancelled": "cancelled", "paid": "paid", "paid_usd": "paid_usd",
+    "date_basis": "date_basis",
 }
 TEXT_OPS = {"contains": ("ILIKE", "%{}%"), "notContains": ("NOT ILIKE", "%{}%"),
             "equals": ("ILIKE", "{}"), "notEqual": ("NOT ILIKE", "{}"),

@@ -51,6 +51,8 @@ def selection_summary(f: Filters, lang: str, names: dict[str, str] | None = None
                                 color="info", className="me-1"))
     currency = t("usd_converted", lang) if f.usd else f"{f.currency} ({t('in_currency', lang)})"
     badges.append(dbc.Badge(currency, color="info", className="me-1"))
+    if f.measure != "value":
+        badges.append(dbc.Badge(t(f"measure_{f.measure}", lang), color="info", className="me-1"))
     return html.Div([html.Span(t("filters_now", lang) + ": ", className="me-1"), *badges],
                     className="selection mb-2", id="selection")
 

@@ -55,6 +55,17 @@ def day(value: str | None, field: str) -> date | None:
         raise Rejected(f"not a date: {value!r}", field) from None
 
 
+def dated(*candidates: tuple[str, date | None]) -> dict:
+    """`dated_on`, `year` and `date_basis` of a contract: the first known of its dates, given
+    best first as (basis, date), e.g. ("signed", signed_on), ("award_decision", awarded).
+    A contract without a signing date keeps signed_on NULL but still has a year."""
+    for basis, when in candidates:
+        if when is not None:
+            when = when.date() if isinstance(when, datetime) else when
+            return {"dated_on": when, "year": when.year, "date_basis": basis}
+    return {"dated_on": None, "year": None, "date_basis": None}
+
+
 def moment(value: str | None, field: str) -> datetime | None:
     """A timestamp, converted to naive UTC where the source gives an offset."""
     if not value:

@@ -10,6 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 MONEY = "DECIMAL(24,2)"
+# Contract statuses that never add to spending: cancelled or annulled (OCDS `cancelled`, an
+# award `unsuccessful`, EIS contractCancel or stage IN). Such a contract stays listed and
+# marked; every sum (spending views, snapshot cubes, claims) leaves it out.
+CANCELLED_STATUSES = ("annulled",)
+CANCELLED_SQL = "{status} IN (" + ", ".join(f"'{s}'" for s in CANCELLED_STATUSES) + ")"
 
 
 @dataclass(frozen=True)
@@ -18,6 +23,8 @@ class Column:
     type: str
     doc: str
     nullable: bool = True
+    # SQL filling the column when it is added to a warehouse made before it existed
+    backfill: str | None = None
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,10 @@ class Table:
     columns: tuple[Column, ...]
     key: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...] = field(default=())
+    # Columns ordering the rows of one key, greatest kept (NULL lowest): a row that arrives
+    # later but is older by these never replaces the stored one, so the tables do not depend
+    # on the order documents are loaded in. Without them the last row written wins.
+    newest: tuple[str, ...] = field(default=())
 
     @property
     def column_names(self) -> list[str]:
@@ -41,8 +52,8 @@ class Table:
         return f"CREATE TABLE IF NOT EXISTS {self.name} (\n  " + ",\n  ".join(cols) + "\n)"
 
 
-def _t(name: str, doc: str, key: tuple[str, ...], *cols: tuple, indexes=()) -> Table:
-    return Table(name, doc, tuple(Column(*c) for c in cols), key, tuple(indexes))
+def _t(name: str, doc: str, key: tuple[str, ...], *cols: tuple, indexes=(), newest=()) -> Table:
+    return Table(name, doc, tuple(Column(*c) for c in cols), key, tuple(indexes), tuple(newest))
 
 
 TABLES: dict[str, Table] = {
@@ -72,24 +83,37 @@ TABLES: dict[str, Table] = {
             ("version", "INTEGER", "the source's version number of this record", False),
             ("published_on", "TIMESTAMP", "when this version was published"),
             ("title", "VARCHAR", "subject of the contract (or its product lines, joined)"),
+            ("description", "VARCHAR", "what the documents say of the purchase beyond the title"
+             " (OCDS: the contract's, award's and tender's descriptions); the classifier reads"
+             " it with the title and the product lines"),
             ("buyer_id", "VARCHAR", "org_id of the buyer (customer)"),
             ("vendor_id", "VARCHAR", "org_id of the (first) supplier; NULL where unpublished"),
-            ("signed_on", "DATE", "signing date"),
-            ("year", "INTEGER", "calendar year of signed_on"),
+            ("signed_on", "DATE", "signing date as published (NULL where none is)"),
+            ("dated_on", "DATE", "the best date the documents hold: signed_on, else the award"
+             " decision, notice dispatch or publication (date_basis says which)", True,
+             "signed_on"),
+            ("year", "INTEGER", "calendar year of dated_on (or the year a report gives)"),
+            ("date_basis", "VARCHAR", "what dated_on and year come from: signed | award_decision |"
+             " performance_start | first_action | dispatch | published | reported (a year-only"
+             " figure); NULL without a year", True,
+             "CASE WHEN signed_on IS NOT NULL THEN 'signed' END"),
             ("amount", MONEY, "contract value as published"),
             ("currency", "VARCHAR", "ISO 4217 code of amount"),
-            ("amount_usd", "DOUBLE", "amount in US dollars at the signing date's rate (build)"),
+            ("amount_usd", "DOUBLE", "amount in US dollars at the rate of dated_on (the signing"
+             " date where one is published; build)"),
             ("fx_source", "VARCHAR", "rates used for amount_usd: cbr, ecb, or usd as published (build)"),
-            ("fx_date", "DATE", "day of the rate used: signed_on or the nearest earlier rate (build)"),
+            ("fx_date", "DATE", "day of the rate used: dated_on or the nearest earlier rate (build)"),
             ("amount_usd_constant", "DOUBLE",
              "amount_usd in constant dollars of the latest year of US CPI-U (build; docs/money.md)"),
             ("procedure", "VARCHAR", "how the supplier was chosen, in the source's words"),
-            ("status", "VARCHAR", "active | completed | terminated | annulled | unknown"),
+            ("status", "VARCHAR", "active | completed | terminated | annulled | unknown;"
+             " annulled (cancelled, annulled, never awarded) is listed but never summed as spending"),
             ("country", "VARCHAR", "ISO 3166-1 alpha-2 of the buyer"),
             ("notice_id", "VARCHAR", "the procurement notice the contract came from"),
             ("url", "VARCHAR", "public page of the contract at the source"),
             ("document_id", "VARCHAR", "document of the version shown here", False),
             indexes=[("vendor_id",), ("buyer_id",), ("year",)],
+            newest=("version", "published_on", "document_id"),
         ),
         _t(
             "contract_versions", "One row per version or amendment of a contract ever seen.",
@@ -100,6 +124,7 @@ TABLES: dict[str, Table] = {
             ("amount", MONEY, "contract value in this version"),
             ("currency", "VARCHAR", "ISO 4217"),
             ("document_id", "VARCHAR", "document carrying this version", False),
+            newest=("published_on", "document_id"),
         ),
         _t(
             "items", "One row per product line of a contract (of its latest version).",
@@ -118,12 +143,19 @@ TABLES: dict[str, Table] = {
             "payments", "One row per payment made under a contract.",
             ("contract_id", "payment_id"),
             ("contract_id", "VARCHAR", "contract"),
-            ("payment_id", "VARCHAR", "stable key: payment order number, date and amount"),
-            ("paid_on", "DATE", "date of the payment order"),
+            ("payment_id", "VARCHAR", "stable key from what the document says: the payment (or"
+             " execution) document's number, date and amount, its stage, and its position"
+             " only where nothing else tells two payments apart"),
+            ("paid_on", "DATE", "date of the payment order (else of the execution document)"),
             ("amount", MONEY, "amount paid"),
             ("currency", "VARCHAR", "ISO 4217"),
-            ("reference", "VARCHAR", "payment order number as published"),
-            ("document_id", "VARCHAR", "latest document that reported the payment", False),
+            ("amount_usd", "DOUBLE", "amount in US dollars at the rate of paid_on (build; NULL"
+             " without a date or a rate)"),
+            ("reference", "VARCHAR", "payment order (or execution document) number as published"),
+            ("published_on", "TIMESTAMP", "publication time of the document reporting it"),
+            ("document_id", "VARCHAR", "newest document (by publication) that reported the"
+             " payment", False),
+            newest=("published_on", "document_id"),
         ),
         _t(
             "contract_events", "Changes of a contract's state reported by the source (termination…).",
@@ -205,7 +237,9 @@ TABLES: dict[str, Table] = {
             ("compiled", "BOOLEAN", "true for a record's compiledRelease"),
             ("blob", "VARCHAR", "archive id of the JSON Lines file holding the release as read"),
             ("line_offset", "BIGINT", "byte offset of the release's line in that file"),
-            ("document_id", "VARCHAR", "document the release came in (latest loaded)", False),
+            ("document_id", "VARCHAR", "document the release came in (of several holding the"
+             " same release, the greatest id, whatever the load order)", False),
+            newest=("document_id",),
         ),
         _t(
             "procurement_facts", "What one document states about how a supplier was chosen:"
@@ -249,7 +283,10 @@ TABLES: dict[str, Table] = {
             ("country", "VARCHAR", "ISO 3166-1 alpha-2"),
             ("parent_id", "VARCHAR", "org_id of the parent organization where the source names one"),
             ("entity_id", "VARCHAR", "resolved real-world entity (build)"),
-            ("document_id", "VARCHAR", "latest document naming the organization"),
+            ("published_on", "TIMESTAMP", "publication time of the document the names come from"),
+            ("document_id", "VARCHAR", "newest document (by publication) naming the organization;"
+             " an older one only fills what it leaves empty"),
+            newest=("published_on", "document_id"),
         ),
         _t(
             "entities", "Real-world organizations after entity resolution.",
@@ -286,6 +323,7 @@ TABLES: dict[str, Table] = {
             ("units_per_usd", "DOUBLE", "units of currency per 1 USD"),
             ("source", "VARCHAR", "ecb | cbr"),
             ("document_id", "VARCHAR", "archived document the rate was read from"),
+            newest=("document_id",),
         ),
         _t(
             "runs", "One row per ingest or scrape run.",
@@ -435,8 +473,17 @@ def arrow_schema(table: str):
     return _ARROW[table]
 
 
-def ddl_statements() -> list[str]:
+def ddl_statements(present: dict[str, set[str]] | None = None) -> list[str]:
+    """CREATE statements, and ALTER statements adding the columns a warehouse created by an
+    earlier survtrack lacks (`present`: table -> its columns)."""
     stmts = [t.ddl() for t in TABLES.values()]
+    for t in TABLES.values():
+        have = (present or {}).get(t.name)
+        for c in t.columns:
+            if have and c.name not in have:
+                stmts.append(f"ALTER TABLE {t.name} ADD COLUMN {c.name} {c.type}")
+                if c.backfill:
+                    stmts.append(f"UPDATE {t.name} SET {c.name} = {c.backfill}")
     for t in TABLES.values():
         for cols in t.indexes:
             stmts.append(
@@ -449,8 +496,11 @@ def markdown() -> str:
     """The tables as Markdown, for docs/tables.md."""
     out = ["# The tidy tables", "", "Generated from `survtrack/warehouse/schema.py` by `survtrack docs`.", ""]
     for t in TABLES.values():
-        out += [f"## `{t.name}`", "", t.doc, "", f"Key: `{', '.join(t.key)}`", "",
-                "| column | type | meaning |", "|---|---|---|"]
+        out += [f"## `{t.name}`", "", t.doc, "", f"Key: `{', '.join(t.key)}`", ""]
+        if t.newest:
+            out += [f"Of two rows with one key the newer by `{', '.join(t.newest)}` is kept,"
+                    " whatever order the documents are loaded in.", ""]
+        out += ["| column | type | meaning |", "|---|---|---|"]
         out += [f"| `{c.name}` | {c.type} | {c.doc} |" for c in t.columns]
         out.append("")
     return "\n".join(out)

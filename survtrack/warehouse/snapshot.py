@@ -19,14 +19,24 @@ from pathlib import Path
 
 import duckdb
 
+from .schema import CANCELLED_SQL
+
 KEEP = 3  # snapshots kept on disk: the current one and two a slow reader may still hold
 
 # One row per contract with everything the spending views filter and group by. The vendor
 # is its resolved entity where entity resolution has run, else the organization as published.
-FACTS_SQL = """
-SELECT c.contract_id, c.source, c.country, c.year, c.signed_on, c.title,
-       c.amount, c.currency, c.amount_usd, c.status, c.url, c.document_id,
+# `cancelled`: a cancelled, annulled or never awarded contract is listed, never summed.
+# `paid`: the sum of the contract's published payments in its own currency (NULL where
+# there are none, or where one is in another currency); `paid_usd` each payment converted at
+# its own date's rate (NULL unless every one is converted).
+FACTS_SQL = f"""
+SELECT c.contract_id, c.source, c.country, c.year, c.signed_on, c.dated_on, c.date_basis,
+       c.title, c.amount, c.currency, c.amount_usd, c.status, c.url, c.document_id,
        c.vendor_id, c.buyer_id,
+       coalesce({CANCELLED_SQL.format(status="c.status")}, false) AS cancelled,
+       coalesce(p.payments, 0) AS payments,
+       CASE WHEN p.currencies = [c.currency] THEN p.paid END AS paid,
+       CASE WHEN p.converted = p.payments THEN p.paid_usd END AS paid_usd,
        coalesce(vo.entity_id, c.vendor_id, '(unpublished)') AS vendor_key,
        coalesce(ve.name, vo.name, c.vendor_id, '(vendor not published)') AS vendor_name,
        coalesce(bo.entity_id, c.buyer_id, '(unpublished)') AS buyer_key,
@@ -40,17 +50,40 @@ LEFT JOIN organizations bo ON bo.org_id = c.buyer_id
 LEFT JOIN entities be ON be.entity_id = bo.entity_id
 LEFT JOIN (SELECT contract_id, list(DISTINCT category ORDER BY category) AS categories
            FROM tags GROUP BY contract_id) t ON t.contract_id = c.contract_id
+LEFT JOIN (SELECT contract_id, count(*) AS payments, sum(amount) AS paid,
+                  list(DISTINCT currency ORDER BY currency) AS currencies,
+                  sum(amount_usd) AS paid_usd, count(amount_usd) AS converted
+           FROM payments GROUP BY contract_id) p ON p.contract_id = c.contract_id
 """
 
 
 # Measures every spending view sums; on contract_facts they are per contract, in the cubes below
-# per group, so the views run the same SQL on either.
-MEASURES = """1 AS n, amount_usd AS usd, amount::DOUBLE AS amt,
-       (amount IS NOT NULL AND amount_usd IS NULL)::INTEGER AS n_unconverted,
-       (amount IS NULL)::INTEGER AS n_no_amount"""
-SUMS = """count(*) AS n, sum(amount_usd) AS usd, sum(amount)::DOUBLE AS amt,
-       count(*) FILTER (WHERE amount IS NOT NULL AND amount_usd IS NULL) AS n_unconverted,
-       count(*) FILTER (WHERE amount IS NULL) AS n_no_amount"""
+# per group, so the views run the same SQL on either. A cancelled contract counts among the
+# contracts (`n`, it is listed) and in `n_cancelled`, never in a sum. Two measures of money:
+# the contract value (`usd`, `amt`) and what was paid where payments are published
+# (`pusd`, `pamt`; `n_paid` contracts with payments).
+MEASURES = """1 AS n,
+       CASE WHEN NOT cancelled THEN amount_usd END AS usd,
+       CASE WHEN NOT cancelled THEN amount::DOUBLE END AS amt,
+       (NOT cancelled AND amount IS NOT NULL AND amount_usd IS NULL)::INTEGER AS n_unconverted,
+       (NOT cancelled AND amount IS NULL)::INTEGER AS n_no_amount,
+       cancelled::INTEGER AS n_cancelled,
+       CASE WHEN NOT cancelled THEN paid_usd END AS pusd,
+       CASE WHEN NOT cancelled THEN paid::DOUBLE END AS pamt,
+       (NOT cancelled AND payments > 0)::INTEGER AS n_paid,
+       (NOT cancelled AND payments > 0 AND paid_usd IS NULL)::INTEGER AS n_paid_unconverted"""
+SUMS = """count(*) AS n,
+       sum(amount_usd) FILTER (WHERE NOT cancelled) AS usd,
+       sum(amount) FILTER (WHERE NOT cancelled)::DOUBLE AS amt,
+       count(*) FILTER (WHERE NOT cancelled AND amount IS NOT NULL AND amount_usd IS NULL)
+           AS n_unconverted,
+       count(*) FILTER (WHERE NOT cancelled AND amount IS NULL) AS n_no_amount,
+       count(*) FILTER (WHERE cancelled) AS n_cancelled,
+       sum(paid_usd) FILTER (WHERE NOT cancelled) AS pusd,
+       sum(paid) FILTER (WHERE NOT cancelled)::DOUBLE AS pamt,
+       count(*) FILTER (WHERE NOT cancelled AND payments > 0) AS n_paid,
+       count(*) FILTER (WHERE NOT cancelled AND payments > 0 AND paid_usd IS NULL)
+           AS n_paid_unconverted"""
 DIMENSIONS = "year, country, source, currency, tagged"
 # Pre-aggregated spending, so the front page never scans every contract. Each cube answers the
 # filters on its dimensions; the views fall back to contract_facts for any other filter.

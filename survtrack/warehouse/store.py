@@ -59,8 +59,17 @@ class Warehouse:
         self.con = duckdb.connect(str(self.path), read_only=read_only)
         self.archive = Archive(archive or self.path.parent / "archive")
         if not read_only:
-            for stmt in ddl_statements():
-                self.con.execute(stmt)
+            self.ensure_schema()
+
+    def ensure_schema(self) -> None:
+        """Create the tables, and add the columns a warehouse from an earlier version lacks."""
+        present: dict[str, set[str]] = defaultdict(set)
+        for table, column in self.con.execute(
+                "SELECT table_name, column_name FROM information_schema.columns"
+                " WHERE table_catalog = current_database()").fetchall():
+            present[table].add(column)
+        for stmt in ddl_statements(present):
+            self.con.execute(stmt)
 
     def close(self) -> None:
         self.con.close()
@@ -278,10 +287,14 @@ class Warehouse:
                                  " (SELECT unnest(?::VARCHAR[]))", [events])
                 self._upsert(table, rows)
             elif table == "items":
-                # product lines belong to the version shown in `contracts`: those of the
-                # document that won (rows of a batch of documents carry theirs in `_doc`)
-                rows = [r for r in rows
-                        if winners.get(r["contract_id"]) == r.get("_doc", document_id)]
+                # product lines belong to the version shown in `contracts`: those emitted
+                # beside the contract row that won. That row names its document, which is not
+                # the parsed one where a source compiles a contract from several (OCDS); rows
+                # of a batch of documents carry the parsed one in `_doc`.
+                shown_by = {(r["contract_id"], r.get("_doc", document_id)): r["document_id"]
+                            for r in ctx.rows.get("contracts", [])}
+                rows = [r for r in rows if winners.get(r["contract_id"]) == shown_by.get(
+                    (r["contract_id"], r.get("_doc", document_id)), r.get("_doc", document_id))]
                 self.con.execute("DELETE FROM items WHERE contract_id IN"
                                  " (SELECT unnest(?::VARCHAR[]))", [sorted(winners)])
                 self._upsert("items", rows)
@@ -299,43 +312,54 @@ class Warehouse:
         return counts
 
     def _write_contracts(self, rows: list[dict]) -> dict[str, str]:
-        """Upsert contracts unless the stored version is newer; return the contracts now
-        shown from a document of these rows (the 'winners'), with that document."""
-        newest: dict[str, dict] = {}
-        for row in rows:
-            seen = newest.get(row["contract_id"])
-            if seen is None or not _older(row, (seen["version"], seen.get("published_on"))):
-                newest[row["contract_id"]] = row
-        self._upsert("contracts", list(newest.values()), guard=(
-            "excluded.version > contracts.version OR (excluded.version = contracts.version"
-            " AND (contracts.published_on IS NULL OR excluded.published_on IS NULL"
-            " OR excluded.published_on >= contracts.published_on))"))
+        """Upsert contracts unless the stored version is newer (schema: `newest`); return the
+        contracts now shown from a document of these rows (the 'winners'), with that document."""
+        self._upsert("contracts", rows)
         ours = {r["document_id"] for r in rows}
         return {cid: doc for cid, doc in self.query(
             "SELECT contract_id, document_id FROM contracts"
-            " WHERE contract_id IN (SELECT unnest(?::VARCHAR[]))", [list(newest)])
-            if doc in ours}
+            " WHERE contract_id IN (SELECT unnest(?::VARCHAR[]))",
+            [sorted({r["contract_id"] for r in rows})]) if doc in ours}
 
-    def _upsert(self, table: str, rows: list[dict], guard: str | None = None) -> None:
+    def _upsert(self, table: str, rows: list[dict]) -> None:
         """One upsert statement per table and batch: a few rows bound as values, more as an
         Arrow table (row-by-row statements cost ~2 ms each, which dominated big loads).
 
-        Rows repeating a key within the batch keep the last one (DuckDB updates a row once
-        per statement); `guard` is a condition on `excluded` and the stored row.
+        Of rows sharing a key (within the batch, or with the stored row) the newest by the
+        table's `newest` columns is kept, so the result never depends on load order; in a
+        table of things described (KEEP_KNOWN) the older rows still fill what it leaves NULL.
         """
         if not rows:
             return
         spec = TABLES[table]
         cols = spec.column_names
-        unique = {tuple(r.get(k) for k in spec.key): r for r in rows}
+        keep = table in KEEP_KNOWN  # a document that omits a value does not erase it
+        unique: dict[tuple, dict] = {}
+        for row in rows:
+            k = tuple(row.get(c) for c in spec.key)
+            seen = unique.get(k)
+            if seen is None:
+                unique[k] = row
+                continue
+            new, old = (row, seen) if _rank(row, spec.newest) >= _rank(seen, spec.newest) \
+                else (seen, row)
+            unique[k] = {c: new.get(c) if new.get(c) is not None else old.get(c)
+                         for c in cols} if keep else new
         values = [[_fit(r.get(c), spec, c) for c in cols] for r in unique.values()]
         updates = [c for c in cols if c not in spec.key]
-        keep = table in KEEP_KNOWN  # a later document that omits a value does not erase it
-        conflict = f" ON CONFLICT ({', '.join(spec.key)}) DO " + ("UPDATE SET " + ", ".join(
-            f"{c} = coalesce(excluded.{c}, {table}.{c})" if keep else f"{c} = excluded.{c}"
-            for c in updates) if updates else "NOTHING")
-        if guard and updates:
-            conflict += f" WHERE {guard}"
+        newer = _newer_sql(table, spec.newest)
+        if not updates:
+            conflict = f" ON CONFLICT ({', '.join(spec.key)}) DO NOTHING"
+        elif keep:
+            conflict = f" ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET " + ", ".join(
+                f"{c} = CASE WHEN {newer} THEN excluded.{c} ELSE {table}.{c} END"
+                if c in spec.newest else
+                f"{c} = CASE WHEN {newer} THEN coalesce(excluded.{c}, {table}.{c})"
+                f" ELSE coalesce({table}.{c}, excluded.{c}) END" for c in updates)
+        else:
+            conflict = (f" ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET "
+                        + ", ".join(f"{c} = excluded.{c}" for c in updates)
+                        + (f" WHERE {newer}" if spec.newest else ""))
         if len(values) <= SMALL_BATCH:
             # a statement costs ~2 ms; binding a few rows beats registering an Arrow table
             row = f"({', '.join('?' for _ in cols)})"
@@ -476,9 +500,18 @@ def _scale(table: str, column: str) -> int | None:
     return int(typ.split(",")[1].rstrip(")")) if typ.startswith("DECIMAL") else None
 
 
-def _older(row: dict, current: tuple) -> bool:
-    version, published = current
-    if row["version"] != version:
-        return row["version"] < version
-    new_pub = row.get("published_on")
-    return bool(published and new_pub and new_pub < published)
+def _rank(row: dict, columns: tuple[str, ...]) -> tuple:
+    """A row's place in the order of `newest` (NULL lowest), as _newer_sql compares it."""
+    return tuple((row.get(c) is not None, row.get(c)) for c in columns)
+
+
+def _newer_sql(table: str, columns: tuple[str, ...]) -> str:
+    """SQL: the incoming row is at least as new as the stored one (NULL lowest)."""
+    if not columns:
+        return "TRUE"
+
+    def rank(alias: str) -> str:
+        return ", ".join(f"{alias}.{c} IS NOT NULL, {alias}.{c}" for c in columns)
+
+    return f"(({rank('excluded')}) >= ({rank(table)}))"
+

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from survtrack.warehouse.schema import CANCELLED_SQL
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -232,7 +234,7 @@ def buyer_concentration(scope: Scope) -> str:
         FROM contracts c JOIN (SELECT DISTINCT contract_id, category FROM tags) t
           USING (contract_id)
         WHERE c.buyer_id IS NOT NULL AND c.year IS NOT NULL
-          AND c.status IS DISTINCT FROM 'annulled'
+          AND NOT coalesce({CANCELLED_SQL.format(status='c.status')}, FALSE)
           {scope.same('c', 'buyer_id')}),
     groups AS (
         SELECT buyer_id, category, year, count(*) AS n,
@@ -300,7 +302,8 @@ def split_purchase(scope: Scope) -> str:
                c.document_id, thr.t.threshold AS threshold, thr.t.currency AS thr_currency,
                thr.t.basis AS basis
         FROM contracts c JOIN competition k USING (contract_id) LEFT JOIN thr USING (contract_id)
-        WHERE c.status IS DISTINCT FROM 'annulled'{scope.same('c', 'buyer_id', 'vendor_id')}),
+        WHERE NOT coalesce({CANCELLED_SQL.format(status='c.status')}, FALSE)
+              {scope.same('c', 'buyer_id', 'vendor_id')}),
     parts AS (
         SELECT *,
             sum(amount) OVER w_fwd AS window_sum, count(*) OVER w_fwd AS window_n

@@ -62,6 +62,9 @@ def controls(con, f: Filters, lang: str) -> dbc.Card:
                                         f.vendor, lang)),
             field("f_from", _dropdown("f-from", years, f.year_from, lang)),
             field("f_to", _dropdown("f-to", years, f.year_to, lang)),
+            field("f_measure", _dropdown("f-measure", [
+                {"label": t(f"measure_{m}", lang), "value": m}
+                for m in spending.MEASURE_COLUMNS], f.measure, lang, clearable=False)),
         ]),
         dbc.Switch(id="f-surveillance", value=f.surveillance_only,
                    label=t("f_surveillance", lang)),
@@ -93,10 +96,20 @@ def totals_row(con, f: Filters, lang: str) -> dbc.Row:
              kpi(t("contracts", lang), formats.number(tot.contracts, lang), "kpi-contracts"),
              kpi(t("vendors", lang), formats.number(tot.vendors, lang), "kpi-vendors")]
     missing = int(tot.not_converted) if f.usd else 0
-    cards.append(kpi(t("not_converted", lang) if f.usd else t("no_amount", lang),
+    no_money = "no_amount" if f.measure == "value" else "no_payments"
+    cards.append(kpi(t("not_converted", lang) if f.usd else t(no_money, lang),
                      formats.number(missing if f.usd else tot.no_amount, lang),
                      "kpi-not-converted"))
     rows = [dbc.Row(cards, className="mb-3 g-2")]
+    if f.measure == "paid":  # what the paid total stands on
+        rows.append(html.P(t("paid_note", lang).format(
+            n=formats.number(tot.with_payments, lang), m=formats.number(tot.no_amount, lang)),
+            id="paid-note", className="small text-muted"))
+    if tot.cancelled:  # listed with the contracts, never in a sum
+        rows.append(html.P([t("cancelled_note", lang).format(
+            n=formats.number(tot.cancelled, lang)), " ", dcc.Link(
+                t("cancelled_show", lang), href=href("/contracts", f, lang))],
+            id="cancelled-note", className="small text-muted"))
     if f.source is None:  # curated leads are marked wherever they are summed with records
         curated = int(spending.totals(con, f.with_(source="curated")).iloc[0].contracts)
         if curated:

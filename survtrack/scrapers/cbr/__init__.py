@@ -8,7 +8,7 @@ Two documents, both Windows-1251 XML:
   them the working day before).
 - `XML_dynamic.asp?date_req1=…&date_req2=…&VAL_NM_RQ=R01235`: one currency over a range,
   `<ValCurs ID="R01235"><Record Date="30.12.2015" Id="R01235"><Nominal>1</Nominal>
-  <Value>72,5071</Value></Record>…`.
+  <Value>72,5066</Value></Record>…`.
 
 `fx_rates` holds units per US dollar: a daily file yields RUB per USD and, crossed through
 the dollar, every other currency per USD; a dynamic file yields RUB per USD from the USD

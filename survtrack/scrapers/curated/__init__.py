@@ -142,7 +142,9 @@ def _load_row(ctx: LoadContext, row: dict) -> None:
     ctx.emit("contracts", contract_id=contract_id, source=SOURCE_NAME, native_id=row_id,
              version=0, published_on=v.moment(row["published_on"], "published_on"),
              title=f"[curated from reporting] {v.clean(row['subject'], 980)}",
-             buyer_id=buyer_id, vendor_id=vendor_id, signed_on=signed, year=year,
+             buyer_id=buyer_id, vendor_id=vendor_id, signed_on=signed,
+             **(v.dated(("signed", signed)) if signed else
+                {"dated_on": None, "year": year, "date_basis": "reported" if year else None}),
              amount=spent, currency=currency,
              procedure=f"curated from public reporting ({status}; {basis_note})",
              status="unknown", country=country, notice_id=row["registry_ref"] or None,

@@ -41,8 +41,11 @@ def find_text(el, *names: str) -> str | None:
 
 
 def org(ctx: LoadContext, *, name: str | None, inn: str | None, kpp: str | None = None,
-        short_name: str | None = None, country: str = "RU") -> str | None:
-    """Emit an organization and return its org_id (RU-INN where an INN is published)."""
+        short_name: str | None = None, country: str = "RU", published=None) -> str | None:
+    """Emit an organization and return its org_id (RU-INN where an INN is published).
+
+    `published`: when the naming document was published; the newest names an organization.
+    """
     inn = (inn or "").strip() or None
     name = v.clean(name)
     if inn:
@@ -55,7 +58,7 @@ def org(ctx: LoadContext, *, name: str | None, inn: str | None, kpp: str | None 
         return None
     ctx.emit("organizations", org_id=org_id, name=name or short_name, short_name=v.clean(short_name),
              scheme=scheme, identifier=inn, kpp=(kpp or "").strip() or None, country=country,
-             document_id=ctx.document.document_id)
+             published_on=published, document_id=ctx.document.document_id)
     return org_id
 
 

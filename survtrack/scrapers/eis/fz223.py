@@ -16,13 +16,13 @@ from . import competition
 from .common import CARD_223, NOTICE_223, SOURCE, find, find_text, item_code, org, stages
 
 
-def _party(ctx: LoadContext, node) -> str | None:
+def _party(ctx: LoadContext, node, published) -> str | None:
     if node is None:
         return None
     info = child(node, "mainInfo")
     info = info if info is not None else node
     return org(ctx, name=text(info, "fullName") or text(info, "name"), inn=text(info, "inn"),
-               kpp=text(info, "kpp"), short_name=text(info, "shortName"))
+               kpp=text(info, "kpp"), short_name=text(info, "shortName"), published=published)
 
 
 def contract223(ctx: LoadContext, item, kind: str) -> None:
@@ -43,14 +43,14 @@ def contract223(ctx: LoadContext, item, kind: str) -> None:
     if amount is None and text(data, "rubPrice"):
         amount, cur = v.money(text(data, "rubPrice"), "contractData/rubPrice"), "RUB"
 
-    buyer_id = _party(ctx, child(data, "customer"))
+    buyer_id = _party(ctx, child(data, "customer"), published)
     supplier = child(data, "supplierInfo")
     vendor_id = None
     if supplier is not None:
         foreign = text(supplier, "nonResident") == "true"
         vendor_id = org(ctx, name=text(supplier, "name"), inn=text(supplier, "inn"),
                         kpp=text(supplier, "kpp"), short_name=text(supplier, "shortName"),
-                        country=None if foreign else "RU")
+                        country=None if foreign else "RU", published=published)
 
     lines = []
     for i, position in enumerate(children(child(data, "contractPositions"), "contractPosition"), 1):
@@ -72,7 +72,8 @@ def contract223(ctx: LoadContext, item, kind: str) -> None:
         v.clean("; ".join(dict.fromkeys(x for x in lines if x)), 1000) if lines else None)
     ctx.emit("contracts", contract_id=contract_id, source=SOURCE, native_id=reg_num,
              version=version, published_on=published, title=title, buyer_id=buyer_id,
-             vendor_id=vendor_id, signed_on=signed, year=signed.year if signed else None,
+             vendor_id=vendor_id, signed_on=signed,
+             **v.dated(("signed", signed), ("published", published)),
              amount=amount, currency=cur, procedure=text(data, "purchaseTypeInfo", "name"),
              status=status, country="RU", notice_id=f"{SOURCE}:{notice}" if notice else None,
              url=CARD_223.format(reg_num))
@@ -93,6 +94,8 @@ def performance223(ctx: LoadContext, item, kind: str) -> None:
         raise Rejected("performanceContract without contractRegNumber",
                        "performanceContractData/contractRegNumber")
     contract_id = f"{SOURCE}:{reg_num}"
+    published = v.moment(text(data, "publicationDate") or text(data, "createDateTime"),
+                         "performanceContractData/publicationDate")
     for i, position in enumerate(children(child(data, "positions"), "position"), 1):
         where = f"positions/position[{i}]"
         amount = v.money(text(position, "price"), f"{where}/price")
@@ -107,7 +110,7 @@ def performance223(ctx: LoadContext, item, kind: str) -> None:
         key = f"{reference}|{paid_on}|{amount}|{cur}|{text(position, 'ordinal')}"
         ctx.emit("payments", contract_id=contract_id,
                  payment_id=hashlib.sha1(key.encode()).hexdigest()[:16], paid_on=paid_on,
-                 amount=amount, currency=cur, reference=reference,
+                 amount=amount, currency=cur, reference=reference, published_on=published,
                  document_id=ctx.document.document_id)
     if text(data, "completed") == "true":
         ctx.emit("contract_events", contract_id=contract_id, event="completed", occurred_on=None,
@@ -130,11 +133,17 @@ def notice223(ctx: LoadContext, item, kind: str) -> None:
     cur = v.currency(find_text(find(data, "currency"), "code"), "currency/code") \
         if amount is not None else None
     ctx.emit("notices", notice_id=f"{SOURCE}:{number}", kind=kind, document_type=local(data.tag),
-             published_on=published, buyer_id=_party(ctx, child(data, "customer")),
+             published_on=published, buyer_id=_party(ctx, child(data, "customer"), published),
              title=v.clean(text(data, "name"), 1000), amount=amount, currency=cur,
              bidders=None, url=NOTICE_223.format(number), document_id=ctx.document.document_id)
     if kind == "notice":
         competition.notice223(ctx, data, number, published, amount, cur)
 
 
-HANDLERS = {"contract223": contract223, "performance223": performance223, "notice223": notice223}
+def summary223(ctx: LoadContext, item, kind: str) -> None:
+    """Plans and monthly accounts of contracts: recognised, archived and counted, never read
+    as contracts (their totals restate contracts that come one by one in `contract` files)."""
+
+
+HANDLERS = {"contract223": contract223, "performance223": performance223, "notice223": notice223,
+            "summary223": summary223}

@@ -7,6 +7,7 @@ versions (5.x to 11.x), by searching the subtree, so one parser serves every ver
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 
 from survtrack.scrapers import values as v
 from survtrack.scrapers.xmlsafe import child, children, local, text
@@ -39,11 +40,12 @@ def contract44(ctx: LoadContext, el, kind: str) -> None:
     buyer_id = None
     if customer is not None:
         buyer_id = org(ctx, name=text(customer, "fullName"), inn=text(customer, "inn"),
-                       kpp=text(customer, "kpp"), short_name=text(customer, "shortName"))
+                       kpp=text(customer, "kpp"), short_name=text(customer, "shortName"),
+                       published=published)
 
     vendor_id = None
     for supplier in _all(el, ("suppliers", "suppliersInfo"), ("supplier", "supplierInfo")):
-        sid = _supplier(ctx, supplier)
+        sid = _supplier(ctx, supplier, published)
         vendor_id = vendor_id or sid
 
     items = []
@@ -74,7 +76,8 @@ def contract44(ctx: LoadContext, el, kind: str) -> None:
     title = v.clean("; ".join(dict.fromkeys(i for i in items if i)), 1000) if items else None
     ctx.emit("contracts", contract_id=contract_id, source=SOURCE, native_id=reg_num,
              version=version, published_on=published, title=title, buyer_id=buyer_id,
-             vendor_id=vendor_id, signed_on=signed, year=signed.year if signed else None,
+             vendor_id=vendor_id, signed_on=signed,
+             **v.dated(("signed", signed), ("published", published)),
              amount=amount, currency=cur, procedure=procedure, status=status, country="RU",
              notice_id=f"{SOURCE}:{notice}" if notice else None,
              url=CARD_44.format(reg_num))
@@ -96,7 +99,7 @@ def _all(el, containers: tuple[str, ...], members: tuple[str, ...]) -> list:
     return []
 
 
-def _supplier(ctx: LoadContext, supplier) -> str | None:
+def _supplier(ctx: LoadContext, supplier, published) -> str | None:
     person = find(supplier, "individualPersonRF", "individualPersonForeignState")
     if person is not None:
         name = " ".join(filter(None, (find_text(person, "lastName"), find_text(person, "firstName"),
@@ -112,20 +115,32 @@ def _supplier(ctx: LoadContext, supplier) -> str | None:
             name = f"{name} ({country} {code})".strip()
     return org(ctx, name=name, inn=inn, kpp=find_text(supplier, "KPP", "kpp"),
                short_name=find_text(supplier, "shortName"),
-               country="RU" if not foreign else (find_text(supplier, "countryCode") or None))
+               country="RU" if not foreign else (find_text(supplier, "countryCode") or None),
+               published=published)
 
 
 def procedure44(ctx: LoadContext, el, kind: str) -> None:
     """Execution record: payments go to `payments`; a termination becomes an event, and its
-    `paid` total is kept as `reported_paid`, never as another payment."""
+    `paid` total is kept as `reported_paid`, never as another payment.
+
+    A payment is known by what the document says of it: its stage (`ordinalNumber`), the
+    payment order (`payDoc`) or, where none is given, the execution document (`docExecution`,
+    an acceptance act) by number and date, and the amount. Where all of that repeats (a
+    monthly service billed in equal acts without numbers), the execution's position among
+    its twins tells them apart. An execution with nothing paid (0.00: an act of delivery
+    recorded before its payment) is no payment.
+    """
     reg_num = text(el, "regNum")
     if not reg_num:
         raise Rejected("contractProcedure without regNum", "contractProcedure/regNum")
     contract_id = f"{SOURCE}:{reg_num}"
-    n_payments = 0
+    published = v.moment(text(el, "publishDate"), "contractProcedure/publishDate")
+    n_payments = unpaid = 0
+    twins: Counter = Counter()
     for executions in children(el, "executions"):
+        stage = text(executions, "ordinalNumber")
         for i, execution in enumerate(children(executions, "execution"), start=1):
-            where = f"executions/execution[{i}]"
+            where = f"executions[{stage}]/execution[{i}]"
             amount = v.money(text(execution, "paid"), f"{where}/paid")
             cur = v.currency(text(execution, "currency", "code"), f"{where}/currency/code", "RUB")
             if amount is None:
@@ -135,14 +150,22 @@ def procedure44(ctx: LoadContext, el, kind: str) -> None:
                 ctx.reject_part(f"execution without a paid amount in contract {reg_num}",
                                 f"{where}/paid")
                 continue
-            pay_doc = child(execution, "payDoc")
-            reference = text(pay_doc, "documentNum") if pay_doc is not None else None
-            paid_on = v.day(text(pay_doc, "documentDate") if pay_doc is not None else None,
-                            f"{where}/payDoc/documentDate")
-            key = f"{reference}|{paid_on}|{amount}|{cur}"
+            if amount == 0:
+                unpaid += 1
+                continue
+            doc_kind, doc = next(((name, node) for name in ("payDoc", "docExecution")
+                                  if (node := child(execution, name)) is not None),
+                                 (None, None))
+            reference = text(doc, "documentNum") if doc is not None else None
+            paid_on = v.day(text(doc, "documentDate") if doc is not None else None,
+                            f"{where}/{doc_kind or 'payDoc'}/documentDate")
+            key = f"{stage}|{doc_kind}|{reference}|{paid_on}|{amount}|{cur}"
+            twins[key] += 1
+            if twins[key] > 1:  # nothing but its position tells it from an earlier twin
+                key += f"|#{twins[key]}"
             ctx.emit("payments", contract_id=contract_id,
                      payment_id=hashlib.sha1(key.encode()).hexdigest()[:16], paid_on=paid_on,
-                     amount=amount, currency=cur, reference=reference,
+                     amount=amount, currency=cur, reference=reference, published_on=published,
                      document_id=ctx.document.document_id)
             n_payments += 1
     termination = child(el, "termination")
@@ -164,6 +187,7 @@ def procedure44(ctx: LoadContext, el, kind: str) -> None:
     version = text(el, "versionNumber")
     ctx.describe("contract_procedure",
                  f"execution record v{version} of {reg_num}: {n_payments} payments"
+                 + (f", {unpaid} executions with nothing paid" if unpaid else "")
                  + (f", {', '.join(events)}" if events else ""),
                  url=CARD_44.format(reg_num))
 
@@ -189,12 +213,17 @@ def _purchase_number(el) -> str | None:
     return text(el, "purchaseNumber") or find_text(el, "purchaseNumber", "notificationNumber")
 
 
-def _responsible(ctx: LoadContext, el) -> str | None:
+def _responsible(ctx: LoadContext, el, published) -> str | None:
     node = find(el, "responsibleOrg", "customer", "purchaseResponsible")
     if node is None:
         return None
     return org(ctx, name=find_text(node, "fullName"), inn=find_text(node, "INN", "inn"),
-               kpp=find_text(node, "KPP", "kpp"))
+               kpp=find_text(node, "KPP", "kpp"), published=published)
+
+
+def _published(el):
+    return v.moment(find_text(el, "docPublishDate", "publishDTInEIS", "publishDate",
+                              "createDate", "protocolDate", "signDate"), "publishDate")
 
 
 def _published(el):
@@ -209,7 +238,7 @@ def _notice_row(ctx: LoadContext, el, kind: str, *, amount=None, cur=None, bidde
         raise Rejected(f"{local(el.tag)} without purchaseNumber", f"{local(el.tag)}/purchaseNumber")
     published = _published(el)
     ctx.emit("notices", notice_id=f"{SOURCE}:{number}", kind=kind, document_type=local(el.tag),
-             published_on=published, buyer_id=_responsible(ctx, el),
+             published_on=published, buyer_id=_responsible(ctx, el, published),
              title=title or v.clean(find_text(el, "purchaseObjectInfo"), 1000), amount=amount,
              currency=cur, bidders=bidders, url=NOTICE_44.format(number),
              document_id=ctx.document.document_id)
@@ -235,7 +264,8 @@ def protocol44(ctx: LoadContext, el, kind: str) -> None:
                         if local(n.tag) in ("appParticipant", "appParticipantInfo", "participantInfo")):
         org(ctx, name=find_text(participant, "fullName", "organizationName", "firmName",
                                 "shortName", "lastName"),
-            inn=find_text(participant, "inn", "INN"), kpp=find_text(participant, "kpp", "KPP"))
+            inn=find_text(participant, "inn", "INN"), kpp=find_text(participant, "kpp", "KPP"),
+            published=_published(el))
     number = _notice_row(ctx, el, "protocol", bidders=len(apps) or None)
     competition.protocol44(ctx, el, number, _published(el))
     ctx.describe("protocol", f"{local(el.tag)} for purchase {number}: {len(apps)} applications;"
@@ -260,7 +290,7 @@ def contract_sign44(ctx: LoadContext, el, kind: str) -> None:
     cur = v.currency(text(el, "currency", "code"), "fcsContractSign/currency/code",
                      "RUB" if amount is not None else None)
     for supplier in children(child(el, "suppliers"), "supplier"):
-        _supplier(ctx, supplier)
+        _supplier(ctx, supplier, _published(el))
     number = _notice_row(ctx, el, "contract_sign", amount=amount, cur=cur)
     ctx.describe("contract_sign", f"contract {text(el, 'number')} signed {text(el, 'signDate')}"
                  f" for purchase {number}; the contract record itself carries the contract",

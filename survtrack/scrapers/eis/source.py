@@ -30,8 +30,12 @@ SOURCE = Source(
         " record exists: they are kept as notices and never counted as contracts.",
         "A termination states the total paid so far; that figure is kept on the event"
         " (reported_paid) and never added to payments.",
-        "Identical payment orders (number, date, amount) republished in a later execution"
-        " record are stored once.",
+        "A payment is known by its stage, its payment order (else its execution document:"
+        " an acceptance act) by number and date, and its amount; republished in a later"
+        " execution record it is stored once, and equal acts without numbers stay apart by"
+        " their position. An execution with nothing paid (0.00) is no payment.",
+        "223-FZ purchase plans and monthly accounts of contracts are recognised and kept as"
+        " not contract-bearing (their totals restate contracts loaded one by one).",
         "223-FZ contract cards need an internal id; `url` points at the public search for the"
         " registration number instead.",
     ),

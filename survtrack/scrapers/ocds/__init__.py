@@ -33,6 +33,7 @@ def parse(ctx: LoadContext) -> None:
 def _parse(ctx: LoadContext, processes: Processes) -> None:
     reader = Reader(ctx.document.path)
     seen = {"release": 0, "record": 0}
+    linked: dict[str, int] = {}  # ocid -> releases a record only links to
     first_problem = None
     for part in reader:
         if isinstance(part, Broken):
@@ -46,11 +47,18 @@ def _parse(ctx: LoadContext, processes: Processes) -> None:
             if part.kind == "release":
                 processes.add(part.obj, part.where, fallback_date=fallback)
             else:
-                _add_record(processes, part.obj, part.where, fallback)
+                _add_record(processes, part.obj, part.where, fallback, linked)
             seen[part.kind] += 1
         except Rejected as exc:
             first_problem = first_problem or exc.reason
             ctx.reject_part(exc.reason, exc.field)
+    if not processes.new and linked and not first_problem:
+        ctx.describe(reader.shape or "ocds", f"{seen['record']} records of {len(linked)}"
+                     f" processes linking {sum(linked.values())} releases by URL, none"
+                     " embedded and no compiledRelease: nothing to compile until the releases"
+                     " themselves are loaded; not contract-bearing", contract_bearing=False,
+                     url=_text(reader.meta.get("uri")))
+        return
     if not processes.new:
         raise Rejected("no OCDS release or record with an ocid and a date"
                        + (f"; first problem: {first_problem}" if first_problem else ""),
@@ -58,6 +66,7 @@ def _parse(ctx: LoadContext, processes: Processes) -> None:
     processes.keep()
 
     url = _text(reader.meta.get("uri"))
+    urls = _DocumentUrls(ctx)
     tally = {"contracts": 0, "awards": 0, "notices": 0, "processes": 0, "recompiled": 0}
     batch = _Batch()
     for ocid, entries, had_prior in processes.processes():
@@ -73,16 +82,29 @@ def _parse(ctx: LoadContext, processes: Processes) -> None:
             batch.recompiled.append(ocid)
             tally["recompiled"] += 1
         last_ordinal, last, _ = versions[-1]
-        page = url or _text((state.get("packageInfo") or {}).get("uri")
-                            if isinstance(state.get("packageInfo"), dict) else None)
+        # the page of the document holding the newest version, whichever document is loading
+        page = (url if last.document_id == ctx.document.document_id
+                else urls.of(last.document_id)) or _text(
+            (state.get("packageInfo") or {}).get("uri")
+            if isinstance(state.get("packageInfo"), dict) else None)
+        version_rows, first_seen = [], {}
+        for ordinal, entry, at in versions:
+            for contract_id, (amount, currency) in amounts(at).items():
+                first_seen.setdefault(contract_id, entry.published_on)
+                version_rows.append(dict(
+                    contract_id=contract_id, version=ordinal, published_on=entry.published_on,
+                    amount=amount, currency=currency, document_id=entry.document_id))
         found = extract(state, version=last_ordinal, published_on=last.published_on,
-                        document_id=last.document_id, url=page)
+                        document_id=last.document_id, url=page, first_seen=first_seen)
         for problem in found.problems:
             ctx.reject_part(problem.reason, problem.field)
         competition.emit(ctx, state, last.published_on, last.document_id)
         batch.failed |= found.failed  # a contract whose new state is unreadable keeps its rows
+        # parties are named as of the process's newest release (of several at one time, the
+        # one in the greatest document): an earlier compilation never names them later
+        newest = max(entries, key=lambda e: (e.published_on, e.document_id))
         for org in found.orgs:
-            batch.orgs[org.org_id] = org
+            batch.orgs[org.org_id, newest.document_id, newest.published_on] = org
         for row in found.contracts:
             ctx.emit("contracts", **row)
             batch.kept.add(row["contract_id"])
@@ -91,17 +113,14 @@ def _parse(ctx: LoadContext, processes: Processes) -> None:
             for row in getattr(found, table):
                 ctx.emit(table, **row)
         ids = {row["contract_id"] for row in found.contracts}
-        for ordinal, entry, at in versions:
-            for contract_id, (amount, currency) in amounts(at).items():
-                if contract_id in ids:
-                    ctx.emit("contract_versions", contract_id=contract_id, version=ordinal,
-                             published_on=entry.published_on, amount=amount,
-                             currency=currency, document_id=entry.document_id)
+        for row in version_rows:
+            if row["contract_id"] in ids:
+                ctx.emit("contract_versions", **row)
         if not found.contracts and not found.problems:
             tally["notices"] += 1
             buyer = _notice(ctx, state, last, page)
             if buyer:
-                batch.orgs[buyer.org_id] = buyer
+                batch.orgs[buyer.org_id, newest.document_id, newest.published_on] = buyer
         if sum(map(len, ctx.rows.values())) >= FLUSH_ROWS:
             batch = _flush(ctx, batch)
     _flush(ctx, batch, final=True)
@@ -133,26 +152,45 @@ def _flush(ctx: LoadContext, batch: _Batch, final: bool = False) -> _Batch:
     for contract_id in _held(ctx, batch.recompiled):
         if contract_id in batch.failed:
             continue
-        ctx.retract(contract_id, ("contract_versions",) if contract_id in batch.kept
+        # the process compiled again restates its contracts' versions and transactions
+        ctx.retract(contract_id, ("contract_versions", "payments") if contract_id in batch.kept
                     else RETRACT_FROM)
-    for org in batch.orgs.values():
+    for (_, document_id, published_on), org in batch.orgs.items():
         ctx.emit("organizations", org_id=org.org_id, name=org.name, short_name=None,
                  scheme=org.scheme, identifier=org.identifier, kpp=None, country=org.country,
-                 document_id=ctx.document.document_id)
+                 published_on=published_on, document_id=document_id)
     if ctx.flush is not None and not final:
         ctx.flush()
     return _Batch()
 
 
-def _add_record(processes: Processes, record: dict, where: str, fallback: str | None) -> None:
+class _DocumentUrls:
+    """The public URL of documents loaded before, as the warehouse holds them."""
+
+    def __init__(self, ctx: LoadContext):
+        self.ctx, self.known = ctx, {}
+
+    def of(self, document_id: str) -> str | None:
+        if document_id not in self.known and self.ctx.query is not None:
+            rows = self.ctx.query("SELECT url FROM documents WHERE document_id = ?",
+                                  [document_id])
+            self.known[document_id] = rows[0][0] if rows else None
+        return self.known.get(document_id)
+
+
+def _add_record(processes: Processes, record: dict, where: str, fallback: str | None,
+                linked: dict[str, int]) -> None:
     releases = [r for r in record.get("releases") or [] if isinstance(r, dict)]
     embedded = [r for r in releases if set(r) - {"url", "date", "tag", "ocid"}]
     compiled = record.get("compiledRelease")
     ocid = _text(record.get("ocid")) or (
         _text(compiled.get("ocid")) if isinstance(compiled, dict) else None)
     if not isinstance(compiled, dict) and not embedded:
-        raise Rejected(f"{where}: record of {ocid} has no compiledRelease and only linked"
-                       " releases", f"{where}.compiledRelease")
+        if not (ocid and releases and all(_text(r.get("url")) for r in releases)):
+            raise Rejected(f"{where}: record of {ocid} has no compiledRelease, no embedded"
+                           " release and no linked release with a url", f"{where}.releases")
+        linked[ocid] = len(releases)  # valid OCDS: the releases are published elsewhere
+        return
     for n, release in enumerate(embedded, start=1):
         if ocid:
             release.setdefault("ocid", ocid)
@@ -168,11 +206,12 @@ def _add_record(processes: Processes, record: dict, where: str, fallback: str | 
 def _notice(ctx: LoadContext, state: dict, last, url):
     from survtrack.scrapers import values as v
 
-    from .orgs import buyer_of, organization, parties_by_id
+    from .orgs import buyer_of, localized, organization, parties_by_id
 
     ocid = state["ocid"]
     tender = state.get("tender") if isinstance(state.get("tender"), dict) else {}
-    buyer = organization(buyer_of(state, parties_by_id(state)), ocid)
+    lang = _text(state.get("language"))
+    buyer = organization(buyer_of(state, parties_by_id(state)), ocid, language=lang)
     value = tender.get("value") if isinstance(tender.get("value"), dict) else {}
     try:
         amount = v.money(_text(value.get("amount")), "tender.value.amount")
@@ -184,7 +223,8 @@ def _notice(ctx: LoadContext, state: dict, last, url):
     ctx.emit("notices", notice_id=f"{SOURCE_NAME}:{ocid}", kind="notice",
              document_type=f"ocds {last.tags or 'release'}", published_on=last.published_on,
              buyer_id=buyer.org_id if buyer else None,
-             title=v.clean(_text(tender.get("title")) or _text(tender.get("description")), 1000),
+             title=v.clean(localized(tender, "title", lang)
+                           or localized(tender, "description", lang), 1000),
              amount=amount, currency=currency,
              bidders=bidders if isinstance(bidders, int) else None, url=url,
              document_id=ctx.document.document_id)

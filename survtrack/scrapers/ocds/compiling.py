@@ -109,7 +109,13 @@ class Processes:
         while self.new:  # each process leaves the index once compiled: memory goes down
             ocid = next(iter(self.new))
             earlier = prior.pop(ocid, {})
-            merged = {**earlier, **self.new.pop(ocid)}
+            merged = dict(earlier)
+            for release_id, entry in self.new.pop(ocid).items():
+                # one release in several documents: the same one is kept whatever the order
+                # they arrive in (the greatest document id), so the tables never depend on it
+                known = merged.get(release_id)
+                if known is None or entry.document_id >= known.document_id:
+                    merged[release_id] = entry
             yield ocid, sorted(merged.values(), key=_merge_order), bool(earlier)
 
     def compile(self, entries: list[Entry]) -> tuple[list[tuple[int, Entry, dict]], dict]:

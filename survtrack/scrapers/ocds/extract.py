@@ -16,7 +16,7 @@ from survtrack.scrapers import values as v
 from survtrack.warehouse.protocol import Rejected
 
 from . import codes
-from .orgs import Org, buyer_of, organization, parties_by_id, resolve
+from .orgs import Org, buyer_of, localized, organization, parties_by_id, resolve
 
 SOURCE = "ocds"
 
@@ -49,19 +49,29 @@ def _str_id(value) -> str | None:
 
 
 def deals(release: dict) -> tuple[list[Deal], list[Rejected]]:
+    """The contracts of a compiled release, each joined to its award, and the awards no
+    contract carries.
+
+    A contract names its award by `awardID`. Where a contract names none (or an award has no
+    `id`, schema-invalid but real: 38 GACM processes), the pairing is still certain when one
+    contract lacks an award and one award lacks a contract: they are joined, so the award's
+    supplier reaches the contract and its money is not counted a second time. An award
+    without id that stays alone is kept by its position in `awards`.
+    """
     ocid = release["ocid"]
     problems = []
+    for name in ("awards", "contracts"):  # Taiwan writes `awards` as one object
+        value = release.get(name)
+        if value is not None and not isinstance(value, list):
+            problems.append(Rejected(f"{ocid}: `{name}` is a JSON {type(value).__name__}, not an"
+                                     f" array; its {name} are not read", name))
     awards: dict[str, dict] = {}
-    for award in release.get("awards") or []:
+    for n, award in enumerate(_array(release.get("awards")), start=1):
         if not isinstance(award, dict):
             continue
-        award_id = _str_id(award.get("id"))
-        if award_id is None:
-            problems.append(Rejected(f"{ocid}: award without id", "awards[].id"))
-            continue
-        awards[award_id] = award
-    out, awarded = [], set()
-    for contract in release.get("contracts") or []:
+        awards[_str_id(award.get("id")) or f"#{n}"] = award
+    out, awarded, unpaired = [], set(), []
+    for contract in _array(release.get("contracts")):
         if not isinstance(contract, dict):
             continue
         cid = _str_id(contract.get("id"))
@@ -69,14 +79,25 @@ def deals(release: dict) -> tuple[list[Deal], list[Rejected]]:
             problems.append(Rejected(f"{ocid}: contract without id", "contracts[].id"))
             continue
         award_id = _str_id(contract.get("awardID"))
+        deal = Deal(f"{SOURCE}:{ocid}/{cid}", f"{ocid}/{cid}", "contract", contract,
+                    awards.get(award_id) if award_id else None)
+        if deal.award is None:
+            unpaired.append(deal)
         awarded.add(award_id)
-        out.append(Deal(f"{SOURCE}:{ocid}/{cid}", f"{ocid}/{cid}", "contract", contract,
-                        awards.get(award_id) if award_id else None))
+        out.append(deal)
+    alone = [a for a in awards if a not in awarded]
+    if len(unpaired) == 1 and len(alone) == 1:  # one contract, one award: each other's
+        unpaired[0].award = awards[alone[0]]
+        awarded.add(alone[0])
     for award_id, award in awards.items():
         if award_id not in awarded:
             out.append(Deal(f"{SOURCE}:{ocid}/award:{award_id}", f"{ocid}/award:{award_id}",
                             "award", award, award))
     return out, problems
+
+
+def _array(value) -> list:
+    return value if isinstance(value, list) else []
 
 
 def value_of(deal: Deal, where: str) -> tuple[Decimal | None, str | None]:
@@ -101,13 +122,16 @@ def amounts(release: dict) -> dict[str, tuple[Decimal | None, str | None]]:
 
 
 def extract(release: dict, *, version: int, published_on, document_id: str,
-            url: str | None) -> Extracted:
+            url: str | None, first_seen: dict | None = None) -> Extracted:
+    """`first_seen`: contract id -> publication of the first release that carried it."""
     ocid = release["ocid"]
     found = Extracted()
     found_deals, found.problems = deals(release)
     parties = parties_by_id(release)
     publisher = codes.publishers().get(codes.ocid_prefix(ocid), {})
-    buyer = organization(buyer_of(release, parties), ocid, publisher.get("country") or None)
+    lang = _text(release.get("language"))
+    buyer = organization(buyer_of(release, parties), ocid, publisher.get("country") or None,
+                         lang)
     if buyer:
         found.orgs.append(buyer)
     tender = release.get("tender") if isinstance(release.get("tender"), dict) else {}
@@ -118,30 +142,40 @@ def extract(release: dict, *, version: int, published_on, document_id: str,
         where = f"{deal.kind}s[id={deal.contract.get('id')}]"
         try:
             amount, currency = value_of(deal, f"{where}.value")
-            signed = v.day(_text(deal.contract.get("dateSigned") if deal.kind == "contract"
-                                 else deal.award.get("date")),
-                           f"{where}.{'dateSigned' if deal.kind == 'contract' else 'date'}")
+            # an award's date is its decision, not a signature: it dates, never signs
+            signed = v.day(_text(deal.contract.get("dateSigned")), f"{where}.dateSigned") \
+                if deal.kind == "contract" else None
+            decided = v.day(_text((deal.award or {}).get("date")), "awards[].date")
             vendor = None
             for ref in _suppliers(deal):
-                org = organization(resolve(ref, parties), ocid)
+                org = organization(resolve(ref, parties), ocid, language=lang)
                 if org:
                     found.orgs.append(org)
                     vendor = vendor or org.org_id
-            lines = _items(deal, tender, single=len(found_deals) == 1, where=where)
-            payments = _payments(deal, where, document_id)
+            lines = _items(deal, tender, single=len(found_deals) == 1, where=where, lang=lang)
+            payments = _payments(deal, where, document_id, published_on)
         except Rejected as exc:
             found.problems.append(Rejected(f"{ocid}: {exc.reason}", exc.field))
             found.failed.add(deal.contract_id)
             continue
         status = codes.statuses().get((deal.kind, str(deal.contract.get("status") or "")),
                                       "unknown")
-        title = (_text(deal.contract.get("title")) or _text((deal.award or {}).get("title"))
-                 or _text(tender.get("title")) or _text(deal.contract.get("description")))
+        title = (localized(deal.contract, "title", lang)
+                 or localized(deal.award, "title", lang) or localized(tender, "title", lang)
+                 or localized(deal.contract, "description", lang))
+        # what the contract, its award and the tender say beyond the title ("Car Park
+        # Security Options": "works and CCTV" is in the tender's description only)
+        described = [localized(holder, "description", lang)
+                     for holder in (deal.contract, deal.award, tender)]
+        description = "; ".join(dict.fromkeys(d for d in described if d and d != title))
         found.contracts.append(dict(
             contract_id=deal.contract_id, source=SOURCE, native_id=deal.native_id,
             version=version, published_on=published_on, title=v.clean(title, 1000),
+            description=v.clean(description, 4000) or None,
             buyer_id=buyer.org_id if buyer else None, vendor_id=vendor, signed_on=signed,
-            year=signed.year if signed else None, amount=amount, currency=currency,
+            **v.dated(("signed", signed), ("award_decision", decided),
+                      ("published", (first_seen or {}).get(deal.contract_id))),
+            amount=amount, currency=currency,
             procedure=procedure, status=status,
             country=(buyer.country if buyer else None) or publisher.get("country") or None,
             notice_id=f"{SOURCE}:{ocid}" if tender else None,
@@ -162,7 +196,8 @@ def _suppliers(deal: Deal) -> list:
     return []
 
 
-def _items(deal: Deal, tender: dict, single: bool, where: str) -> list[dict]:
+def _items(deal: Deal, tender: dict, single: bool, where: str, lang: str | None = None
+           ) -> list[dict]:
     """Product lines: the contract's, else its award's, else (one contract only) the tender's."""
     for holder in (deal.contract, deal.award, tender if single else None):
         lines = [i for i in (holder or {}).get("items") or [] if isinstance(i, dict)]
@@ -183,7 +218,7 @@ def _items(deal: Deal, tender: dict, single: bool, where: str) -> list[dict]:
         unit = item.get("unit") if isinstance(item.get("unit"), dict) else {}
         price = unit.get("value") if isinstance(unit.get("value"), dict) else {}
         out.append(dict(
-            description=v.clean(_text(item.get("description")), 2000),
+            description=v.clean(localized(item, "description", lang), 2000),
             scheme=scheme if code or scheme else None, code=code,
             quantity=v.number(_num(item.get("quantity")), f"{at}.quantity"),
             unit=_text(unit.get("name")) or _text(unit.get("id")),
@@ -192,7 +227,7 @@ def _items(deal: Deal, tender: dict, single: bool, where: str) -> list[dict]:
     return out
 
 
-def _payments(deal: Deal, where: str, document_id: str) -> list[dict]:
+def _payments(deal: Deal, where: str, document_id: str, published_on) -> list[dict]:
     """Transactions of a contract's implementation (OCDS 1.1 `value`, 1.0 `amount`)."""
     if deal.kind != "contract":
         return []
@@ -214,7 +249,7 @@ def _payments(deal: Deal, where: str, document_id: str) -> list[dict]:
         key = reference or hashlib.sha1(f"{paid_on}|{amount}|{currency}".encode()).hexdigest()[:16]
         out.append(dict(contract_id=deal.contract_id, payment_id=key, paid_on=paid_on,
                         amount=amount, currency=currency, reference=reference,
-                        document_id=document_id))
+                        published_on=published_on, document_id=document_id))
     return out
 
 

@@ -17,6 +17,28 @@ from . import codes
 
 SOURCE = "ocds"
 _FLOAT_ID = re.compile(r"^\d+\.0$")  # 11111111.0: a number that went through a spreadsheet
+_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]+)*$")
+
+
+def localized(obj, field: str, language: str | None = None) -> str | None:
+    """A text field, or where it is missing or empty its language variant (OCDS writes a
+    translation as `<field>_<language tag>`: `name_en`, `title_fr`): the release's language
+    first, then the variants in the order of their tags."""
+    if not isinstance(obj, dict):
+        return None
+    text = _text(obj.get(field)) if not isinstance(obj.get(field), (dict, list)) else None
+    if text:
+        return text
+    prefix = f"{field}_"
+    variants = sorted(k for k in obj if isinstance(k, str) and k.startswith(prefix)
+                      and _LANGUAGE_TAG.match(k[len(prefix):]))
+    if language:
+        variants.sort(key=lambda k: k[len(prefix):].casefold() != str(language).casefold())
+    for key in variants:
+        value = obj[key]
+        if not isinstance(value, (dict, list)) and _text(value):
+            return _text(value)
+    return None
 
 
 @dataclass
@@ -53,11 +75,13 @@ def buyer_of(release: dict, parties: dict[str, dict]) -> dict | None:
     return resolve(tender.get("procuringEntity"), parties)
 
 
-def organization(party: dict | None, ocid: str, fallback_country: str | None = None) -> Org | None:
+def organization(party: dict | None, ocid: str, fallback_country: str | None = None,
+                 language: str | None = None) -> Org | None:
     if not party:
         return None
     ident = party.get("identifier") if isinstance(party.get("identifier"), dict) else {}
-    name = v.clean(_text(party.get("name")) or _text(ident.get("legalName")), 500)
+    name = v.clean(localized(party, "name", language)
+                   or localized(ident, "legalName", language), 500)
     raw_id = _text(ident.get("id"))
     if raw_id and _FLOAT_ID.match(raw_id):
         raw_id = raw_id[:-2]

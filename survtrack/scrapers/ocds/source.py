@@ -36,6 +36,9 @@ SOURCE = Source(
         " unit.value.amount.",
         "A record's own list of releases is merged where the releases are embedded; linked"
         " releases (url and date only) are counted but not fetched.",
+        "Texts published only as language variants (name_en, title_fr) are read in the"
+        " release's language; a contract without awardID and an award without id are joined"
+        " when they are the only ones unpaired.",
     ),
     formats=("JSON release/record packages", "bare releases and records",
              "JSON Lines", "concatenated JSON"),

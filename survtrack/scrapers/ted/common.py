@@ -58,6 +58,10 @@ def publication_number(raw: str | None, field: str) -> str | None:
     return f"{match[1]}-{match[2]}"
 
 
+def is_publication_number(raw: str | None) -> bool:
+    return bool(raw and _PUBLICATION.match(raw.strip()))
+
+
 def notice_url(publication: str | None) -> str | None:
     return NOTICE_URL.format(publication) if publication else None
 
@@ -151,10 +155,11 @@ def registry_id(raw: str | None, country_code: str | None) -> tuple[str, str] | 
     return None
 
 
-def org(ctx: LoadContext, *, name: str | None, raw_id: str | None, country_code: str | None
-        ) -> str | None:
+def org(ctx: LoadContext, *, name: str | None, raw_id: str | None, country_code: str | None,
+        published: datetime | None = None) -> str | None:
     """Emit an organization and return its org_id: a registry scheme id where the published
-    number is one, else `name:ted:<normalized name>` with the raw number kept in `identifier`."""
+    number is one, else `name:ted:<normalized name>` with the raw number kept in `identifier`.
+    `published`: the notice's publication, so that the newest notice names an organization."""
     name = v.clean(name)
     raw_id = v.clean(raw_id)
     found = registry_id(raw_id, country_code)
@@ -167,7 +172,7 @@ def org(ctx: LoadContext, *, name: str | None, raw_id: str | None, country_code:
     else:
         return None
     ctx.emit("organizations", org_id=org_id, name=name, short_name=None, scheme=scheme,
-             identifier=identifier, kpp=None, country=country_code,
+             identifier=identifier, kpp=None, country=country_code, published_on=published,
              document_id=ctx.document.document_id)
     return org_id
 
@@ -183,7 +188,8 @@ class Award:
     amount: Decimal | None
     currency: str | None
     amount_field: str         # where the amount came from, for notes and rejects
-    signed_on: date | None = None
+    signed_on: date | None = None   # contract conclusion (eForms BT-145)
+    decided_on: date | None = None  # winner decision (eForms BT-1451)
     title: str | None = None
     vendor_id: str | None = None
     cpv: list[tuple[str, str | None]] = field(default_factory=list)  # (code, description)
@@ -202,6 +208,7 @@ class Notice:
     total: Decimal | None = None
     total_currency: str | None = None
     total_field: str | None = None
+    dispatched_on: date | None = None  # sent to the Publications Office (BT-05)
 
 
 def settle_amounts(ctx: LoadContext, notice: Notice, awards: list[Award]) -> list[str]:
@@ -265,7 +272,12 @@ def emit_awards(ctx: LoadContext, notice: Notice, awards: list[Award],
         ctx.emit("contracts", contract_id=contract_id, source=SOURCE, native_id=native,
                  version=version, published_on=notice.published_on, title=a.title,
                  buyer_id=notice.buyer_id, vendor_id=a.vendor_id, signed_on=signed,
-                 year=signed.year if signed else None, amount=a.amount, currency=a.currency,
+                 # without a conclusion date the contract still has a year: of the award
+                 # decision, else of the notice's dispatch, else of its publication
+                 **v.dated(("signed", signed), ("award_decision", a.decided_on),
+                           ("dispatch", notice.dispatched_on),
+                           ("published", notice.published_on)),
+                 amount=a.amount, currency=a.currency,
                  procedure=notice.procedure, status="unknown", country=notice.country,
                  notice_id=f"{SOURCE}:{notice.key}", url=notice.url)
         ctx.emit("contract_versions", contract_id=contract_id, version=version,

@@ -26,6 +26,7 @@ from .common import (
     document_kinds,
     emit_awards,
     emit_notice,
+    is_publication_number,
     moment,
     notice_url,
     org,
@@ -119,7 +120,7 @@ def parse(ctx: LoadContext, root) -> None:
                    raw_id=_text(company, "cac:PartyLegalEntity/cbc:CompanyID"),  # BT-501
                    country_code=country(_text(  # BT-514
                        company, "cac:PostalAddress/cac:Country/cbc:IdentificationCode"),
-                       f"{where}/cac:PostalAddress/cac:Country"))
+                       f"{where}/cac:PostalAddress/cac:Country"), published=published)
 
     buyer_refs = [n.text.strip() for n in  # OPT-300-Procedure-Buyer
                   _all(root, "cac:ContractingParty/cac:Party/cac:PartyIdentification/cbc:ID")]
@@ -131,7 +132,8 @@ def parse(ctx: LoadContext, root) -> None:
         country=country(_text(buyer_company, "cac:PostalAddress/cac:Country/cbc:IdentificationCode"),
                         "buyer country") if buyer_company is not None else None,
         procedure=_text(root, "cac:TenderingProcess/cbc:ProcedureCode"),  # BT-105
-        url=notice_url(publication))
+        url=notice_url(publication),
+        dispatched_on=v.day(_text(root, "cbc:IssueDate"), "cbc:IssueDate"))  # BT-05
     title = _in_language(root, "cac:ProcurementProject/cbc:Name", lang)  # BT-21-Procedure
     document_type = "/".join(filter(None, (
         local(root.tag), _text(root, "cbc:NoticeTypeCode"),
@@ -228,11 +230,13 @@ def _awards(ctx: LoadContext, root, result, key: str, lang, org_id, notice_title
         members.sort(key=lambda m: _text(m, "efbc:GroupLeadIndicator") != "true")
         parties[_text(party, "cbc:ID")] = [_text(m, "cbc:ID") for m in members]
     lot_of_contract = {}
+    named = {}  # lot -> the settled contracts its results name (OPT-315)
     settled = {r.text.strip() for r in _all(result, "efac:SettledContract/efac:LotTender/cbc:ID")}
     for lot_result in _all(result, "efac:LotResult"):
         lot_id = _text(lot_result, "efac:TenderLot/cbc:ID")  # BT-13713
         for ref in _all(lot_result, "efac:SettledContract/cbc:ID"):  # OPT-315
             lot_of_contract.setdefault(ref.text.strip(), lot_id)
+            named.setdefault(lot_id, set()).add(ref.text.strip())
         winners = [t.text.strip() for t in _all(lot_result, "efac:LotTender/cbc:ID")]
         if _text(lot_result, "cbc:TenderResultCode") == "selec-w" and \
                 not _all(lot_result, "efac:SettledContract") and not settled & set(winners):
@@ -240,11 +244,13 @@ def _awards(ctx: LoadContext, root, result, key: str, lang, org_id, notice_title
                             " published; its tenders are not loaded as contracts",
                             "efac:LotResult/efac:SettledContract")
 
+    contracts = _all(result, "efac:SettledContract")
+    own_refs = _own_tenders(ctx, contracts, tenders, named)
     awards = []
-    for contract in _all(result, "efac:SettledContract"):
+    for contract in contracts:
         cid = _text(contract, "cbc:ID")  # OPT-316
         where = f"efac:SettledContract[{cid}]"
-        refs = [t.text.strip() for t in _all(contract, "efac:LotTender/cbc:ID")]  # BT-3202
+        refs = own_refs.get(cid, [])
         own = [tenders[t] for t in refs if t in tenders]
         missing = [t for t in refs if t not in tenders]
         if missing:
@@ -276,8 +282,33 @@ def _awards(ctx: LoadContext, root, result, key: str, lang, org_id, notice_title
             native_id=f"{key}/{cid}", lot_key=lot_of_contract.get(cid), amount=amount,
             currency=cur, amount_field=f"{where} tenders' cac:LegalMonetaryTotal/cbc:PayableAmount"
             " (BT-720)", signed_on=v.day(_text(contract, "cbc:IssueDate"), f"{where}/cbc:IssueDate"),
+            decided_on=v.day(_text(contract, "cbc:AwardDate"), f"{where}/cbc:AwardDate"),
             title=v.clean(title, 1000), vendor_id=vendor_id, cpv=cpv))
     return awards
+
+
+def _own_tenders(ctx: LoadContext, contracts: list, tenders: dict, named: dict
+                 ) -> dict[str, list[str]]:
+    """Settled contract id -> its own tenders (BT-3202 references), each counted in one
+    contract only: the one its lot's result names (OPT-315). A contract referencing the
+    tender of a lot whose result names another contract (a publisher's slip: 2024/S
+    065-191534 lists M&G Cleaning's lot-2 tender in Belgo Facility Services' contract) does
+    not add it to its amount or vendors; the named contract gets it."""
+    own: dict[str, list[str]] = {}
+    ids = {_text(c, "cbc:ID") for c in contracts}
+    for contract in contracts:
+        cid = _text(contract, "cbc:ID")
+        own.setdefault(cid, [])
+        for ref in (t.text.strip() for t in _all(contract, "efac:LotTender/cbc:ID")):
+            owners = named.get((tenders.get(ref) or {}).get("lot"), set()) & ids or {cid}
+            owner = cid if cid in owners else next(iter(owners)) if len(owners) == 1 else cid
+            if owner != cid:
+                ctx.reject_part(f"contract {cid} names tender {ref}, whose lot's result names"
+                                f" contract {owner}: counted in {owner} only",
+                                f"efac:SettledContract[{cid}]/efac:LotTender")
+            if ref not in own.setdefault(owner, []):
+                own[owner].append(ref)
+    return own
 
 
 def _modification(ctx: LoadContext, ext, notice: Notice, awards: list[Award],
@@ -285,11 +316,18 @@ def _modification(ctx: LoadContext, ext, notice: Notice, awards: list[Award],
     """A modification notice restates the modified contract (BT-1501(c)) of an earlier notice
     (BT-1501(n)): it becomes a new version of that contract, never a second contract."""
     by_id = {a.native_id.rsplit("/", 1)[1]: a for a in awards}
-    changed, targets = [], {}
+    changed, targets, unmatched = [], {}, []
     for mod in _all(ext, "efac:ContractModification"):
-        previous = publication_number(_text(mod, "efbc:ChangedNoticeIdentifier"),
-                                      "efac:ContractModification/efbc:ChangedNoticeIdentifier")
+        raw = _text(mod, "efbc:ChangedNoticeIdentifier")
         contract = _text(mod, "efbc:ModifiedContractIdentifier")
+        if raw and contract and not is_publication_number(raw):
+            # the modified notice named by its notice identifier (a UUID and version), not
+            # its publication number: its contracts are keyed by the publication number,
+            # which this notice does not give, so the modification cannot be matched to them
+            unmatched.append(f"{contract} of notice {raw}")
+            continue
+        previous = publication_number(raw,
+                                      "efac:ContractModification/efbc:ChangedNoticeIdentifier")
         if not (previous and contract):
             raise Rejected("modification notice without the modified notice or contract"
                            " (BT-1501)", "efac:ContractModification")
@@ -299,6 +337,12 @@ def _modification(ctx: LoadContext, ext, notice: Notice, awards: list[Award],
                            " contracts", "efac:ContractModification/efbc:ModifiedContractIdentifier")
         changed.append(award)
         targets[award.native_id] = f"{previous}/{contract}"
+    if not changed and unmatched:
+        ctx.describe("modification", f"{document_type} {notice.key}: modifies contract"
+                     f" {', '.join(unmatched)}, a notice named by its identifier rather than its"
+                     " publication number: kept as a notice, the modified contract stands as"
+                     " loaded; not contract-bearing", contract_bearing=False, url=notice.url)
+        return
     if not changed:
         raise Rejected("modification notice without efac:ContractModification",
                        "efac:ContractModification")

@@ -43,13 +43,13 @@ def _amount(el, name: str, field: str):
     return v.money(node.text, field), v.currency(node.get("CURRENCY"), f"{field}/@CURRENCY")
 
 
-def _org(ctx: LoadContext, address, field: str) -> str | None:
+def _org(ctx: LoadContext, address, field: str, published=None) -> str | None:
     if address is None:
         return None
     code = child(address, "COUNTRY")
     return org(ctx, name=text(address, "OFFICIALNAME"), raw_id=text(address, "NATIONALID"),
                country_code=country(code.get("VALUE") if code is not None else None,
-                                    f"{field}/COUNTRY"))
+                                    f"{field}/COUNTRY"), published=published)
 
 
 def _cpv(el) -> list[str]:
@@ -81,12 +81,15 @@ def parse(ctx: LoadContext, root) -> None:
                       if local(n.tag).startswith("PT_")), None) if procedure_el is not None else None
     notice = Notice(
         key=publication, published_on=published,
-        buyer_id=_org(ctx, buyer, "ADDRESS_CONTRACTING_BODY"),
+        buyer_id=_org(ctx, buyer, "ADDRESS_CONTRACTING_BODY", published),
         country=country(buyer_country.get("VALUE"), "ADDRESS_CONTRACTING_BODY/COUNTRY")
         if buyer_country is not None else None,
-        procedure=procedure, url=notice_url(publication))
+        procedure=procedure, url=notice_url(publication),
+        dispatched_on=v.day(text(form, "COMPLEMENTARY_INFO", "DATE_DISPATCH_NOTICE")
+                            or text(coded, "CODIF_DATA", "DS_DATE_DISPATCH"),
+                            "COMPLEMENTARY_INFO/DATE_DISPATCH_NOTICE"))
     for extra in children(body, "ADDRESS_CONTRACTING_BODY_ADDITIONAL"):  # joint procurement
-        _org(ctx, extra, "ADDRESS_CONTRACTING_BODY_ADDITIONAL")
+        _org(ctx, extra, "ADDRESS_CONTRACTING_BODY_ADDITIONAL", published)
     obj = child(form, "OBJECT_CONTRACT")
     title = _paragraphs(child(obj, "TITLE"))
     document_type = f"TED_EXPORT/{local(form.tag)}"
@@ -104,8 +107,11 @@ def parse(ctx: LoadContext, root) -> None:
 
     notice.total, notice.total_currency = _amount(obj, "VAL_TOTAL", "OBJECT_CONTRACT/VAL_TOTAL")
     notice.total_field = "OBJECT_CONTRACT/VAL_TOTAL"
-    emit_notice(ctx, notice, kind="award", document_type=document_type, title=title,
-                amount=notice.total, currency=notice.total_currency)
+    # an award notice of lots none of which was awarded (procurement discontinued or
+    # unsuccessful) is a notice of a non-award: no contract, nothing spent
+    emit_notice(ctx, notice, kind="award" if awarded else "non_award",
+                document_type=document_type, title=title, amount=notice.total,
+                currency=notice.total_currency)
 
     main_cpv = _cpv(child(obj, "CPV_MAIN"))
     lots = {}
@@ -125,7 +131,7 @@ def parse(ctx: LoadContext, root) -> None:
         vendor_id = None
         for contractor in result.iter():
             if local(contractor.tag) == "ADDRESS_CONTRACTOR":
-                oid = _org(ctx, contractor, f"{where}/CONTRACTOR")
+                oid = _org(ctx, contractor, f"{where}/CONTRACTOR", published)
                 vendor_id = vendor_id or oid
         lot_no = text(award, "LOT_NO")
         lot = lots.get(lot_no, {"title": None, "cpv": main_cpv})
@@ -140,9 +146,18 @@ def parse(ctx: LoadContext, root) -> None:
     notes = settle_amounts(ctx, notice, awards)
     emit_awards(ctx, notice, awards)
     competition.legacy_awards(ctx, form, notice, list(zip(awarded, awards)))
+    not_awarded: Counter = Counter()  # PROCUREMENT_DISCONTINUED, PROCUREMENT_UNSUCCESSFUL
+    for a in children(form, "AWARD_CONTRACT"):
+        none = child(a, "NO_AWARDED_CONTRACT")
+        if none is not None:
+            not_awarded.update(local(why.tag).lower().replace("_", " ") for why in none
+                               if isinstance(why.tag, str))
     unsuccessful = len(children(form, "AWARD_CONTRACT")) - len(awarded)
-    ctx.describe("award", f"{form_code} {publication}: {len(awards)} contracts"
+    ctx.describe("award" if awards else "non_award", f"{form_code} {publication}:"
+                 f" {len(awards)} contracts"
                  + (f", {unsuccessful} lots not awarded" if unsuccessful else "")
+                 + (f" ({', '.join(f'{n} {why}' for why, n in sorted(not_awarded.items()))})"
+                    if not_awarded else "")
                  + "".join(f"; {n}" for n in notes), contract_bearing=bool(awards),
                  url=notice.url)
 
@@ -156,6 +171,6 @@ def _contract_keys(awarded: list) -> list[str]:
     """
     for element, prefix in (("LOT_NO", "lot"), ("CONTRACT_NO", "contract")):
         values = [text(a, element) for a in awarded]
-        if all(values) and max(Counter(values).values()) == 1:
+        if all(values) and len(set(values)) == len(values):
             return [f"{prefix}-{x}" for x in values]
     return [f"award-{a.get('ITEM') or i}" for i, a in enumerate(awarded, 1)]

@@ -28,6 +28,9 @@ SOURCE = Source(
         " without its own value takes it."),
         ("Contracts adding up to more than the notice total are not additive: their amounts"
         " are left NULL and the notice is listed in `rejects`."),
+        ("An eForms contract sums only its own tenders: those of the lots whose results name"
+         " it; a tender a publisher lists in another contract goes to the contract its lot"
+         " result names, and `rejects` says so."),
         ("National registration numbers are free text: only numbers that match their"
         " country's registry pattern and check digit become scheme ids (company_id_schemes.csv)."),
         ("TED has no version counter: a contract's version is its notice's publication date"

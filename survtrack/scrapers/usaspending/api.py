@@ -6,7 +6,10 @@ carries the URL it was fetched from. A shape we do not know is rejected with its
 
 from __future__ import annotations
 
+import csv
 import json
+from functools import cache
+from pathlib import Path
 
 from survtrack.scrapers import jsonsafe
 from survtrack.scrapers import values as v
@@ -92,8 +95,8 @@ def award_detail(ctx: LoadContext, data: dict) -> None:
         # obligations; for an IDV that is what was obligated on the IDV itself, while
         # base_and_all_options (its ceiling) is never read
         amount=amount(data.get("total_obligation"), "total_obligation"),
-        signed_on=v.day(text(data.get("date_signed")), "date_signed")
-        or v.day(text(period.get("start_date")), "period_of_performance.start_date"),
+        signed_on=v.day(text(data.get("date_signed")), "date_signed"),
+        started_on=v.day(text(period.get("start_date")), "period_of_performance.start_date"),
         last_modified=v.moment(text(period.get("last_modified_date")),
                                "period_of_performance.last_modified_date"),
         agency_code=text(top.get("code")), agency_name=text(top.get("name")),
@@ -159,8 +162,8 @@ def search_row(row: dict, where: str) -> Award | None:
         description=text(row.get("Description")),
         # "Award Amount" is the award's total_obligation for contracts and IDVs alike
         amount=amount(row.get("Award Amount"), f'{where}."Award Amount"'),
-        signed_on=v.day(text(row.get("Base Obligation Date")), f'{where}."Base Obligation Date"')
-        or v.day(text(row.get("Start Date")), f'{where}."Start Date"'),
+        signed_on=v.day(text(row.get("Base Obligation Date")), f'{where}."Base Obligation Date"'),
+        started_on=v.day(text(row.get("Start Date")), f'{where}."Start Date"'),
         last_modified=v.moment(text(row.get("Last Modified Date")),
                                f'{where}."Last Modified Date"'),
         agency_code=text(row.get("Awarding Agency Code")),
@@ -176,13 +179,39 @@ def search_row(row: dict, where: str) -> Award | None:
     )
 
 
+@cache
+def result_shapes() -> list[dict]:
+    """What a page of `results` is, told by a key of its rows (result_shapes.csv)."""
+    with open(Path(__file__).with_name("result_shapes.csv"), encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def page_shape(results: list) -> dict | None:
+    rows = [r for r in results if isinstance(r, dict)]
+    for shape in result_shapes():
+        if any(shape["key"] in row for row in rows):
+            return shape
+    return None
+
+
 def search_page(ctx: LoadContext, data: dict) -> None:
+    """A page of `results`: spending_by_award rows become contracts; the pages of other
+    endpoints (result_shapes.csv) are recognised and kept, never read as awards."""
     results = data["results"]
     meta = data.get("page_metadata") if isinstance(data.get("page_metadata"), dict) else {}
-    if results and isinstance(results[0], dict) and "Transaction Amount" in results[0]:
-        raise Rejected("a spending_by_transaction page: transactions, not awards; load the"
+    shape = page_shape(results)
+    if shape and shape["loads"] == "reject":
+        raise Rejected(f"a {shape['shape']} page: {shape['doc'].split(': ', 1)[1]}; load the"
                        " awards (spending_by_award, award detail or bulk files) instead",
-                       "results[0].Transaction Amount")
+                       f"results[0].{shape['key']}")
+    if shape and shape["loads"] == "none":
+        ctx.describe(shape["shape"], f"{shape['doc']}: {len(results)} results;"
+                     " not contract-bearing", contract_bearing=False)
+        return
+    if results and shape is None:
+        keys = ", ".join(sorted({str(k) for r in results if isinstance(r, dict) for k in r})[:12])
+        raise Rejected(f"a page of results of unknown shape: no row has a key of"
+                       f" result_shapes.csv (keys: {keys})", "results[0]")
     orgs = Organizations(ctx)
     loaded = assistance = 0
     for i, row in enumerate(results):
@@ -216,11 +245,10 @@ def recipient(ctx: LoadContext, data: dict) -> None:
     orgs = Organizations(ctx)
     org_id = orgs.recipient(text(data.get("uei")), text(data.get("duns")), text(data.get("name")),
                             country2(text(where.get("country_code"))))
-    parent_id = orgs.recipient(text(data.get("parent_uei")), text(data.get("parent_duns")),
-                               text(data.get("parent_name")), None)
     if org_id is None:
         raise Rejected("recipient profile without uei, duns or name", "uei")
-    orgs.link_parent(org_id, parent_id)
+    parent_id = orgs.parent(org_id, text(data.get("parent_uei")), text(data.get("parent_duns")),
+                            text(data.get("parent_name")))
     orgs.flush()
     ctx.describe("recipient", f"recipient profile of {org_id}"
                  + (f", parent {parent_id}" if parent_id and parent_id != org_id else "")

@@ -253,9 +253,10 @@ def _transactions(ctx, orgs, rows, index) -> tuple[int, int, Counter]:
             methods["duplicate rows ignored"] += tally.duplicates
         award.last_modified = tally.last_modified
         try:
-            award.signed_on = tally.base_date or v.day(tally.latest.get("pop_start"),
-                                                       "period_of_performance_start_date") \
-                or tally.first_date
+            award.signed_on = tally.base_date
+            award.started_on = v.day(tally.latest.get("pop_start"),
+                                     "period_of_performance_start_date")
+            award.first_action_on = tally.first_date
         except Rejected as exc:
             ctx.reject_part(f"award {award_id}: {exc.reason}", exc.field)
             continue
@@ -280,8 +281,8 @@ def _award_summaries(ctx, orgs, rows, index) -> int:
                 continue
             award = _award(award_id, row)
             award.amount = amount(row.get("award_obligated"), "total_obligated_amount")
-            award.signed_on = v.day(row.get("signed_on"), "award_base_action_date") or \
-                v.day(row.get("pop_start"), "period_of_performance_start_date")
+            award.signed_on = v.day(row.get("signed_on"), "award_base_action_date")
+            award.started_on = v.day(row.get("pop_start"), "period_of_performance_start_date")
             award.last_modified = v.moment(row.get("last_modified"), "last_modified_date")
         except Rejected as exc:
             ctx.reject_part(f"line {line} ({award_id or 'no award'}): {exc.reason}", exc.field)

@@ -37,7 +37,9 @@ class Award:
     type_description: str | None = None
     description: str | None = None
     amount: Decimal | None = None  # obligations, never an IDV's ceiling
-    signed_on: date | None = None
+    signed_on: date | None = None  # date signed (the base action's), never another date
+    started_on: date | None = None  # period of performance start
+    first_action_on: date | None = None  # earliest action of a transactions file
     last_modified: datetime | None = None
     agency_code: str | None = None
     agency_name: str | None = None
@@ -123,49 +125,82 @@ def text(value) -> str | None:
 
 
 class Organizations:
-    """Organizations of one document, each emitted once (a bulk file names a vendor often)."""
+    """Organizations of one document, each emitted once (a bulk file names a vendor often).
+
+    Of several mentions the newest (by the award's last modification) names the organization;
+    an older one only fills what the newest leaves empty, whatever order the rows come in.
+    """
 
     def __init__(self, ctx: LoadContext):
         self.ctx = ctx
         self.rows: dict[str, dict] = {}
 
     def add(self, org_id: str, name: str | None, scheme: str | None, identifier: str | None,
-            country: str | None, short_name: str | None = None) -> str:
-        row = self.rows.setdefault(org_id, {"org_id": org_id})
+            country: str | None, short_name: str | None = None,
+            published: datetime | None = None) -> str:
+        row = self.rows.get(org_id)
+        if row is None:
+            row = self.rows[org_id] = {"org_id": org_id, "published_on": published}
+        newer = (published is not None, published or datetime.min) >= (
+            row["published_on"] is not None, row["published_on"] or datetime.min)
         for key, value in (("name", name), ("scheme", scheme), ("identifier", identifier),
                            ("country", country), ("short_name", short_name)):
-            if value:
+            if value and (newer or not row.get(key)):
                 row[key] = value
+        if newer:
+            row["published_on"] = published
         return org_id
 
-    def recipient(self, uei: str | None, duns: str | None, name: str | None,
-                  country: str | None) -> str | None:
-        """US-UEI where published, else US-DUNS, else a name key."""
+    @staticmethod
+    def key(uei: str | None, duns: str | None, name: str | None) -> str | None:
+        """The org_id of a recipient: US-UEI where published, else US-DUNS, else a name key."""
         uei, duns, name = (uei or "").strip().upper(), (duns or "").strip(), v.clean(name)
         if uei:
-            return self.add(f"US-UEI:{uei}", name, "US-UEI", uei, country)
+            return f"US-UEI:{uei}"
         if duns:
-            return self.add(f"US-DUNS:{duns}", name, "US-DUNS", duns, country)
-        if name:
-            return self.add(f"name:{SOURCE}:{v.name_key(name)}", name, None, None, country)
-        return None
+            return f"US-DUNS:{duns}"
+        return f"name:{SOURCE}:{v.name_key(name)}" if name else None
+
+    def recipient(self, uei: str | None, duns: str | None, name: str | None,
+                  country: str | None, published: datetime | None = None) -> str | None:
+        org_id = self.key(uei, duns, name)
+        if org_id is None:
+            return None
+        scheme, identifier = (("US-UEI", (uei or "").strip().upper()) if org_id.startswith("US-UEI:")
+                              else ("US-DUNS", (duns or "").strip())
+                              if org_id.startswith("US-DUNS:") else (None, None))
+        return self.add(org_id, v.clean(name), scheme, identifier, country, published=published)
+
+    def parent(self, child_id: str | None, uei: str | None, duns: str | None,
+               name: str | None, published: datetime | None = None) -> str | None:
+        """The parent named beside a recipient, linked to it. A parent published under the
+        recipient's own identifier is the recipient itself (USAspending repeats the DUNS
+        as the parent's when a company is its own parent): its name is not the recipient's
+        and is not recorded over it."""
+        parent_id = self.key(uei, duns, name)
+        if parent_id is None or parent_id == child_id:
+            return None
+        self.recipient(uei, duns, name, None, published)
+        self.link_parent(child_id, parent_id)
+        return parent_id
 
     def agency(self, award: Award) -> str | None:
         """The buyer: the awarding sub-tier agency under its department (see docs)."""
         top_id = None
         if award.agency_code:
             top_id = f"US-FED:{award.agency_code}"
-            self.add(top_id, award.agency_name, "US-FED", award.agency_code, "US")
+            self.add(top_id, award.agency_name, "US-FED", award.agency_code, "US",
+                     published=award.last_modified)
         elif award.agency_name:
             top_id = f"name:{SOURCE}:{v.name_key(award.agency_name)}"
-            self.add(top_id, award.agency_name, None, None, "US")
+            self.add(top_id, award.agency_name, None, None, "US", published=award.last_modified)
         sub_key = award.sub_agency_code or (v.name_key(award.sub_agency_name)
                                             if award.sub_agency_name else None)
         if not sub_key:
             return top_id
         sub_id = f"{top_id}/{sub_key}" if top_id else f"name:{SOURCE}:{sub_key}"
         self.add(sub_id, award.sub_agency_name, "US-FED" if award.sub_agency_code else None,
-                 award.sub_agency_code, "US", award.sub_agency_abbreviation)
+                 award.sub_agency_code, "US", award.sub_agency_abbreviation, award.last_modified)
         return sub_id
 
     def link_parent(self, org_id: str | None, parent_id: str | None) -> None:
@@ -192,9 +227,9 @@ def procedure(award: Award) -> str:
 def emit_award(ctx: LoadContext, orgs: Organizations, award: Award, kind: str) -> None:
     contract_id = f"{SOURCE}:{award.award_id}"
     vendor_id = orgs.recipient(award.recipient_uei, award.recipient_duns, award.recipient_name,
-                               award.recipient_country)
-    parent_id = orgs.recipient(award.parent_uei, award.parent_duns, award.parent_name, None)
-    orgs.link_parent(vendor_id, parent_id)
+                               award.recipient_country, award.last_modified)
+    orgs.parent(vendor_id, award.parent_uei, award.parent_duns, award.parent_name,
+                award.last_modified)
     buyer_id = orgs.agency(award)
     ver = version(award.last_modified, kind)
     obligated = award.amount
@@ -203,7 +238,8 @@ def emit_award(ctx: LoadContext, orgs: Organizations, award: Award, kind: str) -
     ctx.emit("contracts", contract_id=contract_id, source=SOURCE, native_id=award.award_id,
              version=ver, published_on=award.last_modified, title=title, buyer_id=buyer_id,
              vendor_id=vendor_id, signed_on=award.signed_on,
-             year=award.signed_on.year if award.signed_on else None, amount=obligated,
+             **v.dated(("signed", award.signed_on), ("performance_start", award.started_on),
+                       ("first_action", award.first_action_on)), amount=obligated,
              currency=cur, procedure=procedure(award), status="unknown", country="US",
              notice_id=None, url=AWARD_PAGE.format(award.award_id))
     ctx.emit("contract_versions", contract_id=contract_id, version=ver,
