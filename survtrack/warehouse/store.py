@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from . import suspicious
 from .archive import Archive
-from .protocol import EMITTED, RETRACT_FROM, Document, LoadContext, Parser, Rejected, RowBuffer
+from .protocol import EMITTED, RETRACT_BY, Document, LoadContext, Parser, Rejected, RowBuffer
 from .schema import TABLES, arrow_schema, ddl_statements
 
 __all__ = ["Document", "LoadContext", "LoadResult", "Parser", "Rejected", "RowBuffer",
@@ -264,10 +264,10 @@ class Warehouse:
         if unknown:
             raise KeyError(f"no load rule for tables {sorted(unknown)}")
         document_id = ctx.document.document_id
-        for table in RETRACT_FROM:
+        for table, column in RETRACT_BY.items():
             ids = sorted({c for c, tables in ctx.retracted if table in tables})
             if ids:
-                self.con.execute(f"DELETE FROM {table} WHERE contract_id IN"
+                self.con.execute(f"DELETE FROM {table} WHERE {column} IN"
                                  " (SELECT unnest(?::VARCHAR[]))", [ids])
         ctx.retracted.clear()
         winners: dict[str, str] = {}

@@ -175,8 +175,9 @@ def parse(ctx: LoadContext, root) -> None:
     awards = _awards(ctx, root, result, key, lang, org_id, title)
     if kind["kind"] == "modification":
         targets = _modification(ctx, ext, notice, awards, document_type)
-        competition.eforms_awards(ctx, root, result, NS, notice,
-                                  [a for a in awards if a.native_id in targets], targets)
+        if targets:  # None: the modified notice is not matched, this one is kept as a notice
+            competition.eforms_awards(ctx, root, result, NS, notice,
+                                      [a for a in awards if a.native_id in targets], targets)
         return
     notes = settle_amounts(ctx, notice, awards)
     emit_awards(ctx, notice, awards)
@@ -312,7 +313,7 @@ def _own_tenders(ctx: LoadContext, contracts: list, tenders: dict, named: dict
 
 
 def _modification(ctx: LoadContext, ext, notice: Notice, awards: list[Award],
-                  document_type: str) -> dict[str, str]:
+                  document_type: str) -> dict[str, str] | None:
     """A modification notice restates the modified contract (BT-1501(c)) of an earlier notice
     (BT-1501(n)): it becomes a new version of that contract, never a second contract."""
     by_id = {a.native_id.rsplit("/", 1)[1]: a for a in awards}
