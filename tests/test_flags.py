@@ -17,11 +17,11 @@ from typer.testing import CliRunner
 from survtrack import scrapers
 from survtrack.analysis import competition, flags, threads
 from survtrack.analysis.build import run_build
-from survtrack.analysis.datafiles import read_rows
+from survtrack.datafiles import numbered_rows
 from survtrack.scrapers.ingest import ingest
 from survtrack.warehouse.store import Warehouse
 
-EXAMPLES = [row for _, row in read_rows(Path(flags.__file__).with_name("examples.csv"))]
+EXAMPLES = [row for _, row in numbered_rows(Path(flags.__file__).with_name("examples.csv"))]
 
 
 def example_paths(row: dict) -> list[Path]:

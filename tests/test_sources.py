@@ -39,6 +39,7 @@ def test_parsers_need_no_database():
     import sys
 
     code = ("import sys; from survtrack import scrapers; import survtrack.scrapers.http;"
+            " import survtrack.scrapers.ingest, survtrack.scrapers.scrape;"
             " [scrapers.get(n) for n in scrapers.names()];"
             " print(sorted(m for m in ('duckdb', 'pyarrow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -37,3 +37,35 @@ def test_update_from_sets_only_matching_rows(warehouse):
                           key=("org_id",), columns=("entity_id",))
     assert warehouse.query("SELECT org_id, entity_id FROM organizations ORDER BY 1") == [
         ("o1", None), ("o2", "e9")]
+
+
+def test_using_names_data_for_the_block_only(warehouse):
+    rates = pd.DataFrame({"currency": ["RUB"], "units_per_usd": [90.0]})
+    with warehouse.using(some_rates=rates):
+        assert warehouse.scalar("SELECT units_per_usd FROM some_rates") == 90.0
+    with pytest.raises(Exception, match="some_rates"):
+        warehouse.scalar("SELECT * FROM some_rates")
+
+
+def test_only_the_warehouse_opens_transactions_or_changes_schema():
+    """Issue 12: analysis, scrapers, dashboard and CLI call Warehouse.transaction()/write();
+    no BEGIN/COMMIT/ROLLBACK/ALTER or connection.register outside survtrack/warehouse/, and no
+    parser imports the DuckDB store or duckdb itself."""
+    import re
+    from pathlib import Path
+
+    import survtrack
+    root = Path(survtrack.__file__).parent
+    sql = re.compile(r"\b(BEGIN|COMMIT|ROLLBACK)\b|ALTER TABLE|\.(un)?register\(")
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if rel.parts[0] == "warehouse":
+            continue
+        text = path.read_text(encoding="utf-8")
+        offenders += [f"{rel}: {m.group(0)}" for m in sql.finditer(text)]
+        parser = rel.parts[0] == "scrapers" and rel.name not in ("ingest.py", "scrape.py")
+        if parser and re.search(
+                r"^\s*(from|import) (survtrack\.warehouse\.store|duckdb|pyarrow)\b", text, re.M):
+            offenders.append(f"{rel}: imports the store")
+    assert offenders == []

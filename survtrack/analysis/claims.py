@@ -24,12 +24,12 @@ Matching rules (docs/claims.md):
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from survtrack.datafiles import DataFileError, rows
 from survtrack.warehouse.schema import CANCELLED_STATUSES
 from survtrack.warehouse.store import Warehouse
 
@@ -44,7 +44,7 @@ ORG_ID = re.compile(r"^([A-Z]{2}-[A-Z0-9]+|name):\S+$")
 
 # The project's claims file sits beside the curated contracts it cites (issue: "a claims file
 # beside the curated CSV"); it is data, read by path, so analysis imports nothing from scrapers.
-DEFAULT_CLAIMS = Path(__file__).resolve().parents[1] / "scrapers" / "curated" / "claims.csv"
+DEFAULT_CLAIMS = Path(__file__).with_name("claims.csv")
 
 
 class ClaimError(ValueError):
@@ -116,12 +116,11 @@ class Verdict:
 
 # -- reading claims --------------------------------------------------------------------------
 def load_claims(path: Path) -> list[Claim]:
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ClaimError("", missing[0], f"{path} lacks column(s) {', '.join(missing)}")
-        claims = [_claim(row) for row in reader]
+    try:
+        found = rows(path, COLUMNS)
+    except DataFileError as exc:
+        raise ClaimError("", exc.column or "(file)", str(exc)) from None
+    claims = [_claim(row) for row in found]
     ids = [c.id for c in claims]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:

@@ -15,7 +15,6 @@ never silenced by a text-wide negative.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import re
 import unicodedata
@@ -27,6 +26,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from survtrack.analysis.entities import strip_legal_forms, tokens
+from survtrack.datafiles import rows
+from survtrack.warehouse.protocol import CATEGORIES, categories
 
 TAXONOMY = Path(__file__).with_name("taxonomy")
 # Rule-id prefixes this module owns in `tags`; other tags (e.g. curated ones) are left alone.
@@ -128,9 +129,8 @@ def _combine(patterns: Sequence[re.Pattern]) -> re.Pattern:
 
 
 # -- loading the taxonomy ------------------------------------------------------------------
-def _rows(path: Path) -> Iterable[dict]:
-    with open(path, encoding="utf-8", newline="") as f:
-        yield from csv.DictReader(line for line in f if not line.startswith("#"))
+def _rows(path: Path) -> list[dict]:
+    return rows(path)
 
 
 def _code_key(scheme: str, code: str) -> str:
@@ -148,7 +148,7 @@ class Classifier:
         self.folder = Path(folder)
         self.settings = {r["name"]: r["value"] for r in _rows(self.folder / "settings.csv")}
         self.strong_score = float(self.settings["strong_score"])
-        self.categories = {r["category"]: r for r in _rows(self.folder / "categories.csv")}
+        self.categories = categories()
         self.keywords = [self._pattern(r) for r in _rows(self.folder / "keywords.csv")]
         self.vendors = [self._pattern(r) for r in _rows(self.folder / "vendors.csv")]
         self.vendor_in_text = {r["rule"] for r in _rows(self.folder / "vendors.csv")
@@ -196,7 +196,7 @@ class Classifier:
     def _version(self) -> str:
         """Hash of the rule files: a change of rules makes the next build reclassify all."""
         h = hashlib.sha256()
-        for path in sorted(self.folder.glob("*.csv")):
+        for path in sorted([*self.folder.glob("*.csv"), CATEGORIES], key=lambda p: p.name):
             h.update(path.name.encode() + path.read_bytes())
         return h.hexdigest()[:16]
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from survtrack.analysis.datafiles import read_rows
+from survtrack.datafiles import numbered_rows
 from survtrack.warehouse.schema import TABLES
 from survtrack.warehouse.store import Warehouse
 
@@ -52,7 +52,7 @@ class ProcedureType:
 @cache
 def procedure_types() -> tuple[ProcedureType, ...]:
     out = []
-    for line, row in read_rows(FOLDER / "procedure_types.csv"):
+    for line, row in numbered_rows(FOLDER / "procedure_types.csv"):
         if row["procedure_type"] not in SCALE:
             raise ValueError(f"procedure_types.csv line {line}: procedure_type"
                              f" {row['procedure_type']!r} is not one of {SCALE}")
@@ -81,7 +81,7 @@ def procedure_type(scheme: str | None, code: str | None, text: str | None
 
 @cache
 def regimes() -> tuple[dict, ...]:
-    return tuple(row for _, row in read_rows(FOLDER / "regimes.csv"))
+    return tuple(row for _, row in numbered_rows(FOLDER / "regimes.csv"))
 
 
 def regime_of(scheme: str | None, source: str | None) -> str | None:

@@ -38,7 +38,8 @@ from pathlib import Path
 import pandas as pd
 from rapidfuzz import fuzz, process
 
-from survtrack.analysis.datafiles import read_rows, table
+from survtrack.analysis.datafiles import table
+from survtrack.datafiles import numbered_rows
 from survtrack.warehouse.store import Warehouse
 
 OVERRIDE_ACTIONS = ("merge", "split", "name")
@@ -173,7 +174,7 @@ def read_overrides(path: Path | None) -> list[Override]:
     if path is None or not Path(path).exists():
         return []
     out = []
-    for line, row in read_rows(Path(path)):
+    for line, row in numbered_rows(Path(path)):
         action = row.get("action", "").lower()
         if action not in OVERRIDE_ACTIONS:
             raise OverrideError(path, line, "action",

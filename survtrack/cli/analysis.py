@@ -102,7 +102,7 @@ def classify(
 
 def claims(
     claims_file: Annotated[Path, typer.Option(
-        "--claims", help="claims CSV (default: survtrack/scrapers/curated/claims.csv)")
+        "--claims", help="claims CSV (default: survtrack/analysis/claims.csv)")
     ] = DEFAULT_CLAIMS,
     include_curated: Annotated[bool, typer.Option(
         help="count curated rows as evidence too (a claim's own row never counts)")] = False,

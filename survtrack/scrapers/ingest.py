@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from survtrack.scrapers.base import Source
 from survtrack.scrapers.files import Ignored, Problem, iter_inputs
-from survtrack.warehouse.store import Document, LoadResult, Warehouse
+from survtrack.warehouse.protocol import Document
+
+if TYPE_CHECKING:  # the warehouse is handed in: the scrapers floor imports no database
+    from survtrack.warehouse.store import LoadResult, Warehouse
 
 # Small documents of a source whose documents stand alone are loaded this many to a
 # transaction; a bigger one (a 223-FZ daily file, a bulk CSV) is loaded on its own, streaming.

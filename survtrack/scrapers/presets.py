@@ -4,10 +4,11 @@ surveillance scrape asks for, one `field,value,doc` row each."""
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
 from functools import cache
 from pathlib import Path
+
+from survtrack.datafiles import rows
 
 
 @cache
@@ -16,9 +17,8 @@ def read(path: Path) -> dict[str, tuple[str, ...]]:
     if not path.is_file():
         return {}
     out: dict[str, list[str]] = defaultdict(list)
-    with open(path, encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            out[row["field"]].append(row["value"])
+    for row in rows(path, ("field", "value")):
+        out[row["field"]].append(row["value"])
     return {k: tuple(v) for k, v in out.items()}
 
 

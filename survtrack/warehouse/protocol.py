@@ -13,8 +13,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+from survtrack.datafiles import rows
 
 from .schema import TABLES
 
@@ -34,6 +37,17 @@ RETRACT_FROM: tuple[str, ...] = ("items", "contract_versions", "payments", "tags
 # release now sits in another document states its facts once, from that document).
 RETRACT_BY: dict[str, str] = {**{t: "contract_id" for t in RETRACT_FROM},
                               "procurement_facts": "subject_id"}
+
+
+# The surveillance categories, the vocabulary of `tags.category`: the classifier's taxonomy and
+# the curated source both tag with them, so the one list sits with the tables they write.
+CATEGORIES = Path(__file__).with_name("categories.csv")
+
+
+@cache
+def categories() -> dict[str, dict]:
+    """category -> its row (label, description), in display order."""
+    return {r["category"]: r for r in rows(CATEGORIES, ("category", "label", "description"))}
 
 
 def row_columns(table: str) -> tuple[str, ...]:

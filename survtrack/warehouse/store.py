@@ -1,20 +1,17 @@
-"""The DuckDB warehouse: schema, idempotent loads, runs and rejects.
+"""The DuckDB warehouse (`Warehouse`) and its side of the parser contract: idempotent loads.
 
-One document is loaded in one transaction: its `documents` row and every row parsed from it
+The warehouse is split by concern: this module opens it, answers queries and loads documents;
+runs.py keeps runs and rejects; derived.py the build's transactions and bulk writes; schema.py
+the tables and their migration. One document is loaded in one transaction: its `documents` row and every row parsed from it
 commit together or not at all. A document whose bytes are already loaded is skipped, so
 re-running an ingest (or resuming a killed one) adds nothing twice.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import cache
 from pathlib import Path
@@ -24,15 +21,13 @@ import pyarrow as pa
 
 from . import suspicious
 from .archive import Archive
+from .derived import DerivedTables
 from .protocol import EMITTED, RETRACT_BY, Document, LoadContext, Parser, Rejected, RowBuffer
+from .runs import RunsAndRejects, utcnow
 from .schema import TABLES, arrow_schema, ddl_statements
 
 __all__ = ["Document", "LoadContext", "LoadResult", "Parser", "Rejected", "RowBuffer",
            "Warehouse"]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass
@@ -50,7 +45,11 @@ KEEP_KNOWN = {"organizations"}
 ORDER = EMITTED
 
 
-class Warehouse:
+class Warehouse(RunsAndRejects, DerivedTables):
+    """The DuckDB warehouse: this facade opens it and answers queries; loading documents
+    (below) is the parser contract's other side; runs.py keeps runs and rejects, derived.py
+    the build's transactions and bulk writes."""
+
     def __init__(self, path: str | Path, read_only: bool = False, archive: Path | None = None):
         self.path = Path(path)
         if not read_only:
@@ -86,6 +85,7 @@ class Warehouse:
 
     def scalar(self, sql: str, params: list | tuple | None = None):
         row = self.con.execute(sql, params or []).fetchone()
+        self.con.complete()  # DuckDB 2: an unfinished result blocks a later register()
         return row[0] if row else None
 
     def df(self, sql: str, params: list | tuple | None = None):
@@ -99,38 +99,6 @@ class Warehouse:
             "SELECT count(*) FROM documents WHERE document_id = ?"
             " AND status NOT IN ('rejected', 'archived')",
             [document_id]))
-
-    # -- runs ------------------------------------------------------------------------------
-    def start_run(self, source: str, command: str, parameters: dict | None = None,
-                  run_id: str | None = None) -> str:
-        run_id = run_id or f"{command}-{source}-{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-        self.con.execute(
-            "INSERT INTO runs (run_id, source, command, parameters, started_at, status, loaded,"
-            " skipped, rejected) VALUES (?, ?, ?, ?, ?, 'running', 0, 0, 0)"
-            " ON CONFLICT (run_id) DO UPDATE SET status = 'running', finished_at = NULL",
-            [run_id, source, command, json.dumps(parameters or {}, default=str), utcnow()])
-        return run_id
-
-    def checkpoint(self, run_id: str, checkpoint: dict) -> None:
-        self.con.execute("UPDATE runs SET checkpoint = ? WHERE run_id = ?",
-                         [json.dumps(checkpoint, default=str), run_id])
-
-    def finish_run(self, run_id: str, counts: dict[str, int], status: str = "finished") -> None:
-        self.con.execute(
-            "UPDATE runs SET finished_at = ?, status = ?, loaded = loaded + ?,"
-            " skipped = skipped + ?, rejected = rejected + ? WHERE run_id = ?",
-            [utcnow(), status, counts.get("loaded", 0) + counts.get("not_contract_bearing", 0)
-             + counts.get("archived", 0),
-             counts.get("skipped", 0), counts.get("rejected", 0), run_id])
-
-    # -- rejects ---------------------------------------------------------------------------
-    def reject(self, source: str, origin: str, reason: str, field: str | None = None,
-               document_id: str | None = None, run_id: str | None = None) -> None:
-        key = hashlib.sha256(f"{origin}|{document_id}|{field}|{reason}".encode()).hexdigest()[:32]
-        self.con.execute(
-            "INSERT INTO rejects VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (reject_id) DO UPDATE"
-            " SET run_id = excluded.run_id, rejected_at = excluded.rejected_at",
-            [key, run_id, source, origin, document_id, field, reason[:2000], utcnow()])
 
     # -- loading ---------------------------------------------------------------------------
     def load(self, doc: Document, parse: Parser, run_id: str | None = None,
@@ -157,7 +125,7 @@ class Warehouse:
             parse(ctx)
             write(ctx)
             status = "loaded" if ctx.contract_bearing else "not_contract_bearing"
-            self._upsert_document(doc, ctx.kind, status, ctx.detail, ctx.url)
+            self.record_document(doc, ctx.kind, status, ctx.detail, ctx.url)
             for part in ctx.part_rejects:
                 self.reject(doc.source, doc.origin, part.reason, part.field, doc.document_id,
                             run_id)
@@ -179,7 +147,7 @@ class Warehouse:
         if self.scalar("SELECT count(*) FROM documents WHERE document_id = ?",
                        [doc.document_id]):
             return LoadResult("skipped", doc.document_id)
-        self._upsert_document(doc, None, "archived", "awaiting the source's parser", doc.url)
+        self.record_document(doc, None, "archived", "awaiting the source's parser", doc.url)
         return LoadResult("archived", doc.document_id)
 
     def load_many(self, docs: list[Document], parse: Parser, run_id: str | None = None
@@ -227,7 +195,7 @@ class Warehouse:
             self.con.execute("BEGIN TRANSACTION")
             try:
                 for ctx in parsed:
-                    self._upsert_document(ctx.document, ctx.kind,
+                    self.record_document(ctx.document, ctx.kind,
                                           results[ctx.document.document_id].status, ctx.detail,
                                           ctx.url)
                     for part in ctx.part_rejects:
@@ -245,12 +213,13 @@ class Warehouse:
     def _reject_document(self, doc: Document, reason: str, field: str | None,
                          run_id: str | None, kind: str | None) -> LoadResult:
         self.con.execute("BEGIN TRANSACTION")
-        self._upsert_document(doc, kind, "rejected", reason, doc.url)
+        self.record_document(doc, kind, "rejected", reason, doc.url)
         self.reject(doc.source, doc.origin, reason, field, doc.document_id, run_id)
         self.con.execute("COMMIT")
         return LoadResult("rejected", doc.document_id, kind, reason)
 
-    def _upsert_document(self, doc: Document, kind, status, detail, url) -> None:
+    def record_document(self, doc: Document, kind, status, detail, url) -> None:
+        """The document's row in `documents` (inside the caller's transaction)."""
         self.con.execute(
             "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (document_id)"
             " DO UPDATE SET kind = excluded.kind, status = excluded.status,"
@@ -390,100 +359,10 @@ class Warehouse:
                WHERE contracts.contract_id = e.contract_id""",
             [contract_ids])
 
-    # -- status ----------------------------------------------------------------------------
-    def counts_by_source(self) -> dict[str, dict[str, int]]:
-        """Rows per source for each table (joined through the document they came from)."""
-        out: dict[str, dict[str, int]] = defaultdict(dict)
-        sql = {t: f"SELECT source, count(*) FROM {t} GROUP BY 1"
-               for t in ("documents", "contracts", "rejects")}
-        sql |= {t: f"SELECT d.source, count(*) FROM {t} JOIN documents d USING (document_id)"
-                   " GROUP BY 1" for t in ("contract_versions", "payments", "contract_events",
-                                           "notices")}
-        sql["items"] = ("SELECT c.source, count(*) FROM items JOIN contracts c USING (contract_id)"
-                        " GROUP BY 1")
-        for table, query in sql.items():
-            for source, n in self.query(query):
-                out[source][table] = n
-        return dict(out)
-
-    def status(self, runs: int = 10, rejects: int = 20) -> dict:
-        """Rows per table and per source, the last runs and the latest rejects."""
-        return {
-            "tables": {t: self.count(t) for t in TABLES},
-            "sources": self.counts_by_source(),
-            "runs": self.query("SELECT run_id, command, source, status, loaded, skipped,"
-                               " rejected, started_at, finished_at FROM runs"
-                               " ORDER BY started_at DESC LIMIT ?", [runs]),
-            "rejects": self.query("SELECT source, origin, field, reason FROM rejects"
-                                  " ORDER BY rejected_at DESC LIMIT ?", [rejects]),
-            "warnings": self.query("SELECT source, rule, count(*), count(DISTINCT contract_id),"
-                                   " any_value(reason) FROM warnings GROUP BY ALL"
-                                   " ORDER BY 1, 2"),
-        }
-
     def iter_rows(self, sql: str, params=None, batch: int = 10_000) -> Iterator[tuple]:
         cur = self.con.execute(sql, params or [])
         while rows := cur.fetchmany(batch):
             yield from rows
-
-    # -- derived tables: what the build's steps write, in transactions the warehouse owns ------
-    @contextmanager
-    def transaction(self) -> Iterator[Warehouse]:
-        """One transaction around the block: committed when it ends, rolled back if it raises."""
-        self.con.execute("BEGIN TRANSACTION")
-        try:
-            yield self
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        self.con.execute("COMMIT")
-
-    def execute(self, sql: str, params: list | tuple | None = None) -> None:
-        self.con.execute(sql, params or [])
-
-    @contextmanager
-    def using(self, **relations) -> Iterator[None]:
-        """Arrow tables or DataFrames readable by name in SQL for the block's length."""
-        for name, data in relations.items():
-            self.con.register(name, data)
-        try:
-            yield
-        finally:
-            for name in relations:
-                self.con.unregister(name)
-
-    def write(self, table: str, data, mode: str = "insert") -> None:
-        """Bulk-write `data` (an Arrow table or a DataFrame, columns named as the table's)
-        into `table` in one statement: `insert`; `upsert` (a row replaces the stored one of
-        its key); `replace` (the table's rows become `data`'s)."""
-        spec = TABLES[table]
-        given = data.column_names if isinstance(data, pa.Table) else list(data.columns)
-        cols = [c for c in spec.column_names if c in given]
-        if not isinstance(data, pa.Table):  # a DataFrame: typed as the table is, lists too
-            data = pa.Table.from_pandas(data[cols], preserve_index=False, schema=pa.schema(
-                [arrow_schema(table).field(c) for c in cols]))
-        if mode not in ("insert", "upsert", "replace"):
-            raise ValueError(f"unknown write mode {mode!r}")
-        updates = [c for c in cols if c not in spec.key]
-        conflict = (f" ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET "
-                    + ", ".join(f"{c} = excluded.{c}" for c in updates)
-                    if mode == "upsert" and updates else "")
-        if mode == "replace":
-            self.con.execute(f"DELETE FROM {table}")
-        with self.using(bulk_rows=data):
-            self.con.execute(f"INSERT INTO {table} ({', '.join(cols)})"
-                             f" SELECT {', '.join(cols)} FROM bulk_rows" + conflict)
-
-    def update_from(self, table: str, data, key: tuple[str, ...], columns: tuple[str, ...]
-                    ) -> None:
-        """Set `columns` of the rows of `table` matching `data` on `key`, where they differ."""
-        on = " AND ".join(f"{table}.{k} = d.{k}" for k in key)
-        differ = " OR ".join(f"{table}.{c} IS DISTINCT FROM d.{c}" for c in columns)
-        with self.using(update_rows=data):
-            self.con.execute(f"UPDATE {table} SET "
-                             + ", ".join(f"{c} = d.{c}" for c in columns)
-                             + f" FROM update_rows d WHERE {on} AND ({differ})")
-
 
 def _fit(value, spec, column):
     """Decimals are rounded to the column's scale (as DuckDB itself would cast them)."""

@@ -9,13 +9,14 @@ writes, so every source is covered, and `survtrack status` counts the flags.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
+
+from survtrack.datafiles import rows
 
 RULES_FILE = Path(__file__).with_name("suspicious.csv")
 # which column names a contract in each table's rows
@@ -51,11 +52,9 @@ class Rule:
 @cache
 def rules() -> dict[str, list[Rule]]:
     by_table: dict[str, list[Rule]] = {}
-    with open(RULES_FILE, encoding="utf-8") as fh:
-        lines = (line for line in fh if not line.startswith("#"))
-        for row in csv.DictReader(lines):
-            rule = Rule(**row)
-            by_table.setdefault(rule.table, []).append(rule)
+    for row in rows(RULES_FILE, ("rule", "table", "column", "test", "limit", "reason")):
+        rule = Rule(**row)
+        by_table.setdefault(rule.table, []).append(rule)
     return by_table
 
 

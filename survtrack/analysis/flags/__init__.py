@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from survtrack.analysis.datafiles import read_rows
+from survtrack.datafiles import numbered_rows
 
 from .rules import GROUP_RULES, RULES, Scope
 
@@ -51,7 +51,7 @@ class Flag:
 def definitions() -> dict[str, Flag]:
     """The flags of flags.csv, in order; each has a function of its name in rules.py."""
     out = {}
-    for line, row in read_rows(FOLDER / "flags.csv"):
+    for line, row in numbered_rows(FOLDER / "flags.csv"):
         if row["flag"] not in RULES:
             raise ValueError(f"flags.csv line {line}: no rule function {row['flag']!r} in"
                              " analysis/flags/rules.py")
@@ -69,7 +69,7 @@ def definitions() -> dict[str, Flag]:
 def thresholds() -> pd.DataFrame:
     """thresholds.csv as a relation for the rules' SQL (shell patterns for GLOB, dates)."""
     rows = []
-    for rank, (line, row) in enumerate(read_rows(FOLDER / "thresholds.csv")):
+    for rank, (line, row) in enumerate(numbered_rows(FOLDER / "thresholds.csv")):
         if row["flag"] not in RULES:
             raise ValueError(f"thresholds.csv line {line}: unknown flag {row['flag']!r}")
         rows.append(dict(
@@ -152,37 +152,27 @@ def compute(wh) -> dict:
     return {"changed": changed, "removed": removed, "flags": per_flag}
 
 
-def _register(con, frames: dict[str, pd.DataFrame]) -> None:
-    for name, frame in frames.items():
-        con.register(name, frame)
-
-
-def _unregister(con, frames: dict[str, pd.DataFrame]) -> None:
-    for name in frames:
-        con.unregister(name)
-
-
 def for_contract(con, contract_id: str) -> list[dict]:
     """Every flag for one contract: status, value, threshold, evidence and document, decided
     again from its facts (a flag of several contracts reads its group), in flags.csv order.
     `con` is a DuckDB connection to a warehouse or a snapshot."""
-    frames = relations()
+    from survtrack.warehouse.derived import relations_on
+
     out = []
     con = con.cursor()  # the caller's connection may hold an unfinished result
-    _register(con, frames)
     try:
-        for name, flag in definitions().items():
-            cur = con.execute(RULES[name](Scope(contract_id)))
-            cols = [d[0] for d in cur.description]
-            rows = cur.fetchall()
-            found = dict(zip(cols, rows[0])) if rows else {
-                "status": "unknown", "value": None, "threshold": None, "regime": None,
-                "evidence": f"needs {flag.requires}", "document_id": None}
-            found.pop("contract_id", None)
-            out.append({"flag": name, "name_en": flag.name_en, "name_ru": flag.name_ru,
-                        "group": name in GROUP_RULES, **found})
+        with relations_on(con, **relations()):
+            for name, flag in definitions().items():
+                cur = con.execute(RULES[name](Scope(contract_id)))
+                cols = [d[0] for d in cur.description]
+                rows = cur.fetchall()
+                found = dict(zip(cols, rows[0])) if rows else {
+                    "status": "unknown", "value": None, "threshold": None, "regime": None,
+                    "evidence": f"needs {flag.requires}", "document_id": None}
+                found.pop("contract_id", None)
+                out.append({"flag": name, "name_en": flag.name_en, "name_ru": flag.name_ru,
+                            "group": name in GROUP_RULES, **found})
     finally:
-        _unregister(con, frames)
         con.close()
     return out
 

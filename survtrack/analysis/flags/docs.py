@@ -7,7 +7,7 @@ from __future__ import annotations
 import inspect
 
 from survtrack.analysis.competition import procedure_types, regimes
-from survtrack.analysis.datafiles import read_rows
+from survtrack.datafiles import numbered_rows
 
 from . import FOLDER, definitions, thresholds
 from .rules import GROUP_RULES, RULES
@@ -22,7 +22,7 @@ def _cell(value) -> str:
 
 
 def examples() -> list[dict]:
-    return [row for _, row in read_rows(FOLDER / "examples.csv")]
+    return [row for _, row in numbered_rows(FOLDER / "examples.csv")]
 
 
 def index() -> str:

@@ -17,12 +17,12 @@ series only (another currency's series cannot be expressed per dollar on its own
 
 from __future__ import annotations
 
-import csv
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
+from survtrack.datafiles import rows
 from survtrack.scrapers import values as v
 from survtrack.scrapers.xmlsafe import children, local, parse_tree, text
 from survtrack.warehouse.protocol import LoadContext, Rejected
@@ -36,9 +36,8 @@ USD_ID = "R01235"
 @cache
 def currency_ids() -> dict[str, str]:
     """Bank of Russia currency id (R01235) -> ISO 4217 code, from currencies.csv."""
-    with open(Path(__file__).with_name("currencies.csv"), encoding="utf-8") as fh:
-        return {r["cbr_id"]: r["currency"] for r in csv.DictReader(fh)
-                if not r["cbr_id"].startswith("#")}
+    return {r["cbr_id"]: r["currency"]
+            for r in rows(Path(__file__).with_name("currencies.csv"), ("cbr_id", "currency"))}
 
 
 def cbr_date(value: str | None, field: str) -> date:

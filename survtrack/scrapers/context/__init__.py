@@ -12,7 +12,6 @@ A bad event is rejected on its own, naming the event and the field; the others l
 
 from __future__ import annotations
 
-import csv
 import re
 import tomllib
 from datetime import date
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import pycountry
 
+from survtrack import datafiles
 from survtrack.scrapers import values as v
 from survtrack.warehouse.protocol import LoadContext, Rejected
 
@@ -37,9 +37,7 @@ REQUIRED = ("id", "date", "date_basis", "kind", "jurisdiction", "forum", "title"
 @cache
 def vocabulary(name: str) -> frozenset[str]:
     """The codes of one of this folder's vocabularies: kinds, roles, date_bases."""
-    with open(HERE / f"{name}.csv", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        return frozenset(row[reader.fieldnames[0]] for row in reader)
+    return frozenset(next(iter(row.values())) for row in datafiles.rows(HERE / f"{name}.csv"))
 
 
 def parse(ctx: LoadContext) -> None:

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pycountry
 
+from survtrack.datafiles import rows
 from survtrack.scrapers import values as v
-from survtrack.warehouse.protocol import LoadContext, Rejected
+from survtrack.warehouse.protocol import LoadContext, Rejected, categories
 
 HERE = Path(__file__).parent
 CSV = HERE / "contracts.csv"  # `survtrack ingest curated` with no path loads it
@@ -44,17 +45,8 @@ EXTRA_COUNTRIES = {"EU"}
 
 
 @cache
-def _codes(name: str, column: str) -> frozenset[str]:
-    with open(HERE / name, encoding="utf-8") as fh:
-        return frozenset(row[column] for row in csv.DictReader(fh))
-
-
-def categories() -> frozenset[str]:
-    return _codes("categories.csv", "category")
-
-
 def amount_bases() -> frozenset[str]:
-    return _codes("amount_bases.csv", "amount_basis")
+    return frozenset(r["amount_basis"] for r in rows(HERE / "amount_bases.csv", ("amount_basis",)))
 
 
 def parse(ctx: LoadContext) -> None:

@@ -7,10 +7,10 @@ not know is rejected with its element name, never silently dropped.
 
 from __future__ import annotations
 
-import csv
 from fnmatch import fnmatchcase
 from functools import cache
 
+from survtrack import datafiles
 from survtrack.scrapers.xmlsafe import iterparse, local
 from survtrack.warehouse.protocol import LoadContext, Rejected
 
@@ -22,8 +22,7 @@ HANDLERS = {**fz44.HANDLERS, **fz223.HANDLERS, **complaints.HANDLERS}
 
 @cache
 def document_kinds() -> list[dict]:
-    with open(HERE / "document_kinds.csv", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = datafiles.rows(HERE / "document_kinds.csv", ("law", "element", "kind", "handler"))
     missing = {r["handler"] for r in rows} - set(HANDLERS)
     if missing:
         raise RuntimeError(f"document_kinds.csv names unknown handlers {missing}")

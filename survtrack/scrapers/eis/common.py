@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 from functools import cache
 from pathlib import Path
 
+from survtrack import datafiles
 from survtrack.scrapers import values as v
 from survtrack.scrapers.xmlsafe import local
 from survtrack.warehouse.protocol import LoadContext
@@ -20,8 +20,8 @@ NOTICE_223 = "https://zakupki.gov.ru/epz/order/notice/notice223/common-info.html
 
 @cache
 def stages() -> dict[str, str]:
-    with open(HERE / "contract_stages.csv", encoding="utf-8") as fh:
-        return {row["code"]: row["status"] for row in csv.DictReader(fh)}
+    return {row["code"]: row["status"]
+            for row in datafiles.rows(HERE / "contract_stages.csv", ("code", "status"))}
 
 
 def find(el, *names: str):

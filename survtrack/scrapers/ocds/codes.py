@@ -3,7 +3,6 @@ statuses and publishers. Each file documents its own rows."""
 
 from __future__ import annotations
 
-import csv
 import gettext
 import re
 from functools import cache
@@ -11,12 +10,13 @@ from pathlib import Path
 
 import pycountry
 
+from survtrack.datafiles import rows
+
 HERE = Path(__file__).parent
 
 
 def _rows(name: str) -> list[dict]:
-    with open(HERE / name, encoding="utf-8") as fh:
-        return list(csv.DictReader(line for line in fh if not line.startswith("#")))
+    return rows(HERE / name)
 
 
 @cache

@@ -11,12 +11,12 @@ stopped.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
+from survtrack.datafiles import rows
 from survtrack.scrapers.paging import each_document, follow_links
 from survtrack.scrapers.scrape import Checkpoint, FetchContext, LayoutChanged
 
@@ -27,8 +27,7 @@ BULK_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".gz": None, ".zip": Non
 @cache
 def publishers() -> dict[str, dict[str, str]]:
     """Known OCDS publishers by preset name (presets.csv), each with its own rate limit."""
-    with open(HERE / "presets.csv", encoding="utf-8") as fh:
-        return {row["name"]: row for row in csv.DictReader(fh)}
+    return {row["name"]: row for row in rows(HERE / "presets.csv", ("name", "url"))}
 
 
 def publisher(params: dict) -> dict | None:

@@ -7,7 +7,6 @@ writes the rows.
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pycountry
 
+from survtrack import datafiles
 from survtrack.scrapers import values as v
 from survtrack.warehouse.protocol import LoadContext, Rejected
 
@@ -28,23 +28,22 @@ _PUBLICATION = re.compile(r"^0*(\d+)-(\d{4})$")
 
 @cache
 def document_kinds() -> dict[tuple[str, str], dict]:
-    with open(HERE / "document_kinds.csv", encoding="utf-8") as fh:
-        return {(r["format"], r["element"]): r for r in csv.DictReader(fh)}
+    return {(r["format"], r["element"]): r
+            for r in datafiles.rows(HERE / "document_kinds.csv", ("format", "element"))}
 
 
 @cache
 def _country_aliases() -> dict[str, str]:
-    with open(HERE / "country_aliases.csv", encoding="utf-8") as fh:
-        return {r["code"]: r["iso2"] for r in csv.DictReader(fh)}
+    return {r["code"]: r["iso2"]
+            for r in datafiles.rows(HERE / "country_aliases.csv", ("code", "iso2"))}
 
 
 @cache
 def _schemes() -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
-    with open(HERE / "company_id_schemes.csv", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            row["regex"] = re.compile(row["pattern"])
-            out.setdefault(row["country"], []).append(row)
+    for row in datafiles.rows(HERE / "company_id_schemes.csv", ("country", "pattern")):
+        row["regex"] = re.compile(row["pattern"])
+        out.setdefault(row["country"], []).append(row)
     return out
 
 

@@ -6,11 +6,11 @@ carries the URL it was fetched from. A shape we do not know is rejected with its
 
 from __future__ import annotations
 
-import csv
 import json
 from functools import cache
 from pathlib import Path
 
+from survtrack import datafiles
 from survtrack.scrapers import jsonsafe
 from survtrack.scrapers import values as v
 from survtrack.warehouse.protocol import LoadContext, Rejected
@@ -182,8 +182,7 @@ def search_row(row: dict, where: str) -> Award | None:
 @cache
 def result_shapes() -> list[dict]:
     """What a page of `results` is, told by a key of its rows (result_shapes.csv)."""
-    with open(Path(__file__).with_name("result_shapes.csv"), encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+    return datafiles.rows(Path(__file__).with_name("result_shapes.csv"))
 
 
 def page_shape(results: list) -> dict | None:

@@ -19,6 +19,7 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
+from survtrack import datafiles
 from survtrack.scrapers import values as v
 from survtrack.warehouse.protocol import LoadContext, Rejected
 
@@ -31,8 +32,7 @@ BASE_MODIFICATIONS = {"0", "00", "000", "0000"}
 
 @cache
 def columns() -> list[dict]:
-    with open(HERE / "bulk_columns.csv", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = datafiles.rows(HERE / "bulk_columns.csv", ("columns", "layouts"))
     for row in rows:
         row["candidates"] = row["columns"].split("|")
         row["layouts"] = row["layouts"].split()

@@ -1,0 +1,82 @@
+"""Runs and rejects: each ingest, scrape or build is a row in `runs` with its parameters and
+checkpoint; each document (or part) that could not be loaded a row in `rejects`; `status`
+sums them up. A mixin of `Warehouse` (store.py), on its connection."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime
+
+from .schema import TABLES
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class RunsAndRejects:
+    # -- runs ------------------------------------------------------------------------------
+    def start_run(self, source: str, command: str, parameters: dict | None = None,
+                  run_id: str | None = None) -> str:
+        run_id = run_id or f"{command}-{source}-{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        self.con.execute(
+            "INSERT INTO runs (run_id, source, command, parameters, started_at, status, loaded,"
+            " skipped, rejected) VALUES (?, ?, ?, ?, ?, 'running', 0, 0, 0)"
+            " ON CONFLICT (run_id) DO UPDATE SET status = 'running', finished_at = NULL",
+            [run_id, source, command, json.dumps(parameters or {}, default=str), utcnow()])
+        return run_id
+
+    def checkpoint(self, run_id: str, checkpoint: dict) -> None:
+        self.con.execute("UPDATE runs SET checkpoint = ? WHERE run_id = ?",
+                         [json.dumps(checkpoint, default=str), run_id])
+
+    def finish_run(self, run_id: str, counts: dict[str, int], status: str = "finished") -> None:
+        self.con.execute(
+            "UPDATE runs SET finished_at = ?, status = ?, loaded = loaded + ?,"
+            " skipped = skipped + ?, rejected = rejected + ? WHERE run_id = ?",
+            [utcnow(), status, counts.get("loaded", 0) + counts.get("not_contract_bearing", 0)
+             + counts.get("archived", 0),
+             counts.get("skipped", 0), counts.get("rejected", 0), run_id])
+
+    # -- rejects ---------------------------------------------------------------------------
+    def reject(self, source: str, origin: str, reason: str, field: str | None = None,
+               document_id: str | None = None, run_id: str | None = None) -> None:
+        key = hashlib.sha256(f"{origin}|{document_id}|{field}|{reason}".encode()).hexdigest()[:32]
+        self.con.execute(
+            "INSERT INTO rejects VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (reject_id) DO UPDATE"
+            " SET run_id = excluded.run_id, rejected_at = excluded.rejected_at",
+            [key, run_id, source, origin, document_id, field, reason[:2000], utcnow()])
+
+    # -- status ----------------------------------------------------------------------------
+    def counts_by_source(self) -> dict[str, dict[str, int]]:
+        """Rows per source for each table (joined through the document they came from)."""
+        out: dict[str, dict[str, int]] = defaultdict(dict)
+        sql = {t: f"SELECT source, count(*) FROM {t} GROUP BY 1"
+               for t in ("documents", "contracts", "rejects")}
+        sql |= {t: f"SELECT d.source, count(*) FROM {t} JOIN documents d USING (document_id)"
+                   " GROUP BY 1" for t in ("contract_versions", "payments", "contract_events",
+                                           "notices")}
+        sql["items"] = ("SELECT c.source, count(*) FROM items JOIN contracts c USING (contract_id)"
+                        " GROUP BY 1")
+        for table, query in sql.items():
+            for source, n in self.query(query):
+                out[source][table] = n
+        return dict(out)
+
+    def status(self, runs: int = 10, rejects: int = 20) -> dict:
+        """Rows per table and per source, the last runs and the latest rejects."""
+        return {
+            "tables": {t: self.count(t) for t in TABLES},
+            "sources": self.counts_by_source(),
+            "runs": self.query("SELECT run_id, command, source, status, loaded, skipped,"
+                               " rejected, started_at, finished_at FROM runs"
+                               " ORDER BY started_at DESC LIMIT ?", [runs]),
+            "rejects": self.query("SELECT source, origin, field, reason FROM rejects"
+                                  " ORDER BY rejected_at DESC LIMIT ?", [rejects]),
+            "warnings": self.query("SELECT source, rule, count(*), count(DISTINCT contract_id),"
+                                   " any_value(reason) FROM warnings GROUP BY ALL"
+                                   " ORDER BY 1, 2"),
+        }

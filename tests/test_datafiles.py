@@ -1,0 +1,37 @@
+"""One reader for every CSV data file: comments, encoding, required columns, errors that name
+the file and the line; and every data file of the project reads cleanly with it."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ROOT
+
+from survtrack.datafiles import DataFileError, numbered_rows, rows
+
+
+def test_comments_blank_lines_bom_and_stripped_values(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_bytes("\ufeff# where the values come from\nkey,value\n\n a , b \n# a note\nc,\n"
+                     .encode("utf-8"))
+    assert numbered_rows(path, ("key",)) == [(4, {"key": "a", "value": "b"}),
+                                             (6, {"key": "c", "value": ""})]
+
+
+@pytest.mark.parametrize(("text", "needs", "where"), [
+    (b"key,value\n", ("kind",), r"a\.csv:1: no column kind \(the header has key, value\)"),
+    (b"# only a comment\n", (), r"a\.csv:1: no header row"),
+    (b"key,value\nx,y\nx,y,z\n", (), r"a\.csv:3: 3 cells for 2 columns"),
+    (b"key,value\nx,\xe9t\xe9\n", (), r"a\.csv:2: not UTF-8"),
+])
+def test_errors_name_the_file_and_line(tmp_path, text, needs, where):
+    (tmp_path / "a.csv").write_bytes(text)
+    with pytest.raises(DataFileError, match=where):
+        rows(tmp_path / "a.csv", needs)
+
+
+def test_every_data_file_of_the_project_reads():
+    # curated/contracts.csv is a document of the curated source, read by its parser
+    files = [p for p in (ROOT / "survtrack").rglob("*.csv") if p.name != "contracts.csv"]
+    assert len(files) > 25
+    for path in files:
+        assert rows(path), path
