@@ -321,3 +321,42 @@ def test_a_buyer_s_court_cases_show_on_its_profile_and_the_timeline(page, demo_u
         .locator(".legendtoggle").click()
     page.wait_for_timeout(1500)
     assert urlparse(page.url).path == "/"
+
+
+def test_flag_filter_narrows_the_demo_and_profiles_compare_rates(page, demo_url):
+    """Issue 14: the analyst picks a red flag on the demo built from every recorded document;
+    the selection, the contracts grid and a vendor's profile follow, each rate over the
+    contracts where the flag is knowable."""
+    from survtrack.analysis import flags, spending
+    from survtrack.warehouse.snapshot import SnapshotReader
+
+    con = SnapshotReader(demo_url.db, publish_if_missing=False).cursor()
+    everything = spending.Filters(surveillance_only=False)
+    rates = spending.flag_rates(con, everything).set_index("flag")
+    flag = "no_competition"
+    raised, knowable = int(rates.raised[flag]), int(rates.knowable[flag])
+    assert 0 < raised < knowable < int(rates.contracts[flag])  # unknown is not clear
+    page.set_default_timeout(60_000)  # the demo's pages on a loaded machine
+    page.goto(demo_url + "/?scope=all")
+    row = page.wait_for_selector(f"#selection-flags tr[data-flag={flag}]")
+    assert f"{raised} of {knowable}" in row.text_content()
+
+    page.click("#f-flag")
+    page.get_by_role("option", name=flags.definitions()[flag].name_en).click()
+    page.wait_for_function("() => location.search.includes('flag=')", polling=100)
+    assert query(page) == {"flag": [flag], "scope": ["all"]}
+    wait_kpi(page, "kpi-contracts", str(raised))
+    assert page.text_content("#flag-badge") == "Red flag: No competition"
+    vendor = spending.by_vendor(con, everything.with_(flag=flag), limit=1).iloc[0]
+
+    page.goto(demo_url + f"/contracts?scope=all&flag={flag}")
+    wait_grid(page, raised)
+    flagged = {r[0] for r in con.execute(
+        "SELECT contract_id FROM flags WHERE flag = ? AND raised", [flag]).fetchall()}
+    assert set(grid_ids(page)) == flagged
+
+    page.goto(demo_url + f"/vendor?scope=all&id={vendor.key}")
+    mine = spending.flag_rates(con, everything.with_(vendor=vendor.key)).set_index("flag")
+    cells = page.wait_for_selector(f"#profile-flags tr[data-flag={flag}]").query_selector_all("td")
+    assert f"{int(mine.raised[flag])} of {int(mine.knowable[flag])}" in cells[1].text_content()
+    assert f"{raised} of {knowable}" in cells[3].text_content()

@@ -216,3 +216,31 @@ def test_notebook_and_export(flagged, tmp_path):
         out = export_table(wh, "flags", "csv", tmp_path / "flags.csv")
     header = out.read_text(encoding="utf-8").splitlines()[0]
     assert header == "contract_id,flag,raised,value,threshold,regime,evidence,document_id"
+
+
+def test_selection_rates_and_the_flag_filter_on_a_snapshot(flagged):
+    """What the dashboard shows: per flag raised of knowable over the selection (never over
+    every contract), and `?flag=` narrowing every view to the contracts raising it."""
+    from survtrack.analysis import spending
+    from survtrack.warehouse.snapshot import SnapshotReader
+
+    con = SnapshotReader(flagged).cursor()
+    everything = spending.Filters(surveillance_only=False)
+    rates = spending.flag_rates(con, everything).set_index("flag")
+    by_flag: dict[str, list[int]] = {}
+    for r in flags.counts(con):
+        raised, knowable = by_flag.setdefault(r["flag"], [0, 0])
+        by_flag[r["flag"]] = [raised + r["raised"], knowable + r["knowable"]]
+    for name, (raised, knowable) in by_flag.items():
+        assert (rates.raised[name], rates.knowable[name]) == (raised, knowable), name
+    single = rates.loc["single_bid"]
+    assert single.knowable < single.contracts == con.execute(
+        "SELECT count(*) FROM contracts").fetchone()[0]  # unknown: in neither count
+    narrowed = everything.with_(flag="single_bid")
+    assert spending.totals(con, narrowed).contracts[0] == single.raised
+    assert spending.count_contracts(con, narrowed) == single.raised
+    assert spending.flag_rates(con, narrowed).equals(spending.flag_rates(con, everything))
+    assert spending.Filters.from_query({"flag": "no_such_flag"}).flag is None
+    vendor = spending.by_vendor(con, narrowed, limit=1).key[0]
+    mine = spending.flag_rates(con, everything.with_(vendor=vendor)).set_index("flag")
+    assert 1 <= mine.raised["single_bid"] <= mine.knowable["single_bid"]

@@ -54,6 +54,11 @@ def index() -> str:
             " …)`, `st.competition(id)`, `st.thread(id)`; in Python"
             " `survtrack.analysis.flags.for_contract(con, id)` and"
             " `survtrack.analysis.threads.for_contract(con, id)`.", "",
+            "In the dashboard: the overview's *Red flag* filter (`?flag=<id>` in any page's URL)"
+            " narrows every view, the contracts grid and its downloads to the contracts raising"
+            " it; the overview lists each flag's raised-of-knowable contracts and share of the"
+            " money for the selection; a vendor's or buyer's profile sets its rates beside those"
+            " of every contract in the selection (`spending.flag_rates`).", "",
             "## Procedures on one scale", "",
             "`analysis/flags/procedure_types.csv` maps each source's procedure codes (the first"
             " matching row of a scheme wins; codes and words are shell patterns):", "",

@@ -10,6 +10,7 @@ from survtrack.analysis import context, spending
 from survtrack.analysis.spending import Filters
 
 from .. import figures, formats
+from .. import flags as flag_views
 from ..common import first, href, selection_summary
 from ..i18n import t
 from .overview import totals_row
@@ -66,6 +67,7 @@ def layout(con, role: str, f: Filters, query: dict, lang: str):
                                                           "category", f.currency, lang)),
                      html.H3(t("top_" + other + "s", lang)), table], md=8),
         ]),
+        flag_views.party_flags(con, role, key, f, lang),
         events_section(con, key, f, lang),
     ])
 
