@@ -92,3 +92,58 @@ def options(lang: str) -> list[dict]:
 
     return [{"label": flag.name(lang), "value": name}
             for name, flag in flags.definitions().items()]
+
+
+STATUS_TEXT = {"raised": "flag_raised_status", "clear": "flag_clear",
+               "not_applicable": "flag_not_applicable", "unknown": "flag_unknown"}
+STATUS_CLASS = {"raised": "bg-danger", "clear": "bg-success", "not_applicable": "bg-secondary",
+                "unknown": "bg-light text-dark"}
+
+
+def contract_flags(con, contract_id: str, lang: str, doc_link) -> html.Div:
+    """Every flag of one contract: raised, clear, not applicable or unknown, with the value that
+    decided it, the threshold, the evidence in words and the document it came from
+    (`doc_link(document_id)`: the page's link to a document)."""
+    from survtrack.analysis import flags
+
+    rows = [html.Tr([
+        html.Td(r["name_ru"] if lang == "ru" else r["name_en"]),
+        html.Td(html.Span(t(STATUS_TEXT[r["status"]], lang),
+                          className=f"badge {STATUS_CLASS[r['status']]}")),
+        html.Td(formats.number(r["value"], lang, 2 if r["value"] and r["value"] < 1 else 0)
+                if r["value"] is not None else "–", className="num"),
+        html.Td(formats.number(r["threshold"], lang, 2 if r["threshold"] and r["threshold"] < 1
+                               else 0) if r["threshold"] is not None else "–", className="num"),
+        html.Td(r["evidence"] or "–"),
+        html.Td(doc_link(r["document_id"]) or "–"),
+    ], className=f"flag-row flag-{r['status']}", **{"data-flag": r["flag"]})
+        for r in flags.for_contract(con, contract_id)]
+    heads = [t("flag_col", lang), t("flag_status", lang), t("flag_value", lang),
+             t("flag_threshold", lang), t("flag_evidence", lang), t("document", lang)]
+    return html.Div([html.H3(t("flags_contract_title", lang)),
+                     html.P(t("flags_contract_hint", lang), className="hint"),
+                     html.Table([html.Thead(html.Tr([html.Th(h) for h in heads])),
+                                 html.Tbody(rows)], className="table table-sm")],
+                    id="contract-flags")
+
+
+def contract_thread(con, contract_id: str, lang: str, doc_link) -> html.Div | None:
+    """The procurement's story in time order: notice, protocols, contract, versions,
+    payments, termination, each step with its document."""
+    from survtrack.analysis import threads
+
+    steps = threads.for_contract(con, contract_id)
+    if not steps:
+        return None
+    items = [html.Li([
+        html.Span(formats.day(s["occurred_on"], lang) if s["occurred_on"] else "–",
+                  className="thread-date me-2"),
+        html.B(t(f"stage_{s['stage']}", lang), className="thread-stage me-2"),
+        html.Span(s["detail"] or "", className="me-2"),
+        html.Span(formats.money(s["amount"], s["currency"] or "", lang, compact=False),
+                  className="me-2") if s["amount"] is not None else None,
+        doc_link(s["document_id"]),
+    ], className="thread-step", **{"data-stage": s["stage"]}) for s in steps]
+    return html.Div([html.H3(t("thread_title", lang)),
+                     html.P(t("thread_hint", lang), className="hint"),
+                     html.Ol(items, className="thread")], id="contract-thread")
