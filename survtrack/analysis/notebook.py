@@ -12,6 +12,7 @@
     st.flags()                                   # red flags per flag and source, honest rates
     st.flags(contract_id="eis:…")                # every flag of one contract, with evidence
     st.flagged("single_bid", country="RU")       # the contracts raising a flag
+    st.spending("flag_rates", country="RU")      # each flag's rate in a selection (as the dashboard)
     st.competition("eis:…"); st.thread("eis:…")  # how it was won; its story, step by step
 
 Filters are keyword arguments: country, source, category, buyer, vendor (entity or org id),
@@ -28,7 +29,7 @@ import pandas as pd
 import plotly.express as px
 
 from survtrack import config
-from survtrack.analysis import spending
+from survtrack.analysis import flags, spending
 from survtrack.analysis.spending import Filters
 from survtrack.warehouse.snapshot import FACTS_SQL
 from survtrack.warehouse.store import Warehouse
@@ -41,17 +42,21 @@ VIEWS = {
     "buyer": spending.by_buyer, "category": spending.by_category,
     "country": spending.by_country, "year": spending.by_year,
     "concentration": spending.concentration, "totals": spending.totals,
+    "flag_rates": spending.flag_rates,  # per red flag: raised of knowable, share of the money
 }
 
 
 def filters(*, country=None, source=None, category=None, buyer=None, vendor=None,
             years: tuple[int | None, int | None] | None = None, currency: str = "USD",
-            everything: bool = False, measure: str = "value") -> Filters:
-    """`measure`: "value" (the contracts' value) or "paid" (their published payments)."""
+            everything: bool = False, measure: str = "value", flag: str | None = None) -> Filters:
+    """`measure`: "value" (the contracts' value) or "paid" (their published payments);
+    `flag`: only contracts raising that red flag (analysis/flags/flags.csv)."""
     first, last = years or (None, None)
     if measure not in spending.MEASURE_COLUMNS:
         raise ValueError(f"measure is one of {list(spending.MEASURE_COLUMNS)}, not {measure!r}")
-    return Filters(country=country, source=source, category=category, buyer=buyer,
+    if flag is not None and flag not in flags.definitions():
+        raise KeyError(f"unknown flag {flag!r}; flags: {', '.join(flags.definitions())}")
+    return Filters(flag=flag, country=country, source=source, category=category, buyer=buyer,
                    vendor=vendor, year_from=first, year_to=last, currency=currency.upper(),
                    surveillance_only=not everything, measure=measure)
 
