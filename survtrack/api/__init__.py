@@ -11,6 +11,6 @@ an ETag and Last-Modified from the snapshot, and CORS for GET.
 
 from __future__ import annotations
 
-from .views import register
+from .views import mount
 
-__all__ = ["register"]
+__all__ = ["mount"]

@@ -35,7 +35,7 @@ MONEY = {"amount", "amount_usd", "paid", "paid_usd", "total", "usd", "amt", "pus
          "estimated_amount", "award_amount", "final_amount", "units_per_usd"}
 
 
-def register(server: Flask, reader: SnapshotReader) -> None:
+def mount(server: Flask, reader: SnapshotReader) -> None:
     """Serve the API on the dashboard's Flask server (one call in dashboard/app.py)."""
     server.register_blueprint(blueprint(reader))
 

@@ -184,7 +184,7 @@ def create_app(db_path: str | os.PathLike | None = None, *,
                                    language(first(query, "lang")))
 
     _routes(app, reader, archive_store)
-    api.register(app.server, reader)  # /api/: the read-only JSON API (docs/api.md)
+    api.mount(app.server, reader)  # /api/: the read-only JSON API (docs/api.md)
     return app
 
 
