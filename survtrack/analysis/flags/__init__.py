@@ -98,10 +98,11 @@ def calendar(first: int = 1990, last: int = 2035) -> pd.DataFrame:
     frames = []
     days = pd.date_range(f"{first}-01-01", f"{last}-12-31", freq="D")
     for country in sorted({r["calendar"] for r in regimes() if r["calendar"]}):
-        off = holidays.country_holidays(country, years=range(first, last + 1))
-        working = [(d.weekday() < 5 and d.date() not in off) for d in days]
+        off = pd.DatetimeIndex(list(holidays.country_holidays(country,
+                                                              years=range(first, last + 1))))
+        working = (days.dayofweek < 5) & ~days.isin(off)
         frames.append(pd.DataFrame({"country": country, "day": days.date,
-                                    "n": pd.Series(working).cumsum().astype("int32")}))
+                                    "n": working.cumsum().astype("int32")}))
     return pd.concat(frames, ignore_index=True)
 
 
