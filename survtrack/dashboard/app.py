@@ -105,9 +105,10 @@ def _named_vendors(figure: dict | None) -> list[str]:
 
 def create_app(db_path: str | os.PathLike | None = None, *,
                reader: SnapshotReader | None = None, archive: Path | None = None) -> Dash:
-    db = config.db_path(db_path)
+    # absolute now: Flask resolves a relative file against the package folder, not the cwd
+    db = config.db_path(db_path).absolute()
     reader = reader or SnapshotReader(db)
-    archive_store = Archive(archive or config.archive_path(Path(db)))
+    archive_store = Archive(archive or config.archive_path(db))
     app = Dash(__name__, title="survtrack", suppress_callback_exceptions=True,
                assets_folder=str(Path(__file__).with_name("assets")), update_title=None)
     app.layout = html.Div([
