@@ -3,7 +3,7 @@
 - scrapers.py: `ingest`, `scrape SOURCE` (options built from each source's declaration)
 - warehouse.py: `status`, `export`, `snapshot`, `docs`
 - check.py: `check` (the warehouse, the archive and the published snapshot)
-- analysis.py: `build`, `classify`, `claims`
+- analysis.py: `build`, `classify`, `claims`, `flags`
 - dashboard.py: `dashboard`, `demo`
 - watch.py: `watch add|list|remove|report` (and the new matches recorded after loads)
 - exports.py: `export ocds|ftm` (called by `export`)
@@ -66,6 +66,6 @@ for command in (scrapers.ingest, warehouse.status, warehouse.export, warehouse.d
     app.command()(command)
 app.add_typer(scrapers.scrape_app, name="scrape")
 app.add_typer(watch_app, name="watch")
-for command in (analysis.classify, dashboard.demo, warehouse.snapshot, dashboard.dashboard,
-                check.check):
+for command in (analysis.classify, analysis.flags, dashboard.demo, warehouse.snapshot,
+                dashboard.dashboard, check.check):
     app.command()(command)
