@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import gettext
 import math
 from datetime import date, datetime
@@ -10,6 +9,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import pycountry
+
+from survtrack import datafiles
 
 from .i18n import t
 
@@ -20,8 +21,8 @@ MONTHS_EN = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct
 
 @lru_cache(maxsize=1)
 def _symbols() -> dict[str, str]:
-    with open(Path(__file__).with_name("currency_symbols.csv"), encoding="utf-8") as fh:
-        return {row["currency"]: row["symbol"] for row in csv.DictReader(fh)}
+    return {row["currency"]: row["symbol"] for row in datafiles.rows(
+        Path(__file__).with_name("currency_symbols.csv"), ("currency", "symbol"))}
 
 
 def _missing(value) -> bool:

@@ -1,0 +1,14 @@
+"""The one palette of the project's charts (data/palette.csv): the dashboard's figures and the
+notebook API colour a series the same way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from survtrack import datafiles
+
+_ROWS = datafiles.rows(Path(__file__).parent / "data" / "palette.csv", ("name", "hex", "use"))
+COLOURS: dict[str, str] = {row["name"]: row["hex"] for row in _ROWS}
+SERIES: list[str] = [row["hex"] for row in _ROWS if row["use"] == "series"]
+OTHERS: str = next(row["hex"] for row in _ROWS if row["use"] == "others")
+MARKER: str = next(row["hex"] for row in _ROWS if row["use"] == "marker")
