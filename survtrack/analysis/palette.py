@@ -3,11 +3,9 @@ notebook API colour a series the same way."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from survtrack.analysis.datafiles import table
 
-from survtrack import datafiles
-
-_ROWS = datafiles.rows(Path(__file__).parent / "data" / "palette.csv", ("name", "hex", "use"))
+_ROWS = table("palette")
 COLOURS: dict[str, str] = {row["name"]: row["hex"] for row in _ROWS}
 SERIES: list[str] = [row["hex"] for row in _ROWS if row["use"] == "series"]
 OTHERS: str = next(row["hex"] for row in _ROWS if row["use"] == "others")
