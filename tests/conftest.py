@@ -91,3 +91,27 @@ def demo_inbox(root: Path) -> Path:
     for source in ("eis", "usaspending", "ocds", "ted"):
         (inbox / source).symlink_to(SHARED / source)
     return inbox
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory, shared) -> Path:
+    """The demo warehouse with its snapshot, built once a session in-process from the curated
+    source and every document of ../shared/data (recorded, outside, the UK surveillance
+    releases), linked into the inbox as demo_smoke does."""
+    from survtrack.demo import build_demo
+    from survtrack.warehouse.snapshot import publish_snapshot
+
+    root = tmp_path_factory.mktemp("api-demo")
+    inbox = root / "inbox"
+    folders = {s: [shared / s, shared / "outside" / s] for s in SOURCES}
+    folders["ocds"].append(shared / "surveillance" / "ocds-uk")
+    for source, roots in folders.items():
+        (inbox / source).mkdir(parents=True)
+        for folder in roots:
+            for path in sorted(p for p in folder.glob("*") if p.is_file()):
+                (inbox / source / f"{folder.parent.name}-{folder.name}__{path.name}").symlink_to(path)
+    db = root / "survtrack.duckdb"
+    with Warehouse(db) as wh:
+        build_demo(wh, inbox, say=lambda line: None)
+        publish_snapshot(db, wh.con)
+    return db

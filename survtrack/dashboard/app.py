@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from flask import Response, abort, request, send_file
 
-from survtrack import config
+from survtrack import api, config
 from survtrack.analysis import spending
 from survtrack.analysis.spending import Filters
 from survtrack.warehouse.archive import Archive
@@ -183,6 +183,7 @@ def create_app(db_path: str | os.PathLike | None = None, *,
                                    language(first(query, "lang")))
 
     _routes(app, reader, archive_store)
+    api.mount(app.server, reader)  # /api/: the read-only JSON API (docs/api.md)
     return app
 
 
