@@ -6,7 +6,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --locked --no-sync
 
-.PHONY: test demo env lint bench docs clean
+.PHONY: test demo env lint bench docs clean notebooks
 
 env: .venv/.synced
 
@@ -23,6 +23,15 @@ test: env
 
 demo: env
 	$(RUN) survtrack demo
+
+# JupyterLab (dependency group `notebooks`) on 127.0.0.1, opened in notebooks/; the notebooks
+# find data/survtrack.duckdb (or SURVTRACK_DB, relative to the project) from there.
+# PORT=8888 by default.
+PORT ?= 8888
+notebooks: env
+	$(UV) sync --locked --group notebooks
+	cd notebooks && ../.venv/bin/jupyter lab --ip 127.0.0.1 --port $(PORT) --no-browser \
+		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 lint: env
 	$(RUN) ruff check survtrack tests bench
