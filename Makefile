@@ -6,7 +6,9 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --locked --no-sync
 
-.PHONY: test demo env lint bench docs clean notebooks
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: test demo env chromium lint bench docs clean notebooks
 
 env: .venv/.synced
 
@@ -18,8 +20,21 @@ env: .venv/.synced
 	$(UV) sync --locked
 	touch $@
 
-test: env
+test: env chromium
 	$(RUN) pytest
+
+# The browser tests drive Debian's chromium. Missing, it is installed as .ci/run does (as root,
+# or with sudo that needs no password); otherwise make stops and prints the one command to run.
+chromium:
+	@[ -x $(CHROMIUM) ] || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo"; \
+	  else SUDO=none; fi; \
+	  if [ "$$SUDO" = none ] || ! command -v apt-get >/dev/null; then \
+	    echo "The browser tests need Debian's chromium at $(CHROMIUM). Install it, then run make test again:"; \
+	    echo "  sudo apt-get install -y chromium"; exit 1; fi; \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 demo: env
 	$(RUN) survtrack demo

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -47,6 +50,15 @@ def table_counts(wh: Warehouse) -> dict[str, int]:
     return {t: wh.count(t) for t in TABLES if t != "runs"}
 
 
+def inbox_recipe() -> str:
+    """The README's inbox recipe (the shell block starting `# inbox recipe`), without its
+    final `make demo`: the tests build their demo warehouse with the README's own words."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in text.split("```sh\n")[1:] if b.startswith("# inbox recipe"))
+    lines = block.split("```")[0].splitlines()
+    return "\n".join(line for line in lines if not line.startswith("make "))
+
+
 SOURCES = ("eis", "usaspending", "ocds", "ted")
 
 
@@ -85,33 +97,64 @@ def loaded_reverse(tmp_path_factory):
 
 
 def demo_inbox(root: Path) -> Path:
-    """An inbox with the recorded real documents of every source, linked, not copied."""
-    inbox = root / "inbox"
-    inbox.mkdir()
-    for source in ("eis", "usaspending", "ocds", "ted"):
-        (inbox / source).symlink_to(SHARED / source)
-    return inbox
+    """`root/data/inbox` filled by the README's recipe: every document of ../shared/data."""
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", inbox_recipe()], cwd=root,
+                          env={**os.environ, "SURVTRACK_SHARED_DATA": str(SHARED)},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return root / "data" / "inbox"
+
+
+class DemoSite:
+    """A folder where `survtrack demo --no-serve` ran as a user runs it: ./data/survtrack.duckdb,
+    ./data/archive, ./data/inbox filled by the README's recipe."""
+
+    def __init__(self, root: Path, summary: dict):
+        self.root, self.summary = root, summary
+        self.db = root / "data" / "survtrack.duckdb"
+
+    def cursor(self):
+        from survtrack.warehouse.snapshot import SnapshotReader
+
+        return SnapshotReader(self.db, publish_if_missing=False).cursor()
 
 
 @pytest.fixture(scope="session")
-def demo_db(tmp_path_factory, shared) -> Path:
-    """The demo warehouse with its snapshot, built once a session in-process from the curated
-    source and every document of ../shared/data (recorded, outside, the UK surveillance
-    releases), linked into the inbox as demo_smoke does."""
-    from survtrack.demo import build_demo
-    from survtrack.warehouse.snapshot import publish_snapshot
+def demo_site(tmp_path_factory, shared) -> DemoSite:
+    """The demo warehouse, built once per session exactly as `make demo` builds it (run in its
+    folder, relative paths), from the curated source and every document of ../shared/data."""
+    root = tmp_path_factory.mktemp("demo-site")
+    demo_inbox(root)
+    done = subprocess.run([sys.executable, "-m", "survtrack.cli", "demo", "--no-serve", "--json"],
+                          cwd=root, capture_output=True, text=True, timeout=900,
+                          env={k: v for k, v in os.environ.items()
+                               if k not in ("SURVTRACK_DB", "SURVTRACK_ARCHIVE",
+                                            "SURVTRACK_INBOX")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return DemoSite(root, json.loads(done.stdout.strip().splitlines()[-1]))
 
-    root = tmp_path_factory.mktemp("api-demo")
-    inbox = root / "inbox"
-    folders = {s: [shared / s, shared / "outside" / s] for s in SOURCES}
-    folders["ocds"].append(shared / "surveillance" / "ocds-uk")
-    for source, roots in folders.items():
-        (inbox / source).mkdir(parents=True)
-        for folder in roots:
-            for path in sorted(p for p in folder.glob("*") if p.is_file()):
-                (inbox / source / f"{folder.parent.name}-{folder.name}__{path.name}").symlink_to(path)
-    db = root / "survtrack.duckdb"
-    with Warehouse(db) as wh:
-        build_demo(wh, inbox, say=lambda line: None)
-        publish_snapshot(db, wh.con)
-    return db
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the whole session (Debian's; `make test` installs it)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: run `sudo apt-get install chromium`")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def demo_db(demo_site) -> Path:
+    """The demo warehouse with its snapshot, for in-process readers (the API's tests): the
+    journeys' demo_site, built once a session by the README's recipe from the curated source
+    and every document of ../shared/data (recorded, outside, the UK surveillance releases)."""
+    return demo_site.db

@@ -63,3 +63,52 @@ def built_dashboard_db(folder: Path, shared: Path) -> Path:
         build(wh, shared)
         publish_snapshot(db, wh.con)
     return db
+
+
+THIN = Path(__file__).parent / "fixtures" / "dashboard" / "thin_contracts.json"
+
+
+def _typed(table: str, row: dict, document_id: str) -> dict:
+    """A row of the JSON fixture with the schema's types (dates, timestamps, decimals)."""
+    from datetime import datetime
+
+    from survtrack.warehouse.schema import TABLES
+
+    out = dict(row)
+    for column in TABLES[table].columns:
+        value = out.get(column.name)
+        if column.name == "document_id" and value is None and table != "organizations":
+            out["document_id"] = document_id
+        elif isinstance(value, str) and column.type == "DATE":
+            out[column.name] = date.fromisoformat(value)
+        elif isinstance(value, str) and column.type == "TIMESTAMP":
+            out[column.name] = datetime.fromisoformat(value)
+        elif isinstance(value, str) and column.type.startswith("DECIMAL"):
+            out[column.name] = Decimal(value)
+    if table == "contracts":
+        out.setdefault("source", "thin")
+    return out
+
+
+def parse_tables(ctx: LoadContext) -> None:
+    """A JSON fixture of rows per table, emitted as they are (columns absent stay NULL)."""
+    data = json.loads(ctx.document.read())
+    ctx.describe("contract", "dashboard test fixture: contracts that lack what records lack")
+    for table, rows in data["tables"].items():
+        for row in rows:
+            ctx.emit(table, **_typed(table, row, ctx.document.document_id))
+
+
+def thin_dashboard_db(folder: Path) -> Path:
+    """A warehouse of thin contracts only (no date, rate, country, vendor or buyer), published."""
+    from survtrack.warehouse.snapshot import publish_snapshot
+
+    db = folder / "survtrack.duckdb"
+    with Warehouse(db) as wh:
+        document_id, size = wh.archive.put_bytes(THIN.read_bytes())
+        doc = Document(document_id, "thin", str(THIN), wh.archive.path(document_id), size,
+                       media_type="application/json")
+        result = wh.load(doc, parse_tables)
+        assert result.status == "loaded", result.reason
+        publish_snapshot(db, wh.con)
+    return db

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pandas as pd
 import plotly
@@ -38,7 +39,7 @@ def as_json(component) -> str:
 
 
 def test_document_route_serves_archived_bytes(client, shared):
-    response = client.get(f"/document/{BELGOROD_DOC}")
+    response = client.get(f"/document/{BELGOROD_DOC}/raw")
     assert response.status_code == 200
     real = (shared / "eis" / "fz44_contract_v6.0_belgorod_3312100001816000003.xml").read_bytes()
     assert response.data == real
@@ -50,29 +51,76 @@ def test_document_route_serves_archived_bytes(client, shared):
 @pytest.mark.parametrize("bad,status", [("E0BF" + "0" * 60, 400), ("g" * 64, 400),
                                          ("abc", 400), ("0" * 64, 404)])
 def test_document_route_rejects_bad_ids(client, bad, status):
-    assert client.get(f"/document/{bad}").status_code == status
+    assert client.get(f"/document/{bad}/raw").status_code == status
+    assert client.get(f"/document/{bad}").status_code == 404  # the page: not found
 
 
 def test_document_route_never_leaves_the_archive(client):
-    for path in ("/document/..%2F..%2F..%2Fetc%2Fpasswd", "/document/../../../etc/passwd"):
+    for path in ("/document/..%2F..%2F..%2Fetc%2Fpasswd", "/document/../../../etc/passwd",
+                 "/document/..%2F..%2F..%2Fetc%2Fpasswd/raw"):
         assert b"root:" not in client.get(path).data
 
 
-def test_csv_download_is_the_selection(client):
+@pytest.mark.parametrize("form", ["relative", "absolute", "symlinked", "archive-env-relative"])
+def test_documents_served_whatever_form_the_warehouse_path_takes(db, tmp_path, monkeypatch,
+                                                                 shared, form):
+    """`send_file` resolves a relative path against the package folder, not the working
+    directory: the app makes the warehouse and archive paths absolute before serving."""
+    monkeypatch.chdir(db.parent.parent)
+    path = {"relative": f"{db.parent.name}/{db.name}", "absolute": str(db),
+            "symlinked": str(tmp_path / "link" / db.name),
+            "archive-env-relative": str(db)}[form]
+    if form == "symlinked":
+        (tmp_path / "link").symlink_to(db.parent)
+    if form == "archive-env-relative":
+        monkeypatch.setenv("SURVTRACK_ARCHIVE", f"{db.parent.name}/archive")
+    client = create_app(path).server.test_client()
+    real = (shared / "eis" / "fz44_contract_v6.0_belgorod_3312100001816000003.xml").read_bytes()
+    assert client.get(f"/document/{BELGOROD_DOC}/raw").data == real
+    assert client.get(f"/document/{BELGOROD_DOC}").status_code == 200
+    assert client.get("/contract/eis%3A3312100001816000003").status_code == 200
+    assert client.get("/contract/eis%3Anone").status_code == 404
+
+
+def read_export(text: str) -> tuple[dict, list[dict]]:
+    """A downloaded CSV: its notes (the comment lines, counted in the first) and its rows."""
+    lines = text.splitlines(keepends=True)
+    count = int(re.search(r"after the (\d+) lines", lines[0]).group(1))
+    assert all(line.startswith("#") for line in lines[:count])
+    assert not lines[count].startswith("#")
+    notes = dict(line[2:].rstrip("\r\n").split(": ", 1) for line in lines[1:count])
+    return notes, list(csv.DictReader(io.StringIO("".join(lines[count:]))))
+
+
+def test_csv_download_is_the_selection_and_says_so(client):
     response = client.get("/download/contracts.csv?vendor=fixture-entity:vocord")
     assert response.status_code == 200
-    assert response.headers["Content-Disposition"] == "attachment; filename=contracts.csv"
-    rows = list(csv.DictReader(io.StringIO(response.data.decode("utf-8-sig"))))
+    disposition = response.headers["Content-Disposition"]
+    assert re.fullmatch(r"attachment; filename=survtrack-contracts_vendor-fixture-entity-vocord"
+                        r"_tagged_\d{8}T\d+Z\.csv", disposition), disposition
+    text = response.data.decode("utf-8-sig")
+    notes, rows = read_export(text)
+    assert notes["selection"] == ("surveillance-tagged contracts only; vendor"
+                                  " fixture-entity:vocord; summed in US dollars (converted)")
+    assert notes["view"] == "/contracts?vendor=fixture-entity%3Avocord"
+    assert notes["rows"] == "2" and notes["survtrack"] and notes["snapshot"]
     assert [r["contract_id"] for r in rows] == ["fixture:vocord-2021", "fixture:vocord-2020"]
     assert rows[1]["amount"] == "700000000.00" and rows[1]["currency"] == "RUB"
     assert rows[1]["amount_usd"] == "10000000.0"
-    assert rows[0]["vendor_name"] == "Vocord"  # both spellings, one entity
+    assert rows[0]["vendor"] == "Vocord"  # both spellings, one entity
+    assert rows[1]["registry_number"] == "vocord-2020"
+    assert (rows[1]["date_basis"], rows[1]["cancelled"]) == ("signed", "False")
+    assert rows[1]["categories"] == "facial_recognition;video_surveillance"
+    assert rows[1]["contract_page"] == "http://localhost/contract/fixture%3Avocord-2020"
+    pandas_reads = pd.read_csv(io.StringIO(text), skiprows=len(notes) + 1)  # as the file says
+    assert list(pandas_reads["contract_id"]) == [r["contract_id"] for r in rows]
 
 
 def test_xlsx_download(client):
     response = client.get("/download/contracts.xlsx?scope=all&currency=RUB&from=2016&to=2016")
     assert response.status_code == 200
-    sheet = load_workbook(io.BytesIO(response.data)).active
+    book = load_workbook(io.BytesIO(response.data))
+    sheet = book["contracts"]
     rows = list(sheet.iter_rows(values_only=True))
     header, body = rows[0], rows[1:]
     got = {r[header.index("contract_id")]: r for r in body}
@@ -80,6 +128,18 @@ def test_xlsx_download(client):
     belgorod = got["eis:3312100001816000003"]
     assert belgorod[header.index("amount")] == 6987268.99
     assert belgorod[header.index("document_id")] == BELGOROD_DOC
+    assert belgorod[header.index("registry_number")] == "3312100001816000003"
+    assert sheet.freeze_panes == "A2"
+    signed = sheet.cell(row=2, column=header.index("signed_on") + 1)
+    assert signed.is_date and signed.number_format == "yyyy-mm-dd"
+    amount = sheet.cell(row=2, column=header.index("amount") + 1)
+    assert amount.number_format == "#,##0.00"
+    link = sheet.cell(row=2, column=header.index("source_url") + 1)
+    assert link.hyperlink.target.startswith(("http://zakupki.gov.ru/", "https://zakupki.gov.ru/"))
+    assert link.hyperlink.target == link.value
+    notes = dict(book["about"].iter_rows(values_only=True))
+    assert notes["selection"].startswith("all contracts; dated 2016–2016; in RUB only")
+    assert notes["rows"] == "2"
 
 
 def test_pages_render_from_url(db):

@@ -1,5 +1,6 @@
 """The dashboard in headless Chromium, served on 127.0.0.1 by a real server thread, over a
-warehouse built from the real EIS documents plus the hand-written tagged fixture contracts."""
+warehouse built from the real EIS documents plus the hand-written tagged fixture contracts
+(the demo warehouse's journeys are in test_journeys.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from conftest import demo_inbox
 from dashboard_fixture import built_dashboard_db
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
-from playwright.sync_api import sync_playwright
 from werkzeug.serving import make_server
 
 from survtrack.dashboard.app import create_app
@@ -19,9 +18,6 @@ from survtrack.dashboard.app import create_app
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 BELGOROD = "fz44_contract_v6.0_belgorod_3312100001816000003.xml"
 BELGOROD_DOC = "e0bfbd501e57957cf3da31f6e5156c4c319dd7cdb339d5c0a97298955d16c4c2"
 LEGEND = "#overview-chart .legendtext"
@@ -36,16 +32,6 @@ def base_url(tmp_path_factory, shared):
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install chromium")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -91,63 +77,6 @@ def test_front_page_shows_vendor_names(page, base_url):
     assert page.text_content("#kpi-vendors") == "5"
     assert page.text_content("#kpi-not-converted") == "2"
     assert page.is_checked("#f-surveillance")
-
-
-@pytest.fixture(scope="module")
-def demo_url(tmp_path_factory, shared):
-    """The dashboard over the demo warehouse: curated leads plus every recorded real document,
-    built by the real build (classify, entities, money). The README's picture is taken here."""
-    from survtrack.demo import build_demo
-    from survtrack.warehouse.snapshot import publish_snapshot
-    from survtrack.warehouse.store import Warehouse
-
-    root = tmp_path_factory.mktemp("demo-browser")
-    inbox = demo_inbox(root)
-    db = root / "survtrack.duckdb"
-    with Warehouse(db) as wh:
-        build_demo(wh, inbox, say=lambda _: None)
-    publish_snapshot(db)
-    server = make_server("127.0.0.1", 0, create_app(db).server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield DemoURL(f"http://127.0.0.1:{server.server_port}", db)
-    server.shutdown()
-    thread.join(timeout=10)
-
-
-class DemoURL(str):
-    """The served URL, knowing its warehouse."""
-
-    def __new__(cls, url: str, db):
-        obj = super().__new__(cls, url)
-        obj.db = db
-        return obj
-
-
-def test_demo_front_page_names_the_vendors_and_makes_the_readme_picture(page, demo_url):
-    from survtrack.analysis import spending
-    from survtrack.warehouse.snapshot import SnapshotReader
-
-    con = SnapshotReader(demo_url.db, publish_if_missing=False).cursor()
-    view = spending.by_vendor_year(con, spending.Filters())
-    total = spending.totals(con, spending.Filters())
-    expected = list(dict.fromkeys(view.sort_values(["rank", "year"])["vendor_name"]))
-    page.goto(demo_url + "/")
-    wait_legend(page, expected[0])
-    shown = legend(page)
-    assert len(shown) == len(expected) == 8  # seven biggest and "others"
-    for name, full in zip(shown, expected, strict=True):  # long names end in "…" on screen
-        assert name == full or (name.endswith("…") and full.startswith(name[:-1])), name
-    assert page.text_content("#kpi-contracts") == str(int(total["contracts"][0]))
-    # curated leads summed beside registry records are marked as such, with a way to see them
-    curated = spending.totals(con, spending.Filters(source="curated"))["contracts"][0]
-    assert page.text_content("#curated-note").startswith(f"{int(curated)} of these contracts")
-    page.wait_for_timeout(300)  # let plotly finish its transition before the picture
-    # the footer names the snapshot's timestamp: hide it so the committed picture is stable
-    page.eval_on_selector(".footer", "e => e.style.visibility = 'hidden'")
-    out = ROOT / "docs" / "img" / "overview.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(out), full_page=True)
 
 
 def test_filter_changes_chart_and_url_and_the_url_restores_it(page, base_url, browser):
@@ -250,7 +179,7 @@ def test_contract_links_to_source_page_and_archived_document(page, base_url, sha
     source = page.get_attribute("#contracts-grid .ag-row a.source-link", "href")
     assert source.startswith("https://zakupki.gov.ru/epz/contract/")
     assert "3312100001816000003" in source
-    response = page.request.get(base_url + href)
+    response = page.request.get(base_url + href + "/raw")
     assert response.status == 200
     assert response.headers["content-type"].startswith("application/xml")
     assert response.body() == (shared / "eis" / BELGOROD).read_bytes()
@@ -297,27 +226,3 @@ def test_vendor_search_filter(page, base_url):
     assert query(page) == {"vendor": ["fixture-entity:vocord"], "scope": ["all"]}
     wait_legend(page, "Vocord", absent="NtechLab")
     assert page.text_content("#kpi-contracts") == "2"
-
-
-def test_a_buyer_s_court_cases_show_on_its_profile_and_the_timeline(page, demo_url):
-    """The analyst's journey: the Moscow DIT's profile lists the cases against it, each
-    linking to its cited page; on the front page, choosing the DIT puts them on the timeline,
-    and clicking their legend entry or marker opens no contracts."""
-    dit = "ent:name:curated:moscow-department-of-information-technology-dit"
-    page.goto(demo_url + f"/buyer?id={dit}")
-    page.wait_for_selector("#profile-events .context-event")
-    rows = page.query_selector_all("#profile-events .context-event")
-    assert len(rows) == 8
-    first = rows[0].query_selector_all("td")
-    assert first[0].text_content() == "2 Oct 2019" and first[5].text_content() == "respondent"
-    assert rows[0].query_selector("a").get_attribute("href") == "https://tass.com/society/1081751"
-    page.goto(demo_url + f"/?country=RU&currency=RUB&buyer={dit}")
-    wait_legend(page, "Court cases, complaints, sanctions")
-    assert page.locator("#overview-chart .scatterlayer .point").count() >= 3  # 2019, 2020, 2023
-    page.locator("#overview-chart .scatterlayer .point").first.click(force=True)
-    page.wait_for_timeout(1500)
-    assert urlparse(page.url).path == "/"
-    page.locator("#overview-chart .legend .traces", has_text="Court cases") \
-        .locator(".legendtoggle").click()
-    page.wait_for_timeout(1500)
-    assert urlparse(page.url).path == "/"

@@ -61,12 +61,12 @@ def test_dashboard_command_serves(tmp_path, shared, workers):
         page = requests.get(base + "/?lang=ru", timeout=10)
         assert page.status_code == 200
         assert 'id="react-entry-point"' in page.text
-        doc = requests.get(f"{base}/document/{BELGOROD_DOC}", timeout=10)
+        doc = requests.get(f"{base}/document/{BELGOROD_DOC}/raw", timeout=10)
         real = (shared / "eis" / "fz44_contract_v6.0_belgorod_3312100001816000003.xml")
         assert doc.content == real.read_bytes()
         csv_text = requests.get(base + "/download/contracts.csv?vendor=RU-INN:7701000002",
                                 timeout=10).content.decode("utf-8-sig")
-        assert csv_text.count("fixture:ntech-") == 2
+        assert csv_text.count("\nfixture:ntech-") == 2  # one row each (and their page links)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)

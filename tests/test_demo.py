@@ -87,3 +87,23 @@ def test_demo_serves_the_dashboard(tmp_path, shared):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_demo_follows_folders_linked_into_the_inbox_and_ends_a_link_loop(tmp_path, shared):
+    from survtrack.demo import build_demo
+
+    inbox = tmp_path / "inbox"
+    (inbox / "ted").mkdir(parents=True)
+    (inbox / "ted" / "recorded").symlink_to(shared / "ted")
+    (inbox / "ted" / "loop").symlink_to(inbox / "ted")  # a link back up: walked once
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        result = build_demo(wh, inbox, say=lambda _: None)
+        linked = result["loaded"]["ted"]
+        documents = wh.scalar("SELECT count(*) FROM documents WHERE source = 'ted'")
+    with Warehouse(tmp_path / "direct.duckdb") as wh:
+        from survtrack import scrapers
+        from survtrack.scrapers.ingest import ingest
+
+        direct = ingest(wh, scrapers.get("ted"), [shared / "ted"])
+        assert documents == wh.scalar("SELECT count(*) FROM documents WHERE source = 'ted'")
+    assert linked == dict(direct) and documents > 5

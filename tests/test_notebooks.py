@@ -4,29 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import demo_inbox
 from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
 @pytest.fixture(scope="session")
-def demo_warehouse(tmp_path_factory, shared) -> Path:
-    """The demo warehouse, with the recorded real documents of every source in its inbox."""
-    root = tmp_path_factory.mktemp("demo")
-    inbox = demo_inbox(root)
-    db = root / "survtrack.duckdb"
-    done = subprocess.run([sys.executable, "-m", "survtrack.cli", "--db", str(db), "demo",
-                           "--no-serve", "--inbox", str(inbox)],
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    return db
+def demo_warehouse(demo_site) -> Path:
+    """The session's demo warehouse: curated leads and every document of ../shared/data."""
+    return demo_site.db
 
 
 def test_notebooks_are_committed_without_outputs():

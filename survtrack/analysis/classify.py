@@ -268,6 +268,16 @@ class Classifier:
                 tags.append(Tag(r.category, r.rule, f"{scheme} {code}: {r.name}", r.score))
         return tags
 
+    def code_name(self, scheme: str | None, code: str | None) -> str | None:
+        """The code list's name of a product code, where a rule of the taxonomy names it
+        (the most specific rule); None for a code no rule covers."""
+        if not scheme or not code:
+            return None
+        tags = self._code(scheme, code)
+        best = max(((r.code, r.name) for r in self.codes for t in tags if t.rule == r.rule),
+                   default=None, key=lambda pair: len(pair[0]))
+        return best[1] if best else None
+
     def _vendor(self, vendor: str) -> list[Tag]:
         """Vendor rules match the vendor's name as a whole, from its first word once its legal
         form is set aside («ООО «НтехЛаб»», "SZ DJI Technology Co., Ltd."), never a word

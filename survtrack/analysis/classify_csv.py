@@ -1,4 +1,7 @@
-"""Classify a CSV column row by row, streaming: the rows come back with two new columns."""
+"""Classify a CSV column row by row, streaming: the rows come back with two new columns.
+
+Like every CSV the project writes, the output's text cells that a spreadsheet would run as a
+formula get a leading apostrophe (`warehouse.export.neutralise`)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from survtrack.analysis.classify import classifier, evidence_line
+from survtrack.warehouse.export import neutralise
 
 
 def classify_csv(source: Path, column: str, output: Path | None = None,
@@ -27,8 +31,8 @@ def classify_csv(source: Path, column: str, output: Path | None = None,
             if name and name not in fields:
                 raise KeyError(f"no column {name!r} (columns: {', '.join(fields)})")
         added = [c for c in ("categories", "evidence") if c not in fields]
-        writer = csv.DictWriter(f_out, fieldnames=fields + added)
-        writer.writeheader()
+        writer = csv.writer(f_out)
+        writer.writerow([neutralise(name) for name in fields + added])
         n = 0
         for row in reader:
             codes = [c for c in (row.get(codes_column) or "").split(";") if c.strip()] \
@@ -37,6 +41,6 @@ def classify_csv(source: Path, column: str, output: Path | None = None,
                                 row.get(vendor_column) if vendor_column else None)
             row["categories"] = ";".join(clf.category_names(tags))
             row["evidence"] = evidence_line(tags)
-            writer.writerow(row)
+            writer.writerow([neutralise(row.get(name)) for name in fields + added])
             n += 1
     return n

@@ -101,6 +101,11 @@ def _rate_preferences() -> pd.DataFrame:
                          for r in table("fx_sources")])
 
 
+def cpi_base_year() -> int:
+    """The year whose dollars `amount_usd_constant` is in: the latest of us_cpi_u.csv."""
+    return max(int(r["year"]) for r in table("us_cpi_u"))
+
+
 def _cpi() -> pd.DataFrame:
     return pd.DataFrame([{"year": int(r["year"]), "cpi": float(r["cpi_u"])}
                          for r in table("us_cpi_u")])
@@ -182,13 +187,14 @@ UPDATE payments SET amount_usd = CAST(payments.amount AS DOUBLE) / best.units_pe
 FROM best WHERE payments.contract_id = best.contract_id AND payments.payment_id = best.payment_id
 """
 
-MISSING = """
-SELECT coalesce(currency, '(none)'), year,
+# why a contract with an amount has no amount_usd (the report and the contract page say it)
+WHY_NOT_CONVERTED = """
        CASE WHEN currency IS NULL THEN 'no currency'
             WHEN dated_on IS NULL AND year IS NULL THEN 'no date or year'
             WHEN dated_on IS NULL THEN 'no full year of rates for a year-only figure'
-            ELSE 'no rate within the look-back' END AS why,
-       count(*)
+            ELSE 'no rate within the look-back' END"""
+MISSING = f"""
+SELECT coalesce(currency, '(none)'), year, {WHY_NOT_CONVERTED} AS why, count(*)
 FROM contracts WHERE amount IS NOT NULL AND amount_usd IS NULL
 GROUP BY ALL ORDER BY 1, 2 NULLS FIRST, 3
 """
@@ -199,7 +205,7 @@ def convert_money(wh: Warehouse, load_ecb_rates: bool = True) -> MoneyReport:
     if load_ecb_rates:
         load_ecb(wh)
     cpi = _cpi()
-    base = int(cpi["year"].max())
+    base = cpi_base_year()
     with wh.transaction(), wh.using(money_prefs=_rate_preferences(), money_cpi=cpi):
         wh.execute("UPDATE contracts SET amount_usd = NULL, fx_source = NULL, fx_date = NULL,"
                    " amount_usd_constant = NULL WHERE amount_usd IS NOT NULL"

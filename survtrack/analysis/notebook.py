@@ -28,6 +28,7 @@ from survtrack import config
 from survtrack.analysis import spending
 from survtrack.analysis.palette import COLOURS, OTHERS, SERIES
 from survtrack.analysis.spending import Filters
+from survtrack.warehouse.export import neutralise
 from survtrack.warehouse.snapshot import FACTS_SQL
 from survtrack.warehouse.store import Warehouse
 
@@ -229,15 +230,16 @@ class Investigation:
         return docs
 
     def export(self, frame: pd.DataFrame, path: str | Path) -> Path:
-        """Write a DataFrame as CSV, Parquet or XLSX, by the file's extension."""
+        """Write a DataFrame as CSV, Parquet or XLSX, by the file's extension. In CSV and XLSX
+        a text cell a spreadsheet would run as a formula gets a leading apostrophe."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".parquet":
             frame.to_parquet(path, index=False)
         elif path.suffix == ".xlsx":
-            frame.to_excel(path, index=False)
+            frame.map(neutralise).to_excel(path, index=False)
         else:
-            frame.to_csv(path, index=False)
+            frame.map(neutralise).to_csv(path, index=False)
         return path
 
 

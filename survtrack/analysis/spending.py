@@ -27,6 +27,7 @@ import pandas as pd
 from survtrack.warehouse.snapshot import FACTS_SQL, MEASURES, parties_sql
 
 OTHERS = "__others__"
+NO_COUNTRY = "unknown"  # the country filter's value for contracts whose buyer country is unknown
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 MAX_TEXT = 200  # longest filter value accepted from a URL
 MAX_EXCLUDED = 50  # most vendors a URL may exclude
@@ -154,9 +155,11 @@ def _relation(con, f: Filters, grain: str) -> str:
 
 def _where(f: Filters) -> tuple[str, list]:
     conds, params = ["TRUE"], []
+    if f.country == NO_COUNTRY:
+        conds.append("country IS NULL")
     for column in ("country", "source", "buyer", "vendor"):
         value = getattr(f, column)
-        if value is not None:
+        if value is not None and not (column == "country" and value == NO_COUNTRY):
             key = {"buyer": "buyer_key", "vendor": "vendor_key"}.get(column, column)
             conds.append(f"{key} = ?")
             params.append(value)
@@ -266,8 +269,8 @@ def by_buyer(con, f: Filters, limit: int | None = 50) -> pd.DataFrame:
 
 
 def by_country(con, f: Filters) -> pd.DataFrame:
-    """Spending per buyer country (ISO 3166-1 alpha-2; NULL where unknown)."""
-    return _by(con, f, "vendor", "country", "country", None)
+    """Spending per buyer country (ISO 3166-1 alpha-2; NO_COUNTRY where unknown)."""
+    return _by(con, f, "vendor", f"coalesce(country, '{NO_COUNTRY}')", "country", None)
 
 
 def by_category(con, f: Filters) -> pd.DataFrame:
@@ -411,14 +414,39 @@ def count_contracts(con, f: Filters, column_filters: Mapping[str, dict] | None =
     return con.execute(f"SELECT count(*) FROM {_facts(con)} WHERE {where}", params).fetchone()[0]
 
 
+# The columns of a download, as an analyst quotes them: name -> SQL over the selected facts
+# `f`, the contract row `c` and the curated citation `cit`.
+EXPORT_COLUMNS = {
+    "contract_id": "f.contract_id", "source": "f.source", "registry_number": "c.native_id",
+    "title": "f.title", "buyer": "f.buyer_name", "buyer_id": "f.buyer_key",
+    "vendor": "f.vendor_name", "vendor_id": "f.vendor_key", "country": "f.country",
+    "signed_on": "f.signed_on", "dated_on": "f.dated_on", "date_basis": "f.date_basis",
+    "year": "f.year", "published_on": "c.published_on",
+    "amount": "f.amount", "currency": "f.currency", "amount_usd": "f.amount_usd",
+    "fx_source": "c.fx_source", "fx_date": "c.fx_date",
+    "amount_usd_constant": "c.amount_usd_constant", "paid": "f.paid", "paid_usd": "f.paid_usd",
+    "status": "f.status", "cancelled": "f.cancelled",
+    "categories": "array_to_string(f.categories, ';')", "source_url": "f.url",
+    "citation": "cit.citation", "document_id": "f.document_id",
+}
+
+
 def iter_contracts(con, f: Filters, sort: list[dict] | None = None,
                    column_filters: Mapping[str, dict] | None = None, batch: int = 10_000):
-    """(column names, batches of rows) of every contract behind the filters, for downloads."""
+    """(column names, batches of rows) of every contract behind the filters, for downloads:
+    EXPORT_COLUMNS, in the grid's order. A lead from reporting (source curated) carries its
+    citation (the evidence of its `curated` tags)."""
     where, params = _grid_where(f, column_filters)
     facts = _facts(con)
+    order = _order(sort, False).replace("ORDER BY", "", 1)
+    columns = ", ".join(f"{sql} AS {name}" for name, sql in EXPORT_COLUMNS.items())
     cur = con.execute(
-        f"""SELECT {', '.join(CONTRACT_COLUMNS)}, url, document_id FROM {facts}
-            WHERE {where} {_order(sort, facts == "contract_facts")}""", params)
+        f"""WITH f AS (SELECT *, row_number() OVER (ORDER BY {order}) AS ordinal
+                       FROM {facts} WHERE {where}),
+                 cit AS (SELECT contract_id, string_agg(DISTINCT evidence, ' | ') AS citation
+                         FROM tags WHERE rule = 'curated' GROUP BY contract_id)
+            SELECT {columns} FROM f JOIN contracts c USING (contract_id)
+            LEFT JOIN cit USING (contract_id) ORDER BY f.ordinal""", params)
     names = [d[0] for d in cur.description]
 
     def rows():
@@ -440,10 +468,11 @@ def choices(con) -> dict[str, list]:
             f"SELECT DISTINCT {column} FROM {relation} WHERE {column} IS NOT NULL ORDER BY 1"
         ).fetchall()]
 
-    years = con.execute(f"SELECT min(year), max(year) FROM {rows}").fetchone()
-    return {"country": distinct("country"), "source": distinct("source"),
+    years, no_country = con.execute(
+        f"SELECT [min(year), max(year)], bool_or(country IS NULL) FROM {rows}").fetchone()
+    return {"country": distinct("country") + ([NO_COUNTRY] if no_country else []), "source": distinct("source"),
             "category": distinct("category", _relation(con, everything, "category")),
-            "currency": distinct("currency"), "years": list(years)}
+            "currency": distinct("currency"), "years": list(years or [None, None])}
 
 
 def search_parties(con, role: str, text: str | None, limit: int = 30,
@@ -487,3 +516,33 @@ def document_media_type(con, document_id: str) -> tuple[bool, str | None]:
                       [document_id]).fetchone()
     return (row is not None, row[0] if row else None)
 
+
+
+def contract_exists(con, contract_id: str) -> bool:
+    return con.execute("SELECT count(*) FROM contracts WHERE contract_id = ?",
+                       [contract_id]).fetchone()[0] > 0
+
+
+def unknown_values(con, f: Filters) -> dict[str, tuple[str, list]]:
+    """The filter values no contract of the warehouse has (a mistyped or stale link), each with
+    the values it does have: field -> (value, known values)."""
+    if not any((f.country, f.source, f.category, f.buyer, f.vendor)) and f.usd:
+        return {}
+    known = choices(con)
+    out: dict[str, tuple[str, list]] = {}
+    for name in ("country", "source", "category"):
+        value = getattr(f, name)
+        if value is not None and value not in known[name]:
+            out[name] = (value, known[name])
+    if not f.usd and f.currency not in known["currency"]:
+        out["currency"] = (f.currency, known["currency"])
+    for role in ("buyer", "vendor"):
+        key = getattr(f, role)
+        if key is not None and not party_exists(con, role, key):
+            out[role] = (key, [])
+    return out
+
+
+def party_exists(con, role: str, key: str) -> bool:
+    """Whether some contract has this vendor (or buyer) key."""
+    return search_parties(con, role, None, limit=1, include=key)["key"].tolist() == [key]

@@ -124,7 +124,11 @@ def export(
                                                   help="file to write (default: stdout)")] = None,
     db: DbOption = None,
 ) -> None:
-    """Export TABLE as CSV, JSON (an array of row objects, ISO dates) or Parquet."""
+    """Export TABLE as CSV, JSON (an array of row objects, ISO dates) or Parquet.
+
+    In CSV a text cell beginning with = + - @, a tab or a carriage return gets a leading
+    apostrophe, so no spreadsheet runs it as a formula.
+    """
     from survtrack.warehouse.export import export_table
 
     if table not in schema.TABLES:

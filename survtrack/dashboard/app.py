@@ -9,12 +9,10 @@ warehouse a scrape may be writing.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import re
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from flask import Response, abort, request, send_file
@@ -25,18 +23,19 @@ from survtrack.analysis.spending import Filters
 from survtrack.warehouse.archive import Archive
 from survtrack.warehouse.snapshot import SnapshotReader
 
-from . import figures
-from .common import first, href, navbar, parse_search
+from . import downloads, figures
+from .common import first, href, navbar, not_found, parse_search, records
 from .i18n import language, t
-from .pages import contracts, countries, overview, profile
+from .pages import contract, contracts, countries, document, overview, profile
+from .readable import readable_page
 
 DOCUMENT_ID = re.compile(r"^[0-9a-f]{64}$")
-XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit, less the header
 FILTER_CONTROLS = ["f-country", "f-source", "f-category", "f-currency", "f-buyer", "f-vendor",
                    "f-from", "f-to", "f-surveillance", "f-measure"]
 
 
-def render(reader: SnapshotReader, pathname: str | None, search: str | None):
+def render(reader: SnapshotReader, pathname: str | None, search: str | None,
+           archive: Archive | None = None):
     query = parse_search(search)
     lang = language(first(query, "lang"))
     f = Filters.from_query(query)
@@ -49,11 +48,33 @@ def render(reader: SnapshotReader, pathname: str | None, search: str | None):
         "/buyer": lambda: profile.layout(con, "buyer", f, query, lang),
         "/countries": lambda: countries.layout(con, f, query, lang),
     }
-    page = pages.get(path)
-    body = page() if page else html.H2(t("not_found", lang))
+    if path.startswith("/contract/"):  # the id is URL-encoded whole: unquote once
+        body = contract.layout(con, unquote(path[len("/contract/"):]), f, query, lang, archive)
+    elif path.startswith("/document/"):
+        body = document.layout(con, unquote(path[len("/document/"):]), query, lang, archive)
+    elif path not in pages:
+        body = not_found(lang)
+    else:
+        unknown = spending.unknown_values(con, f)
+        body = refused(path, query, unknown, lang) if unknown else pages[path]()
     snapshot = reader.path.stem if reader.path else "–"
     footer = html.Footer(f"{t('snapshot', lang)}: {snapshot}", className="footer")
     return navbar(path, search, lang), [body, footer]
+
+
+def refused(path: str, query: dict, unknown: dict[str, tuple[str, list]], lang: str):
+    """A filter value no contract has (a mistyped or stale link): say so, offer the rest."""
+    params = {k: v for k, v in query.items()
+              if k not in {spending.QUERY_PARAMS.get(name, name) for name in unknown}}
+    lines = []
+    for name, (value, known) in unknown.items():
+        shown = ", ".join(map(str, known[:30])) + (" …" if len(known) > 30 else "")
+        lines.append(html.P(t("unknown_value", lang).format(
+            filter=t("f_" + name, lang), value=value, known=shown or "–")))
+    return html.Div([html.H2(t("refused_title", lang)), *lines,
+                     dcc.Link(t("without_filter", lang),
+                              href=path + ("?" + urlencode(params, doseq=True) if params else ""),
+                              id="without-filter")], id="unknown-filter")
 
 
 def filters_to_search(values: list, search: str | None) -> str:
@@ -104,9 +125,10 @@ def _named_vendors(figure: dict | None) -> list[str]:
 
 def create_app(db_path: str | os.PathLike | None = None, *,
                reader: SnapshotReader | None = None, archive: Path | None = None) -> Dash:
-    db = config.db_path(db_path)
+    # absolute now: Flask resolves a relative file against the package folder, not the cwd
+    db = config.db_path(db_path).absolute()
     reader = reader or SnapshotReader(db)
-    archive_store = Archive(archive or config.archive_path(Path(db)))
+    archive_store = Archive(archive or config.archive_path(db))
     app = Dash(__name__, title="survtrack", suppress_callback_exceptions=True,
                assets_folder=str(Path(__file__).with_name("assets")), update_title=None)
     app.layout = html.Div([
@@ -118,7 +140,7 @@ def create_app(db_path: str | os.PathLike | None = None, *,
     @app.callback(Output("navbar", "children"), Output("page", "children"),
                   Input("url", "pathname"), Input("url", "search"))
     def _render(pathname, search):
-        return render(reader, pathname, search)
+        return render(reader, pathname, search, archive_store)
 
     @app.callback(Output("url", "search"), [Input(c, "value") for c in FILTER_CONTROLS],
                   State("url", "search"), prevent_initial_call=True)
@@ -134,7 +156,7 @@ def create_app(db_path: str | os.PathLike | None = None, *,
             if not text:
                 return no_update
             found = spending.search_parties(reader.cursor(), role, text, include=value)
-            return [overview.party_option(r) for r in found.itertuples()]
+            return [overview.party_option(r) for r in records(found)]
 
     @app.callback(Output("url", "pathname"), Output("url", "search", allow_duplicate=True),
                   Input("overview-chart", "clickData"), Input("overview-chart", "restyleData"),
@@ -190,9 +212,9 @@ def create_app(db_path: str | os.PathLike | None = None, *,
 def _routes(app: Dash, reader: SnapshotReader, archive: Archive) -> None:
     server = app.server
 
-    @server.route("/document/<document_id>")
-    def document(document_id: str):
-        """The archived bytes of a document, as the source published them."""
+    @server.route("/document/<document_id>/raw")
+    def document_raw(document_id: str):
+        """The archived bytes of a document, exactly as the source published them."""
         if not DOCUMENT_ID.match(document_id):
             abort(400, "a document id is 64 lowercase hex characters")
         known, media_type = spending.document_media_type(reader.cursor(), document_id)
@@ -207,18 +229,62 @@ def _routes(app: Dash, reader: SnapshotReader, archive: Archive) -> None:
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
+    @server.route("/document/<document_id>/view")
+    def document_view(document_id: str):
+        """The document's content laid out readably (the document page frames it)."""
+        if not DOCUMENT_ID.match(document_id):
+            abort(400, "a document id is 64 lowercase hex characters")
+        known, media_type = spending.document_media_type(reader.cursor(), document_id)
+        path = archive.path(document_id)
+        if not known or not path.is_file():
+            abort(404)
+        page = readable_page(path.read_bytes(), media_type, request.args.get("row"),
+                             title=document_id)
+        return Response(page, mimetype="text/html", headers={
+            # only our own escaped markup and style: no script, no fetch, no form
+            "Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'",
+            "X-Content-Type-Options": "nosniff", "Cache-Control": "max-age=86400"})
+
+    # The document and contract pages are Dash pages; these routes serve the same page with
+    # HTTP 404 when the id is unknown, so links and crawlers learn it too.
+    @server.route("/document/<document_id>")
+    def document_page(document_id: str):
+        known = DOCUMENT_ID.match(document_id) and spending.document_media_type(
+            reader.cursor(), document_id)[0]
+        return app.index(), 200 if known else 404
+
+    @server.route("/contract/<path:contract_id>")
+    def contract_page(contract_id: str):
+        known = spending.contract_exists(reader.cursor(), contract_id)
+        return app.index(), 200 if known else 404
+
     @server.route("/download/contracts.<fmt>")
     def download(fmt: str):
+        """The contracts of the URL's selection, described by the file itself."""
         if fmt not in ("csv", "xlsx"):
             abort(404)
         f = Filters.from_query(request.args.to_dict(flat=False))
-        names, batches = spending.iter_contracts(reader.cursor(), f)
+        con = reader.cursor()
+        unknown = spending.unknown_values(con, f)
+        if unknown:
+            abort(400, "; ".join(f"no contract has {name} {value!r}"
+                                 for name, (value, _) in unknown.items()))
+        snapshot = reader.path.stem if reader.path else "no-snapshot"
+        meta = downloads.about(f, snapshot, spending.count_contracts(con, f),
+                               downloads.view_path(f))
+        names, batches = spending.iter_contracts(con, f)
+        names = [*names, "contract_page", "document_raw"]
+        rows = downloads.rows_with_links(names, batches, request.host_url.rstrip("/"))
+        name = downloads.file_name(f, snapshot, fmt)
         if fmt == "csv":
-            return Response(_csv(names, batches), mimetype="text/csv; charset=utf-8",
-                            headers={"Content-Disposition":
-                                     "attachment; filename=contracts.csv"})
-        return send_file(_xlsx(names, batches), as_attachment=True,
-                         download_name="contracts.xlsx",
+            return Response(downloads.csv_stream(meta, names, rows),
+                            mimetype="text/csv; charset=utf-8",
+                            headers={"Content-Disposition": f"attachment; filename={name}"})
+        try:
+            book = downloads.xlsx(meta, names, rows)
+        except OverflowError as exc:
+            abort(413, str(exc))
+        return send_file(book, as_attachment=True, download_name=name,
                          mimetype="application/vnd.openxmlformats-officedocument"
                                   ".spreadsheetml.sheet")
 
@@ -227,37 +293,6 @@ def _extension(media_type: str | None) -> str:
     return {"application/xml": ".xml", "text/xml": ".xml", "application/json": ".json",
             "text/html": ".html", "application/zip": ".zip", "text/csv": ".csv"}.get(
         (media_type or "").split(";")[0], "")
-
-
-def _csv(names, batches):
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(names)
-    yield "\ufeff" + buffer.getvalue()  # BOM: spreadsheets then read UTF-8 correctly
-    for batch in batches:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerows(batch)
-        yield buffer.getvalue()
-
-
-def _xlsx(names, batches) -> io.BytesIO:
-    from openpyxl import Workbook
-
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("contracts")
-    sheet.append(names)
-    written = 0
-    for batch in batches:
-        for row in batch:
-            if written >= XLSX_MAX_ROWS:
-                abort(413, "more rows than a spreadsheet holds: download CSV instead")
-            sheet.append([float(v) if hasattr(v, "as_tuple") else v for v in row])
-            written += 1
-    out = io.BytesIO()
-    book.save(out)
-    out.seek(0)
-    return out
 
 
 def server_from_env():

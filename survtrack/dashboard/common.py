@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlencode
+from types import SimpleNamespace
+from urllib.parse import parse_qs, quote, urlencode
 
 import dash_bootstrap_components as dbc
+import pandas as pd
 from dash import dcc, html
 
 from survtrack.analysis.spending import Filters
@@ -21,6 +23,17 @@ def first(query: dict, name: str) -> str | None:
     return values[0] if values else None
 
 
+def records(df: pd.DataFrame) -> list[SimpleNamespace]:
+    """The rows of a view, every missing value None.
+
+    pandas shows DuckDB's NULL as NaN in text and float columns, NaT in dates and NA in
+    nullable integers, and each of them is truthy and breaks formatting in its own way;
+    pages read rows through here, so a NULL is one thing: None.
+    """
+    clean = df.astype(object).where(df.notna(), None)
+    return [SimpleNamespace(**row) for row in clean.to_dict("records")]
+
+
 def href(path: str, f: Filters | None = None, lang: str = "en", **extra) -> str:
     """A link to `path` carrying the filters, the language and any extra parameters."""
     params = dict(f.to_query()) if f else {}
@@ -28,6 +41,25 @@ def href(path: str, f: Filters | None = None, lang: str = "en", **extra) -> str:
     if lang != "en":
         params["lang"] = lang
     return path + ("?" + urlencode(params, doseq=True) if params else "")
+
+
+def contract_href(contract_id: str, lang: str = "en") -> str:
+    """The contract page: the id URL-encoded whole (ids hold ':' and '/')."""
+    return href("/contract/" + quote(contract_id, safe=""), None, lang)
+
+
+def document_href(document_id: str, lang: str = "en", row: str | None = None) -> str:
+    """The document page; with `row` (a contract's native id), only the row of a CSV
+    document that the contract came from (a curated lead's row, not the whole CSV)."""
+    return href(f"/document/{document_id}", None, lang, row=row)
+
+
+def not_found(lang: str, message: str | None = None) -> html.Div:
+    """A page for an unknown address or id, with the way back."""
+    return html.Div([html.H2(t("not_found", lang)),
+                     html.P(message) if message else None,
+                     dcc.Link(t("back_overview", lang), href=href("/", None, lang))],
+                    id="not-found")
 
 
 def selection_summary(f: Filters, lang: str, names: dict[str, str] | None = None) -> html.Div:

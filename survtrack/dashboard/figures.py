@@ -39,6 +39,14 @@ def _layout(fig: go.Figure, height: int = 420) -> go.Figure:
     return fig
 
 
+def _empty(fig: go.Figure, lang: str, height: int) -> go.Figure:
+    """No bars: say so in words, with no axes (an empty Plotly chart draws -1..6 scales)."""
+    fig.update_layout(xaxis={"visible": False}, yaxis={"visible": False}, annotations=[{
+        "text": plain(t("no_data", lang)), "showarrow": False, "xref": "paper",
+        "yref": "paper", "x": 0.5, "y": 0.5, "font": {"size": 15, "color": "#59636e"}}])
+    return _layout(fig, height)
+
+
 def year_label(year, lang: str) -> str:
     return t("no_date", lang) if year is None or pd.isna(year) else str(int(year))
 
@@ -60,7 +68,7 @@ def vendor_year_bars(df: pd.DataFrame, currency: str, lang: str = "en",
     fig = go.Figure()
     dated = events[events["occurred_on"].notna()] if events is not None else None
     if df.empty and (dated is None or dated.empty):
-        return _layout(fig)
+        return _empty(fig, lang, 200)
     event_years = {int(d.year) for d in dated["occurred_on"]} if dated is not None else set()
     years = sorted({int(y) for y in df["year"] if not pd.isna(y)} | event_years)
     categories = [str(int(y)) for y in years] + ([t("no_date", lang)]
@@ -109,12 +117,13 @@ def ranked_bars(df: pd.DataFrame, label: str, currency: str, lang: str = "en",
     """Horizontal bars, biggest on top; customdata[0] is the row's key (for clicks)."""
     fig = go.Figure()
     if df.empty:
-        return _layout(fig, 200)
+        return _empty(fig, lang, 200)
     df = df.iloc[::-1]
     fig.add_bar(
         y=[plain(v, 50) for v in df[label].fillna(t("unknown_country", lang))],
         x=df["amount"].fillna(0), orientation="h", marker_color=palette.COLOURS["blue"],
-        customdata=[[k, formats.money(a, currency, lang), formats.number(n, lang)]
+        customdata=[[None if formats.missing(k) else k, formats.money(a, currency, lang),
+                     formats.number(n, lang)]
                     for k, a, n in zip(df[key or label], df["amount"], df["contracts"])],
         hovertemplate="%{y}: %{customdata[1]}<br>%{customdata[2]} "
                       + plain(t("contracts", lang).lower()) + "<extra></extra>")
@@ -126,7 +135,7 @@ def ranked_bars(df: pd.DataFrame, label: str, currency: str, lang: str = "en",
 def year_bars(df: pd.DataFrame, currency: str, lang: str = "en") -> go.Figure:
     fig = go.Figure()
     if df.empty:
-        return _layout(fig, 300)
+        return _empty(fig, lang, 200)
     fig.add_bar(x=[year_label(y, lang) for y in df["year"]], y=df["amount"].fillna(0),
                 marker_color=palette.COLOURS["orange"],
                 customdata=[[formats.money(a, currency, lang), formats.number(n, lang)]

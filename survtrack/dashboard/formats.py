@@ -5,12 +5,15 @@ from __future__ import annotations
 import gettext
 import math
 from datetime import date, datetime
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
+import pandas as pd
 import pycountry
 
 from survtrack import datafiles
+from survtrack.analysis.spending import NO_COUNTRY
 
 from .i18n import t
 
@@ -25,14 +28,10 @@ def _symbols() -> dict[str, str]:
         Path(__file__).with_name("currency_symbols.csv"), ("currency", "symbol"))}
 
 
-def _missing(value) -> bool:
-    """None, NaN and pandas' NaT (a date column with gaps reads NaT, whose month is NaN)."""
-    if value is None:
-        return True
-    try:
-        return bool(value != value)  # only NaN-like values differ from themselves
-    except (TypeError, ValueError):
-        return False
+def missing(value) -> bool:
+    """None, or any of pandas' missing values (NaN in float and text columns, NaT in dates,
+    NA in nullable integers): DuckDB's NULL reaches the dashboard as any of them."""
+    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
 
 
 def _localise(text: str, lang: str) -> str:
@@ -43,14 +42,26 @@ def _localise(text: str, lang: str) -> str:
 
 
 def number(value, lang: str = "en", decimals: int = 0) -> str:
-    if _missing(value):
+    if missing(value):
         return "–"
     return _localise(f"{float(value):,.{decimals}f}", lang)
 
 
+def exact(value, lang: str = "en") -> str:
+    """A published figure with all its significant digits, none added: Decimal('0.460000')
+    -> '0.46', Decimal('1500000.00') -> '1,500,000', 15189715.19 -> '15,189,715.19'."""
+    if missing(value):
+        return "–"
+    if isinstance(value, Decimal):
+        whole = value == value.to_integral()
+        return _localise(f"{value.quantize(Decimal(1)):,}" if whole
+                         else f"{value.normalize():,f}", lang)
+    return number(value, lang, 0 if float(value).is_integer() else 2)
+
+
 def short(value, lang: str = "en") -> str:
     """3,312,000,000 -> '3.3 bn' (ru '3,3 млрд'); below a thousand, the number itself."""
-    if _missing(value):
+    if missing(value):
         return "–"
     value = float(value)
     for size, key in SCALES:
@@ -63,7 +74,7 @@ def short(value, lang: str = "en") -> str:
 
 def money(value, currency: str, lang: str = "en", compact: bool = True) -> str:
     """'$3.3 bn', '₽1,750,000.00'; Russian puts the symbol after: '3,3 млрд $'."""
-    if _missing(value):
+    if missing(value):
         return "–"
     amount = short(value, lang) if compact else number(value, lang, 2)
     symbol = _symbols().get(currency)
@@ -75,14 +86,14 @@ def money(value, currency: str, lang: str = "en", compact: bool = True) -> str:
 
 
 def percent(share, lang: str = "en") -> str:
-    if _missing(share):
+    if missing(share):
         return "–"
     return _localise(f"{100 * float(share):.1f}", lang) + f"{NBSP}%"
 
 
 def day(value, lang: str = "en") -> str:
     """A date as '12 May 2016' (ru '12.05.2016')."""
-    if _missing(value) or value is None:
+    if missing(value):
         return "–"
     if isinstance(value, str):
         value = date.fromisoformat(value[:10])
@@ -97,7 +108,7 @@ def day(value, lang: str = "en") -> str:
 
 def nice_ticks(top: float, count: int = 5) -> list[float]:
     """Round tick values from 0 to at least `top` (steps of 1, 2 or 5 x 10^k)."""
-    if _missing(top) or top <= 0:
+    if missing(top) or top <= 0:
         return [0.0]
     raw = top / count
     magnitude = 10 ** math.floor(math.log10(raw))
@@ -113,7 +124,7 @@ def _country_translation(lang: str):
 
 def country_name(code: str | None, lang: str = "en") -> str:
     """'Russian Federation (RU)' / 'Российская Федерация (RU)'; the code alone if unknown."""
-    if not code:
+    if missing(code) or not code or code == NO_COUNTRY:
         return t("unknown_country", lang)
     country = pycountry.countries.get(alpha_2=code)
     if country is None:

@@ -21,7 +21,9 @@ CHUNK = 1 << 20
 
 class Archive:
     def __init__(self, root: Path):
-        self.root = Path(root)
+        # absolute from the start: a relative root would be read against whatever folder the
+        # reader resolves paths from (Flask's send_file uses the package folder)
+        self.root = Path(root).absolute()
 
     def path(self, document_id: str) -> Path:
         return self.root / document_id[:2] / document_id

@@ -1,4 +1,7 @@
-"""Exports of any tidy table to CSV, JSON (an array of row objects) or Parquet."""
+"""Exports of any tidy table to CSV, JSON (an array of row objects) or Parquet, and the rule
+every CSV or XLSX the project writes follows: a text cell that a spreadsheet would run as a
+formula (it begins with = + - @, a tab or a carriage return; OWASP "CSV injection") is written
+with an apostrophe in front, so it stays text."""
 
 from __future__ import annotations
 
@@ -10,17 +13,41 @@ from pathlib import Path
 from .schema import TABLES
 from .store import Warehouse
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value):
+    """A cell as written to CSV or XLSX: text a spreadsheet would run gets a leading "'"."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def neutralised_sql(column: str) -> str:
+    """The SQL of `neutralise` over a text column, for exports written by DuckDB's COPY."""
+    return (f"CASE WHEN left({column}, 1) IN ('=', '+', '-', '@', chr(9), chr(13))"
+            f" THEN chr(39) || {column} ELSE {column} END")
+
+
 FORMATS = {"csv": "(FORMAT csv, HEADER true)", "json": "(FORMAT json, ARRAY true)",
            "parquet": "(FORMAT parquet)"}
 
 
 def _select(table: str, fmt: str) -> str:
-    """JSON gets ISO 8601 timestamps ('2016-11-21T10:44:22.541'); dates are ISO already."""
-    stamps = [c.name for c in TABLES[table].columns if c.type == "TIMESTAMP"]
-    if fmt != "json" or not stamps:
+    """JSON gets ISO 8601 timestamps ('2016-11-21T10:44:22.541'); dates are ISO already.
+    CSV gets its text cells neutralised (see `neutralise`)."""
+    columns = TABLES[table].columns
+    if fmt == "json":
+        replace = [f"strftime({c.name}, '%Y-%m-%dT%H:%M:%S.%g') AS {c.name}"
+                   for c in columns if c.type == "TIMESTAMP"]
+    elif fmt == "csv":
+        replace = [f"{neutralised_sql(c.name)} AS {c.name}"
+                   for c in columns if c.type == "VARCHAR"]
+    else:
+        replace = []
+    if not replace:
         return f"SELECT * FROM {table}"
-    replace = ", ".join(f"strftime({c}, '%Y-%m-%dT%H:%M:%S.%g') AS {c}" for c in stamps)
-    return f"SELECT * REPLACE ({replace}) FROM {table}"
+    return f"SELECT * REPLACE ({', '.join(replace)}) FROM {table}"
 
 
 def export_table(wh: Warehouse, table: str, fmt: str, output: Path | None = None) -> Path | None:

@@ -15,7 +15,7 @@ dagcomponentfuncs.DocumentLink = function (props) {
   var id = props.value;
   if (!id || !/^[0-9a-f]{64}$/.test(id)) return null;
   return React.createElement(
-    "a", { href: "/document/" + id, target: "_blank", className: "document-link" },
+    "a", { href: "/document/" + id, className: "document-link" },
     props.label || id.slice(0, 12));
 };
 

@@ -10,20 +10,23 @@ from survtrack.analysis import spending
 from survtrack.analysis.spending import Filters
 
 from .. import formats
-from ..common import href, selection_summary
+from ..common import contract_href, href, records, selection_summary
 from ..i18n import t
 
 PAGE = 100
 
 
 def columns(lang: str) -> list[dict]:
-    text = {"filter": "agTextColumnFilter",
+    text = {"filter": "agTextColumnFilter", "floatingFilter": True,
             "filterParams": {"filterOptions": ["contains", "equals", "startsWith"],
                              "maxNumConditions": 1}}
-    number = {"filter": "agNumberColumnFilter",
+    number = {"filter": "agNumberColumnFilter", "floatingFilter": True,
               "filterParams": {"filterOptions": ["greaterThan", "lessThan", "equals", "inRange"],
                                "maxNumConditions": 1}}
     return [
+        {"field": "contract_id", "headerName": t("contract_id", lang), "width": 230,
+         "cellRenderer": "AppLink", "cellRendererParams": {"hrefField": "contract_href"},
+         **text},
         {"field": "signed_on", "headerName": t("signed_on", lang), "width": 120},
         {"field": "vendor_name", "headerName": t("f_vendor", lang), "cellRenderer": "AppLink",
          "cellRendererParams": {"hrefField": "vendor_href"}, "flex": 2, "minWidth": 200, **text},
@@ -39,7 +42,6 @@ def columns(lang: str) -> list[dict]:
         {"field": "country", "headerName": t("f_country", lang), "width": 90, **text},
         {"field": "source", "headerName": t("f_source", lang), "width": 100, **text},
         {"field": "status", "headerName": t("status", lang), "width": 110, **text},
-        {"field": "contract_id", "headerName": t("contract_id", lang), "width": 230, **text},
         {"field": "url", "headerName": t("source_page", lang), "sortable": False,
          "cellRenderer": "ExternalLink", "cellRendererParams": {"label": t("source_page", lang)},
          "width": 150},
@@ -52,14 +54,14 @@ def columns(lang: str) -> list[dict]:
 def rows(df: pd.DataFrame, f: Filters, lang: str) -> list[dict]:
     """Grid rows: raw values plus the display text and links the renderers show."""
     out = []
-    for r in df.itertuples(index=False):
+    for r in records(df):
         out.append({
             "contract_id": r.contract_id, "signed_on": formats.day(r.signed_on, lang),
             "vendor_name": r.vendor_name, "buyer_name": r.buyer_name, "title": r.title,
             "amount_text": formats.money(r.amount, r.currency or "", lang, compact=False),
             "amount_usd_text": formats.money(r.amount_usd, "USD", lang, compact=False),
             "country": r.country, "source": r.source, "status": r.status, "url": r.url,
-            "document_id": r.document_id,
+            "document_id": r.document_id, "contract_href": contract_href(r.contract_id, lang),
             "vendor_href": href("/vendor", f.with_(vendor=None), lang, id=r.vendor_key),
             "buyer_href": href("/buyer", f.with_(buyer=None), lang, id=r.buyer_key),
         })

@@ -10,7 +10,7 @@ from survtrack.analysis import context, spending
 from survtrack.analysis.spending import OTHERS, Filters
 
 from .. import figures, formats
-from ..common import href, kpi, selection_summary
+from ..common import href, kpi, records, selection_summary
 from ..i18n import t
 
 TOP_VENDORS = 7  # Okabe-Ito's seven colours, plus grey for the others
@@ -30,7 +30,7 @@ def party_option(row) -> dict:
 def party_options(con, role: str, value: str | None) -> list[dict]:
     """The busiest vendors (or buyers) plus the selected one; typing searches the rest."""
     found = spending.search_parties(con, role, None, include=value)
-    return [party_option(r) for r in found.itertuples()]
+    return [party_option(r) for r in records(found)]
 
 
 def controls(con, f: Filters, lang: str) -> dbc.Card:
@@ -84,14 +84,14 @@ def _party_table(con, f: Filters, role: str, lang: str) -> html.Table:
         html.Td(dcc.Link(formats.number(r.contracts, lang),
                          href=href("/contracts", f.with_(**{role: r.key}), lang)),
                 className="num"),
-    ]) for r in df.itertuples()]
+    ]) for r in records(df)]
     head = html.Tr([html.Th(t(f"f_{role}", lang)), html.Th(t("amount", lang)),
                     html.Th(t("share", lang)), html.Th(t("contracts", lang))])
     return html.Table([html.Thead(head), html.Tbody(rows)], className="table table-sm")
 
 
 def totals_row(con, f: Filters, lang: str) -> dbc.Row:
-    tot = spending.totals(con, f).iloc[0]
+    tot = records(spending.totals(con, f))[0]
     cards = [kpi(t("total", lang), formats.money(tot.total, f.currency, lang), "kpi-total"),
              kpi(t("contracts", lang), formats.number(tot.contracts, lang), "kpi-contracts"),
              kpi(t("vendors", lang), formats.number(tot.vendors, lang), "kpi-vendors")]
@@ -111,7 +111,7 @@ def totals_row(con, f: Filters, lang: str) -> dbc.Row:
                 t("cancelled_show", lang), href=href("/contracts", f, lang))],
             id="cancelled-note", className="small text-muted"))
     if f.source is None:  # curated leads are marked wherever they are summed with records
-        curated = int(spending.totals(con, f.with_(source="curated")).iloc[0].contracts)
+        curated = int(records(spending.totals(con, f.with_(source="curated")))[0].contracts)
         if curated:
             rows.append(html.P([t("curated_note", lang).format(n=formats.number(curated, lang)),
                                 " ", dcc.Link(t("curated_show", lang), href=href(
@@ -125,7 +125,7 @@ def layout(con, f: Filters, query: dict, lang: str):
     # with a buyer or vendor chosen, its court cases, complaints and sanctions join the timeline
     events = context.events_for(con, [f.buyer, f.vendor], years=(f.year_from, f.year_to)) \
         if (f.buyer or f.vendor) else None
-    conc = spending.concentration(con, f).iloc[0]
+    conc = records(spending.concentration(con, f))[0]
     cats = spending.by_category(con, f)
     empty = bars.empty
     return html.Div([

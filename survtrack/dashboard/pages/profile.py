@@ -10,7 +10,7 @@ from survtrack.analysis import context, spending
 from survtrack.analysis.spending import Filters
 
 from .. import figures, formats
-from ..common import first, href, selection_summary
+from ..common import contract_href, first, href, not_found, records, selection_summary
 from ..i18n import t
 from .overview import totals_row
 
@@ -19,8 +19,8 @@ OTHER_ROLE = {"vendor": "buyer", "buyer": "vendor"}
 
 def layout(con, role: str, f: Filters, query: dict, lang: str):
     key = first(query, "id")
-    if not key:
-        return html.P(t("not_found", lang))
+    if not key or not spending.party_exists(con, role, key):
+        return not_found(lang, t(f"no_such_{role}", lang).format(id=(key or "")[:80]))
     who = spending.party_profile(con, role, key)
     scoped = f.with_(**{role: key})
     other = OTHER_ROLE[role]
@@ -45,7 +45,7 @@ def layout(con, role: str, f: Filters, query: dict, lang: str):
             html.Td(formats.percent(r.share, lang), className="num"),
             html.Td(dcc.Link(formats.number(r.contracts, lang), href=href(
                 "/contracts", scoped.with_(**{other: r.key}), lang)), className="num"),
-        ]) for r in counterparts.itertuples()]),
+        ]) for r in records(counterparts)]),
     ], className="table table-sm")
     return html.Div([
         html.Div(t(role + "_profile", lang), className="kicker"),
@@ -64,10 +64,24 @@ def layout(con, role: str, f: Filters, query: dict, lang: str):
                      dcc.Graph(id="profile-categories", config={"displaylogo": False},
                                figure=figures.ranked_bars(spending.by_category(con, scoped),
                                                           "category", f.currency, lang)),
-                     html.H3(t("top_" + other + "s", lang)), table], md=8),
+                     html.H3(t("top_" + other + "s", lang)), table,
+                     html.H3(t("largest_contracts", lang)),
+                     _largest(con, scoped, lang)], md=8),
         ]),
         events_section(con, key, f, lang),
     ])
+
+
+def _largest(con, f: Filters, lang: str) -> html.Table:
+    """The selection's ten largest contracts, each linking to its contract page."""
+    column = "amount_usd" if f.usd else "amount"
+    df = spending.contracts(con, f, limit=10, sort=[{"colId": column, "sort": "desc"}])
+    return html.Table([html.Tbody([html.Tr([
+        html.Td(dcc.Link(r.title or r.contract_id, href=contract_href(r.contract_id, lang))),
+        html.Td(formats.day(r.signed_on, lang) if r.signed_on else r.year or "–"),
+        html.Td(formats.money(getattr(r, column), f.currency, lang, compact=False),
+                className="num"),
+    ]) for r in records(df)])], className="table table-sm", id="profile-largest")
 
 
 def event_date(row, lang: str) -> str:
@@ -99,7 +113,7 @@ def events_section(con, key: str, f: Filters, lang: str) -> html.Div:
         html.Td(r.outcome or "–"),
         html.Td(r.roles or "–"),
         html.Td(r.outlet or r.source),
-    ], className="context-event") for r in found.itertuples()]
+    ], className="context-event") for r in records(found)]
     cols = ("event_date", "event_kind", "event_forum", "event_title", "event_outcome",
             "event_role", "event_source")
     return html.Div(head + [html.Table([
