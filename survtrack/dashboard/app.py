@@ -23,7 +23,7 @@ from survtrack.analysis.spending import Filters
 from survtrack.warehouse.archive import Archive
 from survtrack.warehouse.snapshot import SnapshotReader
 
-from . import downloads, figures
+from . import cache, downloads, figures
 from .common import first, href, navbar, not_found, parse_search, records
 from .i18n import language, t
 from .pages import contract, contracts, countries, document, overview, profile
@@ -124,7 +124,12 @@ def _named_vendors(figure: dict | None) -> list[str]:
 
 
 def create_app(db_path: str | os.PathLike | None = None, *,
-               reader: SnapshotReader | None = None, archive: Path | None = None) -> Dash:
+               reader: SnapshotReader | None = None, archive: Path | None = None,
+               cache_entries: int | None = None) -> Dash:
+    """The dashboard over the current snapshot of the warehouse at `db_path`.
+
+    Callback answers are cached per snapshot (cache.py; `cache_entries` answers, default
+    SURVTRACK_DASHBOARD_CACHE or 256, 0 for none)."""
     # absolute now: Flask resolves a relative file against the package folder, not the cwd
     db = config.db_path(db_path).absolute()
     reader = reader or SnapshotReader(db)
@@ -206,6 +211,11 @@ def create_app(db_path: str | os.PathLike | None = None, *,
 
     _routes(app, reader, archive_store)
     api.mount(app.server, reader)  # /api/: the read-only JSON API (docs/api.md)
+    cache.install(app, reader.db_path, cache_entries)
+    # Dash sets itself up (registering the scripts it may serve) on a process's first request,
+    # and concurrent first requests race it: a gunicorn worker whose first requests were the
+    # page's scripts answered 500. One request now, before any server thread runs.
+    app.server.test_client().get(app.config.routes_pathname_prefix + "_dash-layout")
     return app
 
 
