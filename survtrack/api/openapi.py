@@ -18,6 +18,7 @@ FILTERS = {
     "measure": "value (contract value, the default) or paid (published payments)",
     "scope": "surveillance (the default: contracts with a surveillance tag) or all",
     "not_vendor": "vendor key left out (repeatable)",
+    "flag": "a red flag (analysis/flags/flags.csv, e.g. single_bid): only contracts raising it",
 }
 PAGING = {
     "_size": f"rows per page, 1 to {MAX_SIZE} (default 100)",

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException, NotFound
 
+from survtrack.analysis import flags
 from survtrack.analysis.spending import CURRENCY_RE, MAX_TEXT, MEASURE_COLUMNS, Filters
 from survtrack.warehouse.snapshot import SnapshotReader
 
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 # the dashboard's URL filters, and the API's own parameters (which start with "_")
 FILTER_PARAMS = ("country", "source", "category", "buyer", "vendor", "from", "to", "currency",
-                 "measure", "scope", "undated", "not_vendor", "lang")
+                 "measure", "scope", "undated", "not_vendor", "flag", "lang")
 API_PARAMS = ("_size", "_next", "_shape", "q", "top")
 DEFAULT_SIZE = 100
 # floats that are money: written as decimal strings with cents, like the DECIMAL columns
@@ -181,6 +182,9 @@ def parse_query(allowed: tuple[str, ...] = FILTER_PARAMS + API_PARAMS) -> tuple[
         raise BadRequest(f"measure is {' or '.join(MEASURE_COLUMNS)}, not {args['measure']!r}")
     if args.get("scope", "surveillance") not in ("all", "surveillance"):
         raise BadRequest("scope is all or surveillance")
+    if "flag" in args and args["flag"] not in flags.definitions():
+        raise BadRequest(f"flag is one of {', '.join(flags.definitions())}, not"
+                         f" {args['flag']!r}")
     if args.get("undated", "1") not in ("0", "1"):
         raise BadRequest("undated is 1 or 0")
     if args.get("_shape", "objects") not in ("objects", "arrays"):

@@ -3,7 +3,7 @@
 - scrapers.py: `ingest`, `scrape SOURCE` (options built from each source's declaration)
 - warehouse.py: `status`, `export`, `snapshot`, `docs`
 - check.py: `check` (the warehouse, the archive and the published snapshot)
-- analysis.py: `build`, `classify`, `claims`
+- analysis.py: `build`, `classify`, `claims`, `flags`
 - dashboard.py: `dashboard`, `demo`
 
 Commands parse options, call their floor and print; SQL and reports live in the floors.
@@ -62,6 +62,6 @@ for command in (scrapers.ingest, warehouse.status, warehouse.export, warehouse.d
                 analysis.claims, analysis.build):
     app.command()(command)
 app.add_typer(scrapers.scrape_app, name="scrape")
-for command in (analysis.classify, dashboard.demo, warehouse.snapshot, dashboard.dashboard,
-                check.check):
+for command in (analysis.classify, analysis.flags, dashboard.demo, warehouse.snapshot,
+                dashboard.dashboard, check.check):
     app.command()(command)

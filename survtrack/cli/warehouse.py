@@ -149,8 +149,13 @@ def snapshot(db: DbOption = None) -> None:
 
 
 def docs(folder: Annotated[Path, typer.Argument()] = Path("docs")) -> None:
-    """Regenerate docs/sources.md and docs/tables.md from the code's own metadata."""
+    """Regenerate docs/sources.md, docs/tables.md and the red flags' pages (docs/flags.md,
+    docs/flags/) from the code's own metadata and data files."""
+    from survtrack.analysis.flags import docs as flag_docs
+
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "sources.md").write_text(scrapers.markdown(), encoding="utf-8")
     (folder / "tables.md").write_text(schema.markdown(), encoding="utf-8")
-    console.print(f"wrote {folder / 'sources.md'} and {folder / 'tables.md'}")
+    flag_docs.write(folder)
+    console.print(f"wrote {folder / 'sources.md'}, {folder / 'tables.md'}, {folder / 'flags.md'}"
+                  f" and {folder / 'flags'}/")
