@@ -31,14 +31,12 @@ import plotly.express as px
 
 from survtrack import config
 from survtrack.analysis import flags, spending
+from survtrack.analysis.palette import COLOURS, OTHERS, SERIES
 from survtrack.analysis.spending import Filters
 from survtrack.warehouse.export import neutralise
 from survtrack.warehouse.snapshot import FACTS_SQL
 from survtrack.warehouse.store import Warehouse
 
-# Okabe-Ito: distinguishable with every common colour-vision deficiency
-PALETTE = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
-           "#999999"]
 CHART_TITLES = {"vendor_year": "Spending by vendor and year", "vendor": "Spending by vendor",
                 "buyer": "Spending by buyer", "category": "Spending by category",
                 "country": "Spending by country", "year": "Spending by year"}
@@ -131,16 +129,18 @@ class Investigation:
             order = [str(y) for y in sorted(years.dropna().unique())] + ["n.d."]
         if view == "vendor_year":
             fig = px.bar(data, x="year", y="amount", color="vendor_name", barmode="stack",
-                         color_discrete_sequence=PALETTE, category_orders={"year": order},
+                         color_discrete_sequence=SERIES,
+                         color_discrete_map={"others": OTHERS},  # grey, as on the dashboard
+                         category_orders={"year": order},
                          labels={"amount": f"amount, {unit}", "vendor_name": "vendor",
                                  "year": "year signed"})
         elif view in ("vendor", "buyer", "country"):
             fig = px.bar(data, x="amount", y="name", orientation="h",
-                         color_discrete_sequence=PALETTE,
+                         color_discrete_sequence=SERIES,
                          labels={"amount": f"amount, {unit}", "name": view})
             fig.update_yaxes(autorange="reversed")  # the biggest on top, as the table reads
         elif view in ("category", "year"):
-            fig = px.bar(data, x=view, y="amount", color_discrete_sequence=PALETTE,
+            fig = px.bar(data, x=view, y="amount", color_discrete_sequence=SERIES,
                          category_orders={"year": order} if view == "year" else None,
                          labels={"amount": f"amount, {unit}", "year": "year signed"})
         else:
@@ -198,10 +198,10 @@ class Investigation:
         money = leads[leads["currency"] == currency]
         for label, frame, amount, colour in (
                 ("leads from reporting (amount as reported)",
-                 money[money["amount_basis"] != "ceiling"], "reported_amount", PALETTE[0]),
+                 money[money["amount_basis"] != "ceiling"], "reported_amount", COLOURS["orange"]),
                 ("tenders from reporting (ceiling, never summed)",
-                 money[money["amount_basis"] == "ceiling"], "reported_amount", PALETTE[5]),
-                ("registry records", records, "amount", PALETTE[4])):
+                 money[money["amount_basis"] == "ceiling"], "reported_amount", COLOURS["vermillion"]),
+                ("registry records", records, "amount", COLOURS["blue"])):
             dated = frame[frame["year"].notna()]
             by_year = dated.groupby(dated["year"].astype(int))[amount].agg(["sum", "count"])
             fig.add_bar(x=by_year.index, y=by_year["sum"], name=label, marker_color=colour,
@@ -214,7 +214,7 @@ class Investigation:
             fig.add_scatter(
                 x=[d.year + (d.dayofyear - 1) / 366 for d in group["occurred_on"]],
                 y=[kind.replace("_", " ")] * len(group), mode="markers", name=kind,
-                marker={"symbol": "diamond", "size": 11, "color": PALETTE[(i + 1) % 8]},
+                marker={"symbol": "diamond", "size": 11, "color": SERIES[(i + 1) % len(SERIES)]},
                 hovertext=[f"{d:%Y-%m-%d}: {t} ({o})" for d, t, o in
                            zip(group["occurred_on"], group["title"], group["outcome"])],
                 hovertemplate="%{hovertext}<extra></extra>", row=2, col=1, showlegend=False)
