@@ -31,7 +31,7 @@ from .readable import readable_page
 
 DOCUMENT_ID = re.compile(r"^[0-9a-f]{64}$")
 FILTER_CONTROLS = ["f-country", "f-source", "f-category", "f-currency", "f-buyer", "f-vendor",
-                   "f-from", "f-to", "f-surveillance", "f-measure"]
+                   "f-from", "f-to", "f-surveillance", "f-measure", "f-flag"]
 
 
 def render(reader: SnapshotReader, pathname: str | None, search: str | None,
@@ -79,11 +79,12 @@ def refused(path: str, query: dict, unknown: dict[str, tuple[str, list]], lang: 
 
 def filters_to_search(values: list, search: str | None) -> str:
     """The URL query for the control values (keeping the language)."""
-    country, source, category, currency, buyer, vendor, year_from, year_to, surv, measure = values
+    (country, source, category, currency, buyer, vendor, year_from, year_to, surv, measure,
+     flag) = values
     query = {"country": country, "source": source, "category": category,
              "currency": currency, "buyer": buyer, "vendor": vendor,
              "from": year_from, "to": year_to, "scope": None if surv else "all",
-             "measure": measure}
+             "measure": measure, "flag": flag}
     current = parse_search(search)
     query = {k: str(v) for k, v in query.items() if v not in (None, "")}
     query["not_vendor"] = current.get("not_vendor", [])  # no control shows it: keep it
