@@ -223,15 +223,20 @@ def create_app(db_path: str | os.PathLike | None = None, *,
 def _routes(app: Dash, reader: SnapshotReader, archive: Archive) -> None:
     server = app.server
 
-    @server.route("/document/<document_id>/raw")
-    def document_raw(document_id: str):
-        """The archived bytes of a document, exactly as the source published them."""
+    def archived(document_id: str):
+        """The archive path and media type of a known document, or abort with 400/404."""
         if not DOCUMENT_ID.match(document_id):
             abort(400, "a document id is 64 lowercase hex characters")
         known, media_type = spending.document_media_type(reader.cursor(), document_id)
         path = archive.path(document_id)
         if not known or not path.is_file():
             abort(404)
+        return path, media_type
+
+    @server.route("/document/<document_id>/raw")
+    def document_raw(document_id: str):
+        """The archived bytes of a document, exactly as the source published them."""
+        path, media_type = archived(document_id)
         response = send_file(path, mimetype=media_type or "application/octet-stream",
                              download_name=f"{document_id}{_extension(media_type)}",
                              as_attachment=False, max_age=86400)
@@ -243,12 +248,7 @@ def _routes(app: Dash, reader: SnapshotReader, archive: Archive) -> None:
     @server.route("/document/<document_id>/view")
     def document_view(document_id: str):
         """The document's content laid out readably (the document page frames it)."""
-        if not DOCUMENT_ID.match(document_id):
-            abort(400, "a document id is 64 lowercase hex characters")
-        known, media_type = spending.document_media_type(reader.cursor(), document_id)
-        path = archive.path(document_id)
-        if not known or not path.is_file():
-            abort(404)
+        path, media_type = archived(document_id)
         page = readable_page(path.read_bytes(), media_type, request.args.get("row"),
                              title=document_id)
         return Response(page, mimetype="text/html", headers={
