@@ -175,6 +175,26 @@ def test_hostile_names_are_escaped_in_charts():
                                   else trace.customdata)
 
 
+def test_charts_title_their_axes_and_outline_their_bars():
+    import pandas as pd
+
+    from survtrack.analysis import palette
+    from survtrack.dashboard import figures
+
+    bars = pd.DataFrame({"vendor_key": ["a", "b"], "vendor_name": ["A", "B"],
+                         "year": [2019, None], "amount": [3.2e9, 1e8], "contracts": [1, 2],
+                         "rank": [1, 2]})
+    fig = figures.vendor_year_bars(bars, "RUB", "ru")
+    assert fig.layout.yaxis.title.text == "Сумма, RUB (как опубликовано)"
+    assert fig.layout.xaxis.title.text == "Год подписания"
+    assert list(fig.layout.yaxis.ticktext[:2]) == ["0\u00a0₽", "1\u00a0млрд\u00a0₽"]
+    ranked = figures.ranked_bars(bars.assign(name=bars["vendor_name"]), "name", "USD")
+    assert ranked.layout.xaxis.title.text == "Amount, US dollars (converted)"
+    years = figures.year_bars(bars, "USD")
+    for trace in [*fig.data, *ranked.data, *years.data]:  # WCAG 1.4.11: 3:1 for a graphic
+        assert palette.contrast(trace.marker.line.color) >= 3 and trace.marker.line.width >= 1
+
+
 def test_grid_rows_answer_a_request(db):
     con = SnapshotReader(db).cursor()
     reply = page_rows(con, Filters(surveillance_only=False),
@@ -239,6 +259,32 @@ def test_number_and_date_formats():
     assert formats.country_name("RU", "ru") == "Российская Федерация (RU)"
     assert formats.country_name("XX", "en") == "XX"
     assert formats.country_name(None, "ru") == "неизвестно"
+
+
+def test_an_axis_reads_in_one_format_with_its_currency_symbol():
+    nb = "\u00a0"
+    ticks = formats.nice_ticks(160e6)
+    assert formats.money_ticks(ticks, "USD") == ["$0"] + [f"${n}{nb}m" for n in (50, 100, 150, 200)]
+    assert formats.money_ticks([0, 5e8, 1e9, 1.5e9], "RUB") == \
+        ["₽0", f"₽0.5{nb}bn", f"₽1.0{nb}bn", f"₽1.5{nb}bn"]
+    assert formats.money_ticks([0, 1e9, 2e9], "RUB", "ru") == \
+        [f"0{nb}₽", f"1{nb}млрд{nb}₽", f"2{nb}млрд{nb}₽"]
+    assert formats.money_ticks([0, 5000, 12500], "GBP") == ["£0", f"£5.0{nb}k", f"£12.5{nb}k"]
+    assert formats.money_ticks([0, 500, 1000], "EUR") == ["€0", "€500", "€1,000"]
+    assert formats.money_ticks([0, 5e6], "KGS")[1] == f"5{nb}m{nb}KGS"  # no symbol: the code
+
+
+def test_names_of_categories_and_sources_in_both_languages():
+    from survtrack.dashboard import labels
+    from survtrack.warehouse.protocol import categories
+
+    for key, row in categories().items():  # every category of the taxonomy has its two names
+        assert labels.category_name(key, "en") == row["label"]
+        assert labels.category_name(key, "ru") != row["label"]
+    assert labels.source_name("eis", "ru") == "Россия — ЕИС"
+    assert labels.source_name("new_source") == "new source"
+    assert labels.identifier("name:curated:ntechlab") is None
+    assert labels.identifier("RU-INN:7703380158") == "RU-INN:7703380158"
 
 
 def test_every_message_has_both_languages():

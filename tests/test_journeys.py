@@ -625,3 +625,43 @@ def test_j12_names_never_keys_in_both_languages(journey, demo_site):
     assert {e.text_content() for e in page.query_selector_all(
         "#contracts-grid .ag-row [col-id=source]")} == {source_ru}
     assert visible_keys(page) == []
+
+
+def test_j14_a_phone_and_a_keyboard(journey, browser, demo_site):
+    """At 390×844 no main page is wider than the screen; with the keyboard alone the analyst
+    reaches the search box, the chart's data (its table, each number a link to the contracts)
+    and the contracts grid."""
+    con = demo_site.cursor()
+    vendor = spending.by_vendor(con, Filters(), limit=1)["key"][0]
+    contract_id = spending.contracts(con, Filters(), limit=1)["contract_id"][0]
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        page = journey.watch(phone.new_page())
+        for path in ("/", "/?lang=ru", "/contracts", "/countries", f"/vendor?id={quote(vendor)}",
+                     f"/contract/{quote(contract_id, safe='')}", "/search?q=a"):
+            page.goto(journey.server.url + path)
+            page.wait_for_selector(".footer")
+            page.wait_for_timeout(300)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, (path, width)
+    finally:
+        phone.close()
+    page = journey.goto("/")
+
+    def tab_to(selector: str, presses: int = 60) -> None:
+        for _ in range(presses):
+            page.keyboard.press("Tab")
+            if page.evaluate("(s) => !!document.activeElement.closest(s)", selector):
+                return
+        raise AssertionError(f"{selector} not reached with {presses} Tab presses")
+
+    tab_to("#search-q")
+    tab_to("#overview-table summary")
+    page.keyboard.press("Enter")  # opens the chart's table
+    tab_to("#overview-table a")
+    link = page.evaluate("document.activeElement.getAttribute('href')")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/contracts?**")
+    assert page.url.endswith(link)
+    wait_grid(page, spending.count_contracts(con, Filters.from_query(query(page))))
+    tab_to("#contracts-grid")

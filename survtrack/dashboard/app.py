@@ -27,6 +27,7 @@ from . import cache, downloads, figures, labels
 from .common import first, href, navbar, not_found, parse_search, records
 from .i18n import language, t
 from .pages import contract, contracts, countries, document, overview, profile
+from .pages import search as search_page
 from .readable import readable_page
 
 DOCUMENT_ID = re.compile(r"^[0-9a-f]{64}$")
@@ -47,6 +48,7 @@ def render(reader: SnapshotReader, pathname: str | None, search: str | None,
         "/vendor": lambda: profile.layout(con, "vendor", f, query, lang),
         "/buyer": lambda: profile.layout(con, "buyer", f, query, lang),
         "/countries": lambda: countries.layout(con, f, query, lang),
+        "/search": lambda: search_page.layout(con, query, lang),
     }
     if path.startswith("/contract/"):  # the id is URL-encoded whole: unquote once
         body = contract.layout(con, unquote(path[len("/contract/"):]), f, query, lang, archive)

@@ -124,5 +124,19 @@ def navbar(pathname: str, search: str | None, lang: str) -> dbc.Navbar:
         html.Span(t("app_title", lang), className="brand"),
         *[dcc.Link(t(key, lang), href=href(path, f, lang), className="nav-link",
                    id=f"nav-{key}") for path, key in links],
+        search_box(query, lang),
         html.Span(langs, className="langs"),
     ], className="topbar")
+
+
+def search_box(query: dict, lang: str) -> html.Form:
+    """A plain GET form to /search: works with the keyboard, the Enter key and no script."""
+    hidden = [dcc.Input(type="hidden", name="lang", value=lang)] if lang != "en" else []
+    return html.Form([
+        html.Label([html.Span(t("search_label", lang), className="visually-hidden"),
+                    dcc.Input(id="search-q", type="search", name="q",
+                              value=first(query, "q") or "",
+                              placeholder=t("search_placeholder", lang))]),
+        *hidden,
+        html.Button(t("search_button", lang), type="submit", id="search-go"),
+    ], action="/search", method="get", role="search", className="search-box")

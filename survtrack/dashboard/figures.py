@@ -14,6 +14,7 @@ from . import formats
 from .i18n import t
 
 LEGEND_CHARS = 45
+OUTLINE = {"color": palette.OUTLINE, "width": 1}  # the contrast light bars lack (palette.csv)
 
 
 def plain(text, limit: int | None = None) -> str:
@@ -24,10 +25,18 @@ def plain(text, limit: int | None = None) -> str:
     return html.escape(text, quote=False)
 
 
+def money_title(currency: str, lang: str) -> str:
+    """The money axis's title with its unit: 'Amount, US dollars (converted)'."""
+    if currency == "USD":
+        return t("axis_amount_usd", lang)
+    return t("axis_amount_in", lang).format(currency=currency)
+
+
 def _money_axis(fig: go.Figure, top: float, currency: str, lang: str, axis: str = "y") -> None:
     ticks = formats.nice_ticks(top)
     fig.update_layout({f"{axis}axis": {
-        "tickvals": ticks, "ticktext": [formats.money(v, currency, lang) for v in ticks],
+        "tickvals": ticks, "ticktext": formats.money_ticks(ticks, currency, lang),
+        "title": {"text": plain(money_title(currency, lang))},
         "range": [0, ticks[-1] * 1.02], "gridcolor": "#e5e5e5", "zeroline": False}})
 
 
@@ -78,7 +87,7 @@ def vendor_year_bars(df: pd.DataFrame, currency: str, lang: str = "en",
         colour = palette.OTHERS if key == OTHERS else palette.SERIES[i % len(palette.SERIES)]
         fig.add_bar(
             x=[year_label(y, lang) for y in group["year"]], y=group["amount"].fillna(0),
-            name=plain(name, LEGEND_CHARS), marker_color=colour,
+            name=plain(name, LEGEND_CHARS), marker_color=colour, marker_line=OUTLINE,
             customdata=[[key, "" if pd.isna(y) else int(y), formats.money(a, currency, lang),
                          formats.number(n, lang), plain(name)]
                         for y, a, n in zip(group["year"], group["amount"], group["contracts"])],
@@ -91,7 +100,8 @@ def vendor_year_bars(df: pd.DataFrame, currency: str, lang: str = "en",
     fig.update_layout(
         barmode="stack", showlegend=True,  # even for one vendor: its name stays on the chart
         legend={"orientation": "h", "y": -0.15, "x": 0, "traceorder": "normal"},
-        xaxis={"type": "category", "categoryorder": "array", "categoryarray": categories})
+        xaxis={"type": "category", "categoryorder": "array", "categoryarray": categories,
+               "title": {"text": plain(t("axis_year", lang))}})
     _money_axis(fig, top, currency, lang)
     return _layout(fig, 480)
 
@@ -122,6 +132,7 @@ def ranked_bars(df: pd.DataFrame, label: str, currency: str, lang: str = "en",
     fig.add_bar(
         y=[plain(v, 50) for v in df[label].fillna(t("unknown_country", lang))],
         x=df["amount"].fillna(0), orientation="h", marker_color=palette.COLOURS["blue"],
+        marker_line=OUTLINE,
         customdata=[[None if formats.missing(k) else k, formats.money(a, currency, lang),
                      formats.number(n, lang)]
                     for k, a, n in zip(df[key or label], df["amount"], df["contracts"])],
@@ -137,11 +148,11 @@ def year_bars(df: pd.DataFrame, currency: str, lang: str = "en") -> go.Figure:
     if df.empty:
         return _empty(fig, lang, 200)
     fig.add_bar(x=[year_label(y, lang) for y in df["year"]], y=df["amount"].fillna(0),
-                marker_color=palette.COLOURS["orange"],
+                marker_color=palette.COLOURS["orange"], marker_line=OUTLINE,
                 customdata=[[formats.money(a, currency, lang), formats.number(n, lang)]
                             for a, n in zip(df["amount"], df["contracts"])],
                 hovertemplate="%{x}: %{customdata[0]}<br>%{customdata[1]} "
                               + plain(t("contracts", lang).lower()) + "<extra></extra>")
-    fig.update_layout(xaxis={"type": "category"})
+    fig.update_layout(xaxis={"type": "category", "title": {"text": plain(t("axis_year", lang))}})
     _money_axis(fig, df["amount"].max(), currency, lang)
     return _layout(fig, 300)

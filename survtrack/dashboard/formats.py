@@ -77,6 +77,31 @@ def money(value, currency: str, lang: str = "en", compact: bool = True) -> str:
     if missing(value):
         return "–"
     amount = short(value, lang) if compact else number(value, lang, 2)
+    return _with_symbol(amount, currency, lang)
+
+
+def money_ticks(ticks: list[float], currency: str, lang: str = "en") -> list[str]:
+    """One format for a whole axis: every tick in the scale of the largest (k, m, bn, tn),
+    with the decimals the steps need and no more ('$0', '$50 m', '$100 m', '$150 m';
+    '₽0', '₽0.5 bn', '₽1.0 bn'), the currency's symbol as money() writes it."""
+    top = max((abs(v) for v in ticks), default=0)
+    # below 10,000 the plain number reads better than '€0.2 k'
+    size, key = next(((s, k) for s, k in SCALES if top >= max(s, 1e4)), (1, None))
+    scaled = [v / size for v in ticks]
+    decimals = next((d for d in range(3) if all(abs(round(v, d) - v) < 1e-9 for v in scaled)),
+                    3)
+    out = []
+    for value, plain in zip(ticks, scaled):
+        if value == 0:
+            out.append(money(0, currency, lang))
+            continue
+        amount = _localise(f"{plain:,.{decimals}f}", lang) + (f"{NBSP}{t(key, lang)}" if key
+                                                              else "")
+        out.append(_with_symbol(amount, currency, lang))
+    return out
+
+
+def _with_symbol(amount: str, currency: str, lang: str) -> str:
     symbol = _symbols().get(currency)
     if symbol is None:
         return f"{amount}{NBSP}{currency}"

@@ -95,6 +95,29 @@ def _party_table(con, f: Filters, role: str, lang: str) -> html.Table:
     return html.Table([html.Thead(head), html.Tbody(rows)], className="table table-sm")
 
 
+def chart_table(bars, f: Filters, lang: str) -> html.Details:
+    """The chart's bars as a table, each linking to the contracts behind it: what a screen
+    reader or a keyboard reaches instead of the bars."""
+    top = [k for k in dict.fromkeys(bars["vendor_key"]) if k != spending.OTHERS]
+    rows = []
+    for r in records(bars.sort_values(["rank", "year"], na_position="last")):
+        name = t("others", lang) if r.vendor_key == spending.OTHERS else r.vendor_name
+        year = None if r.year is None else int(r.year)
+        target = spending.selection(f, r.vendor_key, year, top, undated=year is None)
+        rows.append(html.Tr([
+            html.Td(name), html.Td(figures.year_label(r.year, lang)),
+            html.Td(formats.money(r.amount, f.currency, lang, compact=False), className="num"),
+            html.Td(dcc.Link(formats.number(r.contracts, lang),
+                             href=href("/contracts", target, lang)), className="num")]))
+    head = html.Tr([html.Th(t("f_vendor", lang)), html.Th(t("year", lang)),
+                    html.Th(t("amount", lang), className="num"),
+                    html.Th(t("contracts", lang), className="num")])
+    return html.Details([html.Summary(t("chart_as_table", lang)),
+                         html.Table([html.Thead(head), html.Tbody(rows)],
+                                    className="table table-sm")],
+                        id="overview-table", className="chart-table")
+
+
 def totals_row(con, f: Filters, lang: str) -> dbc.Row:
     tot = records(spending.totals(con, f))[0]
     cards = [kpi(t("total", lang), formats.money(tot.total, f.currency, lang), "kpi-total"),
@@ -143,6 +166,7 @@ def layout(con, f: Filters, query: dict, lang: str):
         dcc.Graph(id="overview-chart",
                   figure=figures.vendor_year_bars(bars, f.currency, lang, events=events),
                   config={"displaylogo": False, "responsive": True}),
+        None if empty else chart_table(bars, f, lang),
         dbc.Row([
             dbc.Col([html.H3(t("top_vendors", lang)), _party_table(con, f, "vendor", lang),
                      html.H3(t("concentration", lang)),

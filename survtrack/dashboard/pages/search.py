@@ -1,0 +1,51 @@
+"""Search results: vendors, buyers and contracts matching `q`, grouped, each a link."""
+
+from __future__ import annotations
+
+from dash import dcc, html
+
+from survtrack.analysis import search
+
+from .. import formats
+from ..common import contract_href, first, href, records
+from ..i18n import t
+
+SHOWN = 20
+
+
+def _link(kind: str, row, lang: str) -> str:
+    if kind == "contract":
+        return contract_href(row.key, lang)
+    return href(f"/{kind}", None, lang, id=row.key)
+
+
+def _group(kind: str, found: dict, lang: str) -> html.Section:
+    rows = records(found["rows"])
+    items = [html.Li([
+        dcc.Link(row.label, href=_link(kind, row, lang), className="search-hit"),
+        html.Span(f" · {formats.money(row.amount_usd, 'USD', lang)}" if kind == "contract"
+                  else f" · {formats.number(row.contracts, lang)} "
+                       f"{t('contracts', lang).lower()}", className="hint"),
+    ]) for row in rows]
+    more = found["count"] - len(rows)
+    return html.Section([
+        html.H3(f"{t('search_' + kind, lang)} ({formats.number(found['count'], lang)})"),
+        html.Ul(items) if items else html.P(t("search_none", lang), className="empty"),
+        html.P(t("search_more", lang).format(n=formats.number(more, lang)), className="hint")
+        if more > 0 else None,
+    ], id=f"search-{kind}s", className="search-group")
+
+
+def layout(con, query: dict, lang: str):
+    text = (first(query, "q") or "").strip()
+    head = [html.H2(t("search_title", lang)), html.P(t("search_hint", lang), className="hint")]
+    if not text:
+        return html.Div(head, id="search-page")
+    if not search.available(con):
+        return html.Div(head + [html.P(t("search_unavailable", lang), className="empty")],
+                        id="search-page")
+    found = search.search(con, text, SHOWN)
+    return html.Div(head + [
+        html.P(t("search_for", lang).format(q=text), id="search-query"),
+        *[_group(kind, found[kind], lang) for kind in search.KINDS],
+    ], id="search-page")
