@@ -25,9 +25,9 @@ import plotly.express as px
 
 from survtrack import config
 from survtrack.analysis import spending
+from survtrack.analysis.facts import FACTS_SQL
 from survtrack.analysis.spending import Filters
 from survtrack.warehouse.export import neutralise
-from survtrack.warehouse.snapshot import FACTS_SQL
 from survtrack.warehouse.store import Warehouse
 
 # Okabe-Ito: distinguishable with every common colour-vision deficiency

@@ -27,7 +27,7 @@ def build(
     db: DbOption = None,
 ) -> None:
     """Derive tags (classify), entities and USD amounts (money), then publish a snapshot."""
-    from survtrack.warehouse.snapshot import publish_snapshot
+    from survtrack.analysis.facts import publish_snapshot
 
     summary = run_build(db, only, overrides=overrides, ecb_file=ecb_file, full=full)
     # the dashboard reads the snapshot a finished build publishes, never the warehouse itself

@@ -23,7 +23,8 @@ def dashboard(
     The dashboard never opens the warehouse itself, so a scrape or build can write it
     meanwhile; `survtrack snapshot` publishes what the dashboard shows next.
     """
-    from survtrack.warehouse.snapshot import current_snapshot, publish_snapshot
+    from survtrack.analysis.facts import publish_snapshot
+    from survtrack.warehouse.snapshot import current_snapshot
 
     path = db_path(db)
     if current_snapshot(path) is None:
@@ -49,8 +50,8 @@ def demo(
     db: DbOption = None,
 ) -> None:
     """Build a warehouse offline from the curated source and the inbox, then serve it."""
+    from survtrack.analysis.facts import publish_snapshot
     from survtrack.demo import build_demo, inbox_path, totals
-    from survtrack.warehouse.snapshot import publish_snapshot
 
     path = db_path(db)
     with open_warehouse(db) as wh:

@@ -9,8 +9,9 @@ from survtrack.analysis.classify import classifier
 from survtrack.analysis.spending import Filters
 
 from .. import formats
-from ..common import contract_href, document_href, href, not_found
+from ..common import not_found
 from ..i18n import t
+from ..urls import contract_href, document_href, href
 
 ORG_FIELDS = ("name", "short_name", "org_id", "kpp", "country", "parent_id")
 
