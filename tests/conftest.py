@@ -150,3 +150,11 @@ def browser():
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def demo_db(demo_site) -> Path:
+    """The demo warehouse with its snapshot, for in-process readers (the API's tests): the
+    journeys' demo_site, built once a session by the README's recipe from the curated source
+    and every document of ../shared/data (recorded, outside, the UK surveillance releases)."""
+    return demo_site.db

@@ -18,7 +18,8 @@ def dashboard(
     workers: Annotated[int, typer.Option(help="processes; more than 1 runs gunicorn")] = 1,
     db: DbOption = None,
 ) -> None:
-    """Serve the dashboard, read-only, from the warehouse's current snapshot.
+    """Serve the dashboard and its JSON API (/api/, docs/api.md), read-only, from the
+    warehouse's current snapshot.
 
     The dashboard never opens the warehouse itself, so a scrape or build can write it
     meanwhile; `survtrack snapshot` publishes what the dashboard shows next.

@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlencode
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from flask import Response, abort, request, send_file
 
-from survtrack import config
+from survtrack import api, config
 from survtrack.analysis import facts, spending
 from survtrack.warehouse.archive import Archive
 from survtrack.warehouse.snapshot import SnapshotReader
@@ -205,6 +205,7 @@ def create_app(db_path: str | os.PathLike | None = None, *,
                                    language(first(query, "lang")))
 
     _routes(app, reader, archive_store)
+    api.mount(app.server, reader)  # /api/: the read-only JSON API (docs/api.md)
     return app
 
 
