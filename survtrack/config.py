@@ -10,6 +10,9 @@ import os
 from pathlib import Path
 
 DEFAULT_DB = Path("data") / "survtrack.duckdb"
+# seconds a command waits while another process holds the warehouse (DuckDB lets one process
+# write a file, or several read it); --lock-wait or SURVTRACK_LOCK_WAIT
+DEFAULT_LOCK_WAIT = 60.0
 
 
 def db_path(value: str | os.PathLike | None = None) -> Path:
@@ -19,3 +22,10 @@ def db_path(value: str | os.PathLike | None = None) -> Path:
 def archive_path(db: Path) -> Path:
     env = os.environ.get("SURVTRACK_ARCHIVE")
     return Path(env) if env else db.parent / "archive"
+
+
+def lock_wait(value: float | None = None) -> float:
+    if value is not None:
+        return float(value)
+    env = os.environ.get("SURVTRACK_LOCK_WAIT")
+    return float(env) if env else DEFAULT_LOCK_WAIT

@@ -128,7 +128,7 @@ DERIVED = {"contract_facts": f"{FACTS_SQL} ORDER BY {DEFAULT_ORDER}",
               for name, sql in CUBES.items()}}
 
 
-def publish_snapshot(db_path: str | os.PathLike,
-                     con: duckdb.DuckDBPyConnection | None = None) -> Path:
+def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection | None = None,
+                     lock_wait: float | None = None) -> Path:
     """Publish the warehouse's snapshot with the spending tables (`DERIVED`); its path."""
-    return snapshot.publish_snapshot(db_path, con, derived=DERIVED)
+    return snapshot.publish_snapshot(db_path, con, lock_wait, derived=DERIVED)

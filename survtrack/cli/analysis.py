@@ -11,7 +11,7 @@ from rich.console import Console
 
 from survtrack.analysis.claims import DEFAULT_CLAIMS
 
-from .common import DbOption, console, db_path, open_warehouse, require_warehouse
+from .common import DbOption, console, db_path, open_warehouse, require_warehouse, state
 
 
 def build(
@@ -31,7 +31,7 @@ def build(
 
     summary = run_build(db, only, overrides=overrides, ecb_file=ecb_file, full=full)
     # the dashboard reads the snapshot a finished build publishes, never the warehouse itself
-    summary["snapshot"] = str(publish_snapshot(db_path(db)))
+    summary["snapshot"] = str(publish_snapshot(db_path(db), lock_wait=state.lock_wait))
     typer.echo(json.dumps(summary, ensure_ascii=False, default=str))
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from .common import DbOption, console, db_path, open_warehouse, require_warehouse
+from .common import DbOption, console, db_path, open_warehouse, require_warehouse, state
 
 
 def dashboard(
@@ -29,7 +29,7 @@ def dashboard(
 
     path = db_path(db)
     if current_snapshot(path) is None:
-        publish_snapshot(require_warehouse(db))
+        publish_snapshot(require_warehouse(db), lock_wait=state.lock_wait)
     console.print(f"dashboard on http://{host}:{port}/ reading {current_snapshot(path)}")
     if workers > 1:
         from survtrack.dashboard.serve import run_gunicorn
@@ -58,7 +58,7 @@ def demo(
     with open_warehouse(db) as wh:
         result = build_demo(wh, inbox or inbox_path(path), say=console.print)
         built = totals(wh)
-    snapshot_file = publish_snapshot(path)
+    snapshot_file = publish_snapshot(path, lock_wait=state.lock_wait)
     console.print(f"warehouse {path}: {built['contracts']} contracts, {built['tagged']} tagged;"
                   f" snapshot {snapshot_file}")
     typer.echo(json.dumps({"db": str(path), **built, **result}, ensure_ascii=False,

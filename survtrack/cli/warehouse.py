@@ -9,27 +9,31 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from survtrack import scrapers
 from survtrack.warehouse import schema
 
-from .common import DbOption, console, open_warehouse, require_warehouse
+from .common import DbOption, console, open_warehouse, require_warehouse, state
 
 BY_SOURCE = ["documents", "contracts", "contract_versions", "items", "payments",
              "contract_events", "notices", "rejects"]
 
 
 def status(db: DbOption = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Counts per source and table, the last runs, the latest rejects, and the warnings
-    (suspicious values that loaded: negative amounts, dates outside 1990-2035, bad encodings)."""
+    """Counts per source and table, the last runs (with the process that ran each; a run
+    whose process ended without finishing shows as interrupted), the latest rejects, and the
+    warnings (suspicious values that loaded: negative amounts, dates outside 1990-2035, bad
+    encodings)."""
     path = require_warehouse(db)
     with open_warehouse(db, read_only=True) as wh:
         found = wh.status()
     if as_json:
         typer.echo(json.dumps({"db": str(path), "tables": found["tables"],
                                "sources": found["sources"],
-                               "runs": [list(map(str, r)) for r in found["runs"]],
+                               "runs": [[x if x is None or isinstance(x, int) else str(x)
+                                         for x in r] for r in found["runs"]],
                                "rejects": [list(r) for r in found["rejects"]],
                                "warnings": [dict(zip(("source", "rule", "values", "contracts",
                                                       "reason"), r)) for r in found["warnings"]]},
@@ -46,9 +50,13 @@ def status(db: DbOption = None, as_json: Annotated[bool, typer.Option("--json")]
         t.add_row(source, *(f"{counts.get(c, 0):,}" for c in BY_SOURCE))
     out.print(t)
     t = Table("run", "command", "source", "status", "loaded", "skipped", "rejected", "started",
-              title="last runs")
+              "process", title="last runs (interrupted: its process ended without finishing;"
+              " run it again, or scrape --resume)")
     for r in found["runs"]:
-        t.add_row(*(str(x) for x in r[:8]))
+        status_text = f"[red]{r[3]}[/red]" if r[3] in ("interrupted", "failed") else str(r[3])
+        process = f"pid {r[9]} on {r[10]}: {r[11]}" if r[9] is not None else ""
+        t.add_row(*(str(x) for x in r[:3]), status_text, *(str(x) for x in r[4:8]),
+                  escape(process))
     out.print(t)
     if found["rejects"]:
         t = Table("source", "origin", "field", "reason", title="latest rejects")
@@ -97,7 +105,7 @@ def snapshot(db: DbOption = None) -> None:
     """Publish a read-only snapshot of the warehouse for the dashboard (run after a build)."""
     from survtrack.analysis.facts import publish_snapshot
 
-    typer.echo(str(publish_snapshot(require_warehouse(db))))
+    typer.echo(str(publish_snapshot(require_warehouse(db), lock_wait=state.lock_wait)))
 
 
 def docs(folder: Annotated[Path, typer.Argument()] = Path("docs")) -> None:

@@ -27,7 +27,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -137,27 +137,37 @@ class Policy:
         return self.listing_ttl if kind == "listing" else self.detail_ttl
 
 
+@dataclass(frozen=True)
+class Clock:
+    """Time as the rate limiter reads and spends it (tests pass a virtual clock, so spacing
+    is checked exactly instead of timed on a busy machine)."""
+
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
 class TokenBucket:
     """At most `rate` requests per second on average, bursts of at most `burst`."""
 
-    def __init__(self, rate: float, burst: int = 1):
+    def __init__(self, rate: float, burst: int = 1, clock: Clock = Clock()):
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate, self.capacity = rate, float(burst)
+        self.clock = clock
         self.tokens = float(burst)
-        self.updated = time.monotonic()
+        self.updated = clock.monotonic()
         self.lock = threading.Lock()
 
     def acquire(self) -> float:
         """Take one token, sleeping until one is there; return the seconds slept."""
         with self.lock:
-            now = time.monotonic()
+            now = self.clock.monotonic()
             self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
             self.updated = now
             wait = 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
             if wait:
-                time.sleep(wait)
-                self.updated = time.monotonic()
+                self.clock.sleep(wait)
+                self.updated = self.clock.monotonic()
                 self.tokens = 1.0
             self.tokens -= 1
             return wait
@@ -216,6 +226,7 @@ class PoliteClient:
     cache_path: Path | None = None      # None: no cache (each request goes out)
     policy: Policy = field(default_factory=Policy)
     rates: dict[str, float] = field(default_factory=dict)  # host -> requests per second
+    clock: Clock = field(default_factory=Clock)  # what the per-host token buckets read
 
     def __post_init__(self):
         retry = Retry(
@@ -247,7 +258,8 @@ class PoliteClient:
 
     def bucket(self, host: str) -> TokenBucket:
         if host not in self._buckets:
-            self._buckets[host] = TokenBucket(self.rates.get(host, self.policy.default_rate))
+            self._buckets[host] = TokenBucket(self.rates.get(host, self.policy.default_rate),
+                                              clock=self.clock)
         return self._buckets[host]
 
     def close(self) -> None:

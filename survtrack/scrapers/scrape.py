@@ -26,6 +26,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from survtrack import scrapers
@@ -90,8 +91,10 @@ class FetchContext:
 
         def sink(raw, expect, headers):
             # written and checked beside the archive first: a cut body never enters it
-            self.archive.root.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=self.archive.root, prefix=".download-") as tmp:
+            with self.archive.writing(self.archive.root):
+                self.archive.root.mkdir(parents=True, exist_ok=True)
+                tmp = tempfile.NamedTemporaryFile(dir=self.archive.root, prefix=".download-")
+            with tmp, self.archive.writing(Path(tmp.name)):  # disk full stops the run
                 shutil.copyfileobj(raw, tmp, CHUNK)
                 tmp.flush()
                 size = tmp.tell()

@@ -9,8 +9,12 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
+
+from .faults import StorageFault
 
 CHUNK = 1 << 20
 
@@ -25,31 +29,50 @@ class Archive:
         return self.root / document_id[:2] / document_id
 
     def put_stream(self, stream: BinaryIO, max_bytes: int | None = None) -> tuple[str, int]:
-        """Copy a stream into the archive; return (sha256, size). Raises if over max_bytes."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        """Copy a stream into the archive; return (sha256, size). Raises if over max_bytes.
+
+        Reading `stream` may fail as the input's own problem (an OSError); writing the
+        archive failing (disk full, read-only) is a faults.StorageFault, which no handler of
+        bad input catches: the run stops instead of rejecting every document after it."""
         digest = hashlib.sha256()
         size = 0
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        with self.writing(self.root):
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
         try:
-            with os.fdopen(fd, "wb") as out:
+            with os.fdopen(fd, "wb", buffering=0) as out:
                 while chunk := stream.read(CHUNK):
                     size += len(chunk)
                     if max_bytes is not None and size > max_bytes:
                         raise ValueError(f"document larger than the cap of {max_bytes} bytes")
                     digest.update(chunk)
-                    out.write(chunk)
+                    with self.writing(Path(tmp)):
+                        _write_all(out, chunk)
             sha = digest.hexdigest()
             target = self.path(sha)
             if target.exists():
                 os.unlink(tmp)
             else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp, target)
+                with self.writing(target):
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(tmp, target)
             return sha, size
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+
+    @staticmethod
+    @contextmanager
+    def writing(path: Path) -> Iterator[None]:
+        """Writes to the archive within: a failure of the storage is a StorageFault."""
+        try:
+            yield
+        except OSError as exc:
+            fault = StorageFault.of(exc, path, "writing the archive")
+            if fault is None:
+                raise
+            raise fault from exc
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         import io
@@ -64,3 +87,10 @@ class Archive:
 
     def copy_to(self, document_id: str, dest: Path) -> None:
         shutil.copyfile(self.path(document_id), dest)
+
+
+def _write_all(out, data: bytes) -> None:
+    """Unbuffered writes may be partial (a file size limit reached mid-chunk)."""
+    view = memoryview(data)
+    while view:
+        view = view[out.write(view):]

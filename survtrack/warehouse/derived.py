@@ -5,24 +5,35 @@ BEGIN, COMMIT or ALTER themselves. A mixin of `Warehouse` (store.py), on its con
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
+import duckdb
 import pyarrow as pa
 
+from . import faults
 from .schema import TABLES, arrow_schema
 
 
 class DerivedTables:
     @contextmanager
     def transaction(self) -> Iterator[DerivedTables]:
-        """One transaction around the block: committed when it ends, rolled back if it raises."""
+        """One transaction around the block: committed when it ends, rolled back if it raises.
+
+        The error raised is always the first one: a COMMIT that fails (disk full) has often
+        ended the transaction already, and the ROLLBACK after it would only say "no
+        transaction is active"; a statement that fails (out of memory) leaves the transaction
+        aborted, and is rolled back before anything else is tried ("please ROLLBACK")."""
         self.con.execute("BEGIN TRANSACTION")
         try:
             yield self
-        except BaseException:
-            self.con.execute("ROLLBACK")
+        except BaseException as exc:
+            faults.rollback(self.con, exc)
             raise
-        self.con.execute("COMMIT")
+        try:
+            self.con.execute("COMMIT")
+        except duckdb.Error as exc:
+            faults.rollback(self.con, exc)
+            raise
 
     def execute(self, sql: str, params: list | tuple | None = None) -> None:
         self.con.execute(sql, params or [])
@@ -34,9 +45,15 @@ class DerivedTables:
             self.con.register(name, data)
         try:
             yield
-        finally:
-            for name in relations:
-                self.con.unregister(name)
+        except BaseException:
+            # an aborted transaction refuses even an unregister ("please ROLLBACK"): the error
+            # that aborted it stays the one raised (registering the name again replaces it)
+            with suppress(duckdb.Error):
+                for name in relations:
+                    self.con.unregister(name)
+            raise
+        for name in relations:
+            self.con.unregister(name)
 
     def write(self, table: str, data, mode: str = "insert") -> None:
         """Bulk-write `data` (an Arrow table or a DataFrame, columns named as the table's)

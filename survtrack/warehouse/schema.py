@@ -304,11 +304,16 @@ TABLES: dict[str, Table] = {
             ("parameters", "JSON", "what the run was asked to do"),
             ("checkpoint", "JSON", "where a resumed run continues"),
             ("started_at", "TIMESTAMP", "start (UTC)"),
-            ("finished_at", "TIMESTAMP", "end (UTC); NULL while running or killed"),
-            ("status", "VARCHAR", "running | finished | stopped (--max-pages) | failed"),
+            ("finished_at", "TIMESTAMP", "end (UTC); NULL while running, or interrupted"),
+            ("status", "VARCHAR", "running | finished | stopped (--max-pages) | failed |"
+             " interrupted (its process ended without recording an end: killed, crashed,"
+             " machine stopped; marked by the next command, shown so by status)"),
             ("loaded", "INTEGER", "documents loaded (or archived awaiting a parser)"),
             ("skipped", "INTEGER", "documents already in the warehouse"),
             ("rejected", "INTEGER", "documents rejected"),
+            ("pid", "INTEGER", "process id of the command running it"),
+            ("host", "VARCHAR", "name of the machine it ran on"),
+            ("command_line", "VARCHAR", "the command as typed (secret option values as ***)"),
         ),
         _t(
             "rejects", "Documents (or parts) that could not be loaded, and why.",

@@ -21,6 +21,11 @@ from pathlib import Path
 
 import duckdb
 
+from survtrack import config
+
+from . import faults
+from .faults import StorageFault
+
 KEEP = 3  # snapshots kept on disk: the current one and two a slow reader may still hold
 
 def snapshot_dir(db_path: str | os.PathLike) -> Path:
@@ -46,12 +51,13 @@ def _identifier(name: str) -> str:
 
 
 def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection | None = None,
-                     *, derived: Mapping[str, str]) -> Path:
+                     lock_wait: float | None = None, *, derived: Mapping[str, str]) -> Path:
     """Copy the warehouse into a new snapshot, add the `derived` tables (name -> SELECT over
     the copy, created in order) and make it current; return its path.
 
     Pass `con` (the writer's own connection) to publish from inside a running build; without
-    it the warehouse is opened read-only, which fails while another process writes it.
+    it the warehouse is opened read-only, waiting up to `lock_wait` seconds (config.lock_wait)
+    while another process writes it (then faults.WarehouseBusy).
     `survtrack.analysis.facts.publish_snapshot` hands it the spending tables.
     """
     folder = snapshot_dir(db_path)
@@ -71,7 +77,9 @@ def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection 
         copier = duckdb.connect(str(tmp))
         try:
             target = copier.execute("SELECT current_database()").fetchone()[0]
-            copier.execute(f"ATTACH {_sql_string(str(db_path))} AS survtrack_source (READ_ONLY)")
+            faults.waiting(Path(db_path), lambda: copier.execute(
+                f"ATTACH {_sql_string(str(db_path))} AS survtrack_source (READ_ONLY)"),
+                config.lock_wait(lock_wait))
             copier.execute(f"COPY FROM DATABASE survtrack_source TO {_identifier(target)}")
             copier.execute("DETACH survtrack_source")
         finally:
@@ -118,6 +126,8 @@ class SnapshotReader:
         self._generation = 0
         if publish is not None and current_snapshot(self.db_path) is None:
             publish(self.db_path)
+        if current_snapshot(self.db_path) is not None:
+            self.cursor()  # a damaged snapshot is said at start, not as a server error later
 
     @property
     def path(self) -> Path | None:
@@ -130,7 +140,14 @@ class SnapshotReader:
                                     " run `survtrack snapshot`")
         with self._lock:
             if target != self._path:
-                self._con = duckdb.connect(str(target), read_only=True)
+                try:
+                    self._con = duckdb.connect(str(target), read_only=True)
+                except duckdb.Error as exc:
+                    fault = StorageFault.of(exc, target, "opening the published snapshot",
+                                            hint="publish a new one: survtrack snapshot")
+                    if fault is None:
+                        raise
+                    raise fault from exc
                 self._path = target
                 self._generation += 1
             con, generation = self._con, self._generation

@@ -19,9 +19,12 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from . import suspicious
+from survtrack import config
+
+from . import faults, suspicious
 from .archive import Archive
 from .derived import DerivedTables
+from .faults import StorageFault
 from .protocol import EMITTED, RETRACT_FROM, Document, LoadContext, Parser, Rejected, RowBuffer
 from .runs import RunsAndRejects, utcnow
 from .schema import TABLES, arrow_schema, ddl_statements
@@ -48,17 +51,40 @@ ORDER = EMITTED
 class Warehouse(RunsAndRejects, DerivedTables):
     """The DuckDB warehouse: this facade opens it and answers queries; loading documents
     (below) is the parser contract's other side; runs.py keeps runs and rejects, derived.py
-    the build's transactions and bulk writes."""
+    the build's transactions and bulk writes.
 
-    def __init__(self, path: str | Path, read_only: bool = False, archive: Path | None = None):
+    Opening waits up to `lock_wait` seconds (default: config.lock_wait) while another process
+    holds the file (`say` is told once that it waits), then raises faults.WarehouseBusy; a
+    file that cannot be opened (damaged, read-only…) raises faults.StorageFault. A process
+    opening it for writing marks the runs whose process is gone as `interrupted`
+    (`self.interrupted` lists them).
+    """
+
+    def __init__(self, path: str | Path, read_only: bool = False, archive: Path | None = None,
+                 lock_wait: float | None = None, say=None):
         self.path = Path(path)
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.read_only = read_only
-        self.con = duckdb.connect(str(self.path), read_only=read_only)
+        try:
+            self.con = faults.connect(self.path, read_only, config.lock_wait(lock_wait), say)
+        except duckdb.Error as exc:
+            self._raise_fault(exc)
         self.archive = Archive(archive or self.path.parent / "archive")
+        self.interrupted: list[str] = []
         if not read_only:
-            self.ensure_schema()
+            try:
+                self.ensure_schema()
+                self.interrupted = self.mark_interrupted()
+            except duckdb.Error as exc:
+                self.con.close()
+                self._raise_fault(exc)
+
+    def _raise_fault(self, exc: duckdb.Error):
+        fault = StorageFault.of(exc, self.path, "opening the warehouse")
+        if fault is None:
+            raise exc
+        raise fault from exc
 
     def ensure_schema(self) -> None:
         """Create the tables, and add the columns a warehouse from an earlier version lacks."""
@@ -69,6 +95,12 @@ class Warehouse(RunsAndRejects, DerivedTables):
             present[table].add(column)
         for stmt in ddl_statements(present):
             self.con.execute(stmt)
+
+    def columns(self, table: str) -> set[str]:
+        """The columns `table` has in this file (an older warehouse may lack new ones)."""
+        return {c for (c,) in self.con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?"
+            " AND table_catalog = current_database()", [table]).fetchall()}
 
     def close(self) -> None:
         self.con.close()
@@ -120,24 +152,28 @@ class Warehouse(RunsAndRejects, DerivedTables):
 
         ctx = RowBuffer(doc, url=doc.url, writer=write, archive=self.archive,
                           query=self.query)
-        self.con.execute("BEGIN TRANSACTION")
         try:
-            parse(ctx)
-            write(ctx)
-            status = "loaded" if ctx.contract_bearing else "not_contract_bearing"
-            self.record_document(doc, ctx.kind, status, ctx.detail, ctx.url)
-            for part in ctx.part_rejects:
-                self.reject(doc.source, doc.origin, part.reason, part.field, doc.document_id,
-                            run_id)
-            self.con.execute("COMMIT")
+            with self.transaction():
+                parse(ctx)
+                write(ctx)
+                status = "loaded" if ctx.contract_bearing else "not_contract_bearing"
+                self.record_document(doc, ctx.kind, status, ctx.detail, ctx.url)
+                for part in ctx.part_rejects:
+                    self.reject(doc.source, doc.origin, part.reason, part.field,
+                                doc.document_id, run_id)
         except Rejected as exc:
-            self.con.execute("ROLLBACK")
             return self._reject_document(doc, exc.reason, exc.field, run_id, ctx.kind)
         except Exception as exc:  # noqa: BLE001 - a parser bug or an input it does not understand
-            self.con.execute("ROLLBACK")
-            return self._reject_document(doc, f"{type(exc).__name__}: {exc}", None, run_id,
-                                         ctx.kind)
+            self._stop_on_storage_fault(exc, f"loading {doc.origin}")
+            return self._reject_document(doc, _reason(exc), None, run_id, ctx.kind)
         return LoadResult(status, doc.document_id, ctx.kind, ctx.detail, dict(counts))
+
+    def _stop_on_storage_fault(self, exc: Exception, doing: str) -> None:
+        """Raise `exc` as a StorageFault if the storage failed rather than the document
+        (faults.csv `stops_load`): the run must stop, not reject every document after it."""
+        fault = StorageFault.of(exc, self.path, doing)
+        if fault is not None and fault.kind.stops_load:
+            raise fault from (None if fault is exc else exc)
 
     def archive_only(self, doc: Document) -> LoadResult:
         """Record a fetched document whose source has no parser yet (status `archived`).
@@ -177,8 +213,9 @@ class Warehouse(RunsAndRejects, DerivedTables):
                                                                  run_id, ctx.kind)
                 continue
             except Exception as exc:  # noqa: BLE001 - a parser bug costs only its document
+                self._stop_on_storage_fault(exc, f"loading {doc.origin}")
                 results[doc.document_id] = self._reject_document(
-                    doc, f"{type(exc).__name__}: {exc}", None, run_id, ctx.kind)
+                    doc, _reason(exc), None, run_id, ctx.kind)
                 continue
             results[doc.document_id] = LoadResult(
                 "loaded" if ctx.contract_bearing else "not_contract_bearing", doc.document_id,
@@ -192,19 +229,19 @@ class Warehouse(RunsAndRejects, DerivedTables):
                         if table == "contracts":
                             row.setdefault("document_id", ctx.document.document_id)
                         batch.rows[table].append({**row, "_doc": ctx.document.document_id})
-            self.con.execute("BEGIN TRANSACTION")
             try:
-                for ctx in parsed:
-                    self.record_document(ctx.document, ctx.kind,
-                                          results[ctx.document.document_id].status, ctx.detail,
-                                          ctx.url)
-                    for part in ctx.part_rejects:
-                        self.reject(ctx.document.source, ctx.document.origin, part.reason,
-                                    part.field, ctx.document.document_id, run_id)
-                self._write_rows(batch)
-                self.con.execute("COMMIT")
-            except Exception:  # noqa: BLE001 - fall back to one transaction per document
-                self.con.execute("ROLLBACK")
+                with self.transaction():
+                    for ctx in parsed:
+                        self.record_document(ctx.document, ctx.kind,
+                                              results[ctx.document.document_id].status,
+                                              ctx.detail, ctx.url)
+                        for part in ctx.part_rejects:
+                            self.reject(ctx.document.source, ctx.document.origin, part.reason,
+                                        part.field, ctx.document.document_id, run_id)
+                    self._write_rows(batch)
+            except Exception as exc:  # noqa: BLE001 - fall back to one transaction per document
+                self._stop_on_storage_fault(exc, f"loading {len(parsed)} documents"
+                                            f" ({parsed[0].document.origin}…)")
                 for ctx in parsed:
                     results[ctx.document.document_id] = self.load(ctx.document, parse, run_id)
         return [LoadResult("skipped", doc.document_id) if i in repeated
@@ -212,10 +249,9 @@ class Warehouse(RunsAndRejects, DerivedTables):
 
     def _reject_document(self, doc: Document, reason: str, field: str | None,
                          run_id: str | None, kind: str | None) -> LoadResult:
-        self.con.execute("BEGIN TRANSACTION")
-        self.record_document(doc, kind, "rejected", reason, doc.url)
-        self.reject(doc.source, doc.origin, reason, field, doc.document_id, run_id)
-        self.con.execute("COMMIT")
+        with self.transaction():
+            self.record_document(doc, kind, "rejected", reason, doc.url)
+            self.reject(doc.source, doc.origin, reason, field, doc.document_id, run_id)
         return LoadResult("rejected", doc.document_id, kind, reason)
 
     def record_document(self, doc: Document, kind, status, detail, url) -> None:
@@ -340,12 +376,9 @@ class Warehouse(RunsAndRejects, DerivedTables):
         batch = pa.Table.from_arrays(
             [pa.array([vals[i] for vals in values], type=field.type)
              for i, field in enumerate(arrow_schema(table))], schema=arrow_schema(table))
-        self.con.register("batch", batch)
-        try:
+        with self.using(batch=batch):
             self.con.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)}"
                              " FROM batch" + conflict)
-        finally:
-            self.con.unregister("batch")
 
     def _apply_events(self, contract_ids: list[str]) -> None:
         """A reported termination (or completion) overrides the stage a contract states."""
@@ -363,6 +396,14 @@ class Warehouse(RunsAndRejects, DerivedTables):
         cur = self.con.execute(sql, params or [])
         while rows := cur.fetchmany(batch):
             yield from rows
+
+def _reason(exc: Exception) -> str:
+    """Why a document was rejected, from the error that rejected it."""
+    kind = faults.classify(exc)
+    if kind is not None:  # out of memory: the document (too big?) is rejected alone
+        return f"{kind.says} while loading it: {faults.detail(exc)}"
+    return f"{type(exc).__name__}: {exc}"
+
 
 def _fit(value, spec, column):
     """Decimals are rounded to the column's scale (as DuckDB itself would cast them)."""

@@ -6,19 +6,28 @@ import socket
 import threading
 import time
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 from werkzeug import Response
 
-from survtrack.scrapers.http import FetchError, Policy, PoliteClient, TokenBucket, user_agent
+from survtrack.scrapers.http import (
+    Clock,
+    FetchError,
+    Policy,
+    PoliteClient,
+    TokenBucket,
+    user_agent,
+)
 
 FAST = {"backoff_factor": 0.01, "connect_timeout": 2, "read_timeout": 2}
 RELEASE = b'{"uri": "x", "releases": [{"ocid": "ocds-1", "id": "1"}]}'
 
 
-def client(tmp_path=None, **policy) -> PoliteClient:
+def client(tmp_path=None, clock: Clock | None = None, **policy) -> PoliteClient:
     return PoliteClient(cache_path=tmp_path / "cache.sqlite" if tmp_path else None,
-                        policy=Policy(**{**FAST, "default_rate": 1000, **policy}))
+                        policy=Policy(**{**FAST, "default_rate": 1000, **policy}),
+                        clock=clock or Clock())
 
 
 def sequence(*responses):
@@ -173,14 +182,45 @@ def test_listing_expires_detail_stays(httpserver, tmp_path):
     assert len(calls) == 3
 
 
+class VirtualClock:
+    """Time that passes only when the rate limiter sleeps: spacing is checked exactly,
+    whatever the load on the machine (the brief forbids timed assertions)."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
 def test_token_bucket_spaces_requests_per_host(httpserver):
-    handler, calls = sequence(Response("ok"))
+    clock = VirtualClock()
+    arrivals = []
+
+    def handler(request):
+        arrivals.append((request.host, clock.now))  # when each request reached the server
+        return Response("ok")
+
     httpserver.expect_request("/r").respond_with_handler(handler)
-    polite = client()
-    polite.set_rate(httpserver.url_for("/"), 10)  # 10 per second: 0.1 s apart
+    polite = client(clock=Clock(clock.monotonic, clock.sleep))
+    url = httpserver.url_for("/r")
+    polite.set_rate(url, 10)  # 10 per second: 0.1 s apart
     for _ in range(4):
-        polite.get(httpserver.url_for("/r"))
-    # four requests at 10 per second span at least 0.3 s (measured where they arrive,
-    # so allow for a little network jitter)
-    assert calls[-1][0] - calls[0][0] >= 0.27
-    assert TokenBucket(5).acquire() == 0.0  # the first token is free
+        polite.get(url)
+    host = urlsplit(url).netloc
+    assert arrivals == [(host, pytest.approx(t)) for t in (0.0, 0.1, 0.2, 0.3)]
+    # another host has its own bucket (at the default rate): its first request does not wait
+    other = url.replace("localhost", "127.0.0.1")
+    polite.get(other)
+    assert arrivals[-1] == (urlsplit(other).netloc, pytest.approx(0.3))
+    # …and the first host's bucket is still spent: its next request waits its 0.1 s
+    polite.get(url)
+    assert arrivals[-1] == (host, pytest.approx(0.4))
+    assert clock.slept == pytest.approx([0.1] * 4)
+    first = TokenBucket(5, clock=Clock(clock.monotonic, clock.sleep))
+    assert first.acquire() == 0.0  # the first token is free

@@ -204,7 +204,8 @@ def test_a_killed_process_is_resumed_from_its_checkpoint(tmp_path, httpserver, s
         release.set()
     with Warehouse(db) as wh:
         (run_id, status, checkpoint), = wh.query("SELECT run_id, status, checkpoint FROM runs")
-        assert status == "running"  # killed: nothing could mark it
+        assert status == "interrupted"  # killed: the next process to open it marks it so
+        assert wh.interrupted == [run_id]
         assert json.loads(checkpoint) == {"next": httpserver.url_for("/kill/2")}
         assert wh.count("documents") == 1
 
