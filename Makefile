@@ -8,7 +8,7 @@ RUN := $(UV) run --locked --no-sync
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: test demo env chromium lint bench docs clean
+.PHONY: test demo env chromium lint bench docs clean notebooks
 
 env: .venv/.synced
 
@@ -38,6 +38,15 @@ chromium:
 
 demo: env
 	$(RUN) survtrack demo
+
+# JupyterLab (dependency group `notebooks`) on 127.0.0.1, opened in notebooks/; the notebooks
+# find data/survtrack.duckdb (or SURVTRACK_DB, relative to the project) from there.
+# PORT=8888 by default.
+PORT ?= 8888
+notebooks: env
+	$(UV) sync --locked --group notebooks
+	cd notebooks && ../.venv/bin/jupyter lab --ip 127.0.0.1 --port $(PORT) --no-browser \
+		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 lint: env
 	$(RUN) ruff check survtrack tests bench

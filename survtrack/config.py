@@ -19,6 +19,29 @@ def db_path(value: str | os.PathLike | None = None) -> Path:
     return Path(value or os.environ.get("SURVTRACK_DB") or DEFAULT_DB)
 
 
+def project_root(start: Path | None = None) -> Path | None:
+    """The survtrack checkout holding `start` (default: the working folder), found upward by
+    its pyproject.toml naming the project; None outside one."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file() and 'name = "survtrack"' in pyproject.read_text(errors="replace"):
+            return folder
+    return None
+
+
+def find_db(value: str | os.PathLike | None = None, start: Path | None = None) -> Path:
+    """The warehouse a notebook means: `db_path`'s answer where it exists; else, for a relative
+    path, the same path under the project root (Jupyter starts a notebook in `notebooks/`,
+    where `data/survtrack.duckdb` or a relative SURVTRACK_DB would otherwise miss)."""
+    path = db_path(value)
+    here = start or Path.cwd()
+    if path.is_absolute() or (here / path).exists():
+        return here / path  # an absolute path stays itself
+    root = project_root(start)
+    return root / path if root and (root / path).exists() else path
+
+
 def archive_path(db: Path) -> Path:
     env = os.environ.get("SURVTRACK_ARCHIVE")
     return Path(env) if env else db.parent / "archive"

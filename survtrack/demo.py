@@ -61,6 +61,8 @@ def _line(counts: Counter) -> str:
 
 
 def totals(wh: Warehouse) -> dict[str, int]:
-    """What the demo built: contracts, and those tagged as surveillance."""
+    """What the demo built: contracts, those tagged as surveillance, contracts per source."""
     return {"contracts": wh.count("contracts"),
-            "tagged": wh.scalar("SELECT count(DISTINCT contract_id) FROM tags")}
+            "tagged": wh.scalar("SELECT count(DISTINCT contract_id) FROM tags"),
+            "by_source": dict(wh.query("SELECT source, count(*) FROM contracts GROUP BY source"
+                                       " ORDER BY source"))}

@@ -125,7 +125,7 @@ def demo_site(tmp_path_factory, shared) -> DemoSite:
     folder, relative paths), from the curated source and every document of ../shared/data."""
     root = tmp_path_factory.mktemp("demo-site")
     demo_inbox(root)
-    done = subprocess.run([sys.executable, "-m", "survtrack.cli", "demo", "--no-serve"],
+    done = subprocess.run([sys.executable, "-m", "survtrack.cli", "demo", "--no-serve", "--json"],
                           cwd=root, capture_output=True, text=True, timeout=900,
                           env={k: v for k, v in os.environ.items()
                                if k not in ("SURVTRACK_DB", "SURVTRACK_ARCHIVE",

@@ -216,3 +216,12 @@ def test_claims_command_reports_json(built, tmp_path):
     assert out["clearview-ice-3m"]["found"] == "224000.00"
     table = CliRunner().invoke(app, ["--db", str(db), "claims"])
     assert table.exit_code == 0 and "seed-ntechlab-200m" in table.stdout
+    # a summary first, statuses in words, amounts formatted, never "None"
+    counts = {s: sum(v["status"] == s for v in json.loads(result.stdout))
+              for s in ("supported", "contradicted", "not_yet_verifiable")}
+    assert table.stdout.splitlines()[0].startswith(
+        f"{len(out)} claims: {counts['supported']} supported, {counts['contradicted']}"
+        f" contradicted, {counts['not_yet_verifiable']} not yet verifiable")
+    assert "seed-ntechlab-200m: supported" in table.stdout
+    assert "claimed: about 200,000,000 RUB; found 200,000,000 RUB" in table.stdout
+    assert "None" not in table.stdout and "not_yet_verifiable" not in table.stdout

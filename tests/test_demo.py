@@ -24,7 +24,7 @@ def demo(*args: str, **kw) -> subprocess.CompletedProcess:
 
 def test_demo_without_serving_builds_the_seed_contract(tmp_path):
     db = tmp_path / "demo" / "survtrack.duckdb"
-    done = demo("--db", str(db), "demo", "--no-serve")
+    done = demo("--db", str(db), "demo", "--no-serve", "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["contracts"] >= 30 and summary["tagged"] >= 30
@@ -50,8 +50,12 @@ def test_demo_without_serving_builds_the_seed_contract(tmp_path):
     assert len(events) >= 8 and summary["loaded"]["context"] == {"not_contract_bearing": 1}
     assert (db.parent / "survtrack.duckdb.snapshot").is_dir() or any(
         p.name.endswith(".snapshot") for p in db.parent.iterdir())
-    again = demo("--db", str(db), "demo", "--no-serve")
-    assert json.loads(again.stdout.strip().splitlines()[-1])["contracts"] == summary["contracts"]
+    again = demo("--db", str(db), "demo", "--no-serve")  # for a person: a few lines, no JSON
+    lines = again.stdout.strip().splitlines()
+    assert lines[0].startswith(f"{summary['contracts']:,} contracts ({summary['tagged']:,} tagged")
+    assert f"curated {summary['by_source']['curated']:,}" in lines[1]
+    assert lines[-1] == f"dashboard: survtrack --db {db} dashboard   (then open" \
+        " http://127.0.0.1:8050/)" and len(lines) == 4 and "{" not in again.stdout
 
 
 def free_port() -> int:

@@ -213,3 +213,59 @@ def test_build_on_real_eis_documents_is_idempotent_and_ids_are_stable(warehouse,
     assert warehouse.query("SELECT * FROM entities WHERE entity_id <> 'ent:RU-INN:6829057730'"
                            " ORDER BY entity_id") == \
         [r for r in first if r[0] != "ent:RU-INN:6829057730"]
+
+
+def test_entities_as_analysts_count_them_on_the_curated_and_usaspending_documents(
+        warehouse, load, shared):
+    """ICE under six curated names is one buyer; the Air Force's curated name is USAspending's
+    sub-tier agency, itself part of the Department of Defense; the two CEIEC-Huawei rows are one
+    joint award with Huawei as a member; Moscow's bodies roll up (data/entity_links.csv)."""
+    from survtrack.scrapers.curated import CSV
+
+    load("curated", CSV)
+    load("usaspending", shared / "outside" / "usaspending" / "awards__award_id__d654b573__r2.json")
+    result = resolve_entities(warehouse)
+    assert result.warnings == []  # project links never warn
+    mapping = entity_of(warehouse)
+    ice = {org: e for org, e in mapping.items() if "immigration-and-customs" in org
+           or org == "name:curated:department-of-homeland-security-ice"}
+    assert len(ice) == 6 and len(set(ice.values())) == 1
+    name, aliases, reason = warehouse.query(
+        "SELECT name, aliases, reason FROM entities WHERE entity_id = ?",
+        [ice["name:curated:u-s-immigration-and-customs-enforcement"]])[0]
+    assert name == "U.S. Immigration and Customs Enforcement (ICE)" and len(aliases) == 6
+    assert "entity_links.csv (line " in reason and "HSI Division 3 is an ICE office" in reason
+    # every curated contract ICE signed has one buyer now
+    assert warehouse.scalar(
+        "SELECT count(DISTINCT o.entity_id) FROM contracts c JOIN organizations o"
+        " ON o.org_id = c.buyer_id WHERE c.buyer_id LIKE '%immigration-and-customs%'"
+        " OR c.buyer_id LIKE '%homeland-security-ice'") == 1
+    air_force = mapping["name:curated:u-s-air-force"]
+    assert air_force == mapping["US-FED:097/5700"] == "ent:US-FED:097/5700"
+    assert warehouse.scalar("SELECT parent_id FROM entities WHERE entity_id = ?",
+                            [air_force]) == "ent:US-FED:097"
+    joint = mapping["name:curated:huawei-technologies-and-ceiec-manufacturers"]
+    assert mapping["name:curated:china-national-electronics-import-and-export-corporation-ceiec"
+                   "-with-huawei"] == joint
+    assert warehouse.query("SELECT name, members FROM entities WHERE entity_id = ?", [joint]) \
+        == [("CEIEC and Huawei Technologies (joint)", ["ent:name:curated:huawei-technologies"])]
+    parents = dict(warehouse.query("SELECT entity_id, parent_id FROM entities"
+                                   " WHERE parent_id IS NOT NULL"))
+    infogorod = "ent:name:curated:gku-infogorod-subordinate-to-moscow-dit"
+    dit = "ent:name:curated:moscow-department-of-information-technology-dit"
+    assert parents[infogorod] == dit and parents[dit] == "ent:name:curated:government-of-moscow"
+
+
+def test_an_analysts_override_undoes_a_project_link(warehouse, tmp_path):
+    add_orgs(warehouse, [
+        ("name:curated:u-s-immigration-and-customs-enforcement",
+         "U.S. Immigration and Customs Enforcement", None, "US"),
+        ("name:curated:u-s-immigration-and-customs-enforcement-hsi",
+         "U.S. Immigration and Customs Enforcement (HSI)", None, "US")])
+    overrides = tmp_path / "mine.csv"
+    overrides.write_text("action,org_id,target,note\nsplit,name:curated:u-s-immigration-and"
+                         "-customs-enforcement-hsi,,count HSI apart\n", encoding="utf-8")
+    resolve_entities(warehouse, overrides=overrides)
+    assert len(set(entity_of(warehouse).values())) == 2
+    resolve_entities(warehouse, overrides=tmp_path / "none.csv")
+    assert len(set(entity_of(warehouse).values())) == 1

@@ -312,35 +312,62 @@ def check_all(wh: Warehouse, claims: list[Claim], include_curated: bool = False
     return [check(wh, claim, include_curated) for claim in claims]
 
 
+STATUS_WORDS = {"supported": "supported", "contradicted": "contradicted",
+                "not_yet_verifiable": "not yet verifiable"}
+COMPARISON_WORDS = {"at_least": "at least", "about": "about", "exactly": "exactly"}
+
+
+def amount_text(value, currency: str | None) -> str:
+    """'3,300,000,000 RUB', '224,000.50 USD'; 'no amount' for none (never 'None USD')."""
+    if value is None:
+        return "no amount"
+    text = f"{Decimal(value):,.2f}".removesuffix(".00")
+    return f"{text} {currency}" if currency else text
+
+
+def summary_line(verdicts: list[Verdict]) -> str:
+    """'7 claims: 1 supported, 0 contradicted, 6 not yet verifiable'."""
+    counts = {status: sum(v.status == status for v in verdicts) for status in STATUSES}
+    return (f"{len(verdicts)} claim{'s' if len(verdicts) != 1 else ''}: "
+            + ", ".join(f"{n} {STATUS_WORDS[status]}" for status, n in counts.items()))
+
+
 def report(verdicts: list[Verdict], include_curated: bool = False) -> list[str]:
-    """The readable report (Rich markup): each claim, its verdict and the records behind it,
-    and each lead with the `survtrack scrape eis` command that looks it up online."""
+    """The readable report (Rich markup): a summary, then each claim, its verdict in words and
+    the records behind it, and each lead with the `survtrack scrape` command that looks it up
+    online. Amounts are exact (a journalist quotes them); URLs stay on one line each."""
+    from rich.markup import escape
+
     from survtrack.analysis.leads import verify_lead
 
-    lines = [f"[bold]claims[/bold] ({'with' if include_curated else 'without'} curated rows"
-             " as evidence)"]
+    lines = [f"[bold]{summary_line(verdicts)}[/bold] ({'with' if include_curated else 'without'}"
+             " curated rows as evidence)"]
     for v in verdicts:
         c = v.claim
         colour = {"supported": "green", "contradicted": "red"}.get(v.status, "yellow")
-        lines.append(f"\n[bold]{c.id}[/bold]: [{colour}]{v.status}[/{colour}] — {c.claim}")
-        lines.append(f"  figure {c.comparison} {c.figure:,} {c.currency}"
-                     + ("" if v.found is None else f"; found {v.found:,}")
-                     + ("" if v.gap is None else f"; gap {v.gap:+,}") + f"; {v.reason}")
+        lines.append(f"\n[bold]{c.id}[/bold]: [{colour}]{STATUS_WORDS[v.status]}[/{colour}]"
+                     f" — {escape(c.claim)}")
+        lines.append(f"  claimed: {COMPARISON_WORDS.get(c.comparison, c.comparison)}"
+                     f" {amount_text(c.figure, c.currency)}"
+                     + ("" if v.found is None else f"; found {amount_text(v.found, c.currency)}")
+                     + ("" if v.gap is None else f"; gap {v.gap:+,.2f}".removesuffix(".00"))
+                     + f"; {escape(v.reason)}")
         lines.append(f"  cited: {c.url}")
         for e in v.contracts:
-            lines.append(f"  record {e.contract_id}: {e.amount:,} {e.currency} ({e.year})"
-                         f" {e.url or ''}")
+            lines.append(f"  record {e.contract_id}: {amount_text(e.amount, e.currency)}"
+                         f" ({e.year or 'year not known'})" + (f" {e.url}" if e.url else ""))
         for e in v.other_currency + v.unpriced:
-            lines.append(f"  in scope, not summed: {e.contract_id} {e.amount} {e.currency}")
+            lines.append(f"  in scope, not summed: {e.contract_id},"
+                         f" {amount_text(e.amount, e.currency)}")
         for e in v.cancelled:
-            lines.append(f"  cancelled ({e.status}), never summed: {e.contract_id} {e.amount}"
-                         f" {e.currency}")
+            lines.append(f"  cancelled ({e.status}), never summed: {e.contract_id},"
+                         f" {amount_text(e.amount, e.currency)}")
         for e in v.leads:
             figure = "no amount summed (a ceiling)" if e.amount is None else \
-                f"{e.amount:,} {e.currency}"
+                amount_text(e.amount, e.currency)
             lines.append(f"  lead from reporting (not evidence): {e.contract_id}, {figure}"
                          f" ({e.year or 'year not reported'})")
             command = verify_lead(e.contract_id, e.year, e.vendor)
             if command:  # Rich markup would read a [ as a tag
-                lines.append("    verify online: " + command.replace("[", "\\["))
+                lines.append("    verify online: " + escape(command))
     return lines

@@ -348,44 +348,63 @@ def classify_warehouse(wh, full: bool = False, batch: int = 2000,
     own tags (rule ids kw:, code:, vendor:) in one transaction, so a killed build resumes.
     """
     clf = clf or classifier()
-    stale = [r[0] for r in wh.query(
-        """SELECT c.contract_id FROM contracts c LEFT JOIN classified s USING (contract_id)
+    # The stale contracts (and their product lines) are gathered once, numbered in a work
+    # table; each batch then reads its own range of numbers, which DuckDB finds by the table's
+    # min/max per row group instead of scanning `contracts` again (a scan per batch made the
+    # build quadratic: 1.24 s a batch at 10 M contracts).
+    wh.execute(
+        """CREATE OR REPLACE TEMP TABLE classify_work AS
+           SELECT row_number() OVER (ORDER BY c.contract_id) - 1 AS rn, c.contract_id,
+                  c.document_id, c.title, c.description, o.name, o.short_name
+           FROM contracts c LEFT JOIN classified s USING (contract_id)
+                LEFT JOIN organizations o ON o.org_id = c.vendor_id
            WHERE ? OR s.contract_id IS NULL OR s.document_id <> c.document_id
-              OR s.taxonomy <> ? ORDER BY c.contract_id""", [full, clf.version])]
-    counts = {"checked": len(stale), "tagged": 0, "tags": 0}
+              OR s.taxonomy <> ?
+           ORDER BY rn""", [full, clf.version])
+    wh.execute(
+        """CREATE OR REPLACE TEMP TABLE classify_lines AS
+           SELECT w.rn, i.contract_id, i.line_no, i.description, i.scheme, i.code
+           FROM items i JOIN classify_work w USING (contract_id) ORDER BY w.rn, i.line_no""")
+    total = wh.scalar("SELECT count(*) FROM classify_work")
+    counts = {"checked": total, "tagged": 0, "tags": 0}
     own = " OR ".join(f"rule LIKE '{k}%'" for k in RULE_KINDS)
-    for start in range(0, len(stale), batch):
-        ids = stale[start:start + batch]
-        contracts = wh.query(
-            """SELECT c.contract_id, c.document_id, c.title, c.description, o.name,
-                      o.short_name
-               FROM contracts c LEFT JOIN organizations o ON o.org_id = c.vendor_id
-               WHERE c.contract_id IN (SELECT unnest(?::VARCHAR[]))""", [ids])
-        lines: dict[str, list] = {}
-        for cid, description, scheme, code in wh.iter_rows(
-                """SELECT contract_id, description, scheme, code FROM items
-                   WHERE contract_id IN (SELECT unnest(?::VARCHAR[]))
-                   ORDER BY contract_id, line_no""", [ids]):
-            lines.setdefault(cid, []).append((description, [(scheme, code)] if code else []))
-        tag_rows: dict[str, list] = {c: [] for c in TAG_COLUMNS}
-        state_rows: dict[str, list] = {c: [] for c in STATE_COLUMNS}
-        now = _utcnow()
-        for cid, document_id, title, description, vendor, vendor_short in contracts:
-            # the title, what the documents describe beyond it (OCDS tender and award
-            # descriptions), and the product lines
-            parts = [(title, []), (description, [])] + lines.get(cid, [])
-            tags = clf.classify_parts(parts, [n for n in (vendor, vendor_short) if n])
-            for t in tags:
-                for column, value in zip(TAG_COLUMNS, (cid, t.category, t.rule, t.evidence,
-                                                       t.score)):
-                    tag_rows[column].append(value)
-            for column, value in zip(STATE_COLUMNS, (cid, document_id, clf.version, now,
-                                                     len(tags))):
-                state_rows[column].append(value)
-            counts["tagged"] += bool(tags)
-        counts["tags"] += len(tag_rows["contract_id"])
-        _replace_tags(wh, ids, own, pa.table(tag_rows), pa.table(state_rows))
+    try:
+        for start in range(0, total, batch):
+            _classify_batch(wh, clf, own, start, start + batch, counts)
+    finally:
+        wh.execute("DROP TABLE IF EXISTS classify_work")
+        wh.execute("DROP TABLE IF EXISTS classify_lines")
     return counts
+
+
+def _classify_batch(wh, clf: Classifier, own: str, start: int, stop: int, counts: dict) -> None:
+    contracts = wh.query(
+        """SELECT contract_id, document_id, title, description, name, short_name
+           FROM classify_work WHERE rn >= ? AND rn < ? ORDER BY rn""", [start, stop])
+    ids = [c[0] for c in contracts]
+    lines: dict[str, list] = {}
+    for cid, description, scheme, code in wh.iter_rows(
+            """SELECT contract_id, description, scheme, code FROM classify_lines
+               WHERE rn >= ? AND rn < ? ORDER BY rn, line_no""", [start, stop]):
+        lines.setdefault(cid, []).append((description, [(scheme, code)] if code else []))
+    tag_rows: dict[str, list] = {c: [] for c in TAG_COLUMNS}
+    state_rows: dict[str, list] = {c: [] for c in STATE_COLUMNS}
+    now = _utcnow()
+    for cid, document_id, title, description, vendor, vendor_short in contracts:
+        # the title, what the documents describe beyond it (OCDS tender and award
+        # descriptions), and the product lines
+        parts = [(title, []), (description, [])] + lines.get(cid, [])
+        tags = clf.classify_parts(parts, [n for n in (vendor, vendor_short) if n])
+        for t in tags:
+            for column, value in zip(TAG_COLUMNS, (cid, t.category, t.rule, t.evidence,
+                                                   t.score)):
+                tag_rows[column].append(value)
+        for column, value in zip(STATE_COLUMNS, (cid, document_id, clf.version, now,
+                                                 len(tags))):
+            state_rows[column].append(value)
+        counts["tagged"] += bool(tags)
+    counts["tags"] += len(tag_rows["contract_id"])
+    _replace_tags(wh, ids, own, pa.table(tag_rows), pa.table(state_rows))
 
 
 TAG_COLUMNS = ("contract_id", "category", "rule", "evidence", "score")

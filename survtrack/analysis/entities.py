@@ -4,7 +4,10 @@ Rules, strongest first (docs/entities.md explains them with examples):
 
 1. **Overrides** (`overrides/entities.csv` beside the warehouse, or a path given) win over
    everything: `merge` joins two organizations, `split` keeps one alone, `name` sets the
-   display name.
+   display name, `part_of` records the body an entity belongs to (`entities.parent_id`, the
+   buyer roll-up), `member` a member of a joint award (`entities.members`). The project's own
+   decisions (data/entity_links.csv: ICE's offices are ICE, a curated name is the registry
+   body it names) come first; an analyst's row for the same org_id replaces them.
 2. **Registry identifiers**: organizations with the same number in the same registry are one
    entity (RU-INN:7710878000 from EIS and from an OCDS publisher; identifier_schemes.csv says
    which scheme names share a registry). Two different numbers are two entities, whatever
@@ -31,7 +34,7 @@ import math
 import re
 import unicodedata
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache, cached_property
 from pathlib import Path
 
@@ -42,7 +45,8 @@ from survtrack.analysis.datafiles import table
 from survtrack.datafiles import numbered_rows
 from survtrack.warehouse.store import Warehouse
 
-OVERRIDE_ACTIONS = ("merge", "split", "name")
+OVERRIDE_ACTIONS = ("merge", "split", "name", "part_of", "member")
+TARGETED = ("merge", "name", "part_of", "member")  # actions that need a target
 
 
 class OverrideError(ValueError):
@@ -163,10 +167,24 @@ class Override:
     target: str
     note: str
     line: int
+    project: bool = False  # from data/entity_links.csv: skipped silently where not loaded
 
 
 def default_overrides_path(wh: Warehouse) -> Path:
     return wh.path.parent / "overrides" / "entities.csv"
+
+
+def project_links() -> list[Override]:
+    """The project's own entity decisions (survtrack/analysis/data/entity_links.csv)."""
+    path = Path(__file__).parent / "data" / "entity_links.csv"
+    return [replace(o, project=True) for o in read_overrides(path)]
+
+
+def with_project_links(overrides: list[Override]) -> list[Override]:
+    """The project's links, less those about an org_id the analyst decided on, then the
+    analyst's overrides (so an analyst's `split` or `merge` undoes a project `merge`)."""
+    mine = {o.org_id for o in overrides}
+    return [o for o in project_links() if o.org_id not in mine] + list(overrides)
 
 
 def read_overrides(path: Path | None) -> list[Override]:
@@ -181,7 +199,7 @@ def read_overrides(path: Path | None) -> list[Override]:
                                 f"{action!r} is not one of {', '.join(OVERRIDE_ACTIONS)}")
         if not row.get("org_id"):
             raise OverrideError(path, line, "org_id", "empty")
-        if action in ("merge", "name") and not row.get("target"):
+        if action in TARGETED and not row.get("target"):
             raise OverrideError(path, line, "target", f"{action} needs a target")
         out.append(Override(action, row["org_id"], row.get("target", ""), row.get("note", ""),
                             line))
@@ -198,6 +216,7 @@ class Org:
     scheme: str | None = None
     identifier: str | None = None
     country: str | None = None
+    parent_id: str | None = None  # org_id of the parent organization the source names
 
     @property
     def registered(self) -> bool:
@@ -221,6 +240,8 @@ class Entity:
     aliases: list[str]
     identifiers: list[str]
     reason: str
+    parent_id: str | None = None  # entity this one is part of (sub-unit -> agency)
+    members: list[str] = field(default_factory=list)  # member entities of a joint award
 
 
 @dataclass
@@ -271,8 +292,10 @@ def resolve(orgs: list[Org], overrides: list[Override] = ()) -> Resolution:
     clusters = _Clusters(by_id)
     result = Resolution([], {})
     split = {o.org_id for o in overrides if o.action == "split"}
+    overrides = [o for o in overrides if not o.project or (
+        o.org_id in by_id and (o.action in ("split", "name") or o.target in by_id))]
     for o in overrides:
-        for ref in (o.org_id, o.target if o.action == "merge" else None):
+        for ref in (o.org_id, o.target if o.action in ("merge", "part_of", "member") else None):
             if ref and ref not in by_id:
                 result.warnings.append(f"override line {o.line}: {ref} is not in organizations")
     auto = [o for o in sorted(orgs, key=lambda o: o.org_id) if o.org_id not in split]
@@ -330,7 +353,8 @@ def resolve(orgs: list[Org], overrides: list[Override] = ()) -> Resolution:
     # 1. overrides win: merges after everything automatic; split ones were kept out above
     for o in overrides:
         if o.action == "merge" and o.org_id in by_id and o.target in by_id:
-            clusters.union(o.target, o.org_id, f"override (line {o.line}): {o.org_id} merged"
+            where = "entity_links.csv" if o.project else "override"
+            clusters.union(o.target, o.org_id, f"{where} (line {o.line}): {o.org_id} merged"
                            f" into {o.target}" + (f": {o.note}" if o.note else ""))
             result.merges["override"] += 1
     names = {clusters.find(o.org_id): o.target for o in overrides
@@ -339,6 +363,7 @@ def resolve(orgs: list[Org], overrides: list[Override] = ()) -> Resolution:
     members: dict[str, list[Org]] = defaultdict(list)
     for org in orgs:
         members[clusters.find(org.org_id)].append(org)
+    entity_of_root: dict[str, str] = {}
     for root, group in sorted(members.items()):
         # the representative: registered, in its registry's own scheme, smallest id
         group.sort(key=lambda o: (not o.registered, o.registry_key()[0] != o.org_id.split(":")[0]
@@ -352,9 +377,37 @@ def resolve(orgs: list[Org], overrides: list[Override] = ()) -> Resolution:
         reason = "; ".join(reasons) or "single organization: nothing to merge"
         result.entities.append(Entity(entity_id, names.get(root) or rep.name or rep.short_name,
                                       aliases, [o.org_id for o in group], reason))
+        entity_of_root[root] = entity_id
         for org in group:
             result.entity_of[org.org_id] = entity_id
+    _link_entities(orgs, overrides, clusters, entity_of_root, result)
     return result
+
+
+def _link_entities(orgs: list[Org], overrides: list[Override], clusters: _Clusters,
+                   entity_of_root: dict[str, str], result: Resolution) -> None:
+    """entities.parent_id (from the source's parent_id, then `part_of` rows, which win) and
+    entities.members (`member` rows); a link inside one entity, or a loop, is dropped."""
+    by_entity = {e.entity_id: e for e in result.entities}
+    ent = {o.org_id: entity_of_root[clusters.find(o.org_id)] for o in orgs}
+    links = [(o.org_id, o.parent_id) for o in orgs if o.parent_id in ent]
+    links += [(o.org_id, o.target) for o in overrides
+              if o.action == "part_of" and o.org_id in ent and o.target in ent]
+    for child, parent in links:
+        child_entity, parent_entity = ent[child], ent[parent]
+        seen, up = {child_entity}, parent_entity
+        while up and up not in seen:  # no loops: the parent must not descend from the child
+            seen.add(up)
+            up = by_entity[up].parent_id
+        if up is None:
+            by_entity[child_entity].parent_id = parent_entity
+            result.merges["part_of"] += 1
+    for o in overrides:
+        if o.action == "member" and o.org_id in ent and o.target in ent \
+                and ent[o.org_id] != ent[o.target]:
+            joint = by_entity[ent[o.org_id]]
+            if ent[o.target] not in joint.members:
+                joint.members.append(ent[o.target])
 
 
 def _fuzzy(alone: list[Org], registered_by_key: dict[str, set[str]], clusters: _Clusters,
@@ -409,12 +462,14 @@ def resolve_entities(wh: Warehouse, overrides: Path | None = None) -> Resolution
     `overrides` defaults to `overrides/entities.csv` beside the warehouse file.
     """
     path = Path(overrides) if overrides else default_overrides_path(wh)
-    rules = read_overrides(path)
+    rules = with_project_links(read_overrides(path))
     orgs = [Org(*row) for row in wh.query(
-        "SELECT org_id, name, short_name, scheme, identifier, country FROM organizations")]
+        "SELECT org_id, name, short_name, scheme, identifier, country, parent_id"
+        " FROM organizations")]
     result = resolve(orgs, rules)
     entities = pd.DataFrame([e.__dict__ for e in result.entities],
-                            columns=["entity_id", "name", "aliases", "identifiers", "reason"])
+                            columns=["entity_id", "name", "aliases", "identifiers", "reason",
+                                     "parent_id", "members"])
     mapping = pd.DataFrame(list(result.entity_of.items()), columns=["org_id", "entity_id"])
     with wh.transaction():
         wh.write("entities", entities, mode="replace")

@@ -48,6 +48,8 @@ def verify_lead(contract_id: str, year=None, vendor: str | None = None,
     """The verifying command of one curated contract (`curated:<row id>`), from its row."""
     row = _rows(curated_csv).get(contract_id.split(":", 1)[-1], {}) \
         if curated_csv.exists() else {}
+    if row.get("country", "RU") != "RU":
+        return None  # the command searches Russia's EIS: no use for a U.S. or UK contract
     ref = row.get("registry_ref") or ""
     return verify_command(basis=row.get("amount_basis"), year=year,
                           notice_id=ref if ref.startswith("eis:") else None,

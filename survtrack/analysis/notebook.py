@@ -1,7 +1,8 @@
 """The notebook API: a warehouse, tidy DataFrames, spending views and charts in a few lines.
 
     from survtrack.analysis.notebook import open_warehouse
-    st = open_warehouse()                       # SURVTRACK_DB, else ./data/survtrack.duckdb
+    st = open_warehouse()                       # SURVTRACK_DB, else data/survtrack.duckdb
+                                                # (relative paths: here, else the project root)
     st.contracts(country="RU", category="facial_recognition")
     st.spending("vendor_year", country="RU")    # a DataFrame computed in DuckDB
     st.chart("vendor_year", country="RU")       # a plotly figure
@@ -33,6 +34,9 @@ from survtrack.warehouse.store import Warehouse
 # Okabe-Ito: distinguishable with every common colour-vision deficiency
 PALETTE = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
            "#999999"]
+CHART_TITLES = {"vendor_year": "Spending by vendor and year", "vendor": "Spending by vendor",
+                "buyer": "Spending by buyer", "category": "Spending by category",
+                "country": "Spending by country", "year": "Spending by year"}
 VIEWS = {
     "vendor_year": spending.by_vendor_year, "vendor": spending.by_vendor,
     "buyer": spending.by_buyer, "category": spending.by_category,
@@ -57,10 +61,14 @@ class Investigation:
     """A read-only view of one warehouse for notebooks."""
 
     def __init__(self, db: str | Path | None = None):
-        self.path = config.db_path(db)
+        self.path = config.find_db(db)
         if not self.path.exists():
-            raise FileNotFoundError(f"no warehouse at {self.path}: run `survtrack demo --no-serve`"
-                                    " or `survtrack ingest` first")
+            root = config.project_root()
+            raise FileNotFoundError(
+                f"no warehouse at {self.path} (looked in {Path.cwd()}"
+                + (f" and in the project folder {root}" if root else "")
+                + "): run `survtrack demo --no-serve` or `survtrack ingest` in the project"
+                " folder, or set SURVTRACK_DB to the warehouse file")
         self.warehouse = Warehouse(self.path, read_only=True,
                                    archive=config.archive_path(self.path))
         self.con = self.warehouse.con
@@ -100,24 +108,36 @@ class Investigation:
         return VIEWS[view](self.con, filters(**kw))
 
     def chart(self, view: str = "vendor_year", **kw):
-        """A plotly figure of a spending view (stacked bars by vendor and year by default)."""
+        """A plotly figure of a spending view (stacked bars by vendor and year by default):
+        titled by what it shows, axes titled with their unit, years in calendar order
+        (contracts without a year last, as "n.d."), the colour-blind-safe palette."""
         f = filters(**kw)
         data = self.spending(view, **kw)
-        unit = "US dollars" if f.usd else f.currency
+        unit = "US dollars (converted)" if f.usd else f"{f.currency} (as published)"
+        scope = ", ".join(str(v) for v in (f.country, f.category, f.source) if v)
+        title = f"{CHART_TITLES.get(view, view)}{f' — {scope}' if scope else ''}, {unit}"
+        if view in ("vendor_year", "year"):
+            years = data["year"].astype("Int64")
+            data = data.assign(year=[str(y) if y is not pd.NA else "n.d." for y in years])
+            order = [str(y) for y in sorted(years.dropna().unique())] + ["n.d."]
         if view == "vendor_year":
-            data = data.assign(year=data["year"].astype("Int64").astype(str))
             fig = px.bar(data, x="year", y="amount", color="vendor_name", barmode="stack",
-                         color_discrete_sequence=PALETTE,
-                         labels={"amount": unit, "vendor_name": "vendor", "year": "year"})
+                         color_discrete_sequence=PALETTE, category_orders={"year": order},
+                         labels={"amount": f"amount, {unit}", "vendor_name": "vendor",
+                                 "year": "year signed"})
         elif view in ("vendor", "buyer", "country"):
             fig = px.bar(data, x="amount", y="name", orientation="h",
-                         color_discrete_sequence=PALETTE, labels={"amount": unit, "name": view})
+                         color_discrete_sequence=PALETTE,
+                         labels={"amount": f"amount, {unit}", "name": view})
+            fig.update_yaxes(autorange="reversed")  # the biggest on top, as the table reads
         elif view in ("category", "year"):
             fig = px.bar(data, x=view, y="amount", color_discrete_sequence=PALETTE,
-                         labels={"amount": unit})
+                         category_orders={"year": order} if view == "year" else None,
+                         labels={"amount": f"amount, {unit}", "year": "year signed"})
         else:
             raise KeyError(f"no chart for view {view!r}")
-        fig.update_layout(template="plotly_white", legend_title_text="")
+        fig.update_layout(template="plotly_white", legend_title_text="", title=title)
+        fig.update_xaxes(type="category") if view in ("vendor_year", "year") else None
         return fig
 
     def claims(self, include_curated: bool = False) -> pd.DataFrame:
@@ -193,7 +213,7 @@ class Investigation:
                           legend={"orientation": "h", "y": -0.12},
                           title=f"{named}: leads, records and challenges by year")
         fig.update_yaxes(title_text=currency, row=1, col=1)
-        fig.update_xaxes(dtick=1, row=2, col=1)
+        fig.update_xaxes(dtick=1, row=2, col=1, title_text="year")
         return fig
 
     def provenance(self, contract_id: str) -> pd.DataFrame:

@@ -48,6 +48,8 @@ def demo(
              " the warehouse; env SURVTRACK_INBOX)")] = None,
     host: Annotated[str, typer.Option(help="address to serve on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to serve on")] = 8050,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="print what was loaded and built as one JSON object")] = False,
     db: DbOption = None,
 ) -> None:
     """Build a warehouse offline from the curated source and the inbox, then serve it."""
@@ -59,12 +61,32 @@ def demo(
         result = build_demo(wh, inbox or inbox_path(path), say=console.print)
         built = totals(wh)
     snapshot_file = publish_snapshot(path, lock_wait=state.lock_wait)
-    console.print(f"warehouse {path}: {built['contracts']} contracts, {built['tagged']} tagged;"
-                  f" snapshot {snapshot_file}")
-    typer.echo(json.dumps({"db": str(path), **built, **result}, ensure_ascii=False,
-                          default=str))
+    if as_json:
+        typer.echo(json.dumps({"db": str(path), "snapshot": str(snapshot_file), **built,
+                               **result}, ensure_ascii=False, default=str))
+    else:
+        for line in summary_lines(path, built, result, f"http://{host}:{port}/", serve):
+            typer.echo(line)
     if serve:
         from survtrack.dashboard.app import create_app
 
         console.print(f"dashboard on http://{host}:{port}/ (Ctrl-C to stop)")
         create_app(path).run(host=host, port=port, debug=False, threaded=True)
+
+
+def summary_lines(path: Path, built: dict, result: dict, url: str, serve: bool) -> list[str]:
+    """What the demo built, for a person: totals, contracts per source, what to do next."""
+    loaded = result["loaded"]
+    rejected = sum(c.get("rejected", 0) for c in loaded.values())
+    documents = sum(c.get("loaded", 0) for c in loaded.values())
+    lines = [f"{built['contracts']:,} contracts ({built['tagged']:,} tagged as surveillance)"
+             f" from {documents:,} document{'s' if documents != 1 else ''}"
+             + (f"; {rejected:,} rejected (survtrack status says why)" if rejected else "")]
+    per_source = built.get("by_source") or {}
+    if per_source:
+        lines.append("contracts by source: " + ", ".join(
+            f"{source} {n:,}" for source, n in sorted(per_source.items()) if n))
+    lines.append(f"warehouse: {path}")
+    lines.append(f"dashboard: {url}" if serve else
+                 f"dashboard: survtrack --db {path} dashboard   (then open {url})")
+    return lines

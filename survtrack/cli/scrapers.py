@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from typer.core import TyperGroup
 
@@ -26,12 +27,22 @@ def ingest(
     follow_links: Annotated[bool, typer.Option(
         "--follow-links", help="read links inside a folder that lead outside it (by default"
         " they are named and not read; a path given explicitly is always read)")] = False,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="processes parsing in parallel (default: the machine's cores; 1: one"
+        " process). Small inputs load in one process")] = None,
+    engine: Annotated[str, typer.Option(
+        help="local: this machine's processes; dask: the workers of a Dask cluster"
+        " (docs/scale.md)")] = "local",
+    scheduler: Annotated[str | None, typer.Option(
+        help="with --engine dask: the scheduler's address, e.g. tcp://HOST:8786 (default: a"
+        " local cluster of --workers processes)")] = None,
     db: DbOption = None,
 ) -> None:
     """Load local documents of SOURCE (files, folders, ZIP archives) into the warehouse.
 
     Only regular files are read. Inside a folder, a link leading outside that folder is named
-    and not read unless --follow-links.
+    and not read unless --follow-links. Documents are parsed by --workers processes (or a Dask
+    cluster) and written by this one, in batches; the result is the same either way.
     """
     from survtrack.scrapers.files import Ignored
     from survtrack.scrapers.ingest import ingest as run_ingest
@@ -40,6 +51,8 @@ def ingest(
         src = scrapers.get(source)
     except KeyError as exc:
         raise typer.BadParameter(str(exc.args[0])) from None
+    if engine not in ("local", "dask"):
+        raise typer.BadParameter(f"--engine: local or dask, not {engine!r}")
     if not paths:  # a source kept in the project (curated) names its own inputs
         paths = list(src.default_inputs)
         if not paths:
@@ -61,7 +74,8 @@ def ingest(
             progress.update(task, advance=1, last=f"{status}: {Path(origin).name[:50]}")
 
         counts = run_ingest(wh, src, paths, force=force, follow_links=follow_links,
-                            on_result=on_result)
+                            on_result=on_result, workers=workers, engine=engine,
+                            scheduler=scheduler)
         progress.update(task, total=sum(counts.values()))
     for status, origin, reason in problems:
         colour = "red" if status == "rejected" else "yellow"
@@ -159,23 +173,34 @@ def _scrape(
     path = db_path(db)
     problems: list[tuple[str, str]] = []
     with open_warehouse(db) as wh, Progress(
-        TextColumn("[bold]{task.description}"), MofNCompleteColumn(),
+        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.completed:,.0f} documents, {task.fields[contracts]:,} contracts"),
         TextColumn("{task.fields[last]}"), TimeElapsedColumn(), console=console,
     ) as progress:
         client = PoliteClient(cache_path=path.parent / "http_cache.sqlite", policy=policy)
-        task = progress.add_task(f"scrape {name}", total=None, last="")
+        task = progress.add_task(f"scrape {name}", total=None, last="", contracts=0)
+        contracts = 0
 
         def on_result(origin: str, result: LoadResult) -> None:
+            nonlocal contracts
             if result.status == "rejected":
                 problems.append((origin, result.reason))
-            progress.update(task, advance=1, last=f"{result.status}: {origin[-60:]}")
+            contracts += (result.counts or {}).get("contracts", 0)
+            progress.update(task, advance=1, contracts=contracts,
+                            last=f"{result.status}: {origin[-50:]}")
 
         try:
             outcome = run_scrape(wh, name, params, client, resume=resume,
                                  max_pages=max_pages, rate=rate, secrets=secrets or None,
                                  on_result=on_result)
-        except (FetchError, LayoutChanged, ValueError) as exc:
-            console.print(f"[red]scrape {name} failed:[/red] {exc}")
+        except FetchError as exc:
+            progress.stop()
+            console.print(f"[red]scrape {name} failed:[/red] {escape(exc.one_line())}; what"
+                          f" was fetched is kept: run `survtrack scrape {name} --resume` with"
+                          " the same options when the source answers again", soft_wrap=True)
+            raise typer.Exit(1) from None
+        except (LayoutChanged, ValueError) as exc:
+            console.print(f"[red]scrape {name} failed:[/red] {escape(str(exc))}")
             raise typer.Exit(1) from None
         finally:
             client.close()

@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from survtrack import scrapers
 from survtrack.warehouse import schema
@@ -19,6 +20,8 @@ from .common import DbOption, console, open_warehouse, require_warehouse, state
 
 BY_SOURCE = ["documents", "contracts", "contract_versions", "items", "payments",
              "contract_events", "notices", "rejects"]
+SHORT = {"documents": "docs", "contract_versions": "versions", "contract_events": "events"}
+SHORT_NOTE = "docs = documents, versions = contract_versions, events = contract_events"
 
 
 def status(db: DbOption = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
@@ -39,36 +42,73 @@ def status(db: DbOption = None, as_json: Annotated[bool, typer.Option("--json")]
                                                       "reason"), r)) for r in found["warnings"]]},
                               ensure_ascii=False))
         return
-    out = Console()
+    _print_status(Console(), path, found)
+
+
+def _compact(**options) -> Table:
+    """A borderless table that fits 80 columns: one space between columns."""
+    return Table(box=None, padding=(0, 0, 0, 1), pad_edge=False, show_edge=False,
+                 title_justify="left", title_style="bold", **options)
+
+
+def _print_status(out: Console, path: Path, found: dict) -> None:
+    """`status` for a reader at 80 columns: nothing truncated, long texts wrapped under
+    their row instead of squeezed into a column."""
     out.print(f"[bold]warehouse[/bold] {path}")
-    t = Table("table", "rows", title="tables")
-    for name, n in found["tables"].items():
-        t.add_row(name, f"{n:,}")
-    out.print(t)
-    t = Table("source", *BY_SOURCE, title="by source")
+    t = _compact(title="rows per table")
+    for _ in range(3):
+        t.add_column("table")
+        t.add_column("rows", justify="right")
+    cells = [(name, f"{n:,}") for name, n in found["tables"].items()]
+    third = -(-len(cells) // 3)
+    for i in range(third):
+        row = []
+        for part in (cells[i], *(cells[i + k * third] if i + k * third < len(cells) else ("", "")
+                                 for k in (1, 2))):
+            row += part
+        t.add_row(*row)
+    out.print(t, "")
+    t = _compact(title="by source")
+    t.add_column("source", no_wrap=True)
+    for column in BY_SOURCE:
+        t.add_column(SHORT.get(column, column), justify="right", no_wrap=True)
     for source, counts in sorted(found["sources"].items()):
         t.add_row(source, *(f"{counts.get(c, 0):,}" for c in BY_SOURCE))
-    out.print(t)
-    t = Table("run", "command", "source", "status", "loaded", "skipped", "rejected", "started",
-              "process", title="last runs (interrupted: its process ended without finishing;"
-              " run it again, or scrape --resume)")
+    out.print(t, f"[dim]{SHORT_NOTE}[/dim]", "")
+    t = _compact(title="last runs")
+    for column in ("started (UTC)", "command", "source", "status"):
+        t.add_column(column, no_wrap=True)
+    for column in ("loaded", "skipped", "rejected"):
+        t.add_column(column, justify="right", no_wrap=True)
+    processes = []
     for r in found["runs"]:
+        started = r[7].strftime("%Y-%m-%d %H:%M") if hasattr(r[7], "strftime") else str(r[7])
         status_text = f"[red]{r[3]}[/red]" if r[3] in ("interrupted", "failed") else str(r[3])
-        process = f"pid {r[9]} on {r[10]}: {r[11]}" if r[9] is not None else ""
-        t.add_row(*(str(x) for x in r[:3]), status_text, *(str(x) for x in r[4:8]),
-                  escape(process))
+        t.add_row(started, r[1], r[2], status_text, *(f"{n or 0:,}" for n in r[4:7]))
+        if r[9] is not None and r[3] != "finished":
+            processes.append(f"{r[0]}: pid {r[9]} on {r[10]}: {r[11]}")
     out.print(t)
+    if any(r[3] == "interrupted" for r in found["runs"]):
+        out.print("[dim]interrupted: its process ended without finishing; run it again, or"
+                  " scrape --resume[/dim]")
+    for line in processes:
+        out.print(Padding(Text(line), (0, 0, 0, 2), expand=False))
+    out.print("")
     if found["rejects"]:
-        t = Table("source", "origin", "field", "reason", title="latest rejects")
-        for r in found["rejects"]:
-            t.add_row(*(str(x or "") for x in r))
-        out.print(t)
+        out.print("[bold]latest rejects[/bold] (survtrack export rejects)")
+        for source, origin, field, reason in found["rejects"]:
+            out.print(f"[bold]{source}[/bold] {Path(origin or '').name or '-'}", overflow="fold")
+            if field:
+                out.print(Padding(Text(f"field: {field}", style="dim"), (0, 0, 0, 2), expand=False))
+            out.print(Padding(Text(reason or ""), (0, 0, 0, 2), expand=False))
+        out.print("")
     if found["warnings"]:
-        t = Table("source", "rule", "values", "contracts", "why", title="warnings: loaded, but"
-                  " suspicious (SELECT * FROM warnings)")
-        for r in found["warnings"]:
-            t.add_row(*(str(x if x is not None else "") for x in r))
-        out.print(t)
+        out.print("[bold]warnings[/bold]: loaded, but suspicious (SELECT * FROM warnings)")
+        for source, rule, values, contracts, reason in found["warnings"]:
+            out.print(f"[bold]{source}[/bold] {rule}: {values:,} values in {contracts:,}"
+                      " contracts", overflow="fold")
+            if reason:
+                out.print(Padding(Text(reason), (0, 0, 0, 2), expand=False))
 
 
 class Format(str, Enum):

@@ -55,7 +55,10 @@ class Ignored:
 
 
 def iter_inputs(paths: list[Path], archive: Archive, source: str, extensions: tuple[str, ...],
-                follow_links: bool = False) -> Iterator[Document | Problem | Ignored]:
+                follow_links: bool = False, defer_files: bool = False
+                ) -> Iterator[Document | Problem | Ignored | Path]:
+    """Every document under `paths`, archived. `defer_files`: a plain file (not a ZIP
+    archive) comes as its checked Path, for a worker process to archive (`archive_file`)."""
     for path in paths:
         path = Path(path)
         if path.is_dir():
@@ -63,7 +66,7 @@ def iter_inputs(paths: list[Path], archive: Archive, source: str, extensions: tu
                 if refused:
                     yield Ignored(str(child), refused)
                 elif _wanted(child, extensions):
-                    yield from _from_file(child, archive, source, extensions)
+                    yield from _from_file(child, archive, source, extensions, defer_files)
                 else:
                     yield Ignored(str(child), f"not a {source} document"
                                   f" ({', '.join(extensions)} or .zip)")
@@ -72,7 +75,7 @@ def iter_inputs(paths: list[Path], archive: Archive, source: str, extensions: tu
             if kind:
                 yield Problem(str(path), f"not a regular file ({kind}): not read")
             else:
-                yield from _from_file(path, archive, source, extensions)
+                yield from _from_file(path, archive, source, extensions, defer_files)
         else:
             yield Problem(str(path), "no such file or folder")
 
@@ -126,10 +129,18 @@ def _wanted(path: Path, extensions: tuple[str, ...]) -> bool:
     return name.endswith(".zip") or any(name.endswith(e) for e in extensions)
 
 
-def _from_file(path: Path, archive: Archive, source: str, extensions) -> Iterator:
+def _from_file(path: Path, archive: Archive, source: str, extensions,
+               defer: bool = False) -> Iterator:
     if path.suffix.lower() == ".zip":
         yield from read_zip(path, str(path), archive, source, extensions)
-        return
+    elif defer:
+        yield path
+    else:
+        yield archive_file(path, archive, source)
+
+
+def archive_file(path: Path, archive: Archive, source: str) -> Document | Problem:
+    """One plain file into the archive (safe in any process: the archive writes atomically)."""
     try:
         # O_NONBLOCK: a file swapped for a FIFO after the check still cannot block the run
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -138,9 +149,8 @@ def _from_file(path: Path, archive: Archive, source: str, extensions) -> Iterato
                 raise ValueError("not a regular file")
             sha, size = archive.put_stream(fh, MAX_MEMBER_BYTES)
     except (OSError, ValueError) as exc:
-        yield Problem(str(path), f"cannot read: {exc}")
-        return
-    yield Document(sha, source, str(path), archive.path(sha), size, _media_type(path.name))
+        return Problem(str(path), f"cannot read: {exc}")
+    return Document(sha, source, str(path), archive.path(sha), size, _media_type(path.name))
 
 
 class CapExceeded(ValueError):

@@ -65,9 +65,36 @@ def user_agent() -> str:
 class FetchError(Exception):
     """A response that stayed bad after every retry (truncated, malformed, HTTP error)."""
 
-    def __init__(self, url: str, reason: str):
+    def __init__(self, url: str, reason: str, attempts: int | None = None,
+                 status: int | None = None):
         super().__init__(f"{url}: {reason}")
-        self.url, self.reason = url, reason
+        self.url, self.reason, self.attempts, self.status = url, reason, attempts, status
+
+    def one_line(self) -> str:
+        """What failed, for a person: host, status or cause, attempts (the full reason, with
+        urllib3's nested exceptions, stays in str(self) for logs)."""
+        host = urlsplit(self.url).netloc or self.url
+        what = f"HTTP {self.status}" if self.status else _cause(self.reason)
+        tries = f" after {self.attempts} attempts" if self.attempts else ""
+        return f"{host}: {what}{tries}"
+
+
+# urllib3/requests exception names -> what they mean to a person
+CAUSES = (("NameResolutionError", "host name not resolved (offline, or a DNS problem)"),
+          ("Failed to resolve", "host name not resolved (offline, or a DNS problem)"),
+          ("ConnectTimeout", "connection timed out"),
+          ("ReadTimeout", "no answer within the read timeout"),
+          ("NewConnectionError", "connection refused or unreachable"),
+          ("SSLError", "TLS/SSL handshake failed"),
+          ("ChunkedEncodingError", "response cut off"),
+          ("RemoteDisconnected", "the server closed the connection"))
+
+
+def _cause(reason: str) -> str:
+    for marker, words in CAUSES:
+        if marker in reason:
+            return words
+    return reason if len(reason) <= 160 else reason[:157] + "…"
 
 
 class BadBody(Exception):
@@ -330,7 +357,8 @@ class PoliteClient:
                 continue
             if resp.status_code >= 400:
                 raise FetchError(url, f"HTTP {resp.status_code} after retries"
-                                 f" ({resp.reason}); body starts {resp.content[:200]!r}")
+                                 f" ({resp.reason}); body starts {resp.content[:200]!r}",
+                                 attempts=self.policy.retries + 1, status=resp.status_code)
             try:
                 check_body(resp.content, resp.headers, expect)
             except LimitExceeded as exc:
@@ -341,7 +369,8 @@ class PoliteClient:
                 last = str(exc)
                 continue
             return resp
-        raise FetchError(url, f"gave up after {self.policy.body_retries + 1} attempts: {last}")
+        raise FetchError(url, f"gave up after {self.policy.body_retries + 1} attempts: {last}",
+                         attempts=self.policy.body_retries + 1)
 
     def _forget(self, resp: requests.Response) -> None:
         if isinstance(self.session, CachedSession):

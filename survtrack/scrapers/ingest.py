@@ -1,15 +1,27 @@
-"""Loading local files, folders and archives of one source into the warehouse."""
+"""Loading local files, folders and archives of one source into the warehouse.
+
+Serial: documents are archived and parsed here, small ones loaded many to a transaction.
+Parallel (`workers` > 1, or `engine="dask"`): worker processes get file paths (or zip members,
+which are read and archived here under files.py's caps), archive and parse them, and send back
+their rows; this process alone writes, in batches of BATCH_PARALLEL documents per transaction.
+The guarantees are the serial ones: a bad document is rejected alone, a document commits
+whole, loading the same bytes again is a no-op, a killed run resumes by being run again.
+The workers never open the warehouse; the archive must be reachable from them (on one
+machine it is; on a Dask cluster it sits on shared storage, docs/scale.md).
+"""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable
+import os
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from survtrack.scrapers.base import Source
-from survtrack.scrapers.files import Ignored, Problem, iter_inputs
-from survtrack.warehouse.protocol import Document
+from survtrack.scrapers.files import Ignored, Problem, archive_file, iter_inputs
+from survtrack.warehouse.archive import Archive
+from survtrack.warehouse.protocol import Document, RowBuffer
 
 if TYPE_CHECKING:  # the warehouse is handed in: the scrapers floor imports no database
     from survtrack.warehouse.store import LoadResult, Warehouse
@@ -17,22 +29,41 @@ if TYPE_CHECKING:  # the warehouse is handed in: the scrapers floor imports no d
 # Small documents of a source whose documents stand alone are loaded this many to a
 # transaction; a bigger one (a 223-FZ daily file, a bulk CSV) is loaded on its own, streaming.
 BATCH_DOCUMENTS = 200
+BATCH_PARALLEL = 500
 SMALL_DOCUMENT = 1 << 20
+# Tasks (files or zip members) a worker gets at a time, and how many such chunks per worker
+# are in flight (bounds memory: results are written as they come back, in input order).
+CHUNK = 32
+IN_FLIGHT = 4
+# With the default worker count, an input of fewer documents than this loads serially
+# (starting processes costs more than it saves).
+POOL_MIN = 400
+ENGINES = ("local", "dask")
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
 
 
 def ingest(wh: Warehouse, source: Source, paths: list[Path], *, force: bool = False,
            follow_links: bool = False,
            on_result: Callable[[str, LoadResult | Problem | Ignored], None] | None = None,
+           workers: int | None = None, engine: str = "local", scheduler: str | None = None,
            ) -> Counter:
     """Archive and load every document under `paths`; return counts by outcome.
 
     Documents already loaded are skipped, so a killed ingest resumes by running it again.
     `follow_links`: read links inside a folder that lead outside it (files.py says why not).
+    `workers`: processes parsing in parallel (default: the cores; 1: in this process).
+    `engine="dask"`: the workers of a Dask cluster (`scheduler` address, or a LocalCluster).
     """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}: one of {', '.join(ENGINES)}")
     counts: Counter = Counter()
-    run_id = wh.start_run(source.name, "ingest", {"paths": [str(p) for p in paths],
-                                                  "force": force, "follow_links": follow_links})
-    pending: list[Document] = []
+    run_id = wh.start_run(source.name, "ingest", {
+        "paths": [str(p) for p in paths], "force": force, "follow_links": follow_links,
+        "workers": workers, "engine": engine})
 
     def report(origin: str, result: LoadResult | Problem | Ignored) -> None:
         counts["rejected" if isinstance(result, Problem) else
@@ -40,29 +71,170 @@ def ingest(wh: Warehouse, source: Source, paths: list[Path], *, force: bool = Fa
         if on_result:
             on_result(origin, result)
 
+    def problem(found: Problem) -> None:
+        wh.reject(source.name, found.origin, found.reason, found.field, run_id=run_id)
+        report(found.origin, found)
+
+    parallel = (source.batch_documents and not force and source.parse is not None
+                and (engine == "dask" or (workers or default_workers()) > 1))
+    status = "failed"
+    try:
+        found = iter_inputs(paths, wh.archive, source.name, source.extensions, follow_links,
+                            defer_files=parallel)
+        if parallel:
+            tasks = _tasks(found, report, problem)
+            head = [t for _, t in zip(range(POOL_MIN), tasks)]
+            if engine == "local" and workers is None and len(head) < POOL_MIN:
+                parallel = False  # a small input: not worth starting processes
+                found = (archive_file(t, wh.archive, source.name) if isinstance(t, Path) else t
+                         for t in head)
+            else:
+                _parallel(wh, source, _chain(head, tasks), run_id, report, problem,
+                          workers or default_workers(), engine, scheduler)
+        if not parallel:
+            _serial(wh, source, found, run_id, force, report, problem)
+        status = "finished"
+    finally:
+        wh.finish_run(run_id, counts, status)
+    return counts
+
+
+def _serial(wh: Warehouse, source: Source, found, run_id: str, force: bool, report,
+            problem) -> None:
+    pending: list[Document] = []
+
     def flush() -> None:
         for doc, result in zip(pending, wh.load_many(pending, source.parse, run_id),
                                strict=True):
             report(doc.origin, result)
         pending.clear()
 
-    status = "failed"
-    try:
-        for found in iter_inputs(paths, wh.archive, source.name, source.extensions,
-                                 follow_links):
-            if isinstance(found, Ignored):
-                report(found.origin, found)
-            elif isinstance(found, Problem):
-                wh.reject(source.name, found.origin, found.reason, found.field, run_id=run_id)
-                report(found.origin, found)
-            elif source.batch_documents and not force and found.size <= SMALL_DOCUMENT:
-                pending.append(found)
-                if len(pending) >= BATCH_DOCUMENTS:
-                    flush()
+    for item in found:
+        if isinstance(item, Ignored):
+            report(item.origin, item)
+        elif isinstance(item, Problem):
+            problem(item)
+        elif source.batch_documents and not force and item.size <= SMALL_DOCUMENT:
+            pending.append(item)
+            if len(pending) >= BATCH_DOCUMENTS:
+                flush()
+        else:
+            report(item.origin, wh.load(item, source.parse, run_id=run_id, force=force))
+    flush()
+
+
+def _tasks(found, report, problem) -> Iterator[Path | Document]:
+    """The work for the workers (file paths, archived zip members); the rest reported here."""
+    for item in found:
+        if isinstance(item, Ignored):
+            report(item.origin, item)
+        elif isinstance(item, Problem):
+            problem(item)
+        else:
+            yield item
+
+
+def _chain(head: list, rest: Iterator) -> Iterator:
+    yield from head
+    yield from rest
+
+
+def _parallel(wh: Warehouse, source: Source, tasks: Iterator, run_id: str, report, problem,
+              workers: int, engine: str, scheduler: str | None) -> None:
+    pending: list = []
+
+    def flush() -> None:
+        for parsed, result in zip(pending, wh.store_parsed(pending, source.parse, run_id),
+                                  strict=True):
+            report(parsed.document.origin, result)
+        pending.clear()
+
+    def take(results: list) -> None:
+        for what, value in results:
+            if what == "problem":
+                problem(value)
+            elif what == "whole":  # too big to ship: loaded here, streaming
+                report(value.origin, wh.load(value, source.parse, run_id=run_id))
             else:
-                report(found.origin, wh.load(found, source.parse, run_id=run_id, force=force))
-        flush()
-        status = "finished"
-    finally:
-        wh.finish_run(run_id, counts, status)
-    return counts
+                pending.append(value)
+                if len(pending) >= BATCH_PARALLEL:
+                    flush()
+
+    root = str(wh.archive.root.resolve())
+    with _executor(engine, workers, scheduler) as submit:
+        inflight: deque = deque()
+        for chunk in _chunks(tasks, CHUNK):
+            inflight.append(submit(parse_files, source.name, root, chunk))
+            if len(inflight) >= workers * IN_FLIGHT:
+                take(inflight.popleft().result())
+        while inflight:
+            take(inflight.popleft().result())
+    flush()
+
+
+def _chunks(items: Iterator, size: int) -> Iterator[list]:
+    chunk: list = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def parse_files(source_name: str, archive_root: str, tasks: list[Path | Document]) -> list:
+    """A worker's job: archive each file (a Path) and parse each document alone.
+
+    Returns ("problem", Problem) for a file that cannot be read, ("whole", Document) for one
+    too big to ship back as rows (the writer loads it, streaming), and ("parsed", RowBuffer or
+    Rejected) for the rest. Touches no warehouse.
+    """
+    from survtrack import scrapers
+    from survtrack.warehouse.store import parse_alone
+
+    source = scrapers.get(source_name)
+    archive = Archive(Path(archive_root))
+    out: list[tuple[str, Problem | Document | RowBuffer]] = []
+    for task in tasks:
+        doc = archive_file(task, archive, source_name) if isinstance(task, Path) else task
+        if isinstance(doc, Problem):
+            out.append(("problem", doc))
+        elif doc.size > SMALL_DOCUMENT:
+            out.append(("whole", doc))
+        else:
+            out.append(("parsed", parse_alone(doc, source.parse)))
+    return out
+
+
+class _executor:
+    """`submit(fn, *args) -> future` on a local process pool or a Dask cluster."""
+
+    def __init__(self, engine: str, workers: int, scheduler: str | None):
+        self.engine, self.workers, self.scheduler = engine, workers, scheduler
+        self.close: list = []
+
+    def __enter__(self):
+        if self.engine == "local":
+            from concurrent.futures import ProcessPoolExecutor
+            from multiprocessing import get_context
+
+            # spawn: the parent holds DuckDB's threads, which a fork would copy half-locked
+            pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
+            self.close.append(pool.shutdown)
+            return pool.submit
+        from distributed import Client, LocalCluster
+
+        if self.scheduler:
+            client = Client(self.scheduler)
+        else:
+            cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
+                                   processes=True, dashboard_address=None)
+            self.close.append(cluster.close)
+            client = Client(cluster)
+        self.close.insert(0, client.close)
+        return lambda fn, *args: client.submit(fn, *args, pure=False)
+
+    def __exit__(self, *exc):
+        for close in self.close:
+            close()

@@ -11,8 +11,10 @@ Windows-1251, the other encoding Russian publishers use.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
+from functools import cache
 from typing import BinaryIO
 
 from lxml import etree
@@ -20,7 +22,9 @@ from lxml import etree
 from survtrack.warehouse.protocol import Rejected
 
 _DECL = re.compile(rb"^\s*<\?xml[^>]*encoding=[\"']([A-Za-z0-9._-]+)[\"']", re.DOTALL)
+_DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 _HEAD = 64 * 1024
+_SPACE = re.compile(r"^\s|\s$|\s\s|[^\S ]")  # what str.split() would change
 
 
 def local(tag) -> str:
@@ -35,7 +39,7 @@ def _prepare(stream: BinaryIO) -> tuple[BinaryIO, str | None]:
     if not head.strip():
         raise Rejected("empty document", "document")
     probe = head.lstrip(b"\xef\xbb\xbf")
-    if b"<!DOCTYPE" in probe.upper() or b"<!ENTITY" in probe.upper():
+    if _DTD.search(probe):
         raise Rejected("document declares a DTD or entities (refused: possible XXE or entity"
                        " expansion attack)", "DOCTYPE")
     encoding = None
@@ -88,14 +92,31 @@ def iterparse(stream: BinaryIO, tags: set[str] | None = None) -> Iterator[tuple[
 def parse_tree(stream: BinaryIO) -> etree._Element:
     """Whole-document parse for small documents, with the same protections."""
     data, encoding = _prepare(stream)
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                             huge_tree=False, remove_comments=True, encoding=encoding)
     try:
-        tree = etree.parse(data, parser)
+        tree = etree.parse(data, _parser(encoding))
     except etree.XMLSyntaxError as exc:
         raise Rejected(f"malformed XML: {exc}", "document") from exc
     _refuse_doctype(tree)
     return tree.getroot()
+
+
+def parse_bytes(data: bytes) -> etree._Element:
+    """`parse_tree` for a document already in memory: one C call (lxml's `fromstring`), the
+    fastest way to read a small document whole."""
+    head = io.BytesIO(data[:_HEAD])
+    _, encoding = _prepare(head)
+    try:
+        root = etree.fromstring(data, _parser(encoding))
+    except etree.XMLSyntaxError as exc:
+        raise Rejected(f"malformed XML: {exc}", "document") from exc
+    _refuse_doctype(root.getroottree())
+    return root
+
+
+@cache
+def _parser(encoding: str | None) -> etree.XMLParser:
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                           huge_tree=False, remove_comments=True, encoding=encoding)
 
 
 def _refuse_doctype(tree) -> None:
@@ -104,16 +125,24 @@ def _refuse_doctype(tree) -> None:
                        " expansion attack)", "DOCTYPE")
 
 
+# The lookups below match local names in any namespace (or none) with lxml's `{*}name`
+# filters, which run in C: a Python loop calling local() on every child cost most of the
+# parsers' time.
+def _any(name: str) -> str:
+    return "{*}" + name
+
+
 def text(el, *path: str) -> str | None:
     """Text of the first descendant following local names in `path` (namespace-blind)."""
-    node = el
-    for name in path:
-        if node is None:
-            return None
-        node = next((c for c in node if local(c.tag) == name), None)
-    if node is None or node.text is None:
+    node = child(el, *path)
+    if node is None:
         return None
-    value = " ".join(node.text.split())
+    value = node.text
+    if not value:
+        return None
+    if not _SPACE.search(value):  # most values: nothing to collapse
+        return value
+    value = " ".join(value.split())
     return value or None
 
 
@@ -122,11 +151,21 @@ def child(el, *path: str):
     for name in path:
         if node is None:
             return None
-        node = next((c for c in node if local(c.tag) == name), None)
+        node = next(node.iterchildren(_any(name)), None)
     return node
 
 
 def children(el, name: str) -> list:
     if el is None:
         return []
-    return [c for c in el if local(c.tag) == name]
+    return list(el.iterchildren(_any(name)))
+
+
+def children_of(el, *names: str) -> list:
+    """Children whose local name is one of `names`, in document order."""
+    return list(el.iterchildren(*map(_any, names)))
+
+
+def descendants(el, *names: str):
+    """Descendants (document order, `el` itself excluded) whose local name is one of `names`."""
+    return el.iterdescendants(*map(_any, names))

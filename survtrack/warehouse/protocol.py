@@ -110,6 +110,13 @@ class LoadContext(Protocol):
 Parser = Callable[[LoadContext], None]
 
 
+@cache
+def _columns(table: str) -> frozenset[str]:
+    if table not in TABLES:
+        raise KeyError(f"unknown table {table}")
+    return frozenset(TABLES[table].column_names)
+
+
 @dataclass
 class RowBuffer:
     """The `LoadContext` every load uses: rows are buffered per table and handed to `writer`
@@ -130,9 +137,7 @@ class RowBuffer:
     retracted: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
     def emit(self, table: str, **row: Any) -> None:
-        if table not in TABLES:
-            raise KeyError(f"unknown table {table}")
-        unknown = set(row) - set(TABLES[table].column_names)
+        unknown = row.keys() - _columns(table)
         if unknown:
             raise KeyError(f"unknown columns for {table}: {sorted(unknown)}")
         self.rows[table].append(row)

@@ -266,6 +266,10 @@ TABLES: dict[str, Table] = {
             ("aliases", "VARCHAR[]", "every name merged into it"),
             ("identifiers", "VARCHAR[]", "every org_id merged into it"),
             ("reason", "VARCHAR", "why these organizations were merged"),
+            ("parent_id", "VARCHAR", "entity this one is part of (a sub-tier agency's department, a"
+             " subsidiary's parent, an office's agency): the buyer roll-up"),
+            ("members", "VARCHAR[]", "member entities of a joint award or consortium (the award is"
+             " attributed once, to this entity)"),
         ),
         _t(
             "tags", "Surveillance categories assigned to contracts, with the rule that fired.",

@@ -186,44 +186,61 @@ class Warehouse(RunsAndRejects, DerivedTables):
         self.record_document(doc, None, "archived", "awaiting the source's parser", doc.url)
         return LoadResult("archived", doc.document_id)
 
+    def loaded_ids(self, document_ids: list[str]) -> set[str]:
+        """Of these documents, those already loaded (`has_document` for a batch, one query)."""
+        if not document_ids:
+            return set()
+        return {d for (d,) in self.query(
+            "SELECT document_id FROM documents WHERE document_id IN (SELECT unnest(?::VARCHAR[]))"
+            " AND status NOT IN ('rejected', 'archived')", [sorted(set(document_ids))])}
+
     def load_many(self, docs: list[Document], parse: Parser, run_id: str | None = None
                   ) -> list[LoadResult]:
         """Load many small documents in one transaction (a statement costs milliseconds, so
         one per table per document dominated archives of thousands of small files).
 
         Only for parsers that do not read the warehouse while parsing (not OCDS): every
-        document is parsed first, alone, so a bad one is rejected alone; if writing the batch
-        fails, each document is loaded again on its own and fails or loads by itself.
+        document is parsed first, alone (`parse_alone`), so a bad one is rejected alone.
         """
+        known = self.loaded_ids([d.document_id for d in docs])
+        parsed: list[RowBuffer | Rejected | Document] = []
+        for doc in docs:
+            try:
+                parsed.append(doc if doc.document_id in known else parse_alone(doc, parse))
+            except Exception as exc:  # a storage fault (faults.csv stops_load) stops the run
+                self._stop_on_storage_fault(exc, f"loading {doc.origin}")
+                raise
+        return self.store_parsed(parsed, parse, run_id)
+
+    def store_parsed(self, parsed: list[RowBuffer | Rejected | Document], parse: Parser,
+                     run_id: str | None = None) -> list[LoadResult]:
+        """Write documents parsed elsewhere (here, or in worker processes: `parse_alone`'s
+        results) in one transaction; a document already loaded is skipped.
+
+        If writing the batch fails, each document is loaded again on its own and fails or
+        loads by itself. Returns one result per entry, in order.
+        """
+        docs = [_document_of(p) for p in parsed]
+        known = self.loaded_ids([d.document_id for d in docs])
         results: dict[str, LoadResult] = {}
-        parsed: list[RowBuffer] = []
+        fresh: list[RowBuffer] = []
         repeated: set[int] = set()  # the same bytes twice in one batch: the second is skipped
-        for i, doc in enumerate(docs):
+        for i, (doc, outcome) in enumerate(zip(docs, parsed, strict=True)):
             if doc.document_id in results:
                 repeated.add(i)
-                continue
-            if self.has_document(doc.document_id):
+            elif doc.document_id in known or isinstance(outcome, Document):
                 results[doc.document_id] = LoadResult("skipped", doc.document_id)
-                continue
-            ctx = RowBuffer(doc, url=doc.url)
-            try:
-                parse(ctx)
-            except Rejected as exc:
-                results[doc.document_id] = self._reject_document(doc, exc.reason, exc.field,
-                                                                 run_id, ctx.kind)
-                continue
-            except Exception as exc:  # noqa: BLE001 - a parser bug costs only its document
-                self._stop_on_storage_fault(exc, f"loading {doc.origin}")
+            elif isinstance(outcome, Rejected):
                 results[doc.document_id] = self._reject_document(
-                    doc, _reason(exc), None, run_id, ctx.kind)
-                continue
-            results[doc.document_id] = LoadResult(
-                "loaded" if ctx.contract_bearing else "not_contract_bearing", doc.document_id,
-                ctx.kind, ctx.detail)
-            parsed.append(ctx)
-        if parsed:
-            batch = RowBuffer(parsed[0].document)
-            for ctx in parsed:
+                    doc, outcome.reason, outcome.field, run_id, getattr(outcome, "kind", None))
+            else:
+                results[doc.document_id] = LoadResult(
+                    "loaded" if outcome.contract_bearing else "not_contract_bearing",
+                    doc.document_id, outcome.kind, outcome.detail)
+                fresh.append(outcome)
+        if fresh:
+            batch = RowBuffer(fresh[0].document)
+            for ctx in fresh:
                 for table, rows in ctx.rows.items():
                     for row in rows:
                         if table == "contracts":
@@ -231,18 +248,18 @@ class Warehouse(RunsAndRejects, DerivedTables):
                         batch.rows[table].append({**row, "_doc": ctx.document.document_id})
             try:
                 with self.transaction():
-                    for ctx in parsed:
-                        self.record_document(ctx.document, ctx.kind,
-                                              results[ctx.document.document_id].status,
-                                              ctx.detail, ctx.url)
+                    self._record_documents([
+                        (ctx.document, ctx.kind, results[ctx.document.document_id].status,
+                         ctx.detail, ctx.url) for ctx in fresh])
+                    for ctx in fresh:
                         for part in ctx.part_rejects:
                             self.reject(ctx.document.source, ctx.document.origin, part.reason,
                                         part.field, ctx.document.document_id, run_id)
                     self._write_rows(batch)
             except Exception as exc:  # noqa: BLE001 - fall back to one transaction per document
-                self._stop_on_storage_fault(exc, f"loading {len(parsed)} documents"
-                                            f" ({parsed[0].document.origin}…)")
-                for ctx in parsed:
+                self._stop_on_storage_fault(exc, f"loading {len(fresh)} documents"
+                                            f" ({fresh[0].document.origin}…)")
+                for ctx in fresh:
                     results[ctx.document.document_id] = self.load(ctx.document, parse, run_id)
         return [LoadResult("skipped", doc.document_id) if i in repeated
                 else results[doc.document_id] for i, doc in enumerate(docs)]
@@ -262,6 +279,27 @@ class Warehouse(RunsAndRejects, DerivedTables):
             " detail = excluded.detail, url = coalesce(excluded.url, documents.url)",
             [doc.document_id, doc.source, url, doc.origin, utcnow(), doc.media_type, doc.size,
              kind, status, detail])
+
+    def _record_documents(self, entries: list[tuple]) -> None:
+        """`record_document` for many documents in one statement (Arrow), same conflict rule."""
+        if len(entries) <= SMALL_BATCH:
+            for entry in entries:
+                self.record_document(*entry)
+            return
+        now = utcnow()
+        rows = {}
+        for doc, kind, status, detail, url in entries:
+            rows[doc.document_id] = (doc.document_id, doc.source, url, doc.origin, now,
+                                     doc.media_type, doc.size, kind, status, detail)
+        schema = arrow_schema("documents")
+        batch = pa.Table.from_arrays(
+            [pa.array([r[i] for r in rows.values()], type=f.type) for i, f in enumerate(schema)],
+            schema=schema)
+        with self.using(documents_batch=batch):
+            self.con.execute(
+                "INSERT INTO documents SELECT * FROM documents_batch ON CONFLICT (document_id)"
+                " DO UPDATE SET kind = excluded.kind, status = excluded.status,"
+                " detail = excluded.detail, url = coalesce(excluded.url, documents.url)")
 
     def _write_rows(self, ctx: RowBuffer) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -396,6 +434,33 @@ class Warehouse(RunsAndRejects, DerivedTables):
         cur = self.con.execute(sql, params or [])
         while rows := cur.fetchmany(batch):
             yield from rows
+
+def parse_alone(doc: Document, parse: Parser) -> RowBuffer | Rejected:
+    """Parse one document into its rows without touching the warehouse (so it may run in a
+    worker process); a document the parser refuses, or crashes on, comes back `Rejected`
+    (with `.document` and `.kind`), never raised. A storage fault that must stop the run
+    (faults.csv `stops_load`: disk full, read-only) is raised."""
+    ctx = RowBuffer(doc, url=doc.url)
+    try:
+        parse(ctx)
+    except Rejected as exc:
+        outcome = exc
+    except Exception as exc:  # noqa: BLE001 - a parser bug costs only its document
+        kind = faults.classify(exc)
+        if kind is not None and kind.stops_load:
+            raise
+        outcome = Rejected(_reason(exc))
+    else:
+        return ctx
+    outcome.document, outcome.kind = doc, ctx.kind
+    outcome.__traceback__ = None  # travels between processes: keep it small and picklable
+    outcome.__cause__ = outcome.__context__ = None
+    return outcome
+
+
+def _document_of(parsed) -> Document:
+    return parsed if isinstance(parsed, Document) else parsed.document
+
 
 def _reason(exc: Exception) -> str:
     """Why a document was rejected, from the error that rejected it."""

@@ -55,9 +55,22 @@ def test_429_with_retry_after_is_honoured(httpserver):
 def test_503_is_retried_then_gives_up_with_a_clear_error(httpserver):
     handler, calls = sequence(Response("down", status=503))
     httpserver.expect_request("/down").respond_with_handler(handler)
-    with pytest.raises(FetchError, match=r"HTTP 503 after retries"):
+    with pytest.raises(FetchError, match=r"HTTP 503 after retries") as err:
         client(retries=2).get(httpserver.url_for("/down"))
     assert len(calls) == 3  # first try and two retries
+    # what a person reads: one line, host, status and attempts
+    assert err.value.one_line() == f"{httpserver.host}:{httpserver.port}: HTTP 503 after 3 attempts"
+
+
+def test_an_unreachable_host_is_one_line_saying_why():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(FetchError) as err:
+        client(retries=0, body_retries=1).get(f"http://127.0.0.1:{port}/x")
+    assert len(str(err.value)) > 100  # urllib3's nested exceptions, kept for logs
+    assert err.value.one_line() == \
+        f"127.0.0.1:{port}: connection refused or unreachable after 2 attempts"
 
 
 def test_503_then_success(httpserver):

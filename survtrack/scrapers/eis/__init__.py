@@ -11,7 +11,7 @@ from fnmatch import fnmatchcase
 from functools import cache
 
 from survtrack import datafiles
-from survtrack.scrapers.xmlsafe import iterparse, local
+from survtrack.scrapers.xmlsafe import iterparse, local, parse_bytes
 from survtrack.warehouse.protocol import LoadContext, Rejected
 
 from . import complaints, fz44, fz223
@@ -36,7 +36,47 @@ def recognise(law: str, element: str) -> dict:
     raise Rejected(f"unknown EIS {law}-FZ document <{element}>", element)
 
 
+# A document up to this size is read whole with one C call (most EIS documents are a few KB);
+# a bigger one (a 223-FZ daily file) is streamed record by record in flat memory.
+WHOLE_DOCUMENT = 4 << 20
+
+
 def parse(ctx: LoadContext) -> None:
+    if ctx.document.size <= WHOLE_DOCUMENT:
+        with ctx.document.open() as fh:
+            data = fh.read(WHOLE_DOCUMENT + 1)
+        if len(data) <= WHOLE_DOCUMENT:
+            return _parse_whole(ctx, parse_bytes(data))
+    _parse_streaming(ctx)
+
+
+def _parse_whole(ctx: LoadContext, root) -> None:
+    law = "44" if local(root.tag) == "export" else "223"
+    kind = recognise("223", local(root.tag)) if law == "223" else None
+    records = 0
+    for record in root.iterchildren("{*}*"):
+        if law == "44":
+            kind = kind or recognise("44", local(record.tag))
+            HANDLERS[kind["handler"]](ctx, record, kind["kind"])
+            records += 1
+            continue
+        for item in record.iterchildren("{*}item"):
+            records = _item(ctx, item, kind, records)
+    _describe(ctx, law, kind, records)
+
+
+def _item(ctx: LoadContext, item, kind: dict, records: int) -> int:
+    """One 223-FZ body/item: one bad record in a daily file costs only itself."""
+    try:
+        HANDLERS[kind["handler"]](ctx, item, kind["kind"])
+        records += 1
+        ctx.record_done()
+    except Rejected as exc:
+        ctx.reject_part(f"item {records + 1}: {exc.reason}", exc.field)
+    return records
+
+
+def _parse_streaming(ctx: LoadContext) -> None:
     depth = 0
     law = kind = None
     records = 0
@@ -57,16 +97,15 @@ def parse(ctx: LoadContext) -> None:
                 records += 1
                 el.clear()
             elif law == "223" and depth == 3 and local(el.tag) == "item":
-                try:
-                    HANDLERS[kind["handler"]](ctx, el, kind["kind"])
-                    records += 1
-                    ctx.record_done()
-                except Rejected as exc:  # one bad record in a daily file costs only itself
-                    ctx.reject_part(f"item {records + 1}: {exc.reason}", exc.field)
+                records = _item(ctx, el, kind, records)
                 el.clear()
                 while el.getprevious() is not None:
                     del el.getparent()[0]
             depth -= 1
+    _describe(ctx, law, kind, records)
+
+
+def _describe(ctx: LoadContext, law: str | None, kind: dict | None, records: int) -> None:
     if kind is None:
         raise Rejected("empty EIS export: no document element", "export")
     if law == "223":

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from survtrack import datafiles
 from survtrack.scrapers import values as v
-from survtrack.scrapers.xmlsafe import local
+from survtrack.scrapers.xmlsafe import child, descendants
 from survtrack.warehouse.protocol import LoadContext
 
 HERE = Path(__file__).parent
@@ -28,11 +28,7 @@ def find(el, *names: str):
     """First descendant (document order) whose local name is one of `names`."""
     if el is None:
         return None
-    wanted = set(names)
-    for node in el.iter():
-        if node is not el and local(node.tag) in wanted:
-            return node
-    return None
+    return next(descendants(el, *names), None)
 
 
 def find_text(el, *names: str) -> str | None:
@@ -69,7 +65,7 @@ def item_code(product) -> tuple[str | None, str | None]:
     """
     for element, scheme in (("KTRU", "KTRU"), ("OKPD2", "OKPD2"), ("okpd2", "OKPD2"),
                             ("OKPD", "OKPD"), ("okpd", "OKPD"), ("OKDP", "OKDP"), ("okdp", "OKDP")):
-        node = next((c for c in product if local(c.tag) == element), None)
+        node = child(product, element)
         if node is None:
             continue
         code = find_text(node, "code")

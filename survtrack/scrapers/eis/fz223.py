@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 
 from survtrack.scrapers import values as v
-from survtrack.scrapers.xmlsafe import child, children, local, text
+from survtrack.scrapers.xmlsafe import child, children, descendants, local, text
 from survtrack.warehouse.protocol import LoadContext, Rejected
 
 from .common import CARD_223, NOTICE_223, SOURCE, find, find_text, item_code, org, stages
@@ -124,7 +124,7 @@ def notice223(ctx: LoadContext, item, kind: str) -> None:
                                                              "registrationNumber")
     if not number:
         raise Rejected(f"{local(data.tag)} without registrationNumber", "registrationNumber")
-    amounts = [v.money(n.text, "lot/initialSum") for n in data.iter() if local(n.tag) == "initialSum"]
+    amounts = [v.money(n.text, "lot/initialSum") for n in descendants(data, "initialSum")]
     amount = sum(a for a in amounts if a is not None) if any(amounts) else None
     published = v.moment(text(data, "publicationDateTime") or text(data, "createDateTime"),
                          "publicationDateTime")

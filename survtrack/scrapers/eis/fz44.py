@@ -10,7 +10,7 @@ import hashlib
 from collections import Counter
 
 from survtrack.scrapers import values as v
-from survtrack.scrapers.xmlsafe import child, children, local, text
+from survtrack.scrapers.xmlsafe import child, children, children_of, descendants, local, text
 from survtrack.warehouse.protocol import LoadContext, Rejected
 
 from .common import CARD_44, NOTICE_44, SOURCE, find, find_text, item_code, org, stages
@@ -93,7 +93,7 @@ def _all(el, containers: tuple[str, ...], members: tuple[str, ...]) -> list:
     for container in containers:
         node = child(el, container)
         if node is not None:
-            return [c for c in node if local(c.tag) in members]
+            return children_of(node, *members)
     return []
 
 
@@ -249,10 +249,9 @@ def notice44(ctx: LoadContext, el, kind: str) -> None:
 
 
 def protocol44(ctx: LoadContext, el, kind: str) -> None:
-    apps = {v.clean(n.text) for n in el.iter()
-            if local(n.tag) in ("journalNumber", "appNumber") and n.text}
-    for participant in (n for n in el.iter()
-                        if local(n.tag) in ("appParticipant", "appParticipantInfo", "participantInfo")):
+    apps = {v.clean(n.text) for n in descendants(el, "journalNumber", "appNumber") if n.text}
+    for participant in descendants(el, "appParticipant", "appParticipantInfo",
+                                   "participantInfo"):
         org(ctx, name=find_text(participant, "fullName", "organizationName", "firmName",
                                 "shortName", "lastName"),
             inn=find_text(participant, "inn", "INN"), kpp=find_text(participant, "kpp", "KPP"),
@@ -263,7 +262,7 @@ def protocol44(ctx: LoadContext, el, kind: str) -> None:
 
 
 def placement_result44(ctx: LoadContext, el, kind: str) -> None:
-    apps = [a for a in el.iter() if local(a.tag) == "application"]
+    apps = list(descendants(el, "application"))
     winner = next((a for a in apps if text(a, "appRating") == "1"), None)
     amount = v.money(text(winner, "price"), "application/price") if winner is not None else None
     number = _notice_row(ctx, el, "placement_result", amount=amount,

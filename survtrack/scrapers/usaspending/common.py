@@ -196,10 +196,12 @@ class Organizations:
         sub_id = f"{top_id}/{sub_key}" if top_id else f"name:{SOURCE}:{sub_key}"
         self.add(sub_id, award.sub_agency_name, "US-FED" if award.sub_agency_code else None,
                  award.sub_agency_code, "US", award.sub_agency_abbreviation, award.last_modified)
+        self.link_parent(sub_id, top_id)  # the sub-tier agency is part of its department
         return sub_id
 
     def link_parent(self, org_id: str | None, parent_id: str | None) -> None:
-        """Record the parent company named beside a recipient (organizations.parent_id)."""
+        """Record the parent named beside a recipient, or a sub-tier agency's department
+        (organizations.parent_id)."""
         if org_id and parent_id and parent_id != org_id:
             self.rows[org_id]["parent_id"] = parent_id
 

@@ -1,0 +1,97 @@
+"""EIS at scale: many small real 44-FZ documents, against bare lxml, in one run.
+
+Run: python bench/bench_eis_scale.py [N] [--workers 1,2]   (default 3000 documents)
+
+The documents are the real 44-FZ contracts and execution records of ../shared/data/eis, each
+written N/k times with its registration number made distinct (generated in a temporary folder,
+never kept). Printed, all measured in this one run on the same files (CPU seconds, children
+included, so a process pool is charged for every core it uses):
+- bare: read each file and `lxml.etree.fromstring` it;
+- parser: survtrack's EIS parser alone on the same files (rows gathered, nothing written);
+- ingest: `ingest` into a fresh warehouse with each `--workers` value (documents/s wall time,
+  CPU ratio to bare).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from lxml import etree
+
+from survtrack import scrapers
+from survtrack.scrapers.ingest import ingest
+from survtrack.warehouse.protocol import Document, RowBuffer
+from survtrack.warehouse.store import Warehouse
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "eis"
+REAL = sorted(p for p in DATA.glob("fz44_contract*.xml"))
+REG_NUM = re.compile(rb"(<(?:\w+:)?regNum>)(\d+)(</)")
+
+
+def generate(folder: Path, n: int) -> list[Path]:
+    """n documents: the real ones in turn, each copy with its own regNum (and so its own hash)."""
+    templates = [p.read_bytes() for p in REAL]
+    paths = []
+    for i in range(n):
+        body = templates[i % len(templates)]
+        body = REG_NUM.sub(lambda m, i=i: m[1] + m[2][:-7] + f"{i:07d}".encode() + m[3], body)
+        path = folder / f"{i // 1000:04d}" / f"doc{i:07d}.xml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+        paths.append(path)
+    return paths
+
+
+def cpu() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n", nargs="?", type=int, default=3000)
+    parser.add_argument("--workers", default="1,2", help="comma-separated pool sizes to ingest with (\"\": the parser only)")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-eis-scale-"))
+    try:
+        paths = generate(tmp / "in", args.n)
+        print(f"{len(paths):,} documents from {len(REAL)} real 44-FZ documents,"
+              f" {sum(p.stat().st_size for p in paths) / 1e6:.1f} MB")
+
+        c = cpu()
+        for p in paths:
+            etree.fromstring(p.read_bytes())
+        bare = cpu() - c
+        print(f"bare lxml fromstring: {bare:.2f} s CPU = {len(paths) / bare:,.0f} docs/s")
+
+        eis = scrapers.get("eis")
+        c = cpu()
+        for p in paths:
+            ctx = RowBuffer(Document("x", "eis", str(p), p, p.stat().st_size))
+            eis.parse(ctx)
+        alone = cpu() - c
+        print(f"EIS parser alone:     {alone:.2f} s CPU = {len(paths) / alone:,.0f} docs/s,"
+              f" speed ratio to bare {bare / alone:.2f} (goal >= 0.5)")
+
+        for workers in (int(w) for w in args.workers.split(",") if w):
+            folder = tmp / f"wh{workers}"
+            with Warehouse(folder / "w.duckdb") as wh:
+                c, t = cpu(), time.perf_counter()
+                counts = ingest(wh, eis, [tmp / "in"], workers=workers)
+                wall, used = time.perf_counter() - t, cpu() - c
+                contracts = wh.count("contracts")
+            print(f"ingest --workers {workers}: {dict(counts)}, {contracts:,} contracts;"
+                  f" {wall:.1f} s wall = {len(paths) / wall:,.0f} docs/s;"
+                  f" {used:.1f} s CPU = {used / bare:.1f}x bare lxml (goal <= 4x)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
