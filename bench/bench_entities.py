@@ -14,6 +14,8 @@ import resource
 import sys
 import time
 
+from baseline import best, ratio
+
 from survtrack.analysis.entities import Org, resolve
 
 SYLLABLES = ["тех", "лаб", "ком", "сер", "вис", "рос", "теле", "инфо", "сист", "ема", "про",
@@ -52,6 +54,14 @@ def main(registered: int = 50_000, name_only: int = 20_000) -> None:
           f" ambiguous: {len(result.ambiguous):,}")
     print(f"resolve(): {seconds:.2f} s, {len(orgs) / seconds:,.0f} organizations/s,"
           f" peak RSS {peak:.0f} MiB")
+
+    def bare() -> int:  # group by exact folded name: the dedupe with no resolution in it
+        groups: dict[str, list[Org]] = {}
+        for org in orgs:
+            groups.setdefault(org.name.casefold(), []).append(org)
+        return len(groups)
+
+    ratio("resolve()", seconds, "grouping by folded name", best(bare))
 
 
 if __name__ == "__main__":

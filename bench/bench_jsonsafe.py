@@ -10,23 +10,14 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import ijson
+from baseline import best, ratio
 
 from survtrack.scrapers.ocds.reader import Reader
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ocds"
-
-
-def best(fn, runs: int = 3) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main(n: int = 4000) -> None:
@@ -50,7 +41,8 @@ def main(n: int = 4000) -> None:
 
         base, ours = best(bare), best(guarded)
     print(f"{n} releases, {mb:.0f} MB: bare ijson.items {mb / base:.1f} MB/s,"
-          f" guarded reader {mb / ours:.1f} MB/s, ratio {ours / base:.2f}")
+          f" guarded reader {mb / ours:.1f} MB/s")
+    ratio("OCDS reader (jsonsafe)", ours, "bare ijson.items", base)
 
 
 if __name__ == "__main__":

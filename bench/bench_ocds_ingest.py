@@ -20,6 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import ijson
+from baseline import best, ratio
+
 from survtrack import scrapers
 from survtrack.scrapers.ingest import ingest
 from survtrack.warehouse.store import Warehouse
@@ -130,6 +133,13 @@ def main() -> None:
           f" (parse + compile {parse_seconds:.1f} s, write {seconds - parse_seconds:.1f} s)")
     print(f"peak memory (ru_maxrss) {peak / 1024:,.0f} MiB (before ingest"
           f" {rss_before / 1024:,.0f} MiB)")
+
+    def bare() -> int:
+        with open(package, "rb") as fh:
+            return sum(1 for _ in ijson.items(fh, "releases.item"))
+
+    base = best(bare, runs=1 if n > 50_000 else 3)
+    ratio("OCDS ingest", seconds, "ijson.items over the package", base)
     if not args.keep:
         import shutil
 

@@ -19,12 +19,19 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from baseline import best, ratio
+
 from survtrack import scrapers
 from survtrack.scrapers import usaspending
 from survtrack.scrapers.ingest import ingest
 from survtrack.warehouse.archive import Archive
-from survtrack.warehouse.protocol import Document, RowBuffer
 from survtrack.warehouse.store import Warehouse
+
+try:
+    from survtrack.warehouse.protocol import Document, RowBuffer
+except ImportError:  # before issue 12 (bench/compare.sh runs older revisions)
+    from survtrack.warehouse.store import Document
+    from survtrack.warehouse.store import LoadContext as RowBuffer
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "usaspending" / "Contracts_PrimeTransactions_fixture.csv"
@@ -71,7 +78,14 @@ def main() -> None:
         usaspending.parse(ctx)
         parse_s = time.perf_counter() - started
         _, peak = tracemalloc.get_traced_memory()
+
+        def bare() -> int:
+            with open(path, encoding="utf-8", newline="") as fh:
+                return sum(1 for _ in csv.reader(fh))
+
+        traced_base = best(bare)  # traced, as the parse was
         tracemalloc.stop()
+        base = best(bare)
         contracts = len(ctx.rows["contracts"])
         print(f"file: {transactions:,} transactions, {size / 1e6:.1f} MB")
         print(f"parse only: {parse_s:.2f} s, {transactions / parse_s:,.0f} transactions/s,"
@@ -84,6 +98,8 @@ def main() -> None:
             load_s = time.perf_counter() - started
             print(f"full load into DuckDB: {load_s:.2f} s ({dict(counts)}),"
                   f" {wh.count('contracts'):,} contracts, {wh.count('items'):,} items")
+        ratio("USAspending parse only", parse_s, "csv.reader over the file", traced_base)
+        ratio("USAspending load", load_s, "csv.reader over the file", base)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"process peak RSS: {rss:.0f} MB")
 

@@ -28,6 +28,7 @@ def inbox_path(db: Path) -> Path:
 def build_demo(wh: Warehouse, inbox: Path,
                say: Callable[[str], None] = print) -> dict:
     """Ingest curated + inbox, build; return what was loaded and built."""
+    from survtrack.analysis import watch
     from survtrack.analysis.build import run_build
     loaded: dict[str, dict] = {}
     # the lists kept in the project: curated contracts and the context events around them
@@ -53,6 +54,7 @@ def build_demo(wh: Warehouse, inbox: Path,
     else:
         say(f"inbox {inbox} is empty: put documents in {inbox}/<source>/ to load them")
     built = run_build(wh, on_step=lambda step: say(f"build: {step}"))
+    watch.record(wh)  # watchlists of an existing warehouse hear of what this run added
     return {"loaded": loaded, "built": built}
 
 

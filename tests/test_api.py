@@ -55,7 +55,8 @@ def test_paging_to_the_end_gives_every_contract_once(client, con):
 
 
 @pytest.mark.parametrize("query", ["country=RU&currency=RUB", "currency=USD", "scope=all",
-                                   "source=ocds&scope=all&currency=GBP", "from=2019&to=2021"])
+                                   "source=ocds&scope=all&currency=GBP", "from=2019&to=2021",
+                                   "flag=no_competition&scope=all"])
 def test_filters_give_the_dashboards_figures(client, con, query):
     f = urls.from_query({k: v for k, v in (p.split("=") for p in query.split("&"))})
     totals = spending.totals(con, f).iloc[0]
@@ -135,6 +136,7 @@ def test_csv_and_array_shapes_hold_the_same_rows(client):
     ("/api/contracts?_size=0", 400), ("/api/contracts?_size=100000", 400),
     ("/api/contracts?_next=not-a-cursor", 400), ("/api/contracts?_shape=tree", 400),
     ("/api/contracts?currency=roubles", 400), ("/api/contracts?measure=x", 400),
+    ("/api/contracts?flag=no_such_flag", 400),
     ("/api/contracts.xml", 404), ("/api/search", 400), ("/api/contracts?country=RU&country=US", 400),
 ])
 def test_errors_are_json_with_their_status(client, url, status):

@@ -3,7 +3,6 @@ points at no machine: curated contracts, claims and context events (docs/curated
 
 from __future__ import annotations
 
-import csv
 import re
 import tomllib
 from datetime import date
@@ -12,6 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from survtrack.analysis.claims import DEFAULT_CLAIMS
+from survtrack.datafiles import rows
 from survtrack.scrapers.curated import CSV, amount_bases
 
 EVENTS = CSV.parent.parent / "context" / "events.toml"
@@ -24,8 +24,7 @@ MACHINE_PATH = re.compile(r"(?:^|[\s(])(?:/(?:work|home|tmp|Users|mnt|var)/|\.\.
 
 
 def _rows(path) -> list[dict]:
-    with open(path, encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))
+    return rows(path)
 
 
 def _events() -> list[dict]:

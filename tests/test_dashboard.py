@@ -193,11 +193,14 @@ def test_grid_rows_answer_a_request(db):
 
 
 def test_controls_write_the_url_and_bars_drill_down():
-    values = ["RU", None, "video_surveillance", "RUB", None, None, 2020, None, False, "paid"]
+    values = ["RU", None, "video_surveillance", "RUB", None, None, 2020, None, False, "paid",
+              "single_bid"]
     assert filters_to_search(values, "?lang=ru") == (
-        "?country=RU&category=video_surveillance&from=2020&currency=RUB&measure=paid&scope=all"
-        "&lang=ru")
-    assert filters_to_search([None] * 3 + ["USD"] + [None] * 4 + [True, "value"], "") == ""
+        "?country=RU&category=video_surveillance&from=2020&currency=RUB&measure=paid"
+        "&flag=single_bid&scope=all&lang=ru")
+    assert filters_to_search(values[:-1] + ["no_such_flag"], "") == (  # unknown: ignored
+        "?country=RU&category=video_surveillance&from=2020&currency=RUB&measure=paid&scope=all")
+    assert filters_to_search([None] * 3 + ["USD"] + [None] * 4 + [True, "value", None], "") == ""
     path, search = drill_down("?country=RU&lang=ru", "fixture-entity:vocord", 2021)
     assert path == "/contracts"
     assert search == "?country=RU&vendor=fixture-entity%3Avocord&from=2021&to=2021&lang=ru"
@@ -206,7 +209,7 @@ def test_controls_write_the_url_and_bars_drill_down():
     assert drill_down("", "__others__", 2020, ["v2", "v1"])[1] == (
         "?from=2020&to=2020&not_vendor=v1&not_vendor=v2")
     # a control change keeps the exclusion no control shows
-    assert filters_to_search([None] * 3 + ["USD"] + [None] * 4 + [True, "value"],
+    assert filters_to_search([None] * 3 + ["USD"] + [None] * 4 + [True, "value", None],
                              "?not_vendor=v1&lang=ru") == "?not_vendor=v1&lang=ru"
 
 

@@ -1,4 +1,5 @@
-"""`survtrack snapshot` and `survtrack dashboard`, single process and under gunicorn."""
+"""`survtrack snapshot` and `survtrack dashboard`, under gunicorn (the default) and Flask's
+development server (--dev-server)."""
 
 from __future__ import annotations
 
@@ -47,12 +48,12 @@ def test_snapshot_command(tmp_path, shared):
     assert Path(out.stdout.strip()) == current_snapshot(db) != before
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_dashboard_command_serves(tmp_path, shared, workers):
+@pytest.mark.parametrize("server", [["--dev-server"], ["--workers", "2"]])
+def test_dashboard_command_serves(tmp_path, shared, server):
     db = built_dashboard_db(tmp_path, shared)
     port = free_port()
     proc = subprocess.Popen([*SURVTRACK, "--db", str(db), "dashboard", "--port", str(port),
-                             "--workers", str(workers)], stdout=subprocess.PIPE,
+                             *server], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     base = f"http://127.0.0.1:{port}"

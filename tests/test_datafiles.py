@@ -35,3 +35,20 @@ def test_every_data_file_of_the_project_reads():
     assert len(files) > 25
     for path in files:
         assert rows(path), path
+        lines = path.read_text("utf-8-sig").splitlines()
+        assert any(line.startswith("#") for line in lines), f"{path}: no doc line"
+
+
+def test_one_palette_for_dashboard_and_notebooks():
+    import pandas as pd
+
+    from survtrack.analysis import palette
+    from survtrack.analysis.spending import OTHERS
+    from survtrack.dashboard.figures import vendor_year_bars
+
+    bars = pd.DataFrame({"vendor_key": ["a", "b", OTHERS], "vendor_name": ["A", "B", "others"],
+                         "year": [2019, 2019, 2019], "amount": [3.0, 2.0, 1.0],
+                         "contracts": [1, 1, 1]})
+    colours = [trace.marker.color for trace in vendor_year_bars(bars, "RUB").data]
+    assert colours == [*palette.SERIES[:2], palette.OTHERS]
+    assert len(set(palette.SERIES)) == len(palette.SERIES) == 7  # overview's TOP_VENDORS

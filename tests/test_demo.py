@@ -28,7 +28,8 @@ def test_demo_without_serving_builds_the_seed_contract(tmp_path):
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["contracts"] >= 30 and summary["tagged"] >= 30
-    assert set(summary["built"]) == {"classify", "entities", "money"}
+    assert set(summary["built"]) == {"classify", "entities", "money", "competition", "threads",
+                                     "flags"}
     with Warehouse(db, read_only=True) as wh:
         rows = wh.query(
             """SELECT c.year, c.amount, c.currency, c.amount_usd, c.source

@@ -24,7 +24,9 @@ def test_source_metadata_is_complete(name):
 def test_generated_docs_are_current(tmp_path):
     result = CliRunner().invoke(app, ["docs", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    for name in ("sources.md", "tables.md"):
+    pages = [f"flags/{p.name}" for p in (tmp_path / "flags").glob("*.md")]
+    assert len(pages) == 9
+    for name in ("sources.md", "tables.md", "flags.md", *pages):
         committed = (ROOT / "docs" / name).read_text(encoding="utf-8")
         assert committed == (tmp_path / name).read_text(encoding="utf-8"), (
             f"docs/{name} is stale: run `make docs`")

@@ -6,6 +6,9 @@ incremental and idempotent, so a build can be run after every ingest or scrape.
 - classify: `tags` (surveillance categories with rule and evidence)
 - entities: `organizations.entity_id` and `entities` (who really is the vendor)
 - money: `fx_rates`, `contracts.amount_usd` and `amount_usd_constant`
+- competition: `competition` (how each contract was won, from `procurement_facts`)
+- threads: `threads` (each contract's procurement as one story)
+- flags: `flags` (red flags decided from competition, tags and amounts; docs/flags.md)
 """
 
 from __future__ import annotations
@@ -43,10 +46,31 @@ def _money(wh: Warehouse, options: dict) -> dict:
     return convert_money(wh).summary()
 
 
+def _competition(wh: Warehouse, options: dict) -> dict:
+    from survtrack.analysis.competition import build_competition
+
+    return build_competition(wh)
+
+
+def _threads(wh: Warehouse, options: dict) -> dict:
+    from survtrack.analysis.threads import build_threads
+
+    return build_threads(wh)
+
+
+def _flags(wh: Warehouse, options: dict) -> dict:
+    from survtrack.analysis import flags
+
+    return flags.compute(wh)
+
+
 STEPS: dict[str, Callable[[Warehouse, dict], dict]] = {
     "classify": _classify,
     "entities": _entities,
     "money": _money,
+    "competition": _competition,
+    "threads": _threads,
+    "flags": _flags,
 }
 
 

@@ -20,6 +20,8 @@ from survtrack.warehouse.schema import CANCELLED_SQL
 # `paid`: the sum of the contract's published payments in its own currency (NULL where
 # there are none, or where one is in another currency); `paid_usd` each payment converted at
 # its own date's rate (NULL unless every one is converted).
+# `flags`: the red flags raised for the contract; `flags_known`: those decided for it, raised
+# or clear (a flag in neither is unknown for it: rates are over the knowable; docs/flags.md).
 FACTS_SQL = f"""
 SELECT c.contract_id, c.source, c.country, c.year, c.signed_on, c.dated_on, c.date_basis,
        c.title, c.amount, c.currency, c.amount_usd, c.status, c.url, c.document_id,
@@ -33,7 +35,9 @@ SELECT c.contract_id, c.source, c.country, c.year, c.signed_on, c.dated_on, c.da
        coalesce(bo.entity_id, c.buyer_id, '(unpublished)') AS buyer_key,
        coalesce(be.name, bo.name, c.buyer_id, '(buyer not published)') AS buyer_name,
        t.categories,
-       t.categories IS NOT NULL AS tagged
+       t.categories IS NOT NULL AS tagged,
+       coalesce(fl.flags, []::VARCHAR[]) AS flags,
+       coalesce(fl.flags_known, []::VARCHAR[]) AS flags_known
 FROM contracts c
 LEFT JOIN organizations vo ON vo.org_id = c.vendor_id
 LEFT JOIN entities ve ON ve.entity_id = vo.entity_id
@@ -45,6 +49,9 @@ LEFT JOIN (SELECT contract_id, count(*) AS payments, sum(amount) AS paid,
                   list(DISTINCT currency ORDER BY currency) AS currencies,
                   sum(amount_usd) AS paid_usd, count(amount_usd) AS converted
            FROM payments GROUP BY contract_id) p ON p.contract_id = c.contract_id
+LEFT JOIN (SELECT contract_id, list(flag ORDER BY flag) FILTER (WHERE raised) AS flags,
+                  list(flag ORDER BY flag) AS flags_known
+           FROM flags GROUP BY contract_id) fl ON fl.contract_id = c.contract_id
 """
 
 
@@ -92,12 +99,12 @@ CUBES = {
     # narrow copies clustered by vendor and by buyer: a one-vendor (or one-buyer) view then
     # reads only the row groups holding that party instead of every contract
     "facts_by_vendor": f"""
-        SELECT vendor_key, vendor_name, buyer_key, buyer_name, categories, {DIMENSIONS},
-               {MEASURES}
+        SELECT vendor_key, vendor_name, buyer_key, buyer_name, categories, flags, flags_known,
+               {DIMENSIONS}, {MEASURES}
         FROM contract_facts ORDER BY vendor_key""",
     "facts_by_buyer": f"""
-        SELECT vendor_key, vendor_name, buyer_key, buyer_name, categories, {DIMENSIONS},
-               {MEASURES}
+        SELECT vendor_key, vendor_name, buyer_key, buyer_name, categories, flags, flags_known,
+               {DIMENSIONS}, {MEASURES}
         FROM contract_facts ORDER BY buyer_key""",
 }
 

@@ -11,12 +11,13 @@ searched among notices (`--mode orders`), awarded contracts among contracts. The
 
 from __future__ import annotations
 
-import csv
 import shlex
 from functools import cache
 from pathlib import Path
 
 import pandas as pd
+
+from survtrack import datafiles
 
 # the project's curated list, read as data by path (as claims.csv is): the reported figure,
 # its basis and the search words live there; the warehouse holds the loaded contracts
@@ -25,8 +26,7 @@ CURATED_CSV = Path(__file__).resolve().parents[1] / "scrapers" / "curated" / "co
 
 @cache
 def _rows(path: Path = CURATED_CSV) -> dict[str, dict]:
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        return {r["id"]: r for r in csv.DictReader(fh)}
+    return {r["id"]: r for r in datafiles.rows(path, ("id",))}
 
 
 def verify_command(*, basis: str | None, year, notice_id: str | None,

@@ -10,6 +10,11 @@
     st.events(buyer="ent:...")                  # court cases, complaints, sanctions (context)
     st.leads(buyer="Москв|Moscow")              # contracts known from reporting, and how to verify
     st.timeline("Москв|Moscow")                 # leads, records and challenges by year, one figure
+    st.flags()                                   # red flags per flag and source, honest rates
+    st.flags(contract_id="eis:…")                # every flag of one contract, with evidence
+    st.flagged("single_bid", country="RU")       # the contracts raising a flag
+    st.spending("flag_rates", country="RU")      # each flag's rate in a selection (as the dashboard)
+    st.competition("eis:…"); st.thread("eis:…")  # how it was won; its story, step by step
 
 Filters are keyword arguments: country, source, category, buyer, vendor (entity or org id),
 years=(first, last), currency ("USD" for converted sums, or an original ISO 4217 code), and
@@ -25,15 +30,13 @@ import pandas as pd
 import plotly.express as px
 
 from survtrack import config
-from survtrack.analysis import spending
+from survtrack.analysis import flags, spending
 from survtrack.analysis.facts import FACTS_SQL
+from survtrack.analysis.palette import COLOURS, OTHERS, SERIES
 from survtrack.analysis.spending import Filters
 from survtrack.warehouse.export import neutralise
 from survtrack.warehouse.store import Warehouse
 
-# Okabe-Ito: distinguishable with every common colour-vision deficiency
-PALETTE = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
-           "#999999"]
 CHART_TITLES = {"vendor_year": "Spending by vendor and year", "vendor": "Spending by vendor",
                 "buyer": "Spending by buyer", "category": "Spending by category",
                 "country": "Spending by country", "year": "Spending by year"}
@@ -42,17 +45,21 @@ VIEWS = {
     "buyer": spending.by_buyer, "category": spending.by_category,
     "country": spending.by_country, "year": spending.by_year,
     "concentration": spending.concentration, "totals": spending.totals,
+    "flag_rates": spending.flag_rates,  # per red flag: raised of knowable, share of the money
 }
 
 
 def filters(*, country=None, source=None, category=None, buyer=None, vendor=None,
             years: tuple[int | None, int | None] | None = None, currency: str = "USD",
-            everything: bool = False, measure: str = "value") -> Filters:
-    """`measure`: "value" (the contracts' value) or "paid" (their published payments)."""
+            everything: bool = False, measure: str = "value", flag: str | None = None) -> Filters:
+    """`measure`: "value" (the contracts' value) or "paid" (their published payments);
+    `flag`: only contracts raising that red flag (analysis/flags/flags.csv)."""
     first, last = years or (None, None)
     if measure not in spending.MEASURE_COLUMNS:
         raise ValueError(f"measure is one of {list(spending.MEASURE_COLUMNS)}, not {measure!r}")
-    return Filters(country=country, source=source, category=category, buyer=buyer,
+    if flag is not None and flag not in flags.definitions():
+        raise KeyError(f"unknown flag {flag!r}; flags: {', '.join(flags.definitions())}")
+    return Filters(flag=flag, country=country, source=source, category=category, buyer=buyer,
                    vendor=vendor, year_from=first, year_to=last, currency=currency.upper(),
                    surveillance_only=not everything, measure=measure)
 
@@ -122,16 +129,18 @@ class Investigation:
             order = [str(y) for y in sorted(years.dropna().unique())] + ["n.d."]
         if view == "vendor_year":
             fig = px.bar(data, x="year", y="amount", color="vendor_name", barmode="stack",
-                         color_discrete_sequence=PALETTE, category_orders={"year": order},
+                         color_discrete_sequence=SERIES,
+                         color_discrete_map={"others": OTHERS},  # grey, as on the dashboard
+                         category_orders={"year": order},
                          labels={"amount": f"amount, {unit}", "vendor_name": "vendor",
                                  "year": "year signed"})
         elif view in ("vendor", "buyer", "country"):
             fig = px.bar(data, x="amount", y="name", orientation="h",
-                         color_discrete_sequence=PALETTE,
+                         color_discrete_sequence=SERIES,
                          labels={"amount": f"amount, {unit}", "name": view})
             fig.update_yaxes(autorange="reversed")  # the biggest on top, as the table reads
         elif view in ("category", "year"):
-            fig = px.bar(data, x=view, y="amount", color_discrete_sequence=PALETTE,
+            fig = px.bar(data, x=view, y="amount", color_discrete_sequence=SERIES,
                          category_orders={"year": order} if view == "year" else None,
                          labels={"amount": f"amount, {unit}", "year": "year signed"})
         else:
@@ -189,10 +198,10 @@ class Investigation:
         money = leads[leads["currency"] == currency]
         for label, frame, amount, colour in (
                 ("leads from reporting (amount as reported)",
-                 money[money["amount_basis"] != "ceiling"], "reported_amount", PALETTE[0]),
+                 money[money["amount_basis"] != "ceiling"], "reported_amount", COLOURS["orange"]),
                 ("tenders from reporting (ceiling, never summed)",
-                 money[money["amount_basis"] == "ceiling"], "reported_amount", PALETTE[5]),
-                ("registry records", records, "amount", PALETTE[4])):
+                 money[money["amount_basis"] == "ceiling"], "reported_amount", COLOURS["vermillion"]),
+                ("registry records", records, "amount", COLOURS["blue"])):
             dated = frame[frame["year"].notna()]
             by_year = dated.groupby(dated["year"].astype(int))[amount].agg(["sum", "count"])
             fig.add_bar(x=by_year.index, y=by_year["sum"], name=label, marker_color=colour,
@@ -205,7 +214,7 @@ class Investigation:
             fig.add_scatter(
                 x=[d.year + (d.dayofyear - 1) / 366 for d in group["occurred_on"]],
                 y=[kind.replace("_", " ")] * len(group), mode="markers", name=kind,
-                marker={"symbol": "diamond", "size": 11, "color": PALETTE[(i + 1) % 8]},
+                marker={"symbol": "diamond", "size": 11, "color": SERIES[(i + 1) % len(SERIES)]},
                 hovertext=[f"{d:%Y-%m-%d}: {t} ({o})" for d, t, o in
                            zip(group["occurred_on"], group["title"], group["outcome"])],
                 hovertemplate="%{hovertext}<extra></extra>", row=2, col=1, showlegend=False)
@@ -215,6 +224,41 @@ class Investigation:
         fig.update_yaxes(title_text=currency, row=1, col=1)
         fig.update_xaxes(dtick=1, row=2, col=1, title_text="year")
         return fig
+
+    def flags(self, contract_id: str | None = None) -> pd.DataFrame:
+        """Red flags (docs/flags.md): per flag and source, contracts raised, clear and not
+        knowable, with the rate over the knowable; or every flag of one contract."""
+        from survtrack.analysis import flags
+
+        if contract_id is not None:
+            return pd.DataFrame(flags.for_contract(self.con, contract_id))
+        return pd.DataFrame(flags.counts(self.con))
+
+    def flagged(self, flag: str, **kw) -> pd.DataFrame:
+        """The contracts (of the filters' selection) raising `flag`, with value and evidence."""
+        from survtrack.analysis import flags
+
+        names = flags.known_names([flag])
+        where, params = spending._where(filters(**kw))
+        return self.con.execute(
+            f"SELECT f.flag, f.value, f.threshold, f.evidence, f.document_id AS evidence_document,"
+            f" cf.* FROM ({FACTS_SQL}) cf JOIN flags f USING (contract_id)"
+            f" WHERE f.raised AND f.flag IN (SELECT unnest(?::VARCHAR[])) AND {where}"
+            " ORDER BY cf.amount_usd DESC NULLS LAST", [names, *params]).df()
+
+    def competition(self, contract_id: str) -> pd.Series:
+        """How one contract was won: procedure, bids, tender period, estimate, values."""
+        frame = self.sql("SELECT * FROM competition WHERE contract_id = ?", [contract_id])
+        if frame.empty:
+            raise KeyError(f"no competition facts for {contract_id!r}: run `survtrack build`")
+        return frame.iloc[0]
+
+    def thread(self, contract_id: str) -> pd.DataFrame:
+        """One contract's procurement as a story: notice, protocols, contract, versions,
+        payments and events in time order, each with its document."""
+        from survtrack.analysis import threads
+
+        return pd.DataFrame(threads.for_contract(self.con, contract_id))
 
     def provenance(self, contract_id: str) -> pd.DataFrame:
         """The documents behind a contract: every version's document, payments' documents,

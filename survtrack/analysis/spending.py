@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from survtrack.analysis import flags
 from survtrack.analysis.facts import DEFAULT_ORDER, FACTS_SQL, MEASURES, parties_sql
 
 OTHERS = "__others__"
@@ -47,6 +48,7 @@ class Filters:
     undated: bool = False  # only contracts without a signing year (the chart's "n.d." bars)
     currency: str = "USD"  # USD (converted) or an original ISO 4217 currency
     measure: str = "value"  # value (contract value) or paid (published payments)
+    flag: str | None = None  # only contracts for which this red flag is raised (flags.csv)
     surveillance_only: bool = True  # only contracts with at least one tag
     # vendor keys left out: the "others" of a chart are the selection minus its top vendors
     exclude_vendors: tuple[str, ...] = ()
@@ -71,10 +73,10 @@ def _facts(con, tables: set[str] | None = None) -> str:
 
 
 # grain -> (cube table, filters the cube cannot answer)
-CUBE_FOR = {"vendor": ("spending_by_vendor", ("category", "buyer")),
-            "buyer": ("spending_by_buyer", ("category", "vendor", "exclude_vendors")),
+CUBE_FOR = {"vendor": ("spending_by_vendor", ("category", "buyer", "flag")),
+            "buyer": ("spending_by_buyer", ("category", "vendor", "exclude_vendors", "flag")),
             "category": ("spending_by_category",
-                         ("category", "buyer", "vendor", "exclude_vendors"))}
+                         ("category", "buyer", "vendor", "exclude_vendors", "flag"))}
 
 
 def _relation(con, f: Filters, grain: str) -> str:
@@ -84,15 +86,21 @@ def _relation(con, f: Filters, grain: str) -> str:
     cube, unanswerable = CUBE_FOR[grain]
     if cube in tables and not any(getattr(f, name) for name in unanswerable):
         return cube
-    if f.vendor is not None and "facts_by_vendor" in tables:
-        rows = "facts_by_vendor"
-    elif f.buyer is not None and "facts_by_buyer" in tables:
-        rows = "facts_by_buyer"
-    else:
-        rows = f"(SELECT *, {MEASURES} FROM {_facts(con, tables)})"
+    rows = _contract_rows(con, f, tables)
     if grain == "category":
         rows = f"(SELECT unnest(categories) AS category, * FROM {rows})"
     return rows
+
+
+def _contract_rows(con, f: Filters, tables: set[str] | None = None) -> str:
+    """One row per contract with the measures: from a copy clustered by the filtered vendor
+    or buyer where there is one."""
+    tables = _tables(con) if tables is None else tables
+    if f.vendor is not None and "facts_by_vendor" in tables:
+        return "facts_by_vendor"
+    if f.buyer is not None and "facts_by_buyer" in tables:
+        return "facts_by_buyer"
+    return f"(SELECT *, {MEASURES} FROM {_facts(con, tables)})"
 
 
 def _where(f: Filters) -> tuple[str, list]:
@@ -113,6 +121,9 @@ def _where(f: Filters) -> tuple[str, list]:
         params.append(f.category)
     elif f.surveillance_only:
         conds.append("tagged")
+    if f.flag is not None:
+        conds.append("list_contains(flags, ?)")
+        params.append(f.flag)
     if f.year_from is not None:
         conds.append("year >= ?")
         params.append(f.year_from)
@@ -242,6 +253,44 @@ def concentration(con, f: Filters) -> pd.DataFrame:
                   sum(share) FILTER (WHERE rank = 1) AS top1_share,
                   sum(share) FILTER (WHERE rank <= 5) AS top5_share
            FROM s""", params).df()
+
+
+def flag_rates(con, f: Filters) -> pd.DataFrame:
+    """Per red flag (flags.csv order), over the selection (its own flag filter aside): the
+    contracts selected, those where the flag is knowable (raised or clear), those raised and
+    their rate among the knowable; the same for the money summed (the selection's measure and
+    currency) over the `valued` knowable contracts that have a sum (cancelled contracts are
+    counted, never summed). A contract where a flag is unknown is in neither the numerator nor
+    the denominator (docs/flags.md)."""
+    g = f.with_(flag=None)
+    where, params = _where(g)
+    usd, amt, _ = MEASURE_COLUMNS[g.measure]
+    sel = (f"WITH sel AS (SELECT flags, flags_known, {usd if g.usd else amt} AS value"
+           f" FROM {_contract_rows(con, g)} WHERE {where})")
+    found = con.execute(
+        f"""{sel}, k AS (SELECT u.flag, list_contains(sel.flags, u.flag) AS raised, sel.value
+                        FROM sel, unnest(sel.flags_known) AS u(flag))
+           SELECT flag, count(*) AS knowable, count(*) FILTER (WHERE raised) AS raised,
+                  count(value) AS valued, sum(value) AS amount_knowable,
+                  sum(value) FILTER (WHERE raised) AS amount_raised
+           FROM k GROUP BY flag""", params).df()
+    selected = con.execute(f"{sel} SELECT count(*) FROM sel", params).fetchone()[0]
+    by_flag = {r.flag: r for r in found.itertuples()}
+    out = []
+    for name, flag in flags.definitions().items():
+        r = by_flag.get(name)
+        knowable, raised, valued = (int(r.knowable), int(r.raised), int(r.valued)) if r \
+            else (0, 0, 0)
+        known_amount = r.amount_knowable if r is not None and pd.notna(r.amount_knowable) else None
+        raised_amount = (r.amount_raised if r is not None and pd.notna(r.amount_raised)
+                         else (0.0 if known_amount is not None else None))
+        out.append({"flag": name, "name_en": flag.name_en, "name_ru": flag.name_ru,
+                    "contracts": selected, "knowable": knowable, "raised": raised,
+                    "rate": raised / knowable if knowable else None, "valued": valued,
+                    "amount_knowable": known_amount, "amount_raised": raised_amount,
+                    "amount_rate": raised_amount / known_amount
+                    if known_amount else None})
+    return pd.DataFrame(out)
 
 
 # -- the contracts behind a selection ---------------------------------------------------------

@@ -18,6 +18,7 @@ FILTERS = {
     "measure": "value (contract value, the default) or paid (published payments)",
     "scope": "surveillance (the default: contracts with a surveillance tag) or all",
     "not_vendor": "vendor key left out (repeatable)",
+    "flag": "a red flag (analysis/flags/flags.csv, e.g. single_bid): only contracts raising it",
 }
 PAGING = {
     "_size": f"rows per page, 1 to {MAX_SIZE} (default 100)",
@@ -45,6 +46,9 @@ ENDPOINTS = {
                                          SPENDING_VIEWS.items()) + ". `.csv` for CSV.",
                              [*FILTERS, "_shape", "top"]),
     "/api/search": ("Vendors, buyers and contracts matching `q`.", [*FILTERS, "q", "_size"]),
+    "/api/watchlists": ("Watchlists with their matches and new matches; each one's Atom feed"
+                        " is at /feeds/<name>.atom.", []),
+    "/api/watchlists/{name}": ("One watchlist and its matches, newest first.", ["_size"]),
     "/api/openapi.json": ("This description.", []),
 }
 DESCRIPTIONS = {**FILTERS, **PAGING, "q": "text to look for (case-insensitive)",
@@ -71,7 +75,7 @@ def spec() -> dict:
     paths = {}
     for path, (doc, params) in ENDPOINTS.items():
         parameters = [_parameter(p) for p in params]
-        for name in ("contract_id", "key", "view"):
+        for name in ("contract_id", "key", "view", "name"):
             if "{" + name + "}" in path:
                 parameters.insert(0, {"name": name, "in": "path", "required": True,
                                       "schema": {"type": "string"}})

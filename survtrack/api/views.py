@@ -16,18 +16,19 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException, NotFound
 
+from survtrack.analysis import flags, watch
 from survtrack.analysis.spending import MAX_TEXT, MEASURE_COLUMNS, Filters
 from survtrack.dashboard.urls import CURRENCY_RE, from_query, to_query
 from survtrack.warehouse.snapshot import SnapshotReader
 
-from . import openapi, queries
+from . import feeds, openapi, queries
 from .queries import BadRequest
 
 log = logging.getLogger(__name__)
 
 # the dashboard's URL filters, and the API's own parameters (which start with "_")
 FILTER_PARAMS = ("country", "source", "category", "buyer", "vendor", "from", "to", "currency",
-                 "measure", "scope", "undated", "not_vendor", "lang")
+                 "measure", "scope", "undated", "not_vendor", "flag", "lang")
 API_PARAMS = ("_size", "_next", "_shape", "q", "top")
 DEFAULT_SIZE = 100
 # floats that are money: written as decimal strings with cents, like the DECIMAL columns
@@ -36,8 +37,10 @@ MONEY = {"amount", "amount_usd", "paid", "paid_usd", "total", "usd", "amt", "pus
 
 
 def mount(server: Flask, reader: SnapshotReader) -> None:
-    """Serve the API on the dashboard's Flask server (one call in dashboard/app.py)."""
+    """Serve the API on the dashboard's Flask server (one call in dashboard/app.py), and the
+    watchlists' Atom feeds."""
     server.register_blueprint(blueprint(reader))
+    feeds.mount(server, reader)
 
 
 def blueprint(reader: SnapshotReader) -> Blueprint:
@@ -128,6 +131,25 @@ def blueprint(reader: SnapshotReader) -> Blueprint:
                                "buyers": queries.parties(con, "buyer", text, size),
                                "contracts": rows, "more_contracts": more if cursor else None})
 
+    @api.route("/watchlists")
+    def watchlists():
+        parse_query(allowed=())
+        return answer(reader, {"snapshot": _snapshot(reader),
+                               "rows": feeds.listing(reader.cursor())})
+
+    @api.route("/watchlists/<name>")
+    def watchlist(name: str):
+        _, extra = parse_query(allowed=("_size",))
+        con = reader.cursor()
+        found = [w for w in feeds.listing(con) if w["name"] == name]
+        if not found:
+            raise NotFound(f"no watchlist {name!r}")
+        rows = watch.matches(con, name, new_only=False, limit=_size(extra.get("_size")),
+                             facts="contract_facts")
+        for r in rows:
+            r["links"] = queries.links(r)
+        return answer(reader, {**found[0], "snapshot": _snapshot(reader), "matches": rows})
+
     @api.route("/<path:rest>", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
     def unknown(rest: str):
         if request.method not in ("GET", "HEAD"):
@@ -182,6 +204,9 @@ def parse_query(allowed: tuple[str, ...] = FILTER_PARAMS + API_PARAMS) -> tuple[
         raise BadRequest(f"measure is {' or '.join(MEASURE_COLUMNS)}, not {args['measure']!r}")
     if args.get("scope", "surveillance") not in ("all", "surveillance"):
         raise BadRequest("scope is all or surveillance")
+    if "flag" in args and args["flag"] not in flags.definitions():
+        raise BadRequest(f"flag is one of {', '.join(flags.definitions())}, not"
+                         f" {args['flag']!r}")
     if args.get("undated", "1") not in ("0", "1"):
         raise BadRequest("undated is 1 or 0")
     if args.get("_shape", "objects") not in ("objects", "arrays"):

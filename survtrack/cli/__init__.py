@@ -3,8 +3,10 @@
 - scrapers.py: `ingest`, `scrape SOURCE` (options built from each source's declaration)
 - warehouse.py: `status`, `export`, `snapshot`, `docs`
 - check.py: `check` (the warehouse, the archive and the published snapshot)
-- analysis.py: `build`, `classify`, `claims`
+- analysis.py: `build`, `classify`, `claims`, `flags`
 - dashboard.py: `dashboard`, `demo`
+- watch.py: `watch add|list|remove|report` (and the new matches recorded after loads)
+- exports.py: `export ocds|ftm` (called by `export`)
 
 Commands parse options, call their floor and print; SQL and reports live in the floors.
 """
@@ -19,6 +21,7 @@ from survtrack.warehouse.faults import StorageFault, WarehouseBusy
 
 from . import analysis, check, dashboard, scrapers, warehouse
 from .common import DbOption, LockWaitOption, db_path, say, state
+from .watch import watch_app
 
 EX_IOERR, EX_TEMPFAIL = 74, 75  # sysexits.h: storage failed; busy, try again later
 
@@ -62,6 +65,7 @@ for command in (scrapers.ingest, warehouse.status, warehouse.export, warehouse.d
                 analysis.claims, analysis.build):
     app.command()(command)
 app.add_typer(scrapers.scrape_app, name="scrape")
-for command in (analysis.classify, dashboard.demo, warehouse.snapshot, dashboard.dashboard,
-                check.check):
+app.add_typer(watch_app, name="watch")
+for command in (analysis.classify, analysis.flags, dashboard.demo, warehouse.snapshot,
+                dashboard.dashboard, check.check):
     app.command()(command)

@@ -12,11 +12,13 @@ from rich.console import Console
 from survtrack.analysis.claims import DEFAULT_CLAIMS
 
 from .common import DbOption, console, db_path, open_warehouse, require_warehouse, state
+from .watch import record_matches
 
 
 def build(
     only: Annotated[list[str] | None, typer.Option(
-        "--only", help="run only these steps: classify, entities, money")] = None,
+        "--only", help="run only these steps: classify, entities, money, competition,"
+        " threads, flags")] = None,
     overrides: Annotated[Path | None, typer.Option(
         help="entity overrides CSV (default: overrides/entities.csv beside the warehouse)")]
     = None,
@@ -26,7 +28,8 @@ def build(
     full: Annotated[bool, typer.Option(help="classify every contract again")] = False,
     db: DbOption = None,
 ) -> None:
-    """Derive tags (classify), entities and USD amounts (money), then publish a snapshot."""
+    """Derive tags (classify), entities, USD amounts (money), how each contract was won
+    (competition), procurement threads and red flags, then publish a snapshot."""
     from survtrack.analysis.facts import publish_snapshot
 
     summary = run_build(db, only, overrides=overrides, ecb_file=ecb_file, full=full)
@@ -45,6 +48,7 @@ def run_build(db: Path | None, only: list[str] | None = None, **options) -> dict
             summary = run(wh, only, on_step=lambda s: console.print(f"build: {s}…"), **options)
         except BuildError as exc:
             raise typer.BadParameter(str(exc)) from None
+        record_matches(wh)
     for line in notes(summary):
         console.print(line)
     return summary
@@ -129,3 +133,56 @@ def claims(
     console = Console()
     for line in report(verdicts, include_curated):
         console.print(line, soft_wrap=True)  # a command wrapped at 80 columns cannot be pasted
+
+
+def flags(
+    contract: Annotated[str | None, typer.Option(
+        "--contract", help="every flag of one contract, with its evidence")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    db: DbOption = None,
+) -> None:
+    """Red flags (docs/flags.md): per flag and source, contracts raised, clear and not
+    knowable, and the rate over the knowable; or every flag of one contract (--contract)."""
+    from survtrack.analysis import flags as red
+
+    require_warehouse(db)
+    with open_warehouse(db, read_only=True) as wh:
+        if contract is not None:
+            if not wh.scalar("SELECT count(*) FROM contracts WHERE contract_id = ?", [contract]):
+                raise typer.BadParameter(f"no contract {contract!r} in the warehouse")
+            rows = red.for_contract(wh.con, contract)
+        else:
+            rows = red.counts(wh.con)
+            built = wh.scalar("SELECT count(*) FROM flags")
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, default=str))
+        return
+    from rich.table import Table
+
+    if contract is not None:
+        table = Table("flag", "status", "value", "threshold", "evidence", "document",
+                      title=f"red flags of {contract}")
+        for r in rows:
+            table.add_row(r["flag"], r["status"], _num(r["value"]), _num(r["threshold"]),
+                          r["evidence"] or "", (r["document_id"] or "")[:12])
+        Console().print(table, soft_wrap=True)
+        return
+    if not built:
+        console.print("[yellow]no flags computed yet[/yellow]: run `survtrack build`")
+    table = Table("flag", "source", "raised", "clear", "unknown", "rate",
+                  title="red flags per source (docs/flags.md); unknown is never clear",
+                  caption="rate: raised among the contracts where the flag is knowable")
+    for column in table.columns:
+        column.no_wrap = True
+    for r in rows:
+        if r["contracts"]:
+            rate = f"{100 * r['rate']:.1f}% of {r['knowable']}" if r["knowable"] else "–"
+            table.add_row(r["flag"], r["source"], str(r["raised"]), str(r["clear"]),
+                          str(r["not_knowable"]), rate)
+    Console(width=max(Console().width, 96)).print(table)  # a pipe is 80 wide: too narrow
+
+
+def _num(value) -> str:
+    if value is None:
+        return ""
+    return f"{value:g}" if isinstance(value, float) else str(value)

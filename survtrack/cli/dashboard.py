@@ -11,34 +11,36 @@ import typer
 
 from .common import DbOption, console, db_path, open_warehouse, require_warehouse, state
 
+WorkersOption = Annotated[int | None, typer.Option(
+    help="gunicorn worker processes (default: one per core, at most 4)", min=1)]
+DevServerOption = Annotated[bool, typer.Option(
+    "--dev-server", help="serve with Flask's development server (one process) instead")]
+
 
 def dashboard(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8050,
-    workers: Annotated[int, typer.Option(help="processes; more than 1 runs gunicorn")] = 1,
+    workers: WorkersOption = None,
+    dev_server: DevServerOption = False,
     db: DbOption = None,
 ) -> None:
     """Serve the dashboard and its JSON API (/api/, docs/api.md), read-only, from the
     warehouse's current snapshot.
 
     The dashboard never opens the warehouse itself, so a scrape or build can write it
-    meanwhile; `survtrack snapshot` publishes what the dashboard shows next.
+    meanwhile; `survtrack snapshot` publishes what the dashboard shows next. Served by
+    gunicorn (--workers processes of 4 threads), each process caching its answers per
+    snapshot; --dev-server serves with Flask's development server instead.
     """
     from survtrack.analysis.facts import publish_snapshot
+    from survtrack.dashboard.serve import serve
     from survtrack.warehouse.snapshot import current_snapshot
 
     path = db_path(db)
     if current_snapshot(path) is None:
         publish_snapshot(require_warehouse(db), lock_wait=state.lock_wait)
     console.print(f"dashboard on http://{host}:{port}/ reading {current_snapshot(path)}")
-    if workers > 1:
-        from survtrack.dashboard.serve import run_gunicorn
-
-        run_gunicorn(path, host, port, workers)
-    else:
-        from survtrack.dashboard.app import create_app
-
-        create_app(path).run(host=host, port=port, debug=False, threaded=True)
+    serve(path, host, port, workers, dev_server)
 
 
 def demo(
@@ -48,6 +50,8 @@ def demo(
              " the warehouse; env SURVTRACK_INBOX)")] = None,
     host: Annotated[str, typer.Option(help="address to serve on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to serve on")] = 8050,
+    workers: WorkersOption = None,
+    dev_server: DevServerOption = False,
     as_json: Annotated[bool, typer.Option(
         "--json", help="print what was loaded and built as one JSON object")] = False,
     db: DbOption = None,
@@ -68,10 +72,10 @@ def demo(
         for line in summary_lines(path, built, result, f"http://{host}:{port}/", serve):
             typer.echo(line)
     if serve:
-        from survtrack.dashboard.app import create_app
+        from survtrack.dashboard.serve import serve as serve_dashboard
 
         console.print(f"dashboard on http://{host}:{port}/ (Ctrl-C to stop)")
-        create_app(path).run(host=host, port=port, debug=False, threaded=True)
+        serve_dashboard(path, host, port, workers, dev_server)
 
 
 def summary_lines(path: Path, built: dict, result: dict, url: str, serve: bool) -> list[str]:

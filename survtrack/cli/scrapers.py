@@ -17,6 +17,7 @@ from survtrack import scrapers
 from survtrack.warehouse.store import LoadResult
 
 from .common import DbOption, console, db_path, open_warehouse, outcomes
+from .watch import record_matches
 
 
 def ingest(
@@ -77,6 +78,7 @@ def ingest(
                             on_result=on_result, workers=workers, engine=engine,
                             scheduler=scheduler)
         progress.update(task, total=sum(counts.values()))
+        record_matches(wh)
     for status, origin, reason in problems:
         colour = "red" if status == "rejected" else "yellow"
         console.print(f"[{colour}]{status}[/{colour}] {origin}: {reason}")
@@ -204,6 +206,7 @@ def _scrape(
             raise typer.Exit(1) from None
         finally:
             client.close()
+        record_matches(wh)
     for origin, reason in problems:
         console.print(f"[red]rejected[/red] {origin}: {reason}")
     if not outcome.parser:

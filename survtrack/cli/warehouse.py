@@ -118,21 +118,55 @@ class Format(str, Enum):
 
 
 def export(
-    table: Annotated[str, typer.Argument(help="table: " + ", ".join(schema.TABLES))],
-    fmt: Annotated[Format, typer.Option("--format", help="csv | json | parquet")] = Format.csv,
+    table: Annotated[str, typer.Argument(
+        help="a table (" + ", ".join(schema.TABLES) + "), or `ocds` (a release package of"
+             " the selected contracts, docs/exports.md) or `ftm` (FollowTheMoney entities)")],
+    fmt: Annotated[Format, typer.Option("--format", help="csv | json | parquet (tables)")
+                   ] = Format.csv,
     output: Annotated[Path | None, typer.Option("--output", "-o",
                                                   help="file to write (default: stdout)")] = None,
+    country: Annotated[str | None, typer.Option(help="ocds/ftm: buyer country (ISO alpha-2)")
+                       ] = None,
+    source: Annotated[str | None, typer.Option(help="ocds/ftm: source name")] = None,
+    category: Annotated[str | None, typer.Option(help="ocds/ftm: surveillance category")] = None,
+    buyer: Annotated[str | None, typer.Option(help="ocds/ftm: buyer key (entity or org id)")
+                     ] = None,
+    vendor: Annotated[str | None, typer.Option(help="ocds/ftm: vendor key (entity or org id)")
+                      ] = None,
+    year_from: Annotated[int | None, typer.Option("--from", help="ocds/ftm: first year")] = None,
+    year_to: Annotated[int | None, typer.Option("--to", help="ocds/ftm: last year")] = None,
+    surveillance: Annotated[bool, typer.Option(
+        "--surveillance/--all", help="ocds/ftm: only contracts with a surveillance tag"
+                                     " (the dashboard's default) or every contract")] = False,
+    lines: Annotated[bool, typer.Option("--lines", help="ocds: one release per line instead"
+                                                        " of a release package")] = False,
+    schema_dir: Annotated[Path | None, typer.Option(
+        "--schema", help="ocds: validate what was written against the OCDS schema files in"
+                         " this folder (release-package-schema.json, release-schema.json)")
+    ] = None,
     db: DbOption = None,
 ) -> None:
-    """Export TABLE as CSV, JSON (an array of row objects, ISO dates) or Parquet.
+    """Export TABLE as CSV, JSON (an array of row objects, ISO dates) or Parquet; or the
+    selected contracts as an OCDS release package (`export ocds`) or as FollowTheMoney
+    entities (`export ftm`), with the dashboard's filters as options.
 
     In CSV a text cell beginning with = + - @, a tab or a carriage return gets a leading
     apostrophe, so no spreadsheet runs it as a formula.
     """
     from survtrack.warehouse.export import export_table
 
+    if table in ("ocds", "ftm"):
+        from .exports import export_contracts
+
+        query = {"country": country, "source": source, "category": category, "buyer": buyer,
+                 "vendor": vendor, "from": year_from, "to": year_to,
+                 "scope": None if surveillance else "all"}
+        export_contracts(table, {k: str(v) for k, v in query.items() if v is not None},
+                         output, lines=lines, schema_dir=schema_dir, db=db)
+        return
     if table not in schema.TABLES:
-        raise typer.BadParameter(f"unknown table {table!r}; tables: {', '.join(schema.TABLES)}")
+        raise typer.BadParameter(f"unknown table {table!r}; tables: {', '.join(schema.TABLES)}"
+                                 ", or ocds, ftm")
     if fmt is Format.parquet and output is None:
         raise typer.BadParameter("Parquet is binary: give --output FILE")
     with open_warehouse(db, read_only=True) as wh:
@@ -149,8 +183,13 @@ def snapshot(db: DbOption = None) -> None:
 
 
 def docs(folder: Annotated[Path, typer.Argument()] = Path("docs")) -> None:
-    """Regenerate docs/sources.md and docs/tables.md from the code's own metadata."""
+    """Regenerate docs/sources.md, docs/tables.md and the red flags' pages (docs/flags.md,
+    docs/flags/) from the code's own metadata and data files."""
+    from survtrack.analysis.flags import docs as flag_docs
+
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "sources.md").write_text(scrapers.markdown(), encoding="utf-8")
     (folder / "tables.md").write_text(schema.markdown(), encoding="utf-8")
-    console.print(f"wrote {folder / 'sources.md'} and {folder / 'tables.md'}")
+    flag_docs.write(folder)
+    console.print(f"wrote {folder / 'sources.md'}, {folder / 'tables.md'}, {folder / 'flags.md'}"
+                  f" and {folder / 'flags'}/")

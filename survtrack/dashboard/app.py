@@ -22,7 +22,7 @@ from survtrack.analysis import facts, spending
 from survtrack.warehouse.archive import Archive
 from survtrack.warehouse.snapshot import SnapshotReader
 
-from . import downloads, figures, urls
+from . import cache, downloads, figures, urls
 from .common import navbar, not_found, records
 from .i18n import language, t
 from .pages import contract, contracts, countries, document, overview, profile
@@ -31,7 +31,7 @@ from .urls import first, from_query, href, parse_search, to_query
 
 DOCUMENT_ID = re.compile(r"^[0-9a-f]{64}$")
 FILTER_CONTROLS = ["f-country", "f-source", "f-category", "f-currency", "f-buyer", "f-vendor",
-                   "f-from", "f-to", "f-surveillance", "f-measure"]
+                   "f-from", "f-to", "f-surveillance", "f-measure", "f-flag"]
 
 
 def render(reader: SnapshotReader, pathname: str | None, search: str | None,
@@ -79,11 +79,12 @@ def refused(path: str, query: dict, unknown: dict[str, tuple[str, list]], lang: 
 
 def filters_to_search(values: list, search: str | None) -> str:
     """The URL query for the control values (keeping the language)."""
-    country, source, category, currency, buyer, vendor, year_from, year_to, surv, measure = values
+    (country, source, category, currency, buyer, vendor, year_from, year_to, surv, measure,
+     flag) = values
     query = {"country": country, "source": source, "category": category,
              "currency": currency, "buyer": buyer, "vendor": vendor,
              "from": year_from, "to": year_to, "scope": None if surv else "all",
-             "measure": measure}
+             "measure": measure, "flag": flag}
     current = parse_search(search)
     query = {k: str(v) for k, v in query.items() if v not in (None, "")}
     query["not_vendor"] = current.get("not_vendor", [])  # no control shows it: keep it
@@ -124,7 +125,12 @@ def _named_vendors(figure: dict | None) -> list[str]:
 
 
 def create_app(db_path: str | os.PathLike | None = None, *,
-               reader: SnapshotReader | None = None, archive: Path | None = None) -> Dash:
+               reader: SnapshotReader | None = None, archive: Path | None = None,
+               cache_entries: int | None = None) -> Dash:
+    """The dashboard over the current snapshot of the warehouse at `db_path`.
+
+    Callback answers are cached per snapshot (cache.py; `cache_entries` answers, default
+    SURVTRACK_DASHBOARD_CACHE or 256, 0 for none)."""
     # absolute now: Flask resolves a relative file against the package folder, not the cwd
     db = config.db_path(db_path).absolute()
     reader = reader or SnapshotReader(db, publish=facts.publish_snapshot)
@@ -206,21 +212,31 @@ def create_app(db_path: str | os.PathLike | None = None, *,
 
     _routes(app, reader, archive_store)
     api.mount(app.server, reader)  # /api/: the read-only JSON API (docs/api.md)
+    cache.install(app, reader.db_path, cache_entries)
+    # Dash sets itself up (registering the scripts it may serve) on a process's first request,
+    # and concurrent first requests race it: a gunicorn worker whose first requests were the
+    # page's scripts answered 500. One request now, before any server thread runs.
+    app.server.test_client().get(app.config.routes_pathname_prefix + "_dash-layout")
     return app
 
 
 def _routes(app: Dash, reader: SnapshotReader, archive: Archive) -> None:
     server = app.server
 
-    @server.route("/document/<document_id>/raw")
-    def document_raw(document_id: str):
-        """The archived bytes of a document, exactly as the source published them."""
+    def archived(document_id: str):
+        """The archive path and media type of a known document, or abort with 400/404."""
         if not DOCUMENT_ID.match(document_id):
             abort(400, "a document id is 64 lowercase hex characters")
         known, media_type = spending.document_media_type(reader.cursor(), document_id)
         path = archive.path(document_id)
         if not known or not path.is_file():
             abort(404)
+        return path, media_type
+
+    @server.route("/document/<document_id>/raw")
+    def document_raw(document_id: str):
+        """The archived bytes of a document, exactly as the source published them."""
+        path, media_type = archived(document_id)
         response = send_file(path, mimetype=media_type or "application/octet-stream",
                              download_name=f"{document_id}{_extension(media_type)}",
                              as_attachment=False, max_age=86400)
@@ -232,12 +248,7 @@ def _routes(app: Dash, reader: SnapshotReader, archive: Archive) -> None:
     @server.route("/document/<document_id>/view")
     def document_view(document_id: str):
         """The document's content laid out readably (the document page frames it)."""
-        if not DOCUMENT_ID.match(document_id):
-            abort(400, "a document id is 64 lowercase hex characters")
-        known, media_type = spending.document_media_type(reader.cursor(), document_id)
-        path = archive.path(document_id)
-        if not known or not path.is_file():
-            abort(404)
+        path, media_type = archived(document_id)
         page = readable_page(path.read_bytes(), media_type, request.args.get("row"),
                              title=document_id)
         return Response(page, mimetype="text/html", headers={

@@ -45,6 +45,11 @@ def selection_summary(f: Filters, lang: str, names: dict[str, str] | None = None
         if value:
             badges.append(dbc.Badge(f"{t('f_' + field, lang)}: {names.get(value, value)}",
                                     color="info", className="me-1"))
+    if f.flag:
+        from survtrack.analysis import flags
+
+        badges.append(dbc.Badge(f"{t('f_flag', lang)}: {flags.definitions()[f.flag].name(lang)}",
+                                color="danger", className="me-1", id="flag-badge"))
     if f.exclude_vendors:
         badges.append(dbc.Badge(t("excluding_vendors", lang).format(n=len(f.exclude_vendors)),
                                 color="info", className="me-1"))

@@ -1,4 +1,4 @@
-"""Plotly figures from spending DataFrames: Okabe-Ito colours, readable money, safe text."""
+"""Plotly figures from spending DataFrames: the project's palette (analysis/palette.py), readable money, safe text."""
 
 from __future__ import annotations
 
@@ -7,15 +7,12 @@ import html
 import pandas as pd
 import plotly.graph_objects as go
 
+from survtrack.analysis import palette
 from survtrack.analysis.spending import OTHERS
 
 from . import formats
 from .i18n import t
 
-# Okabe & Ito (2008), distinguishable with every common colour-vision deficiency
-OKABE_ITO = ["#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442",
-             "#000000"]
-OTHERS_COLOUR = "#BBBBBB"
 LEGEND_CHARS = 45
 
 
@@ -78,7 +75,7 @@ def vendor_year_bars(df: pd.DataFrame, currency: str, lang: str = "en",
                                                  if df["year"].isna().any() else [])
     for i, (key, group) in enumerate(df.groupby("vendor_key", sort=False)):
         name = t("others", lang) if key == OTHERS else group["vendor_name"].iloc[0]
-        colour = OTHERS_COLOUR if key == OTHERS else OKABE_ITO[i % len(OKABE_ITO)]
+        colour = palette.OTHERS if key == OTHERS else palette.SERIES[i % len(palette.SERIES)]
         fig.add_bar(
             x=[year_label(y, lang) for y in group["year"]], y=group["amount"].fillna(0),
             name=plain(name, LEGEND_CHARS), marker_color=colour,
@@ -111,7 +108,7 @@ def _event_markers(fig: go.Figure, dated: pd.DataFrame, lang: str) -> None:
     fig.add_scatter(x=xs, y=[0] * len(xs), mode="markers", meta=CONTEXT_TRACE,
                     name=plain(t("context_markers", lang)), hovertext=texts,
                     hovertemplate="%{hovertext}<extra></extra>", cliponaxis=False,
-                    marker={"symbol": "diamond", "size": 13, "color": "#000000",
+                    marker={"symbol": "diamond", "size": 13, "color": palette.MARKER,
                             "line": {"color": "#FFFFFF", "width": 1.5}})
 
 
@@ -124,7 +121,7 @@ def ranked_bars(df: pd.DataFrame, label: str, currency: str, lang: str = "en",
     df = df.iloc[::-1]
     fig.add_bar(
         y=[plain(v, 50) for v in df[label].fillna(t("unknown_country", lang))],
-        x=df["amount"].fillna(0), orientation="h", marker_color=OKABE_ITO[3],
+        x=df["amount"].fillna(0), orientation="h", marker_color=palette.COLOURS["blue"],
         customdata=[[None if formats.missing(k) else k, formats.money(a, currency, lang),
                      formats.number(n, lang)]
                     for k, a, n in zip(df[key or label], df["amount"], df["contracts"])],
@@ -140,7 +137,7 @@ def year_bars(df: pd.DataFrame, currency: str, lang: str = "en") -> go.Figure:
     if df.empty:
         return _empty(fig, lang, 200)
     fig.add_bar(x=[year_label(y, lang) for y in df["year"]], y=df["amount"].fillna(0),
-                marker_color=OKABE_ITO[0],
+                marker_color=palette.COLOURS["orange"],
                 customdata=[[formats.money(a, currency, lang), formats.number(n, lang)]
                             for a, n in zip(df["amount"], df["contracts"])],
                 hovertemplate="%{x}: %{customdata[0]}<br>%{customdata[1]} "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import gettext
 import math
 from datetime import date, datetime
@@ -13,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pycountry
 
+from survtrack import datafiles
 from survtrack.analysis.spending import NO_COUNTRY
 
 from .i18n import t
@@ -24,8 +24,8 @@ MONTHS_EN = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct
 
 @lru_cache(maxsize=1)
 def _symbols() -> dict[str, str]:
-    with open(Path(__file__).with_name("currency_symbols.csv"), encoding="utf-8") as fh:
-        return {row["currency"]: row["symbol"] for row in csv.DictReader(fh)}
+    return {row["currency"]: row["symbol"] for row in datafiles.rows(
+        Path(__file__).with_name("currency_symbols.csv"), ("currency", "symbol"))}
 
 
 def missing(value) -> bool:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import csv
 from functools import lru_cache
 from pathlib import Path
+
+from survtrack import datafiles
 
 LANGUAGES = ("en", "ru")
 
 
 @lru_cache(maxsize=1)
 def _table() -> dict[str, dict[str, str]]:
-    with open(Path(__file__).with_name("i18n.csv"), encoding="utf-8", newline="") as fh:
-        return {row["key"]: row for row in csv.DictReader(fh)}
+    return {row["key"]: row
+            for row in datafiles.rows(Path(__file__).with_name("i18n.csv"), ("key", "en"))}
 
 
 def language(value: str | None) -> str:

@@ -1,14 +1,23 @@
-"""Serving the dashboard with several gunicorn worker processes.
+"""Serving the dashboard: gunicorn by default, Flask's development server on request.
 
-Each worker builds its own app after the fork (no preload), so no DuckDB connection is shared
-between processes; each opens the current snapshot read-only.
+gunicorn runs `workers` processes of `threads` threads each (gthread). Each worker builds its
+own app after the fork (no preload), so no DuckDB connection is shared between processes; each
+opens the current snapshot read-only and keeps its own callback cache (cache.py).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
+
+THREADS = 4  # per worker: a page waiting on DuckDB does not hold up the next request
+
+
+def default_workers() -> int:
+    """One worker per core, at most 4 (each holds its own snapshot connection and cache)."""
+    return max(1, min(len(os.sched_getaffinity(0)), 4))
 
 
 class DashboardServer(BaseApplication):
@@ -26,7 +35,25 @@ class DashboardServer(BaseApplication):
         return create_app(self.db).server
 
 
-def run_gunicorn(db: Path, host: str, port: int, workers: int, threads: int = 4) -> None:
+def run_gunicorn(db: Path, host: str, port: int, workers: int, threads: int = THREADS) -> None:
     DashboardServer(Path(db), {"bind": f"{host}:{port}", "workers": workers,
-                               "threads": threads, "preload_app": False,
-                               "timeout": 120}).run()
+                               "threads": threads, "worker_class": "gthread",
+                               "preload_app": False, "timeout": 120,
+                               # no gunicornc socket in ~/.gunicorn: several dashboards
+                               # (tests, users) would share its one path
+                               "control_socket_disable": True}).run()
+
+
+def serve(db: Path, host: str, port: int, workers: int | None = None,
+          dev_server: bool = False) -> None:
+    """Serve the dashboard of `db` until interrupted."""
+    from survtrack.dashboard.app import create_app
+    from survtrack.warehouse.snapshot import SnapshotReader
+
+    if dev_server:
+        create_app(db).run(host=host, port=port, debug=False, threaded=True)
+        return
+    # open the snapshot once here, so a damaged one is said in one line before any worker
+    # starts (a worker failing to boot would only print a traceback per worker)
+    SnapshotReader(db).close()
+    run_gunicorn(Path(db), host, port, workers or default_workers())

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
+from survtrack.analysis import flags
 from survtrack.analysis.spending import MAX_TEXT, MEASURE_COLUMNS, Filters
 
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
@@ -17,7 +18,7 @@ MAX_EXCLUDED = 50  # most vendors a URL may exclude
 # Filters field -> URL query parameter
 QUERY_PARAMS = {"country": "country", "source": "source", "category": "category",
                 "buyer": "buyer", "vendor": "vendor", "year_from": "from", "year_to": "to",
-                "currency": "currency", "measure": "measure"}
+                "currency": "currency", "measure": "measure", "flag": "flag"}
 
 
 def parse_search(search: str | None) -> dict[str, list[str]]:
@@ -50,8 +51,10 @@ def from_query(query: Mapping[str, Any]) -> Filters:
         excluded = [excluded]
     currency = (text("currency") or "USD").upper()
     measure = text("measure")
+    flag = text("flag")
     return Filters(
         measure=measure if measure in MEASURE_COLUMNS else "value",
+        flag=flag if flag in flags.definitions() else None,
         country=text("country"), source=text("source"), category=text("category"),
         buyer=text("buyer"), vendor=text("vendor"),
         year_from=year("from"), year_to=year("to"),

@@ -14,6 +14,25 @@ from . import faults
 from .schema import TABLES, arrow_schema
 
 
+@contextmanager
+def relations_on(con, **relations) -> Iterator[None]:
+    """Arrow tables or DataFrames readable by name in SQL on `con` (a warehouse's or a
+    snapshot's DuckDB connection, even a read-only one) for the block's length."""
+    for name, data in relations.items():
+        con.register(name, data)
+    try:
+        yield
+    except BaseException:
+        # an aborted transaction refuses even an unregister ("please ROLLBACK"): the error
+        # that aborted it stays the one raised (registering the name again replaces it)
+        with suppress(duckdb.Error):
+            for name in relations:
+                con.unregister(name)
+        raise
+    for name in relations:
+        con.unregister(name)
+
+
 class DerivedTables:
     @contextmanager
     def transaction(self) -> Iterator[DerivedTables]:
@@ -41,19 +60,8 @@ class DerivedTables:
     @contextmanager
     def using(self, **relations) -> Iterator[None]:
         """Arrow tables or DataFrames readable by name in SQL for the block's length."""
-        for name, data in relations.items():
-            self.con.register(name, data)
-        try:
+        with relations_on(self.con, **relations):
             yield
-        except BaseException:
-            # an aborted transaction refuses even an unregister ("please ROLLBACK"): the error
-            # that aborted it stays the one raised (registering the name again replaces it)
-            with suppress(duckdb.Error):
-                for name in relations:
-                    self.con.unregister(name)
-            raise
-        for name in relations:
-            self.con.unregister(name)
 
     def write(self, table: str, data, mode: str = "insert") -> None:
         """Bulk-write `data` (an Arrow table or a DataFrame, columns named as the table's)

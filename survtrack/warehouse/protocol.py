@@ -28,9 +28,15 @@ if TYPE_CHECKING:
 # before the rows that follow their version); each row's columns are the table's in schema.py.
 EMITTED: tuple[str, ...] = ("organizations", "contracts", "contract_versions", "items",
                             "payments", "contract_events", "notices", "tags", "fx_rates",
-                            "entities", "ocds_releases", "context_events", "context_parties")
+                            "entities", "ocds_releases", "context_events", "context_parties",
+                            "procurement_facts")
 # The tables a document's `retract` clears for a contract, children first.
 RETRACT_FROM: tuple[str, ...] = ("items", "contract_versions", "payments", "tags", "contracts")
+# Tables a document may retract rows from, and the column naming what is retracted: besides a
+# contract's rows, the facts of a procurement compiled again (an OCDS process whose newest
+# release now sits in another document states its facts once, from that document).
+RETRACT_BY: dict[str, str] = {**{t: "contract_id" for t in RETRACT_FROM},
+                              "procurement_facts": "subject_id"}
 
 
 # The surveillance categories, the vocabulary of `tags.category`: the classifier's taxonomy and
@@ -156,7 +162,8 @@ class RowBuffer:
     def retract(self, contract_id: str, tables: tuple[str, ...] | None = None) -> None:
         """Rows this document shows to be gone, removed in the document's transaction before
         its own rows are written: a contract that no longer exists as such (an OCDS award
-        now carried by its contract), or the versions of one about to be restated."""
+        now carried by its contract), or the versions of one about to be restated; with
+        `tables=("procurement_facts",)` the facts whose subject_id is `contract_id`."""
         self.retracted.append((contract_id, tables or RETRACT_FROM))
 
     def record_done(self) -> None:

@@ -242,6 +242,36 @@ TABLES: dict[str, Table] = {
             newest=("document_id",),
         ),
         _t(
+            "procurement_facts", "What one document states about how a supplier was chosen:"
+            " procedure, call for tenders, deadline, estimate, bids. A notice, its protocols and"
+            " the contract each speak of one procurement; `survtrack build` folds them into"
+            " `competition`, each fact with the document it came from (docs/flags.md).",
+            ("subject_id", "document_id"),
+            ("subject_id", "VARCHAR", "what the facts are about: a contract_id (facts of that"
+             " contract or its lot) or a procurement_id (facts of the whole procedure)"),
+            ("procurement_id", "VARCHAR", "the procedure the subject belongs to: eis:<purchase"
+             " number>, ocds:<ocid>, ted:<procedure id or call's publication>,"
+             " usaspending:<award id>"),
+            ("stage", "VARCHAR", "notice | protocol | result | contract | modification | award:"
+             " which step of the procurement the document records"),
+            ("published_on", "TIMESTAMP", "when the document was published (TED: dispatched)"),
+            ("procedure_scheme", "VARCHAR", "code list of procedure_code"
+             " (analysis/flags/procedure_types.csv)"),
+            ("procedure_code", "VARCHAR", "the procedure as the source codes it"),
+            ("procedure_text", "VARCHAR", "the procedure (or the reason for a single supplier) in"
+             " the source's words"),
+            ("tender_published_on", "TIMESTAMP", "publication of the call for tenders (start of"
+             " the tender period)"),
+            ("tender_deadline", "TIMESTAMP", "deadline for bids or applications"),
+            ("estimated_amount", MONEY, "estimated or maximum value of the procurement (lot)"),
+            ("estimated_currency", "VARCHAR", "ISO 4217 of estimated_amount"),
+            ("bids_received", "INTEGER", "bids or applications received"),
+            ("bids_admitted", "INTEGER", "bids admitted (found valid)"),
+            ("bids_rejected", "INTEGER", "bids rejected or disqualified"),
+            ("document_id", "VARCHAR", "document stating the facts", False),
+            indexes=[("procurement_id",)],
+        ),
+        _t(
             "organizations", "One row per buyer or vendor as the source identifies it.",
             ("org_id",),
             ("org_id", "VARCHAR", "<scheme>:<id> (RU-INN:7710878000, US-UEI:…) or name:<source>:<name>"),
@@ -349,6 +379,104 @@ TABLES: dict[str, Table] = {
             ("reason", "VARCHAR", "what is suspicious about it"),
             ("flagged_at", "TIMESTAMP", "when (UTC)"),
             indexes=[("contract_id",)],
+        ),
+        _t(
+            "watchlists", "What an analyst follows (`survtrack watch add`): the contracts of a"
+            " vendor, buyer, category, country or title text; new matches are recorded after"
+            " every ingest, scrape and build (docs/watchlists.md). Kept across rebuilds.",
+            ("name",),
+            ("name", "VARCHAR", "the watchlist's name (letters, digits, - and _)"),
+            ("vendor", "VARCHAR", "vendor key (entity_id) or org_id"),
+            ("buyer", "VARCHAR", "buyer key (entity_id) or org_id"),
+            ("category", "VARCHAR", "surveillance category"),
+            ("country", "VARCHAR", "buyer country (ISO 3166-1 alpha-2)"),
+            ("query", "VARCHAR", "text the title or description contains (case-insensitive)"),
+            ("created_at", "TIMESTAMP", "when it was added (UTC)"),
+            ("reported_at", "TIMESTAMP", "last `survtrack watch report` of it (UTC)"),
+        ),
+        _t(
+            "watch_matches", "Contracts a watchlist matched, with when they were first seen;"
+            " those matched when the watchlist was added are its baseline, never reported.",
+            ("watchlist", "contract_id"),
+            ("watchlist", "VARCHAR", "watchlists.name"),
+            ("contract_id", "VARCHAR", "contract matched"),
+            ("matched_at", "TIMESTAMP", "when it was first matched (UTC)"),
+            ("baseline", "BOOLEAN", "matched when the watchlist was added: not news"),
+            ("reported_at", "TIMESTAMP", "when `watch report` first printed it; NULL: new"),
+        ),
+        _t(
+            "competition", "How each contract was won, normalised across sources (build:"
+            " analysis/competition.py): procedure on one scale, bids, tender period, estimate and"
+            " values, each group of facts with the document it came from; NULL is unknown.",
+            ("contract_id",),
+            ("contract_id", "VARCHAR", "contract"),
+            ("source", "VARCHAR", "source name"),
+            ("regime", "VARCHAR", "procurement law the contract falls under (analysis/flags/"
+             "regimes.csv): ru44, ru223, eu, us_far, ocds"),
+            ("procurement_id", "VARCHAR", "the procedure it came from (procurement_facts)"),
+            ("procedure_type", "VARCHAR", "open | restricted | negotiated_with_call | direct |"
+             " other (analysis/flags/procedure_types.csv)"),
+            ("competitive", "BOOLEAN", "whether suppliers competed for it (NULL: unknown)"),
+            ("procedure", "VARCHAR", "the procedure as the source states it (scheme:code, words)"),
+            ("procedure_document_id", "VARCHAR", "document stating the procedure"),
+            ("bids_received", "INTEGER", "bids or applications received"),
+            ("bids_admitted", "INTEGER", "bids admitted"),
+            ("bids_rejected", "INTEGER", "bids rejected"),
+            ("bids_document_id", "VARCHAR", "document stating the bids"),
+            ("tender_published_on", "TIMESTAMP", "call for tenders published"),
+            ("tender_deadline", "TIMESTAMP", "deadline for bids"),
+            ("tender_days", "DOUBLE", "tender period in days (deadline minus publication)"),
+            ("tender_document_id", "VARCHAR", "document stating the tender period"),
+            ("estimated_amount", MONEY, "estimated or maximum value"),
+            ("estimated_currency", "VARCHAR", "ISO 4217"),
+            ("estimate_document_id", "VARCHAR", "document stating the estimate"),
+            ("award_amount", MONEY, "value when awarded: the earliest version's"),
+            ("final_amount", MONEY, "value after modifications: the latest version's"),
+            ("amount_currency", "VARCHAR", "ISO 4217 of award_amount and final_amount"),
+            ("versions", "INTEGER", "versions held with a value in that currency"),
+            ("award_document_id", "VARCHAR", "document of the earliest version"),
+            ("final_document_id", "VARCHAR", "document of the latest version"),
+            ("signed_on", "DATE", "signing date"),
+            ("first_published_on", "TIMESTAMP", "earliest publication of the contract held"
+             " (TED: the award notice's dispatch)"),
+            ("first_version", "BOOLEAN", "whether that publication is the contract's first (not"
+             " a later version of a record first published earlier)"),
+            ("first_document_id", "VARCHAR", "document of that publication"),
+            ("buyer_id", "VARCHAR", "buyer"),
+            ("vendor_id", "VARCHAR", "vendor"),
+            indexes=[("procurement_id",)],
+        ),
+        _t(
+            "threads", "Each contract's procurement as one story (build: analysis/threads.py):"
+            " notice, protocols, results, the contract, its versions and modifications,"
+            " payments, termination, in time order, through the identifiers each source gives.",
+            ("contract_id", "position"),
+            ("contract_id", "VARCHAR", "contract"),
+            ("position", "INTEGER", "1-based order in the thread (by date, then stage)"),
+            ("occurred_on", "TIMESTAMP", "when (publication, signing, payment or event date)"),
+            ("stage", "VARCHAR", "notice | protocol | result | contract_sign | contract | version"
+             " | modification | payment | terminated | completed | annulled | complaint"),
+            ("detail", "VARCHAR", "what the step says, in a line"),
+            ("amount", MONEY, "value stated (maximum price, winning price, version value,"
+             " payment)"),
+            ("currency", "VARCHAR", "ISO 4217"),
+            ("document_id", "VARCHAR", "document recording the step"),
+        ),
+        _t(
+            "flags", "Red flags per contract (build: analysis/flags/): one row where a flag"
+            " could be computed, raised or clear, with the values that decided it and their"
+            " document. A contract without a row for a flag is unknown for it, never clear"
+            " (docs/flags.md).",
+            ("contract_id", "flag"),
+            ("contract_id", "VARCHAR", "contract"),
+            ("flag", "VARCHAR", "flag id (analysis/flags/flags.csv)"),
+            ("raised", "BOOLEAN", "true: the flag is raised; false: computed and clear"),
+            ("value", "DOUBLE", "the measured value (bids, days, share, ratio…)"),
+            ("threshold", "DOUBLE", "the threshold it was compared with"),
+            ("regime", "VARCHAR", "the regime whose threshold applied"),
+            ("evidence", "VARCHAR", "what the documents say, in words"),
+            ("document_id", "VARCHAR", "the document the deciding value came from"),
+            indexes=[("flag",)],
         ),
     ]
 }

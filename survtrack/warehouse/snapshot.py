@@ -133,6 +133,13 @@ class SnapshotReader:
     def path(self) -> Path | None:
         return self._path
 
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+            self._con, self._path = None, None
+            self._generation += 1
+
     def cursor(self) -> duckdb.DuckDBPyConnection:
         target = current_snapshot(self.db_path)
         if target is None:

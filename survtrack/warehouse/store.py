@@ -25,7 +25,7 @@ from . import faults, suspicious
 from .archive import Archive
 from .derived import DerivedTables
 from .faults import StorageFault
-from .protocol import EMITTED, RETRACT_FROM, Document, LoadContext, Parser, Rejected, RowBuffer
+from .protocol import EMITTED, RETRACT_BY, Document, LoadContext, Parser, Rejected, RowBuffer
 from .runs import RunsAndRejects, utcnow
 from .schema import TABLES, arrow_schema, ddl_statements
 
@@ -307,10 +307,10 @@ class Warehouse(RunsAndRejects, DerivedTables):
         if unknown:
             raise KeyError(f"no load rule for tables {sorted(unknown)}")
         document_id = ctx.document.document_id
-        for table in RETRACT_FROM:
+        for table, column in RETRACT_BY.items():
             ids = sorted({c for c, tables in ctx.retracted if table in tables})
             if ids:
-                self.con.execute(f"DELETE FROM {table} WHERE contract_id IN"
+                self.con.execute(f"DELETE FROM {table} WHERE {column} IN"
                                  " (SELECT unnest(?::VARCHAR[]))", [ids])
         ctx.retracted.clear()
         winners: dict[str, str] = {}

@@ -8,6 +8,7 @@ from survtrack.analysis import provenance
 from survtrack.analysis.classify import classifier
 from survtrack.analysis.spending import Filters
 
+from .. import flags as flag_views
 from .. import formats
 from ..common import not_found
 from ..i18n import t
@@ -194,6 +195,11 @@ def layout(con, contract_id: str, f: Filters, query: dict, lang: str, archive=No
                   html.Div(_party("vendor", record["vendor"], f, lang), className="col")],
                  className="row"),
     ]
+    def link(document_id):
+        return _doc_link(document_id, lang)
+
+    sections += [flag_views.contract_flags(con, c["contract_id"], lang, link),
+                 flag_views.contract_thread(con, c["contract_id"], lang, link)]
     if record["warnings"]:
         sections += [html.H3(t("suspicious_values", lang)), _table(
             [t("column", lang), t("value", lang), t("rule", lang), t("reason", lang)],

@@ -10,6 +10,7 @@ from survtrack.analysis import context, spending
 from survtrack.analysis.spending import OTHERS, Filters
 
 from .. import figures, formats
+from .. import flags as flag_views
 from ..common import kpi, records, selection_summary
 from ..i18n import t
 from ..urls import href
@@ -66,6 +67,7 @@ def controls(con, f: Filters, lang: str) -> dbc.Card:
             field("f_measure", _dropdown("f-measure", [
                 {"label": t(f"measure_{m}", lang), "value": m}
                 for m in spending.MEASURE_COLUMNS], f.measure, lang, clearable=False)),
+            field("f_flag", _dropdown("f-flag", flag_views.options(lang), f.flag, lang)),
         ]),
         dbc.Switch(id="f-surveillance", value=f.surveillance_only,
                    label=t("f_surveillance", lang)),
@@ -154,6 +156,7 @@ def layout(con, f: Filters, query: dict, lang: str):
                                figure=figures.ranked_bars(cats, "category", f.currency, lang),
                                config={"displaylogo": False})], md=6),
         ]),
+        flag_views.selection_flags(con, f, lang),
     ])
 
 

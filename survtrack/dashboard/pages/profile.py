@@ -10,6 +10,7 @@ from survtrack.analysis import context, spending
 from survtrack.analysis.spending import Filters
 
 from .. import figures, formats
+from .. import flags as flag_views
 from ..common import not_found, records, selection_summary
 from ..i18n import t
 from ..urls import contract_href, first, href
@@ -69,6 +70,7 @@ def layout(con, role: str, f: Filters, query: dict, lang: str):
                      html.H3(t("largest_contracts", lang)),
                      _largest(con, scoped, lang)], md=8),
         ]),
+        flag_views.party_flags(con, role, key, f, lang),
         events_section(con, key, f, lang),
     ])
 

@@ -12,6 +12,7 @@ from survtrack.scrapers import values as v
 from survtrack.scrapers.xmlsafe import child, children, descendants, local, text
 from survtrack.warehouse.protocol import LoadContext, Rejected
 
+from . import competition
 from .common import CARD_223, NOTICE_223, SOURCE, find, find_text, item_code, org, stages
 
 
@@ -76,6 +77,7 @@ def contract223(ctx: LoadContext, item, kind: str) -> None:
              amount=amount, currency=cur, procedure=text(data, "purchaseTypeInfo", "name"),
              status=status, country="RU", notice_id=f"{SOURCE}:{notice}" if notice else None,
              url=CARD_223.format(reg_num))
+    competition.contract223(ctx, data, contract_id, notice, published)
     ctx.emit("contract_versions", contract_id=contract_id, version=version,
              published_on=published, amount=amount, currency=cur,
              document_id=ctx.document.document_id)
@@ -128,12 +130,14 @@ def notice223(ctx: LoadContext, item, kind: str) -> None:
     amount = sum(a for a in amounts if a is not None) if any(amounts) else None
     published = v.moment(text(data, "publicationDateTime") or text(data, "createDateTime"),
                          "publicationDateTime")
+    cur = v.currency(find_text(find(data, "currency"), "code"), "currency/code") \
+        if amount is not None else None
     ctx.emit("notices", notice_id=f"{SOURCE}:{number}", kind=kind, document_type=local(data.tag),
              published_on=published, buyer_id=_party(ctx, child(data, "customer"), published),
-             title=v.clean(text(data, "name"), 1000), amount=amount,
-             currency=v.currency(find_text(find(data, "currency"), "code"), "currency/code")
-             if amount is not None else None,
+             title=v.clean(text(data, "name"), 1000), amount=amount, currency=cur,
              bidders=None, url=NOTICE_223.format(number), document_id=ctx.document.document_id)
+    if kind == "notice":
+        competition.notice223(ctx, data, number, published, amount, cur)
 
 
 def summary223(ctx: LoadContext, item, kind: str) -> None:

@@ -13,6 +13,7 @@ from survtrack.scrapers import values as v
 from survtrack.scrapers.xmlsafe import child, children, children_of, descendants, local, text
 from survtrack.warehouse.protocol import LoadContext, Rejected
 
+from . import competition
 from .common import CARD_44, NOTICE_44, SOURCE, find, find_text, item_code, org, stages
 
 
@@ -80,6 +81,7 @@ def contract44(ctx: LoadContext, el, kind: str) -> None:
              amount=amount, currency=cur, procedure=procedure, status=status, country="RU",
              notice_id=f"{SOURCE}:{notice}" if notice else None,
              url=CARD_44.format(reg_num))
+    competition.contract44(ctx, el, contract_id, notice, published)
     ctx.emit("contract_versions", contract_id=contract_id, version=version,
              published_on=published, amount=amount, currency=cur,
              document_id=ctx.document.document_id)
@@ -224,6 +226,11 @@ def _published(el):
                               "createDate", "protocolDate", "signDate"), "publishDate")
 
 
+def _published(el):
+    return v.moment(find_text(el, "docPublishDate", "publishDTInEIS", "publishDate",
+                              "createDate", "protocolDate", "signDate"), "publishDate")
+
+
 def _notice_row(ctx: LoadContext, el, kind: str, *, amount=None, cur=None, bidders=None,
                 title=None) -> str:
     number = _purchase_number(el)
@@ -244,6 +251,8 @@ def notice44(ctx: LoadContext, el, kind: str) -> None:
     cur = v.currency(find_text(el, "currency") and find_text(find(el, "currency"), "code"),
                      "currency/code", "RUB" if amount is not None else None)
     number = _notice_row(ctx, el, kind, amount=amount, cur=cur)
+    if kind == "notice":
+        competition.notice44(ctx, el, number, _published(el), amount, cur)
     ctx.describe(kind, f"{local(el.tag)} for purchase {number}: not contract-bearing",
                  contract_bearing=False, url=NOTICE_44.format(number))
 
@@ -257,6 +266,7 @@ def protocol44(ctx: LoadContext, el, kind: str) -> None:
             inn=find_text(participant, "inn", "INN"), kpp=find_text(participant, "kpp", "KPP"),
             published=_published(el))
     number = _notice_row(ctx, el, "protocol", bidders=len(apps) or None)
+    competition.protocol44(ctx, el, number, _published(el))
     ctx.describe("protocol", f"{local(el.tag)} for purchase {number}: {len(apps)} applications;"
                  " not contract-bearing", contract_bearing=False, url=NOTICE_44.format(number))
 

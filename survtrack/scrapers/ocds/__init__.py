@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from survtrack.warehouse.protocol import RETRACT_FROM, LoadContext, Rejected
 
+from . import competition
 from .compiling import Processes
 from .extract import amounts, extract
 from .reader import Broken, Reader
@@ -97,6 +98,9 @@ def _parse(ctx: LoadContext, processes: Processes) -> None:
                         document_id=last.document_id, url=page, first_seen=first_seen)
         for problem in found.problems:
             ctx.reject_part(problem.reason, problem.field)
+        if had_prior:  # its facts are stated again, from the newest release's document
+            ctx.retract(f"{competition.SOURCE}:{ocid}", ("procurement_facts",))
+        competition.emit(ctx, state, last.published_on, last.document_id)
         batch.failed |= found.failed  # a contract whose new state is unreadable keeps its rows
         # parties are named as of the process's newest release (of several at one time, the
         # one in the greatest document): an earlier compilation never names them later

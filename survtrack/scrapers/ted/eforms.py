@@ -17,6 +17,7 @@ from survtrack.scrapers import values as v
 from survtrack.scrapers.xmlsafe import local
 from survtrack.warehouse.protocol import LoadContext, Rejected
 
+from . import competition
 from .common import (
     Award,
     Notice,
@@ -154,6 +155,7 @@ def parse(ctx: LoadContext, root) -> None:
                               "cbc:EstimatedOverallContractAmount", "BT-27-Procedure")
         emit_notice(ctx, notice, kind="notice", document_type=document_type, title=title,
                     amount=amount, currency=cur)
+        competition.eforms_call(ctx, root, NS, notice, amount, cur)
         ctx.describe("notice", f"{document_type} {key}: a call for tenders, no contract;"
                      " not contract-bearing", contract_bearing=False, url=notice.url)
         return
@@ -172,10 +174,14 @@ def parse(ctx: LoadContext, root) -> None:
 
     awards = _awards(ctx, root, result, key, lang, org_id, title)
     if kind["kind"] == "modification":
-        _modification(ctx, ext, notice, awards, document_type)
+        targets = _modification(ctx, ext, notice, awards, document_type)
+        if targets:  # None: the modified notice is not matched, this one is kept as a notice
+            competition.eforms_awards(ctx, root, result, NS, notice,
+                                      [a for a in awards if a.native_id in targets], targets)
         return
     notes = settle_amounts(ctx, notice, awards)
     emit_awards(ctx, notice, awards)
+    competition.eforms_awards(ctx, root, result, NS, notice, awards)
     ctx.describe("award", f"{document_type} {key}: {len(awards)} contracts"
                  + "".join(f"; {n}" for n in notes), contract_bearing=bool(awards),
                  url=notice.url)
@@ -307,7 +313,7 @@ def _own_tenders(ctx: LoadContext, contracts: list, tenders: dict, named: dict
 
 
 def _modification(ctx: LoadContext, ext, notice: Notice, awards: list[Award],
-                  document_type: str) -> None:
+                  document_type: str) -> dict[str, str] | None:
     """A modification notice restates the modified contract (BT-1501(c)) of an earlier notice
     (BT-1501(n)): it becomes a new version of that contract, never a second contract."""
     by_id = {a.native_id.rsplit("/", 1)[1]: a for a in awards}
@@ -344,3 +350,4 @@ def _modification(ctx: LoadContext, ext, notice: Notice, awards: list[Award],
     emit_awards(ctx, notice, changed, targets)
     ctx.describe("modification", f"{document_type} {notice.key}: modifies "
                  + ", ".join(f"ted:{t}" for t in targets.values()), url=notice.url)
+    return targets

@@ -13,6 +13,7 @@ from survtrack.scrapers import values as v
 from survtrack.scrapers.xmlsafe import child, children, local, text
 from survtrack.warehouse.protocol import LoadContext, Rejected
 
+from . import competition
 from .common import (
     Award,
     Notice,
@@ -99,6 +100,7 @@ def parse(ctx: LoadContext, root) -> None:
         amount, cur = _amount(obj, "VAL_ESTIMATED_TOTAL", "OBJECT_CONTRACT/VAL_ESTIMATED_TOTAL")
         emit_notice(ctx, notice, kind="notice", document_type=document_type, title=title,
                     amount=amount, currency=cur)
+        competition.legacy_call(ctx, form, notice, amount, cur)
         ctx.describe("notice", f"{form_code} {publication}: {kind['doc']}; not contract-bearing",
                      contract_bearing=False, url=notice.url)
         return
@@ -143,6 +145,7 @@ def parse(ctx: LoadContext, root) -> None:
             vendor_id=vendor_id, cpv=[(c, lot["title"]) for c in (lot["cpv"] or main_cpv)]))
     notes = settle_amounts(ctx, notice, awards)
     emit_awards(ctx, notice, awards)
+    competition.legacy_awards(ctx, form, notice, list(zip(awarded, awards)))
     not_awarded: Counter = Counter()  # PROCUREMENT_DISCONTINUED, PROCUREMENT_UNSUCCESSFUL
     for a in children(form, "AWARD_CONTRACT"):
         none = child(a, "NO_AWARDED_CONTRACT")

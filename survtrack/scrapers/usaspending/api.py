@@ -115,6 +115,9 @@ def award_detail(ctx: LoadContext, data: dict) -> None:
         naics_name=text(latest.get("naics_description")) or text(naics.get("description")),
         extent_competed=text(latest.get("extent_competed_description")),
         solicitation_procedures=text(latest.get("solicitation_procedures_description")),
+        extent_code=text(latest.get("extent_competed")),
+        offers=text(latest.get("number_of_offers_received")),
+        set_aside=text(latest.get("type_set_aside")),
         parent_award=text(parent.get("generated_unique_award_id")) or text(parent.get("piid")),
     )
     orgs = Organizations(ctx)

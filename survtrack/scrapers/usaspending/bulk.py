@@ -137,6 +137,8 @@ def _award(award_id: str, row: dict) -> Award:
         naics_code=v.clean(row.get("naics_code")), naics_name=v.clean(row.get("naics_name")),
         extent_competed=v.clean(row.get("extent_competed")),
         solicitation_procedures=v.clean(row.get("solicitation_procedures")),
+        extent_code=v.clean(row.get("extent_code")), offers=v.clean(row.get("offers")),
+        set_aside=v.clean(row.get("set_aside")),
         parent_award=v.clean(row.get("parent_award_piid")),
     )
 

@@ -17,6 +17,8 @@ import pycountry
 from survtrack.scrapers import values as v
 from survtrack.warehouse.protocol import LoadContext, Rejected
 
+from . import competition
+
 SOURCE = "usaspending"
 AWARD_PAGE = "https://www.usaspending.gov/award/{}"
 API_AWARD = "https://api.usaspending.gov/api/v2/awards/{}/"
@@ -57,6 +59,9 @@ class Award:
     naics_name: str | None = None
     extent_competed: str | None = None
     solicitation_procedures: str | None = None
+    extent_code: str | None = None  # FPDS extent competed code (A, B, C… CDO, NDO)
+    offers: str | None = None  # number of offers received, as published
+    set_aside: str | None = None  # type of set-aside code
     parent_award: str | None = None  # the IDV an order is placed under (id or PIID)
 
     @property
@@ -242,6 +247,7 @@ def emit_award(ctx: LoadContext, orgs: Organizations, award: Award, kind: str) -
     ctx.emit("contract_versions", contract_id=contract_id, version=ver,
              published_on=award.last_modified, amount=obligated, currency=cur,
              document_id=ctx.document.document_id)
+    competition.emit(ctx, contract_id, award)
     line_no = 0
     for scheme, code, name in (("PSC", award.psc_code, award.psc_name),
                                ("NAICS", award.naics_code, award.naics_name)):

@@ -1,0 +1,253 @@
+"""The dashboard under load: N concurrent users against `survtrack dashboard` on 127.0.0.1.
+
+    python bench/bench_load.py [--users 50] [--requests 1500] [--workers N] [--db WAREHOUSE]
+                               [--cache both|on|off]
+
+Without --db it builds the demo (`survtrack demo --no-serve`) in a temporary folder with every
+document of ../shared/data in its inbox, as the demo smoke does. It then serves the dashboard
+with gunicorn (the default server) on a free loopback port, once with the callback cache off and
+once on (--cache both), and has --users threads send --requests requests in all, each user
+walking the same mix of views in its own order (every kind as often): the overview under several filter sets, the
+contracts page, a vendor profile, grid pages and vendor searches (the callbacks a browser
+calls; only these cost queries), and a bare baseline: /_dash-layout, a fixed answer from the
+same server, stack and load. It stops by itself after the fixed count and prints, per kind of
+request: count, errors, throughput, p50/p95/p99 in ms and p50/p95 as ratios to the baseline's
+under the same load, and the cache's hit share. The client runs on the same cores as the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import duckdb
+import requests
+
+from survtrack.warehouse.snapshot import current_snapshot
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SURVTRACK = [sys.executable, "-m", "survtrack.cli"]
+UPDATE = "/_dash-update-component"
+BASELINE = "baseline /_dash-layout"
+
+
+def build_demo(folder: Path) -> Path:
+    """The demo warehouse with every document of ../shared/data in its inbox (as demo_smoke)."""
+    inbox = folder / "data" / "inbox"
+    groups = [(SHARED / s, s, "recorded") for s in ("eis", "usaspending", "ocds", "ted")]
+    groups += [(SHARED / "outside" / s, s, "outside") for s in ("eis", "usaspending", "ocds", "ted")]
+    groups.append((SHARED / "surveillance" / "ocds-uk", "ocds", "surveillance"))
+    for source_dir, source, kind in groups:
+        (inbox / source).mkdir(parents=True, exist_ok=True)
+        if source_dir.is_dir():
+            for f in source_dir.iterdir():
+                if f.is_file():
+                    (inbox / source / f"{kind}__{f.name}").symlink_to(f)
+    db = folder / "data" / "survtrack.duckdb"
+    started = time.perf_counter()
+    subprocess.run([*SURVTRACK, "--db", str(db), "demo", "--no-serve"], check=True,
+                   stdout=subprocess.DEVNULL, cwd=folder)
+    print(f"built the demo in {time.perf_counter() - started:.0f} s", flush=True)
+    return db
+
+
+def views(db: Path) -> dict[str, list[tuple[str, dict]]]:
+    """The requests of each kind, as (label, Dash callback body), from the snapshot's values."""
+    with duckdb.connect(str(current_snapshot(db)), read_only=True) as con:
+        countries = [r[0] for r in con.execute(
+            "SELECT country FROM contract_facts WHERE country IS NOT NULL GROUP BY 1"
+            " ORDER BY count(*) DESC LIMIT 3").fetchall()]
+        vendor = con.execute("SELECT vendor_key FROM contract_facts GROUP BY 1"
+                             " ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
+        years = con.execute("SELECT min(year), max(year) FROM contract_facts").fetchone()
+    searches = ["", "?scope=all", "?lang=ru", f"?from={years[0]}&to={years[1]}&scope=all"]
+    searches += [f"?country={c}&scope=all" for c in countries]
+    kinds = {
+        "overview": [("/" + s, render("/", s)) for s in searches],
+        "contracts page": [("/contracts" + s, render("/contracts", s)) for s in searches[:3]],
+        "vendor profile": [(f"/vendor?id={vendor}", render("/vendor", f"?id={vendor}"))],
+        "grid rows": [(f"rows {start} {s}", grid(s, start)) for s in searches[:3]
+                      for start in (0, 100)],
+        "vendor search": [(f"search {text}", search(text)) for text in ("a", "ntech", "ооо")],
+    }
+    return kinds
+
+
+def render(path: str, search: str) -> dict:
+    return {"output": "..navbar.children...page.children..",
+            "outputs": [{"id": "navbar", "property": "children"},
+                        {"id": "page", "property": "children"}],
+            "inputs": [{"id": "url", "property": "pathname", "value": path},
+                       {"id": "url", "property": "search", "value": search}],
+            "changedPropIds": ["url.pathname", "url.search"], "state": []}
+
+
+def grid(search: str, start: int) -> dict:
+    ask = {"startRow": start, "endRow": start + 100, "sortModel": [], "filterModel": {}}
+    return {"output": "contracts-grid.getRowsResponse",
+            "outputs": {"id": "contracts-grid", "property": "getRowsResponse"},
+            "inputs": [{"id": "contracts-grid", "property": "getRowsRequest", "value": ask}],
+            "changedPropIds": ["contracts-grid.getRowsRequest"],
+            "state": [{"id": "url", "property": "search", "value": search}]}
+
+
+def search(text: str) -> dict:
+    return {"output": "f-vendor.options", "outputs": {"id": "f-vendor", "property": "options"},
+            "inputs": [{"id": "f-vendor", "property": "search_value", "value": text}],
+            "changedPropIds": ["f-vendor.search_value"],
+            "state": [{"id": "f-vendor", "property": "value", "value": None}]}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`survtrack dashboard` in its own process group, stopped on exit."""
+
+    def __init__(self, db: Path, workers: int | None, cache: bool):
+        self.port = free_port()
+        env = {**os.environ, "SURVTRACK_DASHBOARD_CACHE": "256" if cache else "0"}
+        args = [*SURVTRACK, "--db", str(db), "dashboard", "--port", str(self.port)]
+        if workers:
+            args += ["--workers", str(workers)]
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=self.log,
+                                     start_new_session=True)
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.log.seek(0)
+                raise SystemExit(f"the dashboard exited: {self.log.read().decode()[-2000:]}")
+            try:
+                requests.get(self.base + "/_dash-layout", timeout=5)
+                return self
+            except requests.RequestException:
+                time.sleep(0.3)
+        raise SystemExit("the dashboard did not start within 300 s")
+
+    def __exit__(self, *exc):
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(timeout=60)
+        self.log.seek(0)
+        errors = [line for line in self.log.read().decode(errors="replace").splitlines()
+                  if "Traceback" in line or "Exception on" in line]
+        if errors:
+            print(f"SERVER ERRORS: {len(errors)}, first: {errors[0]}")
+
+
+def run(base: str, kinds: dict, users: int, total: int) -> dict[str, list]:
+    """`total` requests from `users` threads; per kind, (seconds, ok, cache header) each."""
+    kinds = {BASELINE: [(BASELINE, None)], **kinds}  # each kind as often, its views in turn
+    results: dict[str, list] = defaultdict(list)
+    lock = threading.Lock()
+    counter = iter(range(total))
+
+    def user(seed: int) -> None:
+        order = random.Random(seed)
+        session = requests.Session()
+        while True:
+            with lock:
+                if next(counter, None) is None:
+                    return
+            kind = order.choice(list(kinds))
+            _, body = order.choice(kinds[kind])
+            started = time.perf_counter()
+            try:
+                if body is None:
+                    response = session.get(base + "/_dash-layout", timeout=120)
+                else:
+                    response = session.post(base + UPDATE, json=body, timeout=120)
+                ok, cached = response.status_code == 200, response.headers.get(
+                    "X-Survtrack-Cache")
+            except requests.RequestException:
+                ok, cached = False, None
+            elapsed = time.perf_counter() - started
+            with lock:
+                results[kind].append((elapsed, ok, cached))
+
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(users)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    results["_wall"] = [time.perf_counter() - started]
+    return results
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p * (len(ordered) - 1)))]
+
+
+def report(title: str, results: dict[str, list]) -> None:
+    wall = results.pop("_wall")[0]
+    every = [r for rs in results.values() for r in rs]
+    base = [r[0] for r in results[BASELINE]]
+    b50, b95 = statistics.median(base), percentile(base, 0.95)
+    print(f"-- {title}: {len(every)} requests in {wall:.1f} s = {len(every) / wall:.1f} req/s,"
+          f" {sum(not r[1] for r in every)} errors")
+    print(f"{'kind':<24}{'n':>6}{'err':>5}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+          f"{'p50/base':>10}{'p95/base':>10}{'hits':>7}")
+    for kind, rs in sorted(results.items(), key=lambda kv: kv[0] != BASELINE):
+        times = [r[0] for r in rs]
+        tagged = [r[2] for r in rs if r[2]]
+        hits = f"{sum(t == 'hit' for t in tagged) / len(tagged):.0%}" if tagged else "–"
+        print(f"{kind:<24}{len(rs):>6}{sum(not r[1] for r in rs):>5}"
+              f"{1000 * statistics.median(times):>9.0f}{1000 * percentile(times, 0.95):>9.0f}"
+              f"{1000 * percentile(times, 0.99):>9.0f}"
+              f"{statistics.median(times) / b50:>10.1f}{percentile(times, 0.95) / b95:>10.1f}"
+              f"{hits:>7}")
+    callbacks = [r[0] for kind, rs in results.items() if kind != BASELINE for r in rs]
+    print(f"all callbacks: p50 {1000 * statistics.median(callbacks):.0f} ms,"
+          f" p95 {1000 * percentile(callbacks, 0.95):.0f} ms", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=1500, help="in all, per server run")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="gunicorn workers (default: the dashboard's own)")
+    parser.add_argument("--db", type=Path, help="a warehouse (default: build the demo)")
+    parser.add_argument("--cache", choices=["both", "on", "off"], default="both")
+    args = parser.parse_args()
+    folder = None
+    try:
+        if args.db is None:
+            folder = Path(tempfile.mkdtemp(prefix="survtrack-load-"))
+            args.db = build_demo(folder)
+        kinds = views(args.db)
+        with duckdb.connect(str(current_snapshot(args.db)), read_only=True) as con:
+            n = con.execute("SELECT count(*) FROM contract_facts").fetchone()[0]
+        print(f"warehouse {args.db}: {n:,} contracts; {args.users} users, {args.requests}"
+              f" requests per run, {os.cpu_count()} cores", flush=True)
+        for cache in {"both": [False, True], "on": [True], "off": [False]}[args.cache]:
+            with Server(args.db, args.workers, cache) as server:
+                results = run(server.base, kinds, args.users, args.requests)
+            report(f"cache {'on' if cache else 'off'}", results)
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

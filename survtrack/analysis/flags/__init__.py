@@ -1,0 +1,213 @@
+"""Red flags: how each contract was won, and what looks wrong about it.
+
+Each flag is data (`flags.csv`: names in English and Russian, definition, the facts it needs,
+the sources that publish them, the indicator it follows), thresholds per regime are data
+(`thresholds.csv`), and one function in `rules.py` decides it from `competition`
+(analysis/competition.py). A contract is raised, clear, not applicable (a single bid cannot
+happen in a direct award) or unknown (the documents do not say enough); `flags` keeps the
+raised and clear rows, so a contract without a row for a flag is never counted as clear, and
+every rate is over the contracts where the flag is knowable, with their number
+(docs/flags.md).
+
+The function-level API: `definitions()`, `compute(wh)` (the build step), `for_contract(con,
+contract_id)`, `counts(con)` and `rates(con, …)`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+
+from survtrack.datafiles import numbered_rows
+
+from .rules import GROUP_RULES, RULES, Scope
+
+FOLDER = Path(__file__).parent
+STATUSES = ("raised", "clear", "not_applicable", "unknown")
+
+
+@dataclass(frozen=True)
+class Flag:
+    flag: str
+    name_en: str
+    name_ru: str
+    definition: str
+    requires: str
+    sources: tuple[str, ...]
+    reference: str
+    reference_url: str
+    parameters: dict = field(default_factory=dict)
+
+    def name(self, lang: str = "en") -> str:
+        return self.name_ru if lang == "ru" else self.name_en
+
+
+@cache
+def definitions() -> dict[str, Flag]:
+    """The flags of flags.csv, in order; each has a function of its name in rules.py."""
+    out = {}
+    for line, row in numbered_rows(FOLDER / "flags.csv"):
+        if row["flag"] not in RULES:
+            raise ValueError(f"flags.csv line {line}: no rule function {row['flag']!r} in"
+                             " analysis/flags/rules.py")
+        params = dict(p.split("=", 1) for p in row["parameters"].split(";") if p)
+        out[row["flag"]] = Flag(row["flag"], row["name_en"], row["name_ru"], row["definition"],
+                                row["requires"], tuple(row["sources"].split()),
+                                row["reference"], row["reference_url"], params)
+    missing = set(RULES) - set(out)
+    if missing:
+        raise ValueError(f"rules without a row in flags.csv: {sorted(missing)}")
+    return out
+
+
+@cache
+def thresholds() -> pd.DataFrame:
+    """thresholds.csv as a relation for the rules' SQL (shell patterns for GLOB, dates)."""
+    rows = []
+    for rank, (line, row) in enumerate(numbered_rows(FOLDER / "thresholds.csv")):
+        if row["flag"] not in RULES:
+            raise ValueError(f"thresholds.csv line {line}: unknown flag {row['flag']!r}")
+        rows.append(dict(
+            flag=row["flag"], regime=row["regime"] or "*", procedure=row["procedure"] or "*",
+            procedure_type=row["procedure_type"] or "*", threshold=float(row["threshold"]),
+            unit=row["unit"], currency=row["currency"] or None,
+            valid_from=date.fromisoformat(row["valid_from"]) if row["valid_from"] else None,
+            valid_to=date.fromisoformat(row["valid_to"]) if row["valid_to"] else None,
+            basis=row["basis"], rank=rank))
+    frame = pd.DataFrame(rows)
+    for col in ("valid_from", "valid_to"):
+        frame[col] = pd.to_datetime(frame[col])
+    return frame.astype({"currency": "string"})
+
+
+@cache
+def calendar(first: int = 1990, last: int = 2035) -> pd.DataFrame:
+    """Working days per regime's country: `n` counts the working days up to each day, so the
+    working days between two dates are the difference of their `n`. Weekends and the public
+    holidays (with substituted days off) of python-holidays are non-working; Russia's moved
+    working Saturdays are not in it and count as days off, which can only shorten a delay."""
+    import holidays
+
+    from survtrack.analysis.competition import regimes
+
+    frames = []
+    days = pd.date_range(f"{first}-01-01", f"{last}-12-31", freq="D")
+    for country in sorted({r["calendar"] for r in regimes() if r["calendar"]}):
+        off = pd.DatetimeIndex(list(holidays.country_holidays(country,
+                                                              years=range(first, last + 1))))
+        working = (days.dayofweek < 5) & ~days.isin(off)
+        frames.append(pd.DataFrame({"country": country, "day": days.date,
+                                    "n": working.cumsum().astype("int32")}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def regime_calendars() -> pd.DataFrame:
+    from survtrack.analysis.competition import regimes
+
+    return pd.DataFrame([(r["regime"], r["calendar"] or None) for r in regimes()],
+                        columns=["regime", "country"])
+
+
+def relations() -> dict[str, pd.DataFrame]:
+    """What the rules' SQL reads beside the warehouse's tables."""
+    return {"thresholds": thresholds(), "calendar": calendar(),
+            "regime_calendars": regime_calendars()}
+
+
+def compute(wh) -> dict:
+    """The build step: decide every flag for every contract; keep raised and clear rows in
+    `flags`, rewriting only those that changed. Returns counts per flag."""
+    from survtrack.warehouse.schema import TABLES
+
+    cols = ", ".join(TABLES["flags"].column_names)
+    parts = [f"SELECT contract_id, '{name}' AS flag, status = 'raised' AS raised,"
+             f" value::DOUBLE AS value, threshold::DOUBLE AS threshold, regime, evidence,"
+             f" document_id FROM ({RULES[name](Scope())}) WHERE status IN ('raised', 'clear')"
+             for name in definitions()]
+    try:
+        with wh.using(**relations()):
+            wh.execute("CREATE OR REPLACE TEMP TABLE new_flags AS " + " UNION ALL ".join(parts))
+        with wh.transaction():
+            wh.execute("CREATE OR REPLACE TEMP TABLE changed_flags AS"
+                       f" SELECT {cols} FROM new_flags EXCEPT SELECT {cols} FROM flags")
+            changed = wh.scalar("SELECT count(*) FROM changed_flags")
+            removed = wh.scalar("SELECT count(*) FROM flags f WHERE NOT EXISTS (SELECT 1 FROM"
+                                " new_flags n WHERE n.contract_id = f.contract_id AND n.flag ="
+                                " f.flag)")
+            wh.execute("DELETE FROM flags f WHERE NOT EXISTS (SELECT 1 FROM new_flags n WHERE"
+                       " n.contract_id = f.contract_id AND n.flag = f.flag) OR EXISTS (SELECT 1"
+                       " FROM changed_flags x WHERE x.contract_id = f.contract_id AND x.flag ="
+                       " f.flag)")
+            wh.execute(f"INSERT INTO flags ({cols}) SELECT {cols} FROM changed_flags")
+        per_flag = {flag: {"raised": raised, "clear": clear} for flag, raised, clear in wh.query(
+            "SELECT flag, count(*) FILTER (WHERE raised), count(*) FILTER (WHERE NOT raised)"
+            " FROM new_flags GROUP BY 1 ORDER BY 1")}
+    finally:
+        wh.execute("DROP TABLE IF EXISTS changed_flags")
+        wh.execute("DROP TABLE IF EXISTS new_flags")
+    return {"changed": changed, "removed": removed, "flags": per_flag}
+
+
+def for_contract(con, contract_id: str) -> list[dict]:
+    """Every flag for one contract: status, value, threshold, evidence and document, decided
+    again from its facts (a flag of several contracts reads its group), in flags.csv order.
+    `con` is a DuckDB connection to a warehouse or a snapshot."""
+    from survtrack.warehouse.derived import relations_on
+
+    out = []
+    con = con.cursor()  # the caller's connection may hold an unfinished result
+    try:
+        with relations_on(con, **relations()):
+            for name, flag in definitions().items():
+                cur = con.execute(RULES[name](Scope(contract_id)))
+                cols = [d[0] for d in cur.description]
+                rows = cur.fetchall()
+                found = dict(zip(cols, rows[0])) if rows else {
+                    "status": "unknown", "value": None, "threshold": None, "regime": None,
+                    "evidence": f"needs {flag.requires}", "document_id": None}
+                found.pop("contract_id", None)
+                out.append({"flag": name, "name_en": flag.name_en, "name_ru": flag.name_ru,
+                            "group": name in GROUP_RULES, **found})
+    finally:
+        con.close()
+    return out
+
+
+def counts(con) -> list[dict]:
+    """Per flag and each source it can be computed for (flags.csv): contracts raised, clear and
+    not knowable (unknown or not applicable), and the rate of raised among the knowable."""
+    con = con.cursor()
+    rows = con.execute("""
+        SELECT f.flag, c.source, count(*) FILTER (WHERE f.raised) AS raised,
+               count(*) FILTER (WHERE NOT f.raised) AS clear
+        FROM flags f JOIN contracts c USING (contract_id) GROUP BY ALL""").fetchall()
+    totals = dict(con.execute("SELECT source, count(*) FROM contracts GROUP BY 1").fetchall())
+    found = {(flag, source): (raised, clear) for flag, source, raised, clear in rows}
+    out = []
+    for name, flag in definitions().items():
+        for source in sorted(s for s in totals if s in flag.sources):
+            raised, clear = found.get((name, source), (0, 0))
+            knowable = raised + clear
+            out.append({"flag": name, "source": source, "contracts": totals[source],
+                        "raised": raised, "clear": clear, "knowable": knowable,
+                        "not_knowable": totals[source] - knowable,
+                        "rate": raised / knowable if knowable else None})
+    return out
+
+
+def known_names(names: list[str] | None) -> list[str]:
+    """Flag ids, each checked against flags.csv (shell patterns allowed)."""
+    if not names:
+        return []
+    out = []
+    for name in names:
+        matched = [f for f in definitions() if fnmatch.fnmatchcase(f, name)]
+        if not matched:
+            raise KeyError(f"unknown flag {name!r}; flags: {', '.join(definitions())}")
+        out += [m for m in matched if m not in out]
+    return out

@@ -1,0 +1,359 @@
+"""One function per red flag (flags.csv), each returning the SQL that decides it.
+
+Every function takes a `Scope` and returns a SELECT of (contract_id, status, value,
+threshold, regime, evidence, document_id), one row per contract in scope, where status is
+`raised`, `clear`, `not_applicable` (the question does not arise: a single bid in a direct
+award) or `unknown` (the documents do not say enough). `competition` holds the facts;
+`thresholds` (thresholds.csv), `calendar` (working days per country) and `settings` are
+relations the caller provides. The build keeps the raised and clear rows in `flags`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from survtrack.warehouse.schema import CANCELLED_SQL
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which contracts to decide: every one (`contract_id` None), or the one named; a flag
+    decided from several contracts reads that one's group (`same`)."""
+
+    contract_id: str | None = None
+
+    def _literal(self) -> str:
+        return "'" + str(self.contract_id).replace("'", "''") + "'"
+
+    def filter(self, alias: str = "c", word: str = "WHERE") -> str:
+        """` WHERE <alias>.contract_id = '<id>'` for one contract, else nothing."""
+        if self.contract_id is None:
+            return ""
+        return f" {word} {alias}.contract_id = {self._literal()}"
+
+    def same(self, alias: str, *columns: str) -> str:
+        """` AND` the rows of `alias` sharing `columns` with the contract, for one contract."""
+        if self.contract_id is None:
+            return ""
+        return "".join(f" AND {alias}.{col} = (SELECT {col} FROM contracts WHERE contract_id ="
+                       f" {self._literal()})" for col in columns)
+
+
+def _threshold(flag: str, scope: Scope, day: str, within: str | None = None) -> str:
+    """A CTE `thr`: per contract in scope (or in `within`, SQL on `c`), the first
+    thresholds.csv row of `flag` matching its regime, procedure and the day the rule is read
+    at (`day`, SQL on `c`)."""
+    return f"""thr AS (
+        SELECT c.contract_id,
+               arg_min({{'threshold': t.threshold, 'unit': t.unit, 'currency': t.currency,
+                        'basis': t.basis}}, t.rank) AS t
+        FROM competition c JOIN thresholds t ON t.flag = '{flag}'
+         AND (t.regime = '*' OR t.regime = c.regime)
+         AND coalesce(c.procedure, '') GLOB t.procedure
+         AND coalesce(c.procedure_type, '') GLOB t.procedure_type
+         AND ((t.valid_from IS NULL AND t.valid_to IS NULL)
+              OR ({day} >= coalesce(t.valid_from, DATE '1900-01-01')
+                  AND {day} <= coalesce(t.valid_to, DATE '2999-12-31')))
+        {f"WHERE {within}" if within else scope.filter()}
+        GROUP BY c.contract_id)"""
+
+
+def single_bid(scope: Scope) -> str:
+    return f"""
+    WITH {_threshold('single_bid', scope, 'NULL')}
+    SELECT c.contract_id,
+        CASE WHEN c.competitive IS NULL THEN 'unknown'
+             WHEN NOT c.competitive THEN 'not_applicable'
+             WHEN c.bids_received >= 1 THEN
+                  CASE WHEN c.bids_received <= thr.t.threshold THEN 'raised' ELSE 'clear' END
+             WHEN c.bids_received IS NULL AND c.bids_admitted >= 1 THEN
+                  CASE WHEN c.bids_admitted <= thr.t.threshold THEN 'raised' ELSE 'clear' END
+             ELSE 'unknown' END AS status,
+        coalesce(c.bids_received, c.bids_admitted)::DOUBLE AS value,
+        thr.t.threshold AS threshold, c.regime,
+        CASE WHEN c.competitive IS NULL THEN 'procedure not known to be competitive or not'
+             WHEN NOT c.competitive THEN 'not a competitive procedure: ' || c.procedure
+             WHEN c.bids_received IS NOT NULL THEN
+                  c.bids_received || ' bid(s) received; procedure ' || c.procedure_type
+                  || ' (' || c.procedure || ')'
+             WHEN c.bids_admitted IS NOT NULL THEN
+                  c.bids_admitted || ' bid(s) admitted, bids received not published ('
+                  || c.procedure || ')'
+             ELSE 'no count of bids published' END AS evidence,
+        CASE WHEN c.competitive THEN c.bids_document_id ELSE c.procedure_document_id END
+            AS document_id
+    FROM competition c LEFT JOIN thr USING (contract_id){scope.filter()}"""
+
+
+def no_competition(scope: Scope) -> str:
+    return f"""
+    SELECT c.contract_id,
+        CASE WHEN c.competitive IS NULL THEN 'unknown'
+             WHEN c.competitive THEN 'clear' ELSE 'raised' END AS status,
+        CASE WHEN c.competitive IS NULL THEN NULL
+             WHEN c.competitive THEN 0.0 ELSE 1.0 END AS value,
+        NULL::DOUBLE AS threshold, c.regime,
+        CASE WHEN c.procedure IS NULL THEN 'no procedure published'
+             WHEN c.competitive IS NULL THEN 'procedure ' || c.procedure
+                  || ': not known to be competitive or not'
+             ELSE c.procedure_type || ' procedure: ' || c.procedure END AS evidence,
+        c.procedure_document_id AS document_id
+    FROM competition c{scope.filter()}"""
+
+
+def short_tender_period(scope: Scope) -> str:
+    return f"""
+    WITH {_threshold('short_tender_period', scope, 'c.tender_published_on::DATE')}
+    SELECT c.contract_id,
+        CASE WHEN c.competitive IS NULL THEN 'unknown'
+             WHEN NOT c.competitive THEN 'not_applicable'
+             WHEN c.tender_days IS NULL OR thr.t.threshold IS NULL THEN 'unknown'
+             WHEN c.tender_days < thr.t.threshold THEN 'raised' ELSE 'clear' END AS status,
+        round(c.tender_days, 2) AS value, thr.t.threshold AS threshold, c.regime,
+        CASE WHEN c.tender_days IS NULL THEN 'no call publication and deadline published'
+             WHEN thr.t.threshold IS NULL THEN round(c.tender_days, 1) || ' days from call to'
+                  || ' deadline; no legal minimum known for ' || coalesce(c.regime, '?') || ' '
+                  || coalesce(c.procedure, '')
+             ELSE round(c.tender_days, 1) || ' days from the call ('
+                  || strftime(c.tender_published_on, '%Y-%m-%d') || ') to the deadline ('
+                  || strftime(c.tender_deadline, '%Y-%m-%d') || '); least allowed '
+                  || thr.t.threshold || ' days: ' || thr.t.basis END AS evidence,
+        c.tender_document_id AS document_id
+    FROM competition c LEFT JOIN thr USING (contract_id){scope.filter()}"""
+
+
+def price_near_estimate(scope: Scope) -> str:
+    return f"""
+    WITH {_threshold('price_near_estimate', scope, 'NULL')}
+    SELECT c.contract_id,
+        CASE WHEN c.competitive IS NULL THEN 'unknown'
+             WHEN NOT c.competitive THEN 'not_applicable'
+             WHEN c.estimated_amount IS NULL OR c.estimated_amount <= 0
+                  OR c.award_amount IS NULL
+                  OR c.estimated_currency IS DISTINCT FROM c.amount_currency THEN 'unknown'
+             WHEN abs(c.award_amount - c.estimated_amount) / c.estimated_amount
+                  <= thr.t.threshold THEN 'raised' ELSE 'clear' END AS status,
+        CASE WHEN c.estimated_amount > 0
+             AND c.estimated_currency IS NOT DISTINCT FROM c.amount_currency
+             THEN round((abs(c.award_amount - c.estimated_amount)
+                         / c.estimated_amount)::DOUBLE, 6) END AS value,
+        thr.t.threshold AS threshold, c.regime,
+        CASE WHEN c.estimated_amount IS NULL THEN 'no estimate published'
+             WHEN c.award_amount IS NULL THEN 'no award value published'
+             WHEN c.estimated_currency IS DISTINCT FROM c.amount_currency THEN
+                  'estimate in ' || c.estimated_currency || ', award in '
+                  || coalesce(c.amount_currency, '?')
+             ELSE 'awarded ' || c.award_amount || ' ' || c.amount_currency || ' against an estimate'
+                  || ' of ' || c.estimated_amount || ' ' || c.estimated_currency END AS evidence,
+        coalesce(c.estimate_document_id, c.award_document_id) AS document_id
+    FROM competition c LEFT JOIN thr USING (contract_id){scope.filter()}"""
+
+
+def all_but_winner_rejected(scope: Scope) -> str:
+    return f"""
+    WITH {_threshold('all_but_winner_rejected', scope, 'NULL')}
+    SELECT c.contract_id,
+        CASE WHEN c.bids_received IS NULL OR c.bids_admitted IS NULL THEN 'unknown'
+             WHEN c.bids_received < 2 THEN 'not_applicable'
+             WHEN c.bids_admitted = 1 AND c.bids_rejected >= thr.t.threshold THEN 'raised'
+             ELSE 'clear' END AS status,
+        c.bids_rejected::DOUBLE AS value, thr.t.threshold AS threshold, c.regime,
+        CASE WHEN c.bids_received IS NULL OR c.bids_admitted IS NULL THEN
+                  'bids received and admitted not both published'
+             ELSE c.bids_received || ' bid(s) received, ' || c.bids_admitted || ' admitted, '
+                  || c.bids_rejected || ' rejected' END AS evidence,
+        c.bids_document_id AS document_id
+    FROM competition c LEFT JOIN thr USING (contract_id){scope.filter()}"""
+
+
+def value_increase(scope: Scope) -> str:
+    return f"""
+    WITH {_threshold('value_increase', scope, 'NULL')}
+    SELECT c.contract_id,
+        CASE WHEN coalesce(c.versions, 0) < 2 OR c.award_amount IS NULL
+                  OR c.award_amount <= 0 THEN 'unknown'
+             WHEN c.final_amount / c.award_amount - 1 > thr.t.threshold THEN 'raised'
+             ELSE 'clear' END AS status,
+        CASE WHEN c.award_amount > 0 AND c.versions >= 2
+             THEN round((c.final_amount / c.award_amount - 1)::DOUBLE, 6) END AS value,
+        thr.t.threshold AS threshold, c.regime,
+        CASE WHEN coalesce(c.versions, 0) < 2 THEN
+                  'the value is stated at one point in time only: modifications unknown'
+             ELSE 'value ' || c.award_amount || ' ' || c.amount_currency || ' when awarded, '
+                  || c.final_amount || ' in the latest of ' || c.versions || ' versions' END
+            AS evidence,
+        c.final_document_id AS document_id
+    FROM competition c LEFT JOIN thr USING (contract_id){scope.filter()}"""
+
+
+def late_publication(scope: Scope) -> str:
+    return f"""
+    WITH {_threshold('late_publication', scope, 'c.signed_on')},
+    delay AS (
+        SELECT c.contract_id,
+               CASE WHEN thr.t.unit = 'working_days' THEN p.n - s.n
+                    ELSE date_diff('day', c.signed_on, c.first_published_on::DATE) END AS days
+        FROM competition c JOIN thr USING (contract_id)
+        LEFT JOIN regime_calendars rc ON rc.regime = c.regime
+        LEFT JOIN calendar s ON s.country = rc.country AND s.day = c.signed_on
+        LEFT JOIN calendar p ON p.country = rc.country
+              AND p.day = c.first_published_on::DATE{scope.filter()})
+    SELECT c.contract_id,
+        CASE WHEN c.signed_on IS NULL OR c.first_published_on IS NULL
+                  OR thr.t.threshold IS NULL OR d.days IS NULL THEN 'unknown'
+             WHEN d.days <= thr.t.threshold THEN 'clear'
+             WHEN c.first_version THEN 'raised'
+             ELSE 'unknown' END AS status,
+        d.days::DOUBLE AS value, thr.t.threshold AS threshold, c.regime,
+        CASE WHEN c.signed_on IS NULL THEN 'no signing date published'
+             WHEN c.first_published_on IS NULL THEN 'no publication date published'
+             WHEN thr.t.threshold IS NULL THEN 'no publication deadline known for '
+                  || coalesce(c.regime, '?')
+             ELSE 'signed ' || strftime(c.signed_on, '%Y-%m-%d') || ', published '
+                  || strftime(c.first_published_on, '%Y-%m-%d') || ': ' || d.days || ' '
+                  || replace(thr.t.unit, '_', ' ') || ' (allowed ' || thr.t.threshold || ': '
+                  || thr.t.basis || ')'
+                  || CASE WHEN d.days > thr.t.threshold AND NOT c.first_version
+                          THEN '; this may be a later version of a record first published'
+                               || ' earlier' ELSE '' END END AS evidence,
+        c.first_document_id AS document_id
+    FROM competition c LEFT JOIN thr USING (contract_id)
+    LEFT JOIN delay d USING (contract_id){scope.filter()}"""
+
+
+def buyer_concentration(scope: Scope) -> str:
+    """Groups are a buyer's contracts of one category and year (cancelled ones left out); a
+    contract is raised when its vendor's share of the group is above the threshold, clear when
+    even the amounts of contracts without a known vendor could not lift it above."""
+    return f"""
+    WITH thr AS (SELECT threshold FROM thresholds WHERE flag = 'buyer_concentration'
+                 ORDER BY rank LIMIT 1),
+    base AS (
+        SELECT c.contract_id, c.buyer_id, c.vendor_id, c.year, t.category, c.amount,
+               c.currency, c.amount_usd, c.document_id
+        FROM contracts c JOIN (SELECT DISTINCT contract_id, category FROM tags) t
+          USING (contract_id)
+        WHERE c.buyer_id IS NOT NULL AND c.year IS NOT NULL
+          AND NOT coalesce({CANCELLED_SQL.format(status='c.status')}, FALSE)
+          {scope.same('c', 'buyer_id')}),
+    groups AS (
+        SELECT buyer_id, category, year, count(*) AS n,
+               count(DISTINCT currency) = 1 AND count(amount) = count(*) AS one_currency,
+               count(amount_usd) = count(*) AS all_usd,
+               any_value(currency) AS currency
+        FROM base GROUP BY ALL),
+    valued AS (
+        SELECT b.*, g.n, g.currency AS group_currency,
+               CASE WHEN g.one_currency THEN b.amount::DOUBLE
+                    WHEN g.all_usd THEN b.amount_usd END AS v,
+               CASE WHEN g.one_currency THEN g.currency WHEN g.all_usd THEN 'USD' END AS unit
+        FROM base b JOIN groups g USING (buyer_id, category, year)),
+    shares AS (
+        SELECT *, sum(v) OVER (PARTITION BY buyer_id, category, year) AS total,
+               sum(v) OVER (PARTITION BY buyer_id, category, year, vendor_id) AS mine,
+               sum(CASE WHEN vendor_id IS NULL THEN v END)
+                   OVER (PARTITION BY buyer_id, category, year) AS unvendored,
+               count(v) OVER (PARTITION BY buyer_id, category, year) AS valued_n
+        FROM valued),
+    decided AS (
+        SELECT s.*, (SELECT threshold FROM thr) AS threshold,
+            CASE WHEN s.n < {_setting('buyer_concentration', 'min_contracts', 3)}
+                      OR s.valued_n < s.n OR s.total IS NULL OR s.total <= 0
+                      OR s.vendor_id IS NULL THEN 'unknown'
+                 WHEN s.mine / s.total > (SELECT threshold FROM thr) THEN 'raised'
+                 WHEN (s.mine + coalesce(s.unvendored, 0)) / s.total
+                      <= (SELECT threshold FROM thr) THEN 'clear'
+                 ELSE 'unknown' END AS status,
+            CASE WHEN s.total > 0 THEN s.mine / s.total END AS share
+        FROM shares s)
+    SELECT contract_id,
+        CASE WHEN bool_or(status = 'raised') THEN 'raised'
+             WHEN bool_and(status = 'clear') THEN 'clear' ELSE 'unknown' END AS status,
+        round(max(share), 6) AS value, any_value(threshold) AS threshold,
+        NULL::VARCHAR AS regime,
+        arg_max(CASE
+            WHEN n < {_setting('buyer_concentration', 'min_contracts', 3)} THEN 'only ' || n
+                 || ' contract(s) of its buyer in ' || category || ', ' || year
+                 || ': too few to tell'
+            WHEN valued_n < n OR total IS NULL THEN 'not every contract of its buyer in '
+                 || category || ', ' || year || ' has an amount in one currency or in dollars'
+            WHEN vendor_id IS NULL THEN 'vendor not published'
+            ELSE 'vendor''s share ' || round(100 * share, 1) || '% of ' || n
+                 || ' contracts of its buyer in ' || category || ', ' || year || ' ('
+                 || round(mine, 2) || ' of ' || round(total, 2) || ' ' || unit || ')' END,
+                coalesce(share, -1)) AS evidence,
+        any_value(document_id) AS document_id
+    FROM decided d{scope.filter('d')}
+    GROUP BY contract_id"""
+
+
+def split_purchase(scope: Scope) -> str:
+    """Per buyer, vendor and threshold: contracts under the threshold in its currency; a window
+    of `window_days` opening at each one; every contract inside a window whose sum passes the
+    threshold with two or more contracts is raised."""
+    window = _setting("split_purchase", "window_days", 30)
+    pair = "TRUE" + scope.same("x", "buyer_id", "vendor_id")
+    within = f"c.contract_id IN (SELECT contract_id FROM contracts x WHERE {pair})" \
+        if scope.contract_id else None
+    return f"""
+    WITH {_threshold('split_purchase', scope, 'c.signed_on', within)},
+    base AS (
+        SELECT c.contract_id, c.buyer_id, c.vendor_id, c.signed_on, c.amount, c.currency,
+               c.document_id, thr.t.threshold AS threshold, thr.t.currency AS thr_currency,
+               thr.t.basis AS basis
+        FROM contracts c JOIN competition k USING (contract_id) LEFT JOIN thr USING (contract_id)
+        WHERE NOT coalesce({CANCELLED_SQL.format(status='c.status')}, FALSE)
+              {scope.same('c', 'buyer_id', 'vendor_id')}),
+    parts AS (
+        SELECT *,
+            sum(amount) OVER w_fwd AS window_sum, count(*) OVER w_fwd AS window_n
+        FROM base
+        WHERE buyer_id IS NOT NULL AND vendor_id IS NOT NULL AND signed_on IS NOT NULL
+          AND amount IS NOT NULL AND threshold IS NOT NULL AND currency = thr_currency
+          AND amount < threshold
+        WINDOW w_fwd AS (PARTITION BY buyer_id, vendor_id, threshold ORDER BY signed_on
+                         RANGE BETWEEN CURRENT ROW AND INTERVAL {window} DAY FOLLOWING)),
+    flagged AS (
+        SELECT *,
+            max(CASE WHEN window_n >= 2 AND window_sum > threshold THEN window_sum END)
+                OVER w_back AS split_sum,
+            max(CASE WHEN window_n >= 2 AND window_sum > threshold THEN window_n END)
+                OVER w_back AS split_n
+        FROM parts
+        WINDOW w_back AS (PARTITION BY buyer_id, vendor_id, threshold ORDER BY signed_on
+                          RANGE BETWEEN INTERVAL {window} DAY PRECEDING AND CURRENT ROW))
+    SELECT b.contract_id,
+        CASE WHEN b.buyer_id IS NULL OR b.vendor_id IS NULL OR b.signed_on IS NULL
+                  OR b.amount IS NULL OR b.threshold IS NULL
+                  OR b.currency IS DISTINCT FROM b.thr_currency THEN 'unknown'
+             WHEN b.amount >= b.threshold THEN 'clear'
+             WHEN f.split_sum IS NOT NULL THEN 'raised' ELSE 'clear' END AS status,
+        coalesce(f.split_sum, f.window_sum, b.amount)::DOUBLE AS value,
+        b.threshold, k.regime,
+        CASE WHEN b.threshold IS NULL THEN 'no threshold known for this regime and date'
+             WHEN b.currency IS DISTINCT FROM b.thr_currency THEN 'amount in '
+                  || coalesce(b.currency, '?') || ', threshold in ' || b.thr_currency
+             WHEN b.amount >= b.threshold THEN b.amount || ' ' || b.currency
+                  || ' is not under the threshold of ' || b.threshold
+             WHEN f.split_sum IS NOT NULL THEN f.split_n || ' contracts to this vendor within '
+                  || {window} || ' days, each under ' || b.threshold || ' ' || b.thr_currency
+                  || ', together ' || f.split_sum || ' (' || b.basis || ')'
+             ELSE 'no other contract to this vendor within ' || {window} || ' days lifts the'
+                  || ' sum above ' || b.threshold || ' ' || b.thr_currency END AS evidence,
+        b.document_id
+    FROM base b JOIN competition k USING (contract_id)
+    LEFT JOIN flagged f USING (contract_id){scope.filter('b')}"""
+
+
+def _setting(flag: str, key: str, default: int) -> int:
+    from . import definitions
+
+    return int(definitions()[flag].parameters.get(key, default))
+
+
+RULES = {f.__name__: f for f in (
+    single_bid, no_competition, short_tender_period, price_near_estimate,
+    all_but_winner_rejected, value_increase, late_publication, buyer_concentration,
+    split_purchase)}
+# flags decided from several contracts at once (the others read one contract's facts)
+GROUP_RULES = {"buyer_concentration", "split_purchase"}

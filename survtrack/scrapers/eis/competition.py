@@ -1,0 +1,98 @@
+"""How an EIS purchase was run, as each document states it: rows of `procurement_facts`.
+
+A notice states the procedure (placingWay), the call's publication, the deadline for
+applications and the maximum price; a protocol the applications received, admitted and
+rejected; a contract its basis (the notice it came from, or the single-supplier reason). The
+build folds them per contract (analysis/competition.py); here each document only says what it
+says, in the source's own codes (mapped in analysis/flags/procedure_types.csv).
+"""
+
+from __future__ import annotations
+
+from survtrack.scrapers import values as v
+from survtrack.scrapers.xmlsafe import child, local, text
+from survtrack.warehouse.protocol import LoadContext
+
+from .common import SOURCE, find, find_text
+
+
+def emit(ctx: LoadContext, subject_id: str, procurement_id: str | None, stage: str, **facts
+         ) -> None:
+    ctx.emit("procurement_facts", subject_id=subject_id, procurement_id=procurement_id,
+             stage=stage, document_id=ctx.document.document_id, **facts)
+
+
+def contract44(ctx: LoadContext, el, contract_id: str, notice: str | None, published) -> None:
+    """A 44-FZ contract's basis: a single-supplier reason (its code and words), else the notice
+    of the procedure it was awarded in."""
+    foundation = child(el, "foundation")
+    single = find(foundation, "singleCustomer")
+    if single is not None:
+        scheme, code = "eis44_single_reason", find_text(single, "code")
+        words = find_text(single, "name")
+    elif notice:
+        scheme, code, words = "eis44_foundation", "notice", f"awarded in procedure {notice}"
+    else:
+        scheme, code, words = "eis44_foundation", None, None
+    emit(ctx, contract_id, f"{SOURCE}:{notice}" if notice else None, "contract",
+         published_on=published, procedure_scheme=scheme, procedure_code=code,
+         procedure_text=v.clean(words, 1000))
+
+
+def contract223(ctx: LoadContext, data, contract_id: str, notice: str | None, published
+                ) -> None:
+    """A 223-FZ contract's purchase type (the customer's own code list, read by its words)."""
+    emit(ctx, contract_id, f"{SOURCE}:{notice}" if notice else None, "contract",
+         published_on=published, procedure_scheme="eis223_purchase_type",
+         procedure_code=text(data, "purchaseTypeInfo", "code"),
+         procedure_text=v.clean(text(data, "purchaseTypeInfo", "name"), 1000))
+
+
+def notice44(ctx: LoadContext, el, number: str, published, amount, currency) -> None:
+    """A 44-FZ notice: placing way, the call's publication, the applications' deadline."""
+    placing = find(el, "placingWay")
+    deadline = v.moment(find_text(find(el, "collecting", "collectingInfo"), "endDate", "endDT"),
+                        "procedureInfo/collecting/endDate")
+    emit(ctx, f"{SOURCE}:{number}", f"{SOURCE}:{number}", "notice", published_on=published,
+         procedure_scheme="eis44_placing" if placing is not None else None,
+         procedure_code=find_text(placing, "code"),
+         procedure_text=v.clean(find_text(placing, "name"), 1000),
+         tender_published_on=published if deadline else None, tender_deadline=deadline,
+         estimated_amount=amount, estimated_currency=currency)
+
+
+def protocol44(ctx: LoadContext, el, number: str, published) -> None:
+    """A 44-FZ protocol: applications received, admitted and rejected, where it lists them.
+
+    Each application's own `admitted` (in `admittedInfo/appAdmittedInfo` in the 2020 schemes,
+    directly under `application` before) is read, not the commission members' votes. A
+    protocol declaring that no application was filed (abandonedReason) states zero.
+    """
+    apps = [n for n in el.iter() if local(n.tag) in ("application", "applicationInfo")]
+    received = len(apps)
+    admitted = rejected = 0
+    decided = False
+    for app in apps:
+        verdict = text(app, "admitted") or text(app, "admittedInfo", "appAdmittedInfo", "admitted")
+        if verdict in ("true", "false"):
+            decided = True
+            admitted += verdict == "true"
+            rejected += verdict == "false"
+    abandoned = find_text(find(el, "abandonedReason"), "name")
+    if not apps and not (abandoned and "ни одной заявки" in abandoned):
+        return  # a protocol that lists no applications says nothing about them
+    emit(ctx, f"{SOURCE}:{number}", f"{SOURCE}:{number}", "protocol", published_on=published,
+         procedure_text=v.clean(abandoned, 1000), bids_received=received,
+         bids_admitted=admitted if decided else None,
+         bids_rejected=rejected if decided else None)
+
+
+def notice223(ctx: LoadContext, data, number: str, published, amount, currency) -> None:
+    """A 223-FZ purchase notice: the customer's method (by its words), the deadline."""
+    deadline = v.moment(text(data, "submissionCloseDateTime"), "submissionCloseDateTime")
+    emit(ctx, f"{SOURCE}:{number}", f"{SOURCE}:{number}", "notice", published_on=published,
+         procedure_scheme="eis223_purchase_method",
+         procedure_code=text(data, "purchaseMethodCode"),
+         procedure_text=v.clean(text(data, "purchaseCodeName"), 1000),
+         tender_published_on=published if deadline else None, tender_deadline=deadline,
+         estimated_amount=amount, estimated_currency=currency)

@@ -1,0 +1,102 @@
+"""Callback answers cached per (snapshot, callback, inputs): a hit gives the very bytes a fresh
+render gives, and a new snapshot is never answered from the old one's cache (issue 11 item 7).
+
+Real warehouse (EIS documents plus the dashboard fixture), real Flask test client posting what
+the browser posts to Dash; the uncached app over the same snapshot is the reference.
+"""
+
+from __future__ import annotations
+
+import pytest
+from dashboard_fixture import built_dashboard_db
+
+from survtrack import scrapers
+from survtrack.analysis.facts import publish_snapshot
+from survtrack.dashboard.app import create_app
+from survtrack.dashboard.cache import HEADER
+from survtrack.scrapers.ingest import ingest
+from survtrack.warehouse.store import Warehouse
+
+UPDATE = "/_dash-update-component"
+
+
+def render(path: str, search: str) -> dict:
+    return {"output": "..navbar.children...page.children..",
+            "outputs": [{"id": "navbar", "property": "children"},
+                        {"id": "page", "property": "children"}],
+            "inputs": [{"id": "url", "property": "pathname", "value": path},
+                       {"id": "url", "property": "search", "value": search}],
+            "changedPropIds": ["url.pathname", "url.search"], "state": []}
+
+
+def grid(search: str, start: int) -> dict:
+    ask = {"startRow": start, "endRow": start + 100, "sortModel": [], "filterModel": {}}
+    return {"output": "contracts-grid.getRowsResponse",
+            "outputs": {"id": "contracts-grid", "property": "getRowsResponse"},
+            "inputs": [{"id": "contracts-grid", "property": "getRowsRequest", "value": ask}],
+            "changedPropIds": ["contracts-grid.getRowsRequest"],
+            "state": [{"id": "url", "property": "search", "value": search}]}
+
+
+def vendor_search(text: str) -> dict:
+    return {"output": "f-vendor.options", "outputs": {"id": "f-vendor", "property": "options"},
+            "inputs": [{"id": "f-vendor", "property": "search_value", "value": text}],
+            "changedPropIds": ["f-vendor.search_value"],
+            "state": [{"id": "f-vendor", "property": "value", "value": None}]}
+
+
+ALL = "?scope=all"
+ASKED = {"overview": render("/", ""), "overview, all contracts, ru": render("/", ALL + "&lang=ru"),
+         "contracts page": render("/contracts", ALL), "grid rows": grid(ALL, 0),
+         "vendor profile": render("/vendor", "?id=RU-INN:7701000002"),
+         "vendor search": vendor_search("ntech")}
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory, shared):
+    return built_dashboard_db(tmp_path_factory.mktemp("cache"), shared)
+
+
+def test_a_repeated_view_is_answered_from_the_cache_with_the_same_bytes(db):
+    cached = create_app(db).server.test_client()
+    fresh = create_app(db, cache_entries=0).server.test_client()
+    answers = {}
+    for name, body in ASKED.items():
+        first, again = cached.post(UPDATE, json=body), cached.post(UPDATE, json=body)
+        reference = fresh.post(UPDATE, json=body)
+        assert (first.status_code, again.status_code) == (200, 200), name
+        assert (first.headers[HEADER], again.headers[HEADER]) == ("miss", "hit"), name
+        assert again.data == first.data == reference.data, name
+        assert HEADER not in reference.headers
+        answers[name] = first.data
+    assert len(set(answers.values())) == len(answers)  # each view its own answer
+    assert b"NtechLab" in answers["vendor search"]
+    # other filters are another view: not answered from the first one's entry
+    other = cached.post(UPDATE, json=render("/", "?country=US"))
+    assert other.headers[HEADER] == "miss" and other.data != answers["overview"]
+    # a callback that only rewrites the URL is not kept
+    url_only = {"output": "url.search", "outputs": {"id": "url", "property": "search"},
+                "inputs": [{"id": f"f-{c}", "property": "value", "value": None}
+                           for c in ("country", "source", "category")],
+                "changedPropIds": ["f-country.value"],
+                "state": [{"id": "url", "property": "search", "value": ""}]}
+    assert HEADER not in cached.post(UPDATE, json=url_only).headers
+
+
+def test_a_new_snapshot_is_never_answered_from_the_old_ones_cache(db, shared):
+    cached = create_app(db).server.test_client()
+    page, rows = ASKED["contracts page"], ASKED["grid rows"]
+    before = cached.post(UPDATE, json=page)
+    before_rows = cached.post(UPDATE, json=rows)
+    assert cached.post(UPDATE, json=page).headers[HEADER] == "hit"
+    with Warehouse(db) as wh:  # more contracts, then a new snapshot
+        ingest(wh, scrapers.get("ocds"), [shared / "ocds" / "mx-gacm_release_256_cctv.json"])
+        publish_snapshot(db, wh.con)
+    after, after_rows = cached.post(UPDATE, json=page), cached.post(UPDATE, json=rows)
+    assert (after.headers[HEADER], after_rows.headers[HEADER]) == ("miss", "miss")
+    fresh = create_app(db, cache_entries=0).server.test_client()
+    assert after.data == fresh.post(UPDATE, json=page).data != before.data
+    assert after_rows.data == fresh.post(UPDATE, json=rows).data != before_rows.data
+    assert b"streaming de 4 eventos" in after_rows.data  # the new contract is listed
+    assert b"streaming de 4 eventos" not in before_rows.data
+    assert cached.post(UPDATE, json=page).headers[HEADER] == "hit"
