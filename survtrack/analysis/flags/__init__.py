@@ -100,7 +100,7 @@ def calendar(first: int = 1990, last: int = 2035) -> pd.DataFrame:
     for country in sorted({r["calendar"] for r in regimes() if r["calendar"]}):
         off = pd.DatetimeIndex(list(holidays.country_holidays(country,
                                                               years=range(first, last + 1))))
-        working = (days.dayofweek < 5) & ~days.isin(off)
+        working = (days.day_of_week < 5) & ~days.isin(off)
         frames.append(pd.DataFrame({"country": country, "day": days.date,
                                     "n": working.cumsum().astype("int32")}))
     return pd.concat(frames, ignore_index=True)
