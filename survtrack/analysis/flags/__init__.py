@@ -42,6 +42,7 @@ class Flag:
     reference: str
     reference_url: str
     parameters: dict = field(default_factory=dict)
+    caveat: str = ""
 
     def name(self, lang: str = "en") -> str:
         return self.name_ru if lang == "ru" else self.name_en
@@ -58,7 +59,8 @@ def definitions() -> dict[str, Flag]:
         params = dict(p.split("=", 1) for p in row["parameters"].split(";") if p)
         out[row["flag"]] = Flag(row["flag"], row["name_en"], row["name_ru"], row["definition"],
                                 row["requires"], tuple(row["sources"].split()),
-                                row["reference"], row["reference_url"], params)
+                                row["reference"], row["reference_url"], params,
+                                row["caveat"])
     missing = set(RULES) - set(out)
     if missing:
         raise ValueError(f"rules without a row in flags.csv: {sorted(missing)}")
