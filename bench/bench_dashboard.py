@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 
 from survtrack.analysis import spending
+from survtrack.analysis.facts import publish_snapshot
 from survtrack.analysis.spending import Filters
 from survtrack.dashboard.pages import contracts as contracts_page
 from survtrack.dashboard.pages import overview
-from survtrack.warehouse.snapshot import SnapshotReader, publish_snapshot
+from survtrack.warehouse.snapshot import SnapshotReader
 from survtrack.warehouse.store import Warehouse
 
 VENDORS, BUYERS = 20_000, 5_000

@@ -11,10 +11,10 @@ import pytest
 from dashboard_fixture import built_dashboard_db
 
 from survtrack import scrapers
+from survtrack.analysis.facts import publish_snapshot
 from survtrack.dashboard.app import create_app
 from survtrack.dashboard.cache import HEADER
 from survtrack.scrapers.ingest import ingest
-from survtrack.warehouse.snapshot import publish_snapshot
 from survtrack.warehouse.store import Warehouse
 
 UPDATE = "/_dash-update-component"

@@ -25,6 +25,7 @@ import pytest
 
 from survtrack.analysis import provenance, spending
 from survtrack.analysis.spending import Filters
+from survtrack.dashboard import urls
 
 pytestmark = pytest.mark.browser
 
@@ -228,7 +229,7 @@ def test_j1_from_the_overview_to_ntechlabs_contract_and_its_citation(journey, de
                            polling=100)
     click_bar(page, "overview-chart", vendor_name, str(year))
     page.wait_for_url("**/contracts?**")
-    selected = Filters.from_query(query(page))
+    selected = urls.from_query(query(page))
     assert (selected.country, selected.currency, selected.year_from) == ("RU", "RUB", year)
     expected = spending.count_contracts(con, selected)
     wait_grid(page, expected)
@@ -258,13 +259,12 @@ def test_j2_the_contracts_grid_lists_sorts_and_filters(journey, demo_site):
     for direction in ("asc", "desc"):
         page.click(header)
         top = spending.contracts(con, Filters(), limit=1,
-                                 sort=[{"colId": "amount_usd", "sort": direction}])
+                                 sort=[("amount_usd", direction)])
         first_row_is(page, top["contract_id"][0])
     vendor = spending.contracts(con, Filters(), limit=1)["vendor_name"][0]
     word = max(re.findall(r"\w+", vendor), key=len)
     page.fill("#contracts-grid .ag-floating-filter[col-id=vendor_name] input", word)
-    column_filter = {"vendor_name": {"filterType": "text", "type": "contains", "filter": word}}
-    wanted = spending.count_contracts(con, Filters(), column_filter)
+    wanted = spending.count_contracts(con, Filters(), [("vendor_name", "contains", word)])
     wait_grid(page, wanted)
     assert all(word.lower() in e.text_content().lower() for e in page.query_selector_all(
         "#contracts-grid .ag-row [col-id=vendor_name]"))
