@@ -288,6 +288,13 @@ def test_names_of_categories_and_sources_in_both_languages():
     assert labels.identifier("RU-INN:7703380158") == "RU-INN:7703380158"
 
 
+def test_counts_read_with_the_languages_plurals():
+    assert [formats.count(n, "contracts", "ru") for n in (1, 3, 5, 21, 11)] == [
+        "1 контракт", "3 контракта", "5 контрактов", "21 контракт", "11 контрактов"]
+    assert [formats.count(n, "contracts") for n in (1, 2, 1000)] == [
+        "1 contract", "2 contracts", "1,000 contracts"]
+
+
 def test_every_message_has_both_languages():
     from survtrack.dashboard.i18n import _table
 

@@ -663,5 +663,45 @@ def test_j14_a_phone_and_a_keyboard(journey, browser, demo_site):
     page.keyboard.press("Enter")
     page.wait_for_url("**/contracts?**")
     assert page.url.endswith(link)
-    wait_grid(page, spending.count_contracts(con, Filters.from_query(query(page))))
+    wait_grid(page, spending.count_contracts(con, urls.from_query(query(page))))
     tab_to("#contracts-grid")
+
+
+def test_j13_search_in_both_scripts_from_the_box_on_every_page(journey, demo_site):
+    """«НтехЛаб», «ntechlab» and «Н-Тех» find NtechLab and lead to its profile; «Москв» finds
+    the Moscow bodies in Russian; a vendor's INN finds it. Expected hits from the warehouse."""
+    from survtrack.analysis import search
+
+    con = demo_site.cursor()
+    ntechlab = con.execute("SELECT vendor_key FROM contract_facts WHERE vendor_name = 'NtechLab'"
+                           " LIMIT 1").fetchone()[0]
+    page = journey.goto("/contracts")
+    for text in ("НтехЛаб", "ntechlab", "Н-Тех"):
+        page.fill("#search-q", text)
+        page.press("#search-q", "Enter")
+        page.wait_for_function("(q) => new URLSearchParams(location.search).get('q') == q",
+                               arg=text, polling=100)
+        page.wait_for_selector("#search-vendors")
+        hrefs = page.eval_on_selector_all("#search-vendors a.search-hit",
+                                          "as => as.map(a => a.getAttribute('href'))")
+        assert f"/vendor?id={quote(ntechlab, safe='')}" in [h.replace(":", "%3A")
+                                                            for h in hrefs], (text, hrefs)
+    page.click("#search-vendors a.search-hit >> text=NtechLab")
+    page.wait_for_url("**/vendor?**")
+    assert page.text_content("#profile-name") == "NtechLab"
+
+    page = journey.goto("/search?q=Москв&lang=ru")
+    expected = search.search(con, "Москв")
+    assert expected["buyer"]["count"] + expected["contract"]["count"] > 0
+    for kind in search.KINDS:
+        heading = page.text_content(f"#search-{kind}s h3")
+        assert heading.endswith(f"({expected[kind]['count']})"), heading
+        assert [e.text_content() for e in page.query_selector_all(
+            f"#search-{kind}s a.search-hit")] == list(expected[kind]["rows"]["label"])
+    assert page.get_attribute("#search-q", "value") == "Москв"
+    inn, vendor_name = con.execute(
+        """SELECT o.identifier, f.vendor_name FROM contract_facts f JOIN organizations o
+           ON o.entity_id = f.vendor_key WHERE o.scheme = 'RU-INN' LIMIT 1""").fetchone()
+    page = journey.goto(f"/search?q={inn}")
+    assert vendor_name in [e.text_content() for e in page.query_selector_all(
+        "#search-vendors a.search-hit")]

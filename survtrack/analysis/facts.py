@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 
+from survtrack.analysis import search
 from survtrack.warehouse import snapshot
 from survtrack.warehouse.schema import CANCELLED_SQL
 
@@ -132,7 +133,9 @@ DEFAULT_ORDER = "year DESC NULLS LAST, signed_on DESC NULLS LAST, contract_id"
 # the snapshot's derived tables, in the order they are made (the cubes read contract_facts)
 DERIVED = {"contract_facts": f"{FACTS_SQL} ORDER BY {DEFAULT_ORDER}",
            **{name: sql if name.startswith("facts_by_") else f"{sql} ORDER BY 1"
-              for name, sql in CUBES.items()}}
+              for name, sql in CUBES.items()},
+           # the search box's index: every party and contract by every name it is known by
+           "search_index": search.index_sql()}
 
 
 def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection | None = None,

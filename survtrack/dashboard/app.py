@@ -75,7 +75,9 @@ def page_title(con, pathname: str | None, search: str | None) -> dict:
     lang = language(first(query, "lang"))
     path = (pathname or "/").rstrip("/") or "/"
     parts = {"/": [t("title_overview", lang)], "/contracts": [t("title_contracts", lang)],
-             "/countries": [t("title_countries", lang)], "/search": [t("title_search", lang)]}
+             "/countries": [t("title_countries", lang)],
+             "/search": [f"«{first(query, 'q')}»"] * bool(first(query, "q"))
+             + [t("title_search", lang)]}
     if path in ("/vendor", "/buyer"):
         role = path[1:]
         name = labels.party_name(con, role, first(query, "id"))

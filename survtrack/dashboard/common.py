@@ -14,7 +14,7 @@ from survtrack.analysis.spending import Filters
 
 from . import labels
 from .i18n import t
-from .urls import from_query, href, parse_search
+from .urls import first, from_query, href, parse_search
 
 
 def records(df: pd.DataFrame) -> list[SimpleNamespace]:

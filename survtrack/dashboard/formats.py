@@ -110,6 +110,26 @@ def _with_symbol(amount: str, currency: str, lang: str) -> str:
     return f"-{symbol}{amount[1:]}" if amount.startswith("-") else f"{symbol}{amount}"
 
 
+@lru_cache(maxsize=4)
+def _locale(lang: str):
+    from babel import Locale
+
+    return Locale.parse(lang)
+
+
+def count(n, noun: str, lang: str = "en") -> str:
+    """'1 contract', '5 contracts'; '1 контракт', '3 контракта', '5 контрактов': the number
+    and the noun's plural form by the language's rule (Babel/CLDR), from the i18n rows
+    `n_<noun>_<form>` (forms one, few, many, other)."""
+    if missing(n):
+        return "–"
+    form = _locale(lang).plural_form(abs(int(n)))
+    text = t(f"n_{noun}_{form}", lang)
+    if text == f"n_{noun}_{form}":  # a form the language does not name: its 'other'
+        text = t(f"n_{noun}_other", lang)
+    return text.format(n=number(n, lang))
+
+
 def percent(share, lang: str = "en") -> str:
     if missing(share):
         return "–"

@@ -131,7 +131,7 @@ def layout(con, f: Filters, query: dict, lang: str):
     return html.Div([
         selection_summary(f, lang, labels.names_of(con, f)),
         html.Div([
-            html.Span(f"{formats.number(total, lang)} {t('contracts', lang).lower()}",
+            html.Span(formats.count(total, "contracts", lang),
                       id="contract-count", className="me-3"),
             html.A(t("download_csv", lang), href=download, id="download-csv",
                    className="btn btn-outline me-2"),

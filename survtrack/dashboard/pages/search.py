@@ -7,8 +7,9 @@ from dash import dcc, html
 from survtrack.analysis import search
 
 from .. import formats
-from ..common import contract_href, first, href, records
+from ..common import records
 from ..i18n import t
+from ..urls import contract_href, first, href
 
 SHOWN = 20
 
@@ -24,8 +25,8 @@ def _group(kind: str, found: dict, lang: str) -> html.Section:
     items = [html.Li([
         dcc.Link(row.label, href=_link(kind, row, lang), className="search-hit"),
         html.Span(f" · {formats.money(row.amount_usd, 'USD', lang)}" if kind == "contract"
-                  else f" · {formats.number(row.contracts, lang)} "
-                       f"{t('contracts', lang).lower()}", className="hint"),
+                  else f" · {formats.count(row.contracts, 'contracts', lang)}",
+                  className="hint"),
     ]) for row in rows]
     more = found["count"] - len(rows)
     return html.Section([
