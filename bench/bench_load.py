@@ -86,9 +86,10 @@ def views(db: Path) -> dict[str, list[tuple[str, dict]]]:
 
 
 def render(path: str, search: str) -> dict:
-    return {"output": "..navbar.children...page.children..",
+    return {"output": "..navbar.children...page.children...page-meta.data..",
             "outputs": [{"id": "navbar", "property": "children"},
-                        {"id": "page", "property": "children"}],
+                        {"id": "page", "property": "children"},
+                        {"id": "page-meta", "property": "data"}],
             "inputs": [{"id": "url", "property": "pathname", "value": path},
                        {"id": "url", "property": "search", "value": search}],
             "changedPropIds": ["url.pathname", "url.search"], "state": []}
