@@ -454,6 +454,88 @@ def test_j10_a_contract_states_its_date_basis_and_what_was_paid(journey, demo_si
     assert not page.query_selector("#contract-cancelled")
 
 
+def test_j11_a_red_flag_narrows_the_overview_the_grid_and_the_download(journey, demo_site):
+    """Issue 14: the analyst picks a red flag on the overview -> the totals and the grid hold
+    exactly the contracts raising it -> a flagged contract's page says why (value, threshold,
+    evidence, document) -> the filtered CSV holds those contracts with their flags columns."""
+    from survtrack.analysis import flags, threads
+    from survtrack.dashboard import formats
+    from survtrack.dashboard.common import records
+
+    con = demo_site.cursor()
+    everything = Filters(surveillance_only=False)
+    rates = spending.flag_rates(con, everything).set_index("flag")
+    flag = rates.raised.idxmax()  # the flag raised most often on the demo
+    raised, knowable = int(rates.raised[flag]), int(rates.knowable[flag])
+    assert 0 < raised < knowable, (flag, raised, knowable)
+    narrowed = everything.with_(flag=flag)
+    flagged = {r[0] for r in con.execute(
+        "SELECT contract_id FROM flags WHERE flag = ? AND raised", [flag]).fetchall()}
+    assert spending.count_contracts(con, narrowed) == raised == len(flagged)
+    name = flags.definitions()[flag].name_en
+
+    page = journey.goto("/?scope=all")
+    row = page.wait_for_selector(f"#selection-flags tr[data-flag={flag}]")
+    assert f"{raised} of {knowable}" in row.text_content()  # over the knowable, never all
+    before = page.text_content("#kpi-contracts")
+    choose(page, "f-flag", name, f"Red flag: {name}")
+    assert query(page) == {"flag": [flag], "scope": ["all"]}
+    page.wait_for_function("([n, was]) => { const k = document.getElementById('kpi-contracts');"
+                           " return k && k.textContent == n && n != was; }",
+                           arg=[formats.number(raised, "en"), before], polling=100)
+    total = records(spending.totals(con, narrowed))[0].total
+    assert page.text_content("#kpi-total") == formats.money(total, narrowed.currency, "en")
+    # the rates table is over the selection without its own flag filter: unchanged
+    assert f"{raised} of {knowable}" in page.text_content(
+        f"#selection-flags tr[data-flag={flag}]")
+
+    page.click("#nav-nav_contracts")
+    page.wait_for_url("**/contracts?**")
+    assert query(page)["flag"] == [flag]
+    wait_grid(page, raised)
+    shown = grid_ids(page)  # the rows on screen (the pager says "of <raised>")
+    assert shown and set(shown) <= flagged
+
+    contract_id = shown[0]
+    page.click(f"#contracts-grid a.app-link[href^='/contract/{quote(contract_id, safe='')}']")
+    page.wait_for_selector("#contract-page")
+    why = {f["flag"]: f for f in flags.for_contract(con, contract_id)}[flag]
+    assert why["status"] == "raised"
+    cells = page.wait_for_selector(f"#contract-flags tr[data-flag={flag}]") \
+        .query_selector_all("td")
+    assert cells[0].text_content() == name and cells[1].text_content() == "raised"
+    assert cells[4].text_content() == why["evidence"]
+    if why["document_id"]:  # the document the evidence came from, one click away
+        assert cells[5].query_selector(f"a[href^='/document/{why['document_id']}']")
+    if threads.for_contract(con, contract_id):  # and the procurement's story
+        page.wait_for_selector("#contract-thread")
+
+    page.go_back()
+    page.wait_for_url("**/contracts?**")
+    wait_grid(page, raised)
+    with page.expect_download() as csv_download:
+        page.click("#download-csv")
+    assert f"flag-{flag.replace('_', '-')}" in csv_download.value.suggested_filename
+    lines = Path(csv_download.value.path()).read_text(encoding="utf-8-sig") \
+        .splitlines(keepends=True)
+    skip = int(re.search(r"after the (\d+) lines", lines[0]).group(1))
+    notes = dict(line[2:].rstrip().split(": ", 1) for line in lines[1:skip])
+    assert f"red flag {flag} raised" in notes["selection"] and notes["rows"] == str(raised)
+    rows = list(csv.DictReader(io.StringIO("".join(lines[skip:]))))
+    assert {r["contract_id"] for r in rows} == flagged
+    for r in rows:
+        known = set(r["flags_known"].split(";"))
+        assert flag in r["flags"].split(";") and set(r["flags"].split(";")) <= known
+    assert {r["contract_id"]: r["flags"] for r in rows}[contract_id].split(";") == sorted(
+        f for f, v in why_all(con, contract_id).items() if v == "raised")
+
+
+def why_all(con, contract_id: str) -> dict[str, str]:
+    from survtrack.analysis import flags
+
+    return {f["flag"]: f["status"] for f in flags.for_contract(con, contract_id)}
+
+
 CRAWL_PAGES = 14  # pages opened in the browser; every link found is also fetched over HTTP
 PER_KIND = 2  # pages of one kind (path without its query) opened, so the crawl is varied
 

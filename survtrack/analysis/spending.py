@@ -477,7 +477,10 @@ EXPORT_COLUMNS = {
     "fx_source": "c.fx_source", "fx_date": "c.fx_date",
     "amount_usd_constant": "c.amount_usd_constant", "paid": "f.paid", "paid_usd": "f.paid_usd",
     "status": "f.status", "cancelled": "f.cancelled",
-    "categories": "array_to_string(f.categories, ';')", "source_url": "f.url",
+    "categories": "array_to_string(f.categories, ';')",
+    # red flags raised, and those decided (raised or clear): a flag in neither is unknown
+    "flags": "array_to_string(f.flags, ';')", "flags_known": "array_to_string(f.flags_known, ';')",
+    "source_url": "f.url",
     "citation": "cit.citation", "document_id": "f.document_id",
 }
 

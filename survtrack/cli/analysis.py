@@ -137,12 +137,19 @@ def claims(
 
 def flags(
     contract: Annotated[str | None, typer.Option(
-        "--contract", help="every flag of one contract, with its evidence")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+        "--contract", help="every flag of one contract: raised, clear, not applicable or"
+        " unknown, with its value, threshold, evidence and document")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="print the rows as JSON: per flag and source (contracts, raised,"
+        " clear, knowable, not_knowable, rate), or with --contract one row per flag (status,"
+        " value, threshold, regime, evidence, document_id)")] = False,
     db: DbOption = None,
 ) -> None:
-    """Red flags (docs/flags.md): per flag and source, contracts raised, clear and not
-    knowable, and the rate over the knowable; or every flag of one contract (--contract)."""
+    """Red flags (docs/flags.md, one page per flag in docs/flags/): per flag and each source
+    it is computed for, the contracts where it is raised, clear or not knowable (unknown: the
+    documents do not say enough; or not applicable), and the rate raised over the knowable,
+    never over all; or every flag of one contract (--contract). Reads the `flags` table that
+    `survtrack build` writes."""
     from survtrack.analysis import flags as red
 
     require_warehouse(db)
@@ -162,14 +169,15 @@ def flags(
     if contract is not None:
         table = Table("flag", "status", "value", "threshold", "evidence", "document",
                       title=f"red flags of {contract}")
+        table.columns[0].no_wrap = table.columns[1].no_wrap = True
         for r in rows:
             table.add_row(r["flag"], r["status"], _num(r["value"]), _num(r["threshold"]),
                           r["evidence"] or "", (r["document_id"] or "")[:12])
-        Console().print(table, soft_wrap=True)
+        Console(width=max(Console().width, 120)).print(table)  # a pipe is 80 wide
         return
     if not built:
         console.print("[yellow]no flags computed yet[/yellow]: run `survtrack build`")
-    table = Table("flag", "source", "raised", "clear", "unknown", "rate",
+    table = Table("flag", "source", "raised", "clear", "not knowable", "rate",
                   title="red flags per source (docs/flags.md); unknown is never clear",
                   caption="rate: raised among the contracts where the flag is knowable")
     for column in table.columns:

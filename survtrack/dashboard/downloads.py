@@ -48,6 +48,8 @@ def describe(f: Filters) -> str:
         parts.append(f"dated {f.year_from or '…'}–{f.year_to or '…'}")
     if f.undated:
         parts.append("without a year")
+    if f.flag:
+        parts.append(f"red flag {f.flag} raised")
     if f.exclude_vendors:
         parts.append(f"excluding vendors {', '.join(f.exclude_vendors)}")
     parts.append("summed in US dollars (converted)" if f.usd

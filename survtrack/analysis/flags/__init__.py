@@ -42,6 +42,7 @@ class Flag:
     reference: str
     reference_url: str
     parameters: dict = field(default_factory=dict)
+    caveat: str = ""
 
     def name(self, lang: str = "en") -> str:
         return self.name_ru if lang == "ru" else self.name_en
@@ -58,7 +59,8 @@ def definitions() -> dict[str, Flag]:
         params = dict(p.split("=", 1) for p in row["parameters"].split(";") if p)
         out[row["flag"]] = Flag(row["flag"], row["name_en"], row["name_ru"], row["definition"],
                                 row["requires"], tuple(row["sources"].split()),
-                                row["reference"], row["reference_url"], params)
+                                row["reference"], row["reference_url"], params,
+                                row["caveat"])
     missing = set(RULES) - set(out)
     if missing:
         raise ValueError(f"rules without a row in flags.csv: {sorted(missing)}")
@@ -100,7 +102,7 @@ def calendar(first: int = 1990, last: int = 2035) -> pd.DataFrame:
     for country in sorted({r["calendar"] for r in regimes() if r["calendar"]}):
         off = pd.DatetimeIndex(list(holidays.country_holidays(country,
                                                               years=range(first, last + 1))))
-        working = (days.dayofweek < 5) & ~days.isin(off)
+        working = (days.day_of_week < 5) & ~days.isin(off)
         frames.append(pd.DataFrame({"country": country, "day": days.date,
                                     "n": working.cumsum().astype("int32")}))
     return pd.concat(frames, ignore_index=True)

@@ -55,8 +55,11 @@ def index() -> str:
             " `survtrack.analysis.flags.for_contract(con, id)` and"
             " `survtrack.analysis.threads.for_contract(con, id)`.", "",
             "In the dashboard: the overview's *Red flag* filter (`?flag=<id>` in any page's URL)"
-            " narrows every view, the contracts grid and its downloads to the contracts raising"
-            " it; the overview lists each flag's raised-of-knowable contracts and share of the"
+            " narrows every view, the contracts grid and its downloads (whose `flags` and"
+            " `flags_known` columns list the flags raised and decided per contract) to the"
+            " contracts raising it; a contract's page lists every flag, raised, clear, not"
+            " applicable or unknown, with its value, threshold, evidence and document, and the"
+            " procurement's thread; the overview lists each flag's raised-of-knowable contracts and share of the"
             " money for the selection; a vendor's or buyer's profile sets its rates beside those"
             " of every contract in the selection (`spending.flag_rates`).", "",
             "## Procedures on one scale", "",
@@ -108,7 +111,10 @@ def page(name: str) -> str:
     doc = inspect.getdoc(RULES[name])
     if doc:
         out += [doc, ""]
-    out += ["## Thresholds", "", "| regime | procedure | type | threshold | valid | basis |",
+    out += ["## Caveat", "", flag.caveat or "–", ""]
+    out += ["## Thresholds", "", "From [thresholds.csv](../../survtrack/analysis/flags/thresholds.csv)"
+            " (the first matching row wins):", "",
+            "| regime | procedure | type | threshold | valid | basis |",
             "|---|---|---|---|---|---|"]
     for r in rows.itertuples():
         valid = " – ".join(d.strftime("%Y-%m-%d") if d == d and d is not None else "…"
@@ -129,6 +135,10 @@ def page(name: str) -> str:
                            for d in row["documents"].split())
         out.append(f"| {row['case']} | `{row['contract_id']}` | {docs} |"
                    f" {STATUS_WORDS[row['status']]} | {_cell(row['value'])} |")
+    noted = [r for r in examples() if r["flag"] == name and r.get("note")]
+    if noted:
+        out += ["", "Why a case is written by hand:", ""]
+        out += [f"- `{r['contract_id']}` ({r['case']}): {r['note']}" for r in noted]
     out += ["", f"To see one: `survtrack flags --contract {_first_raising(name)}` on a warehouse"
             " holding its documents.", ""]
     return "\n".join(out)
