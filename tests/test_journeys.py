@@ -119,7 +119,7 @@ def query(page) -> dict[str, list[str]]:
     return parse_qs(urlparse(page.url).query)
 
 
-def wait_grid(page, count: int) -> None:
+def wait_grid(page, count: int, of: str = "of") -> None:
     """Until the grid knows it holds `count` rows (its pager says "of <count>") and the rows
     on screen are loaded (not the infinite model's loading stubs)."""
     page.wait_for_function(
@@ -127,9 +127,9 @@ def wait_grid(page, count: int) -> None:
              const pager = document.querySelector(
                '#contracts-grid .ag-paging-row-summary-panel');
              const cells = [...document.querySelectorAll(sel)];
-             return pager && pager.textContent.trim().endsWith(' of ' + n)
+             return pager && pager.textContent.trim().endsWith(n)
                     && cells.length > 0 && cells.every(c => c.textContent.trim()); }""",
-        arg=[GRID_IDS, f"{count:,}"], polling=100)
+        arg=[GRID_IDS, f" {of} {count:,}"], polling=100)
 
 
 def grid_ids(page) -> list[str]:
@@ -576,3 +576,52 @@ def _archive(demo_site):
     from survtrack.warehouse.archive import Archive
 
     return Archive(config.archive_path(demo_site.db))
+
+
+KEY_ON_SCREEN = re.compile(r"\b(?:ent|name):[\w:.-]+|\b[a-z]+_[a-z_]+\b")
+
+
+def visible_keys(page) -> list[str]:
+    """Internal keys in the page's visible text, title and open dropdown options (the flag
+    table's evidence and a document's kind are quoted from the warehouse, not labels)."""
+    text = page.evaluate("document.title + '\\n' + document.body.innerText")
+    return sorted({m.group(0) for m in KEY_ON_SCREEN.finditer(text)} - {"entity_links"})
+
+
+def test_j12_names_never_keys_in_both_languages(journey, demo_site):
+    """ICE's key in the URL: the badge, the dropdown, the title and the profile say its name;
+    categories and sources read as words in English and Russian."""
+    from survtrack.dashboard import labels
+
+    con = demo_site.cursor()
+    ice, ice_name = con.execute(
+        """SELECT buyer_key, any_value(buyer_name) FROM contract_facts
+           WHERE buyer_name LIKE '%Immigration and Customs Enforcement%'
+           GROUP BY 1 ORDER BY count(*) DESC LIMIT 1""").fetchone()
+    assert ice.startswith("ent:name:")  # a made-up key: exactly what must stay off screen
+    source, category = con.execute(  # a snake_case category of a registry's contract
+        """SELECT source, category FROM tags JOIN contracts USING (contract_id)
+           WHERE source <> 'curated' AND category LIKE '%\\_%' ESCAPE '\\'
+           ORDER BY ALL LIMIT 1""").fetchone()
+    source_ru = labels.source_name(source, "ru")
+    assert source_ru != source
+    page = journey.goto(f"/?scope=all&buyer={quote(ice)}&category={category}")
+    wait_selection(page, f"Buyer: {ice_name}")
+    assert page.title() == "Spending by vendor and year — survtrack"
+    assert page.evaluate("document.documentElement.lang") == "en"
+    assert ice_name in page.text_content("#f-buyer")
+    page.click("#f-source")  # the options, open: sources by name
+    page.get_by_role("option", name="Russia — EIS", exact=True).wait_for()
+    assert visible_keys(page) == []
+    page = journey.goto(f"/buyer?id={quote(ice)}&lang=ru")
+    assert page.title() == f"{ice_name} — заказчик — survtrack"
+    assert page.evaluate("document.documentElement.lang") == "ru"
+    assert ice not in page.text_content("#merge-reason")
+    assert visible_keys(page) == []
+    page = journey.goto(f"/contracts?scope=all&lang=ru&source={source}&category={category}")
+    wait_selection(page, f"Источник: {source_ru}")
+    wait_grid(page, spending.count_contracts(con, Filters(
+        source=source, category=category, surveillance_only=False)), "из")
+    assert {e.text_content() for e in page.query_selector_all(
+        "#contracts-grid .ag-row [col-id=source]")} == {source_ru}
+    assert visible_keys(page) == []

@@ -23,7 +23,7 @@ from survtrack.analysis.spending import Filters
 from survtrack.warehouse.archive import Archive
 from survtrack.warehouse.snapshot import SnapshotReader
 
-from . import cache, downloads, figures
+from . import cache, downloads, figures, labels
 from .common import first, href, navbar, not_found, parse_search, records
 from .i18n import language, t
 from .pages import contract, contracts, countries, document, overview, profile
@@ -60,6 +60,33 @@ def render(reader: SnapshotReader, pathname: str | None, search: str | None,
     snapshot = reader.path.stem if reader.path else "–"
     footer = html.Footer(f"{t('snapshot', lang)}: {snapshot}", className="footer")
     return navbar(path, search, lang), [body, footer]
+
+
+def _shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def page_title(con, pathname: str | None, search: str | None) -> dict:
+    """The browser tab says what the page shows ('NtechLab — vendor — survtrack'), in the
+    page's language (also set as <html lang>)."""
+    query = parse_search(search)
+    lang = language(first(query, "lang"))
+    path = (pathname or "/").rstrip("/") or "/"
+    parts = {"/": [t("title_overview", lang)], "/contracts": [t("title_contracts", lang)],
+             "/countries": [t("title_countries", lang)], "/search": [t("title_search", lang)]}
+    if path in ("/vendor", "/buyer"):
+        role = path[1:]
+        name = labels.party_name(con, role, first(query, "id"))
+        parts[path] = [name or t("title_not_found", lang), t(f"title_{role}", lang)]
+    elif path.startswith("/contract/"):
+        found = con.execute("SELECT title FROM contracts WHERE contract_id = ?",
+                            [unquote(path[len("/contract/"):])]).fetchone()
+        parts[path] = [_shortened(found[0], 60) if found and found[0] else
+                       t("title_not_found", lang), t("title_contract", lang)]
+    elif path.startswith("/document/"):
+        parts[path] = [t("title_document", lang)]
+    return {"title": " — ".join([*parts.get(path, [t("title_not_found", lang)]), "survtrack"]),
+            "lang": lang}
 
 
 def refused(path: str, query: dict, unknown: dict[str, tuple[str, list]], lang: str):
@@ -140,13 +167,22 @@ def create_app(db_path: str | os.PathLike | None = None, *,
     app.layout = html.Div([
         dcc.Location(id="url", refresh="callback-nav"),
         html.Div(id="navbar"),
+        dcc.Store(id="page-meta"),
         dcc.Loading(html.Main(id="page", className="page"), delay_show=300),
     ])
 
     @app.callback(Output("navbar", "children"), Output("page", "children"),
-                  Input("url", "pathname"), Input("url", "search"))
+                  Output("page-meta", "data"), Input("url", "pathname"), Input("url", "search"))
     def _render(pathname, search):
-        return render(reader, pathname, search, archive_store)
+        return (*render(reader, pathname, search, archive_store),
+                page_title(reader.cursor(), pathname, search))
+
+    # the tab's title and <html lang> follow the page (Dash serves one static index page)
+    app.clientside_callback(
+        """function(meta) { if (meta) { document.title = meta.title;
+                                        document.documentElement.lang = meta.lang; }
+                           return window.dash_clientside.no_update; }""",
+        Output("page-meta", "id"), Input("page-meta", "data"))
 
     @app.callback(Output("url", "search"), [Input(c, "value") for c in FILTER_CONTROLS],
                   State("url", "search"), prevent_initial_call=True)

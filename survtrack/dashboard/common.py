@@ -11,6 +11,7 @@ from dash import dcc, html
 
 from survtrack.analysis.spending import Filters
 
+from . import labels
 from .i18n import t
 
 
@@ -67,10 +68,15 @@ def selection_summary(f: Filters, lang: str, names: dict[str, str] | None = None
     names = names or {}
     scope = t("surveillance_only" if f.surveillance_only else "all_contracts", lang)
     badges = [dbc.Badge(scope, color="secondary", className="me-1")]
-    for field in ("country", "source", "category", "buyer", "vendor"):
+    shown = {"country": lambda v: v, "source": lambda v: labels.source_name(v, lang),
+             "category": lambda v: labels.category_name(v, lang),
+             # a key whose name is not known yet reads as a placeholder, never as the key
+             "buyer": lambda v: names.get(v, t("unnamed", lang)),
+             "vendor": lambda v: names.get(v, t("unnamed", lang))}
+    for field, name in shown.items():
         value = getattr(f, field)
         if value:
-            badges.append(dbc.Badge(f"{t('f_' + field, lang)}: {names.get(value, value)}",
+            badges.append(dbc.Badge(f"{t('f_' + field, lang)}: {name(value)}",
                                     color="info", className="me-1"))
     if f.flag:
         from survtrack.analysis import flags

@@ -20,6 +20,11 @@ def language(value: str | None) -> str:
     return value if value in LANGUAGES else "en"
 
 
+def grid_locale(lang: str) -> dict[str, str]:
+    """AG Grid's own texts (pager, filters, empty state) in `lang`: the `grid_<key>` rows."""
+    return {key[len("grid_"):]: t(key, lang) for key in _table() if key.startswith("grid_")}
+
+
 def t(key: str, lang: str = "en") -> str:
     """The message `key` in `lang`, falling back to English, then to the key itself."""
     row = _table().get(key)

@@ -9,7 +9,7 @@ from survtrack.analysis.classify import classifier
 from survtrack.analysis.spending import Filters
 
 from .. import flags as flag_views
-from .. import formats
+from .. import formats, labels
 from ..common import contract_href, document_href, href, not_found
 from ..i18n import t
 
@@ -111,7 +111,7 @@ def _rate_text(c: dict, m: dict, lang: str) -> str | None:
     return f"{rate} ({source.upper()}, {when})"
 
 
-def _party(role: str, party: dict, f: Filters, lang: str) -> html.Div:
+def _party(con, role: str, party: dict, f: Filters, lang: str) -> html.Div:
     org, entity = party["organization"], party["entity"]
     name = party["name"] or t(f"{role}_not_published", lang)
     heading = dcc.Link(name, href=href(f"/{role}", f.with_(**{role: None}), lang,
@@ -120,7 +120,7 @@ def _party(role: str, party: dict, f: Filters, lang: str) -> html.Div:
     if org:
         pairs += [(t("name_published", lang), org["name"]),
                   (t("short_name", lang), org["short_name"]),
-                  (t("identifier", lang), org["org_id"]), ("KPP", org["kpp"]),
+                  (t("identifier", lang), labels.identifier(org["org_id"])), ("KPP", org["kpp"]),
                   (t("f_country", lang), formats.country_name(org["country"], lang)
                    if org["country"] else None),
                   (t("parent", lang), org["parent_id"]),
@@ -128,9 +128,10 @@ def _party(role: str, party: dict, f: Filters, lang: str) -> html.Div:
     elif party["org_id"] is None:
         pairs.append(("", t(f"{role}_not_published", lang)))
     if entity:
-        pairs += [(t("entity", lang), f"{entity['name']} ({entity['entity_id']})"),
+        pairs += [(t("entity", lang), entity["name"]),
                   (t("profile_names", lang), "; ".join(entity["aliases"] or [])),
-                  (t("profile_reason", lang), entity["reason"])]
+                  (t("profile_reason", lang), labels.entity_reason(
+                      con, entity["entity_id"], entity["reason"]))]
     return html.Div([html.H3([t(f"f_{role}", lang), ": ", heading]), _dl(pairs)],
                     id=f"contract-{role}")
 
@@ -164,9 +165,10 @@ def layout(con, contract_id: str, f: Filters, query: dict, lang: str, archive=No
     sections = [
         html.Div(kicker, className="kicker"),
         html.H2(c["title"] or c["contract_id"], id="contract-title"),
-        html.Div([html.Span(c["source"], className="badge me-1"),
+        html.Div([html.Span(labels.source_name(c["source"], lang), className="badge me-1"),
                   html.Span(c["status"] or "–", className="badge me-1", id="contract-status"),
-                  *[html.Span(cat, className="badge me-1") for cat in record["categories"]]]),
+                  *[html.Span(labels.category_name(cat, lang), className="badge me-1")
+                    for cat in record["categories"]]]),
         _lead(record, lang),
         html.P(t("cancelled_statement", lang).format(status=c["status"]),
                className="callout", id="contract-cancelled") if record["cancelled"] else None,
@@ -190,8 +192,8 @@ def layout(con, contract_id: str, f: Filters, query: dict, lang: str, archive=No
                  if c["published_on"] else None),
             ], "contract-dates")], className="col"),
         ], className="row"),
-        html.Div([html.Div(_party("buyer", record["buyer"], f, lang), className="col"),
-                  html.Div(_party("vendor", record["vendor"], f, lang), className="col")],
+        html.Div([html.Div(_party(con, "buyer", record["buyer"], f, lang), className="col"),
+                  html.Div(_party(con, "vendor", record["vendor"], f, lang), className="col")],
                  className="row"),
     ]
     def link(document_id):
@@ -251,7 +253,7 @@ def layout(con, contract_id: str, f: Filters, query: dict, lang: str, archive=No
     if record["tags"]:
         sections += [html.H3(t("tags", lang)), _table(
             [t("f_category", lang), t("rule", lang), t("evidence", lang), t("score", lang)],
-            [[g["category"], html.Code(g["rule"]), g["evidence"],
+            [[labels.category_name(g["category"], lang), html.Code(g["rule"]), g["evidence"],
               formats.number(g["score"], lang, 2) if g["score"] is not None else None]
              for g in record["tags"]], "contract-tags", num=(3,))]
     if record["notices"]:

@@ -9,9 +9,9 @@ from dash import html
 from survtrack.analysis import spending
 from survtrack.analysis.spending import Filters
 
-from .. import formats
+from .. import formats, labels
 from ..common import contract_href, href, records, selection_summary
-from ..i18n import t
+from ..i18n import grid_locale, t
 
 PAGE = 100
 
@@ -40,7 +40,8 @@ def columns(lang: str) -> list[dict]:
          "valueGetter": {"function": "params.data && params.data.amount_usd_text"},
          "width": 150, **number},
         {"field": "country", "headerName": t("f_country", lang), "width": 90, **text},
-        {"field": "source", "headerName": t("f_source", lang), "width": 100, **text},
+        {"field": "source", "headerName": t("f_source", lang), "width": 140,
+         "valueGetter": {"function": "params.data && params.data.source_text"}},
         {"field": "status", "headerName": t("status", lang), "width": 110, **text},
         {"field": "url", "headerName": t("source_page", lang), "sortable": False,
          "cellRenderer": "ExternalLink", "cellRendererParams": {"label": t("source_page", lang)},
@@ -60,7 +61,8 @@ def rows(df: pd.DataFrame, f: Filters, lang: str) -> list[dict]:
             "vendor_name": r.vendor_name, "buyer_name": r.buyer_name, "title": r.title,
             "amount_text": formats.money(r.amount, r.currency or "", lang, compact=False),
             "amount_usd_text": formats.money(r.amount_usd, "USD", lang, compact=False),
-            "country": r.country, "source": r.source, "status": r.status, "url": r.url,
+            "country": r.country, "source": r.source,
+            "source_text": labels.source_name(r.source, lang), "status": r.status, "url": r.url,
             "document_id": r.document_id, "contract_href": contract_href(r.contract_id, lang),
             "vendor_href": href("/vendor", f.with_(vendor=None), lang, id=r.vendor_key),
             "buyer_href": href("/buyer", f.with_(buyer=None), lang, id=r.buyer_key),
@@ -102,7 +104,7 @@ def layout(con, f: Filters, query: dict, lang: str):
     total = spending.count_contracts(con, f)
     download = href("/download/contracts.csv", f)
     return html.Div([
-        selection_summary(f, lang),
+        selection_summary(f, lang, labels.names_of(con, f)),
         html.Div([
             html.Span(f"{formats.number(total, lang)} {t('contracts', lang).lower()}",
                       id="contract-count", className="me-3"),
@@ -118,7 +120,8 @@ def layout(con, f: Filters, query: dict, lang: str):
             dashGridOptions={"rowBuffer": 0, "cacheBlockSize": PAGE, "maxBlocksInCache": 5,
                              "suppressColumnVirtualisation": True,
                              "infiniteInitialRowCount": 1, "pagination": True,
-                             "paginationPageSize": PAGE, "rowHeight": 34},
+                             "paginationPageSize": PAGE, "rowHeight": 34,
+                             "localeText": grid_locale(lang)},
             getRowId="params.data.contract_id",
             style={"height": "640px"},
         ),

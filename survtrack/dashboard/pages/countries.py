@@ -7,7 +7,7 @@ from dash import dcc, html
 from survtrack.analysis import spending
 from survtrack.analysis.spending import Filters
 
-from .. import figures
+from .. import figures, labels
 from ..common import selection_summary
 from ..formats import country_name
 from ..i18n import t
@@ -18,7 +18,7 @@ def layout(con, f: Filters, query: dict, lang: str):
     df["name"] = [country_name(code, lang) for code in df["key"]]
     return html.Div([
         html.H2(t("by_country", lang)),
-        selection_summary(f.with_(country=None), lang),
+        selection_summary(f.with_(country=None), lang, labels.names_of(con, f)),
         html.P(t("no_data", lang)) if df.empty else None,
         dcc.Graph(id="country-chart", config={"displaylogo": False},
                   figure=figures.ranked_bars(df, "name", f.currency, lang, key="key")),

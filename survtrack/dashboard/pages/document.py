@@ -8,7 +8,7 @@ from dash import dcc, html
 
 from survtrack.analysis import provenance
 
-from .. import formats
+from .. import formats, labels
 from ..common import contract_href, first, href, not_found
 from ..i18n import t
 from .contract import _dl, _external, _table
@@ -27,9 +27,9 @@ def layout(con, document_id: str, query: dict, lang: str, archive=None):
     archived = path is not None and path.is_file()
     sections = [
         html.Div(t("document_kicker", lang), className="kicker"),
-        html.H2(f"{d['source']}: {d['kind'] or t('unknown_kind', lang)}", id="document-title"),
+        html.H2(f"{labels.source_name(d['source'], lang)}: {d['kind'] or t('unknown_kind', lang)}", id="document-title"),
         _dl([(t("document_id", lang), html.Code(document_id)),
-             (t("f_source", lang), d["source"]), (t("kind", lang), d["kind"]),
+             (t("f_source", lang), labels.source_name(d["source"], lang)), (t("kind", lang), d["kind"]),
              (t("status", lang), d["status"]), (t("detail", lang), d["detail"]),
              (t("public_page", lang), _external(d["url"])), (t("origin", lang), d["origin"]),
              (t("fetched_at", lang), formats.day(d["fetched_at"], lang)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dash_bootstrap_components as dbc
-import pandas as pd
 from dash import dcc, html
 
 from survtrack.analysis import context, spending
-from survtrack.analysis.spending import OTHERS, Filters
+from survtrack.analysis.spending import Filters
 
-from .. import figures, formats
+from .. import figures, formats, labels
 from .. import flags as flag_views
 from ..common import href, kpi, records, selection_summary
 from ..i18n import t
@@ -24,7 +23,7 @@ def _dropdown(id_: str, options: list, value, lang: str, clearable: bool = True,
 
 def party_option(row) -> dict:
     """A dropdown option that typing any merged spelling of the party finds."""
-    return {"label": f"{row.name} ({row.key})", "value": row.key,
+    return {"label": row.name, "value": row.key,
             "search": f"{row.name} {row.key} {row.names}"}
 
 
@@ -53,8 +52,12 @@ def controls(con, f: Filters, lang: str) -> dbc.Card:
             field("f_country", _dropdown("f-country", [
                 {"label": formats.country_name(c, lang), "value": c} for c in opts["country"]],
                 f.country, lang)),
-            field("f_source", _dropdown("f-source", opts["source"], f.source, lang)),
-            field("f_category", _dropdown("f-category", opts["category"], f.category, lang)),
+            field("f_source", _dropdown("f-source", [
+                {"label": labels.source_name(s, lang), "value": s} for s in opts["source"]],
+                f.source, lang)),
+            field("f_category", _dropdown("f-category", [
+                {"label": labels.category_name(c, lang), "value": c} for c in opts["category"]],
+                f.category, lang)),
             field("f_currency", _dropdown("f-currency", currencies, f.currency, lang,
                                           clearable=False)),
             field("f_buyer", _dropdown("f-buyer", party_options(con, "buyer", f.buyer),
@@ -128,11 +131,11 @@ def layout(con, f: Filters, query: dict, lang: str):
     events = context.events_for(con, [f.buyer, f.vendor], years=(f.year_from, f.year_to)) \
         if (f.buyer or f.vendor) else None
     conc = records(spending.concentration(con, f))[0]
-    cats = spending.by_category(con, f)
+    cats = labels.with_category_names(spending.by_category(con, f), lang)
     empty = bars.empty
     return html.Div([
         controls(con, f, lang),
-        selection_summary(f, lang, _names(bars)),
+        selection_summary(f, lang, labels.names_of(con, f)),
         totals_row(con, f, lang),
         html.H2(t("spending_by_vendor", lang)),
         html.P(t("chart_hint", lang), className="hint"),
@@ -152,12 +155,10 @@ def layout(con, f: Filters, query: dict, lang: str):
             dbc.Col([html.H3(t("top_buyers", lang)), _party_table(con, f, "buyer", lang),
                      html.H3(t("by_category", lang)),
                      dcc.Graph(id="category-chart",
-                               figure=figures.ranked_bars(cats, "category", f.currency, lang),
+                               figure=figures.ranked_bars(cats, "name", f.currency, lang,
+                                                         key="category"),
                                config={"displaylogo": False})], md=6),
         ]),
         flag_views.selection_flags(con, f, lang),
     ])
 
-
-def _names(bars: pd.DataFrame) -> dict[str, str]:
-    return {k: n for k, n in zip(bars["vendor_key"], bars["vendor_name"]) if k != OTHERS}

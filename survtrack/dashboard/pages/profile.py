@@ -9,7 +9,7 @@ from dash import dcc, html
 from survtrack.analysis import context, spending
 from survtrack.analysis.spending import Filters
 
-from .. import figures, formats
+from .. import figures, formats, labels
 from .. import flags as flag_views
 from ..common import contract_href, first, href, not_found, records, selection_summary
 from ..i18n import t
@@ -27,13 +27,16 @@ def layout(con, role: str, f: Filters, query: dict, lang: str):
     other = OTHER_ROLE[role]
     counterparts = (spending.by_buyer if other == "buyer" else spending.by_vendor)(
         con, scoped, limit=15)
+    registered = [i for i in map(labels.identifier, who["identifiers"]) if i]
     identity = [html.H4(t("profile_identifiers", lang)),
-                html.Ul([html.Li(i, className="identifier") for i in who["identifiers"]])]
+                html.Ul([html.Li(i, className="identifier") for i in registered])
+                if registered else html.P(t("no_identifier", lang), className="hint")]
     if who["resolved"]:
         identity += [html.H4(t("profile_names", lang)),
                      html.Ul([html.Li(n, className="alias") for n in who["names"]]),
                      html.H4(t("profile_reason", lang)),
-                     html.P(who["reason"] or "–", id="merge-reason")]
+                     html.P(labels.readable_reason(who["reason"], who["organizations"]) or "–",
+                            id="merge-reason")]
     else:
         identity += [html.Ul([html.Li(n, className="alias") for n in who["names"]]),
                      html.P(t("not_resolved", lang), className="hint")]
@@ -51,7 +54,7 @@ def layout(con, role: str, f: Filters, query: dict, lang: str):
     return html.Div([
         html.Div(t(role + "_profile", lang), className="kicker"),
         html.H2(who["name"], id="profile-name"),
-        selection_summary(f, lang),
+        selection_summary(f, lang, labels.names_of(con, f)),
         totals_row(con, scoped, lang),
         dcc.Link(t("see_contracts", lang), href=href("/contracts", scoped, lang),
                  id="profile-contracts", className="btn btn-outline mb-3"),
@@ -63,8 +66,9 @@ def layout(con, role: str, f: Filters, query: dict, lang: str):
                                                         f.currency, lang)),
                      html.H3(t("by_category", lang)),
                      dcc.Graph(id="profile-categories", config={"displaylogo": False},
-                               figure=figures.ranked_bars(spending.by_category(con, scoped),
-                                                          "category", f.currency, lang)),
+                               figure=figures.ranked_bars(labels.with_category_names(
+                                   spending.by_category(con, scoped), lang), "name",
+                                   f.currency, lang, key="category")),
                      html.H3(t("top_" + other + "s", lang)), table,
                      html.H3(t("largest_contracts", lang)),
                      _largest(con, scoped, lang)], md=8),

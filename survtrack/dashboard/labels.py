@@ -1,0 +1,82 @@
+"""What the screen calls things: sources, categories and parties by name, never by key.
+
+Keys (`eis`, `facial_recognition`, `ent:RU-INN:…`) stay in URLs and downloads; every visible
+text goes through here (the names are rows of i18n.csv: `source_<key>`, `category_<key>`).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from survtrack.analysis import spending
+
+from .i18n import t
+
+
+def _named(prefix: str, key: str | None, lang: str) -> str:
+    if not key:
+        return "–"
+    text = t(f"{prefix}_{key}", lang)
+    return key.replace("_", " ") if text == f"{prefix}_{key}" else text
+
+
+def source_name(key: str | None, lang: str = "en") -> str:
+    """'eis' -> 'Russia — EIS'; a source without a row shows its key in words."""
+    return _named("source", key, lang)
+
+
+def category_name(key: str | None, lang: str = "en") -> str:
+    """'facial_recognition' -> 'Facial recognition' (ru 'Распознавание лиц')."""
+    return _named("category", key, lang)
+
+
+def identifier(org_id: str | None) -> str | None:
+    """A registry identifier as published ('RU-INN:7710878000'); None for the keys the
+    warehouse makes up for organizations published without one ('name:curated:…')."""
+    if not org_id or org_id.startswith(("name:", "ent:")):
+        return None
+    return org_id
+
+
+def readable_reason(reason: str | None, organizations: pd.DataFrame) -> str | None:
+    """Entity resolution's reason with each organization key replaced by its published name
+    ('name:curated:department-of-homeland-security-ice merged into …' -> '“Department of
+    Homeland Security (ICE)” merged into …'); registry identifiers stay, they are public."""
+    if not reason:
+        return reason
+    named = {o: n for o, n in zip(organizations["org_id"], organizations["name"])
+             if isinstance(n, str) and not identifier(o)}
+    for org_id in sorted(named, key=len, reverse=True):
+        reason = reason.replace(org_id, f"“{named[org_id]}”")
+    return reason
+
+
+def entity_reason(con, entity_id: str, reason: str | None) -> str | None:
+    """readable_reason for an entity, its organizations read from the warehouse."""
+    orgs = con.execute("SELECT org_id, name FROM organizations WHERE entity_id = ?",
+                       [entity_id]).df()
+    return readable_reason(reason, orgs)
+
+
+def with_category_names(df, lang: str):
+    """A by_category frame with a `name` column: the category as the screen shows it."""
+    return df.assign(name=[category_name(c, lang) for c in df["category"]])
+
+
+def party_name(con, role: str, key: str | None) -> str | None:
+    """The display name of a vendor or buyer key (None if no contract has it)."""
+    if not key:
+        return None
+    found = spending.search_parties(con, role, None, limit=1, include=key)
+    return found["name"].iloc[0] if found["key"].tolist() == [key] else None
+
+
+def names_of(con, f) -> dict[str, str]:
+    """Display names for every key the filters hold (buyer, vendor, source, category)."""
+    names = {}
+    for role in ("buyer", "vendor"):
+        key = getattr(f, role)
+        name = party_name(con, role, key) if key else None
+        if name:
+            names[key] = name
+    return names
