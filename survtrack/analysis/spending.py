@@ -178,6 +178,23 @@ def totals(con, f: Filters) -> pd.DataFrame:
     return out
 
 
+def not_converted(con, f: Filters) -> pd.DataFrame:
+    """What a US-dollar total leaves out, per original currency: currency, amount (summed in
+    that currency), contracts, undated (of them, those with no date to take a rate for) — the
+    money with no exchange rate for its date. Empty in an original currency's view (nothing
+    is converted there)."""
+    if not f.usd:
+        return pd.DataFrame(columns=["currency", "amount", "contracts", "undated"])
+    where, params = _where(f)
+    money, usd = ("amount", "amount_usd") if f.measure == "value" else ("paid", "paid_usd")
+    return con.execute(
+        f"""SELECT currency, sum({money})::DOUBLE AS amount, count(*) AS contracts,
+                   count(*) FILTER (WHERE dated_on IS NULL) AS undated
+            FROM {_facts(con)} WHERE {where} AND NOT cancelled
+              AND {money} IS NOT NULL AND {usd} IS NULL
+            GROUP BY currency ORDER BY amount DESC NULLS LAST, currency""", params).df()
+
+
 def by_vendor_year(con, f: Filters, top: int = 7) -> pd.DataFrame:
     """Spending per vendor entity and year: the `top` vendors by total, the rest as OTHERS.
 

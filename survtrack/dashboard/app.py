@@ -25,7 +25,7 @@ from survtrack.warehouse.snapshot import SnapshotReader
 from . import cache, downloads, figures, labels, urls
 from .common import navbar, not_found, records
 from .i18n import language, t
-from .pages import contract, contracts, countries, document, overview, profile
+from .pages import compare, contract, contracts, countries, document, overview, profile
 from .pages import search as search_page
 from .readable import readable_page
 from .urls import first, from_query, href, parse_search, to_query
@@ -49,6 +49,7 @@ def render(reader: SnapshotReader, pathname: str | None, search: str | None,
         "/buyer": lambda: profile.layout(con, "buyer", f, query, lang),
         "/countries": lambda: countries.layout(con, f, query, lang),
         "/search": lambda: search_page.layout(con, query, lang),
+        "/compare": lambda: compare.layout(con, f, query, lang),
     }
     if path.startswith("/contract/"):  # the id is URL-encoded whole: unquote once
         body = contract.layout(con, unquote(path[len("/contract/"):]), f, query, lang, archive)
@@ -75,7 +76,7 @@ def page_title(con, pathname: str | None, search: str | None) -> dict:
     lang = language(first(query, "lang"))
     path = (pathname or "/").rstrip("/") or "/"
     parts = {"/": [t("title_overview", lang)], "/contracts": [t("title_contracts", lang)],
-             "/countries": [t("title_countries", lang)],
+             "/countries": [t("title_countries", lang)], "/compare": [t("title_compare", lang)],
              "/search": [f"«{first(query, 'q')}»"] * bool(first(query, "q"))
              + [t("title_search", lang)]}
     if path in ("/vendor", "/buyer"):

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from survtrack.analysis import palette
 from survtrack.analysis.spending import OTHERS
 
-from . import formats
+from . import formats, labels
 from .i18n import t
 
 LEGEND_CHARS = 45
@@ -83,7 +83,8 @@ def vendor_year_bars(df: pd.DataFrame, currency: str, lang: str = "en",
     categories = [str(int(y)) for y in years] + ([t("no_date", lang)]
                                                  if df["year"].isna().any() else [])
     for i, (key, group) in enumerate(df.groupby("vendor_key", sort=False)):
-        name = t("others", lang) if key == OTHERS else group["vendor_name"].iloc[0]
+        name = t("others", lang) if key == OTHERS else \
+            labels.party_label(key, group["vendor_name"].iloc[0], "vendor", lang)
         colour = palette.OTHERS if key == OTHERS else palette.SERIES[i % len(palette.SERIES)]
         fig.add_bar(
             x=[year_label(y, lang) for y in group["year"]], y=group["amount"].fillna(0),

@@ -30,6 +30,25 @@ def category_name(key: str | None, lang: str = "en") -> str:
     return _named("category", key, lang)
 
 
+UNPUBLISHED = "(unpublished)"  # contract_facts' key for a vendor or buyer the source left out
+
+
+def party_label(key: str | None, name: str | None, role: str, lang: str = "en") -> str:
+    """A vendor's or buyer's name as the screen shows it; one the source did not publish reads
+    '(vendor not published)' in the page's language."""
+    if key == UNPUBLISHED or not name:
+        return f"({t(role + '_not_published', lang)})"
+    return name
+
+
+def status_name(status: str | None, lang: str = "en") -> str:
+    """A contract's status in words ('unknown' -> 'неизвестен'); an unlisted one as published."""
+    if not status:
+        return "–"
+    text = t(f"status_{status}", lang)
+    return status if text == f"status_{status}" else text
+
+
 def identifier(org_id: str | None) -> str | None:
     """A registry identifier as published ('RU-INN:7710878000'); None for the keys the
     warehouse makes up for organizations published without one ('name:curated:…')."""

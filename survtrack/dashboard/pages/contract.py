@@ -167,7 +167,8 @@ def layout(con, contract_id: str, f: Filters, query: dict, lang: str, archive=No
         html.Div(kicker, className="kicker"),
         html.H2(c["title"] or c["contract_id"], id="contract-title"),
         html.Div([html.Span(labels.source_name(c["source"], lang), className="badge me-1"),
-                  html.Span(c["status"] or "–", className="badge me-1", id="contract-status"),
+                  html.Span(labels.status_name(c["status"], lang), className="badge me-1",
+                            id="contract-status"),
                   *[html.Span(labels.category_name(cat, lang), className="badge me-1")
                     for cat in record["categories"]]]),
         _lead(record, lang),

@@ -59,11 +59,13 @@ def rows(df: pd.DataFrame, f: Filters, lang: str) -> list[dict]:
     for r in records(df):
         out.append({
             "contract_id": r.contract_id, "signed_on": formats.day(r.signed_on, lang),
-            "vendor_name": r.vendor_name, "buyer_name": r.buyer_name, "title": r.title,
+            "vendor_name": labels.party_label(r.vendor_key, r.vendor_name, "vendor", lang),
+            "buyer_name": labels.party_label(r.buyer_key, r.buyer_name, "buyer", lang),
+            "title": r.title,
             "amount_text": formats.money(r.amount, r.currency or "", lang, compact=False),
             "amount_usd_text": formats.money(r.amount_usd, "USD", lang, compact=False),
             "country": r.country, "source": r.source,
-            "source_text": labels.source_name(r.source, lang), "status": r.status, "url": r.url,
+            "source_text": labels.source_name(r.source, lang), "status": labels.status_name(r.status, lang), "url": r.url,
             "document_id": r.document_id, "contract_href": contract_href(r.contract_id, lang),
             "vendor_href": href("/vendor", f.with_(vendor=None), lang, id=r.vendor_key),
             "buyer_href": href("/buyer", f.with_(buyer=None), lang, id=r.buyer_key),

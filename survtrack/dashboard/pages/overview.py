@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
@@ -14,6 +16,7 @@ from ..common import kpi, records, selection_summary
 from ..i18n import t
 from ..urls import href
 
+COMPARED = 4  # the top vendors (buyers) the "compare" link puts side by side
 TOP_VENDORS = 7  # Okabe-Ito's seven colours, plus grey for the others
 
 
@@ -84,7 +87,8 @@ def _party_table(con, f: Filters, role: str, lang: str) -> html.Table:
     """The top ten vendors or buyers, each linking to its profile and to its contracts."""
     df = PARTY_VIEWS[role](con, f, limit=10)
     rows = [html.Tr([
-        html.Td(dcc.Link(r.name, href=href(f"/{role}", f.with_(**{role: None}), lang, id=r.key))),
+        html.Td(dcc.Link(labels.party_label(r.key, r.name, role, lang),
+                         href=href(f"/{role}", f.with_(**{role: None}), lang, id=r.key))),
         html.Td(formats.money(r.amount, f.currency, lang), className="num"),
         html.Td(formats.percent(r.share, lang), className="num"),
         html.Td(dcc.Link(formats.number(r.contracts, lang),
@@ -93,7 +97,13 @@ def _party_table(con, f: Filters, role: str, lang: str) -> html.Table:
     ]) for r in records(df)]
     head = html.Tr([html.Th(t(f"f_{role}", lang)), html.Th(t("amount", lang)),
                     html.Th(t("share", lang)), html.Th(t("contracts", lang))])
-    return html.Table([html.Thead(head), html.Tbody(rows)], className="table table-sm")
+    compared = [k for k in df["key"][:COMPARED] if k != labels.UNPUBLISHED]
+    link = href("/compare", f.with_(**{role: None}), lang)
+    link += ("&" if "?" in link else "?") + urlencode({role: compared}, doseq=True)
+    return html.Div([
+        html.Table([html.Thead(head), html.Tbody(rows)], className="table table-sm"),
+        dcc.Link(t(f"compare_top_{role}s", lang).format(n=len(compared)), href=link,
+                 id=f"compare-{role}s") if len(compared) > 1 else None])
 
 
 def chart_table(bars, f: Filters, lang: str) -> html.Details:
@@ -102,7 +112,8 @@ def chart_table(bars, f: Filters, lang: str) -> html.Details:
     top = [k for k in dict.fromkeys(bars["vendor_key"]) if k != spending.OTHERS]
     rows = []
     for r in records(bars.sort_values(["rank", "year"], na_position="last")):
-        name = t("others", lang) if r.vendor_key == spending.OTHERS else r.vendor_name
+        name = t("others", lang) if r.vendor_key == spending.OTHERS else \
+            labels.party_label(r.vendor_key, r.vendor_name, "vendor", lang)
         year = None if r.year is None else int(r.year)
         target = spending.selection(f, r.vendor_key, year, top, undated=year is None)
         rows.append(html.Tr([
@@ -119,6 +130,24 @@ def chart_table(bars, f: Filters, lang: str) -> html.Details:
                         id="overview-table", className="chart-table")
 
 
+def not_converted_note(con, f: Filters, lang: str) -> html.Div:
+    """Beside a US-dollar total: the amounts left out, per currency, each linking to the
+    view in that currency, with why and what to run."""
+    left = records(spending.not_converted(con, f))
+    parts = []
+    for r in left:
+        amount = formats.money(r.amount, r.currency or "", lang)
+        label = f"{amount} ({formats.count(r.contracts, 'contracts', lang)}" + (
+            f", {t('of_them_undated', lang).format(n=formats.number(r.undated, lang))})"
+            if r.undated else ")")
+        parts += [", " if parts else "",
+                  dcc.Link(label, href=href("/", f.with_(currency=r.currency), lang))
+                  if r.currency else label]
+    return html.Div([html.Strong(t("not_in_total", lang) + ": "), *parts,
+                     html.P(t("not_converted_why", lang), className="small text-muted mb-0")],
+                    id="not-converted", className="callout")
+
+
 def totals_row(con, f: Filters, lang: str) -> dbc.Row:
     tot = records(spending.totals(con, f))[0]
     cards = [kpi(t("total", lang), formats.money(tot.total, f.currency, lang), "kpi-total"),
@@ -130,6 +159,8 @@ def totals_row(con, f: Filters, lang: str) -> dbc.Row:
                      formats.number(missing if f.usd else tot.no_amount, lang),
                      "kpi-not-converted"))
     rows = [dbc.Row(cards, className="mb-3 g-2")]
+    if missing:  # never hidden: what the dollar total leaves out, in its own money
+        rows.append(not_converted_note(con, f, lang))
     if f.measure == "paid":  # what the paid total stands on
         rows.append(html.P(t("paid_note", lang).format(
             n=formats.number(tot.with_payments, lang), m=formats.number(tot.no_amount, lang)),

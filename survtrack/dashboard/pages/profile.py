@@ -45,7 +45,8 @@ def layout(con, role: str, f: Filters, query: dict, lang: str):
         html.Thead(html.Tr([html.Th(t("f_" + other, lang)), html.Th(t("amount", lang)),
                             html.Th(t("share", lang)), html.Th(t("contracts", lang))])),
         html.Tbody([html.Tr([
-            html.Td(dcc.Link(r.name, href=href("/" + other, f, lang, id=r.key))),
+            html.Td(dcc.Link(labels.party_label(r.key, r.name, other, lang),
+                             href=href("/" + other, f, lang, id=r.key))),
             html.Td(formats.money(r.amount, f.currency, lang), className="num"),
             html.Td(formats.percent(r.share, lang), className="num"),
             html.Td(dcc.Link(formats.number(r.contracts, lang), href=href(

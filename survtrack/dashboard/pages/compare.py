@@ -1,0 +1,83 @@
+"""Several vendors (or buyers) side by side: `/compare?vendor=a&vendor=b` (or `buyer=`), under
+the same filters and in the same money (US dollars converted, or one original currency)."""
+
+from __future__ import annotations
+
+from dash import dcc, html
+
+from survtrack.analysis import spending
+from survtrack.analysis.spending import Filters
+
+from .. import formats, labels
+from ..common import not_found, records, selection_summary
+from ..i18n import t
+from ..urls import href
+
+MAX_PARTIES = 6
+OTHER_ROLE = {"vendor": "buyer", "buyer": "vendor"}
+
+
+def keys_of(query: dict) -> tuple[str, list[str]]:
+    """(role, keys) from the URL: the vendors given, else the buyers; at most MAX_PARTIES."""
+    for role in ("vendor", "buyer"):
+        keys = list(dict.fromkeys(k for k in query.get(role, []) if k))[:MAX_PARTIES]
+        if keys:
+            return role, keys
+    return "vendor", []
+
+
+def _column(con, role: str, key: str, f: Filters, lang: str) -> dict:
+    scoped = f.with_(**{role: key})
+    total = records(spending.totals(con, scoped))[0]
+    other = OTHER_ROLE[role]
+    counterparts = (spending.by_buyer if other == "buyer" else spending.by_vendor)(
+        con, scoped, limit=None)
+    categories = spending.by_category(con, scoped)
+    years = spending.by_year(con, scoped)
+    return {
+        "name": labels.party_name(con, role, key) or t("unnamed", lang),
+        "href": href(f"/{role}", f.with_(**{role: None}), lang, id=key),
+        "total": formats.money(total.total, f.currency, lang) + (
+            " " + t("compare_not_converted", lang).format(n=formats.number(total.not_converted,
+                                                                           lang))
+            if f.usd and total.not_converted else ""),
+        "contracts": dcc.Link(formats.number(total.contracts, lang),
+                              href=href("/contracts", scoped, lang)),
+        "years": "–" if not total.first_year else str(total.first_year)
+        if total.first_year == total.last_year else f"{total.first_year}–{total.last_year}",
+        "counterparts": formats.number(len(counterparts), lang),
+        "categories": ", ".join(labels.category_name(c, lang)
+                                for c in categories["category"][:3]) or "–",
+        "by_year": {None if r.year is None else int(r.year): r.amount
+                    for r in records(years)},
+    }
+
+
+def layout(con, f: Filters, query: dict, lang: str):
+    role, keys = keys_of(query)
+    keys = [k for k in keys if spending.party_exists(con, role, k)]
+    if not keys:
+        return not_found(lang, t("compare_none", lang))
+    base = f.with_(vendor=None, buyer=None)
+    cols = [_column(con, role, key, base, lang) for key in keys]
+    head = html.Tr([html.Th("")] + [html.Th(dcc.Link(c["name"], href=c["href"]),
+                                            className="num") for c in cols])
+    facts = [("total", "total"), ("contracts", "contracts"), ("years_active", "years"),
+             (f"compare_{OTHER_ROLE[role]}s", "counterparts"),
+             ("compare_categories", "categories")]
+    body = [html.Tr([html.Th(t(label, lang))] + [html.Td(c[field], className="num")
+                                                 for c in cols]) for label, field in facts]
+    years = sorted({y for c in cols for y in c["by_year"]}, key=lambda y: (y is None, y))
+    per_year = [html.Tr([html.Th(t("no_date", lang) if y is None else str(y))] + [
+        html.Td(formats.money(c["by_year"].get(y), f.currency, lang)
+                if y in c["by_year"] else "–", className="num") for c in cols])
+        for y in years]
+    return html.Div([
+        html.H2(t(f"compare_title_{role}", lang)),
+        selection_summary(base, lang),
+        html.Table([html.Thead(head), html.Tbody(body)], className="table table-sm",
+                   id="compare-table"),
+        html.H3(t("spending_by_year", lang)),
+        html.Table([html.Thead(head), html.Tbody(per_year)], className="table table-sm",
+                   id="compare-years"),
+    ], id="compare-page")
