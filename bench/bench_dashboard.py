@@ -44,7 +44,8 @@ def generate(db: Path, n: int) -> None:
             SELECT 'BENCH-B:' || i, 'Buyer agency ' || i, 'BENCH-B', i::VARCHAR, 'RU', NULL
             FROM range({BUYERS}) t(i)""")
         con.execute(f"""
-            INSERT INTO entities SELECT 'bench-entity:' || (i // 10), 'Vendor group ' || (i // 10),
+            INSERT INTO entities (entity_id, name, aliases, identifiers, reason)
+            SELECT 'bench-entity:' || (i // 10), 'Vendor group ' || (i // 10),
                    ['Vendor ' || i || ' LLC'], ['BENCH-V:' || i], 'generated'
             FROM range({VENDORS}) t(i) WHERE i % 10 = 1""")
         # A vendor sells in its home country (vendor id mod 7) to buyers of that country; the

@@ -429,3 +429,64 @@ def test_unreadable_update_keeps_what_the_warehouse_holds(load, warehouse):
     assert len(versions(warehouse, c["contract_id"])) == 2
     assert warehouse.scalar("SELECT reason FROM rejects") == (
         "ocds-test01-lpr-3: not an amount: 'two hundred thousand'")
+
+
+# -- the one-release fast path equals ocdsmerge --------------------------------------------------
+
+def _releases_of(path: Path):
+    from survtrack.scrapers.ocds.reader import Part, Reader
+
+    for part in Reader(path):
+        if not isinstance(part, Part):
+            continue
+        if part.kind == "release":
+            yield part.obj
+        else:
+            yield from (r for r in part.obj.get("releases") or [] if isinstance(r, dict)
+                        and set(r) - {"url", "date", "tag", "ocid"})
+            if isinstance(part.obj.get("compiledRelease"), dict):
+                yield part.obj["compiledRelease"]
+
+
+SINGLE_CASES = [  # what the real releases may not show: each way ocdsmerge drops or merges
+    {"ocid": "o", "date": "2020", "id": "r", "tag": ["award"], "a": None, "b": {}, "c": [],
+     "d": {"e": None}, "f": {"g": {}}, "h": [{"x": None}, {}, {"id": 1, "y": []}],
+     "tender": {"submissionMethod": [], "items": [{"id": "1", "additionalClassifications": [
+         {"id": "a"}, {"id": "a"}]}]}, "i": [1, {"j": None}], "k": [{"l": 1}, {"l": 1}]},
+    {"ocid": "o", "date": "2020", "awards": [{"id": "1", "v": 1}, {"id": 1, "v": 2}]},
+    {"ocid": "o", "date": "2020", "awards": [{"id": "1", "v": 1}, {"id": "1", "v": 2}]},
+    {"ocid": "o", "date": "2020", "awards": [{"id": None, "v": 1}]},
+    {"ocid": "o", "date": "2020", "awards": [{"id": True}], "parties": [{"id": 2.5}]},
+]
+
+
+def test_one_release_compiles_as_ocdsmerge_does(shared):
+    """compile_one (a process of one release skips ocdsmerge) gives ocdsmerge's compiled
+    release for every release of every real OCDS document, or steps aside (None)."""
+    import copy
+    import warnings
+
+    from ocdsmerge.merge import CompiledRelease
+
+    from survtrack.scrapers.ocds import codes
+    from survtrack.scrapers.ocds.compiling import compile_one
+
+    rules = codes.merge_rules()
+    folders = [shared / "ocds", shared / "outside" / "ocds", shared / "surveillance" / "ocds-uk"]
+    releases = [r for folder in folders for p in sorted(folder.glob("*.json"))
+                for r in _releases_of(p)] + SINGLE_CASES
+    same = stepped_aside = 0
+    for release in releases:
+        fast = compile_one(copy.deepcopy(release), rules)
+        merged = CompiledRelease(merge_rules=rules)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            merged.append(copy.deepcopy(release))
+        if fast is None:
+            stepped_aside += 1
+            continue
+        assert fast == merged.asdict(), release.get("id")
+        same += 1
+    assert same >= 35, (same, stepped_aside)  # 45 releases; SECOP repeats an award id
+    assert compile_one(copy.deepcopy(SINGLE_CASES[0]), rules) is not None
+    assert all(compile_one(copy.deepcopy(c), rules) is None for c in SINGLE_CASES[1:])

@@ -2,10 +2,16 @@
 
 Input: every real EIS document of ../shared/data/eis, a ZIP archive of real documents (one of
 them also loose, so the same bytes come twice) and a malformed document, written at test time.
+And a killed ingest resumes without parsing again what it had loaded.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -68,3 +74,52 @@ def test_dask_local_cluster_equals_serial(inputs, serial, tmp_path):
     with Warehouse(tmp_path / "w.duckdb") as wh:
         assert ingest(wh, scrapers.get("eis"), inputs, engine="dask", workers=2) == counts
         assert tables(wh) == expected
+
+
+REG_NUM = re.compile(rb"(<(?:\w+:)?regNum>)(\d+)(</)")
+DRIVER = """
+import sys
+from pathlib import Path
+from survtrack import scrapers
+from survtrack.scrapers import ingest as pool
+from survtrack.warehouse.store import Warehouse
+pool.BATCH_PARALLEL = 40  # small batches: the first commits early
+with Warehouse(Path(sys.argv[1])) as wh:
+    pool.ingest(wh, scrapers.get("eis"), [Path(sys.argv[2])], workers=2,
+                on_result=lambda origin, result: print(result.status, flush=True))
+"""
+
+
+def test_killed_run_resumes_without_parsing_what_it_loaded(shared, tmp_path):
+    """A real ingest process is killed (SIGKILL) after its first batches commit; the run
+    again loads the rest, and the documents already loaded are not sent to a worker: their
+    archived copies, removed after the kill, are not written again."""
+    templates = [p.read_bytes() for p in sorted((shared / "eis").glob("fz44_contract*.xml"))]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    n = 400
+    for i in range(n):  # the real documents, each copy with its own regNum (its own bytes)
+        body = REG_NUM.sub(lambda m, i=i: m[1] + m[2][:-7] + f"{i:07d}".encode() + m[3],
+                           templates[i % len(templates)])
+        (folder / f"doc{i:04d}.xml").write_bytes(body)
+    db = tmp_path / "w.duckdb"
+    proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(db), str(folder)],
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        seen = [proc.stdout.readline() for _ in range(60)]  # a batch of 40 reported: committed
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert seen.count("loaded\n") >= 40
+    with Warehouse(db) as wh:
+        done = [d for (d,) in wh.query("SELECT document_id FROM documents")]
+        assert 40 <= len(done) < n  # killed mid-run, its committed batches kept
+        for document_id in done:
+            wh.archive.path(document_id).unlink()
+        counts = ingest(wh, scrapers.get("eis"), [folder], workers=2)
+        assert counts["skipped"] == len(done) and counts["loaded"] == n - len(done)
+        assert wh.count("documents") == n
+        assert not any(wh.archive.path(d).exists() for d in done)  # never sent to a worker
+        assert all(wh.archive.path(d).exists() for (d,) in wh.query(
+            "SELECT document_id FROM documents WHERE document_id NOT IN"
+            " (SELECT unnest(?::VARCHAR[]))", [done]))

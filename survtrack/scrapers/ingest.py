@@ -12,14 +12,16 @@ machine it is; on a Dask cluster it sits on shared storage, docs/scale.md).
 
 from __future__ import annotations
 
+import hashlib
 import os
+import stat
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from survtrack.scrapers.base import Source
-from survtrack.scrapers.files import Ignored, Problem, archive_file, iter_inputs
+from survtrack.scrapers.files import MAX_MEMBER_BYTES, Ignored, Problem, archive_file, iter_inputs
 from survtrack.warehouse.archive import Archive
 from survtrack.warehouse.protocol import Document, RowBuffer
 
@@ -161,6 +163,8 @@ def _parallel(wh: Warehouse, source: Source, tasks: Iterator, run_id: str, repor
                     flush()
 
     root = str(wh.archive.root.resolve())
+    if wh.scalar("SELECT count(*) > 0 FROM documents WHERE source = ?", [source.name]):
+        tasks = _unseen(wh, tasks, report)  # a resumed or repeated run: skip what is loaded
     with _executor(engine, workers, scheduler) as submit:
         inflight: deque = deque()
         for chunk in _chunks(tasks, CHUNK):
@@ -170,6 +174,37 @@ def _parallel(wh: Warehouse, source: Source, tasks: Iterator, run_id: str, repor
         while inflight:
             take(inflight.popleft().result())
     flush()
+
+
+def _unseen(wh: Warehouse, tasks: Iterator, report, size: int = CHUNK * 8) -> Iterator:
+    """The tasks whose bytes the warehouse has not loaded: files are hashed here (SHA-256 is
+    the document id; reading a file costs far less than archiving and parsing it in a
+    worker), one query per `size` tasks; those loaded are reported skipped, not sent."""
+    from survtrack.warehouse.store import LoadResult
+
+    for chunk in _chunks(tasks, size):
+        ids = [t.document_id if isinstance(t, Document) else _sha256(t) for t in chunk]
+        known = wh.loaded_ids([i for i in ids if i])
+        for task, document_id in zip(chunk, ids, strict=True):
+            if document_id in known:
+                origin = task.origin if isinstance(task, Document) else str(task)
+                report(origin, LoadResult("skipped", document_id))
+            else:
+                yield task
+
+
+def _sha256(path: Path) -> str | None:
+    """The file's SHA-256, or None when the worker should look at it (unreadable, not a
+    regular file, over the cap): it reports the problem as a first run would."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            info = os.fstat(fh.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_MEMBER_BYTES:
+                return None
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    except OSError:
+        return None
 
 
 def _chunks(items: Iterator, size: int) -> Iterator[list]:

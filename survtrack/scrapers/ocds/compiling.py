@@ -48,15 +48,20 @@ class Processes:
 
     def __init__(self, ctx: LoadContext):
         self.ctx = ctx
-        self.new: dict[str, dict[str, Entry]] = {}
+        # ocid -> byte offsets in the spool of its releases (negative: ~offset of a record's
+        # compiledRelease); a bare int for one release. Only offsets are held, not entries:
+        # a package of 650 k releases indexes them in tens of MB. Entries are read back, one
+        # process at a time, when it is compiled.
+        self.new: dict[str, int | list[int]] = {}
         self._spool = tempfile.TemporaryFile()  # this document's releases, one per line
         self._blob: str | None = None
+        self._read: dict[int, dict] = {}  # the current process's releases, read once
 
     def close(self) -> None:
         self._spool.close()
 
     def add(self, release: dict, where: str, *, compiled: bool = False,
-            fallback_date: str | None = None) -> Entry:
+            fallback_date: str | None = None) -> None:
         ocid = _text(release.get("ocid"))
         if not ocid:
             raise Rejected(f"{where}: release without ocid", f"{where}.ocid")
@@ -69,21 +74,37 @@ class Processes:
             published = v.moment(date_text, f"{where}.date")
         except Rejected as exc:
             raise Rejected(f"{where}: release of {ocid}: {exc.reason}", exc.field) from None
+        del published  # checked here; read again with the release when it is compiled
         release["ocid"], release["date"] = ocid, date_text
         data = json.dumps(release, ensure_ascii=False, separators=(",", ":"), default=_number)
+        offset = self._spool.tell()
+        self._spool.write(data.encode() + b"\n")
+        key = ~offset if compiled else offset
+        known = self.new.get(ocid)
+        if known is None:
+            self.new[ocid] = key
+        elif isinstance(known, int):
+            self.new[ocid] = [known, key]
+        else:
+            known.append(key)
+
+    def _entry(self, key: int) -> Entry:
+        """The entry of the release at spool offset `key` (~offset: a compiledRelease)."""
+        compiled, offset = key < 0, ~key if key < 0 else key
+        self._spool.seek(offset)
+        line = self._spool.readline()
+        release = json.loads(line, parse_float=Decimal)
+        date_text = release["date"]
         if compiled:
             release_id = f"compiledRelease:{date_text}"
         else:  # a release without id is known by its content
             release_id = _text(release.get("id")) or "sha256:" + hashlib.sha256(
-                data.encode()).hexdigest()[:32]
-        offset = self._spool.tell()
-        self._spool.write(data.encode() + b"\n")
+                line[:-1]).hexdigest()[:32]
         tags = release.get("tag")
-        entry = Entry(ocid, release_id, published,
-                      ",".join(map(str, tags)) if isinstance(tags, list) else _text(tags),
-                      compiled, None, offset, self.ctx.document.document_id)
-        self.new.setdefault(ocid, {})[release_id] = entry
-        return entry
+        self._read[offset] = release
+        return Entry(release["ocid"], release_id, v.moment(date_text, "date"),
+                     ",".join(map(str, tags)) if isinstance(tags, list) else _text(tags),
+                     compiled, self._blob, offset, self.ctx.document.document_id)
 
     def keep(self) -> None:
         """Put this document's releases into the archive (before they are indexed)."""
@@ -91,9 +112,6 @@ class Processes:
         if self.ctx.archive is not None:
             self._spool.seek(0)
             self._blob = self.ctx.archive.put_stream(self._spool)[0]
-            for entries in self.new.values():
-                for e in entries.values():
-                    e.blob = self._blob
 
     def index_rows(self, entries: list[Entry]):
         for e in entries:
@@ -110,7 +128,10 @@ class Processes:
             ocid = next(iter(self.new))
             earlier = prior.pop(ocid, {})
             merged = dict(earlier)
-            for release_id, entry in self.new.pop(ocid).items():
+            keys = self.new.pop(ocid)
+            self._read.clear()
+            for entry in map(self._entry, [keys] if isinstance(keys, int) else keys):
+                release_id = entry.release_id
                 # one release in several documents: the same one is kept whatever the order
                 # they arrive in (the greatest document id), so the tables never depend on it
                 known = merged.get(release_id)
@@ -122,6 +143,11 @@ class Processes:
         """Merge the releases in order. Returns the versions (ordinal, release, state after
         it) and the final state. A compiledRelease dated like a release it compiles restates
         that release and is no version of its own."""
+        if len(entries) == 1:  # a process of one release: compiled = the release itself
+            entry = entries[0]
+            state = compile_one(self._load(entry), codes.merge_rules())
+            if state is not None:
+                return [(1, entry, state)], state
         merged = CompiledRelease(merge_rules=codes.merge_rules())
         release_dates = {e.published_on for e in entries if not e.compiled}
         versions, pending, state, ordinal, changed = [], [], None, 0, False
@@ -150,6 +176,8 @@ class Processes:
         return versions, state
 
     def _load(self, entry: Entry) -> dict:
+        if entry.document_id == self.ctx.document.document_id and entry.offset in self._read:
+            return self._read.pop(entry.offset)  # read once, when the process was gathered
         if entry.blob is None or entry.blob == self._blob:  # this document's own releases
             self._spool.seek(entry.offset)
             line = self._spool.readline()
@@ -170,6 +198,73 @@ class Processes:
         for row in rows:
             out.setdefault(row[0], {})[row[1]] = Entry(*row)
         return out
+
+
+def compile_one(release: dict, rules: dict) -> dict | None:
+    """What ocdsmerge compiles from this one release, without flattening and unflattening it
+    (the costly steps): fields merged-away dropped, empty objects and arrays dropped, null
+    values dropped from their object, `id`, `date`, `ocid` and `tag` set as ocdsmerge sets
+    them. None when ocdsmerge would merge objects within the release (two objects of one array
+    sharing an `id`, or an `id` that is not a string or number): that is left to ocdsmerge.
+    tests/test_ocds.py checks it equals ocdsmerge on every real release of ../shared/data."""
+    ocid, date = release.get("ocid"), release.get("date")
+    try:
+        body = _compile_object(release, (), rules)
+    except _Merges:
+        return None
+    state = {"tag": ["compiled"], "id": f"{ocid}-{date}", "date": date, "ocid": ocid}
+    state.update((k, v) for k, v in (body or {}).items() if k not in state)
+    return state
+
+
+class _Merges(Exception):
+    """ocdsmerge would merge parts of the release with each other."""
+
+
+_LEAF = object()
+
+
+def _compile_object(obj: dict, path: tuple, rules: dict) -> dict | None:
+    """The object as ocdsmerge rebuilds it, or None when nothing of it is kept."""
+    out, kept = {}, False
+    for key, value in obj.items():
+        rule_path = (*path, key)
+        rule = rules.get(rule_path)
+        if rule == "omitWhenMerged" or (not path and key == "tag"):
+            continue
+        done = _compile_value(value, rule_path, rule, rules)
+        if done is _LEAF:  # a null: the object is kept, the field is not
+            kept = True
+        elif done is not None:
+            out[key], kept = done, True
+    return out if kept else None
+
+
+def _compile_value(value, rule_path: tuple, rule, rules: dict):
+    if value is None:
+        return _LEAF
+    if (rule == "wholeListMerge" or not isinstance(value, (dict, list))
+            or (type(value) is list and any(not isinstance(v, dict) for v in value))):
+        return value
+    if not value:
+        return None
+    if type(value) is not list:
+        if type(value) is not dict:
+            raise _Merges
+        return _compile_object(value, rule_path, rules)
+    seen, items = set(), []
+    for item in value:
+        if "id" in item:
+            ident = item["id"]
+            if type(ident) not in (str, int) or str(ident) in seen:
+                raise _Merges
+            seen.add(str(ident))
+        done = _compile_object(item, rule_path, rules)
+        if done is not None:
+            items.append(done)
+        elif "id" in item:
+            raise _Merges  # cannot happen: the id itself is kept
+    return items or None
 
 
 def _merge_order(e: Entry):
