@@ -41,6 +41,14 @@ def party_label(key: str | None, name: str | None, role: str, lang: str = "en") 
     return name
 
 
+def kind_name(kind: str | None, lang: str = "en") -> str:
+    """A document's or notice's kind in words ('placement_result' -> 'placement result',
+    ru 'итоги размещения'); an unlisted kind in words of its own."""
+    if not kind:
+        return t("unknown_kind", lang)
+    return _named("kind", kind, lang)
+
+
 def status_name(status: str | None, lang: str = "en") -> str:
     """A contract's status in words ('unknown' -> 'неизвестен'); an unlisted one as published."""
     if not status:

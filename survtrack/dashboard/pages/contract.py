@@ -261,7 +261,7 @@ def layout(con, contract_id: str, f: Filters, query: dict, lang: str, archive=No
     if record["notices"]:
         sections += [html.H3(t("notices", lang)), _table(
             [t("kind", lang), t("published_on", lang), t("title", lang), t("document", lang)],
-            [[n["kind"], formats.day(n["published_on"], lang) if n["published_on"] else None,
+            [[labels.kind_name(n["kind"], lang), formats.day(n["published_on"], lang) if n["published_on"] else None,
               n["title"], _doc_link(n["document_id"], lang)] for n in record["notices"]],
             "contract-notices")]
     sections += [html.H3(t("documents_behind", lang)), _table(
@@ -269,7 +269,7 @@ def layout(con, contract_id: str, f: Filters, query: dict, lang: str, archive=No
          t("fetched_at", lang), ""],
         [[_doc_link(d["document_id"], lang,
                     c["native_id"] if c["source"] == "curated" else None),
-          d.get("kind"), ", ".join(d["roles"]), _external(d.get("url")),
+          labels.kind_name(d.get("kind"), lang), ", ".join(d["roles"]), _external(d.get("url")),
           html.Span(formats.day(d["fetched_at"], lang), className="volatile")
           if d.get("fetched_at") else None,
           html.A(t("raw_bytes", lang), href=f"/document/{d['document_id']}/raw",

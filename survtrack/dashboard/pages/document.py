@@ -28,9 +28,9 @@ def layout(con, document_id: str, query: dict, lang: str, archive=None):
     archived = path is not None and path.is_file()
     sections = [
         html.Div(t("document_kicker", lang), className="kicker"),
-        html.H2(f"{labels.source_name(d['source'], lang)}: {d['kind'] or t('unknown_kind', lang)}", id="document-title"),
+        html.H2(f"{labels.source_name(d['source'], lang)}: {labels.kind_name(d['kind'], lang)}", id="document-title"),
         _dl([(t("document_id", lang), html.Code(document_id)),
-             (t("f_source", lang), labels.source_name(d["source"], lang)), (t("kind", lang), d["kind"]),
+             (t("f_source", lang), labels.source_name(d["source"], lang)), (t("kind", lang), labels.kind_name(d["kind"], lang)),
              (t("status", lang), d["status"]), (t("detail", lang), d["detail"]),
              (t("public_page", lang), _external(d["url"])), (t("origin", lang), d["origin"]),
              (t("fetched_at", lang), formats.day(d["fetched_at"], lang)
@@ -60,7 +60,7 @@ def layout(con, document_id: str, query: dict, lang: str, archive=None):
     if record["notices"]:
         sections += [html.H3(t("notices", lang)), _table(
             [t("notice", lang), t("kind", lang), t("title", lang), t("amount", lang)],
-            [[n["notice_id"], n["kind"], n["title"],
+            [[n["notice_id"], labels.kind_name(n["kind"], lang), n["title"],
               formats.money(n["amount"], n["currency"] or "", lang, compact=False)]
              for n in record["notices"]], "document-notices", num=(3,))]
     counted = [f"{table}: {formats.number(n, lang)}" for table, n in record["counts"].items()
