@@ -593,8 +593,11 @@ KEY_ON_SCREEN = re.compile(r"\b(?:ent|name):[\w:.-]+|\b[a-z]+_[a-z_]+\b")
 
 
 def visible_keys(page) -> list[str]:
-    """Internal keys in the page's visible text, title and open dropdown options (the flag
-    table's evidence and a document's kind are quoted from the warehouse, not labels)."""
+    """Internal keys in the page's visible text, title and open dropdown options. Quoted as
+    stored, not labels: a contract's "every stored field" table and its flags' evidence
+    (the flag rules' own words, English only)."""
+    page.eval_on_selector_all("#contract-fields, #contract-flags td:nth-child(5)",
+                              "es => es.forEach(e => e.style.display = 'none')")
     text = page.evaluate("document.title + '\\n' + document.body.innerText")
     return sorted({m.group(0) for m in KEY_ON_SCREEN.finditer(text)} - {"entity_links"})
 

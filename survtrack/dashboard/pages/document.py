@@ -63,8 +63,8 @@ def layout(con, document_id: str, query: dict, lang: str, archive=None):
             [[n["notice_id"], labels.kind_name(n["kind"], lang), n["title"],
               formats.money(n["amount"], n["currency"] or "", lang, compact=False)]
              for n in record["notices"]], "document-notices", num=(3,))]
-    counted = [f"{table}: {formats.number(n, lang)}" for table, n in record["counts"].items()
-               if n]
+    counted = [f"{t('rows_' + table, lang)}: {formats.number(n, lang)}"
+               for table, n in record["counts"].items() if n]
     if counted:
         sections.append(html.P([t("rows_from_here", lang), ": ", "; ".join(counted)],
                                className="hint"))
