@@ -5,7 +5,8 @@
 Uses bench_dashboard's generator (the same warehouse file, made once). Requests go through the
 whole Flask stack (the test client: routing, parsing, SQL, JSON encoding); beside each, the bare
 DuckDB baseline reads 100 rows of contract_facts with no filter, no sort and no encoding. Prints
-median and p95 in milliseconds and the p95 ratio to the baseline.
+median and p95 in milliseconds and a RATIO line per case: its p95 over the baseline's
+(bench/baseline.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+from baseline import ratio
 from bench_dashboard import generate
 
 from survtrack.dashboard.app import create_app
@@ -78,8 +80,9 @@ def main() -> None:
           f"  p95 {p95(base):8.1f} ms")
     for label, url in cases.items():
         t = timings(page(url), args.repeat)
-        print(f"{label:45} median {statistics.median(t):8.1f} ms  p95 {p95(t):8.1f} ms"
-              f"  p95/baseline {p95(t) / p95(base):6.1f}x")
+        print(f"{label:45} median {statistics.median(t):8.1f} ms  p95 {p95(t):8.1f} ms")
+        ratio(f"API {label}, p95", p95(t) / 1000, "100 rows of contract_facts, p95",
+              p95(base) / 1000)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from baseline import ratio
+
 from survtrack.analysis.classify import classifier, classify_warehouse
 from survtrack.warehouse.store import Warehouse
 
@@ -95,6 +97,8 @@ def main(n: int, classify_n: int) -> None:
             print(f"classify_warehouse ({label}): {counts['checked']:,} checked in {wall:.1f} s"
                   f" wall, {cpu:.1f} s CPU = {counts['checked'] / cpu:,.0f} contracts/s;"
                   f" CPU ratio to the classifier alone {cpu / (counts['checked'] * bare):.2f}")
+            ratio(f"classify_warehouse ({label}), CPU", cpu, "the classifier alone on as many",
+                  counts["checked"] * bare)
         wh.close()
 
 

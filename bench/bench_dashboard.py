@@ -5,7 +5,11 @@
 Generates (once, in DuckDB SQL) a warehouse of N synthetic contracts with skewed vendor sizes,
 tags on about a third of them, entities merging some vendors and a few currencies; publishes a
 snapshot (which builds contract_facts); then times the functions the dashboard's callbacks call,
-over several filter sets, and prints median and p95 latency in milliseconds.
+over several filter sets, and prints median and p95 latency in milliseconds. The bare baseline
+beside them is one plain DuckDB GROUP BY vendor and year summing amount_usd over the tagged
+rows of contract_facts (what the overview's chart needs, with no filters, cubes, "others",
+pandas or names); each figure gets a RATIO line, its median over the baseline's
+(bench/baseline.py).
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ import statistics
 import time
 from pathlib import Path
 
+from baseline import ratio
+
 from survtrack.analysis import spending
+from survtrack.analysis.facts import publish_snapshot
 from survtrack.analysis.spending import Filters
 from survtrack.dashboard.pages import contracts as contracts_page
 from survtrack.dashboard.pages import overview
-from survtrack.warehouse.snapshot import SnapshotReader, publish_snapshot
+from survtrack.warehouse.snapshot import SnapshotReader
 from survtrack.warehouse.store import Warehouse
 
 VENDORS, BUYERS = 20_000, 5_000
@@ -134,6 +141,9 @@ def main() -> None:
         "RUB original": Filters(currency="RUB"),
         "one vendor": Filters(vendor=vendor),
     }
+    base = measure("baseline: GROUP BY vendor, year over contract_facts", lambda: con.execute(
+        "SELECT vendor_key, year, sum(amount_usd) FROM contract_facts WHERE tagged"
+        " GROUP BY ALL").fetchall(), args.repeat)
     results = {}
     for name, f in filter_sets.items():
         print(f"-- filters: {name}")
@@ -168,6 +178,9 @@ def main() -> None:
     results[("controls", "search")] = measure(
         "vendor search 'vendor 12'",
         lambda: spending.search_parties(con, "vendor", "vendor 12"), args.repeat)
+    for (group, view), (median, _) in results.items():
+        ratio(f"dashboard {view} [{group}], median", median / 1000,
+              "GROUP BY vendor, year over contract_facts", base[0] / 1000)
     worst = max(results.items(), key=lambda kv: kv[1][1])
     print(f"worst p95: {worst[0]} {worst[1][1]:.1f} ms")
 

@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from baseline import ratio
 from lxml import etree
 
 from survtrack import scrapers
@@ -78,6 +79,7 @@ def main() -> None:
         alone = cpu() - c
         print(f"EIS parser alone:     {alone:.2f} s CPU = {len(paths) / alone:,.0f} docs/s,"
               f" speed ratio to bare {bare / alone:.2f} (goal >= 0.5)")
+        ratio("EIS parser alone, CPU", alone, "lxml fromstring of the same files", bare)
 
         for workers in (int(w) for w in args.workers.split(",") if w):
             folder = tmp / f"wh{workers}"
@@ -89,6 +91,8 @@ def main() -> None:
             print(f"ingest --workers {workers}: {dict(counts)}, {contracts:,} contracts;"
                   f" {wall:.1f} s wall = {len(paths) / wall:,.0f} docs/s;"
                   f" {used:.1f} s CPU = {used / bare:.1f}x bare lxml (goal <= 4x)")
+            ratio(f"EIS ingest --workers {workers}, CPU", used,
+                  "lxml fromstring of the same files", bare)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -16,6 +16,7 @@ import argparse
 import time
 from pathlib import Path
 
+from baseline import ratio
 from bench_dashboard import generate
 
 from survtrack.analysis import flags
@@ -103,7 +104,7 @@ def main() -> None:
                           " GROUP BY 1 ORDER BY 1")
     print("flags raised / knowable: " + ", ".join(f"{f} {r:,}/{k:,}" for f, r, k in raised))
     for label, seconds in results.items():
-        print(f"{label:<34} {seconds / baseline:8.1f} x baseline")
+        ratio(label, seconds, "copying contracts", baseline)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ contracts page, a vendor profile, grid pages and vendor searches (the callbacks 
 calls; only these cost queries), and a bare baseline: /_dash-layout, a fixed answer from the
 same server, stack and load. It stops by itself after the fixed count and prints, per kind of
 request: count, errors, throughput, p50/p95/p99 in ms and p50/p95 as ratios to the baseline's
-under the same load, and the cache's hit share. The client runs on the same cores as the server.
+under the same load, and the cache's hit share; then RATIO lines (bench/baseline.py): each
+kind's p95 over the baseline's. The client runs on the same cores as the server.
 """
 
 from __future__ import annotations
@@ -34,12 +35,13 @@ from pathlib import Path
 
 import duckdb
 import requests
+from baseline import ratio
 
+from survtrack.dashboard.callback_bodies import UPDATE, grid_rows, render, vendor_search
 from survtrack.warehouse.snapshot import current_snapshot
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SURVTRACK = [sys.executable, "-m", "survtrack.cli"]
-UPDATE = "/_dash-update-component"
 BASELINE = "baseline /_dash-layout"
 
 
@@ -78,36 +80,11 @@ def views(db: Path) -> dict[str, list[tuple[str, dict]]]:
         "overview": [("/" + s, render("/", s)) for s in searches],
         "contracts page": [("/contracts" + s, render("/contracts", s)) for s in searches[:3]],
         "vendor profile": [(f"/vendor?id={vendor}", render("/vendor", f"?id={vendor}"))],
-        "grid rows": [(f"rows {start} {s}", grid(s, start)) for s in searches[:3]
+        "grid rows": [(f"rows {start} {s}", grid_rows(s, start)) for s in searches[:3]
                       for start in (0, 100)],
-        "vendor search": [(f"search {text}", search(text)) for text in ("a", "ntech", "ооо")],
+        "vendor search": [(f"search {text}", vendor_search(text)) for text in ("a", "ntech", "ооо")],
     }
     return kinds
-
-
-def render(path: str, search: str) -> dict:
-    return {"output": "..navbar.children...page.children..",
-            "outputs": [{"id": "navbar", "property": "children"},
-                        {"id": "page", "property": "children"}],
-            "inputs": [{"id": "url", "property": "pathname", "value": path},
-                       {"id": "url", "property": "search", "value": search}],
-            "changedPropIds": ["url.pathname", "url.search"], "state": []}
-
-
-def grid(search: str, start: int) -> dict:
-    ask = {"startRow": start, "endRow": start + 100, "sortModel": [], "filterModel": {}}
-    return {"output": "contracts-grid.getRowsResponse",
-            "outputs": {"id": "contracts-grid", "property": "getRowsResponse"},
-            "inputs": [{"id": "contracts-grid", "property": "getRowsRequest", "value": ask}],
-            "changedPropIds": ["contracts-grid.getRowsRequest"],
-            "state": [{"id": "url", "property": "search", "value": search}]}
-
-
-def search(text: str) -> dict:
-    return {"output": "f-vendor.options", "outputs": {"id": "f-vendor", "property": "options"},
-            "inputs": [{"id": "f-vendor", "property": "search_value", "value": text}],
-            "changedPropIds": ["f-vendor.search_value"],
-            "state": [{"id": "f-vendor", "property": "value", "value": None}]}
 
 
 def free_port() -> int:
@@ -219,6 +196,12 @@ def report(title: str, results: dict[str, list]) -> None:
     callbacks = [r[0] for kind, rs in results.items() if kind != BASELINE for r in rs]
     print(f"all callbacks: p50 {1000 * statistics.median(callbacks):.0f} ms,"
           f" p95 {1000 * percentile(callbacks, 0.95):.0f} ms", flush=True)
+    for kind, rs in sorted(results.items()):
+        if kind != BASELINE:
+            ratio(f"load {title}: {kind}, p95", percentile([r[0] for r in rs], 0.95),
+                  "bare /_dash-layout under the same load, p95", b95)
+    ratio(f"load {title}: all callbacks, p95", percentile(callbacks, 0.95),
+          "bare /_dash-layout under the same load, p95", b95)
 
 
 def main() -> None:

@@ -3,7 +3,9 @@
 Measures (1) pages per second through the whole path (polite client with cache, archive,
 warehouse rows, checkpoints) for an OCDS API of N chained release-package pages, and
 (2) a big JSON Lines file streamed into the archive: MB/s and how much the process's peak
-memory grew, which must stay far below the file size.
+memory grew, which must stay far below the file size. Each beside a bare baseline from the same
+server (`requests` alone walking the pages' links.next and decoding each; streaming the file to
+a temporary file), with a RATIO line (bench/baseline.py).
 
     .venv/bin/python bench/scrape_local.py [--pages 200] [--megabytes 100]
 """
@@ -18,6 +20,9 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import requests
+from baseline import ratio
 
 from survtrack.scrapers.http import Policy, PoliteClient
 from survtrack.scrapers.scrape import scrape
@@ -59,6 +64,24 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def bare_pages(url: str) -> int:
+    """The baseline of (1): `requests` alone follows links.next, decoding every page."""
+    n = 0
+    with requests.Session() as session:
+        while url:
+            url = session.get(url, timeout=60).json().get("links", {}).get("next")
+            n += 1
+    return n
+
+
+def bare_download(url: str, folder: str) -> None:
+    """The baseline of (2): `requests` alone streams the file to disk."""
+    with requests.get(url, stream=True, timeout=60) as response, \
+            open(Path(folder) / "bare.jsonl", "wb") as out:
+        for chunk in response.iter_content(1 << 20):
+            out.write(chunk)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pages", type=int, default=200)
@@ -79,6 +102,10 @@ def main() -> None:
         print(f"API pages: {sum(out.counts.values())} pages in {took:.2f} s"
               f" = {sum(out.counts.values()) / took:.0f} pages/s (cache, archive, runs)")
         t = time.perf_counter()
+        bare_pages(f"{root}/page/1")
+        ratio("scrape API pages", took, "requests alone following links.next",
+              time.perf_counter() - t)
+        t = time.perf_counter()
         again = scrape(wh, "ocds", {"url": f"{root}/page/1"}, client, rate=10_000)
         took = time.perf_counter() - t
         print(f"re-run (all from cache, all skipped): {dict(again.counts)} in {took:.2f} s")
@@ -90,6 +117,10 @@ def main() -> None:
         print(f"bulk JSONL: {size:.0f} MB streamed and checked in {took:.2f} s"
               f" = {size / took:.0f} MB/s; peak memory {before:.0f} -> {peak_mb():.0f} MB"
               f" ({dict(bulk.counts)})")
+        t = time.perf_counter()
+        bare_download(f"{root}/bulk/releases.jsonl", tmp)
+        ratio("scrape bulk JSONL", took, "requests alone streaming it to a file",
+              time.perf_counter() - t)
     server.shutdown()
 
 

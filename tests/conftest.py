@@ -116,7 +116,7 @@ class DemoSite:
     def cursor(self):
         from survtrack.warehouse.snapshot import SnapshotReader
 
-        return SnapshotReader(self.db, publish_if_missing=False).cursor()
+        return SnapshotReader(self.db).cursor()
 
 
 @pytest.fixture(scope="session")

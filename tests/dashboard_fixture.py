@@ -56,7 +56,7 @@ def build(wh: Warehouse, shared: Path) -> None:
 
 def built_dashboard_db(folder: Path, shared: Path) -> Path:
     """A warehouse file with EIS documents and the fixture, and its published snapshot."""
-    from survtrack.warehouse.snapshot import publish_snapshot
+    from survtrack.analysis.facts import publish_snapshot
 
     db = folder / "survtrack.duckdb"
     with Warehouse(db) as wh:
@@ -101,7 +101,7 @@ def parse_tables(ctx: LoadContext) -> None:
 
 def thin_dashboard_db(folder: Path) -> Path:
     """A warehouse of thin contracts only (no date, rate, country, vendor or buyer), published."""
-    from survtrack.warehouse.snapshot import publish_snapshot
+    from survtrack.analysis.facts import publish_snapshot
 
     db = folder / "survtrack.duckdb"
     with Warehouse(db) as wh:

@@ -12,6 +12,7 @@ import pytest
 
 from survtrack.analysis import spending
 from survtrack.analysis.spending import Filters
+from survtrack.dashboard import urls
 from survtrack.dashboard.app import create_app
 from survtrack.warehouse.snapshot import SnapshotReader
 
@@ -23,7 +24,7 @@ def client(demo_db):
 
 @pytest.fixture(scope="module")
 def con(demo_db):
-    return SnapshotReader(demo_db, publish_if_missing=False).cursor()
+    return SnapshotReader(demo_db).cursor()
 
 
 def get(client, url: str, status: int = 200):
@@ -57,7 +58,7 @@ def test_paging_to_the_end_gives_every_contract_once(client, con):
                                    "source=ocds&scope=all&currency=GBP", "from=2019&to=2021",
                                    "flag=no_competition&scope=all"])
 def test_filters_give_the_dashboards_figures(client, con, query):
-    f = Filters.from_query({k: v for k, v in (p.split("=") for p in query.split("&"))})
+    f = urls.from_query({k: v for k, v in (p.split("=") for p in query.split("&"))})
     totals = spending.totals(con, f).iloc[0]
     rows = every_row(client, f"/api/contracts?{query}&_size=50")
     assert len(rows) == totals["contracts"] == get(client, f"/api/contracts?{query}").json["count"]

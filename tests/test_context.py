@@ -20,12 +20,13 @@ from werkzeug import Response
 from survtrack import scrapers
 from survtrack.analysis import context
 from survtrack.analysis.build import run_build
+from survtrack.analysis.facts import publish_snapshot
 from survtrack.analysis.leads import leads, verify_command
 from survtrack.cli import app
 from survtrack.dashboard import figures
 from survtrack.dashboard.app import _is_context, render
 from survtrack.scrapers.ingest import ingest
-from survtrack.warehouse.snapshot import SnapshotReader, publish_snapshot
+from survtrack.warehouse.snapshot import SnapshotReader
 from survtrack.warehouse.store import Warehouse
 
 EVENTS = scrapers.get("context").default_inputs[0]

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import re
+from urllib.parse import parse_qs, urlencode
 
 import pandas as pd
 import plotly
@@ -15,7 +16,7 @@ from dashboard_fixture import built_dashboard_db
 from openpyxl import load_workbook
 
 from survtrack.analysis.spending import Filters
-from survtrack.dashboard import formats
+from survtrack.dashboard import formats, urls
 from survtrack.dashboard.app import create_app, drill_down, filters_to_search, render
 from survtrack.dashboard.i18n import t
 from survtrack.dashboard.pages.contracts import page_rows
@@ -254,8 +255,8 @@ def test_every_message_has_both_languages():
 def test_pages_render_without_tags_or_data(tmp_path, shared, with_eis):
     """A fresh warehouse (nothing classified yet, or nothing at all) still renders."""
     from survtrack import scrapers
+    from survtrack.analysis.facts import publish_snapshot
     from survtrack.scrapers.ingest import ingest
-    from survtrack.warehouse.snapshot import publish_snapshot
     from survtrack.warehouse.store import Warehouse
 
     db = tmp_path / "w.duckdb"
@@ -270,3 +271,35 @@ def test_pages_render_without_tags_or_data(tmp_path, shared, with_eis):
         render(reader, path, "?scope=all")
     _, (page, _) = render(reader, "/", "?scope=all&currency=RUB")
     assert ("Белгородэнерго" in as_json(page)) == with_eis
+
+
+def test_filters_url_round_trip_and_bad_input():
+    """The URL codec (dashboard/urls.py): a view is its link."""
+    f = Filters(country="RU", vendor="fixture-entity:vocord", year_from=2020, year_to=2021,
+                currency="RUB", surveillance_only=False)
+    assert urls.to_query(f) == {"country": "RU", "vendor": "fixture-entity:vocord",
+                                "from": "2020", "to": "2021", "currency": "RUB", "scope": "all"}
+    assert urls.from_query(parse_qs(urlencode(urls.to_query(f)))) == f
+    assert urls.to_query(Filters()) == {}
+    others = Filters(exclude_vendors=("a", "b"))
+    assert urls.to_query(others) == {"not_vendor": ["a", "b"]}
+    assert urls.from_query(parse_qs(urlencode(urls.to_query(others), doseq=True))) == others
+    bad = urls.from_query({"from": ["20x0"], "to": ["99999"], "currency": ["dollars"],
+                              "country": ["  "]})
+    assert bad == Filters()
+    assert urls.from_query({"currency": ["eur"]}).currency == "EUR"
+
+
+
+def test_grid_models_become_neutral_conditions():
+    from survtrack.dashboard.pages.contracts import grid_request
+
+    model = {"vendor_name": {"filterType": "text", "type": "contains", "filter": "x"},
+             "amount": {"filterType": "number", "type": "inRange", "filter": 1, "filterTo": 2},
+             "year": {"filterType": "number", "type": "lessThan", "filter": 2020},
+             "title": {"filterType": "set", "values": ["a"]}, "status": "x"}
+    _, _, sort, where = grid_request({"sortModel": [{"colId": "year", "sort": "desc"}, 3],
+                                      "filterModel": model})
+    assert sort == [("year", "desc")]
+    assert where == [("vendor_name", "contains", "x"), ("amount", "between", (1, 2)),
+                     ("year", "<", 2020)]

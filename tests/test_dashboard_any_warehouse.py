@@ -18,9 +18,9 @@ from survtrack.analysis import provenance, spending
 from survtrack.analysis.spending import CONTRACT_COLUMNS, Filters
 from survtrack.dashboard import formats
 from survtrack.dashboard.app import create_app, render
-from survtrack.dashboard.common import contract_href
 from survtrack.dashboard.i18n import t
 from survtrack.dashboard.pages.contracts import page_rows
+from survtrack.dashboard.urls import contract_href
 from survtrack.warehouse.archive import Archive
 from survtrack.warehouse.snapshot import SnapshotReader
 

@@ -11,43 +11,16 @@ import pytest
 from dashboard_fixture import built_dashboard_db
 
 from survtrack import scrapers
+from survtrack.analysis.facts import publish_snapshot
 from survtrack.dashboard.app import create_app
 from survtrack.dashboard.cache import HEADER
+from survtrack.dashboard.callback_bodies import UPDATE, grid_rows, render, vendor_search
 from survtrack.scrapers.ingest import ingest
-from survtrack.warehouse.snapshot import publish_snapshot
 from survtrack.warehouse.store import Warehouse
-
-UPDATE = "/_dash-update-component"
-
-
-def render(path: str, search: str) -> dict:
-    return {"output": "..navbar.children...page.children..",
-            "outputs": [{"id": "navbar", "property": "children"},
-                        {"id": "page", "property": "children"}],
-            "inputs": [{"id": "url", "property": "pathname", "value": path},
-                       {"id": "url", "property": "search", "value": search}],
-            "changedPropIds": ["url.pathname", "url.search"], "state": []}
-
-
-def grid(search: str, start: int) -> dict:
-    ask = {"startRow": start, "endRow": start + 100, "sortModel": [], "filterModel": {}}
-    return {"output": "contracts-grid.getRowsResponse",
-            "outputs": {"id": "contracts-grid", "property": "getRowsResponse"},
-            "inputs": [{"id": "contracts-grid", "property": "getRowsRequest", "value": ask}],
-            "changedPropIds": ["contracts-grid.getRowsRequest"],
-            "state": [{"id": "url", "property": "search", "value": search}]}
-
-
-def vendor_search(text: str) -> dict:
-    return {"output": "f-vendor.options", "outputs": {"id": "f-vendor", "property": "options"},
-            "inputs": [{"id": "f-vendor", "property": "search_value", "value": text}],
-            "changedPropIds": ["f-vendor.search_value"],
-            "state": [{"id": "f-vendor", "property": "value", "value": None}]}
-
 
 ALL = "?scope=all"
 ASKED = {"overview": render("/", ""), "overview, all contracts, ru": render("/", ALL + "&lang=ru"),
-         "contracts page": render("/contracts", ALL), "grid rows": grid(ALL, 0),
+         "contracts page": render("/contracts", ALL), "grid rows": grid_rows(ALL, 0),
          "vendor profile": render("/vendor", "?id=RU-INN:7701000002"),
          "vendor search": vendor_search("ntech")}
 

@@ -261,10 +261,11 @@ def test_notebook_and_export(flagged, tmp_path):
 def test_selection_rates_and_the_flag_filter_on_a_snapshot(flagged):
     """What the dashboard shows: per flag raised of knowable over the selection (never over
     every contract), and `?flag=` narrowing every view to the contracts raising it."""
-    from survtrack.analysis import spending
+    from survtrack.analysis import facts, spending
+    from survtrack.dashboard import urls
     from survtrack.warehouse.snapshot import SnapshotReader
 
-    con = SnapshotReader(flagged).cursor()
+    con = SnapshotReader(flagged, publish=facts.publish_snapshot).cursor()
     everything = spending.Filters(surveillance_only=False)
     rates = spending.flag_rates(con, everything).set_index("flag")
     by_flag: dict[str, list[int]] = {}
@@ -280,7 +281,7 @@ def test_selection_rates_and_the_flag_filter_on_a_snapshot(flagged):
     assert spending.totals(con, narrowed).contracts[0] == single.raised
     assert spending.count_contracts(con, narrowed) == single.raised
     assert spending.flag_rates(con, narrowed).equals(spending.flag_rates(con, everything))
-    assert spending.Filters.from_query({"flag": "no_such_flag"}).flag is None
+    assert urls.from_query({"flag": "no_such_flag"}).flag is None
     vendor = spending.by_vendor(con, narrowed, limit=1).key[0]
     mine = spending.flag_rates(con, everything.with_(vendor=vendor)).set_index("flag")
     assert 1 <= mine.raised["single_bid"] <= mine.knowable["single_bid"]

@@ -25,6 +25,7 @@ import pytest
 
 from survtrack.analysis import provenance, spending
 from survtrack.analysis.spending import Filters
+from survtrack.dashboard import urls
 
 pytestmark = pytest.mark.browser
 
@@ -228,7 +229,7 @@ def test_j1_from_the_overview_to_ntechlabs_contract_and_its_citation(journey, de
                            polling=100)
     click_bar(page, "overview-chart", vendor_name, str(year))
     page.wait_for_url("**/contracts?**")
-    selected = Filters.from_query(query(page))
+    selected = urls.from_query(query(page))
     assert (selected.country, selected.currency, selected.year_from) == ("RU", "RUB", year)
     expected = spending.count_contracts(con, selected)
     wait_grid(page, expected)
@@ -258,13 +259,12 @@ def test_j2_the_contracts_grid_lists_sorts_and_filters(journey, demo_site):
     for direction in ("asc", "desc"):
         page.click(header)
         top = spending.contracts(con, Filters(), limit=1,
-                                 sort=[{"colId": "amount_usd", "sort": direction}])
+                                 sort=[("amount_usd", direction)])
         first_row_is(page, top["contract_id"][0])
     vendor = spending.contracts(con, Filters(), limit=1)["vendor_name"][0]
     word = max(re.findall(r"\w+", vendor), key=len)
     page.fill("#contracts-grid .ag-floating-filter[col-id=vendor_name] input", word)
-    column_filter = {"vendor_name": {"filterType": "text", "type": "contains", "filter": word}}
-    wanted = spending.count_contracts(con, Filters(), column_filter)
+    wanted = spending.count_contracts(con, Filters(), [("vendor_name", "contains", word)])
     wait_grid(page, wanted)
     assert all(word.lower() in e.text_content().lower() for e in page.query_selector_all(
         "#contracts-grid .ag-row [col-id=vendor_name]"))
@@ -457,7 +457,8 @@ def test_j10_a_contract_states_its_date_basis_and_what_was_paid(journey, demo_si
 def test_j11_a_red_flag_narrows_the_overview_the_grid_and_the_download(journey, demo_site):
     """Issue 14: the analyst picks a red flag on the overview -> the totals and the grid hold
     exactly the contracts raising it -> a flagged contract's page says why (value, threshold,
-    evidence, document) -> the filtered CSV holds those contracts with their flags columns."""
+    evidence, document) -> the filtered CSV holds those contracts with their flags columns ->
+    the contract's vendor's profile sets its rate beside the selection's."""
     from survtrack.analysis import flags, threads
     from survtrack.dashboard import formats
     from survtrack.dashboard.common import records
@@ -528,6 +529,16 @@ def test_j11_a_red_flag_narrows_the_overview_the_grid_and_the_download(journey, 
         assert flag in r["flags"].split(";") and set(r["flags"].split(";")) <= known
     assert {r["contract_id"]: r["flags"] for r in rows}[contract_id].split(";") == sorted(
         f for f, v in why_all(con, contract_id).items() if v == "raised")
+
+    # the flagged contract's vendor: its rate beside the rate of the whole selection
+    vendor = con.execute("SELECT vendor_key FROM contract_facts WHERE contract_id = ?",
+                         [contract_id]).fetchone()[0]
+    mine = spending.flag_rates(con, everything.with_(vendor=vendor)).set_index("flag")
+    page = journey.goto(f"/vendor?scope=all&id={quote(vendor, safe='')}")
+    cells = page.wait_for_selector(f"#profile-flags tr[data-flag={flag}]") \
+        .query_selector_all("td")
+    assert f"{int(mine.raised[flag])} of {int(mine.knowable[flag])}" in cells[1].text_content()
+    assert f"{raised} of {knowable}" in cells[3].text_content()
 
 
 def why_all(con, contract_id: str) -> dict[str, str]:

@@ -263,9 +263,10 @@ def test_13_a_cancelled_contract_is_listed_never_summed(load, warehouse):
     from survtrack.analysis import spending
     from survtrack.analysis.build import run_build
     from survtrack.analysis.claims import Claim, check
+    from survtrack.analysis.facts import publish_snapshot
     from survtrack.analysis.spending import Filters
     from survtrack.dashboard.app import render
-    from survtrack.warehouse.snapshot import SnapshotReader, publish_snapshot
+    from survtrack.warehouse.snapshot import SnapshotReader
 
     assert load("ocds", FALLIDO)["loaded"] == 1
     run_build(warehouse, ["classify", "money"])

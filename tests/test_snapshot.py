@@ -11,13 +11,8 @@ import duckdb
 import pytest
 from dashboard_fixture import load_fixture
 
-from survtrack.warehouse.snapshot import (
-    KEEP,
-    SnapshotReader,
-    current_snapshot,
-    publish_snapshot,
-    snapshot_dir,
-)
+from survtrack.analysis.facts import publish_snapshot
+from survtrack.warehouse.snapshot import KEEP, SnapshotReader, current_snapshot, snapshot_dir
 
 
 def test_reader_sees_published_state_and_reopens_on_swap(warehouse, load, shared):
@@ -88,3 +83,25 @@ def test_dashboard_reads_while_another_process_writes(tmp_path, shared):
     finally:
         writer.wait(timeout=30)
     assert writer.returncode == 0
+
+
+def test_floors_import_only_downwards():
+    """Imports follow the data (scrapers → warehouse → analysis → dashboard): the snapshot
+    publisher is handed the spending tables instead of importing them, and the spending
+    views never import the dashboard's URL codec."""
+    import ast
+    from pathlib import Path
+
+    import survtrack
+
+    package = Path(survtrack.__file__).parent
+    above = {"warehouse": ("survtrack.scrapers", "survtrack.analysis", "survtrack.dashboard",
+                           "survtrack.cli"),
+             "analysis": ("survtrack.scrapers", "survtrack.dashboard", "survtrack.cli")}
+    for floor, forbidden in above.items():
+        for path in (package / floor).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                for name in names:
+                    assert not name.startswith(forbidden), f"{path.name} imports {name}"

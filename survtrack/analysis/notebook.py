@@ -31,10 +31,10 @@ import plotly.express as px
 
 from survtrack import config
 from survtrack.analysis import flags, spending
+from survtrack.analysis.facts import FACTS_SQL
 from survtrack.analysis.palette import COLOURS, OTHERS, SERIES
 from survtrack.analysis.spending import Filters
 from survtrack.warehouse.export import neutralise
-from survtrack.warehouse.snapshot import FACTS_SQL
 from survtrack.warehouse.store import Warehouse
 
 CHART_TITLES = {"vendor_year": "Spending by vendor and year", "vendor": "Spending by vendor",

@@ -12,10 +12,10 @@ import io
 from decimal import Decimal
 
 from survtrack.analysis import money
+from survtrack.analysis.facts import FACTS_SQL
 from survtrack.warehouse import suspicious
 from survtrack.warehouse.archive import Archive
 from survtrack.warehouse.schema import CANCELLED_STATUSES
-from survtrack.warehouse.snapshot import FACTS_SQL
 
 MAX_LISTED = 200  # most contracts a document page lists (a daily file may feed thousands)
 

@@ -17,25 +17,18 @@ snapshot provides it, else compute the same rows from the tidy tables.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
 
 from survtrack.analysis import flags
-from survtrack.warehouse.snapshot import FACTS_SQL, MEASURES, parties_sql
+from survtrack.analysis.facts import DEFAULT_ORDER, FACTS_SQL, MEASURES, parties_sql
 
 OTHERS = "__others__"
 NO_COUNTRY = "unknown"  # the country filter's value for contracts whose buyer country is unknown
-CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
-MAX_TEXT = 200  # longest filter value accepted from a URL
-MAX_EXCLUDED = 50  # most vendors a URL may exclude
-# Filters field -> URL query parameter
-QUERY_PARAMS = {"country": "country", "source": "source", "category": "category",
-                "buyer": "buyer", "vendor": "vendor", "year_from": "from", "year_to": "to",
-                "currency": "currency", "measure": "measure", "flag": "flag"}
+MAX_TEXT = 200  # longest text a filter value or a grid filter may hold
 # what a view sums: the contracts' value, or what was paid where payments are published
 MEASURE_COLUMNS = {"value": ("usd", "amt", "n_unconverted"),
                    "paid": ("pusd", "pamt", "n_paid_unconverted")}
@@ -59,59 +52,6 @@ class Filters:
     surveillance_only: bool = True  # only contracts with at least one tag
     # vendor keys left out: the "others" of a chart are the selection minus its top vendors
     exclude_vendors: tuple[str, ...] = ()
-
-    @classmethod
-    def from_query(cls, query: Mapping[str, Any]) -> Filters:
-        """Filters from URL query parameters; anything malformed is ignored, not trusted."""
-
-        def text(name: str) -> str | None:
-            value = query.get(name)
-            if isinstance(value, list):
-                value = value[0] if value else None
-            if value is None:
-                return None
-            value = str(value).strip()
-            return value[:MAX_TEXT] or None
-
-        def year(name: str) -> int | None:
-            value = text(name)
-            return int(value) if value and value.isdigit() and 1900 <= int(value) <= 2100 else None
-
-        excluded = query.get("not_vendor") or []
-        if isinstance(excluded, str):
-            excluded = [excluded]
-        currency = (text("currency") or "USD").upper()
-        measure = text("measure")
-        flag = text("flag")
-        return cls(
-            measure=measure if measure in MEASURE_COLUMNS else "value",
-            flag=flag if flag in flags.definitions() else None,
-            country=text("country"), source=text("source"), category=text("category"),
-            buyer=text("buyer"), vendor=text("vendor"),
-            year_from=year("from"), year_to=year("to"),
-            currency=currency if CURRENCY_RE.match(currency) else "USD",
-            surveillance_only=text("scope") != "all",
-            undated=text("undated") == "1",
-            exclude_vendors=tuple(sorted({str(v)[:MAX_TEXT] for v in excluded if v})
-                                  )[:MAX_EXCLUDED],
-        )
-
-    def to_query(self) -> dict[str, str | list[str]]:
-        """URL query parameters for the non-default fields, in a stable order (a list value
-        repeats its parameter: encode with `urlencode(..., doseq=True)`)."""
-        out: dict[str, str | list[str]] = {}
-        for name, param in QUERY_PARAMS.items():
-            value = getattr(self, name)
-            if value is not None and not (name == "currency" and value == "USD") \
-                    and not (name == "measure" and value == "value"):
-                out[param] = str(value)
-        if not self.surveillance_only:
-            out["scope"] = "all"
-        if self.undated:
-            out["undated"] = "1"
-        if self.exclude_vendors:
-            out["not_vendor"] = list(self.exclude_vendors)
-        return out
 
     def with_(self, **changes) -> Filters:
         return replace(self, **changes)
@@ -364,12 +304,15 @@ CONTRACT_COLUMNS = {
     "cancelled": "cancelled", "paid": "paid", "paid_usd": "paid_usd",
     "date_basis": "date_basis",
 }
-TEXT_OPS = {"contains": ("ILIKE", "%{}%"), "notContains": ("NOT ILIKE", "%{}%"),
-            "equals": ("ILIKE", "{}"), "notEqual": ("NOT ILIKE", "{}"),
-            "startsWith": ("ILIKE", "{}%"), "endsWith": ("ILIKE", "%{}")}
-NUMBER_OPS = {"equals": "=", "notEqual": "<>", "greaterThan": ">", "greaterThanOrEqual": ">=",
-              "lessThan": "<", "lessThanOrEqual": "<="}
-
+# Conditions on those columns, as (column, op, value): text ops match case-insensitively,
+# number ops compare; "between" takes (low, high). The dashboard translates AG Grid's filter
+# model into these (dashboard/grid.py); nothing here knows a widget's vocabulary.
+TEXT_OPS = {"contains": ("ILIKE", "%{}%"), "not_contains": ("NOT ILIKE", "%{}%"),
+            "is": ("ILIKE", "{}"), "is_not": ("NOT ILIKE", "{}"),
+            "starts_with": ("ILIKE", "{}%"), "ends_with": ("ILIKE", "%{}")}
+NUMBER_OPS = ("=", "<>", ">", ">=", "<", "<=", "between")
+Condition = tuple[str, str, Any]
+Sort = tuple[str, str]  # (column, "asc" | "desc")
 
 def selection(f: Filters, vendor: str | None = None, year: int | None = None,
               top_vendors: list[str] | tuple[str, ...] = (), undated: bool = False) -> Filters:
@@ -387,27 +330,29 @@ def selection(f: Filters, vendor: str | None = None, year: int | None = None,
     return f.with_(**changes)
 
 
-def _grid_where(f: Filters, column_filters: Mapping[str, dict] | None) -> tuple[str, list]:
-    where, params = _where(f)
-    conds = [where]
-    for column, spec in (column_filters or {}).items():
+def where(f: Filters, conditions: Sequence[Condition] = ()) -> tuple[str, list]:
+    """The SQL condition over contract_facts (and its bound parameters) selecting the
+    contracts of `f` that meet every one of `conditions`; one that names no column of
+    CONTRACT_COLUMNS, no known op, or a value of the wrong kind is ignored, not trusted."""
+    sql, params = _where(f)
+    conds = [sql]
+    for column, op, value in conditions:
         expr = CONTRACT_COLUMNS.get(column)
-        if expr is None or not isinstance(spec, dict):
+        if expr is None:
             continue
-        kind, op, value = spec.get("filterType"), spec.get("type"), spec.get("filter")
-        if kind == "text" and op in TEXT_OPS and value is not None:
+        if op in TEXT_OPS and isinstance(value, (str, int, float)):
             sql_op, pattern = TEXT_OPS[op]
             escaped = str(value)[:MAX_TEXT].replace("\\", "\\\\").replace("%", "\\%") \
                 .replace("_", "\\_")
             conds.append(f"CAST({expr} AS VARCHAR) {sql_op} ? ESCAPE '\\'")
             params.append(pattern.format(escaped))
-        elif kind == "number" and op in NUMBER_OPS and _is_number(value):
-            conds.append(f"{expr} {NUMBER_OPS[op]} ?")
-            params.append(float(value))
-        elif kind == "number" and op == "inRange" and _is_number(value) \
-                and _is_number(spec.get("filterTo")):
+        elif op == "between" and isinstance(value, (list, tuple)) and len(value) == 2 \
+                and all(map(_is_number, value)):
             conds.append(f"{expr} BETWEEN ? AND ?")
-            params += [float(value), float(spec["filterTo"])]
+            params += [float(value[0]), float(value[1])]
+        elif op in NUMBER_OPS and op != "between" and _is_number(value):
+            conds.append(f"{expr} {op} ?")
+            params.append(float(value))
     return " AND ".join(conds), params
 
 
@@ -416,17 +361,16 @@ def _is_number(value) -> bool:
 
 
 # newest first; contract_facts is stored in this order, so the grid's default pages need no sort
-DEFAULT_ORDER = "year DESC NULLS LAST, signed_on DESC NULLS LAST, contract_id"
 
 
-def _order(sort: list[dict] | None, stored_in_order: bool, tiebreak: str = "contract_id") -> str:
+def _order(sort: Sequence[Sort] | None, stored_in_order: bool,
+           tiebreak: str = "contract_id") -> str:
     """ORDER BY clause ('' where the table's own order is the default order)."""
     terms = []
-    for spec in sort or []:
-        expr = CONTRACT_COLUMNS.get(spec.get("colId"))
+    for column, direction in sort or ():
+        expr = CONTRACT_COLUMNS.get(column)
         if expr:
-            direction = "DESC" if spec.get("sort") == "desc" else "ASC"
-            terms.append(f"{expr} {direction} NULLS LAST")
+            terms.append(f"{expr} {'DESC' if direction == 'desc' else 'ASC'} NULLS LAST")
     if not terms and stored_in_order:
         return ""
     return "ORDER BY " + ", ".join(terms + ([] if terms else [DEFAULT_ORDER]) + [tiebreak])
@@ -436,19 +380,19 @@ PAGE_COLUMNS = f"{', '.join(CONTRACT_COLUMNS)}, vendor_key, buyer_key, url, docu
 
 
 def contracts(con, f: Filters, *, offset: int = 0, limit: int = 100,
-              sort: list[dict] | None = None,
-              column_filters: Mapping[str, dict] | None = None) -> pd.DataFrame:
-    """One page of the contracts behind the filters (grid sort and column filters applied)."""
-    where, params = _grid_where(f, column_filters)
+              sort: Sequence[Sort] | None = None,
+              conditions: Sequence[Condition] = ()) -> pd.DataFrame:
+    """One page of the contracts behind the filters, sorted, meeting the `conditions`."""
+    sql, params = where(f, conditions)
     facts = _facts(con)
     page = [max(0, min(int(limit), 10_000)), max(0, int(offset))]
     if facts != "contract_facts":
-        return con.execute(f"SELECT {PAGE_COLUMNS} FROM {facts} WHERE {where}"
+        return con.execute(f"SELECT {PAGE_COLUMNS} FROM {facts} WHERE {sql}"
                            f" {_order(sort, False)} LIMIT ? OFFSET ?", [*params, *page]).df()
     # Sort only the row ids (a snapshot never changes, so rowid is a stable tie-break), then
     # read the wide columns of the page's rows alone.
     rowids = [r[0] for r in con.execute(
-        f"SELECT rowid FROM contract_facts WHERE {where} {_order(sort, True, 'rowid')}"
+        f"SELECT rowid FROM contract_facts WHERE {sql} {_order(sort, True, 'rowid')}"
         " LIMIT ? OFFSET ?", [*params, *page]).fetchall()]
     return con.execute(
         f"""SELECT {PAGE_COLUMNS} FROM contract_facts
@@ -456,13 +400,13 @@ def contracts(con, f: Filters, *, offset: int = 0, limit: int = 100,
             ORDER BY list_position(?::BIGINT[], rowid)""", [rowids, rowids]).df()
 
 
-def count_contracts(con, f: Filters, column_filters: Mapping[str, dict] | None = None) -> int:
-    if not column_filters:  # a cube counts faster than the contracts themselves
+def count_contracts(con, f: Filters, conditions: Sequence[Condition] = ()) -> int:
+    if not conditions:  # a cube counts faster than the contracts themselves
         sel, params = _selected(con, f, "vendor")
         return int(con.execute(f"{sel} SELECT coalesce(sum(n), 0) FROM sel",
                                params).fetchone()[0])
-    where, params = _grid_where(f, column_filters)
-    return con.execute(f"SELECT count(*) FROM {_facts(con)} WHERE {where}", params).fetchone()[0]
+    sql, params = where(f, conditions)
+    return con.execute(f"SELECT count(*) FROM {_facts(con)} WHERE {sql}", params).fetchone()[0]
 
 
 # The columns of a download, as an analyst quotes them: name -> SQL over the selected facts
@@ -485,18 +429,18 @@ EXPORT_COLUMNS = {
 }
 
 
-def iter_contracts(con, f: Filters, sort: list[dict] | None = None,
-                   column_filters: Mapping[str, dict] | None = None, batch: int = 10_000):
+def iter_contracts(con, f: Filters, sort: Sequence[Sort] | None = None,
+                   conditions: Sequence[Condition] = (), batch: int = 10_000):
     """(column names, batches of rows) of every contract behind the filters, for downloads:
     EXPORT_COLUMNS, in the grid's order. A lead from reporting (source curated) carries its
     citation (the evidence of its `curated` tags)."""
-    where, params = _grid_where(f, column_filters)
+    sql, params = where(f, conditions)
     facts = _facts(con)
     order = _order(sort, False).replace("ORDER BY", "", 1)
     columns = ", ".join(f"{sql} AS {name}" for name, sql in EXPORT_COLUMNS.items())
     cur = con.execute(
         f"""WITH f AS (SELECT *, row_number() OVER (ORDER BY {order}) AS ordinal
-                       FROM {facts} WHERE {where}),
+                       FROM {facts} WHERE {sql}),
                  cit AS (SELECT contract_id, string_agg(DISTINCT evidence, ' | ') AS citation
                          FROM tags WHERE rule = 'curated' GROUP BY contract_id)
             SELECT {columns} FROM f JOIN contracts c USING (contract_id)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from survtrack.warehouse.snapshot import FACTS_SQL
+from survtrack.analysis.facts import FACTS_SQL
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 FIELDS = ("vendor", "buyer", "category", "country", "query")

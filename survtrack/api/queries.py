@@ -2,7 +2,7 @@
 with everything that refers to it, vendors and buyers, spending views.
 
 User text reaches SQL only as bound parameters; filters go through the dashboard's own
-`Filters` and WHERE builder, so an API query and the dashboard URL with the same parameters
+URL codec (`dashboard/urls.py`) and the spending views' `where()`, so an API query and the dashboard URL with the same parameters
 select the same contracts.
 """
 
@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 
 from survtrack.analysis import spending
 from survtrack.analysis.spending import Filters
+from survtrack.dashboard import urls
 from survtrack.warehouse import schema
 
 # The dashboard's default order (newest first, undated last) as plain comparable keys, so a
@@ -83,9 +84,7 @@ def contracts_page(con, f: Filters, *, text: str | None = None, after: str | Non
                    size: int = 100) -> tuple[list[dict], str | None]:
     """(rows, cursor of the next page or None): `size` contracts behind the filters, in the
     dashboard's order, starting after the row the cursor names."""
-    column_filters = ({"title": {"filterType": "text", "type": "contains", "filter": text}}
-                      if text else None)
-    where, params = spending._grid_where(f, column_filters)
+    where, params = spending.where(f, [("title", "contains", text)] if text else [])
     if after:
         year, signed, cid = decode_cursor(after)
         where += f" AND {AFTER}"
@@ -100,9 +99,7 @@ def contracts_page(con, f: Filters, *, text: str | None = None, after: str | Non
 
 
 def count(con, f: Filters, text: str | None = None) -> int:
-    column_filters = ({"title": {"filterType": "text", "type": "contains", "filter": text}}
-                      if text else None)
-    return spending.count_contracts(con, f, column_filters)
+    return spending.count_contracts(con, f, [("title", "contains", text)] if text else [])
 
 
 def _present(con) -> set[str]:
@@ -243,5 +240,5 @@ def _row_selection(view: str, f: Filters, row: dict) -> Filters | None:
 
 
 def _query(f: Filters) -> str:
-    params = f.to_query()
+    params = urls.to_query(f)
     return "?" + urlencode(params, doseq=True) if params else ""

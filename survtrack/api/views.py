@@ -17,7 +17,8 @@ from flask import Blueprint, Flask, Response, request
 from werkzeug.exceptions import HTTPException, NotFound
 
 from survtrack.analysis import flags, watch
-from survtrack.analysis.spending import CURRENCY_RE, MAX_TEXT, MEASURE_COLUMNS, Filters
+from survtrack.analysis.spending import MAX_TEXT, MEASURE_COLUMNS, Filters
+from survtrack.dashboard.urls import CURRENCY_RE, from_query, to_query
 from survtrack.warehouse.snapshot import SnapshotReader
 
 from . import feeds, openapi, queries
@@ -67,7 +68,7 @@ def blueprint(reader: SnapshotReader) -> Blueprint:
         for r in rows:
             r["links"] = queries.links(r)
         next_url = _with(request.full_path, _next=cursor) if cursor else None
-        body = {"snapshot": _snapshot(reader), "filters": f.to_query(),
+        body = {"snapshot": _snapshot(reader), "filters": to_query(f),
                 "count": queries.count(con, f, extra.get("q")), "next": cursor,
                 "next_url": next_url}
         return table(reader, fmt, rows, body, extra.get("_shape"), next_url)
@@ -109,7 +110,7 @@ def blueprint(reader: SnapshotReader) -> Blueprint:
         top = _int(extra.get("top"), "top", 7, 1, 100)
         rows = queries.spending_view(reader.cursor(), view, f, top=top)
         return table(reader, fmt, rows, {"snapshot": _snapshot(reader), "view": view,
-                                         "filters": f.to_query(),
+                                         "filters": to_query(f),
                                          "money": "USD (converted)" if f.usd else f.currency,
                                          "measure": f.measure}, extra.get("_shape"), None)
 
@@ -124,7 +125,7 @@ def blueprint(reader: SnapshotReader) -> Blueprint:
         rows, cursor = queries.contracts_page(con, f, text=text, size=size)
         for r in rows:
             r["links"] = queries.links(r)
-        more = "/api/contracts?" + urlencode({**f.to_query(), "q": text}, doseq=True)
+        more = "/api/contracts?" + urlencode({**to_query(f), "q": text}, doseq=True)
         return answer(reader, {"q": text, "snapshot": _snapshot(reader),
                                "vendors": queries.parties(con, "vendor", text, size),
                                "buyers": queries.parties(con, "buyer", text, size),
@@ -210,7 +211,7 @@ def parse_query(allowed: tuple[str, ...] = FILTER_PARAMS + API_PARAMS) -> tuple[
         raise BadRequest("undated is 1 or 0")
     if args.get("_shape", "objects") not in ("objects", "arrays"):
         raise BadRequest("_shape is objects or arrays")
-    f = Filters.from_query(args.to_dict(flat=False))
+    f = from_query(args.to_dict(flat=False))
     return f, {k: args[k] for k in API_PARAMS if k in args}
 
 

@@ -30,7 +30,7 @@ def build(
 ) -> None:
     """Derive tags (classify), entities, USD amounts (money), how each contract was won
     (competition), procurement threads and red flags, then publish a snapshot."""
-    from survtrack.warehouse.snapshot import publish_snapshot
+    from survtrack.analysis.facts import publish_snapshot
 
     summary = run_build(db, only, overrides=overrides, ecb_file=ecb_file, full=full)
     # the dashboard reads the snapshot a finished build publishes, never the warehouse itself

@@ -24,11 +24,12 @@ def check(
     SHA-256 right) and the published snapshot (it opens, the current pointer is valid, its
     counts match the warehouse's). Each problem is one line naming the file; exit code 1 if
     there is any."""
+    from survtrack.analysis.facts import DERIVED
     from survtrack.warehouse.check import check as run_check
 
     path = require_warehouse(db)
     report = run_check(path, config.archive_path(path), hashes=hashes,
-                       lock_wait=state.lock_wait,
+                       lock_wait=state.lock_wait, derived=DERIVED,
                        on_problem=None if as_json else lambda p: say(str(p), "red"))
     if as_json:
         typer.echo(json.dumps({"db": str(db_path(db)), "ok": not report.problems,

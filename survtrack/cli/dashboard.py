@@ -32,8 +32,9 @@ def dashboard(
     gunicorn (--workers processes of 4 threads), each process caching its answers per
     snapshot; --dev-server serves with Flask's development server instead.
     """
+    from survtrack.analysis.facts import publish_snapshot
     from survtrack.dashboard.serve import serve
-    from survtrack.warehouse.snapshot import current_snapshot, publish_snapshot
+    from survtrack.warehouse.snapshot import current_snapshot
 
     path = db_path(db)
     if current_snapshot(path) is None:
@@ -56,8 +57,8 @@ def demo(
     db: DbOption = None,
 ) -> None:
     """Build a warehouse offline from the curated source and the inbox, then serve it."""
+    from survtrack.analysis.facts import publish_snapshot
     from survtrack.demo import build_demo, inbox_path, totals
-    from survtrack.warehouse.snapshot import publish_snapshot
 
     path = db_path(db)
     with open_warehouse(db) as wh:

@@ -8,17 +8,16 @@ from pathlib import Path
 
 import typer
 
-from survtrack.analysis.spending import Filters
-
 from .common import console, open_warehouse, require_warehouse
 
 
 def export_contracts(kind: str, query: dict, output: Path | None, *, lines: bool = False,
                      schema_dir: Path | None = None, db: Path | None = None) -> None:
+    from survtrack.dashboard.urls import from_query
     from survtrack.exports import ftm, ocds
 
     require_warehouse(db)
-    f = Filters.from_query(query)
+    f = from_query(query)  # the dashboard's filters, as its URLs carry them
     target = output or Path(tempfile.mkstemp(suffix=".json")[1])
     with open_warehouse(db, read_only=True) as wh:
         if kind == "ocds":

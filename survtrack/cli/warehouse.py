@@ -177,7 +177,7 @@ def export(
 
 def snapshot(db: DbOption = None) -> None:
     """Publish a read-only snapshot of the warehouse for the dashboard (run after a build)."""
-    from survtrack.warehouse.snapshot import publish_snapshot
+    from survtrack.analysis.facts import publish_snapshot
 
     typer.echo(str(publish_snapshot(require_warehouse(db), lock_wait=state.lock_wait)))
 

@@ -18,16 +18,16 @@ from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from flask import Response, abort, request, send_file
 
 from survtrack import api, config
-from survtrack.analysis import spending
-from survtrack.analysis.spending import Filters
+from survtrack.analysis import facts, spending
 from survtrack.warehouse.archive import Archive
 from survtrack.warehouse.snapshot import SnapshotReader
 
-from . import cache, downloads, figures, labels
-from .common import first, href, navbar, not_found, parse_search, records
+from . import cache, downloads, figures, labels, urls
+from .common import navbar, not_found, records
 from .i18n import language, t
 from .pages import contract, contracts, countries, document, overview, profile
 from .readable import readable_page
+from .urls import first, from_query, href, parse_search, to_query
 
 DOCUMENT_ID = re.compile(r"^[0-9a-f]{64}$")
 FILTER_CONTROLS = ["f-country", "f-source", "f-category", "f-currency", "f-buyer", "f-vendor",
@@ -38,7 +38,7 @@ def render(reader: SnapshotReader, pathname: str | None, search: str | None,
            archive: Archive | None = None):
     query = parse_search(search)
     lang = language(first(query, "lang"))
-    f = Filters.from_query(query)
+    f = from_query(query)
     con = reader.cursor()
     path = (pathname or "/").rstrip("/") or "/"
     pages = {
@@ -92,7 +92,7 @@ def page_title(con, pathname: str | None, search: str | None) -> dict:
 def refused(path: str, query: dict, unknown: dict[str, tuple[str, list]], lang: str):
     """A filter value no contract has (a mistyped or stale link): say so, offer the rest."""
     params = {k: v for k, v in query.items()
-              if k not in {spending.QUERY_PARAMS.get(name, name) for name in unknown}}
+              if k not in {urls.QUERY_PARAMS.get(name, name) for name in unknown}}
     lines = []
     for name, (value, known) in unknown.items():
         shown = ", ".join(map(str, known[:30])) + (" …" if len(known) > 30 else "")
@@ -115,7 +115,7 @@ def filters_to_search(values: list, search: str | None) -> str:
     current = parse_search(search)
     query = {k: str(v) for k, v in query.items() if v not in (None, "")}
     query["not_vendor"] = current.get("not_vendor", [])  # no control shows it: keep it
-    params = Filters.from_query(query).to_query()
+    params = to_query(from_query(query))
     lang = language(first(current, "lang"))
     if lang != "en":
         params["lang"] = lang
@@ -132,7 +132,7 @@ def drill_down(search: str | None, vendor: str | None, year,
     lang = language(first(query, "lang"))
     undated = year == ""
     year = int(year) if isinstance(year, (int, float)) or str(year).isdigit() else None
-    target = spending.selection(Filters.from_query(query), vendor, year, top_vendors,
+    target = spending.selection(from_query(query), vendor, year, top_vendors,
                                 undated=undated)
     link = href("/contracts", target, lang)
     return "/contracts", link[len("/contracts"):]
@@ -160,7 +160,7 @@ def create_app(db_path: str | os.PathLike | None = None, *,
     SURVTRACK_DASHBOARD_CACHE or 256, 0 for none)."""
     # absolute now: Flask resolves a relative file against the package folder, not the cwd
     db = config.db_path(db_path).absolute()
-    reader = reader or SnapshotReader(db)
+    reader = reader or SnapshotReader(db, publish=facts.publish_snapshot)
     archive_store = Archive(archive or config.archive_path(db))
     app = Dash(__name__, title="survtrack", suppress_callback_exceptions=True,
                assets_folder=str(Path(__file__).with_name("assets")), update_title=None)
@@ -235,7 +235,7 @@ def create_app(db_path: str | os.PathLike | None = None, *,
         country = (point.get("customdata") or [None])[0]
         query = parse_search(search)
         lang = language(first(query, "lang"))
-        link = href("/", Filters.from_query(query).with_(country=country), lang)
+        link = href("/", from_query(query).with_(country=country), lang)
         return "/", link[1:]
 
     @app.callback(Output("contracts-grid", "getRowsResponse"),
@@ -243,7 +243,7 @@ def create_app(db_path: str | os.PathLike | None = None, *,
                   prevent_initial_call=True)
     def _rows(req, search):
         query = parse_search(search)
-        return contracts.page_rows(reader.cursor(), Filters.from_query(query), req,
+        return contracts.page_rows(reader.cursor(), from_query(query), req,
                                    language(first(query, "lang")))
 
     _routes(app, reader, archive_store)
@@ -310,7 +310,7 @@ def _routes(app: Dash, reader: SnapshotReader, archive: Archive) -> None:
         """The contracts of the URL's selection, described by the file itself."""
         if fmt not in ("csv", "xlsx"):
             abort(404)
-        f = Filters.from_query(request.args.to_dict(flat=False))
+        f = from_query(request.args.to_dict(flat=False))
         con = reader.cursor()
         unknown = spending.unknown_values(con, f)
         if unknown:

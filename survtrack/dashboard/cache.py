@@ -30,10 +30,11 @@ from survtrack.warehouse.snapshot import current_snapshot
 
 DEFAULT_ENTRIES = 256
 HEADER = "X-Survtrack-Cache"  # hit or miss, on every cached callback's answer
-# The callbacks whose answers are kept (Dash's output ids): the page, the grid's rows, and the
-# vendor and buyer searches. Callbacks that only rewrite the URL are cheap and not kept.
+# The callbacks whose answers are kept (Dash's output ids): the page (with its title), the grid's
+# rows, and the vendor and buyer searches. Callbacks that only rewrite the URL are cheap and not
+# kept. An id here that the app does not register is refused when the cache is installed.
 CACHED_OUTPUTS = frozenset({
-    "..navbar.children...page.children..",
+    "..navbar.children...page.children...page-meta.data..",
     "contracts-grid.getRowsResponse",
     "f-vendor.options",
     "f-buyer.options",
@@ -49,6 +50,9 @@ class CallbackCache:
     """Keeps the answers of CACHED_OUTPUTS' callbacks of `app`, per snapshot of `db_path`."""
 
     def __init__(self, app: Dash, db_path: os.PathLike, entries: int):
+        unknown = CACHED_OUTPUTS - set(app.callback_map)
+        if unknown:  # a callback's outputs changed: its answers would silently go uncached
+            raise ValueError(f"no callback of the app has the outputs {sorted(unknown)}")
         self.db_path = db_path
         self.endpoint = app.config.routes_pathname_prefix + "_dash-update-component"
         self.store = Cache(app.server, config={

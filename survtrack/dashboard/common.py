@@ -1,9 +1,10 @@
-"""What every page shares: reading the URL, links that keep the filters, the page frame."""
+"""What every page shares: rows without pandas' missing values, the page frame (links and the
+URL are `urls.py`'s)."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
-from urllib.parse import parse_qs, quote, urlencode
+from urllib.parse import urlencode
 
 import dash_bootstrap_components as dbc
 import pandas as pd
@@ -13,15 +14,7 @@ from survtrack.analysis.spending import Filters
 
 from . import labels
 from .i18n import t
-
-
-def parse_search(search: str | None) -> dict[str, list[str]]:
-    return parse_qs((search or "").lstrip("?"), keep_blank_values=False)
-
-
-def first(query: dict, name: str) -> str | None:
-    values = query.get(name)
-    return values[0] if values else None
+from .urls import from_query, href, parse_search
 
 
 def records(df: pd.DataFrame) -> list[SimpleNamespace]:
@@ -33,26 +26,6 @@ def records(df: pd.DataFrame) -> list[SimpleNamespace]:
     """
     clean = df.astype(object).where(df.notna(), None)
     return [SimpleNamespace(**row) for row in clean.to_dict("records")]
-
-
-def href(path: str, f: Filters | None = None, lang: str = "en", **extra) -> str:
-    """A link to `path` carrying the filters, the language and any extra parameters."""
-    params = dict(f.to_query()) if f else {}
-    params.update({k: str(v) for k, v in extra.items() if v is not None})
-    if lang != "en":
-        params["lang"] = lang
-    return path + ("?" + urlencode(params, doseq=True) if params else "")
-
-
-def contract_href(contract_id: str, lang: str = "en") -> str:
-    """The contract page: the id URL-encoded whole (ids hold ':' and '/')."""
-    return href("/contract/" + quote(contract_id, safe=""), None, lang)
-
-
-def document_href(document_id: str, lang: str = "en", row: str | None = None) -> str:
-    """The document page; with `row` (a contract's native id), only the row of a CSV
-    document that the contract came from (a curated lead's row, not the whole CSV)."""
-    return href(f"/document/{document_id}", None, lang, row=row)
 
 
 def not_found(lang: str, message: str | None = None) -> html.Div:
@@ -108,7 +81,7 @@ def kpi(label: str, value: str, id_: str | None = None) -> dbc.Col:
 
 def navbar(pathname: str, search: str | None, lang: str) -> dbc.Navbar:
     query = parse_search(search)
-    f = Filters.from_query(query)
+    f = from_query(query)
     links = [("/", "nav_overview"), ("/contracts", "nav_contracts"),
              ("/countries", "nav_countries")]
     langs = []

@@ -19,9 +19,10 @@ from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, version
 from urllib.parse import quote, urlencode
 
-from survtrack.analysis import spending
 from survtrack.analysis.spending import Filters
 from survtrack.warehouse.export import neutralise
+
+from . import urls
 
 XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit, less the header
 LINK_COLUMNS = ("source_url", "contract_page", "document_raw")
@@ -88,8 +89,8 @@ def about(f: Filters, snapshot: str, rows: int, view: str) -> list[tuple[str, st
 def file_name(f: Filters, snapshot: str, fmt: str) -> str:
     """`survtrack-contracts_country-RU_currency-RUB_2019-2019_<snapshot>.csv`: what it holds."""
     parts = ["survtrack-contracts"]
-    for param, value in f.to_query().items():  # the URL's own non-default filters
-        if param in spending.QUERY_PARAMS.values():
+    for param, value in urls.to_query(f).items():  # the URL's own non-default filters
+        if param in urls.QUERY_PARAMS.values():
             parts.append(f"{param}-{value}")
     parts.append("tagged" if f.surveillance_only else "all")
     if f.undated:
@@ -178,5 +179,5 @@ def xlsx(meta: list[tuple[str, str]], names: list[str], batches) -> io.BytesIO:
 
 
 def view_path(f: Filters) -> str:
-    params = f.to_query()
+    params = urls.to_query(f)
     return "/contracts" + ("?" + urlencode(params, doseq=True) if params else "")

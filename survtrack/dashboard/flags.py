@@ -9,8 +9,8 @@ from survtrack.analysis import spending
 from survtrack.analysis.spending import Filters
 
 from . import formats
-from .common import href
 from .i18n import t
+from .urls import href
 
 
 def _rate(row, lang: str) -> str:

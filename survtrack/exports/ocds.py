@@ -62,7 +62,7 @@ def _tables(con) -> set[str]:
 
 def contracts(con, f: Filters, batch: int = 1000) -> Iterator[list[dict]]:
     """The selected contracts (their published rows), in batches."""
-    where, params = spending._grid_where(f, None)
+    where, params = spending.where(f)
     cur = con.execute(
         f"""SELECT c.* FROM contracts c
             WHERE c.contract_id IN (SELECT contract_id FROM {spending._facts(con)}

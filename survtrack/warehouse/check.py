@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,8 +61,11 @@ def invariants() -> list[dict]:
 
 def check(db: Path, archive: Path | None = None, *, hashes: bool = True,
           lock_wait: float | None = None,
-          on_problem: Callable[[Problem], None] | None = None) -> Report:
-    """Check the warehouse `db`, its archive and its current snapshot; see the module."""
+          on_problem: Callable[[Problem], None] | None = None,
+          derived: Iterable[str] = ("contract_facts",)) -> Report:
+    """Check the warehouse `db`, its archive and its current snapshot; see the module.
+    `derived`: the tables the snapshot's publisher was handed besides the warehouse's own
+    (`survtrack check` passes `analysis.facts.DERIVED`)."""
     report = Report()
 
     def problem(file: Path, what: str) -> None:
@@ -84,7 +87,7 @@ def check(db: Path, archive: Path | None = None, *, hashes: bool = True,
                 _check_schema(wh.con, db, problem)
                 _check_invariants(wh.con, db, problem, report)
                 _check_archive(wh, problem, report, hashes)
-    _check_snapshot(db, counts, problem, report)
+    _check_snapshot(db, counts, problem, report, tuple(derived))
     return report
 
 
@@ -184,7 +187,7 @@ def _check_archive(wh: Warehouse, problem, report: Report, hashes: bool) -> None
 
 
 def _check_snapshot(db: Path, counts: dict[str, int] | None, problem,
-                    report: Report) -> None:
+                    report: Report, derived: tuple[str, ...]) -> None:
     link = snapshot.snapshot_dir(db) / "current"
     if not link.is_symlink():
         report.notes.append("no snapshot published (the dashboard publishes one when it"
@@ -205,7 +208,7 @@ def _check_snapshot(db: Path, counts: dict[str, int] | None, problem,
         snap = _check_database(con, target, problem, report, tables=False)
         if snap is None:
             return
-        expected = [*TABLES, "contract_facts", *snapshot.CUBES]
+        expected = [*TABLES, *derived]
         missing = [t for t in expected if t not in snap]
         if missing:
             problem(target, f"no table {', '.join(missing)}; {SNAPSHOT_HINT}")

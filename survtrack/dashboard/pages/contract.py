@@ -10,8 +10,9 @@ from survtrack.analysis.spending import Filters
 
 from .. import flags as flag_views
 from .. import formats, labels
-from ..common import contract_href, document_href, href, not_found
+from ..common import not_found
 from ..i18n import t
+from ..urls import contract_href, document_href, href
 
 ORG_FIELDS = ("name", "short_name", "org_id", "kpp", "country", "parent_id")
 

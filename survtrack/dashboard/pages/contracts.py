@@ -10,8 +10,9 @@ from survtrack.analysis import spending
 from survtrack.analysis.spending import Filters
 
 from .. import formats, labels
-from ..common import contract_href, href, records, selection_summary
+from ..common import records, selection_summary
 from ..i18n import grid_locale, t
+from ..urls import contract_href, href
 
 PAGE = 100
 
@@ -70,8 +71,32 @@ def rows(df: pd.DataFrame, f: Filters, lang: str) -> list[dict]:
     return out
 
 
-def grid_request(request) -> tuple[int, int, list[dict], dict]:
-    """(start, end, sort, filters) of a getRowsRequest, whatever the client sent: rows are
+# AG Grid's filter types -> the neutral ops of spending.where()
+AG_TEXT_OPS = {"contains": "contains", "notContains": "not_contains", "equals": "is",
+               "notEqual": "is_not", "startsWith": "starts_with", "endsWith": "ends_with"}
+AG_NUMBER_OPS = {"equals": "=", "notEqual": "<>", "greaterThan": ">",
+                 "greaterThanOrEqual": ">=", "lessThan": "<", "lessThanOrEqual": "<="}
+
+
+def conditions(filter_model: dict) -> list[spending.Condition]:
+    """AG Grid's filterModel as spending's (column, op, value) conditions; a filter of a
+    kind or type it does not know is dropped."""
+    out: list[spending.Condition] = []
+    for column, spec in filter_model.items():
+        if not isinstance(spec, dict):
+            continue
+        kind, op, value = spec.get("filterType"), spec.get("type"), spec.get("filter")
+        if kind == "text" and op in AG_TEXT_OPS:
+            out.append((column, AG_TEXT_OPS[op], value))
+        elif kind == "number" and op == "inRange":
+            out.append((column, "between", (value, spec.get("filterTo"))))
+        elif kind == "number" and op in AG_NUMBER_OPS:
+            out.append((column, AG_NUMBER_OPS[op], value))
+    return out
+
+
+def grid_request(request) -> tuple[int, int, list[spending.Sort], list[spending.Condition]]:
+    """(start, end, sort, conditions) of a getRowsRequest, whatever the client sent: rows are
     clamped to 0..10^9 and at most 10,000 a page, a sort or filter that is not the shape AG Grid
     sends is dropped (a malformed request gets the default page, never a server error)."""
     request = request if isinstance(request, dict) else {}
@@ -85,19 +110,19 @@ def grid_request(request) -> tuple[int, int, list[dict], dict]:
     start = row(request.get("startRow") or 0, 0)
     end = row(request.get("endRow") or start + PAGE, start + PAGE)
     end = min(max(end, start), start + 10_000)
-    sort = [s for s in request.get("sortModel") or [] if isinstance(s, dict)] \
-        if isinstance(request.get("sortModel"), list) else []
+    model = request.get("sortModel") if isinstance(request.get("sortModel"), list) else []
+    sort = [(s.get("colId"), s.get("sort")) for s in model if isinstance(s, dict)]
     filters = request.get("filterModel") if isinstance(request.get("filterModel"), dict) else {}
-    return start, end, sort, {k: v for k, v in filters.items() if isinstance(v, dict)}
+    return start, end, sort, conditions(filters)
 
 
 def page_rows(con, f: Filters, request: dict | None, lang: str) -> dict:
     """The answer to one AG Grid getRowsRequest (the callback and the benchmark call this)."""
-    start, end, sort, filters = grid_request(request)
+    start, end, sort, where = grid_request(request)
     df = spending.contracts(con, f, offset=start, limit=end - start, sort=sort,
-                            column_filters=filters)
+                            conditions=where)
     return {"rowData": rows(df, f, lang),
-            "rowCount": spending.count_contracts(con, f, filters)}
+            "rowCount": spending.count_contracts(con, f, where)}
 
 
 def layout(con, f: Filters, query: dict, lang: str):

@@ -9,8 +9,9 @@ from dash import dcc, html
 from survtrack.analysis import provenance
 
 from .. import formats, labels
-from ..common import contract_href, first, href, not_found
+from ..common import not_found
 from ..i18n import t
+from ..urls import contract_href, first, href
 from .contract import _dl, _external, _table
 
 DOCUMENT_ID = re.compile(r"^[0-9a-f]{64}$")

@@ -10,8 +10,9 @@ from survtrack.analysis.spending import Filters
 
 from .. import figures, formats, labels
 from .. import flags as flag_views
-from ..common import href, kpi, records, selection_summary
+from ..common import kpi, records, selection_summary
 from ..i18n import t
+from ..urls import href
 
 TOP_VENDORS = 7  # Okabe-Ito's seven colours, plus grey for the others
 

@@ -11,8 +11,9 @@ from survtrack.analysis.spending import Filters
 
 from .. import figures, formats, labels
 from .. import flags as flag_views
-from ..common import contract_href, first, href, not_found, records, selection_summary
+from ..common import not_found, records, selection_summary
 from ..i18n import t
+from ..urls import contract_href, first, href
 from .overview import totals_row
 
 OTHER_ROLE = {"vendor": "buyer", "buyer": "vendor"}
@@ -81,7 +82,7 @@ def layout(con, role: str, f: Filters, query: dict, lang: str):
 def _largest(con, f: Filters, lang: str) -> html.Table:
     """The selection's ten largest contracts, each linking to its contract page."""
     column = "amount_usd" if f.usd else "amount"
-    df = spending.contracts(con, f, limit=10, sort=[{"colId": column, "sort": "desc"}])
+    df = spending.contracts(con, f, limit=10, sort=[(column, "desc")])
     return html.Table([html.Tbody([html.Tr([
         html.Td(dcc.Link(r.title or r.contract_id, href=contract_href(r.contract_id, lang))),
         html.Td(formats.day(r.signed_on, lang) if r.signed_on else r.year or "–"),
