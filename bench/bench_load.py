@@ -1,17 +1,21 @@
 """The dashboard under load: N concurrent users against `survtrack dashboard` on 127.0.0.1.
 
     python bench/bench_load.py [--users 50] [--requests 1500] [--workers N] [--db WAREHOUSE]
-                               [--cache both|on|off]
+                               [--cache both|on|off] [--think SECONDS]
 
 Without --db it builds the demo (`survtrack demo --no-serve`) in a temporary folder with every
 document of ../shared/data in its inbox, as the demo smoke does. It then serves the dashboard
 with gunicorn (the default server) on a free loopback port, once with the callback cache off and
-once on (--cache both), and has --users threads send --requests requests in all, each user
-walking the same mix of views in its own order (every kind as often): the overview under several filter sets, the
-contracts page, a vendor profile, grid pages and vendor searches (the callbacks a browser
-calls; only these cost queries), and a bare baseline: /_dash-layout, a fixed answer from the
-same server, stack and load. It stops by itself after the fixed count and prints, per kind of
-request: count, errors, throughput, p50/p95/p99 in ms and p50/p95 as ratios to the baseline's
+once on (--cache both; the shared answers on disk are removed before each start, so a run
+begins with only what the server computes before serving), and has --users threads send --requests requests in all, each user
+walking the same mix of views in its own order (every kind as often): the overview under several
+filter sets, the contracts page, a vendor profile, the pages of the three largest contracts,
+grid pages and vendor searches (the callbacks a browser calls; only these cost queries), and a
+bare baseline: /_dash-layout, a fixed answer from the
+same server, stack and load. With --think a user pauses a random 0 to 2 x SECONDS after each
+answer, as a reader does; without it every user asks again at once, so the run measures the
+server saturated (latency = users / throughput). It stops by itself after the fixed count and
+prints, per kind of request: count, errors, throughput, p50/p95/p99 in ms and p50/p95 as ratios to the baseline's
 under the same load, and the cache's hit share; then RATIO lines (bench/baseline.py): each
 kind's p95 over the baseline's. The client runs on the same cores as the server.
 """
@@ -37,7 +41,9 @@ import duckdb
 import requests
 from baseline import ratio
 
+from survtrack.dashboard.cache import cache_folder
 from survtrack.dashboard.callback_bodies import UPDATE, grid_rows, render, vendor_search
+from survtrack.dashboard.urls import contract_href
 from survtrack.warehouse.snapshot import current_snapshot
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -74,12 +80,16 @@ def views(db: Path) -> dict[str, list[tuple[str, dict]]]:
         vendor = con.execute("SELECT vendor_key FROM contract_facts GROUP BY 1"
                              " ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
         years = con.execute("SELECT min(year), max(year) FROM contract_facts").fetchone()
+        largest = [r[0] for r in con.execute(
+            "SELECT contract_id FROM contract_facts ORDER BY amount_usd DESC NULLS LAST,"
+            " contract_id LIMIT 3").fetchall()]
     searches = ["", "?scope=all", "?lang=ru", f"?from={years[0]}&to={years[1]}&scope=all"]
     searches += [f"?country={c}&scope=all" for c in countries]
     kinds = {
         "overview": [("/" + s, render("/", s)) for s in searches],
         "contracts page": [("/contracts" + s, render("/contracts", s)) for s in searches[:3]],
         "vendor profile": [(f"/vendor?id={vendor}", render("/vendor", f"?id={vendor}"))],
+        "contract page": [(contract_href(c), render(contract_href(c), "")) for c in largest],
         "grid rows": [(f"rows {start} {s}", grid_rows(s, start)) for s in searches[:3]
                       for start in (0, 100)],
         "vendor search": [(f"search {text}", vendor_search(text)) for text in ("a", "ntech", "ооо")],
@@ -97,6 +107,7 @@ class Server:
     """`survtrack dashboard` in its own process group, stopped on exit."""
 
     def __init__(self, db: Path, workers: int | None, cache: bool):
+        shutil.rmtree(cache_folder(db), ignore_errors=True)  # no answers from an earlier run
         self.port = free_port()
         env = {**os.environ, "SURVTRACK_DASHBOARD_CACHE": "256" if cache else "0"}
         args = [*SURVTRACK, "--db", str(db), "dashboard", "--port", str(self.port)]
@@ -108,13 +119,15 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
 
     def __enter__(self):
-        deadline = time.monotonic() + 300
+        started = time.monotonic()
+        deadline = started + 300
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 self.log.seek(0)
                 raise SystemExit(f"the dashboard exited: {self.log.read().decode()[-2000:]}")
             try:
                 requests.get(self.base + "/_dash-layout", timeout=5)
+                print(f"server answering after {time.monotonic() - started:.1f} s", flush=True)
                 return self
             except requests.RequestException:
                 time.sleep(0.3)
@@ -130,10 +143,12 @@ class Server:
             print(f"SERVER ERRORS: {len(errors)}, first: {errors[0]}")
 
 
-def run(base: str, kinds: dict, users: int, total: int) -> dict[str, list]:
-    """`total` requests from `users` threads; per kind, (seconds, ok, cache header) each."""
+def run(base: str, kinds: dict, users: int, total: int, think: float = 0.0) -> dict[str, list]:
+    """`total` requests from `users` threads, each pausing a random 0 to 2 x `think` seconds
+    after every answer (0: none); per kind, (seconds, ok, cache header, start) each."""
     kinds = {BASELINE: [(BASELINE, None)], **kinds}  # each kind as often, its views in turn
     results: dict[str, list] = defaultdict(list)
+    failures: list[str] = []
     lock = threading.Lock()
     counter = iter(range(total))
 
@@ -154,11 +169,18 @@ def run(base: str, kinds: dict, users: int, total: int) -> dict[str, list]:
                     response = session.post(base + UPDATE, json=body, timeout=120)
                 ok, cached = response.status_code == 200, response.headers.get(
                     "X-Survtrack-Cache")
-            except requests.RequestException:
+                if not ok:
+                    with lock:
+                        failures.append(f"{kind}: HTTP {response.status_code}")
+            except requests.RequestException as exc:
                 ok, cached = False, None
+                with lock:
+                    failures.append(f"{kind}: {exc!r}"[:300])
             elapsed = time.perf_counter() - started
             with lock:
-                results[kind].append((elapsed, ok, cached))
+                results[kind].append((elapsed, ok, cached, started))
+            if think:
+                time.sleep(order.uniform(0, 2 * think))
 
     threads = [threading.Thread(target=user, args=(i,)) for i in range(users)]
     started = time.perf_counter()
@@ -167,6 +189,8 @@ def run(base: str, kinds: dict, users: int, total: int) -> dict[str, list]:
     for t in threads:
         t.join()
     results["_wall"] = [time.perf_counter() - started]
+    for failure in failures[:3]:
+        print(f"failed: {failure}")
     return results
 
 
@@ -202,6 +226,17 @@ def report(title: str, results: dict[str, list]) -> None:
                   "bare /_dash-layout under the same load, p95", b95)
     ratio(f"load {title}: all callbacks, p95", percentile(callbacks, 0.95),
           "bare /_dash-layout under the same load, p95", b95)
+    # the second half of the run (by start): what a user meets once the first visitors
+    # have had every view computed
+    middle = statistics.median(r[3] for r in every)
+    late = [r[0] for kind, rs in results.items() if kind != BASELINE for r in rs
+            if r[3] >= middle]
+    late_base = [r[0] for r in results[BASELINE] if r[3] >= middle]
+    print(f"second half: callbacks p50 {1000 * statistics.median(late):.0f} ms,"
+          f" p95 {1000 * percentile(late, 0.95):.0f} ms; bare route p95"
+          f" {1000 * percentile(late_base, 0.95):.0f} ms", flush=True)
+    ratio(f"load {title}: all callbacks, second half, p95", percentile(late, 0.95),
+          "bare /_dash-layout under the same load, p95", percentile(late_base, 0.95))
 
 
 def main() -> None:
@@ -212,6 +247,9 @@ def main() -> None:
                         help="gunicorn workers (default: the dashboard's own)")
     parser.add_argument("--db", type=Path, help="a warehouse (default: build the demo)")
     parser.add_argument("--cache", choices=["both", "on", "off"], default="both")
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="a user's mean pause between answer and next click, seconds"
+                             " (default 0: every user asks again at once)")
     args = parser.parse_args()
     folder = None
     try:
@@ -225,8 +263,8 @@ def main() -> None:
               f" requests per run, {os.cpu_count()} cores", flush=True)
         for cache in {"both": [False, True], "on": [True], "off": [False]}[args.cache]:
             with Server(args.db, args.workers, cache) as server:
-                results = run(server.base, kinds, args.users, args.requests)
-            report(f"cache {'on' if cache else 'off'}", results)
+                results = run(server.base, kinds, args.users, args.requests, args.think)
+            report(f"cache {'on' if cache else 'off'}, think {args.think:g} s", results)
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)

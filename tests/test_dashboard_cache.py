@@ -1,5 +1,6 @@
 """Callback answers cached per (snapshot, callback, inputs): a hit gives the very bytes a fresh
-render gives, and a new snapshot is never answered from the old one's cache (issue 11 item 7).
+render gives, a new snapshot is never answered from the old one's cache, and another process
+serving the same warehouse (a second gunicorn worker) shares the answers (issue 11 item 7).
 
 Real warehouse (EIS documents plus the dashboard fixture), real Flask test client posting what
 the browser posts to Dash; the uncached app over the same snapshot is the reference.
@@ -7,15 +8,19 @@ the browser posts to Dash; the uncached app over the same snapshot is the refere
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from dashboard_fixture import built_dashboard_db
 
 from survtrack import scrapers
 from survtrack.analysis.facts import publish_snapshot
 from survtrack.dashboard.app import create_app
-from survtrack.dashboard.cache import HEADER
+from survtrack.dashboard.cache import HEADER, cache_folder
 from survtrack.dashboard.callback_bodies import UPDATE, grid_rows, render, vendor_search
 from survtrack.scrapers.ingest import ingest
+from survtrack.warehouse.snapshot import current_snapshot
 from survtrack.warehouse.store import Warehouse
 
 ALL = "?scope=all"
@@ -73,3 +78,27 @@ def test_a_new_snapshot_is_never_answered_from_the_old_ones_cache(db, shared):
     assert b"streaming de 4 eventos" in after_rows.data  # the new contract is listed
     assert b"streaming de 4 eventos" not in before_rows.data
     assert cached.post(UPDATE, json=page).headers[HEADER] == "hit"
+
+
+SHARED_HIT = """
+import sys
+from survtrack.dashboard.app import create_app
+from survtrack.dashboard.cache import HEADER
+from survtrack.dashboard.callback_bodies import UPDATE, render
+answer = create_app(sys.argv[1]).server.test_client().post(UPDATE, json=render("/", "?country=RU"))
+sys.stdout.write(answer.headers.get(HEADER, "none") + " " + str(len(answer.data)))
+"""
+
+
+def test_another_process_is_answered_from_the_same_cache(db):
+    """What gunicorn's workers do: a second process serving the same warehouse finds the
+    answer the first one computed (the answers are kept on disk per snapshot)."""
+    cached = create_app(db).server.test_client()
+    first = cached.post(UPDATE, json=render("/", "?country=RU"))
+    assert first.headers[HEADER] == "miss"
+    other = subprocess.run([sys.executable, "-c", SHARED_HIT, str(db)], capture_output=True,
+                           text=True, timeout=300, check=True)
+    assert other.stdout.split() == ["hit", str(len(first.data))]
+    folders = sorted(p.name for p in cache_folder(db).iterdir())
+    stem = current_snapshot(db).stem  # the older snapshot's answers and locks are gone
+    assert folders == [stem, f"{stem}.locks"]

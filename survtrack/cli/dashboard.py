@@ -29,7 +29,7 @@ def dashboard(
 
     The dashboard never opens the warehouse itself, so a scrape or build can write it
     meanwhile; `survtrack snapshot` publishes what the dashboard shows next. Served by
-    gunicorn (--workers processes of 4 threads), each process caching its answers per
+    gunicorn (--workers processes of 8 threads), which share their answers on disk per
     snapshot; --dev-server serves with Flask's development server instead.
     """
     from survtrack.analysis.facts import publish_snapshot

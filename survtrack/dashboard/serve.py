@@ -2,7 +2,9 @@
 
 gunicorn runs `workers` processes of `threads` threads each (gthread). Each worker builds its
 own app after the fork (no preload), so no DuckDB connection is shared between processes; each
-opens the current snapshot read-only and keeps its own callback cache (cache.py).
+opens the current snapshot read-only. The callback answers are shared by all of them, on disk
+per snapshot (cache.py); before the workers start, the views every visitor opens first (WARM)
+are computed once into that cache, so the first visitors do not all wait for the same render.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
 
-THREADS = 4  # per worker: a page waiting on DuckDB does not hold up the next request
+THREADS = 8  # per worker: a page waiting on DuckDB or on another worker's render does not hold up the next request
+# the pages computed before serving: each unfiltered page in English and Russian, and the
+# grid's first rows (path, query string)
+WARM = [(path, search) for search in ("", "?lang=ru") for path in ("/", "/contracts", "/countries")]
 
 
 def default_workers() -> int:
-    """One worker per core, at most 4 (each holds its own snapshot connection and cache)."""
+    """One worker per core, at most 4 (each holds its own snapshot connection)."""
     return max(1, min(len(os.sched_getaffinity(0)), 4))
 
 
@@ -39,6 +44,9 @@ def run_gunicorn(db: Path, host: str, port: int, workers: int, threads: int = TH
     DashboardServer(Path(db), {"bind": f"{host}:{port}", "workers": workers,
                                "threads": threads, "worker_class": "gthread",
                                "preload_app": False, "timeout": 120,
+                               # a reader's browser reuses its connection between clicks;
+                               # gunicorn's default (2 s) closed it under the next request
+                               "keepalive": 75,
                                # no gunicornc socket in ~/.gunicorn: several dashboards
                                # (tests, users) would share its one path
                                "control_socket_disable": True}).run()
@@ -56,4 +64,25 @@ def serve(db: Path, host: str, port: int, workers: int | None = None,
     # open the snapshot once here, so a damaged one is said in one line before any worker
     # starts (a worker failing to boot would only print a traceback per worker)
     SnapshotReader(db).close()
+    warm(Path(db))
     run_gunicorn(Path(db), host, port, workers or default_workers())
+
+
+def warm(db: Path) -> None:
+    """Compute the WARM views of the current snapshot into the shared callback cache (no-op
+    when caching is off), closing every connection before gunicorn forks."""
+    from survtrack.dashboard import cache
+    from survtrack.dashboard.app import create_app
+    from survtrack.dashboard.callback_bodies import UPDATE, grid_rows, render
+    from survtrack.warehouse.snapshot import SnapshotReader
+
+    if cache.entries_from_env() == 0:
+        return
+    reader = SnapshotReader(db)
+    try:
+        client = create_app(db, reader=reader).server.test_client()
+        for path, search in WARM:
+            client.post(UPDATE, json=render(path, search))
+        client.post(UPDATE, json=grid_rows("", 0))
+    finally:
+        reader.close()
