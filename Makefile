@@ -20,8 +20,13 @@ env: .venv/.synced
 	$(UV) sync --locked
 	touch $@
 
+# Two workers (the machine has two cores; a test file stays on one worker, so its session
+# fixtures — the demo warehouse, the journeys' browser — are built once per worker).
+# `make test PYTEST_WORKERS=0` runs in one process.
+PYTEST_WORKERS ?= 2
+
 test: env chromium
-	$(RUN) pytest
+	$(RUN) pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 # The browser tests drive Debian's chromium. Missing, it is installed as .ci/run does (as root,
 # or with sudo that needs no password); otherwise make stops and prints the one command to run.
