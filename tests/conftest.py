@@ -50,6 +50,21 @@ def table_counts(wh: Warehouse) -> dict[str, int]:
     return {t: wh.count(t) for t in TABLES if t != "runs"}
 
 
+def table_rows(wh: Warehouse, table: str, skip=()) -> list[tuple]:
+    """A table's rows in a stable order, without the columns in `skip` (when, which run…)."""
+    from survtrack.warehouse.schema import TABLES
+
+    columns = [c for c in TABLES[table].column_names if c not in skip]
+    return sorted(wh.query(f"SELECT {', '.join(columns)} FROM {table}"), key=repr)
+
+
+def table_contents(wh: Warehouse, skip=()) -> dict[str, list[tuple]]:
+    """Every loaded table (not `runs`) as table_rows, to compare two loads of the same input."""
+    from survtrack.warehouse.schema import TABLES
+
+    return {t: table_rows(wh, t, skip) for t in TABLES if t != "runs"}
+
+
 def inbox_recipe() -> str:
     """The README's inbox recipe (the shell block starting `# inbox recipe`), without its
     final `make demo`: the tests build their demo warehouse with the README's own words."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import table_counts
+from tests.conftest import table_contents, table_counts
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ocds"
 
@@ -392,16 +392,7 @@ def test_not_ocds_json_is_rejected_with_its_reason(load, warehouse, ocds):
 
 def _contents(wh) -> dict[str, list[tuple]]:
     """Every loaded table, without the columns that record when or by which run."""
-    from survtrack.warehouse.schema import TABLES
-
-    skip = {"fetched_at", "rejected_at", "run_id", "reject_id"}
-    out = {}
-    for name, spec in TABLES.items():
-        if name == "runs":
-            continue
-        cols = [c for c in spec.column_names if c not in skip]
-        out[name] = sorted(wh.query(f"SELECT {', '.join(cols)} FROM {name}"), key=repr)
-    return out
+    return table_contents(wh, {"fetched_at", "rejected_at", "run_id", "reject_id"})
 
 
 def test_flushing_and_bulk_writes_load_the_same_rows(load, warehouse, ocds, tmp_path,

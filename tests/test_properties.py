@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import SOURCES, all_documents
+from conftest import SOURCES, all_documents, table_rows
 from lxml import etree
 
 from survtrack import scrapers
@@ -29,8 +29,7 @@ LOAD_HISTORY = {"runs": None, "documents": {"fetched_at", "detail"},
 
 
 def rows(wh: Warehouse, table: str) -> list[tuple]:
-    columns = [c for c in TABLES[table].column_names if c not in LOAD_HISTORY.get(table, ())]
-    return sorted(wh.query(f"SELECT {', '.join(columns)} FROM {table}"), key=repr)
+    return table_rows(wh, table, LOAD_HISTORY.get(table, ()))
 
 
 def test_every_recorded_document_is_in_the_order_test(loaded_forward):

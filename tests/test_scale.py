@@ -19,8 +19,8 @@ import pytest
 
 from survtrack import scrapers
 from survtrack.scrapers.ingest import ingest
-from survtrack.warehouse.schema import TABLES
 from survtrack.warehouse.store import Warehouse
+from tests.conftest import table_contents
 
 # when a row was written and by which run: the only columns that differ between two ingests
 WHEN = {"fetched_at", "rejected_at", "run_id", "classified_at", "flagged_at"}
@@ -38,13 +38,7 @@ def inputs(shared, tmp_path_factory) -> list[Path]:
 
 
 def tables(wh: Warehouse) -> dict[str, list[tuple]]:
-    out = {}
-    for name, spec in TABLES.items():
-        if name == "runs":
-            continue
-        cols = [c for c in spec.column_names if c not in WHEN]
-        out[name] = sorted(wh.query(f"SELECT {', '.join(cols)} FROM {name}"), key=repr)
-    return out
+    return table_contents(wh, WHEN)
 
 
 @pytest.fixture(scope="module")
