@@ -198,7 +198,7 @@ def test_charts_title_their_axes_and_outline_their_bars():
 
 def test_grid_rows_answer_a_request(db):
     con = SnapshotReader(db).cursor()
-    reply = page_rows(con, Filters(surveillance_only=False),
+    reply = page_rows(con, urls.from_query({"scope": "all"}),
                       {"startRow": 0, "endRow": 2,
                        "sortModel": [{"colId": "amount_usd", "sort": "desc"}],
                        "filterModel": {}}, "en")
@@ -220,7 +220,10 @@ def test_controls_write_the_url_and_bars_drill_down():
         "&flag=single_bid&scope=all&lang=ru")
     assert filters_to_search(values[:-1] + ["no_such_flag"], "") == (  # unknown: ignored
         "?country=RU&category=video_surveillance&from=2020&currency=RUB&measure=paid&scope=all")
-    assert filters_to_search([None] * 3 + ["USD"] + [None] * 4 + [True, "value", None], "") == ""
+    assert filters_to_search([None] * 8 + [True, "value", None], "") == ""  # automatic money
+    # US dollars chosen stay chosen: a one-currency selection would otherwise read in its own
+    assert filters_to_search([None] * 3 + ["USD"] + [None] * 4 + [True, "value", None],
+                             "") == "?currency=USD"
     path, search = drill_down("?country=RU&lang=ru", "fixture-entity:vocord", 2021)
     assert path == "/contracts"
     assert search == "?country=RU&vendor=fixture-entity%3Avocord&from=2021&to=2021&lang=ru"
@@ -229,7 +232,7 @@ def test_controls_write_the_url_and_bars_drill_down():
     assert drill_down("", "__others__", 2020, ["v2", "v1"])[1] == (
         "?from=2020&to=2020&not_vendor=v1&not_vendor=v2")
     # a control change keeps the exclusion no control shows
-    assert filters_to_search([None] * 3 + ["USD"] + [None] * 4 + [True, "value", None],
+    assert filters_to_search([None] * 8 + [True, "value", None],
                              "?not_vendor=v1&lang=ru") == "?not_vendor=v1&lang=ru"
 
 
@@ -333,14 +336,21 @@ def test_filters_url_round_trip_and_bad_input():
     assert urls.to_query(f) == {"country": "RU", "vendor": "fixture-entity:vocord",
                                 "from": "2020", "to": "2021", "currency": "RUB", "scope": "all"}
     assert urls.from_query(parse_qs(urlencode(urls.to_query(f)))) == f
-    assert urls.to_query(Filters()) == {}
-    others = Filters(exclude_vendors=("a", "b"))
+    assert urls.to_query(Filters()) == {"currency": "USD"}  # dollars asked for
+    assert urls.to_query(urls.from_query({})) == {}  # no currency asked for: none written
+    others = Filters(exclude_vendors=("a", "b"), currency_auto=True)
     assert urls.to_query(others) == {"not_vendor": ["a", "b"]}
     assert urls.from_query(parse_qs(urlencode(urls.to_query(others), doseq=True))) == others
     bad = urls.from_query({"from": ["20x0"], "to": ["99999"], "currency": ["dollars"],
                               "country": ["  "]})
-    assert bad == Filters()
+    assert bad == Filters(currency_auto=True)
     assert urls.from_query({"currency": ["eur"]}).currency == "EUR"
+    # compare mode: two vendors or more, each once; one vendor chosen ends it
+    compared = urls.from_query({"vendor": ["a", "b", "a"]})
+    assert (compared.vendor, compared.vendors) == (None, ("a", "b"))
+    assert urls.to_query(compared) == {"vendor": ["a", "b"]}
+    assert urls.from_query({"vendor": ["a"]}).vendors == ()
+    assert compared.with_(vendor="a").vendors == ()
 
 
 

@@ -217,7 +217,13 @@ def test_j1_from_the_overview_to_ntechlabs_contract_and_its_citation(journey, de
              AND amount = 200000000 AND currency = 'RUB'""").fetchall()
     page = journey.goto("/")
     choose(page, "f-country", "Russian Federation (RU)", "Country: RU")
-    choose(page, "f-currency", "RUB (in original currency)", "RUB (in original currency)")
+    wait_selection(page, "RUB (in original currency) · the selection's only currency")
+    # Russia alone already reads in roubles; the analyst fixes the choice in the link
+    page.click("#f-currency")
+    page.get_by_role("option", name="RUB (in original currency)", exact=True).click()
+    page.wait_for_function("() => new URLSearchParams(location.search).get('currency') == 'RUB'"
+                           " && !document.getElementById('selection').textContent"
+                           ".includes('only currency')", polling=100)
     # Moscow's leads crowd the roubles chart: the analyst narrows it to the lead's year
     choose(page, "f-from", str(year), f"Year: {year}–…")
     choose(page, "f-to", str(year), f"Year: {year}–{year}")
@@ -766,7 +772,7 @@ def test_j16_money_left_out_of_a_dollar_total_is_shown_in_its_own_currency(journ
     con = demo_site.cursor()
     left = spending.not_converted(con, Filters(country="RU"))
     assert len(left) and left["amount"].sum() > 0  # the demo's Moscow leads without a rate
-    page = journey.goto("/?country=RU")
+    page = journey.goto("/?country=RU&currency=USD")  # asked for: Russia alone reads in RUB
     note = page.text_content("#not-converted")
     for currency, amount in zip(left["currency"], left["amount"]):
         assert formats.money(amount, currency) in note
@@ -803,3 +809,204 @@ def test_j17_compare_the_top_vendors_side_by_side(journey, demo_site):
     wanted = {str(int(y)) for k in keys
               for y in spending.by_year(con, Filters(vendor=k))["year"].dropna()}
     assert wanted <= years
+
+
+def test_j18_one_currency_is_shown_in_that_currency_by_default(journey, demo_site):
+    """Russia alone holds one currency: with no currency asked for it reads in roubles, the
+    control saying so; US dollars chosen stay chosen (and show what they leave out); a
+    selection of several currencies reads in dollars with the amounts not converted beside."""
+    from survtrack.dashboard import formats
+
+    con = demo_site.cursor()
+    assert spending.sole_currency(con, Filters(country="RU")) == "RUB"
+    assert spending.sole_currency(con, Filters()) is None
+    page = journey.goto("/?country=RU")
+    wait_selection(page, "RUB (in original currency)")
+    roubles = spending.totals(con, Filters(country="RU", currency="RUB"))
+    assert page.text_content("#kpi-total") == formats.money(roubles["total"][0], "RUB")
+    assert not page.query_selector("#not-converted")  # nothing hidden: no conversion at all
+    assert "Automatic: RUB" in page.text_content("#f-currency")
+    assert "currency" not in query(page)  # the URL stays the analyst's
+    # links from here choose again: a vendor of Russia's reads in roubles on its profile too
+    page.click("table a[href^='/vendor?'] >> nth=0")
+    page.wait_for_selector("#profile-name")
+    assert "currency" not in query(page)
+    wait_selection(page, "RUB (in original currency)")
+    mine = spending.totals(con, Filters(country="RU", currency="RUB",
+                                        vendor=query(page)["id"][0]))
+    assert page.text_content("#kpi-total") == formats.money(mine["total"][0], "RUB")
+    page = journey.goto("/?country=RU")
+    choose(page, "f-currency", "US dollars (converted)", "US dollars (converted)")
+    assert query(page)["currency"] == ["USD"]
+    left = spending.not_converted(con, Filters(country="RU"))
+    note = page.text_content("#not-converted")
+    for currency, amount in zip(left["currency"], left["amount"]):
+        assert formats.money(amount, currency) in note
+    page.reload()  # a chosen currency survives the link
+    wait_selection(page, "US dollars (converted)")
+    page = journey.goto("/")  # several currencies: dollars, the rest beside the total
+    wait_selection(page, "US dollars (converted)")
+    left = spending.not_converted(con, Filters())
+    assert len(left) > 1
+    note = page.text_content("#not-converted")
+    for currency, amount in zip(left["currency"], left["amount"]):
+        assert formats.money(amount, currency) in note
+
+
+TRACE_COLOURS = """(chart) => Object.fromEntries(document.querySelector('#' + chart + ' .js-plotly-plot')
+  .data.filter(t => t.customdata).map(t => [t.customdata[0][0], t.marker.color]))"""
+
+
+def test_j19_a_vendor_keeps_its_colour_in_every_view_and_in_the_notebooks(journey, demo_site):
+    """A vendor's bars are its key's colour (palette.vendor_colour), whatever its rank: on the
+    overview, on a country's overview where its rank differs, on its profile, and in the
+    notebook API's figure."""
+    from survtrack.analysis import palette
+    from survtrack.analysis.notebook import open_warehouse
+
+    con = demo_site.cursor()
+    everywhere = spending.by_vendor_year(con, Filters(), top=7)
+    russia = spending.by_vendor_year(con, Filters(country="RU", currency="RUB"), top=7)
+    ranks = lambda df: list(dict.fromkeys(df["vendor_key"]))  # noqa: E731
+    both = [k for k in ranks(everywhere) if k in ranks(russia) and k != spending.OTHERS]
+    assert both, "no vendor is named both on the front page and on Russia's"
+    key = both[0]
+    page = journey.goto("/")
+    page.wait_for_selector("#overview-chart .js-plotly-plot")
+    front = page.evaluate(TRACE_COLOURS, "overview-chart")
+    assert front[key] == palette.vendor_colour(key)
+    assert len(set(front.values())) > 1  # not one colour for all
+    page = journey.goto("/?country=RU")
+    page.wait_for_selector("#overview-chart .js-plotly-plot")
+    assert page.evaluate(TRACE_COLOURS, "overview-chart")[key] == front[key]
+    page = journey.goto(f"/vendor?id={quote(key)}")
+    page.wait_for_selector("#profile-years .js-plotly-plot")
+    assert page.evaluate("document.querySelector('#profile-years .js-plotly-plot')"
+                         ".data[0].marker.color") == front[key]
+    name = everywhere.loc[everywhere["vendor_key"] == key, "vendor_name"].iloc[0]
+    with open_warehouse(demo_site.db) as st:
+        traces = {tr.name: tr.marker.color for tr in st.chart("vendor_year").data}
+    assert traces[name] == front[key]
+
+
+def axe_violations(page) -> list[str]:
+    """axe-core's serious and critical findings on the page as it stands (axe-playwright-python
+    runs the axe.min.js it ships, in the page)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page).response["violations"]
+    return [f"{v['impact']} {v['id']}: {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+            for v in found if v["impact"] in ("serious", "critical")]
+
+
+def test_j20_every_page_passes_axe_core_on_a_desktop_and_a_phone(journey, browser, demo_site):
+    """axe-core on every kind of page, in both languages at 1300 px and on a 390×844 phone
+    (the menu and the filter drawer open): no serious or critical violation."""
+    from survtrack.dashboard.i18n import t
+
+    con = demo_site.cursor()
+    vendors = list(spending.by_vendor(con, Filters(), limit=2)["key"])
+    buyer = spending.by_buyer(con, Filters(), limit=1)["key"][0]
+    contract_id, document_id = con.execute(
+        "SELECT contract_id, document_id FROM contracts WHERE source = 'eis' LIMIT 1").fetchone()
+    paths = ["/", "/?country=RU", "/contracts", "/countries", f"/vendor?id={quote(vendors[0])}",
+             f"/buyer?id={quote(buyer)}", f"/compare?vendor={quote(vendors[0])}"
+             f"&vendor={quote(vendors[1])}", f"/contract/{quote(contract_id, safe='')}",
+             f"/document/{document_id}", "/search?q=ntechlab", "/nowhere"]
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        for page, lang in ((journey.page, "en"), (journey.watch(phone.new_page()), "ru")):
+            for path in paths:
+                page.goto(journey.server.url + path + ("&" if "?" in path else "?")
+                          + f"lang={lang}")
+                page.wait_for_selector(".footer")
+                if path == "/contracts":
+                    page.wait_for_selector(GRID_IDS)
+                page.wait_for_timeout(300)
+                assert axe_violations(page) == [], (path, lang)
+        page.goto(journey.server.url + "/?lang=ru")  # the phone's menu and filters, open
+        page.wait_for_selector(".footer")
+        for button, opened in (("#nav-toggle", "#nav-nav_countries"),
+                               ("#filters-toggle", "#f-country")):
+            page.click(button)
+            page.wait_for_selector(opened, state="visible")
+            assert page.get_attribute(button, "aria-expanded") == "true"
+            assert axe_violations(page) == [], button
+        # every control is named by its label, not only by its value ("Любой")
+        for control in ("f_country", "f_currency", "f_vendor"):
+            page.get_by_role("button", name=re.compile("^" + t(control, "ru"))).wait_for()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    finally:
+        phone.close()
+
+
+def test_j21_the_overview_in_compare_mode_and_a_table_under_every_chart(journey, demo_site):
+    """/compare's chart → the overview in compare mode (vendor=a&vendor=b): only those vendors,
+    their bars side by side, the totals theirs; back to every vendor. The profile's and the
+    countries' charts each have their table, every number a link to its contracts."""
+    from survtrack.analysis import palette
+    from survtrack.dashboard import formats, labels
+
+    con = demo_site.cursor()
+    keys = list(spending.by_vendor(con, Filters(), limit=2)["key"])
+    page = journey.goto("/compare?" + "&".join(f"vendor={quote(k)}" for k in keys))
+    page.wait_for_selector("#compare-chart .js-plotly-plot")
+    assert page.evaluate(TRACE_COLOURS, "compare-chart") == {
+        k: palette.vendor_colour(k) for k in keys}
+    page.click("#compare-overview")
+    page.wait_for_selector("#compare-badge")
+    assert query(page)["vendor"] == keys
+    names = [labels.party_name(con, "vendor", k) for k in keys]
+    assert page.text_content("#compare-badge") == "Compared: " + ", ".join(names)
+    page.wait_for_selector("#overview-chart .js-plotly-plot")
+    assert page.evaluate("document.querySelector('#overview-chart .js-plotly-plot')"
+                         ".layout.barmode") == "group"
+    assert sorted(page.evaluate(TRACE_COLOURS, "overview-chart")) == sorted(keys)
+    shown = urls.settle_currency(con, urls.from_query(query(page)))
+    assert shown.vendors == tuple(keys)
+    total = spending.totals(con, shown)
+    assert page.text_content("#kpi-total") == formats.money(total["total"][0], shown.currency)
+    assert page.text_content("#kpi-contracts") == str(int(total["contracts"][0]))
+    page.click("#compare-end")
+    page.wait_for_function("() => !document.getElementById('compare-badge')", polling=100)
+    assert "vendor" not in query(page)
+    mine = urls.settle_currency(con, urls.from_query({"vendor": [keys[0]]}))  # as shown
+    everywhere = urls.settle_currency(con, urls.from_query({}))
+    for path, table, expected in (
+            (f"/vendor?id={quote(keys[0])}", "#profile-years-table", spending.by_year(con, mine)),
+            (f"/vendor?id={quote(keys[0])}", "#profile-categories-table",
+             spending.by_category(con, mine)),
+            ("/countries", "#country-table", spending.by_country(con, everywhere))):
+        page = journey.goto(path)
+        page.click(f"{table} summary")
+        rows = page.query_selector_all(f"{table} tbody tr")
+        assert len(rows) == len(expected), (path, table)
+        counts = [r.query_selector("td:last-child").text_content() for r in rows]
+        assert counts == [str(int(n)) for n in expected["contracts"]], (path, table)
+        link = rows[0].query_selector("a").get_attribute("href")
+        page.click(f"{table} tbody tr >> nth=0 >> a")
+        page.wait_for_url("**/contracts?**")
+        assert page.url.endswith(link)
+        wait_grid(page, int(expected["contracts"].iloc[0]))
+
+
+def test_j22_a_contracts_flag_evidence_reads_in_russian(journey, demo_site):
+    """Every evidence sentence the flag rules wrote on the demo has its Russian
+    (evidence_ru.csv); a flagged contract's page in Russian shows it so, in English as written."""
+    from survtrack.analysis import flags
+    from survtrack.dashboard.evidence import said
+
+    con = demo_site.cursor()
+    written = [e for (e,) in con.execute("SELECT DISTINCT evidence FROM flags"
+                                         " WHERE evidence IS NOT NULL").fetchall()]
+    assert written and [e for e in written if said(e, "ru") == e] == []
+    contract_id = con.execute(
+        """SELECT contract_id FROM flags WHERE raised GROUP BY 1
+           ORDER BY count(DISTINCT evidence) DESC, 1 LIMIT 1""").fetchone()[0]
+    mine = [r["evidence"] or "–" for r in flags.for_contract(con, contract_id)]
+    for lang in ("ru", "en"):
+        page = journey.goto(f"/contract/{quote(contract_id, safe='')}?lang={lang}")
+        shown = [e.text_content() for e in page.query_selector_all(
+            "#contract-flags tbody td:nth-child(5)")]
+        assert shown == [said(e, lang) for e in mine], lang
+    assert shown == mine

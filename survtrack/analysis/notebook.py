@@ -30,7 +30,7 @@ import pandas as pd
 import plotly.express as px
 
 from survtrack import config
-from survtrack.analysis import flags, spending
+from survtrack.analysis import flags, palette, spending
 from survtrack.analysis.facts import FACTS_SQL
 from survtrack.analysis.palette import COLOURS, OTHERS, SERIES
 from survtrack.analysis.spending import Filters
@@ -128,12 +128,20 @@ class Investigation:
             data = data.assign(year=[str(y) if y is not pd.NA else "n.d." for y in years])
             order = [str(y) for y in sorted(years.dropna().unique())] + ["n.d."]
         if view == "vendor_year":
+            # each vendor in its own colour, from its key as on the dashboard; others grey
+            named = [k for k in dict.fromkeys(data["vendor_key"]) if k != spending.OTHERS]
+            styles = dict(zip(named, palette.vendor_styles(named)))
+            names = dict(zip(data["vendor_key"], data["vendor_name"]))
             fig = px.bar(data, x="year", y="amount", color="vendor_name", barmode="stack",
-                         color_discrete_sequence=SERIES,
-                         color_discrete_map={"others": OTHERS},  # grey, as on the dashboard
+                         color_discrete_map={"others": OTHERS, **{
+                             names[k]: colour for k, (colour, _) in styles.items()}},
                          category_orders={"year": order},
                          labels={"amount": f"amount, {unit}", "vendor_name": "vendor",
                                  "year": "year signed"})
+            shapes = {names[k]: shape for k, (_, shape) in styles.items()}
+            fig.for_each_trace(lambda tr: tr.update(
+                marker_line={"color": palette.OUTLINE, "width": 1},
+                marker_pattern=palette.pattern(shapes.get(tr.name, ""))))
         elif view in ("vendor", "buyer", "country"):
             fig = px.bar(data, x="amount", y="name", orientation="h",
                          color_discrete_sequence=SERIES,

@@ -3,6 +3,8 @@ notebook API colour a series the same way."""
 
 from __future__ import annotations
 
+import hashlib
+
 from survtrack.analysis.datafiles import table
 
 _ROWS = table("palette")
@@ -22,3 +24,32 @@ def contrast(a: str, b: str = "#FFFFFF") -> float:
         return 0.2126 * r + 0.7152 * g + 0.0722 * b
     light, dark = sorted((luminance(a), luminance(b)), reverse=True)
     return (light + 0.05) / (dark + 0.05)
+
+
+PATTERNS: list[str] = [row["hex"] or "" for row in _ROWS if row["use"] == "pattern"]
+
+
+def vendor_colour(key: str) -> str:
+    """A vendor's colour, from its key alone (a stable hash, not Python's salted one): the same
+    in every view, every snapshot and every notebook, whatever the vendor's rank."""
+    digest = hashlib.blake2b(str(key).encode("utf-8"), digest_size=4).digest()
+    return SERIES[int.from_bytes(digest, "big") % len(SERIES)]
+
+
+def vendor_styles(keys: list[str]) -> list[tuple[str, str]]:
+    """(colour, pattern shape) of each vendor of one chart, in the chart's order: each its own
+    colour; a second or third vendor of the same colour gets the next pattern fill, so no two
+    bars of a chart look alike while no vendor changes colour."""
+    seen: dict[str, int] = {}
+    styles = []
+    for key in keys:
+        colour = vendor_colour(key)
+        styles.append((colour, PATTERNS[seen.get(colour, 0) % len(PATTERNS)]))
+        seen[colour] = seen.get(colour, 0) + 1
+    return styles
+
+
+def pattern(shape: str) -> dict:
+    """A bar's Plotly fill pattern: dark lines over the bar's colour, or none ("")."""
+    return {"shape": shape, "fillmode": "overlay", "fgcolor": OUTLINE, "fgopacity": 0.55,
+            "size": 7}

@@ -47,13 +47,22 @@ class Filters:
     year_to: int | None = None
     undated: bool = False  # only contracts without a signing year (the chart's "n.d." bars)
     currency: str = "USD"  # USD (converted) or an original ISO 4217 currency
+    # no currency was asked for (a dashboard URL without one): the dashboard shows the
+    # selection's one currency where it holds one (sole_currency), else USD; links leave it out
+    currency_auto: bool = False
     measure: str = "value"  # value (contract value) or paid (published payments)
     flag: str | None = None  # only contracts for which this red flag is raised (flags.csv)
     surveillance_only: bool = True  # only contracts with at least one tag
     # vendor keys left out: the "others" of a chart are the selection minus its top vendors
     exclude_vendors: tuple[str, ...] = ()
+    # compare mode: only these vendors, side by side (a URL's vendor=a&vendor=b)
+    vendors: tuple[str, ...] = ()
 
     def with_(self, **changes) -> Filters:
+        if "currency" in changes:  # a currency named is a choice, no longer automatic
+            changes.setdefault("currency_auto", False)
+        if "vendor" in changes:  # one vendor chosen (or none) ends a comparison
+            changes.setdefault("vendors", ())
         return replace(self, **changes)
 
     @property
@@ -74,9 +83,10 @@ def _facts(con, tables: set[str] | None = None) -> str:
 
 # grain -> (cube table, filters the cube cannot answer)
 CUBE_FOR = {"vendor": ("spending_by_vendor", ("category", "buyer", "flag")),
-            "buyer": ("spending_by_buyer", ("category", "vendor", "exclude_vendors", "flag")),
+            "buyer": ("spending_by_buyer", ("category", "vendor", "exclude_vendors", "vendors",
+                                            "flag")),
             "category": ("spending_by_category",
-                         ("category", "buyer", "vendor", "exclude_vendors", "flag"))}
+                         ("category", "buyer", "vendor", "exclude_vendors", "vendors", "flag"))}
 
 
 def _relation(con, f: Filters, grain: str) -> str:
@@ -116,6 +126,9 @@ def _where(f: Filters) -> tuple[str, list]:
     if f.exclude_vendors:
         conds.append("NOT list_contains(?::VARCHAR[], vendor_key)")
         params.append(list(f.exclude_vendors))
+    if f.vendors:
+        conds.append("list_contains(?::VARCHAR[], vendor_key)")
+        params.append(list(f.vendors))
     if f.category is not None:
         conds.append("list_contains(categories, ?)")
         params.append(f.category)
@@ -176,6 +189,18 @@ def totals(con, f: Filters) -> pd.DataFrame:
     out.insert(2, "buyers", con.execute(f"{sel} SELECT count(DISTINCT buyer_key) FROM sel",
                                         params).fetchone()[0])
     return out
+
+
+def sole_currency(con, f: Filters) -> str | None:
+    """The one currency of every contract in the selection (whatever `f.currency`), or None
+    where it holds several, none, or a contract with no currency: in that one currency the
+    view shows the same contracts as in US dollars, and nothing is left out unconverted."""
+    anything = f.with_(currency="USD")
+    where, params = _where(anything)
+    found = con.execute(
+        f"""SELECT DISTINCT currency FROM {_relation(con, anything, "vendor")}
+            WHERE {where} LIMIT 2""", params).fetchall()
+    return found[0][0] if len(found) == 1 else None
 
 
 def not_converted(con, f: Filters) -> pd.DataFrame:
@@ -541,7 +566,7 @@ def contract_exists(con, contract_id: str) -> bool:
 def unknown_values(con, f: Filters) -> dict[str, tuple[str, list]]:
     """The filter values no contract of the warehouse has (a mistyped or stale link), each with
     the values it does have: field -> (value, known values)."""
-    if not any((f.country, f.source, f.category, f.buyer, f.vendor)) and f.usd:
+    if not any((f.country, f.source, f.category, f.buyer, f.vendor, f.vendors)) and f.usd:
         return {}
     known = choices(con)
     out: dict[str, tuple[str, list]] = {}
@@ -555,6 +580,9 @@ def unknown_values(con, f: Filters) -> dict[str, tuple[str, list]]:
         key = getattr(f, role)
         if key is not None and not party_exists(con, role, key):
             out[role] = (key, [])
+    missing = [k for k in f.vendors if not party_exists(con, "vendor", k)]
+    if missing:
+        out["vendor"] = (missing[0], [])
     return out
 
 

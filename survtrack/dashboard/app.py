@@ -120,6 +120,8 @@ def filters_to_search(values: list, search: str | None) -> str:
     current = parse_search(search)
     query = {k: str(v) for k, v in query.items() if v not in (None, "")}
     query["not_vendor"] = current.get("not_vendor", [])  # no control shows it: keep it
+    if vendor in (None, "") and len(current.get("vendor", [])) > 1:
+        query["vendor"] = current["vendor"]  # compare mode: the vendor control shows none
     params = to_query(from_query(query))
     lang = language(first(current, "lang"))
     if lang != "en":
@@ -188,6 +190,23 @@ def create_app(db_path: str | os.PathLike | None = None, *,
                                         document.documentElement.lang = meta.lang; }
                            return window.dash_clientside.no_update; }""",
         Output("page-meta", "id"), Input("page-meta", "data"))
+
+    # the phone's menu and filter drawer: open and close in the browser, no round trip; the
+    # drawer takes the focus when it opens and gives it back to its button when it closes
+    app.clientside_callback(
+        """function(n, open) { return [!open, String(!open)]; }""",
+        Output("nav-menu", "is_open"), Output("nav-toggle", "aria-expanded"),
+        Input("nav-toggle", "n_clicks"), State("nav-menu", "is_open"),
+        prevent_initial_call=True)
+    app.clientside_callback(
+        """function(opened, closed, open) {
+             const next = !open;
+             setTimeout(() => { const e = document.getElementById(
+               next ? 'filters-close' : 'filters-toggle'); if (e) e.focus(); }, 50);
+             return [next, String(next)]; }""",
+        Output("filters-panel", "is_open"), Output("filters-toggle", "aria-expanded"),
+        Input("filters-toggle", "n_clicks"), Input("filters-close", "n_clicks"),
+        State("filters-panel", "is_open"), prevent_initial_call=True)
 
     @app.callback(Output("url", "search"), [Input(c, "value") for c in FILTER_CONTROLS],
                   State("url", "search"), prevent_initial_call=True)

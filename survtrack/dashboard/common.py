@@ -51,6 +51,10 @@ def selection_summary(f: Filters, lang: str, names: dict[str, str] | None = None
         if value:
             badges.append(dbc.Badge(f"{t('f_' + field, lang)}: {name(value)}",
                                     color="info", className="me-1"))
+    if f.vendors:  # compare mode
+        badges.append(dbc.Badge(f"{t('compare_badge', lang)}: " + ", ".join(
+            names.get(k, t("unnamed", lang)) for k in f.vendors), color="info",
+            className="me-1", id="compare-badge"))
     if f.flag:
         from survtrack.analysis import flags
 
@@ -66,11 +70,32 @@ def selection_summary(f: Filters, lang: str, names: dict[str, str] | None = None
         badges.append(dbc.Badge(f"{t('year', lang)}: {f.year_from or '…'}–{f.year_to or '…'}",
                                 color="info", className="me-1"))
     currency = t("usd_converted", lang) if f.usd else f"{f.currency} ({t('in_currency', lang)})"
+    if f.currency_auto and not f.usd:  # chosen for the analyst: say why
+        currency += " · " + t("currency_only_one", lang)
     badges.append(dbc.Badge(currency, color="info", className="me-1"))
     if f.measure != "value":
         badges.append(dbc.Badge(t(f"measure_{f.measure}", lang), color="info", className="me-1"))
     return html.Div([html.Span(t("filters_now", lang) + ": ", className="me-1"), *badges],
                     className="selection mb-2", id="selection")
+
+
+def chart_table(id_: str, label: str, rows: list[tuple], f: Filters, lang: str) -> html.Details:
+    """The bars of a chart as a table under it: what a screen reader or a keyboard reaches
+    instead of the bars. `rows` are (label, amount, contracts, link to those contracts)."""
+    from . import formats
+
+    head = html.Tr([html.Th(label), html.Th(t("amount", lang), className="num"),
+                    html.Th(t("contracts", lang), className="num")])
+    body = [html.Tr([html.Td(name),
+                     html.Td(formats.money(amount, f.currency, lang, compact=False),
+                             className="num"),
+                     html.Td(dcc.Link(formats.number(n, lang), href=link) if link
+                             else formats.number(n, lang), className="num")])
+            for name, amount, n, link in rows]
+    return html.Details([html.Summary(t("chart_as_table", lang)),
+                         html.Table([html.Thead(head), html.Tbody(body)],
+                                    className="table table-sm")],
+                        id=id_, className="chart-table")
 
 
 def kpi(label: str, value: str, id_: str | None = None) -> dbc.Col:
@@ -93,13 +118,19 @@ def navbar(pathname: str, search: str | None, lang: str) -> dbc.Navbar:
                                                              if params else ""),
                               className="lang-link" + (" active" if code == lang else ""),
                               id=f"lang-{code}"))
+    # on a phone the links and languages fold behind a menu button (dbc.Collapse, opened by
+    # app.py's clientside callback); the search box stays in sight
     return html.Nav([
         html.Span(t("app_title", lang), className="brand"),
-        *[dcc.Link(t(key, lang), href=href(path, f, lang), className="nav-link",
-                   id=f"nav-{key}") for path, key in links],
+        html.Button(t("menu", lang), id="nav-toggle", type="button", className="nav-toggle",
+                    **{"aria-controls": "nav-menu", "aria-expanded": "false"}),
+        dbc.Collapse([
+            *[dcc.Link(t(key, lang), href=href(path, f, lang), className="nav-link",
+                       id=f"nav-{key}") for path, key in links],
+            html.Span(langs, className="langs"),
+        ], id="nav-menu", is_open=False, className="nav-menu"),
         search_box(query, lang),
-        html.Span(langs, className="langs"),
-    ], className="topbar")
+    ], className="topbar", **{"aria-label": t("nav_label", lang)})
 
 
 def search_box(query: dict, lang: str) -> html.Form:

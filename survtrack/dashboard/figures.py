@@ -67,8 +67,10 @@ EVENTS_SHOWN = 6  # titles per year in a marker's hover; the rest are counted
 
 
 def vendor_year_bars(df: pd.DataFrame, currency: str, lang: str = "en",
-                     events: pd.DataFrame | None = None) -> go.Figure:
-    """Stacked bars: one trace per vendor (top vendors, then others), years on x; with
+                     events: pd.DataFrame | None = None, side_by_side: bool = False
+                     ) -> go.Figure:
+    """Stacked bars (`side_by_side`: grouped, for compare mode): one trace per vendor (top
+    vendors, then others), years on x; with
     `events` (analysis.context frames), a marker per year with court cases, complaints or
     sanctions, on the same timeline.
 
@@ -82,13 +84,17 @@ def vendor_year_bars(df: pd.DataFrame, currency: str, lang: str = "en",
     years = sorted({int(y) for y in df["year"] if not pd.isna(y)} | event_years)
     categories = [str(int(y)) for y in years] + ([t("no_date", lang)]
                                                  if df["year"].isna().any() else [])
-    for i, (key, group) in enumerate(df.groupby("vendor_key", sort=False)):
+    groups = list(df.groupby("vendor_key", sort=False))
+    styles = dict(zip((k for k, _ in groups if k != OTHERS),
+                      palette.vendor_styles([k for k, _ in groups if k != OTHERS])))
+    for key, group in groups:
         name = t("others", lang) if key == OTHERS else \
             labels.party_label(key, group["vendor_name"].iloc[0], "vendor", lang)
-        colour = palette.OTHERS if key == OTHERS else palette.SERIES[i % len(palette.SERIES)]
+        colour, shape = styles.get(key, (palette.OTHERS, ""))  # the vendor's own, by its key
         fig.add_bar(
             x=[year_label(y, lang) for y in group["year"]], y=group["amount"].fillna(0),
             name=plain(name, LEGEND_CHARS), marker_color=colour, marker_line=OUTLINE,
+            marker_pattern=palette.pattern(shape),
             customdata=[[key, "" if pd.isna(y) else int(y), formats.money(a, currency, lang),
                          formats.number(n, lang), plain(name)]
                         for y, a, n in zip(group["year"], group["amount"], group["contracts"])],
@@ -97,9 +103,11 @@ def vendor_year_bars(df: pd.DataFrame, currency: str, lang: str = "en",
                           + "<extra></extra>")
     if event_years:
         _event_markers(fig, dated, lang)
-    top = df.groupby(df["year"].fillna(-1))["amount"].sum().max() if not df.empty else 0
+    top = (df["amount"].fillna(0).max() if side_by_side else
+           df.groupby(df["year"].fillna(-1))["amount"].sum().max()) if not df.empty else 0
     fig.update_layout(
-        barmode="stack", showlegend=True,  # even for one vendor: its name stays on the chart
+        barmode="group" if side_by_side else "stack",
+        showlegend=True,  # even for one vendor: its name stays on the chart
         legend={"orientation": "h", "y": -0.15, "x": 0, "traceorder": "normal"},
         xaxis={"type": "category", "categoryorder": "array", "categoryarray": categories,
                "title": {"text": plain(t("axis_year", lang))}})
@@ -144,12 +152,14 @@ def ranked_bars(df: pd.DataFrame, label: str, currency: str, lang: str = "en",
     return _layout(fig, height or max(200, 40 + 28 * len(df)))
 
 
-def year_bars(df: pd.DataFrame, currency: str, lang: str = "en") -> go.Figure:
+def year_bars(df: pd.DataFrame, currency: str, lang: str = "en",
+              colour: str | None = None) -> go.Figure:
+    """Bars by year; `colour` a vendor's own (palette.vendor_colour) on its profile."""
     fig = go.Figure()
     if df.empty:
         return _empty(fig, lang, 200)
     fig.add_bar(x=[year_label(y, lang) for y in df["year"]], y=df["amount"].fillna(0),
-                marker_color=palette.COLOURS["orange"], marker_line=OUTLINE,
+                marker_color=colour or palette.COLOURS["orange"], marker_line=OUTLINE,
                 customdata=[[formats.money(a, currency, lang), formats.number(n, lang)]
                             for a, n in zip(df["amount"], df["contracts"])],
                 hovertemplate="%{x}: %{customdata[0]}<br>%{customdata[1]} "

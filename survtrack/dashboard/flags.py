@@ -8,7 +8,7 @@ from dash import dcc, html
 from survtrack.analysis import spending
 from survtrack.analysis.spending import Filters
 
-from . import formats
+from . import evidence, formats
 from .i18n import t
 from .urls import href
 
@@ -114,7 +114,7 @@ def contract_flags(con, contract_id: str, lang: str, doc_link) -> html.Div:
                 if r["value"] is not None else "–", className="num"),
         html.Td(formats.number(r["threshold"], lang, 2 if r["threshold"] and r["threshold"] < 1
                                else 0) if r["threshold"] is not None else "–", className="num"),
-        html.Td(r["evidence"] or "–"),
+        html.Td(evidence.said(r["evidence"], lang) or "–"),
         html.Td(doc_link(r["document_id"]) or "–"),
     ], className=f"flag-row flag-{r['status']}", **{"data-flag": r["flag"]})
         for r in flags.for_contract(con, contract_id)]

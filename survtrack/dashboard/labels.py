@@ -101,8 +101,8 @@ def party_name(con, role: str, key: str | None) -> str | None:
 def names_of(con, f) -> dict[str, str]:
     """Display names for every key the filters hold (buyer, vendor, source, category)."""
     names = {}
-    for role in ("buyer", "vendor"):
-        key = getattr(f, role)
+    for role, key in [("buyer", f.buyer), ("vendor", f.vendor),
+                      *[("vendor", k) for k in getattr(f, "vendors", ())]]:
         name = party_name(con, role, key) if key else None
         if name:
             names[key] = name

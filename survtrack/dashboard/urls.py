@@ -10,11 +10,12 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
-from survtrack.analysis import flags
+from survtrack.analysis import flags, spending
 from survtrack.analysis.spending import MAX_TEXT, MEASURE_COLUMNS, Filters
 
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 MAX_EXCLUDED = 50  # most vendors a URL may exclude
+MAX_COMPARED = 6  # most vendors the overview (and /compare) put side by side
 # Filters field -> URL query parameter
 QUERY_PARAMS = {"country": "country", "source": "source", "category": "category",
                 "buyer": "buyer", "vendor": "vendor", "year_from": "from", "year_to": "to",
@@ -46,19 +47,25 @@ def from_query(query: Mapping[str, Any]) -> Filters:
         value = text(name)
         return int(value) if value and value.isdigit() and 1900 <= int(value) <= 2100 else None
 
+    compared = query.get("vendor") or []
+    compared = [compared] if isinstance(compared, str) else compared
+    # two vendors or more: compare mode (at most MAX_COMPARED, each once)
+    compared = tuple(dict.fromkeys(str(v)[:MAX_TEXT] for v in compared if v))[:MAX_COMPARED]
     excluded = query.get("not_vendor") or []
     if isinstance(excluded, str):
         excluded = [excluded]
-    currency = (text("currency") or "USD").upper()
+    currency = (text("currency") or "").upper()
+    named = bool(CURRENCY_RE.match(currency))  # no currency (or a malformed one): automatic
     measure = text("measure")
     flag = text("flag")
     return Filters(
         measure=measure if measure in MEASURE_COLUMNS else "value",
         flag=flag if flag in flags.definitions() else None,
         country=text("country"), source=text("source"), category=text("category"),
-        buyer=text("buyer"), vendor=text("vendor"),
+        buyer=text("buyer"), vendor=None if len(compared) > 1 else text("vendor"),
+        vendors=compared if len(compared) > 1 else (),
         year_from=year("from"), year_to=year("to"),
-        currency=currency if CURRENCY_RE.match(currency) else "USD",
+        currency=currency if named else "USD", currency_auto=not named,
         surveillance_only=text("scope") != "all",
         undated=text("undated") == "1",
         exclude_vendors=tuple(sorted({str(v)[:MAX_TEXT] for v in excluded if v})
@@ -68,11 +75,15 @@ def from_query(query: Mapping[str, Any]) -> Filters:
 
 def to_query(f: Filters) -> dict[str, str | list[str]]:
     """URL query parameters for the non-default fields, in a stable order (a list value
-    repeats its parameter: encode with `urlencode(..., doseq=True)`)."""
+    repeats its parameter: encode with `urlencode(..., doseq=True)`). A currency the dashboard
+    chose (`currency_auto`) is left out, so the link's own selection chooses again; one asked
+    for, US dollars included, is kept."""
     out: dict[str, str | list[str]] = {}
     for name, param in QUERY_PARAMS.items():
         value = getattr(f, name)
-        if value is not None and not (name == "currency" and value == "USD") \
+        if name == "vendor" and f.vendors and value is None:
+            out[param] = list(f.vendors)
+        elif value is not None and not (name == "currency" and f.currency_auto) \
                 and not (name == "measure" and value == "value"):
             out[param] = str(value)
     if not f.surveillance_only:
@@ -82,6 +93,16 @@ def to_query(f: Filters) -> dict[str, str | list[str]]:
     if f.exclude_vendors:
         out["not_vendor"] = list(f.exclude_vendors)
     return out
+
+
+def settle_currency(con, f: Filters, selection: Filters | None = None) -> Filters:
+    """`f` in the money it is shown in: the currency the URL asked for; else the one currency
+    of `selection` (by default `f`'s own), so Russia alone reads in roubles; else US dollars
+    (converted), with what they leave out shown beside the totals."""
+    if not f.currency_auto:
+        return f
+    sole = spending.sole_currency(con, selection or f)
+    return f.with_(currency=sole or "USD", currency_auto=True)
 
 
 def href(path: str, f: Filters | None = None, lang: str = "en", **extra) -> str:

@@ -8,7 +8,7 @@ from dash import dcc, html
 from survtrack.analysis import spending
 from survtrack.analysis.spending import Filters
 
-from .. import formats, labels
+from .. import figures, formats, labels
 from ..common import not_found, records, selection_summary
 from ..i18n import t
 from ..urls import href
@@ -59,6 +59,10 @@ def layout(con, f: Filters, query: dict, lang: str):
     if not keys:
         return not_found(lang, t("compare_none", lang))
     base = f.with_(vendor=None, buyer=None)
+    if base.currency_auto:  # the parties' one currency where they share it, else dollars
+        sole = {spending.sole_currency(con, base.with_(**{role: k})) for k in keys}
+        base = base.with_(currency=sole.pop() if len(sole) == 1 and None not in sole
+                          else "USD", currency_auto=True)
     cols = [_column(con, role, key, base, lang) for key in keys]
     head = html.Tr([html.Th("")] + [html.Th(dcc.Link(c["name"], href=c["href"]),
                                             className="num") for c in cols])
@@ -78,6 +82,20 @@ def layout(con, f: Filters, query: dict, lang: str):
         html.Table([html.Thead(head), html.Tbody(body)], className="table table-sm",
                    id="compare-table"),
         html.H3(t("spending_by_year", lang)),
+        _chart(con, base, keys, lang) if role == "vendor" and len(keys) > 1 else None,
         html.Table([html.Thead(head), html.Tbody(per_year)], className="table table-sm",
-                   id="compare-years"),
+                   id="compare-years"),  # the chart's data, as a table
     ], id="compare-page")
+
+
+def _chart(con, base: Filters, keys: list[str], lang: str) -> html.Div:
+    """The vendors' bars by year side by side, each in its own colour (as on every view), and
+    the way to the overview in compare mode."""
+    compared = base.with_(vendors=tuple(keys))
+    bars = spending.by_vendor_year(con, compared, top=len(keys))
+    return html.Div([
+        dcc.Graph(id="compare-chart", config={"displaylogo": False},
+                  figure=figures.vendor_year_bars(bars, base.currency, lang,
+                                                  side_by_side=True)),
+        dcc.Link(t("compare_on_overview", lang), href=href("/", compared, lang),
+                 id="compare-overview")])

@@ -14,15 +14,15 @@ from .. import figures, formats, labels
 from .. import flags as flag_views
 from ..common import kpi, records, selection_summary
 from ..i18n import t
-from ..urls import href
+from ..urls import href, settle_currency
 
 COMPARED = 4  # the top vendors (buyers) the "compare" link puts side by side
 TOP_VENDORS = 7  # Okabe-Ito's seven colours, plus grey for the others
 
 
 def _dropdown(id_: str, options: list, value, lang: str, clearable: bool = True, **kw):
-    return dcc.Dropdown(id=id_, options=options, value=value, clearable=clearable,
-                        placeholder=t("any", lang), **kw)
+    kw.setdefault("placeholder", t("any", lang))
+    return dcc.Dropdown(id=id_, options=options, value=value, clearable=clearable, **kw)
 
 
 def party_option(row) -> dict:
@@ -37,7 +37,7 @@ def party_options(con, role: str, value: str | None) -> list[dict]:
     return [party_option(r) for r in records(found)]
 
 
-def controls(con, f: Filters, lang: str) -> dbc.Card:
+def controls(con, f: Filters, lang: str) -> html.Div:
     opts = spending.choices(con)
     first, last = opts["years"]
     years = list(range(first, last + 1)) if first and last else []
@@ -46,12 +46,26 @@ def controls(con, f: Filters, lang: str) -> dbc.Card:
         for c in opts["currency"] if c != "USD"]
     if not f.usd and f.currency not in opts["currency"]:
         currencies.append({"label": f.currency, "value": f.currency})
+    # no currency asked for: the control stays empty and says which money it shows
+    shown = t("usd_converted", lang) if f.usd else f"{f.currency} ({t('in_currency', lang)})"
+    currency_control = _dropdown("f-currency", currencies,
+                                 None if f.currency_auto else f.currency, lang,
+                                 placeholder=t("currency_auto", lang).format(currency=shown))
 
     def field(label_key: str, control) -> dbc.Col:
         return dbc.Col([dbc.Label(t(label_key, lang), html_for=control.id), control], md=3, sm=6,
                        className="mb-2")
 
-    return dbc.Card(dbc.CardBody([
+    # wide screens: the card above the chart; phones: a drawer opened by "Filters" (a
+    # dbc.Collapse drawn as an off-canvas panel by style.css; app.py toggles it)
+    head = html.Div([html.H2(t("filters_title", lang), className="filters-title"),
+                     html.Button(t("close", lang), id="filters-close", type="button",
+                                 className="filters-close")], className="filters-head")
+    toggle = html.Button(t("filters_open", lang), id="filters-toggle", type="button",
+                         className="filters-toggle",
+                         **{"aria-controls": "filters-panel", "aria-expanded": "false"})
+    return html.Div([toggle, dbc.Collapse(dbc.Card(dbc.CardBody([
+        head,
         dbc.Row([
             field("f_country", _dropdown("f-country", [
                 {"label": formats.country_name(c, lang), "value": c} for c in opts["country"]],
@@ -62,8 +76,7 @@ def controls(con, f: Filters, lang: str) -> dbc.Card:
             field("f_category", _dropdown("f-category", [
                 {"label": labels.category_name(c, lang), "value": c} for c in opts["category"]],
                 f.category, lang)),
-            field("f_currency", _dropdown("f-currency", currencies, f.currency, lang,
-                                          clearable=False)),
+            field("f_currency", currency_control),
             field("f_buyer", _dropdown("f-buyer", party_options(con, "buyer", f.buyer),
                                        f.buyer, lang)),
             field("f_vendor", _dropdown("f-vendor", party_options(con, "vendor", f.vendor),
@@ -77,7 +90,8 @@ def controls(con, f: Filters, lang: str) -> dbc.Card:
         ]),
         dbc.Switch(id="f-surveillance", value=f.surveillance_only,
                    label=t("f_surveillance", lang)),
-    ]), className="mb-3 filters")
+    ]), className="mb-3 filters"), id="filters-panel", is_open=False,
+        className="filters-panel")])
 
 
 PARTY_VIEWS = {"vendor": spending.by_vendor, "buyer": spending.by_buyer}
@@ -98,12 +112,23 @@ def _party_table(con, f: Filters, role: str, lang: str) -> html.Table:
     head = html.Tr([html.Th(t(f"f_{role}", lang)), html.Th(t("amount", lang)),
                     html.Th(t("share", lang)), html.Th(t("contracts", lang))])
     compared = [k for k in df["key"][:COMPARED] if k != labels.UNPUBLISHED]
-    link = href("/compare", f.with_(**{role: None}), lang)
+    link = href("/compare", f.with_(vendor=None, buyer=None), lang)  # its own parties only
     link += ("&" if "?" in link else "?") + urlencode({role: compared}, doseq=True)
     return html.Div([
         html.Table([html.Thead(head), html.Tbody(rows)], className="table table-sm"),
         dcc.Link(t(f"compare_top_{role}s", lang).format(n=len(compared)), href=link,
                  id=f"compare-{role}s") if len(compared) > 1 else None])
+
+
+def compare_note(f: Filters, lang: str) -> html.P:
+    """Compare mode: the way to the side-by-side table and back to every vendor."""
+    keys = urlencode({"vendor": list(f.vendors)}, doseq=True)
+    table = href("/compare", f.with_(vendor=None), lang)
+    return html.P([
+        dcc.Link(t("compare_table_link", lang), id="compare-table-link",
+                 href=table + ("&" if "?" in table else "?") + keys), " · ",
+        dcc.Link(t("compare_end", lang), id="compare-end",
+                 href=href("/", f.with_(vendor=None), lang))], className="hint")
 
 
 def chart_table(bars, f: Filters, lang: str) -> html.Details:
@@ -181,7 +206,9 @@ def totals_row(con, f: Filters, lang: str) -> dbc.Row:
 
 
 def layout(con, f: Filters, query: dict, lang: str):
-    bars = spending.by_vendor_year(con, f, top=TOP_VENDORS)
+    f = settle_currency(con, f)  # Russia alone in roubles; several currencies in dollars
+    # compare mode (vendor=a&vendor=b): those vendors alone, their bars side by side
+    bars = spending.by_vendor_year(con, f, top=len(f.vendors) or TOP_VENDORS)
     # with a buyer or vendor chosen, its court cases, complaints and sanctions join the timeline
     events = context.events_for(con, [f.buyer, f.vendor], years=(f.year_from, f.year_to)) \
         if (f.buyer or f.vendor) else None
@@ -193,10 +220,12 @@ def layout(con, f: Filters, query: dict, lang: str):
         selection_summary(f, lang, labels.names_of(con, f)),
         totals_row(con, f, lang),
         html.H2(t("spending_by_vendor", lang)),
+        compare_note(f, lang) if f.vendors else None,
         html.P(t("chart_hint", lang), className="hint"),
         html.P(t("no_data", lang), className="empty") if empty else None,
         dcc.Graph(id="overview-chart",
-                  figure=figures.vendor_year_bars(bars, f.currency, lang, events=events),
+                  figure=figures.vendor_year_bars(bars, f.currency, lang, events=events,
+                                                  side_by_side=bool(f.vendors)),
                   config={"displaylogo": False, "responsive": True}),
         None if empty else chart_table(bars, f, lang),
         dbc.Row([

@@ -6,14 +6,14 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import dcc, html
 
-from survtrack.analysis import context, spending
+from survtrack.analysis import context, palette, spending
 from survtrack.analysis.spending import Filters
 
 from .. import figures, formats, labels
 from .. import flags as flag_views
-from ..common import not_found, records, selection_summary
+from ..common import chart_table, not_found, records, selection_summary
 from ..i18n import t
-from ..urls import contract_href, first, href
+from ..urls import contract_href, first, href, settle_currency
 from .overview import totals_row
 
 OTHER_ROLE = {"vendor": "buyer", "buyer": "vendor"}
@@ -24,10 +24,13 @@ def layout(con, role: str, f: Filters, query: dict, lang: str):
     if not key or not spending.party_exists(con, role, key):
         return not_found(lang, t(f"no_such_{role}", lang).format(id=(key or "")[:80]))
     who = spending.party_profile(con, role, key)
+    f = settle_currency(con, f, f.with_(**{role: key}))  # a Russian vendor reads in roubles
     scoped = f.with_(**{role: key})
     other = OTHER_ROLE[role]
     counterparts = (spending.by_buyer if other == "buyer" else spending.by_vendor)(
         con, scoped, limit=15)
+    years = spending.by_year(con, scoped)
+    categories = labels.with_category_names(spending.by_category(con, scoped), lang)
     registered = [i for i in map(labels.identifier, who["identifiers"]) if i]
     identity = [html.H4(t("profile_identifiers", lang)),
                 html.Ul([html.Li(i, className="identifier") for i in registered])
@@ -64,13 +67,22 @@ def layout(con, role: str, f: Filters, query: dict, lang: str):
             dbc.Col(identity, md=4),
             dbc.Col([html.H3(t("spending_by_year", lang)),
                      dcc.Graph(id="profile-years", config={"displaylogo": False},
-                               figure=figures.year_bars(spending.by_year(con, scoped),
-                                                        f.currency, lang)),
+                               figure=figures.year_bars(
+                                   years, f.currency, lang,
+                                   palette.vendor_colour(key) if role == "vendor" else None)),
+                     chart_table("profile-years-table", t("year", lang), [
+                         (figures.year_label(r.year, lang), r.amount, r.contracts,
+                          href("/contracts", scoped.with_(year_from=int(r.year), year_to=int(r.year))
+                               if r.year is not None else scoped.with_(undated=True), lang))
+                         for r in records(years)], f, lang),
                      html.H3(t("by_category", lang)),
                      dcc.Graph(id="profile-categories", config={"displaylogo": False},
-                               figure=figures.ranked_bars(labels.with_category_names(
-                                   spending.by_category(con, scoped), lang), "name",
-                                   f.currency, lang, key="category")),
+                               figure=figures.ranked_bars(categories, "name", f.currency, lang,
+                                                         key="category")),
+                     chart_table("profile-categories-table", t("f_category", lang), [
+                         (r.name, r.amount, r.contracts,
+                          href("/contracts", scoped.with_(category=r.category), lang))
+                         for r in records(categories)], f, lang),
                      html.H3(t("top_" + other + "s", lang)), table,
                      html.H3(t("largest_contracts", lang)),
                      _largest(con, scoped, lang)], md=8),
