@@ -57,9 +57,11 @@ def info_sql(lvl: str = DEFAULT) -> str:
     `bodies` (how many entities it counts: 1 at `office`), `members` (the names of a joint
     award's members) and `member_of` (the joint awards it is a member of, whose money is
     counted with the joint award, never again with the member)."""
-    members = """(SELECT j.entity_id, list(m.name ORDER BY m.name) AS members
-                  FROM (SELECT entity_id, unnest(members) AS member FROM entities) j
-                  JOIN entities m ON m.entity_id = j.member GROUP BY 1)"""
+    # a member is an entity id, or the name of a member no record names alone
+    members = """(SELECT j.entity_id, list(coalesce(m.name, j.member) ORDER BY j.i) AS members
+                  FROM (SELECT entity_id, unnest(members) AS member,
+                               generate_subscripts(members, 1) AS i FROM entities) j
+                  LEFT JOIN entities m ON m.entity_id = j.member GROUP BY 1)"""
     member_of = """(SELECT j.member AS entity_id, list(j.name ORDER BY j.name) AS member_of
                     FROM (SELECT name, unnest(members) AS member FROM entities) j
                     GROUP BY 1)"""
