@@ -811,7 +811,7 @@ def test_j17_compare_the_top_vendors_side_by_side(journey, demo_site):
     assert wanted <= years
 
 
-def test_j18_one_currency_is_shown_in_that_currency_by_default(journey, demo_site):
+def test_j19_one_currency_is_shown_in_that_currency_by_default(journey, demo_site):
     """Russia alone holds one currency: with no currency asked for it reads in roubles, the
     control saying so; US dollars chosen stay chosen (and show what they leave out); a
     selection of several currencies reads in dollars with the amounts not converted beside."""
@@ -857,7 +857,7 @@ TRACE_COLOURS = """(chart) => Object.fromEntries(document.querySelector('#' + ch
   .data.filter(t => t.customdata).map(t => [t.customdata[0][0], t.marker.color]))"""
 
 
-def test_j19_a_vendor_keeps_its_colour_in_every_view_and_in_the_notebooks(journey, demo_site):
+def test_j20_a_vendor_keeps_its_colour_in_every_view_and_in_the_notebooks(journey, demo_site):
     """A vendor's bars are its key's colour (palette.vendor_colour), whatever its rank: on the
     overview, on a country's overview where its rank differs, on its profile, and in the
     notebook API's figure."""
@@ -899,7 +899,7 @@ def axe_violations(page) -> list[str]:
             for v in found if v["impact"] in ("serious", "critical")]
 
 
-def test_j20_every_page_passes_axe_core_on_a_desktop_and_a_phone(journey, browser, demo_site):
+def test_j21_every_page_passes_axe_core_on_a_desktop_and_a_phone(journey, browser, demo_site):
     """axe-core on every kind of page, in both languages at 1300 px and on a 390×844 phone
     (the menu and the filter drawer open): no serious or critical violation."""
     from survtrack.dashboard.i18n import t
@@ -940,7 +940,7 @@ def test_j20_every_page_passes_axe_core_on_a_desktop_and_a_phone(journey, browse
         phone.close()
 
 
-def test_j21_the_overview_in_compare_mode_and_a_table_under_every_chart(journey, demo_site):
+def test_j22_the_overview_in_compare_mode_and_a_table_under_every_chart(journey, demo_site):
     """/compare's chart → the overview in compare mode (vendor=a&vendor=b): only those vendors,
     their bars side by side, the totals theirs; back to every vendor. The profile's and the
     countries' charts each have their table, every number a link to its contracts."""
@@ -990,7 +990,7 @@ def test_j21_the_overview_in_compare_mode_and_a_table_under_every_chart(journey,
         wait_grid(page, int(expected["contracts"].iloc[0]))
 
 
-def test_j22_a_contracts_flag_evidence_reads_in_russian(journey, demo_site):
+def test_j23_a_contracts_flag_evidence_reads_in_russian(journey, demo_site):
     """Every evidence sentence the flag rules wrote on the demo has its Russian
     (evidence_ru.csv); a flagged contract's page in Russian shows it so, in English as written."""
     from survtrack.analysis import flags
@@ -1010,3 +1010,55 @@ def test_j22_a_contracts_flag_evidence_reads_in_russian(journey, demo_site):
             "#contract-flags tbody td:nth-child(5)")]
         assert shown == [said(e, lang) for e in mine], lang
     assert shown == mine
+
+
+def test_j18_buyers_roll_up_to_their_parent_body_and_say_how_many_names_they_merge(
+        journey, browser, demo_site):
+    """ICE is one buyer that says it merges six names; the CEIEC–Huawei joint award lists its
+    member; the switch counts buyers at the department level (kept in the URL), totals
+    unchanged, and a department's profile lists the bodies it counts."""
+    from survtrack.dashboard import formats
+
+    con = demo_site.cursor()
+    page = journey.goto("/")
+    buyers = page.text_content("#top-buyers")
+    offices = spending.by_buyer(con, Filters(), limit=10)
+    merged = offices[offices["names"] > 1]
+    assert len(merged)  # ICE's six names, at least
+    for r in merged.itertuples():
+        assert f"{r.name} · {formats.count(r.names, 'names')}" in buyers
+    vendors = spending.by_vendor(con, Filters(), limit=10)
+    joint = vendors[vendors["members"].notna()].iloc[0]
+    assert ", ".join(joint["members"]) in page.text_content("#top-vendors")
+    total = page.text_content("#kpi-total")
+
+    page.get_by_label("Department (top body)").check()
+    page.wait_for_selector("#level-badge")
+    assert query(page)["level"] == ["department"]
+    assert page.text_content("#kpi-total") == total  # grouped otherwise, never summed twice
+    top = spending.by_buyer(con, Filters(buyer_level="department"), limit=10)
+    rolled = top[top["bodies"] > 1].iloc[0]
+    page.wait_for_function("(t) => document.querySelector('#top-buyers').textContent"
+                           ".includes(t)", arg=formats.count(rolled["bodies"], "bodies"),
+                           polling=100)
+    row = page.locator("#top-buyers tr", has_text=rolled["name"])
+    assert row.locator("td").nth(3).text_content() == str(int(rolled["contracts"]))
+
+    row.get_by_role("link", name=rolled["name"], exact=True).click()
+    page.wait_for_selector("#profile-bodies")
+    assert query(page)["level"] == ["department"] and query(page)["id"] == [rolled["key"]]
+    bodies = spending.bodies_of(con, rolled["key"], "department")
+    assert [e.text_content() for e in page.query_selector_all("#profile-bodies li")] == \
+        list(bodies["name"])
+    mine = spending.totals(con, Filters(buyer=rolled["key"], buyer_level="department"))
+    assert page.text_content("#kpi-contracts") == str(int(mine["contracts"][0])) \
+        == str(int(rolled["contracts"]))
+
+    fresh = browser.new_context()  # the link alone restores the level
+    try:
+        other = journey.watch(fresh.new_page())
+        other.goto(journey.server.url + "/?level=department")
+        other.wait_for_selector("#level-badge")
+        assert other.get_by_label("Department (top body)").is_checked()
+    finally:
+        fresh.close()

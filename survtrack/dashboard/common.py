@@ -55,6 +55,10 @@ def selection_summary(f: Filters, lang: str, names: dict[str, str] | None = None
         badges.append(dbc.Badge(f"{t('compare_badge', lang)}: " + ", ".join(
             names.get(k, t("unnamed", lang)) for k in f.vendors), color="info",
             className="me-1", id="compare-badge"))
+    if f.buyer_level != "office":
+        badges.append(dbc.Badge(f"{t('buyer_level', lang)}: "
+                                f"{t('buyer_level_' + f.buyer_level, lang)}",
+                                color="info", className="me-1", id="level-badge"))
     if f.flag:
         from survtrack.analysis import flags
 

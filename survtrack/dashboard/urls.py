@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
-from survtrack.analysis import flags, spending
+from survtrack.analysis import flags, levels, spending
 from survtrack.analysis.spending import MAX_TEXT, MEASURE_COLUMNS, Filters
 
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
@@ -19,7 +19,8 @@ MAX_COMPARED = 6  # most vendors the overview (and /compare) put side by side
 # Filters field -> URL query parameter
 QUERY_PARAMS = {"country": "country", "source": "source", "category": "category",
                 "buyer": "buyer", "vendor": "vendor", "year_from": "from", "year_to": "to",
-                "currency": "currency", "measure": "measure", "flag": "flag"}
+                "currency": "currency", "measure": "measure", "flag": "flag",
+                "buyer_level": "level"}
 
 
 def parse_search(search: str | None) -> dict[str, list[str]]:
@@ -63,7 +64,7 @@ def from_query(query: Mapping[str, Any]) -> Filters:
         flag=flag if flag in flags.definitions() else None,
         country=text("country"), source=text("source"), category=text("category"),
         buyer=text("buyer"), vendor=None if len(compared) > 1 else text("vendor"),
-        vendors=compared if len(compared) > 1 else (),
+        vendors=compared if len(compared) > 1 else (), buyer_level=levels.level(text("level")),
         year_from=year("from"), year_to=year("to"),
         currency=currency if named else "USD", currency_auto=not named,
         surveillance_only=text("scope") != "all",
@@ -84,7 +85,8 @@ def to_query(f: Filters) -> dict[str, str | list[str]]:
         if name == "vendor" and f.vendors and value is None:
             out[param] = list(f.vendors)
         elif value is not None and not (name == "currency" and f.currency_auto) \
-                and not (name == "measure" and value == "value"):
+                and not (name == "measure" and value == "value") \
+                and not (name == "buyer_level" and value == levels.DEFAULT):
             out[param] = str(value)
     if not f.surveillance_only:
         out["scope"] = "all"
