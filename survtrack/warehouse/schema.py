@@ -299,7 +299,7 @@ TABLES: dict[str, Table] = {
             ("parent_id", "VARCHAR", "entity this one is part of (a sub-tier agency's department, a"
              " subsidiary's parent, an office's agency): the buyer roll-up"),
             ("members", "VARCHAR[]", "member entities of a joint award or consortium (the award is"
-             " attributed once, to this entity)"),
+             " attributed once, to this entity); a member no record names alone by its name"),
         ),
         _t(
             "tags", "Surveillance categories assigned to contracts, with the rule that fired.",
