@@ -65,7 +65,7 @@ def demo_server(demo_site):
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 90
+        deadline = time.time() + 300  # a loaded 2-core machine took 75 s to start it
         while True:
             try:
                 with urllib.request.urlopen(url + "/", timeout=5):
