@@ -223,7 +223,8 @@ def test_j1_from_the_overview_to_ntechlabs_contract_and_its_citation(journey, de
     page.get_by_role("option", name="RUB (in original currency)", exact=True).click()
     page.wait_for_function("() => new URLSearchParams(location.search).get('currency') == 'RUB'"
                            " && !document.getElementById('selection').textContent"
-                           ".includes('only currency')", polling=100)
+                           ".includes('only currency')", polling=100,
+                           timeout=90_000)  # a loaded machine answered in more than 30 s
     # Moscow's leads crowd the roubles chart: the analyst narrows it to the lead's year
     choose(page, "f-from", str(year), f"Year: {year}–…")
     choose(page, "f-to", str(year), f"Year: {year}–{year}")
