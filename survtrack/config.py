@@ -52,3 +52,20 @@ def lock_wait(value: float | None = None) -> float:
         return float(value)
     env = os.environ.get("SURVTRACK_LOCK_WAIT")
     return float(env) if env else DEFAULT_LOCK_WAIT
+
+
+# DuckDB memory for `survtrack build` (classify, competition, threads, flags…): beyond it
+# DuckDB spills to the temporary folder instead of taking the machine's memory (DuckDB's own
+# default is 80 % of RAM). --memory-limit or SURVTRACK_BUILD_MEMORY; "4GB", "512MB"…
+DEFAULT_BUILD_MEMORY = "4GB"
+
+
+def build_memory(value: str | None = None) -> str:
+    return value or os.environ.get("SURVTRACK_BUILD_MEMORY") or DEFAULT_BUILD_MEMORY
+
+
+def temp_directory(db: Path) -> Path:
+    """Where a build spills what does not fit in its memory: SURVTRACK_TEMP_DIR, else
+    `<warehouse>.tmp` beside the warehouse (DuckDB's own choice for a file)."""
+    env = os.environ.get("SURVTRACK_TEMP_DIR")
+    return Path(env) if env else db.with_name(db.name + ".tmp")

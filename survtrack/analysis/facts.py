@@ -135,7 +135,7 @@ DERIVED = {"contract_facts": f"{FACTS_SQL} ORDER BY {DEFAULT_ORDER}",
            **{name: sql if name.startswith("facts_by_") else f"{sql} ORDER BY 1"
               for name, sql in CUBES.items()},
            # the search box's index: every party and contract by every name it is known by
-           "search_index": search.index_sql()}
+           **search.TABLES}
 
 
 def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection | None = None,
