@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from survtrack.scrapers.base import Source
 from survtrack.scrapers.files import MAX_MEMBER_BYTES, Ignored, Problem, archive_file, iter_inputs
 from survtrack.warehouse.archive import Archive
-from survtrack.warehouse.protocol import Document, RowBuffer
+from survtrack.warehouse.protocol import EMITTED, Document, RowBuffer
 
 if TYPE_CHECKING:  # the warehouse is handed in: the scrapers floor imports no database
     from survtrack.warehouse.store import LoadResult, Warehouse
@@ -104,9 +104,9 @@ def ingest(wh: Warehouse, source: Source, paths: list[Path], *, force: bool = Fa
 # With `--output DIR` the ingest keeps its state here, inside DIR: a second run adds to the
 # dataset, a killed run resumes, as with a warehouse.
 OUTPUT_STATE = ".survtrack"
-# Tables an ingest does not write (the build derives them; `runs` says when it ran).
-NOT_INGESTED = frozenset({"runs", "entities", "tags", "classified", "watchlists",
-                          "watch_matches", "competition", "threads", "flags"})
+# The tables an ingest writes: what parsers emit, the documents, the rejects and the
+# warnings the store raises while writing (the build's tables are not among them).
+INGESTED: tuple[str, ...] = ("documents", *EMITTED, "warnings", "rejects")
 
 
 def ingest_to_parquet(source: Source, paths: list[Path], output: Path, archive: Path,
@@ -126,7 +126,7 @@ def ingest_to_parquet(source: Source, paths: list[Path], output: Path, archive: 
     output.mkdir(parents=True, exist_ok=True)
     with Warehouse(output / OUTPUT_STATE / "ingest.duckdb", archive=archive) as wh:
         counts = ingest(wh, source, paths, **options)
-        for table in TABLES.keys() - NOT_INGESTED:
+        for table in INGESTED:
             target = output / f"{table}.parquet"
             partial = target.with_suffix(".parquet.partial")
             order = ", ".join(TABLES[table].key)
