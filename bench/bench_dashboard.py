@@ -134,12 +134,18 @@ def main() -> None:
 
     vendor = con.execute("SELECT vendor_key FROM contract_facts GROUP BY 1 ORDER BY count(*)"
                          " DESC LIMIT 1 OFFSET 5").fetchone()[0]
+    buyer = con.execute("SELECT buyer_key FROM contract_facts GROUP BY 1 ORDER BY count(*)"
+                        " DESC LIMIT 1 OFFSET 5").fetchone()[0]
     filter_sets = {
         "default (tagged, USD)": Filters(),
         "all contracts": Filters(surveillance_only=False),
         "country+years": Filters(country="RU", year_from=2015, year_to=2018),
         "RUB original": Filters(currency="RUB"),
         "one vendor": Filters(vendor=vendor),
+        "a category": Filters(category="drones"),
+        "one buyer": Filters(buyer=buyer),
+        "category+country+years": Filters(category="cctv", country="RU", year_from=2015,
+                                          year_to=2018),
     }
     base = measure("baseline: GROUP BY vendor, year over contract_facts", lambda: con.execute(
         "SELECT vendor_key, year, sum(amount_usd) FROM contract_facts WHERE tagged"
@@ -147,6 +153,10 @@ def main() -> None:
     results = {}
     for name, f in filter_sets.items():
         print(f"-- filters: {name}")
+        # the whole overview page as its callback builds it (every query of one render)
+        results[(name, "overview")] = measure(
+            "overview render (every query + components)",
+            lambda f=f: overview.layout(con, f, {}, "en"), args.repeat)
         results[(name, "totals")] = measure("totals", lambda f=f: spending.totals(con, f),
                                             args.repeat)
         results[(name, "by_vendor_year")] = measure(

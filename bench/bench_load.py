@@ -43,7 +43,7 @@ from baseline import ratio
 
 from survtrack.dashboard.cache import cache_folder
 from survtrack.dashboard.callback_bodies import UPDATE, grid_rows, render, vendor_search
-from survtrack.dashboard.urls import contract_href
+from survtrack.dashboard.urls import contract_href, href
 from survtrack.warehouse.snapshot import current_snapshot
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -88,7 +88,9 @@ def views(db: Path) -> dict[str, list[tuple[str, dict]]]:
     kinds = {
         "overview": [("/" + s, render("/", s)) for s in searches],
         "contracts page": [("/contracts" + s, render("/contracts", s)) for s in searches[:3]],
-        "vendor profile": [(f"/vendor?id={vendor}", render("/vendor", f"?id={vendor}"))],
+        # as the front page links it (the id URL-encoded)
+        "vendor profile": [(href("/vendor", None, id=vendor),
+                            render("/vendor", href("/vendor", None, id=vendor)[len("/vendor"):]))],
         "contract page": [(contract_href(c), render(contract_href(c), "")) for c in largest],
         "grid rows": [(f"rows {start} {s}", grid_rows(s, start)) for s in searches[:3]
                       for start in (0, 100)],

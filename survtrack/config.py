@@ -52,3 +52,10 @@ def lock_wait(value: float | None = None) -> float:
         return float(value)
     env = os.environ.get("SURVTRACK_LOCK_WAIT")
     return float(env) if env else DEFAULT_LOCK_WAIT
+
+
+def memory_limit() -> str | None:
+    """DuckDB's memory_limit for the snapshot publisher's own connections (SURVTRACK_MEMORY_LIMIT,
+    e.g. 4GB; unset: DuckDB's default, 80 % of the machine): bounded, DuckDB spills big sorts
+    and joins to disk instead."""
+    return os.environ.get("SURVTRACK_MEMORY_LIMIT") or None

@@ -1,0 +1,129 @@
+"""Views computed into the callback cache (cache.py) before anyone asks for them.
+
+A cold view costs one render while its first visitors wait for it (one computes, the others
+wait on its lock), and under load those waits set the slowest answers. So the views a visitor
+lands on are computed as soon as a snapshot is there:
+
+- at start, before gunicorn forks its workers (serve.py), and
+- while serving, when a new snapshot is published (a build, `survtrack snapshot`): one worker
+  process, the one that takes the snapshot's warming lock first, computes them in a
+  background thread; the others find the answers on disk (or wait on a view's lock).
+
+What is warmed (`bodies`): every page of the navbar (overview, contracts, countries) in both
+languages and both scopes (surveillance only, all contracts) with the grid's first two blocks
+of rows; in both scopes, the front page one filter away (each country, source, category and
+original currency its controls offer) and the profiles of the vendors and buyers it lists;
+the pages of the ten largest contracts; the vendor and buyer choices before any typing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+from survtrack.analysis import spending
+from survtrack.analysis.spending import Filters
+from survtrack.warehouse.snapshot import current_snapshot
+
+from . import cache
+from .callback_bodies import UPDATE, grid_rows, party_search, render
+from .urls import contract_href, href
+
+log = logging.getLogger(__name__)
+
+LANGUAGES = ("en", "ru")
+PAGES = ("/", "/contracts", "/countries")
+TOP_PARTIES = 10  # the front page's tables of vendors and buyers
+POLL_SECONDS = 2.0  # how often a worker looks for a new snapshot while serving
+
+
+def _split(link: str) -> tuple[str, str]:
+    path, _, query = link.partition("?")
+    return path, f"?{query}" if query else ""
+
+
+def bodies(con) -> list[dict]:
+    """The callback bodies of the views a visitor lands on, for the snapshot `con` reads."""
+    out = []
+    scopes = (Filters(), Filters(surveillance_only=False))
+    for lang in LANGUAGES:
+        for scope in scopes:
+            for page in PAGES:
+                out.append(render(*_split(href(page, scope, lang))))
+            _, search = _split(href("/contracts", scope, lang))
+            out += [grid_rows(search, 0), grid_rows(search, 100)]
+    offered = spending.choices(con)
+    for scope in scopes:  # one filter away from the front page, as its controls set it
+        one_away = [scope.with_(**{field: value}) for field in ("country", "source", "category")
+                    for value in offered[field]]
+        one_away += [scope.with_(currency=c) for c in offered["currency"] if c != "USD"]
+        out += [render(*_split(href("/", f))) for f in one_away]
+        for role, view in (("vendor", spending.by_vendor), ("buyer", spending.by_buyer)):
+            for key in view(con, scope, limit=TOP_PARTIES)["key"]:  # the front page's links
+                out.append(render(*_split(href(f"/{role}", scope, id=key))))
+    # the largest contracts (the profiles' and the sorted grid's first links)
+    for contract_id in spending.contracts(con, Filters(surveillance_only=False),
+                                          limit=TOP_PARTIES,
+                                          sort=[("amount_usd", "desc")])["contract_id"]:
+        out.append(render(contract_href(contract_id), ""))
+    out += [party_search(role, "") for role in ("vendor", "buyer")]
+    return list({json.dumps(body, sort_keys=True): body for body in out}.values())
+
+
+def warm(app, reader) -> int:
+    """Compute every view of `bodies` on `app` (a Dash app whose callback cache is on) for
+    the snapshot `reader` reads now; the number of views asked."""
+    client = app.server.test_client()
+    asked = bodies(reader.cursor())
+    for body in asked:
+        client.post(UPDATE, json=body)
+    return len(asked)
+
+
+class Warmer:
+    """In a serving process: warms each new snapshot once across every process serving the
+    same warehouse (an exclusive lock file per snapshot beside its cached answers)."""
+
+    def __init__(self, app, reader, db_path: os.PathLike):
+        self.app, self.reader, self.db_path = app, reader, Path(db_path)
+        self.seen = current_snapshot(self.db_path)  # warmed before the workers started
+        self._stop = threading.Event()
+        thread = threading.Thread(target=self._watch, name="survtrack-warm", daemon=True)
+        thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(POLL_SECONDS):
+            try:
+                snapshot = current_snapshot(self.db_path)
+                if snapshot is not None and snapshot != self.seen:
+                    self.seen = snapshot
+                    self.warm_once(snapshot)
+            except Exception:  # noqa: BLE001 (a failed warm-up must never stop serving)
+                log.exception("dashboard: warming the new snapshot failed")
+
+    def warm_once(self, snapshot: Path) -> int:
+        """Warm `snapshot` unless another process does or did; the views computed here."""
+        # beside the snapshot's lock files: removed with them when a newer snapshot comes
+        folder = cache.cache_folder(self.db_path) / f"{snapshot.stem}.locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / "warming", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return 0  # another process warms it
+            if (folder / "warmed").exists():
+                return 0
+            started = time.monotonic()
+            n = warm(self.app, self.reader)
+            (folder / "warmed").touch()
+            log.info("dashboard: warmed %d views of %s in %.1f s", n, snapshot.name,
+                     time.monotonic() - started)
+            return n
