@@ -55,10 +55,12 @@ def values(scan_and_cubes) -> dict[str, list]:
         return [r[0] for r in con.execute(sql).fetchall()]
 
     return {
-        "country": column("SELECT DISTINCT country FROM contract_facts WHERE country IS NOT NULL")
-        + [NO_COUNTRY],
+        "country": [NO_COUNTRY] + column("SELECT country FROM contract_facts"
+                                         " WHERE country IS NOT NULL GROUP BY 1"
+                                         " ORDER BY count(*) DESC, 1"),
         "source": column("SELECT DISTINCT source FROM contract_facts"),
-        "category": column("SELECT DISTINCT unnest(categories) FROM contract_facts"),
+        "category": column("SELECT category FROM (SELECT unnest(categories) AS category"
+                           " FROM contract_facts) GROUP BY 1 ORDER BY count(*) DESC, 1"),
         "buyer": column("SELECT buyer_key FROM contract_facts GROUP BY 1"
                         " ORDER BY count(*) DESC, 1 LIMIT 6") + ["no-such-buyer"],
         "vendor": column("SELECT vendor_key FROM contract_facts WHERE tagged GROUP BY 1"
@@ -91,7 +93,7 @@ def test_the_demo_has_what_the_cubes_hold(values):
                                    "currency"])
 def test_each_filter_value_alone(scan_and_cubes, values, field):
     scan, cubes = scan_and_cubes
-    for value in values[field]:
+    for value in values[field][:5]:
         f = Filters(currency=value) if field == "currency" else Filters(**{field: value})
         same(scan, cubes, f)
         same(scan, cubes, f.with_(surveillance_only=False, measure="paid"))
@@ -100,7 +102,7 @@ def test_each_filter_value_alone(scan_and_cubes, values, field):
 def test_random_filter_combinations(scan_and_cubes, values):
     scan, cubes = scan_and_cubes
     rng = random.Random(20261202)
-    for _ in range(40):
+    for _ in range(30):
         pick = {name: rng.choice(values[name]) if rng.random() < 0.35 else None
                 for name in ("country", "source", "category", "buyer", "vendor", "flag")}
         years = sorted(rng.sample(values["year"], 2)) if rng.random() < 0.4 else [None, None]
