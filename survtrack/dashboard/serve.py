@@ -3,9 +3,10 @@
 gunicorn runs `workers` processes of `threads` threads each (gthread). Each worker builds its
 own app after the fork (no preload), so no DuckDB connection is shared between processes; each
 opens the current snapshot read-only. The callback answers are shared by all of them, on disk
-per snapshot (cache.py); before the workers start, the views a visitor lands on (warm.py)
-are computed once into that cache, so the first visitors do not all wait for the same render,
-and each worker watches for a new snapshot to warm it the same way.
+per snapshot (cache.py); before the workers start, the first views a visitor lands on are
+computed once into that cache, so the first visitors do not all wait for the same render; then
+one worker computes the rest of the landing views in the background, and does so again for
+each snapshot published while serving (warm.py).
 """
 
 from __future__ import annotations
@@ -80,9 +81,9 @@ def serve(db: Path, host: str, port: int, workers: int | None = None,
 
 
 def warm(db: Path) -> None:
-    """Compute the views a visitor lands on (warm.py) of the current snapshot into the shared
-    callback cache (no-op when caching is off), closing every connection before gunicorn
-    forks."""
+    """Compute the first views a visitor lands on (warm.FIRST) of the current snapshot into
+    the shared callback cache (no-op when caching is off), closing every connection before
+    gunicorn forks; a worker then computes the others in the background (warm.Warmer)."""
     from survtrack.dashboard import cache
     from survtrack.dashboard import warm as warming
     from survtrack.dashboard.app import create_app
@@ -92,6 +93,6 @@ def warm(db: Path) -> None:
         return
     reader = SnapshotReader(db)
     try:
-        warming.warm(create_app(db, reader=reader), reader)
+        warming.warm(create_app(db, reader=reader), reader, first_only=True)
     finally:
         reader.close()

@@ -4,10 +4,12 @@ A cold view costs one render while its first visitors wait for it (one computes,
 wait on its lock), and under load those waits set the slowest answers. So the views a visitor
 lands on are computed as soon as a snapshot is there:
 
-- at start, before gunicorn forks its workers (serve.py), and
-- while serving, when a new snapshot is published (a build, `survtrack snapshot`): one worker
-  process, the one that takes the snapshot's warming lock first, computes them in a
-  background thread; the others find the answers on disk (or wait on a view's lock).
+- at start, before gunicorn forks its workers (serve.py): the pages of the navbar in both
+  languages and the grid's first rows (`FIRST`, a few seconds: the server is up soon);
+- then, and whenever a new snapshot is published while serving (a build, `survtrack
+  snapshot`), all of them (`bodies`): one worker process, the one that takes the snapshot's
+  warming lock first, computes them in a background thread; the others find the answers on
+  disk (or wait on a view's lock).
 
 What is warmed (`bodies`): every page of the navbar (overview, contracts, countries) in both
 languages and both scopes (surveillance only, all contracts) with the grid's first two blocks
@@ -40,6 +42,12 @@ LANGUAGES = ("en", "ru")
 PAGES = ("/", "/contracts", "/countries")
 TOP_PARTIES = 10  # the front page's tables of vendors and buyers
 POLL_SECONDS = 2.0  # how often a worker looks for a new snapshot while serving
+
+
+# computed before the workers start: each page of the navbar in English and Russian and the
+# grid's first rows
+FIRST = [render(page, search) for search in ("", "?lang=ru") for page in PAGES] + \
+    [grid_rows("", 0)]
 
 
 def _split(link: str) -> tuple[str, str]:
@@ -75,11 +83,11 @@ def bodies(con) -> list[dict]:
     return list({json.dumps(body, sort_keys=True): body for body in out}.values())
 
 
-def warm(app, reader) -> int:
-    """Compute every view of `bodies` on `app` (a Dash app whose callback cache is on) for
-    the snapshot `reader` reads now; the number of views asked."""
+def warm(app, reader, first_only: bool = False) -> int:
+    """Compute every view of `bodies` (or of FIRST) on `app` (a Dash app whose callback cache
+    is on) for the snapshot `reader` reads now; the number of views asked."""
     client = app.server.test_client()
-    asked = bodies(reader.cursor())
+    asked = FIRST if first_only else bodies(reader.cursor())
     for body in asked:
         client.post(UPDATE, json=body)
     return len(asked)
@@ -91,7 +99,7 @@ class Warmer:
 
     def __init__(self, app, reader, db_path: os.PathLike):
         self.app, self.reader, self.db_path = app, reader, Path(db_path)
-        self.seen = current_snapshot(self.db_path)  # warmed before the workers started
+        self.seen: Path | None = None  # the current snapshot too: FIRST is all it has yet
         self._stop = threading.Event()
         thread = threading.Thread(target=self._watch, name="survtrack-warm", daemon=True)
         thread.start()
@@ -100,7 +108,7 @@ class Warmer:
         self._stop.set()
 
     def _watch(self) -> None:
-        while not self._stop.wait(POLL_SECONDS):
+        while True:
             try:
                 snapshot = current_snapshot(self.db_path)
                 if snapshot is not None and snapshot != self.seen:
@@ -108,6 +116,8 @@ class Warmer:
                     self.warm_once(snapshot)
             except Exception:  # noqa: BLE001 (a failed warm-up must never stop serving)
                 log.exception("dashboard: warming the new snapshot failed")
+            if self._stop.wait(POLL_SECONDS):
+                return
 
     def warm_once(self, snapshot: Path) -> int:
         """Warm `snapshot` unless another process does or did; the views computed here."""
