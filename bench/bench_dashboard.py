@@ -4,8 +4,11 @@
 
 Generates (once, in DuckDB SQL) a warehouse of N synthetic contracts with skewed vendor sizes,
 tags on about a third of them, entities merging some vendors and a few currencies; publishes a
-snapshot (which builds contract_facts); then times the functions the dashboard's callbacks call,
-over several filter sets, and prints median and p95 latency in milliseconds. The bare baseline
+snapshot (which builds contract_facts); then times the whole overview render (every query of
+the front page and its components) and the functions the dashboard's callbacks call, over
+several filter sets (default, all contracts, country + years, an original currency, one
+vendor, a category, one buyer, category + country + years), and prints median and p95
+latency in milliseconds. The bare baseline
 beside them is one plain DuckDB GROUP BY vendor and year summing amount_usd over the tagged
 rows of contract_facts (what the overview's chart needs, with no filters, cubes, "others",
 pandas or names); each figure gets a RATIO line, its median over the baseline's

@@ -254,7 +254,6 @@ def create_app(db_path: str | os.PathLike | None = None, *,
     _routes(app, reader, archive_store)
     api.mount(app.server, reader)  # /api/: the read-only JSON API (docs/api.md)
     cache.install(app, reader.db_path, cache_entries)
-    app.survtrack_reader = reader  # what warm.py renders the views of a new snapshot with
     # Dash sets itself up (registering the scripts it may serve) on a process's first request,
     # and concurrent first requests race it: a gunicorn worker whose first requests were the
     # page's scripts answered 500. One request now, before any server thread runs.

@@ -5,7 +5,7 @@ own app after the fork (no preload), so no DuckDB connection is shared between p
 opens the current snapshot read-only. The callback answers are shared by all of them, on disk
 per snapshot (cache.py); before the workers start, the first views a visitor lands on are
 computed once into that cache, so the first visitors do not all wait for the same render; then
-one worker computes the rest of the landing views in the background, and does so again for
+one worker has a child process (nice 10) compute the rest of the landing views, and again for
 each snapshot published while serving (warm.py).
 """
 
@@ -37,17 +37,17 @@ class DashboardServer(BaseApplication):
         from survtrack.dashboard.app import create_app
 
         app = create_app(self.db)
-        watch(app, self.db)
+        watch(self.db)
         return app.server
 
 
-def watch(app, db: Path) -> None:
-    """In a serving process: warm each snapshot published from now on (warm.py), unless
-    caching is off."""
+def watch(db: Path) -> None:
+    """In a serving process: warm the current snapshot and each one published from now on
+    (warm.py), unless caching is off."""
     from survtrack.dashboard import cache, warm
 
     if cache.entries_from_env() != 0:
-        warm.Warmer(app, app.survtrack_reader, db)
+        warm.Warmer(db)
 
 
 def run_gunicorn(db: Path, host: str, port: int, workers: int, threads: int = THREADS) -> None:
@@ -70,7 +70,7 @@ def serve(db: Path, host: str, port: int, workers: int | None = None,
 
     if dev_server:
         app = create_app(db)
-        watch(app, Path(db))
+        watch(Path(db))
         app.run(host=host, port=port, debug=False, threaded=True)
         return
     # open the snapshot once here, so a damaged one is said in one line before any worker

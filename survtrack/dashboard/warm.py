@@ -7,9 +7,10 @@ lands on are computed as soon as a snapshot is there:
 - at start, before gunicorn forks its workers (serve.py): the pages of the navbar in both
   languages and the grid's first rows (`FIRST`, a few seconds: the server is up soon);
 - then, and whenever a new snapshot is published while serving (a build, `survtrack
-  snapshot`), all of them (`bodies`): one worker process, the one that takes the snapshot's
-  warming lock first, computes them in a background thread; the others find the answers on
-  disk (or wait on a view's lock).
+  snapshot`), all of them (`bodies`): the worker process that takes the snapshot's warming
+  lock first starts a child process at a lower priority (nice 10) that computes them into the
+  shared cache, so serving threads never wait behind a warm-up for the CPU or the GIL; the
+  other workers find the answers on disk (or wait on a view's lock).
 
 What is warmed (`bodies`): every page of the navbar (overview, contracts, countries) in both
 languages and both scopes (surveillance only, all contracts) with the grid's first two blocks
@@ -24,6 +25,8 @@ import fcntl
 import json
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -42,6 +45,7 @@ LANGUAGES = ("en", "ru")
 PAGES = ("/", "/contracts", "/countries")
 TOP_PARTIES = 10  # the front page's tables of vendors and buyers
 POLL_SECONDS = 2.0  # how often a worker looks for a new snapshot while serving
+WARM_TIMEOUT = 3600  # s: a warm-up still running after an hour is stopped
 
 
 # computed before the workers start: each page of the navbar in English and Russian and the
@@ -94,11 +98,11 @@ def warm(app, reader, first_only: bool = False) -> int:
 
 
 class Warmer:
-    """In a serving process: warms each new snapshot once across every process serving the
-    same warehouse (an exclusive lock file per snapshot beside its cached answers)."""
+    """In a serving process: warms each new snapshot of `db_path` once across every process
+    serving it (an exclusive lock file per snapshot beside its cached answers)."""
 
-    def __init__(self, app, reader, db_path: os.PathLike):
-        self.app, self.reader, self.db_path = app, reader, Path(db_path)
+    def __init__(self, db_path: os.PathLike):
+        self.db_path = Path(db_path)
         self.seen: Path | None = None  # the current snapshot too: FIRST is all it has yet
         self._stop = threading.Event()
         thread = threading.Thread(target=self._watch, name="survtrack-warm", daemon=True)
@@ -132,8 +136,33 @@ class Warmer:
             if (folder / "warmed").exists():
                 return 0
             started = time.monotonic()
-            n = warm(self.app, self.reader)
+            done = subprocess.run([sys.executable, "-m", "survtrack.dashboard.warm",
+                                   str(self.db_path)], capture_output=True, text=True,
+                                  timeout=WARM_TIMEOUT)
+            if done.returncode != 0:
+                log.error("dashboard: warming %s failed: %s", snapshot.name,
+                          done.stderr[-2000:])
+                return 0
+            n = int(done.stdout.split()[-1])
             (folder / "warmed").touch()
             log.info("dashboard: warmed %d views of %s in %.1f s", n, snapshot.name,
                      time.monotonic() - started)
             return n
+
+
+def main(db: str) -> None:
+    """The warm-up child: every landing view of the current snapshot of `db`, at nice 10;
+    prints the number of views asked."""
+    from survtrack.dashboard.app import create_app
+    from survtrack.warehouse.snapshot import SnapshotReader
+
+    os.nice(10)
+    reader = SnapshotReader(db)
+    try:
+        print(warm(create_app(db, reader=reader), reader))
+    finally:
+        reader.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
