@@ -87,12 +87,14 @@ def bodies(con) -> list[dict]:
     return list({json.dumps(body, sort_keys=True): body for body in out}.values())
 
 
-def warm(app, reader, first_only: bool = False) -> int:
+def warm(app, reader, first_only: bool = False, keep_going=lambda: True) -> int:
     """Compute every view of `bodies` (or of FIRST) on `app` (a Dash app whose callback cache
-    is on) for the snapshot `reader` reads now; the number of views asked."""
+    is on) for the snapshot `reader` reads now, while `keep_going()`; the views asked."""
     client = app.server.test_client()
     asked = FIRST if first_only else bodies(reader.cursor())
-    for body in asked:
+    for n, body in enumerate(asked):
+        if not keep_going():
+            return n
         client.post(UPDATE, json=body)
     return len(asked)
 
@@ -157,9 +159,11 @@ def main(db: str) -> None:
     from survtrack.warehouse.snapshot import SnapshotReader
 
     os.nice(10)
+    server = os.getppid()  # stop with the server: an orphan is adopted by another parent
     reader = SnapshotReader(db)
     try:
-        print(warm(create_app(db, reader=reader), reader))
+        print(warm(create_app(db, reader=reader), reader,
+                   keep_going=lambda: os.getppid() == server))
     finally:
         reader.close()
 
