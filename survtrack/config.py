@@ -54,8 +54,24 @@ def lock_wait(value: float | None = None) -> float:
     return float(env) if env else DEFAULT_LOCK_WAIT
 
 
-def memory_limit() -> str | None:
-    """DuckDB's memory_limit for the snapshot publisher's own connections (SURVTRACK_MEMORY_LIMIT,
-    e.g. 4GB; unset: DuckDB's default, 80 % of the machine): bounded, DuckDB spills big sorts
-    and joins to disk instead."""
-    return os.environ.get("SURVTRACK_MEMORY_LIMIT") or None
+# DuckDB memory for `survtrack build` (classify, competition, threads, flags…): beyond it
+# DuckDB spills to the temporary folder instead of taking the machine's memory (DuckDB's own
+# default is 80 % of RAM). --memory-limit or SURVTRACK_BUILD_MEMORY; "4GB", "512MB"…
+DEFAULT_BUILD_MEMORY = "4GB"
+
+
+def build_memory(value: str | None = None) -> str:
+    return value or os.environ.get("SURVTRACK_BUILD_MEMORY") or DEFAULT_BUILD_MEMORY
+
+
+def temp_directory(db: Path) -> Path:
+    """Where a build spills what does not fit in its memory: SURVTRACK_TEMP_DIR, else
+    `<warehouse>.tmp` beside the warehouse (DuckDB's own choice for a file)."""
+    env = os.environ.get("SURVTRACK_TEMP_DIR")
+    return Path(env) if env else db.with_name(db.name + ".tmp")
+
+
+def publish_memory() -> str | None:
+    """DuckDB's memory_limit for the snapshot publisher's own connections: SURVTRACK_BUILD_MEMORY
+    where set (unset: DuckDB's default, 80 % of the machine; a build passes its own connection)."""
+    return os.environ.get("SURVTRACK_BUILD_MEMORY") or None

@@ -16,7 +16,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from survtrack.analysis import flags, spending
+from survtrack.analysis import flags, levels, spending
 from survtrack.analysis.spending import NO_COUNTRY, Filters
 from survtrack.warehouse.snapshot import current_snapshot
 
@@ -121,6 +121,7 @@ def test_random_filter_combinations(scan_and_cubes, values):
         f = Filters(**pick, year_from=years[0], year_to=years[1],
                     currency=rng.choice(["USD", "USD", *values["currency"]]),
                     measure=rng.choice(["value", "paid"]),
+                    buyer_level=rng.choice(levels.LEVELS),
                     surveillance_only=rng.random() < 0.6)
         if rng.random() < 0.2:  # the "others" of a chart: every vendor but the top ones
             f = f.with_(vendor=None, exclude_vendors=tuple(values["vendor"][:3]))

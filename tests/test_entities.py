@@ -249,6 +249,11 @@ def test_entities_as_analysts_count_them_on_the_curated_and_usaspending_document
                    "-with-huawei"] == joint
     assert warehouse.query("SELECT name, members FROM entities WHERE entity_id = ?", [joint]) \
         == [("CEIEC and Huawei Technologies (joint)", ["ent:name:curated:huawei-technologies"])]
+    # a consortium whose members no record names alone lists them by name, in the file's order
+    assert warehouse.query(
+        "SELECT members FROM entities WHERE entity_id ="
+        " 'ent:name:curated:nec-bedroq-and-digital-barriers-framework'") \
+        == [(["NEC", "Bedroq", "Digital Barriers"],)]
     parents = dict(warehouse.query("SELECT entity_id, parent_id FROM entities"
                                    " WHERE parent_id IS NOT NULL"))
     infogorod = "ent:name:curated:gku-infogorod-subordinate-to-moscow-dit"

@@ -1,5 +1,7 @@
-"""Search in any script (analysis/search.py) over a small hand-written warehouse; the browser
-journey J13 searches the demo with every document."""
+"""Search in any script (analysis/search.py): over a small hand-written warehouse, and over
+real documents (the curated leads, EIS and USAspending records) built and published as
+`survtrack build` does, where the token tables must find exactly what a scan of every row,
+folded row by row, finds. The browser journey J13 searches the demo with every document."""
 
 from __future__ import annotations
 
@@ -33,7 +35,8 @@ def con():
             ('ocds:co-1', NULL, 'BOGOTÁ D.C. - SECRETARÍA DE HACIENDA'))
             t(contract_id, vendor_name, buyer_name);
     """)
-    con.execute(f"CREATE TABLE search_index AS {search.index_sql()}")
+    for name, sql in search.TABLES.items():
+        con.execute(f"CREATE TABLE {name} AS {sql}")
     return con
 
 
@@ -63,3 +66,78 @@ def test_every_word_must_match_and_keys_are_not_searchable(con):
     assert all(group["count"] == 0 for group in found.values())
     found = search.search(con, "видео")
     assert found["contract"]["count"] == 1 and found["vendor"]["count"] == 0
+
+
+# -- real documents -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory, shared):
+    """A snapshot built from the curated leads and the recorded EIS and USAspending documents,
+    published as `survtrack build` publishes it (with the search tables)."""
+    from survtrack import scrapers
+    from survtrack.analysis.build import run_build
+    from survtrack.analysis.facts import publish_snapshot
+    from survtrack.scrapers.curated import CSV
+    from survtrack.scrapers.ingest import ingest
+    from survtrack.warehouse.store import Warehouse
+
+    db = tmp_path_factory.mktemp("search") / "survtrack.duckdb"
+    with Warehouse(db) as wh:
+        ingest(wh, scrapers.get("curated"), [CSV])
+        ingest(wh, scrapers.get("eis"), sorted((shared / "eis").glob("*.xml")))
+        ingest(wh, scrapers.get("usaspending"), [
+            shared / "usaspending" / "awards__award_id__response0.json",
+            shared / "outside" / "usaspending" / "awards__award_id__d654b573__r2.json"])
+        run_build(wh, ["classify", "entities"])
+    snap = duckdb.connect(str(publish_snapshot(db)), read_only=True)
+    yield snap
+    snap.close()
+
+
+def scanned(con, text: str) -> dict[str, set[str]]:
+    """What a scan of every row finds, its words folded row by row: each query word begins
+    some folded word of the row (no token tables involved)."""
+    words = [w for w in search.query_words(con, text) if w]
+    if not words:
+        return {kind: set() for kind in search.KINDS}
+    where = " AND ".join(["folded LIKE ?"] * len(words))
+    found = con.execute(f"SELECT kind, key FROM (SELECT kind, key, {search.fold_sql('words')}"
+                        f" AS folded FROM search_index) WHERE {where}",
+                        [f"% {w}%" for w in words]).fetchall()
+    return {kind: {key for k, key in found if k == kind} for kind in search.KINDS}
+
+
+def test_real_documents_find_ntechlab_moscow_and_registry_numbers(real):
+    ntechlab = real.execute("SELECT DISTINCT vendor_key FROM contract_facts"
+                            " WHERE vendor_name = 'NtechLab'").fetchall()
+    assert len(ntechlab) == 1
+    for text in ("НтехЛаб", "ntechlab", "Н-Тех"):
+        assert list(search.search(real, text)["vendor"]["rows"]["key"]) == [ntechlab[0][0]]
+    moscow = search.search(real, "Москв")
+    assert moscow["buyer"]["count"] > 0 and moscow["contract"]["count"] > 0
+    # an EIS contract by its registry number, and by the beginning of a Russian word of its
+    # subject typed in capitals
+    contract_id, native_id, title = real.execute(
+        """SELECT contract_id, native_id, title FROM contracts
+           WHERE source = 'eis' AND regexp_matches(title, '[А-Яа-я]{8}')
+           ORDER BY contract_id LIMIT 1""").fetchone()
+    assert contract_id in list(search.search(real, native_id)["contract"]["rows"]["key"])
+    word = next(w for w in title.split() if len(w) >= 8 and w.isalpha())
+    found = search.search(real, word[:6].upper(), limit=1000)["contract"]
+    assert contract_id in list(found["rows"]["key"])
+
+
+@pytest.mark.parametrize("text", ["НтехЛаб", "ntechlab", "Н-Тех", "Москв", "video surv",
+                                  "huawei", "ice", "поставк", "закупк товар", "ООО", "2019",
+                                  "facial recognition moscow", "a", "zzzz", "Департамент"])
+def test_the_token_tables_find_what_a_scan_of_every_row_finds(real, text):
+    """Counts and rows equal a plain scan of `words` (the previous implementation), and the
+    rows come busiest party, largest contract first."""
+    found = search.search(real, text, limit=10_000)
+    expected = scanned(real, text)
+    for kind in search.KINDS:
+        assert found[kind]["count"] == len(expected[kind]), (text, kind)
+        assert set(found[kind]["rows"]["key"]) == expected[kind], (text, kind)
+    ranked = search.search(real, text, limit=3)["contract"]["rows"]
+    amounts = [a for a in ranked["amount_usd"] if a == a]  # NaN: no dollar amount, last
+    assert amounts == sorted(amounts, reverse=True)

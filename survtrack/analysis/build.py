@@ -9,13 +9,20 @@ incremental and idempotent, so a build can be run after every ingest or scrape.
 - competition: `competition` (how each contract was won, from `procurement_facts`)
 - threads: `threads` (each contract's procurement as one story)
 - flags: `flags` (red flags decided from competition, tags and amounts; docs/flags.md)
+
+competition, threads and flags recompute only the contracts whose inputs changed
+(analysis/inputs.py). The build runs within a DuckDB memory limit (config.build_memory, 4 GB
+unless SURVTRACK_BUILD_MEMORY or --memory-limit say otherwise), spilling the rest to a
+temporary folder beside the warehouse (docs/scale.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from survtrack import config
 from survtrack.warehouse.store import Warehouse
 
 
@@ -49,19 +56,19 @@ def _money(wh: Warehouse, options: dict) -> dict:
 def _competition(wh: Warehouse, options: dict) -> dict:
     from survtrack.analysis.competition import build_competition
 
-    return build_competition(wh)
+    return build_competition(wh, full=bool(options.get("full")))
 
 
 def _threads(wh: Warehouse, options: dict) -> dict:
     from survtrack.analysis.threads import build_threads
 
-    return build_threads(wh)
+    return build_threads(wh, full=bool(options.get("full")))
 
 
 def _flags(wh: Warehouse, options: dict) -> dict:
     from survtrack.analysis import flags
 
-    return flags.compute(wh)
+    return flags.compute(wh, full=bool(options.get("full")))
 
 
 STEPS: dict[str, Callable[[Warehouse, dict], dict]] = {
@@ -76,7 +83,8 @@ STEPS: dict[str, Callable[[Warehouse, dict], dict]] = {
 
 def run_build(wh: Warehouse, steps: list[str] | None = None, *, overrides: Path | None = None,
               ecb_file: Path | None = None, full: bool = False,
-              on_step: Callable[[str], None] | None = None) -> dict[str, dict]:
+              on_step: Callable[[str], None] | None = None,
+              memory_limit: str | None = None) -> dict[str, dict]:
     """Run the steps in order, recorded as one run; return each step's summary."""
     steps = steps or list(STEPS)
     unknown = [s for s in steps if s not in STEPS]
@@ -87,14 +95,39 @@ def run_build(wh: Warehouse, steps: list[str] | None = None, *, overrides: Path 
     summary: dict[str, dict] = {}
     status = "failed"
     try:
-        for step in steps:
-            if on_step:
-                on_step(step)
-            summary[step] = STEPS[step](wh, options)
+        with bounded(wh, memory_limit):
+            for step in steps:
+                if on_step:
+                    on_step(step)
+                summary[step] = STEPS[step](wh, options)
         status = "finished"
     finally:
         wh.finish_run(run_id, {}, status)
     return summary
+
+
+@contextmanager
+def bounded(wh: Warehouse, memory_limit: str | None = None) -> Iterator[None]:
+    """DuckDB's memory limit and spill folder for the block (config.build_memory and
+    config.temp_directory), and no insertion order kept for the big intermediate tables;
+    the connection's settings are restored after."""
+    settings = {"memory_limit": config.build_memory(memory_limit),
+                "preserve_insertion_order": "false"}
+    before = {name: wh.scalar(f"SELECT current_setting('{name}')") for name in settings}
+    spill = str(config.temp_directory(wh.path))
+    if wh.scalar("SELECT current_setting('temp_directory')") != spill:
+        # kept after the build: DuckDB cannot move a folder it has spilled to
+        settings["temp_directory"] = spill
+    try:
+        for name, value in settings.items():
+            wh.execute(f"SET {name} = '{value}'")
+    except Exception as exc:  # a malformed limit ("4 gigs") names the setting
+        raise BuildError(f"{name} {value!r}: {exc}") from None
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            wh.execute(f"SET {name} = '{value}'")
 
 
 def notes(summary: dict[str, dict]) -> list[str]:

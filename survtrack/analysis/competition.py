@@ -17,7 +17,8 @@ the OCDS ocid, the TED procedure), and every group of facts is taken from one do
 - first publication: the earliest own statement of a contract or award notice, and whether it
   is the first (regimes.csv: a record's version N, or the award notice itself).
 
-NULL is unknown. The step rewrites only the rows whose facts changed.
+NULL is unknown. The step computes and rewrites only the contracts whose inputs changed since
+the last build (analysis/inputs.py).
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from survtrack.analysis import inputs
 from survtrack.datafiles import numbered_rows
-from survtrack.warehouse.schema import TABLES
 from survtrack.warehouse.store import Warehouse
 
 FOLDER = Path(__file__).with_name("flags")
@@ -124,18 +125,23 @@ def _lookups(wh: Warehouse) -> dict[str, pd.DataFrame]:
     return {"ptypes": ptypes, "source_regimes": fallback, "regime_rules": rules}
 
 
+# a contract's procedure: the one its latest own statement names (of two published at once,
+# the greatest id, so that every build finds the same)
+PROCUREMENT_OF = ("arg_max(procurement_id, (coalesce(published_on, TIMESTAMP '1900-01-01'),"
+                  " procurement_id))")
+
 COMPETITION_SQL = """
 WITH own AS (
     SELECT f.*, TRUE AS own FROM procurement_facts f
-    WHERE f.subject_id IN (SELECT contract_id FROM contracts)),
+    WHERE f.subject_id IN (SELECT contract_id FROM competition_work)),
 link AS (
     SELECT c.contract_id, c.source, c.signed_on, c.buyer_id, c.vendor_id, c.currency,
            coalesce(o.procurement_id, c.notice_id) AS procurement_id
     FROM contracts c
-    LEFT JOIN (SELECT subject_id, arg_max(procurement_id, coalesce(published_on,
-                      TIMESTAMP '1900-01-01')) AS procurement_id
+    LEFT JOIN (SELECT subject_id, {PROCUREMENT_OF} AS procurement_id
                FROM own WHERE procurement_id IS NOT NULL GROUP BY 1) o
-      ON o.subject_id = c.contract_id),
+      ON o.subject_id = c.contract_id
+    WHERE c.contract_id IN (SELECT contract_id FROM competition_work)),
 facts AS (
     SELECT l.contract_id, o.* EXCLUDE (own), TRUE AS own FROM link l
     JOIN own o ON o.subject_id = l.contract_id
@@ -184,7 +190,8 @@ versions AS (
     FROM contract_versions v JOIN link l USING (contract_id)
     WHERE v.amount IS NOT NULL AND v.currency IS NOT DISTINCT FROM l.currency
     GROUP BY v.contract_id),
-lowest AS (SELECT contract_id, min(version) AS min_version FROM contract_versions GROUP BY 1)
+lowest AS (SELECT contract_id, min(version) AS min_version FROM contract_versions
+           WHERE contract_id IN (SELECT contract_id FROM competition_work) GROUP BY 1)
 SELECT l.contract_id, l.source,
        coalesce(f.regime, sr.regime) AS regime, l.procurement_id,
        f.proc.type AS procedure_type, f.proc.competitive AS competitive,
@@ -216,27 +223,46 @@ LEFT JOIN versions v USING (contract_id)
 LEFT JOIN lowest lo USING (contract_id)
 LEFT JOIN source_regimes sr ON sr.source = l.source
 LEFT JOIN regime_rules r ON r.regime = coalesce(f.regime, sr.regime)
+""".replace("{PROCUREMENT_OF}", PROCUREMENT_OF)
+
+# What a contract's row is computed from: its own row, the facts about it and about its
+# procurement, its versions (analysis/inputs.py), and this module's SQL and data files.
+INPUTS_SQL = f"""
+WITH facts AS (
+    SELECT subject_id, bit_xor(hash(f)) AS inputs,
+           {PROCUREMENT_OF} FILTER (WHERE procurement_id IS NOT NULL) AS procurement_id
+    FROM procurement_facts f GROUP BY subject_id),
+versions AS (SELECT contract_id, bit_xor(hash(v)) AS inputs FROM contract_versions v
+             GROUP BY contract_id)
+SELECT c.contract_id,
+       hash(c.source, c.signed_on, c.buyer_id, c.vendor_id, c.currency, c.notice_id,
+            o.inputs, p.inputs, v.inputs, $code) AS inputs
+FROM contracts c
+LEFT JOIN facts o ON o.subject_id = c.contract_id
+LEFT JOIN facts p ON p.subject_id = coalesce(o.procurement_id, c.notice_id)
+                 AND p.subject_id <> c.contract_id
+LEFT JOIN versions v ON v.contract_id = c.contract_id
 """
 
 
-def build_competition(wh: Warehouse) -> dict:
-    """Recompute `competition`; write only the rows that changed. Returns counts."""
-    cols = ", ".join(TABLES["competition"].column_names)
-    with wh.using(**_lookups(wh)):
-        wh.execute(f"CREATE OR REPLACE TEMP TABLE new_competition AS {COMPETITION_SQL}")
+def code_version() -> str:
+    return inputs.version(COMPETITION_SQL, FOLDER / "procedure_types.csv",
+                          FOLDER / "regimes.csv")
+
+
+def build_competition(wh: Warehouse, full: bool = False) -> dict:
+    """Compute `competition` for the contracts whose inputs changed since the last build (every
+    one when `full`); drop removed contracts' rows. Returns counts."""
     try:
-        with wh.transaction():
-            removed = wh.scalar("SELECT count(*) FROM competition WHERE contract_id NOT IN"
-                                " (SELECT contract_id FROM new_competition)")
-            wh.execute("CREATE OR REPLACE TEMP TABLE changed_competition AS SELECT"
-                       f" {cols} FROM new_competition EXCEPT SELECT {cols} FROM competition")
-            changed = wh.scalar("SELECT count(*) FROM changed_competition")
-            wh.execute("DELETE FROM competition WHERE contract_id NOT IN"
-                       " (SELECT contract_id FROM new_competition) OR contract_id IN"
-                       " (SELECT contract_id FROM changed_competition)")
-            wh.execute(f"INSERT INTO competition ({cols}) SELECT {cols} FROM changed_competition")
-        total = wh.scalar("SELECT count(*) FROM new_competition")
+        changed = inputs.stale(wh, "competition", INPUTS_SQL, code_version(), full)
+        if changed:
+            with wh.using(**_lookups(wh)):
+                wh.execute(f"CREATE OR REPLACE TEMP TABLE new_competition AS {COMPETITION_SQL}")
+        else:
+            wh.execute("CREATE OR REPLACE TEMP TABLE new_competition AS"
+                       " SELECT * FROM competition LIMIT 0")
+        removed = inputs.replace(wh, "competition", "competition", "new_competition")
+        total = wh.scalar("SELECT count(*) FROM competition")
     finally:
-        wh.execute("DROP TABLE IF EXISTS changed_competition")
-        wh.execute("DROP TABLE IF EXISTS new_competition")
+        inputs.done(wh, "competition", "new_competition")
     return {"contracts": total, "changed": changed, "removed": removed}

@@ -293,9 +293,12 @@ def resolve(orgs: list[Org], overrides: list[Override] = ()) -> Resolution:
     result = Resolution([], {})
     split = {o.org_id for o in overrides if o.action == "split"}
     overrides = [o for o in overrides if not o.project or (
-        o.org_id in by_id and (o.action in ("split", "name") or o.target in by_id))]
+        o.org_id in by_id and (o.action in ("split", "name") or o.target in by_id
+                               or _named_member(o)))]
     for o in overrides:
-        for ref in (o.org_id, o.target if o.action in ("merge", "part_of", "member") else None):
+        target = o.target if o.action in ("merge", "part_of", "member") \
+            and not _named_member(o) else None
+        for ref in (o.org_id, target):
             if ref and ref not in by_id:
                 result.warnings.append(f"override line {o.line}: {ref} is not in organizations")
     auto = [o for o in sorted(orgs, key=lambda o: o.org_id) if o.org_id not in split]
@@ -403,11 +406,21 @@ def _link_entities(orgs: list[Org], overrides: list[Override], clusters: _Cluste
             by_entity[child_entity].parent_id = parent_entity
             result.merges["part_of"] += 1
     for o in overrides:
-        if o.action == "member" and o.org_id in ent and o.target in ent \
-                and ent[o.org_id] != ent[o.target]:
-            joint = by_entity[ent[o.org_id]]
-            if ent[o.target] not in joint.members:
-                joint.members.append(ent[o.target])
+        if o.action != "member" or o.org_id not in ent:
+            continue
+        if o.target in ent:
+            member = ent[o.target] if ent[o.org_id] != ent[o.target] else None
+        else:  # a member no source names alone: kept by its name
+            member = o.target if _named_member(o) else None
+        joint = by_entity[ent[o.org_id]]
+        if member and member not in joint.members:
+            joint.members.append(member)
+
+
+def _named_member(o: Override) -> bool:
+    """A `member` row whose target is a company's name, not an org_id (which has a scheme:
+    'RU-INN:…', 'name:curated:…'): a consortium's member that no loaded record names alone."""
+    return o.action == "member" and ":" not in o.target
 
 
 def _fuzzy(alone: list[Org], registered_by_key: dict[str, set[str]], clusters: _Clusters,

@@ -175,7 +175,7 @@ DERIVED = {"contract_facts": f"{FACTS_SQL} ORDER BY {DEFAULT_ORDER}",
            **{name: sql if name.startswith("facts_by_") else f"{sql} ORDER BY 1"
               for name, sql in CUBES.items()},
            # the search box's index: every party and contract by every name it is known by
-           "search_index": search.index_sql(),
+           **search.TABLES,
            "cubes_version": f"SELECT {CUBES_VERSION} AS version"}
 
 

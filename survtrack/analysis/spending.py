@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from survtrack.analysis import flags
+from survtrack.analysis import flags, levels
 from survtrack.analysis.facts import (
     CUBES,
     CUBES_VERSION,
@@ -51,6 +51,8 @@ class Filters:
     source: str | None = None
     category: str | None = None
     buyer: str | None = None  # buyer key: entity_id, else org_id
+    # buyers counted as signed (office), one level up (agency) or at the top (department)
+    buyer_level: str = levels.DEFAULT
     vendor: str | None = None  # vendor key: entity_id, else org_id
     year_from: int | None = None
     year_to: int | None = None
@@ -150,6 +152,8 @@ def _contract_rows(con, f: Filters, tables: set[str] | None = None) -> tuple[str
     tables = _tables(con) if tables is None else tables
     for name, (table, column) in CLUSTERED.items():
         value = getattr(f, name)
+        if name == "buyer" and f.buyer_level != levels.DEFAULT:
+            continue  # a body rolled up from its sub-units: their keys are its contracts too
         if value is not None and table in tables:
             return f"(SELECT * FROM {table} WHERE {column} = ?)", [value]
     return f"(SELECT *, {MEASURES} FROM {_facts(con, tables)})", []
@@ -163,7 +167,13 @@ def _where(f: Filters) -> tuple[str, list]:
         value = getattr(f, column)
         if value is not None and not (column == "country" and value == NO_COUNTRY):
             key = {"buyer": "buyer_key", "vendor": "vendor_key"}.get(column, column)
-            conds.append(f"{key} = ?")
+            if column == "buyer" and f.buyer_level != levels.DEFAULT:
+                # a body rolled up from its sub-units: theirs are its contracts too
+                conds.append(f"(buyer_key = ? OR buyer_key IN"
+                             f" ({levels.members_of_sql(f.buyer_level)}))")
+                params.append(value)
+            else:
+                conds.append(f"{key} = ?")
             params.append(value)
     if f.exclude_vendors:
         conds.append("NOT list_contains(?::VARCHAR[], vendor_key)")
@@ -226,8 +236,11 @@ def totals(con, f: Filters) -> pd.DataFrame:
                   min(year) AS first_year, max(year) AS last_year
            FROM sel""", params).df()
     sel, params = _selected(con, f, "buyer")
-    out.insert(2, "buyers", con.execute(f"{sel} SELECT count(DISTINCT buyer_key) FROM sel",
-                                        params).fetchone()[0])
+    rollup = "" if f.buyer_level == levels.DEFAULT else \
+        f"LEFT JOIN ({levels.ROLLUP_SQL}) r ON r.key = s.buyer_key"
+    out.insert(2, "buyers", con.execute(
+        f"{sel} SELECT count(DISTINCT {levels.key_sql(f.buyer_level, 's.buyer_key')})"
+        f" FROM sel s {rollup}", params).fetchone()[0])
     return out
 
 
@@ -277,13 +290,29 @@ def by_vendor_year(con, f: Filters, top: int = 7) -> pd.DataFrame:
 
 
 def _by(con, f: Filters, grain: str, key: str, name: str, limit: int | None) -> pd.DataFrame:
+    """Parties (or countries) by the money of the selection: key, name, amount, contracts,
+    share; for vendors and buyers also `names` (how many names are merged into the entity),
+    `bodies` (how many bodies a rolled-up buyer counts), `members` (a joint award's) and
+    `member_of` (the joint awards a member's money is counted with instead)."""
     sel, params = _selected(con, f, grain)
     limit_sql = "LIMIT ?" if limit else ""
+    lvl = f.buyer_level if grain == "buyer" else levels.DEFAULT
+    party = grain in ("vendor", "buyer") and key.endswith("_key")
+    rollup = f"LEFT JOIN ({levels.ROLLUP_SQL}) r ON r.key = s.{key}" \
+        if party and lvl != levels.DEFAULT else ""
+    grouped = levels.key_sql(lvl, f"s.{key}") if party else key
+    info = (f"LEFT JOIN ({levels.info_sql(lvl)}) i ON i.key = g.key" if party else
+            "LEFT JOIN (SELECT NULL AS key, NULL AS name, 1 AS names, 1 AS bodies,"
+            " NULL::VARCHAR[] AS members, NULL::VARCHAR[] AS member_of) i ON FALSE")
     return con.execute(
-        f"""{sel} SELECT {key} AS key, any_value({name}) AS name, sum(value) AS amount,
-                  sum(n) AS contracts,
-                  sum(value) / nullif(sum(sum(value)) OVER (), 0) AS share
-           FROM sel GROUP BY {key} ORDER BY amount DESC NULLS LAST, key {limit_sql}""",
+        f"""{sel}, g AS (SELECT {grouped} AS key, any_value({name}) AS name,
+                               sum(value) AS amount, sum(n) AS contracts
+                        FROM sel s {rollup} GROUP BY 1)
+           SELECT g.key, coalesce(i.name, g.name) AS name, g.amount, g.contracts,
+                  g.amount / nullif(sum(g.amount) OVER (), 0) AS share,
+                  coalesce(i.names, 1) AS names, coalesce(i.bodies, 1) AS bodies,
+                  i.members, i.member_of
+           FROM g {info} ORDER BY amount DESC NULLS LAST, key {limit_sql}""",
         [*params, *([limit] if limit else [])]).df()
 
 
@@ -606,6 +635,18 @@ def party_profile(con, role: str, key: str) -> dict:
             "resolved": False}
 
 
+def bodies_of(con, key: str, level: str) -> pd.DataFrame:
+    """The bodies (key, name) a buyer counts at `level`: itself and its sub-units rolled into
+    it (just itself at the office level)."""
+    if level == levels.DEFAULT:
+        return con.execute("SELECT entity_id AS key, name FROM entities WHERE entity_id = ?",
+                           [key]).df()
+    return con.execute(
+        f"""SELECT e.entity_id AS key, e.name FROM entities e
+            WHERE e.entity_id IN ({levels.members_of_sql(level)})
+            ORDER BY e.entity_id <> ?, e.name""", [key, key]).df()
+
+
 def document_media_type(con, document_id: str) -> tuple[bool, str | None]:
     row = con.execute("SELECT media_type FROM documents WHERE document_id = ?",
                       [document_id]).fetchone()
@@ -633,11 +674,15 @@ def unknown_values(con, f: Filters) -> dict[str, tuple[str, list]]:
         out["currency"] = (f.currency, known["currency"])
     for role in ("buyer", "vendor"):
         key = getattr(f, role)
-        if key is not None and not party_exists(con, role, key):
+        if key is not None and not party_exists(con, role, key, f.buyer_level):
             out[role] = (key, [])
     return out
 
 
-def party_exists(con, role: str, key: str) -> bool:
-    """Whether some contract has this vendor (or buyer) key."""
-    return search_parties(con, role, None, limit=1, include=key)["key"].tolist() == [key]
+def party_exists(con, role: str, key: str, level: str = levels.DEFAULT) -> bool:
+    """Whether some contract has this vendor (or buyer) key; at a buyer `level` above the
+    office, also a body that some contract's buyer rolls up to."""
+    if search_parties(con, role, None, limit=1, include=key)["key"].tolist() == [key]:
+        return True
+    return role == "buyer" and level != levels.DEFAULT and con.execute(
+        f"SELECT count(*) FROM ({levels.members_of_sql(level)})", [key]).fetchone()[0] > 0

@@ -7,12 +7,12 @@ that procurement, the contract's versions and modifications, its payments and re
 (termination, completion, annulment) and the complaints naming its purchase. Every step keeps
 the document it comes from.
 
-`build_threads(wh)` writes `threads` (only rows that changed); `for_contract(con, id)` reads one.
+`build_threads(wh)` writes `threads` (only the contracts whose inputs changed); `for_contract(con, id)` reads one.
 """
 
 from __future__ import annotations
 
-from survtrack.warehouse.schema import TABLES
+from survtrack.analysis import inputs
 
 STAGE_ORDER = ("notice", "change", "protocol", "placement_result", "result", "award",
                "contract_sign", "signed", "contract", "version", "modification", "payment",
@@ -20,8 +20,13 @@ STAGE_ORDER = ("notice", "change", "protocol", "placement_result", "result", "aw
 
 THREADS_SQL = """
 WITH link AS (
-    SELECT c.contract_id, c.notice_id, k.procurement_id, c.signed_on
-    FROM contracts c LEFT JOIN competition k USING (contract_id)),
+    SELECT c.contract_id, c.notice_id, k.procurement_id, c.signed_on, c.document_id
+    FROM contracts c LEFT JOIN competition k USING (contract_id)
+    WHERE c.contract_id IN (SELECT contract_id FROM threads_work)),
+named AS (  -- the procurements a contract names: its notice and its procedure (one equi-join
+            -- each, where `a = x OR a = y` would join every pair)
+    SELECT DISTINCT contract_id, unnest([notice_id, procurement_id]) AS procurement_id
+    FROM link),
 procurement_docs AS (  -- documents stating facts of the contract's procurement (not its own)
     SELECT DISTINCT l.contract_id, f.document_id
     FROM link l JOIN procurement_facts f ON f.subject_id = l.procurement_id
@@ -32,7 +37,7 @@ notice_steps AS (
              || CASE WHEN n.bidders IS NOT NULL THEN ' (' || n.bidders || ' applications)'
                      ELSE '' END AS detail,
            n.amount, n.currency, n.document_id
-    FROM link l JOIN notices n ON n.notice_id = l.notice_id OR n.notice_id = l.procurement_id
+    FROM named l JOIN notices n ON n.notice_id = l.procurement_id
     UNION
     SELECT p.contract_id, n.published_on, n.kind,
            concat_ws(': ', n.document_type, n.title), n.amount, n.currency, n.document_id
@@ -56,38 +61,69 @@ version_steps AS (
     FROM contract_versions v
     LEFT JOIN (SELECT DISTINCT subject_id, document_id FROM procurement_facts
                WHERE stage = 'modification') m
-      ON m.subject_id = v.contract_id AND m.document_id = v.document_id),
+      ON m.subject_id = v.contract_id AND m.document_id = v.document_id
+    WHERE v.contract_id IN (SELECT contract_id FROM threads_work)),
 steps AS (
     SELECT * FROM notice_steps
     UNION ALL SELECT * FROM fact_steps
     UNION ALL SELECT * FROM version_steps
     UNION ALL
     SELECT contract_id, signed_on::TIMESTAMP, 'signed', 'contract signed', NULL, NULL,
-           (SELECT document_id FROM contracts x WHERE x.contract_id = l.contract_id)
+           document_id
     FROM link l WHERE signed_on IS NOT NULL
     UNION ALL
     SELECT contract_id, paid_on::TIMESTAMP, 'payment',
            concat_ws(' ', 'payment', reference), amount, currency, document_id
-    FROM payments
+    FROM payments WHERE contract_id IN (SELECT contract_id FROM threads_work)
     UNION ALL
     SELECT contract_id, occurred_on::TIMESTAMP, event,
            concat_ws(': ', event, reason)
              || CASE WHEN reported_paid IS NOT NULL
                      THEN ' (reported paid ' || reported_paid || ')' ELSE '' END,
            NULL, NULL, document_id
-    FROM contract_events
+    FROM contract_events WHERE contract_id IN (SELECT contract_id FROM threads_work)
     UNION ALL
     SELECT l.contract_id, e.occurred_on::TIMESTAMP, 'complaint',
            concat_ws(': ', e.kind, e.title, e.outcome), NULL, NULL, e.document_id
-    FROM link l JOIN context_events e
-      ON e.procurement_id = l.notice_id OR e.procurement_id = l.procurement_id)
+    FROM named l JOIN context_events e ON e.procurement_id = l.procurement_id)
 SELECT s.contract_id,
        row_number() OVER (PARTITION BY s.contract_id
                           ORDER BY s.occurred_on NULLS LAST, o.rank, s.document_id,
                                    s.detail)::INTEGER AS position,
        s.occurred_on, s.stage, s.detail, s.amount, s.currency, s.document_id
-FROM steps s JOIN contracts USING (contract_id)
+FROM steps s JOIN link USING (contract_id)
 LEFT JOIN stage_rank o ON o.stage = s.stage
+"""
+
+# What a contract's thread is built from (analysis/inputs.py): its row, its procedure, the
+# facts about it and its procurement (their documents' notices are read by document, and a
+# document's rows never change), its versions, payments and events, the notices and
+# complaints of the procurements it names; and this module's SQL.
+INPUTS_SQL = """
+WITH facts AS (SELECT subject_id, bit_xor(hash(f)) AS inputs FROM procurement_facts f
+               GROUP BY subject_id),
+versions AS (SELECT contract_id, bit_xor(hash(v)) AS inputs FROM contract_versions v
+             GROUP BY contract_id),
+paid AS (SELECT contract_id, bit_xor(hash(p)) AS inputs FROM payments p GROUP BY contract_id),
+events AS (SELECT contract_id, bit_xor(hash(e)) AS inputs FROM contract_events e
+           GROUP BY contract_id),
+notes AS (SELECT notice_id, bit_xor(hash(n)) AS inputs FROM notices n GROUP BY notice_id),
+complaints AS (SELECT procurement_id, bit_xor(hash(e)) AS inputs FROM context_events e
+               WHERE procurement_id IS NOT NULL GROUP BY procurement_id)
+SELECT c.contract_id,
+       hash(c.notice_id, c.signed_on, c.document_id, k.procurement_id, o.inputs, p.inputs,
+            v.inputs, pd.inputs, ev.inputs, n1.inputs, n2.inputs, x1.inputs, x2.inputs,
+            $code) AS inputs
+FROM contracts c LEFT JOIN competition k USING (contract_id)
+LEFT JOIN facts o ON o.subject_id = c.contract_id
+LEFT JOIN facts p ON p.subject_id = k.procurement_id AND k.procurement_id <> c.contract_id
+LEFT JOIN versions v ON v.contract_id = c.contract_id
+LEFT JOIN paid pd ON pd.contract_id = c.contract_id
+LEFT JOIN events ev ON ev.contract_id = c.contract_id
+LEFT JOIN notes n1 ON n1.notice_id = c.notice_id
+LEFT JOIN notes n2 ON n2.notice_id = k.procurement_id
+LEFT JOIN complaints x1 ON x1.procurement_id = c.notice_id
+LEFT JOIN complaints x2 ON x2.procurement_id = k.procurement_id
 """
 
 
@@ -97,28 +133,21 @@ def _stage_rank():
     return pd.DataFrame({"stage": list(STAGE_ORDER), "rank": range(len(STAGE_ORDER))})
 
 
-def build_threads(wh) -> dict:
-    """Recompute every thread; write only the steps that changed. Returns counts."""
-    cols = ", ".join(TABLES["threads"].column_names)
+def build_threads(wh, full: bool = False) -> dict:
+    """Build the threads of the contracts whose inputs changed since the last build (every one
+    when `full`); drop removed contracts' steps. Returns counts."""
     try:
+        code = inputs.version(THREADS_SQL, " ".join(STAGE_ORDER))
+        changed = inputs.stale(wh, "threads", INPUTS_SQL, code, full)
         with wh.using(stage_rank=_stage_rank()):
             wh.execute(f"CREATE OR REPLACE TEMP TABLE new_threads AS {THREADS_SQL}")
-        with wh.transaction():
-            wh.execute("CREATE OR REPLACE TEMP TABLE changed_threads AS"
-                       f" SELECT {cols} FROM new_threads EXCEPT SELECT {cols} FROM threads")
-            wh.execute("DELETE FROM threads t WHERE NOT EXISTS (SELECT 1 FROM new_threads n"
-                       " WHERE n.contract_id = t.contract_id AND n.position = t.position)"
-                       " OR EXISTS (SELECT 1 FROM changed_threads x WHERE x.contract_id ="
-                       " t.contract_id AND x.position = t.position)")
-            wh.execute(f"INSERT INTO threads ({cols}) SELECT {cols} FROM changed_threads")
-        out = {"steps": wh.scalar("SELECT count(*) FROM new_threads"),
-               "changed": wh.scalar("SELECT count(*) FROM changed_threads"),
+        inputs.replace(wh, "threads", "threads", "new_threads")
+        out = {"steps": wh.scalar("SELECT count(*) FROM threads"), "changed": changed,
                "with_procurement": wh.scalar(
-                   "SELECT count(DISTINCT contract_id) FROM new_threads WHERE stage NOT IN"
+                   "SELECT count(DISTINCT contract_id) FROM threads WHERE stage NOT IN"
                    " ('signed', 'contract', 'version')")}
     finally:
-        wh.execute("DROP TABLE IF EXISTS changed_threads")
-        wh.execute("DROP TABLE IF EXISTS new_threads")
+        inputs.done(wh, "threads", "new_threads")
     return out
 
 

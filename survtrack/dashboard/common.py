@@ -51,6 +51,10 @@ def selection_summary(f: Filters, lang: str, names: dict[str, str] | None = None
         if value:
             badges.append(dbc.Badge(f"{t('f_' + field, lang)}: {name(value)}",
                                     color="info", className="me-1"))
+    if f.buyer_level != "office":
+        badges.append(dbc.Badge(f"{t('buyer_level', lang)}: "
+                                f"{t('buyer_level_' + f.buyer_level, lang)}",
+                                color="info", className="me-1", id="level-badge"))
     if f.flag:
         from survtrack.analysis import flags
 

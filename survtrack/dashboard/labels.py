@@ -95,7 +95,12 @@ def party_name(con, role: str, key: str | None) -> str | None:
     if not key:
         return None
     found = spending.search_parties(con, role, None, limit=1, include=key)
-    return found["name"].iloc[0] if found["key"].tolist() == [key] else None
+    if found["key"].tolist() == [key]:
+        return found["name"].iloc[0]
+    # a body that signs nothing itself, counted with its sub-units (a department)
+    entity = con.execute("SELECT name FROM entities WHERE entity_id = ?", [key]).fetchone() \
+        if role == "buyer" else None
+    return entity[0] if entity else None
 
 
 def names_of(con, f) -> dict[str, str]:

@@ -57,6 +57,9 @@ def run_gunicorn(db: Path, host: str, port: int, workers: int, threads: int = TH
                                # a reader's browser reuses its connection between clicks;
                                # gunicorn's default (2 s) closed it under the next request
                                "keepalive": 75,
+                               # answers are read-only: on Ctrl-C or SIGTERM there is nothing to
+                               # finish, so stop within seconds, not gunicorn's default 30 s
+                               "graceful_timeout": 5,
                                # no gunicornc socket in ~/.gunicorn: several dashboards
                                # (tests, users) would share its one path
                                "control_socket_disable": True}).run()

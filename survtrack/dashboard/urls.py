@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
-from survtrack.analysis import flags
+from survtrack.analysis import flags, levels
 from survtrack.analysis.spending import MAX_TEXT, MEASURE_COLUMNS, Filters
 
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
@@ -18,7 +18,8 @@ MAX_EXCLUDED = 50  # most vendors a URL may exclude
 # Filters field -> URL query parameter
 QUERY_PARAMS = {"country": "country", "source": "source", "category": "category",
                 "buyer": "buyer", "vendor": "vendor", "year_from": "from", "year_to": "to",
-                "currency": "currency", "measure": "measure", "flag": "flag"}
+                "currency": "currency", "measure": "measure", "flag": "flag",
+                "buyer_level": "level"}
 
 
 def parse_search(search: str | None) -> dict[str, list[str]]:
@@ -56,7 +57,7 @@ def from_query(query: Mapping[str, Any]) -> Filters:
         measure=measure if measure in MEASURE_COLUMNS else "value",
         flag=flag if flag in flags.definitions() else None,
         country=text("country"), source=text("source"), category=text("category"),
-        buyer=text("buyer"), vendor=text("vendor"),
+        buyer=text("buyer"), vendor=text("vendor"), buyer_level=levels.level(text("level")),
         year_from=year("from"), year_to=year("to"),
         currency=currency if CURRENCY_RE.match(currency) else "USD",
         surveillance_only=text("scope") != "all",
@@ -73,7 +74,8 @@ def to_query(f: Filters) -> dict[str, str | list[str]]:
     for name, param in QUERY_PARAMS.items():
         value = getattr(f, name)
         if value is not None and not (name == "currency" and value == "USD") \
-                and not (name == "measure" and value == "value"):
+                and not (name == "measure" and value == "value") \
+                and not (name == "buyer_level" and value == levels.DEFAULT):
             out[param] = str(value)
     if not f.surveillance_only:
         out["scope"] = "all"

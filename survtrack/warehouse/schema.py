@@ -299,7 +299,7 @@ TABLES: dict[str, Table] = {
             ("parent_id", "VARCHAR", "entity this one is part of (a sub-tier agency's department, a"
              " subsidiary's parent, an office's agency): the buyer roll-up"),
             ("members", "VARCHAR[]", "member entities of a joint award or consortium (the award is"
-             " attributed once, to this entity)"),
+             " attributed once, to this entity); a member no record names alone by its name"),
         ),
         _t(
             "tags", "Surveillance categories assigned to contracts, with the rule that fired.",
@@ -478,6 +478,18 @@ TABLES: dict[str, Table] = {
             ("document_id", "VARCHAR", "the document the deciding value came from"),
             indexes=[("flag",)],
         ),
+        _t(
+            "build_inputs", "Per contract, a hash of what each incremental build step read for"
+            " it when it last computed it (analysis/inputs.py): a build recomputes only the"
+            " contracts whose inputs changed since.",
+            ("contract_id",),
+            ("contract_id", "VARCHAR", "contract"),
+            ("competition", "UBIGINT", "hash of its contract row, procurement facts, versions"
+             " and the step's code and data files when `competition` was computed"),
+            ("threads", "UBIGINT", "hash of what its thread was built from"),
+            ("flags", "UBIGINT", "hash of its competition row, its contract and the groups the"
+             " group flags read (buyer, category and year; buyer and vendor)"),
+        ),
     ]
 }
 
@@ -489,7 +501,7 @@ def _arrow_type(duck: str):
         precision, scale = duck[8:-1].split(",")
         return pa.decimal128(int(precision), int(scale))
     return {"VARCHAR": pa.string(), "JSON": pa.string(), "INTEGER": pa.int32(),
-            "BIGINT": pa.int64(), "DOUBLE": pa.float64(), "DATE": pa.date32(),
+            "BIGINT": pa.int64(), "UBIGINT": pa.uint64(), "DOUBLE": pa.float64(), "DATE": pa.date32(),
             "TIMESTAMP": pa.timestamp("us"), "VARCHAR[]": pa.list_(pa.string()),
             "BOOLEAN": pa.bool_()}[duck]
 

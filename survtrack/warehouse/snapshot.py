@@ -100,8 +100,8 @@ def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection 
 
 
 def _connect(path: Path) -> duckdb.DuckDBPyConnection:
-    """A connection of the publisher's own, within config.memory_limit when one is set."""
-    limit = config.memory_limit()
+    """A connection of the publisher's own, within config.publish_memory when one is set."""
+    limit = config.publish_memory()
     return duckdb.connect(str(path), config={"memory_limit": limit} if limit else {})
 
 

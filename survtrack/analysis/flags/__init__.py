@@ -9,7 +9,8 @@ raised and clear rows, so a contract without a row for a flag is never counted a
 every rate is over the contracts where the flag is knowable, with their number
 (docs/flags.md).
 
-The function-level API: `definitions()`, `compute(wh)` (the build step), `for_contract(con,
+The function-level API: `definitions()`, `compute(wh)` (the build step, recomputing the
+contracts whose inputs changed: analysis/inputs.py), `for_contract(con,
 contract_id)`, `counts(con)` and `rates(con, …)`.
 """
 
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from survtrack.analysis import inputs
 from survtrack.datafiles import numbered_rows
 
 from .rules import GROUP_RULES, RULES, Scope
@@ -121,37 +123,65 @@ def relations() -> dict[str, pd.DataFrame]:
             "regime_calendars": regime_calendars()}
 
 
-def compute(wh) -> dict:
-    """The build step: decide every flag for every contract; keep raised and clear rows in
-    `flags`, rewriting only those that changed. Returns counts per flag."""
-    from survtrack.warehouse.schema import TABLES
+# What a contract's flags are decided from (analysis/inputs.py): its competition row, its
+# contract's columns the group flags read, and the groups they compare it with: every
+# contract of its buyer and vendor (split_purchase) and of its buyer, category and year
+# (buyer_concentration).
+INPUTS_SQL = """
+WITH pairs AS (
+    SELECT c.buyer_id, c.vendor_id,
+           bit_xor(hash(c.contract_id, c.signed_on, c.amount, c.currency, c.status, k.regime,
+                        k.procedure, k.procedure_type)) AS inputs
+    FROM contracts c JOIN competition k USING (contract_id)
+    WHERE c.buyer_id IS NOT NULL AND c.vendor_id IS NOT NULL GROUP BY ALL),
+tagged AS (SELECT DISTINCT t.contract_id, t.category, c.buyer_id, c.year
+           FROM tags t JOIN contracts c USING (contract_id)
+           WHERE c.buyer_id IS NOT NULL AND c.year IS NOT NULL),
+groups AS (
+    SELECT t.buyer_id, t.category, t.year,
+           bit_xor(hash(c.contract_id, c.vendor_id, c.amount, c.currency, c.amount_usd,
+                        c.status, c.document_id)) AS inputs
+    FROM tagged t JOIN contracts c USING (contract_id) GROUP BY ALL),
+member AS (
+    SELECT t.contract_id, bit_xor(hash(t.category, g.inputs)) AS inputs
+    FROM tagged t JOIN groups g USING (buyer_id, category, year) GROUP BY 1)
+SELECT c.contract_id,
+       hash(k, c.buyer_id, c.vendor_id, c.year, c.signed_on, c.amount, c.currency,
+            c.amount_usd, c.status, c.document_id, p.inputs, m.inputs, $code) AS inputs
+FROM contracts c JOIN competition k USING (contract_id)
+LEFT JOIN pairs p ON p.buyer_id = c.buyer_id AND p.vendor_id = c.vendor_id
+LEFT JOIN member m ON m.contract_id = c.contract_id
+"""
 
-    cols = ", ".join(TABLES["flags"].column_names)
+
+def code_version() -> str:
+    import holidays
+
+    from survtrack.analysis.competition import FOLDER as COMPETITION
+
+    return inputs.version(*sorted(FOLDER.glob("*.csv")), Path(__file__).with_name("rules.py"),
+                          COMPETITION / "regimes.csv", holidays.__version__)
+
+
+def compute(wh, full: bool = False) -> dict:
+    """The build step: decide every flag for the contracts whose inputs changed since the last
+    build (every one when `full`); keep raised and clear rows in `flags`. Returns counts per
+    flag."""
+    scope = Scope(table="flags_work")
     parts = [f"SELECT contract_id, '{name}' AS flag, status = 'raised' AS raised,"
              f" value::DOUBLE AS value, threshold::DOUBLE AS threshold, regime, evidence,"
-             f" document_id FROM ({RULES[name](Scope())}) WHERE status IN ('raised', 'clear')"
+             f" document_id FROM ({RULES[name](scope)}) WHERE status IN ('raised', 'clear')"
              for name in definitions()]
     try:
+        changed = inputs.stale(wh, "flags", INPUTS_SQL, code_version(), full)
         with wh.using(**relations()):
             wh.execute("CREATE OR REPLACE TEMP TABLE new_flags AS " + " UNION ALL ".join(parts))
-        with wh.transaction():
-            wh.execute("CREATE OR REPLACE TEMP TABLE changed_flags AS"
-                       f" SELECT {cols} FROM new_flags EXCEPT SELECT {cols} FROM flags")
-            changed = wh.scalar("SELECT count(*) FROM changed_flags")
-            removed = wh.scalar("SELECT count(*) FROM flags f WHERE NOT EXISTS (SELECT 1 FROM"
-                                " new_flags n WHERE n.contract_id = f.contract_id AND n.flag ="
-                                " f.flag)")
-            wh.execute("DELETE FROM flags f WHERE NOT EXISTS (SELECT 1 FROM new_flags n WHERE"
-                       " n.contract_id = f.contract_id AND n.flag = f.flag) OR EXISTS (SELECT 1"
-                       " FROM changed_flags x WHERE x.contract_id = f.contract_id AND x.flag ="
-                       " f.flag)")
-            wh.execute(f"INSERT INTO flags ({cols}) SELECT {cols} FROM changed_flags")
+        removed = inputs.replace(wh, "flags", "flags", "new_flags")
         per_flag = {flag: {"raised": raised, "clear": clear} for flag, raised, clear in wh.query(
             "SELECT flag, count(*) FILTER (WHERE raised), count(*) FILTER (WHERE NOT raised)"
-            " FROM new_flags GROUP BY 1 ORDER BY 1")}
+            " FROM flags GROUP BY 1 ORDER BY 1")}
     finally:
-        wh.execute("DROP TABLE IF EXISTS changed_flags")
-        wh.execute("DROP TABLE IF EXISTS new_flags")
+        inputs.done(wh, "flags", "new_flags")
     return {"changed": changed, "removed": removed, "flags": per_flag}
 
 

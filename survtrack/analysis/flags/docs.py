@@ -88,6 +88,23 @@ def index() -> str:
             " (`PROCEDURE/NOTICE_NUMBER_OJ`), which is the call's publication number.",
             "- USAspending: each award stands alone (its extent competed and offers come with"
             " it); no solicitation dates or estimate are published.", ""]
+    out += ["## Building at scale", "",
+            "`survtrack build` recomputes competition, threads and flags only for the contracts"
+            " whose inputs changed since the last build (analysis/inputs.py): per contract and"
+            " step, `build_inputs` keeps a hash of every row the step read for it (its"
+            " contract row, the facts about it and its procurement, its versions, payments,"
+            " events and notices; for the flags also the groups a group flag compares it with:"
+            " its buyer's contracts of one category and year, its buyer's contracts with one"
+            " vendor) and of the step's own SQL and data files. A build after loading new"
+            " documents reads those hashes in one pass, then computes and rewrites only the"
+            " changed contracts, and the contracts of the groups they join. A changed"
+            " threshold or rule recomputes every contract; `survtrack build --full` does so on"
+            " demand. tests/test_incremental_build.py checks that an incremental build gives"
+            " the tables one build of the same documents gives.", "",
+            "The build runs within a DuckDB memory limit (`--memory-limit`,"
+            " `SURVTRACK_BUILD_MEMORY`, default 4GB) and spills what does not fit to"
+            " `<warehouse>.tmp` (`SURVTRACK_TEMP_DIR`). Timings at 10 M contracts: the"
+            " section \"10 M contracts\" of [scale.md](scale.md) (`bench/bench_flags.py`).", ""]
     return "\n".join(out)
 
 

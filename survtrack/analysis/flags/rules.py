@@ -17,22 +17,34 @@ from survtrack.warehouse.schema import CANCELLED_SQL
 
 @dataclass(frozen=True)
 class Scope:
-    """Which contracts to decide: every one (`contract_id` None), or the one named; a flag
-    decided from several contracts reads that one's group (`same`)."""
+    """Which contracts to decide: every one (neither field), the one named (`contract_id`), or
+    those listed in a table (`table`, a column contract_id: the build's work); a flag decided
+    from several contracts reads the groups of those in scope (`same`)."""
 
     contract_id: str | None = None
+    table: str | None = None
+
+    @property
+    def narrow(self) -> bool:
+        return self.contract_id is not None or self.table is not None
 
     def _literal(self) -> str:
         return "'" + str(self.contract_id).replace("'", "''") + "'"
 
     def filter(self, alias: str = "c", word: str = "WHERE") -> str:
-        """` WHERE <alias>.contract_id = '<id>'` for one contract, else nothing."""
+        """` WHERE <alias>.contract_id` is the one in scope (or among them), else nothing."""
+        if self.table is not None:
+            return f" {word} {alias}.contract_id IN (SELECT contract_id FROM {self.table})"
         if self.contract_id is None:
             return ""
         return f" {word} {alias}.contract_id = {self._literal()}"
 
     def same(self, alias: str, *columns: str) -> str:
-        """` AND` the rows of `alias` sharing `columns` with the contract, for one contract."""
+        """` AND` the rows of `alias` sharing `columns` with a contract in scope."""
+        if self.table is not None:
+            on = " AND ".join(f"s.{col} = {alias}.{col}" for col in columns)
+            return (f" AND EXISTS (SELECT 1 FROM contracts s JOIN {self.table} w"
+                    f" ON w.contract_id = s.contract_id WHERE {on})")
         if self.contract_id is None:
             return ""
         return "".join(f" AND {alias}.{col} = (SELECT {col} FROM contracts WHERE contract_id ="
@@ -235,7 +247,7 @@ def buyer_concentration(scope: Scope) -> str:
           USING (contract_id)
         WHERE c.buyer_id IS NOT NULL AND c.year IS NOT NULL
           AND NOT coalesce({CANCELLED_SQL.format(status='c.status')}, FALSE)
-          {scope.same('c', 'buyer_id')}),
+          {scope.same('c', 'buyer_id', 'year')}),
     groups AS (
         SELECT buyer_id, category, year, count(*) AS n,
                count(DISTINCT currency) = 1 AND count(amount) = count(*) AS one_currency,
@@ -294,7 +306,7 @@ def split_purchase(scope: Scope) -> str:
     window = _setting("split_purchase", "window_days", 30)
     pair = "TRUE" + scope.same("x", "buyer_id", "vendor_id")
     within = f"c.contract_id IN (SELECT contract_id FROM contracts x WHERE {pair})" \
-        if scope.contract_id else None
+        if scope.narrow else None
     return f"""
     WITH {_threshold('split_purchase', scope, 'c.signed_on', within)},
     base AS (

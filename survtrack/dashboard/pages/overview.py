@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from survtrack.analysis import context, spending
+from survtrack.analysis import context, levels, spending
 from survtrack.analysis.spending import Filters
 
 from .. import figures, formats, labels
@@ -83,12 +83,45 @@ def controls(con, f: Filters, lang: str) -> dbc.Card:
 PARTY_VIEWS = {"vendor": spending.by_vendor, "buyer": spending.by_buyer}
 
 
+def level_switch(f: Filters, lang: str) -> html.Fieldset:
+    """Buyers as signed, one level up or at the top (levels.py); the choice is kept in the
+    URL (`level=`)."""
+    return html.Fieldset([
+        html.Legend(t("buyer_level", lang), className="form-label small mb-0"),
+        dbc.RadioItems(id="buyer-level", inline=True, value=f.buyer_level, options=[
+            {"label": t(f"buyer_level_{lvl}", lang), "value": lvl} for lvl in levels.LEVELS]),
+        html.P(t("buyer_level_hint", lang), className="hint small"),
+    ], className="level-switch mb-2")
+
+
+def party_cell(r, role: str, f: Filters, lang: str) -> list:
+    """A vendor or buyer by name, linking to its profile, with how many names (and, rolled
+    up, bodies) it merges and the members of a joint award."""
+    cell = [dcc.Link(labels.party_label(r.key, r.name, role, lang),
+                     href=href(f"/{role}", f.with_(**{role: None}), lang, id=r.key))]
+    notes = []
+    if getattr(r, "bodies", 1) and r.bodies > 1:
+        notes.append(formats.count(r.bodies, "bodies", lang))
+    if getattr(r, "names", 1) and r.names > 1:
+        notes.append(formats.count(r.names, "names", lang))
+    if notes:
+        cell.append(html.Small(" · " + ", ".join(notes), className="merged-names text-muted"))
+    members = getattr(r, "members", None)
+    if members is not None and len(members):
+        cell.append(html.Div(t("joint_members", lang).format(names=", ".join(members)),
+                             className="joint-members small text-muted"))
+    member_of = getattr(r, "member_of", None)
+    if member_of is not None and len(member_of):
+        cell.append(html.Div(t("member_of", lang).format(names=", ".join(member_of)),
+                             className="member-of small text-muted"))
+    return cell
+
+
 def _party_table(con, f: Filters, role: str, lang: str) -> html.Table:
     """The top ten vendors or buyers, each linking to its profile and to its contracts."""
     df = PARTY_VIEWS[role](con, f, limit=10)
     rows = [html.Tr([
-        html.Td(dcc.Link(labels.party_label(r.key, r.name, role, lang),
-                         href=href(f"/{role}", f.with_(**{role: None}), lang, id=r.key))),
+        html.Td(party_cell(r, role, f, lang)),
         html.Td(formats.money(r.amount, f.currency, lang), className="num"),
         html.Td(formats.percent(r.share, lang), className="num"),
         html.Td(dcc.Link(formats.number(r.contracts, lang),
@@ -101,7 +134,9 @@ def _party_table(con, f: Filters, role: str, lang: str) -> html.Table:
     link = href("/compare", f.with_(**{role: None}), lang)
     link += ("&" if "?" in link else "?") + urlencode({role: compared}, doseq=True)
     return html.Div([
-        html.Table([html.Thead(head), html.Tbody(rows)], className="table table-sm"),
+        level_switch(f, lang) if role == "buyer" else None,
+        html.Table([html.Thead(head), html.Tbody(rows)], className="table table-sm",
+                   id=f"top-{role}s"),
         dcc.Link(t(f"compare_top_{role}s", lang).format(n=len(compared)), href=link,
                  id=f"compare-{role}s") if len(compared) > 1 else None])
 

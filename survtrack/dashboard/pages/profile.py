@@ -14,14 +14,14 @@ from .. import flags as flag_views
 from ..common import not_found, records, selection_summary
 from ..i18n import t
 from ..urls import contract_href, first, href
-from .overview import totals_row
+from .overview import level_switch, party_cell, totals_row
 
 OTHER_ROLE = {"vendor": "buyer", "buyer": "vendor"}
 
 
 def layout(con, role: str, f: Filters, query: dict, lang: str):
     key = first(query, "id")
-    if not key or not spending.party_exists(con, role, key):
+    if not key or not spending.party_exists(con, role, key, f.buyer_level):
         return not_found(lang, t(f"no_such_{role}", lang).format(id=(key or "")[:80]))
     who = spending.party_profile(con, role, key)
     scoped = f.with_(**{role: key})
@@ -38,6 +38,13 @@ def layout(con, role: str, f: Filters, query: dict, lang: str):
                      html.H4(t("profile_reason", lang)),
                      html.P(labels.readable_reason(who["reason"], who["organizations"]) or "–",
                             id="merge-reason")]
+        bodies = spending.bodies_of(con, key, f.buyer_level) if role == "buyer" else []
+        if len(bodies) > 1:  # a body rolled up from its sub-units: which ones
+            identity += [html.H4(t("profile_bodies", lang)),
+                         html.Ul([html.Li(dcc.Link(b.name, href=href(
+                             "/buyer", f.with_(buyer=None, buyer_level="office"), lang,
+                             id=b.key)), className="body") for b in records(bodies)],
+                                 id="profile-bodies")]
     else:
         identity += [html.Ul([html.Li(n, className="alias") for n in who["names"]]),
                      html.P(t("not_resolved", lang), className="hint")]
@@ -45,8 +52,7 @@ def layout(con, role: str, f: Filters, query: dict, lang: str):
         html.Thead(html.Tr([html.Th(t("f_" + other, lang)), html.Th(t("amount", lang)),
                             html.Th(t("share", lang)), html.Th(t("contracts", lang))])),
         html.Tbody([html.Tr([
-            html.Td(dcc.Link(labels.party_label(r.key, r.name, other, lang),
-                             href=href("/" + other, f, lang, id=r.key))),
+            html.Td(party_cell(r, other, f, lang)),
             html.Td(formats.money(r.amount, f.currency, lang), className="num"),
             html.Td(formats.percent(r.share, lang), className="num"),
             html.Td(dcc.Link(formats.number(r.contracts, lang), href=href(
@@ -71,7 +77,8 @@ def layout(con, role: str, f: Filters, query: dict, lang: str):
                                figure=figures.ranked_bars(labels.with_category_names(
                                    spending.by_category(con, scoped), lang), "name",
                                    f.currency, lang, key="category")),
-                     html.H3(t("top_" + other + "s", lang)), table,
+                     html.H3(t("top_" + other + "s", lang)),
+                     level_switch(f, lang) if other == "buyer" else None, table,
                      html.H3(t("largest_contracts", lang)),
                      _largest(con, scoped, lang)], md=8),
         ]),
