@@ -145,7 +145,8 @@ class Warmer:
                 log.error("dashboard: warming %s failed: %s", snapshot.name,
                           done.stderr[-2000:])
                 return 0
-            n = int(done.stdout.split()[-1])
+            told = done.stdout.split()
+            n = int(told[-1]) if told and told[-1].isdigit() else 0
             (folder / "warmed").touch()
             log.info("dashboard: warmed %d views of %s in %.1f s", n, snapshot.name,
                      time.monotonic() - started)
