@@ -36,11 +36,12 @@ VIEWS = {
 
 
 def facts_alone(snapshot) -> duckdb.DuckDBPyConnection:
-    """A database holding the snapshot's contract_facts and nothing derived from it: every
-    view there sums the contracts themselves."""
+    """A database holding the snapshot's contract_facts (and the parties' tables the views
+    name them from) and nothing derived from it: every view there sums the contracts."""
     scan = duckdb.connect()
     scan.execute(f"ATTACH '{snapshot}' AS snap (READ_ONLY)")
-    scan.execute("CREATE TABLE contract_facts AS FROM snap.contract_facts")
+    for table in ("contract_facts", "entities", "organizations"):
+        scan.execute(f"CREATE TABLE {table} AS FROM snap.{table}")
     scan.execute("DETACH snap")
     return scan
 
@@ -51,7 +52,7 @@ def scan_and_cubes(demo_db):
     scan = facts_alone(snapshot)
     cubes = duckdb.connect(str(snapshot), read_only=True)
     assert "spending_by_flag" in spending._tables(cubes)
-    assert spending._tables(scan) == {"contract_facts"}
+    assert spending._tables(scan) == {"contract_facts", "entities", "organizations"}
     yield scan, cubes
     scan.close()
     cubes.close()
