@@ -3,6 +3,7 @@ documents written for the cases the real ones do not show (tests/fixtures/ocds).
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -410,6 +411,52 @@ def test_flushing_and_bulk_writes_load_the_same_rows(load, warehouse, ocds, tmp_
     with store.Warehouse(tmp_path / "batched" / "w.duckdb") as batched:
         ingest(batched, scrapers.get("ocds"), [ocds])
         assert _contents(batched) == expected
+
+
+def test_a_big_document_commits_batch_by_batch_and_a_failed_one_loads_again(
+        load, warehouse, ocds, tmp_path, monkeypatch):
+    """A document flushed in batches commits each (memory bounded by the batch): failing
+    midway, the batches written stay but the document is not recorded as loaded, so the next
+    run loads it again, and the warehouse ends up as if it had loaded once."""
+    import survtrack.scrapers.ocds as source
+    from survtrack import scrapers
+    from survtrack.scrapers.ingest import ingest
+    from survtrack.scrapers.ocds.compiling import Processes
+    from survtrack.warehouse import store
+
+    package = tmp_path / "several-processes.json"  # five real releases of five processes
+    releases = [json.loads((ocds / name).read_text(encoding="utf-8")) for name in (
+        "co-secop_release_ocds-k50g02-16-13-5279502.json", "mx-gacm_release_256_cctv.json",
+        "py-dncp_release_277004-data-lab-sa-5-contract.json",
+        "ua-prozorro_release_UA-2016-12-29-000657-c.json",
+        "uk-contracts-finder_release_ocds-b5fd17-2c44d7bf.json")]
+    package.write_text(json.dumps({"uri": "https://example.org/package.json",
+                                   "publishedDate": "2024-01-01T00:00:00Z",
+                                   "releases": releases}), encoding="utf-8")
+    load("ocds", package)
+    expected = _contents(warehouse)
+    monkeypatch.setattr(source, "FLUSH_ROWS", 1)
+    compile_process = Processes.compile
+    calls = []
+
+    def failing_compile(self, entries):
+        calls.append(1)
+        if len(calls) == 2:  # the first process was written and committed by now
+            raise RuntimeError("the machine ran out of something")
+        return compile_process(self, entries)
+
+    with store.Warehouse(tmp_path / "failed" / "w.duckdb") as wh:
+        monkeypatch.setattr(Processes, "compile", failing_compile)
+        assert ingest(wh, scrapers.get("ocds"), [package])["rejected"] == 1
+        assert wh.count("ocds_releases") > 0  # the committed batch stayed
+        assert wh.scalar("SELECT status FROM documents") == "rejected"
+        monkeypatch.setattr(Processes, "compile", compile_process)
+        assert ingest(wh, scrapers.get("ocds"), [package])["loaded"] == 1
+        again = _contents(wh)
+        # the first run's rejection stays on record, as every rejection does
+        assert len(again.pop("rejects")) == 1
+        expected.pop("rejects")
+        assert again == expected
 
 
 def test_unreadable_update_keeps_what_the_warehouse_holds(load, warehouse):

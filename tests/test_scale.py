@@ -7,6 +7,7 @@ And a killed ingest resumes without parsing again what it had loaded.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -15,10 +16,14 @@ import sys
 import zipfile
 from pathlib import Path
 
+import duckdb
 import pytest
+from typer.testing import CliRunner
 
 from survtrack import scrapers
-from survtrack.scrapers.ingest import ingest
+from survtrack.cli import app
+from survtrack.scrapers.ingest import INGESTED, ingest
+from survtrack.warehouse.schema import TABLES
 from survtrack.warehouse.store import Warehouse
 from tests.conftest import table_contents
 
@@ -68,6 +73,35 @@ def test_dask_local_cluster_equals_serial(inputs, serial, tmp_path):
     with Warehouse(tmp_path / "w.duckdb") as wh:
         assert ingest(wh, scrapers.get("eis"), inputs, engine="dask", workers=2) == counts
         assert tables(wh) == expected
+
+
+def test_dask_output_is_a_parquet_dataset_equal_to_serial(inputs, serial, tmp_path):
+    """`ingest --engine dask --output DIR` (LocalCluster, 2 workers): each ingested table is a
+    Parquet file DuckDB reads directly, row for row what a single-process ingest loads; the
+    user's warehouse is not touched, and running it again is a no-op."""
+    pytest.importorskip("distributed")
+    counts, expected = serial
+    out = tmp_path / "dataset"
+    db = tmp_path / "user" / "survtrack.duckdb"
+    command = ["--db", str(db), "ingest", "eis", *map(str, inputs), "--engine", "dask",
+               "--workers", "2", "--output", str(out)]
+    done = CliRunner().invoke(app, command)
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout.strip().splitlines()[-1])["loaded"] == counts["loaded"]
+    assert not db.exists()  # only the archive beside it is written
+    assert (db.parent / "archive").is_dir()
+    con = duckdb.connect()
+    for table in INGESTED:
+        rows = expected[table]
+        columns = [c for c in TABLES[table].column_names if c not in WHEN]
+        got = con.execute(f"SELECT {', '.join(columns)} FROM '{out / table}.parquet'").fetchall()
+        assert sorted(got, key=repr) == rows, table
+    assert con.execute(f"SELECT count(*) FROM '{out}/contracts.parquet'").fetchone()[0] > 0
+    again = CliRunner().invoke(app, command)
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout.strip().splitlines()[-1])["loaded"] == 0
+    assert con.execute(f"SELECT count(*) FROM '{out}/contracts.parquet'").fetchone()[0] == len(
+        expected["contracts"])
 
 
 REG_NUM = re.compile(rb"(<(?:\w+:)?regNum>)(\d+)(</)")

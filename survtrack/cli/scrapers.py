@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -37,6 +38,10 @@ def ingest(
     scheduler: Annotated[str | None, typer.Option(
         help="with --engine dask: the scheduler's address, e.g. tcp://HOST:8786 (default: a"
         " local cluster of --workers processes)")] = None,
+    output: Annotated[Path | None, typer.Option(
+        help="leave the tidy tables, rejects and documents as a Parquet dataset in this folder"
+        " (one TABLE.parquet each, for DuckDB to query) instead of loading the warehouse;"
+        " the archive stays where --db puts it (docs/scale.md)")] = None,
     db: DbOption = None,
 ) -> None:
     """Load local documents of SOURCE (files, folders, ZIP archives) into the warehouse.
@@ -44,6 +49,7 @@ def ingest(
     Only regular files are read. Inside a folder, a link leading outside that folder is named
     and not read unless --follow-links. Documents are parsed by --workers processes (or a Dask
     cluster) and written by this one, in batches; the result is the same either way.
+    With --output DIR the tables are left as Parquet files in DIR instead (docs/scale.md).
     """
     from survtrack.scrapers.files import Ignored
     from survtrack.scrapers.ingest import ingest as run_ingest
@@ -60,25 +66,43 @@ def ingest(
             raise typer.BadParameter(f"give the files to load for source {source!r}")
     problems: list[tuple[str, str]] = []
 
-    with open_warehouse(db) as wh, Progress(
+    def on_result(origin: str, result) -> None:
+        status = (result.status if isinstance(result, LoadResult) else
+                  "ignored" if isinstance(result, Ignored) else "rejected")
+        if status in ("rejected", "ignored"):
+            problems.append((status, origin, result.reason))
+        progress.update(task, advance=1, last=f"{status}: {Path(origin).name[:50]}")
+
+    options = dict(force=force, follow_links=follow_links, on_result=on_result,
+                   workers=workers, engine=engine, scheduler=scheduler)
+    if output is not None:
+        from survtrack import config
+        from survtrack.scrapers.ingest import ingest_to_parquet
+
+        with _progress(source) as (progress, task):
+            counts = ingest_to_parquet(src, paths, output,
+                                       config.archive_path(db_path(db)), **options)
+            progress.update(task, total=sum(counts.values()))
+        _report(source, counts, problems)
+        return
+    with open_warehouse(db) as wh, _progress(source) as (progress, task):
+        counts = run_ingest(wh, src, paths, **options)
+        progress.update(task, total=sum(counts.values()))
+        record_matches(wh)
+    _report(source, counts, problems)
+
+
+@contextmanager
+def _progress(source: str):
+    with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[last]}"), TimeElapsedColumn(), console=console,
         transient=False,
     ) as progress:
-        task = progress.add_task(f"ingest {source}", total=None, last="")
+        yield progress, progress.add_task(f"ingest {source}", total=None, last="")
 
-        def on_result(origin: str, result) -> None:
-            status = (result.status if isinstance(result, LoadResult) else
-                      "ignored" if isinstance(result, Ignored) else "rejected")
-            if status in ("rejected", "ignored"):
-                problems.append((status, origin, result.reason))
-            progress.update(task, advance=1, last=f"{status}: {Path(origin).name[:50]}")
 
-        counts = run_ingest(wh, src, paths, force=force, follow_links=follow_links,
-                            on_result=on_result, workers=workers, engine=engine,
-                            scheduler=scheduler)
-        progress.update(task, total=sum(counts.values()))
-        record_matches(wh)
+def _report(source: str, counts, problems: list) -> None:
     for status, origin, reason in problems:
         colour = "red" if status == "rejected" else "yellow"
         console.print(f"[{colour}]{status}[/{colour}] {origin}: {reason}")

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from survtrack.scrapers.base import Source
 from survtrack.scrapers.files import MAX_MEMBER_BYTES, Ignored, Problem, archive_file, iter_inputs
 from survtrack.warehouse.archive import Archive
-from survtrack.warehouse.protocol import Document, RowBuffer
+from survtrack.warehouse.protocol import EMITTED, Document, RowBuffer
 
 if TYPE_CHECKING:  # the warehouse is handed in: the scrapers floor imports no database
     from survtrack.warehouse.store import LoadResult, Warehouse
@@ -99,6 +99,45 @@ def ingest(wh: Warehouse, source: Source, paths: list[Path], *, force: bool = Fa
     finally:
         wh.finish_run(run_id, counts, status)
     return counts
+
+
+# With `--output DIR` the ingest keeps its state here, inside DIR: a second run adds to the
+# dataset, a killed run resumes, as with a warehouse.
+OUTPUT_STATE = ".survtrack"
+# The tables an ingest writes: what parsers emit, the documents, the rejects and the
+# warnings the store raises while writing (the build's tables are not among them).
+INGESTED: tuple[str, ...] = ("documents", *EMITTED, "warnings", "rejects")
+
+
+def ingest_to_parquet(source: Source, paths: list[Path], output: Path, archive: Path,
+                      **options) -> Counter:
+    """`ingest` leaving a Parquet dataset in `output` instead of loading a warehouse: one
+    `<table>.parquet` per tidy table, `rejects.parquet`, and `documents.parquet` (every
+    document's SHA-256, its archive path and where it came from), which DuckDB queries
+    directly (`SELECT … FROM 'DIR/contracts.parquet'`).
+
+    The workers parse; this process resolves versions as any ingest does, in a DuckDB file
+    of its own under `output/.survtrack`, then writes each table to Parquet (a temporary
+    file renamed over the old one, so a reader never sees half a table).
+    """
+    from survtrack.warehouse.schema import TABLES
+    from survtrack.warehouse.store import Warehouse
+
+    output.mkdir(parents=True, exist_ok=True)
+    with Warehouse(output / OUTPUT_STATE / "ingest.duckdb", archive=archive) as wh:
+        counts = ingest(wh, source, paths, **options)
+        for table in INGESTED:
+            target = output / f"{table}.parquet"
+            partial = target.with_suffix(".parquet.partial")
+            order = ", ".join(TABLES[table].key)
+            wh.con.execute(f"COPY (SELECT * FROM {table} ORDER BY {order}) TO "
+                           f"'{_sql_path(partial)}' (FORMAT parquet)")
+            partial.replace(target)
+    return counts
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
 
 
 def _serial(wh: Warehouse, source: Source, found, run_id: str, force: bool, report,

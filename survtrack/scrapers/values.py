@@ -12,6 +12,7 @@ from survtrack.warehouse.protocol import Rejected
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _DATE_WITH_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}([+-]\d{2}:\d{2})?$")
 _THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+$")
+_PLAIN_AMOUNT = re.compile(r"-?[0-9]{1,18}(?:\.[0-9]+)?")  # under 10^18, nothing to clean
 
 
 # No public contract reaches 10^18 in any currency; the warehouse's DECIMAL(24,2) holds 10^22,
@@ -21,6 +22,8 @@ MAX_AMOUNT = Decimal(10) ** 18
 
 
 def money(value: str | None, field: str) -> Decimal | None:
+    if type(value) is str and _PLAIN_AMOUNT.fullmatch(value):  # most published amounts
+        return Decimal(value)
     if value is None or str(value).strip() == "":
         return None
     raw = str(value).strip().replace("\u00a0", "").replace(" ", "")

@@ -11,7 +11,6 @@ Windows-1251, the other encoding Russian publishers use.
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Iterator
 from functools import cache
@@ -22,7 +21,7 @@ from lxml import etree
 from survtrack.warehouse.protocol import Rejected
 
 _DECL = re.compile(rb"^\s*<\?xml[^>]*encoding=[\"']([A-Za-z0-9._-]+)[\"']", re.DOTALL)
-_DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+_DECLARATIONS = (b"DOCTYPE", b"ENTITY")
 _HEAD = 64 * 1024
 _SPACE = re.compile(r"^\s|\s$|\s\s|[^\S ]")  # what str.split() would change
 
@@ -36,10 +35,15 @@ def local(tag) -> str:
 
 def _prepare(stream: BinaryIO) -> tuple[BinaryIO, str | None]:
     head = stream.read(_HEAD)
-    if not head.strip():
+    return _Prefixed(head, stream), _check_head(head)
+
+
+def _check_head(head: bytes) -> str | None:
+    """Refuse an empty document or one declaring a DTD; the encoding to force, if any."""
+    if not head or head.isspace():  # `not head.strip()`, without copying the head
         raise Rejected("empty document", "document")
     probe = head.lstrip(b"\xef\xbb\xbf")
-    if _DTD.search(probe):
+    if _declares_dtd(probe):
         raise Rejected("document declares a DTD or entities (refused: possible XXE or entity"
                        " expansion attack)", "DOCTYPE")
     encoding = None
@@ -50,7 +54,18 @@ def _prepare(stream: BinaryIO) -> tuple[BinaryIO, str | None]:
             # a multi-byte character may be cut at the probe's end: only complain before it
             if exc.start < len(head) - 4:
                 encoding = "windows-1251"
-    return _Prefixed(head, stream), encoding
+    return encoding
+
+
+def _declares_dtd(probe: bytes) -> bool:
+    """`<!DOCTYPE` or `<!ENTITY` anywhere in the probe, in any case. Only the few `!` are
+    looked at (`<` is everywhere in XML, `!` rare), one C scan instead of a regular expression."""
+    at = probe.find(b"!")
+    while at >= 0:
+        if at and probe[at - 1] == 0x3C and probe[at + 1:at + 8].upper().startswith(_DECLARATIONS):
+            return True
+        at = probe.find(b"!", at + 1)
+    return False
 
 
 class _Prefixed:
@@ -103,8 +118,7 @@ def parse_tree(stream: BinaryIO) -> etree._Element:
 def parse_bytes(data: bytes) -> etree._Element:
     """`parse_tree` for a document already in memory: one C call (lxml's `fromstring`), the
     fastest way to read a small document whole."""
-    head = io.BytesIO(data[:_HEAD])
-    _, encoding = _prepare(head)
+    encoding = _check_head(data[:_HEAD])
     try:
         root = etree.fromstring(data, _parser(encoding))
     except etree.XMLSyntaxError as exc:
@@ -134,16 +148,27 @@ def _any(name: str) -> str:
 
 def text(el, *path: str) -> str | None:
     """Text of the first descendant following local names in `path` (namespace-blind)."""
-    node = child(el, *path)
+    node = el
+    for name in path:  # child(), inlined: the parsers call this ~20 times per document
+        if node is None:
+            return None
+        node = next(node.iterchildren("{*}" + name), None)
+    return value(node)
+
+
+def value(node) -> str | None:
+    """An element's text with runs of whitespace collapsed (None when there is none)."""
     if node is None:
         return None
-    value = node.text
-    if not value:
+    found = node.text
+    if not found:
         return None
-    if not _SPACE.search(value):  # most values: nothing to collapse
-        return value
-    value = " ".join(value.split())
-    return value or None
+    # most values have nothing to collapse: no space, and no other whitespace (which
+    # str.isprintable() rejects, as it rejects every separator but the ASCII space)
+    if " " not in found and found.isprintable() or not _SPACE.search(found):
+        return found
+    found = " ".join(found.split())
+    return found or None
 
 
 def child(el, *path: str):
@@ -151,8 +176,42 @@ def child(el, *path: str):
     for name in path:
         if node is None:
             return None
-        node = next(node.iterchildren(_any(name)), None)
+        node = next(node.iterchildren("{*}" + name), None)
     return node
+
+
+@cache
+def _any_of(names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(map(_any, names))
+
+
+def first_children(el) -> dict:
+    """{local name: first child of that name}, in one pass over the children: what many
+    `child(el, name)` calls on the same element would find, for the price of about one.
+    (A plain walk over the children: lxml's tag matchers cost more to set up than a small
+    element's children cost to read.)"""
+    found: dict = {}
+    if el is None:
+        return found
+    for node in el:
+        name = local_name(node.tag)
+        if name not in found:
+            found[name] = node
+    return found
+
+
+_LOCAL_NAMES: dict[str, str] = {}
+
+
+def local_name(tag) -> str:
+    """`local` for a node's tag, remembered: a corpus uses a few hundred tags. A processing
+    instruction's tag (a function) has the name ""."""
+    name = _LOCAL_NAMES.get(tag)
+    if name is None:
+        name = tag.rpartition("}")[2] if isinstance(tag, str) else ""
+        if len(_LOCAL_NAMES) < 100_000:  # a hostile corpus of made-up tags stays bounded
+            _LOCAL_NAMES[tag] = name
+    return name
 
 
 def children(el, name: str) -> list:
@@ -168,4 +227,4 @@ def children_of(el, *names: str) -> list:
 
 def descendants(el, *names: str):
     """Descendants (document order, `el` itself excluded) whose local name is one of `names`."""
-    return el.iterdescendants(*map(_any, names))
+    return el.iterdescendants(*_any_of(names))

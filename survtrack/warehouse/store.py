@@ -150,7 +150,19 @@ class Warehouse(RunsAndRejects, DerivedTables):
                 counts[table] += n
             ctx.rows.clear()
 
-        ctx = RowBuffer(doc, url=doc.url, writer=write, archive=self.archive,
+        def write_batch(ctx: RowBuffer) -> None:
+            """A big document's rows so far (the parser flushes every ~20-50 k rows): written
+            and committed, so that memory is bounded by the batch. DuckDB keeps a
+            transaction's rows and their key indexes in memory until it commits (~3-5 KB a
+            row), so one transaction for a 650 k-release package would outgrow any bound.
+            The document itself is recorded only after its last batch: killed or failed
+            midway, it is loaded again by the next run, writing its keyed rows over those
+            the batches left (docs/warehouse.md, "Big documents")."""
+            write(ctx)
+            self.con.execute("COMMIT")
+            self.con.execute("BEGIN TRANSACTION")
+
+        ctx = RowBuffer(doc, url=doc.url, writer=write_batch, archive=self.archive,
                           query=self.query)
         try:
             with self.transaction():

@@ -8,7 +8,7 @@ not know is rejected with its element name, never silently dropped.
 from __future__ import annotations
 
 from fnmatch import fnmatchcase
-from functools import cache
+from functools import cache, lru_cache
 
 from survtrack import datafiles
 from survtrack.scrapers.xmlsafe import iterparse, local, parse_bytes
@@ -29,6 +29,7 @@ def document_kinds() -> list[dict]:
     return rows
 
 
+@lru_cache(maxsize=4096)  # per (law, element): matching the kinds' patterns cost more than most handlers
 def recognise(law: str, element: str) -> dict:
     for row in document_kinds():
         if row["law"] == law and fnmatchcase(element, row["element"]):

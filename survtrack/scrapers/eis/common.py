@@ -7,7 +7,7 @@ from pathlib import Path
 
 from survtrack import datafiles
 from survtrack.scrapers import values as v
-from survtrack.scrapers.xmlsafe import child, descendants
+from survtrack.scrapers.xmlsafe import descendants, first_children, local_name
 from survtrack.warehouse.protocol import LoadContext
 
 HERE = Path(__file__).parent
@@ -36,6 +36,42 @@ def find_text(el, *names: str) -> str | None:
     return v.clean(node.text) if node is not None and node.text else None
 
 
+class Firsts:
+    """The first descendant of each local name under `el` (a small element: a supplier),
+    found in one pass, answering `find`/`find_text` as those would (the first in document
+    order among the names asked for)."""
+
+    __slots__ = ("found",)
+
+    def __init__(self, el):
+        self.found: dict = {}
+        if el is not None:
+            nodes = el.iter()  # a plain walk: cheaper than lxml's tag matcher on small trees
+            next(nodes)  # `el` itself
+            for position, node in enumerate(nodes):
+                name = local_name(node.tag)
+                if name not in self.found:
+                    self.found[name] = (position, node)
+
+    def find(self, *names: str):
+        if len(names) == 1:
+            hit = self.found.get(names[0])
+            return hit[1] if hit is not None else None
+        hits = [hit for name in names if (hit := self.found.get(name)) is not None]
+        return min(hits, key=_position)[1] if hits else None
+
+    def text(self, *names: str) -> str | None:
+        node = self.find(*names)
+        if node is None:
+            return None
+        found = node.text
+        return v.clean(found) if found else None
+
+
+def _position(hit) -> int:
+    return hit[0]
+
+
 def org(ctx: LoadContext, *, name: str | None, inn: str | None, kpp: str | None = None,
         short_name: str | None = None, country: str = "RU", published=None) -> str | None:
     """Emit an organization and return its org_id (RU-INN where an INN is published).
@@ -58,17 +94,24 @@ def org(ctx: LoadContext, *, name: str | None, inn: str | None, kpp: str | None 
     return org_id
 
 
-def item_code(product) -> tuple[str | None, str | None]:
+CODE_LISTS = (("KTRU", "KTRU"), ("OKPD2", "OKPD2"), ("okpd2", "OKPD2"), ("OKPD", "OKPD"),
+              ("okpd", "OKPD"), ("OKDP", "OKDP"), ("okdp", "OKDP"))
+CODE_ELEMENTS = tuple(element for element, _ in CODE_LISTS)
+
+
+def item_code(product, fields: dict | None = None) -> tuple[str | None, str | None]:
     """(scheme, code) of a product line: KTRU is the most specific, then OKPD2, OKPD, OKDP.
 
     Old documents put 7-digit OKDP codes into the OKPD2 element; the code's shape decides.
+    `fields`: the product's first_children, when the caller has them.
     """
-    for element, scheme in (("KTRU", "KTRU"), ("OKPD2", "OKPD2"), ("okpd2", "OKPD2"),
-                            ("OKPD", "OKPD"), ("okpd", "OKPD"), ("OKDP", "OKDP"), ("okdp", "OKDP")):
-        node = child(product, element)
+    if fields is None:
+        fields = first_children(product)
+    for element, scheme in CODE_LISTS:
+        node = fields.get(element)
         if node is None:
             continue
-        code = find_text(node, "code")
+        code = Firsts(node).text("code")
         if code:
             if scheme in ("OKPD2", "OKPD") and code.isdigit() and len(code) == 7:
                 scheme = "OKDP"

@@ -22,11 +22,18 @@ def emit(ctx: LoadContext, subject_id: str, procurement_id: str | None, stage: s
              stage=stage, document_id=ctx.document.document_id, **facts)
 
 
-def contract44(ctx: LoadContext, el, contract_id: str, notice: str | None, published) -> None:
+_UNSET = object()
+
+
+def contract44(ctx: LoadContext, el, contract_id: str, notice: str | None, published, *,
+               foundation=_UNSET, single=_UNSET) -> None:
     """A 44-FZ contract's basis: a single-supplier reason (its code and words), else the notice
-    of the procedure it was awarded in."""
-    foundation = child(el, "foundation")
-    single = find(foundation, "singleCustomer")
+    of the procedure it was awarded in. `foundation`, `single`: as the contract's parser found
+    them, so they are not looked up twice."""
+    if foundation is _UNSET:
+        foundation = child(el, "foundation")
+    if single is _UNSET:
+        single = find(foundation, "singleCustomer")
     if single is not None:
         scheme, code = "eis44_single_reason", find_text(single, "code")
         words = find_text(single, "name")

@@ -10,59 +10,81 @@ import hashlib
 from collections import Counter
 
 from survtrack.scrapers import values as v
-from survtrack.scrapers.xmlsafe import child, children, children_of, descendants, local, text
+from survtrack.scrapers.xmlsafe import (
+    child,
+    children,
+    children_of,
+    descendants,
+    first_children,
+    local,
+    text,
+    value,
+)
 from survtrack.warehouse.protocol import LoadContext, Rejected
 
 from . import competition
-from .common import CARD_44, NOTICE_44, SOURCE, find, find_text, item_code, org, stages
+from .common import (
+    CARD_44,
+    NOTICE_44,
+    SOURCE,
+    Firsts,
+    find,
+    find_text,
+    item_code,
+    org,
+    stages,
+)
 
 
 def contract44(ctx: LoadContext, el, kind: str) -> None:
-    reg_num = text(el, "regNum")
+    f = first_children(el)
+    reg_num = value(f.get("regNum"))
     if not reg_num:
         raise Rejected("contract without regNum", "contract/regNum")
     contract_id = f"{SOURCE}:{reg_num}"
-    version = v.integer(text(el, "versionNumber"), "contract/versionNumber", 0)
-    published = v.moment(text(el, "publishDate"), "contract/publishDate")
-    signed = v.day(text(el, "signDate"), "contract/signDate")
+    version = v.integer(value(f.get("versionNumber")), "contract/versionNumber", 0)
+    published = v.moment(value(f.get("publishDate")), "contract/publishDate")
+    signed = v.day(value(f.get("signDate")), "contract/signDate")
 
-    price_info = child(el, "priceInfo")
-    holder = price_info if price_info is not None else el
-    amount = v.money(text(holder, "price"), "contract/priceInfo/price")
-    cur = v.currency(text(holder, "currency", "code"), "contract/priceInfo/currency/code")
+    price_info = f.get("priceInfo")
+    price = first_children(price_info) if price_info is not None else f
+    amount = v.money(value(price.get("price")), "contract/priceInfo/price")
+    cur = v.currency(text(price.get("currency"), "code"), "contract/priceInfo/currency/code")
     if amount is None:  # some versions give only the rouble value
-        amount = v.money(text(holder, "priceRUR"), "contract/priceInfo/priceRUR")
+        amount = v.money(value(price.get("priceRUR")), "contract/priceInfo/priceRUR")
         cur = cur or ("RUB" if amount is not None else None)
     if amount is not None and cur is None:
         cur = "RUB"  # EIS states a currency only when it is not the rouble in old schemes
 
-    customer = child(el, "customer")
+    customer = f.get("customer")
     buyer_id = None
     if customer is not None:
-        buyer_id = org(ctx, name=text(customer, "fullName"), inn=text(customer, "inn"),
-                       kpp=text(customer, "kpp"), short_name=text(customer, "shortName"),
+        c = first_children(customer)
+        buyer_id = org(ctx, name=value(c.get("fullName")), inn=value(c.get("inn")),
+                       kpp=value(c.get("kpp")), short_name=value(c.get("shortName")),
                        published=published)
 
     vendor_id = None
-    for supplier in _all(el, ("suppliers", "suppliersInfo"), ("supplier", "supplierInfo")):
+    for supplier in _all(f, ("suppliers", "suppliersInfo"), ("supplier", "supplierInfo")):
         sid = _supplier(ctx, supplier, published)
         vendor_id = vendor_id or sid
 
     items = []
-    products = _all(el, ("products", "productsInfo"), ("product", "productInfo"))
+    products = _all(f, ("products", "productsInfo"), ("product", "productInfo"))
     for line_no, product in enumerate(products, start=1):
-        scheme, code = item_code(product)
-        description = v.clean(text(product, "name"), 2000)
+        p = first_children(product)
+        scheme, code = item_code(product, p)
+        description = v.clean(_raw(p.get("name")), 2000)
         items.append(description)
         ctx.emit("items", contract_id=contract_id, line_no=line_no, description=description,
                  scheme=scheme, code=code,
-                 quantity=v.number(text(product, "quantity"), f"product[{line_no}]/quantity"),
-                 unit=find_text(child(product, "OKEI"), "nationalCode", "name"),
-                 unit_price=v.money(text(product, "price"), f"product[{line_no}]/price"),
-                 amount=v.money(text(product, "sum") or text(product, "sumRUR"),
+                 quantity=v.number(value(p.get("quantity")), f"product[{line_no}]/quantity"),
+                 unit=Firsts(p.get("OKEI")).text("nationalCode", "name"),
+                 unit_price=v.money(value(p.get("price")), f"product[{line_no}]/price"),
+                 amount=v.money(value(p.get("sum")) or value(p.get("sumRUR")),
                                 f"product[{line_no}]/sum"))
 
-    foundation = child(el, "foundation")
+    foundation = f.get("foundation")
     notice = find_text(foundation, "notificationNumber", "purchaseNumber")
     single = find(foundation, "singleCustomer")
     if single is not None:
@@ -72,7 +94,7 @@ def contract44(ctx: LoadContext, el, kind: str) -> None:
     else:
         procedure = None
 
-    status = stages().get(text(el, "currentContractStage") or "", "unknown")
+    status = stages().get(value(f.get("currentContractStage")) or "", "unknown")
     title = v.clean("; ".join(dict.fromkeys(i for i in items if i)), 1000) if items else None
     ctx.emit("contracts", contract_id=contract_id, source=SOURCE, native_id=reg_num,
              version=version, published_on=published, title=title, buyer_id=buyer_id,
@@ -81,41 +103,48 @@ def contract44(ctx: LoadContext, el, kind: str) -> None:
              amount=amount, currency=cur, procedure=procedure, status=status, country="RU",
              notice_id=f"{SOURCE}:{notice}" if notice else None,
              url=CARD_44.format(reg_num))
-    competition.contract44(ctx, el, contract_id, notice, published)
+    competition.contract44(ctx, el, contract_id, notice, published, foundation=foundation,
+                           single=single)
     ctx.emit("contract_versions", contract_id=contract_id, version=version,
              published_on=published, amount=amount, currency=cur,
              document_id=ctx.document.document_id)
     ctx.describe("contract", f"44-FZ contract {reg_num} v{version}: {len(items)} product lines",
-                  url=text(el, "href") or CARD_44.format(reg_num))
+                  url=value(f.get("href")) or CARD_44.format(reg_num))
 
 
-def _all(el, containers: tuple[str, ...], members: tuple[str, ...]) -> list:
-    """Members of the first container present: schemes renamed `suppliers/supplier` to
-    `suppliersInfo/supplierInfo` (and likewise products) in later versions."""
+def _raw(node) -> str | None:
+    return node.text if node is not None else None
+
+
+def _all(fields: dict, containers: tuple[str, ...], members: tuple[str, ...]) -> list:
+    """Members of the first container present (among an element's first_children): schemes
+    renamed `suppliers/supplier` to `suppliersInfo/supplierInfo` (and likewise products) in
+    later versions."""
     for container in containers:
-        node = child(el, container)
+        node = fields.get(container)
         if node is not None:
             return children_of(node, *members)
     return []
 
 
 def _supplier(ctx: LoadContext, supplier, published) -> str | None:
-    person = find(supplier, "individualPersonRF", "individualPersonForeignState")
+    s = Firsts(supplier)
+    person = s.find("individualPersonRF", "individualPersonForeignState")
     if person is not None:
         name = " ".join(filter(None, (find_text(person, "lastName"), find_text(person, "firstName"),
                                       find_text(person, "middleName"))))
     else:
-        name = find_text(supplier, "fullName", "organizationName", "shortName")
-    foreign = find(supplier, "legalEntityForeignState") is not None
-    inn = find_text(supplier, "INN", "inn")
+        name = s.text("fullName", "organizationName", "shortName")
+    foreign = s.find("legalEntityForeignState") is not None
+    inn = s.text("INN", "inn")
     if foreign and not inn:
-        code = find_text(supplier, "taxPayerCode")
-        country = find_text(supplier, "countryCode") or ""
+        code = s.text("taxPayerCode")
+        country = s.text("countryCode") or ""
         if code:  # foreign tax number: not an INN, so it gets a name key with the number
             name = f"{name} ({country} {code})".strip()
-    return org(ctx, name=name, inn=inn, kpp=find_text(supplier, "KPP", "kpp"),
-               short_name=find_text(supplier, "shortName"),
-               country="RU" if not foreign else (find_text(supplier, "countryCode") or None),
+    return org(ctx, name=name, inn=inn, kpp=s.text("KPP", "kpp"),
+               short_name=s.text("shortName"),
+               country="RU" if not foreign else (s.text("countryCode") or None),
                published=published)
 
 
@@ -130,21 +159,23 @@ def procedure44(ctx: LoadContext, el, kind: str) -> None:
     its twins tells them apart. An execution with nothing paid (0.00: an act of delivery
     recorded before its payment) is no payment.
     """
-    reg_num = text(el, "regNum")
+    f = first_children(el)
+    reg_num = value(f.get("regNum"))
     if not reg_num:
         raise Rejected("contractProcedure without regNum", "contractProcedure/regNum")
     contract_id = f"{SOURCE}:{reg_num}"
-    published = v.moment(text(el, "publishDate"), "contractProcedure/publishDate")
+    published = v.moment(value(f.get("publishDate")), "contractProcedure/publishDate")
     n_payments = unpaid = 0
     twins: Counter = Counter()
     for executions in children(el, "executions"):
         stage = text(executions, "ordinalNumber")
         for i, execution in enumerate(children(executions, "execution"), start=1):
             where = f"executions[{stage}]/execution[{i}]"
-            amount = v.money(text(execution, "paid"), f"{where}/paid")
-            cur = v.currency(text(execution, "currency", "code"), f"{where}/currency/code", "RUB")
+            e = first_children(execution)
+            amount = v.money(value(e.get("paid")), f"{where}/paid")
+            cur = v.currency(text(e.get("currency"), "code"), f"{where}/currency/code", "RUB")
             if amount is None:
-                amount = v.money(text(execution, "paidRUR"), f"{where}/paidRUR")
+                amount = v.money(value(e.get("paidRUR")), f"{where}/paidRUR")
                 cur = "RUB"
             if amount is None:
                 ctx.reject_part(f"execution without a paid amount in contract {reg_num}",
@@ -154,7 +185,7 @@ def procedure44(ctx: LoadContext, el, kind: str) -> None:
                 unpaid += 1
                 continue
             doc_kind, doc = next(((name, node) for name in ("payDoc", "docExecution")
-                                  if (node := child(execution, name)) is not None),
+                                  if (node := e.get(name)) is not None),
                                  (None, None))
             reference = text(doc, "documentNum") if doc is not None else None
             paid_on = v.day(text(doc, "documentDate") if doc is not None else None,
@@ -168,7 +199,7 @@ def procedure44(ctx: LoadContext, el, kind: str) -> None:
                      amount=amount, currency=cur, reference=reference, published_on=published,
                      document_id=ctx.document.document_id)
             n_payments += 1
-    termination = child(el, "termination")
+    termination = f.get("termination")
     events = []
     if termination is not None:
         ctx.emit("contract_events", contract_id=contract_id, event="terminated",
@@ -178,13 +209,13 @@ def procedure44(ctx: LoadContext, el, kind: str) -> None:
                  reported_paid=v.money(text(termination, "paid"), "termination/paid"),
                  document_id=ctx.document.document_id)
         events.append("termination")
-    stage = stages().get(text(el, "currentContractStage") or "")
+    stage = stages().get(value(f.get("currentContractStage")) or "")
     if stage in ("completed", "annulled") or (stage == "terminated" and termination is None):
         ctx.emit("contract_events", contract_id=contract_id, event=stage, occurred_on=None,
-                 reason=f"currentContractStage {text(el, 'currentContractStage')}",
+                 reason=f"currentContractStage {value(f.get('currentContractStage'))}",
                  reported_paid=None, document_id=ctx.document.document_id)
         events.append(stage)
-    version = text(el, "versionNumber")
+    version = value(f.get("versionNumber"))
     ctx.describe("contract_procedure",
                  f"execution record v{version} of {reg_num}: {n_payments} payments"
                  + (f", {unpaid} executions with nothing paid" if unpaid else "")

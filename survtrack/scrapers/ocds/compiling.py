@@ -193,7 +193,10 @@ class Processes:
         rows = self.ctx.query(
             "SELECT ocid, release_id, published_on, tags, compiled, blob, line_offset,"
             " document_id"
-            " FROM ocds_releases WHERE ocid IN (SELECT unnest(?::VARCHAR[]))", [ocids])
+            " FROM ocds_releases WHERE ocid IN (SELECT unnest(?::VARCHAR[]))"
+            # this document's own releases, indexed by a run killed after a batch committed
+            # (store.py, write_batch), are read from the document again, not as earlier ones
+            " AND document_id <> ?", [ocids, self.ctx.document.document_id])
         out: dict[str, dict[str, Entry]] = {}
         for row in rows:
             out.setdefault(row[0], {})[row[1]] = Entry(*row)
