@@ -4,8 +4,11 @@
 
 Generates (once, in DuckDB SQL) a warehouse of N synthetic contracts with skewed vendor sizes,
 tags on about a third of them, entities merging some vendors and a few currencies; publishes a
-snapshot (which builds contract_facts); then times the functions the dashboard's callbacks call,
-over several filter sets, and prints median and p95 latency in milliseconds. The bare baseline
+snapshot (which builds contract_facts); then times the whole overview render (every query of
+the front page and its components) and the functions the dashboard's callbacks call, over
+several filter sets (default, all contracts, country + years, an original currency, one
+vendor, a category, one buyer, category + country + years), and prints median and p95
+latency in milliseconds. The bare baseline
 beside them is one plain DuckDB GROUP BY vendor and year summing amount_usd over the tagged
 rows of contract_facts (what the overview's chart needs, with no filters, cubes, "others",
 pandas or names); each figure gets a RATIO line, its median over the baseline's
@@ -134,12 +137,18 @@ def main() -> None:
 
     vendor = con.execute("SELECT vendor_key FROM contract_facts GROUP BY 1 ORDER BY count(*)"
                          " DESC LIMIT 1 OFFSET 5").fetchone()[0]
+    buyer = con.execute("SELECT buyer_key FROM contract_facts GROUP BY 1 ORDER BY count(*)"
+                        " DESC LIMIT 1 OFFSET 5").fetchone()[0]
     filter_sets = {
         "default (tagged, USD)": Filters(),
         "all contracts": Filters(surveillance_only=False),
         "country+years": Filters(country="RU", year_from=2015, year_to=2018),
         "RUB original": Filters(currency="RUB"),
         "one vendor": Filters(vendor=vendor),
+        "a category": Filters(category="drones"),
+        "one buyer": Filters(buyer=buyer),
+        "category+country+years": Filters(category="cctv", country="RU", year_from=2015,
+                                          year_to=2018),
     }
     base = measure("baseline: GROUP BY vendor, year over contract_facts", lambda: con.execute(
         "SELECT vendor_key, year, sum(amount_usd) FROM contract_facts WHERE tagged"
@@ -147,6 +156,10 @@ def main() -> None:
     results = {}
     for name, f in filter_sets.items():
         print(f"-- filters: {name}")
+        # the whole overview page as its callback builds it (every query of one render)
+        results[(name, "overview")] = measure(
+            "overview render (every query + components)",
+            lambda f=f: overview.layout(con, f, {}, "en"), args.repeat)
         results[(name, "totals")] = measure("totals", lambda f=f: spending.totals(con, f),
                                             args.repeat)
         results[(name, "by_vendor_year")] = measure(

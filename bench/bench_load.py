@@ -43,12 +43,13 @@ from baseline import ratio
 
 from survtrack.dashboard.cache import cache_folder
 from survtrack.dashboard.callback_bodies import UPDATE, grid_rows, render, vendor_search
-from survtrack.dashboard.urls import contract_href
+from survtrack.dashboard.urls import contract_href, href
 from survtrack.warehouse.snapshot import current_snapshot
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SURVTRACK = [sys.executable, "-m", "survtrack.cli"]
 BASELINE = "baseline /_dash-layout"
+START_TIMEOUT = 1800  # s: at 10 M contracts the landing views take minutes to warm (warm.py)
 
 
 def build_demo(folder: Path) -> Path:
@@ -88,7 +89,9 @@ def views(db: Path) -> dict[str, list[tuple[str, dict]]]:
     kinds = {
         "overview": [("/" + s, render("/", s)) for s in searches],
         "contracts page": [("/contracts" + s, render("/contracts", s)) for s in searches[:3]],
-        "vendor profile": [(f"/vendor?id={vendor}", render("/vendor", f"?id={vendor}"))],
+        # as the front page links it (the id URL-encoded)
+        "vendor profile": [(href("/vendor", None, id=vendor),
+                            render("/vendor", href("/vendor", None, id=vendor)[len("/vendor"):]))],
         "contract page": [(contract_href(c), render(contract_href(c), "")) for c in largest],
         "grid rows": [(f"rows {start} {s}", grid_rows(s, start)) for s in searches[:3]
                       for start in (0, 100)],
@@ -109,7 +112,9 @@ class Server:
     def __init__(self, db: Path, workers: int | None, cache: bool):
         shutil.rmtree(cache_folder(db), ignore_errors=True)  # no answers from an earlier run
         self.port = free_port()
-        env = {**os.environ, "SURVTRACK_DASHBOARD_CACHE": "256" if cache else "0"}
+        env = {k: v for k, v in os.environ.items() if k != "SURVTRACK_DASHBOARD_CACHE"}
+        if not cache:  # on: the dashboard's default size
+            env["SURVTRACK_DASHBOARD_CACHE"] = "0"
         args = [*SURVTRACK, "--db", str(db), "dashboard", "--port", str(self.port)]
         if workers:
             args += ["--workers", str(workers)]
@@ -120,7 +125,7 @@ class Server:
 
     def __enter__(self):
         started = time.monotonic()
-        deadline = started + 300
+        deadline = started + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 self.log.seek(0)
@@ -131,7 +136,7 @@ class Server:
                 return self
             except requests.RequestException:
                 time.sleep(0.3)
-        raise SystemExit("the dashboard did not start within 300 s")
+        raise SystemExit(f"the dashboard did not start within {START_TIMEOUT} s")
 
     def __exit__(self, *exc):
         os.killpg(self.proc.pid, signal.SIGTERM)

@@ -69,3 +69,9 @@ def temp_directory(db: Path) -> Path:
     `<warehouse>.tmp` beside the warehouse (DuckDB's own choice for a file)."""
     env = os.environ.get("SURVTRACK_TEMP_DIR")
     return Path(env) if env else db.with_name(db.name + ".tmp")
+
+
+def publish_memory() -> str | None:
+    """DuckDB's memory_limit for the snapshot publisher's own connections: SURVTRACK_BUILD_MEMORY
+    where set (unset: DuckDB's default, 80 % of the machine; a build passes its own connection)."""
+    return os.environ.get("SURVTRACK_BUILD_MEMORY") or None

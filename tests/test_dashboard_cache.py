@@ -8,17 +8,22 @@ the browser posts to Dash; the uncached app over the same snapshot is the refere
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import time
 
+import duckdb
 import pytest
 from dashboard_fixture import built_dashboard_db
 
 from survtrack import scrapers
 from survtrack.analysis.facts import publish_snapshot
+from survtrack.dashboard import warm
 from survtrack.dashboard.app import create_app
 from survtrack.dashboard.cache import HEADER, cache_folder
 from survtrack.dashboard.callback_bodies import UPDATE, grid_rows, render, vendor_search
+from survtrack.dashboard.urls import href
 from survtrack.scrapers.ingest import ingest
 from survtrack.warehouse.snapshot import current_snapshot
 from survtrack.warehouse.store import Warehouse
@@ -102,3 +107,44 @@ def test_another_process_is_answered_from_the_same_cache(db):
     folders = sorted(p.name for p in cache_folder(db).iterdir())
     stem = current_snapshot(db).stem  # the older snapshot's answers and locks are gone
     assert folders == [stem, f"{stem}.locks"]
+
+
+def test_the_views_a_visitor_lands_on_are_warmed_for_a_snapshot_published_while_serving(
+        db, shared, monkeypatch):
+    """A serving process notices a new snapshot and has a child process compute the landing
+    views into the shared cache before anyone asks (warm.py): the first visitor's answer is a
+    hit, the same bytes an uncached app gives, and only one process warms a snapshot."""
+    monkeypatch.setattr(warm, "POLL_SECONDS", 0.2)
+    # the snapshot being served was warmed when the server started (its marker)
+    served = cache_folder(db) / f"{current_snapshot(db).stem}.locks"
+    served.mkdir(parents=True, exist_ok=True)
+    (served / "warmed").touch()
+    warmer = warm.Warmer(db)
+    with Warehouse(db) as wh:  # more contracts, then a new snapshot while serving
+        ingest(wh, scrapers.get("ocds"), [shared / "ocds" / "mx-gacm_release_256_cctv.json"])
+        publish_snapshot(db, wh.con)
+    snapshot = current_snapshot(db)
+    marker = cache_folder(db) / f"{snapshot.stem}.locks" / "warmed"
+    deadline = time.monotonic() + 900
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert marker.exists() and warmer.seen == snapshot
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        landing = warm.bodies(con)
+    asked = {json.dumps(b["inputs"]) for b in landing}
+    for path, search in [("/", ""), ("/", "?lang=ru"), ("/contracts", "?scope=all"),
+                         ("/countries", "?scope=all&lang=ru"), ("/", "?country=MX")]:
+        assert json.dumps(render(path, search)["inputs"]) in asked, (path, search)
+    client = create_app(db).server.test_client()  # another worker, after the warm-up
+    fresh = create_app(db, cache_entries=0).server.test_client()
+    for body in (render("/", ""), render("/", "?country=MX"), grid_rows("?scope=all", 100),
+                 # the front page's link to a vendor (its id URL-encoded, as the browser asks)
+                 render("/vendor", href("/vendor", None, id="RU-INN:7701000002")[7:])):
+        answer = client.post(UPDATE, json=body)
+        assert answer.headers[HEADER] == "hit", body["inputs"]
+        assert answer.data == fresh.post(UPDATE, json=body).data
+    warmer.stop()
+    # the warmed snapshot is not warmed again by another process
+    other = warm.Warmer(db)
+    other.stop()
+    assert other.warm_once(snapshot) == 0

@@ -56,12 +56,29 @@ LEFT JOIN (SELECT contract_id, list(flag ORDER BY flag) FILTER (WHERE raised) AS
 """
 
 
+# What a US-dollar total leaves out, in the contracts' own money (spending.not_converted):
+# per measure (value, paid) the money with no dollar figure, its contracts and, of them, those
+# with no date to take a rate for. Kept as DECIMAL, so a cube's sum of sums is the exact sum.
+LEFT_OUT = {
+    "left_amt": "CASE WHEN NOT cancelled AND amount_usd IS NULL THEN amount END",
+    "left_n": "(NOT cancelled AND amount IS NOT NULL AND amount_usd IS NULL)::INTEGER",
+    "left_undated": "(NOT cancelled AND amount IS NOT NULL AND amount_usd IS NULL"
+                    " AND dated_on IS NULL)::INTEGER",
+    "left_pamt": "CASE WHEN NOT cancelled AND paid_usd IS NULL THEN paid END",
+    "left_pn": "(NOT cancelled AND paid IS NOT NULL AND paid_usd IS NULL)::INTEGER",
+    "left_pundated": "(NOT cancelled AND paid IS NOT NULL AND paid_usd IS NULL"
+                     " AND dated_on IS NULL)::INTEGER",
+}
+LEFT_OUT_ROWS = ",\n       ".join(f"{sql} AS {name}" for name, sql in LEFT_OUT.items())
+LEFT_OUT_SUMS = ",\n       ".join(f"sum({sql}) AS {name}" for name, sql in LEFT_OUT.items())
+
+
 # Measures every spending view sums; on contract_facts they are per contract, in the cubes below
 # per group, so the views run the same SQL on either. A cancelled contract counts among the
 # contracts (`n`, it is listed) and in `n_cancelled`, never in a sum. Two measures of money:
 # the contract value (`usd`, `amt`) and what was paid where payments are published
 # (`pusd`, `pamt`; `n_paid` contracts with payments).
-MEASURES = """1 AS n,
+MEASURES = f"""1 AS n,
        CASE WHEN NOT cancelled THEN amount_usd END AS usd,
        CASE WHEN NOT cancelled THEN amount::DOUBLE END AS amt,
        (NOT cancelled AND amount IS NOT NULL AND amount_usd IS NULL)::INTEGER AS n_unconverted,
@@ -70,8 +87,9 @@ MEASURES = """1 AS n,
        CASE WHEN NOT cancelled THEN paid_usd END AS pusd,
        CASE WHEN NOT cancelled THEN paid::DOUBLE END AS pamt,
        (NOT cancelled AND payments > 0)::INTEGER AS n_paid,
-       (NOT cancelled AND payments > 0 AND paid_usd IS NULL)::INTEGER AS n_paid_unconverted"""
-SUMS = """count(*) AS n,
+       (NOT cancelled AND payments > 0 AND paid_usd IS NULL)::INTEGER AS n_paid_unconverted,
+       {LEFT_OUT_ROWS}"""
+SUMS = f"""count(*) AS n,
        sum(amount_usd) FILTER (WHERE NOT cancelled) AS usd,
        sum(amount) FILTER (WHERE NOT cancelled)::DOUBLE AS amt,
        count(*) FILTER (WHERE NOT cancelled AND amount IS NOT NULL AND amount_usd IS NULL)
@@ -82,8 +100,14 @@ SUMS = """count(*) AS n,
        sum(paid) FILTER (WHERE NOT cancelled)::DOUBLE AS pamt,
        count(*) FILTER (WHERE NOT cancelled AND payments > 0) AS n_paid,
        count(*) FILTER (WHERE NOT cancelled AND payments > 0 AND paid_usd IS NULL)
-           AS n_paid_unconverted"""
+           AS n_paid_unconverted,
+       {LEFT_OUT_SUMS}"""
 DIMENSIONS = "year, country, source, currency, tagged"
+# spending_by_flag's money: per measure, contracts with a sum, their sum, that of those raising
+FLAG_SUMS = ",\n               ".join(
+    f"count({m}) AS valued_{m}, sum({m}) AS known_{m},"
+    f" sum({m}) FILTER (WHERE list_contains(flags, u.flag)) AS raised_{m}"
+    for m in ("usd", "amt", "pusd", "pamt"))
 # Pre-aggregated spending, so the front page never scans every contract. Each cube answers the
 # filters on its dimensions; the views fall back to contract_facts for any other filter.
 CUBES = {
@@ -97,16 +121,28 @@ CUBES = {
         SELECT category, {DIMENSIONS}, {SUMS}
         FROM (SELECT unnest(categories) AS category, * FROM contract_facts)
         GROUP BY category, {DIMENSIONS}""",
-    # narrow copies clustered by vendor and by buyer: a one-vendor (or one-buyer) view then
-    # reads only the row groups holding that party instead of every contract
-    "facts_by_vendor": f"""
-        SELECT vendor_key, vendor_name, buyer_key, buyer_name, categories, flags, flags_known,
-               {DIMENSIONS}, {MEASURES}
-        FROM contract_facts ORDER BY vendor_key""",
-    "facts_by_buyer": f"""
-        SELECT vendor_key, vendor_name, buyer_key, buyer_name, categories, flags, flags_known,
-               {DIMENSIONS}, {MEASURES}
-        FROM contract_facts ORDER BY buyer_key""",
+    # per red flag, the contracts where it is knowable and raised and the money of each
+    # measure over them (spending.flag_rates without a party or category chosen)
+    "spending_by_flag": f"""
+        SELECT u.flag, {DIMENSIONS}, count(*) AS knowable,
+               count(*) FILTER (WHERE list_contains(flags, u.flag)) AS raised,
+               {FLAG_SUMS}
+        FROM (SELECT *, {MEASURES} FROM contract_facts), unnest(flags_known) AS u(flag)
+        GROUP BY u.flag, {DIMENSIONS}""",
+    # narrow copies clustered by vendor, buyer, category and raised flag: a view filtered by
+    # one of them reads only the row groups holding it instead of every contract. The
+    # category and flag copies hold a contract once per category (raised flag) it has.
+    **{f"facts_by_{name}": f"""
+        SELECT {lead}vendor_key, vendor_name, buyer_key, buyer_name, categories, flags,
+               flags_known, {DIMENSIONS}, {MEASURES}
+        FROM {rows} ORDER BY {key}"""
+       for name, (key, lead, rows) in {
+           "vendor": ("vendor_key", "", "contract_facts"),
+           "buyer": ("buyer_key", "", "contract_facts"),
+           "category": ("category", "category, ",
+                        "(SELECT unnest(categories) AS category, * FROM contract_facts)"),
+           "flag": ("flag", "flag, ", "(SELECT unnest(flags) AS flag, * FROM contract_facts)"),
+       }.items()},
 }
 
 
@@ -126,6 +162,10 @@ def parties_sql(facts: str) -> str:
 
 # every vendor and buyer once, for the filter controls' search
 CUBES["parties"] = parties_sql("contract_facts")
+# The shape of CUBES, recorded in each snapshot (table cubes_version): a snapshot published
+# by an older survtrack has older cubes, which the views then leave aside (they read the
+# contracts instead) until a new snapshot is published. Raise it when a cube's columns change.
+CUBES_VERSION = 2
 
 
 # newest first: contract_facts is stored in this order, so the grid pages it without sorting
@@ -135,7 +175,8 @@ DERIVED = {"contract_facts": f"{FACTS_SQL} ORDER BY {DEFAULT_ORDER}",
            **{name: sql if name.startswith("facts_by_") else f"{sql} ORDER BY 1"
               for name, sql in CUBES.items()},
            # the search box's index: every party and contract by every name it is known by
-           **search.TABLES}
+           **search.TABLES,
+           "cubes_version": f"SELECT {CUBES_VERSION} AS version"}
 
 
 def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection | None = None,

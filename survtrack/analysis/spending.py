@@ -17,14 +17,23 @@ snapshot provides it, else compute the same rows from the tidy tables.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from survtrack.analysis import flags, levels
-from survtrack.analysis.facts import DEFAULT_ORDER, FACTS_SQL, MEASURES, parties_sql
+from survtrack.analysis.facts import (
+    CUBES,
+    CUBES_VERSION,
+    DEFAULT_ORDER,
+    FACTS_SQL,
+    MEASURES,
+    parties_sql,
+)
 
 OTHERS = "__others__"
 NO_COUNTRY = "unknown"  # the country filter's value for contracts whose buyer country is unknown
@@ -73,9 +82,39 @@ class Filters:
 
 
 def _tables(con) -> set[str]:
-    return {r[0] for r in con.execute(
+    """The tables of the database; cubes of another shape than this survtrack's (a snapshot
+    published by an older one) left out, so the views read the contracts instead."""
+    tables = {r[0] for r in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
     ).fetchall()}
+    if tables & CUBES.keys():
+        version = con.execute("SELECT max(version) FROM cubes_version").fetchone()[0] \
+            if "cubes_version" in tables else None
+        if version != CUBES_VERSION:
+            tables -= CUBES.keys()
+    return tables
+
+
+# Answers that depend on the snapshot alone (the filter controls' choices), kept per snapshot
+# file: a published snapshot never changes, so they are computed once per process.
+_PER_SNAPSHOT: dict[tuple[str, str], Any] = {}
+PER_SNAPSHOT_ENTRIES = 64
+
+
+def _per_snapshot(con, key: str, compute):
+    """`compute()`, kept per snapshot file when `con` reads a published snapshot (read-only,
+    in a `.snapshot` folder); computed every time on a warehouse, which changes."""
+    path, readonly = con.execute(
+        "SELECT path, readonly FROM duckdb_databases()"
+        " WHERE database_name = current_database()").fetchone()
+    if not (readonly and path and Path(path).parent.name.endswith(".snapshot")):
+        return compute()
+    found = _PER_SNAPSHOT.get((path, key))
+    if found is None:
+        if len(_PER_SNAPSHOT) >= PER_SNAPSHOT_ENTRIES:
+            _PER_SNAPSHOT.clear()
+        found = _PER_SNAPSHOT[(path, key)] = compute()
+    return copy.deepcopy(found)
 
 
 def _facts(con, tables: set[str] | None = None) -> str:
@@ -88,31 +127,46 @@ CUBE_FOR = {"vendor": ("spending_by_vendor", ("category", "buyer", "flag")),
             "buyer": ("spending_by_buyer", ("category", "vendor", "exclude_vendors", "vendors",
                                             "flag")),
             "category": ("spending_by_category",
-                         ("category", "buyer", "vendor", "exclude_vendors", "vendors", "flag"))}
+                         ("category", "buyer", "vendor", "exclude_vendors", "vendors", "flag")),
+            "flag": ("spending_by_flag",
+                     ("category", "buyer", "vendor", "exclude_vendors", "vendors", "flag"))}
+# filter -> (copy of the contracts clustered by it, its column there), tried in this order:
+# a view filtered by one reads only the row groups holding its value. The category and flag
+# copies hold a contract once per category (raised flag), so the value selects each once.
+CLUSTERED = {"vendor": ("facts_by_vendor", "vendor_key"),
+             "buyer": ("facts_by_buyer", "buyer_key"),
+             "flag": ("facts_by_flag", "flag"),
+             "category": ("facts_by_category", "category")}
 
 
-def _relation(con, f: Filters, grain: str) -> str:
-    """The rows a view sums: a snapshot's cube where it answers the filters; else the
-    contracts, from a copy clustered by the filtered vendor or buyer where there is one."""
+def _relation(con, f: Filters, grain: str) -> tuple[str, list]:
+    """The rows a view sums (and the relation's own bound parameters): a snapshot's cube
+    where it answers the filters; else the contracts, from a copy clustered by a filtered
+    value where there is one."""
     tables = _tables(con)
     cube, unanswerable = CUBE_FOR[grain]
     if cube in tables and not any(getattr(f, name) for name in unanswerable):
-        return cube
-    rows = _contract_rows(con, f, tables)
+        return cube, []
+    rows, params = _contract_rows(con, f, tables)
     if grain == "category":
-        rows = f"(SELECT unnest(categories) AS category, * FROM {rows})"
-    return rows
+        # a contract counts once in each of its categories (unnested after the filter)
+        rows = f"(SELECT unnest(categories) AS category, * EXCLUDE (category) FROM {rows})" \
+            if rows.startswith("(SELECT * FROM facts_by_category ") else \
+            f"(SELECT unnest(categories) AS category, * FROM {rows})"
+    return rows, params
 
 
-def _contract_rows(con, f: Filters, tables: set[str] | None = None) -> str:
-    """One row per contract with the measures: from a copy clustered by the filtered vendor
-    or buyer where there is one."""
+def _contract_rows(con, f: Filters, tables: set[str] | None = None) -> tuple[str, list]:
+    """One row per contract with the measures (and the relation's bound parameters): from a
+    copy clustered by a filtered value (CLUSTERED) where there is one."""
     tables = _tables(con) if tables is None else tables
-    if f.vendor is not None and "facts_by_vendor" in tables:
-        return "facts_by_vendor"
-    if f.buyer is not None and "facts_by_buyer" in tables:
-        return "facts_by_buyer"
-    return f"(SELECT *, {MEASURES} FROM {_facts(con, tables)})"
+    for name, (table, column) in CLUSTERED.items():
+        value = getattr(f, name)
+        if name == "buyer" and f.buyer_level != levels.DEFAULT:
+            continue  # a body rolled up from its sub-units: their keys are its contracts too
+        if value is not None and table in tables:
+            return f"(SELECT * FROM {table} WHERE {column} = ?)", [value]
+    return f"(SELECT *, {MEASURES} FROM {_facts(con, tables)})", []
 
 
 def _where(f: Filters) -> tuple[str, list]:
@@ -171,9 +225,10 @@ def _selected(con, f: Filters, grain: str = "vendor") -> tuple[str, list]:
     usd, amt, not_converted = MEASURE_COLUMNS[f.measure]
     value = usd if f.usd else amt
     unconverted = not_converted if f.usd else "0"
+    relation, relation_params = _relation(con, f, grain)
     sql = (f"WITH sel AS (SELECT *, {value} AS value, {unconverted} AS unconverted"
-           f" FROM {_relation(con, f, grain)} WHERE {where})")
-    return sql, params
+           f" FROM {relation} WHERE {where})")
+    return sql, [*relation_params, *params]
 
 
 def totals(con, f: Filters) -> pd.DataFrame:
@@ -208,9 +263,10 @@ def sole_currency(con, f: Filters) -> str | None:
     view shows the same contracts as in US dollars, and nothing is left out unconverted."""
     anything = f.with_(currency="USD")
     where, params = _where(anything)
+    relation, relation_params = _relation(con, anything, "vendor")
     found = con.execute(
-        f"""SELECT DISTINCT currency FROM {_relation(con, anything, "vendor")}
-            WHERE {where} LIMIT 2""", params).fetchall()
+        f"""SELECT DISTINCT currency FROM {relation}
+            WHERE {where} LIMIT 2""", [*relation_params, *params]).fetchall()
     return found[0][0] if len(found) == 1 else None
 
 
@@ -222,13 +278,15 @@ def not_converted(con, f: Filters) -> pd.DataFrame:
     if not f.usd:
         return pd.DataFrame(columns=["currency", "amount", "contracts", "undated"])
     where, params = _where(f)
-    money, usd = ("amount", "amount_usd") if f.measure == "value" else ("paid", "paid_usd")
+    relation, relation_params = _relation(con, f, "vendor")
+    money, n, undated = ("left_amt", "left_n", "left_undated") if f.measure == "value" \
+        else ("left_pamt", "left_pn", "left_pundated")
     return con.execute(
-        f"""SELECT currency, sum({money})::DOUBLE AS amount, count(*) AS contracts,
-                   count(*) FILTER (WHERE dated_on IS NULL) AS undated
-            FROM {_facts(con)} WHERE {where} AND NOT cancelled
-              AND {money} IS NOT NULL AND {usd} IS NULL
-            GROUP BY currency ORDER BY amount DESC NULLS LAST, currency""", params).df()
+        f"""SELECT currency, sum({money})::DOUBLE AS amount, sum({n})::BIGINT AS contracts,
+                   sum({undated})::BIGINT AS undated
+            FROM {relation} WHERE {where}
+            GROUP BY currency HAVING sum({n}) > 0
+            ORDER BY amount DESC NULLS LAST, currency""", [*relation_params, *params]).df()
 
 
 def by_vendor_year(con, f: Filters, top: int = 7) -> pd.DataFrame:
@@ -238,19 +296,23 @@ def by_vendor_year(con, f: Filters, top: int = 7) -> pd.DataFrame:
     contracts, rank (1 = biggest; OTHERS last).
     """
     sel, params = _selected(con, f, "vendor")
-    return con.execute(
-        f"""{sel},
-           ranked AS (SELECT vendor_key, any_value(vendor_name) AS vendor_name,
-                             row_number() OVER (ORDER BY sum(value) DESC NULLS LAST,
-                                                vendor_key) AS rank
-                      FROM sel GROUP BY vendor_key)
-           SELECT CASE WHEN r.rank <= ? THEN s.vendor_key ELSE ? END AS vendor_key,
-                  CASE WHEN r.rank <= ? THEN r.vendor_name ELSE ? END AS vendor_name,
-                  s.year, sum(s.value) AS amount, sum(s.n) AS contracts,
-                  min(CASE WHEN r.rank <= ? THEN r.rank ELSE ? END) AS rank
-           FROM sel s JOIN ranked r USING (vendor_key)
-           GROUP BY ALL ORDER BY rank, year""",
-        [*params, top, OTHERS, top, "others", top, top + 1]).df()
+    # the top vendors first (a top-N of the vendors' sums), then one pass sums each top
+    # vendor's years and the others' years: no join of every row with its vendor's rank
+    leaders = con.execute(
+        f"""{sel} SELECT vendor_key, any_value(vendor_name) AS vendor_name FROM sel
+           GROUP BY vendor_key ORDER BY sum(value) DESC NULLS LAST, vendor_key LIMIT ?""",
+        [*params, top]).fetchall()
+    keys = [k for k, _ in leaders]
+    names = dict(leaders)
+    out = con.execute(
+        f"""{sel} SELECT coalesce(list_position(?::VARCHAR[], vendor_key), ?) AS rank,
+                  year, sum(value) AS amount, sum(n) AS contracts
+           FROM sel GROUP BY ALL ORDER BY rank, year""", [*params, keys, top + 1]).df()
+    out.insert(0, "vendor_key", [keys[r - 1] if r <= len(keys) else OTHERS
+                                 for r in out["rank"]])
+    out.insert(1, "vendor_name", [names[k] if k != OTHERS else "others"
+                                  for k in out["vendor_key"]])
+    return out[["vendor_key", "vendor_name", "year", "amount", "contracts", "rank"]]
 
 
 def _by(con, f: Filters, grain: str, key: str, name: str, limit: int | None) -> pd.DataFrame:
@@ -334,16 +396,25 @@ def flag_rates(con, f: Filters) -> pd.DataFrame:
     g = f.with_(flag=None)
     where, params = _where(g)
     usd, amt, _ = MEASURE_COLUMNS[g.measure]
-    sel = (f"WITH sel AS (SELECT flags, flags_known, {usd if g.usd else amt} AS value"
-           f" FROM {_contract_rows(con, g)} WHERE {where})")
-    found = con.execute(
-        f"""{sel}, k AS (SELECT u.flag, list_contains(sel.flags, u.flag) AS raised, sel.value
-                        FROM sel, unnest(sel.flags_known) AS u(flag))
-           SELECT flag, count(*) AS knowable, count(*) FILTER (WHERE raised) AS raised,
-                  count(value) AS valued, sum(value) AS amount_knowable,
-                  sum(value) FILTER (WHERE raised) AS amount_raised
-           FROM k GROUP BY flag""", params).df()
-    selected = con.execute(f"{sel} SELECT count(*) FROM sel", params).fetchone()[0]
+    value = usd if g.usd else amt
+    relation, relation_params = _relation(con, g, "flag")
+    if relation == "spending_by_flag":  # the cube: per flag and dimensions, summed already
+        found = con.execute(
+            f"""SELECT flag, sum(knowable) AS knowable, sum(raised) AS raised,
+                       sum(valued_{value}) AS valued, sum(known_{value}) AS amount_knowable,
+                       sum(raised_{value}) AS amount_raised
+                FROM spending_by_flag WHERE {where} GROUP BY flag""", params).df()
+    else:
+        found = con.execute(
+            f"""WITH sel AS (SELECT flags, flags_known, {value} AS value FROM {relation}
+                             WHERE {where}),
+                    k AS (SELECT u.flag, list_contains(sel.flags, u.flag) AS raised, sel.value
+                          FROM sel, unnest(sel.flags_known) AS u(flag))
+               SELECT flag, count(*) AS knowable, count(*) FILTER (WHERE raised) AS raised,
+                      count(value) AS valued, sum(value) AS amount_knowable,
+                      sum(value) FILTER (WHERE raised) AS amount_raised
+               FROM k GROUP BY flag""", [*relation_params, *params]).df()
+    selected = count_contracts(con, g)
     by_flag = {r.flag: r for r in found.itertuples()}
     out = []
     for name, flag in flags.definitions().items():
@@ -527,8 +598,12 @@ def iter_contracts(con, f: Filters, sort: Sequence[Sort] | None = None,
 
 def choices(con) -> dict[str, list]:
     """Values offered by the filter controls (over all contracts, not the selection)."""
+    return _per_snapshot(con, "choices", lambda: _choices(con))
+
+
+def _choices(con) -> dict[str, list]:
     everything = Filters(surveillance_only=False)
-    rows = _relation(con, everything, "vendor")
+    rows, _ = _relation(con, everything, "vendor")  # no filter: no parameters
 
     def distinct(column: str, relation: str = rows) -> list:
         return [r[0] for r in con.execute(
@@ -538,7 +613,7 @@ def choices(con) -> dict[str, list]:
     years, no_country = con.execute(
         f"SELECT [min(year), max(year)], bool_or(country IS NULL) FROM {rows}").fetchone()
     return {"country": distinct("country") + ([NO_COUNTRY] if no_country else []), "source": distinct("source"),
-            "category": distinct("category", _relation(con, everything, "category")),
+            "category": distinct("category", _relation(con, everything, "category")[0]),
             "currency": distinct("currency"), "years": list(years or [None, None])}
 
 
@@ -548,6 +623,14 @@ def search_parties(con, role: str, text: str | None, limit: int = 30,
     into it contains `text`."""
     if role not in ("vendor", "buyer"):
         raise ValueError(f"role is vendor or buyer, not {role!r}")
+    if not text and include is None:  # the busiest: the same for every view of a snapshot
+        return _per_snapshot(con, f"busiest {role} {limit}",
+                             lambda: _search_parties(con, role, None, limit, None))
+    return _search_parties(con, role, text, limit, include)
+
+
+def _search_parties(con, role: str, text: str | None, limit: int,
+                    include: str | None) -> pd.DataFrame:
     tables = _tables(con)
     parties = "parties" if "parties" in tables else f"({parties_sql(_facts(con, tables))})"
     pattern = "%" + (text or "")[:MAX_TEXT].replace("\\", "\\\\").replace("%", "\\%") \

@@ -90,8 +90,11 @@ def contracts_page(con, f: Filters, *, text: str | None = None, after: str | Non
         where += f" AND {AFTER}"
         params += [year, year, signed, signed, cid]
     facts = spending._facts(con)
+    # contract_facts is stored in this order (facts.DEFAULT_ORDER): read in it, a page stops
+    # after its rows instead of sorting every contract behind the filters
+    order = "" if facts == "contract_facts" else f"ORDER BY {ORDER}"
     cur = con.execute(f"SELECT {', '.join(CONTRACT_FIELDS)} FROM {facts} WHERE {where}"
-                      f" ORDER BY {ORDER} LIMIT ?", [*params, size + 1])
+                      f" {order} LIMIT ?", [*params, size + 1])
     rows = _rows(cur)
     more = len(rows) > size
     rows = rows[:size]

@@ -264,6 +264,8 @@ def plain(value, column: str | None = None):
         return [plain(v, column) for v in value]
     if hasattr(value, "isoformat"):  # pandas Timestamp
         return value.isoformat()
+    if getattr(value, "ndim", 0) > 0:  # numpy arrays: a list column (a joint award's members)
+        return [plain(v, column) for v in value.tolist()]
     if hasattr(value, "item"):  # numpy scalars
         return plain(value.item(), column)
     return value

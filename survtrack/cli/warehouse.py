@@ -176,7 +176,9 @@ def export(
 
 
 def snapshot(db: DbOption = None) -> None:
-    """Publish a read-only snapshot of the warehouse for the dashboard (run after a build)."""
+    """Publish a read-only snapshot of the warehouse for the dashboard (run after a build).
+    A running dashboard computes its landing views for it at once. SURVTRACK_BUILD_MEMORY
+    (e.g. 4GB) bounds DuckDB's memory while publishing."""
     from survtrack.analysis.facts import publish_snapshot
 
     typer.echo(str(publish_snapshot(require_warehouse(db), lock_wait=state.lock_wait)))

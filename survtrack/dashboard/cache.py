@@ -18,7 +18,7 @@ The key is taken before the callback runs. The `current` pointer only moves forw
 answer stored under a snapshot's key was computed on that snapshot or a newer one, and a newer
 one's key is never given an older answer.
 
-Bounded by entries per snapshot: SURVTRACK_DASHBOARD_CACHE (default 256; 0 turns it off).
+Bounded by entries per snapshot: SURVTRACK_DASHBOARD_CACHE (default 1024; 0 turns it off).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from survtrack.warehouse.snapshot import current_snapshot, snapshot_dir
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ENTRIES = 256
+DEFAULT_ENTRIES = 1024  # the warmed landing views (warm.py) are 100-200 of them
 HEADER = "X-Survtrack-Cache"  # hit or miss, on every cached callback's answer
 FOLDER = "dashboard-cache"  # in <db>.snapshot/, one subfolder per snapshot
 # The callbacks whose answers are kept (Dash's output ids): the page (with its title), the grid's

@@ -30,9 +30,14 @@ def grid_rows(search: str, start: int, size: int = 100) -> dict:
             "state": [{"id": "url", "property": "search", "value": search}]}
 
 
+def party_search(role: str, text: str) -> dict:
+    """The vendor (or buyer) filter's options while the user types `text`."""
+    return {"output": f"f-{role}.options", "outputs": {"id": f"f-{role}", "property": "options"},
+            "inputs": [{"id": f"f-{role}", "property": "search_value", "value": text}],
+            "changedPropIds": [f"f-{role}.search_value"],
+            "state": [{"id": f"f-{role}", "property": "value", "value": None}]}
+
+
 def vendor_search(text: str) -> dict:
     """The vendor filter's options while the user types `text`."""
-    return {"output": "f-vendor.options", "outputs": {"id": "f-vendor", "property": "options"},
-            "inputs": [{"id": "f-vendor", "property": "search_value", "value": text}],
-            "changedPropIds": ["f-vendor.search_value"],
-            "state": [{"id": "f-vendor", "property": "value", "value": None}]}
+    return party_search("vendor", text)

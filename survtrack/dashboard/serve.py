@@ -3,8 +3,10 @@
 gunicorn runs `workers` processes of `threads` threads each (gthread). Each worker builds its
 own app after the fork (no preload), so no DuckDB connection is shared between processes; each
 opens the current snapshot read-only. The callback answers are shared by all of them, on disk
-per snapshot (cache.py); before the workers start, the views every visitor opens first (WARM)
-are computed once into that cache, so the first visitors do not all wait for the same render.
+per snapshot (cache.py); before the workers start, the first views a visitor lands on are
+computed once into that cache, so the first visitors do not all wait for the same render; then
+one worker has a child process (nice 10) compute the rest of the landing views, and again for
+each snapshot published while serving (warm.py).
 """
 
 from __future__ import annotations
@@ -15,9 +17,6 @@ from pathlib import Path
 from gunicorn.app.base import BaseApplication
 
 THREADS = 8  # per worker: a page waiting on DuckDB or on another worker's render does not hold up the next request
-# the pages computed before serving: each unfiltered page in English and Russian, and the
-# grid's first rows (path, query string)
-WARM = [(path, search) for search in ("", "?lang=ru") for path in ("/", "/contracts", "/countries")]
 
 
 def default_workers() -> int:
@@ -37,7 +36,18 @@ class DashboardServer(BaseApplication):
     def load(self):
         from survtrack.dashboard.app import create_app
 
-        return create_app(self.db).server
+        app = create_app(self.db)
+        watch(self.db)
+        return app.server
+
+
+def watch(db: Path) -> None:
+    """In a serving process: warm the current snapshot and each one published from now on
+    (warm.py), unless caching is off."""
+    from survtrack.dashboard import cache, warm
+
+    if cache.entries_from_env() != 0:
+        warm.Warmer(db)
 
 
 def run_gunicorn(db: Path, host: str, port: int, workers: int, threads: int = THREADS) -> None:
@@ -62,7 +72,9 @@ def serve(db: Path, host: str, port: int, workers: int | None = None,
     from survtrack.warehouse.snapshot import SnapshotReader
 
     if dev_server:
-        create_app(db).run(host=host, port=port, debug=False, threaded=True)
+        app = create_app(db)
+        watch(Path(db))
+        app.run(host=host, port=port, debug=False, threaded=True)
         return
     # open the snapshot once here, so a damaged one is said in one line before any worker
     # starts (a worker failing to boot would only print a traceback per worker)
@@ -72,20 +84,18 @@ def serve(db: Path, host: str, port: int, workers: int | None = None,
 
 
 def warm(db: Path) -> None:
-    """Compute the WARM views of the current snapshot into the shared callback cache (no-op
-    when caching is off), closing every connection before gunicorn forks."""
+    """Compute the first views a visitor lands on (warm.FIRST) of the current snapshot into
+    the shared callback cache (no-op when caching is off), closing every connection before
+    gunicorn forks; a worker then computes the others in the background (warm.Warmer)."""
     from survtrack.dashboard import cache
+    from survtrack.dashboard import warm as warming
     from survtrack.dashboard.app import create_app
-    from survtrack.dashboard.callback_bodies import UPDATE, grid_rows, render
     from survtrack.warehouse.snapshot import SnapshotReader
 
     if cache.entries_from_env() == 0:
         return
     reader = SnapshotReader(db)
     try:
-        client = create_app(db, reader=reader).server.test_client()
-        for path, search in WARM:
-            client.post(UPDATE, json=render(path, search))
-        client.post(UPDATE, json=grid_rows("", 0))
+        warming.warm(create_app(db, reader=reader), reader, first_only=True)
     finally:
         reader.close()

@@ -74,7 +74,7 @@ def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection 
         finally:
             con.execute("DETACH survtrack_snapshot")
     else:
-        copier = duckdb.connect(str(tmp))
+        copier = _connect(tmp)
         try:
             target = copier.execute("SELECT current_database()").fetchone()[0]
             faults.waiting(Path(db_path), lambda: copier.execute(
@@ -84,7 +84,7 @@ def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection 
             copier.execute("DETACH survtrack_source")
         finally:
             copier.close()
-    snap = duckdb.connect(str(tmp))
+    snap = _connect(tmp)
     try:
         for name, sql in derived.items():
             snap.execute(f"CREATE OR REPLACE TABLE {_identifier(name)} AS {sql}")
@@ -97,6 +97,12 @@ def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection 
     os.replace(pointer, folder / "current")  # the atomic swap
     _prune(folder, final)
     return final
+
+
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+    """A connection of the publisher's own, within config.publish_memory when one is set."""
+    limit = config.publish_memory()
+    return duckdb.connect(str(path), config={"memory_limit": limit} if limit else {})
 
 
 def _prune(folder: Path, keep: Path) -> None:

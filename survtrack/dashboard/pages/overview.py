@@ -231,7 +231,7 @@ def totals_row(con, f: Filters, lang: str) -> dbc.Row:
                 t("cancelled_show", lang), href=href("/contracts", f, lang))],
             id="cancelled-note", className="small text-muted"))
     if f.source is None:  # curated leads are marked wherever they are summed with records
-        curated = int(records(spending.totals(con, f.with_(source="curated")))[0].contracts)
+        curated = spending.count_contracts(con, f.with_(source="curated"))
         if curated:
             rows.append(html.P([t("curated_note", lang).format(n=formats.number(curated, lang)),
                                 " ", dcc.Link(t("curated_show", lang), href=href(

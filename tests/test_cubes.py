@@ -1,0 +1,147 @@
+"""The snapshot's cubes and clustered copies answer every spending view exactly as a scan of the
+contracts does: on the demo warehouse (every document of ../shared/data, built: tags, entities,
+money, flags), for each filter value alone and for random combinations of filters.
+
+The scan is the same view over a database holding the snapshot's contract_facts alone: the
+views then sum every contract (test_spending.py checks that the views over contract_facts and
+over the tidy tables agree).
+Counts must be equal; sums of floating-point money equal up to the order of additions.
+"""
+
+from __future__ import annotations
+
+import random
+
+import duckdb
+import pandas as pd
+import pytest
+
+from survtrack.analysis import flags, levels, spending
+from survtrack.analysis.spending import NO_COUNTRY, Filters
+from survtrack.warehouse.snapshot import current_snapshot
+
+VIEWS = {
+    "totals": spending.totals,
+    "not_converted": spending.not_converted,
+    "by_vendor_year": lambda con, f: spending.by_vendor_year(con, f, top=3),
+    "by_vendor": lambda con, f: spending.by_vendor(con, f, limit=None),
+    "by_buyer": lambda con, f: spending.by_buyer(con, f, limit=None),
+    "by_country": spending.by_country,
+    "by_category": spending.by_category,
+    "by_year": spending.by_year,
+    "concentration": spending.concentration,
+    "flag_rates": spending.flag_rates,
+    "count": lambda con, f: pd.DataFrame({"n": [spending.count_contracts(con, f)]}),
+}
+
+
+def facts_alone(snapshot) -> duckdb.DuckDBPyConnection:
+    """A database holding the snapshot's contract_facts (and the parties' tables the views
+    name them from) and nothing derived from it: every view there sums the contracts."""
+    scan = duckdb.connect()
+    scan.execute(f"ATTACH '{snapshot}' AS snap (READ_ONLY)")
+    for table in ("contract_facts", "entities", "organizations"):
+        scan.execute(f"CREATE TABLE {table} AS FROM snap.{table}")
+    scan.execute("DETACH snap")
+    return scan
+
+
+@pytest.fixture(scope="module")
+def scan_and_cubes(demo_db):
+    snapshot = current_snapshot(demo_db)
+    scan = facts_alone(snapshot)
+    cubes = duckdb.connect(str(snapshot), read_only=True)
+    assert "spending_by_flag" in spending._tables(cubes)
+    assert spending._tables(scan) == {"contract_facts", "entities", "organizations"}
+    yield scan, cubes
+    scan.close()
+    cubes.close()
+
+
+@pytest.fixture(scope="module")
+def values(scan_and_cubes) -> dict[str, list]:
+    """Filter values the demo's contracts have (the busiest parties, every category, every
+    raised flag, ...), and one no contract has."""
+    _, con = scan_and_cubes
+
+    def column(sql: str) -> list:
+        return [r[0] for r in con.execute(sql).fetchall()]
+
+    return {
+        "country": [NO_COUNTRY] + column("SELECT country FROM contract_facts"
+                                         " WHERE country IS NOT NULL GROUP BY 1"
+                                         " ORDER BY count(*) DESC, 1"),
+        "source": column("SELECT DISTINCT source FROM contract_facts"),
+        "category": column("SELECT category FROM (SELECT unnest(categories) AS category"
+                           " FROM contract_facts) GROUP BY 1 ORDER BY count(*) DESC, 1"),
+        "buyer": column("SELECT buyer_key FROM contract_facts GROUP BY 1"
+                        " ORDER BY count(*) DESC, 1 LIMIT 6") + ["no-such-buyer"],
+        "vendor": column("SELECT vendor_key FROM contract_facts WHERE tagged GROUP BY 1"
+                         " ORDER BY count(*) DESC, 1 LIMIT 6"),
+        "flag": column("SELECT DISTINCT unnest(flags) FROM contract_facts"),
+        "currency": column("SELECT DISTINCT currency FROM contract_facts"
+                           " WHERE currency IS NOT NULL"),
+        "year": column("SELECT DISTINCT year FROM contract_facts WHERE year IS NOT NULL"),
+    }
+
+
+def same(scan, cubes, f: Filters) -> None:
+    for name, view in VIEWS.items():
+        expected, got = view(scan, f), view(cubes, f)
+        try:
+            pd.testing.assert_frame_equal(got.reset_index(drop=True),
+                                          expected.reset_index(drop=True),
+                                          check_dtype=False, rtol=1e-9, atol=1e-6)
+        except AssertionError as exc:
+            raise AssertionError(f"{name} differs for {f}: {exc}") from None
+
+
+def test_the_demo_has_what_the_cubes_hold(values):
+    """The comparisons below mean something: parties, categories and raised flags exist."""
+    assert values["category"] and values["flag"] and len(values["vendor"]) >= 3
+    assert set(values["flag"]) <= set(flags.definitions())
+
+
+@pytest.mark.parametrize("field", ["country", "source", "category", "buyer", "vendor", "flag",
+                                   "currency"])
+def test_each_filter_value_alone(scan_and_cubes, values, field):
+    scan, cubes = scan_and_cubes
+    for value in values[field][:5]:
+        f = Filters(currency=value) if field == "currency" else Filters(**{field: value})
+        same(scan, cubes, f)
+        same(scan, cubes, f.with_(surveillance_only=False, measure="paid"))
+
+
+def test_random_filter_combinations(scan_and_cubes, values):
+    scan, cubes = scan_and_cubes
+    rng = random.Random(20261202)
+    for _ in range(30):
+        pick = {name: rng.choice(values[name]) if rng.random() < 0.35 else None
+                for name in ("country", "source", "category", "buyer", "vendor", "flag")}
+        years = sorted(rng.sample(values["year"], 2)) if rng.random() < 0.4 else [None, None]
+        f = Filters(**pick, year_from=years[0], year_to=years[1],
+                    currency=rng.choice(["USD", "USD", *values["currency"]]),
+                    measure=rng.choice(["value", "paid"]),
+                    buyer_level=rng.choice(levels.LEVELS),
+                    surveillance_only=rng.random() < 0.6)
+        if rng.random() < 0.2:  # the "others" of a chart: every vendor but the top ones
+            f = f.with_(vendor=None, exclude_vendors=tuple(values["vendor"][:3]))
+        same(scan, cubes, f)
+
+
+def test_an_older_snapshots_cubes_are_left_aside(tmp_path, demo_db):
+    """A snapshot whose cubes are of another shape (published by an older survtrack) is read
+    through its contracts, with the same answers, until a new one is published."""
+    path = tmp_path / "older.duckdb"
+    path.write_bytes(current_snapshot(demo_db).read_bytes())
+    with duckdb.connect(str(path)) as con:
+        con.execute("DROP TABLE cubes_version")
+        con.execute("ALTER TABLE spending_by_vendor DROP COLUMN left_n")
+    older = duckdb.connect(str(path), read_only=True)
+    scan = facts_alone(path)
+    try:
+        assert "spending_by_vendor" not in spending._tables(older)
+        same(scan, older, Filters())
+    finally:
+        older.close()
+        scan.close()
