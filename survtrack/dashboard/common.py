@@ -102,6 +102,16 @@ def chart_table(id_: str, label: str, rows: list[tuple], f: Filters, lang: str) 
                         id=id_, className="chart-table")
 
 
+def toggle_button(label: str, id_: str, controls: str, className: str) -> html.Button:
+    """A button opening the collapsed panel `controls`. Its aria-* attributes are set one by
+    one: given as keywords, Dash orders them through a set, so an answer's bytes would change
+    with the process's hash seed and a cached answer would differ from a fresh one."""
+    button = html.Button(label, id=id_, type="button", className=className)
+    setattr(button, "aria-controls", controls)
+    setattr(button, "aria-expanded", "false")
+    return button
+
+
 def kpi(label: str, value: str, id_: str | None = None) -> dbc.Col:
     return dbc.Col(dbc.Card(dbc.CardBody([html.Div(label, className="kpi-label"),
                                           html.Div(value, className="kpi-value", id=id_ or "")])),
@@ -126,8 +136,7 @@ def navbar(pathname: str, search: str | None, lang: str) -> dbc.Navbar:
     # app.py's clientside callback); the search box stays in sight
     return html.Nav([
         html.Span(t("app_title", lang), className="brand"),
-        html.Button(t("menu", lang), id="nav-toggle", type="button", className="nav-toggle",
-                    **{"aria-controls": "nav-menu", "aria-expanded": "false"}),
+        toggle_button(t("menu", lang), "nav-toggle", "nav-menu", "nav-toggle"),
         dbc.Collapse([
             *[dcc.Link(t(key, lang), href=href(path, f, lang), className="nav-link",
                        id=f"nav-{key}") for path, key in links],

@@ -62,7 +62,8 @@ def _split(link: str) -> tuple[str, str]:
 def bodies(con) -> list[dict]:
     """The callback bodies of the views a visitor lands on, for the snapshot `con` reads."""
     out = []
-    scopes = (Filters(), Filters(surveillance_only=False))
+    # as a visitor's URL reads: no currency named (the page settles it), so the links match
+    scopes = (Filters(currency_auto=True), Filters(currency_auto=True, surveillance_only=False))
     for lang in LANGUAGES:
         for scope in scopes:
             for page in PAGES:

@@ -12,7 +12,7 @@ from survtrack.analysis.spending import Filters
 
 from .. import figures, formats, labels
 from .. import flags as flag_views
-from ..common import kpi, records, selection_summary
+from ..common import kpi, records, selection_summary, toggle_button
 from ..i18n import t
 from ..urls import href, settle_currency
 
@@ -61,9 +61,8 @@ def controls(con, f: Filters, lang: str) -> html.Div:
     head = html.Div([html.H2(t("filters_title", lang), className="filters-title"),
                      html.Button(t("close", lang), id="filters-close", type="button",
                                  className="filters-close")], className="filters-head")
-    toggle = html.Button(t("filters_open", lang), id="filters-toggle", type="button",
-                         className="filters-toggle",
-                         **{"aria-controls": "filters-panel", "aria-expanded": "false"})
+    toggle = toggle_button(t("filters_open", lang), "filters-toggle", "filters-panel",
+                           "filters-toggle")
     return html.Div([toggle, dbc.Collapse(dbc.Card(dbc.CardBody([
         head,
         dbc.Row([
