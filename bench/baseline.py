@@ -21,6 +21,24 @@ def best(fn: Callable[[], object], runs: int = 3) -> float:
     return min(times)
 
 
+def timings(fn: Callable[[], object], repeat: int) -> list[float]:
+    """Milliseconds of `repeat` calls, after one warm-up call (the first touch of the file's
+    pages)."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(1000 * (time.perf_counter() - start))
+    return times
+
+
+def p95(times: list[float]) -> float:
+    """The 95th percentile of `times` (nearest rank)."""
+    times = sorted(times)
+    return times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+
+
 def ratio(label: str, seconds: float, baseline_label: str, baseline_seconds: float) -> None:
     """Print `label` against its baseline: RATIO <label>: 12.3x <baseline> (a.aa s / b.bb s)."""
     print(f"RATIO {label}: {seconds / baseline_seconds:.2f}x {baseline_label}"

@@ -23,7 +23,7 @@ import statistics
 import time
 from pathlib import Path
 
-from baseline import ratio
+from baseline import p95, ratio, timings
 
 from survtrack.analysis import spending
 from survtrack.analysis.facts import publish_snapshot
@@ -96,17 +96,10 @@ def generate(db: Path, n: int) -> None:
 
 
 def measure(label: str, fn, repeat: int) -> tuple[float, float]:
-    fn()  # warm-up: first touch of the file's pages
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(1000 * (time.perf_counter() - started))
-    times.sort()
-    p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
-    print(f"{label:<58} median {statistics.median(times):8.1f} ms   p95 {p95:8.1f} ms",
+    times = timings(fn, repeat)
+    print(f"{label:<58} median {statistics.median(times):8.1f} ms   p95 {p95(times):8.1f} ms",
           flush=True)
-    return statistics.median(times), p95
+    return statistics.median(times), p95(times)
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import duckdb
-from baseline import ratio
+from baseline import p95, ratio, timings
 
 from survtrack.analysis import search
 from survtrack.analysis.facts import FACTS_SQL, parties_sql
@@ -66,21 +66,6 @@ def prepare(db: Path, rebuild: bool, memory_limit: str) -> None:
         con.close()
 
 
-def measure(fn, repeat: int) -> list[float]:
-    fn()  # warm-up: first touch of the file's pages
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(1000 * (time.perf_counter() - started))
-    return times
-
-
-def p95(times: list[float]) -> float:
-    times = sorted(times)
-    return times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contracts", type=int, default=1_000_000)
@@ -112,8 +97,8 @@ def main() -> None:
     found, base, per_query = [], [], []
     for text in QUERIES:
         first = search.query_words(con, text)[0]
-        mine = measure(lambda text=text: search.search(con, text), args.repeat)
-        bare = measure(lambda w=first: con.execute(
+        mine = timings(lambda text=text: search.search(con, text), args.repeat)
+        bare = timings(lambda w=first: con.execute(
             "SELECT count(*) FROM search_postings WHERE term ="
             " (SELECT term FROM search_terms WHERE token = ?)", [w]).fetchone(), args.repeat)
         hits = {k: v["count"] for k, v in search.search(con, text).items()}
@@ -132,7 +117,7 @@ def main() -> None:
     for text in SCANNED:  # the previous implementation's query: LIKE over every row's words
         words = search.query_words(con, text)
         where = " AND ".join(["words LIKE ?"] * len(words))
-        scan = measure(lambda where=where, words=words: con.execute(
+        scan = timings(lambda where=where, words=words: con.execute(
             f"SELECT kind, count(*) FROM search_index WHERE {where} GROUP BY kind",
             [f"% {w}%" for w in words]).fetchall(), 2)
         mine = dict(per_query)[text]
