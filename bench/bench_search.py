@@ -101,7 +101,8 @@ def main() -> None:
         bare = timings(lambda w=first: con.execute(
             "SELECT count(*) FROM search_postings WHERE term ="
             " (SELECT term FROM search_terms WHERE token = ?)", [w]).fetchone(), args.repeat)
-        hits = {k: v["count"] for k, v in search.search(con, text).items()}
+        hits = {k: f"{v['count']:,}{'+' if v['capped'] else ''}"
+                for k, v in search.search(con, text).items()}
         print(f"{text!r:18} search median {statistics.median(mine):7.1f} ms  p95 {p95(mine):7.1f}"
               f" ms | baseline median {statistics.median(bare):6.1f} ms | hits {hits}",
               flush=True)
