@@ -208,6 +208,7 @@ class Limits:
 
 
 LIMITS = Limits()
+SPARE = 1.25  # a window holds this many times the documents expected to be needed
 
 
 @dataclass
@@ -238,17 +239,17 @@ def _word(con, prefix: str) -> Word | None:
     return Word(row[0], row[1], dict(zip(KINDS, counts[0::2])), dict(zip(KINDS, counts[1::2])))
 
 
-def _matches(words: list[Word], kind: str, first: int, last: int) -> tuple[str, list]:
-    """SQL of the documents in [first, last] holding every word: the rarest word's documents,
-    then those of each commoner word among them (the small set is the one hashed; postings
-    sorted by term then doc, so a single term's run is cut to the window by its min/max)."""
-    sql, params = "", []
+def _matches(words: list[Word], kind: str, first: int, last: int) -> str:
+    """SQL of the documents in [first, last] holding every word, each once: the rarest word's
+    documents, then those of each commoner word among them (the small set is the one hashed;
+    postings sorted by term then doc, so a single term's run is cut to the window by its
+    row groups' min/max). Deduplicated only when the last word is a run of several terms."""
+    sql = ""
     for word in sorted(words, key=lambda w: w.total[kind]):
         among = f" AND doc IN ({sql})" if sql else ""
-        sql = (f"SELECT doc FROM search_postings WHERE term BETWEEN ? AND ?"
-               f" AND doc BETWEEN ? AND ?{among}")
-        params = [word.lo, word.hi, first, last] + params
-    return sql, params
+        sql = (f"SELECT doc FROM search_postings WHERE term BETWEEN {word.lo} AND {word.hi}"
+               f" AND doc BETWEEN {first} AND {last}{among}")
+    return sql if word.lo == word.hi else f"SELECT DISTINCT doc FROM ({sql})"
 
 
 @dataclass
@@ -290,20 +291,18 @@ def _find(con, words: list[Word], kind: str, first: int, last: int, limit: int,
     else:  # expected share of the kind holding every word: as if the words were independent
         share = (max(words[0].most[kind], 1) / size if known else
                  math.prod(min(1.0, w.total[kind] / size) for w in words))
-        span = max(limits.min_window, math.ceil(2 * want / share))
+        span = max(limits.min_window, math.ceil(SPARE * want / share))
     found, docs, start = 0, [], first
     for window in range(limits.windows):
         end = last if known and window == limits.windows - 1 else min(last, start + span - 1)
-        sql, params = _matches(words, kind, start, end)
-        n, top = con.execute("SELECT count(*), min(doc, ?)"
-                             f" FROM (SELECT DISTINCT doc FROM ({sql}))",
-                             [limit, *params]).fetchone()
+        sql = _matches(words, kind, start, end)
+        n, top = con.execute(f"SELECT count(*), min(doc, ?) FROM ({sql})", [limit]).fetchone()
         found += n
         docs += (top or [])[:limit - len(docs)]
         if end == last or found >= want:
             break
         share = found / (end - first + 1) or 1 / (end - first + 1) / 8
-        start, span = end + 1, max(span, math.ceil(2 * (want - found) / share))
+        start, span = end + 1, max(span, math.ceil(SPARE * (want - found) / share))
     else:
         end = None
     if known:
@@ -311,6 +310,19 @@ def _find(con, words: list[Word], kind: str, first: int, last: int, limit: int,
     if end == last:
         return Found(found, False, docs)
     return Found(min(found, limits.cap), True, docs)
+
+
+def _rows(con, docs: list[int]):
+    """The index rows of `docs`: by their row number (the index is stored in doc order from
+    1, so row number = doc - 1; DuckDB reads only their row groups), checked against `doc`,
+    else by `doc` (a scan of the doc column)."""
+    columns = "doc, kind, key, label, contracts, amount_usd"
+    rows = con.execute(f"SELECT {columns} FROM search_index WHERE rowid IN"
+                       " (SELECT unnest(?::BIGINT[])) ORDER BY doc", [[d - 1 for d in docs]]).df()
+    if list(rows["doc"]) != docs:
+        rows = con.execute(f"SELECT {columns} FROM search_index WHERE doc IN"
+                           " (SELECT unnest(?::INTEGER[])) ORDER BY doc", [docs]).df()
+    return rows
 
 
 def _empty() -> dict[str, dict]:
@@ -332,9 +344,7 @@ def search(con, text: str | None, limit: int = 20, limits: Limits = LIMITS) -> d
     found = {kind: _find(con, stats, kind, *runs[kind], limit, limits)
              for kind in KINDS if kind in runs}
     top = sorted(d for f in found.values() for d in f.docs)
-    rows = con.execute(
-        """SELECT doc, kind, key, label, contracts, amount_usd FROM search_index
-           WHERE doc IN (SELECT unnest(?::INTEGER[])) ORDER BY doc""", [top]).df()
+    rows = _rows(con, top)
     out = _empty()
     for kind, f in found.items():
         out[kind] = {"count": f.count, "capped": f.capped, "rows": rows[rows["kind"] == kind][
