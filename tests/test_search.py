@@ -192,3 +192,16 @@ def test_queries_are_folded_in_python_as_sql_folds_them(real):
     assert mismatched == []
     # other scripts are folded by the SQL itself
     assert search.query_words(real, "漢字 НтехЛаб") == ["漢字", "ntehlab"]
+
+
+def test_a_capped_count_reads_as_a_lower_bound_on_the_page(real):
+    """The results page shows a capped count as "n+" and says counting stopped there."""
+    from survtrack.dashboard.pages.search import _group
+
+    found = search.search(real, "ООО", 3, limits=TIGHT)
+    kind = next(k for k in search.KINDS if found[k]["capped"])
+    for lang, stopped in (("en", "counting stopped at"), ("ru", "подсчёт остановлен на")):
+        section = _group(kind, found[kind], lang)
+        heading, hint = section.children[0].children, section.children[2].children
+        assert heading.endswith(f"({found[kind]['count']}+)"), heading
+        assert stopped in hint, hint
