@@ -30,7 +30,7 @@ def _group(kind: str, found: dict, lang: str) -> html.Section:
     ]) for row in rows]
     more = found["count"] - len(rows)
     return html.Section([
-        html.H3(f"{t('search_' + kind, lang)} ({formats.number(found['count'], lang)})"),
+        html.H2(f"{t('search_' + kind, lang)} ({formats.number(found['count'], lang)})"),
         html.Ul(items) if items else html.P(t("search_none", lang), className="empty"),
         html.P(t("search_more", lang).format(n=formats.number(more, lang)), className="hint")
         if more > 0 else None,
@@ -39,7 +39,7 @@ def _group(kind: str, found: dict, lang: str) -> html.Section:
 
 def layout(con, query: dict, lang: str):
     text = (first(query, "q") or "").strip()
-    head = [html.H2(t("search_title", lang)), html.P(t("search_hint", lang), className="hint")]
+    head = [html.H1(t("search_title", lang)), html.P(t("search_hint", lang), className="hint")]
     if not text:
         return html.Div(head, id="search-page")
     if not search.available(con):
