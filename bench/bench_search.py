@@ -6,9 +6,11 @@ Uses the warehouse bench/bench_dashboard.py generates (bench-<N>.duckdb in the f
 when missing). Builds in it only what search needs, when it is not there yet: a narrow
 `contract_facts` (the contract's vendor and buyer by name, from facts.FACTS_SQL), `parties`,
 then the search tables (search.TABLES: the index, the words with their folded tokens, the
-terms, the postings, the kinds' runs), timing each. Then runs a fixed set of queries
-`--repeat` times through `search.search` (folding, term ranges, intersection, counts per kind,
-the first 20 rows) and prints the median and p95 per query and over all of them. The bare
+terms, the postings, the kinds' runs, the counts per term and per short prefix), timing each.
+Then runs a fixed set of queries `--repeat` times through `search.search` (folding, term
+ranges and their counts, intersections, counts per kind, the first 20 rows) and prints the
+median and p95 per query and over all of them, with each kind's count ("+": a lower bound,
+counting stopped). The bare
 baseline beside it: for the same query's first word, one plain equality lookup of the token in
 `search_terms` and a count of its postings (no folding, no prefixes, no intersection, no rows).
 A LIKE scan of every row's words (the query of the implementation this replaced, whose index
@@ -101,7 +103,8 @@ def main() -> None:
         bare = timings(lambda w=first: con.execute(
             "SELECT count(*) FROM search_postings WHERE term ="
             " (SELECT term FROM search_terms WHERE token = ?)", [w]).fetchone(), args.repeat)
-        hits = {k: v["count"] for k, v in search.search(con, text).items()}
+        hits = {k: f"{v['count']:,}{'+' if v['capped'] else ''}"
+                for k, v in search.search(con, text).items()}
         print(f"{text!r:18} search median {statistics.median(mine):7.1f} ms  p95 {p95(mine):7.1f}"
               f" ms | baseline median {statistics.median(bare):6.1f} ms | hits {hits}",
               flush=True)

@@ -94,17 +94,17 @@ def real(tmp_path_factory, shared):
     snap.close()
 
 
-def scanned(con, text: str) -> dict[str, set[str]]:
+def scanned(con, text: str) -> dict[str, list[str]]:
     """What a scan of every row finds, its words folded row by row: each query word begins
-    some folded word of the row (no token tables involved)."""
+    some folded word of the row (no token tables involved); keys in rank order."""
     words = [w for w in search.query_words(con, text) if w]
     if not words:
-        return {kind: set() for kind in search.KINDS}
+        return {kind: [] for kind in search.KINDS}
     where = " AND ".join(["folded LIKE ?"] * len(words))
-    found = con.execute(f"SELECT kind, key FROM (SELECT kind, key, {search.fold_sql('words')}"
-                        f" AS folded FROM search_index) WHERE {where}",
-                        [f"% {w}%" for w in words]).fetchall()
-    return {kind: {key for k, key in found if k == kind} for kind in search.KINDS}
+    found = con.execute(f"SELECT kind, key FROM (SELECT doc, kind, key,"
+                        f" {search.fold_sql('words')} AS folded FROM search_index)"
+                        f" WHERE {where} ORDER BY doc", [f"% {w}%" for w in words]).fetchall()
+    return {kind: [key for k, key in found if k == kind] for kind in search.KINDS}
 
 
 def test_real_documents_find_ntechlab_moscow_and_registry_numbers(real):
@@ -136,8 +136,72 @@ def test_the_token_tables_find_what_a_scan_of_every_row_finds(real, text):
     found = search.search(real, text, limit=10_000)
     expected = scanned(real, text)
     for kind in search.KINDS:
+        assert not found[kind]["capped"]
         assert found[kind]["count"] == len(expected[kind]), (text, kind)
-        assert set(found[kind]["rows"]["key"]) == expected[kind], (text, kind)
+        assert list(found[kind]["rows"]["key"]) == expected[kind], (text, kind)
     ranked = search.search(real, text, limit=3)["contract"]["rows"]
     amounts = [a for a in ranked["amount_usd"] if a == a]  # NaN: no dollar amount, last
     assert amounts == sorted(amounts, reverse=True)
+
+
+# limits so small that every way of counting runs on these few hundred rows: counts from
+# search_counts alone, capped counts, intersections in windows of 2 documents, at most 3
+TIGHT = search.Limits(cap=4, exact_rows=0, windows=3, min_window=2)
+
+
+@pytest.mark.parametrize("text", ["НтехЛаб", "Москв", "video surv", "huawei", "ice", "поставк",
+                                  "закупк товар", "ООО", "2019", "facial recognition moscow",
+                                  "a", "zzzz", "Департамент", "contract", "о", "1"])
+def test_capped_counts_are_lower_bounds_and_the_rows_the_first(real, text):
+    """Counting may stop early, saying so ("capped"): the count is then at most the true one,
+    and the rows shown are still the first that match, in rank order; an uncapped count is
+    the true one."""
+    expected = scanned(real, text)
+    found = search.search(real, text, limit=3, limits=TIGHT)
+    for kind in search.KINDS:
+        count, keys = found[kind]["count"], list(found[kind]["rows"]["key"])
+        if found[kind]["capped"]:
+            assert len(keys) <= count <= len(expected[kind]), (text, kind)
+        else:
+            assert count == len(expected[kind]), (text, kind)
+            assert len(keys) == min(3, count), (text, kind)
+        assert keys == expected[kind][:len(keys)], (text, kind)
+
+
+def test_capped_counts_happen_on_real_documents(real):
+    """The tight limits above do cap some counts (else that test would prove nothing)."""
+    found = [search.search(real, text, limit=3, limits=TIGHT)
+             for text in ("a", "ООО", "поставк", "закупк товар")]
+    assert any(group["capped"] for f in found for group in f.values())
+
+
+def test_queries_are_folded_in_python_as_sql_folds_them(real):
+    """Query words are folded in Python (fast) for Latin, Greek and Cyrillic text: every
+    character of those scripts, alone and between others, and every word of the real
+    documents' index, folds exactly as the SQL that folded the index."""
+    chars = [chr(i) for i in [*range(0x20, 0x250), *range(0x370, 0x530), *range(0x1E00, 0x1F00)]]
+    samples = chars + [f"{c}a{c.upper()}" for c in chars] + [
+        "НтехЛаб", "Н-Тех", "ΟΔΟΣ", "Straße", "İstanbul", "x²", "Łódź", "0123", "12ab"]
+    samples += [w for (w,) in real.execute("SELECT word FROM search_words").fetchall()]
+    assert all(search.PYTHON_FOLDS.fullmatch(c) for c in chars)
+    sql = real.execute("SELECT list_transform(?::VARCHAR[], lambda w:"
+                       f" {search.token_sql(search.words_sql('w', joined=True))})",
+                       [samples]).fetchone()[0]
+    mismatched = [(s, folded) for s, folded in zip(samples, sql)
+                  if search.PYTHON_FOLDS.fullmatch(s) and search._fold_in_python(s) != folded]
+    assert mismatched == []
+    # other scripts are folded by the SQL itself
+    assert search.query_words(real, "漢字 НтехЛаб") == ["漢字", "ntehlab"]
+
+
+def test_a_capped_count_reads_as_a_lower_bound_on_the_page(real):
+    """The results page shows a capped count as "n+" and says counting stopped there."""
+    from survtrack.dashboard.pages.search import _group
+
+    found = search.search(real, "ООО", 3, limits=TIGHT)
+    kind = next(k for k in search.KINDS if found[k]["capped"])
+    for lang, stopped in (("en", "counting stopped at"), ("ru", "подсчёт остановлен на")):
+        section = _group(kind, found[kind], lang)
+        heading, hint = section.children[0].children, section.children[2].children
+        assert heading.endswith(f"({found[kind]['count']}+)"), heading
+        assert stopped in hint, hint

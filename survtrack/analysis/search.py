@@ -28,7 +28,11 @@ row's words takes seconds at 10 M contracts; bench/bench_search.py).
 
 from __future__ import annotations
 
+import math
+import re
 import string
+import unicodedata
+from dataclasses import dataclass
 from functools import cache
 
 import pandas as pd
@@ -125,18 +129,60 @@ POSTINGS_SQL = f"""
       USING (word)
     ORDER BY t.term, x.doc"""
 KINDS_SQL = "SELECT kind, min(doc) AS first, max(doc) AS last FROM search_index GROUP BY kind"
+_PER_KIND = ", ".join(f"count(*) FILTER (p.doc BETWEEN k.{kind}_first AND k.{kind}_last)"
+                      f"::INTEGER AS {kind}" for kind in KINDS)
+_KIND_RUNS = ", ".join(f"max(first) FILTER (kind = '{kind}') AS {kind}_first,"
+                       f" max(last) FILTER (kind = '{kind}') AS {kind}_last" for kind in KINDS)
+COUNTS_SQL = f"""
+    SELECT t.token, c.*
+    FROM (SELECT p.term, {_PER_KIND}
+          FROM search_postings p, (SELECT {_KIND_RUNS} FROM search_kinds) k GROUP BY p.term) c
+    JOIN search_terms t USING (term) ORDER BY c.term"""
+SHORT = 3  # prefixes up to this long are looked up in search_prefixes, not summed over terms
+_STATS = ", ".join(f"sum({k})::BIGINT AS {k}, max({k}) AS {k}_most" for k in KINDS)
+PREFIXES_SQL = f"""
+    SELECT prefix, min(term) AS lo, max(term) AS hi, {_STATS}
+    FROM (SELECT left(token, n) AS prefix, * FROM search_counts, range(1, {SHORT + 1}) r(n)
+          WHERE length(token) >= n)
+    GROUP BY prefix ORDER BY prefix"""
 # the snapshot's search tables, in the order they are made (facts.DERIVED appends them)
 TABLES = {"search_index": index_sql(), "search_words": WORDS_SQL, "search_terms": TERMS_SQL,
-          "search_postings": POSTINGS_SQL, "search_kinds": KINDS_SQL}
+          "search_postings": POSTINGS_SQL, "search_kinds": KINDS_SQL,
+          "search_counts": COUNTS_SQL, "search_prefixes": PREFIXES_SQL}
+
+
+def _fold_in_python(word: str) -> str:
+    """token_sql(words_sql(word, joined=True)) in Python, step for step (microseconds, where
+    DuckDB takes ~15 ms to compile the folding's regular expressions for each query); used only
+    for the scripts tests/test_search.py checks it on, character by character, against SQL."""
+    letters, folds = _rules()
+    word = "".join(c for c in "".join(c.lower() for c in word)  # one letter at a time, as SQL
+                   if unicodedata.category(c)[0] in "LN")
+    if word.isascii() and word.isdigit():
+        return word
+    for cyrillic, latin in letters:
+        word = word.replace(cyrillic, latin)
+    word = unicodedata.normalize("NFC", "".join(
+        c for c in unicodedata.normalize("NFD", word) if unicodedata.category(c)[0] != "M"))
+    for spelling, folded in folds:
+        word = word.replace(spelling, folded)
+    return re.sub(r"([a-z])\1+", r"\1", word).strip(" ")
+
+
+# the scripts whose folding in Python is checked against SQL: Basic Latin to Latin Extended-B,
+# Greek and Cyrillic, Latin Extended Additional
+PYTHON_FOLDS = re.compile("[\u0000-\u024f\u0370-\u052f\u1e00-\u1eff]*")
 
 
 def query_words(con, text: str | None) -> list[str]:
     """The words of a query, each with its punctuation removed and folded as the index's
-    words are («Н-Тех» -> 'nteh'): one statement for all of them (the folding SQL is long to
-    parse)."""
+    words are («Н-Тех» -> 'nteh'): in Python for Latin, Greek and Cyrillic text, otherwise by
+    one statement for all of them."""
     chunks = (text or "")[:MAX_QUERY].split()[:MAX_WORDS]
     if not chunks:
         return []
+    if all(PYTHON_FOLDS.fullmatch(chunk) for chunk in chunks):
+        return [_fold_in_python(chunk) for chunk in chunks]
     return con.execute("SELECT list_transform(?::VARCHAR[], lambda w:"
                        f" {token_sql(words_sql('w', joined=True))})", [chunks]).fetchone()[0]
 
@@ -152,55 +198,155 @@ def _after(prefix: str) -> str:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-def _terms(con, prefix: str) -> tuple[int, int, int] | None:
-    """(first term, last term, postings) of the tokens beginning with `prefix`."""
-    lo, hi = con.execute("SELECT min(term), max(term) FROM search_terms"
-                         " WHERE token >= ? AND token < ?", [prefix, _after(prefix)]).fetchone()
-    if lo is None:
+@dataclass(frozen=True)
+class Limits:
+    """How much a search may read before it stops counting (see `_find`)."""
+    cap: int = 10_000  # a count above it is shown as "10 000+" where counting further costs
+    exact_rows: int = 300_000  # postings a kind's exact intersection may read at once
+    windows: int = 4  # windows of document numbers read before counting stops
+    min_window: int = 1024  # documents
+
+
+LIMITS = Limits()
+SPARE = 1.25  # a window holds this many times the documents expected to be needed
+
+
+@dataclass
+class Word:
+    """A query word's run of terms and, per kind, its postings (`total`, an upper bound of the
+    documents holding the word) and those of its commonest term (`most`, a lower bound; when
+    it equals the kind's size, every document holds that term)."""
+    lo: int
+    hi: int
+    total: dict[str, int]
+    most: dict[str, int]
+
+
+def _word(con, prefix: str) -> Word | None:
+    """The terms beginning with `prefix` and their documents per kind: summed over the run of
+    terms in `search_counts`, or for a short prefix (whose run may be millions of terms) one
+    row of `search_prefixes`. No posting is read."""
+    stats = ", ".join(f"sum({k}), max({k})" for k in KINDS)
+    if len(prefix) <= SHORT:
+        row = con.execute(f"SELECT lo, hi, {', '.join(f'{k}, {k}_most' for k in KINDS)}"
+                          " FROM search_prefixes WHERE prefix = ?", [prefix]).fetchone()
+    else:
+        row = con.execute(f"SELECT min(term), max(term), {stats} FROM search_counts"
+                          " WHERE token >= ? AND token < ?", [prefix, _after(prefix)]).fetchone()
+    if row is None or row[0] is None:
         return None
-    n = con.execute("SELECT count(*) FROM search_postings WHERE term BETWEEN ? AND ?",
-                    [lo, hi]).fetchone()[0]
-    return lo, hi, n
+    counts = [int(n) for n in row[2:]]
+    return Word(row[0], row[1], dict(zip(KINDS, counts[0::2])), dict(zip(KINDS, counts[1::2])))
 
 
-def _docs(ranges: list[tuple[int, int, int]]) -> tuple[str, list]:
-    """SQL of the documents holding a word of every range: the rarest word's documents, then
-    those of each commoner word among them (the small set is the one hashed)."""
-    sql, params = "", []
-    for lo, hi, _ in sorted(ranges, key=lambda r: r[2]):
-        cond = "term = ?" if lo == hi else "term BETWEEN ? AND ?"
-        distinct = "" if lo == hi else "DISTINCT "  # postings hold (term, doc) once
+def _matches(words: list[Word], kind: str, first: int, last: int) -> str:
+    """SQL of the documents in [first, last] holding every word, each once: the rarest word's
+    documents, then those of each commoner word among them (the small set is the one hashed;
+    postings sorted by term then doc, so a single term's run is cut to the window by its
+    row groups' min/max). Deduplicated only when the last word is a run of several terms."""
+    sql = ""
+    for word in sorted(words, key=lambda w: w.total[kind]):
         among = f" AND doc IN ({sql})" if sql else ""
-        sql = f"SELECT {distinct}doc FROM search_postings WHERE {cond}{among}"
-        params = ([lo] if lo == hi else [lo, hi]) + params
-    return sql, params
+        sql = (f"SELECT doc FROM search_postings WHERE term BETWEEN {word.lo} AND {word.hi}"
+               f" AND doc BETWEEN {first} AND {last}{among}")
+    return sql if word.lo == word.hi else f"SELECT DISTINCT doc FROM ({sql})"
+
+
+@dataclass
+class Found:
+    """A kind's documents: `count` of them (at least `count` when `capped`), the first
+    `limit` by number (the busiest party, the largest contract first)."""
+    count: int
+    capped: bool
+    docs: list[int]
+
+
+def _find(con, words: list[Word], kind: str, first: int, last: int, limit: int,
+          limits: Limits) -> Found:
+    """The documents of one kind (numbers first..last) holding every word.
+
+    A word one of whose terms every document of the kind holds is left out (it excludes
+    nothing). The count comes from `search_counts` alone when a single word of one term is
+    left, or when the word's commonest term alone holds more than `limits.cap` documents
+    (shown as "10 000+"). Otherwise the postings are intersected: all at once when the words
+    have at most `limits.exact_rows` postings in the kind, else in windows of document
+    numbers from the kind's first, each sized to find `cap` + 1 documents at the share found
+    so far, at most `limits.windows` of them: counting stops there and the count found is
+    shown as a lower bound ("n+", never a wrong number). The documents returned are always
+    the kind's first `limit` holding every word."""
+    size = last - first + 1
+    if any(w.total[kind] == 0 for w in words):
+        return Found(0, False, [])
+    words = [w for w in words if w.most[kind] < size]
+    if not words:
+        return Found(size, False, list(range(first, min(last, first + limit - 1) + 1)))
+    known = None
+    if len(words) == 1 and words[0].total[kind] == words[0].most[kind]:
+        known = Found(words[0].total[kind], False, [])
+    elif len(words) == 1 and words[0].most[kind] > limits.cap:
+        known = Found(limits.cap, True, [])
+    want = limit if known else limits.cap + 1  # documents to find before stopping
+    if sum(w.total[kind] for w in words) <= limits.exact_rows:
+        span = size
+    else:  # expected share of the kind holding every word: as if the words were independent
+        share = (max(words[0].most[kind], 1) / size if known else
+                 math.prod(min(1.0, w.total[kind] / size) for w in words))
+        span = max(limits.min_window, math.ceil(SPARE * want / share))
+    found, docs, start = 0, [], first
+    for window in range(limits.windows):
+        end = last if known and window == limits.windows - 1 else min(last, start + span - 1)
+        sql = _matches(words, kind, start, end)
+        n, top = con.execute(f"SELECT count(*), min(doc, ?) FROM ({sql})", [limit]).fetchone()
+        found += n
+        docs += (top or [])[:limit - len(docs)]
+        if end == last or found >= want:
+            break
+        share = found / (end - first + 1) or 1 / (end - first + 1) / 8
+        start, span = end + 1, max(span, math.ceil(SPARE * (want - found) / share))
+    else:
+        end = None
+    if known:
+        return Found(known.count, known.capped, docs)
+    if end == last:
+        return Found(found, False, docs)
+    return Found(min(found, limits.cap), True, docs)
+
+
+def _rows(con, docs: list[int]):
+    """The index rows of `docs`: by their row number (the index is stored in doc order from
+    1, so row number = doc - 1; DuckDB reads only their row groups), checked against `doc`,
+    else by `doc` (a scan of the doc column)."""
+    columns = "doc, kind, key, label, contracts, amount_usd"
+    rows = con.execute(f"SELECT {columns} FROM search_index WHERE rowid IN"
+                       " (SELECT unnest(?::BIGINT[])) ORDER BY doc", [[d - 1 for d in docs]]).df()
+    if list(rows["doc"]) != docs:
+        rows = con.execute(f"SELECT {columns} FROM search_index WHERE doc IN"
+                           " (SELECT unnest(?::INTEGER[])) ORDER BY doc", [docs]).df()
+    return rows
 
 
 def _empty() -> dict[str, dict]:
-    return {kind: {"count": 0, "rows": pd.DataFrame(columns=["key", "label", "contracts",
-                                                             "amount_usd"])}
+    return {kind: {"count": 0, "capped": False,
+                   "rows": pd.DataFrame(columns=["key", "label", "contracts", "amount_usd"])}
             for kind in KINDS}
 
 
-def search(con, text: str | None, limit: int = 20) -> dict[str, dict]:
-    """kind -> {"count": rows matched, "rows": the first `limit` (key, label, contracts,
-    amount_usd)}: parties by their number of contracts, contracts by their value."""
+def search(con, text: str | None, limit: int = 20, limits: Limits = LIMITS) -> dict[str, dict]:
+    """kind -> {"count": rows matched (at least that many when "capped"), "capped", "rows":
+    the first `limit` (key, label, contracts, amount_usd)}: parties by their number of
+    contracts, contracts by their value."""
     words = [w for w in query_words(con, text) if w]
-    ranges = [_terms(con, w) for w in dict.fromkeys(words)]
-    if not words or None in ranges:
+    stats = [_word(con, w) for w in dict.fromkeys(words)]
+    if not words or None in stats:
         return _empty()
-    docs, params = _docs(ranges)
-    # a kind's documents are one run of numbers: count them and take the first `limit`
-    counted = con.execute(
-        f"""SELECT k.kind, count(*) AS matched, min(m.doc, ?) AS top
-            FROM ({docs}) m JOIN search_kinds k ON m.doc BETWEEN k.first AND k.last
-            GROUP BY k.kind""", [limit, *params]).fetchall()
-    top = sorted(d for _, _, first in counted for d in first)
-    rows = con.execute(
-        """SELECT doc, kind, key, label, contracts, amount_usd FROM search_index
-           WHERE doc IN (SELECT unnest(?::INTEGER[])) ORDER BY doc""", [top]).df()
+    runs = {kind: (first, last) for kind, first, last
+            in con.execute("SELECT kind, first, last FROM search_kinds").fetchall()}
+    found = {kind: _find(con, stats, kind, *runs[kind], limit, limits)
+             for kind in KINDS if kind in runs}
+    top = sorted(d for f in found.values() for d in f.docs)
+    rows = _rows(con, top)
     out = _empty()
-    for kind, matched, _ in counted:
-        out[kind] = {"count": int(matched), "rows": rows[rows["kind"] == kind][
+    for kind, f in found.items():
+        out[kind] = {"count": f.count, "capped": f.capped, "rows": rows[rows["kind"] == kind][
             ["key", "label", "contracts", "amount_usd"]].reset_index(drop=True)}
     return out

@@ -174,8 +174,13 @@ def compute(wh, full: bool = False) -> dict:
              for name in definitions()]
     try:
         changed = inputs.stale(wh, "flags", INPUTS_SQL, code_version(), full)
+        # One statement per rule: in one UNION ALL of every rule DuckDB holds the hash tables
+        # of several rules at once and cannot spill them (10 M contracts ran out of a 5.5 GiB
+        # limit; each rule alone fits in a tenth of it, docs/scale.md).
         with wh.using(**relations()):
-            wh.execute("CREATE OR REPLACE TEMP TABLE new_flags AS " + " UNION ALL ".join(parts))
+            wh.execute(f"CREATE OR REPLACE TEMP TABLE new_flags AS {parts[0]} LIMIT 0")
+            for part in parts:
+                wh.execute(f"INSERT INTO new_flags {part}")
         removed = inputs.replace(wh, "flags", "flags", "new_flags")
         per_flag = {flag: {"raised": raised, "clear": clear} for flag, raised, clear in wh.query(
             "SELECT flag, count(*) FILTER (WHERE raised), count(*) FILTER (WHERE NOT raised)"

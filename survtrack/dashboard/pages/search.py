@@ -29,11 +29,15 @@ def _group(kind: str, found: dict, lang: str) -> html.Section:
                   className="hint"),
     ]) for row in rows]
     more = found["count"] - len(rows)
+    # a capped count is a lower bound: counting stopped there (analysis/search.py)
+    count = formats.number(found["count"], lang) + ("+" if found["capped"] else "")
     return html.Section([
-        html.H2(f"{t('search_' + kind, lang)} ({formats.number(found['count'], lang)})"),
+        html.H2(f"{t('search_' + kind, lang)} ({count})"),
         html.Ul(items) if items else html.P(t("search_none", lang), className="empty"),
-        html.P(t("search_more", lang).format(n=formats.number(more, lang)), className="hint")
-        if more > 0 else None,
+        html.P(t("search_more_capped", lang).format(n=formats.number(found["count"], lang))
+               if found["capped"] else
+               t("search_more", lang).format(n=formats.number(more, lang)), className="hint")
+        if more > 0 or found["capped"] else None,
     ], id=f"search-{kind}s", className="search-group")
 
 
