@@ -25,6 +25,7 @@ from pathlib import Path
 
 from baseline import p95, ratio, timings
 
+from survtrack import config
 from survtrack.analysis import spending
 from survtrack.analysis.facts import publish_snapshot
 from survtrack.analysis.spending import Filters
@@ -43,6 +44,7 @@ def generate(db: Path, n: int) -> None:
     started = time.perf_counter()
     with Warehouse(db) as wh:
         con = wh.con
+        con.execute("SET memory_limit = ?", [config.build_memory()])  # as a build: 4 GB
         con.execute("SET preserve_insertion_order = false")
         con.execute(f"""
             INSERT INTO organizations (org_id, name, scheme, identifier, country, entity_id)

@@ -145,3 +145,46 @@ def test_an_older_snapshots_cubes_are_left_aside(tmp_path, demo_db):
     finally:
         older.close()
         scan.close()
+
+
+YEARLESS = ("spending_by_vendor_total", "spending_by_buyer_total",
+            "spending_by_vendor_category_total", "spending_by_buyer_category_total")
+
+
+def test_views_without_a_year_read_the_year_less_cubes(scan_and_cubes, values):
+    """The views that neither group nor filter by year (totals, top parties, concentration,
+    what is left out, counts) read the cubes summed over the years; the comparisons above
+    check their answers."""
+    _, cubes = scan_and_cubes
+    assert set(YEARLESS) <= spending._tables(cubes)
+    category = values["category"][0]
+    chosen = {
+        (Filters(), "vendor", False): "spending_by_vendor_total",
+        (Filters(), "vendor", True): "spending_by_vendor",
+        (Filters(), "buyer", False): "spending_by_buyer_total",
+        (Filters(category=category), "vendor", False): "spending_by_vendor_category_total",
+        (Filters(category=category), "buyer", False): "spending_by_buyer_category_total",
+        (Filters(year_from=2020), "vendor", False): "spending_by_vendor",
+    }
+    for (f, grain, years), table in chosen.items():
+        assert spending._relation(cubes, f, grain, years)[0] == table, (f, grain, years)
+
+
+def test_a_snapshot_without_the_year_less_cubes_answers_from_the_others(tmp_path, demo_db,
+                                                                        values):
+    """A snapshot published before the year-less cubes existed reads the year cubes."""
+    path = tmp_path / "before.duckdb"
+    path.write_bytes(current_snapshot(demo_db).read_bytes())
+    with duckdb.connect(str(path)) as con:
+        for table in YEARLESS:
+            con.execute(f"DROP TABLE {table}")
+    before = duckdb.connect(str(path), read_only=True)
+    scan = facts_alone(path)
+    try:
+        assert spending._relation(before, Filters(), "vendor", False)[0] == "spending_by_vendor"
+        for f in (Filters(), Filters(category=values["category"][0]),
+                  Filters(surveillance_only=False, measure="paid")):
+            same(scan, before, f)
+    finally:
+        before.close()
+        scan.close()

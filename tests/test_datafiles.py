@@ -49,11 +49,11 @@ def test_one_palette_for_dashboard_and_notebooks():
     bars = pd.DataFrame({"vendor_key": ["a", "b", OTHERS], "vendor_name": ["A", "B", "others"],
                          "year": [2019, 2019, 2019], "amount": [3.0, 2.0, 1.0],
                          "contracts": [1, 1, 1]})
-    colours = [trace.marker.color for trace in vendor_year_bars(bars, "RUB").data]
+    colours = [trace["marker"]["color"] for trace in vendor_year_bars(bars, "RUB")["data"]]
     assert colours == [palette.vendor_colour("a"), palette.vendor_colour("b"), palette.OTHERS]
     # a vendor's colour is its key's, not its rank's: first or second, "b" stays "b"
     swapped = bars.assign(amount=[1.0, 3.0, 1.0]).iloc[[1, 0, 2]]
-    assert [tr.marker.color for tr in vendor_year_bars(swapped, "RUB").data][:2] == \
+    assert [tr["marker"]["color"] for tr in vendor_year_bars(swapped, "RUB")["data"]][:2] == \
         [palette.vendor_colour("b"), palette.vendor_colour("a")]
     # seven vendors of one chart never look alike: a shared colour gets another fill
     keys = [f"ent:v{i}" for i in range(40)]

@@ -146,6 +146,28 @@ CUBES = {
 }
 
 
+# The same sums without the year: a view that does not group or filter by year (the totals,
+# the top vendors and buyers, their concentration, what is left out) reads a few rows per
+# party instead of one per party and year. Summed from the cubes above (or, per category,
+# from facts_by_category), with the year cubes' column types; `first_year` and `last_year`
+# bound the years summed. In the per-category ones a contract counts once in each of its
+# categories, so they answer a view filtered by one category only (`categories` is that
+# category alone, so the views' category condition reads them as it reads the contracts).
+COUNT_SUMS = ("n", "n_unconverted", "n_no_amount", "n_cancelled", "n_paid", "n_paid_unconverted")
+RESUMS = ", ".join([f"sum({c})::BIGINT AS {c}" for c in COUNT_SUMS]
+                   + [f"sum({c}) AS {c}" for c in ("usd", "amt", "pusd", "pamt", *LEFT_OUT)])
+YEARLESS = "country, source, currency, tagged"
+for _party in ("vendor", "buyer"):
+    CUBES[f"spending_by_{_party}_total"] = f"""
+        SELECT {_party}_key, any_value({_party}_name) AS {_party}_name, {YEARLESS},
+               min(year) AS first_year, max(year) AS last_year, {RESUMS}
+        FROM spending_by_{_party} GROUP BY {_party}_key, {YEARLESS}"""
+    CUBES[f"spending_by_{_party}_category_total"] = f"""
+        SELECT category, [category] AS categories, {_party}_key,
+               any_value({_party}_name) AS {_party}_name, {YEARLESS},
+               min(year) AS first_year, max(year) AS last_year, {RESUMS}
+        FROM facts_by_category GROUP BY category, {_party}_key, {YEARLESS}"""
+
 
 def parties_sql(facts: str) -> str:
     """Every vendor and buyer once with its contract count and every name merged into it."""

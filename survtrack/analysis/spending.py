@@ -18,6 +18,7 @@ snapshot provides it, else compute the same rows from the tidy tables.
 from __future__ import annotations
 
 import copy
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -84,6 +85,10 @@ class Filters:
 def _tables(con) -> set[str]:
     """The tables of the database; cubes of another shape than this survtrack's (a snapshot
     published by an older one) left out, so the views read the contracts instead."""
+    return _per_snapshot(con, "tables", lambda: _read_tables(con))
+
+
+def _read_tables(con) -> set[str]:
     tables = {r[0] for r in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
     ).fetchall()}
@@ -99,14 +104,18 @@ def _tables(con) -> set[str]:
 # file: a published snapshot never changes, so they are computed once per process.
 _PER_SNAPSHOT: dict[tuple[str, str], Any] = {}
 PER_SNAPSHOT_ENTRIES = 64
+_DATABASE_OF: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # con -> (path, readonly)
 
 
 def _per_snapshot(con, key: str, compute):
     """`compute()`, kept per snapshot file when `con` reads a published snapshot (read-only,
     in a `.snapshot` folder); computed every time on a warehouse, which changes."""
-    path, readonly = con.execute(
-        "SELECT path, readonly FROM duckdb_databases()"
-        " WHERE database_name = current_database()").fetchone()
+    found = _DATABASE_OF.get(con)
+    if found is None:  # a connection (a thread's cursor) reads one database for life
+        found = _DATABASE_OF[con] = con.execute(
+            "SELECT path, readonly FROM duckdb_databases()"
+            " WHERE database_name = current_database()").fetchone()
+    path, readonly = found
     if not (readonly and path and Path(path).parent.name.endswith(".snapshot")):
         return compute()
     found = _PER_SNAPSHOT.get((path, key))
@@ -122,14 +131,25 @@ def _facts(con, tables: set[str] | None = None) -> str:
     return "contract_facts" if "contract_facts" in tables else f"({FACTS_SQL})"
 
 
-# grain -> (cube table, filters the cube cannot answer)
-CUBE_FOR = {"vendor": ("spending_by_vendor", ("category", "buyer", "flag")),
-            "buyer": ("spending_by_buyer", ("category", "vendor", "exclude_vendors", "vendors",
-                                            "flag")),
-            "category": ("spending_by_category",
-                         ("category", "buyer", "vendor", "exclude_vendors", "vendors", "flag")),
-            "flag": ("spending_by_flag",
-                     ("category", "buyer", "vendor", "exclude_vendors", "vendors", "flag"))}
+# grain -> the cubes that may answer a view, tried in order: (table, the filters it cannot
+# answer, the filters it needs, whether it has a row per year). The year-less ones (facts.py)
+# answer the views that neither group nor filter by year, in fewer rows.
+_NO_YEAR = ("year_from", "year_to", "undated")
+CUBE_FOR = {
+    "vendor": [("spending_by_vendor_category_total", ("buyer", "flag", *_NO_YEAR),
+                ("category",), False),
+               ("spending_by_vendor_total", ("category", "buyer", "flag", *_NO_YEAR), (), False),
+               ("spending_by_vendor", ("category", "buyer", "flag"), (), True)],
+    "buyer": [("spending_by_buyer_category_total",
+               ("vendor", "exclude_vendors", "vendors", "flag", *_NO_YEAR), ("category",), False),
+              ("spending_by_buyer_total",
+               ("category", "vendor", "exclude_vendors", "vendors", "flag", *_NO_YEAR), (), False),
+              ("spending_by_buyer", ("category", "vendor", "exclude_vendors", "vendors", "flag"),
+               (), True)],
+    "category": [("spending_by_category",
+                  ("category", "buyer", "vendor", "exclude_vendors", "vendors", "flag"), (), True)],
+    "flag": [("spending_by_flag",
+              ("category", "buyer", "vendor", "exclude_vendors", "vendors", "flag"), (), True)]}
 # filter -> (copy of the contracts clustered by it, its column there), tried in this order:
 # a view filtered by one reads only the row groups holding its value. The category and flag
 # copies hold a contract once per category (raised flag), so the value selects each once.
@@ -139,14 +159,16 @@ CLUSTERED = {"vendor": ("facts_by_vendor", "vendor_key"),
              "category": ("facts_by_category", "category")}
 
 
-def _relation(con, f: Filters, grain: str) -> tuple[str, list]:
+def _relation(con, f: Filters, grain: str, years: bool = True) -> tuple[str, list]:
     """The rows a view sums (and the relation's own bound parameters): a snapshot's cube
-    where it answers the filters; else the contracts, from a copy clustered by a filtered
-    value where there is one."""
+    where it answers the filters (with `years`, one with a `year` per row); else the
+    contracts, from a copy clustered by a filtered value where there is one."""
     tables = _tables(con)
-    cube, unanswerable = CUBE_FOR[grain]
-    if cube in tables and not any(getattr(f, name) for name in unanswerable):
-        return cube, []
+    for cube, unanswerable, needed, per_year in CUBE_FOR[grain]:
+        if cube in tables and (per_year or not years) \
+                and all(getattr(f, name) for name in needed) \
+                and not any(getattr(f, name) for name in unanswerable):
+            return cube, []
     rows, params = _contract_rows(con, f, tables)
     if grain == "category":
         # a contract counts once in each of its categories (unnested after the filter)
@@ -213,8 +235,10 @@ def _where(f: Filters) -> tuple[str, list]:
     return " AND ".join(conds), params
 
 
-def _selected(con, f: Filters, grain: str = "vendor") -> tuple[str, list]:
-    """`WITH sel AS (...)`: the filtered rows, `value` the money summed and `n` contracts.
+def _selected(con, f: Filters, grain: str = "vendor", years: bool = True) -> tuple[str, list]:
+    """`WITH sel AS (...)`: the filtered rows, `value` the money summed and `n` contracts;
+    `first_year` and `last_year` the years they span (without `years`, sel may have no
+    `year` of its own: a year-less cube).
 
     `value` is the contracts' value, or with `measure=paid` their published payments. In USD,
     `unconverted` counts contracts with money but no USD figure; in an original currency
@@ -225,17 +249,23 @@ def _selected(con, f: Filters, grain: str = "vendor") -> tuple[str, list]:
     usd, amt, not_converted = MEASURE_COLUMNS[f.measure]
     value = usd if f.usd else amt
     unconverted = not_converted if f.usd else "0"
-    relation, relation_params = _relation(con, f, grain)
-    sql = (f"WITH sel AS (SELECT *, {value} AS value, {unconverted} AS unconverted"
+    relation, relation_params = _relation(con, f, grain, years)
+    span = "" if _is_yearless(relation) else ", year AS first_year, year AS last_year"
+    sql = (f"WITH sel AS (SELECT *, {value} AS value, {unconverted} AS unconverted{span}"
            f" FROM {relation} WHERE {where})")
     return sql, [*relation_params, *params]
+
+
+def _is_yearless(relation: str) -> bool:
+    return any(relation == cube for cubes in CUBE_FOR.values()
+               for cube, _, _, per_year in cubes if not per_year)
 
 
 def totals(con, f: Filters) -> pd.DataFrame:
     """One row: contracts, vendors, buyers, total, and what the total leaves out: contracts
     not converted, without an amount (or, for `paid`, without published payments), and
     cancelled ones (listed, never summed)."""
-    sel, params = _selected(con, f, "vendor")
+    sel, params = _selected(con, f, "vendor", years=False)
     no_money = ("n_no_amount" if f.measure == "value"
                 else "n - n_cancelled - n_paid")  # paid: no payments published
     out = con.execute(
@@ -246,9 +276,9 @@ def totals(con, f: Filters) -> pd.DataFrame:
                   coalesce(sum({no_money}), 0) AS no_amount,
                   coalesce(sum(n_cancelled), 0) AS cancelled,
                   coalesce(sum(n_paid), 0) AS with_payments,
-                  min(year) AS first_year, max(year) AS last_year
+                  min(first_year) AS first_year, max(last_year) AS last_year
            FROM sel""", params).df()
-    sel, params = _selected(con, f, "buyer")
+    sel, params = _selected(con, f, "buyer", years=False)
     rollup = "" if f.buyer_level == levels.DEFAULT else \
         f"LEFT JOIN ({levels.ROLLUP_SQL}) r ON r.key = s.buyer_key"
     out.insert(2, "buyers", con.execute(
@@ -263,7 +293,7 @@ def sole_currency(con, f: Filters) -> str | None:
     view shows the same contracts as in US dollars, and nothing is left out unconverted."""
     anything = f.with_(currency="USD")
     where, params = _where(anything)
-    relation, relation_params = _relation(con, anything, "vendor")
+    relation, relation_params = _relation(con, anything, "vendor", years=False)
     found = con.execute(
         f"""SELECT DISTINCT currency FROM {relation}
             WHERE {where} LIMIT 2""", [*relation_params, *params]).fetchall()
@@ -278,7 +308,7 @@ def not_converted(con, f: Filters) -> pd.DataFrame:
     if not f.usd:
         return pd.DataFrame(columns=["currency", "amount", "contracts", "undated"])
     where, params = _where(f)
-    relation, relation_params = _relation(con, f, "vendor")
+    relation, relation_params = _relation(con, f, "vendor", years=False)
     money, n, undated = ("left_amt", "left_n", "left_undated") if f.measure == "value" \
         else ("left_pamt", "left_pn", "left_pundated")
     return con.execute(
@@ -295,13 +325,15 @@ def by_vendor_year(con, f: Filters, top: int = 7) -> pd.DataFrame:
     Columns: vendor_key, vendor_name, year (NULL where the signing date is unknown), amount,
     contracts, rank (1 = biggest; OTHERS last).
     """
-    sel, params = _selected(con, f, "vendor")
-    # the top vendors first (a top-N of the vendors' sums), then one pass sums each top
-    # vendor's years and the others' years: no join of every row with its vendor's rank
+    # the top vendors first (a top-N of the vendors' sums, from a year-less cube where one
+    # answers), then one pass sums each top vendor's years and the others' years: no join of
+    # every row with its vendor's rank
+    sel, params = _selected(con, f, "vendor", years=False)
     leaders = con.execute(
         f"""{sel} SELECT vendor_key, any_value(vendor_name) AS vendor_name FROM sel
            GROUP BY vendor_key ORDER BY sum(value) DESC NULLS LAST, vendor_key LIMIT ?""",
         [*params, top]).fetchall()
+    sel, params = _selected(con, f, "vendor")
     keys = [k for k, _ in leaders]
     names = dict(leaders)
     out = con.execute(
@@ -320,7 +352,7 @@ def _by(con, f: Filters, grain: str, key: str, name: str, limit: int | None) -> 
     share; for vendors and buyers also `names` (how many names are merged into the entity),
     `bodies` (how many bodies a rolled-up buyer counts), `members` (a joint award's) and
     `member_of` (the joint awards a member's money is counted with instead)."""
-    sel, params = _selected(con, f, grain)
+    sel, params = _selected(con, f, grain, years=False)
     limit_sql = "LIMIT ?" if limit else ""
     lvl = f.buyer_level if grain == "buyer" else levels.DEFAULT
     party = grain in ("vendor", "buyer") and key.endswith("_key")
@@ -374,7 +406,7 @@ def by_year(con, f: Filters) -> pd.DataFrame:
 
 def concentration(con, f: Filters) -> pd.DataFrame:
     """Market concentration among vendors: HHI (0-10,000 on % shares), top-1/top-5 shares."""
-    sel, params = _selected(con, f, "vendor")
+    sel, params = _selected(con, f, "vendor", years=False)
     return con.execute(
         f"""{sel}, v AS (SELECT vendor_key, sum(value) AS amount FROM sel
                         WHERE value IS NOT NULL GROUP BY vendor_key),
@@ -542,7 +574,7 @@ def contracts(con, f: Filters, *, offset: int = 0, limit: int = 100,
 
 def count_contracts(con, f: Filters, conditions: Sequence[Condition] = ()) -> int:
     if not conditions:  # a cube counts faster than the contracts themselves
-        sel, params = _selected(con, f, "vendor")
+        sel, params = _selected(con, f, "vendor", years=False)
         return int(con.execute(f"{sel} SELECT coalesce(sum(n), 0) FROM sel",
                                params).fetchone()[0])
     sql, params = where(f, conditions)

@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ENTRIES = 1024  # the warmed landing views (warm.py) are 100-200 of them
 HEADER = "X-Survtrack-Cache"  # hit or miss, on every cached callback's answer
+# on the background warm-up's requests (warm.py): it never makes a visitor wait for it
+WARMING = "X-Survtrack-Warming"
 FOLDER = "dashboard-cache"  # in <db>.snapshot/, one subfolder per snapshot
 # The callbacks whose answers are kept (Dash's output ids): the page (with its title), the grid's
 # rows, and the vendor and buyer searches. Callbacks that only rewrite the URL are cheap and not
@@ -124,6 +126,15 @@ class CallbackCache:
         key, store = found
         body = store.get(key)
         if body is None and isinstance(store, FileSystemCache):
+            if request.headers.get(WARMING):
+                # the warm-up runs at a lower priority: a visitor waiting on its lock would
+                # wait behind every busy process on the machine. So it skips a view someone
+                # computes now and computes the others without their lock (a visitor who asks
+                # meanwhile computes it too, at a visitor's priority).
+                if self._busy(store.survtrack_locks, key):
+                    g.survtrack_cache = None
+                    return Response(status=204)
+                return None
             # one computes, the others wait for its answer: the first visitors of a view,
             # whichever worker they reach, do not all render it at once
             g.survtrack_cache_lock = self._computing(store.survtrack_locks, key)
@@ -142,6 +153,17 @@ class CallbackCache:
         lock = open(folder / key.rsplit(":", 1)[1], "a")  # noqa: SIM115 (closed at teardown)
         fcntl.flock(lock, fcntl.LOCK_EX)
         return lock
+
+    @staticmethod
+    def _busy(folder: Path, key: str) -> bool:
+        """Whether some request computes `key` now (holds its lock)."""
+        folder.mkdir(exist_ok=True)
+        with open(folder / key.rsplit(":", 1)[1], "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+        return False  # closing the file released the lock
 
     def _keep(self, response: Response) -> Response:
         found = g.pop("survtrack_cache", None)

@@ -96,7 +96,7 @@ def warm(app, reader, first_only: bool = False, keep_going=lambda: True) -> int:
     for n, body in enumerate(asked):
         if not keep_going():
             return n
-        client.post(UPDATE, json=body)
+        client.post(UPDATE, json=body, headers={cache.WARMING: "1"})
     return len(asked)
 
 
