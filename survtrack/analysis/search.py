@@ -312,23 +312,25 @@ def _find(con, words: list[Word], kind: str, first: int, last: int, limit: int,
     return Found(min(found, limits.cap), True, docs)
 
 
-def _rows(con, docs: list[int]):
-    """The index rows of `docs`: by their row number (the index is stored in doc order from
-    1, so row number = doc - 1; DuckDB reads only their row groups), checked against `doc`,
-    else by `doc` (a scan of the doc column)."""
-    columns = "doc, kind, key, label, contracts, amount_usd"
-    rows = con.execute(f"SELECT {columns} FROM search_index WHERE rowid IN"
-                       " (SELECT unnest(?::BIGINT[])) ORDER BY doc", [[d - 1 for d in docs]]).df()
-    if list(rows["doc"]) != docs:
-        rows = con.execute(f"SELECT {columns} FROM search_index WHERE doc IN"
-                           " (SELECT unnest(?::INTEGER[])) ORDER BY doc", [docs]).df()
+COLUMNS = ["key", "label", "contracts", "amount_usd"]  # of each result row
+
+
+def _rows(con, docs: list[int]) -> list[tuple]:
+    """(doc, kind, *COLUMNS) of `docs`: by their row number (the index is stored in doc order
+    from 1, so row number = doc - 1; DuckDB reads only their row groups), checked against
+    `doc`, else by `doc` (a scan of the doc column)."""
+    select = f"SELECT doc, kind, {', '.join(COLUMNS)} FROM search_index"
+    rows = con.execute(f"{select} WHERE rowid IN (SELECT unnest(?::BIGINT[])) ORDER BY doc",
+                       [[d - 1 for d in docs]]).fetchall()
+    if [row[0] for row in rows] != docs:
+        rows = con.execute(f"{select} WHERE doc IN (SELECT unnest(?::INTEGER[])) ORDER BY doc",
+                           [docs]).fetchall()
     return rows
 
 
-def _empty() -> dict[str, dict]:
-    return {kind: {"count": 0, "capped": False,
-                   "rows": pd.DataFrame(columns=["key", "label", "contracts", "amount_usd"])}
-            for kind in KINDS}
+def _group(count: int = 0, capped: bool = False, rows: list[tuple] = ()) -> dict:
+    rows = pd.DataFrame(list(rows), columns=COLUMNS).astype({"amount_usd": float})  # None: NaN
+    return {"count": count, "capped": capped, "rows": rows}
 
 
 def search(con, text: str | None, limit: int = 20, limits: Limits = LIMITS) -> dict[str, dict]:
@@ -338,15 +340,12 @@ def search(con, text: str | None, limit: int = 20, limits: Limits = LIMITS) -> d
     words = [w for w in query_words(con, text) if w]
     stats = [_word(con, w) for w in dict.fromkeys(words)]
     if not words or None in stats:
-        return _empty()
+        return {kind: _group() for kind in KINDS}
     runs = {kind: (first, last) for kind, first, last
             in con.execute("SELECT kind, first, last FROM search_kinds").fetchall()}
     found = {kind: _find(con, stats, kind, *runs[kind], limit, limits)
              for kind in KINDS if kind in runs}
-    top = sorted(d for f in found.values() for d in f.docs)
-    rows = _rows(con, top)
-    out = _empty()
-    for kind, f in found.items():
-        out[kind] = {"count": f.count, "capped": f.capped, "rows": rows[rows["kind"] == kind][
-            ["key", "label", "contracts", "amount_usd"]].reset_index(drop=True)}
-    return out
+    rows = _rows(con, sorted(d for f in found.values() for d in f.docs))
+    return {kind: _group(found[kind].count, found[kind].capped,
+                         [row[2:] for row in rows if row[1] == kind]) if kind in found
+            else _group() for kind in KINDS}
