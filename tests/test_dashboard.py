@@ -17,7 +17,13 @@ from openpyxl import load_workbook
 
 from survtrack.analysis.spending import Filters
 from survtrack.dashboard import formats, urls
-from survtrack.dashboard.app import create_app, drill_down, filters_to_search, render
+from survtrack.dashboard.app import (
+    create_app,
+    drill_down,
+    filters_to_search,
+    filters_to_url,
+    render,
+)
 from survtrack.dashboard.i18n import t
 from survtrack.dashboard.pages.contracts import page_rows
 from survtrack.warehouse.snapshot import SnapshotReader
@@ -230,6 +236,13 @@ def test_controls_write_the_url_and_bars_drill_down():
     assert drill_down("?to=2021", "v1", None)[1] == "?vendor=v1&to=2021"  # legend entry
     assert drill_down("", "__others__", 2020, ["v2", "v1"])[1] == (
         "?from=2020&to=2020&not_vendor=v1&not_vendor=v2")
+    # the party controls choose several: vendors -> compare mode, buyers -> /compare
+    parties = [None] * 4 + [["b1"], ["v1", "v2"], None, None, True, "value", None]
+    assert filters_to_url(parties, "?level=agency") == (
+        "/", "?buyer=b1&vendor=v1&vendor=v2&level=agency")
+    parties[4:6] = [["b1", "b2"], ["v1"]]
+    assert filters_to_url(["RU", *parties[1:]], "?level=agency&not_vendor=v3&lang=ru") == (
+        "/compare", "?country=RU&buyer=b1&buyer=b2&level=agency&lang=ru")
     # a control change keeps the exclusion no control shows
     assert filters_to_search([None] * 8 + [True, "value", None],
                              "?not_vendor=v1&lang=ru") == "?not_vendor=v1&lang=ru"

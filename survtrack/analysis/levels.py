@@ -51,6 +51,16 @@ def members_of_sql(lvl: str) -> str:
     return f"SELECT key FROM ({ROLLUP_SQL}) WHERE {level(lvl)} = ?"
 
 
+def rolled_up(con, key: str, lvl: str) -> str:
+    """The body `key` is counted with at level `lvl` (itself at the office level, or when it
+    is no entity)."""
+    if level(lvl) == DEFAULT:
+        return key
+    found = con.execute(f"SELECT {level(lvl)} FROM ({ROLLUP_SQL}) WHERE key = ?",
+                        [key]).fetchone()
+    return found[0] if found and found[0] else key
+
+
 def info_sql(lvl: str = DEFAULT) -> str:
     """Per key at level `lvl`: its display `name` (NULL for a key that is no entity), `names`
     (how many distinct names are merged into it, or into the bodies rolled into it),

@@ -650,9 +650,10 @@ def _choices(con) -> dict[str, list]:
 
 
 def search_parties(con, role: str, text: str | None, limit: int = 30,
-                   include: str | None = None) -> pd.DataFrame:
+                   include: str | list[str] | tuple[str, ...] | None = None) -> pd.DataFrame:
     """Vendors or buyers (key, name, contracts, names) whose name, key or any name merged
-    into it contains `text`."""
+    into it contains `text`; the `include`d keys (one or several: the selected ones) first,
+    beyond the `limit`."""
     if role not in ("vendor", "buyer"):
         raise ValueError(f"role is vendor or buyer, not {role!r}")
     if not text and include is None:  # the busiest: the same for every view of a snapshot
@@ -662,17 +663,19 @@ def search_parties(con, role: str, text: str | None, limit: int = 30,
 
 
 def _search_parties(con, role: str, text: str | None, limit: int,
-                    include: str | None) -> pd.DataFrame:
+                    include: str | list[str] | tuple[str, ...] | None) -> pd.DataFrame:
     tables = _tables(con)
     parties = "parties" if "parties" in tables else f"({parties_sql(_facts(con, tables))})"
     pattern = "%" + (text or "")[:MAX_TEXT].replace("\\", "\\\\").replace("%", "\\%") \
         .replace("_", "\\_") + "%"
+    included = [include] if isinstance(include, str) else list(include or [])
     return con.execute(
         f"""SELECT key, name, contracts, names FROM {parties}
             WHERE role = ? AND (name ILIKE ? ESCAPE '\\' OR key ILIKE ? ESCAPE '\\'
-                                OR names ILIKE ? ESCAPE '\\' OR key = ?)
-            ORDER BY (key = ?) DESC NULLS LAST, contracts DESC, key LIMIT ?""",
-        [role, pattern, pattern, pattern, include, include, limit]).df()
+                                OR names ILIKE ? ESCAPE '\\' OR list_contains(?::VARCHAR[], key))
+            ORDER BY list_contains(?::VARCHAR[], key) DESC, contracts DESC, key LIMIT ?""",
+        [role, pattern, pattern, pattern, included, included,
+         limit + max(len(included) - 1, 0)]).df()
 
 
 def party_profile(con, role: str, key: str) -> dict:

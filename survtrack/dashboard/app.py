@@ -103,31 +103,52 @@ def refused(path: str, query: dict, unknown: dict[str, tuple[str, list]], lang: 
         shown = ", ".join(map(str, known[:30])) + (" …" if len(known) > 30 else "")
         lines.append(html.P(t("unknown_value", lang).format(
             filter=t("f_" + name, lang), value=value, known=shown or "–")))
-    return html.Div([html.H2(t("refused_title", lang)), *lines,
+    return html.Div([html.H1(t("refused_title", lang)), *lines,
                      dcc.Link(t("without_filter", lang),
                               href=path + ("?" + urlencode(params, doseq=True) if params else ""),
                               id="without-filter")], id="unknown-filter")
 
 
+def _keys(value) -> list[str]:
+    """A party control's value (a list of keys, or one key) as a list."""
+    if value in (None, ""):
+        return []
+    return [v for v in value if v] if isinstance(value, list) else [value]
+
+
 def filters_to_search(values: list, search: str | None) -> str:
-    """The URL query for the control values (keeping the language)."""
+    """The URL query for the control values (keeping the language). Several vendors chosen:
+    compare mode (vendor=a&vendor=b)."""
     (country, source, category, currency, buyer, vendor, year_from, year_to, surv, measure,
      flag) = values
     query = {"country": country, "source": source, "category": category,
-             "currency": currency, "buyer": buyer, "vendor": vendor,
+             "currency": currency, "buyer": (_keys(buyer) or [None])[0],
              "from": year_from, "to": year_to, "scope": None if surv else "all",
              "measure": measure, "flag": flag}
     current = parse_search(search)
     query = {k: str(v) for k, v in query.items() if v not in (None, "")}
+    query["vendor"] = _keys(vendor)
     query["not_vendor"] = current.get("not_vendor", [])  # no control shows it: keep it
-    if vendor in (None, "") and len(current.get("vendor", [])) > 1:
-        query["vendor"] = current["vendor"]  # compare mode: the vendor control shows none
     query["level"] = first(current, "level")  # the buyer tables' own switch sets it
     params = to_query(from_query(query))
     lang = language(first(current, "lang"))
     if lang != "en":
         params["lang"] = lang
     return "?" + urlencode(params, doseq=True) if params else ""
+
+
+def filters_to_url(values: list, search: str | None) -> tuple[str, str]:
+    """(pathname, search) for the control values: the overview, or with several buyers
+    chosen, those buyers side by side on /compare under the other filters."""
+    new = filters_to_search(values, search)
+    buyers = _keys(values[4])
+    if len(buyers) < 2:
+        return "/", new
+    query = parse_search(new)
+    query.pop("vendor", None)  # /compare puts buyers side by side: the vendor filters go
+    query.pop("not_vendor", None)
+    query["buyer"] = buyers
+    return "/compare", "?" + urlencode(query, doseq=True)
 
 
 def with_level(search: str | None, value: str | None) -> str:
@@ -183,6 +204,7 @@ def create_app(db_path: str | os.PathLike | None = None, *,
                assets_folder=str(Path(__file__).with_name("assets")), update_title=None)
     app.layout = html.Div([
         dcc.Location(id="url", refresh="callback-nav"),
+        dcc.Store(id="filters-open", data=False),  # the phone's filter drawer, open or not
         html.Div(id="navbar"),
         dcc.Store(id="page-meta"),
         dcc.Loading(html.Main(id="page", className="page"), delay_show=300),
@@ -208,22 +230,37 @@ def create_app(db_path: str | os.PathLike | None = None, *,
         Output("nav-menu", "is_open"), Output("nav-toggle", "aria-expanded"),
         Input("nav-toggle", "n_clicks"), State("nav-menu", "is_open"),
         prevent_initial_call=True)
+    # the drawer stays open across the re-renders its own filter changes cause, until the
+    # analyst closes it: its state is kept outside the page (filters-open), and a re-rendered
+    # drawer opens again with the focus back on the control last used (a11y.js records it)
     app.clientside_callback(
-        """function(opened, closed, open) {
-             const next = !open;
-             setTimeout(() => { const e = document.getElementById(
-               next ? 'filters-close' : 'filters-toggle'); if (e) e.focus(); }, 50);
-             return [next, String(next)]; }""",
+        """function(opened, closed, stored) {
+             // a drawer just rendered has no clicks yet: it opens as it was left
+             const clicked = opened || closed;
+             const trig = (window.dash_clientside.callback_context.triggered || [])
+               .map(t => t.prop_id);
+             const next = !clicked ? !!stored
+               : trig.some(p => p.startsWith('filters-toggle.')) ? !stored : false;
+             if (clicked || next) setTimeout(() => {
+               const last = !clicked && window.survtrackFilterFocus;
+               const e = (last && document.getElementById(last))
+                 || document.getElementById(next ? 'filters-close' : 'filters-toggle');
+               if (e) e.focus(); }, 50);
+             return [next, String(next), next]; }""",
         Output("filters-panel", "is_open"), Output("filters-toggle", "aria-expanded"),
+        Output("filters-open", "data"),
         Input("filters-toggle", "n_clicks"), Input("filters-close", "n_clicks"),
-        State("filters-panel", "is_open"), prevent_initial_call=True)
+        State("filters-open", "data"))
 
-    @app.callback(Output("url", "search"), [Input(c, "value") for c in FILTER_CONTROLS],
+    @app.callback(Output("url", "pathname", allow_duplicate=True),
+                  Output("url", "search"), [Input(c, "value") for c in FILTER_CONTROLS],
                   State("url", "search"), prevent_initial_call=True)
     def _filters(*args):
         *values, search = args
-        new = filters_to_search(values, search)
-        return no_update if new == (search or "") else new
+        path, new = filters_to_url(values, search)
+        if path == "/" and new == (search or ""):
+            return no_update, no_update
+        return (no_update if path == "/" else path), new
 
     @app.callback(Output("url", "search", allow_duplicate=True), Input("buyer-level", "value"),
                   State("url", "search"), prevent_initial_call=True)
@@ -237,7 +274,7 @@ def create_app(db_path: str | os.PathLike | None = None, *,
         def _search(text, value, role=role):
             if not text:
                 return no_update
-            found = spending.search_parties(reader.cursor(), role, text, include=value)
+            found = spending.search_parties(reader.cursor(), role, text, include=_keys(value))
             return [overview.party_option(r) for r in records(found)]
 
     @app.callback(Output("url", "pathname"), Output("url", "search", allow_duplicate=True),

@@ -30,7 +30,7 @@ def records(df: pd.DataFrame) -> list[SimpleNamespace]:
 
 def not_found(lang: str, message: str | None = None) -> html.Div:
     """A page for an unknown address or id, with the way back."""
-    return html.Div([html.H2(t("not_found", lang)),
+    return html.Div([html.H1(t("not_found", lang)),
                      html.P(message) if message else None,
                      dcc.Link(t("back_overview", lang), href=href("/", None, lang))],
                     id="not-found")
@@ -41,7 +41,9 @@ def selection_summary(f: Filters, lang: str, names: dict[str, str] | None = None
     names = names or {}
     scope = t("surveillance_only" if f.surveillance_only else "all_contracts", lang)
     badges = [dbc.Badge(scope, color="secondary", className="me-1")]
-    shown = {"country": lambda v: v, "source": lambda v: labels.source_name(v, lang),
+    from . import formats
+
+    shown = {"country": lambda v: formats.country_name(v, lang), "source": lambda v: labels.source_name(v, lang),
              "category": lambda v: labels.category_name(v, lang),
              # a key whose name is not known yet reads as a placeholder, never as the key
              "buyer": lambda v: names.get(v, t("unnamed", lang)),

@@ -154,7 +154,8 @@ def _event_markers(fig: Figure, dated: pd.DataFrame, lang: str) -> None:
     """One diamond on the baseline per year with events, its hover listing them."""
     texts, xs = [], []
     for year, group in dated.groupby(dated["occurred_on"].dt.year):
-        lines = [f"{formats.day(d, lang)}: {plain(k.replace('_', ' '))} — {plain(title, 90)}"
+        lines = [f"{formats.day(d, lang)}: {plain(labels.context_name('kind', k, lang))}"
+                 f" — {plain(title, 90)}"
                  for d, k, title in zip(group["occurred_on"], group["kind"], group["title"])]
         more = len(lines) - EVENTS_SHOWN
         texts.append("<br>".join(lines[:EVENTS_SHOWN] + ([f"+{more}"] if more > 0 else [])))

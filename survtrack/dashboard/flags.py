@@ -41,7 +41,7 @@ def selection_flags(con, f: Filters, lang: str) -> html.Div:
     """Per flag: raised of knowable contracts in the selection and the share of its money;
     each flag links to the selection narrowed to the contracts raising it."""
     rates = spending.flag_rates(con, f)
-    head = [html.H3(t("flags_title", lang)), html.P(t("flags_hint", lang), className="hint")]
+    head = [html.H2(t("flags_title", lang)), html.P(t("flags_hint", lang), className="hint")]
     if not rates.knowable.any():
         return html.Div(head + [html.P(t("flags_none", lang), className="empty")],
                         id="selection-flags")
@@ -55,7 +55,7 @@ def selection_flags(con, f: Filters, lang: str) -> html.Div:
                 if r.raised else ""),
     ], className="flag-row", **{"data-flag": r.flag}) for r in rates.itertuples()]
     heads = [t("flag_col", lang), f"{t('flag_raised', lang)} / {t('flag_knowable', lang)}",
-             t("flag_money_rate", lang), ""]
+             t("flag_money_rate", lang), t("contracts", lang)]
     return html.Div(head + [html.Table([html.Thead(html.Tr([html.Th(h) for h in heads])),
                                         html.Tbody(rows)], className="table table-sm")],
                     id="selection-flags")
@@ -65,7 +65,7 @@ def party_flags(con, role: str, key: str, f: Filters, lang: str) -> html.Div:
     """Per flag: the party's rate beside the rate of every contract in the selection."""
     mine = spending.flag_rates(con, f.with_(**{role: key}))
     everyone = spending.flag_rates(con, f.with_(**{role: None}))
-    head = [html.H3(t("flags_party_title", lang)),
+    head = [html.H2(t("flags_party_title", lang)),
             html.P(t("flags_party_hint", lang), className="hint")]
     if not mine.knowable.any():
         return html.Div(head + [html.P(t("flags_none", lang), className="empty")],
@@ -120,7 +120,7 @@ def contract_flags(con, contract_id: str, lang: str, doc_link) -> html.Div:
         for r in flags.for_contract(con, contract_id)]
     heads = [t("flag_col", lang), t("flag_status", lang), t("flag_value", lang),
              t("flag_threshold", lang), t("flag_evidence", lang), t("document", lang)]
-    return html.Div([html.H3(t("flags_contract_title", lang)),
+    return html.Div([html.H2(t("flags_contract_title", lang)),
                      html.P(t("flags_contract_hint", lang), className="hint"),
                      html.Table([html.Thead(html.Tr([html.Th(h) for h in heads])),
                                  html.Tbody(rows)], className="table table-sm")],
@@ -144,6 +144,6 @@ def contract_thread(con, contract_id: str, lang: str, doc_link) -> html.Div | No
                   className="me-2") if s["amount"] is not None else None,
         doc_link(s["document_id"]),
     ], className="thread-step", **{"data-stage": s["stage"]}) for s in steps]
-    return html.Div([html.H3(t("thread_title", lang)),
+    return html.Div([html.H2(t("thread_title", lang)),
                      html.P(t("thread_hint", lang), className="hint"),
                      html.Ol(items, className="thread")], id="contract-thread")

@@ -25,6 +25,13 @@ def grid_locale(lang: str) -> dict[str, str]:
     return {key[len("grid_"):]: t(key, lang) for key in _table() if key.startswith("grid_")}
 
 
+def dropdown_labels(lang: str) -> dict[str, str]:
+    """Dash's dropdown texts (its search box, "2 selected", "No options found") in `lang`:
+    the `dropdown_<key>` rows."""
+    return {key[len("dropdown_"):]: t(key, lang) for key in _table()
+            if key.startswith("dropdown_")}
+
+
 def t(key: str, lang: str = "en") -> str:
     """The message `key` in `lang`, falling back to English, then to the key itself."""
     row = _table().get(key)

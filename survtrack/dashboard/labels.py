@@ -6,6 +6,8 @@ text goes through here (the names are rows of i18n.csv: `source_<key>`, `categor
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from survtrack.analysis import spending
@@ -41,6 +43,12 @@ def party_label(key: str | None, name: str | None, role: str, lang: str = "en") 
     return name
 
 
+def context_name(what: str, key: str | None, lang: str = "en") -> str:
+    """A court case's, complaint's or sanction's kind or a party's role in it in words
+    ('respondent' -> 'сторона по жалобе'); an unlisted one in words of its own."""
+    return _named(f"context_{what}", key, lang)
+
+
 def kind_name(kind: str | None, lang: str = "en") -> str:
     """A document's or notice's kind in words ('placement_result' -> 'placement result',
     ru 'итоги размещения'); an unlisted kind in words of its own."""
@@ -55,6 +63,28 @@ def status_name(status: str | None, lang: str = "en") -> str:
         return "–"
     text = t(f"status_{status}", lang)
     return status if text == f"status_{status}" else text
+
+
+# provenance._documents_of's roles ("version 2", "notice: award") -> message and its part
+DOCUMENT_ROLES = [(re.compile(pattern), key) for pattern, key in (
+    (r"the version shown", "doc_role_shown"), (r"version (?P<n>\d+)", "doc_role_version"),
+    (r"payments", "doc_role_payments"), (r"event: (?P<what>.*)", "doc_role_event"),
+    (r"notice: (?P<what>.*)", "doc_role_notice"), (r"buyer's details", "doc_role_buyer"),
+    (r"vendor's details", "doc_role_vendor"), (r"exchange rate", "doc_role_rate"))]
+
+
+def document_role(role: str, lang: str = "en") -> str:
+    """What a document told about a contract, in words: an event as a status, a notice by
+    its kind ('notice: placement_result' -> 'извещение: итоги размещения')."""
+    for pattern, key in DOCUMENT_ROLES:
+        found = pattern.fullmatch(role)
+        if found:
+            parts = found.groupdict()
+            if "what" in parts:
+                parts["what"] = (status_name(parts["what"], lang) if key == "doc_role_event"
+                                 else kind_name(parts["what"], lang))
+            return t(key, lang).format(**parts)
+    return role
 
 
 def identifier(org_id: str | None) -> str | None:

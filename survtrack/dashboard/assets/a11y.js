@@ -34,6 +34,13 @@
     if (!pending) { pending = true; requestAnimationFrame(fix); }
   }
 
+  // the filter control last used in the drawer: a change re-renders the page, and the
+  // drawer, open again (app.py), gives the focus back to it
+  document.addEventListener("focusin", function (event) {
+    var control = event.target.closest && event.target.closest(".filters-panel [id]");
+    if (control) window.survtrackFilterFocus = control.id;
+  });
+
   window.addEventListener("resize", later);
   new MutationObserver(later).observe(document.documentElement, {
     subtree: true, childList: true, attributes: true,

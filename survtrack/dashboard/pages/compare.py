@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from survtrack.analysis import spending
+from survtrack.analysis import levels, spending
 from survtrack.analysis.spending import Filters
 
 from .. import figures, formats, labels
 from ..common import not_found, records, selection_summary
 from ..i18n import t
 from ..urls import href
+from .overview import level_switch
 
 MAX_PARTIES = 6
 OTHER_ROLE = {"vendor": "buyer", "buyer": "vendor"}
@@ -55,7 +56,9 @@ def _column(con, role: str, key: str, f: Filters, lang: str) -> dict:
 
 def layout(con, f: Filters, query: dict, lang: str):
     role, keys = keys_of(query)
-    keys = [k for k in keys if spending.party_exists(con, role, k)]
+    if role == "buyer":  # each buyer counted with the body it belongs to at the level
+        keys = list(dict.fromkeys(levels.rolled_up(con, k, f.buyer_level) for k in keys))
+    keys = [k for k in keys if spending.party_exists(con, role, k, f.buyer_level)]
     if not keys:
         return not_found(lang, t("compare_none", lang))
     base = f.with_(vendor=None, buyer=None)
@@ -64,8 +67,11 @@ def layout(con, f: Filters, query: dict, lang: str):
         base = base.with_(currency=sole.pop() if len(sole) == 1 and None not in sole
                           else "USD", currency_auto=True)
     cols = [_column(con, role, key, base, lang) for key in keys]
-    head = html.Tr([html.Th("")] + [html.Th(dcc.Link(c["name"], href=c["href"]),
-                                            className="num") for c in cols])
+
+    def head(corner: str) -> html.Thead:  # every header cell says what its column holds
+        return html.Thead(html.Tr([html.Th(corner)] + [
+            html.Th(dcc.Link(c["name"], href=c["href"]), className="num") for c in cols]))
+
     facts = [("total", "total"), ("contracts", "contracts"), ("years_active", "years"),
              (f"compare_{OTHER_ROLE[role]}s", "counterparts"),
              ("compare_categories", "categories")]
@@ -77,13 +83,14 @@ def layout(con, f: Filters, query: dict, lang: str):
                 if y in c["by_year"] else "–", className="num") for c in cols])
         for y in years]
     return html.Div([
-        html.H2(t(f"compare_title_{role}", lang)),
+        html.H1(t(f"compare_title_{role}", lang)),
         selection_summary(base, lang),
-        html.Table([html.Thead(head), html.Tbody(body)], className="table table-sm",
+        level_switch(base, lang),  # buyers as signed, or rolled up (the overview's switch)
+        html.Table([head(t(f"f_{role}", lang)), html.Tbody(body)], className="table table-sm",
                    id="compare-table"),
-        html.H3(t("spending_by_year", lang)),
+        html.H2(t("spending_by_year", lang)),
         _chart(con, base, keys, lang) if role == "vendor" and len(keys) > 1 else None,
-        html.Table([html.Thead(head), html.Tbody(per_year)], className="table table-sm",
+        html.Table([head(t("year", lang)), html.Tbody(per_year)], className="table table-sm",
                    id="compare-years"),  # the chart's data, as a table
     ], id="compare-page")
 

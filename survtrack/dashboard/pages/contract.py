@@ -133,7 +133,7 @@ def _party(con, role: str, party: dict, f: Filters, lang: str) -> html.Div:
                   (t("profile_names", lang), "; ".join(entity["aliases"] or [])),
                   (t("profile_reason", lang), labels.entity_reason(
                       con, entity["entity_id"], entity["reason"]))]
-    return html.Div([html.H3([t(f"f_{role}", lang), ": ", heading]), _dl(pairs)],
+    return html.Div([html.H2([t(f"f_{role}", lang), ": ", heading]), _dl(pairs)],
                     id=f"contract-{role}")
 
 
@@ -165,7 +165,7 @@ def layout(con, contract_id: str, f: Filters, query: dict, lang: str, archive=No
     names = classifier()
     sections = [
         html.Div(kicker, className="kicker"),
-        html.H2(c["title"] or c["contract_id"], id="contract-title"),
+        html.H1(c["title"] or c["contract_id"], id="contract-title"),
         html.Div([html.Span(labels.source_name(c["source"], lang), className="badge me-1"),
                   html.Span(labels.status_name(c["status"], lang), className="badge me-1",
                             id="contract-status"),
@@ -175,7 +175,7 @@ def layout(con, contract_id: str, f: Filters, query: dict, lang: str, archive=No
         html.P(t("cancelled_statement", lang).format(status=c["status"]),
                className="callout", id="contract-cancelled") if record["cancelled"] else None,
         html.Div([
-            html.Div([html.H3(t("identity", lang)), _dl([
+            html.Div([html.H2(t("identity", lang)), _dl([
                 (t("contract_id", lang), html.Code(c["contract_id"])),
                 (t("lead_id" if c["source"] == "curated" else "registry_number", lang),
                  html.Span(c["native_id"], id="registry-number")),
@@ -184,8 +184,8 @@ def layout(con, contract_id: str, f: Filters, query: dict, lang: str, archive=No
                 (t("notice", lang), c["notice_id"]),
                 (t("procedure", lang), c["procedure"]),
             ], "contract-identity")], className="col"),
-            html.Div([html.H3(t("money", lang)), _money(record, lang)], className="col"),
-            html.Div([html.H3(t("dates", lang)), _dl([
+            html.Div([html.H2(t("money", lang)), _money(record, lang)], className="col"),
+            html.Div([html.H2(t("dates", lang)), _dl([
                 (t("signed_on", lang), formats.day(c["signed_on"], lang)
                  if c["signed_on"] else t("not_published", lang)),
                 (t("dated_on", lang), html.Span(_dated(c, lang), id="contract-dated")),
@@ -204,12 +204,12 @@ def layout(con, contract_id: str, f: Filters, query: dict, lang: str, archive=No
     sections += [flag_views.contract_flags(con, c["contract_id"], lang, link),
                  flag_views.contract_thread(con, c["contract_id"], lang, link)]
     if record["warnings"]:
-        sections += [html.H3(t("suspicious_values", lang)), _table(
+        sections += [html.H2(t("suspicious_values", lang)), _table(
             [t("column", lang), t("value", lang), t("rule", lang), t("reason", lang)],
             [[html.Code(w["column"]), w["value"], html.Code(w["rule"]), w["reason"]]
              for w in record["warnings"]], "contract-warnings")]
     if record["versions"]:
-        sections += [html.H3(t("versions", lang)), _table(
+        sections += [html.H2(t("versions", lang)), _table(
             [t("version", lang), t("published_on", lang), t("amount", lang),
              t("what_changed", lang), t("document", lang)],
             [[v["version"], formats.day(v["published_on"], lang) if v["published_on"] else None,
@@ -217,7 +217,7 @@ def layout(con, contract_id: str, f: Filters, query: dict, lang: str, archive=No
               "; ".join(v["changes"]), _doc_link(v["document_id"], lang)]
              for v in record["versions"]], "contract-versions", num=(2,))]
     if record["items"]:
-        sections += [html.H3(t("items", lang)), _table(
+        sections += [html.H2(t("items", lang)), _table(
             ["#", t("description", lang), t("code", lang), t("code_name", lang),
              t("quantity", lang), t("unit_price", lang), t("amount", lang)],
             [[i["line_no"], i["description"],
@@ -231,7 +231,7 @@ def layout(con, contract_id: str, f: Filters, query: dict, lang: str, archive=No
     if record["payments"]:
         total = "; ".join(formats.money(v, k, lang, compact=False)
                           for k, v in record["paid"].items())
-        sections += [html.H3(t("payments", lang)), _table(
+        sections += [html.H2(t("payments", lang)), _table(
             [t("paid_on", lang), t("amount", lang), t("amount_usd", lang), t("reference", lang),
              t("document", lang)],
             [[formats.day(p["paid_on"], lang) if p["paid_on"] else None,
@@ -244,32 +244,33 @@ def layout(con, contract_id: str, f: Filters, query: dict, lang: str, archive=No
                     f" ({formats.money(record['paid_usd'], 'USD', lang, compact=False)})"
                     if record["paid_usd"] is not None else None])]
     if record["events"]:
-        sections += [html.H3(t("events", lang)), _table(
+        sections += [html.H2(t("events", lang)), _table(
             [t("event", lang), t("occurred_on", lang), t("reason", lang),
              t("reported_paid", lang), t("document", lang)],
-            [[e["event"], formats.day(e["occurred_on"], lang) if e["occurred_on"] else None,
+            [[labels.status_name(e["event"], lang), formats.day(e["occurred_on"], lang) if e["occurred_on"] else None,
               e["reason"], formats.money(e["reported_paid"], c["currency"] or "", lang,
                                          compact=False)
               if e["reported_paid"] is not None else None, _doc_link(e["document_id"], lang)]
              for e in record["events"]], "contract-events", num=(3,))]
     if record["tags"]:
-        sections += [html.H3(t("tags", lang)), _table(
+        sections += [html.H2(t("tags", lang)), _table(
             [t("f_category", lang), t("rule", lang), t("evidence", lang), t("score", lang)],
             [[labels.category_name(g["category"], lang), html.Code(g["rule"]), g["evidence"],
               formats.number(g["score"], lang, 2) if g["score"] is not None else None]
              for g in record["tags"]], "contract-tags", num=(3,))]
     if record["notices"]:
-        sections += [html.H3(t("notices", lang)), _table(
+        sections += [html.H2(t("notices", lang)), _table(
             [t("kind", lang), t("published_on", lang), t("title", lang), t("document", lang)],
             [[labels.kind_name(n["kind"], lang), formats.day(n["published_on"], lang) if n["published_on"] else None,
               n["title"], _doc_link(n["document_id"], lang)] for n in record["notices"]],
             "contract-notices")]
-    sections += [html.H3(t("documents_behind", lang)), _table(
+    sections += [html.H2(t("documents_behind", lang)), _table(
         [t("document", lang), t("kind", lang), t("what_it_told", lang), t("public_page", lang),
-         t("fetched_at", lang), ""],
+         t("fetched_at", lang), t("raw_bytes_head", lang)],
         [[_doc_link(d["document_id"], lang,
                     c["native_id"] if c["source"] == "curated" else None),
-          labels.kind_name(d.get("kind"), lang), ", ".join(d["roles"]), _external(d.get("url")),
+          labels.kind_name(d.get("kind"), lang),
+          ", ".join(labels.document_role(r, lang) for r in d["roles"]), _external(d.get("url")),
           html.Span(formats.day(d["fetched_at"], lang), className="volatile")
           if d.get("fetched_at") else None,
           html.A(t("raw_bytes", lang), href=f"/document/{d['document_id']}/raw",

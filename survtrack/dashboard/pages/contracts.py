@@ -131,6 +131,7 @@ def layout(con, f: Filters, query: dict, lang: str):
     total = spending.count_contracts(con, f)
     download = href("/download/contracts.csv", f)
     return html.Div([
+        html.H1(t("title_contracts", lang)),
         selection_summary(f, lang, labels.names_of(con, f)),
         html.Div([
             html.Span(formats.count(total, "contracts", lang),

@@ -19,7 +19,7 @@ def layout(con, f: Filters, query: dict, lang: str):
     df = spending.by_country(con, f.with_(country=None))
     df["name"] = [country_name(code, lang) for code in df["key"]]
     return html.Div([
-        html.H2(t("by_country", lang)),
+        html.H1(t("by_country", lang)),
         selection_summary(f.with_(country=None), lang, labels.names_of(con, f)),
         html.P(t("no_data", lang)) if df.empty else None,
         dcc.Graph(id="country-chart", config={"displaylogo": False},

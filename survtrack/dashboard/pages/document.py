@@ -28,7 +28,7 @@ def layout(con, document_id: str, query: dict, lang: str, archive=None):
     archived = path is not None and path.is_file()
     sections = [
         html.Div(t("document_kicker", lang), className="kicker"),
-        html.H2(f"{labels.source_name(d['source'], lang)}: {labels.kind_name(d['kind'], lang)}", id="document-title"),
+        html.H1(f"{labels.source_name(d['source'], lang)}: {labels.kind_name(d['kind'], lang)}", id="document-title"),
         _dl([(t("document_id", lang), html.Code(document_id)),
              (t("f_source", lang), labels.source_name(d["source"], lang)), (t("kind", lang), labels.kind_name(d["kind"], lang)),
              (t("status", lang), d["status"]), (t("detail", lang), d["detail"]),
@@ -45,7 +45,7 @@ def layout(con, document_id: str, query: dict, lang: str, archive=None):
     if record["contracts"]:
         total = record["contracts_total"]
         shown = len(record["contracts"])
-        sections += [html.H3(t("contracts_fed", lang).format(n=formats.number(total, lang))),
+        sections += [html.H2(t("contracts_fed", lang).format(n=formats.number(total, lang))),
                      _table([t("contract_id", lang), t("registry_number", lang),
                              t("title", lang), t("signed_on", lang), t("amount", lang)],
                             [[dcc.Link(c["contract_id"], href=contract_href(c["contract_id"],
@@ -58,7 +58,7 @@ def layout(con, document_id: str, query: dict, lang: str, archive=None):
                      html.P(t("first_n", lang).format(n=shown), className="hint")
                      if shown < total else None]
     if record["notices"]:
-        sections += [html.H3(t("notices", lang)), _table(
+        sections += [html.H2(t("notices", lang)), _table(
             [t("notice", lang), t("kind", lang), t("title", lang), t("amount", lang)],
             [[n["notice_id"], labels.kind_name(n["kind"], lang), n["title"],
               formats.money(n["amount"], n["currency"] or "", lang, compact=False)]
@@ -69,11 +69,11 @@ def layout(con, document_id: str, query: dict, lang: str, archive=None):
         sections.append(html.P([t("rows_from_here", lang), ": ", "; ".join(counted)],
                                className="hint"))
     if record["rejects"]:
-        sections += [html.H3(t("rejects", lang)), _table(
+        sections += [html.H2(t("rejects", lang)), _table(
             [t("origin", lang), t("field", lang), t("reason", lang)],
             [[r["origin"], r["field"], r["reason"]] for r in record["rejects"]],
             "document-rejects")]
-    sections.append(html.H3(t("content", lang) if row is None
+    sections.append(html.H2(t("content", lang) if row is None
                             else t("content_row", lang).format(row=row)))
     if row is not None:
         cited = provenance.csv_row(path.read_bytes(), row) if archived else None

@@ -13,7 +13,7 @@ from survtrack.analysis.spending import Filters
 from .. import figures, formats, labels
 from .. import flags as flag_views
 from ..common import kpi, records, selection_summary, toggle_button
-from ..i18n import t
+from ..i18n import dropdown_labels, t
 from ..urls import href, settle_currency
 
 COMPARED = 4  # the top vendors (buyers) the "compare" link puts side by side
@@ -22,7 +22,8 @@ TOP_VENDORS = 7  # Okabe-Ito's seven colours, plus grey for the others
 
 def _dropdown(id_: str, options: list, value, lang: str, clearable: bool = True, **kw):
     kw.setdefault("placeholder", t("any", lang))
-    return dcc.Dropdown(id=id_, options=options, value=value, clearable=clearable, **kw)
+    return dcc.Dropdown(id=id_, options=options, value=value, clearable=clearable,
+                        labels=dropdown_labels(lang), **kw)
 
 
 def party_option(row) -> dict:
@@ -31,10 +32,18 @@ def party_option(row) -> dict:
             "search": f"{row.name} {row.key} {row.names}"}
 
 
-def party_options(con, role: str, value: str | None) -> list[dict]:
-    """The busiest vendors (or buyers) plus the selected one; typing searches the rest."""
-    found = spending.search_parties(con, role, None, include=value)
+def party_options(con, role: str, chosen: list[str]) -> list[dict]:
+    """The busiest vendors (or buyers) plus the chosen ones; typing searches the rest."""
+    found = spending.search_parties(con, role, None, include=chosen)
     return [party_option(r) for r in records(found)]
+
+
+def chosen(f: Filters, role: str) -> list[str]:
+    """The keys a party control shows chosen: one vendor, or the vendors compared."""
+    if role == "vendor" and f.vendors:
+        return list(f.vendors)
+    key = getattr(f, role)
+    return [key] if key else []
 
 
 def controls(con, f: Filters, lang: str) -> html.Div:
@@ -76,10 +85,10 @@ def controls(con, f: Filters, lang: str) -> html.Div:
                 {"label": labels.category_name(c, lang), "value": c} for c in opts["category"]],
                 f.category, lang)),
             field("f_currency", currency_control),
-            field("f_buyer", _dropdown("f-buyer", party_options(con, "buyer", f.buyer),
-                                       f.buyer, lang)),
-            field("f_vendor", _dropdown("f-vendor", party_options(con, "vendor", f.vendor),
-                                        f.vendor, lang)),
+            # several vendors: compare mode; several buyers: /compare (app.py)
+            *[field(f"f_{role}", _dropdown(f"f-{role}", party_options(con, role, chosen(f, role)),
+                                           chosen(f, role), lang, multi=True))
+              for role in ("buyer", "vendor")],
             field("f_from", _dropdown("f-from", years, f.year_from, lang)),
             field("f_to", _dropdown("f-to", years, f.year_to, lang)),
             field("f_measure", _dropdown("f-measure", [
@@ -87,6 +96,7 @@ def controls(con, f: Filters, lang: str) -> html.Div:
                 for m in spending.MEASURE_COLUMNS], f.measure, lang, clearable=False)),
             field("f_flag", _dropdown("f-flag", flag_views.options(lang), f.flag, lang)),
         ]),
+        html.P(t("parties_hint", lang), className="hint small", id="parties-hint"),
         dbc.Switch(id="f-surveillance", value=f.surveillance_only,
                    label=t("f_surveillance", lang)),
     ]), className="mb-3 filters"), id="filters-panel", is_open=False,
@@ -253,7 +263,7 @@ def layout(con, f: Filters, query: dict, lang: str):
         controls(con, f, lang),
         selection_summary(f, lang, labels.names_of(con, f)),
         totals_row(con, f, lang),
-        html.H2(t("spending_by_vendor", lang)),
+        html.H1(t("spending_by_vendor", lang)),
         compare_note(f, lang) if f.vendors else None,
         html.P(t("chart_hint", lang), className="hint"),
         html.P(t("no_data", lang), className="empty") if empty else None,
@@ -263,16 +273,16 @@ def layout(con, f: Filters, query: dict, lang: str):
                   config={"displaylogo": False, "responsive": True}),
         None if empty else chart_table(bars, f, lang),
         dbc.Row([
-            dbc.Col([html.H3(t("top_vendors", lang)), _party_table(con, f, "vendor", lang),
-                     html.H3(t("concentration", lang)),
+            dbc.Col([html.H2(t("top_vendors", lang)), _party_table(con, f, "vendor", lang),
+                     html.H2(t("concentration", lang)),
                      html.Dl([html.Dt(t("hhi", lang)),
                               html.Dd(formats.number(conc.hhi, lang), id="hhi"),
                               html.Dt(t("top1_share", lang)),
                               html.Dd(formats.percent(conc.top1_share, lang)),
                               html.Dt(t("top5_share", lang)),
                               html.Dd(formats.percent(conc.top5_share, lang))])], md=6),
-            dbc.Col([html.H3(t("top_buyers", lang)), _party_table(con, f, "buyer", lang),
-                     html.H3(t("by_category", lang)),
+            dbc.Col([html.H2(t("top_buyers", lang)), _party_table(con, f, "buyer", lang),
+                     html.H2(t("by_category", lang)),
                      dcc.Graph(id="category-chart",
                                figure=figures.ranked_bars(cats, "name", f.currency, lang,
                                                          key="category"),

@@ -32,18 +32,18 @@ def layout(con, role: str, f: Filters, query: dict, lang: str):
     years = spending.by_year(con, scoped)
     categories = labels.with_category_names(spending.by_category(con, scoped), lang)
     registered = [i for i in map(labels.identifier, who["identifiers"]) if i]
-    identity = [html.H4(t("profile_identifiers", lang)),
+    identity = [html.H2(t("profile_identifiers", lang)),
                 html.Ul([html.Li(i, className="identifier") for i in registered])
                 if registered else html.P(t("no_identifier", lang), className="hint")]
     if who["resolved"]:
-        identity += [html.H4(t("profile_names", lang)),
+        identity += [html.H2(t("profile_names", lang)),
                      html.Ul([html.Li(n, className="alias") for n in who["names"]]),
-                     html.H4(t("profile_reason", lang)),
+                     html.H2(t("profile_reason", lang)),
                      html.P(labels.readable_reason(who["reason"], who["organizations"]) or "–",
                             id="merge-reason")]
         bodies = spending.bodies_of(con, key, f.buyer_level) if role == "buyer" else []
         if len(bodies) > 1:  # a body rolled up from its sub-units: which ones
-            identity += [html.H4(t("profile_bodies", lang)),
+            identity += [html.H2(t("profile_bodies", lang)),
                          html.Ul([html.Li(dcc.Link(b.name, href=href(
                              "/buyer", f.with_(buyer=None, buyer_level="office"), lang,
                              id=b.key)), className="body") for b in records(bodies)],
@@ -64,14 +64,14 @@ def layout(con, role: str, f: Filters, query: dict, lang: str):
     ], className="table table-sm")
     return html.Div([
         html.Div(t(role + "_profile", lang), className="kicker"),
-        html.H2(who["name"], id="profile-name"),
+        html.H1(who["name"], id="profile-name"),
         selection_summary(f, lang, labels.names_of(con, f)),
         totals_row(con, scoped, lang),
         dcc.Link(t("see_contracts", lang), href=href("/contracts", scoped, lang),
                  id="profile-contracts", className="btn btn-outline mb-3"),
         dbc.Row([
             dbc.Col(identity, md=4),
-            dbc.Col([html.H3(t("spending_by_year", lang)),
+            dbc.Col([html.H2(t("spending_by_year", lang)),
                      dcc.Graph(id="profile-years", config={"displaylogo": False},
                                figure=figures.year_bars(
                                    years, f.currency, lang,
@@ -81,7 +81,7 @@ def layout(con, role: str, f: Filters, query: dict, lang: str):
                           href("/contracts", scoped.with_(year_from=int(r.year), year_to=int(r.year))
                                if r.year is not None else scoped.with_(undated=True), lang))
                          for r in records(years)], f, lang),
-                     html.H3(t("by_category", lang)),
+                     html.H2(t("by_category", lang)),
                      dcc.Graph(id="profile-categories", config={"displaylogo": False},
                                figure=figures.ranked_bars(categories, "name", f.currency, lang,
                                                          key="category")),
@@ -89,9 +89,9 @@ def layout(con, role: str, f: Filters, query: dict, lang: str):
                          (r.name, r.amount, r.contracts,
                           href("/contracts", scoped.with_(category=r.category), lang))
                          for r in records(categories)], f, lang),
-                     html.H3(t("top_" + other + "s", lang)),
+                     html.H2(t("top_" + other + "s", lang)),
                      level_switch(f, lang) if other == "buyer" else None, table,
-                     html.H3(t("largest_contracts", lang)),
+                     html.H2(t("largest_contracts", lang)),
                      _largest(con, scoped, lang)], md=8),
         ]),
         flag_views.party_flags(con, role, key, f, lang),
@@ -127,18 +127,19 @@ def event_date(row, lang: str) -> str:
 def events_section(con, key: str, f: Filters, lang: str) -> html.Div:
     """Court cases, complaints and sanctions naming this party, each with its citation."""
     found = context.events_for(con, key, years=(f.year_from, f.year_to))
-    head = [html.H3(t("context_title", lang)), html.P(t("context_hint", lang), className="hint")]
+    head = [html.H2(t("context_title", lang)), html.P(t("context_hint", lang), className="hint")]
     if found.empty:
         return html.Div(head + [html.P(t("context_none", lang), className="empty")],
                         id="profile-events")
     rows = [html.Tr([
         html.Td(event_date(r, lang), className="nowrap"),
-        html.Td(r.kind.replace("_", " ")),
+        html.Td(labels.context_name("kind", r.kind, lang)),
         html.Td(r.forum or "–"),
         html.Td(html.A(r.title, href=r.url, target="_blank", rel="noopener")
                 if isinstance(r.url, str) and r.url.startswith("http") else r.title),
         html.Td(r.outcome or "–"),
-        html.Td(r.roles or "–"),
+        html.Td(", ".join(labels.context_name("role", role, lang)
+                          for role in (r.roles or "").split(", ") if role) or "–"),
         html.Td(r.outlet or r.source),
     ], className="context-event") for r in records(found)]
     cols = ("event_date", "event_kind", "event_forum", "event_title", "event_outcome",

@@ -32,7 +32,7 @@ def _group(kind: str, found: dict, lang: str) -> html.Section:
     # a capped count is a lower bound: counting stopped there (analysis/search.py)
     count = formats.number(found["count"], lang) + ("+" if found["capped"] else "")
     return html.Section([
-        html.H3(f"{t('search_' + kind, lang)} ({count})"),
+        html.H2(f"{t('search_' + kind, lang)} ({count})"),
         html.Ul(items) if items else html.P(t("search_none", lang), className="empty"),
         html.P(t("search_more_capped", lang).format(n=formats.number(found["count"], lang))
                if found["capped"] else
@@ -43,7 +43,7 @@ def _group(kind: str, found: dict, lang: str) -> html.Section:
 
 def layout(con, query: dict, lang: str):
     text = (first(query, "q") or "").strip()
-    head = [html.H2(t("search_title", lang)), html.P(t("search_hint", lang), className="hint")]
+    head = [html.H1(t("search_title", lang)), html.P(t("search_hint", lang), className="hint")]
     if not text:
         return html.Div(head, id="search-page")
     if not search.available(con):
