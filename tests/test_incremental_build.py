@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from survtrack import scrapers
+from survtrack.analysis import flags
 from survtrack.analysis.build import BuildError, run_build
 from survtrack.scrapers.ingest import ingest
 from survtrack.warehouse.store import Warehouse
@@ -83,6 +84,20 @@ def test_full_build_recomputes_every_contract_to_the_same_rows(halves, tmp_path)
         assert wh.scalar("SELECT current_setting('memory_limit')") != "256.0 MiB"
         with pytest.raises(BuildError, match="memory_limit"):
             run_build(wh, ["competition"], memory_limit="lots")
+
+
+def test_flags_decided_in_passes_equal_one_pass(halves, tmp_path):
+    """At scale the flags are decided a slice of contracts at a time (by buyer, so a group
+    flag's groups fall in one pass); any slicing gives the rows of one pass."""
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        load(wh, halves[0])
+        load(wh, halves[1])
+        run_build(wh)
+        one_pass = table_rows(wh, "flags")
+        sliced = flags.compute(wh, full=True, slice_size=7)
+        total = wh.scalar("SELECT count(*) FROM competition")
+        assert sliced["passes"] == -(-total // 7) > 1
+        assert table_rows(wh, "flags") == one_pass
 
 
 # What changes under built contracts other than their own documents: one change of each kind

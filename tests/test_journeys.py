@@ -424,6 +424,11 @@ def test_j9_a_buyers_court_cases_on_its_profile_and_the_timeline(journey):
     first = rows[0].query_selector_all("td")
     assert first[0].text_content() == "2 Oct 2019" and first[5].text_content() == "respondent"
     assert rows[0].query_selector("a").get_attribute("href") == "https://tass.com/society/1081751"
+    page = journey.goto(f"/buyer?id={dit}&lang=ru")  # kinds and roles in words, in Russian
+    page.wait_for_selector("#profile-events .context-event")
+    for row in page.query_selector_all("#profile-events .context-event"):
+        cells = [c.text_content() for c in row.query_selector_all("td")]
+        assert re.search("[а-я]", cells[1]) and re.search("[а-я]", cells[5]), cells
     journey.goto(f"/?country=RU&currency=RUB&buyer={dit}")
     page.wait_for_function("([sel, n]) => [...document.querySelectorAll(sel)]"
                            ".some(e => e.textContent == n)",
@@ -1164,3 +1169,31 @@ def test_j25_the_phones_filter_drawer_stays_open_until_it_is_closed(journey, bro
         assert page.evaluate("document.activeElement.id") == "filters-toggle"
     finally:
         phone.close()
+
+
+def test_j26_russian_counts_take_their_plural_form(journey, demo_site):
+    """In Russian, a count's noun takes the form Babel's plural rule gives its number: the
+    contracts of selections whose counts fall in each form ("1 контракт", "3 контракта",
+    "5 контрактов"), and ICE's merged names on the front page."""
+    from babel import Locale
+
+    con = demo_site.cursor()
+    nouns = {"one": "контракт", "few": "контракта", "many": "контрактов"}
+    candidates = [(None, None, spending.count_contracts(con, Filters()))] + [
+        (role, key, int(n)) for role, view in (("vendor", spending.by_vendor),
+                                               ("buyer", spending.by_buyer))
+        for key, n in zip(*view(con, Filters(), limit=None)[["key", "contracts"]].T.values)]
+    picked = {}
+    for role, key, n in candidates:
+        picked.setdefault(Locale("ru").plural_form(n), (role, key, n))
+    assert {"one", "few", "many"} <= picked.keys(), picked
+    for form in ("one", "few", "many"):
+        role, key, n = picked[form]
+        page = journey.goto("/contracts?lang=ru" + (f"&{role}={quote(key)}" if key else ""))
+        assert page.text_content("#contract-count") == f"{n} {nouns[form]}", form
+    merged = spending.by_buyer(con, Filters(), limit=10)
+    ice = merged[merged["names"] > 1].iloc[0]
+    page = journey.goto("/?lang=ru")
+    names = {"one": "название объединено", "few": "названия объединены",
+             "many": "названий объединено"}[Locale("ru").plural_form(int(ice["names"]))]
+    assert f"{ice['name']} · {int(ice['names'])} {names}" in page.text_content("#top-buyers")

@@ -163,31 +163,49 @@ def code_version() -> str:
                           COMPETITION / "regimes.csv", holidays.__version__)
 
 
-def compute(wh, full: bool = False) -> dict:
+# Contracts decided per pass of the rules. A rule's windows and group joins grow with the
+# contracts it reads: at 10 M one pass ran out of a 5.5 GiB limit (docs/scale.md), 1 M
+# decides within 550 MB. Passes split the work by buyer, so a buyer's groups fall in one pass.
+SLICE = 1_000_000
+
+
+def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
     """The build step: decide every flag for the contracts whose inputs changed since the last
     build (every one when `full`); keep raised and clear rows in `flags`. Returns counts per
-    flag."""
-    scope = Scope(table="flags_work")
-    parts = [f"SELECT contract_id, '{name}' AS flag, status = 'raised' AS raised,"
-             f" value::DOUBLE AS value, threshold::DOUBLE AS threshold, regime, evidence,"
-             f" document_id FROM ({RULES[name](scope)}) WHERE status IN ('raised', 'clear')"
-             for name in definitions()]
+    flag. The work is decided `slice_size` contracts at a time (by buyer)."""
     try:
         changed = inputs.stale(wh, "flags", INPUTS_SQL, code_version(), full)
-        # One statement per rule: in one UNION ALL of every rule DuckDB holds the hash tables
-        # of several rules at once and cannot spill them (10 M contracts ran out of a 5.5 GiB
-        # limit; each rule alone fits in a tenth of it, docs/scale.md).
+        passes = max(1, -(-changed // slice_size))
         with wh.using(**relations()):
-            wh.execute(f"CREATE OR REPLACE TEMP TABLE new_flags AS {parts[0]} LIMIT 0")
-            for part in parts:
-                wh.execute(f"INSERT INTO new_flags {part}")
+            wh.execute("CREATE OR REPLACE TEMP TABLE new_flags AS"
+                       f" {_rows(next(iter(definitions())), Scope(table='flags_work'))} LIMIT 0")
+            for n in range(passes):
+                scope = Scope(table="flags_work")
+                if passes > 1:
+                    wh.execute("""
+                        CREATE OR REPLACE TEMP TABLE flags_pass AS
+                        SELECT w.contract_id FROM flags_work w JOIN contracts c USING (contract_id)
+                        WHERE hash(coalesce(c.buyer_id, '')) % $passes = $n""",
+                               {"passes": passes, "n": n})
+                    scope = Scope(table="flags_pass")
+                # one statement per rule: a UNION ALL of every rule holds several rules' hash
+                # tables at once, which DuckDB could not spill
+                for name in definitions():
+                    wh.execute(f"INSERT INTO new_flags {_rows(name, scope)}")
         removed = inputs.replace(wh, "flags", "flags", "new_flags")
         per_flag = {flag: {"raised": raised, "clear": clear} for flag, raised, clear in wh.query(
             "SELECT flag, count(*) FILTER (WHERE raised), count(*) FILTER (WHERE NOT raised)"
             " FROM flags GROUP BY 1 ORDER BY 1")}
     finally:
-        inputs.done(wh, "flags", "new_flags")
-    return {"changed": changed, "removed": removed, "flags": per_flag}
+        inputs.done(wh, "flags", "new_flags", "flags_pass")
+    return {"changed": changed, "removed": removed, "passes": passes, "flags": per_flag}
+
+
+def _rows(name: str, scope: Scope) -> str:
+    """The `flags` rows (raised and clear) of one rule for the contracts in scope."""
+    return (f"SELECT contract_id, '{name}' AS flag, status = 'raised' AS raised,"
+            f" value::DOUBLE AS value, threshold::DOUBLE AS threshold, regime, evidence,"
+            f" document_id FROM ({RULES[name](scope)}) WHERE status IN ('raised', 'clear')")
 
 
 def for_contract(con, contract_id: str) -> list[dict]:
