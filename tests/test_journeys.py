@@ -654,8 +654,13 @@ def test_j12_names_never_keys_in_both_languages(journey, demo_site):
     assert visible_keys(page) == []
 
 
+SEARCH_WIDTH = "document.getElementById('search-q').getBoundingClientRect().width"
+
+
 def test_j14_a_phone_and_a_keyboard(journey, browser, demo_site):
-    """At 390×844 no main page is wider than the screen; with the keyboard alone the analyst
+    """At 390×844 no main page is wider than the screen and the search box fills its row (on a
+    desktop too it has its width: Dash 4 wraps inputs, the hidden `lang` one included, in
+    containers that once squeezed it to 18 px); with the keyboard alone the analyst
     reaches the search box, the chart's data (its table, each number a link to the contracts)
     and the contracts grid."""
     con = demo_site.cursor()
@@ -671,9 +676,12 @@ def test_j14_a_phone_and_a_keyboard(journey, browser, demo_site):
             page.wait_for_timeout(300)
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, (path, width)
+            assert page.evaluate(SEARCH_WIDTH) >= 250, path  # the search box fills its row
     finally:
         phone.close()
-    page = journey.goto("/")
+    for lang in ("ru", "en"):  # on a desktop the box has its width too, in both languages
+        page = journey.goto(f"/?lang={lang}")
+        assert page.evaluate(SEARCH_WIDTH) >= 200, lang
 
     def tab_to(selector: str, presses: int = 60) -> None:
         for _ in range(presses):

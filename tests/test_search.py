@@ -145,8 +145,9 @@ def test_the_token_tables_find_what_a_scan_of_every_row_finds(real, text):
 
 
 # limits so small that every way of counting runs on these few hundred rows: counts from
-# search_counts alone, capped counts, intersections in windows of 2 documents, at most 3
-TIGHT = search.Limits(cap=4, exact_rows=0, windows=3, min_window=2)
+# search_counts alone, capped counts, intersections in windows of 2 documents, at most 3,
+# stopped by the postings budget
+TIGHT = search.Limits(cap=4, exact_rows=0, windows=3, min_window=2, budget=40)
 
 
 @pytest.mark.parametrize("text", ["НтехЛаб", "Москв", "video surv", "huawei", "ice", "поставк",

@@ -204,6 +204,7 @@ class Limits:
     cap: int = 10_000  # a count above it is shown as "10 000+" where counting further costs
     exact_rows: int = 300_000  # postings a kind's exact intersection may read at once
     windows: int = 4  # windows of document numbers read before counting stops
+    budget: int = 4_000_000  # postings the windows may read once some documents are found
     min_window: int = 1024  # documents
 
 
@@ -271,9 +272,11 @@ def _find(con, words: list[Word], kind: str, first: int, last: int, limit: int,
     (shown as "10 000+"). Otherwise the postings are intersected: all at once when the words
     have at most `limits.exact_rows` postings in the kind, else in windows of document
     numbers from the kind's first, each sized to find `cap` + 1 documents at the share found
-    so far, at most `limits.windows` of them: counting stops there and the count found is
-    shown as a lower bound ("n+", never a wrong number). The documents returned are always
-    the kind's first `limit` holding every word."""
+    so far, at most `limits.windows` of them, and once some are found no further window that
+    would take the postings read (a run of several terms is read whole in every window) past
+    `limits.budget`: counting stops there and the count found is shown as a lower bound ("n+",
+    never a wrong number; never "0+": until one is found the windows grow to the kind's end).
+    The documents returned are always the kind's first holding every word."""
     size = last - first + 1
     if any(w.total[kind] == 0 for w in words):
         return Found(0, False, [])
@@ -292,17 +295,26 @@ def _find(con, words: list[Word], kind: str, first: int, last: int, limit: int,
         share = (max(words[0].most[kind], 1) / size if known else
                  math.prod(min(1.0, w.total[kind] / size) for w in words))
         span = max(limits.min_window, math.ceil(SPARE * want / share))
-    found, docs, start = 0, [], first
+
+    def cost(docs: int) -> float:  # postings a window of `docs` documents reads
+        return sum(w.total[kind] * (1 if w.lo < w.hi else docs / size) for w in words)
+
+    found, docs, start, read = 0, [], first, 0.0
     for window in range(limits.windows):
         end = last if known and window == limits.windows - 1 else min(last, start + span - 1)
+        read += cost(end - start + 1)
         sql = _matches(words, kind, start, end)
         n, top = con.execute(f"SELECT count(*), min(doc, ?) FROM ({sql})", [limit]).fetchone()
         found += n
         docs += (top or [])[:limit - len(docs)]
         if end == last or found >= want:
             break
-        share = found / (end - first + 1) or 1 / (end - first + 1) / 8
-        start, span = end + 1, max(span, math.ceil(SPARE * (want - found) / share))
+        start = end + 1  # the next window: to the end while none is found
+        span = (max(span, math.ceil(SPARE * (want - found) * (end - first + 1) / found))
+                if found else last - start + 1)
+        if found and not known and read + cost(min(span, last - start + 1)) > limits.budget:
+            end = None  # some found, the next window too dear: `found` is a lower bound
+            break
     else:
         end = None
     if known:
