@@ -33,7 +33,11 @@ def test_ingest_status_export(shared, tmp_path):
     assert status["tables"]["contracts"] == 5 and status["tables"]["payments"] == 5
     assert status["sources"]["eis"]["documents"] == 18
     assert [r[1] for r in status["runs"]] == ["ingest", "ingest"]
-    assert "by source" in invoke("--db", db, "status").stdout
+    # legible in an 80-column terminal: nothing wider, nothing cut off with an ellipsis
+    narrow = runner.invoke(app, ["--db", str(db), "status"], env={"COLUMNS": "80"})
+    assert narrow.exit_code == 0 and "by source" in narrow.stdout
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80
+    assert "…" not in narrow.stdout
 
     rows = json.loads(invoke("--db", db, "export", "contracts", "--format", "json").stdout)
     voronezh = next(r for r in rows if r["native_id"] == "2366200608816001262")
