@@ -1103,6 +1103,8 @@ def test_j24_the_vendor_and_buyer_controls_choose_several_to_compare(journey, de
         page.keyboard.insert_text(name)  # one input event: one search, not one a letter
         page.get_by_role("option", name=name, exact=True).click()
         wait_selection(page, badge)  # the page rendered again, its controls new
+        # ...and the focus is back on the control just used, for the keyboard's next step
+        page.wait_for_function("() => document.activeElement.id == 'f-vendor'", polling=100)
     assert query(page)["vendor"] == keys
     chips = page.text_content("#f-vendor")
     assert all(n in chips for n in names) and "ent:" not in chips
@@ -1174,7 +1176,8 @@ def test_j25_the_phones_filter_drawer_stays_open_until_it_is_closed(journey, bro
         page.click("#filters-close")
         page.wait_for_selector("#f-country", state="hidden")
         assert page.get_attribute("#filters-toggle", "aria-expanded") == "false"
-        assert page.evaluate("document.activeElement.id") == "filters-toggle"
+        page.wait_for_function("() => document.activeElement.id == 'filters-toggle'",
+                               polling=100)
     finally:
         phone.close()
 

@@ -231,8 +231,8 @@ def create_app(db_path: str | os.PathLike | None = None, *,
         Input("nav-toggle", "n_clicks"), State("nav-menu", "is_open"),
         prevent_initial_call=True)
     # the drawer stays open across the re-renders its own filter changes cause, until the
-    # analyst closes it: its state is kept outside the page (filters-open), and a re-rendered
-    # drawer opens again with the focus back on the control last used (a11y.js records it)
+    # analyst closes it: its state is kept outside the page (filters-open); after a change the
+    # focus goes back to the control last used (a11y.js records it), drawer or not
     app.clientside_callback(
         """function(opened, closed, stored) {
              // a drawer just rendered has no clicks yet: it opens as it was left
@@ -241,11 +241,12 @@ def create_app(db_path: str | os.PathLike | None = None, *,
                .map(t => t.prop_id);
              const next = !clicked ? !!stored
                : trig.some(p => p.startsWith('filters-toggle.')) ? !stored : false;
-             if (clicked || next) setTimeout(() => {
-               const last = !clicked && window.survtrackFilterFocus;
+             const last = !clicked && window.survtrackFilterFocus;
+             if (clicked || next || last) setTimeout(() => {
+               const lost = !document.activeElement || document.activeElement === document.body;
                const e = (last && document.getElementById(last))
                  || document.getElementById(next ? 'filters-close' : 'filters-toggle');
-               if (e) e.focus(); }, 50);
+               if (e && (clicked || lost)) e.focus(); }, 50);
              return [next, String(next), next]; }""",
         Output("filters-panel", "is_open"), Output("filters-toggle", "aria-expanded"),
         Output("filters-open", "data"),

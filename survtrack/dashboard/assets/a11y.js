@@ -34,11 +34,19 @@
     if (!pending) { pending = true; requestAnimationFrame(fix); }
   }
 
-  // the filter control last used in the drawer: a change re-renders the page, and the
-  // drawer, open again (app.py), gives the focus back to it
+  // the filter control last used: a change re-renders the page from the URL, and app.py
+  // gives the focus back to it (a dropdown's search box counts as its dropdown); focus
+  // anywhere else forgets it
   document.addEventListener("focusin", function (event) {
-    var control = event.target.closest && event.target.closest(".filters-panel [id]");
-    if (control) window.survtrackFilterFocus = control.id;
+    var target = event.target;
+    if (!target.closest || !target.closest(".filters-panel")) {
+      window.survtrackFilterFocus = null;
+      return;
+    }
+    var wrapper = target.closest(".dash-dropdown-wrapper");
+    var control = wrapper ? wrapper.querySelector("button.dash-dropdown[id]")
+                          : target.closest(".filters-panel [id]");
+    if (control && control.id !== "filters-panel") window.survtrackFilterFocus = control.id;
   });
 
   window.addEventListener("resize", later);
