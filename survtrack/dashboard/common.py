@@ -12,7 +12,7 @@ from dash import dcc, html
 
 from survtrack.analysis.spending import Filters
 
-from . import labels
+from . import formats, labels
 from .i18n import t
 from .urls import first, from_query, href, parse_search
 
@@ -51,9 +51,8 @@ def selection_summary(f: Filters, lang: str, names: dict[str, str] | None = None
     names = names or {}
     scope = t("surveillance_only" if f.surveillance_only else "all_contracts", lang)
     badges = [dbc.Badge(scope, color="secondary", className="me-1")]
-    from . import formats
-
-    shown = {"country": lambda v: formats.country_name(v, lang), "source": lambda v: labels.source_name(v, lang),
+    shown = {"country": lambda v: formats.country_name(v, lang),
+             "source": lambda v: labels.source_name(v, lang),
              "category": lambda v: labels.category_name(v, lang),
              # a key whose name is not known yet reads as a placeholder, never as the key
              "buyer": lambda v: names.get(v, t("unnamed", lang)),

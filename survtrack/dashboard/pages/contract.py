@@ -247,7 +247,8 @@ def layout(con, contract_id: str, f: Filters, query: dict, lang: str, archive=No
         sections += [html.H2(t("events", lang)), _table(
             [t("event", lang), t("occurred_on", lang), t("reason", lang),
              t("reported_paid", lang), t("document", lang)],
-            [[labels.status_name(e["event"], lang), formats.day(e["occurred_on"], lang) if e["occurred_on"] else None,
+            [[labels.status_name(e["event"], lang),
+              formats.day(e["occurred_on"], lang) if e["occurred_on"] else None,
               e["reason"], formats.money(e["reported_paid"], c["currency"] or "", lang,
                                          compact=False)
               if e["reported_paid"] is not None else None, _doc_link(e["document_id"], lang)]
