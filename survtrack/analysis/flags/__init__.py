@@ -179,15 +179,14 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
         with wh.using(**relations()):
             wh.execute("CREATE OR REPLACE TEMP TABLE new_flags AS"
                        f" {_rows(next(iter(definitions())), Scope(table='flags_work'))} LIMIT 0")
+            scope = Scope(table="flags_pass" if passes > 1 else "flags_work")
             for n in range(passes):
-                scope = Scope(table="flags_work")
                 if passes > 1:
                     wh.execute("""
                         CREATE OR REPLACE TEMP TABLE flags_pass AS
                         SELECT w.contract_id FROM flags_work w JOIN contracts c USING (contract_id)
                         WHERE hash(coalesce(c.buyer_id, '')) % $passes = $n""",
                                {"passes": passes, "n": n})
-                    scope = Scope(table="flags_pass")
                 # one statement per rule: a UNION ALL of every rule holds several rules' hash
                 # tables at once, which DuckDB could not spill
                 for name in definitions():
