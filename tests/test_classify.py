@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from survtrack import scrapers
 from survtrack.analysis.classify import (
     TAXONOMY,
     Classifier,
@@ -21,6 +22,8 @@ from survtrack.analysis.classify import (
     normalize,
 )
 from survtrack.cli import app
+from survtrack.scrapers.ingest import ingest
+from survtrack.warehouse.store import Warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT / "tests" / "data" / "classifier_eval.csv"
@@ -367,3 +370,22 @@ def test_cli_classify_warehouse(tmp_path, shared):
     assert result.stdout.strip() == '{"checked": 5, "tagged": 0, "tags": 0}'
     result = runner.invoke(app, ["classify", "--warehouse", "--db", str(db)])
     assert result.stdout.strip() == '{"checked": 0, "tagged": 0, "tags": 0}'
+
+
+def test_classify_warehouse_in_worker_processes_equals_one_process(tmp_path, shared):
+    """The pool of processes a big build uses gives the tags and states one process gives
+    (two workers, batches of 2 contracts flushed every 3 batches, on real documents)."""
+    tables = []
+    for workers in (1, 2):
+        with Warehouse(tmp_path / f"w{workers}.duckdb") as wh:
+            ingest(wh, scrapers.get("eis"),
+                   [shared / "eis", FIXTURES / "fz44_contract_cctv_written_v0.xml"])
+            ingest(wh, scrapers.get("ocds"), [shared / "surveillance" / "ocds-uk"])
+            counts = classify_warehouse(wh, batch=2, flush=6, workers=workers, parallel_from=0)
+            tables.append((counts,
+                           wh.query("SELECT contract_id, category, rule, evidence, score"
+                                    " FROM tags ORDER BY ALL"),
+                           wh.query("SELECT contract_id, document_id, taxonomy, tags"
+                                    " FROM classified ORDER BY ALL")))
+    assert tables[0][0]["tagged"] > 0 and tables[0][0]["checked"] > 6
+    assert tables[1] == tables[0]

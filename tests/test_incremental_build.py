@@ -19,6 +19,8 @@ import pytest
 from survtrack import scrapers
 from survtrack.analysis import flags
 from survtrack.analysis.build import BuildError, run_build
+from survtrack.analysis.competition import build_competition
+from survtrack.analysis.threads import build_threads
 from survtrack.scrapers.ingest import ingest
 from survtrack.warehouse.store import Warehouse
 from tests.conftest import ROOT, SOURCES, all_documents, table_contents, table_rows
@@ -98,6 +100,20 @@ def test_flags_decided_in_passes_equal_one_pass(halves, tmp_path):
         total = wh.scalar("SELECT count(*) FROM competition")
         assert sliced["passes"] == -(-total // 7) > 1
         assert table_rows(wh, "flags") == one_pass
+
+
+def test_competition_and_threads_in_passes_equal_one_pass(halves, tmp_path):
+    """At scale competition and threads are computed a slice of contracts at a time (by the
+    contract's hash); any slicing gives the rows of one pass."""
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        load(wh, halves[0])
+        load(wh, halves[1])
+        run_build(wh)
+        one_pass = {t: table_rows(wh, t) for t in ("competition", "threads")}
+        build_competition(wh, full=True, slice_size=7)
+        build_threads(wh, full=True, slice_size=7)
+        assert {t: table_rows(wh, t) for t in ("competition", "threads")} == one_pass
+        assert wh.scalar("SELECT count(*) FROM competition") > 7 * 2
 
 
 # What changes under built contracts other than their own documents: one change of each kind

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pytest
+
+from survtrack.warehouse.store import Warehouse
 
 
 def test_transaction_rolls_back_everything_on_error(warehouse):
@@ -69,3 +72,37 @@ def test_only_the_warehouse_opens_transactions_or_changes_schema():
                 r"^\s*(from|import) (survtrack\.warehouse\.store|duckdb|pyarrow)\b", text, re.M):
             offenders.append(f"{rel}: imports the store")
     assert offenders == []
+
+
+def test_a_warehouse_of_the_keyed_build_tables_is_brought_to_todays_layout(tmp_path):
+    """Before 2026-12-02 the build tables carried a PRIMARY KEY (rewriting them cost most of a
+    big build) and build_inputs a column per step: opening such a warehouse copies their rows
+    into today's unindexed tables, build_inputs a row per step, nothing lost."""
+    path = tmp_path / "old.duckdb"
+    with Warehouse(path):
+        pass
+    con = duckdb.connect(str(path))
+    con.execute("DROP TABLE build_inputs; DROP TABLE flags")
+    con.execute("CREATE TABLE build_inputs (contract_id VARCHAR PRIMARY KEY,"
+                " competition UBIGINT, threads UBIGINT, flags UBIGINT)")
+    con.execute("INSERT INTO build_inputs VALUES ('a', 1, 2, NULL), ('b', 3, NULL, 4)")
+    con.execute("CREATE TABLE flags (contract_id VARCHAR, flag VARCHAR, raised BOOLEAN,"
+                " value DOUBLE, threshold DOUBLE, regime VARCHAR, evidence VARCHAR,"
+                " document_id VARCHAR, PRIMARY KEY (contract_id, flag))")
+    con.execute("CREATE INDEX flags_flag ON flags (flag)")
+    con.execute("INSERT INTO flags VALUES ('a', 'single_bid', true, 1, 1, 'eu', 'one bid', 'd')")
+    con.close()
+    with Warehouse(path) as wh:
+        keyed = {t for (t,) in wh.query("SELECT table_name FROM duckdb_constraints()"
+                                         " WHERE constraint_type = 'PRIMARY KEY'")}
+        assert not keyed & {"build_inputs", "flags", "competition", "threads", "classified"}
+        assert "contracts" in keyed
+        assert wh.query("SELECT * FROM build_inputs ORDER BY ALL") == [
+            ("a", "competition", 1), ("a", "threads", 2), ("b", "competition", 3),
+            ("b", "flags", 4)]
+        assert wh.query("SELECT contract_id, flag, evidence FROM flags") == [
+            ("a", "single_bid", "one bid")]
+        assert wh.query("SELECT count(*) FROM duckdb_indexes() WHERE table_name = 'flags'") \
+            == [(0,)]
+    with Warehouse(path) as wh:  # opened again: nothing to do, nothing changes
+        assert wh.count("build_inputs") == 4

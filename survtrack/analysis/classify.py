@@ -16,11 +16,15 @@ never silenced by a text-wide negative.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import unicodedata
+from collections import deque
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from multiprocessing import get_context
 from pathlib import Path
 
 import pyarrow as pa
@@ -173,6 +177,10 @@ class Classifier:
                              for group in groups.values()]
         self._any_word = _combine([p.regex for group in groups.values() for p in group])
         self.version = self._version()
+        # a vendor's name and a product code recur across thousands of contracts: their tags
+        # are worked out once (Tags are frozen, so the lists are shared read-only)
+        self._vendor_tags: dict[str, list[Tag]] = {}
+        self._code_tags: dict[tuple[str, str], list[Tag]] = {}
 
     def _category(self, row: dict) -> str:
         if row["category"] not in self.categories:
@@ -257,6 +265,13 @@ class Classifier:
         return kept
 
     def _code(self, scheme: str, code: str) -> list[Tag]:
+        known = self._code_tags.get((scheme, code))
+        if known is None:
+            known = self._code_tags[scheme, code] = self._code_rules(scheme, code)
+            _bound(self._code_tags)
+        return known
+
+    def _code_rules(self, scheme: str, code: str) -> list[Tag]:
         scheme = scheme.upper()
         key = _code_key(scheme, code)
         # A KTRU position is an OKPD2 code with a suffix: OKPD2 rules apply to it.
@@ -282,13 +297,24 @@ class Classifier:
         """Vendor rules match the vendor's name as a whole, from its first word once its legal
         form is set aside («ООО «НтехЛаб»», "SZ DJI Technology Co., Ltd."), never a word
         inside another name ("EY DjI PRINT SPY", an Armenian print shop, is no DJI)."""
-        core = normalize(" ".join(strip_legal_forms(tokens(vendor))))
-        return [Tag(p.category, p.rule, f"vendor: {vendor}", p.score)
+        known = self._vendor_tags.get(vendor)
+        if known is None:
+            core = normalize(" ".join(strip_legal_forms(tokens(vendor))))
+            known = self._vendor_tags[vendor] = [
+                Tag(p.category, p.rule, f"vendor: {vendor}", p.score)
                 for p in self.vendors if core and p.regex.match(core)]
+            _bound(self._vendor_tags)
+        return known
 
     def category_names(self, tags: Iterable[Tag]) -> list[str]:
         order = list(self.categories)
         return sorted({t.category for t in tags}, key=order.index)
+
+
+def _bound(cache: dict, most: int = 200_000) -> None:
+    """Memory stays bounded on a corpus of millions of distinct names: start the cache afresh."""
+    if len(cache) > most:
+        cache.clear()
 
 
 def _keep(best: dict, tag: Tag) -> None:
@@ -337,15 +363,25 @@ def evidence_line(tags: Iterable[Tag]) -> str:
 
 
 # -- the warehouse -------------------------------------------------------------------------
-def classify_warehouse(wh, full: bool = False, batch: int = 2000,
-                       clf: Classifier | None = None) -> dict[str, int]:
+# Contracts from which classify_warehouse uses a pool of processes: below, starting the
+# workers (each imports survtrack and loads the taxonomy, about a second) costs more than it saves.
+PARALLEL_FROM = 50_000
+
+
+def classify_warehouse(wh, full: bool = False, batch: int = 2000, flush: int = 200_000,
+                       clf: Classifier | None = None, workers: int | None = None,
+                       parallel_from: int = PARALLEL_FROM) -> dict[str, int]:
     """(Re)compute `tags` for the contracts whose document changed since the last build.
 
     `classified` remembers, per contract, the document (`contracts.document_id`) and the
     taxonomy version its tags were computed from. A contract is classified again when a new
     version of it was loaded (another document), or when the rule files changed; otherwise
-    it is skipped. `full=True` reclassifies everything. Each batch replaces the contracts'
-    own tags (rule ids kw:, code:, vendor:) in one transaction, so a killed build resumes.
+    it is skipped. `full=True` reclassifies everything. The results of `batch` contracts at a
+    time gather in temporary tables; every `flush` contracts one transaction replaces their own
+    tags (rule ids kw:, code:, vendor:) and states, so a killed build resumes from the last
+    flush, and each flush scans `tags` once (one scan per batch made the build quadratic).
+    From `parallel_from` stale contracts on, `workers` processes (default: the machine's
+    cores) classify the batches the warehouse's process reads and writes, in order.
     """
     clf = clf or classifier()
     # The stale contracts (and their product lines) are gathered once, numbered in a work
@@ -365,31 +401,66 @@ def classify_warehouse(wh, full: bool = False, batch: int = 2000,
         """CREATE OR REPLACE TEMP TABLE classify_lines AS
            SELECT w.rn, i.contract_id, i.line_no, i.description, i.scheme, i.code
            FROM items i JOIN classify_work w USING (contract_id) ORDER BY w.rn, i.line_no""")
+    for name, table in (("classify_tags", "tags"), ("classify_states", "classified")):
+        wh.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {table} LIMIT 0")
     total = wh.scalar("SELECT count(*) FROM classify_work")
     counts = {"checked": total, "tagged": 0, "tags": 0}
     own = " OR ".join(f"rule LIKE '{k}%'" for k in RULE_KINDS)
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    pool = None
+    if workers > 1 and total >= parallel_from:
+        # spawn: the parent holds DuckDB's threads, which a fork would copy half-locked
+        pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
     try:
-        for start in range(0, total, batch):
-            _classify_batch(wh, clf, own, start, start + batch, counts)
+        flushed = 0
+        ahead: deque = deque()  # batches read and being classified, oldest first
+        starts = iter(range(0, total, batch))
+        for start in starts:
+            work = _read_batch(wh, start, start + batch)
+            if pool is None:
+                _write_batch(wh, classify_rows(clf.folder, *work, clf=clf), counts)
+            else:
+                ahead.append((start, pool.submit(classify_rows, clf.folder, *work)))
+            while ahead and (len(ahead) > 2 * workers or start + batch >= total):
+                done_start, future = ahead.popleft()
+                _write_batch(wh, future.result(), counts)
+                if done_start + batch - flushed >= flush or done_start + batch >= total:
+                    _replace_tags(wh, own)
+                    flushed = done_start + batch
+            if pool is None and (start + batch - flushed >= flush or start + batch >= total):
+                _replace_tags(wh, own)
+                flushed = start + batch
     finally:
-        wh.execute("DROP TABLE IF EXISTS classify_work")
-        wh.execute("DROP TABLE IF EXISTS classify_lines")
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        for name in ("classify_work", "classify_lines", "classify_tags", "classify_states"):
+            wh.execute(f"DROP TABLE IF EXISTS {name}")
     return counts
 
 
-def _classify_batch(wh, clf: Classifier, own: str, start: int, stop: int, counts: dict) -> None:
+def _read_batch(wh, start: int, stop: int) -> tuple[list, dict]:
+    """The batch's contracts (id, document, title, description, vendor names) and their
+    product lines by contract."""
     contracts = wh.query(
         """SELECT contract_id, document_id, title, description, name, short_name
            FROM classify_work WHERE rn >= ? AND rn < ? ORDER BY rn""", [start, stop])
-    ids = [c[0] for c in contracts]
     lines: dict[str, list] = {}
     for cid, description, scheme, code in wh.iter_rows(
             """SELECT contract_id, description, scheme, code FROM classify_lines
                WHERE rn >= ? AND rn < ? ORDER BY rn, line_no""", [start, stop]):
         lines.setdefault(cid, []).append((description, [(scheme, code)] if code else []))
+    return contracts, lines
+
+
+def classify_rows(folder: Path, contracts: list, lines: dict,
+                  clf: Classifier | None = None) -> tuple[dict, dict, int]:
+    """Tag and state rows (column -> values) of a batch read by `_read_batch`, and how many of
+    its contracts got a tag. Runs in a worker process too (the taxonomy of `folder`)."""
+    clf = clf or classifier(folder)
     tag_rows: dict[str, list] = {c: [] for c in TAG_COLUMNS}
     state_rows: dict[str, list] = {c: [] for c in STATE_COLUMNS}
     now = _utcnow()
+    tagged = 0
     for cid, document_id, title, description, vendor, vendor_short in contracts:
         # the title, what the documents describe beyond it (OCDS tender and award
         # descriptions), and the product lines
@@ -402,26 +473,40 @@ def _classify_batch(wh, clf: Classifier, own: str, start: int, stop: int, counts
         for column, value in zip(STATE_COLUMNS, (cid, document_id, clf.version, now,
                                                  len(tags))):
             state_rows[column].append(value)
-        counts["tagged"] += bool(tags)
+        tagged += bool(tags)
+    return tag_rows, state_rows, tagged
+
+
+def _write_batch(wh, result: tuple[dict, dict, int], counts: dict) -> None:
+    """Append a batch's rows to the gathering tables, as Arrow tables (INSERT … SELECT, far
+    faster than row-by-row executemany)."""
+    tag_rows, state_rows, tagged = result
+    counts["tagged"] += tagged
     counts["tags"] += len(tag_rows["contract_id"])
-    _replace_tags(wh, ids, own, pa.table(tag_rows), pa.table(state_rows))
+    for name, columns in (("classify_tags", tag_rows), ("classify_states", state_rows)):
+        if columns["contract_id"]:
+            with wh.using(batch_rows=pa.table(columns)):
+                wh.execute(f"INSERT INTO {name} ({', '.join(columns)})"
+                           f" SELECT {', '.join(columns)} FROM batch_rows")
 
 
 TAG_COLUMNS = ("contract_id", "category", "rule", "evidence", "score")
 STATE_COLUMNS = ("contract_id", "document_id", "taxonomy", "classified_at", "tags")
 
 
-def _replace_tags(wh, ids: list[str], own: str, tag_batch, state_batch) -> None:
-    """One transaction: drop the batch's own tags, insert the new ones, record the state.
-
-    Rows go in as Arrow tables (INSERT … SELECT), far faster than row-by-row executemany.
-    """
+def _replace_tags(wh, own: str) -> None:
+    """One transaction: drop the gathered contracts' own tags and states, insert the new
+    ones; then empty the gathering tables."""
+    tags, states = ", ".join(TAG_COLUMNS), ", ".join(STATE_COLUMNS)
     with wh.transaction():
         wh.execute(f"DELETE FROM tags WHERE ({own})"
-                   " AND contract_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
-        if tag_batch.num_rows:
-            wh.write("tags", tag_batch)
-        wh.write("classified", state_batch, mode="upsert")
+                   " AND contract_id IN (SELECT contract_id FROM classify_states)")
+        wh.execute(f"INSERT INTO tags ({tags}) SELECT {tags} FROM classify_tags")
+        wh.execute("DELETE FROM classified"
+                   " WHERE contract_id IN (SELECT contract_id FROM classify_states)")
+        wh.execute(f"INSERT INTO classified ({states}) SELECT {states} FROM classify_states")
+    wh.execute("DELETE FROM classify_tags")
+    wh.execute("DELETE FROM classify_states")
 
 
 def _utcnow():

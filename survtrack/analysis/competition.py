@@ -133,7 +133,7 @@ PROCUREMENT_OF = ("arg_max(procurement_id, (coalesce(published_on, TIMESTAMP '19
 COMPETITION_SQL = """
 WITH own AS (
     SELECT f.*, TRUE AS own FROM procurement_facts f
-    WHERE f.subject_id IN (SELECT contract_id FROM competition_work)),
+    WHERE f.subject_id IN (SELECT contract_id FROM competition_scope)),
 link AS (
     SELECT c.contract_id, c.source, c.signed_on, c.buyer_id, c.vendor_id, c.currency,
            coalesce(o.procurement_id, c.notice_id) AS procurement_id
@@ -141,7 +141,7 @@ link AS (
     LEFT JOIN (SELECT subject_id, {PROCUREMENT_OF} AS procurement_id
                FROM own WHERE procurement_id IS NOT NULL GROUP BY 1) o
       ON o.subject_id = c.contract_id
-    WHERE c.contract_id IN (SELECT contract_id FROM competition_work)),
+    WHERE c.contract_id IN (SELECT contract_id FROM competition_scope)),
 facts AS (
     SELECT l.contract_id, o.* EXCLUDE (own), TRUE AS own FROM link l
     JOIN own o ON o.subject_id = l.contract_id
@@ -191,7 +191,7 @@ versions AS (
     WHERE v.amount IS NOT NULL AND v.currency IS NOT DISTINCT FROM l.currency
     GROUP BY v.contract_id),
 lowest AS (SELECT contract_id, min(version) AS min_version FROM contract_versions
-           WHERE contract_id IN (SELECT contract_id FROM competition_work) GROUP BY 1)
+           WHERE contract_id IN (SELECT contract_id FROM competition_scope) GROUP BY 1)
 SELECT l.contract_id, l.source,
        coalesce(f.regime, sr.regime) AS regime, l.procurement_id,
        f.proc.type AS procedure_type, f.proc.competitive AS competitive,
@@ -250,14 +250,17 @@ def code_version() -> str:
                           FOLDER / "regimes.csv")
 
 
-def build_competition(wh: Warehouse, full: bool = False) -> dict:
+def build_competition(wh: Warehouse, full: bool = False,
+                      slice_size: int = inputs.SLICE) -> dict:
     """Compute `competition` for the contracts whose inputs changed since the last build (every
-    one when `full`); drop removed contracts' rows. Returns counts."""
+    one when `full`), `slice_size` contracts at a time; drop removed contracts' rows. Returns
+    counts."""
     try:
         changed = inputs.stale(wh, "competition", INPUTS_SQL, code_version(), full)
         if changed:
             with wh.using(**_lookups(wh)):
-                wh.execute(f"CREATE OR REPLACE TEMP TABLE new_competition AS {COMPETITION_SQL}")
+                inputs.in_passes(wh, "competition", COMPETITION_SQL, "new_competition",
+                                 slice_size)
         else:
             wh.execute("CREATE OR REPLACE TEMP TABLE new_competition AS"
                        " SELECT * FROM competition LIMIT 0")

@@ -36,33 +36,59 @@ def stale(wh, step: str, inputs_sql: str, code: str, full: bool = False) -> int:
     wh.execute(f"""
         CREATE OR REPLACE TEMP TABLE {step}_work AS
         SELECT n.contract_id, n.inputs
-        FROM ({inputs_sql}) n LEFT JOIN build_inputs b USING (contract_id)
-        WHERE $full OR b.{step} IS DISTINCT FROM n.inputs""", {"code": code, "full": full})
+        FROM ({inputs_sql}) n
+        LEFT JOIN (SELECT contract_id, inputs FROM build_inputs WHERE step = $step) b
+          USING (contract_id)
+        WHERE $full OR b.inputs IS DISTINCT FROM n.inputs""",
+               {"code": code, "full": full, "step": step})
     return wh.scalar(f"SELECT count(*) FROM {step}_work")
+
+
+# Contracts computed per pass: a step's joins and group-bys over 10 M contracts at once
+# spilled 9 GB to disk within a 4 GB limit and ran several times longer than ten passes.
+SLICE = 1_000_000
+
+
+def in_passes(wh, step: str, sql: str, into: str, slice_size: int = SLICE) -> int:
+    """Create the temporary table `into` from `sql`, run over the step's work `slice_size`
+    contracts at a time: `sql` reads the contracts of a pass from the temporary table
+    `<step>_scope`. Only for steps whose rows of a contract depend on that contract's inputs
+    alone, so that the passes give what one pass gives. Returns the number of passes."""
+    changed = wh.scalar(f"SELECT count(*) FROM {step}_work")
+    passes = max(1, -(-changed // slice_size))
+    for n in range(passes):
+        wh.execute(f"""CREATE OR REPLACE TEMP TABLE {step}_scope AS SELECT contract_id
+                       FROM {step}_work WHERE $passes = 1 OR hash(contract_id) % $passes = $n""",
+                   {"passes": passes, "n": n})
+        wh.execute(f"CREATE OR REPLACE TEMP TABLE {into} AS {sql}" if n == 0
+                   else f"INSERT INTO {into} {sql}")
+    return passes
 
 
 def replace(wh, step: str, table: str, new_rows: str) -> int:
     """One transaction: drop `table`'s rows of removed contracts and of the step's work,
     insert `new_rows` (a temporary table of the work's new rows), record the work's hashes.
-    Returns the number of removed contracts' rows."""
+    Returns the number of removed contracts' rows.
+
+    The tables carry no key index (schema: `indexed=False`), so a delete and an insert are
+    scans and appends; the work's contracts are unique, so the key stays unique."""
     cols = ", ".join(TABLES[table].column_names)
+    gone = "NOT EXISTS (SELECT 1 FROM contracts c WHERE c.contract_id = t.contract_id)"
     with wh.transaction():
-        removed = wh.scalar(f"SELECT count(*) FROM {table} t WHERE NOT EXISTS"
-                            " (SELECT 1 FROM contracts c WHERE c.contract_id = t.contract_id)")
+        removed = wh.scalar(f"SELECT count(*) FROM {table} t WHERE {gone}")
         if removed:
-            wh.execute(f"DELETE FROM {table} t WHERE NOT EXISTS"
-                       " (SELECT 1 FROM contracts c WHERE c.contract_id = t.contract_id)")
+            wh.execute(f"DELETE FROM {table} t WHERE {gone}")
         wh.execute(f"DELETE FROM {table} WHERE contract_id IN"
                    f" (SELECT contract_id FROM {step}_work)")
         wh.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {new_rows}")
-        wh.execute("DELETE FROM build_inputs b WHERE NOT EXISTS"
-                   " (SELECT 1 FROM contracts c WHERE c.contract_id = b.contract_id)")
-        wh.execute(f"INSERT INTO build_inputs (contract_id, {step})"
-                   f" SELECT contract_id, inputs FROM {step}_work"
-                   f" ON CONFLICT (contract_id) DO UPDATE SET {step} = excluded.{step}")
+        wh.execute(f"DELETE FROM build_inputs t WHERE {gone}")
+        wh.execute(f"DELETE FROM build_inputs WHERE step = ? AND contract_id IN"
+                   f" (SELECT contract_id FROM {step}_work)", [step])
+        wh.execute(f"INSERT INTO build_inputs (contract_id, step, inputs)"
+                   f" SELECT contract_id, ?, inputs FROM {step}_work", [step])
     return removed
 
 
 def done(wh, step: str, *temporary: str) -> None:
-    for name in (f"{step}_work", *temporary):
+    for name in (f"{step}_work", f"{step}_scope", *temporary):
         wh.execute(f"DROP TABLE IF EXISTS {name}")

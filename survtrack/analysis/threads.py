@@ -22,7 +22,7 @@ THREADS_SQL = """
 WITH link AS (
     SELECT c.contract_id, c.notice_id, k.procurement_id, c.signed_on, c.document_id
     FROM contracts c LEFT JOIN competition k USING (contract_id)
-    WHERE c.contract_id IN (SELECT contract_id FROM threads_work)),
+    WHERE c.contract_id IN (SELECT contract_id FROM threads_scope)),
 named AS (  -- the procurements a contract names: its notice and its procedure (one equi-join
             -- each, where `a = x OR a = y` would join every pair)
     SELECT DISTINCT contract_id, unnest([notice_id, procurement_id]) AS procurement_id
@@ -62,7 +62,7 @@ version_steps AS (
     LEFT JOIN (SELECT DISTINCT subject_id, document_id FROM procurement_facts
                WHERE stage = 'modification') m
       ON m.subject_id = v.contract_id AND m.document_id = v.document_id
-    WHERE v.contract_id IN (SELECT contract_id FROM threads_work)),
+    WHERE v.contract_id IN (SELECT contract_id FROM threads_scope)),
 steps AS (
     SELECT * FROM notice_steps
     UNION ALL SELECT * FROM fact_steps
@@ -74,14 +74,14 @@ steps AS (
     UNION ALL
     SELECT contract_id, paid_on::TIMESTAMP, 'payment',
            concat_ws(' ', 'payment', reference), amount, currency, document_id
-    FROM payments WHERE contract_id IN (SELECT contract_id FROM threads_work)
+    FROM payments WHERE contract_id IN (SELECT contract_id FROM threads_scope)
     UNION ALL
     SELECT contract_id, occurred_on::TIMESTAMP, event,
            concat_ws(': ', event, reason)
              || CASE WHEN reported_paid IS NOT NULL
                      THEN ' (reported paid ' || reported_paid || ')' ELSE '' END,
            NULL, NULL, document_id
-    FROM contract_events WHERE contract_id IN (SELECT contract_id FROM threads_work)
+    FROM contract_events WHERE contract_id IN (SELECT contract_id FROM threads_scope)
     UNION ALL
     SELECT l.contract_id, e.occurred_on::TIMESTAMP, 'complaint',
            concat_ws(': ', e.kind, e.title, e.outcome), NULL, NULL, e.document_id
@@ -133,14 +133,15 @@ def _stage_rank():
     return pd.DataFrame({"stage": list(STAGE_ORDER), "rank": range(len(STAGE_ORDER))})
 
 
-def build_threads(wh, full: bool = False) -> dict:
+def build_threads(wh, full: bool = False, slice_size: int = inputs.SLICE) -> dict:
     """Build the threads of the contracts whose inputs changed since the last build (every one
-    when `full`); drop removed contracts' steps. Returns counts."""
+    when `full`), `slice_size` contracts at a time; drop removed contracts' steps. Returns
+    counts."""
     try:
         code = inputs.version(THREADS_SQL, " ".join(STAGE_ORDER))
         changed = inputs.stale(wh, "threads", INPUTS_SQL, code, full)
         with wh.using(stage_rank=_stage_rank()):
-            wh.execute(f"CREATE OR REPLACE TEMP TABLE new_threads AS {THREADS_SQL}")
+            inputs.in_passes(wh, "threads", THREADS_SQL, "new_threads", slice_size)
         inputs.replace(wh, "threads", "threads", "new_threads")
         out = {"steps": wh.scalar("SELECT count(*) FROM threads"), "changed": changed,
                "with_procurement": wh.scalar(

@@ -78,10 +78,14 @@ class DerivedTables:
         updates = [c for c in cols if c not in spec.key]
         conflict = (f" ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET "
                     + ", ".join(f"{c} = excluded.{c}" for c in updates)
-                    if mode == "upsert" and updates else "")
+                    if mode == "upsert" and updates and spec.indexed else "")
         if mode == "replace":
             self.con.execute(f"DELETE FROM {table}")
         with self.using(bulk_rows=data):
+            if mode == "upsert" and not spec.indexed:  # no key index: drop the rows replaced
+                same = " AND ".join(f"b.{k} = t.{k}" for k in spec.key)
+                self.con.execute(f"DELETE FROM {table} t WHERE EXISTS"
+                                 f" (SELECT 1 FROM bulk_rows b WHERE {same})")
             self.con.execute(f"INSERT INTO {table} ({', '.join(cols)})"
                              f" SELECT {', '.join(cols)} FROM bulk_rows" + conflict)
 

@@ -38,6 +38,11 @@ class Table:
     # later but is older by these never replaces the stored one, so the tables do not depend
     # on the order documents are loaded in. Without them the last row written wins.
     newest: tuple[str, ...] = field(default=())
+    # False for the tables the build derives and rewrites a step at a time (competition,
+    # threads, flags, build_inputs): the build alone writes them and keeps the key unique, and
+    # DuckDB's key index made rewriting them cost most of the build at scale (a commit of 90 s
+    # for 1 M replaced rows), so they carry no PRIMARY KEY or index.
+    indexed: bool = True
 
     @property
     def column_names(self) -> list[str]:
@@ -48,12 +53,15 @@ class Table:
             f"{c.name} {c.type}{'' if c.nullable or c.name in self.key else ' NOT NULL'}"
             for c in self.columns
         ]
-        cols.append(f"PRIMARY KEY ({', '.join(self.key)})")
+        if self.indexed:
+            cols.append(f"PRIMARY KEY ({', '.join(self.key)})")
         return f"CREATE TABLE IF NOT EXISTS {self.name} (\n  " + ",\n  ".join(cols) + "\n)"
 
 
-def _t(name: str, doc: str, key: tuple[str, ...], *cols: tuple, indexes=(), newest=()) -> Table:
-    return Table(name, doc, tuple(Column(*c) for c in cols), key, tuple(indexes), tuple(newest))
+def _t(name: str, doc: str, key: tuple[str, ...], *cols: tuple, indexes=(), newest=(),
+       indexed=True) -> Table:
+    return Table(name, doc, tuple(Column(*c) for c in cols), key, tuple(indexes), tuple(newest),
+                 indexed)
 
 
 TABLES: dict[str, Table] = {
@@ -318,6 +326,7 @@ TABLES: dict[str, Table] = {
             ("taxonomy", "VARCHAR", "hash of the taxonomy files the tags came from"),
             ("classified_at", "TIMESTAMP", "when (UTC)"),
             ("tags", "INTEGER", "number of tags written (0: classified, nothing found)"),
+            indexed=False,
         ),
         _t(
             "fx_rates", "Exchange rates, currency units per US dollar per day.",
@@ -444,7 +453,7 @@ TABLES: dict[str, Table] = {
             ("first_document_id", "VARCHAR", "document of that publication"),
             ("buyer_id", "VARCHAR", "buyer"),
             ("vendor_id", "VARCHAR", "vendor"),
-            indexes=[("procurement_id",)],
+            indexed=False,
         ),
         _t(
             "threads", "Each contract's procurement as one story (build: analysis/threads.py):"
@@ -461,6 +470,7 @@ TABLES: dict[str, Table] = {
              " payment)"),
             ("currency", "VARCHAR", "ISO 4217"),
             ("document_id", "VARCHAR", "document recording the step"),
+            indexed=False,
         ),
         _t(
             "flags", "Red flags per contract (build: analysis/flags/): one row where a flag"
@@ -476,19 +486,20 @@ TABLES: dict[str, Table] = {
             ("regime", "VARCHAR", "the regime whose threshold applied"),
             ("evidence", "VARCHAR", "what the documents say, in words"),
             ("document_id", "VARCHAR", "the document the deciding value came from"),
-            indexes=[("flag",)],
+            indexed=False,
         ),
         _t(
-            "build_inputs", "Per contract, a hash of what each incremental build step read for"
-            " it when it last computed it (analysis/inputs.py): a build recomputes only the"
-            " contracts whose inputs changed since.",
-            ("contract_id",),
+            "build_inputs", "Per contract and incremental build step, a hash of what the step"
+            " read for it when it last computed it (analysis/inputs.py): a build recomputes only"
+            " the contracts whose inputs changed since.",
+            ("contract_id", "step"),
             ("contract_id", "VARCHAR", "contract"),
-            ("competition", "UBIGINT", "hash of its contract row, procurement facts, versions"
-             " and the step's code and data files when `competition` was computed"),
-            ("threads", "UBIGINT", "hash of what its thread was built from"),
-            ("flags", "UBIGINT", "hash of its competition row, its contract and the groups the"
-             " group flags read (buyer, category and year; buyer and vendor)"),
+            ("step", "VARCHAR", "competition | threads | flags"),
+            ("inputs", "UBIGINT", "hash of the rows the step read for the contract (competition:"
+             " its contract row, procurement facts and versions; threads: what its thread was"
+             " built from; flags: its competition row, its contract and the groups the group"
+             " flags read) and of the step's code and data files"),
+            indexed=False,
         ),
     ]
 }
@@ -518,6 +529,37 @@ def arrow_schema(table: str):
     return _ARROW[table]
 
 
+# Columns of build_inputs before it held one row per contract and step (2026-12-02).
+WIDE_BUILD_INPUTS = ("competition", "threads", "flags")
+
+
+def migrations(present: dict[str, set[str]], keyed: set[str]) -> list[str]:
+    """Statements turning an earlier survtrack's build tables into today's (`keyed`: the
+    tables that carry a PRIMARY KEY in the file): an unindexed table is copied without its key
+    and indexes; the wide build_inputs (a column per step) becomes a row per step."""
+    stmts = []
+    for t in TABLES.values():
+        if t.indexed or t.name not in present:
+            continue
+        wide = t.name == "build_inputs" and "step" not in present[t.name]
+        if t.name not in keyed and not wide:
+            continue
+        if wide:
+            kept = ["contract_id", "step", "inputs"]
+            select = " UNION ALL ".join(
+                f"SELECT contract_id, '{step}' AS step, {step} AS inputs FROM {t.name}"
+                f" WHERE {step} IS NOT NULL"
+                for step in WIDE_BUILD_INPUTS if step in present[t.name])
+        else:
+            kept = [c for c in t.column_names if c in present[t.name]]
+            select = f"SELECT {', '.join(kept)} FROM {t.name}"
+        stmts += [f"CREATE OR REPLACE TEMP TABLE migrate_{t.name} AS {select}",
+                  f"DROP TABLE {t.name}", t.ddl(),
+                  f"INSERT INTO {t.name} ({', '.join(kept)}) SELECT * FROM migrate_{t.name}",
+                  f"DROP TABLE migrate_{t.name}"]
+    return stmts
+
+
 def ddl_statements(present: dict[str, set[str]] | None = None) -> list[str]:
     """CREATE statements, and ALTER statements adding the columns a warehouse created by an
     earlier survtrack lacks (`present`: table -> its columns)."""
@@ -541,7 +583,9 @@ def markdown() -> str:
     """The tables as Markdown, for docs/tables.md."""
     out = ["# The tidy tables", "", "Generated from `survtrack/warehouse/schema.py` by `survtrack docs`.", ""]
     for t in TABLES.values():
-        out += [f"## `{t.name}`", "", t.doc, "", f"Key: `{', '.join(t.key)}`", ""]
+        out += [f"## `{t.name}`", "", t.doc, "", f"Key: `{', '.join(t.key)}`"
+                + ("" if t.indexed else " (kept unique by the build, which alone writes the"
+                   " table; not indexed)"), ""]
         if t.newest:
             out += [f"Of two rows with one key the newer by `{', '.join(t.newest)}` is kept,"
                     " whatever order the documents are loaded in.", ""]

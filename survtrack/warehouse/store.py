@@ -27,7 +27,7 @@ from .derived import DerivedTables
 from .faults import StorageFault
 from .protocol import EMITTED, RETRACT_BY, Document, LoadContext, Parser, Rejected, RowBuffer
 from .runs import RunsAndRejects, utcnow
-from .schema import TABLES, arrow_schema, ddl_statements
+from .schema import TABLES, arrow_schema, ddl_statements, migrations
 
 __all__ = ["Document", "LoadContext", "LoadResult", "Parser", "Rejected", "RowBuffer",
            "Warehouse"]
@@ -87,14 +87,26 @@ class Warehouse(RunsAndRejects, DerivedTables):
         raise fault from exc
 
     def ensure_schema(self) -> None:
-        """Create the tables, and add the columns a warehouse from an earlier version lacks."""
+        """Create the tables, add the columns a warehouse from an earlier version lacks, and
+        bring its build tables to today's layout (schema.migrations)."""
+        keyed = {t for (t,) in self.con.execute(
+            "SELECT DISTINCT table_name FROM duckdb_constraints() WHERE constraint_type ="
+            " 'PRIMARY KEY' AND database_name = current_database()").fetchall()}
+        upgrade = migrations(self._present(), keyed)
+        if upgrade:
+            with self.transaction():
+                for stmt in upgrade:
+                    self.con.execute(stmt)
+        for stmt in ddl_statements(self._present()):
+            self.con.execute(stmt)
+
+    def _present(self) -> dict[str, set[str]]:
         present: dict[str, set[str]] = defaultdict(set)
         for table, column in self.con.execute(
                 "SELECT table_name, column_name FROM information_schema.columns"
                 " WHERE table_catalog = current_database()").fetchall():
             present[table].add(column)
-        for stmt in ddl_statements(present):
-            self.con.execute(stmt)
+        return present
 
     def columns(self, table: str) -> set[str]:
         """The columns `table` has in this file (an older warehouse may lack new ones)."""
