@@ -33,14 +33,18 @@ def stale(wh, step: str, inputs_sql: str, code: str, full: bool = False) -> int:
     """Fill the temporary table `<step>_work` (contract_id, inputs) with the contracts whose
     inputs' hash differs from the one recorded (all when `full`); return their number.
     `inputs_sql` selects (contract_id, inputs) and may read the parameter `$code`."""
-    wh.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {step}_work AS
-        SELECT n.contract_id, n.inputs
-        FROM ({inputs_sql}) n
-        LEFT JOIN (SELECT contract_id, inputs FROM build_inputs WHERE step = $step) b
-          USING (contract_id)
-        WHERE $full OR b.inputs IS DISTINCT FROM n.inputs""",
-               {"code": code, "full": full, "step": step})
+    # two statements, each with the whole memory limit: hashing every contract's inputs, then
+    # comparing with the last build's (in one, at 10 M contracts, a 4 GB limit ran out)
+    work = f"{step}_work" if full else f"{step}_hashes"
+    wh.execute(f"CREATE OR REPLACE TEMP TABLE {work} AS {inputs_sql}", {"code": code})
+    if not full:
+        wh.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {step}_work AS
+            SELECT n.contract_id, n.inputs FROM {step}_hashes n
+            LEFT JOIN (SELECT contract_id, inputs FROM build_inputs WHERE step = $step) b
+              USING (contract_id)
+            WHERE b.inputs IS DISTINCT FROM n.inputs""", {"step": step})
+        wh.execute(f"DROP TABLE {step}_hashes")
     return wh.scalar(f"SELECT count(*) FROM {step}_work")
 
 
