@@ -414,8 +414,7 @@ def classify_warehouse(wh, full: bool = False, batch: int = 2000, flush: int = 2
     try:
         flushed = 0
         ahead: deque = deque()  # batches read and being classified, oldest first
-        starts = iter(range(0, total, batch))
-        for start in starts:
+        for start in range(0, total, batch):
             work = _read_batch(wh, start, start + batch)
             if pool is None:
                 _write_batch(wh, classify_rows(clf.folder, *work, clf=clf), counts)
