@@ -88,14 +88,22 @@ def moment(value: str | None, field: str) -> datetime | None:
     return stamp
 
 
+_CODES: dict[str, str] = {}  # published currency -> its valid code: a corpus uses a handful
+
+
 def currency(value: str | None, field: str, default: str | None = None) -> str | None:
     if not value:
         return default
+    code = _CODES.get(value)
+    if code is not None:
+        return code
     code = value.strip().upper()
     if code == "RUR":  # the pre-1998 rouble code still appears in some EIS documents
         code = "RUB"
     if not _CURRENCY.match(code):
         raise Rejected(f"not an ISO 4217 currency code: {value!r}", field)
+    if len(_CODES) < 1000:  # bounded for a hostile corpus of made-up codes
+        _CODES[value] = code
     return code
 
 

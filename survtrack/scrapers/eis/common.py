@@ -7,7 +7,7 @@ from pathlib import Path
 
 from survtrack import datafiles
 from survtrack.scrapers import values as v
-from survtrack.scrapers.xmlsafe import descendants, first_children, local_name
+from survtrack.scrapers.xmlsafe import descendants, first_children, first_descendant, local_name
 from survtrack.warehouse.protocol import LoadContext
 
 HERE = Path(__file__).parent
@@ -34,6 +34,16 @@ def find(el, *names: str):
 def find_text(el, *names: str) -> str | None:
     node = find(el, *names)
     return v.clean(node.text) if node is not None and node.text else None
+
+
+def small_find_text(el, names: tuple[str, ...]) -> str | None:
+    """`find_text` for a small subtree (a code list, an OKEI): a plain walk stopping at the
+    first match, cheaper there than a tag matcher or a `Firsts`."""
+    node = first_descendant(el, names)
+    if node is None:
+        return None
+    found = node.text
+    return v.clean(found) if found else None
 
 
 class Firsts:
@@ -97,6 +107,7 @@ def org(ctx: LoadContext, *, name: str | None, inn: str | None, kpp: str | None 
 CODE_LISTS = (("KTRU", "KTRU"), ("OKPD2", "OKPD2"), ("okpd2", "OKPD2"), ("OKPD", "OKPD"),
               ("okpd", "OKPD"), ("OKDP", "OKDP"), ("okdp", "OKDP"))
 CODE_ELEMENTS = tuple(element for element, _ in CODE_LISTS)
+_CODE = ("code",)
 
 
 def item_code(product, fields: dict | None = None) -> tuple[str | None, str | None]:
@@ -111,7 +122,7 @@ def item_code(product, fields: dict | None = None) -> tuple[str | None, str | No
         node = fields.get(element)
         if node is None:
             continue
-        code = Firsts(node).text("code")
+        code = small_find_text(node, _CODE)
         if code:
             if scheme in ("OKPD2", "OKPD") and code.isdigit() and len(code) == 7:
                 scheme = "OKDP"

@@ -15,6 +15,7 @@ from survtrack.scrapers.xmlsafe import (
     children,
     children_of,
     descendants,
+    first_child,
     first_children,
     local,
     text,
@@ -32,8 +33,11 @@ from .common import (
     find_text,
     item_code,
     org,
+    small_find_text,
     stages,
 )
+
+_UNIT = ("nationalCode", "name")
 
 
 def contract44(ctx: LoadContext, el, kind: str) -> None:
@@ -79,7 +83,7 @@ def contract44(ctx: LoadContext, el, kind: str) -> None:
         ctx.emit("items", contract_id=contract_id, line_no=line_no, description=description,
                  scheme=scheme, code=code,
                  quantity=v.number(value(p.get("quantity")), f"product[{line_no}]/quantity"),
-                 unit=Firsts(p.get("OKEI")).text("nationalCode", "name"),
+                 unit=small_find_text(p.get("OKEI"), _UNIT),
                  unit_price=v.money(value(p.get("price")), f"product[{line_no}]/price"),
                  amount=v.money(value(p.get("sum")) or value(p.get("sumRUR")),
                                 f"product[{line_no}]/sum"))
@@ -173,7 +177,8 @@ def procedure44(ctx: LoadContext, el, kind: str) -> None:
             where = f"executions[{stage}]/execution[{i}]"
             e = first_children(execution)
             amount = v.money(value(e.get("paid")), f"{where}/paid")
-            cur = v.currency(text(e.get("currency"), "code"), f"{where}/currency/code", "RUB")
+            cur = v.currency(value(first_child(e.get("currency"), "code")),
+                             f"{where}/currency/code", "RUB")
             if amount is None:
                 amount = v.money(value(e.get("paidRUR")), f"{where}/paidRUR")
                 cur = "RUB"
@@ -184,11 +189,14 @@ def procedure44(ctx: LoadContext, el, kind: str) -> None:
             if amount == 0:
                 unpaid += 1
                 continue
-            doc_kind, doc = next(((name, node) for name in ("payDoc", "docExecution")
-                                  if (node := e.get(name)) is not None),
-                                 (None, None))
-            reference = text(doc, "documentNum") if doc is not None else None
-            paid_on = v.day(text(doc, "documentDate") if doc is not None else None,
+            doc_kind, doc = "payDoc", e.get("payDoc")  # the payment order, else the act
+            if doc is None:
+                doc_kind, doc = "docExecution", e.get("docExecution")
+                if doc is None:
+                    doc_kind = None
+            d = first_children(doc)
+            reference = value(d.get("documentNum"))
+            paid_on = v.day(value(d.get("documentDate")),
                             f"{where}/{doc_kind or 'payDoc'}/documentDate")
             key = f"{stage}|{doc_kind}|{reference}|{paid_on}|{amount}|{cur}"
             twins[key] += 1
