@@ -117,12 +117,22 @@ def integer(value: str | None, field: str, default: int | None = None) -> int | 
 
 
 def clean(value: str | None, limit: int | None = None) -> str | None:
-    if value is None:
+    if not value:
         return None
-    out = " ".join(value.split())
+    if value.isprintable() and value[0] != " " and value[-1] != " " and "  " not in value:
+        out = value  # nothing to collapse (isprintable() rejects all whitespace but " ")
+    else:
+        out = " ".join(value.split())
     if limit and len(out) > limit:
         out = out[: limit - 1] + "…"
     return out or None
+
+
+def clip(value: str | None, limit: int) -> str | None:
+    """`clean` for text made of parts already cleaned (joined with "; "): only the limit."""
+    if not value:
+        return None
+    return value[: limit - 1] + "…" if len(value) > limit else value
 
 
 def name_key(name: str) -> str:

@@ -23,7 +23,6 @@ from survtrack.warehouse.protocol import Rejected
 _DECL = re.compile(rb"^\s*<\?xml[^>]*encoding=[\"']([A-Za-z0-9._-]+)[\"']", re.DOTALL)
 _DECLARATIONS = (b"DOCTYPE", b"ENTITY")
 _HEAD = 64 * 1024
-_SPACE = re.compile(r"^\s|\s$|\s\s|[^\S ]")  # what str.split() would change
 
 
 def local(tag) -> str:
@@ -172,12 +171,11 @@ def value(node) -> str | None:
     found = node.text
     if not found:
         return None
-    # most values have nothing to collapse: no space, and no other whitespace (which
-    # str.isprintable() rejects, as it rejects every separator but the ASCII space)
-    if " " not in found and found.isprintable() or not _SPACE.search(found):
+    # most values have nothing to collapse: the checks below are C scans that stop early
+    # (str.isprintable() rejects every whitespace character but the ASCII space)
+    if found.isprintable() and found[0] != " " and found[-1] != " " and "  " not in found:
         return found
-    found = " ".join(found.split())
-    return found or None
+    return " ".join(found.split()) or None
 
 
 def child(el, *path: str):

@@ -7,7 +7,6 @@ versions (5.x to 11.x), by searching the subtree, so one parser serves every ver
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 
 from survtrack.scrapers import values as v
 from survtrack.scrapers.xmlsafe import (
@@ -99,7 +98,7 @@ def contract44(ctx: LoadContext, el, kind: str) -> None:
         procedure = None
 
     status = stages().get(value(f.get("currentContractStage")) or "", "unknown")
-    title = v.clean("; ".join(dict.fromkeys(i for i in items if i)), 1000) if items else None
+    title = v.clip("; ".join(dict.fromkeys(i for i in items if i)), 1000) if items else None
     ctx.emit("contracts", contract_id=contract_id, source=SOURCE, native_id=reg_num,
              version=version, published_on=published, title=title, buyer_id=buyer_id,
              vendor_id=vendor_id, signed_on=signed,
@@ -170,7 +169,7 @@ def procedure44(ctx: LoadContext, el, kind: str) -> None:
     contract_id = f"{SOURCE}:{reg_num}"
     published = v.moment(value(f.get("publishDate")), "contractProcedure/publishDate")
     n_payments = unpaid = 0
-    twins: Counter = Counter()
+    twins: dict[str, int] = {}
     for executions in children(el, "executions"):
         stage = text(executions, "ordinalNumber")
         for i, execution in enumerate(children(executions, "execution"), start=1):
@@ -199,9 +198,9 @@ def procedure44(ctx: LoadContext, el, kind: str) -> None:
             paid_on = v.day(value(d.get("documentDate")),
                             f"{where}/{doc_kind or 'payDoc'}/documentDate")
             key = f"{stage}|{doc_kind}|{reference}|{paid_on}|{amount}|{cur}"
-            twins[key] += 1
-            if twins[key] > 1:  # nothing but its position tells it from an earlier twin
-                key += f"|#{twins[key]}"
+            twin = twins[key] = twins.get(key, 0) + 1
+            if twin > 1:  # nothing but its position tells it from an earlier twin
+                key += f"|#{twin}"
             ctx.emit("payments", contract_id=contract_id,
                      payment_id=hashlib.sha1(key.encode()).hexdigest()[:16], paid_on=paid_on,
                      amount=amount, currency=cur, reference=reference, published_on=published,
@@ -210,11 +209,12 @@ def procedure44(ctx: LoadContext, el, kind: str) -> None:
     termination = f.get("termination")
     events = []
     if termination is not None:
+        t = first_children(termination)
         ctx.emit("contract_events", contract_id=contract_id, event="terminated",
-                 occurred_on=v.day(text(termination, "terminationDate"),
-                                   "termination/terminationDate"),
-                 reason=v.clean(text(termination, "reason", "name") or text(termination, "reasonInfo")),
-                 reported_paid=v.money(text(termination, "paid"), "termination/paid"),
+                 occurred_on=v.day(value(t.get("terminationDate")), "termination/terminationDate"),
+                 reason=v.clean(value(first_child(t.get("reason"), "name"))
+                                or value(t.get("reasonInfo"))),
+                 reported_paid=v.money(value(t.get("paid")), "termination/paid"),
                  document_id=ctx.document.document_id)
         events.append("termination")
     stage = stages().get(value(f.get("currentContractStage")) or "")
