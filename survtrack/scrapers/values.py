@@ -44,6 +44,8 @@ def money(value: str | None, field: str) -> Decimal | None:
 
 
 def number(value: str | None, field: str) -> float | None:
+    if type(value) is str and _PLAIN_AMOUNT.fullmatch(value):
+        return float(value)  # what float(Decimal(value)) gives, without the Decimal
     amount = money(value, field)
     return float(amount) if amount is not None else None
 

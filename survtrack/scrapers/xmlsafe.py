@@ -125,7 +125,7 @@ def parse_bytes(data: bytes, *, blank_text: bool = True) -> etree._Element:
     which makes the parse and every walk over children cheaper. An element's own text is
     kept whenever it has any besides spaces (libxml2's "ignorable whitespace" heuristic drops
     only whitespace-only text before a child element), so collapsed it reads the same."""
-    encoding = _check_head(data[:_HEAD])
+    encoding = _check_head(data if len(data) <= _HEAD else data[:_HEAD])  # no copy if small
     try:
         root = etree.fromstring(data, _parser(encoding, blank_text))
     except etree.XMLSyntaxError as exc:
@@ -227,16 +227,39 @@ def first_child(el, name: str):
 
 def first_descendant(el, names: tuple[str, ...]):
     """The first descendant (document order, `el` excluded) whose local name is in `names`,
-    by a plain walk that stops there: for a small subtree (a code list, an OKEI)."""
+    by a plain walk that stops there: for a small subtree (a code list, an OKEI), where
+    setting up an lxml iterator costs more than the walk."""
     if el is None:
         return None
     local_names = _LOCAL_NAMES
-    for node in el.iterdescendants():
+    for node in el:
         tag = node.tag
         name = local_names.get(tag)
         if (name if name is not None else local_name(tag)) in names:
             return node
+        if len(node):  # its descendants come before its next sibling
+            found = first_descendant(node, names)
+            if found is not None:
+                return found
     return None
+
+
+def first_descendants(el, names: tuple[str, ...]) -> dict:
+    """{local name: (position, first descendant of that name)} for each of `names` present
+    under `el`, in one pass: lxml's tag matcher skips the other elements in C, without making
+    a Python object of each. Positions order the hits in the document."""
+    found: dict = {}
+    if el is None:
+        return found
+    local_names = _LOCAL_NAMES
+    for position, node in enumerate(el.iterdescendants(*_any_of(names))):
+        tag = node.tag
+        name = local_names.get(tag)
+        if name is None:
+            name = local_name(tag)
+        if name not in found:
+            found[name] = (position, node)
+    return found
 
 
 _LOCAL_NAMES: dict[str, str] = {}

@@ -7,7 +7,12 @@ from pathlib import Path
 
 from survtrack import datafiles
 from survtrack.scrapers import values as v
-from survtrack.scrapers.xmlsafe import descendants, first_children, first_descendant, local_name
+from survtrack.scrapers.xmlsafe import (
+    descendants,
+    first_children,
+    first_descendant,
+    first_descendants,
+)
 from survtrack.warehouse.protocol import LoadContext
 
 HERE = Path(__file__).parent
@@ -47,21 +52,15 @@ def small_find_text(el, names: tuple[str, ...]) -> str | None:
 
 
 class Firsts:
-    """The first descendant of each local name under `el` (a small element: a supplier),
+    """The first descendant of each of `names` under `el` (a small element: a supplier),
     found in one pass, answering `find`/`find_text` as those would (the first in document
-    order among the names asked for)."""
+    order among the names asked for). Only `names` may be asked for: lxml's tag matcher
+    skips the other elements in C, without making a Python object of each."""
 
     __slots__ = ("found",)
 
-    def __init__(self, el):
-        self.found: dict = {}
-        if el is not None:
-            nodes = el.iter()  # a plain walk: cheaper than lxml's tag matcher on small trees
-            next(nodes)  # `el` itself
-            for position, node in enumerate(nodes):
-                name = local_name(node.tag)
-                if name not in self.found:
-                    self.found[name] = (position, node)
+    def __init__(self, el, names: tuple[str, ...]):
+        self.found = first_descendants(el, names)
 
     def find(self, *names: str):
         if len(names) == 1:

@@ -37,6 +37,9 @@ from .common import (
 )
 
 _UNIT = ("nationalCode", "name")
+_SUPPLIER = ("individualPersonRF", "individualPersonForeignState", "fullName",
+             "organizationName", "shortName", "legalEntityForeignState", "INN", "inn",
+             "taxPayerCode", "countryCode", "KPP", "kpp")  # what _supplier asks of a supplier
 
 
 def contract44(ctx: LoadContext, el, kind: str) -> None:
@@ -131,7 +134,7 @@ def _all(fields: dict, containers: tuple[str, ...], members: tuple[str, ...]) ->
 
 
 def _supplier(ctx: LoadContext, supplier, published) -> str | None:
-    s = Firsts(supplier)
+    s = Firsts(supplier, _SUPPLIER)
     person = s.find("individualPersonRF", "individualPersonForeignState")
     if person is not None:
         name = " ".join(filter(None, (find_text(person, "lastName"), find_text(person, "firstName"),
