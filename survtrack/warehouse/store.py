@@ -25,12 +25,14 @@ from . import faults, suspicious
 from .archive import Archive
 from .derived import DerivedTables
 from .faults import StorageFault
+from .parsing import parse_alone
+from .parsing import reason as _reason
 from .protocol import EMITTED, RETRACT_BY, Document, LoadContext, Parser, Rejected, RowBuffer
 from .runs import RunsAndRejects, utcnow
 from .schema import TABLES, arrow_schema, ddl_statements
 
 __all__ = ["Document", "LoadContext", "LoadResult", "Parser", "Rejected", "RowBuffer",
-           "Warehouse"]
+           "Warehouse", "parse_alone"]
 
 
 @dataclass
@@ -447,39 +449,8 @@ class Warehouse(RunsAndRejects, DerivedTables):
         while rows := cur.fetchmany(batch):
             yield from rows
 
-def parse_alone(doc: Document, parse: Parser) -> RowBuffer | Rejected:
-    """Parse one document into its rows without touching the warehouse (so it may run in a
-    worker process); a document the parser refuses, or crashes on, comes back `Rejected`
-    (with `.document` and `.kind`), never raised. A storage fault that must stop the run
-    (faults.csv `stops_load`: disk full, read-only) is raised."""
-    ctx = RowBuffer(doc, url=doc.url)
-    try:
-        parse(ctx)
-    except Rejected as exc:
-        outcome = exc
-    except Exception as exc:  # noqa: BLE001 - a parser bug costs only its document
-        kind = faults.classify(exc)
-        if kind is not None and kind.stops_load:
-            raise
-        outcome = Rejected(_reason(exc))
-    else:
-        return ctx
-    outcome.document, outcome.kind = doc, ctx.kind
-    outcome.__traceback__ = None  # travels between processes: keep it small and picklable
-    outcome.__cause__ = outcome.__context__ = None
-    return outcome
-
-
 def _document_of(parsed) -> Document:
     return parsed if isinstance(parsed, Document) else parsed.document
-
-
-def _reason(exc: Exception) -> str:
-    """Why a document was rejected, from the error that rejected it."""
-    kind = faults.classify(exc)
-    if kind is not None:  # out of memory: the document (too big?) is rejected alone
-        return f"{kind.says} while loading it: {faults.detail(exc)}"
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _fit(value, spec, column):
