@@ -255,11 +255,13 @@ class Warehouse(RunsAndRejects, DerivedTables):
         if fresh:
             batch = RowBuffer(fresh[0].document)
             for ctx in fresh:
+                document_id = ctx.document.document_id
                 for table, rows in ctx.rows.items():
-                    for row in rows:
+                    for row in rows:  # the parsed rows are this batch's own: marked in place
                         if table == "contracts":
-                            row.setdefault("document_id", ctx.document.document_id)
-                        batch.rows[table].append({**row, "_doc": ctx.document.document_id})
+                            row.setdefault("document_id", document_id)
+                        row["_doc"] = document_id
+                    batch.rows[table].extend(rows)
             try:
                 with self.transaction():
                     self._record_documents([
@@ -402,7 +404,8 @@ class Warehouse(RunsAndRejects, DerivedTables):
                 else (seen, row)
             unique[k] = {c: new.get(c) if new.get(c) is not None else old.get(c)
                          for c in cols} if keep else new
-        values = [[_fit(r.get(c), spec, c) for c in cols] for r in unique.values()]
+        kept = list(unique.values())
+        columns = [_fitted([r.get(c) for r in kept], spec, c) for c in cols]
         updates = [c for c in cols if c not in spec.key]
         newer = _newer_sql(table, spec.newest)
         if not updates:
@@ -417,17 +420,18 @@ class Warehouse(RunsAndRejects, DerivedTables):
             conflict = (f" ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET "
                         + ", ".join(f"{c} = excluded.{c}" for c in updates)
                         + (f" WHERE {newer}" if spec.newest else ""))
-        if len(values) <= SMALL_BATCH:
+        if len(kept) <= SMALL_BATCH:
             # a statement costs ~2 ms; binding a few rows beats registering an Arrow table
             row = f"({', '.join('?' for _ in cols)})"
             self.con.execute(
                 f"INSERT INTO {table} ({', '.join(cols)}) VALUES "
-                + ", ".join(row for _ in values) + conflict,
-                [v for vals in values for v in vals])
+                + ", ".join(row for _ in kept) + conflict,
+                [v for values in zip(*columns, strict=True) for v in values])
             return
         batch = pa.Table.from_arrays(
-            [pa.array([vals[i] for vals in values], type=field.type)
-             for i, field in enumerate(arrow_schema(table))], schema=arrow_schema(table))
+            [pa.array(column, type=field.type)
+             for column, field in zip(columns, arrow_schema(table), strict=True)],
+            schema=arrow_schema(table))
         with self.using(batch=batch):
             self.con.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)}"
                              " FROM batch" + conflict)
@@ -453,13 +457,16 @@ def _document_of(parsed) -> Document:
     return parsed if isinstance(parsed, Document) else parsed.document
 
 
-def _fit(value, spec, column):
-    """Decimals are rounded to the column's scale (as DuckDB itself would cast them)."""
-    if isinstance(value, Decimal):
-        scale = _scale(spec.name, column)
-        if scale is not None and value.as_tuple().exponent < -scale:
-            return value.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_EVEN)
-    return value
+def _fitted(values: list, spec, column) -> list:
+    """A column's values, Decimals rounded to a DECIMAL column's scale (as DuckDB itself would
+    cast them); the other columns' values as they are (one check per column, not per value)."""
+    scale = _scale(spec.name, column)
+    if scale is None:
+        return values
+    step = Decimal(1).scaleb(-scale)
+    return [v.quantize(step, rounding=ROUND_HALF_EVEN)
+            if isinstance(v, Decimal) and v.as_tuple().exponent < -scale else v
+            for v in values]
 
 
 @cache
