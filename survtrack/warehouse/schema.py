@@ -38,10 +38,12 @@ class Table:
     # later but is older by these never replaces the stored one, so the tables do not depend
     # on the order documents are loaded in. Without them the last row written wins.
     newest: tuple[str, ...] = field(default=())
+    # False for the build's own bookkeeping, which no reader needs: left out of the snapshot
+    published: bool = True
     # False for the tables the build derives and rewrites a step at a time (competition,
-    # threads, flags, build_inputs): the build alone writes them and keeps the key unique, and
-    # DuckDB's key index made rewriting them cost most of the build at scale (a commit of 90 s
-    # for 1 M replaced rows), so they carry no PRIMARY KEY or index.
+    # threads, flags, classified, build_inputs): the build alone writes them and keeps the key
+    # unique, and DuckDB's key index made rewriting them cost most of the build at scale (a
+    # commit of 90 s for 1 M replaced rows), so they carry no PRIMARY KEY or index.
     indexed: bool = True
 
     @property
@@ -59,9 +61,9 @@ class Table:
 
 
 def _t(name: str, doc: str, key: tuple[str, ...], *cols: tuple, indexes=(), newest=(),
-       indexed=True) -> Table:
+       published=True, indexed=True) -> Table:
     return Table(name, doc, tuple(Column(*c) for c in cols), key, tuple(indexes), tuple(newest),
-                 indexed)
+                 published, indexed)
 
 
 TABLES: dict[str, Table] = {
@@ -499,7 +501,7 @@ TABLES: dict[str, Table] = {
              " its contract row, procurement facts and versions; threads: what its thread was"
              " built from; flags: its competition row, its contract and the groups the group"
              " flags read) and of the step's code and data files"),
-            indexed=False,
+            published=False, indexed=False,
         ),
     ]
 }
@@ -586,6 +588,8 @@ def markdown() -> str:
         out += [f"## `{t.name}`", "", t.doc, "", f"Key: `{', '.join(t.key)}`"
                 + ("" if t.indexed else " (kept unique by the build, which alone writes the"
                    " table; not indexed)"), ""]
+        if not t.published:
+            out += ["The build's own bookkeeping: not copied into the published snapshot.", ""]
         if t.newest:
             out += [f"Of two rows with one key the newer by `{', '.join(t.newest)}` is kept,"
                     " whatever order the documents are loaded in.", ""]
