@@ -59,8 +59,8 @@ def test_old_snapshots_pruned_and_pointer_atomic(warehouse):
 
 def test_snapshot_holds_the_readers_tables_without_constraints(warehouse, load, shared):
     load("eis", shared / "eis")
-    warehouse.con.execute("INSERT INTO build_inputs (contract_id, flags)"
-                          " SELECT contract_id, 1 FROM contracts")
+    warehouse.con.execute("INSERT INTO build_inputs (contract_id, step, inputs)"
+                          " SELECT contract_id, 'flags', 1 FROM contracts")
     snap = publish_snapshot(warehouse.path, warehouse.con)
     con = duckdb.connect(str(snap), read_only=True)
     tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
@@ -98,7 +98,7 @@ def test_an_unchanged_warehouse_keeps_its_snapshot(warehouse, load, shared):
                                       derived={"answer": "SELECT 42 AS a"})
     assert third != second
     # the build's bookkeeping is not the readers' data
-    warehouse.con.execute("INSERT INTO build_inputs (contract_id, flags) VALUES ('x', 1)")
+    warehouse.con.execute("INSERT INTO build_inputs VALUES ('x', 'flags', 1)")
     assert snapshot.publish_snapshot(warehouse.path, warehouse.con,
                                      derived={"answer": "SELECT 42 AS a"}) == third
     warehouse.close()  # and from a connection of its own, the warehouse opened read-only
