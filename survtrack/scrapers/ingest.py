@@ -17,6 +17,7 @@ import os
 import stat
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -268,7 +269,7 @@ def parse_files(source_name: str, archive_root: str, tasks: list[Path | Document
     from survtrack.warehouse.parsing import parse_alone
 
     source = scrapers.get(source_name)
-    archive = Archive(Path(archive_root))
+    archive = _archive(archive_root)
     out: list[tuple[str, Problem | Document | RowBuffer]] = []
     for task in tasks:
         doc = archive_file(task, archive, source_name) if isinstance(task, Path) else task
@@ -279,6 +280,13 @@ def parse_files(source_name: str, archive_root: str, tasks: list[Path | Document
         else:
             out.append(("parsed", parse_alone(doc, source.parse)))
     return out
+
+
+@cache
+def _archive(root: str) -> Archive:
+    """One Archive per worker process and root, so the folders it made are remembered
+    across the chunks the worker is given."""
+    return Archive(Path(root))
 
 
 class _executor:
