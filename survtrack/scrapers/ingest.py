@@ -1,6 +1,8 @@
 """Loading local files, folders and archives of one source into the warehouse.
 
-Serial: documents are archived and parsed here, small ones loaded many to a transaction.
+Serial: documents are archived and parsed here, small ones loaded many to a transaction
+(parsed each alone, or, for a source reading what earlier documents wrote, one after another
+inside the transaction).
 Parallel (`workers` > 1, or `engine="dask"`): worker processes get file paths (or zip members,
 which are read and archived here under files.py's caps), archive and parse them, and send back
 their rows; this process alone writes, in batches of BATCH_PARALLEL documents per transaction.
@@ -143,9 +145,13 @@ def _sql_path(path: Path) -> str:
 def _serial(wh: Warehouse, source: Source, found, run_id: str, force: bool, report,
             problem) -> None:
     pending: list[Document] = []
+    batched = source.batch_documents or source.chain_documents
+    load_batch = wh.load_many if source.batch_documents else wh.load_chained
 
     def flush() -> None:
-        for doc, result in zip(pending, wh.load_many(pending, source.parse, run_id),
+        if not pending:
+            return
+        for doc, result in zip(pending, load_batch(pending, source.parse, run_id),
                                strict=True):
             report(doc.origin, result)
         pending.clear()
@@ -155,7 +161,7 @@ def _serial(wh: Warehouse, source: Source, found, run_id: str, force: bool, repo
             report(item.origin, item)
         elif isinstance(item, Problem):
             problem(item)
-        elif source.batch_documents and not force and item.size <= SMALL_DOCUMENT:
+        elif batched and not force and item.size <= SMALL_DOCUMENT:
             pending.append(item)
             if len(pending) >= BATCH_DOCUMENTS:
                 flush()
