@@ -21,11 +21,13 @@ Lines line, an HTTP body); `loads(data)` checks, then parses with the standard l
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import BinaryIO
 
 import numpy as np
+import orjson
 
 CHUNK = 1 << 16
 
@@ -306,3 +308,41 @@ def loads(data: bytes | str, limits: Limits = DEFAULT):
         return json.loads(raw, parse_float=Decimal)
     except RecursionError:  # cannot happen within max_depth, kept as a last line
         raise LimitExceeded("nested too deep to parse", 0) from None
+
+
+# Where a double may not hold a number as written (16 or more digits and points in a row, or
+# an exponent; also met inside strings, which only costs the exact path).
+_INEXACT = re.compile(rb"\d[\d.]{15}|\d[eE]")
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_INNERMOST = re.compile(rb"\[\]|\{\}")
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def loads_fast(data: bytes, limits: Limits = DEFAULT):
+    """`loads` by orjson where it gives the same value, the numbers aside: those with a
+    fraction come as float, not Decimal, and only where a double holds them exactly as
+    written (at most 15 digits, no exponent), so that anything written from them again is
+    what `loads` would give. Within the same bounds: the line's nesting is measured (strings
+    removed, innermost brackets removed a level at a time) and a line as long as the longest
+    string allowed goes the exact way. Anything else, and anything orjson refuses, is
+    `loads`'s, which words the reason as ever. (orjson: ~20× the standard library.)"""
+    raw = data.encode() if isinstance(data, str) else data
+    if (len(raw) < limits.max_string_bytes and not _INEXACT.search(raw)
+            and _nested_within(raw, limits.max_depth)):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return loads(raw, limits)
+
+
+def _nested_within(raw: bytes, max_depth: int) -> bool:
+    """Whether the brackets of `raw` (outside strings) balance within `max_depth` levels."""
+    brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKET)
+    for _ in range(max_depth):
+        if not brackets:
+            return True
+        brackets, removed = _INNERMOST.subn(b"", brackets)
+        if not removed:  # unbalanced or crossed: the exact path says what is wrong
+            return False
+    return not brackets
