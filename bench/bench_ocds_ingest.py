@@ -10,6 +10,9 @@ process (its CPU time and its peak RSS).
 `--single`: one release per process (a contract release), as many publishers write them:
 the path that skips ocdsmerge. `--jsonl`: the releases as JSON Lines instead of a package.
 `--no-fast-path`: compile one-release processes with ocdsmerge too (the figure before).
+`--files`: each release a file of its own (small documents, loaded many to a transaction).
+`--package FILE`: ingest a file generated before (with `--keep`) instead of a new one;
+`--sample S --sample-log LOG`: VmRSS and VmHWM every S seconds (a 650 k-release run is long).
 
     uv run python bench/bench_ocds_ingest.py --releases 200000 [--single] [--jsonl]
 """
@@ -76,6 +79,33 @@ def release(n: int, stage: str, rng: random.Random) -> dict:
                 {"id": f"{ocid}-T1", "date": f"{day}T00:00:00Z",
                  "value": {"amount": round(amount / 2, 2), "currency": "GBP"}}]}}]}
     return base
+
+
+def generate_files(folder: Path, releases: int, seed: int = 7, single: bool = False) -> int:
+    """Each release as a file of its own (a bare release), as publishers of one file per
+    release or per day write them; the stages of a process in different files."""
+    rng = random.Random(seed)
+    processes = releases if single else max(1, -(-releases // 3))
+    stages = ("contract",) if single else ("tender", "award", "contract")
+    folder.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for stage in stages:
+        for n in range(processes):
+            if written == releases:
+                return written
+            written += 1
+            (folder / f"{written:08d}.json").write_text(json.dumps(release(n, stage, rng)))
+    return written
+
+
+def orjson_files(folder: Path) -> float:
+    """CPU seconds of reading and orjson.loads-ing every file of the folder."""
+    import orjson
+
+    t = time.process_time()
+    for path in sorted(folder.iterdir()):
+        orjson.loads(path.read_bytes())
+    return time.process_time() - t
 
 
 def generate(path: Path, releases: int, seed: int = 7, single: bool = False,
@@ -184,6 +214,8 @@ def main() -> None:
     parser.add_argument("--jsonl", action="store_true", help="JSON Lines, not a package")
     parser.add_argument("--no-fast-path", action="store_true",
                         help="one-release processes compiled by ocdsmerge too")
+    parser.add_argument("--files", action="store_true",
+                        help="each release a file of its own (small documents)")
     parser.add_argument("--package", type=Path,
                         help="ingest this file, generated before, instead of generating one")
     parser.add_argument("--sample", type=float, default=0,
@@ -199,13 +231,18 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     package = folder / ("bench-releases.jsonl" if args.jsonl else "bench-release-package.json")
     started = time.perf_counter()
-    if args.package:
+    if args.files:
+        package = folder / "releases"
+        n = generate_files(package, args.releases, single=args.single)
+        print(f"generated {n:,} files of one release in {time.perf_counter() - started:.1f} s")
+    elif args.package:
         package, n = args.package, args.releases
         print(f"ingesting {package} as generated before ({n:,} releases)")
     else:
         n = generate(package, args.releases, single=args.single, jsonl=args.jsonl)
         print(f"generated {n:,} releases in {time.perf_counter() - started:.1f} s")
-    size = package.stat().st_size
+    size = (sum(p.stat().st_size for p in package.iterdir()) if package.is_dir()
+            else package.stat().st_size)
     print(f"{size / 1e6:,.1f} MB")
 
     source = scrapers.get("ocds")
@@ -243,7 +280,21 @@ def main() -> None:
     print(f"peak memory (ru_maxrss) {peak / 1024:,.0f} MiB (before ingest"
           f" {rss_before / 1024:,.0f} MiB)")
 
-    base, base_rss = bare(package, args.jsonl)
+    if args.files:
+        print(f"{dict(counts)['loaded'] / seconds:,.1f} documents per second (wall)")
+        ratio("OCDS ingest of files CPU", cpu, "orjson.loads over the same files (CPU)",
+              orjson_files(package))
+    else:
+        baselines(package, n, cpu, peak, args.jsonl)
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def baselines(package: Path, n: int, cpu: float, peak: float, jsonl: bool) -> None:
+    """ijson.items and orjson.loads over the same releases, each in a fresh process."""
+    base, base_rss = bare(package, jsonl)
     ratio("OCDS ingest CPU", cpu, "ijson.items over the package (CPU)", base)
     fast, fast_rss = bare_orjson(package)
     print(f"orjson.loads over the same lines: {n / fast:,.0f} releases per CPU second,"
@@ -251,10 +302,6 @@ def main() -> None:
     ratio("OCDS ingest CPU", cpu, "orjson.loads over the same lines (CPU)", fast)
     print(f"RATIO OCDS ingest peak RSS: {peak / 1024 / base_rss:.2f}x ijson.items'"
           f" ({peak / 1024:,.0f} MiB / {base_rss:,.0f} MiB)")
-    if not args.keep:
-        import shutil
-
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from survtrack import config
 from survtrack.scrapers.base import Source
 from survtrack.scrapers.files import MAX_MEMBER_BYTES, Ignored, Problem, archive_file, iter_inputs
 from survtrack.warehouse.archive import Archive
@@ -83,20 +84,21 @@ def ingest(wh: Warehouse, source: Source, paths: list[Path], *, force: bool = Fa
                 and (engine == "dask" or (workers or default_workers()) > 1))
     status = "failed"
     try:
-        found = iter_inputs(paths, wh.archive, source.name, source.extensions, follow_links,
-                            defer_files=parallel)
-        if parallel:
-            tasks = _tasks(found, report, problem)
-            head = [t for _, t in zip(range(POOL_MIN), tasks)]
-            if engine == "local" and workers is None and len(head) < POOL_MIN:
-                parallel = False  # a small input: not worth starting processes
-                found = (archive_file(t, wh.archive, source.name) if isinstance(t, Path) else t
-                         for t in head)
-            else:
-                _parallel(wh, source, _chain(head, tasks), run_id, report, problem,
-                          workers or default_workers(), engine, scheduler)
-        if not parallel:
-            _serial(wh, source, found, run_id, force, report, problem)
+        with wh.memory_limit(config.ingest_memory()):  # DuckDB: the batch, not the tables
+            found = iter_inputs(paths, wh.archive, source.name, source.extensions, follow_links,
+                                defer_files=parallel)
+            if parallel:
+                tasks = _tasks(found, report, problem)
+                head = [t for _, t in zip(range(POOL_MIN), tasks)]
+                if engine == "local" and workers is None and len(head) < POOL_MIN:
+                    parallel = False  # a small input: not worth starting processes
+                    found = (archive_file(t, wh.archive, source.name) if isinstance(t, Path) else t
+                             for t in head)
+                else:
+                    _parallel(wh, source, _chain(head, tasks), run_id, report, problem,
+                              workers or default_workers(), engine, scheduler)
+            if not parallel:
+                _serial(wh, source, found, run_id, force, report, problem)
         status = "finished"
     finally:
         wh.finish_run(run_id, counts, status)
