@@ -136,10 +136,13 @@ class Warehouse(RunsAndRejects, DerivedTables):
 
     @contextmanager
     def memory_limit(self, limit: str) -> Iterator[None]:
-        """DuckDB's memory_limit for the block (beyond it DuckDB evicts cached blocks and
-        spills), the connection's own restored after."""
+        """DuckDB's memory_limit lowered to `limit` for the block (beyond it DuckDB evicts
+        cached blocks and spills; a limit set lower on the connection stays), the
+        connection's own restored after."""
         before = self.scalar("SELECT current_setting('memory_limit')")
         self.con.execute(f"SET memory_limit = '{limit}'")
+        if _bytes(before) < _bytes(self.scalar("SELECT current_setting('memory_limit')")):
+            self.con.execute(f"SET memory_limit = '{before}'")
         try:
             yield
         finally:
@@ -523,6 +526,16 @@ class Warehouse(RunsAndRejects, DerivedTables):
         cur = self.con.execute(sql, params or [])
         while rows := cur.fetchmany(batch):
             yield from rows
+
+_UNITS = {"bytes": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+          "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+
+
+def _bytes(setting: str) -> float:
+    """A size as DuckDB shows a setting ("18.8 GiB", "128.0 MiB"), in bytes."""
+    number, _, unit = setting.strip().partition(" ")
+    return float(number) * _UNITS.get(unit.lower(), 1)
+
 
 def parse_alone(doc: Document, parse: Parser) -> RowBuffer | Rejected:
     """Parse one document into its rows without touching the warehouse (so it may run in a
