@@ -170,13 +170,44 @@ def test_views_without_a_year_read_the_year_less_cubes(scan_and_cubes, values):
         assert spending._relation(cubes, f, grain, years)[0] == table, (f, grain, years)
 
 
+PER_CATEGORY = ("spending_by_vendor_category", "spending_by_buyer_category",
+                "spending_by_category_within", "spending_by_flag_category")
+
+
+def test_a_category_filter_reads_the_per_category_cubes(scan_and_cubes, values):
+    """With a category filter the views by year, by category and the flag rates read the
+    cubes per category (a few rows per party and year) instead of the category's contracts;
+    the comparisons above check their answers."""
+    _, cubes = scan_and_cubes
+    assert set(PER_CATEGORY) <= spending._tables(cubes)
+    category = values["category"][0]
+    f = Filters(category=category)
+    chosen = {
+        (f, "vendor", True): "spending_by_vendor_category",
+        (f, "buyer", True): "spending_by_buyer_category",
+        (f.with_(year_from=2020), "vendor", False): "spending_by_vendor_category",
+        (f.with_(year_from=2020), "buyer", False): "spending_by_buyer_category",
+        (f, "category", True): "spending_by_category_within",
+        (f, "flag", True): "spending_by_flag_category",
+        (f.with_(country="RU", year_to=2022), "flag", True): "spending_by_flag_category",
+    }
+    for (g, grain, years), table in chosen.items():
+        assert spending._relation(cubes, g, grain, years)[0] == table, (g, grain, years)
+    # a filter such a cube does not hold: the clustered contracts
+    buyer = f.with_(buyer=values["buyer"][0])
+    assert "facts_by_buyer" in spending._relation(cubes, buyer, "vendor", True)[0]
+    assert "facts_by_flag" in spending._relation(cubes, f.with_(flag=values["flag"][0]),
+                                                     "category", True)[0]
+
+
 def test_a_snapshot_without_the_year_less_cubes_answers_from_the_others(tmp_path, demo_db,
                                                                         values):
-    """A snapshot published before the year-less cubes existed reads the year cubes."""
+    """A snapshot published before the year-less and per-category cubes existed reads the
+    year cubes and the clustered contracts."""
     path = tmp_path / "before.duckdb"
     path.write_bytes(current_snapshot(demo_db).read_bytes())
     with duckdb.connect(str(path)) as con:
-        for table in YEARLESS:
+        for table in (*YEARLESS, *PER_CATEGORY):
             con.execute(f"DROP TABLE {table}")
     before = duckdb.connect(str(path), read_only=True)
     scan = facts_alone(path)

@@ -40,13 +40,70 @@ def test_snapshot_is_read_only(warehouse, load, shared):
         cur.execute("DELETE FROM contracts")
 
 
+def _changed(warehouse, n: int):
+    warehouse.con.execute("INSERT INTO runs (run_id, source, command, started_at, status)"
+                          " VALUES (?, 'eis', 'build', now(), 'done')", [f"run-{n}"])
+
+
 def test_old_snapshots_pruned_and_pointer_atomic(warehouse):
-    made = [publish_snapshot(warehouse.path, warehouse.con) for _ in range(KEEP + 2)]
+    made = []
+    for n in range(KEEP + 2):
+        _changed(warehouse, n)  # an unchanged warehouse keeps its snapshot (below)
+        made.append(publish_snapshot(warehouse.path, warehouse.con))
     folder = snapshot_dir(warehouse.path)
     kept = sorted(p for p in folder.glob("*.duckdb") if not p.name.startswith("."))
     assert kept == made[-KEEP:]
     assert os.readlink(folder / "current") == made[-1].name
     assert not list(folder.glob(".*"))  # no partial files or stray pointers left
+
+
+def test_snapshot_holds_the_readers_tables_without_constraints(warehouse, load, shared):
+    load("eis", shared / "eis")
+    warehouse.con.execute("INSERT INTO build_inputs (contract_id, flags)"
+                          " SELECT contract_id, 1 FROM contracts")
+    snap = publish_snapshot(warehouse.path, warehouse.con)
+    con = duckdb.connect(str(snap), read_only=True)
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert "build_inputs" not in tables  # the build's bookkeeping: no reader needs it
+    assert {"contracts", "documents", "flags", "contract_facts", "snapshot_tables"} <= tables
+    # every row as in the warehouse, none twice
+    for table in ("contracts", "documents", "items", "organizations", "tags"):
+        mine = warehouse.con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
+        assert con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall() == mine, table
+    # no key to check in a read-only copy; one index on each key's first column
+    assert con.execute("SELECT count(*) FROM duckdb_constraints()"
+                       " WHERE constraint_type = 'PRIMARY KEY'").fetchone()[0] == 0
+    indexed = dict(con.execute("SELECT table_name, sql FROM duckdb_indexes()").fetchall())
+    assert "(contract_id)" in indexed["contracts"] and "(document_id)" in indexed["documents"]
+    assert "(contract_id)" in indexed["flags"]  # of its key (contract_id, flag)
+    plan = con.execute("EXPLAIN ANALYZE SELECT title FROM contracts WHERE contract_id = ?",
+                       [con.execute("SELECT min(contract_id) FROM contracts").fetchone()[0]]
+                       ).fetchone()[1]
+    assert "Index Scan" in plan
+
+
+def test_an_unchanged_warehouse_keeps_its_snapshot(warehouse, load, shared):
+    load("eis", shared / "eis")
+    first = publish_snapshot(warehouse.path, warehouse.con)
+    assert publish_snapshot(warehouse.path, warehouse.con) == first  # nothing new, no copy
+    assert not list(snapshot_dir(warehouse.path).glob(".*"))
+    # one value of one row is a change
+    warehouse.con.execute("UPDATE contracts SET title = title || '.'"
+                          " WHERE contract_id = (SELECT min(contract_id) FROM contracts)")
+    second = publish_snapshot(warehouse.path, warehouse.con)
+    assert second != first and current_snapshot(warehouse.path) == second
+    # so is other code for the derived tables (an upgrade of survtrack)
+    from survtrack.warehouse import snapshot
+    third = snapshot.publish_snapshot(warehouse.path, warehouse.con,
+                                      derived={"answer": "SELECT 42 AS a"})
+    assert third != second
+    # the build's bookkeeping is not the readers' data
+    warehouse.con.execute("INSERT INTO build_inputs (contract_id, flags) VALUES ('x', 1)")
+    assert snapshot.publish_snapshot(warehouse.path, warehouse.con,
+                                     derived={"answer": "SELECT 42 AS a"}) == third
+    warehouse.close()  # and from a connection of its own, the warehouse opened read-only
+    assert snapshot.publish_snapshot(warehouse.path, derived={"answer": "SELECT 42 AS a"}) \
+        == third
 
 
 WRITER = """

@@ -168,6 +168,29 @@ for _party in ("vendor", "buyer"):
                min(year) AS first_year, max(year) AS last_year, {RESUMS}
         FROM facts_by_category GROUP BY category, {_party}_key, {YEARLESS}"""
 
+# A category filter's views that group or filter by year, from facts_by_category (a contract
+# once per category it has; `categories` is that category alone, so the views' category
+# condition reads them as it reads the contracts), clustered by category: a category reads
+# its row groups of a few rows per party and year instead of each of its contracts.
+for _party in ("vendor", "buyer"):
+    CUBES[f"spending_by_{_party}_category"] = f"""
+        SELECT category, [category] AS categories, {_party}_key,
+               any_value({_party}_name) AS {_party}_name, {DIMENSIONS}, {RESUMS}
+        FROM facts_by_category GROUP BY category, {_party}_key, {DIMENSIONS}"""
+# by_category within one category: per category filtered by (`categories`) and each category
+# its contracts have (`category`, itself among them)
+CUBES["spending_by_category_within"] = f"""
+    SELECT [within] AS categories, category, {DIMENSIONS}, {RESUMS}
+    FROM (SELECT category AS within, unnest(categories) AS category,
+                 * EXCLUDE (category, categories) FROM facts_by_category)
+    GROUP BY within, category, {DIMENSIONS}"""
+# spending_by_flag per category (flag_rates with a category filter)
+CUBES["spending_by_flag_category"] = f"""
+    SELECT category, [category] AS categories, u.flag, {DIMENSIONS}, count(*) AS knowable,
+           count(*) FILTER (WHERE list_contains(flags, u.flag)) AS raised, {FLAG_SUMS}
+    FROM facts_by_category, unnest(flags_known) AS u(flag)
+    GROUP BY category, u.flag, {DIMENSIONS}"""
+
 
 def parties_sql(facts: str) -> str:
     """Every vendor and buyer once with its contract count and every name merged into it."""

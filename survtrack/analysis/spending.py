@@ -139,16 +139,23 @@ CUBE_FOR = {
     "vendor": [("spending_by_vendor_category_total", ("buyer", "flag", *_NO_YEAR),
                 ("category",), False),
                ("spending_by_vendor_total", ("category", "buyer", "flag", *_NO_YEAR), (), False),
+               ("spending_by_vendor_category", ("buyer", "flag"), ("category",), True),
                ("spending_by_vendor", ("category", "buyer", "flag"), (), True)],
     "buyer": [("spending_by_buyer_category_total",
                ("vendor", "exclude_vendors", "vendors", "flag", *_NO_YEAR), ("category",), False),
               ("spending_by_buyer_total",
                ("category", "vendor", "exclude_vendors", "vendors", "flag", *_NO_YEAR), (), False),
+              ("spending_by_buyer_category", ("vendor", "exclude_vendors", "vendors", "flag"),
+               ("category",), True),
               ("spending_by_buyer", ("category", "vendor", "exclude_vendors", "vendors", "flag"),
                (), True)],
-    "category": [("spending_by_category",
+    "category": [("spending_by_category_within",
+                  ("buyer", "vendor", "exclude_vendors", "vendors", "flag"), ("category",), True),
+                 ("spending_by_category",
                   ("category", "buyer", "vendor", "exclude_vendors", "vendors", "flag"), (), True)],
-    "flag": [("spending_by_flag",
+    "flag": [("spending_by_flag_category",
+              ("buyer", "vendor", "exclude_vendors", "vendors", "flag"), ("category",), True),
+             ("spending_by_flag",
               ("category", "buyer", "vendor", "exclude_vendors", "vendors", "flag"), (), True)]}
 # filter -> (copy of the contracts clustered by it, its column there), tried in this order:
 # a view filtered by one reads only the row groups holding its value. The category and flag
@@ -430,12 +437,12 @@ def flag_rates(con, f: Filters) -> pd.DataFrame:
     usd, amt, _ = MEASURE_COLUMNS[g.measure]
     value = usd if g.usd else amt
     relation, relation_params = _relation(con, g, "flag")
-    if relation == "spending_by_flag":  # the cube: per flag and dimensions, summed already
+    if relation in [cube for cube, *_ in CUBE_FOR["flag"]]:  # per flag, summed already
         found = con.execute(
             f"""SELECT flag, sum(knowable) AS knowable, sum(raised) AS raised,
                        sum(valued_{value}) AS valued, sum(known_{value}) AS amount_knowable,
                        sum(raised_{value}) AS amount_raised
-                FROM spending_by_flag WHERE {where} GROUP BY flag""", params).df()
+                FROM {relation} WHERE {where} GROUP BY flag""", params).df()
     else:
         found = con.execute(
             f"""WITH sel AS (SELECT flags, flags_known, {value} AS value FROM {relation}

@@ -208,7 +208,8 @@ def _check_snapshot(db: Path, counts: dict[str, int] | None, problem,
         snap = _check_database(con, target, problem, report, tables=False)
         if snap is None:
             return
-        expected = [*TABLES, *derived]
+        published = [t for t, table in TABLES.items() if table.published]
+        expected = [*published, *derived]
         missing = [t for t in expected if t not in snap]
         if missing:
             problem(target, f"no table {', '.join(missing)}; {SNAPSHOT_HINT}")
@@ -217,7 +218,7 @@ def _check_snapshot(db: Path, counts: dict[str, int] | None, problem,
             problem(target, f"contract_facts has {snap['contract_facts']:,} rows for"
                     f" {snap['contracts']:,} contracts; {SNAPSHOT_HINT}")
         if counts is not None:
-            stale = [f"{t} {snap[t]:,} (warehouse {counts.get(t, 0):,})" for t in TABLES
+            stale = [f"{t} {snap[t]:,} (warehouse {counts.get(t, 0):,})" for t in published
                      if t not in NOT_COMPARED and snap[t] != counts.get(t, 0)]
             if stale:
                 problem(target, "stale, published before the warehouse last changed: "

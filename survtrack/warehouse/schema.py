@@ -38,6 +38,8 @@ class Table:
     # later but is older by these never replaces the stored one, so the tables do not depend
     # on the order documents are loaded in. Without them the last row written wins.
     newest: tuple[str, ...] = field(default=())
+    # False for the build's own bookkeeping, which no reader needs: left out of the snapshot
+    published: bool = True
 
     @property
     def column_names(self) -> list[str]:
@@ -52,8 +54,10 @@ class Table:
         return f"CREATE TABLE IF NOT EXISTS {self.name} (\n  " + ",\n  ".join(cols) + "\n)"
 
 
-def _t(name: str, doc: str, key: tuple[str, ...], *cols: tuple, indexes=(), newest=()) -> Table:
-    return Table(name, doc, tuple(Column(*c) for c in cols), key, tuple(indexes), tuple(newest))
+def _t(name: str, doc: str, key: tuple[str, ...], *cols: tuple, indexes=(), newest=(),
+       published=True) -> Table:
+    return Table(name, doc, tuple(Column(*c) for c in cols), key, tuple(indexes), tuple(newest),
+                 published)
 
 
 TABLES: dict[str, Table] = {
@@ -489,6 +493,7 @@ TABLES: dict[str, Table] = {
             ("threads", "UBIGINT", "hash of what its thread was built from"),
             ("flags", "UBIGINT", "hash of its competition row, its contract and the groups the"
              " group flags read (buyer, category and year; buyer and vendor)"),
+            published=False,
         ),
     ]
 }
@@ -542,6 +547,8 @@ def markdown() -> str:
     out = ["# The tidy tables", "", "Generated from `survtrack/warehouse/schema.py` by `survtrack docs`.", ""]
     for t in TABLES.values():
         out += [f"## `{t.name}`", "", t.doc, "", f"Key: `{', '.join(t.key)}`", ""]
+        if not t.published:
+            out += ["The build's own bookkeeping: not copied into the published snapshot.", ""]
         if t.newest:
             out += [f"Of two rows with one key the newer by `{', '.join(t.newest)}` is kept,"
                     " whatever order the documents are loaded in.", ""]

@@ -13,6 +13,7 @@ group-bys read small tables. This module knows how to copy and swap, not what sp
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -25,6 +26,7 @@ from survtrack import config
 
 from . import faults
 from .faults import StorageFault
+from .schema import TABLES
 
 KEEP = 3  # snapshots kept on disk: the current one and two a slow reader may still hold
 
@@ -53,7 +55,9 @@ def _identifier(name: str) -> str:
 def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection | None = None,
                      lock_wait: float | None = None, *, derived: Mapping[str, str]) -> Path:
     """Copy the warehouse into a new snapshot, add the `derived` tables (name -> SELECT over
-    the copy, created in order) and make it current; return its path.
+    the copy, created in order) and make it current; return its path. When neither the
+    warehouse's tables nor `derived` changed since the current snapshot, that one is kept and
+    returned (nothing is written).
 
     Pass `con` (the writer's own connection) to publish from inside a running build; without
     it the warehouse is opened read-only, waiting up to `lock_wait` seconds (config.lock_wait)
@@ -65,38 +69,117 @@ def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     final = folder / f"{stamp}.duckdb"
     tmp = folder / f".{stamp}.partial.duckdb"
-    if con is not None:  # the writer's connection: copy from inside its process
-        source_db = con.execute("SELECT current_database()").fetchone()[0]
-        # paths come from configuration, never from a web request; quoted all the same
-        con.execute(f"ATTACH {_sql_string(str(tmp))} AS survtrack_snapshot")
-        try:
-            con.execute(f"COPY FROM DATABASE {_identifier(source_db)} TO survtrack_snapshot")
-        finally:
-            con.execute("DETACH survtrack_snapshot")
-    else:
-        copier = _connect(tmp)
-        try:
-            target = copier.execute("SELECT current_database()").fetchone()[0]
-            faults.waiting(Path(db_path), lambda: copier.execute(
-                f"ATTACH {_sql_string(str(db_path))} AS survtrack_source (READ_ONLY)"),
-                config.lock_wait(lock_wait))
-            copier.execute(f"COPY FROM DATABASE survtrack_source TO {_identifier(target)}")
-            copier.execute("DETACH survtrack_source")
-        finally:
-            copier.close()
-    snap = _connect(tmp)
+    version = _version(derived)
     try:
-        for name, sql in derived.items():
-            snap.execute(f"CREATE OR REPLACE TABLE {_identifier(name)} AS {sql}")
-        snap.execute("CHECKPOINT")
-    finally:
-        snap.close()
+        if con is not None:  # the writer's connection: copy from inside its process
+            source = con.execute("SELECT current_database()").fetchone()[0]
+            # paths come from configuration, never from a web request; quoted all the same
+            con.execute(f"ATTACH {_sql_string(str(tmp))} AS survtrack_snapshot")
+            try:
+                kept = _copy(con, source, "survtrack_snapshot", db_path, version)
+            finally:
+                con.execute("DETACH survtrack_snapshot")
+        else:
+            copier = _connect(tmp)
+            try:
+                target = copier.execute("SELECT current_database()").fetchone()[0]
+                faults.waiting(Path(db_path), lambda: copier.execute(
+                    f"ATTACH {_sql_string(str(db_path))} AS survtrack_source (READ_ONLY)"),
+                    config.lock_wait(lock_wait))
+                kept = _copy(copier, "survtrack_source", target, db_path, version)
+                copier.execute("DETACH survtrack_source")
+            finally:
+                copier.close()
+        if kept is not None:
+            _remove(tmp)
+            return kept
+        snap = _connect(tmp)
+        try:
+            for name, sql in derived.items():
+                snap.execute(f"CREATE OR REPLACE TABLE {_identifier(name)} AS {sql}")
+            snap.execute("CHECKPOINT")
+        finally:
+            snap.close()
+    except BaseException:
+        _remove(tmp)
+        raise
     os.replace(tmp, final)
     pointer = folder / f".current-{stamp}"
     os.symlink(final.name, pointer)
     os.replace(pointer, folder / "current")  # the atomic swap
     _prune(folder, final)
     return final
+
+
+# What the snapshot's file holds and how, besides the tables: raise it when that changes, so
+# the next publish writes a new snapshot even where the warehouse did not change.
+LAYOUT = "tables copied without constraints, an index on each key's first column; 1"
+
+
+def _version(derived: Mapping[str, str]) -> str:
+    """A hash of the snapshot's layout and of the derived tables' SQL: the code they come from."""
+    digest = hashlib.sha256(LAYOUT.encode())
+    for name, sql in derived.items():
+        digest.update(f"\0{name}\0{sql}".encode())
+    return digest.hexdigest()[:16]
+
+
+def _copy(con: duckdb.DuckDBPyConnection, source: str, target: str, db_path,
+          version: str) -> Path | None:
+    """Copy the readers' tables of database `source` into `target` (both attached to `con`),
+    table by table, without their constraints; None, or, when every table and `version` are
+    as in the current snapshot, that snapshot (then nothing is copied).
+
+    A read-only copy needs no primary key: DuckDB would build and hold every key's index
+    while copying (a whole-database copy of 10 M contracts ran out of 4 GB in them), and the
+    build's bookkeeping (schema `published=False`) no reader needs. Each table keeps one index,
+    on its key's first column (contract_id, document_id…): the readers' lookups of one
+    contract or document read it instead of every row group.
+    """
+    names = [r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? ORDER BY table_name",
+        [source]).fetchall()]
+    names = [n for n in names if n not in TABLES or TABLES[n].published]
+    prints = {name: con.execute(
+        f"SELECT count(*), coalesce(bit_xor(hash(snapshot_row)), 0)::VARCHAR"
+        f" FROM {_identifier(source)}.{_identifier(name)} snapshot_row").fetchone()
+        for name in names}
+    current = current_snapshot(db_path)
+    if current is not None and _contents(current) == (version, prints):
+        return current
+    src, dst = _identifier(source), _identifier(target)
+    for name in names:
+        table = _identifier(name)
+        con.execute(f"CREATE TABLE {dst}.{table} AS SELECT * FROM {src}.{table}")
+        if name in TABLES:
+            column = TABLES[name].key[0]
+            con.execute(f"CREATE INDEX {_identifier(f'{name}_{column}')}"
+                        f" ON {dst}.{table} ({_identifier(column)})")
+    con.execute(f"CREATE TABLE {dst}.snapshot_tables (table_name VARCHAR, rows BIGINT,"
+                " fingerprint VARCHAR, version VARCHAR)")
+    con.executemany(f"INSERT INTO {dst}.snapshot_tables VALUES (?, ?, ?, ?)",
+                    [[name, rows, fingerprint, version]
+                     for name, (rows, fingerprint) in prints.items()])
+    return None
+
+
+def _contents(path: Path) -> tuple[str, dict] | None:
+    """What snapshot `path` was published from (`snapshot_tables`), None if it cannot say."""
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            rows = con.execute("SELECT table_name, rows, fingerprint, version"
+                               " FROM snapshot_tables").fetchall()
+    except duckdb.Error:  # published by an earlier survtrack, or unreadable: publish anew
+        return None
+    versions = {version for *_, version in rows}
+    if len(versions) != 1:
+        return None
+    return versions.pop(), {name: (n, fingerprint) for name, n, fingerprint, _ in rows}
+
+
+def _remove(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    Path(str(path) + ".wal").unlink(missing_ok=True)
 
 
 def _connect(path: Path) -> duckdb.DuckDBPyConnection:

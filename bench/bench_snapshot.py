@@ -1,0 +1,72 @@
+"""Time, CPU and peak memory of publishing the snapshot of a generated warehouse.
+
+    python bench/bench_snapshot.py --contracts 10000000 --folder DIR [--memory-limit 4GB]
+
+Uses the warehouse bench_dashboard.py generates (generated when missing; with bench_flags.py's
+competition facts and versions added), then publishes its snapshot (`survtrack snapshot`, the
+publisher's own connections within --memory-limit, as SURVTRACK_BUILD_MEMORY sets it): a full
+publish, one with nothing changed, and one after 1 % more contracts (bench_flags.grow). The
+bare baseline beside them: copying `contracts` into a file of its own (CREATE TABLE AS), the
+least a publish that copies the contracts costs. Each with its CPU seconds (DuckDB's threads
+included) and this process's peak resident memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import duckdb
+from baseline import ratio
+from bench_dashboard import generate
+from bench_flags import add_competition, grow, timed
+
+from survtrack.analysis.facts import publish_snapshot
+from survtrack.warehouse.store import Warehouse
+
+
+def copy_contracts(db: Path, limit: str) -> dict:
+    """The baseline: the contracts alone, copied into a new file within the same limit."""
+    target = db.with_name(db.name + ".baseline")
+    target.unlink(missing_ok=True)
+    con = duckdb.connect(str(target), config={"memory_limit": limit})
+    try:
+        con.execute(f"ATTACH '{db}' AS source (READ_ONLY)")
+        con.execute("CREATE TABLE contracts AS SELECT * FROM source.contracts")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+        target.unlink(missing_ok=True)
+    return {}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contracts", type=int, default=1_000_000)
+    parser.add_argument("--folder", type=Path, default=Path("/tmp/survtrack-bench"))
+    parser.add_argument("--memory-limit", default="4GB")
+    parser.add_argument("--skip-grow", action="store_true", help="no +1 %% publish")
+    args = parser.parse_args()
+    os.environ["SURVTRACK_BUILD_MEMORY"] = args.memory_limit  # config.publish_memory
+    db = args.folder / f"bench-{args.contracts}.duckdb"
+    if not db.exists():
+        args.folder.mkdir(parents=True, exist_ok=True)
+        generate(db, args.contracts)
+    add_competition(db)
+    base = timed("baseline: copy contracts", lambda: copy_contracts(db, args.memory_limit))
+    full = timed("publish (full)", lambda: {"path": publish_snapshot(db).name})
+    same = timed("publish (nothing changed)", lambda: {"path": publish_snapshot(db).name})
+    runs = {"full": full, "nothing changed": same}
+    if not args.skip_grow:
+        with Warehouse(db) as wh:
+            wh.execute("SET memory_limit = ?", [args.memory_limit])
+            print(f"added {grow(wh, 0.01):,} contracts", flush=True)
+        runs["+1 % contracts"] = timed("publish (+1 % contracts)",
+                                       lambda: {"path": publish_snapshot(db).name})
+    for label, seconds in runs.items():
+        ratio(f"snapshot publish ({label})", seconds, "copying contracts", base)
+
+
+if __name__ == "__main__":
+    main()
