@@ -273,7 +273,7 @@ def parse_files(source_name: str, archive_root: str, tasks: list[Path | Document
     Rejected) for the rest. Touches no warehouse.
     """
     from survtrack import scrapers
-    from survtrack.warehouse.store import parse_alone
+    from survtrack.warehouse.parsing import parse_alone
 
     source = scrapers.get(source_name)
     archive = Archive(Path(archive_root))

@@ -26,12 +26,14 @@ from . import faults, suspicious
 from .archive import Archive
 from .derived import DerivedTables
 from .faults import StorageFault
+from .parsing import parse_alone
+from .parsing import reason as _reason
 from .protocol import EMITTED, RETRACT_BY, Document, LoadContext, Parser, Rejected, RowBuffer
 from .runs import RunsAndRejects, utcnow
 from .schema import TABLES, arrow_schema, ddl_statements
 
 __all__ = ["Document", "LoadContext", "LoadResult", "Parser", "Rejected", "RowBuffer",
-           "Warehouse"]
+           "Warehouse", "parse_alone"]
 
 
 @dataclass
@@ -332,11 +334,13 @@ class Warehouse(RunsAndRejects, DerivedTables):
         if fresh:
             batch = RowBuffer(fresh[0].document)
             for ctx in fresh:
+                document_id = ctx.document.document_id
                 for table, rows in ctx.rows.items():
-                    for row in rows:
+                    for row in rows:  # the parsed rows are this batch's own: marked in place
                         if table == "contracts":
-                            row.setdefault("document_id", ctx.document.document_id)
-                        batch.rows[table].append({**row, "_doc": ctx.document.document_id})
+                            row.setdefault("document_id", document_id)
+                        row["_doc"] = document_id
+                    batch.rows[table].extend(rows)
             try:
                 with self.transaction():
                     self._record_documents([
@@ -480,7 +484,8 @@ class Warehouse(RunsAndRejects, DerivedTables):
                 else (seen, row)
             unique[k] = {c: new.get(c) if new.get(c) is not None else old.get(c)
                          for c in cols} if keep else new
-        values = [[_fit(r.get(c), spec, c) for c in cols] for r in unique.values()]
+        kept = list(unique.values())
+        columns = [_fitted([r.get(c) for r in kept], spec, c) for c in cols]
         updates = [c for c in cols if c not in spec.key]
         newer = _newer_sql(table, spec.newest)
         if not updates:
@@ -495,17 +500,18 @@ class Warehouse(RunsAndRejects, DerivedTables):
             conflict = (f" ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET "
                         + ", ".join(f"{c} = excluded.{c}" for c in updates)
                         + (f" WHERE {newer}" if spec.newest else ""))
-        if len(values) <= SMALL_BATCH:
+        if len(kept) <= SMALL_BATCH:
             # a statement costs ~2 ms; binding a few rows beats registering an Arrow table
             row = f"({', '.join('?' for _ in cols)})"
             self.con.execute(
                 f"INSERT INTO {table} ({', '.join(cols)}) VALUES "
-                + ", ".join(row for _ in values) + conflict,
-                [v for vals in values for v in vals])
+                + ", ".join(row for _ in kept) + conflict,
+                [v for values in zip(*columns, strict=True) for v in values])
             return
         batch = pa.Table.from_arrays(
-            [pa.array([vals[i] for vals in values], type=field.type)
-             for i, field in enumerate(arrow_schema(table))], schema=arrow_schema(table))
+            [pa.array(column, type=field.type)
+             for column, field in zip(columns, arrow_schema(table), strict=True)],
+            schema=arrow_schema(table))
         with self.using(batch=batch):
             self.con.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)}"
                              " FROM batch" + conflict)
@@ -537,48 +543,20 @@ def _bytes(setting: str) -> float:
     return float(number) * _UNITS.get(unit.lower(), 1)
 
 
-def parse_alone(doc: Document, parse: Parser) -> RowBuffer | Rejected:
-    """Parse one document into its rows without touching the warehouse (so it may run in a
-    worker process); a document the parser refuses, or crashes on, comes back `Rejected`
-    (with `.document` and `.kind`), never raised. A storage fault that must stop the run
-    (faults.csv `stops_load`: disk full, read-only) is raised."""
-    ctx = RowBuffer(doc, url=doc.url)
-    try:
-        parse(ctx)
-    except Rejected as exc:
-        outcome = exc
-    except Exception as exc:  # noqa: BLE001 - a parser bug costs only its document
-        kind = faults.classify(exc)
-        if kind is not None and kind.stops_load:
-            raise
-        outcome = Rejected(_reason(exc))
-    else:
-        return ctx
-    outcome.document, outcome.kind = doc, ctx.kind
-    outcome.__traceback__ = None  # travels between processes: keep it small and picklable
-    outcome.__cause__ = outcome.__context__ = None
-    return outcome
-
-
 def _document_of(parsed) -> Document:
     return parsed if isinstance(parsed, Document) else parsed.document
 
 
-def _reason(exc: Exception) -> str:
-    """Why a document was rejected, from the error that rejected it."""
-    kind = faults.classify(exc)
-    if kind is not None:  # out of memory: the document (too big?) is rejected alone
-        return f"{kind.says} while loading it: {faults.detail(exc)}"
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _fit(value, spec, column):
-    """Decimals are rounded to the column's scale (as DuckDB itself would cast them)."""
-    if isinstance(value, Decimal):
-        scale = _scale(spec.name, column)
-        if scale is not None and value.as_tuple().exponent < -scale:
-            return value.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_EVEN)
-    return value
+def _fitted(values: list, spec, column) -> list:
+    """A column's values, Decimals rounded to a DECIMAL column's scale (as DuckDB itself would
+    cast them); the other columns' values as they are (one check per column, not per value)."""
+    scale = _scale(spec.name, column)
+    if scale is None:
+        return values
+    step = Decimal(1).scaleb(-scale)
+    return [v.quantize(step, rounding=ROUND_HALF_EVEN)
+            if isinstance(v, Decimal) and v.as_tuple().exponent < -scale else v
+            for v in values]
 
 
 @cache
