@@ -30,6 +30,10 @@ from survtrack.warehouse.archive import CHUNK, Archive
 from survtrack.warehouse.protocol import Document
 
 MAX_MEMBER_BYTES = 2 * 1024**3
+# A file up to this size is read whole, archived from memory and handed to the parser in
+# memory (most documents are a few KB: streaming them in 1 MB chunks cost more than parsing).
+# The bytes are dropped once parsed; an ingest holds at most a batch of them.
+SMALL_FILE = 256 << 10
 MAX_ARCHIVE_BYTES = 20 * 1024**3
 MAX_RATIO = 200
 MAX_NESTING = 2
@@ -145,12 +149,20 @@ def archive_file(path: Path, archive: Archive, source: str) -> Document | Proble
         # O_NONBLOCK: a file swapped for a FIFO after the check still cannot block the run
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         with os.fdopen(fd, "rb") as fh:
-            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            info = os.fstat(fh.fileno())
+            if not stat.S_ISREG(info.st_mode):
                 raise ValueError("not a regular file")
-            sha, size = archive.put_stream(fh, MAX_MEMBER_BYTES)
+            data = fh.read(info.st_size + 1) if info.st_size <= SMALL_FILE else None
+            if data is not None and len(data) <= info.st_size:  # read whole: kept for the parser
+                sha, size = archive.put_bytes(data)
+            else:  # a big file (or one growing as it is read): streamed, never held whole
+                data = None
+                fh.seek(0)
+                sha, size = archive.put_stream(fh, MAX_MEMBER_BYTES)
     except (OSError, ValueError) as exc:
         return Problem(str(path), f"cannot read: {exc}")
-    return Document(sha, source, str(path), archive.path(sha), size, _media_type(path.name))
+    return Document(sha, source, str(path), archive.path(sha), size, _media_type(path.name),
+                    data=data)
 
 
 class CapExceeded(ValueError):

@@ -44,6 +44,8 @@ def money(value: str | None, field: str) -> Decimal | None:
 
 
 def number(value: str | None, field: str) -> float | None:
+    if type(value) is str and _PLAIN_AMOUNT.fullmatch(value):
+        return float(value)  # what float(Decimal(value)) gives, without the Decimal
     amount = money(value, field)
     return float(amount) if amount is not None else None
 
@@ -88,14 +90,22 @@ def moment(value: str | None, field: str) -> datetime | None:
     return stamp
 
 
+_CODES: dict[str, str] = {}  # published currency -> its valid code: a corpus uses a handful
+
+
 def currency(value: str | None, field: str, default: str | None = None) -> str | None:
     if not value:
         return default
+    code = _CODES.get(value)
+    if code is not None:
+        return code
     code = value.strip().upper()
     if code == "RUR":  # the pre-1998 rouble code still appears in some EIS documents
         code = "RUB"
     if not _CURRENCY.match(code):
         raise Rejected(f"not an ISO 4217 currency code: {value!r}", field)
+    if len(_CODES) < 1000:  # bounded for a hostile corpus of made-up codes
+        _CODES[value] = code
     return code
 
 
@@ -109,12 +119,22 @@ def integer(value: str | None, field: str, default: int | None = None) -> int | 
 
 
 def clean(value: str | None, limit: int | None = None) -> str | None:
-    if value is None:
+    if not value:
         return None
-    out = " ".join(value.split())
+    if value.isprintable() and value[0] != " " and value[-1] != " " and "  " not in value:
+        out = value  # nothing to collapse (isprintable() rejects all whitespace but " ")
+    else:
+        out = " ".join(value.split())
     if limit and len(out) > limit:
         out = out[: limit - 1] + "…"
     return out or None
+
+
+def clip(value: str | None, limit: int) -> str | None:
+    """`clean` for text made of parts already cleaned (joined with "; "): only the limit."""
+    if not value:
+        return None
+    return value[: limit - 1] + "…" if len(value) > limit else value
 
 
 def name_key(name: str) -> str:

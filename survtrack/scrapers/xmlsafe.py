@@ -23,7 +23,6 @@ from survtrack.warehouse.protocol import Rejected
 _DECL = re.compile(rb"^\s*<\?xml[^>]*encoding=[\"']([A-Za-z0-9._-]+)[\"']", re.DOTALL)
 _DECLARATIONS = (b"DOCTYPE", b"ENTITY")
 _HEAD = 64 * 1024
-_SPACE = re.compile(r"^\s|\s$|\s\s|[^\S ]")  # what str.split() would change
 
 
 def local(tag) -> str:
@@ -84,17 +83,19 @@ class _Prefixed:
         return out
 
 
-def iterparse(stream: BinaryIO, tags: set[str] | None = None) -> Iterator[tuple[str, etree._Element]]:
+def iterparse(stream: BinaryIO, tags: set[str] | None = None, *, blank_text: bool = True
+              ) -> Iterator[tuple[str, etree._Element]]:
     """Yield (event, element) for 'start' and 'end', with secure settings.
 
     Callers clear elements they are done with (``el.clear()``) so that memory stays flat.
+    `blank_text=False`: see `parse_bytes`.
     """
     data, encoding = _prepare(stream)
     try:
         events = etree.iterparse(
             data, events=("start", "end"), resolve_entities=False, no_network=True,
             load_dtd=False, huge_tree=False, remove_comments=True, encoding=encoding,
-            recover=False,
+            recover=False, remove_blank_text=not blank_text, collect_ids=blank_text,
         )
         for n, (event, el) in enumerate(events):
             if n == 0:  # a DOCTYPE precedes the root: one the probe missed (after a long
@@ -115,12 +116,18 @@ def parse_tree(stream: BinaryIO) -> etree._Element:
     return tree.getroot()
 
 
-def parse_bytes(data: bytes) -> etree._Element:
+def parse_bytes(data: bytes, *, blank_text: bool = True) -> etree._Element:
     """`parse_tree` for a document already in memory: one C call (lxml's `fromstring`), the
-    fastest way to read a small document whole."""
-    encoding = _check_head(data[:_HEAD])
+    fastest way to read a small document whole.
+
+    `blank_text=False` for a parser that reads only collapsed element text (EIS): the
+    indentation between elements (a third of a pretty-printed document's nodes) is not kept,
+    which makes the parse and every walk over children cheaper. An element's own text is
+    kept whenever it has any besides spaces (libxml2's "ignorable whitespace" heuristic drops
+    only whitespace-only text before a child element), so collapsed it reads the same."""
+    encoding = _check_head(data if len(data) <= _HEAD else data[:_HEAD])  # no copy if small
     try:
-        root = etree.fromstring(data, _parser(encoding))
+        root = etree.fromstring(data, _parser(encoding, blank_text))
     except etree.XMLSyntaxError as exc:
         raise Rejected(f"malformed XML: {exc}", "document") from exc
     _refuse_doctype(root.getroottree())
@@ -128,9 +135,10 @@ def parse_bytes(data: bytes) -> etree._Element:
 
 
 @cache
-def _parser(encoding: str | None) -> etree.XMLParser:
+def _parser(encoding: str | None, blank_text: bool = True) -> etree.XMLParser:
     return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                           huge_tree=False, remove_comments=True, encoding=encoding)
+                           huge_tree=False, remove_comments=True, encoding=encoding,
+                           remove_blank_text=not blank_text, collect_ids=blank_text)
 
 
 def _refuse_doctype(tree) -> None:
@@ -163,12 +171,11 @@ def value(node) -> str | None:
     found = node.text
     if not found:
         return None
-    # most values have nothing to collapse: no space, and no other whitespace (which
-    # str.isprintable() rejects, as it rejects every separator but the ASCII space)
-    if " " not in found and found.isprintable() or not _SPACE.search(found):
+    # most values have nothing to collapse: the checks below are C scans that stop early
+    # (str.isprintable() rejects every whitespace character but the ASCII space)
+    if found.isprintable() and found[0] != " " and found[-1] != " " and "  " not in found:
         return found
-    found = " ".join(found.split())
-    return found or None
+    return " ".join(found.split()) or None
 
 
 def child(el, *path: str):
@@ -193,10 +200,65 @@ def first_children(el) -> dict:
     found: dict = {}
     if el is None:
         return found
+    names = _LOCAL_NAMES  # local_name(), inlined: this loop visits most elements of a document
     for node in el:
-        name = local_name(node.tag)
+        tag = node.tag
+        name = names.get(tag)
+        if name is None:
+            name = local_name(tag)
         if name not in found:
             found[name] = node
+    return found
+
+
+def first_child(el, name: str):
+    """`child(el, name)` for an element of a few children (an OKEI, a currency, a payment
+    document): a plain walk that stops at the first match costs less than a tag matcher."""
+    if el is None:
+        return None
+    names = _LOCAL_NAMES
+    for node in el:
+        tag = node.tag
+        found = names.get(tag)
+        if (found if found is not None else local_name(tag)) == name:
+            return node
+    return None
+
+
+def first_descendant(el, names: tuple[str, ...]):
+    """The first descendant (document order, `el` excluded) whose local name is in `names`,
+    by a plain walk that stops there: for a small subtree (a code list, an OKEI), where
+    setting up an lxml iterator costs more than the walk."""
+    if el is None:
+        return None
+    local_names = _LOCAL_NAMES
+    for node in el:
+        tag = node.tag
+        name = local_names.get(tag)
+        if (name if name is not None else local_name(tag)) in names:
+            return node
+        if len(node):  # its descendants come before its next sibling
+            found = first_descendant(node, names)
+            if found is not None:
+                return found
+    return None
+
+
+def first_descendants(el, names: tuple[str, ...]) -> dict:
+    """{local name: (position, first descendant of that name)} for each of `names` present
+    under `el`, in one pass: lxml's tag matcher skips the other elements in C, without making
+    a Python object of each. Positions order the hits in the document."""
+    found: dict = {}
+    if el is None:
+        return found
+    local_names = _LOCAL_NAMES
+    for position, node in enumerate(el.iterdescendants(*_any_of(names))):
+        tag = node.tag
+        name = local_names.get(tag)
+        if name is None:
+            name = local_name(tag)
+        if name not in found:
+            found[name] = (position, node)
     return found
 
 

@@ -24,6 +24,7 @@ class Archive:
         # absolute from the start: a relative root would be read against whatever folder the
         # reader resolves paths from (Flask's send_file uses the package folder)
         self.root = Path(root).absolute()
+        self._folders: set[Path] = set()
 
     def path(self, document_id: str) -> Path:
         return self.root / document_id[:2] / document_id
@@ -75,9 +76,40 @@ class Archive:
             raise fault from exc
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:
-        import io
+        """`put_stream` for bytes in memory (a small document): hashed first, so bytes the
+        archive already holds cost one stat and no write; else one write and a rename."""
+        sha = hashlib.sha256(data).hexdigest()
+        target = self.path(sha)
+        if target.exists():
+            return sha, len(data)
+        try:
+            self._write(data, target)
+        except FileNotFoundError:  # a folder remembered as made was removed meanwhile
+            self._folders.clear()
+            self._write(data, target)
+        return sha, len(data)
 
-        return self.put_stream(io.BytesIO(data))
+    def _write(self, data: bytes, target: Path) -> None:
+        with self.writing(self.root):
+            self._folder(self.root)
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb", buffering=0) as out, self.writing(Path(tmp)):
+                _write_all(out, data)
+            with self.writing(target):
+                self._folder(target.parent)
+                os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def _folder(self, folder: Path) -> None:
+        """mkdir -p, once per folder and process (an ingest writes thousands of documents
+        into the same 257 folders)."""
+        if folder not in self._folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._folders.add(folder)
 
     def open(self, document_id: str) -> BinaryIO:
         return open(self.path(document_id), "rb")

@@ -10,6 +10,7 @@ store (`store.py`) implements it, writing what `RowBuffer` gathered in one trans
 
 from __future__ import annotations
 
+import io
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,12 +69,19 @@ class Document:
     size: int
     media_type: str | None = None
     url: str | None = None
+    # the archived bytes, when the process that archived a small document parses it: read
+    # from memory instead of again from the archive. Never pickled (a worker's documents
+    # travel back to the writer without them).
+    data: bytes | None = field(default=None, repr=False, compare=False)
 
     def open(self):
-        return open(self.path, "rb")
+        return io.BytesIO(self.data) if self.data is not None else open(self.path, "rb")
 
     def read(self) -> bytes:
-        return self.path.read_bytes()
+        return self.data if self.data is not None else self.path.read_bytes()
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "data": None}
 
 
 class Rejected(Exception):
@@ -143,9 +151,8 @@ class RowBuffer:
     retracted: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
     def emit(self, table: str, **row: Any) -> None:
-        unknown = row.keys() - _columns(table)
-        if unknown:
-            raise KeyError(f"unknown columns for {table}: {sorted(unknown)}")
+        if not _columns(table).issuperset(row):  # no set built for the usual, valid row
+            raise KeyError(f"unknown columns for {table}: {sorted(row.keys() - _columns(table))}")
         self.rows[table].append(row)
 
     def describe(self, kind: str, detail: str | None = None, contract_bearing: bool = True,

@@ -43,11 +43,14 @@ WHOLE_DOCUMENT = 4 << 20
 
 
 def parse(ctx: LoadContext) -> None:
-    if ctx.document.size <= WHOLE_DOCUMENT:
+    size = ctx.document.size
+    if size <= WHOLE_DOCUMENT:
         with ctx.document.open() as fh:
-            data = fh.read(WHOLE_DOCUMENT + 1)
-        if len(data) <= WHOLE_DOCUMENT:
-            return _parse_whole(ctx, parse_bytes(data))
+            # as much as the file should hold, and one byte more to see it did not grow:
+            # asking for WHOLE_DOCUMENT bytes would allocate (and give back) 4 MB per document
+            data = fh.read(size + 1)
+        if len(data) <= size:
+            return _parse_whole(ctx, parse_bytes(data, blank_text=False))
     _parse_streaming(ctx)
 
 
@@ -82,7 +85,7 @@ def _parse_streaming(ctx: LoadContext) -> None:
     law = kind = None
     records = 0
     with ctx.document.open() as fh:
-        for event, el in iterparse(fh):
+        for event, el in iterparse(fh, blank_text=False):
             if event == "start":
                 depth += 1
                 if depth == 1:

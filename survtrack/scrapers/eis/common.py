@@ -7,7 +7,12 @@ from pathlib import Path
 
 from survtrack import datafiles
 from survtrack.scrapers import values as v
-from survtrack.scrapers.xmlsafe import descendants, first_children, local_name
+from survtrack.scrapers.xmlsafe import (
+    descendants,
+    first_children,
+    first_descendant,
+    first_descendants,
+)
 from survtrack.warehouse.protocol import LoadContext
 
 HERE = Path(__file__).parent
@@ -36,22 +41,26 @@ def find_text(el, *names: str) -> str | None:
     return v.clean(node.text) if node is not None and node.text else None
 
 
+def small_find_text(el, names: tuple[str, ...]) -> str | None:
+    """`find_text` for a small subtree (a code list, an OKEI): a plain walk stopping at the
+    first match, cheaper there than a tag matcher or a `Firsts`."""
+    node = first_descendant(el, names)
+    if node is None:
+        return None
+    found = node.text
+    return v.clean(found) if found else None
+
+
 class Firsts:
-    """The first descendant of each local name under `el` (a small element: a supplier),
+    """The first descendant of each of `names` under `el` (a small element: a supplier),
     found in one pass, answering `find`/`find_text` as those would (the first in document
-    order among the names asked for)."""
+    order among the names asked for). Only `names` may be asked for: lxml's tag matcher
+    skips the other elements in C, without making a Python object of each."""
 
     __slots__ = ("found",)
 
-    def __init__(self, el):
-        self.found: dict = {}
-        if el is not None:
-            nodes = el.iter()  # a plain walk: cheaper than lxml's tag matcher on small trees
-            next(nodes)  # `el` itself
-            for position, node in enumerate(nodes):
-                name = local_name(node.tag)
-                if name not in self.found:
-                    self.found[name] = (position, node)
+    def __init__(self, el, names: tuple[str, ...]):
+        self.found = first_descendants(el, names)
 
     def find(self, *names: str):
         if len(names) == 1:
@@ -97,6 +106,7 @@ def org(ctx: LoadContext, *, name: str | None, inn: str | None, kpp: str | None 
 CODE_LISTS = (("KTRU", "KTRU"), ("OKPD2", "OKPD2"), ("okpd2", "OKPD2"), ("OKPD", "OKPD"),
               ("okpd", "OKPD"), ("OKDP", "OKDP"), ("okdp", "OKDP"))
 CODE_ELEMENTS = tuple(element for element, _ in CODE_LISTS)
+_CODE = ("code",)
 
 
 def item_code(product, fields: dict | None = None) -> tuple[str | None, str | None]:
@@ -111,7 +121,7 @@ def item_code(product, fields: dict | None = None) -> tuple[str | None, str | No
         node = fields.get(element)
         if node is None:
             continue
-        code = Firsts(node).text("code")
+        code = small_find_text(node, _CODE)
         if code:
             if scheme in ("OKPD2", "OKPD") and code.isdigit() and len(code) == 7:
                 scheme = "OKDP"

@@ -9,7 +9,16 @@ from __future__ import annotations
 import hashlib
 
 from survtrack.scrapers import values as v
-from survtrack.scrapers.xmlsafe import child, children, descendants, local, text
+from survtrack.scrapers.xmlsafe import (
+    child,
+    children,
+    descendants,
+    first_child,
+    first_children,
+    local,
+    text,
+    value,
+)
 from survtrack.warehouse.protocol import LoadContext, Rejected
 
 from . import competition
@@ -19,62 +28,69 @@ from .common import CARD_223, NOTICE_223, SOURCE, find, find_text, item_code, or
 def _party(ctx: LoadContext, node, published) -> str | None:
     if node is None:
         return None
-    info = child(node, "mainInfo")
-    info = info if info is not None else node
-    return org(ctx, name=text(info, "fullName") or text(info, "name"), inn=text(info, "inn"),
-               kpp=text(info, "kpp"), short_name=text(info, "shortName"), published=published)
+    f = first_children(node)
+    info = f.get("mainInfo")
+    if info is not None:
+        f = first_children(info)
+    return org(ctx, name=value(f.get("fullName")) or value(f.get("name")),
+               inn=value(f.get("inn")), kpp=value(f.get("kpp")),
+               short_name=value(f.get("shortName")), published=published)
 
 
 def contract223(ctx: LoadContext, item, kind: str) -> None:
     data = child(item, "contractData")
     if data is None:
         raise Rejected("223-FZ contract item without contractData", "item/contractData")
-    reg_num = text(data, "contractRegNumber") or text(data, "registrationNumber")
+    f = first_children(data)  # one walk over contractData's children for every field below
+    reg_num = value(f.get("contractRegNumber")) or value(f.get("registrationNumber"))
     if not reg_num:
         raise Rejected("223-FZ contract without contractRegNumber", "contractData/contractRegNumber")
     contract_id = f"{SOURCE}:{reg_num}"
-    version = v.integer(text(data, "version"), "contractData/version", 0)
-    published = v.moment(text(data, "publicationDate") or text(data, "createDateTime"),
+    version = v.integer(value(f.get("version")), "contractData/version", 0)
+    published = v.moment(value(f.get("publicationDate")) or value(f.get("createDateTime")),
                          "contractData/publicationDate")
-    signed = v.day(text(data, "contractDate"), "contractData/contractDate")
-    amount = v.money(text(data, "price"), "contractData/price")
-    cur = v.currency(text(data, "currency", "code"), "contractData/currency/code",
+    signed = v.day(value(f.get("contractDate")), "contractData/contractDate")
+    amount = v.money(value(f.get("price")), "contractData/price")
+    cur = v.currency(value(first_child(f.get("currency"), "code")), "contractData/currency/code",
                      "RUB" if amount is not None else None)
-    if amount is None and text(data, "rubPrice"):
-        amount, cur = v.money(text(data, "rubPrice"), "contractData/rubPrice"), "RUB"
+    if amount is None and value(f.get("rubPrice")):
+        amount, cur = v.money(value(f.get("rubPrice")), "contractData/rubPrice"), "RUB"
 
-    buyer_id = _party(ctx, child(data, "customer"), published)
-    supplier = child(data, "supplierInfo")
+    buyer_id = _party(ctx, f.get("customer"), published)
+    supplier = f.get("supplierInfo")
     vendor_id = None
     if supplier is not None:
-        foreign = text(supplier, "nonResident") == "true"
-        vendor_id = org(ctx, name=text(supplier, "name"), inn=text(supplier, "inn"),
-                        kpp=text(supplier, "kpp"), short_name=text(supplier, "shortName"),
+        s = first_children(supplier)
+        foreign = value(s.get("nonResident")) == "true"
+        vendor_id = org(ctx, name=value(s.get("name")), inn=value(s.get("inn")),
+                        kpp=value(s.get("kpp")), short_name=value(s.get("shortName")),
                         country=None if foreign else "RU", published=published)
 
     lines = []
-    for i, position in enumerate(children(child(data, "contractPositions"), "contractPosition"), 1):
-        scheme, code = item_code(position)
-        line_no = v.integer(text(position, "ordinalNumber"), "contractPosition/ordinalNumber", i)
-        description = v.clean(text(position, "name"), 2000)
+    for i, position in enumerate(children(f.get("contractPositions"), "contractPosition"), 1):
+        p = first_children(position)
+        scheme, code = item_code(position, p)
+        line_no = v.integer(value(p.get("ordinalNumber")), "contractPosition/ordinalNumber", i)
+        description = v.clean(value(p.get("name")), 2000)
         lines.append(description)
         ctx.emit("items", contract_id=contract_id, line_no=line_no, description=description,
                  scheme=scheme, code=code,
-                 quantity=v.number(text(position, "qty"), f"contractPosition[{i}]/qty"),
-                 unit=find_text(child(position, "okei"), "name"),
-                 unit_price=v.money(text(position, "unitPrice"), f"contractPosition[{i}]/unitPrice"),
+                 quantity=v.number(value(p.get("qty")), f"contractPosition[{i}]/qty"),
+                 unit=find_text(p.get("okei"), "name"),
+                 unit_price=v.money(value(p.get("unitPrice")), f"contractPosition[{i}]/unitPrice"),
                  amount=None)
-    notice = text(data, "purchaseNoticeInfo", "purchaseNoticeNumber")
-    status = stages().get(text(data, "status") or "", "unknown")
-    if text(data, "termination") == "true":
+    notice = value(first_child(f.get("purchaseNoticeInfo"), "purchaseNoticeNumber"))
+    status = stages().get(value(f.get("status")) or "", "unknown")
+    if value(f.get("termination")) == "true":
         status = "terminated"
-    title = v.clean(text(data, "subjectContract"), 1000) or (
+    title = v.clean(value(f.get("subjectContract")), 1000) or (
         v.clean("; ".join(dict.fromkeys(x for x in lines if x)), 1000) if lines else None)
     ctx.emit("contracts", contract_id=contract_id, source=SOURCE, native_id=reg_num,
              version=version, published_on=published, title=title, buyer_id=buyer_id,
              vendor_id=vendor_id, signed_on=signed,
              **v.dated(("signed", signed), ("published", published)),
-             amount=amount, currency=cur, procedure=text(data, "purchaseTypeInfo", "name"),
+             amount=amount, currency=cur,
+             procedure=value(first_child(f.get("purchaseTypeInfo"), "name")),
              status=status, country="RU", notice_id=f"{SOURCE}:{notice}" if notice else None,
              url=CARD_223.format(reg_num))
     competition.contract223(ctx, data, contract_id, notice, published)

@@ -7,7 +7,6 @@ versions (5.x to 11.x), by searching the subtree, so one parser serves every ver
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 
 from survtrack.scrapers import values as v
 from survtrack.scrapers.xmlsafe import (
@@ -15,6 +14,7 @@ from survtrack.scrapers.xmlsafe import (
     children,
     children_of,
     descendants,
+    first_child,
     first_children,
     local,
     text,
@@ -32,8 +32,14 @@ from .common import (
     find_text,
     item_code,
     org,
+    small_find_text,
     stages,
 )
+
+_UNIT = ("nationalCode", "name")
+_SUPPLIER = ("individualPersonRF", "individualPersonForeignState", "fullName",
+             "organizationName", "shortName", "legalEntityForeignState", "INN", "inn",
+             "taxPayerCode", "countryCode", "KPP", "kpp")  # what _supplier asks of a supplier
 
 
 def contract44(ctx: LoadContext, el, kind: str) -> None:
@@ -79,7 +85,7 @@ def contract44(ctx: LoadContext, el, kind: str) -> None:
         ctx.emit("items", contract_id=contract_id, line_no=line_no, description=description,
                  scheme=scheme, code=code,
                  quantity=v.number(value(p.get("quantity")), f"product[{line_no}]/quantity"),
-                 unit=Firsts(p.get("OKEI")).text("nationalCode", "name"),
+                 unit=small_find_text(p.get("OKEI"), _UNIT),
                  unit_price=v.money(value(p.get("price")), f"product[{line_no}]/price"),
                  amount=v.money(value(p.get("sum")) or value(p.get("sumRUR")),
                                 f"product[{line_no}]/sum"))
@@ -95,7 +101,7 @@ def contract44(ctx: LoadContext, el, kind: str) -> None:
         procedure = None
 
     status = stages().get(value(f.get("currentContractStage")) or "", "unknown")
-    title = v.clean("; ".join(dict.fromkeys(i for i in items if i)), 1000) if items else None
+    title = v.clip("; ".join(dict.fromkeys(i for i in items if i)), 1000) if items else None
     ctx.emit("contracts", contract_id=contract_id, source=SOURCE, native_id=reg_num,
              version=version, published_on=published, title=title, buyer_id=buyer_id,
              vendor_id=vendor_id, signed_on=signed,
@@ -128,7 +134,7 @@ def _all(fields: dict, containers: tuple[str, ...], members: tuple[str, ...]) ->
 
 
 def _supplier(ctx: LoadContext, supplier, published) -> str | None:
-    s = Firsts(supplier)
+    s = Firsts(supplier, _SUPPLIER)
     person = s.find("individualPersonRF", "individualPersonForeignState")
     if person is not None:
         name = " ".join(filter(None, (find_text(person, "lastName"), find_text(person, "firstName"),
@@ -166,14 +172,15 @@ def procedure44(ctx: LoadContext, el, kind: str) -> None:
     contract_id = f"{SOURCE}:{reg_num}"
     published = v.moment(value(f.get("publishDate")), "contractProcedure/publishDate")
     n_payments = unpaid = 0
-    twins: Counter = Counter()
+    twins: dict[str, int] = {}
     for executions in children(el, "executions"):
         stage = text(executions, "ordinalNumber")
         for i, execution in enumerate(children(executions, "execution"), start=1):
             where = f"executions[{stage}]/execution[{i}]"
             e = first_children(execution)
             amount = v.money(value(e.get("paid")), f"{where}/paid")
-            cur = v.currency(text(e.get("currency"), "code"), f"{where}/currency/code", "RUB")
+            cur = v.currency(value(first_child(e.get("currency"), "code")),
+                             f"{where}/currency/code", "RUB")
             if amount is None:
                 amount = v.money(value(e.get("paidRUR")), f"{where}/paidRUR")
                 cur = "RUB"
@@ -184,16 +191,19 @@ def procedure44(ctx: LoadContext, el, kind: str) -> None:
             if amount == 0:
                 unpaid += 1
                 continue
-            doc_kind, doc = next(((name, node) for name in ("payDoc", "docExecution")
-                                  if (node := e.get(name)) is not None),
-                                 (None, None))
-            reference = text(doc, "documentNum") if doc is not None else None
-            paid_on = v.day(text(doc, "documentDate") if doc is not None else None,
+            doc_kind, doc = "payDoc", e.get("payDoc")  # the payment order, else the act
+            if doc is None:
+                doc_kind, doc = "docExecution", e.get("docExecution")
+                if doc is None:
+                    doc_kind = None
+            d = first_children(doc)
+            reference = value(d.get("documentNum"))
+            paid_on = v.day(value(d.get("documentDate")),
                             f"{where}/{doc_kind or 'payDoc'}/documentDate")
             key = f"{stage}|{doc_kind}|{reference}|{paid_on}|{amount}|{cur}"
-            twins[key] += 1
-            if twins[key] > 1:  # nothing but its position tells it from an earlier twin
-                key += f"|#{twins[key]}"
+            twin = twins[key] = twins.get(key, 0) + 1
+            if twin > 1:  # nothing but its position tells it from an earlier twin
+                key += f"|#{twin}"
             ctx.emit("payments", contract_id=contract_id,
                      payment_id=hashlib.sha1(key.encode()).hexdigest()[:16], paid_on=paid_on,
                      amount=amount, currency=cur, reference=reference, published_on=published,
@@ -202,11 +212,12 @@ def procedure44(ctx: LoadContext, el, kind: str) -> None:
     termination = f.get("termination")
     events = []
     if termination is not None:
+        t = first_children(termination)
         ctx.emit("contract_events", contract_id=contract_id, event="terminated",
-                 occurred_on=v.day(text(termination, "terminationDate"),
-                                   "termination/terminationDate"),
-                 reason=v.clean(text(termination, "reason", "name") or text(termination, "reasonInfo")),
-                 reported_paid=v.money(text(termination, "paid"), "termination/paid"),
+                 occurred_on=v.day(value(t.get("terminationDate")), "termination/terminationDate"),
+                 reason=v.clean(value(first_child(t.get("reason"), "name"))
+                                or value(t.get("reasonInfo"))),
+                 reported_paid=v.money(value(t.get("paid")), "termination/paid"),
                  document_id=ctx.document.document_id)
         events.append("termination")
     stage = stages().get(value(f.get("currentContractStage")) or "")
