@@ -10,6 +10,9 @@ process (its CPU time and its peak RSS).
 `--single`: one release per process (a contract release), as many publishers write them:
 the path that skips ocdsmerge. `--jsonl`: the releases as JSON Lines instead of a package.
 `--no-fast-path`: compile one-release processes with ocdsmerge too (the figure before).
+`--files`: each release a file of its own (small documents, loaded many to a transaction).
+`--package FILE`: ingest a file generated before (with `--keep`) instead of a new one;
+`--sample S --sample-log LOG`: VmRSS and VmHWM every S seconds (a 650 k-release run is long).
 
     uv run python bench/bench_ocds_ingest.py --releases 200000 [--single] [--jsonl]
 """
@@ -23,6 +26,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -77,6 +81,33 @@ def release(n: int, stage: str, rng: random.Random) -> dict:
     return base
 
 
+def generate_files(folder: Path, releases: int, seed: int = 7, single: bool = False) -> int:
+    """Each release as a file of its own (a bare release), as publishers of one file per
+    release or per day write them; the stages of a process in different files."""
+    rng = random.Random(seed)
+    processes = releases if single else max(1, -(-releases // 3))
+    stages = ("contract",) if single else ("tender", "award", "contract")
+    folder.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for stage in stages:
+        for n in range(processes):
+            if written == releases:
+                return written
+            written += 1
+            (folder / f"{written:08d}.json").write_text(json.dumps(release(n, stage, rng)))
+    return written
+
+
+def orjson_files(folder: Path) -> float:
+    """CPU seconds of reading and orjson.loads-ing every file of the folder."""
+    import orjson
+
+    t = time.process_time()
+    for path in sorted(folder.iterdir()):
+        orjson.loads(path.read_bytes())
+    return time.process_time() - t
+
+
 def generate(path: Path, releases: int, seed: int = 7, single: bool = False,
              jsonl: bool = False) -> int:
     """Write the package release by release (never the whole package in memory)."""
@@ -113,6 +144,59 @@ print(time.process_time() - t, peak, n)
 """
 
 
+ORJSON = """import orjson, sys, time
+t = time.process_time()
+n = 0
+with open(sys.argv[1], "rb") as fh:
+    for line in fh:  # generate() writes one release a line, a package's with a comma before
+        line = line.strip().lstrip(b",")
+        if line.startswith(b'{"ocid"'):
+            orjson.loads(line)
+            n += 1
+peak = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM"))
+print(time.process_time() - t, peak, n)
+"""
+
+
+def bare_orjson(package: Path) -> tuple[float, float]:
+    """orjson.loads over the same releases, line by line, in a fresh process: (CPU s, MiB)."""
+    out = subprocess.run([sys.executable, "-c", ORJSON, str(package)],
+                         check=True, capture_output=True, text=True).stdout.split()
+    return float(out[0]), int(out[1]) / 1024
+
+
+def status_mib(*fields: str) -> list[float]:
+    """Lines of /proc/self/status (VmRSS, VmHWM…) in MiB."""
+    found = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            name, _, rest = line.partition(":")
+            if name in fields:
+                found[name] = int(rest.split()[0]) / 1024
+    return [found[f] for f in fields]
+
+
+class Sampler(threading.Thread):
+    """Every `every` seconds, one line to `log`: elapsed seconds, VmRSS and VmHWM of this
+    process. (It reads /proc only: a second DuckDB connection asking duckdb_memory() kept
+    the loading connection's checkpoints from happening, and so changed what it measured.)"""
+
+    def __init__(self, every: float, log: Path):
+        super().__init__(daemon=True)
+        self.every, self.log = every, log
+        self.stop, self.started = threading.Event(), time.perf_counter()
+
+    def run(self) -> None:
+        with open(self.log, "a", buffering=1) as out:
+            while not self.stop.wait(self.every):
+                out.write(self.line() + "\n")
+
+    def line(self) -> str:
+        rss, hwm = status_mib("VmRSS", "VmHWM")
+        return (f"{time.strftime('%H:%M:%S')} t={time.perf_counter() - self.started:.0f}s"
+                f" rss={rss:.0f} hwm={hwm:.0f} MiB")
+
+
 def bare(package: Path, jsonl: bool) -> tuple[float, float]:
     """ijson.items over the package in a fresh process: (CPU seconds, peak RSS in MiB; VmHWM,
     as ru_maxrss would count this process's own peak before exec)."""
@@ -130,6 +214,13 @@ def main() -> None:
     parser.add_argument("--jsonl", action="store_true", help="JSON Lines, not a package")
     parser.add_argument("--no-fast-path", action="store_true",
                         help="one-release processes compiled by ocdsmerge too")
+    parser.add_argument("--files", action="store_true",
+                        help="each release a file of its own (small documents)")
+    parser.add_argument("--package", type=Path,
+                        help="ingest this file, generated before, instead of generating one")
+    parser.add_argument("--sample", type=float, default=0,
+                        help="seconds between memory samples (0: none)")
+    parser.add_argument("--sample-log", type=Path, help="where samples go (default stdout)")
     args = parser.parse_args()
     if args.no_fast_path:
         from survtrack.scrapers.ocds import compiling
@@ -140,10 +231,19 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     package = folder / ("bench-releases.jsonl" if args.jsonl else "bench-release-package.json")
     started = time.perf_counter()
-    n = generate(package, args.releases, single=args.single, jsonl=args.jsonl)
-    size = package.stat().st_size
-    print(f"generated {n:,} releases, {size / 1e6:,.1f} MB in"
-          f" {time.perf_counter() - started:.1f} s")
+    if args.files:
+        package = folder / "releases"
+        n = generate_files(package, args.releases, single=args.single)
+        print(f"generated {n:,} files of one release in {time.perf_counter() - started:.1f} s")
+    elif args.package:
+        package, n = args.package, args.releases
+        print(f"ingesting {package} as generated before ({n:,} releases)")
+    else:
+        n = generate(package, args.releases, single=args.single, jsonl=args.jsonl)
+        print(f"generated {n:,} releases in {time.perf_counter() - started:.1f} s")
+    size = (sum(p.stat().st_size for p in package.iterdir()) if package.is_dir()
+            else package.stat().st_size)
+    print(f"{size / 1e6:,.1f} MB")
 
     source = scrapers.get("ocds")
     parse_seconds = 0.0
@@ -160,27 +260,48 @@ def main() -> None:
     source = type(source)(**{**source.__dict__, "parse": timed_parse})
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with Warehouse(folder / "bench.duckdb") as wh:
+        sampler = Sampler(args.sample, args.sample_log or Path("/dev/stdout"))
+        if args.sample:
+            sampler.start()
         t, cpu = time.perf_counter(), time.process_time()
         counts = ingest(wh, source, [package])
         seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
+        sampler.stop.set()
+        if args.sample:
+            with open(args.sample_log or "/dev/stdout", "a") as out:
+                out.write(sampler.line() + " (end)\n")
         contracts = wh.count("contracts")
         versions = wh.count("contract_versions")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(f"outcome {dict(counts)}: {contracts:,} contracts, {versions:,} versions")
-    print(f"ingest {seconds:.1f} s wall, {cpu:.1f} s CPU (all threads): {n / cpu:,.0f}"
-          f" releases per CPU second, {size / 1e6 / cpu:.1f} MB/s"
+    print(f"ingest {seconds:.1f} s wall ({n / seconds:,.0f} releases/s), {cpu:.1f} s CPU"
+          f" (all threads): {n / cpu:,.0f} releases per CPU second, {size / 1e6 / cpu:.1f} MB/s"
           f" (wall: parse + compile {parse_seconds:.1f} s, write {seconds - parse_seconds:.1f} s)")
     print(f"peak memory (ru_maxrss) {peak / 1024:,.0f} MiB (before ingest"
           f" {rss_before / 1024:,.0f} MiB)")
 
-    base, base_rss = bare(package, args.jsonl)
-    ratio("OCDS ingest CPU", cpu, "ijson.items over the package (CPU)", base)
-    print(f"RATIO OCDS ingest peak RSS: {peak / 1024 / base_rss:.2f}x ijson.items'"
-          f" ({peak / 1024:,.0f} MiB / {base_rss:,.0f} MiB)")
+    if args.files:
+        print(f"{dict(counts)['loaded'] / seconds:,.1f} documents per second (wall)")
+        ratio("OCDS ingest of files CPU", cpu, "orjson.loads over the same files (CPU)",
+              orjson_files(package))
+    else:
+        baselines(package, n, cpu, peak, args.jsonl)
     if not args.keep:
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def baselines(package: Path, n: int, cpu: float, peak: float, jsonl: bool) -> None:
+    """ijson.items and orjson.loads over the same releases, each in a fresh process."""
+    base, base_rss = bare(package, jsonl)
+    ratio("OCDS ingest CPU", cpu, "ijson.items over the package (CPU)", base)
+    fast, fast_rss = bare_orjson(package)
+    print(f"orjson.loads over the same lines: {n / fast:,.0f} releases per CPU second,"
+          f" peak {fast_rss:,.0f} MiB")
+    ratio("OCDS ingest CPU", cpu, "orjson.loads over the same lines (CPU)", fast)
+    print(f"RATIO OCDS ingest peak RSS: {peak / 1024 / base_rss:.2f}x ijson.items'"
+          f" ({peak / 1024:,.0f} MiB / {base_rss:,.0f} MiB)")
 
 
 if __name__ == "__main__":

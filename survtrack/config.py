@@ -58,6 +58,14 @@ def lock_wait(value: float | None = None) -> float:
 # DuckDB spills to the temporary folder instead of taking the machine's memory (DuckDB's own
 # default is 80 % of RAM). --memory-limit or SURVTRACK_BUILD_MEMORY; "4GB", "512MB"…
 DEFAULT_BUILD_MEMORY = "4GB"
+# DuckDB memory while `survtrack ingest` loads: a load needs its batch, and DuckDB would
+# otherwise keep every table and index block it touched cached up to 80 % of RAM (a
+# 650 k-release OCDS package then outgrew 500 MB). SURVTRACK_INGEST_MEMORY; "256MB", "1GB"…
+DEFAULT_INGEST_MEMORY = "128MB"
+
+
+def ingest_memory(value: str | None = None) -> str:
+    return value or os.environ.get("SURVTRACK_INGEST_MEMORY") or DEFAULT_INGEST_MEMORY
 
 
 def build_memory(value: str | None = None) -> str:

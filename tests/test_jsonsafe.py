@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 
 import pytest
 
@@ -64,3 +65,32 @@ def test_check_and_loads():
         else:
             with pytest.raises(LimitExceeded, match=reason):
                 jsonsafe.check(data)
+
+
+def test_loads_fast_reads_as_loads_does(shared):
+    """orjson (`loads_fast`) gives what `loads` gives, numbers aside, and those write out the
+    same (the OCDS spool's `_number`); numbers a double may not hold as written, lines near
+    a bound and malformed ones take the exact path and fail with its reason."""
+    from survtrack.scrapers.ocds.compiling import _number
+
+    def written(value) -> str:
+        return json.dumps(value, default=_number, ensure_ascii=False, separators=(",", ":"))
+
+    texts = [p.read_bytes() for p in sorted((shared / "ocds").glob("*.json"))] + [
+        b'{"a":[1,2,{"b":"x[y\\"]"}],"c":-0.5,"d":100.10}', b'{"a":1e5}', b'{"a":NaN}',
+        b'{"a":12345678.123456789}', b'[' * 64 + b']' * 64, b'[' * 65 + b']' * 65,
+        b'{"a":1,}', b'{"a":[}', b'{"s":"\\ud800"}', b"[" + b"1" * 101 + b"]"]
+    compared = 0
+    for text in texts:
+        try:
+            exact = jsonsafe.loads(text)
+        except ValueError as exc:
+            with pytest.raises(type(exc), match=re.escape(str(exc))):
+                jsonsafe.loads_fast(text)
+            continue
+        assert written(jsonsafe.loads_fast(text)) == written(exact)
+        compared += 1
+    assert compared >= 12
+    assert jsonsafe.loads_fast(b'{"a":1.25}') == {"a": 1.25}  # orjson's float
+    for inexact in (b'{"a":12345678.123456789}', b'{"a":1e5}', b'{"a":0.1234567890123456}'):
+        assert isinstance(jsonsafe.loads_fast(inexact)["a"], jsonsafe.Decimal)

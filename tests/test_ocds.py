@@ -366,6 +366,44 @@ def test_jsonl_bad_lines_and_junk_amounts_cost_only_themselves(load, warehouse):
     assert "no ocid" in rejects["line 5"]
 
 
+def test_json_lines_read_by_orjson_load_as_a_package_does(ocds, tmp_path):
+    """JSON Lines are read by orjson where it reads them exactly (jsonsafe.loads_fast), a
+    package by ijson with Decimal numbers: every real release of ../shared/data/ocds, as lines
+    and as one package, gives the same rows and the same spooled releases (blob, offset)."""
+    from survtrack import scrapers
+    from survtrack.scrapers.ingest import ingest
+    from survtrack.scrapers.ocds.compiling import _number
+    from survtrack.warehouse import store
+
+    releases = []
+    for path in sorted(ocds.glob("*.json")):
+        try:
+            value = json.loads(path.read_bytes(), parse_float=Decimal)
+        except UnicodeDecodeError:  # the ISO-8859-1 package: read whole, not line by line
+            continue
+        if "releases" in value and "ocid" not in value:
+            releases += [r for r in value["releases"] if isinstance(r, dict) and "ocid" in r]
+        elif "ocid" in value and "compiledRelease" not in value and "releases" not in value:
+            releases.append(value)
+    lines = [json.dumps(r, default=_number, ensure_ascii=False) for r in releases]
+    assert len(lines) >= 10
+    (tmp_path / "lines").mkdir()
+    (tmp_path / "package").mkdir()
+    (tmp_path / "lines" / "releases.jsonl").write_text("\n".join(lines) + "\n", "utf-8")
+    (tmp_path / "package" / "releases.json").write_text(
+        '{"releases": [' + ",\n".join(lines) + "]}", "utf-8")
+    contents = []
+    for shape in ("lines", "package"):
+        with store.Warehouse(tmp_path / f"{shape}.duckdb") as wh:
+            assert ingest(wh, scrapers.get("ocds"), [tmp_path / shape]) == {"loaded": 1}
+            got = table_contents(wh, {"fetched_at", "rejected_at", "run_id", "reject_id",
+                                      "document_id"})
+            got.pop("documents")
+            contents.append(got)
+    assert contents[0] == contents[1]
+    assert len(contents[0]["ocds_releases"]) == len(lines)
+
+
 def test_malformed_json_rejects_the_document(load, warehouse):
     assert load("ocds", FIXTURES / "truncated-package.json")["rejected"] == 1
     doc = one(warehouse, "SELECT status, detail FROM documents")
@@ -436,6 +474,8 @@ def test_a_big_document_commits_batch_by_batch_and_a_failed_one_loads_again(
     load("ocds", package)
     expected = _contents(warehouse)
     monkeypatch.setattr(source, "FLUSH_ROWS", 1)
+    # as a big document (a small one shares a transaction with others, never flushing)
+    monkeypatch.setattr("survtrack.scrapers.ingest.SMALL_DOCUMENT", 0)
     compile_process = Processes.compile
     calls = []
 
@@ -457,6 +497,64 @@ def test_a_big_document_commits_batch_by_batch_and_a_failed_one_loads_again(
         assert len(again.pop("rejects")) == 1
         expected.pop("rejects")
         assert again == expected
+
+
+@pytest.mark.parametrize("parser_bug", [False, True])
+def test_small_documents_share_a_transaction_each_reading_those_before(
+        ocds, tmp_path, monkeypatch, parser_bug):
+    """Small OCDS documents are loaded many to a transaction, parsed one after another inside
+    it (Warehouse.load_chained): a process spread over documents of one chain compiles as
+    when they load one by one, a malformed document is rejected alone inside the chain, and
+    one the parser fails on rolls the chain back to one transaction per document, where it
+    alone is rejected. Running again loads nothing new."""
+    from survtrack import scrapers
+    from survtrack.scrapers.ingest import ingest
+    from survtrack.scrapers.ocds.compiling import Processes
+    from survtrack.warehouse import store
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for n, path in enumerate([  # in this order: later releases of a process after earlier
+            ocds / "fictional_release-package_ocds-213czf-000-00001.json",
+            ocds / "fictional_record-package_ocds-213czf-000-00001.json",
+            FIXTURES / "award-then-contract_1-award.json",
+            FIXTURES / "truncated-package.json",
+            ocds / "mx-gacm_release_256_cctv.json",
+            FIXTURES / "award-then-contract_2-contract.json",
+            FIXTURES / "late-older-release_new.json",
+            FIXTURES / "late-older-release_old.json"]):
+        (inbox / f"{n}-{path.name}").write_bytes(path.read_bytes())
+    compile_process = Processes.compile
+
+    def failing_compile(self, entries):
+        if parser_bug and entries[0].ocid == "256":  # the GACM release's process
+            raise RuntimeError("a parser bug")
+        return compile_process(self, entries)
+
+    monkeypatch.setattr(Processes, "compile", failing_compile)
+    calls = []
+    for name in ("load", "load_chained"):
+        method = getattr(store.Warehouse, name)
+        monkeypatch.setattr(store.Warehouse, name, lambda self, docs, *a, _m=method, _n=name:
+                            calls.append((_n, len(docs) if _n == "load_chained" else 1))
+                            or _m(self, docs, *a))
+    source = scrapers.get("ocds")
+    with store.Warehouse(tmp_path / "one-by-one" / "w.duckdb") as alone:
+        for path in sorted(inbox.iterdir()):
+            ingest(alone, source, [path])
+        expected = _contents(alone)
+    calls.clear()
+    with store.Warehouse(tmp_path / "chained" / "w.duckdb") as wh:
+        counts = ingest(wh, source, [inbox])
+        # one transaction for the eight; with the parser bug, then one for each
+        assert calls == [("load_chained", 8)] + ([("load", 1)] * 8 if parser_bug else [])
+        assert counts == {"loaded": 8 - 1 - parser_bug, "rejected": 1 + parser_bug}
+        assert _contents(wh) == expected
+        assert wh.scalar("SELECT count(*) FROM documents WHERE status = 'rejected'"
+                         " AND detail LIKE '%parser bug%'") == parser_bug
+        again = ingest(wh, source, [inbox])  # rejected documents are tried again
+        assert again == {"skipped": 8 - 1 - parser_bug, "rejected": 1 + parser_bug}
+        assert _contents(wh) == expected
 
 
 def test_unreadable_update_keeps_what_the_warehouse_holds(load, warehouse):

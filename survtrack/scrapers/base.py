@@ -61,6 +61,9 @@ class Source:
     # documents stand alone (the parser never reads the warehouse), so small ones may be
     # loaded many to a transaction; OCDS, which compiles across documents, says False
     batch_documents: bool = True
+    # documents that read what earlier ones wrote (OCDS): small ones are still loaded many to
+    # a transaction, parsed one after another inside it (Warehouse.load_chained)
+    chain_documents: bool = False
     # -- the online path (`survtrack scrape`); a source without `fetch` is ingested only
     fetch: Callable[[Any], Any] | None = None  # scrape.Fetcher
     options: tuple[Option, ...] = ()

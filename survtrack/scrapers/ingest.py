@@ -1,6 +1,8 @@
 """Loading local files, folders and archives of one source into the warehouse.
 
-Serial: documents are archived and parsed here, small ones loaded many to a transaction.
+Serial: documents are archived and parsed here, small ones loaded many to a transaction
+(parsed each alone, or, for a source reading what earlier documents wrote, one after another
+inside the transaction).
 Parallel (`workers` > 1, or `engine="dask"`): worker processes get file paths (or zip members,
 which are read and archived here under files.py's caps), archive and parse them, and send back
 their rows; this process alone writes, in batches of BATCH_PARALLEL documents per transaction.
@@ -17,9 +19,11 @@ import os
 import stat
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from survtrack import config
 from survtrack.scrapers.base import Source
 from survtrack.scrapers.files import MAX_MEMBER_BYTES, Ignored, Problem, archive_file, iter_inputs
 from survtrack.warehouse.archive import Archive
@@ -81,20 +85,21 @@ def ingest(wh: Warehouse, source: Source, paths: list[Path], *, force: bool = Fa
                 and (engine == "dask" or (workers or default_workers()) > 1))
     status = "failed"
     try:
-        found = iter_inputs(paths, wh.archive, source.name, source.extensions, follow_links,
-                            defer_files=parallel)
-        if parallel:
-            tasks = _tasks(found, report, problem)
-            head = [t for _, t in zip(range(POOL_MIN), tasks)]
-            if engine == "local" and workers is None and len(head) < POOL_MIN:
-                parallel = False  # a small input: not worth starting processes
-                found = (archive_file(t, wh.archive, source.name) if isinstance(t, Path) else t
-                         for t in head)
-            else:
-                _parallel(wh, source, _chain(head, tasks), run_id, report, problem,
-                          workers or default_workers(), engine, scheduler)
-        if not parallel:
-            _serial(wh, source, found, run_id, force, report, problem)
+        with wh.memory_limit(config.ingest_memory()):  # DuckDB: the batch, not the tables
+            found = iter_inputs(paths, wh.archive, source.name, source.extensions, follow_links,
+                                defer_files=parallel)
+            if parallel:
+                tasks = _tasks(found, report, problem)
+                head = [t for _, t in zip(range(POOL_MIN), tasks)]
+                if engine == "local" and workers is None and len(head) < POOL_MIN:
+                    parallel = False  # a small input: not worth starting processes
+                    found = (archive_file(t, wh.archive, source.name) if isinstance(t, Path) else t
+                             for t in head)
+                else:
+                    _parallel(wh, source, _chain(head, tasks), run_id, report, problem,
+                              workers or default_workers(), engine, scheduler)
+            if not parallel:
+                _serial(wh, source, found, run_id, force, report, problem)
         status = "finished"
     finally:
         wh.finish_run(run_id, counts, status)
@@ -143,9 +148,13 @@ def _sql_path(path: Path) -> str:
 def _serial(wh: Warehouse, source: Source, found, run_id: str, force: bool, report,
             problem) -> None:
     pending: list[Document] = []
+    batched = source.batch_documents or source.chain_documents
+    load_batch = wh.load_many if source.batch_documents else wh.load_chained
 
     def flush() -> None:
-        for doc, result in zip(pending, wh.load_many(pending, source.parse, run_id),
+        if not pending:
+            return
+        for doc, result in zip(pending, load_batch(pending, source.parse, run_id),
                                strict=True):
             report(doc.origin, result)
         pending.clear()
@@ -155,7 +164,7 @@ def _serial(wh: Warehouse, source: Source, found, run_id: str, force: bool, repo
             report(item.origin, item)
         elif isinstance(item, Problem):
             problem(item)
-        elif source.batch_documents and not force and item.size <= SMALL_DOCUMENT:
+        elif batched and not force and item.size <= SMALL_DOCUMENT:
             pending.append(item)
             if len(pending) >= BATCH_DOCUMENTS:
                 flush()
@@ -268,7 +277,7 @@ def parse_files(source_name: str, archive_root: str, tasks: list[Path | Document
     from survtrack.warehouse.parsing import parse_alone
 
     source = scrapers.get(source_name)
-    archive = Archive(Path(archive_root))
+    archive = _archive(archive_root)
     out: list[tuple[str, Problem | Document | RowBuffer]] = []
     for task in tasks:
         doc = archive_file(task, archive, source_name) if isinstance(task, Path) else task
@@ -279,6 +288,13 @@ def parse_files(source_name: str, archive_root: str, tasks: list[Path | Document
         else:
             out.append(("parsed", parse_alone(doc, source.parse)))
     return out
+
+
+@cache
+def _archive(root: str) -> Archive:
+    """One Archive per worker process and root, so the folders it made are remembered
+    across the chunks the worker is given."""
+    return Archive(Path(root))
 
 
 class _executor:

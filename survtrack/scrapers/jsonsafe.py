@@ -21,11 +21,13 @@ Lines line, an HTTP body); `loads(data)` checks, then parses with the standard l
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import BinaryIO
 
 import numpy as np
+import orjson
 
 CHUNK = 1 << 16
 
@@ -306,3 +308,51 @@ def loads(data: bytes | str, limits: Limits = DEFAULT):
         return json.loads(raw, parse_float=Decimal)
     except RecursionError:  # cannot happen within max_depth, kept as a last line
         raise LimitExceeded("nested too deep to parse", 0) from None
+
+
+# Bytes mapped so that a number's digits and point read "0" and an exponent's letter "e":
+# 16 "0"s in a row, or "0e", is where a double may not hold a number as written (also met
+# inside strings, which only costs the exact path). C-speed: translate, then two searches.
+_NUMBER_SHAPE = bytes(ord("0") if c in b"0123456789." else ord("e") if c in b"eE"
+                      else ord(" ") for c in range(256))
+_NOT_STRUCTURE = bytes(c for c in range(256) if c not in b'[]{}"')
+_STRING = re.compile(rb'"[^"]*"')
+_INNERMOST = re.compile(rb"\[\]|\{\}")
+
+
+def loads_fast(data: bytes, limits: Limits = DEFAULT):
+    """`loads` by orjson where it gives the same value, the numbers aside: those with a
+    fraction come as float, not Decimal, and only where a double holds them exactly as
+    written (at most 15 digits, no exponent), so that anything written from them again is
+    what `loads` would give. Within the same bounds: the line's nesting is measured (strings
+    removed, innermost brackets removed a level at a time) and a line as long as the longest
+    string allowed goes the exact way. Anything else, and anything orjson refuses, is
+    `loads`'s, which words the reason as ever. (orjson: ~20× the standard library.)"""
+    raw = data.encode() if isinstance(data, str) else data
+    if (len(raw) < limits.max_string_bytes and not _inexact(raw)
+            and _nested_within(raw, limits.max_depth)):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return loads(raw, limits)
+
+
+def _inexact(raw: bytes) -> bool:
+    shape = raw.translate(_NUMBER_SHAPE)
+    return b"0" * 16 in shape or b"0e" in shape
+
+
+def _nested_within(raw: bytes, max_depth: int) -> bool:
+    """Whether the brackets of `raw` (outside strings) balance within `max_depth` levels.
+    Escaped backslashes, then escaped quotes, go first (JSON escapes pair left to right), so
+    every quote left opens or closes a string."""
+    bare = raw.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE)
+    brackets = _STRING.sub(b"", bare)
+    for _ in range(max_depth):
+        if not brackets:
+            return True
+        brackets, removed = _INNERMOST.subn(b"", brackets)
+        if not removed:  # unbalanced or crossed: the exact path says what is wrong
+            return False
+    return not brackets

@@ -90,16 +90,14 @@ class Archive:
         return sha, len(data)
 
     def _write(self, data: bytes, target: Path) -> None:
-        # the temporary file sits beside its target: parallel workers then create files in
-        # 256 folders, not all in the root (one directory lock), and the rename stays in one
-        with self.writing(self.root):  # a folder that cannot be made: the archive's fault
-            self._folder(target.parent)
-        with self.writing(target.parent):
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+        with self.writing(self.root):
+            self._folder(self.root)
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
         try:
             with os.fdopen(fd, "wb", buffering=0) as out, self.writing(Path(tmp)):
                 _write_all(out, data)
             with self.writing(target):
+                self._folder(target.parent)
                 os.replace(tmp, target)
         except BaseException:
             if os.path.exists(tmp):

@@ -21,6 +21,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from itertools import islice
 
 from ocdsmerge.exceptions import DuplicateIdValueWarning, OCDSMergeError
 from ocdsmerge.merge import CompiledRelease
@@ -29,6 +30,10 @@ from survtrack.scrapers import values as v
 from survtrack.warehouse.protocol import LoadContext, Rejected
 
 from . import codes
+
+# Processes whose earlier releases are asked of the warehouse in one query: one query for a
+# package's 650 k processes held them all at once (a step of ~200 MB).
+PRIOR_CHUNK = 5_000
 
 
 @dataclass(slots=True)
@@ -123,8 +128,13 @@ class Processes:
 
     def processes(self):
         """(ocid, its releases in merge order, whether the warehouse held some before)."""
-        prior = self._prior(list(self.new))
+        prior: dict[str, dict[str, Entry]] = {}
+        left = 0  # processes of the current chunk not compiled yet
         while self.new:  # each process leaves the index once compiled: memory goes down
+            if not left:  # what the warehouse holds, PRIOR_CHUNK processes at a time
+                chunk = list(islice(self.new, PRIOR_CHUNK))
+                prior, left = self._prior(chunk), len(chunk)
+            left -= 1
             ocid = next(iter(self.new))
             earlier = prior.pop(ocid, {})
             merged = dict(earlier)

@@ -5,7 +5,8 @@ Shapes: release package, record package, a bare release, a bare record, line-del
 with `ijson.items` over `releases.item` / `records.item` behind a `jsonsafe.Guard`, so a
 multi-GB package never sits in memory and a release breaking a bound (nesting, number or
 string length, size) is skipped with a reason while the others load; JSON Lines are read
-line by line with bounded lines (`jsonsafe.loads`). Bounds: `jsonsafe.Limits`.
+line by line with bounded lines, by orjson where it reads them as the standard library would
+(`jsonsafe.loads_fast`), else `jsonsafe.loads`. Bounds: `jsonsafe.Limits`.
 A file that is not valid UTF-8 is read as ISO-8859-1 (Mexico City's CDMX publishes so).
 """
 
@@ -84,7 +85,9 @@ class Reader:
             if not line.strip():
                 continue
             try:
-                value = jsonsafe.loads(line, self.limits)
+                value = jsonsafe.loads_fast(line, self.limits)
+                if _fraction_read_as_text(value):
+                    value = jsonsafe.loads(line, self.limits)
             except ValueError as exc:
                 yield Broken(f"malformed JSON: {_short(exc)}", f"line {n}")
                 continue
@@ -208,6 +211,29 @@ class Reader:
             keys = ", ".join(sorted(value)[:8])
             yield Broken(f"not an OCDS release, record or package: no ocid (keys: {keys})",
                          where or "$")
+
+
+TEXT_KEYS = ("ocid", "id", "date", "url", "uri", "publishedDate")
+
+
+def _fraction_read_as_text(value) -> bool:
+    """Whether a field read as text before the release is spooled (its ocid, id, date…, or
+    those of the releases and records it holds) is a number with a fraction: orjson gives a
+    float, whose text may differ from the number as written ("1.50" -> "1.5"), so the line is
+    read again the exact way. (Real publishers write them as strings.)"""
+    objs = list(value) if isinstance(value, list) else [value]
+    while objs:
+        obj = objs.pop()
+        if not isinstance(obj, dict):
+            continue
+        if any(type(obj.get(k)) is float for k in TEXT_KEYS):
+            return True
+        for key in ("releases", "records"):
+            if isinstance(obj.get(key), list):
+                objs.extend(obj[key])
+        if isinstance(obj.get("compiledRelease"), dict):
+            objs.append(obj["compiledRelease"])
+    return False
 
 
 def _at(where: str, path: str) -> str:

@@ -44,7 +44,8 @@ SOURCE = Source(
              "JSON Lines", "concatenated JSON"),
     parse=parse,
     rate_limit=1.0,
-    batch_documents=False,  # a process is compiled from what earlier documents wrote
+    batch_documents=False,  # a process is compiled from what earlier documents wrote,
+    chain_documents=True,   # so small documents share a transaction one after another
     extensions=(".json", ".jsonl", ".ndjson"),
     fetch=fetch,
     options=(Option("url", "the API or file URL to start at"),
