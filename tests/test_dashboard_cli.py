@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 import requests
 from dashboard_fixture import built_dashboard_db
@@ -43,6 +44,12 @@ def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 120) -> Non
 def test_snapshot_command(tmp_path, shared):
     db = built_dashboard_db(tmp_path, shared)
     before = current_snapshot(db)
+    out = subprocess.run([*SURVTRACK, "--db", str(db), "snapshot"], capture_output=True,
+                         text=True, check=True)
+    assert Path(out.stdout.strip()) == current_snapshot(db) == before  # nothing new: kept
+    with duckdb.connect(str(db)) as con:
+        con.execute("UPDATE contracts SET title = title || '.'"
+                    " WHERE contract_id = (SELECT min(contract_id) FROM contracts)")
     out = subprocess.run([*SURVTRACK, "--db", str(db), "snapshot"], capture_output=True,
                          text=True, check=True)
     assert Path(out.stdout.strip()) == current_snapshot(db) != before

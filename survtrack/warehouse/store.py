@@ -191,7 +191,7 @@ class Warehouse(RunsAndRejects, DerivedTables):
             the batches left (docs/warehouse.md, "Big documents")."""
             write(ctx)
             self.con.execute("COMMIT")
-            self.checkpoint()
+            self.checkpoint_wal()
             self.con.execute("BEGIN TRANSACTION")
 
         ctx = RowBuffer(doc, url=doc.url, writer=write_batch, archive=self.archive,
@@ -210,10 +210,10 @@ class Warehouse(RunsAndRejects, DerivedTables):
         except Exception as exc:  # noqa: BLE001 - a parser bug or an input it does not understand
             self._stop_on_storage_fault(exc, f"loading {doc.origin}")
             return self._reject_document(doc, _reason(exc), None, run_id, ctx.kind)
-        self.checkpoint()
+        self.checkpoint_wal()
         return LoadResult(status, doc.document_id, ctx.kind, ctx.detail, dict(counts))
 
-    def checkpoint(self) -> None:
+    def checkpoint_wal(self) -> None:
         """Write what is committed into the database file once the WAL has grown past
         WAL_CHECKPOINT. DuckDB holds committed rows in memory, beside the WAL, until a
         checkpoint. It checkpoints by itself at that size, but in one measured load of a
@@ -297,7 +297,7 @@ class Warehouse(RunsAndRejects, DerivedTables):
             self._stop_on_storage_fault(exc, f"loading {len(docs)} documents"
                                         f" ({docs[0].origin}…)")
             return [self.load(doc, parse, run_id) for doc in docs]
-        self.checkpoint()
+        self.checkpoint_wal()
         return results
 
     def _load_in_chain(self, doc: Document, parse: Parser, run_id: str | None) -> LoadResult:
@@ -368,7 +368,7 @@ class Warehouse(RunsAndRejects, DerivedTables):
                                             f" ({fresh[0].document.origin}…)")
                 for ctx in fresh:
                     results[ctx.document.document_id] = self.load(ctx.document, parse, run_id)
-            self.checkpoint()
+            self.checkpoint_wal()
         return [LoadResult("skipped", doc.document_id) if i in repeated
                 else results[doc.document_id] for i, doc in enumerate(docs)]
 

@@ -165,8 +165,10 @@ def code_version() -> str:
 
 # Contracts decided per pass of the rules. A rule's windows and group joins grow with the
 # contracts it reads: at 10 M one pass ran out of a 5.5 GiB limit (docs/scale.md), 1 M
-# decides within 550 MB. Passes split the work by buyer, so a buyer's groups fall in one pass.
-SLICE = 1_000_000
+# decides within 550 MB. But each pass of a group rule reads the whole tables for group
+# mates: at 10 M, 4 passes of 2.5 M cost 436 CPU s within 4 GB, 10 passes of 1 M 615.
+# Passes split the work by buyer, so a buyer's groups fall in one pass.
+SLICE = 2_500_000
 
 
 def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:

@@ -103,10 +103,11 @@ def index() -> str:
             " the tables one build of the same documents gives.", "",
             "The build runs within a DuckDB memory limit (`--memory-limit`,"
             " `SURVTRACK_BUILD_MEMORY`, default 4GB) and spills what does not fit to"
-            " `<warehouse>.tmp` (`SURVTRACK_TEMP_DIR`). The flags are decided a million"
-            " contracts at a time, split by buyer so a group flag's groups fall in one pass;"
+            " `<warehouse>.tmp` (`SURVTRACK_TEMP_DIR`). The flags are decided 2.5 million"
+            " contracts at a time (`flags.SLICE`), split by buyer so a group flag's groups fall in one pass;"
             " each rule is its own statement. Timings at 10 M contracts: the"
-            " section \"10 M contracts\" of [scale.md](scale.md) (`bench/bench_flags.py`).", ""]
+            " sections \"Build steps\" and \"The whole build at 10 M contracts\" of"
+            " [scale.md](scale.md) (`bench/bench_flags.py`).", ""]
     return "\n".join(out)
 
 
