@@ -66,7 +66,9 @@ class DerivedTables:
     def write(self, table: str, data, mode: str = "insert") -> None:
         """Bulk-write `data` (an Arrow table or a DataFrame, columns named as the table's)
         into `table` in one statement: `insert`; `upsert` (a row replaces the stored one of
-        its key); `replace` (the table's rows become `data`'s)."""
+        its key); `replace` (the table's rows become `data`'s). On a table without a key
+        index (schema `indexed=False`) an upsert is a delete and an insert: call it inside
+        `transaction()`."""
         spec = TABLES[table]
         given = data.column_names if isinstance(data, pa.Table) else list(data.columns)
         cols = [c for c in spec.column_names if c in given]
