@@ -21,7 +21,7 @@ import re
 import unicodedata
 from collections import deque
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from multiprocessing import get_context
@@ -413,22 +413,22 @@ def classify_warehouse(wh, full: bool = False, batch: int = 2000, flush: int = 2
         pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
     try:
         flushed = 0
-        ahead: deque = deque()  # batches read and being classified, oldest first
+        ahead: deque = deque()  # (end, result) of batches read and being classified, in order
+        most = 2 * workers if pool else 0  # one process writes each batch as soon as it is done
         for start in range(0, total, batch):
             work = _read_batch(wh, start, start + batch)
             if pool is None:
-                _write_batch(wh, classify_rows(clf.folder, *work, clf=clf), counts)
+                result: Future = Future()
+                result.set_result(classify_rows(clf.folder, *work, clf=clf))
             else:
-                ahead.append((start, pool.submit(classify_rows, clf.folder, *work)))
-            while ahead and (len(ahead) > 2 * workers or start + batch >= total):
-                done_start, future = ahead.popleft()
-                _write_batch(wh, future.result(), counts)
-                if done_start + batch - flushed >= flush or done_start + batch >= total:
+                result = pool.submit(classify_rows, clf.folder, *work)
+            ahead.append((start + batch, result))
+            while ahead and (len(ahead) > most or start + batch >= total):
+                end, result = ahead.popleft()
+                _write_batch(wh, result.result(), counts)
+                if end - flushed >= flush or end >= total:
                     _replace_tags(wh, own)
-                    flushed = done_start + batch
-            if pool is None and (start + batch - flushed >= flush or start + batch >= total):
-                _replace_tags(wh, own)
-                flushed = start + batch
+                    flushed = end
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
