@@ -7,6 +7,8 @@ publisher (`warehouse/snapshot.py`) is handed these tables (`DERIVED`), and the 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -14,6 +16,7 @@ import duckdb
 from survtrack.analysis import search
 from survtrack.warehouse import snapshot
 from survtrack.warehouse.schema import CANCELLED_SQL
+
 
 # One row per contract with everything the spending views filter and group by. The vendor
 # is its resolved entity where entity resolution has run, else the organization as published.
@@ -23,7 +26,13 @@ from survtrack.warehouse.schema import CANCELLED_SQL
 # its own date's rate (NULL unless every one is converted).
 # `flags`: the red flags raised for the contract; `flags_known`: those decided for it, raised
 # or clear (a flag in neither is unknown for it: rates are over the knowable; docs/flags.md).
-FACTS_SQL = f"""
+def facts_sql(only: str = "") -> str:
+    """The facts of every contract, or with `only` (a SQL condition on `contract_id`, e.g.
+    "contract_id IN (SELECT …)") of those alone: applied to the contracts and to each of the
+    per-contract aggregates, so that a few contracts' facts read only their own rows."""
+    where = f" WHERE {only}" if only else ""
+    contracts = f"(SELECT * FROM contracts{where})" if only else "contracts"
+    return f"""
 SELECT c.contract_id, c.source, c.country, c.year, c.signed_on, c.dated_on, c.date_basis,
        c.title, c.amount, c.currency, c.amount_usd, c.status, c.url, c.document_id,
        c.vendor_id, c.buyer_id,
@@ -39,21 +48,24 @@ SELECT c.contract_id, c.source, c.country, c.year, c.signed_on, c.dated_on, c.da
        t.categories IS NOT NULL AS tagged,
        coalesce(fl.flags, []::VARCHAR[]) AS flags,
        coalesce(fl.flags_known, []::VARCHAR[]) AS flags_known
-FROM contracts c
+FROM {contracts} c
 LEFT JOIN organizations vo ON vo.org_id = c.vendor_id
 LEFT JOIN entities ve ON ve.entity_id = vo.entity_id
 LEFT JOIN organizations bo ON bo.org_id = c.buyer_id
 LEFT JOIN entities be ON be.entity_id = bo.entity_id
 LEFT JOIN (SELECT contract_id, list(DISTINCT category ORDER BY category) AS categories
-           FROM tags GROUP BY contract_id) t ON t.contract_id = c.contract_id
+           FROM tags{where} GROUP BY contract_id) t ON t.contract_id = c.contract_id
 LEFT JOIN (SELECT contract_id, count(*) AS payments, sum(amount) AS paid,
                   list(DISTINCT currency ORDER BY currency) AS currencies,
                   sum(amount_usd) AS paid_usd, count(amount_usd) AS converted
-           FROM payments GROUP BY contract_id) p ON p.contract_id = c.contract_id
+           FROM payments{where} GROUP BY contract_id) p ON p.contract_id = c.contract_id
 LEFT JOIN (SELECT contract_id, list(flag ORDER BY flag) FILTER (WHERE raised) AS flags,
                   list(flag ORDER BY flag) AS flags_known
-           FROM flags GROUP BY contract_id) fl ON fl.contract_id = c.contract_id
+           FROM flags{where} GROUP BY contract_id) fl ON fl.contract_id = c.contract_id
 """
+
+
+FACTS_SQL = facts_sql()
 
 
 # What a US-dollar total leaves out, in the contracts' own money (spending.not_converted):
@@ -106,44 +118,76 @@ DIMENSIONS = "year, country, source, currency, tagged"
 # spending_by_flag's money: per measure, contracts with a sum, their sum, that of those raising
 FLAG_SUMS = ",\n               ".join(
     f"count({m}) AS valued_{m}, sum({m}) AS known_{m},"
-    f" sum({m}) FILTER (WHERE list_contains(flags, u.flag)) AS raised_{m}"
+    f" sum({m}) FILTER (WHERE list_contains(flags, flag)) AS raised_{m}"
     for m in ("usd", "amt", "pusd", "pamt"))
+
+
+@dataclass(frozen=True)
+class Cube:
+    """A pre-aggregated table: SELECT `select` FROM `rows(table)` GROUP BY `group`, where
+    `table` names the derived table it sums (contract_facts, facts_by_category, a cube).
+    Its rows are the group `group`'s sums alone, so a publish that changes a few contracts
+    re-sums only their groups (facts_update.py): `rows` over those contracts' facts names them."""
+    select: str
+    table: str
+    rows: Callable[[str], str]
+    group: str
+    keyed: str = ""  # the group as the cube's own columns, where they differ from `group`
+
+    def sql(self, table: str | None = None) -> str:
+        return f"""
+        SELECT {self.select}
+        FROM {self.rows(table or self.table)} GROUP BY {self.group}"""
+
+
+def _unnest(column: str, alias: str, extra: str = "") -> Callable[[str], str]:
+    """Rows: a contract once per element of its list `column` (as `alias`)."""
+    return lambda t: f"(SELECT unnest({column}) AS {alias}, *{extra} FROM {t})"
+
+
+def _as_is(t: str) -> str:
+    return t
+
+
 # Pre-aggregated spending, so the front page never scans every contract. Each cube answers the
 # filters on its dimensions; the views fall back to contract_facts for any other filter.
-CUBES = {
-    "spending_by_vendor": f"""
-        SELECT vendor_key, any_value(vendor_name) AS vendor_name, {DIMENSIONS}, {SUMS}
-        FROM contract_facts GROUP BY vendor_key, {DIMENSIONS}""",
-    "spending_by_buyer": f"""
-        SELECT buyer_key, any_value(buyer_name) AS buyer_name, {DIMENSIONS}, {SUMS}
-        FROM contract_facts GROUP BY buyer_key, {DIMENSIONS}""",
-    "spending_by_category": f"""
-        SELECT category, {DIMENSIONS}, {SUMS}
-        FROM (SELECT unnest(categories) AS category, * FROM contract_facts)
-        GROUP BY category, {DIMENSIONS}""",
+GROUPED = {
+    "spending_by_vendor": Cube(
+        f"vendor_key, any_value(vendor_name) AS vendor_name, {DIMENSIONS}, {SUMS}",
+        "contract_facts", _as_is, f"vendor_key, {DIMENSIONS}"),
+    "spending_by_buyer": Cube(
+        f"buyer_key, any_value(buyer_name) AS buyer_name, {DIMENSIONS}, {SUMS}",
+        "contract_facts", _as_is, f"buyer_key, {DIMENSIONS}"),
+    "spending_by_category": Cube(f"category, {DIMENSIONS}, {SUMS}", "contract_facts",
+                                 _unnest("categories", "category"), f"category, {DIMENSIONS}"),
     # per red flag, the contracts where it is knowable and raised and the money of each
     # measure over them (spending.flag_rates without a party or category chosen)
-    "spending_by_flag": f"""
-        SELECT u.flag, {DIMENSIONS}, count(*) AS knowable,
-               count(*) FILTER (WHERE list_contains(flags, u.flag)) AS raised,
-               {FLAG_SUMS}
-        FROM (SELECT *, {MEASURES} FROM contract_facts), unnest(flags_known) AS u(flag)
-        GROUP BY u.flag, {DIMENSIONS}""",
-    # narrow copies clustered by vendor, buyer, category and raised flag: a view filtered by
-    # one of them reads only the row groups holding it instead of every contract. The
-    # category and flag copies hold a contract once per category (raised flag) it has.
-    **{f"facts_by_{name}": f"""
-        SELECT {lead}vendor_key, vendor_name, buyer_key, buyer_name, categories, flags,
-               flags_known, {DIMENSIONS}, {MEASURES}
-        FROM {rows} ORDER BY {key}"""
-       for name, (key, lead, rows) in {
-           "vendor": ("vendor_key", "", "contract_facts"),
-           "buyer": ("buyer_key", "", "contract_facts"),
-           "category": ("category", "category, ",
-                        "(SELECT unnest(categories) AS category, * FROM contract_facts)"),
-           "flag": ("flag", "flag, ", "(SELECT unnest(flags) AS flag, * FROM contract_facts)"),
-       }.items()},
+    "spending_by_flag": Cube(
+        f"""flag, {DIMENSIONS}, count(*) AS knowable,
+               count(*) FILTER (WHERE list_contains(flags, flag)) AS raised,
+               {FLAG_SUMS}""", "contract_facts",
+        lambda t: f"(SELECT unnest(flags_known) AS flag, * FROM (SELECT *, {MEASURES} FROM {t}))",
+        f"flag, {DIMENSIONS}"),
 }
+# narrow copies clustered by vendor, buyer, category and raised flag: a view filtered by one
+# of them reads only the row groups holding it instead of every contract. The category and flag
+# copies hold a contract once per category (raised flag) it has. Each row names its contract
+# (last column), so that a publish can replace a few contracts' rows (facts_update.py).
+CLUSTERED = {name: (key, lead, rows) for name, (key, lead, rows) in {
+    "vendor": ("vendor_key", "", _as_is),
+    "buyer": ("buyer_key", "", _as_is),
+    "category": ("category", "category, ", _unnest("categories", "category")),
+    "flag": ("flag", "flag, ", _unnest("flags", "flag")),
+}.items()}
+
+
+def clustered_sql(name: str, table: str = "contract_facts") -> str:
+    """facts_by_<name>'s rows of the contracts in `table` (unordered)."""
+    key, lead, rows = CLUSTERED[name]
+    return f"""
+        SELECT {lead}vendor_key, vendor_name, buyer_key, buyer_name, categories, flags,
+               flags_known, {DIMENSIONS}, {MEASURES}, contract_id
+        FROM {rows(table)}"""
 
 
 # The same sums without the year: a view that does not group or filter by year (the totals,
@@ -158,59 +202,70 @@ RESUMS = ", ".join([f"sum({c})::BIGINT AS {c}" for c in COUNT_SUMS]
                    + [f"sum({c}) AS {c}" for c in ("usd", "amt", "pusd", "pamt", *LEFT_OUT)])
 YEARLESS = "country, source, currency, tagged"
 for _party in ("vendor", "buyer"):
-    CUBES[f"spending_by_{_party}_total"] = f"""
-        SELECT {_party}_key, any_value({_party}_name) AS {_party}_name, {YEARLESS},
-               min(year) AS first_year, max(year) AS last_year, {RESUMS}
-        FROM spending_by_{_party} GROUP BY {_party}_key, {YEARLESS}"""
-    CUBES[f"spending_by_{_party}_category_total"] = f"""
-        SELECT category, [category] AS categories, {_party}_key,
+    GROUPED[f"spending_by_{_party}_total"] = Cube(
+        f"""{_party}_key, any_value({_party}_name) AS {_party}_name, {YEARLESS},
+               min(year) AS first_year, max(year) AS last_year, {RESUMS}""",
+        f"spending_by_{_party}", _as_is, f"{_party}_key, {YEARLESS}")
+    GROUPED[f"spending_by_{_party}_category_total"] = Cube(
+        f"""category, [category] AS categories, {_party}_key,
                any_value({_party}_name) AS {_party}_name, {YEARLESS},
-               min(year) AS first_year, max(year) AS last_year, {RESUMS}
-        FROM facts_by_category GROUP BY category, {_party}_key, {YEARLESS}"""
+               min(year) AS first_year, max(year) AS last_year, {RESUMS}""",
+        "facts_by_category", _as_is, f"category, {_party}_key, {YEARLESS}")
 
 # A category filter's views that group or filter by year, from facts_by_category (a contract
 # once per category it has; `categories` is that category alone, so the views' category
 # condition reads them as it reads the contracts), clustered by category: a category reads
 # its row groups of a few rows per party and year instead of each of its contracts.
 for _party in ("vendor", "buyer"):
-    CUBES[f"spending_by_{_party}_category"] = f"""
-        SELECT category, [category] AS categories, {_party}_key,
-               any_value({_party}_name) AS {_party}_name, {DIMENSIONS}, {RESUMS}
-        FROM facts_by_category GROUP BY category, {_party}_key, {DIMENSIONS}"""
+    GROUPED[f"spending_by_{_party}_category"] = Cube(
+        f"""category, [category] AS categories, {_party}_key,
+               any_value({_party}_name) AS {_party}_name, {DIMENSIONS}, {RESUMS}""",
+        "facts_by_category", _as_is, f"category, {_party}_key, {DIMENSIONS}")
 # by_category within one category: per category filtered by (`categories`) and each category
 # its contracts have (`category`, itself among them)
-CUBES["spending_by_category_within"] = f"""
-    SELECT [within] AS categories, category, {DIMENSIONS}, {RESUMS}
-    FROM (SELECT category AS within, unnest(categories) AS category,
-                 * EXCLUDE (category, categories) FROM facts_by_category)
-    GROUP BY within, category, {DIMENSIONS}"""
+GROUPED["spending_by_category_within"] = Cube(
+    f"[within] AS categories, category, {DIMENSIONS}, {RESUMS}", "facts_by_category",
+    lambda t: f"""(SELECT category AS within, unnest(categories) AS category,
+                          * EXCLUDE (category, categories) FROM {t})""",
+    f"within, category, {DIMENSIONS}", keyed=f"categories[1], category, {DIMENSIONS}")
 # spending_by_flag per category (flag_rates with a category filter)
-CUBES["spending_by_flag_category"] = f"""
-    SELECT category, [category] AS categories, u.flag, {DIMENSIONS}, count(*) AS knowable,
-           count(*) FILTER (WHERE list_contains(flags, u.flag)) AS raised, {FLAG_SUMS}
-    FROM facts_by_category, unnest(flags_known) AS u(flag)
-    GROUP BY category, u.flag, {DIMENSIONS}"""
+GROUPED["spending_by_flag_category"] = Cube(
+    f"""category, [category] AS categories, flag, {DIMENSIONS}, count(*) AS knowable,
+           count(*) FILTER (WHERE list_contains(flags, flag)) AS raised, {FLAG_SUMS}""",
+    "facts_by_category", _unnest("flags_known", "flag"), f"category, flag, {DIMENSIONS}")
+
+# the cubes, then the clustered copies, in the order they are made (a cube of cubes after them)
+_FIRST = ("spending_by_vendor", "spending_by_buyer", "spending_by_category", "spending_by_flag")
+CUBES = {**{name: GROUPED[name].sql() for name in _FIRST},
+         **{f"facts_by_{name}": f"{clustered_sql(name)} ORDER BY {key}"
+            for name, (key, _, _) in CLUSTERED.items()},
+         **{name: cube.sql() for name, cube in GROUPED.items() if name not in _FIRST}}
 
 
-def parties_sql(facts: str) -> str:
-    """Every vendor and buyer once with its contract count and every name merged into it."""
+def parties_sql(facts: str, keys: str = "") -> str:
+    """Every vendor and buyer once with its contract count and every name merged into it;
+    with `keys` (a SQL relation of one column, `key`) those parties alone."""
+    only = {role: f" WHERE {role}_key IN (SELECT key FROM {keys})" if keys else ""
+            for role in ("vendor", "buyer")}
     return f"""
         WITH p AS (SELECT 'vendor' AS role, vendor_key AS key, any_value(vendor_name) AS name,
-                          count(*) AS contracts FROM {facts} GROUP BY vendor_key
+                          count(*) AS contracts FROM {facts}{only['vendor']} GROUP BY vendor_key
                    UNION ALL
-                   SELECT 'buyer', buyer_key, any_value(buyer_name), count(*) FROM {facts}
-                   GROUP BY buyer_key)
-        SELECT p.*, coalesce(string_agg(DISTINCT o.name, ' | '), '') AS names
+                   SELECT 'buyer', buyer_key, any_value(buyer_name), count(*)
+                   FROM {facts}{only['buyer']} GROUP BY buyer_key)
+        SELECT p.*, coalesce(string_agg(DISTINCT o.name, ' | ' ORDER BY o.name), '') AS names
         FROM p LEFT JOIN organizations o ON o.entity_id = p.key OR o.org_id = p.key
         GROUP BY ALL"""
 
 
 # every vendor and buyer once, for the filter controls' search
 CUBES["parties"] = parties_sql("contract_facts")
+
+
 # The shape of CUBES, recorded in each snapshot (table cubes_version): a snapshot published
 # by an older survtrack has older cubes, which the views then leave aside (they read the
 # contracts instead) until a new snapshot is published. Raise it when a cube's columns change.
-CUBES_VERSION = 2
+CUBES_VERSION = 3  # 3: facts_by_* name their contract
 
 
 # newest first: contract_facts is stored in this order, so the grid pages it without sorting
@@ -226,5 +281,10 @@ DERIVED = {"contract_facts": f"{FACTS_SQL} ORDER BY {DEFAULT_ORDER}",
 
 def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection | None = None,
                      lock_wait: float | None = None) -> Path:
-    """Publish the warehouse's snapshot with the spending tables (`DERIVED`); its path."""
-    return snapshot.publish_snapshot(db_path, con, lock_wait, derived=DERIVED)
+    """Publish the warehouse's snapshot with the spending tables (`DERIVED`); its path. When
+    a current snapshot of the same code exists and little changed, it is updated row by row
+    (`facts_update.refresh`) instead of recomputed."""
+    from survtrack.analysis import facts_update  # it reads this module's SQL
+
+    return snapshot.publish_snapshot(db_path, con, lock_wait, derived=DERIVED,
+                                     update=facts_update.refresh)

@@ -104,7 +104,8 @@ def index_sql() -> str:
               FROM parties p
               LEFT JOIN (SELECT coalesce(entity_id, org_id) AS key,
                                 string_agg(concat_ws(' ', CASE WHEN org_id NOT LIKE 'name:%'
-                                                 THEN org_id END, identifier, kpp), ' ') AS ids
+                                                 THEN org_id END, identifier, kpp), ' '
+                                           ORDER BY org_id) AS ids
                          FROM organizations GROUP BY 1) o ON o.key = p.key
               UNION ALL
               SELECT 'contract', c.contract_id, coalesce(c.title, c.native_id, c.contract_id), 1,

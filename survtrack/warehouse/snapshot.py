@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import threading
 from collections.abc import Callable, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,11 +55,18 @@ def _identifier(name: str) -> str:
 
 
 def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection | None = None,
-                     lock_wait: float | None = None, *, derived: Mapping[str, str]) -> Path:
+                     lock_wait: float | None = None, *, derived: Mapping[str, str],
+                     update: Update | None = None) -> Path:
     """Copy the warehouse into a new snapshot, add the `derived` tables (name -> SELECT over
     the copy, created in order) and make it current; return its path. When neither the
     warehouse's tables nor `derived` changed since the current snapshot, that one is kept and
     returned (nothing is written).
+
+    With `update`, a publish after a small change starts from a copy of the current snapshot
+    (when it was published with the same `derived`) and replaces only the rows that changed
+    (`_apply`); `update(snapshot, changed)` then brings the derived tables up to date and
+    returns those it did, the rest being recomputed (see Update). The current snapshot is
+    never written: readers keep it until the swap.
 
     Pass `con` (the writer's own connection) to publish from inside a running build; without
     it the warehouse is opened read-only, waiting up to `lock_wait` seconds (config.lock_wait)
@@ -71,32 +80,33 @@ def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection 
     tmp = folder / f".{stamp}.partial.duckdb"
     version = _version(derived)
     try:
-        if con is not None:  # the writer's connection: copy from inside its process
-            source = con.execute("SELECT current_database()").fetchone()[0]
-            # paths come from configuration, never from a web request; quoted all the same
-            con.execute(f"ATTACH {_sql_string(str(tmp))} AS survtrack_snapshot")
-            try:
-                kept = _copy(con, source, "survtrack_snapshot", db_path, version)
-            finally:
-                con.execute("DETACH survtrack_snapshot")
-        else:
-            copier = _connect(tmp)
-            try:
-                target = copier.execute("SELECT current_database()").fetchone()[0]
-                faults.waiting(Path(db_path), lambda: copier.execute(
-                    f"ATTACH {_sql_string(str(db_path))} AS survtrack_source (READ_ONLY)"),
-                    config.lock_wait(lock_wait))
-                kept = _copy(copier, "survtrack_source", target, db_path, version)
-                copier.execute("DETACH survtrack_source")
-            finally:
-                copier.close()
-        if kept is not None:
-            _remove(tmp)
-            return kept
+        with _source(db_path, con, lock_wait, tmp) as (link, source):
+            names = _published(link, source)
+            prints = {name: link.execute(
+                f"SELECT count(*), coalesce(bit_xor(hash(snapshot_row)), 0)::VARCHAR"
+                f" FROM {_identifier(source)}.{_identifier(name)} snapshot_row").fetchone()
+                for name in names}
+            current = current_snapshot(db_path)
+            before = _contents(current) if current is not None else None
+            if before is not None and before[:2] == (version, prints):
+                return current
+            changed = None
+            if update is not None and before is not None and before[0] == version:
+                shutil.copyfile(current, tmp)  # in the kernel (copy_file_range/sendfile)
+                changed = _attached(link, tmp, lambda target: _apply(
+                    link, source, target, names, prints, before))
+                if changed is None:  # too much changed, or the tables' columns did
+                    _remove(tmp)
+            if changed is None:
+                _attached(link, tmp, lambda target: _copy(link, source, target, names, prints, version))
         snap = _connect(tmp)
         try:
-            for name, sql in derived.items():
-                snap.execute(f"CREATE OR REPLACE TABLE {_identifier(name)} AS {sql}")
+            done = update(snap, changed) if changed is not None else None
+            again = [name for name in derived if done is None or name not in done]
+            for name in again:
+                snap.execute(f"CREATE OR REPLACE TABLE {_identifier(name)} AS {derived[name]}")
+            snap.execute("UPDATE snapshot_publish SET recomputed = ?", [again])
+            snap.execute(f"DROP SCHEMA IF EXISTS {CHANGES} CASCADE")
             snap.execute("CHECKPOINT")
         finally:
             snap.close()
@@ -111,9 +121,51 @@ def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection 
     return final
 
 
+# update(snapshot, changed): the snapshot's connection, where each changed table's removed
+# rows are in CHANGES.<table>_old and its added rows in CHANGES.<table>_new, and `changed`
+# names them (table -> rows removed + added); it returns the derived tables it brought up to
+# date (the publisher recomputes the others from their SQL), or None to have all recomputed.
+Update = Callable[[duckdb.DuckDBPyConnection, Mapping[str, int]], "set[str] | None"]
+CHANGES = "publish_changes"
+# Row by row while the rows changed since the last full copy stay under this share of all
+# rows: beyond it a full copy is as cheap, and it re-clusters what the updates appended.
+FULL_SHARE = 0.2
+
+
+@contextmanager
+def _source(db_path, con, lock_wait, tmp: Path):
+    """(connection, name of the warehouse's database in it): the writer's own `con`, or a
+    connection of the publisher's own with the warehouse attached read-only."""
+    if con is not None:  # the writer's connection: copy from inside its process
+        yield con, con.execute("SELECT current_database()").fetchone()[0]
+        return
+    limit = config.publish_memory()
+    # in memory: the snapshot file is attached once it is known whether it starts as a copy;
+    # what does not fit spills beside it, as a file database's would
+    copier = duckdb.connect(":memory:", config={"temp_directory": str(tmp) + ".tmp",
+                                                 **({"memory_limit": limit} if limit else {})})
+    try:
+        faults.waiting(Path(db_path), lambda: copier.execute(
+            f"ATTACH {_sql_string(str(db_path))} AS survtrack_source (READ_ONLY)"),
+            config.lock_wait(lock_wait))
+        yield copier, "survtrack_source"
+    finally:
+        copier.close()
+
+
+def _attached(con, path: Path, work: Callable[[str], object]):
+    # paths come from configuration, never from a web request; quoted all the same
+    con.execute(f"ATTACH {_sql_string(str(path))} AS survtrack_snapshot")
+    try:
+        return work("survtrack_snapshot")
+    finally:
+        con.execute("DETACH survtrack_snapshot")
+
+
 # What the snapshot's file holds and how, besides the tables: raise it when that changes, so
 # the next publish writes a new snapshot even where the warehouse did not change.
-LAYOUT = "tables copied without constraints, an index on each key's first column; 1"
+LAYOUT = ("tables copied without constraints, an index on each key's first column;"
+          " snapshot_publish; 2")
 
 
 def _version(derived: Mapping[str, str]) -> str:
@@ -124,11 +176,18 @@ def _version(derived: Mapping[str, str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _copy(con: duckdb.DuckDBPyConnection, source: str, target: str, db_path,
-          version: str) -> Path | None:
-    """Copy the readers' tables of database `source` into `target` (both attached to `con`),
-    table by table, without their constraints; None, or, when every table and `version` are
-    as in the current snapshot, that snapshot (then nothing is copied).
+def _published(con, source: str) -> list[str]:
+    """The tables of `source` the readers use (not the build's bookkeeping)."""
+    names = [r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main'"
+        " ORDER BY table_name", [source]).fetchall()]
+    return [n for n in names if n not in TABLES or TABLES[n].published]
+
+
+def _copy(con: duckdb.DuckDBPyConnection, source: str, target: str, names: list[str],
+          prints: dict, version: str) -> None:
+    """Copy the tables `names` of database `source` into `target` (both attached to `con`),
+    table by table, without their constraints, and record what they were (`_record`).
 
     A read-only copy needs no primary key: DuckDB would build and hold every key's index
     while copying (a whole-database copy of 10 M contracts ran out of 4 GB in them), and the
@@ -136,17 +195,6 @@ def _copy(con: duckdb.DuckDBPyConnection, source: str, target: str, db_path,
     on its key's first column (contract_id, document_id…): the readers' lookups of one
     contract or document read it instead of every row group.
     """
-    names = [r[0] for r in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? ORDER BY table_name",
-        [source]).fetchall()]
-    names = [n for n in names if n not in TABLES or TABLES[n].published]
-    prints = {name: con.execute(
-        f"SELECT count(*), coalesce(bit_xor(hash(snapshot_row)), 0)::VARCHAR"
-        f" FROM {_identifier(source)}.{_identifier(name)} snapshot_row").fetchone()
-        for name in names}
-    current = current_snapshot(db_path)
-    if current is not None and _contents(current) == (version, prints):
-        return current
     src, dst = _identifier(source), _identifier(target)
     for name in names:
         table = _identifier(name)
@@ -157,24 +205,95 @@ def _copy(con: duckdb.DuckDBPyConnection, source: str, target: str, db_path,
                         f" ON {dst}.{table} ({_identifier(column)})")
     con.execute(f"CREATE TABLE {dst}.snapshot_tables (table_name VARCHAR, rows BIGINT,"
                 " fingerprint VARCHAR, version VARCHAR)")
+    con.execute(f"CREATE TABLE {dst}.snapshot_publish (drift BIGINT, recomputed VARCHAR[])")
+    _record(con, target, prints, version, 0)
+
+
+def _record(con, target: str, prints: dict, version: str, drift: int) -> None:
+    """Write what the snapshot was published from: each table's rows and fingerprint, the
+    code's `version` and the rows changed since its last full copy (`snapshot_publish`, with
+    the derived tables this publish recomputed whole, written after them)."""
+    dst = _identifier(target)
+    con.execute(f"DELETE FROM {dst}.snapshot_tables")
     con.executemany(f"INSERT INTO {dst}.snapshot_tables VALUES (?, ?, ?, ?)",
                     [[name, rows, fingerprint, version]
                      for name, (rows, fingerprint) in prints.items()])
-    return None
+    con.execute(f"DELETE FROM {dst}.snapshot_publish")
+    con.execute(f"INSERT INTO {dst}.snapshot_publish VALUES (?, NULL)", [drift])
 
 
-def _contents(path: Path) -> tuple[str, dict] | None:
-    """What snapshot `path` was published from (`snapshot_tables`), None if it cannot say."""
+def _apply(con: duckdb.DuckDBPyConnection, source: str, target: str, names: list[str],
+           prints: dict, before: tuple) -> dict[str, int] | None:
+    """Make the tables of `target`, a copy of the current snapshot, those of `source`: in
+    each table whose fingerprint changed, delete the rows no longer in the warehouse and
+    insert the new ones (a changed row is both), found by each row's hash (rows are unique:
+    each table has a key). Keep both in CHANGES.<table>_old/_new for the derived tables.
+
+    The changed tables (-> rows removed + added), or None, having changed nothing that
+    matters, where this is no cheaper than a full copy: a table is new, gone, of other
+    columns or not one of the schema's (no key), or the rows changed since the last full copy
+    (this change's included) exceed FULL_SHARE of all rows.
+    """
+    version, old, drift = before
+    src, dst = _identifier(source), _identifier(target)
+    if set(old) != set(names) or any(
+            prints[n] != old[n] and (n not in TABLES or _columns(con, source, n)
+                                     != _columns(con, target, n)) for n in names):
+        return None
+    con.execute(f"CREATE SCHEMA {dst}.{CHANGES}")
+    changed = {}
+    total = sum(rows for rows, _ in prints.values())
+    try:
+        for name in names:
+            if prints[name] == old[name]:
+                continue
+            table, keep = _identifier(name), f"{dst}.{CHANGES}.{_identifier(name + '_old')}"
+            add = f"{dst}.{CHANGES}.{_identifier(name + '_new')}"
+            con.execute(f"CREATE OR REPLACE TEMP TABLE publish_src AS"
+                        f" SELECT rowid AS r, hash(t) AS h FROM {src}.{table} t")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE publish_dst AS"
+                        f" SELECT rowid AS r, hash(t) AS h FROM {dst}.{table} t")
+            con.execute(f"CREATE TABLE {keep} AS SELECT * FROM {dst}.{table} WHERE rowid IN"
+                        " (SELECT r FROM publish_dst WHERE h NOT IN (SELECT h FROM publish_src))")
+            con.execute(f"CREATE TABLE {add} AS SELECT * FROM {src}.{table} WHERE rowid IN"
+                        " (SELECT r FROM publish_src WHERE h NOT IN (SELECT h FROM publish_dst))")
+            changed[name] = con.execute(f"SELECT (SELECT count(*) FROM {keep})"
+                                        f" + (SELECT count(*) FROM {add})").fetchone()[0]
+            drift += changed[name]
+            if drift > FULL_SHARE * total:
+                return None
+            con.execute(f"DELETE FROM {dst}.{table} WHERE rowid IN"
+                        " (SELECT r FROM publish_dst WHERE h NOT IN (SELECT h FROM publish_src))")
+            con.execute(f"INSERT INTO {dst}.{table} SELECT * FROM {add}")
+    finally:
+        con.execute("DROP TABLE IF EXISTS publish_src")
+        con.execute("DROP TABLE IF EXISTS publish_dst")
+    _record(con, target, prints, version, drift)
+    return changed
+
+
+def _columns(con, database: str, table: str) -> list[tuple]:
+    return con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE database_name"
+                       " = ? AND schema_name = 'main' AND table_name = ? ORDER BY column_index",
+                       [database, table]).fetchall()
+
+
+def _contents(path: Path) -> tuple[str, dict, int] | None:
+    """What snapshot `path` was published from (`snapshot_tables`): the code's version, each
+    table's (rows, fingerprint) and the rows changed since its last full copy; None if it
+    cannot say."""
     try:
         with duckdb.connect(str(path), read_only=True) as con:
             rows = con.execute("SELECT table_name, rows, fingerprint, version"
                                " FROM snapshot_tables").fetchall()
+            drift = con.execute("SELECT max(drift) FROM snapshot_publish").fetchone()[0]
     except duckdb.Error:  # published by an earlier survtrack, or unreadable: publish anew
         return None
     versions = {version for *_, version in rows}
     if len(versions) != 1:
         return None
-    return versions.pop(), {name: (n, fingerprint) for name, n, fingerprint, _ in rows}
+    prints = {name: (n, fingerprint) for name, n, fingerprint, _ in rows}
+    return versions.pop(), prints, drift or 0
 
 
 def _remove(path: Path) -> None:

@@ -1,0 +1,118 @@
+"""Bring a snapshot's spending tables up to date with a few changed rows, instead of
+recomputing them over every contract (`facts.DERIVED`).
+
+The snapshot publisher (`warehouse/snapshot.py`) starts a new snapshot from a copy of the
+current one, replaces the rows of the published tables that changed and hands `refresh` the
+snapshot with, per changed table, its removed rows (`publish_changes.<table>_old`) and its
+added ones (`<table>_new`). From them:
+
+- the contracts whose facts may have changed: their own rows, tags, payments or flags
+  changed, or their vendor's or buyer's organization or entity did;
+- `contract_facts`: those contracts' facts recomputed from their rows alone, the table then
+  rewritten in `DEFAULT_ORDER` (the grid pages it in its stored order: a sort, no joins);
+- the clustered copies (`facts_by_*`): those contracts' rows replaced (appended, not
+  re-clustered: a filtered view reads the appended row groups too);
+- each cube: the groups its old or new rows fall in, deleted and summed again from their
+  contracts alone, so each group's sums are those of a full publish (DECIMAL sums exact);
+- `parties`: those of the contracts' vendors and buyers and of the changed organizations.
+
+The search tables number every party and contract by rank (search.py), so they are
+recomputed whole (`refresh` leaves them to the publisher) whenever a table they read changed.
+When more than FULL_SHARE of the contracts are touched, `refresh` declines (None) and the
+publisher recomputes every derived table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import duckdb
+
+from survtrack.analysis import facts, search
+from survtrack.warehouse.snapshot import CHANGES
+
+FULL_SHARE = 0.2  # beyond this share of the contracts touched, recompute everything
+BY_CONTRACT = ("contracts", "tags", "payments", "flags")  # what contract_facts reads per contract
+PARTIES = ("organizations", "entities")  # what it reads per vendor and buyer
+AFFECTED, OLD, NEW, CHANGED, GROUPS, KEYS = (
+    "publish_affected", "publish_old_facts", "publish_new_facts", "publish_changed_facts",
+    "publish_groups", "publish_party_keys")
+
+
+def _change(table: str, column: str, changed: Mapping[str, int]) -> list[str]:
+    """SELECTs of `column` of `table`'s removed and added rows (none if it did not change)."""
+    if table not in changed:
+        return []
+    return [f"SELECT {column} FROM {CHANGES}.{table}_{side}" for side in ("old", "new")]
+
+
+def refresh(con: duckdb.DuckDBPyConnection, changed: Mapping[str, int]) -> set[str] | None:
+    """Update the derived tables of the snapshot `con` for the `changed` tables (name -> rows
+    removed and added); the derived tables now up to date (the rest the publisher recomputes),
+    or None where too much changed to do it row by row."""
+    if not set(changed) & {*BY_CONTRACT, *PARTIES}:
+        return set(facts.DERIVED)  # nothing any derived table reads
+    orgs = _change("organizations", "org_id", changed)
+    if "entities" in changed:
+        entities = " UNION ".join(_change("entities", "entity_id", changed))
+        orgs.append(f"SELECT org_id FROM organizations WHERE entity_id IN ({entities})")
+    ids = [q for t in BY_CONTRACT for q in _change(t, "contract_id", changed)]
+    if orgs:
+        union = " UNION ".join(orgs)
+        ids.append(f"SELECT contract_id FROM contracts"
+                   f" WHERE vendor_id IN ({union}) OR buyer_id IN ({union})")
+    con.execute(f"CREATE TEMP TABLE {AFFECTED} AS {' UNION '.join(ids)}")
+    touched, total = con.execute(
+        f"SELECT (SELECT count(*) FROM {AFFECTED}), (SELECT count(*) FROM contracts)").fetchone()
+    if touched > FULL_SHARE * max(total, 1):
+        return None
+    among = f"contract_id IN (SELECT contract_id FROM {AFFECTED})"
+    con.execute(f"CREATE TEMP TABLE {OLD} AS SELECT * FROM contract_facts WHERE {among}")
+    con.execute(f"CREATE TEMP TABLE {NEW} AS {facts.facts_sql(among)}")
+    con.execute(f"CREATE TEMP TABLE {CHANGED} AS SELECT * FROM {OLD} UNION ALL"
+                f" SELECT * FROM {NEW}")
+    con.execute(f"""CREATE TABLE publish_facts AS
+        SELECT * FROM (SELECT * FROM contract_facts WHERE NOT {among}
+                       UNION ALL SELECT * FROM {NEW})
+        ORDER BY {facts.DEFAULT_ORDER}""")
+    con.execute("DROP TABLE contract_facts")
+    con.execute("ALTER TABLE publish_facts RENAME TO contract_facts")
+    for name, (key, _, _) in facts.CLUSTERED.items():
+        con.execute(f"DELETE FROM facts_by_{name} WHERE {among}")
+        con.execute(f"INSERT INTO facts_by_{name} {facts.clustered_sql(name, NEW)} ORDER BY {key}")
+    # each cube's rows of the changed contracts, as the cube reads them
+    changed_rows = {"contract_facts": CHANGED,
+                    "facts_by_category": f"({facts.clustered_sql('category', CHANGED)})",
+                    "spending_by_vendor": CHANGED, "spending_by_buyer": CHANGED}
+    for name, cube in facts.GROUPED.items():
+        _regroup(con, name, cube, changed_rows[cube.table])
+    _parties(con, changed)
+    return set(facts.DERIVED) - set(search.TABLES)
+
+
+def _regroup(con, name: str, cube: facts.Cube, changed_rows: str) -> None:
+    """Sum cube `name` again over the groups the changed contracts fall in (old or new)."""
+    group = [c.strip() for c in cube.group.split(",")]
+    keyed = [c.strip() for c in (cube.keyed or cube.group).split(",")]
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {GROUPS} AS"
+                f" SELECT DISTINCT {cube.group} FROM {cube.rows(changed_rows)}")
+    same = " AND ".join(f"t.{k} IS NOT DISTINCT FROM g.{c}" for k, c in zip(keyed, group))
+    con.execute(f"DELETE FROM {name} t USING {GROUPS} g WHERE {same}")
+    among = " AND ".join(f"r.{c} IS NOT DISTINCT FROM g.{c}" for c in group)
+    con.execute(f"""INSERT INTO {name}
+        SELECT {cube.select}
+        FROM (SELECT r.* FROM {cube.rows(cube.table)} r SEMI JOIN {GROUPS} g ON {among})
+        GROUP BY {cube.group}""")
+
+
+def _parties(con, changed: Mapping[str, int]) -> None:
+    """`parties` again for the changed contracts' vendors and buyers (as before and after)
+    and for the changed organizations and entities."""
+    keys = [f"SELECT {role}_key FROM {CHANGED}" for role in ("vendor", "buyer")]
+    keys += _change("organizations", "org_id", changed)
+    keys += _change("organizations", "entity_id", changed)
+    keys += _change("entities", "entity_id", changed)
+    con.execute(f"CREATE TEMP TABLE {KEYS} AS SELECT * FROM ({' UNION '.join(keys)}) k(key)"
+                " WHERE key IS NOT NULL")
+    con.execute(f"DELETE FROM parties WHERE key IN (SELECT key FROM {KEYS})")
+    con.execute(f"INSERT INTO parties {facts.parties_sql('contract_facts', KEYS)}")

@@ -1,0 +1,150 @@
+"""A snapshot published row by row after a change holds what a full publish of the same
+warehouse holds, table by table and row for row, and `contract_facts` in the same order.
+
+Real documents of every source (../shared/data): half of each source's documents loaded,
+built and published; then the other half (new contracts, later versions of contracts already
+published, their notices and payments) loaded and built, and published again from the first
+snapshot; then single edits: a vendor's organization moved to another entity, an entity
+renamed, a tag and a raised flag removed, a payment added, a contract withdrawn. After each,
+the incremental snapshot is compared with a full publish of a copy of the warehouse.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+
+import duckdb
+import pytest
+
+from survtrack.analysis import facts, facts_update, search
+from survtrack.analysis.build import run_build
+from survtrack.warehouse import snapshot
+from survtrack.warehouse.store import Warehouse
+from tests.test_incremental_build import halves  # noqa: F401 (a fixture)
+from tests.test_incremental_build import load as load_half
+
+
+def _drift(path) -> int:
+    """Rows changed since the last full copy (0: this publish copied everything)."""
+    return _published(path)[0]
+
+
+def _recomputed(path) -> set[str]:
+    """The derived tables this publish recomputed whole (the rest it updated row by row)."""
+    return set(_published(path)[1])
+
+
+def _published(path) -> tuple:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute("SELECT drift, recomputed FROM snapshot_publish").fetchone()
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float):  # sums in another order of additions
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def _full(wh: Warehouse, tmp_path, n: int):
+    """A full publish of a copy of the warehouse as it is now (no snapshot to start from)."""
+    wh.con.execute("CHECKPOINT")
+    copy = tmp_path / f"full-{n}" / "survtrack.duckdb"
+    copy.parent.mkdir()
+    shutil.copyfile(wh.path, copy)
+    path = facts.publish_snapshot(copy)
+    assert _drift(path) == 0
+    return path
+
+
+def _compare(incremental, full) -> None:
+    inc = duckdb.connect(str(incremental), read_only=True)
+    ful = duckdb.connect(str(full), read_only=True)
+    tables = "SELECT table_name FROM duckdb_tables() ORDER BY 1"
+    names = [r[0] for r in ful.execute(tables).fetchall()]
+    assert [r[0] for r in inc.execute(tables).fetchall()] == names
+    for name in names:
+        if name == "snapshot_publish":
+            continue
+        columns = ful.execute(f"DESCRIBE {name}").fetchall()
+        assert inc.execute(f"DESCRIBE {name}").fetchall() == columns, name
+        mine, theirs = (c.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall()
+                        for c in (inc, ful))
+        assert len(mine) == len(theirs), name
+        for row, expected in zip(mine, theirs):
+            assert _same(row, expected), (name, row, expected)
+    # the grid pages contract_facts in its stored order, and search rows by their number
+    for name, column in (("contract_facts", "contract_id"), ("search_index", "doc")):
+        order = f"SELECT {column} FROM {name} ORDER BY rowid"
+        assert inc.execute(order).fetchall() == ful.execute(order).fetchall(), name
+    inc.close()
+    ful.close()
+
+
+def test_incremental_publish_equals_a_full_publish(halves, tmp_path, monkeypatch):  # noqa: F811
+    # the second half doubles the contracts: row by row all the same, to compare it
+    monkeypatch.setattr(snapshot, "FULL_SHARE", 10.0)
+    monkeypatch.setattr(facts_update, "FULL_SHARE", 10.0)
+    db = tmp_path / "survtrack.duckdb"
+    with Warehouse(db) as wh:
+        load_half(wh, halves[0])
+        run_build(wh)
+        first = facts.publish_snapshot(db, wh.con)
+        assert _drift(first) == 0 and _recomputed(first) == set(facts.DERIVED)  # in full
+        load_half(wh, halves[1])  # new contracts, later versions, their notices and payments
+        run_build(wh)
+        second = facts.publish_snapshot(db, wh.con)
+        assert second != first and _drift(second) > 0
+        assert _recomputed(second) == set(search.TABLES)  # the rest row by row
+        _compare(second, _full(wh, tmp_path, 1))
+        with duckdb.connect(str(first), read_only=True) as old:  # readers' copy untouched
+            assert old.execute("SELECT count(*) FROM contracts").fetchone()[0] < \
+                wh.con.execute("SELECT count(*) FROM contracts").fetchone()[0]
+
+        # single edits, each a change the derived tables must follow
+        vendor, entity = wh.con.execute(
+            "SELECT o.org_id, o.entity_id FROM organizations o JOIN contracts c"
+            " ON c.vendor_id = o.org_id WHERE o.entity_id IS NOT NULL"
+            " ORDER BY o.org_id LIMIT 1").fetchone()
+        other = wh.con.execute("SELECT min(entity_id) FROM entities WHERE entity_id <> ?",
+                               [entity]).fetchone()[0]
+        wh.con.execute("UPDATE organizations SET entity_id = ? WHERE org_id = ?",
+                       [other, vendor])
+        wh.con.execute("UPDATE entities SET name = name || ' (renamed)' WHERE entity_id = ?",
+                       [other])
+        tag = wh.con.execute("SELECT contract_id, category, rule FROM tags"
+                             " ORDER BY ALL LIMIT 1").fetchone()
+        wh.con.execute("DELETE FROM tags WHERE contract_id = ? AND category = ? AND rule = ?",
+                       list(tag))
+        flag = wh.con.execute("SELECT contract_id, flag FROM flags WHERE raised"
+                              " ORDER BY ALL LIMIT 1").fetchone()
+        assert flag is not None
+        wh.con.execute("DELETE FROM flags WHERE contract_id = ? AND flag = ?", list(flag))
+        wh.con.execute("""INSERT INTO payments BY NAME
+            SELECT * REPLACE ('added-in-test' AS payment_id, amount + 1 AS amount)
+            FROM payments ORDER BY contract_id, payment_id LIMIT 1""")
+        gone = wh.con.execute("SELECT max(contract_id) FROM contracts").fetchone()[0]
+        wh.con.execute("DELETE FROM contracts WHERE contract_id = ?", [gone])
+        third = facts.publish_snapshot(db, wh.con)
+        assert _drift(third) > _drift(second) and _recomputed(third) == set(search.TABLES)
+        _compare(third, _full(wh, tmp_path, 2))
+
+        # something no derived table reads: the derived tables are kept as they are
+        wh.con.execute("INSERT INTO runs (run_id, source, command, started_at, status)"
+                       " VALUES ('extra', 'eis', 'build', now(), 'done')")
+        fourth = facts.publish_snapshot(db, wh.con)
+        assert _drift(fourth) > _drift(third) and _recomputed(fourth) == set()
+        _compare(fourth, _full(wh, tmp_path, 3))
+
+
+def test_a_large_change_publishes_in_full(warehouse, load, shared):
+    load("eis", *sorted((shared / "eis").glob("fz44_contract_v*.xml"))[:1])
+    facts.publish_snapshot(warehouse.path, warehouse.con)
+    load("eis", shared / "eis")  # many times the contracts published
+    again = facts.publish_snapshot(warehouse.path, warehouse.con)
+    assert _drift(again) == 0 and _recomputed(again) == set(facts.DERIVED)
+    with pytest.raises(duckdb.Error):  # the changed rows are not left in the snapshot
+        with duckdb.connect(str(again), read_only=True) as con:
+            con.execute(f"SELECT * FROM {snapshot.CHANGES}.contracts_new")
