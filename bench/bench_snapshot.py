@@ -5,24 +5,28 @@
 Uses the warehouse bench_dashboard.py generates (generated when missing; with bench_flags.py's
 competition facts and versions added), then publishes its snapshot (`survtrack snapshot`, the
 publisher's own connections within --memory-limit, as SURVTRACK_BUILD_MEMORY sets it): a full
-publish, one with nothing changed, and one after 1 % more contracts (bench_flags.grow). The
-bare baseline beside them: copying `contracts` into a file of its own (CREATE TABLE AS), the
-least a publish that copies the contracts costs. Each with its CPU seconds (DuckDB's threads
-included) and this process's peak resident memory.
+publish, one with nothing changed, and one after 1 % more contracts (bench_flags.grow), which
+starts from the current snapshot and updates it row by row (facts_update.py); then, for the
+same warehouse, a full publish (no current snapshot to start from) and the ratio of the two.
+The bare baseline beside them: copying `contracts` into a file of its own (CREATE TABLE AS),
+the least a publish that copies the contracts costs. Each with its CPU seconds (DuckDB's
+threads included) and this process's peak resident memory.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import time
 from pathlib import Path
 
 import duckdb
 from baseline import ratio
 from bench_dashboard import generate
-from bench_flags import add_competition, grow, timed
+from bench_flags import Usage, add_competition, grow, timed
 
 from survtrack.analysis.facts import publish_snapshot
+from survtrack.warehouse.snapshot import snapshot_dir
 from survtrack.warehouse.store import Warehouse
 
 
@@ -62,10 +66,31 @@ def main() -> None:
         with Warehouse(db) as wh:
             wh.execute("SET memory_limit = ?", [args.memory_limit])
             print(f"added {grow(wh, 0.01):,} contracts", flush=True)
-        runs["+1 % contracts"] = timed("publish (+1 % contracts)",
-                                       lambda: {"path": publish_snapshot(db).name})
+        step, step_cpu = measured("publish (+1 %, incremental)", lambda: publish_snapshot(db))
+        (snapshot_dir(db) / "current").unlink()  # the same warehouse, nothing to start from
+        whole, whole_cpu = measured("publish (+1 %, full)", lambda: publish_snapshot(db))
+        runs["+1 % contracts, incremental"] = step
+        runs["+1 % contracts, full"] = whole
     for label, seconds in runs.items():
         ratio(f"snapshot publish ({label})", seconds, "copying contracts", base)
+    if not args.skip_grow:
+        ratio("incremental publish (+1 %), wall", step, "full publish", whole)
+        ratio("incremental publish (+1 %), CPU", step_cpu, "full publish", whole_cpu)
+
+
+def measured(label: str, publish) -> tuple[float, float]:
+    """Wall and CPU seconds of one publish; prints them, its peak memory and what it
+    recomputed whole (snapshot_publish)."""
+    started = time.perf_counter()
+    with Usage() as usage:
+        path = publish()
+    seconds = time.perf_counter() - started
+    with duckdb.connect(str(path), read_only=True) as con:
+        drift, again = con.execute("SELECT drift, recomputed FROM snapshot_publish").fetchone()
+    print(f"{label:<34} {seconds:8.1f} s  cpu {usage.cpu:7.1f} s  peak RSS"
+          f" {usage.peak / 2**30:5.2f} GiB   rows changed since a full copy {drift:,};"
+          f" recomputed whole: {', '.join(again) or 'none'}", flush=True)
+    return seconds, usage.cpu
 
 
 if __name__ == "__main__":
