@@ -498,20 +498,7 @@ class Warehouse(RunsAndRejects, DerivedTables):
                          for c in cols} if keep else new
         kept = list(unique.values())
         columns = [_fitted([r.get(c) for r in kept], spec, c) for c in cols]
-        updates = [c for c in cols if c not in spec.key]
-        newer = _newer_sql(table, spec.newest)
-        if not updates:
-            conflict = f" ON CONFLICT ({', '.join(spec.key)}) DO NOTHING"
-        elif keep:
-            conflict = f" ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET " + ", ".join(
-                f"{c} = CASE WHEN {newer} THEN excluded.{c} ELSE {table}.{c} END"
-                if c in spec.newest else
-                f"{c} = CASE WHEN {newer} THEN coalesce(excluded.{c}, {table}.{c})"
-                f" ELSE coalesce({table}.{c}, excluded.{c}) END" for c in updates)
-        else:
-            conflict = (f" ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET "
-                        + ", ".join(f"{c} = excluded.{c}" for c in updates)
-                        + (f" WHERE {newer}" if spec.newest else ""))
+        conflict = upsert_conflict(table)
         if len(kept) <= SMALL_BATCH:
             # a statement costs ~2 ms; binding a few rows beats registering an Arrow table
             row = f"({', '.join('?' for _ in cols)})"
@@ -575,6 +562,26 @@ def _fitted(values: list, spec, column) -> list:
 def _scale(table: str, column: str) -> int | None:
     typ = next(c.type for c in TABLES[table].columns if c.name == column)
     return int(typ.split(",")[1].rstrip(")")) if typ.startswith("DECIMAL") else None
+
+
+def upsert_conflict(table: str) -> str:
+    """The ON CONFLICT clause of an upsert into `table`: a stored row is replaced only by one
+    at least as new (`newest`); in a table of things described (KEEP_KNOWN) the older row
+    fills what the newer leaves NULL. Also used by staged.py's loads from Parquet."""
+    spec = TABLES[table]
+    updates = [c for c in spec.column_names if c not in spec.key]
+    newer = _newer_sql(table, spec.newest)
+    if not updates:
+        return f" ON CONFLICT ({', '.join(spec.key)}) DO NOTHING"
+    if table in KEEP_KNOWN:
+        return f" ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET " + ", ".join(
+            f"{c} = CASE WHEN {newer} THEN excluded.{c} ELSE {table}.{c} END"
+            if c in spec.newest else
+            f"{c} = CASE WHEN {newer} THEN coalesce(excluded.{c}, {table}.{c})"
+            f" ELSE coalesce({table}.{c}, excluded.{c}) END" for c in updates)
+    return (f" ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in updates)
+            + (f" WHERE {newer}" if spec.newest else ""))
 
 
 def _rank(row: dict, columns: tuple[str, ...]) -> tuple:
