@@ -2,13 +2,16 @@
 
 Input: every real EIS document of ../shared/data/eis, a ZIP archive of real documents (one of
 them also loose, so the same bytes come twice) and a malformed document, written at test time.
-And a killed ingest resumes without parsing again what it had loaded.
+With Dask (and the local pool when asked) the workers write Parquet partitions the ingest
+process loads; the workers really write them, and send back no rows. A killed ingest resumes
+without parsing again what it had loaded; a failed Dask ingest resumes too.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 import signal
 import subprocess
@@ -22,7 +25,10 @@ from typer.testing import CliRunner
 
 from survtrack import scrapers
 from survtrack.cli import app
-from survtrack.scrapers.ingest import INGESTED, ingest
+from survtrack.scrapers import ingest as pool
+from survtrack.scrapers.ingest import INGESTED, STAGING, ingest
+from survtrack.scrapers.stage import stage_files
+from survtrack.warehouse.partitions import StagedDocument
 from survtrack.warehouse.schema import TABLES
 from survtrack.warehouse.store import Warehouse
 from tests.conftest import table_contents
@@ -75,6 +81,77 @@ def test_dask_local_cluster_equals_serial(inputs, serial, tmp_path):
         assert tables(wh) == expected
 
 
+def test_staged_local_pool_equals_serial_and_cleans_its_staging(inputs, serial, tmp_path,
+                                                               monkeypatch):
+    """The partitions path on the local pool, in chunks of 4 loaded 10 at a time: versions of
+    one contract meet across chunks and loads, and resolve as in a serial ingest."""
+    counts, expected = serial
+    monkeypatch.setattr(pool, "STAGED_CHUNK", 4)
+    monkeypatch.setattr(pool, "LOAD_STEP", 10)
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        assert ingest(wh, scrapers.get("eis"), inputs, workers=2, staged=True) == counts
+        assert tables(wh) == expected
+        assert not any((wh.archive.root / STAGING).iterdir())  # the run's folder is gone
+        again = ingest(wh, scrapers.get("eis"), inputs, workers=2, staged=True)
+        assert again["loaded"] == 0 and tables(wh) == expected
+
+
+def test_workers_write_the_partitions_and_send_back_no_rows(shared, inputs, tmp_path):
+    """The worker function itself, on real documents and the malformed one: one Parquet file
+    per table for the chunk, named the same when the task runs again (a retry overwrites),
+    and only a few hundred bytes per document sent back."""
+    tasks = sorted((shared / "eis").glob("fz44_contract*.xml")) + [inputs[1] / "broken.xml"]
+    folder = tmp_path / "staging" / "run"
+    files, entries = stage_files("eis", str(tmp_path / "archive"), str(folder), 7, tasks)
+    assert {"documents", "contracts", "rejects"} <= files.keys()
+    assert all(what == "staged" and isinstance(value, StagedDocument)
+               for what, value in entries)  # no RowBuffer: the rows stayed on the worker
+    assert len(pickle.dumps(entries)) < 1000 * len(tasks)
+    con = duckdb.connect()
+    statuses = dict(con.execute(
+        f"SELECT origin, status FROM '{files['documents']}'").fetchall())
+    assert statuses[str(tasks[-1])] == "rejected" and "loaded" in statuses.values()
+    assert con.execute(f"SELECT count(*) FROM '{files['contracts']}'").fetchone()[0] > 0
+    assert con.execute(f"SELECT reason FROM '{files['rejects']}'").fetchone()[0].startswith(
+        "malformed XML")
+    written = sorted(folder.iterdir())
+    assert stage_files("eis", str(tmp_path / "archive"), str(folder), 7, tasks)[0] == files
+    assert sorted(folder.iterdir()) == written  # the same files again, no second copy
+
+
+def test_failed_dask_run_resumes(inputs, serial, tmp_path, monkeypatch):
+    """A Dask ingest that fails after its first load (here the caller's callback raises) keeps
+    what it loaded and leaves the partitions its workers wrote meanwhile; run again, it loads
+    the rest, skips what was loaded, removes the failed run's folder and equals a serial
+    ingest."""
+    pytest.importorskip("distributed")
+    counts, expected = serial
+    monkeypatch.setattr(pool, "STAGED_CHUNK", 3)  # many chunks and loads, for a failure midway
+    monkeypatch.setattr(pool, "LOAD_STEP", 3)
+    reported = []
+
+    def fail_midway(origin, result):
+        if getattr(result, "status", None) == "loaded":
+            reported.append(result)
+        if len(reported) == 4:
+            raise RuntimeError("the caller stopped")
+
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        with pytest.raises(RuntimeError, match="the caller stopped"):
+            ingest(wh, scrapers.get("eis"), inputs, engine="dask", workers=2,
+                   on_result=fail_midway)
+        (run_id, status), = wh.query("SELECT run_id, status FROM runs")
+        assert status == "failed"
+        loaded = wh.scalar("SELECT count(*) FROM documents WHERE status <> 'rejected'")
+        assert 4 <= loaded < counts["loaded"] + counts["not_contract_bearing"]
+        left = wh.archive.root / STAGING / run_id
+        assert list(left.glob("contracts-*.parquet"))  # written by workers, not loaded yet
+        again = ingest(wh, scrapers.get("eis"), inputs, engine="dask", workers=2)
+        assert again["skipped"] >= loaded
+        assert tables(wh) == expected
+        assert not left.exists() and not any((wh.archive.root / STAGING).iterdir())
+
+
 def test_dask_output_is_a_parquet_dataset_equal_to_serial(inputs, serial, tmp_path):
     """`ingest --engine dask --output DIR` (LocalCluster, 2 workers): each ingested table is a
     Parquet file DuckDB reads directly, row for row what a single-process ingest loads; the
@@ -90,6 +167,7 @@ def test_dask_output_is_a_parquet_dataset_equal_to_serial(inputs, serial, tmp_pa
     assert json.loads(done.stdout.strip().splitlines()[-1])["loaded"] == counts["loaded"]
     assert not db.exists()  # only the archive beside it is written
     assert (db.parent / "archive").is_dir()
+    assert not any((out / ".survtrack" / "staging").iterdir())  # loaded, then removed
     con = duckdb.connect()
     for table in INGESTED:
         rows = expected[table]

@@ -1,0 +1,126 @@
+"""A parallel ingest whose workers write Parquet partitions (the default with Dask).
+
+Each worker archives and parses a chunk of documents and writes the chunk's rows, documents,
+rejects and warnings as Parquet files into this run's staging folder (warehouse/
+partitions.py); it sends back only what each document was (`StagedDocument`), the problems
+of files it could not read and the documents too big to parse in memory. The ingest process
+loads the partitions of LOAD_STEP documents at a time in one transaction, DuckDB reading the
+files (warehouse/staged.py), reports each document, then deletes those files; the run's
+folder goes when the run finishes. A killed or failed run leaves its folder: the next run
+into the same warehouse removes it (its documents not loaded are staged again).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import deque
+from pathlib import Path
+
+from survtrack.scrapers import ingest as pool
+from survtrack.scrapers.files import Problem, archive_file
+from survtrack.warehouse.protocol import Document
+
+
+def run_staged(wh, source, tasks, run_id: str, report, problem, workers: int, engine: str,
+               scheduler: str | None, staging: Path) -> None:
+    from survtrack.warehouse.staged import load_staged
+
+    staging = staging.absolute()  # the workers may run elsewhere, from another folder
+    folder = staging / run_id
+    _clear_stale(wh, staging, run_id)
+    step: dict = {"files": {}, "docs": [], "parsed": []}
+
+    def load() -> None:
+        if step["docs"]:
+            results = load_staged(wh, step["files"], step["docs"], source.parse, run_id)
+            for staged, result in zip(step["docs"], results, strict=True):
+                report(staged.document.origin, result)
+        if step["parsed"]:  # a chunk whose rows did not fit Parquet's types: the store decides
+            for parsed, result in zip(step["parsed"], wh.store_parsed(
+                    step["parsed"], source.parse, run_id), strict=True):
+                report(parsed.document.origin, result)
+        for paths in step["files"].values():
+            for path in paths:
+                Path(path).unlink(missing_ok=True)
+        step.update(files={}, docs=[], parsed=[])
+
+    def take(result: tuple[dict, list]) -> None:
+        files, entries = result
+        for table, path in files.items():
+            step["files"].setdefault(table, []).append(path)
+        for what, value in entries:
+            if what == "problem":
+                problem(value)
+            elif what == "whole":  # too big to parse in memory: loaded here, streaming
+                report(value.origin, wh.load(value, source.parse, run_id=run_id))
+            else:
+                step["docs" if what == "staged" else "parsed"].append(value)
+        if len(step["docs"]) + len(step["parsed"]) >= pool.LOAD_STEP:
+            load()
+
+    root = str(wh.archive.root.resolve())
+    if wh.scalar("SELECT count(*) > 0 FROM documents WHERE source = ?", [source.name]):
+        tasks = pool._unseen(wh, tasks, report)  # a resumed or repeated run: skip what is loaded
+    with pool._executor(engine, workers, scheduler) as submit:
+        inflight: deque = deque()
+        for number, chunk in enumerate(pool._chunks(tasks, pool.STAGED_CHUNK)):
+            inflight.append(submit(stage_files, source.name, root, str(folder), number, chunk))
+            if len(inflight) >= workers * pool.IN_FLIGHT:
+                take(inflight.popleft().result())
+        while inflight:
+            take(inflight.popleft().result())
+    load()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _clear_stale(wh, staging: Path, run_id: str) -> None:
+    """Remove the folders that runs of this warehouse left, killed or failed (a folder another
+    warehouse's run may be using is not this warehouse's run, and stays)."""
+    if not staging.is_dir():
+        return
+    ours = {r for (r,) in wh.query("SELECT run_id FROM runs WHERE status != 'running'")}
+    for old in staging.iterdir():
+        if old.name in ours and old.name != run_id:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def stage_files(source_name: str, archive_root: str, folder: str, number: int,
+                tasks: list[Path | Document]) -> tuple[dict[str, str], list]:
+    """A worker's job: archive each file, parse each document alone and write the chunk's
+    partitions into `folder`. Returns ({table: file}, entries): ("staged", StagedDocument),
+    ("problem", Problem) for a file that cannot be read, ("whole", Document) for one over
+    SMALL_DOCUMENT (loaded by the ingest process, streaming). If the rows do not fit the
+    tables' Arrow types, no file is written and the parsed rows come back ("parsed", …), as
+    from `parse_files`. Touches no warehouse."""
+    import pyarrow as pa
+
+    from survtrack import scrapers
+    from survtrack.warehouse.parsing import parse_alone
+    from survtrack.warehouse.partitions import StagedDocument, write_chunk
+    from survtrack.warehouse.protocol import Rejected
+
+    source = scrapers.get(source_name)
+    archive = pool._archive(archive_root)
+    entries: list[tuple[str, object]] = []
+    parsed = []
+    for task in tasks:
+        doc = archive_file(task, archive, source_name) if isinstance(task, Path) else task
+        if isinstance(doc, Problem):
+            entries.append(("problem", doc))
+        elif doc.size > pool.SMALL_DOCUMENT:
+            entries.append(("whole", doc))
+        else:
+            parsed.append(parse_alone(doc, source.parse))
+    try:
+        files = write_chunk(Path(folder), number, parsed)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        return {}, entries + [("parsed", p) for p in parsed]
+    for p in parsed:
+        if isinstance(p, Rejected):
+            staged = StagedDocument(number, p.document, "rejected", getattr(p, "kind", None),
+                                    p.reason)
+        else:
+            staged = StagedDocument(number, p.document, "loaded" if p.contract_bearing
+                                    else "not_contract_bearing", p.kind, p.detail)
+        entries.append(("staged", staged))
+    return files, entries
