@@ -33,8 +33,9 @@ def ingest(
         min=1, help="processes parsing in parallel (default: the machine's cores; 1: one"
         " process). Small inputs load in one process")] = None,
     engine: Annotated[str, typer.Option(
-        help="local: this machine's processes; dask: the workers of a Dask cluster"
-        " (docs/scale.md)")] = "local",
+        help="local: this machine's processes; dask: the workers of a Dask cluster, which"
+        " write Parquet partitions into ARCHIVE/.staging (shared storage; docs/scale.md)"
+        )] = "local",
     scheduler: Annotated[str | None, typer.Option(
         help="with --engine dask: the scheduler's address, e.g. tcp://HOST:8786 (default: a"
         " local cluster of --workers processes)")] = None,
@@ -48,8 +49,9 @@ def ingest(
 
     Only regular files are read. Inside a folder, a link leading outside that folder is named
     and not read unless --follow-links. Documents are parsed by --workers processes (or a Dask
-    cluster) and written by this one, in batches; the result is the same either way.
-    With --output DIR the tables are left as Parquet files in DIR instead (docs/scale.md).
+    cluster's workers, which stage their rows as Parquet partitions) and written by this one,
+    in batches; the result is the same either way. With --output DIR the tables are left as
+    Parquet files in DIR instead (docs/scale.md).
     """
     from survtrack.scrapers.files import Ignored
     from survtrack.scrapers.ingest import ingest as run_ingest
