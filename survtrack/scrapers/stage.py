@@ -96,7 +96,7 @@ def stage_files(source_name: str, archive_root: str, folder: str, number: int,
 
     from survtrack import scrapers
     from survtrack.warehouse.parsing import parse_alone
-    from survtrack.warehouse.partitions import StagedDocument, write_chunk
+    from survtrack.warehouse.partitions import ORDER_BITS, StagedDocument, write_chunk
     from survtrack.warehouse.protocol import Rejected
 
     source = scrapers.get(source_name)
@@ -115,12 +115,13 @@ def stage_files(source_name: str, archive_root: str, folder: str, number: int,
         files = write_chunk(Path(folder), number, parsed)
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
         return {}, entries + [("parsed", p) for p in parsed]
-    for p in parsed:
+    for place, p in enumerate(parsed):
+        order = number << ORDER_BITS | place
         if isinstance(p, Rejected):
-            staged = StagedDocument(number, p.document, "rejected", getattr(p, "kind", None),
+            staged = StagedDocument(order, p.document, "rejected", getattr(p, "kind", None),
                                     p.reason)
         else:
-            staged = StagedDocument(number, p.document, "loaded" if p.contract_bearing
+            staged = StagedDocument(order, p.document, "loaded" if p.contract_bearing
                                     else "not_contract_bearing", p.kind, p.detail)
         entries.append(("staged", staged))
     return files, entries

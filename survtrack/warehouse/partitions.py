@@ -44,7 +44,7 @@ REJECT_COLUMNS = ("reject_id", "source", "origin", "document_id", "field", "reas
 class StagedDocument:
     """What a worker sends back for a document it parsed and staged: no rows."""
 
-    chunk: int
+    order: int  # the document's `_ord`: its chunk's number << ORDER_BITS | its place there
     document: Document
     status: str  # loaded | not_contract_bearing | rejected
     kind: str | None

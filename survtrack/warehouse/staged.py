@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from .partitions import DOCUMENT_COLUMNS, ORDER_BITS, REJECT_COLUMNS, StagedDocument
+from .partitions import DOCUMENT_COLUMNS, REJECT_COLUMNS, StagedDocument
 from .protocol import EMITTED, Parser
 from .runs import utcnow
 from .schema import TABLES
@@ -37,8 +37,7 @@ def load_staged(wh: Warehouse, files: dict[str, list[str]], staged: list[StagedD
             results.append(LoadResult(s.status, document_id, s.kind, s.detail))
     if not fresh:
         return results
-    chosen = pa.table({"document_id": list(fresh),
-                       "chunk": [s.chunk for s in fresh.values()]})
+    chosen = pa.table({"document_id": list(fresh), "ord": [s.order for s in fresh.values()]})
     try:
         with wh.using(staged_fresh=chosen), wh.transaction():
             _write(wh, files, run_id)
@@ -53,10 +52,11 @@ def load_staged(wh: Warehouse, files: dict[str, list[str]], staged: list[StagedD
 
 def _write(wh: Warehouse, files: dict[str, list[str]], run_id: str | None) -> None:
     def rows(table: str) -> str:
-        """The staged rows of `table` from the documents chosen (each from one chunk)."""
+        """The staged rows of `table` from the documents chosen (the same bytes staged twice:
+        from the first place only)."""
         paths = ", ".join("'" + p.replace("'", "''") + "'" for p in sorted(set(files[table])))
         return (f"(SELECT p.* FROM read_parquet([{paths}]) p JOIN staged_fresh f"
-                f" ON p._doc = f.document_id AND p._ord >> {ORDER_BITS} = f.chunk)")
+                f" ON p._doc = f.document_id AND p._ord = f.ord)")
 
     now = utcnow()
     columns = ", ".join(DOCUMENT_COLUMNS)
