@@ -97,7 +97,7 @@ def test_incremental_publish_equals_a_full_publish(halves, tmp_path, monkeypatch
         run_build(wh)
         second = facts.publish_snapshot(db, wh.con)
         assert second != first and _drift(second) > 0
-        assert _recomputed(second) == set(search.TABLES)  # the rest row by row
+        assert _recomputed(second) == set(search.TABLES) - set(facts_update.REMADE)  # the rest row by row
         _compare(second, _full(wh, tmp_path, 1))
         with duckdb.connect(str(first), read_only=True) as old:  # readers' copy untouched
             assert old.execute("SELECT count(*) FROM contracts").fetchone()[0] < \
@@ -128,7 +128,8 @@ def test_incremental_publish_equals_a_full_publish(halves, tmp_path, monkeypatch
         gone = wh.con.execute("SELECT max(contract_id) FROM contracts").fetchone()[0]
         wh.con.execute("DELETE FROM contracts WHERE contract_id = ?", [gone])
         third = facts.publish_snapshot(db, wh.con)
-        assert _drift(third) > _drift(second) and _recomputed(third) == set(search.TABLES)
+        assert _drift(third) > _drift(second) \
+            and _recomputed(third) == set(search.TABLES) - set(facts_update.REMADE)
         _compare(third, _full(wh, tmp_path, 2))
 
         # something no derived table reads: the derived tables are kept as they are

@@ -16,8 +16,10 @@ added ones (`<table>_new`). From them:
   contracts alone, so each group's sums are those of a full publish (DECIMAL sums exact);
 - `parties`: those of the contracts' vendors and buyers and of the changed organizations.
 
-The search tables number every party and contract by rank (search.py), so they are
-recomputed whole (`refresh` leaves them to the publisher) whenever a table they read changed.
+- the search tables: the changed contracts' and parties' index rows made again, every row
+  numbered again (search.py numbers every party and contract by rank, so one new contract
+  moves most numbers), the kept documents' postings renumbered, the changed ones' made from
+  their words; the words, terms and the per-term counts and prefixes over all of them.
 When more than FULL_SHARE of the contracts are touched, `refresh` declines (None) and the
 publisher recomputes every derived table.
 """
@@ -87,7 +89,8 @@ def refresh(con: duckdb.DuckDBPyConnection, changed: Mapping[str, int]) -> set[s
     for name, cube in facts.GROUPED.items():
         _regroup(con, name, cube, changed_rows[cube.table])
     _parties(con, changed)
-    return set(facts.DERIVED) - set(search.TABLES)
+    _search(con)
+    return set(facts.DERIVED) - set(search.TABLES) | set(REMADE)
 
 
 def _regroup(con, name: str, cube: facts.Cube, changed_rows: str) -> None:
@@ -116,3 +119,47 @@ def _parties(con, changed: Mapping[str, int]) -> None:
                 " WHERE key IS NOT NULL")
     con.execute(f"DELETE FROM parties WHERE key IN (SELECT key FROM {KEYS})")
     con.execute(f"INSERT INTO parties {facts.parties_sql('contract_facts', KEYS)}")
+
+
+REMADE = ("search_index", "search_words", "search_terms", "search_postings")
+
+
+def _search(con) -> None:
+    """search_index: the changed contracts' and parties' rows made again (their words are
+    what costs), the others' kept, all numbered again (a new contract moves the numbers of
+    those after it) and stored in number order. search_words and search_terms whole (one pass
+    over the words). search_postings: the kept documents' postings renumbered (old to new
+    document and term numbers, integers joined), the changed documents' made from their words."""
+    gone = (f"CASE WHEN kind = 'contract' THEN key IN (SELECT contract_id FROM {AFFECTED})"
+            f" ELSE key IN (SELECT key FROM {KEYS}) END")
+    con.execute(f"CREATE TEMP TABLE publish_old_docs AS SELECT doc, kind, key FROM search_index"
+                f" WHERE NOT ({gone})")
+    con.execute("CREATE TEMP TABLE publish_old_terms AS SELECT token, term FROM search_terms")
+    kept = f"""SELECT kind, key, label, contracts, amount_usd, words FROM search_index
+               WHERE NOT ({gone})"""
+    made = search.index_rows_sql(parties=KEYS, contracts=AFFECTED)
+    con.execute(f"CREATE TABLE publish_search AS"
+                f" {search.numbered_sql(f'{kept} UNION ALL {made}')}")
+    con.execute("DROP TABLE search_index")
+    con.execute("ALTER TABLE publish_search RENAME TO search_index")
+    for name in ("search_words", "search_terms"):
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS {search.TABLES[name]}")
+    con.execute("""CREATE TEMP TABLE publish_doc_map AS
+        SELECT o.doc AS old, n.doc AS new FROM publish_old_docs o JOIN search_index n
+        USING (kind, key)""")
+    con.execute("""CREATE TEMP TABLE publish_term_map AS
+        SELECT o.term AS old, n.term AS new FROM publish_old_terms o JOIN search_terms n
+        USING (token)""")
+    con.execute(f"""CREATE TABLE publish_postings AS
+        SELECT * FROM (
+            SELECT t.new AS term, d.new AS doc FROM search_postings p
+            JOIN publish_doc_map d ON d.old = p.doc JOIN publish_term_map t ON t.old = p.term
+            UNION ALL
+            SELECT DISTINCT t.term, x.doc
+            FROM (SELECT doc, word FROM (SELECT doc, unnest(string_split(words, ' ')) AS word
+                                         FROM search_index WHERE {gone}) WHERE word <> '') x
+            JOIN (SELECT w.word, t.term FROM search_words w JOIN search_terms t USING (token)) t
+              USING (word))
+        ORDER BY term, doc""")
+    con.execute("DROP TABLE search_postings")
+    con.execute("ALTER TABLE publish_postings RENAME TO search_postings")

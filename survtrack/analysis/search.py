@@ -86,32 +86,50 @@ def token_sql(expr: str) -> str:
             f" ELSE trim({fold_sql(expr)}) END")
 
 
-def index_sql() -> str:
-    """The snapshot's `search_index` (built after contract_facts and parties)."""
+def index_rows_sql(parties: str = "", contracts: str = "") -> str:
+    """search_index's rows before numbering (kind, key, label, contracts, amount_usd, words):
+    every party and contract, or with `parties` / `contracts` (SQL relations of one column)
+    the parties of those keys and the contracts of those ids alone."""
     contract_words = words_sql("concat_ws(' ', c.title, c.native_id, c.notice_id,"
                                " f.vendor_name, f.buyer_name)")
     names = "string_split(concat_ws(' | ', p.name, p.names), ' | ')"
     party_words = (words_sql("concat_ws(' ', p.name, p.names, o.ids)") + " || ' ' || "
                    f"array_to_string(list_transform({names}, lambda n: {words_sql('n', True)}),"
                    " ' ')")
+    party_keys = f" WHERE p.key IN (SELECT * FROM {parties})" if parties else ""
+    org_keys = f" WHERE coalesce(entity_id, org_id) IN (SELECT * FROM {parties})" \
+        if parties else ""
+    contract_ids = f" WHERE c.contract_id IN (SELECT * FROM {contracts})" if contracts else ""
+    return f"""
+        SELECT p.role AS kind, p.key, p.name AS label, p.contracts,
+               NULL::DOUBLE AS amount_usd, {party_words} AS words
+        FROM parties p
+        LEFT JOIN (SELECT coalesce(entity_id, org_id) AS key,
+                          string_agg(concat_ws(' ', CASE WHEN org_id NOT LIKE 'name:%'
+                                           THEN org_id END, identifier, kpp), ' '
+                                     ORDER BY org_id) AS ids
+                   FROM organizations{org_keys} GROUP BY 1) o ON o.key = p.key{party_keys}
+        UNION ALL
+        SELECT 'contract', c.contract_id, coalesce(c.title, c.native_id, c.contract_id), 1,
+               c.amount_usd, {contract_words}
+        FROM contracts c JOIN contract_facts f USING (contract_id){contract_ids}"""
+
+
+def numbered_sql(rows: str) -> str:
+    """search_index from its `rows` (index_rows_sql): numbered by kind, then the busiest
+    party, the largest contract first, and stored in that order."""
     kinds = ", ".join(f"'{k}'" for k in KINDS)
     return f"""
         SELECT (row_number() OVER (ORDER BY list_position([{kinds}], kind), contracts DESC,
                                    amount_usd DESC NULLS LAST, label, key))::INTEGER AS doc,
                kind, key, label, contracts, amount_usd, words
-        FROM (SELECT p.role AS kind, p.key, p.name AS label, p.contracts,
-                     NULL::DOUBLE AS amount_usd, {party_words} AS words
-              FROM parties p
-              LEFT JOIN (SELECT coalesce(entity_id, org_id) AS key,
-                                string_agg(concat_ws(' ', CASE WHEN org_id NOT LIKE 'name:%'
-                                                 THEN org_id END, identifier, kpp), ' '
-                                           ORDER BY org_id) AS ids
-                         FROM organizations GROUP BY 1) o ON o.key = p.key
-              UNION ALL
-              SELECT 'contract', c.contract_id, coalesce(c.title, c.native_id, c.contract_id), 1,
-                     c.amount_usd, {contract_words}
-              FROM contracts c JOIN contract_facts f USING (contract_id))
+        FROM ({rows})
         ORDER BY doc"""
+
+
+def index_sql() -> str:
+    """The snapshot's `search_index` (built after contract_facts and parties)."""
+    return numbered_sql(index_rows_sql())
 
 
 # every (doc, word) of the index
