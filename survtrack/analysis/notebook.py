@@ -270,7 +270,8 @@ class Investigation:
 
     def provenance(self, contract_id: str) -> pd.DataFrame:
         """The documents behind a contract: every version's document, payments' documents,
-        with the public URL and the path of the archived bytes."""
+        with the public URL and where the archived bytes are (a file, or SEGMENT@OFFSET+SIZE
+        for a small document packed by an ingest; `warehouse.archive.read(id)` reads either)."""
         docs = self.con.execute(
             """SELECT DISTINCT d.document_id, d.source, d.kind, d.url, d.origin, d.fetched_at
                FROM documents d WHERE d.document_id IN (
@@ -278,7 +279,7 @@ class Investigation:
                    UNION SELECT document_id FROM contracts WHERE contract_id = ?
                    UNION SELECT document_id FROM payments WHERE contract_id = ?)""",
             [contract_id] * 3).df()
-        docs["archived_at"] = [str(self.warehouse.archive.path(d)) for d in docs["document_id"]]
+        docs["archived_at"] = [self.warehouse.archive.where(d) for d in docs["document_id"]]
         return docs
 
     def export(self, frame: pd.DataFrame, path: str | Path) -> Path:

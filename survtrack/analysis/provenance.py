@@ -178,8 +178,9 @@ def _documents_of(con, record: dict) -> list[dict]:
 
 def _lead(contract: dict, archive: Archive | None) -> dict:
     """A contract known from reporting: its row of the curated CSV, with the citation."""
-    path = archive.path(contract["document_id"]) if archive else None
-    row = csv_row(path.read_bytes(), contract["native_id"]) if path and path.is_file() else None
+    document_id = contract["document_id"]
+    row = csv_row(archive.read(document_id), contract["native_id"]) \
+        if archive and archive.has(document_id) else None
     return {"row": row, "outlet": (row or {}).get("outlet"),
             "published_on": (row or {}).get("published_on"), "url": contract["url"],
             "checked": (row or {}).get("checked"),

@@ -338,22 +338,23 @@ def _routes(app: Dash, reader: SnapshotReader, archive: Archive) -> None:
     server = app.server
 
     def archived(document_id: str):
-        """The archive path and media type of a known document, or abort with 400/404."""
+        """The media type of a known, archived document, or abort with 400/404."""
         if not DOCUMENT_ID.match(document_id):
             abort(400, "a document id is 64 lowercase hex characters")
         known, media_type = spending.document_media_type(reader.cursor(), document_id)
-        path = archive.path(document_id)
-        if not known or not path.is_file():
+        if not known or not archive.has(document_id):
             abort(404)
-        return path, media_type
+        return media_type
 
     @server.route("/document/<document_id>/raw")
     def document_raw(document_id: str):
         """The archived bytes of a document, exactly as the source published them."""
-        path, media_type = archived(document_id)
-        response = send_file(path, mimetype=media_type or "application/octet-stream",
+        media_type = archived(document_id)
+        path = archive.path(document_id)  # its own file, or the bytes packed in a segment
+        response = send_file(path if path.is_file() else archive.open(document_id),
+                             mimetype=media_type or "application/octet-stream",
                              download_name=f"{document_id}{_extension(media_type)}",
-                             as_attachment=False, max_age=86400)
+                             as_attachment=False, max_age=86400, etag=document_id)
         # archived pages are someone else's HTML: never let them run scripts on our origin
         response.headers["Content-Security-Policy"] = "sandbox"
         response.headers["X-Content-Type-Options"] = "nosniff"
@@ -362,8 +363,8 @@ def _routes(app: Dash, reader: SnapshotReader, archive: Archive) -> None:
     @server.route("/document/<document_id>/view")
     def document_view(document_id: str):
         """The document's content laid out readably (the document page frames it)."""
-        path, media_type = archived(document_id)
-        page = readable_page(path.read_bytes(), media_type, request.args.get("row"),
+        media_type = archived(document_id)
+        page = readable_page(archive.read(document_id), media_type, request.args.get("row"),
                              title=document_id)
         return Response(page, mimetype="text/html", headers={
             # only our own escaped markup and style: no script, no fetch, no form

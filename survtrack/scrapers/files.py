@@ -59,10 +59,11 @@ class Ignored:
 
 
 def iter_inputs(paths: list[Path], archive: Archive, source: str, extensions: tuple[str, ...],
-                follow_links: bool = False, defer_files: bool = False
+                follow_links: bool = False, defer_files: bool = False, pack: bool = False
                 ) -> Iterator[Document | Problem | Ignored | Path]:
     """Every document under `paths`, archived. `defer_files`: a plain file (not a ZIP
-    archive) comes as its checked Path, for a worker process to archive (`archive_file`)."""
+    archive) comes as its checked Path, for a worker process to archive (`archive_file`).
+    `pack`: small files go into a segment of the archive (`archive_file`)."""
     for path in paths:
         path = Path(path)
         if path.is_dir():
@@ -70,7 +71,8 @@ def iter_inputs(paths: list[Path], archive: Archive, source: str, extensions: tu
                 if refused:
                     yield Ignored(str(child), refused)
                 elif _wanted(child, extensions):
-                    yield from _from_file(child, archive, source, extensions, defer_files)
+                    yield from _from_file(child, archive, source, extensions, defer_files,
+                                          pack)
                 else:
                     yield Ignored(str(child), f"not a {source} document"
                                   f" ({', '.join(extensions)} or .zip)")
@@ -79,7 +81,7 @@ def iter_inputs(paths: list[Path], archive: Archive, source: str, extensions: tu
             if kind:
                 yield Problem(str(path), f"not a regular file ({kind}): not read")
             else:
-                yield from _from_file(path, archive, source, extensions, defer_files)
+                yield from _from_file(path, archive, source, extensions, defer_files, pack)
         else:
             yield Problem(str(path), "no such file or folder")
 
@@ -134,17 +136,23 @@ def _wanted(path: Path, extensions: tuple[str, ...]) -> bool:
 
 
 def _from_file(path: Path, archive: Archive, source: str, extensions,
-               defer: bool = False) -> Iterator:
+               defer: bool = False, pack: bool = False) -> Iterator:
     if path.suffix.lower() == ".zip":
         yield from read_zip(path, str(path), archive, source, extensions)
     elif defer:
         yield path
     else:
-        yield archive_file(path, archive, source)
+        yield archive_file(path, archive, source, pack)
 
 
-def archive_file(path: Path, archive: Archive, source: str) -> Document | Problem:
-    """One plain file into the archive (safe in any process: the archive writes atomically)."""
+def archive_file(path: Path, archive: Archive, source: str, pack: bool = False
+                 ) -> Document | Problem:
+    """One plain file into the archive (safe in any process: the archive writes atomically).
+
+    `pack`: a small file is appended to this process's segment of the archive instead of
+    becoming a file of its own (archive.put_packed); the caller calls `archive.commit()`
+    before the warehouse records it. For parsers reading `Document.open`/`read` (not a
+    path: OCDS's reader opens the path)."""
     try:
         # O_NONBLOCK: a file swapped for a FIFO after the check still cannot block the run
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -154,7 +162,7 @@ def archive_file(path: Path, archive: Archive, source: str) -> Document | Proble
                 raise ValueError("not a regular file")
             data = fh.read(info.st_size + 1) if info.st_size <= SMALL_FILE else None
             if data is not None and len(data) <= info.st_size:  # read whole: kept for the parser
-                sha, size = archive.put_bytes(data)
+                sha, size = archive.put_packed(data) if pack else archive.put_bytes(data)
             else:  # a big file (or one growing as it is read): streamed, never held whole
                 data = None
                 fh.seek(0)

@@ -101,14 +101,14 @@ def ingest(wh: Warehouse, source: Source, paths: list[Path], *, force: bool = Fa
     try:
         with wh.memory_limit(config.ingest_memory()):  # DuckDB: the batch, not the tables
             found = iter_inputs(paths, wh.archive, source.name, source.extensions, follow_links,
-                                defer_files=parallel)
+                                defer_files=parallel, pack=source.batch_documents)
             if parallel:
                 tasks = _tasks(found, report, problem)
                 head = [t for _, t in zip(range(POOL_MIN), tasks)]
                 if engine == "local" and workers is None and len(head) < POOL_MIN:
                     parallel = False  # a small input: not worth starting processes
-                    found = (archive_file(t, wh.archive, source.name) if isinstance(t, Path) else t
-                             for t in head)
+                    found = (archive_file(t, wh.archive, source.name, pack=True)
+                             if isinstance(t, Path) else t for t in head)
                 elif engine == "dask" if staged is None else staged:
                     from survtrack.scrapers.stage import run_staged
 
@@ -176,6 +176,7 @@ def _serial(wh: Warehouse, source: Source, found, run_id: str, force: bool, repo
     def flush() -> None:
         if not pending:
             return
+        wh.archive.commit()  # the packed documents readable before the warehouse names them
         for doc, result in zip(pending, load_batch(pending, source.parse, run_id),
                                strict=True):
             report(doc.origin, result)
@@ -191,6 +192,7 @@ def _serial(wh: Warehouse, source: Source, found, run_id: str, force: bool, repo
             if len(pending) >= BATCH_DOCUMENTS:
                 flush()
         else:
+            wh.archive.commit()
             report(item.origin, wh.load(item, source.parse, run_id=run_id, force=force))
     flush()
 
@@ -302,13 +304,15 @@ def parse_files(source_name: str, archive_root: str, tasks: list[Path | Document
     archive = _archive(archive_root)
     out: list[tuple[str, Problem | Document | RowBuffer]] = []
     for task in tasks:
-        doc = archive_file(task, archive, source_name) if isinstance(task, Path) else task
+        doc = archive_file(task, archive, source_name, pack=True) if isinstance(task, Path) \
+            else task
         if isinstance(doc, Problem):
             out.append(("problem", doc))
         elif doc.size > SMALL_DOCUMENT:
             out.append(("whole", doc))
         else:
             out.append(("parsed", parse_alone(doc, source.parse)))
+    archive.commit()  # packed documents readable by the writer before it records them
     return out
 
 

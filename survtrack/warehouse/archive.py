@@ -1,20 +1,27 @@
 """The raw archive: every document's bytes under their SHA-256, written once.
 
 Files are streamed in and hashed on the way, so a multi-GB download never sits in memory.
+A document is either a file of its own (`path`: ROOT/ab/abcd…) or, for the small documents of
+an ingest, packed into a segment file (segments.py: creating a file per document cost more
+than parsing it). Read a document through `open`, `read`, `has`, `size` or `copy_to`, which
+find it either way; `path` alone only names where its own file would be.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import BinaryIO
 
 from .faults import StorageFault
+from .segments import Segments
 
 CHUNK = 1 << 20
 
@@ -25,9 +32,23 @@ class Archive:
         # reader resolves paths from (Flask's send_file uses the package folder)
         self.root = Path(root).absolute()
         self._folders: set[Path] = set()
+        self._packed: Segments | None = None
+
+    @staticmethod
+    @cache
+    def at(root: Path) -> Archive:
+        """The archive at `root`, one per process (for reading a document by its path)."""
+        return Archive(root)
 
     def path(self, document_id: str) -> Path:
+        """Where the document's own file is (a packed document has none: see `has`)."""
         return self.root / document_id[:2] / document_id
+
+    @property
+    def packed(self) -> Segments:
+        if self._packed is None:
+            self._packed = Segments(self.root)
+        return self._packed
 
     def put_stream(self, stream: BinaryIO, max_bytes: int | None = None) -> tuple[str, int]:
         """Copy a stream into the archive; return (sha256, size). Raises if over max_bytes.
@@ -89,6 +110,22 @@ class Archive:
             self._write(data, target)
         return sha, len(data)
 
+    def put_packed(self, data: bytes) -> tuple[str, int]:
+        """`put_bytes` appending to this process's segment instead of creating a file; the
+        document is readable here at once, and by other processes after `commit`."""
+        sha = hashlib.sha256(data).hexdigest()
+        if not self.path(sha).exists():
+            with self.writing(self.root):  # the archive is named, as by put_bytes
+                self.packed.append(sha, data)
+        return sha, len(data)
+
+    def commit(self) -> None:
+        """Make the documents packed since the last commit readable by every process (before
+        the warehouse records them)."""
+        if self._packed is not None:
+            with self.writing(self._packed.index):
+                self._packed.commit()
+
     def _write(self, data: bytes, target: Path) -> None:
         with self.writing(self.root):
             self._folder(self.root)
@@ -111,14 +148,48 @@ class Archive:
             folder.mkdir(parents=True, exist_ok=True)
             self._folders.add(folder)
 
+    def has(self, document_id: str) -> bool:
+        return self.path(document_id).is_file() or self.packed.locate(document_id) is not None
+
+    def size(self, document_id: str) -> int | None:
+        """The bytes the archive holds of a document, or None if it holds none."""
+        try:
+            return self.path(document_id).stat().st_size
+        except FileNotFoundError:
+            return self.packed.stored_size(document_id)
+
+    def where(self, document_id: str) -> str:
+        """Where the bytes are, for people: the file, or SEGMENT@OFFSET+SIZE when packed."""
+        path = self.path(document_id)
+        found = None if path.is_file() else self.packed.locate(document_id)
+        return str(path) if found is None else f"{found[0]}@{found[1]}+{found[2]}"
+
     def open(self, document_id: str) -> BinaryIO:
-        return open(self.path(document_id), "rb")
+        try:
+            return open(self.path(document_id), "rb")
+        except FileNotFoundError:
+            data = self.packed.read(document_id)
+            if data is None:
+                raise
+            return io.BytesIO(data)
 
     def read(self, document_id: str) -> bytes:
-        return self.path(document_id).read_bytes()
+        try:
+            return self.path(document_id).read_bytes()
+        except FileNotFoundError:
+            data = self.packed.read(document_id)
+            if data is None:
+                raise
+            return data
 
     def copy_to(self, document_id: str, dest: Path) -> None:
-        shutil.copyfile(self.path(document_id), dest)
+        try:
+            shutil.copyfile(self.path(document_id), dest)
+        except FileNotFoundError:
+            data = self.packed.read(document_id)
+            if data is None:
+                raise
+            Path(dest).write_bytes(data)
 
 
 def _write_all(out, data: bytes) -> None:

@@ -155,15 +155,15 @@ def _check_archive(wh: Warehouse, problem, report: Report, hashes: bool) -> None
             " SELECT DISTINCT blob, NULL, 'an OCDS release blob' FROM ocds_releases"
             " WHERE blob IS NOT NULL AND blob NOT IN (SELECT document_id FROM documents)"
             " ORDER BY 1"):
-        path = wh.archive.path(document_id)
+        path = wh.archive.where(document_id)  # its file, or where it is packed
         n += 1
         try:
-            actual = path.stat().st_size
-        except FileNotFoundError:
-            problem(path, f"missing: the archived bytes of {origin}")
-            continue
+            actual = wh.archive.size(document_id)
         except OSError as exc:
             problem(path, f"cannot be read ({exc.strerror}): the archived bytes of {origin}")
+            continue
+        if actual is None:
+            problem(path, f"missing: the archived bytes of {origin}")
             continue
         size_total += actual
         if size is not None and actual != size:
@@ -173,7 +173,7 @@ def _check_archive(wh: Warehouse, problem, report: Report, hashes: bool) -> None
         if not hashes:
             continue
         try:
-            with open(path, "rb") as fh:
+            with wh.archive.open(document_id) as fh:
                 digest = hashlib.file_digest(fh, "sha256").hexdigest()
         except OSError as exc:
             problem(path, f"cannot be read ({exc.strerror}): the archived bytes of {origin}")
@@ -181,7 +181,7 @@ def _check_archive(wh: Warehouse, problem, report: Report, hashes: bool) -> None
         if digest != document_id:
             problem(path, f"SHA-256 is {digest}, not its name: changed after it was archived"
                     f" ({origin})")
-    report.checked["archived files"] = n
+    report.checked["archived documents"] = n
     report.checked["archived bytes" + ("" if hashes else " (sizes only, not hashed)")] = \
         size_total
 

@@ -75,10 +75,29 @@ class Document:
     data: bytes | None = field(default=None, repr=False, compare=False)
 
     def open(self):
-        return io.BytesIO(self.data) if self.data is not None else open(self.path, "rb")
+        if self.data is not None:
+            return io.BytesIO(self.data)
+        try:
+            return open(self.path, "rb")
+        except FileNotFoundError:  # packed into a segment of the archive (no file of its own)
+            return io.BytesIO(self._packed())
 
     def read(self) -> bytes:
-        return self.data if self.data is not None else self.path.read_bytes()
+        if self.data is not None:
+            return self.data
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return self._packed()
+
+    def _packed(self) -> bytes:
+        """The bytes from the segment they are packed in; FileNotFoundError if none."""
+        from .archive import Archive
+
+        data = Archive.at(self.path.parent.parent).packed.read(self.document_id)
+        if data is None:
+            raise FileNotFoundError(2, "No such file or directory", str(self.path))
+        return data
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "data": None}

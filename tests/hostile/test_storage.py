@@ -119,11 +119,15 @@ def test_a_read_only_warehouse_is_said_in_one_line_and_still_read(base, tmp_path
 def test_a_read_only_archive_folder_is_said_in_one_line(base, tmp_path, shared,
                                                         read_only_applies):
     db = copy_of(base, tmp_path)
-    os.chmod(tmp_path / "archive", 0o555)
+    archive = tmp_path / "archive"  # its folders too (segments/ holds packed documents)
+    folders = [archive, *(p for p in archive.rglob("*") if p.is_dir())]
+    for folder in folders:
+        os.chmod(folder, 0o555)
     write = survtrack(db, "ingest", "eis",
                       str(shared / "eis" / "fz44_contract_v7.0_murmansk_2510205003117000004.xml"),
                       limits=without_dac_override)
-    os.chmod(tmp_path / "archive", 0o755)
+    for folder in folders:
+        os.chmod(folder, 0o755)
     assert write.returncode == 74, write.stderr[-2000:]
     line = one_line(write.stderr)
     assert f"{tmp_path / 'archive'}: cannot be written" in line and "writing the archive" in line

@@ -24,8 +24,7 @@ def layout(con, document_id: str, query: dict, lang: str, archive=None):
         return not_found(lang, t("no_such_document", lang).format(id=document_id[:80]))
     d = record["document"]
     row = first(query, "row")
-    path = archive.path(document_id) if archive is not None else None
-    archived = path is not None and path.is_file()
+    archived = archive is not None and archive.has(document_id)
     sections = [
         html.Div(t("document_kicker", lang), className="kicker"),
         html.H1(f"{labels.source_name(d['source'], lang)}: {labels.kind_name(d['kind'], lang)}", id="document-title"),
@@ -76,7 +75,7 @@ def layout(con, document_id: str, query: dict, lang: str, archive=None):
     sections.append(html.H2(t("content", lang) if row is None
                             else t("content_row", lang).format(row=row)))
     if row is not None:
-        cited = provenance.csv_row(path.read_bytes(), row) if archived else None
+        cited = provenance.csv_row(archive.read(document_id), row) if archived else None
         if cited and cited.get("url"):  # a lead's row: its citation first
             sections.append(html.P([t("citation", lang), ": ", ", ".join(
                 x for x in (cited.get("outlet"), cited.get("published_on")) if x), " — ",

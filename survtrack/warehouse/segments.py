@@ -1,0 +1,176 @@
+"""Small documents packed into append-only segment files, found by SHA-256 in an index.
+
+Creating a file costs this machine's kernel 60-1,400 µs (docs/scale.md), more than parsing
+a small EIS document several times over; appending its bytes to a file already open costs
+~60 µs. So an ingest packs small documents: each writing process appends to a segment of its
+own (`segments/<unique>.seg`, never rewritten) and records where each document starts in
+`segments/index.sqlite` (SQLite: one transaction per batch, safe for several processes).
+
+Kill-safe by order: the bytes are appended first, the index rows committed after (`commit`),
+and the warehouse records a document only after that. A killed process leaves at most bytes
+no index row points to (space, never a wrong document); the next run appends them again. The
+index keeps the first copy of given bytes (INSERT OR IGNORE), so loading them twice adds no
+row. Readers look a document up by SHA-256 and read exactly its bytes (`read`).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sqlite3
+import threading
+import uuid
+from pathlib import Path
+
+FOLDER = "segments"
+INDEX = "index.sqlite"
+SEGMENT_BYTES = 1 << 30  # a segment is closed past this size and a new one started
+SCHEMA = ("CREATE TABLE IF NOT EXISTS packed (sha256 TEXT PRIMARY KEY, segment TEXT NOT NULL,"
+          " offset INTEGER NOT NULL, size INTEGER NOT NULL) WITHOUT ROWID")
+# SQLite's result codes as the system's errnos, so that faults.csv names them as any other
+# storage failure (read-only, disk full, I/O error); SHMSIZE: its shared-memory file could not
+# grow (a full disk, a file size limit). An extended code not listed falls back to its family.
+ERRNOS = {"SQLITE_READONLY": errno.EROFS, "SQLITE_FULL": errno.ENOSPC,
+          "SQLITE_IOERR": errno.EIO, "SQLITE_IOERR_SHMSIZE": errno.ENOSPC, "SQLITE_CANTOPEN": errno.EACCES,
+          "SQLITE_PERM": errno.EACCES, "SQLITE_CORRUPT": errno.EIO, "SQLITE_NOTADB": errno.EIO}
+
+
+class Segments:
+    """The packed documents of one archive root. One instance writes from one process;
+    reading is safe from any thread (a connection per thread)."""
+
+    def __init__(self, root: Path):
+        self.folder = root / FOLDER
+        self.index = self.folder / INDEX
+        self._fd: int | None = None
+        self._name = ""
+        self._end = 0
+        self._pending: dict[str, tuple[str, int, int]] = {}
+        self._writer: sqlite3.Connection | None = None
+        self._local = threading.local()
+
+    # -- writing ----------------------------------------------------------------------------
+    def append(self, sha: str, data: bytes) -> bool:
+        """Append `data` (whose SHA-256 is `sha`) unless packed already; its index row waits
+        for `commit`. Returns False when the bytes were packed before."""
+        if sha in self._pending or self._indexed(sha):
+            return False
+        if self._fd is None or self._end >= SEGMENT_BYTES:
+            self._open_segment()
+        offset = self._end
+        try:
+            view = memoryview(data)
+            while view:  # a write may be partial (a file size limit reached mid-way)
+                view = view[os.write(self._fd, view):]
+        except BaseException:
+            self._close_segment()  # its end is unknown now: the next append starts another
+            raise
+        self._end += len(data)
+        self._pending[sha] = (self._name, offset, len(data))
+        return True
+
+    def commit(self) -> None:
+        """Record the appended documents in the index, in one transaction. Call before the
+        warehouse records them: a document the warehouse names is then always readable."""
+        if not self._pending:
+            return
+        con = self._write_connection()
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            con.executemany("INSERT OR IGNORE INTO packed VALUES (?, ?, ?, ?)",
+                            [(sha, *where) for sha, where in self._pending.items()])
+            con.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise as_os_error(exc) from exc
+        self._pending.clear()
+
+    def _open_segment(self) -> None:
+        self._close_segment()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._name = f"{uuid.uuid4().hex}.seg"
+        self._fd = os.open(self.folder / self._name,
+                           os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        self._end = 0
+
+    def _close_segment(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _write_connection(self) -> sqlite3.Connection:
+        if self._writer is None:
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                con = sqlite3.connect(self.index, timeout=120, isolation_level=None)
+                con.execute("PRAGMA journal_mode = WAL")  # readers never wait for a writer
+                con.execute("PRAGMA synchronous = NORMAL")
+                con.execute(SCHEMA)
+            except sqlite3.Error as exc:
+                raise as_os_error(exc) from exc
+            self._writer = con
+        return self._writer
+
+    def _indexed(self, sha: str) -> bool:
+        """Packed before? Asked of a reading connection: the index is written only after the
+        bytes (a full disk is then said by the segment's write, as for a file)."""
+        try:
+            con = self._read_connection()
+            return con is not None and con.execute(
+                "SELECT 1 FROM packed WHERE sha256 = ?", [sha]).fetchone() is not None
+        except sqlite3.Error as exc:
+            raise as_os_error(exc) from exc
+
+    # -- reading ----------------------------------------------------------------------------
+    def locate(self, sha: str) -> tuple[Path, int, int] | None:
+        """(segment file, offset, size) of a packed document, or None."""
+        where = self._pending.get(sha)
+        if where is None:
+            con = self._read_connection()
+            if con is None:
+                return None
+            where = con.execute("SELECT segment, offset, size FROM packed WHERE sha256 = ?",
+                                [sha]).fetchone()
+            if where is None:
+                return None
+        name, offset, size = where
+        return self.folder / name, offset, size
+
+    def read(self, sha: str) -> bytes | None:
+        """A packed document's bytes, exactly (OSError if its segment lost them), or None."""
+        where = self.locate(sha)
+        if where is None:
+            return None
+        segment, offset, size = where
+        with open(segment, "rb") as fh:
+            data = os.pread(fh.fileno(), size, offset)
+        if len(data) != size:
+            raise OSError(errno.EIO, f"{size} bytes recorded at {offset}, {len(data)} there"
+                          " (the segment was truncated)", str(segment))
+        return data
+
+    def stored_size(self, sha: str) -> int | None:
+        """How many of a packed document's bytes its segment holds (less than recorded if the
+        segment was cut short), or None if it is not packed."""
+        where = self.locate(sha)
+        if where is None:
+            return None
+        segment, offset, size = where
+        return max(0, min(size, segment.stat().st_size - offset))
+
+    def _read_connection(self) -> sqlite3.Connection | None:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            if not self.index.exists():
+                return None  # nothing packed yet (asked again next time)
+            con = self._local.con = sqlite3.connect(
+                f"{self.index.as_uri()}?mode=ro", uri=True, timeout=120)
+        return con
+
+
+def as_os_error(exc: sqlite3.Error) -> OSError:
+    """A SQLite failure of the index as the OSError the archive's callers handle."""
+    name = getattr(exc, "sqlite_errorname", None) or "SQLITE_IOERR"
+    code = ERRNOS.get(name) or ERRNOS.get("_".join(name.split("_")[:2]), errno.EIO)
+    return OSError(code, f"{exc} ({name})")
