@@ -333,10 +333,12 @@ class _executor:
     def __enter__(self):
         if self.engine == "local":
             from concurrent.futures import ProcessPoolExecutor
-            from multiprocessing import get_context
 
-            # spawn: the parent holds DuckDB's threads, which a fork would copy half-locked
-            pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
+            from survtrack.scrapers import workers
+
+            # spawned (the parent holds DuckDB's threads, which a fork would copy half-locked),
+            # without running the parent's main module again (the CLI: seconds per worker)
+            pool = ProcessPoolExecutor(self.workers, mp_context=workers.context())
             self.close.append(pool.shutdown)
             return pool.submit
         from distributed import Client, LocalCluster
