@@ -31,7 +31,8 @@ from survtrack.scrapers.ingest import ingest
 from survtrack.warehouse.protocol import Document, RowBuffer
 from survtrack.warehouse.store import Warehouse
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "eis"
+DATA = Path(os.environ.get("SURVTRACK_SHARED_DATA",
+                           Path(__file__).resolve().parents[1].parent / "shared" / "data")) / "eis"
 REAL = sorted(p for p in DATA.glob("fz44_contract*.xml"))
 REG_NUM = re.compile(rb"(<(?:\w+:)?regNum>)(\d+)(</)")
 
@@ -86,6 +87,8 @@ def main() -> None:
         # on its first conversion (~1 s CPU; the survtrack CLI has it imported before an
         # ingest starts), DuckDB loads its catalogue. Each measured ingest still starts (and
         # is charged for) its own worker processes.
+        import pandas  # noqa: F401 - imported by the survtrack CLI before any ingest
+
         generate(tmp / "warm-in", len(REAL))
         with Warehouse(tmp / "warm" / "w.duckdb") as wh:
             ingest(wh, eis, [tmp / "warm-in"], workers=1)
