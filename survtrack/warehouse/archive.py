@@ -126,6 +126,11 @@ class Archive:
             with self.writing(self._packed.index):
                 self._packed.commit()
 
+    def close(self) -> None:
+        """Release the open segment and index connections (commit first)."""
+        if self._packed is not None:
+            self._packed.close()
+
     def _write(self, data: bytes, target: Path) -> None:
         with self.writing(self.root):
             self._folder(self.root)

@@ -82,6 +82,9 @@ class StorageFault(Exception):
         self.hint = hint or kind.hint
         super().__init__(self.line())
 
+    def __reduce__(self):  # raised in a worker process, re-raised in the ingest's
+        return (type(self), (self.kind, self.path, self.cause, self.doing, self.hint))
+
     def line(self) -> str:
         doing = f" while {self.doing}" if self.doing else ""
         return (f"{self.path}: {self.kind.says}{doing} ({detail(self.cause)}); {self.hint}")

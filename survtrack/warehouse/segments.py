@@ -86,6 +86,14 @@ class Segments:
             raise as_os_error(exc) from exc
         self._pending.clear()
 
+    def close(self) -> None:
+        """Close the segment and the connections (what is not committed stays unreferenced)."""
+        self._close_segment()
+        for con in (self._writer, getattr(self._local, "con", None)):
+            if con is not None:
+                con.close()
+        self._writer = self._local.con = None
+
     def _open_segment(self) -> None:
         self._close_segment()
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -115,25 +123,28 @@ class Segments:
     def _indexed(self, sha: str) -> bool:
         """Packed before? Asked of a reading connection: the index is written only after the
         bytes (a full disk is then said by the segment's write, as for a file)."""
+        return self._lookup(sha) is not None
+
+    def _lookup(self, sha: str) -> tuple[str, int, int] | None:
+        con = self._read_connection()
+        if con is None:
+            return None
         try:
-            con = self._read_connection()
-            return con is not None and con.execute(
-                "SELECT 1 FROM packed WHERE sha256 = ?", [sha]).fetchone() is not None
+            return con.execute("SELECT segment, offset, size FROM packed WHERE sha256 = ?",
+                               [sha]).fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):  # another process is creating the index
+                return None
+            raise as_os_error(exc) from exc
         except sqlite3.Error as exc:
             raise as_os_error(exc) from exc
 
     # -- reading ----------------------------------------------------------------------------
     def locate(self, sha: str) -> tuple[Path, int, int] | None:
         """(segment file, offset, size) of a packed document, or None."""
-        where = self._pending.get(sha)
+        where = self._pending.get(sha) or self._lookup(sha)
         if where is None:
-            con = self._read_connection()
-            if con is None:
-                return None
-            where = con.execute("SELECT segment, offset, size FROM packed WHERE sha256 = ?",
-                                [sha]).fetchone()
-            if where is None:
-                return None
+            return None
         name, offset, size = where
         return self.folder / name, offset, size
 
@@ -164,8 +175,12 @@ class Segments:
         if con is None:
             if not self.index.exists():
                 return None  # nothing packed yet (asked again next time)
-            con = self._local.con = sqlite3.connect(
-                f"{self.index.as_uri()}?mode=ro", uri=True, timeout=120)
+            try:
+                # not `mode=ro`: a reader of a WAL database may have to make its -shm file
+                # (the last writer closing removes it); it only ever runs SELECTs
+                con = self._local.con = sqlite3.connect(self.index, timeout=120)
+            except sqlite3.Error as exc:
+                raise as_os_error(exc) from exc
         return con
 
 

@@ -120,6 +120,7 @@ class Warehouse(RunsAndRejects, DerivedTables):
 
     def close(self) -> None:
         self.con.close()
+        self.archive.close()
 
     def __enter__(self):
         return self
