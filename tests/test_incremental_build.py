@@ -153,3 +153,27 @@ def test_each_kind_of_change_rebuilds_as_a_full_build(halves, tmp_path):
             assert 0 < built["flags"]["changed"] < total / 2, change
             run_build(wh, ["competition", "threads", "flags"], full=True)
             assert derived(wh) == after, change
+
+
+def test_a_group_mates_change_decides_only_the_group_flags_of_the_others(halves, tmp_path):
+    """One contract's amount changes: it is decided again by every rule, its group mates
+    (same buyer, category and year) by the group rules alone, and the result is a full
+    build's."""
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        load(wh, halves[0])
+        load(wh, halves[1])
+        run_build(wh)
+        wh.execute(CHANGES["a group-mate's amount (buyer_concentration)"])
+        built = run_build(wh, ["competition", "threads", "flags"])["flags"]
+        mates = wh.scalar("""
+            SELECT count(DISTINCT c.contract_id) FROM contracts c JOIN tags t USING (contract_id)
+            WHERE (c.buyer_id, c.year, t.category) IN (
+                SELECT (c.buyer_id, c.year, t.category) FROM contracts c
+                JOIN tags t USING (contract_id) WHERE contract_id = 'eis:9990000000018000043')
+              AND c.contract_id <> 'eis:9990000000018000043'""")
+        assert mates >= 2
+        assert built["changed"] - built["group_only"] == 1  # the changed contract itself
+        assert built["group_only"] >= mates
+        after = derived(wh)
+        run_build(wh, ["competition", "threads", "flags"], full=True)
+        assert derived(wh) == after

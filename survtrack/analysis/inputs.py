@@ -69,27 +69,35 @@ def in_passes(wh, step: str, sql: str, into: str, slice_size: int = SLICE) -> in
     return passes
 
 
-def replace(wh, step: str, table: str, new_rows: str) -> int:
+def replace(wh, step: str, table: str, new_rows: str,
+            partial: dict[str, str] | None = None) -> int:
     """One transaction: drop `table`'s rows of removed contracts and of the step's work,
     insert `new_rows` (a temporary table of the work's new rows), record the work's hashes.
+    `partial`: other steps (`<other>_work`) whose work replaced only the rows matching a
+    condition (other step -> SQL on `table`'s columns); their hashes are recorded too.
     Returns the number of removed contracts' rows.
 
     The tables carry no key index (schema: `indexed=False`), so a delete and an insert are
     scans and appends; the work's contracts are unique, so the key stays unique."""
     cols = ", ".join(TABLES[table].column_names)
     gone = "NOT EXISTS (SELECT 1 FROM contracts c WHERE c.contract_id = t.contract_id)"
+    partial = partial or {}
     with wh.transaction():
         removed = wh.scalar(f"SELECT count(*) FROM {table} t WHERE {gone}")
         if removed:
             wh.execute(f"DELETE FROM {table} t WHERE {gone}")
         wh.execute(f"DELETE FROM {table} WHERE contract_id IN"
                    f" (SELECT contract_id FROM {step}_work)")
+        for other, rows in partial.items():
+            wh.execute(f"DELETE FROM {table} WHERE ({rows}) AND contract_id IN"
+                       f" (SELECT contract_id FROM {other}_work)")
         wh.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {new_rows}")
         wh.execute(f"DELETE FROM build_inputs t WHERE {gone}")
-        wh.execute(f"DELETE FROM build_inputs WHERE step = ? AND contract_id IN"
-                   f" (SELECT contract_id FROM {step}_work)", [step])
-        wh.execute(f"INSERT INTO build_inputs (contract_id, step, inputs)"
-                   f" SELECT contract_id, ?, inputs FROM {step}_work", [step])
+        for recorded in (step, *partial):
+            wh.execute(f"DELETE FROM build_inputs WHERE step = ? AND contract_id IN"
+                       f" (SELECT contract_id FROM {recorded}_work)", [recorded])
+            wh.execute(f"INSERT INTO build_inputs (contract_id, step, inputs)"
+                       f" SELECT contract_id, ?, inputs FROM {recorded}_work", [recorded])
     return removed
 
 

@@ -496,7 +496,7 @@ TABLES: dict[str, Table] = {
             " the contracts whose inputs changed since.",
             ("contract_id", "step"),
             ("contract_id", "VARCHAR", "contract"),
-            ("step", "VARCHAR", "competition | threads | flags"),
+            ("step", "VARCHAR", "competition | threads | flags | flags_group (the group flags' groups)"),
             ("inputs", "UBIGINT", "hash of the rows the step read for the contract (competition:"
              " its contract row, procurement facts and versions; threads: what its thread was"
              " built from; flags: its competition row, its contract and the groups the group"

@@ -123,11 +123,20 @@ def relations() -> dict[str, pd.DataFrame]:
             "regime_calendars": regime_calendars()}
 
 
-# What a contract's flags are decided from (analysis/inputs.py): its competition row, its
-# contract's columns the group flags read, and the groups they compare it with: every
-# contract of its buyer and vendor (split_purchase) and of its buyer, category and year
-# (buyer_concentration).
-INPUTS_SQL = """
+# What a contract's flags are decided from (analysis/inputs.py), in two hashes, so that a
+# contract whose group changed has its group flags decided again, not all of them:
+# - its own inputs (step `flags`, every rule): its competition row and its contract's columns;
+# - its groups (step `flags_group`, the GROUP_RULES only): every contract of its buyer and
+#   vendor (split_purchase) and of its buyer, category and year (buyer_concentration).
+# A contract joining a group changes the group hash of every member; only the new one's own
+# hash is new, so the other members are decided again by two rules, not by every rule.
+OWN_INPUTS_SQL = """
+SELECT c.contract_id,
+       hash(k, c.buyer_id, c.vendor_id, c.year, c.signed_on, c.amount, c.currency,
+            c.amount_usd, c.status, c.document_id, $code) AS inputs
+FROM contracts c JOIN competition k USING (contract_id)
+"""
+GROUP_INPUTS_SQL = """
 WITH pairs AS (
     SELECT c.buyer_id, c.vendor_id,
            bit_xor(hash(c.contract_id, c.signed_on, c.amount, c.currency, c.status, k.regime,
@@ -145,9 +154,7 @@ groups AS (
 member AS (
     SELECT t.contract_id, bit_xor(hash(t.category, g.inputs)) AS inputs
     FROM tagged t JOIN groups g USING (buyer_id, category, year) GROUP BY 1)
-SELECT c.contract_id,
-       hash(k, c.buyer_id, c.vendor_id, c.year, c.signed_on, c.amount, c.currency,
-            c.amount_usd, c.status, c.document_id, p.inputs, m.inputs, $code) AS inputs
+SELECT c.contract_id, hash(p.inputs, m.inputs, $code) AS inputs
 FROM contracts c JOIN competition k USING (contract_id)
 LEFT JOIN pairs p ON p.buyer_id = c.buyer_id AND p.vendor_id = c.vendor_id
 LEFT JOIN member m ON m.contract_id = c.contract_id
@@ -172,34 +179,51 @@ SLICE = 2_500_000
 
 
 def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
-    """The build step: decide every flag for the contracts whose inputs changed since the last
-    build (every one when `full`); keep raised and clear rows in `flags`. Returns counts per
-    flag. The work is decided `slice_size` contracts at a time (by buyer)."""
+    """The build step: decide every flag for the contracts whose own inputs changed since the
+    last build, and the group flags for those whose groups changed (every flag of every
+    contract when `full`); keep raised and clear rows in `flags`. Returns counts per flag:
+    `changed` contracts decided again, `group_only` of them for their groups alone. The work
+    is decided `slice_size` contracts at a time (by buyer)."""
+    code = code_version()
     try:
-        changed = inputs.stale(wh, "flags", INPUTS_SQL, code_version(), full)
+        own = inputs.stale(wh, "flags", OWN_INPUTS_SQL, code, full)
+        inputs.stale(wh, "flags_group", GROUP_INPUTS_SQL, code, full)
+        # the group rules decide both works; the other rules the contracts' own changes only
+        wh.execute("""CREATE OR REPLACE TEMP TABLE flags_any AS
+                      SELECT contract_id FROM flags_work
+                      UNION SELECT contract_id FROM flags_group_work""")
+        changed = wh.scalar("SELECT count(*) FROM flags_any")
         passes = max(1, -(-changed // slice_size))
         with wh.using(**relations()):
             wh.execute("CREATE OR REPLACE TEMP TABLE new_flags AS"
                        f" {_rows(next(iter(definitions())), Scope(table='flags_work'))} LIMIT 0")
-            scope = Scope(table="flags_pass" if passes > 1 else "flags_work")
             for n in range(passes):
+                scopes = {"flags_work": "flags_pass", "flags_any": "flags_any_pass"}
                 if passes > 1:
-                    wh.execute("""
-                        CREATE OR REPLACE TEMP TABLE flags_pass AS
-                        SELECT w.contract_id FROM flags_work w JOIN contracts c USING (contract_id)
-                        WHERE hash(coalesce(c.buyer_id, '')) % $passes = $n""",
-                               {"passes": passes, "n": n})
+                    for work, one_pass in scopes.items():
+                        wh.execute(f"""
+                            CREATE OR REPLACE TEMP TABLE {one_pass} AS
+                            SELECT w.contract_id FROM {work} w JOIN contracts c USING (contract_id)
+                            WHERE hash(coalesce(c.buyer_id, '')) % $passes = $n""",
+                                   {"passes": passes, "n": n})
+                else:
+                    scopes = {work: work for work in scopes}
                 # one statement per rule: a UNION ALL of every rule holds several rules' hash
                 # tables at once, which DuckDB could not spill
                 for name in definitions():
-                    wh.execute(f"INSERT INTO new_flags {_rows(name, scope)}")
-        removed = inputs.replace(wh, "flags", "flags", "new_flags")
+                    table = scopes["flags_any" if name in GROUP_RULES else "flags_work"]
+                    wh.execute(f"INSERT INTO new_flags {_rows(name, Scope(table=table))}")
+        rules = ", ".join(f"'{name}'" for name in sorted(GROUP_RULES))
+        removed = inputs.replace(wh, "flags", "flags", "new_flags",
+                                 partial={"flags_group": f"flag IN ({rules})"})
         per_flag = {flag: {"raised": raised, "clear": clear} for flag, raised, clear in wh.query(
             "SELECT flag, count(*) FILTER (WHERE raised), count(*) FILTER (WHERE NOT raised)"
             " FROM flags GROUP BY 1 ORDER BY 1")}
     finally:
-        inputs.done(wh, "flags", "new_flags", "flags_pass")
-    return {"changed": changed, "removed": removed, "passes": passes, "flags": per_flag}
+        inputs.done(wh, "flags", "new_flags", "flags_pass", "flags_any", "flags_any_pass",
+                    "flags_group_work")
+    return {"changed": changed, "group_only": changed - own, "removed": removed,
+            "passes": passes, "flags": per_flag}
 
 
 def _rows(name: str, scope: Scope) -> str:

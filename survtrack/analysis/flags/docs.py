@@ -97,7 +97,10 @@ def index() -> str:
             " its buyer's contracts of one category and year, its buyer's contracts with one"
             " vendor) and of the step's own SQL and data files. A build after loading new"
             " documents reads those hashes in one pass, then computes and rewrites only the"
-            " changed contracts, and the contracts of the groups they join. A changed"
+            " changed contracts, and, for the two group flags alone (buyer_concentration,"
+            " split_purchase), the contracts of the groups they join: the flags keep two hashes"
+            " per contract, its own inputs (step `flags`) and its groups' (step"
+            " `flags_group`). A changed"
             " threshold or rule recomputes every contract; `survtrack build --full` does so on"
             " demand. tests/test_incremental_build.py checks that an incremental build gives"
             " the tables one build of the same documents gives.", "",
