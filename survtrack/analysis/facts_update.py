@@ -31,7 +31,7 @@ from collections.abc import Mapping
 import duckdb
 
 from survtrack.analysis import facts, search
-from survtrack.warehouse.snapshot import CHANGES
+from survtrack.warehouse.snapshot import CHANGES, swap_table
 
 FULL_SHARE = 0.2  # beyond this share of the contracts touched, recompute everything
 BY_CONTRACT = ("contracts", "tags", "payments", "flags")  # what contract_facts reads per contract
@@ -77,8 +77,7 @@ def refresh(con: duckdb.DuckDBPyConnection, changed: Mapping[str, int]) -> set[s
         SELECT * FROM (SELECT * FROM contract_facts WHERE NOT {among}
                        UNION ALL SELECT * FROM {NEW})
         ORDER BY {facts.DEFAULT_ORDER}""")
-    con.execute("DROP TABLE contract_facts")
-    con.execute("ALTER TABLE publish_facts RENAME TO contract_facts")
+    swap_table(con, "publish_facts", "contract_facts")
     for name, (key, _, _) in facts.CLUSTERED.items():
         con.execute(f"DELETE FROM facts_by_{name} WHERE {among}")
         con.execute(f"INSERT INTO facts_by_{name} {facts.clustered_sql(name, NEW)} ORDER BY {key}")
@@ -140,8 +139,7 @@ def _search(con) -> None:
     made = search.index_rows_sql(parties=KEYS, contracts=AFFECTED)
     con.execute(f"CREATE TABLE publish_search AS"
                 f" {search.numbered_sql(f'{kept} UNION ALL {made}')}")
-    con.execute("DROP TABLE search_index")
-    con.execute("ALTER TABLE publish_search RENAME TO search_index")
+    swap_table(con, "publish_search", "search_index")
     for name in ("search_words", "search_terms"):
         con.execute(f"CREATE OR REPLACE TABLE {name} AS {search.TABLES[name]}")
     con.execute("""CREATE TEMP TABLE publish_doc_map AS
@@ -161,5 +159,4 @@ def _search(con) -> None:
             JOIN (SELECT w.word, t.term FROM search_words w JOIN search_terms t USING (token)) t
               USING (word))
         ORDER BY term, doc""")
-    con.execute("DROP TABLE search_postings")
-    con.execute("ALTER TABLE publish_postings RENAME TO search_postings")
+    swap_table(con, "publish_postings", "search_postings")

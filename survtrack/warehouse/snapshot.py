@@ -278,6 +278,13 @@ def _columns(con, database: str, table: str) -> list[tuple]:
                        [database, table]).fetchall()
 
 
+def swap_table(con: duckdb.DuckDBPyConnection, new: str, old: str) -> None:
+    """Put table `new` in the place of `old` in the snapshot being written (`con`): the
+    schema of a snapshot, like the warehouse's, is changed on this floor only."""
+    con.execute(f"DROP TABLE {_identifier(old)}")
+    con.execute(f"ALTER TABLE {_identifier(new)} RENAME TO {_identifier(old)}")
+
+
 def _contents(path: Path) -> tuple[str, dict, int] | None:
     """What snapshot `path` was published from (`snapshot_tables`): the code's version, each
     table's (rows, fingerprint) and the rows changed since its last full copy; None if it
