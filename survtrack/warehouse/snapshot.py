@@ -253,21 +253,26 @@ def _apply(con: duckdb.DuckDBPyConnection, source: str, target: str, names: list
                         f" SELECT rowid AS r, hash(t) AS h FROM {src}.{table} t")
             con.execute(f"CREATE OR REPLACE TEMP TABLE publish_dst AS"
                         f" SELECT rowid AS r, hash(t) AS h FROM {dst}.{table} t")
-            con.execute(f"CREATE TABLE {keep} AS SELECT * FROM {dst}.{table} WHERE rowid IN"
-                        " (SELECT r FROM publish_dst WHERE h NOT IN (SELECT h FROM publish_src))")
-            con.execute(f"CREATE TABLE {add} AS SELECT * FROM {src}.{table} WHERE rowid IN"
-                        " (SELECT r FROM publish_src WHERE h NOT IN (SELECT h FROM publish_dst))")
-            changed[name] = con.execute(f"SELECT (SELECT count(*) FROM {keep})"
-                                        f" + (SELECT count(*) FROM {add})").fetchone()[0]
+            # each side's rows the other lacks, found once (one hash join each), counted
+            # before any row is copied: a change too large for row by row copies nothing
+            con.execute("CREATE OR REPLACE TEMP TABLE publish_gone AS"
+                        " SELECT r FROM publish_dst ANTI JOIN publish_src USING (h)")
+            con.execute("CREATE OR REPLACE TEMP TABLE publish_added AS"
+                        " SELECT r FROM publish_src ANTI JOIN publish_dst USING (h)")
+            changed[name] = con.execute("SELECT (SELECT count(*) FROM publish_gone)"
+                                        " + (SELECT count(*) FROM publish_added)").fetchone()[0]
             drift += changed[name]
             if drift > FULL_SHARE * total:
                 return None
-            con.execute(f"DELETE FROM {dst}.{table} WHERE rowid IN"
-                        " (SELECT r FROM publish_dst WHERE h NOT IN (SELECT h FROM publish_src))")
+            gone = "rowid IN (SELECT r FROM publish_gone)"
+            con.execute(f"CREATE TABLE {keep} AS SELECT * FROM {dst}.{table} WHERE {gone}")
+            con.execute(f"CREATE TABLE {add} AS SELECT * FROM {src}.{table}"
+                        " WHERE rowid IN (SELECT r FROM publish_added)")
+            con.execute(f"DELETE FROM {dst}.{table} WHERE {gone}")
             con.execute(f"INSERT INTO {dst}.{table} SELECT * FROM {add}")
     finally:
-        con.execute("DROP TABLE IF EXISTS publish_src")
-        con.execute("DROP TABLE IF EXISTS publish_dst")
+        for temp in ("publish_src", "publish_dst", "publish_gone", "publish_added"):
+            con.execute(f"DROP TABLE IF EXISTS {temp}")
     _record(con, target, prints, version, drift)
     return changed
 
