@@ -7,7 +7,8 @@ competition facts and versions added), then publishes its snapshot (`survtrack s
 publisher's own connections within --memory-limit, as SURVTRACK_BUILD_MEMORY sets it): a full
 publish, one with nothing changed, and one after 1 % more contracts (bench_flags.grow), which
 starts from the current snapshot and updates it row by row (facts_update.py); then, for the
-same warehouse, a full publish (no current snapshot to start from) and the ratio of the two.
+same warehouse, a full publish (no current snapshot to start from) and the ratio of the two;
+with --statements N, the N statements of the incremental publish that took the most CPU.
 The bare baseline beside them: copying `contracts` into a file of its own (CREATE TABLE AS),
 the least a publish that copies the contracts costs. Each with its CPU seconds (DuckDB's
 threads included) and this process's peak resident memory.
@@ -51,6 +52,8 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, default=Path("/tmp/survtrack-bench"))
     parser.add_argument("--memory-limit", default="4GB")
     parser.add_argument("--skip-grow", action="store_true", help="no +1 %% publish")
+    parser.add_argument("--statements", type=int, default=0, metavar="N",
+                        help="print the N costliest statements of the incremental publish")
     args = parser.parse_args()
     os.environ["SURVTRACK_BUILD_MEMORY"] = args.memory_limit  # config.publish_memory
     db = args.folder / f"bench-{args.contracts}.duckdb"
@@ -66,7 +69,10 @@ def main() -> None:
         with Warehouse(db) as wh:
             wh.execute("SET memory_limit = ?", [args.memory_limit])
             print(f"added {grow(wh, 0.01):,} contracts", flush=True)
-        step, step_cpu = measured("publish (+1 %, incremental)", lambda: publish_snapshot(db))
+        with Statements(args.statements) as statements:
+            step, step_cpu = measured("publish (+1 %, incremental)",
+                                      lambda: publish_snapshot(db))
+        statements.show()
         (snapshot_dir(db) / "current").unlink()  # the same warehouse, nothing to start from
         whole, whole_cpu = measured("publish (+1 %, full)", lambda: publish_snapshot(db))
         runs["+1 % contracts, incremental"] = step
@@ -91,6 +97,51 @@ def measured(label: str, publish) -> tuple[float, float]:
           f" {usage.peak / 2**30:5.2f} GiB   rows changed since a full copy {drift:,};"
           f" recomputed whole: {', '.join(again) or 'none'}", flush=True)
     return seconds, usage.cpu
+
+
+class Statements:
+    """While open (and `top` > 0), every new DuckDB connection's `execute` is timed (wall,
+    and CPU of the whole process, DuckDB's threads included: one statement runs at a time)."""
+
+    def __init__(self, top: int):
+        self.top, self.log, self.connect = top, [], duckdb.connect
+
+    def __enter__(self):
+        if self.top:
+            duckdb.connect = lambda *a, **k: _Timed(self.connect(*a, **k), self.log)
+        return self
+
+    def __exit__(self, *exc):
+        duckdb.connect = self.connect
+
+    def show(self) -> None:
+        if not self.log:
+            return
+        print(f"{len(self.log)} statements, cpu {sum(c for _, c, _ in self.log):.1f} s;"
+              f" the {self.top} costliest (wall s, cpu s):")
+        for wall, cpu, sql in sorted(self.log, key=lambda r: -r[1])[:self.top]:
+            print(f"{wall:7.1f} {cpu:7.1f}  {sql}")
+
+
+class _Timed:
+    def __init__(self, con, log: list):
+        self._con, self._log = con, log
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._con.close()
+
+    def execute(self, sql, *args):
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = self._con.execute(sql, *args)
+        self._log.append((time.perf_counter() - wall, time.process_time() - cpu,
+                          " ".join(str(sql).split())[:120]))
+        return self if result is self._con else result  # chained fetches stay on the proxy
 
 
 if __name__ == "__main__":
