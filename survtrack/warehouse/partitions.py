@@ -23,7 +23,6 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -31,7 +30,7 @@ import pyarrow.parquet as pq
 
 from . import suspicious
 from .protocol import Document, Rejected, RowBuffer
-from .schema import TABLES, arrow_schema
+from .schema import arrow_schema, fitted
 
 ORDER_BITS = 20  # documents a chunk may hold: far more than ingest.CHUNK
 # columns of the `documents` partition (the table's, less fetched_at: set when loaded)
@@ -122,16 +121,8 @@ def partition_schema(table: str) -> pa.Schema:
 def _arrow(table: str, rows: list[dict]) -> pa.Table:
     schema = partition_schema(table)
     return pa.Table.from_arrays(
-        [pa.array(_fitted(table, f.name, [r.get(f.name) for r in rows]), type=f.type)
+        [pa.array(fitted(table, f.name, [r.get(f.name) for r in rows]), type=f.type)
          for f in schema if f.name != "_row"] + [pa.array(range(len(rows)), pa.int64())],
         schema=schema)
 
 
-def _fitted(table: str, column: str, values: list) -> list:
-    """Decimals rounded to the column's scale, as DuckDB (and the store's upsert) does."""
-    typ = next((c.type for c in TABLES[table].columns if c.name == column), "")
-    if not typ.startswith("DECIMAL"):
-        return values
-    step = Decimal(1).scaleb(-int(typ.split(",")[1].rstrip(")")))
-    return [v.quantize(step, rounding=ROUND_HALF_EVEN) if isinstance(v, Decimal) else v
-            for v in values]

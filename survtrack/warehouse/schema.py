@@ -8,6 +8,8 @@ documentation cannot drift from the schema.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+from functools import cache
 
 MONEY = "DECIMAL(24,2)"
 # Contract statuses that never add to spending: cancelled or annulled (OCDS `cancelled`, an
@@ -597,3 +599,22 @@ def markdown() -> str:
         out += [f"| `{c.name}` | {c.type} | {c.doc} |" for c in t.columns]
         out.append("")
     return "\n".join(out)
+
+
+def fitted(table: str, column: str, values: list) -> list:
+    """A column's values, Decimals rounded to a DECIMAL column's scale (as DuckDB itself would
+    cast them); the other columns' values as they are (one check per column, not per value).
+    Shared by the store's upserts and the workers' Parquet partitions (which import no DuckDB)."""
+    scale = _scale(table, column)
+    if scale is None:
+        return values
+    step = Decimal(1).scaleb(-scale)
+    return [v.quantize(step, rounding=ROUND_HALF_EVEN)
+            if isinstance(v, Decimal) and v.as_tuple().exponent < -scale else v
+            for v in values]
+
+
+@cache
+def _scale(table: str, column: str) -> int | None:
+    typ = next((c.type for c in TABLES[table].columns if c.name == column), "")
+    return int(typ.split(",")[1].rstrip(")")) if typ.startswith("DECIMAL") else None

@@ -13,8 +13,6 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
-from functools import cache
 from pathlib import Path
 
 import duckdb
@@ -30,7 +28,7 @@ from .parsing import parse_alone
 from .parsing import reason as _reason
 from .protocol import EMITTED, RETRACT_BY, Document, LoadContext, Parser, Rejected, RowBuffer
 from .runs import RunsAndRejects, utcnow
-from .schema import TABLES, arrow_schema, ddl_statements, migrations
+from .schema import TABLES, arrow_schema, ddl_statements, fitted, migrations
 
 __all__ = ["Document", "LoadContext", "LoadResult", "Parser", "Rejected", "RowBuffer",
            "Warehouse", "parse_alone"]
@@ -498,7 +496,7 @@ class Warehouse(RunsAndRejects, DerivedTables):
             unique[k] = {c: new.get(c) if new.get(c) is not None else old.get(c)
                          for c in cols} if keep else new
         kept = list(unique.values())
-        columns = [_fitted([r.get(c) for r in kept], spec, c) for c in cols]
+        columns = [fitted(spec.name, c, [r.get(c) for r in kept]) for c in cols]
         conflict = upsert_conflict(table)
         if len(kept) <= SMALL_BATCH:
             # a statement costs ~2 ms; binding a few rows beats registering an Arrow table
@@ -545,24 +543,6 @@ def _bytes(setting: str) -> float:
 
 def _document_of(parsed) -> Document:
     return parsed if isinstance(parsed, Document) else parsed.document
-
-
-def _fitted(values: list, spec, column) -> list:
-    """A column's values, Decimals rounded to a DECIMAL column's scale (as DuckDB itself would
-    cast them); the other columns' values as they are (one check per column, not per value)."""
-    scale = _scale(spec.name, column)
-    if scale is None:
-        return values
-    step = Decimal(1).scaleb(-scale)
-    return [v.quantize(step, rounding=ROUND_HALF_EVEN)
-            if isinstance(v, Decimal) and v.as_tuple().exponent < -scale else v
-            for v in values]
-
-
-@cache
-def _scale(table: str, column: str) -> int | None:
-    typ = next(c.type for c in TABLES[table].columns if c.name == column)
-    return int(typ.split(",")[1].rstrip(")")) if typ.startswith("DECIMAL") else None
 
 
 def upsert_conflict(table: str) -> str:
