@@ -10,7 +10,10 @@ included, so a process pool is charged for every core it uses):
 - parser: survtrack's EIS parser alone on the same files (rows gathered, nothing written);
 - ingest: `ingest` into a fresh warehouse with each `--workers` value (documents/s wall time,
   CPU ratio to bare), after a warm-up ingest of 8 other documents into another warehouse, so
-  that the process's one-time imports are not charged to the first figure.
+  that the process's one-time imports are not charged to the first figure;
+- with `--zip K`: the same documents as EIS publishes them, in ZIP archives of K documents
+  each, against bare lxml reading the members out of the archives, then ingested with each
+  `--workers` value.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import re
 import shutil
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 from baseline import ratio
@@ -60,6 +64,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("n", nargs="?", type=int, default=3000)
     parser.add_argument("--workers", default="1,2", help="comma-separated pool sizes to ingest with (\"\": the parser only)")
+    parser.add_argument("--zip", type=int, default=0, metavar="K",
+                        help="also ingest the documents zipped K per archive")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-eis-scale-"))
     try:
@@ -93,20 +99,47 @@ def main() -> None:
         with Warehouse(tmp / "warm" / "w.duckdb") as wh:
             ingest(wh, eis, [tmp / "warm-in"], workers=1)
 
-        for workers in (int(w) for w in args.workers.split(",") if w):
-            folder = tmp / f"wh{workers}"
-            with Warehouse(folder / "w.duckdb") as wh:
-                c, t = cpu(), time.perf_counter()
-                counts = ingest(wh, eis, [tmp / "in"], workers=workers)
-                wall, used = time.perf_counter() - t, cpu() - c
-                contracts = wh.count("contracts")
-            print(f"ingest --workers {workers}: {dict(counts)}, {contracts:,} contracts;"
-                  f" {wall:.1f} s wall = {len(paths) / wall:,.0f} docs/s;"
-                  f" {used:.1f} s CPU = {used / bare:.1f}x bare lxml (goal <= 4x)")
-            ratio(f"EIS ingest --workers {workers}, CPU", used,
-                  "lxml fromstring of the same files", bare)
+        workers_list = [int(w) for w in args.workers.split(",") if w]
+        measure(eis, tmp / "in", "", len(paths), bare, workers_list, tmp)
+        if args.zip:
+            zips = zip_up(paths, tmp / "zipped", args.zip)
+            c = cpu()
+            for path in zips:
+                with zipfile.ZipFile(path) as zf:
+                    for info in zf.infolist():
+                        etree.fromstring(zf.read(info))
+            bare_zip = cpu() - c
+            print(f"bare lxml of the members of {len(zips)} zips: {bare_zip:.2f} s CPU")
+            measure(eis, tmp / "zipped", "zipped ", len(paths), bare_zip, workers_list, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def zip_up(paths: list[Path], folder: Path, per_zip: int) -> list[Path]:
+    folder.mkdir()
+    zips = []
+    for start in range(0, len(paths), per_zip):
+        zips.append(folder / f"contract_{start // per_zip:04d}.xml.zip")
+        with zipfile.ZipFile(zips[-1], "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in paths[start:start + per_zip]:
+                zf.write(path, path.name)
+    return zips
+
+
+def measure(eis, inbox: Path, what: str, n: int, bare: float, workers_list: list[int],
+            tmp: Path) -> None:
+    for workers in workers_list:
+        folder = tmp / f"wh-{what.strip() or 'files'}-{workers}"
+        with Warehouse(folder / "w.duckdb") as wh:
+            c, t = cpu(), time.perf_counter()
+            counts = ingest(wh, eis, [inbox], workers=workers)
+            wall, used = time.perf_counter() - t, cpu() - c
+            contracts = wh.count("contracts")
+        print(f"{what}ingest --workers {workers}: {dict(counts)}, {contracts:,} contracts;"
+              f" {wall:.1f} s wall = {n / wall:,.0f} docs/s;"
+              f" {used:.1f} s CPU = {used / bare:.1f}x bare lxml (goal <= 4x)")
+        ratio(f"EIS {what}ingest --workers {workers}, CPU", used,
+              f"lxml fromstring of the same {what or 'files'}".strip(), bare)
 
 
 if __name__ == "__main__":

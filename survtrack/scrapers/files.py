@@ -63,7 +63,8 @@ def iter_inputs(paths: list[Path], archive: Archive, source: str, extensions: tu
                 ) -> Iterator[Document | Problem | Ignored | Path]:
     """Every document under `paths`, archived. `defer_files`: a plain file (not a ZIP
     archive) comes as its checked Path, for a worker process to archive (`archive_file`).
-    `pack`: small files go into a segment of the archive (`archive_file`)."""
+    `pack`: small files and ZIP members go into a segment of the archive (`archive_file`,
+    `read_zip`); the caller commits the archive before the warehouse names them."""
     for path in paths:
         path = Path(path)
         if path.is_dir():
@@ -138,7 +139,7 @@ def _wanted(path: Path, extensions: tuple[str, ...]) -> bool:
 def _from_file(path: Path, archive: Archive, source: str, extensions,
                defer: bool = False, pack: bool = False) -> Iterator:
     if path.suffix.lower() == ".zip":
-        yield from read_zip(path, str(path), archive, source, extensions)
+        yield from read_zip(path, str(path), archive, source, extensions, pack=pack)
     elif defer:
         yield path
     else:
@@ -184,8 +185,16 @@ class _Capped:
     def __init__(self, raw, limit: int, budget: _Budget, why: str):
         self.raw, self.limit, self.budget, self.why = raw, limit, budget, why
         self.count = 0
+        self._back = b""
+
+    def unread(self, data: bytes) -> None:
+        """Give `data` (already counted) again to the next read."""
+        self._back = data + self._back
 
     def read(self, size: int = -1) -> bytes:
+        if self._back:
+            data, self._back = self._back, b""
+            return data
         data = self.raw.read(size if size and size > 0 else CHUNK)
         self.count += len(data)
         if self.count > self.limit:
@@ -209,8 +218,13 @@ class _Budget:
 
 
 def read_zip(path_or_file, origin: str, archive: Archive, source: str, extensions,
-             depth: int = 0, budget: _Budget | None = None) -> Iterator[Document | Problem]:
-    """Archive every wanted member of a ZIP archive, inner archives included, under the caps."""
+             depth: int = 0, budget: _Budget | None = None, pack: bool = False
+             ) -> Iterator[Document | Problem]:
+    """Archive every wanted member of a ZIP archive, inner archives included, under the caps.
+
+    `pack`: a small member (EIS publishes one zip of thousands of small XML documents per
+    region and day) is appended to the archive's segment and kept in memory for the parser,
+    instead of becoming a file of its own (archive.put_packed; the caller commits)."""
     budget = budget or _Budget()
     try:
         zf = zipfile.ZipFile(path_or_file)
@@ -246,9 +260,13 @@ def read_zip(path_or_file, origin: str, archive: Archive, source: str, extension
                                      f" ratio {MAX_RATIO}")
                     if nested:
                         yield from _inner(stream, member, archive, source, extensions, depth,
-                                          budget)
+                                          budget, pack)
                         continue
-                    sha, size = archive.put_stream(stream)
+                    data = _small(stream) if pack and info.file_size <= SMALL_FILE else None
+                    if data is not None:
+                        sha, size = archive.put_packed(data)
+                    else:
+                        sha, size = archive.put_stream(stream)
             except CapExceeded as exc:
                 yield Problem(member, str(exc), "zip member size")
                 if "in all" in str(exc):
@@ -257,18 +275,31 @@ def read_zip(path_or_file, origin: str, archive: Archive, source: str, extension
             except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
                 yield Problem(member, f"cannot extract: {exc}", "zip member")
                 continue
-            yield Document(sha, source, member, archive.path(sha), size, _media_type(name))
+            yield Document(sha, source, member, archive.path(sha), size, _media_type(name),
+                           data=data)
+
+
+def _small(stream: _Capped) -> bytes | None:
+    """A member's bytes if it is as small as its header says, else None with the stream
+    left at its start (a member whose header lied is streamed into a file of its own)."""
+    data = stream.read(SMALL_FILE + 1)
+    while len(data) <= SMALL_FILE and (more := stream.read(SMALL_FILE + 1 - len(data))):
+        data += more
+    if len(data) <= SMALL_FILE:
+        return data
+    stream.unread(data)
+    return None
 
 
 def _inner(stream: _Capped, member: str, archive: Archive, source: str, extensions,
-           depth: int, budget: _Budget) -> Iterator[Document | Problem]:
+           depth: int, budget: _Budget, pack: bool = False) -> Iterator[Document | Problem]:
     """An inner archive: spooled (capped) to a temporary file beside the archive, then read."""
     archive.root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryFile(dir=archive.root, prefix=".inner-") as spool:
         while chunk := stream.read(CHUNK):
             spool.write(chunk)
         spool.seek(0)
-        yield from read_zip(spool, member, archive, source, extensions, depth + 1, budget)
+        yield from read_zip(spool, member, archive, source, extensions, depth + 1, budget, pack)
 
 
 def _media_type(name: str) -> str | None:

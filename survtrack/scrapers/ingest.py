@@ -240,6 +240,7 @@ def _parallel(wh: Warehouse, source: Source, tasks: Iterator, run_id: str, repor
     with _executor(engine, workers, scheduler) as submit:
         inflight: deque = deque()
         for chunk in _chunks(tasks, CHUNK):
+            wh.archive.commit()  # ZIP members packed here: readable by the workers
             inflight.append(submit(parse_files, source.name, root, chunk))
             if len(inflight) >= workers * IN_FLIGHT:
                 take(inflight.popleft().result())

@@ -64,6 +64,7 @@ def run_staged(wh, source, tasks, run_id: str, report, problem, workers: int, en
     with pool._executor(engine, workers, scheduler) as submit:
         inflight: deque = deque()
         for number, chunk in enumerate(pool._chunks(tasks, pool.STAGED_CHUNK)):
+            wh.archive.commit()  # ZIP members packed here: readable by the workers
             inflight.append(submit(stage_files, source.name, root, str(folder), number, chunk))
             if len(inflight) >= workers * pool.IN_FLIGHT:
                 take(inflight.popleft().result())
