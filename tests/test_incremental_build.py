@@ -57,7 +57,7 @@ def test_incremental_build_equals_one_build(halves, tmp_path):
         load(wh, halves[1])
         second = run_build(wh)
         incremental = table_contents(wh, WHEN)
-        again = run_build(wh, ["competition", "threads", "flags"])
+        again = run_build(wh, ["money", "competition", "threads", "flags"])
     with Warehouse(tmp_path / "once" / "w.duckdb") as wh:
         load(wh, halves[0])
         load(wh, halves[1])
@@ -67,12 +67,13 @@ def test_incremental_build_equals_one_build(halves, tmp_path):
     # the second build recomputed the contracts the second half touched, not every one
     assert 0 < second["competition"]["changed"] < total
     assert 0 < second["flags"]["changed"] < total
+    assert 0 < second["money"]["changed"] < once["money"]["contracts"]
     for table in ("competition", "threads", "flags", "build_inputs"):
         assert incremental[table] == expected[table], table
     assert incremental == expected
     # nothing new: nothing recomputed
     assert again["competition"]["changed"] == again["threads"]["changed"] == 0
-    assert again["flags"]["changed"] == 0
+    assert again["flags"]["changed"] == again["money"]["changed"] == 0
 
 
 def test_full_build_recomputes_every_contract_to_the_same_rows(halves, tmp_path):

