@@ -244,7 +244,10 @@ CUBES = {**{name: GROUPED[name].sql() for name in _FIRST},
 
 def parties_sql(facts: str, keys: str = "") -> str:
     """Every vendor and buyer once with its contract count and every name merged into it;
-    with `keys` (a SQL relation of one column, `key`) those parties alone."""
+    with `keys` (a SQL relation of one column, `key`) those parties alone. A party's names are
+    those of the organizations it is (org_id) or that resolve to it (entity_id): one equi-join
+    with both keys (a join ON either of them was a nested loop over parties x organizations:
+    4 CPU s at 1 M contracts, 0.3-0.5 this way)."""
     only = {role: f" WHERE {role}_key IN (SELECT key FROM {keys})" if keys else ""
             for role in ("vendor", "buyer")}
     return f"""
@@ -254,7 +257,9 @@ def parties_sql(facts: str, keys: str = "") -> str:
                    SELECT 'buyer', buyer_key, any_value(buyer_name), count(*)
                    FROM {facts}{only['buyer']} GROUP BY buyer_key)
         SELECT p.*, coalesce(string_agg(DISTINCT o.name, ' | ' ORDER BY o.name), '') AS names
-        FROM p LEFT JOIN organizations o ON o.entity_id = p.key OR o.org_id = p.key
+        FROM p LEFT JOIN (SELECT entity_id AS key, name FROM organizations
+                          WHERE entity_id IS NOT NULL
+                          UNION SELECT org_id, name FROM organizations) o ON o.key = p.key
         GROUP BY ALL"""
 
 
