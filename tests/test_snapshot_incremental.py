@@ -1,5 +1,6 @@
 """A snapshot published row by row after a change holds what a full publish of the same
-warehouse holds, table by table and row for row, and `contract_facts` in the same order.
+warehouse holds, table by table and row for row, and the grid and the API page `contract_facts`
+in the same order (the incremental one stored in order but for an appended tail).
 
 Real documents of every source (../shared/data): half of each source's documents loaded,
 built and published; then the other half (new contracts, later versions of contracts already
@@ -17,8 +18,10 @@ import shutil
 import duckdb
 import pytest
 
-from survtrack.analysis import facts, facts_update, search
+from survtrack.analysis import facts, facts_update, search, spending
 from survtrack.analysis.build import run_build
+from survtrack.analysis.spending import Filters
+from survtrack.api import queries
 from survtrack.warehouse import snapshot
 from survtrack.warehouse.store import Warehouse
 from tests.test_incremental_build import halves  # noqa: F401 (a fixture)
@@ -66,7 +69,7 @@ def _compare(incremental, full) -> None:
     names = [r[0] for r in ful.execute(tables).fetchall()]
     assert [r[0] for r in inc.execute(tables).fetchall()] == names
     for name in names:
-        if name == "snapshot_publish":
+        if name in ("snapshot_publish", "contract_facts_tail"):  # the latter: _grid_order
             continue
         columns = ful.execute(f"DESCRIBE {name}").fetchall()
         assert inc.execute(f"DESCRIBE {name}").fetchall() == columns, name
@@ -75,18 +78,61 @@ def _compare(incremental, full) -> None:
         assert len(mine) == len(theirs), name
         for row, expected in zip(mine, theirs):
             assert _same(row, expected), (name, row, expected)
-    # the grid pages contract_facts in its stored order, and search rows by their number
-    for name, column in (("contract_facts", "contract_id"), ("search_index", "doc")):
-        order = f"SELECT {column} FROM {name} ORDER BY rowid"
-        assert inc.execute(order).fetchall() == ful.execute(order).fetchall(), name
+    # search rows are read by their number
+    order = "SELECT doc FROM search_index ORDER BY rowid"
+    assert inc.execute(order).fetchall() == ful.execute(order).fetchall()
     inc.close()
     ful.close()
+    _grid_order(incremental, full)
 
 
-def test_incremental_publish_equals_a_full_publish(halves, tmp_path, monkeypatch):  # noqa: F811
+def _grid_order(incremental, full) -> None:
+    """The grid's and the API's pages in the default order are those of the full publish
+    (contract_facts stored in that order, the incremental one's tail merged in), whole, cut
+    at an offset and filtered; the tail names distinct contracts of contract_facts, none
+    after a full publish."""
+    def pages(path) -> list:
+        with duckdb.connect(str(path), read_only=True) as con:
+            ids = [con.execute("SELECT list(contract_id ORDER BY rowid) FROM contract_facts")
+                   .fetchone()[0]]
+            for f in (Filters(surveillance_only=False), Filters(source="eis"), Filters()):
+                for offset, limit in ((0, 10_000), (0, 1), (3, 5), (17, 40)):
+                    ids.append(list(spending.contracts(con, f, offset=offset, limit=limit)
+                                    ["contract_id"]))
+                walked, after = [], None
+                while True:
+                    rows, after = queries.contracts_page(con, f, after=after, size=7)
+                    walked += [row["contract_id"] for row in rows]
+                    if after is None:
+                        break
+                ids.append(walked)
+            tail = con.execute("SELECT count(*), count(DISTINCT contract_id), count(f.contract_id)"
+                               " FROM contract_facts_tail t LEFT JOIN contract_facts f"
+                               " USING (contract_id)").fetchone()
+            return ids, tail
+    (stored, *mine), tail = pages(incremental)
+    (in_order, *theirs), none = pages(full)
+    assert none == (0, 0, 0) and tail[0] == tail[1] == tail[2]
+    assert in_order == theirs[0] and len(in_order) > 40
+    assert mine == theirs
+    if tail[0]:  # the tail: the table's last rows, appended after the sorted body
+        assert set(stored[-tail[0]:]) == set(_tail(incremental))
+
+
+def _tail(path) -> list:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return [r[0] for r in con.execute("SELECT contract_id FROM contract_facts_tail").fetchall()]
+
+
+# contract_facts: rewritten in order when its tail grows past the share (the second half
+# doubles the contracts), or appended to by every publish
+@pytest.mark.parametrize("tail_share", [facts_update.TAIL_SHARE, 10.0])
+def test_incremental_publish_equals_a_full_publish(halves, tmp_path, monkeypatch,  # noqa: F811
+                                                   tail_share):
     # the second half doubles the contracts: row by row all the same, to compare it
     monkeypatch.setattr(snapshot, "FULL_SHARE", 10.0)
     monkeypatch.setattr(facts_update, "FULL_SHARE", 10.0)
+    monkeypatch.setattr(facts_update, "TAIL_SHARE", tail_share)
     db = tmp_path / "survtrack.duckdb"
     with Warehouse(db) as wh:
         load_half(wh, halves[0])
@@ -98,6 +144,7 @@ def test_incremental_publish_equals_a_full_publish(halves, tmp_path, monkeypatch
         second = facts.publish_snapshot(db, wh.con)
         assert second != first and _drift(second) > 0
         assert _recomputed(second) == set(search.TABLES) - set(facts_update.REMADE)  # the rest row by row
+        assert bool(_tail(second)) == (tail_share > 1)
         _compare(second, _full(wh, tmp_path, 1))
         with duckdb.connect(str(first), read_only=True) as old:  # readers' copy untouched
             assert old.execute("SELECT count(*) FROM contracts").fetchone()[0] < \
@@ -130,6 +177,7 @@ def test_incremental_publish_equals_a_full_publish(halves, tmp_path, monkeypatch
         third = facts.publish_snapshot(db, wh.con)
         assert _drift(third) > _drift(second) \
             and _recomputed(third) == set(search.TABLES) - set(facts_update.REMADE)
+        assert len(_tail(third)) >= len(_tail(second))
         _compare(third, _full(wh, tmp_path, 2))
 
         # something no derived table reads: the derived tables are kept as they are

@@ -273,10 +273,15 @@ CUBES["parties"] = parties_sql("contract_facts")
 CUBES_VERSION = 3  # 3: facts_by_* name their contract
 
 
-# newest first: contract_facts is stored in this order, so the grid pages it without sorting
+# newest first: contract_facts is stored in this order, so the grid pages it without sorting,
+# except for a tail: a row-by-row publish (facts_update.py) appends the changed contracts'
+# facts after the sorted body instead of rewriting the table, `contract_facts_tail` names them
+# (empty after a full publish) and the grid merges them in (spending.default_order_sql)
 DEFAULT_ORDER = "year DESC NULLS LAST, signed_on DESC NULLS LAST, contract_id"
+TAIL_SQL = "SELECT contract_id FROM contract_facts WHERE false"
 # the snapshot's derived tables, in the order they are made (the cubes read contract_facts)
 DERIVED = {"contract_facts": f"{FACTS_SQL} ORDER BY {DEFAULT_ORDER}",
+           "contract_facts_tail": TAIL_SQL,
            **{name: sql if name.startswith("facts_by_") else f"{sql} ORDER BY 1"
               for name, sql in CUBES.items()},
            # the search box's index: every party and contract by every name it is known by

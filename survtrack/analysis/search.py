@@ -9,7 +9,8 @@ The build's snapshot carries a normalised token table in DuckDB:
   spelling, subject and identifier it is known by, lower-cased and cut into words at anything
   that is not a letter or a digit. A vendor's or buyer's words also hold each of its names
   run together ("N-Tech.Lab Ltd" -> "ntechlabltd").
-- `search_words`: every distinct word once, with its `token`: the word folded to one spelling
+- `search_words`: every distinct word once (with its number of `uses`), with its `token`: the
+  word folded to one spelling
   skeleton by the rules entity resolution uses (analysis/data/transliteration.csv: Cyrillic
   to Latin, then the fold rows; accents dropped, doubled letters merged). The folding is SQL
   generated from that data file, so words and queries are folded by the very same
@@ -136,9 +137,12 @@ def index_sql() -> str:
 _WORDS = """SELECT doc, word
             FROM (SELECT doc, unnest(string_split(words, ' ')) AS word FROM search_index)
             WHERE word <> ''"""
-# (a filter on `token` here would have DuckDB fold every word of every row: 50x slower)
+# (a filter on `token` here would have DuckDB fold every word of every row: 50x slower);
+# `uses`: the word's occurrences in the index, so that a publish changing a few rows adds and
+# takes away theirs and drops the words no row has any more (facts_update._words)
 WORDS_SQL = f"""
-    SELECT word, {token_sql('word')} AS token FROM (SELECT DISTINCT word FROM ({_WORDS}))"""
+    SELECT word, {token_sql('word')} AS token, uses
+    FROM (SELECT word, count(*) AS uses FROM ({_WORDS}) GROUP BY word)"""
 TERMS_SQL = """
     SELECT token, (row_number() OVER (ORDER BY token) - 1)::INTEGER AS term
     FROM (SELECT DISTINCT token FROM search_words WHERE token <> '') ORDER BY token"""

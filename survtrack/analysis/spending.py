@@ -539,7 +539,37 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-# newest first; contract_facts is stored in this order, so the grid's default pages need no sort
+# newest first; contract_facts is stored in this order (but for a tail a row-by-row publish
+# appended: default_order_sql), so the grid's default pages need no sort
+
+
+def _tail_start(con) -> int | None:
+    """The row id where contract_facts' tail begins (the rows a row-by-row publish appended
+    after the sorted body: facts_update._facts), None when it has none. The tail's rows are
+    the table's last ones, as many as contract_facts_tail names."""
+    def start():
+        if "contract_facts_tail" not in _tables(con):
+            return None
+        n = con.execute("SELECT count(*) FROM contract_facts_tail").fetchone()[0]
+        return con.execute("SELECT min(rowid) FROM (SELECT rowid FROM contract_facts"
+                           " ORDER BY rowid DESC LIMIT ?)", [n]).fetchone()[0] if n else None
+    return _per_snapshot(con, "contract_facts tail", start)
+
+
+def default_order_sql(con, columns: str, where_sql: str, n: int) -> tuple[str, int]:
+    """(SQL, how many times it reads `where_sql`'s parameters): at least the first `n` rows
+    of contract_facts behind `where_sql` in DEFAULT_ORDER, as `columns` (which must hold the
+    order's columns), unordered; order them and cut the page from them. Without a tail, the
+    first `n` in the stored order; with one, the sorted body's first `n` in its stored order
+    and the tail's first `n` sorted (a top-N over the tail alone)."""
+    start = _tail_start(con)
+    if start is None:
+        return f"SELECT {columns} FROM contract_facts WHERE {where_sql} LIMIT {int(n)}", 1
+    return f"""(SELECT {columns} FROM contract_facts WHERE ({where_sql}) AND rowid < {start}
+                LIMIT {int(n)})
+               UNION ALL
+               (SELECT {columns} FROM contract_facts WHERE ({where_sql}) AND rowid >= {start}
+                ORDER BY {DEFAULT_ORDER} LIMIT {int(n)})""", 2
 
 
 def _order(sort: Sequence[Sort] | None, stored_in_order: bool,
@@ -570,9 +600,15 @@ def contracts(con, f: Filters, *, offset: int = 0, limit: int = 100,
                            f" {_order(sort, False)} LIMIT ? OFFSET ?", [*params, *page]).df()
     # Sort only the row ids (a snapshot never changes, so rowid is a stable tie-break), then
     # read the wide columns of the page's rows alone.
-    rowids = [r[0] for r in con.execute(
-        f"SELECT rowid FROM contract_facts WHERE {sql} {_order(sort, True, 'rowid')}"
-        " LIMIT ? OFFSET ?", [*params, *page]).fetchall()]
+    order = _order(sort, True, "rowid")
+    if order or _tail_start(con) is None:
+        query = f"SELECT rowid FROM contract_facts WHERE {sql} {order} LIMIT ? OFFSET ?"
+    else:  # the default order, a tail appended: each part's first offset + limit, merged
+        rows, reads = default_order_sql(con, "rowid AS r, year, signed_on, contract_id", sql,
+                                        page[0] + page[1])
+        query = f"SELECT r FROM ({rows}) ORDER BY {DEFAULT_ORDER} LIMIT ? OFFSET ?"
+        params = params * reads
+    rowids = [r[0] for r in con.execute(query, [*params, *page]).fetchall()]
     return con.execute(
         f"""SELECT {PAGE_COLUMNS} FROM contract_facts
             WHERE rowid IN (SELECT unnest(?::BIGINT[]))

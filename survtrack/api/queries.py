@@ -90,11 +90,22 @@ def contracts_page(con, f: Filters, *, text: str | None = None, after: str | Non
         where += f" AND {AFTER}"
         params += [year, year, signed, signed, cid]
     facts = spending._facts(con)
-    # contract_facts is stored in this order (facts.DEFAULT_ORDER): read in it, a page stops
-    # after its rows instead of sorting every contract behind the filters
-    order = "" if facts == "contract_facts" else f"ORDER BY {ORDER}"
-    cur = con.execute(f"SELECT {', '.join(CONTRACT_FIELDS)} FROM {facts} WHERE {where}"
-                      f" {order} LIMIT ?", [*params, size + 1])
+    columns = ', '.join(CONTRACT_FIELDS)
+    if facts == "contract_facts" and spending._tail_start(con) is None:
+        # stored in this order (facts.DEFAULT_ORDER): read in it, a page stops after its rows
+        # instead of sorting every contract behind the filters
+        cur = con.execute(f"SELECT {columns} FROM contract_facts WHERE {where} LIMIT ?",
+                          [*params, size + 1])
+    elif facts == "contract_facts":  # and a tail: the page's row ids merged, then their rows
+        rows, reads = spending.default_order_sql(
+            con, "rowid AS r, year, signed_on, contract_id", where, size + 1)
+        ids = [r[0] for r in con.execute(f"SELECT r FROM ({rows}) ORDER BY {ORDER} LIMIT ?",
+                                         [*params * reads, size + 1]).fetchall()]
+        cur = con.execute(f"SELECT {columns} FROM contract_facts"
+                          f" WHERE rowid IN (SELECT unnest(?::BIGINT[])) ORDER BY {ORDER}", [ids])
+    else:
+        cur = con.execute(f"SELECT {columns} FROM {facts} WHERE {where} ORDER BY {ORDER}"
+                          " LIMIT ?", [*params, size + 1])
     rows = _rows(cur)
     more = len(rows) > size
     rows = rows[:size]
