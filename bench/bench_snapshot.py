@@ -8,7 +8,8 @@ publisher's own connections within --memory-limit, as SURVTRACK_BUILD_MEMORY set
 publish, one with nothing changed, and one after 1 % more contracts (bench_flags.grow), which
 starts from the current snapshot and updates it row by row (facts_update.py); then, for the
 same warehouse, a full publish (no current snapshot to start from) and the ratio of the two;
-with --statements N, the N statements of the incremental publish that took the most CPU.
+with --statements N, the N statements of the first full publish and of the incremental one
+that took the most CPU.
 The bare baseline beside them: copying `contracts` into a file of its own (CREATE TABLE AS),
 the least a publish that copies the contracts costs. Each with its CPU seconds (DuckDB's
 threads included) and this process's peak resident memory.
@@ -53,7 +54,8 @@ def main() -> None:
     parser.add_argument("--memory-limit", default="4GB")
     parser.add_argument("--skip-grow", action="store_true", help="no +1 %% publish")
     parser.add_argument("--statements", type=int, default=0, metavar="N",
-                        help="print the N costliest statements of the incremental publish")
+                        help="print the N costliest statements of the first full publish"
+                             " and of the incremental one")
     args = parser.parse_args()
     os.environ["SURVTRACK_BUILD_MEMORY"] = args.memory_limit  # config.publish_memory
     db = args.folder / f"bench-{args.contracts}.duckdb"
@@ -62,7 +64,9 @@ def main() -> None:
         generate(db, args.contracts)
     add_competition(db)
     base = timed("baseline: copy contracts", lambda: copy_contracts(db, args.memory_limit))
-    full = timed("publish (full)", lambda: {"path": publish_snapshot(db).name})
+    with Statements(args.statements) as statements:
+        full = timed("publish (full)", lambda: {"path": publish_snapshot(db).name})
+    statements.show("full publish")
     same = timed("publish (nothing changed)", lambda: {"path": publish_snapshot(db).name})
     runs = {"full": full, "nothing changed": same}
     if not args.skip_grow:
@@ -72,7 +76,7 @@ def main() -> None:
         with Statements(args.statements) as statements:
             step, step_cpu = measured("publish (+1 %, incremental)",
                                       lambda: publish_snapshot(db))
-        statements.show()
+        statements.show("incremental publish")
         (snapshot_dir(db) / "current").unlink()  # the same warehouse, nothing to start from
         whole, whole_cpu = measured("publish (+1 %, full)", lambda: publish_snapshot(db))
         runs["+1 % contracts, incremental"] = step
@@ -114,10 +118,10 @@ class Statements:
     def __exit__(self, *exc):
         duckdb.connect = self.connect
 
-    def show(self) -> None:
+    def show(self, label: str) -> None:
         if not self.log:
             return
-        print(f"{len(self.log)} statements, cpu {sum(c for _, c, _ in self.log):.1f} s;"
+        print(f"{label}: {len(self.log)} statements, cpu {sum(c for _, c, _ in self.log):.1f} s;"
               f" the {self.top} costliest (wall s, cpu s):")
         for wall, cpu, sql in sorted(self.log, key=lambda r: -r[1])[:self.top]:
             print(f"{wall:7.1f} {cpu:7.1f}  {sql}")
