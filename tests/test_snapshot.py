@@ -57,6 +57,34 @@ def test_old_snapshots_pruned_and_pointer_atomic(warehouse):
     assert not list(folder.glob(".*"))  # no partial files or stray pointers left
 
 
+def test_a_killed_publishs_files_are_removed_by_the_next(warehouse):
+    """A publish killed halfway leaves its partial file, WAL and spill folder (as big as a
+    snapshot); the next publish removes them, and not those of a publish still running
+    here or on another machine sharing the folder."""
+    from survtrack.warehouse import snapshot
+
+    _changed(warehouse, 0)
+    publish_snapshot(warehouse.path, warehouse.con)
+    folder = snapshot_dir(warehouse.path)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead = int(gone.stdout)  # a process that has ended
+    killed = folder / f".20261202T101010000000Z-{snapshot._HOST}-{dead}.partial.duckdb"
+    running = folder / f".20261202T101011000000Z-{snapshot._HOST}-{os.getpid()}.partial.duckdb"
+    elsewhere = folder / f".20261202T101012000000Z-other-host-{dead}.partial.duckdb"
+    for path in (killed, running, elsewhere):
+        path.write_bytes(b"half a snapshot")
+        (folder / (path.name + ".wal")).write_bytes(b"wal")
+        (folder / (path.name + ".tmp")).mkdir()
+        (folder / (path.name + ".tmp") / "spill.bin").write_bytes(b"spilled")
+    _changed(warehouse, 1)
+    publish_snapshot(warehouse.path, warehouse.con)
+    assert not any(p.name.startswith(killed.name) for p in folder.iterdir())
+    for path in (running, elsewhere):
+        assert path.exists() and (folder / (path.name + ".wal")).exists()
+        assert (folder / (path.name + ".tmp") / "spill.bin").exists()
+
+
 def test_snapshot_holds_the_readers_tables_without_constraints(warehouse, load, shared):
     load("eis", shared / "eis")
     warehouse.con.execute("INSERT INTO build_inputs (contract_id, step, inputs)"

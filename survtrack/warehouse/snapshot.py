@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
@@ -77,7 +79,8 @@ def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection 
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     final = folder / f"{stamp}.duckdb"
-    tmp = folder / f".{stamp}.partial.duckdb"
+    tmp = folder / f".{stamp}-{_HOST}-{os.getpid()}.partial.duckdb"
+    _remove_abandoned(folder)
     version = _version(derived)
     try:
         with _source(db_path, con, lock_wait, tmp) as (link, source):
@@ -309,8 +312,38 @@ def _contents(path: Path) -> tuple[str, dict, int] | None:
 
 
 def _remove(path: Path) -> None:
+    """A database file, its WAL and its spill folder."""
     path.unlink(missing_ok=True)
     Path(str(path) + ".wal").unlink(missing_ok=True)
+    shutil.rmtree(str(path) + ".tmp", ignore_errors=True)
+
+
+# A publish writes `.<stamp>-<host>-<pid>.partial.duckdb` (with its .wal and .tmp spill
+# folder) and renames it when done; a killed one leaves them, as big as a snapshot. The next
+# publish removes those whose process is gone: on this host only (a snapshot folder on a
+# shared filesystem may hold another machine's publish in progress).
+_HOST = re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname())
+_PARTIAL = re.compile(r"^\.\d{8}T\d+Z-(?P<host>.+)-(?P<pid>\d+)\.partial\.duckdb$")
+
+
+def _remove_abandoned(folder: Path) -> list[Path]:
+    removed = []
+    for path in folder.glob(".*.partial.duckdb"):
+        found = _PARTIAL.match(path.name)
+        if found and found["host"] == _HOST and not _alive(int(found["pid"])):
+            _remove(path)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _connect(path: Path) -> duckdb.DuckDBPyConnection:
