@@ -114,7 +114,8 @@ class Archive:
         """`put_bytes` appending to this process's segment instead of creating a file; the
         document is readable here at once, and by other processes after `commit`."""
         sha = hashlib.sha256(data).hexdigest()
-        if not self.path(sha).exists():
+        # os.path on the string: pathlib's joins and exists() cost ~10 us a document here
+        if not os.path.exists(os.path.join(self.root, sha[:2], sha)):
             with self.writing(self.root):  # the archive is named, as by put_bytes
                 self.packed.append(sha, data)
         return sha, len(data)
