@@ -45,10 +45,12 @@ WHOLE_DOCUMENT = 4 << 20
 def parse(ctx: LoadContext) -> None:
     size = ctx.document.size
     if size <= WHOLE_DOCUMENT:
-        with ctx.document.open() as fh:
-            # as much as the file should hold, and one byte more to see it did not grow:
-            # asking for WHOLE_DOCUMENT bytes would allocate (and give back) 4 MB per document
-            data = fh.read(size + 1)
+        data = ctx.document.data  # the bytes an ingest read to archive them, if it kept them
+        if data is None:
+            with ctx.document.open() as fh:
+                # as much as the file should hold, and one byte more to see it did not grow:
+                # asking for WHOLE_DOCUMENT bytes would allocate (and give back) 4 MB each time
+                data = fh.read(size + 1)
         if len(data) <= size:
             return _parse_whole(ctx, parse_bytes(data, blank_text=False))
     _parse_streaming(ctx)
