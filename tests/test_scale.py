@@ -75,6 +75,17 @@ def test_process_pool_equals_serial_and_reloads_as_a_no_op(inputs, serial, tmp_p
         assert tables(wh) == expected
 
 
+def test_documents_loaded_one_at_a_time_equal_the_batches(inputs, serial, tmp_path):
+    """A batch is written by rules.py's SQL (store_parsed); a document loaded on its own
+    (Warehouse.load: a big document, each document of a failed batch, `--force`) by the
+    store's per-document upserts. Both give the same tables, row for row."""
+    counts, expected = serial
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        alone = ingest(wh, scrapers.get("eis"), inputs, workers=1, force=True)
+        assert alone["loaded"] == counts["loaded"] + counts["skipped"]  # the same bytes again
+        assert tables(wh) == expected
+
+
 def test_dask_local_cluster_equals_serial(inputs, serial, tmp_path):
     pytest.importorskip("distributed")
     counts, expected = serial

@@ -56,6 +56,21 @@ def write_chunk(folder: Path, chunk: int, parsed: list[RowBuffer | Rejected]) ->
         return {}
     ids = "\n".join([str(chunk)] + [p.document.document_id for p in parsed])
     name = hashlib.sha256(ids.encode()).hexdigest()[:24]
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for table, data in chunk_tables(chunk, parsed).items():
+        target = folder / f"{table}-{name}.parquet"
+        partial = folder / f".{target.name}.{uuid.uuid4().hex}.partial"
+        pq.write_table(data, partial)
+        os.replace(partial, target)
+        written[table] = str(target)
+    return written
+
+
+def chunk_tables(chunk: int, parsed: list[RowBuffer | Rejected]) -> dict[str, pa.Table]:
+    """The partitions of a chunk of parsed documents as Arrow tables ({table: rows}): what a
+    worker writes to Parquet, and what the store loads from memory (store_parsed, chunk 0).
+    Marks the parsed rows in place (they are the chunk's own)."""
     tables: dict[str, list[dict]] = defaultdict(list)
     now = datetime.now(UTC).replace(tzinfo=None)
     for position, outcome in enumerate(parsed):
@@ -80,15 +95,7 @@ def write_chunk(folder: Path, chunk: int, parsed: list[RowBuffer | Rejected]) ->
             tables[table].extend(rows)
         flagged = suspicious.flags(outcome.rows, doc.document_id, doc.source, now)
         tables["warnings"].extend({**w, **mark} for w in flagged)
-    folder.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for table, rows in tables.items():
-        target = folder / f"{table}-{name}.parquet"
-        partial = folder / f".{target.name}.{uuid.uuid4().hex}.partial"
-        pq.write_table(_arrow(table, rows), partial)
-        os.replace(partial, target)
-        written[table] = str(target)
-    return written
+    return {table: _arrow(table, rows) for table, rows in tables.items() if rows}
 
 
 def reject_row(doc, reason: str, field: str | None) -> dict:
@@ -119,10 +126,15 @@ def partition_schema(table: str) -> pa.Schema:
 
 
 def _arrow(table: str, rows: list[dict]) -> pa.Table:
+    """The rows as a partition (pyarrow converts the list of dicts itself: several times
+    faster than a list per column); a Decimal finer than its column's scale is rounded first
+    (schema.fitted), as the table's type would, when pyarrow refuses to lose the digits."""
     schema = partition_schema(table)
-    return pa.Table.from_arrays(
-        [pa.array(fitted(table, f.name, [r.get(f.name) for r in rows]), type=f.type)
-         for f in schema if f.name != "_row"] + [pa.array(range(len(rows)), pa.int64())],
-        schema=schema)
-
-
+    given = pa.schema([f for f in schema if f.name != "_row"])
+    try:
+        data = pa.Table.from_pylist(rows, schema=given)
+    except pa.ArrowInvalid:
+        data = pa.Table.from_arrays(
+            [pa.array(fitted(table, f.name, [r.get(f.name) for r in rows]), type=f.type)
+             for f in given], schema=given)
+    return data.append_column(schema.field("_row"), pa.array(range(len(rows)), pa.int64()))

@@ -20,13 +20,15 @@ import pyarrow as pa
 
 from survtrack import config
 
-from . import faults, suspicious
+from . import faults, rules, suspicious
 from .archive import Archive
 from .derived import DerivedTables
 from .faults import StorageFault
 from .parsing import parse_alone
 from .parsing import reason as _reason
+from .partitions import chunk_tables
 from .protocol import EMITTED, RETRACT_BY, Document, LoadContext, Parser, Rejected, RowBuffer
+from .rules import KEEP_KNOWN, upsert_conflict
 from .runs import RunsAndRejects, utcnow
 from .schema import TABLES, arrow_schema, ddl_statements, fitted, migrations
 
@@ -45,8 +47,6 @@ class LoadResult:
 
 WAL_CHECKPOINT = 16 * 1024**2  # DuckDB's own wal_autocheckpoint default
 SMALL_BATCH = 20  # rows up to which an upsert binds values instead of an Arrow batch
-# Tables describing things (not versions of them): a NULL in a new row keeps the known value.
-KEEP_KNOWN = {"organizations"}
 ORDER = EMITTED
 
 
@@ -321,52 +321,40 @@ class Warehouse(RunsAndRejects, DerivedTables):
         """Write documents parsed elsewhere (here, or in worker processes: `parse_alone`'s
         results) in one transaction; a document already loaded is skipped.
 
-        If writing the batch fails, each document is loaded again on its own and fails or
-        loads by itself. Returns one result per entry, in order.
+        The batch's rows become Arrow tables (partitions.chunk_tables, as a Dask worker's
+        partitions) and are written by rules.py's SQL, a few statements per table for the
+        whole batch. If writing the batch fails, each document is loaded again on its own and
+        fails or loads by itself. Returns one result per entry, in order.
         """
         docs = [_document_of(p) for p in parsed]
         known = self.loaded_ids([d.document_id for d in docs])
         results: dict[str, LoadResult] = {}
-        fresh: list[RowBuffer] = []
+        fresh: list[RowBuffer | Rejected] = []
         repeated: set[int] = set()  # the same bytes twice in one batch: the second is skipped
         for i, (doc, outcome) in enumerate(zip(docs, parsed, strict=True)):
             if doc.document_id in results:
                 repeated.add(i)
             elif doc.document_id in known or isinstance(outcome, Document):
                 results[doc.document_id] = LoadResult("skipped", doc.document_id)
-            elif isinstance(outcome, Rejected):
-                results[doc.document_id] = self._reject_document(
-                    doc, outcome.reason, outcome.field, run_id, getattr(outcome, "kind", None))
             else:
                 results[doc.document_id] = LoadResult(
+                    "rejected", doc.document_id, getattr(outcome, "kind", None),
+                    outcome.reason) if isinstance(outcome, Rejected) else LoadResult(
                     "loaded" if outcome.contract_bearing else "not_contract_bearing",
                     doc.document_id, outcome.kind, outcome.detail)
                 fresh.append(outcome)
         if fresh:
-            batch = RowBuffer(fresh[0].document)
-            for ctx in fresh:
-                document_id = ctx.document.document_id
-                for table, rows in ctx.rows.items():
-                    for row in rows:  # the parsed rows are this batch's own: marked in place
-                        if table == "contracts":
-                            row.setdefault("document_id", document_id)
-                        row["_doc"] = document_id
-                    batch.rows[table].extend(rows)
             try:
-                with self.transaction():
-                    self._record_documents([
-                        (ctx.document, ctx.kind, results[ctx.document.document_id].status,
-                         ctx.detail, ctx.url) for ctx in fresh])
-                    for ctx in fresh:
-                        for part in ctx.part_rejects:
-                            self.reject(ctx.document.source, ctx.document.origin, part.reason,
-                                        part.field, ctx.document.document_id, run_id)
-                    self._write_rows(batch)
+                tables = chunk_tables(0, fresh)
+                with self.using(**{f"batch_{t}": data for t, data in tables.items()}), \
+                        self.transaction():
+                    rules.write(self, lambda table: f"batch_{table}", set(tables), run_id)
             except Exception as exc:  # noqa: BLE001 - fall back to one transaction per document
                 self._stop_on_storage_fault(exc, f"loading {len(fresh)} documents"
                                             f" ({fresh[0].document.origin}…)")
-                for ctx in fresh:
-                    results[ctx.document.document_id] = self.load(ctx.document, parse, run_id)
+                for outcome in fresh:
+                    results[outcome.document.document_id] = self.load(outcome.document, parse,
+                                                                      run_id)
             self.checkpoint_wal()
         return [LoadResult("skipped", doc.document_id) if i in repeated
                 else results[doc.document_id] for i, doc in enumerate(docs)]
@@ -387,28 +375,11 @@ class Warehouse(RunsAndRejects, DerivedTables):
             [doc.document_id, doc.source, url, doc.origin, utcnow(), doc.media_type, doc.size,
              kind, status, detail])
 
-    def _record_documents(self, entries: list[tuple]) -> None:
-        """`record_document` for many documents in one statement (Arrow), same conflict rule."""
-        if len(entries) <= SMALL_BATCH:
-            for entry in entries:
-                self.record_document(*entry)
-            return
-        now = utcnow()
-        rows = {}
-        for doc, kind, status, detail, url in entries:
-            rows[doc.document_id] = (doc.document_id, doc.source, url, doc.origin, now,
-                                     doc.media_type, doc.size, kind, status, detail)
-        schema = arrow_schema("documents")
-        batch = pa.Table.from_arrays(
-            [pa.array([r[i] for r in rows.values()], type=f.type) for i, f in enumerate(schema)],
-            schema=schema)
-        with self.using(documents_batch=batch):
-            self.con.execute(
-                "INSERT INTO documents SELECT * FROM documents_batch ON CONFLICT (document_id)"
-                " DO UPDATE SET kind = excluded.kind, status = excluded.status,"
-                " detail = excluded.detail, url = coalesce(excluded.url, documents.url)")
-
     def _write_rows(self, ctx: RowBuffer) -> dict[str, int]:
+        """One document's rows (`load`: flushed while a big document parses; `load_chained`:
+        written before the next document reads them), row by row from Python: rules.py's rules
+        (which write the batches), for rows that never make a batch. tests/test_scale.py
+        checks that the two give the same tables."""
         counts: dict[str, int] = {}
         unknown = set(ctx.rows) - set(ORDER)
         if unknown:
@@ -545,38 +516,6 @@ def _document_of(parsed) -> Document:
     return parsed if isinstance(parsed, Document) else parsed.document
 
 
-def upsert_conflict(table: str) -> str:
-    """The ON CONFLICT clause of an upsert into `table`: a stored row is replaced only by one
-    at least as new (`newest`); in a table of things described (KEEP_KNOWN) the older row
-    fills what the newer leaves NULL. Also used by staged.py's loads from Parquet."""
-    spec = TABLES[table]
-    updates = [c for c in spec.column_names if c not in spec.key]
-    newer = _newer_sql(table, spec.newest)
-    if not updates:
-        return f" ON CONFLICT ({', '.join(spec.key)}) DO NOTHING"
-    if table in KEEP_KNOWN:
-        return f" ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET " + ", ".join(
-            f"{c} = CASE WHEN {newer} THEN excluded.{c} ELSE {table}.{c} END"
-            if c in spec.newest else
-            f"{c} = CASE WHEN {newer} THEN coalesce(excluded.{c}, {table}.{c})"
-            f" ELSE coalesce({table}.{c}, excluded.{c}) END" for c in updates)
-    return (f" ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET "
-            + ", ".join(f"{c} = excluded.{c}" for c in updates)
-            + (f" WHERE {newer}" if spec.newest else ""))
-
-
 def _rank(row: dict, columns: tuple[str, ...]) -> tuple:
-    """A row's place in the order of `newest` (NULL lowest), as _newer_sql compares it."""
+    """A row's place in the order of `newest` (NULL lowest), as rules._newer_sql compares it."""
     return tuple((row.get(c) is not None, row.get(c)) for c in columns)
-
-
-def _newer_sql(table: str, columns: tuple[str, ...]) -> str:
-    """SQL: the incoming row is at least as new as the stored one (NULL lowest)."""
-    if not columns:
-        return "TRUE"
-
-    def rank(alias: str) -> str:
-        return ", ".join(f"{alias}.{c} IS NOT NULL, {alias}.{c}" for c in columns)
-
-    return f"(({rank('excluded')}) >= ({rank(table)}))"
-

@@ -1,0 +1,138 @@
+"""The load rules as SQL, over relations holding a batch of parsed documents' rows: the one
+implementation behind the store's batches (store.py `store_parsed`: Arrow tables built from
+the rows in memory) and the Dask workers' partitions (staged.py: Parquet files).
+
+A relation of a table has the table's columns plus `_doc` (the document parsed), `_ord` (the
+document's place in input order) and `_row` (the row's place): partitions.py builds both.
+The rules: of rows sharing a key the newest by the table's `newest` columns wins, input order
+breaking ties (the later wins, as in a serial load); a stored row is replaced only by one at
+least as new; a described thing (KEEP_KNOWN) keeps from older rows what the newer leaves
+NULL; an item line belongs to the version shown in `contracts`; an event states all its
+parties; a reported termination overrides the stage. Which documents are in the batch
+(those already loaded, or given twice, are not) is the caller's: it hands in their rows only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .partitions import DOCUMENT_COLUMNS, REJECT_COLUMNS
+from .protocol import EMITTED
+from .runs import utcnow
+from .schema import TABLES
+
+# Tables describing things (not versions of them): a NULL in a new row keeps the known value.
+KEEP_KNOWN = {"organizations"}
+
+
+def write(wh, rows: Callable[[str], str], present: set[str], run_id: str | None) -> None:
+    """Write a batch inside the caller's transaction: `rows(table)` is SQL naming the batch's
+    rows of a table in `present` (documents, rejects, warnings and the tables parsers emit)."""
+    now = utcnow()
+    columns = ", ".join(DOCUMENT_COLUMNS)
+    if "documents" in present:
+        wh.execute(
+            f"INSERT INTO documents ({columns}, fetched_at) SELECT {columns}, ?::TIMESTAMP"
+            f" FROM {rows('documents')} ON CONFLICT (document_id) DO UPDATE SET kind ="
+            " excluded.kind, status = excluded.status, detail = excluded.detail,"
+            " url = coalesce(excluded.url, documents.url)", [now])
+    if "rejects" in present:
+        columns = ", ".join(REJECT_COLUMNS)
+        wh.execute(
+            f"INSERT INTO rejects ({columns}, run_id, rejected_at) SELECT {columns}, ?, ?"
+            f" FROM {newest('rejects', rows('rejects'))} ON CONFLICT (reject_id) DO UPDATE"
+            " SET run_id = excluded.run_id, rejected_at = excluded.rejected_at", [run_id, now])
+    for table in EMITTED:
+        if table not in present:
+            continue
+        source = rows(table)
+        if table == "items" and "contracts" in present:
+            source = _shown_items(source, rows("contracts"))
+        elif table == "items":
+            continue  # no contract in these documents: no line is shown
+        if table == "items":
+            wh.execute("DELETE FROM items WHERE contract_id IN (SELECT contract_id FROM"
+                       f" {_winners(rows('contracts'))})")
+        if table == "context_parties":  # an event states all its parties
+            events = f"SELECT event_id FROM {source}" + (
+                f" UNION SELECT event_id FROM {rows('context_events')}"
+                if "context_events" in present else "")
+            wh.execute(f"DELETE FROM context_parties WHERE event_id IN ({events})")
+        _insert(wh, table, newest(table, source))
+    touched = [f"SELECT contract_id FROM {rows(t)}" for t in ("contracts", "contract_events")
+               if t in present]
+    if touched:
+        ids = [c for (c,) in wh.query(" UNION ".join(touched))]
+        wh._apply_events(sorted(ids))
+    if "warnings" in present:
+        _insert(wh, "warnings", newest("warnings", rows("warnings")))
+
+
+def _insert(wh, table: str, source: str) -> None:
+    columns = ", ".join(TABLES[table].column_names)
+    wh.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {source}"
+               + upsert_conflict(table))
+
+
+def newest(table: str, source: str) -> str:
+    """One row per key of `source`: the newest by `newest`, the later in input order of rows
+    as new; for KEEP_KNOWN, each column from the newest row that states it."""
+    spec = TABLES[table]
+    order = ", ".join([f"{c} IS NOT NULL DESC, {c} DESC" for c in spec.newest]
+                      + ["_ord DESC", "_row DESC"])
+    key = ", ".join(spec.key)
+    if table in KEEP_KNOWN:
+        picked = ", ".join(
+            f"first({c} ORDER BY {order}) FILTER (WHERE {c} IS NOT NULL) AS {c}"
+            for c in spec.column_names if c not in spec.key)
+        return f"(SELECT {key}, {picked} FROM {source} GROUP BY {key})"
+    return (f"(SELECT * FROM {source} QUALIFY row_number() OVER"
+            f" (PARTITION BY {key} ORDER BY {order}) = 1)")
+
+
+def _winners(contracts: str) -> str:
+    """The contracts now shown from a document of these contract rows, with that document."""
+    return (f"(SELECT contract_id, document_id FROM contracts WHERE contract_id IN"
+            f" (SELECT contract_id FROM {contracts}) AND document_id IN"
+            f" (SELECT document_id FROM {contracts}))")
+
+
+def _shown_items(items: str, contracts: str) -> str:
+    """The item lines emitted beside the contract row that won (the row names its document,
+    which need not be the document parsed: OCDS compiles a contract from several)."""
+    return (f"(SELECT i.* FROM {items} i JOIN {_winners(contracts)} w USING (contract_id)"
+            f" LEFT JOIN (SELECT contract_id, _doc, last(document_id ORDER BY _ord, _row)"
+            f" AS shown FROM {contracts} GROUP BY contract_id, _doc) s"
+            f" ON s.contract_id = i.contract_id AND s._doc = i._doc"
+            f" WHERE w.document_id = coalesce(s.shown, i._doc))")
+
+
+def upsert_conflict(table: str) -> str:
+    """The ON CONFLICT clause of an upsert into `table`: a stored row is replaced only by one
+    at least as new (`newest`); in a table of things described (KEEP_KNOWN) the older row
+    fills what the newer leaves NULL."""
+    spec = TABLES[table]
+    updates = [c for c in spec.column_names if c not in spec.key]
+    newer = _newer_sql(table, spec.newest)
+    if not updates:
+        return f" ON CONFLICT ({', '.join(spec.key)}) DO NOTHING"
+    if table in KEEP_KNOWN:
+        return f" ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET " + ", ".join(
+            f"{c} = CASE WHEN {newer} THEN excluded.{c} ELSE {table}.{c} END"
+            if c in spec.newest else
+            f"{c} = CASE WHEN {newer} THEN coalesce(excluded.{c}, {table}.{c})"
+            f" ELSE coalesce({table}.{c}, excluded.{c}) END" for c in updates)
+    return (f" ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in updates)
+            + (f" WHERE {newer}" if spec.newest else ""))
+
+
+def _newer_sql(table: str, columns: tuple[str, ...]) -> str:
+    """SQL: the incoming row is at least as new as the stored one (NULL lowest)."""
+    if not columns:
+        return "TRUE"
+
+    def rank(alias: str) -> str:
+        return ", ".join(f"{alias}.{c} IS NOT NULL, {alias}.{c}" for c in columns)
+
+    return f"(({rank('excluded')}) >= ({rank(table)}))"
