@@ -10,7 +10,8 @@ writes, so every source is covered, and `survtrack status` counts the flags.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
@@ -33,19 +34,26 @@ class Rule:
     test: str
     limit: str
     reason: str
+    # the test as a function of a value, made once (flags runs it on every row written)
+    broken: object = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "broken", self._test())
 
     def broken_by(self, value) -> bool:
-        if value is None:
-            return False
+        return value is not None and self.broken(value)
+
+    def _test(self):
         if self.test == "below":
-            return isinstance(value, (int, float, Decimal)) and value < Decimal(self.limit)
+            limit = Decimal(self.limit)
+            return lambda v: isinstance(v, (int, float, Decimal)) and v < limit
         if self.test == "outside_years":
             first, last = map(int, self.limit.split("-"))
-            return isinstance(value, (date, datetime)) and not first <= value.year <= last
+            return lambda v: isinstance(v, (date, datetime)) and not first <= v.year <= last
         if self.test == "replacement":
-            return isinstance(value, str) and "\ufffd" in value
+            return lambda v: isinstance(v, str) and "\ufffd" in v
         if self.test == "mojibake":
-            return isinstance(value, str) and mojibake(value)
+            return lambda v: isinstance(v, str) and mojibake(v)
         raise ValueError(f"suspicious.csv: unknown test {self.test!r} in rule {self.rule}")
 
 
@@ -58,10 +66,23 @@ def rules() -> dict[str, list[Rule]]:
     return by_table
 
 
+def _sequence(encoding: str) -> str:
+    """A regex class pair: a UTF-8 lead byte then a continuation byte, as `encoding` shows them."""
+    lead = bytes(range(0xC2, 0xF5)).decode(encoding, errors="ignore")
+    follow = bytes(range(0x80, 0xC0)).decode(encoding, errors="ignore")
+    return f"[{re.escape(lead)}][{re.escape(follow)}]"
+
+
+# Text that decodes to UTF-8 beyond ASCII once encoded back holds such a pair somewhere: a
+# regex finds it in C, so the encode/decode below runs only on the few texts that have one
+# (Russian text in Cyrillic letters almost never does).
+_MAYBE = re.compile(f"{_sequence('cp1251')}|{_sequence('latin-1')}")
+
+
 def mojibake(text: str) -> bool:
     """UTF-8 bytes decoded as Windows-1251 or ISO-8859-1: encoding the text back gives valid
     UTF-8 with characters beyond ASCII ('Ð”Ð•ÐŸ' -> 'ДЕП', 'CompaÃ±Ã­a' -> 'Compañía')."""
-    if text.isascii():
+    if text.isascii() or not _MAYBE.search(text):
         return False
     for wrong in ("cp1251", "latin-1"):
         try:
@@ -78,10 +99,13 @@ def flags(rows: dict[str, list[dict]], document_id: str, source: str,
     """`warnings` rows for the rows about to be written (a batch's rows carry `_doc`)."""
     out: dict[str, dict] = {}
     for table, table_rules in rules().items():
-        for row in rows.get(table, ()):
+        table_rows = rows.get(table)
+        if not table_rows:
+            continue
+        for row in table_rows:
             for rule in table_rules:
                 value = row.get(rule.column)
-                if not rule.broken_by(value):
+                if value is None or not rule.broken(value):
                     continue
                 doc = row.get("_doc", document_id)
                 key = row.get(CONTRACT_OF.get(table, ""), row.get(KEY_OF.get(table, ""), ""))
