@@ -37,9 +37,16 @@ if TYPE_CHECKING:  # the warehouse is handed in: the scrapers floor imports no d
     from survtrack.warehouse.store import LoadResult, Warehouse
 
 # Small documents of a source whose documents stand alone are loaded this many to a
-# transaction; a bigger one (a 223-FZ daily file, a bulk CSV) is loaded on its own, streaming.
-BATCH_DOCUMENTS = 200
-BATCH_PARALLEL = 500
+# transaction (serially, and from the pool's workers), or as many as hold BATCH_BYTES of
+# input; a bigger one (a 223-FZ daily file, a bulk CSV) is loaded on its own, streaming.
+# A batch costs the writer a few statements per table whatever its size (measured,
+# docs/scale.md: its CPU for 3,000 EIS documents fell 3.3x from batches of 200 to 2,000).
+BATCH_DOCUMENTS = 2000
+BATCH_PARALLEL = 2000
+BATCH_BYTES = 64 << 20
+# A source whose documents are parsed one after another inside the transaction (OCDS): as
+# before, fewer (a failed chain is loaded again a document at a time).
+BATCH_CHAINED = 200
 SMALL_DOCUMENT = 1 << 20
 # Tasks (files or zip members) a worker gets at a time, and how many such chunks per worker
 # are in flight (bounds memory: results are written as they come back, in input order).
@@ -170,10 +177,13 @@ def _sql_path(path: Path) -> str:
 def _serial(wh: Warehouse, source: Source, found, run_id: str, force: bool, report,
             problem) -> None:
     pending: list[Document] = []
+    held = 0  # bytes of the pending documents
     batched = source.batch_documents or source.chain_documents
     load_batch = wh.load_many if source.batch_documents else wh.load_chained
+    most = BATCH_DOCUMENTS if source.batch_documents else BATCH_CHAINED
 
     def flush() -> None:
+        nonlocal held
         if not pending:
             return
         wh.archive.commit()  # the packed documents readable before the warehouse names them
@@ -181,6 +191,7 @@ def _serial(wh: Warehouse, source: Source, found, run_id: str, force: bool, repo
                                strict=True):
             report(doc.origin, result)
         pending.clear()
+        held = 0
 
     for item in found:
         if isinstance(item, Ignored):
@@ -189,7 +200,8 @@ def _serial(wh: Warehouse, source: Source, found, run_id: str, force: bool, repo
             problem(item)
         elif batched and not force and item.size <= SMALL_DOCUMENT:
             pending.append(item)
-            if len(pending) >= BATCH_DOCUMENTS:
+            held += item.size
+            if len(pending) >= most or held >= BATCH_BYTES:
                 flush()
         else:
             wh.archive.commit()
@@ -216,14 +228,18 @@ def _chain(head: list, rest: Iterator) -> Iterator:
 def _parallel(wh: Warehouse, source: Source, tasks: Iterator, run_id: str, report, problem,
               workers: int, engine: str, scheduler: str | None) -> None:
     pending: list = []
+    held = 0  # bytes of the pending documents
 
     def flush() -> None:
+        nonlocal held
         for parsed, result in zip(pending, wh.store_parsed(pending, source.parse, run_id),
                                   strict=True):
             report(parsed.document.origin, result)
         pending.clear()
+        held = 0
 
     def take(results: list) -> None:
+        nonlocal held
         for what, value in results:
             if what == "problem":
                 problem(value)
@@ -231,7 +247,8 @@ def _parallel(wh: Warehouse, source: Source, tasks: Iterator, run_id: str, repor
                 report(value.origin, wh.load(value, source.parse, run_id=run_id))
             else:
                 pending.append(value)
-                if len(pending) >= BATCH_PARALLEL:
+                held += value.document.size
+                if len(pending) >= BATCH_PARALLEL or held >= BATCH_BYTES:
                     flush()
 
     root = str(wh.archive.root.resolve())
