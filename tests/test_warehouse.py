@@ -109,3 +109,18 @@ def test_a_warehouse_of_the_keyed_build_tables_is_brought_to_todays_layout(tmp_p
             == [(0,)]
     with Warehouse(path) as wh:  # opened again: nothing to do, nothing changes
         assert wh.count("build_inputs") == 4
+
+
+def test_keys_looked_up_by_a_list_are_found_exactly(warehouse, load, shared):
+    """`loaded_ids` asks by a literal list (the primary-key index answers it; a list bound as
+    a parameter scans the whole table): keys with quotes or a NUL, and lists longer than the
+    index serves, find exactly the loaded documents."""
+    load("eis", shared / "eis")
+    loaded = {d for (d,) in warehouse.query(
+        "SELECT document_id FROM documents WHERE status NOT IN ('rejected', 'archived')")}
+    assert loaded
+    odd = ["it's", "'; DROP TABLE documents; --", "nul\0byte", "", "\\"]
+    assert warehouse.loaded_ids(sorted(loaded) + odd) == loaded
+    assert warehouse.loaded_ids([*sorted(loaded), *(f"{i:064x}" for i in range(3000))]) == loaded
+    assert warehouse.loaded_ids(["it's"]) == set()
+    assert warehouse.count("documents") >= len(loaded)
