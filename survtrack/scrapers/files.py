@@ -22,9 +22,9 @@ import os
 import stat
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 from survtrack.warehouse.archive import CHUNK, Archive
@@ -164,7 +164,7 @@ def archive_file(path: Path, archive: Archive, source: str, pack: bool = False
                 raise ValueError("not a regular file")
             # a small file is read with plain os.read calls: a Python file object around the
             # descriptor cost as much as the read itself (~15 us a document)
-            data = _read_at_most(fd, info.st_size + 1) if info.st_size <= SMALL_FILE else None
+            data = _read_at_most(partial(os.read, fd), info.st_size + 1) if info.st_size <= SMALL_FILE else None
             if data is not None and len(data) <= info.st_size:  # read whole: kept for the parser
                 sha, size = archive.put_packed(data) if pack else archive.put_bytes(data)
             else:  # a big file (or one growing as it is read): streamed, never held whole
@@ -290,9 +290,7 @@ def read_zip(path_or_file, origin: str, archive: Archive, source: str, extension
 def _small(stream: _Capped) -> bytes | None:
     """A member's bytes if it is as small as its header says, else None with the stream
     left at its start (a member whose header lied is streamed into a file of its own)."""
-    data = stream.read(SMALL_FILE + 1)
-    while len(data) <= SMALL_FILE and (more := stream.read(SMALL_FILE + 1 - len(data))):
-        data += more
+    data = _read_at_most(stream.read, SMALL_FILE + 1)
     if len(data) <= SMALL_FILE:
         return data
     stream.unread(data)
@@ -310,14 +308,15 @@ def _inner(stream: _Capped, member: str, archive: Archive, source: str, extensio
         yield from read_zip(spool, member, archive, source, extensions, depth + 1, budget, pack)
 
 
-def _read_at_most(fd: int, limit: int) -> bytes:
-    """Up to `limit` bytes of an open file: fewer only at its end (a read may return less)."""
-    data = os.read(fd, limit)
+def _read_at_most(read: Callable[[int], bytes], limit: int) -> bytes:
+    """Up to `limit` bytes from `read(n)` (a file's or a member's): fewer only at its end (a
+    read may return less)."""
+    data = read(limit)
     if not data or len(data) == limit:
         return data
     parts = [data]
     got = len(data)
-    while got < limit and (more := os.read(fd, limit - got)):
+    while got < limit and (more := read(limit - got)):
         parts.append(more)
         got += len(more)
     return b"".join(parts)
