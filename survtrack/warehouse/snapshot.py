@@ -17,7 +17,6 @@ import hashlib
 import os
 import re
 import shutil
-import socket
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
@@ -28,7 +27,7 @@ import duckdb
 
 from survtrack import config
 
-from . import faults
+from . import faults, processes
 from .faults import StorageFault
 from .schema import TABLES
 
@@ -77,7 +76,7 @@ def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection 
     """
     folder = snapshot_dir(db_path)
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = datetime.now(UTC).strftime(STAMP)
     final = folder / f"{stamp}.duckdb"
     tmp = folder / f".{stamp}-{_HOST}-{os.getpid()}.partial.duckdb"
     _remove_abandoned(folder)
@@ -322,28 +321,20 @@ def _remove(path: Path) -> None:
 # folder) and renames it when done; a killed one leaves them, as big as a snapshot. The next
 # publish removes those whose process is gone: on this host only (a snapshot folder on a
 # shared filesystem may hold another machine's publish in progress).
-_HOST = re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname())
-_PARTIAL = re.compile(r"^\.\d{8}T\d+Z-(?P<host>.+)-(?P<pid>\d+)\.partial\.duckdb$")
+_HOST = re.sub(r"[^A-Za-z0-9_.]", "_", processes.HOST)
+STAMP = "%Y%m%dT%H%M%S%fZ"
+_PARTIAL = re.compile(r"^\.(?P<stamp>\d{8}T\d+Z)-(?P<host>.+)-(?P<pid>\d+)\.partial\.duckdb$")
 
 
 def _remove_abandoned(folder: Path) -> list[Path]:
     removed = []
     for path in folder.glob(".*.partial.duckdb"):
         found = _PARTIAL.match(path.name)
-        if found and found["host"] == _HOST and not _alive(int(found["pid"])):
+        if found and found["host"] == _HOST and processes.gone(
+                int(found["pid"]), processes.HOST, datetime.strptime(found["stamp"], STAMP)):
             _remove(path)
             removed.append(path)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 def _connect(path: Path) -> duckdb.DuckDBPyConnection:
