@@ -1,18 +1,22 @@
-"""A parallel ingest whose workers write Parquet partitions (the default with Dask).
+"""A parallel ingest whose workers turn their chunks into partitions (warehouse/partitions.py).
 
-Each worker archives and parses a chunk of documents and writes the chunk's rows, documents,
-rejects and warnings as Parquet files into this run's staging folder (warehouse/
-partitions.py); it sends back only what each document was (`StagedDocument`), the problems
-of files it could not read and the documents too big to parse in memory. The ingest process
-loads the partitions of LOAD_STEP documents at a time in one transaction, DuckDB reading the
-files (warehouse/staged.py), reports each document, then deletes those files; the run's
-folder goes when the run finishes. A killed or failed run leaves its folder: the next run
-into the same warehouse removes it (its documents not loaded are staged again).
+Each worker archives and parses a chunk of documents and makes the chunk's rows, documents,
+rejects and warnings into Arrow tables, one per table. With a staging folder (the default
+with Dask) it writes them as Parquet files into this run's folder and sends back only what
+each document was (`StagedDocument`), the problems of files it could not read and the
+documents too big to parse in memory; the ingest process loads the partitions of LOAD_STEP
+documents at a time in one transaction, DuckDB reading the files (warehouse/staged.py),
+reports each document, then deletes those files; the run's folder goes when the run
+finishes. A killed or failed run leaves its folder: the next run into the same warehouse
+removes it (its documents not loaded are staged again). Without one (the local pool) the
+worker sends the tables back as Arrow IPC streams with the same entries, and the ingest
+process loads BATCH_PARALLEL documents' tables at a time from memory, by the same code.
 """
 
 from __future__ import annotations
 
 import shutil
+import sys
 from collections import deque
 from pathlib import Path
 
@@ -22,13 +26,20 @@ from survtrack.warehouse.protocol import Document
 
 
 def run_staged(wh, source, tasks, run_id: str, report, problem, workers: int, engine: str,
-               scheduler: str | None, staging: Path) -> None:
+               scheduler: str | None, staging: Path | None) -> None:
+    """`staging`: the folder the workers write partitions into; None: they send them back."""
+    from survtrack.warehouse.partitions import from_ipc
     from survtrack.warehouse.staged import load_staged
 
-    staging = staging.absolute()  # the workers may run elsewhere, from another folder
-    folder = staging / run_id
-    _clear_stale(wh, staging, run_id)
-    step: dict = {"files": {}, "docs": [], "parsed": []}
+    if staging is None:  # in memory: smaller chunks, as many documents a batch as a load
+        folder, size, step_documents, step_bytes = None, pool.CHUNK, pool.BATCH_PARALLEL, \
+            pool.BATCH_BYTES
+    else:
+        staging = staging.absolute()  # the workers may run elsewhere, from another folder
+        folder, size, step_documents, step_bytes = staging / run_id, pool.STAGED_CHUNK, \
+            pool.LOAD_STEP, None
+        _clear_stale(wh, staging, run_id)
+    step: dict = {"files": {}, "docs": [], "parsed": [], "bytes": 0}
 
     def load() -> None:
         if step["docs"]:
@@ -39,15 +50,17 @@ def run_staged(wh, source, tasks, run_id: str, report, problem, workers: int, en
             for parsed, result in zip(step["parsed"], wh.store_parsed(
                     step["parsed"], source.parse, run_id), strict=True):
                 report(parsed.document.origin, result)
-        for paths in step["files"].values():
-            for path in paths:
-                Path(path).unlink(missing_ok=True)
-        step.update(files={}, docs=[], parsed=[])
+        if folder is not None:
+            for paths in step["files"].values():
+                for path in paths:
+                    Path(path).unlink(missing_ok=True)
+        step.update(files={}, docs=[], parsed=[], bytes=0)
 
     def take(result: tuple[dict, list]) -> None:
         files, entries = result
-        for table, path in files.items():
-            step["files"].setdefault(table, []).append(path)
+        for table, part in files.items():
+            step["files"].setdefault(table, []).append(
+                part if folder is not None else from_ipc(part))
         for what, value in entries:
             if what == "problem":
                 problem(value)
@@ -55,7 +68,9 @@ def run_staged(wh, source, tasks, run_id: str, report, problem, workers: int, en
                 report(value.origin, wh.load(value, source.parse, run_id=run_id))
             else:
                 step["docs" if what == "staged" else "parsed"].append(value)
-        if len(step["docs"]) + len(step["parsed"]) >= pool.LOAD_STEP:
+                step["bytes"] += value.document.size
+        if len(step["docs"]) + len(step["parsed"]) >= step_documents or (
+                step_bytes is not None and step["bytes"] >= step_bytes):
             load()
 
     root = str(wh.archive.root.resolve())
@@ -63,15 +78,18 @@ def run_staged(wh, source, tasks, run_id: str, report, problem, workers: int, en
         tasks = pool._unseen(wh, tasks, report)  # a resumed or repeated run: skip what is loaded
     with pool._executor(engine, workers, scheduler) as submit:
         inflight: deque = deque()
-        for number, chunk in enumerate(pool._chunks(tasks, pool.STAGED_CHUNK)):
+        for number, chunk in enumerate(pool._chunks(tasks, size)):
             wh.archive.commit()  # ZIP members packed here: readable by the workers
-            inflight.append(submit(stage_files, source.name, root, str(folder), number, chunk))
+            inflight.append(
+                submit(pool.parse_files, source.name, root, number, chunk) if folder is None
+                else submit(stage_files, source.name, root, str(folder), number, chunk))
             if len(inflight) >= workers * pool.IN_FLIGHT:
                 take(inflight.popleft().result())
         while inflight:
             take(inflight.popleft().result())
     load()
-    shutil.rmtree(folder, ignore_errors=True)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _clear_stale(wh, staging: Path, run_id: str) -> None:
@@ -93,11 +111,23 @@ def stage_files(source_name: str, archive_root: str, folder: str, number: int,
     SMALL_DOCUMENT (loaded by the ingest process, streaming). If the rows do not fit the
     tables' Arrow types, no file is written and the parsed rows come back ("parsed", …), as
     from `parse_files`. Touches no warehouse."""
+    from survtrack.warehouse.partitions import write_chunk
+
+    return parse_chunk(source_name, archive_root, number, tasks,
+                       lambda parsed: write_chunk(Path(folder), number, parsed), pack=False)
+
+
+def parse_chunk(source_name: str, archive_root: str, number: int,
+                tasks: list[Path | Document], partitions, pack: bool
+                ) -> tuple[dict, list]:
+    """Archive (`pack`: small files into this process's archive segment) and parse each task,
+    then `partitions(parsed)` makes the chunk's partitions ({table: what is sent back});
+    returns them with the entries `stage_files` describes."""
     import pyarrow as pa
 
     from survtrack import scrapers
     from survtrack.warehouse.parsing import parse_alone
-    from survtrack.warehouse.partitions import ORDER_BITS, StagedDocument, write_chunk
+    from survtrack.warehouse.partitions import ORDER_BITS, StagedDocument
     from survtrack.warehouse.protocol import Rejected
 
     source = scrapers.get(source_name)
@@ -105,15 +135,18 @@ def stage_files(source_name: str, archive_root: str, folder: str, number: int,
     entries: list[tuple[str, object]] = []
     parsed = []
     for task in tasks:
-        doc = archive_file(task, archive, source_name) if isinstance(task, Path) else task
+        doc = archive_file(task, archive, source_name, pack=pack) if isinstance(task, Path) \
+            else task
         if isinstance(doc, Problem):
             entries.append(("problem", doc))
         elif doc.size > pool.SMALL_DOCUMENT:
             entries.append(("whole", doc))
         else:
             parsed.append(parse_alone(doc, source.parse))
+    if pack:
+        archive.commit()  # packed documents readable by the writer before it records them
     try:
-        files = write_chunk(Path(folder), number, parsed)
+        made = partitions(parsed) if parsed else {}
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
         return {}, entries + [("parsed", p) for p in parsed]
     for place, p in enumerate(parsed):
@@ -125,4 +158,25 @@ def stage_files(source_name: str, archive_root: str, folder: str, number: int,
             staged = StagedDocument(order, p.document, "loaded" if p.contract_bearing
                                     else "not_contract_bearing", p.kind, p.detail)
         entries.append(("staged", staged))
-    return files, entries
+    return made, entries
+
+
+def worker_start() -> None:
+    """A pool worker's initializer: import pyarrow as if numpy and pandas were not installed
+    (both optional to it). Otherwise its import loads numpy (~0.1 s CPU), and its first
+    conversion of a Python list imports pandas to ask whether the list is "array-like"
+    (~0.3 s CPU): 0.58 against 0.17 s CPU for a worker's start and first chunk here
+    (docs/scale.md). pyarrow remembers that they were missing; a module of the worker that
+    imports them itself still can (they are hidden only while pyarrow looks)."""
+    hidden = {name: sys.modules.get(name) for name in ("numpy", "pandas")}
+    sys.modules.update(dict.fromkeys(hidden))  # None: `import numpy` raises ImportError
+    try:
+        import pyarrow as pa
+
+        pa.array([0])  # its one look for pandas, made now
+    finally:
+        for name, module in hidden.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module

@@ -6,6 +6,8 @@ imports (the CLI, pandas, DuckDB, pyarrow…) cost each worker 1-5 s CPU before 
 document (measured, docs/scale.md). The work an ingest hands out (`ingest.parse_files`) lives
 in an importable module, so its workers do not need the main module: `context()` spawns
 processes named `PREFIX…`, which start without it; other processes are left as they were.
+
+The pool's workers start with stage.worker_start (pyarrow without numpy and pandas).
 """
 
 from __future__ import annotations
