@@ -1,6 +1,6 @@
 """Dask ingest against the local process pool and one process, on the same input, in one run;
-each parallel engine with its workers sending rows back (rows) and writing Parquet
-partitions the ingest process loads (staged).
+each parallel engine with its workers sending rows back (rows: since 2026-12-02 evening, as
+Arrow tables in memory) and writing Parquet partitions the ingest process loads (staged).
 
 Run: python bench/bench_dask_ingest.py [N ...] [--workers 2] [--writer-only]
 (default sizes 200 2000; --writer-only: only the last part, below)
@@ -18,7 +18,8 @@ LocalCluster). Every warehouse is checked to hold the same number of contracts.
 
 Then the ingest process's own work per path, measured in this one process without a cluster
 (on a LocalCluster the scheduler shares the ingest process, and its CPU grows with wall time):
-rows: unpickling what `parse_files` returns and `store_parsed` in batches of BATCH_PARALLEL;
+rows: unpickling what `parse_files` returns (Arrow IPC) and `load_staged` from memory in
+batches of BATCH_PARALLEL;
 staged: unpickling what `stage_files` returns and `load_staged` in steps of LOAD_STEP. And the
 workers' side: `parse_files` + pickling against `stage_files` + pickling.
 """
@@ -55,6 +56,7 @@ def writer_alone(tmp: Path, inputs: Path, only: list | None = None, warm: bool =
     """The ingest process's work and the workers', each path run here in one process."""
     from survtrack.scrapers import ingest as pool
     from survtrack.scrapers.stage import stage_files
+    from survtrack.warehouse.partitions import from_ipc
     from survtrack.warehouse.staged import load_staged
 
     paths = sorted(inputs.rglob("*.xml"))
@@ -67,29 +69,26 @@ def writer_alone(tmp: Path, inputs: Path, only: list | None = None, warm: bool =
         size = pool.CHUNK if way == "rows" else pool.STAGED_CHUNK
         archive, start = str(tmp / f"archive-{way}"), _own()
         blobs = [pickle.dumps(
-            pool.parse_files("eis", archive, paths[i:i + size]) if way == "rows" else
+            pool.parse_files("eis", archive, i // size, paths[i:i + size]) if way == "rows" else
             stage_files("eis", archive, str(tmp / "staging"), i // size, paths[i:i + size]))
             for i in range(0, len(paths), size)]
         workers = _own() - start
         with Warehouse(tmp / f"writer-{way}" / "w.duckdb", archive=Path(archive)) as wh:
             start = _own()
-            if way == "rows":
-                parsed = [v for b in blobs for _, v in pickle.loads(b)]
-                for i in range(0, len(parsed), pool.BATCH_PARALLEL):
-                    wh.store_parsed(parsed[i:i + pool.BATCH_PARALLEL], parse, None)
-            else:
-                files: dict = {}
-                staged = []
-                for b in blobs:
-                    written, entries = pickle.loads(b)
-                    for table, path in written.items():
-                        files.setdefault(table, []).append(path)
-                    staged += [v for _, v in entries]
-                    if len(staged) >= pool.LOAD_STEP:
-                        load_staged(wh, files, staged, parse, None)
-                        files, staged = {}, []
-                if staged:
+            files: dict = {}
+            staged = []
+            step = pool.BATCH_PARALLEL if way == "rows" else pool.LOAD_STEP
+            for b in blobs:
+                written, entries = pickle.loads(b)
+                for table, part in written.items():
+                    files.setdefault(table, []).append(
+                        from_ipc(part) if way == "rows" else part)
+                staged += [v for _, v in entries]
+                if len(staged) >= step:
                     load_staged(wh, files, staged, parse, None)
+                    files, staged = {}, []
+            if staged:
+                load_staged(wh, files, staged, parse, None)
             cost[way] = (workers, _own() - start, wh.count("contracts"),
                          sum(map(len, blobs)))
     n = len(paths)

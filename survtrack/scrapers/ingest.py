@@ -87,7 +87,8 @@ def ingest(wh: Warehouse, source: Source, paths: list[Path], *, force: bool = Fa
     `workers`: processes parsing in parallel (default: the cores; 1: in this process).
     `engine="dask"`: the workers of a Dask cluster (`scheduler` address, or a LocalCluster).
     `staged`: the workers write Parquet partitions into `staging` (default: the archive's
-    STAGING folder) instead of sending rows back (default: with Dask only, docs/scale.md).
+    STAGING folder) instead of sending them back as Arrow tables (default: with Dask only,
+    docs/scale.md).
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}: one of {', '.join(ENGINES)}")
