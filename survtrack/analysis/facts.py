@@ -289,6 +289,11 @@ DERIVED = {"contract_facts": f"{FACTS_SQL} ORDER BY {DEFAULT_ORDER}",
            "cubes_version": f"SELECT {CUBES_VERSION} AS version"}
 
 
+# search._rows reads a search result's rows by their numbers, which are no row numbers since
+# a row-by-row publish appends the changed documents' rows (kept in step by DuckDB)
+INDEXES = {"search_index": "doc"}
+
+
 def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection | None = None,
                      lock_wait: float | None = None) -> Path:
     """Publish the warehouse's snapshot with the spending tables (`DERIVED`); its path. When
@@ -297,4 +302,4 @@ def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection 
     from survtrack.analysis import facts_update  # it reads this module's SQL
 
     return snapshot.publish_snapshot(db_path, con, lock_wait, derived=DERIVED,
-                                     update=facts_update.refresh)
+                                     update=facts_update.refresh, indexes=INDEXES)

@@ -18,11 +18,11 @@ added ones (`<table>_new`). From them:
   contracts alone, so each group's sums are those of a full publish (DECIMAL sums exact);
 - `parties`: those of the contracts' vendors and buyers and of the changed organizations.
 
-- the search tables: the changed contracts' and parties' index rows made again, every row
-  numbered again (search.py numbers every party and contract by rank, so one new contract
-  moves most numbers), the kept documents' postings renumbered, the changed ones' made from
-  their words; the words' uses by difference (the changed rows' words taken away and added),
-  the terms and the per-term counts and prefixes over all of them.
+- the search tables: the changed contracts' and parties' index rows made again and numbered
+  between their neighbours' (search.py numbers documents and terms DOC_GAP and TERM_GAP
+  apart, so no other number moves), their postings replaced, the words' uses and the
+  per-term counts by difference, new terms numbered between theirs; the per-kind runs and
+  per-prefix counts made again from them (a few rows each).
 When more than FULL_SHARE of the contracts are touched, `refresh` declines (None) and the
 publisher recomputes every derived table.
 """
@@ -90,8 +90,8 @@ def refresh(con: duckdb.DuckDBPyConnection, changed: Mapping[str, int]) -> set[s
     for name, cube in facts.GROUPED.items():
         _regroup(con, name, cube, changed_rows[cube.table])
     _parties(con, changed)
-    _search(con)
-    return set(facts.DERIVED) - set(search.TABLES) | set(REMADE)
+    searched = _search(con)
+    return set(facts.DERIVED) - set(search.TABLES) | (set(REMADE) if searched else set())
 
 
 def _facts(con, among: str, total: int) -> None:
@@ -144,64 +144,148 @@ def _parties(con, changed: Mapping[str, int]) -> None:
     con.execute(f"INSERT INTO parties {facts.parties_sql('contract_facts', KEYS)}")
 
 
-REMADE = ("search_index", "search_words", "search_terms", "search_postings")
+# what _search updates; search_kinds and search_prefixes (a few rows per kind and prefix) the
+# publisher makes again from them
+REMADE = ("search_index", "search_words", "search_terms", "search_postings", "search_counts")
 
 
-def _words(con, gone: str) -> None:
-    """search_words by difference: each word's uses in the changed documents' old rows (`gone`
-    in search_index) taken away, in their new rows (publish_made) added; a word left with no
-    use dropped, a new one folded and added (only the changed documents' words are read)."""
-    split = "SELECT unnest(string_split(words, ' ')) AS word, {} AS uses FROM {}"
-    con.execute(f"""CREATE TEMP TABLE publish_word_uses AS
-        SELECT d.*, w.word IS NOT NULL AS known
-        FROM (SELECT word, sum(uses)::BIGINT AS uses
-              FROM ({split.format(-1, f"search_index WHERE {gone}")}
-                    UNION ALL {split.format(1, "publish_made")})
-              WHERE word <> '' GROUP BY word HAVING sum(uses) <> 0) d
-        LEFT JOIN search_words w USING (word)""")
-    con.execute("""UPDATE search_words SET uses = search_words.uses + d.uses
-        FROM publish_word_uses d WHERE d.known AND search_words.word = d.word""")
-    con.execute("""DELETE FROM search_words WHERE uses = 0 AND word IN
-        (SELECT word FROM publish_word_uses WHERE known AND uses < 0)""")
-    con.execute(f"""INSERT INTO search_words
-        SELECT word, {search.token_sql('word')}, uses FROM publish_word_uses WHERE NOT known""")
+def _between(con, table: str, kept: str, new: str, number: str, order: str, gap: int) -> bool:
+    """Number the rows of `new` into TEMP `table`: each between the numbers of its neighbours
+    among `kept` (the same columns, `number` set, numbered in `order` already) in `order`, the
+    new rows sharing a pair of neighbours spread evenly between them (after the last kept row,
+    `gap` apart). False, with `table` made all the same, when two neighbours are too close
+    for the rows between them.
+
+    The neighbour before: the running max of `number` in `order` (one sort of every row's
+    keys); the one after: the next kept number (an ASOF join on integers: a window over
+    the following rows cost 6x the sort)."""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {table} AS
+        WITH placed AS (
+            SELECT * EXCLUDE (below), coalesce(below, 0) AS below FROM (
+                SELECT *, max({number}) OVER (ORDER BY {order} ROWS UNBOUNDED PRECEDING) AS below
+                FROM (SELECT * FROM ({kept}) UNION ALL BY NAME SELECT * FROM ({new})))
+            WHERE {number} IS NULL),
+        bounded AS (
+            SELECT p.* EXCLUDE ({number}), k.above,
+                   row_number() OVER (PARTITION BY p.below ORDER BY {order}) AS i,
+                   count(*) OVER (PARTITION BY p.below) AS k
+            FROM placed p ASOF LEFT JOIN (SELECT {number} AS above FROM ({kept})) k
+              ON p.below < k.above),
+        spread AS (SELECT *, coalesce(above, below + (k + 1) * {gap}) AS bound FROM bounded)
+        SELECT * EXCLUDE (below, above, bound, i, k),
+               (below + (bound - below)::HUGEINT * i // (k + 1))::BIGINT AS {number},
+               bound - below > k AS room
+        FROM spread""")
+    return con.execute(f"SELECT coalesce(bool_and(room), true) FROM {table}").fetchone()[0]
 
 
-def _search(con) -> None:
-    """search_index: the changed contracts' and parties' rows made again (their words are
-    what costs), the others' kept, all numbered again (a new contract moves the numbers of
-    those after it) and stored in number order. search_words by difference (_words),
-    search_terms whole (one pass over the distinct words). search_postings: the kept documents' postings renumbered (old to new
-    document and term numbers, integers joined), the changed documents' made from their words."""
+def _search(con) -> bool:
+    """The search tables updated for the changed contracts and parties, every other
+    document's and term's number kept (search.py numbers them DOC_GAP and TERM_GAP apart):
+
+    - search_index: the changed documents' rows deleted, their new rows made (their words are
+      what costs) and numbered between their neighbours' in search.RANK (_between), appended;
+    - search_words by difference (_words); search_terms: the tokens no word has any more
+      deleted, the new ones numbered between their neighbours in token order;
+    - search_postings: the changed documents' deleted, their new ones appended (sorted
+      among themselves; a query reads the appended row groups too);
+    - search_counts by difference: the deleted postings taken away, the new ones added.
+
+    False, having changed none of them, where numbers have no room left between two
+    neighbours: the publisher then makes the search tables whole."""
     gone = (f"CASE WHEN kind = 'contract' THEN key IN (SELECT contract_id FROM {AFFECTED})"
             f" ELSE key IN (SELECT key FROM {KEYS}) END")
-    con.execute(f"CREATE TEMP TABLE publish_old_docs AS SELECT doc, kind, key FROM search_index"
-                f" WHERE NOT ({gone})")
-    con.execute("CREATE TEMP TABLE publish_old_terms AS SELECT token, term FROM search_terms")
-    kept = f"""SELECT kind, key, label, contracts, amount_usd, words FROM search_index
-               WHERE NOT ({gone})"""
+    con.execute(f"CREATE TEMP TABLE publish_gone_docs AS SELECT doc, kind, words"
+                f" FROM search_index WHERE {gone}")
     con.execute(f"CREATE TEMP TABLE publish_made AS"
                 f" {search.index_rows_sql(parties=KEYS, contracts=AFFECTED)}")
-    _words(con, gone)
-    con.execute(f"CREATE TABLE publish_search AS"
-                f" {search.numbered_sql(f'{kept} UNION ALL SELECT * FROM publish_made')}")
-    swap_table(con, "publish_search", "search_index")
-    con.execute(f"CREATE OR REPLACE TABLE search_terms AS {search.TABLES['search_terms']}")
-    con.execute("""CREATE TEMP TABLE publish_doc_map AS
-        SELECT o.doc AS old, n.doc AS new FROM publish_old_docs o JOIN search_index n
-        USING (kind, key)""")
-    con.execute("""CREATE TEMP TABLE publish_term_map AS
-        SELECT o.term AS old, n.term AS new FROM publish_old_terms o JOIN search_terms n
-        USING (token)""")
-    con.execute(f"""CREATE TABLE publish_postings AS
-        SELECT * FROM (
-            SELECT t.new AS term, d.new AS doc FROM search_postings p
-            JOIN publish_doc_map d ON d.old = p.doc JOIN publish_term_map t ON t.old = p.term
-            UNION ALL
-            SELECT DISTINCT t.term, x.doc
-            FROM (SELECT doc, word FROM (SELECT doc, unnest(string_split(words, ' ')) AS word
-                                         FROM search_index WHERE {gone}) WHERE word <> '') x
-            JOIN (SELECT w.word, t.term FROM search_words w JOIN search_terms t USING (token)) t
-              USING (word))
-        ORDER BY term, doc""")
-    swap_table(con, "publish_postings", "search_postings")
+    if not _between(con, "publish_numbered", """
+            SELECT doc, kind, key, label, contracts, amount_usd, NULL::VARCHAR AS words
+            FROM search_index ANTI JOIN publish_gone_docs USING (doc)""",
+            "SELECT NULL::BIGINT AS doc, * FROM publish_made", "doc", search.RANK,
+            search.DOC_GAP):
+        return False
+    _word_uses(con)
+    if not _between(con, "publish_new_terms", """
+            SELECT token, term FROM search_terms
+            WHERE token NOT IN (SELECT token FROM publish_dead_tokens)""",
+            "SELECT token, NULL::BIGINT AS term FROM publish_new_tokens", "term", "token",
+            search.TERM_GAP):
+        return False
+    _words(con)
+    con.execute("DELETE FROM search_terms WHERE token IN (SELECT token FROM publish_dead_tokens)")
+    con.execute("INSERT INTO search_terms SELECT token, term FROM publish_new_terms ORDER BY term")
+    # postings: the changed documents' (with their kind) out, their new rows' in
+    con.execute("""CREATE TEMP TABLE publish_gone_postings AS
+        SELECT p.term, g.kind FROM search_postings p JOIN publish_gone_docs g USING (doc)""")
+    con.execute("DELETE FROM search_postings WHERE doc IN (SELECT doc FROM publish_gone_docs)")
+    con.execute("""CREATE TEMP TABLE publish_new_postings AS
+        SELECT DISTINCT t.term, x.doc, x.kind
+        FROM (SELECT doc, kind, word
+              FROM (SELECT doc, kind, unnest(string_split(words, ' ')) AS word
+                    FROM publish_numbered) WHERE word <> '') x
+        JOIN search_words w USING (word) JOIN search_terms t USING (token)""")
+    con.execute("INSERT INTO search_postings SELECT term, doc FROM publish_new_postings"
+                " ORDER BY term, doc")
+    con.execute("DELETE FROM search_index WHERE doc IN (SELECT doc FROM publish_gone_docs)")
+    con.execute("INSERT INTO search_index SELECT doc, kind, key, label, contracts, amount_usd,"
+                " words FROM publish_numbered ORDER BY doc")
+    _counts(con)
+    return True
+
+
+def _word_uses(con) -> None:
+    """What the changed documents do to search_words, before anything is changed: each word's
+    uses taken away (the documents' old rows, publish_gone_docs) and added (their new rows,
+    publish_numbered); the new words folded (publish_new_words), the tokens no word will
+    have any more (publish_dead_tokens) and the tokens search_terms lacks (publish_new_tokens)."""
+    split = "SELECT unnest(string_split(words, ' ')) AS word, {} AS uses FROM {}"
+    con.execute(f"""CREATE TEMP TABLE publish_word_uses AS
+        SELECT d.*, w.word IS NOT NULL AS known, w.token, w.uses + d.uses AS remaining
+        FROM (SELECT word, sum(uses)::BIGINT AS uses
+              FROM ({split.format(-1, "publish_gone_docs")}
+                    UNION ALL {split.format(1, "publish_numbered")})
+              WHERE word <> '' GROUP BY word HAVING sum(uses) <> 0) d
+        LEFT JOIN search_words w USING (word)""")
+    con.execute(f"""CREATE TEMP TABLE publish_new_words AS
+        SELECT word, {search.token_sql('word')} AS token, uses
+        FROM publish_word_uses WHERE NOT known""")
+    con.execute("""CREATE TEMP TABLE publish_dead_tokens AS
+        SELECT DISTINCT token FROM publish_word_uses WHERE known AND remaining = 0 AND token <> ''
+          AND token NOT IN (SELECT token FROM publish_new_words)
+          AND token NOT IN (SELECT token FROM search_words WHERE word NOT IN
+                            (SELECT word FROM publish_word_uses WHERE known AND remaining = 0))""")
+    con.execute("""CREATE TEMP TABLE publish_new_tokens AS
+        SELECT DISTINCT token FROM publish_new_words WHERE token <> ''
+          AND token NOT IN (SELECT token FROM search_terms)""")
+
+
+def _words(con) -> None:
+    """search_words by difference (publish_word_uses): a known word's uses changed, dropped
+    when none is left, a new word added with its token (only the changed documents' words
+    are read and folded)."""
+    con.execute("""UPDATE search_words SET uses = d.remaining
+        FROM publish_word_uses d WHERE d.known AND search_words.word = d.word""")
+    con.execute("""DELETE FROM search_words WHERE uses = 0 AND word IN
+        (SELECT word FROM publish_word_uses WHERE known AND remaining = 0)""")
+    con.execute("INSERT INTO search_words SELECT word, token, uses FROM publish_new_words")
+
+
+def _counts(con) -> None:
+    """search_counts by difference: per term and kind, the deleted postings taken away and
+    the new ones added; the dead tokens' rows deleted, the new tokens' added."""
+    per_kind = ", ".join(f"sum(n) FILTER (kind = '{k}')::INTEGER AS {k}" for k in search.KINDS)
+    kinds = ", ".join(search.KINDS)
+    con.execute(f"""CREATE TEMP TABLE publish_count_change AS
+        SELECT term, {per_kind}
+        FROM (SELECT term, kind, -1 AS n FROM publish_gone_postings
+              UNION ALL SELECT term, kind, 1 FROM publish_new_postings)
+        GROUP BY term""")
+    added = ", ".join(f"{k} = search_counts.{k} + coalesce(d.{k}, 0)" for k in search.KINDS)
+    con.execute(f"""UPDATE search_counts SET {added} FROM publish_count_change d
+        WHERE search_counts.term = d.term""")
+    con.execute("DELETE FROM search_counts WHERE token IN (SELECT token FROM publish_dead_tokens)")
+    counts = ", ".join(f"coalesce(d.{k}, 0)::INTEGER" for k in search.KINDS)
+    con.execute(f"""INSERT INTO search_counts ({', '.join(['token', 'term', kinds])})
+        SELECT n.token, n.term, {counts} FROM publish_new_terms n
+        LEFT JOIN publish_count_change d USING (term) ORDER BY n.term""")

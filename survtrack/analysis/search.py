@@ -5,7 +5,9 @@ finds its organization or contract.
 The build's snapshot carries a normalised token table in DuckDB:
 
 - `search_index`: one row per vendor, buyer and contract (`doc`, numbered so that within a
-  kind the busiest party, the largest contract, comes first) with its `words`: every name,
+  kind the busiest party, the largest contract, comes first; numbered DOC_GAP apart, so that
+  a publish that changes a few rows numbers their new rows between their neighbours' and
+  keeps every other number: facts_update._search) with its `words`: every name,
   spelling, subject and identifier it is known by, lower-cased and cut into words at anything
   that is not a letter or a digit. A vendor's or buyer's words also hold each of its names
   run together ("N-Tech.Lab Ltd" -> "ntechlabltd").
@@ -15,11 +17,13 @@ The build's snapshot carries a normalised token table in DuckDB:
   to Latin, then the fold rows; accents dropped, doubled letters merged). The folding is SQL
   generated from that data file, so words and queries are folded by the very same
   expression; it runs once per distinct word, not once per row (numbers need none).
-- `search_terms`: every distinct token, numbered (`term`) in sorted order, so the tokens
-  beginning with a prefix are one range of term numbers;
+- `search_terms`: every distinct token, numbered (`term`, TERM_GAP apart, likewise) in sorted
+  order, so the tokens beginning with a prefix are one range of term numbers;
 - `search_postings`: (term, doc) once per pair, sorted by term, so a prefix reads one
-  contiguous run of rows (DuckDB skips the row groups outside it by their min/max);
-- `search_kinds`: where each kind's run of document numbers starts and ends.
+  contiguous run of rows (DuckDB skips the row groups outside it by their min/max), but for
+  the rows a row-by-row publish appended (read by every query until the next full publish);
+- `search_kinds`: where each kind's run of document numbers starts and ends, and how many
+  documents it holds.
 
 A query matches a row when each of its words, punctuation inside it removed («Н-Тех» ->
 "нтех" -> "nteh"), begins a token of the row: per query word a range of terms, its documents,
@@ -116,13 +120,22 @@ def index_rows_sql(parties: str = "", contracts: str = "") -> str:
         FROM contracts c JOIN contract_facts f USING (contract_id){contract_ids}"""
 
 
+# Documents and terms are numbered this far apart, so that a publish that adds a few can number
+# them between their neighbours (facts_update._search) instead of renumbering every one; it
+# publishes the search tables whole when a gap has no room left.
+DOC_GAP = 1024
+TERM_GAP = 1024
+_KIND_LIST = "[" + ", ".join(f"'{k}'" for k in KINDS) + "]"
+# the order documents are numbered in: by kind, then the busiest party, the largest contract
+RANK = (f"list_position({_KIND_LIST}, kind), contracts DESC, amount_usd DESC NULLS LAST,"
+        " label, key")
+
+
 def numbered_sql(rows: str) -> str:
-    """search_index from its `rows` (index_rows_sql): numbered by kind, then the busiest
-    party, the largest contract first, and stored in that order."""
-    kinds = ", ".join(f"'{k}'" for k in KINDS)
+    """search_index from its `rows` (index_rows_sql): numbered (DOC_GAP apart) by RANK, and
+    stored in that order."""
     return f"""
-        SELECT (row_number() OVER (ORDER BY list_position([{kinds}], kind), contracts DESC,
-                                   amount_usd DESC NULLS LAST, label, key))::INTEGER AS doc,
+        SELECT (row_number() OVER (ORDER BY {RANK}) * {DOC_GAP})::BIGINT AS doc,
                kind, key, label, contracts, amount_usd, words
         FROM ({rows})
         ORDER BY doc"""
@@ -143,15 +156,16 @@ _WORDS = """SELECT doc, word
 WORDS_SQL = f"""
     SELECT word, {token_sql('word')} AS token, uses
     FROM (SELECT word, count(*) AS uses FROM ({_WORDS}) GROUP BY word)"""
-TERMS_SQL = """
-    SELECT token, (row_number() OVER (ORDER BY token) - 1)::INTEGER AS term
+TERMS_SQL = f"""
+    SELECT token, (row_number() OVER (ORDER BY token) * {TERM_GAP})::BIGINT AS term
     FROM (SELECT DISTINCT token FROM search_words WHERE token <> '') ORDER BY token"""
 POSTINGS_SQL = f"""
     SELECT DISTINCT t.term, x.doc FROM ({_WORDS}) x
     JOIN (SELECT w.word, t.term FROM search_words w JOIN search_terms t USING (token)) t
       USING (word)
     ORDER BY t.term, x.doc"""
-KINDS_SQL = "SELECT kind, min(doc) AS first, max(doc) AS last FROM search_index GROUP BY kind"
+KINDS_SQL = """SELECT kind, min(doc) AS first, max(doc) AS last, count(*) AS docs
+               FROM search_index GROUP BY kind"""
 _PER_KIND = ", ".join(f"count(*) FILTER (p.doc BETWEEN k.{kind}_first AND k.{kind}_last)"
                       f"::INTEGER AS {kind}" for kind in KINDS)
 _KIND_RUNS = ", ".join(f"max(first) FILTER (kind = '{kind}') AS {kind}_first,"
@@ -285,9 +299,10 @@ class Found:
     docs: list[int]
 
 
-def _find(con, words: list[Word], kind: str, first: int, last: int, limit: int,
+def _find(con, words: list[Word], kind: str, first: int, last: int, size: int, limit: int,
           limits: Limits) -> Found:
-    """The documents of one kind (numbers first..last) holding every word.
+    """The documents of one kind (`size` of them, numbered first..last, DOC_GAP apart or
+    closer: windows are sized in documents and cut in numbers) holding every word.
 
     A word one of whose terms every document of the kind holds is left out (it excludes
     nothing). The count comes from `search_counts` alone when a single word of one term is
@@ -300,12 +315,15 @@ def _find(con, words: list[Word], kind: str, first: int, last: int, limit: int,
     `limits.budget`: counting stops there and the count found is shown as a lower bound ("n+",
     never a wrong number; never "0+": until one is found the windows grow to the kind's end).
     The documents returned are always the kind's first holding every word."""
-    size = last - first + 1
+    numbers = last - first + 1
+    per_doc = numbers / size  # numbers per document
     if any(w.total[kind] == 0 for w in words):
         return Found(0, False, [])
     words = [w for w in words if w.most[kind] < size]
-    if not words:
-        return Found(size, False, list(range(first, min(last, first + limit - 1) + 1)))
+    if not words:  # every document of the kind: its first by number
+        top = con.execute("SELECT doc FROM search_index WHERE doc BETWEEN ? AND ?"
+                          " ORDER BY doc LIMIT ?", [first, last, limit]).fetchall()
+        return Found(size, False, [doc for (doc,) in top])
     known = None
     if len(words) == 1 and words[0].total[kind] == words[0].most[kind]:
         known = Found(words[0].total[kind], False, [])
@@ -313,14 +331,14 @@ def _find(con, words: list[Word], kind: str, first: int, last: int, limit: int,
         known = Found(limits.cap, True, [])
     want = limit if known else limits.cap + 1  # documents to find before stopping
     if sum(w.total[kind] for w in words) <= limits.exact_rows:
-        span = size
+        span = numbers
     else:  # expected share of the kind holding every word: as if the words were independent
         share = (max(words[0].most[kind], 1) / size if known else
                  math.prod(min(1.0, w.total[kind] / size) for w in words))
-        span = max(limits.min_window, math.ceil(SPARE * want / share))
+        span = math.ceil(per_doc * max(limits.min_window, SPARE * want / share))
 
-    def cost(docs: int) -> float:  # postings a window of `docs` documents reads
-        return sum(w.total[kind] * (1 if w.lo < w.hi else docs / size) for w in words)
+    def cost(span: int) -> float:  # postings a window of `span` numbers reads
+        return sum(w.total[kind] * (1 if w.lo < w.hi else span / numbers) for w in words)
 
     found, docs, start, read = 0, [], first, 0.0
     for window in range(limits.windows):
@@ -351,16 +369,14 @@ COLUMNS = ["key", "label", "contracts", "amount_usd"]  # of each result row
 
 
 def _rows(con, docs: list[int]) -> list[tuple]:
-    """(doc, kind, *COLUMNS) of `docs`: by their row number (the index is stored in doc order
-    from 1, so row number = doc - 1; DuckDB reads only their row groups), checked against
-    `doc`, else by `doc` (a scan of the doc column)."""
-    select = f"SELECT doc, kind, {', '.join(COLUMNS)} FROM search_index"
-    rows = con.execute(f"{select} WHERE rowid IN (SELECT unnest(?::BIGINT[])) ORDER BY doc",
-                       [[d - 1 for d in docs]]).fetchall()
-    if [row[0] for row in rows] != docs:
-        rows = con.execute(f"{select} WHERE doc IN (SELECT unnest(?::INTEGER[])) ORDER BY doc",
-                           [docs]).fetchall()
-    return rows
+    """(doc, kind, *COLUMNS) of `docs`, by a literal list of their numbers (integers), which
+    DuckDB looks up in the snapshot's index on `doc` (facts.INDEXES; a list bound as a
+    parameter would scan the column)."""
+    if not docs:
+        return []
+    numbers = ", ".join(str(int(d)) for d in docs)
+    return con.execute(f"SELECT doc, kind, {', '.join(COLUMNS)} FROM search_index"
+                       f" WHERE doc IN ({numbers}) ORDER BY doc").fetchall()
 
 
 def _group(count: int = 0, capped: bool = False, rows: list[tuple] = ()) -> dict:
@@ -376,8 +392,9 @@ def search(con, text: str | None, limit: int = 20, limits: Limits = LIMITS) -> d
     stats = [_word(con, w) for w in dict.fromkeys(words)]
     if not words or None in stats:
         return {kind: _group() for kind in KINDS}
-    runs = {kind: (first, last) for kind, first, last
-            in con.execute("SELECT kind, first, last FROM search_kinds").fetchall()}
+    runs = {kind: (first, last, docs[0] if docs else last - first + 1)  # docs: since DOC_GAP
+            for kind, first, last, *docs
+            in con.execute("SELECT * FROM search_kinds").fetchall()}
     found = {kind: _find(con, stats, kind, *runs[kind], limit, limits)
              for kind in KINDS if kind in runs}
     rows = _rows(con, sorted(d for f in found.values() for d in f.docs))

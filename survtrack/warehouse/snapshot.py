@@ -57,7 +57,8 @@ def _identifier(name: str) -> str:
 
 def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection | None = None,
                      lock_wait: float | None = None, *, derived: Mapping[str, str],
-                     update: Update | None = None) -> Path:
+                     update: Update | None = None,
+                     indexes: Mapping[str, str] | None = None) -> Path:
     """Copy the warehouse into a new snapshot, add the `derived` tables (name -> SELECT over
     the copy, created in order) and make it current; return its path. When neither the
     warehouse's tables nor `derived` changed since the current snapshot, that one is kept and
@@ -67,7 +68,8 @@ def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection 
     (when it was published with the same `derived`) and replaces only the rows that changed
     (`_apply`); `update(snapshot, changed)` then brings the derived tables up to date and
     returns those it did, the rest being recomputed (see Update). The current snapshot is
-    never written: readers keep it until the swap.
+    never written: readers keep it until the swap. `indexes` (derived table -> column): an
+    index made on that column whenever the table is made (an update keeps it up to date).
 
     Pass `con` (the writer's own connection) to publish from inside a running build; without
     it the warehouse is opened read-only, waiting up to `lock_wait` seconds (config.lock_wait)
@@ -107,6 +109,10 @@ def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection 
             again = [name for name in derived if done is None or name not in done]
             for name in again:
                 snap.execute(f"CREATE OR REPLACE TABLE {_identifier(name)} AS {derived[name]}")
+                if name in (indexes or {}):
+                    column = indexes[name]
+                    snap.execute(f"CREATE INDEX {_identifier(f'{name}_{column}')}"
+                                 f" ON {_identifier(name)} ({_identifier(column)})")
             snap.execute("UPDATE snapshot_publish SET recomputed = ?", [again])
             snap.execute(f"DROP SCHEMA IF EXISTS {CHANGES} CASCADE")
             snap.execute("CHECKPOINT")
