@@ -219,3 +219,20 @@ def test_a_snapshot_without_the_year_less_cubes_answers_from_the_others(tmp_path
     finally:
         before.close()
         scan.close()
+
+
+@pytest.mark.parametrize("role", ["vendor", "buyer"])
+def test_party_options_from_kept_busiest_equal_one_search(scan_and_cubes, role):
+    """The party controls' options (the busiest parties, kept per snapshot, with the chosen
+    ones looked up beside them) equal one search of the parties for the same keys."""
+    _, cubes = scan_and_cubes
+    keys = [k for (k,) in cubes.execute(
+        "SELECT key FROM parties WHERE role = ? ORDER BY contracts DESC, key", [role]).fetchall()]
+    assert len(keys) > 6
+    for include in ([], [keys[0]], [keys[-1]], [keys[1], keys[-1], keys[-2]],
+                    ["no such party"], keys[-1]):
+        for _ in range(2):  # computed, then from what was kept
+            got = spending.search_parties(cubes, role, None, limit=3, include=include)
+            wanted = spending._search_parties(
+                cubes, role, None, 3, [include] if isinstance(include, str) else include)
+            pd.testing.assert_frame_equal(got, wanted, check_dtype=False)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from survtrack.analysis import per_snapshot
+
 COLUMNS = ["event_id", "source", "kind", "occurred_on", "date_basis", "jurisdiction", "forum",
            "title", "outcome", "case_number", "procurement_id", "url", "outlet",
            "published_on", "parties", "roles"]
@@ -31,13 +33,20 @@ _NAMED = """(strpos(lower(coalesce(o.name, '')), lower(pp.m)) > 0
 
 def available(con) -> bool:
     """Whether the warehouse (or snapshot) has the context tables."""
-    return con.execute(
+    return per_snapshot.kept(con, "context tables", lambda: con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name IN"
-        " ('context_events', 'context_parties')").fetchone()[0] == 2
+        " ('context_events', 'context_parties')").fetchone()[0] == 2)
+
+
+def _any_events(con) -> bool:
+    """Whether there is any event to link (a national-scale warehouse may hold none: then a
+    buyer's or vendor's page spends nothing matching its organizations against patterns)."""
+    return available(con) and per_snapshot.kept(con, "context events", lambda: con.execute(
+        "SELECT count(*) > 0 FROM (SELECT 1 FROM context_events LIMIT 1)").fetchone()[0])
 
 
 def _frame(con, links_sql: str | None, params: list, years, kinds) -> pd.DataFrame:
-    if not available(con):
+    if not _any_events(con):
         return pd.DataFrame(columns=COLUMNS)
     where, args = [], []
     if years:

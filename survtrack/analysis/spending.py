@@ -17,16 +17,13 @@ snapshot provides it, else compute the same rows from the tidy tables.
 
 from __future__ import annotations
 
-import copy
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from survtrack.analysis import flags, levels
+from survtrack.analysis import flags, levels, per_snapshot
 from survtrack.analysis.facts import (
     CUBES,
     CUBES_VERSION,
@@ -85,7 +82,7 @@ class Filters:
 def _tables(con) -> set[str]:
     """The tables of the database; cubes of another shape than this survtrack's (a snapshot
     published by an older one) left out, so the views read the contracts instead."""
-    return _per_snapshot(con, "tables", lambda: _read_tables(con))
+    return per_snapshot.kept(con, "tables", lambda: _read_tables(con))
 
 
 def _read_tables(con) -> set[str]:
@@ -98,32 +95,6 @@ def _read_tables(con) -> set[str]:
         if version != CUBES_VERSION:
             tables -= CUBES.keys()
     return tables
-
-
-# Answers that depend on the snapshot alone (the filter controls' choices), kept per snapshot
-# file: a published snapshot never changes, so they are computed once per process.
-_PER_SNAPSHOT: dict[tuple[str, str], Any] = {}
-PER_SNAPSHOT_ENTRIES = 64
-_DATABASE_OF: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # con -> (path, readonly)
-
-
-def _per_snapshot(con, key: str, compute):
-    """`compute()`, kept per snapshot file when `con` reads a published snapshot (read-only,
-    in a `.snapshot` folder); computed every time on a warehouse, which changes."""
-    found = _DATABASE_OF.get(con)
-    if found is None:  # a connection (a thread's cursor) reads one database for life
-        found = _DATABASE_OF[con] = con.execute(
-            "SELECT path, readonly FROM duckdb_databases()"
-            " WHERE database_name = current_database()").fetchone()
-    path, readonly = found
-    if not (readonly and path and Path(path).parent.name.endswith(".snapshot")):
-        return compute()
-    found = _PER_SNAPSHOT.get((path, key))
-    if found is None:
-        if len(_PER_SNAPSHOT) >= PER_SNAPSHOT_ENTRIES:
-            _PER_SNAPSHOT.clear()
-        found = _PER_SNAPSHOT[(path, key)] = compute()
-    return copy.deepcopy(found)
 
 
 def _facts(con, tables: set[str] | None = None) -> str:
@@ -369,15 +340,18 @@ def _by(con, f: Filters, grain: str, key: str, name: str, limit: int | None) -> 
     info = (f"LEFT JOIN ({levels.info_sql(lvl)}) i ON i.key = g.key" if party else
             "LEFT JOIN (SELECT NULL AS key, NULL AS name, 1 AS names, 1 AS bodies,"
             " NULL::VARCHAR[] AS members, NULL::VARCHAR[] AS member_of) i ON FALSE")
+    # the top first, then their names and members: the lookups join `limit` rows, not
+    # every party of the selection
     return con.execute(
-        f"""{sel}, g AS (SELECT {grouped} AS key, any_value({name}) AS name,
-                               sum(value) AS amount, sum(n) AS contracts
-                        FROM sel s {rollup} GROUP BY 1)
+        f"""{sel}, every AS (SELECT {grouped} AS key, any_value({name}) AS name,
+                                   sum(value) AS amount, sum(n) AS contracts
+                            FROM sel s {rollup} GROUP BY 1),
+           g AS (SELECT * FROM every ORDER BY amount DESC NULLS LAST, key {limit_sql})
            SELECT g.key, coalesce(i.name, g.name) AS name, g.amount, g.contracts,
-                  g.amount / nullif(sum(g.amount) OVER (), 0) AS share,
+                  g.amount / nullif((SELECT sum(amount) FROM every), 0) AS share,
                   coalesce(i.names, 1) AS names, coalesce(i.bodies, 1) AS bodies,
                   i.members, i.member_of
-           FROM g {info} ORDER BY amount DESC NULLS LAST, key {limit_sql}""",
+           FROM g {info} ORDER BY amount DESC NULLS LAST, key""",
         [*params, *([limit] if limit else [])]).df()
 
 
@@ -553,7 +527,7 @@ def _tail_start(con) -> int | None:
         n = con.execute("SELECT count(*) FROM contract_facts_tail").fetchone()[0]
         return con.execute("SELECT min(rowid) FROM (SELECT rowid FROM contract_facts"
                            " ORDER BY rowid DESC LIMIT ?)", [n]).fetchone()[0] if n else None
-    return _per_snapshot(con, "contract_facts tail", start)
+    return per_snapshot.kept(con, "contract_facts tail", start)
 
 
 def default_order_sql(con, columns: str, where_sql: str, n: int) -> tuple[str, int]:
@@ -673,7 +647,7 @@ def iter_contracts(con, f: Filters, sort: Sequence[Sort] | None = None,
 
 def choices(con) -> dict[str, list]:
     """Values offered by the filter controls (over all contracts, not the selection)."""
-    return _per_snapshot(con, "choices", lambda: _choices(con))
+    return per_snapshot.kept(con, "choices", lambda: _choices(con))
 
 
 def _choices(con) -> dict[str, list]:
@@ -699,21 +673,42 @@ def search_parties(con, role: str, text: str | None, limit: int = 30,
     beyond the `limit`."""
     if role not in ("vendor", "buyer"):
         raise ValueError(f"role is vendor or buyer, not {role!r}")
-    if not text and include is None:  # the busiest: the same for every view of a snapshot
-        return _per_snapshot(con, f"busiest {role} {limit}",
-                             lambda: _search_parties(con, role, None, limit, None))
-    return _search_parties(con, role, text, limit, include)
+    included = [include] if isinstance(include, str) else list(include or [])
+    if text:
+        return _search_parties(con, role, text, limit, included)
+    # no text: the busiest, the same for every view of a snapshot (kept), with the chosen
+    # ones first, looked up by key where they are not among them
+    busiest = per_snapshot.kept(con, f"busiest {role} {limit + len(included)}",
+                                lambda: _search_parties(con, role, None,
+                                                        limit + len(included), []))
+    if not included:
+        return busiest.head(limit)
+    chosen = busiest["key"].isin(included)
+    missing = sorted(set(included) - set(busiest["key"]))
+    first = pd.concat([busiest[chosen], _parties_by_key(con, role, missing)]) if missing \
+        else busiest[chosen]
+    first = first.sort_values(["contracts", "key"], ascending=[False, True])
+    return pd.concat([first, busiest[~chosen]]).head(
+        limit + max(len(included) - 1, 0)).reset_index(drop=True)
+
+
+def _parties(con) -> str:
+    tables = _tables(con)
+    return "parties" if "parties" in tables else f"({parties_sql(_facts(con, tables))})"
+
+
+def _parties_by_key(con, role: str, keys: list[str]) -> pd.DataFrame:
+    return con.execute(
+        f"""SELECT key, name, contracts, names FROM {_parties(con)}
+            WHERE role = ? AND list_contains(?::VARCHAR[], key)""", [role, keys]).df()
 
 
 def _search_parties(con, role: str, text: str | None, limit: int,
-                    include: str | list[str] | tuple[str, ...] | None) -> pd.DataFrame:
-    tables = _tables(con)
-    parties = "parties" if "parties" in tables else f"({parties_sql(_facts(con, tables))})"
+                    included: list[str]) -> pd.DataFrame:
     pattern = "%" + (text or "")[:MAX_TEXT].replace("\\", "\\\\").replace("%", "\\%") \
         .replace("_", "\\_") + "%"
-    included = [include] if isinstance(include, str) else list(include or [])
     return con.execute(
-        f"""SELECT key, name, contracts, names FROM {parties}
+        f"""SELECT key, name, contracts, names FROM {_parties(con)}
             WHERE role = ? AND (name ILIKE ? ESCAPE '\\' OR key ILIKE ? ESCAPE '\\'
                                 OR names ILIKE ? ESCAPE '\\' OR list_contains(?::VARCHAR[], key))
             ORDER BY list_contains(?::VARCHAR[], key) DESC, contracts DESC, key LIMIT ?""",
