@@ -80,9 +80,10 @@ def refresh(con: duckdb.DuckDBPyConnection, changed: Mapping[str, int]) -> set[s
     con.execute(f"CREATE TEMP TABLE {CHANGED} AS SELECT * FROM {OLD} UNION ALL"
                 f" SELECT * FROM {NEW}")
     _facts(con, among, total)
-    for name, (key, _, _) in facts.CLUSTERED.items():
+    for name in facts.CLUSTERED:
         con.execute(f"DELETE FROM facts_by_{name} WHERE {among}")
-        con.execute(f"INSERT INTO facts_by_{name} {facts.clustered_sql(name, NEW)} ORDER BY {key}")
+        con.execute(f"INSERT INTO facts_by_{name} {facts.clustered_sql(name, NEW)}"
+                    f" ORDER BY {facts.cluster_order(name)}")
     # each cube's rows of the changed contracts, as the cube reads them
     changed_rows = {"contract_facts": CHANGED,
                     "facts_by_category": f"({facts.clustered_sql('category', CHANGED)})",

@@ -30,6 +30,7 @@ from survtrack.analysis.facts import (
     DEFAULT_ORDER,
     FACTS_SQL,
     MEASURES,
+    cluster_of,
     parties_sql,
 )
 
@@ -151,7 +152,7 @@ def _relation(con, f: Filters, grain: str, years: bool = True) -> tuple[str, lis
     if grain == "category":
         # a contract counts once in each of its categories (unnested after the filter)
         rows = f"(SELECT unnest(categories) AS category, * EXCLUDE (category) FROM {rows})" \
-            if rows.startswith("(SELECT * FROM facts_by_category ") else \
+            if rows.startswith("(SELECT * EXCLUDE (cluster) FROM facts_by_category ") else \
             f"(SELECT unnest(categories) AS category, * FROM {rows})"
     return rows, params
 
@@ -165,7 +166,9 @@ def _contract_rows(con, f: Filters, tables: set[str] | None = None) -> tuple[str
         if name == "buyer" and f.buyer_level != levels.DEFAULT:
             continue  # a body rolled up from its sub-units: their keys are its contracts too
         if value is not None and table in tables:
-            return f"(SELECT * FROM {table} WHERE {column} = ?)", [value]
+            # its row groups alone, found by the number the copy is sorted by (facts.py)
+            return (f"(SELECT * EXCLUDE (cluster) FROM {table}"
+                    f" WHERE cluster = {cluster_of('?')} AND {column} = ?)", [value, value])
     return f"(SELECT *, {MEASURES} FROM {_facts(con, tables)})", []
 
 
