@@ -61,25 +61,30 @@ def rolled_up(con, key: str, lvl: str) -> str:
     return found[0] if found and found[0] else key
 
 
-def info_sql(lvl: str = DEFAULT) -> str:
+def info_sql(lvl: str = DEFAULT, keys: str | None = None) -> str:
     """Per key at level `lvl`: its display `name` (NULL for a key that is no entity), `names`
     (how many distinct names are merged into it, or into the bodies rolled into it),
     `bodies` (how many entities it counts: 1 at `office`), `members` (the names of a joint
     award's members) and `member_of` (the joint awards it is a member of, whose money is
-    counted with the joint award, never again with the member)."""
+    counted with the joint award, never again with the member). With `keys` (a relation
+    with a column `key`, at the `office` level) those keys alone: a view's top rows look up
+    theirs instead of every entity's."""
+    only = f" WHERE entity_id IN (SELECT key FROM {keys})" if keys else ""
+    only_members = f"WHERE j.member IN (SELECT key FROM {keys})" if keys else ""
     # a member is an entity id, or the name of a member no record names alone
-    members = """(SELECT j.entity_id, list(coalesce(m.name, j.member) ORDER BY j.i) AS members
+    members = f"""(SELECT j.entity_id, list(coalesce(m.name, j.member) ORDER BY j.i) AS members
                   FROM (SELECT entity_id, unnest(members) AS member,
-                               generate_subscripts(members, 1) AS i FROM entities) j
+                               generate_subscripts(members, 1) AS i FROM entities{only}) j
                   LEFT JOIN entities m ON m.entity_id = j.member GROUP BY 1)"""
-    member_of = """(SELECT j.member AS entity_id, list(j.name ORDER BY j.name) AS member_of
+    member_of = f"""(SELECT j.member AS entity_id, list(j.name ORDER BY j.name) AS member_of
                     FROM (SELECT name, unnest(members) AS member FROM entities) j
+                    {only_members}
                     GROUP BY 1)"""
     if level(lvl) == DEFAULT:
         return f"""
             SELECT e.entity_id AS key, e.name, greatest(len(e.aliases), 1) AS names,
                    1 AS bodies, m.members, o.member_of
-            FROM entities e LEFT JOIN {members} m USING (entity_id)
+            FROM (SELECT * FROM entities{only}) e LEFT JOIN {members} m USING (entity_id)
             LEFT JOIN {member_of} o USING (entity_id)"""
     return f"""
         WITH r AS ({ROLLUP_SQL}),

@@ -340,7 +340,8 @@ def _by(con, f: Filters, grain: str, key: str, name: str, limit: int | None) -> 
     rollup = f"LEFT JOIN ({levels.ROLLUP_SQL}) r ON r.key = s.{key}" \
         if party and lvl != levels.DEFAULT else ""
     grouped = levels.key_sql(lvl, f"s.{key}") if party else key
-    info = (f"LEFT JOIN ({levels.info_sql(lvl)}) i ON i.key = g.key" if party else
+    info = (f"LEFT JOIN ({levels.info_sql(lvl, 'g' if lvl == levels.DEFAULT else None)})"
+            " i ON i.key = g.key" if party else
             "LEFT JOIN (SELECT NULL AS key, NULL AS name, 1 AS names, 1 AS bodies,"
             " NULL::VARCHAR[] AS members, NULL::VARCHAR[] AS member_of) i ON FALSE")
     # the top first, then their names and members: the lookups join `limit` rows, not
