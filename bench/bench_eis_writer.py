@@ -5,7 +5,9 @@ ingest.BATCH_PARALLEL)
 
 The documents are bench_eis_scale's (the real 44-FZ documents of ../shared/data/eis, each copy
 with its own registration number). They are archived and parsed first (not measured), the
-results pickled and unpickled as a pool's workers send them; then the writer's CPU for
+results pickled and unpickled as a pool's workers sent them before they sent Arrow tables
+(the serial ingest's writer, `store_parsed`; the pool's writer now is `load_staged`, measured
+by bench_dask_ingest.py --writer-only, its `rows` way); then the writer's CPU for
 writing them in batches of B into a fresh warehouse is printed beside bare
 `lxml.etree.fromstring` of the same files, and a second pass (every document already loaded).
 `--statements`: each SQL statement's CPU, by table.
