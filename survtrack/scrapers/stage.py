@@ -163,11 +163,12 @@ def parse_chunk(source_name: str, archive_root: str, number: int,
 
 def worker_start() -> None:
     """A pool worker's initializer: import pyarrow as if numpy and pandas were not installed
-    (both optional to it). Otherwise its import loads numpy (~0.1 s CPU), and its first
-    conversion of a Python list imports pandas to ask whether the list is "array-like"
-    (~0.3 s CPU): 0.58 against 0.17 s CPU for a worker's start and first chunk here
-    (docs/scale.md). pyarrow remembers that they were missing; a module of the worker that
-    imports them itself still can (they are hidden only while pyarrow looks)."""
+    (pyarrow requires neither: it checks for each where it would use it). Otherwise its
+    import loads numpy (~0.1 s CPU), and its first conversion of a Python list imports pandas
+    to ask whether the list is "array-like" (~0.3 s CPU): 0.58 against 0.17 s CPU for a
+    worker's start and first chunk here (docs/scale.md). pyarrow remembers that they were
+    missing; a module of the worker that imports them itself still can (they are hidden
+    only while pyarrow looks)."""
     hidden = {name: sys.modules.get(name) for name in ("numpy", "pandas")}
     sys.modules.update(dict.fromkeys(hidden))  # None: `import numpy` raises ImportError
     try:
