@@ -178,3 +178,34 @@ def test_a_group_mates_change_decides_only_the_group_flags_of_the_others(halves,
         after = derived(wh)
         run_build(wh, ["competition", "threads", "flags"], full=True)
         assert derived(wh) == after
+
+
+def test_a_removed_contract_goes_from_every_step_by_its_recorded_hashes(halves, tmp_path):
+    """A removed contract is found by the join that compares the hashes (its hash recorded,
+    none now), not by scanning each step's table: its rows and hashes go, a full build agrees;
+    a step without recorded hashes (a warehouse built before them) still drops the rows."""
+    steps = ["money", "competition", "threads", "flags"]
+    gone = "eis:9990000000018000053"
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        load(wh, halves[0])
+        load(wh, halves[1])
+        run_build(wh)
+        assert wh.scalar("SELECT count(*) FROM flags WHERE contract_id = ?", [gone])
+        wh.execute("DELETE FROM contracts WHERE contract_id = ?", [gone])
+        built = run_build(wh, steps)
+        assert built["competition"]["removed"] == 1 and built["flags"]["removed"] >= 1
+        assert built["competition"]["changed"] == built["threads"]["changed"] == 0
+        for table in ("competition", "threads", "flags", "build_inputs"):
+            assert not wh.scalar(f"SELECT count(*) FROM {table} WHERE contract_id = ?",
+                                 [gone]), table
+        after = derived(wh)
+        run_build(wh, steps, full=True)
+        assert derived(wh) == after
+        # no hashes recorded for competition: its rows of a removed contract still go
+        other = wh.scalar("SELECT min(contract_id) FROM competition")
+        wh.execute("DELETE FROM build_inputs WHERE step = 'competition'")
+        wh.execute("DELETE FROM contracts WHERE contract_id = ?", [other])
+        rebuilt = run_build(wh, ["competition"])["competition"]
+        assert rebuilt["removed"] == 1
+        assert rebuilt["changed"] == rebuilt["contracts"] == wh.count("contracts")
+

@@ -265,3 +265,31 @@ def test_a_build_converts_only_what_changed_and_new_rates_convert_all(warehouse,
     incremental = warehouse.query("SELECT * FROM contracts ORDER BY contract_id")
     assert convert_money(warehouse, full=True).changed == 3
     assert warehouse.query("SELECT * FROM contracts ORDER BY contract_id") == incremental
+
+
+def test_payments_convert_at_their_dates_and_a_restated_payment_converts_again(warehouse):
+    """Payments are computed every build and only the changed dollars are written: a payment
+    restated under its key (a new currency, its old dollars kept, as an upsert keeps columns
+    the document does not give) converts again, and every build equals a full one."""
+    add_contract(warehouse, "test:paid", "2015-12-30", "65000.00", "RUB")
+    warehouse.execute(
+        "INSERT INTO payments (contract_id, payment_id, paid_on, amount, currency, document_id)"
+        " VALUES ('test:paid', 'rub', '2015-12-30', 1000.00, 'RUB', 'test'),"
+        " ('test:paid', 'usd', '2016-01-05', 10.00, 'USD', 'test'),"
+        " ('test:paid', 'undated', NULL, 5.00, 'RUB', 'test'),"
+        " ('test:paid', 'xyz', '2015-12-30', 5.00, 'XYZ', 'test')")
+
+    def paid() -> dict:
+        return dict(warehouse.query("SELECT payment_id, amount_usd FROM payments"))
+
+    convert_money(warehouse)
+    ecb = ecb_row("2015-12-30")
+    first = paid()
+    assert first["rub"] == pytest.approx(1000 / (ecb["RUB"] / ecb["USD"]))
+    assert (first["usd"], first["undated"], first["xyz"]) == (10.0, None, None)
+    warehouse.execute("UPDATE payments SET currency = 'EUR' WHERE payment_id = 'rub'")
+    convert_money(warehouse)
+    assert paid()["rub"] == pytest.approx(1000 / (1 / ecb["USD"]))
+    incremental = paid()
+    convert_money(warehouse, full=True)
+    assert paid() == incremental

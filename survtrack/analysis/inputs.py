@@ -7,7 +7,9 @@ from older ones counts as changed) folded per contract with bit_xor, and a versi
 its own code and data files, so a changed rule recomputes every contract. `build_inputs`
 keeps the hash of the last build; the contracts whose hash differs (or that are new) are the
 step's work, in a temporary table the step's SQL is narrowed to. A removed contract's rows
-go. `full=True` recomputes every contract. Reading the hashes is one pass over the inputs
+go: the contracts with a recorded hash and none now (`<step>_gone`, found by the same join
+that compares the hashes), so a build does not scan the step's table and `build_inputs` for
+them. `full=True` recomputes every contract. Reading the hashes is one pass over the inputs
 without writing; the step then computes and rewrites only the changed contracts, so a build
 after adding 1 % of contracts rewrites about 1 % (docs/scale.md).
 """
@@ -31,20 +33,28 @@ def version(*parts: str | Path) -> str:
 
 def stale(wh, step: str, inputs_sql: str, code: str, full: bool = False) -> int:
     """Fill the temporary table `<step>_work` (contract_id, inputs) with the contracts whose
-    inputs' hash differs from the one recorded (all when `full`); return their number.
-    `inputs_sql` selects (contract_id, inputs) and may read the parameter `$code`."""
+    inputs' hash differs from the one recorded (all when `full`), and `<step>_gone`
+    (contract_id) with those recorded that are no longer among `inputs_sql`'s; return the
+    number of the work. `inputs_sql` selects (contract_id, inputs) and may read the parameter
+    `$code`."""
     # two statements, each with the whole memory limit: hashing every contract's inputs, then
     # comparing with the last build's (in one, at 10 M contracts, a 4 GB limit ran out)
-    work = f"{step}_work" if full else f"{step}_hashes"
-    wh.execute(f"CREATE OR REPLACE TEMP TABLE {work} AS {inputs_sql}", {"code": code})
-    if not full:
-        wh.execute(f"""
-            CREATE OR REPLACE TEMP TABLE {step}_work AS
-            SELECT n.contract_id, n.inputs FROM {step}_hashes n
-            LEFT JOIN (SELECT contract_id, inputs FROM build_inputs WHERE step = $step) b
-              USING (contract_id)
-            WHERE b.inputs IS DISTINCT FROM n.inputs""", {"step": step})
-        wh.execute(f"DROP TABLE {step}_hashes")
+    wh.execute(f"CREATE OR REPLACE TEMP TABLE {step}_hashes AS {inputs_sql}", {"code": code})
+    # one full join finds the changed, the new and the removed contracts; a removed one
+    # (a recorded hash, no contract) is kept with NULL inputs, then moved to `_gone`
+    wh.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {step}_compared AS
+        SELECT coalesce(n.contract_id, b.contract_id) AS contract_id, n.inputs
+        FROM {step}_hashes n
+        FULL JOIN (SELECT contract_id, inputs FROM build_inputs WHERE step = $step) b
+          ON b.contract_id = n.contract_id
+        WHERE $full OR b.inputs IS DISTINCT FROM n.inputs""", {"step": step, "full": full})
+    wh.execute(f"DROP TABLE {step}_hashes")
+    wh.execute(f"CREATE OR REPLACE TEMP TABLE {step}_work AS SELECT contract_id, inputs"
+               f" FROM {step}_compared WHERE inputs IS NOT NULL")
+    wh.execute(f"CREATE OR REPLACE TEMP TABLE {step}_gone AS SELECT contract_id"
+               f" FROM {step}_compared WHERE inputs IS NULL")
+    wh.execute(f"DROP TABLE {step}_compared")
     return wh.scalar(f"SELECT count(*) FROM {step}_work")
 
 
@@ -77,13 +87,23 @@ def replace(wh, step: str, table: str, new_rows: str,
     condition (other step -> SQL on `table`'s columns); their hashes are recorded too.
     Returns the number of removed contracts' rows.
 
+    The removed contracts are `<step>_gone` (stale): every row of `table` has its contract's
+    hash in `build_inputs`, written in the same transaction. A step with no hash recorded yet
+    (a warehouse built before them) looks for rows of removed contracts in the whole table.
+
     The tables carry no key index (schema: `indexed=False`), so a delete and an insert are
     scans and appends; the work's contracts are unique, so the key stays unique."""
     cols = ", ".join(TABLES[table].column_names)
-    gone = "NOT EXISTS (SELECT 1 FROM contracts c WHERE c.contract_id = t.contract_id)"
     partial = partial or {}
+    steps = (step, *partial)
+    gone = " OR ".join(f"t.contract_id IN (SELECT contract_id FROM {s}_gone)" for s in steps)
     with wh.transaction():
-        removed = wh.scalar(f"SELECT count(*) FROM {table} t WHERE {gone}")
+        if not wh.scalar("SELECT count(*) FROM (SELECT 1 FROM build_inputs WHERE step = ?"
+                         " LIMIT 1)", [step]):
+            gone = "NOT EXISTS (SELECT 1 FROM contracts c WHERE c.contract_id = t.contract_id)"
+        elif not any(wh.scalar(f"SELECT count(*) FROM {s}_gone") for s in steps):
+            gone = ""
+        removed = wh.scalar(f"SELECT count(*) FROM {table} t WHERE {gone}") if gone else 0
         if removed:
             wh.execute(f"DELETE FROM {table} t WHERE {gone}")
         wh.execute(f"DELETE FROM {table} WHERE contract_id IN"
@@ -92,15 +112,15 @@ def replace(wh, step: str, table: str, new_rows: str,
             wh.execute(f"DELETE FROM {table} WHERE ({rows}) AND contract_id IN"
                        f" (SELECT contract_id FROM {other}_work)")
         wh.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {new_rows}")
-        wh.execute(f"DELETE FROM build_inputs t WHERE {gone}")
-        for recorded in (step, *partial):
+        for recorded in steps:
             wh.execute(f"DELETE FROM build_inputs WHERE step = ? AND contract_id IN"
-                       f" (SELECT contract_id FROM {recorded}_work)", [recorded])
+                       f" (SELECT contract_id FROM {recorded}_work"
+                       f"  UNION ALL SELECT contract_id FROM {recorded}_gone)", [recorded])
             wh.execute(f"INSERT INTO build_inputs (contract_id, step, inputs)"
                        f" SELECT contract_id, ?, inputs FROM {recorded}_work", [recorded])
     return removed
 
 
 def done(wh, step: str, *temporary: str) -> None:
-    for name in (f"{step}_work", f"{step}_scope", *temporary):
+    for name in (f"{step}_work", f"{step}_gone", f"{step}_scope", *temporary):
         wh.execute(f"DROP TABLE IF EXISTS {name}")

@@ -170,7 +170,10 @@ FROM best WHERE contracts.contract_id = best.contract_id
 """
 
 # Payments convert at the rate of their own date (a payment without a date stays unconverted):
-# the same preferences and look-back as contracts.
+# the same preferences and look-back as contracts. Every payment's dollars are computed (a
+# read), and only those that differ from the stored ones are written: a payment restated under
+# its key keeps columns its document does not give, so "not converted yet" cannot be told from
+# amount_usd alone, and rewriting every payment each build cost a write per payment.
 CONVERT_PAYMENTS = """
 WITH wanted AS (
     SELECT contract_id, payment_id, currency, paid_on FROM payments
@@ -188,9 +191,16 @@ found AS (
     WHERE p.paid_on - r.date <= p.lookback),
 best AS (
     SELECT contract_id, payment_id, arg_min(units_per_usd, priority) AS units_per_usd
-    FROM found GROUP BY contract_id, payment_id)
-UPDATE payments SET amount_usd = CAST(payments.amount AS DOUBLE) / best.units_per_usd
-FROM best WHERE payments.contract_id = best.contract_id AND payments.payment_id = best.payment_id
+    FROM found GROUP BY contract_id, payment_id),
+converted AS (
+    SELECT p.contract_id, p.payment_id,
+           CASE WHEN p.currency = 'USD' AND p.amount IS NOT NULL THEN CAST(p.amount AS DOUBLE)
+                ELSE CAST(p.amount AS DOUBLE) / b.units_per_usd END AS amount_usd
+    FROM payments p LEFT JOIN best b USING (contract_id, payment_id))
+UPDATE payments SET amount_usd = converted.amount_usd
+FROM converted WHERE payments.contract_id = converted.contract_id
+  AND payments.payment_id = converted.payment_id
+  AND payments.amount_usd IS DISTINCT FROM converted.amount_usd
 """
 
 # why a contract with an amount has no amount_usd (the report and the contract page say it)
@@ -232,7 +242,7 @@ def convert_money(wh: Warehouse, load_ecb_rates: bool = True, full: bool = False
                   ) -> MoneyReport:
     """Fill amount_usd, fx_source, fx_date and amount_usd_constant for the contracts whose
     inputs changed since the last build (every contract when `full`), and convert every
-    payment."""
+    payment (writing only the payments whose dollars changed)."""
     from survtrack.analysis import inputs
 
     if load_ecb_rates:
@@ -241,7 +251,8 @@ def convert_money(wh: Warehouse, load_ecb_rates: bool = True, full: bool = False
     base = cpi_base_year()
     code = code_version(wh)
     total = wh.count("contracts")
-    recorded = wh.scalar("SELECT count(*) FROM build_inputs WHERE step = 'money'")
+    recorded = wh.scalar("SELECT count(*) FROM (SELECT 1 FROM build_inputs"
+                         " WHERE step = 'money' LIMIT 1)")
     if full or not recorded:  # a first build: no hashes to compare with
         changed, scope = total, "TRUE"
     else:
@@ -256,9 +267,6 @@ def convert_money(wh: Warehouse, load_ecb_rates: bool = True, full: bool = False
                    f" AND {scope}")
         wh.execute(CONVERT.format(scope=scope))
         wh.execute(CONVERT_BY_YEAR.format(scope=scope), [ANNUAL_MIN_DAYS])
-        wh.execute("UPDATE payments SET amount_usd = NULL WHERE amount_usd IS NOT NULL")
-        wh.execute("UPDATE payments SET amount_usd = CAST(amount AS DOUBLE)"
-                   " WHERE currency = 'USD' AND amount IS NOT NULL")
         wh.execute(CONVERT_PAYMENTS)
         wh.execute(
             "UPDATE contracts SET amount_usd_constant = amount_usd * (SELECT cpi FROM money_cpi"
@@ -267,8 +275,11 @@ def convert_money(wh: Warehouse, load_ecb_rates: bool = True, full: bool = False
             f" AND contracts.amount_usd IS NOT NULL AND {scope}",
             [base])
         # what the next build compares with: the inputs as converted now
-        wh.execute("DELETE FROM build_inputs WHERE step = 'money' AND (contract_id NOT IN"
-                   f" (SELECT contract_id FROM contracts) OR {scope})")
+        # every hash when every contract was converted, else the work's and the removed
+        # contracts' (inputs.stale)
+        wh.execute("DELETE FROM build_inputs WHERE step = 'money'" + (
+            "" if scope == "TRUE" else " AND contract_id IN (SELECT contract_id FROM money_work"
+            " UNION ALL SELECT contract_id FROM money_gone)"))
         wh.execute("INSERT INTO build_inputs (contract_id, step, inputs)"
                    f" SELECT contract_id, 'money', inputs FROM ({INPUTS_SQL}) WHERE {scope}",
                    {"code": code})

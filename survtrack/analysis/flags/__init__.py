@@ -221,7 +221,7 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
             " FROM flags GROUP BY 1 ORDER BY 1")}
     finally:
         inputs.done(wh, "flags", "new_flags", "flags_pass", "flags_any", "flags_any_pass",
-                    "flags_group_work")
+                    "flags_group_work", "flags_group_gone")
     return {"changed": changed, "group_only": changed - own, "removed": removed,
             "passes": passes, "flags": per_flag}
 
