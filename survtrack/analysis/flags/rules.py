@@ -293,7 +293,7 @@ def buyer_concentration(scope: Scope) -> str:
             ELSE 'vendor''s share ' || round(100 * share, 1) || '% of ' || n
                  || ' contracts of its buyer in ' || category || ', ' || year || ' ('
                  || round(mine, 2) || ' of ' || round(total, 2) || ' ' || unit || ')' END,
-                coalesce(share, -1)) AS evidence,
+                (coalesce(share, -1), category)) AS evidence,  -- ties: one category, always
         any_value(document_id) AS document_id
     FROM decided d{scope.filter('d')}
     GROUP BY contract_id"""
