@@ -209,3 +209,73 @@ def test_a_removed_contract_goes_from_every_step_by_its_recorded_hashes(halves, 
         assert rebuilt["removed"] == 1
         assert rebuilt["changed"] == rebuilt["contracts"] == wh.count("contracts")
 
+
+def test_a_pair_mate_signed_far_away_is_not_decided_again(halves, tmp_path):
+    """split_purchase compares a contract with its buyer and vendor's contracts signed within
+    its window (30 days): a change to one decides again the pair's contracts signed near it
+    (their group hash changes), not those signed a year away, and the result is a full
+    build's."""
+    copy = """INSERT INTO contracts BY NAME
+              SELECT * REPLACE (contract_id || $suffix AS contract_id,
+                                native_id || $suffix AS native_id,
+                                signed_on + $days::INTEGER AS signed_on)
+              FROM contracts WHERE contract_id = $id"""
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        load(wh, halves[0])
+        load(wh, halves[1])
+        first = wh.scalar("SELECT min(contract_id) FROM contracts WHERE buyer_id IS NOT NULL"
+                          " AND vendor_id IS NOT NULL AND signed_on IS NOT NULL")
+        for suffix, days in (("-near", 10), ("-far", 400), ("-changed", 20)):
+            wh.execute(copy, {"suffix": suffix, "days": days, "id": first})
+        run_build(wh)
+
+        def group_hash(contract_id):
+            return wh.scalar("SELECT inputs FROM build_inputs WHERE step = 'flags_group'"
+                             " AND contract_id = ?", [contract_id])
+
+        before = {c: group_hash(first + c) for c in ("", "-near", "-far")}
+        wh.execute("UPDATE contracts SET amount = amount * 3 WHERE contract_id = ?",
+                   [first + "-changed"])
+        built = run_build(wh, ["competition", "threads", "flags"])["flags"]
+        assert built["changed"] - built["group_only"] == 1
+        assert group_hash(first + "-far") == before["-far"]
+        assert group_hash(first) != before[""] and group_hash(first + "-near") != before["-near"]
+        after = derived(wh)
+        run_build(wh, ["competition", "threads", "flags"], full=True)
+        assert derived(wh) == after
+
+
+def test_a_contract_in_two_categories_sees_a_contract_joining_both(halves, tmp_path):
+    """A contract in two categories whose groups (buyer, category, year) hold the same
+    contracts: a contract joining both groups changes its group hash and its
+    buyer_concentration (the hashes of the two groups are equal; folded with bit_xor they
+    once cancelled out, and the contract was not decided again)."""
+    contract = """INSERT INTO contracts BY NAME
+                  SELECT * REPLACE (contract_id || $suffix AS contract_id,
+                                    native_id || $suffix AS native_id,
+                                    'test:buyer' AS buyer_id, $vendor AS vendor_id)
+                  FROM contracts WHERE contract_id = $id"""
+    tag = """INSERT INTO tags (contract_id, category, rule)
+             SELECT $id || $suffix, category, 'test:' || category
+             FROM (VALUES ('video_surveillance'), ('facial_recognition')) v(category)"""
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        load(wh, halves[0])
+        load(wh, halves[1])
+        first = wh.scalar("SELECT min(contract_id) FROM contracts WHERE vendor_id IS NOT NULL"
+                          " AND year IS NOT NULL AND amount IS NOT NULL")
+        vendor = wh.scalar("SELECT vendor_id FROM contracts WHERE contract_id = ?", [first])
+        for suffix, who in (("-a", vendor), ("-b", vendor), ("-c", "test:vendor")):
+            wh.execute(contract, {"suffix": suffix, "vendor": who, "id": first})
+            wh.execute(tag, {"suffix": suffix, "id": first})
+            if suffix == "-b":
+                run_build(wh)
+                before = wh.scalar("SELECT inputs FROM build_inputs WHERE step = 'flags_group'"
+                                   " AND contract_id = ?", [first + "-a"])
+        run_build(wh)
+        assert wh.scalar("SELECT inputs FROM build_inputs WHERE step = 'flags_group'"
+                         " AND contract_id = ?", [first + "-a"]) != before
+        assert wh.scalar("SELECT raised FROM flags WHERE flag = 'buyer_concentration'"
+                         " AND contract_id = ?", [first + "-a"]) is True
+        after = derived(wh)
+        run_build(wh, ["competition", "threads", "flags"], full=True)
+        assert derived(wh) == after

@@ -126,8 +126,9 @@ def relations() -> dict[str, pd.DataFrame]:
 # What a contract's flags are decided from (analysis/inputs.py), in two hashes, so that a
 # contract whose group changed has its group flags decided again, not all of them:
 # - its own inputs (step `flags`, every rule): its competition row and its contract's columns;
-# - its groups (step `flags_group`, the GROUP_RULES only): every contract of its buyer and
-#   vendor (split_purchase) and of its buyer, category and year (buyer_concentration).
+# - its groups (step `flags_group`, the GROUP_RULES only): its buyer and vendor's contracts
+#   signed near it (split_purchase) and every contract of its buyer, category and year
+#   (buyer_concentration).
 # A contract joining a group changes the group hash of every member; only the new one's own
 # hash is new, so the other members are decided again by two rules, not by every rule.
 OWN_INPUTS_SQL = """
@@ -136,13 +137,35 @@ SELECT c.contract_id,
             c.amount_usd, c.status, c.document_id, $code) AS inputs
 FROM contracts c JOIN competition k USING (contract_id)
 """
+# split_purchase decides a contract from its pair's contracts (same buyer and vendor) signed
+# within `window_days` before or after it (windows of that length opening at each contract;
+# one without a date is decided alone). So the pair's contracts are hashed per span of
+# `window_days` days (`bucket`), and a contract's pair hash folds its own span and the two
+# beside it, which hold every contract within the window: a contract joining a pair changes
+# the hash of the contracts signed near it, not of every contract of the pair (at 10 M, 12
+# contracts decided again per new one, most of them years apart).
 GROUP_INPUTS_SQL = """
-WITH pairs AS (
-    SELECT c.buyer_id, c.vendor_id,
-           bit_xor(hash(c.contract_id, c.signed_on, c.amount, c.currency, c.status, k.regime,
-                        k.procedure, k.procedure_type)) AS inputs
+WITH dated AS (
+    SELECT c.contract_id, c.buyer_id, c.vendor_id,
+           floor(date_diff('day', DATE '1970-01-01', c.signed_on) / {window})::BIGINT
+               AS bucket,
+           hash(c.contract_id, c.signed_on, c.amount, c.currency, c.status, k.regime,
+                k.procedure, k.procedure_type) AS inputs
     FROM contracts c JOIN competition k USING (contract_id)
-    WHERE c.buyer_id IS NOT NULL AND c.vendor_id IS NOT NULL GROUP BY ALL),
+    WHERE c.buyer_id IS NOT NULL AND c.vendor_id IS NOT NULL AND c.signed_on IS NOT NULL),
+spans AS (SELECT buyer_id, vendor_id, bucket, bit_xor(inputs) AS inputs FROM dated
+          GROUP BY ALL),
+near AS (
+    -- DuckDB's hash(a, b) is hash(a) * K xor hash(b): folded with bit_xor, a `b` that two
+    -- rows share cancels out (a contract in two categories whose groups hold the same
+    -- contracts kept its hash when a contract joined both: its flags were not decided
+    -- again, found at 1 M contracts); hashing the pair's hash again mixes it
+    SELECT d.contract_id, bit_xor(hash(hash(s.bucket - d.bucket, s.inputs))) AS inputs
+    FROM (SELECT contract_id, buyer_id, vendor_id, bucket,
+                 unnest([bucket - 1, bucket, bucket + 1]) AS other FROM dated) d
+    JOIN spans s ON s.buyer_id = d.buyer_id AND s.vendor_id = d.vendor_id
+                AND s.bucket = d.other
+    GROUP BY 1),
 tagged AS (SELECT DISTINCT t.contract_id, t.category, c.buyer_id, c.year
            FROM tags t JOIN contracts c USING (contract_id)
            WHERE c.buyer_id IS NOT NULL AND c.year IS NOT NULL),
@@ -151,14 +174,21 @@ groups AS (
            bit_xor(hash(c.contract_id, c.vendor_id, c.amount, c.currency, c.amount_usd,
                         c.status, c.document_id)) AS inputs
     FROM tagged t JOIN contracts c USING (contract_id) GROUP BY ALL),
-member AS (
-    SELECT t.contract_id, bit_xor(hash(t.category, g.inputs)) AS inputs
+member AS (  -- hashed again: see `near`
+    SELECT t.contract_id, bit_xor(hash(hash(t.category, g.inputs))) AS inputs
     FROM tagged t JOIN groups g USING (buyer_id, category, year) GROUP BY 1)
 SELECT c.contract_id, hash(p.inputs, m.inputs, $code) AS inputs
 FROM contracts c JOIN competition k USING (contract_id)
-LEFT JOIN pairs p ON p.buyer_id = c.buyer_id AND p.vendor_id = c.vendor_id
+LEFT JOIN near p ON p.contract_id = c.contract_id
 LEFT JOIN member m ON m.contract_id = c.contract_id
 """
+
+
+def group_inputs_sql() -> str:
+    from .rules import _setting
+
+    return GROUP_INPUTS_SQL.replace(
+        "{window}", str(max(1, _setting("split_purchase", "window_days", 30))))
 
 
 def code_version() -> str:
@@ -187,7 +217,7 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
     code = code_version()
     try:
         own = inputs.stale(wh, "flags", OWN_INPUTS_SQL, code, full)
-        inputs.stale(wh, "flags_group", GROUP_INPUTS_SQL, code, full)
+        inputs.stale(wh, "flags_group", group_inputs_sql(), code, full)
         # the group rules decide both works; the other rules the contracts' own changes only
         wh.execute("""CREATE OR REPLACE TEMP TABLE flags_any AS
                       SELECT contract_id FROM flags_work
