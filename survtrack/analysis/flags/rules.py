@@ -293,7 +293,9 @@ def buyer_concentration(scope: Scope) -> str:
             ELSE 'vendor''s share ' || round(100 * share, 1) || '% of ' || n
                  || ' contracts of its buyer in ' || category || ', ' || year || ' ('
                  || round(mine, 2) || ' of ' || round(total, 2) || ' ' || unit || ')' END,
-                (coalesce(share, -1), category)) AS evidence,  -- ties: one category, always
+                -- the share as reported (sums of doubles differ in their last bits from
+                -- one run to the next), then the category: ties name one category, always
+                (round(coalesce(share, -1), 6), category)) AS evidence,
         any_value(document_id) AS document_id
     FROM decided d{scope.filter('d')}
     GROUP BY contract_id"""
