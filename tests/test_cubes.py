@@ -11,6 +11,7 @@ Counts must be equal; sums of floating-point money equal up to the order of addi
 from __future__ import annotations
 
 import random
+import re
 
 import duckdb
 import pandas as pd
@@ -236,3 +237,30 @@ def test_party_options_from_kept_busiest_equal_one_search(scan_and_cubes, role):
             wanted = spending._search_parties(
                 cubes, role, None, 3, [include] if isinstance(include, str) else include)
             pd.testing.assert_frame_equal(got, wanted, check_dtype=False)
+
+
+def test_a_party_filter_reads_only_its_row_groups_of_a_clustered_copy(demo_db, tmp_path):
+    """facts_by_buyer as the publisher sorts it, over the demo's contracts repeated under 2,000
+    buyer keys sharing a long prefix (as real keys do: DuckDB keeps 8 bytes of a text
+    column's min and max per row group): one buyer's rows are read from its row groups only,
+    and they are all of that buyer's rows."""
+    from survtrack.analysis import facts
+
+    con = duckdb.connect(str(tmp_path / "clustered.duckdb"))
+    con.execute(f"ATTACH '{current_snapshot(demo_db)}' AS snap (READ_ONLY)")
+    con.execute("""CREATE TABLE contract_facts AS
+        SELECT * REPLACE ('RU-INN:7702' || lpad((i % 2000)::VARCHAR, 6, '0') AS buyer_key)
+        FROM snap.contract_facts, range(4000) r(i)""")
+    con.execute("DETACH snap")
+    con.execute(f"CREATE TABLE facts_by_buyer AS {facts.CUBES['facts_by_buyer']}")
+    con.execute(f"CREATE TABLE cubes_version AS SELECT {facts.CUBES_VERSION} AS version")
+    buyer = "RU-INN:7702001234"
+    relation, params = spending._contract_rows(con, Filters(buyer=buyer))
+    assert "facts_by_buyer" in relation
+    plan = con.execute(f"EXPLAIN ANALYZE SELECT count(*) FROM {relation}", params).fetchall()
+    scanned, groups = map(int, re.search(r"Row Groups Scanned: (\d+) / (\d+)",
+                                         plan[0][1]).groups())
+    assert groups >= 4 and scanned <= 2, (scanned, groups)
+    assert con.execute(f"SELECT count(*) FROM {relation}", params).fetchone()[0] == \
+        con.execute("SELECT count(*) FROM contract_facts WHERE buyer_key = ?",
+                    [buyer]).fetchone()[0] > 0
