@@ -67,8 +67,7 @@ def con(flagged):
 @pytest.mark.parametrize("row", EXAMPLES, ids=lambda r: f"{r['flag']}-{r['case']}-"
                          f"{r['contract_id'][:30]}")
 def test_worked_example(con, row):
-    decided = {f["flag"]: f for f in flags.for_contract(con, row["contract_id"])}
-    found = decided[row["flag"]]
+    found = flags.decide(con, row["contract_id"], [row["flag"]])[row["flag"]]
     assert found["status"] == row["status"], found["evidence"]
     if row["value"]:
         assert found["value"] == pytest.approx(float(row["value"]), abs=0.006)
@@ -83,6 +82,47 @@ def test_worked_example(con, row):
         assert found["document_id"] and con.execute(
             "SELECT count(*) FROM documents WHERE document_id = ?",
             [found["document_id"]]).fetchone()[0] == 1
+    shown = {f["flag"]: f for f in flags.for_contract(con, row["contract_id"])}[row["flag"]]
+    assert {k: shown[k] for k in found} == found  # the page shows what was decided
+
+
+def test_the_build_kept_what_the_rules_decide_for_every_contract(con):
+    """Every contract of the warehouse, every flag: the build's `flags` row is what deciding
+    the contract alone gives (raised or clear), and there is none where that is unknown or not
+    applicable. So a contract's page may show the build's rows (`for_contract`)."""
+    contracts = [c for c, in con.execute("SELECT contract_id FROM contracts ORDER BY 1").fetchall()]
+    stored = {}
+    for cid, flag, raised, value, threshold, regime, evidence, document_id in con.execute(
+            "SELECT contract_id, flag, raised, value, threshold, regime, evidence, document_id"
+            " FROM flags").fetchall():
+        stored[cid, flag] = {"status": "raised" if raised else "clear", "value": value,
+                             "threshold": threshold, "regime": regime, "evidence": evidence,
+                             "document_id": document_id}
+    assert len(contracts) > 50 and len(stored) > 100
+    for cid in contracts:
+        for flag, found in flags.decide(con, cid).items():
+            if found["status"] in ("raised", "clear"):
+                assert stored.get((cid, flag)) == found, (cid, flag)
+            else:
+                assert (cid, flag) not in stored, (cid, flag)
+
+
+def test_a_contracts_flags_are_the_builds_rows_where_it_kept_one(flagged, tmp_path):
+    """for_contract reads a kept row as the build wrote it, and decides the rest: a copy of
+    the warehouse whose kept row says something else shows that, and with the flags gone it
+    decides them all again, as the build had."""
+    copy = tmp_path / "copy.duckdb"
+    copy.write_bytes(flagged.read_bytes())
+    with Warehouse(copy) as wh:
+        cid, flag = wh.con.execute("SELECT contract_id, flag FROM flags WHERE raised"
+                                   " ORDER BY ALL LIMIT 1").fetchone()
+        before = {f["flag"]: f for f in flags.for_contract(wh.con, cid)}
+        wh.execute("UPDATE flags SET evidence = 'kept by the build' WHERE contract_id = ?"
+                   " AND flag = ?", [cid, flag])
+        assert {f["flag"]: f["evidence"] for f in flags.for_contract(wh.con, cid)}[flag] \
+            == "kept by the build"
+        wh.execute("DELETE FROM flags WHERE contract_id = ?", [cid])
+        assert {f["flag"]: f for f in flags.for_contract(wh.con, cid)} == before
 
 
 def test_every_flag_has_its_three_cases_on_documents():

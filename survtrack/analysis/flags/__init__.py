@@ -269,25 +269,57 @@ def _rows(name: str, scope: Scope) -> str:
 
 
 def for_contract(con, contract_id: str) -> list[dict]:
-    """Every flag for one contract: status, value, threshold, evidence and document, decided
-    again from its facts (a flag of several contracts reads its group), in flags.csv order.
-    `con` is a DuckDB connection to a warehouse or a snapshot."""
+    """Every flag for one contract: status, value, threshold, evidence and document, in
+    flags.csv order. A flag the build decided (raised or clear) is read from its `flags` row,
+    one look-up by contract (the snapshot indexes it): what the overview, the grid and the
+    counts show for the contract. Only the others (unknown or not applicable, which the build
+    does not keep, or none yet) are decided here from the facts: deciding every flag again
+    read the contract's groups, 0.5-1.0 s a page at 10 M. `con` is a DuckDB connection to a
+    warehouse or a snapshot."""
+    cur = con.cursor()  # the caller's connection may hold an unfinished result
+    try:
+        stored = {row[0]: row[1:] for row in cur.execute(
+            "SELECT flag, raised, value, threshold, regime, evidence, document_id FROM flags"
+            " WHERE contract_id = ?", [contract_id]).fetchall()}
+    finally:
+        cur.close()
+    live = decide(con, contract_id, [name for name in definitions() if name not in stored])
+    out = []
+    for name, flag in definitions().items():
+        if name in stored:
+            raised, value, threshold, regime, evidence, document_id = stored[name]
+            found = {"status": "raised" if raised else "clear", "value": value,
+                     "threshold": threshold, "regime": regime, "evidence": evidence,
+                     "document_id": document_id}
+        else:
+            found = live[name]
+        out.append({"flag": name, "name_en": flag.name_en, "name_ru": flag.name_ru,
+                    "group": name in GROUP_RULES, **found})
+    return out
+
+
+def decide(con, contract_id: str, names: list[str] | None = None) -> dict[str, dict]:
+    """{flag: status, value, threshold, regime, evidence, document_id} of one contract,
+    decided from its facts (a flag of several contracts reads its group) by the rules the
+    build runs; `names` (default every flag) in flags.csv order."""
     from survtrack.warehouse.derived import relations_on
 
-    out = []
-    con = con.cursor()  # the caller's connection may hold an unfinished result
+    flags = definitions()
+    out = {}
+    if names == []:
+        return out
+    con = con.cursor()
     try:
         with relations_on(con, **relations()):
-            for name, flag in definitions().items():
+            for name in names if names is not None else flags:
                 cur = con.execute(RULES[name](Scope(contract_id)))
                 cols = [d[0] for d in cur.description]
                 rows = cur.fetchall()
                 found = dict(zip(cols, rows[0])) if rows else {
                     "status": "unknown", "value": None, "threshold": None, "regime": None,
-                    "evidence": f"needs {flag.requires}", "document_id": None}
+                    "evidence": f"needs {flags[name].requires}", "document_id": None}
                 found.pop("contract_id", None)
-                out.append({"flag": name, "name_en": flag.name_en, "name_ru": flag.name_ru,
-                            "group": name in GROUP_RULES, **found})
+                out[name] = found
     finally:
         con.close()
     return out
