@@ -11,7 +11,8 @@ every rate is over the contracts where the flag is knowable, with their number
 
 The function-level API: `definitions()`, `compute(wh)` (the build step, recomputing the
 contracts whose inputs changed: analysis/inputs.py), `for_contract(con,
-contract_id)`, `counts(con)` and `rates(con, …)`.
+contract_id)` (what a contract's page shows: the build's rows, the rest decided), `decide(con,
+contract_id)` (every flag decided from the facts), `counts(con)` and `rates(con, …)`.
 """
 
 from __future__ import annotations

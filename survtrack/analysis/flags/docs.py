@@ -52,7 +52,8 @@ def index() -> str:
             " knowable), `survtrack flags --contract ID` (every flag of one contract with its"
             " evidence), `survtrack export flags`; in notebooks `st.flags()`, `st.flagged(flag,"
             " …)`, `st.competition(id)`, `st.thread(id)`; in Python"
-            " `survtrack.analysis.flags.for_contract(con, id)` and"
+            " `survtrack.analysis.flags.for_contract(con, id)` (the build's rows where it kept"
+            " one), `flags.decide(con, id)` (every flag decided from the facts now) and"
             " `survtrack.analysis.threads.for_contract(con, id)`.", "",
             "In the dashboard: the overview's *Red flag* filter (`?flag=<id>` in any page's URL)"
             " narrows every view, the contracts grid and its downloads (whose `flags` and"
