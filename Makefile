@@ -8,9 +8,9 @@ RUN := $(UV) run --locked --no-sync
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: test demo env chromium lint bench docs clean notebooks
+.PHONY: test demo env xmlwalk chromium lint bench docs clean notebooks
 
-env: .venv/.synced .venv/.bytecode
+env: .venv/.synced .venv/.bytecode xmlwalk
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -31,6 +31,12 @@ env: .venv/.synced .venv/.bytecode
 	$(UV) sync --locked --inexact --compile-bytecode
 	$(UV) run --locked --no-sync python -m compileall -q survtrack
 	touch $@
+
+# The optional C walk of XML trees (survtrack/scrapers/_xmlwalk.pyx: Cython over lxml's C API,
+# gcc and the Python headers), built in place; again only when its source or lxml changed. A
+# failed build says why and leaves the Python walk (same results, slower; a warning at import).
+xmlwalk: .venv/.synced
+	$(RUN) python -m survtrack.scrapers._xmlwalk_build
 
 # Two workers (the machine has two cores; a test file stays on one worker, so its session
 # fixtures — the demo warehouse, the journeys' browser — are built once per worker).
@@ -76,3 +82,4 @@ bench: env
 
 clean:
 	rm -rf .venv .tools .pytest_cache
+	rm -f survtrack/scrapers/_xmlwalk.c survtrack/scrapers/_xmlwalk.*.so

@@ -130,7 +130,8 @@ def parse_bytes(data: bytes, *, blank_text: bool = True) -> etree._Element:
         root = etree.fromstring(data, _parser(encoding, blank_text))
     except etree.XMLSyntaxError as exc:
         raise Rejected(f"malformed XML: {exc}", "document") from exc
-    _refuse_doctype(root.getroottree())
+    if _xmlwalk is None or _xmlwalk.declares_dtd(root):  # the C check answers most at once
+        _refuse_doctype(root.getroottree())
     return root
 
 
@@ -290,3 +291,112 @@ def children_of(el, *names: str) -> list:
 def descendants(el, *names: str):
     """Descendants (document order, `el` itself excluded) whose local name is one of `names`."""
     return el.iterdescendants(*_any_of(names))
+
+
+# What a handler reads under an element, in one call: `fields(el, specs)`, `rows(el, members,
+# specs)`, `child_elements(el, names)`. A spec names a path of local names (any namespace):
+#     "a"        the first child <a>: its text (collapsed, as `value` reads it)
+#     "a/b"      the first child <b> of the first child <a>
+#     "a//x|y"   under the first child <a>, the first descendant (document order) <x> or <y>
+#     "//x|y"    the first descendant <x> or <y> of the element itself
+#     "a?"       whether the path's element exists (True/False)
+# The functions below are the Python walk; `_xmlwalk` (survtrack/scrapers/_xmlwalk.pyx, built
+# by `make env`) does the same in C over libxml2's nodes, making no Python object per element
+# it passes, and is used when it is built (tests/test_eis_outputs.py checks both agree).
+@cache
+def _py_plan(specs: tuple[str, ...]) -> tuple:
+    """((steps, descendant names, presence) of each spec, every descendant name asked of the
+    element itself)."""
+    plan = []
+    for spec in specs:
+        text = spec[:-1] if spec.endswith("?") else spec
+        path, slashes, below = text.partition("//")
+        steps = tuple(s for s in path.split("/") if s) if path else ()
+        desc = tuple(below.split("|")) if below else ()
+        if (path and len(steps) != path.count("/") + 1) or (slashes and not below) or "" in desc:
+            raise ValueError(f"bad spec {spec!r}")
+        plan.append((tuple((step, steps[:i]) for i, step in enumerate(steps)), desc,
+                     spec.endswith("?")))
+    below_el = tuple(dict.fromkeys(name for steps, desc, _ in plan if not steps for name in desc))
+    return tuple(plan), below_el
+
+
+def _py_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    for steps, desc, presence in _py_plan(names)[0]:
+        if len(steps) != 1 or steps[0][1] or desc or presence:
+            raise ValueError(f"not a plain name: {steps!r}")
+    return names
+
+
+def _py_fields_of(el, plan: tuple) -> tuple:
+    specs, below_el = plan
+    out = []
+    kids: dict = {}  # path -> first_children of the element there: one walk per element
+    below = first_descendants(el, below_el) if below_el else None  # one C pass for "//x"
+    for steps, desc, presence in specs:
+        node = el
+        for step, path in steps:  # path: the steps before this one
+            if node is None:
+                break
+            found = kids.get(path)
+            if found is None:
+                found = kids[path] = first_children(node)
+            node = found.get(step)
+        if desc:
+            if steps:  # a small subtree (a code list, an OKEI): a plain walk
+                node = first_descendant(node, desc)
+            else:  # the first in the document of those found for any name
+                hits = [hit for name in desc if (hit := below.get(name)) is not None]
+                node = min(hits, key=_position)[1] if hits else None
+        out.append(node is not None if presence else value(node))
+    return tuple(out)
+
+
+def _position(hit) -> int:
+    return hit[0]
+
+
+def py_fields(el, specs: tuple[str, ...]) -> tuple:
+    """What each spec reads under `el`, as a tuple (for `el` None: None, or False)."""
+    return _py_fields_of(el, _py_plan(specs))
+
+
+def py_rows(el, members: tuple[str, ...], specs: tuple[str, ...]) -> list[tuple]:
+    """`fields(child, specs)` for each child of `el` named one of `members`, in order."""
+    plan = _py_plan(specs)
+    wanted = _py_names(members)
+    if el is None:
+        return []
+    return [_py_fields_of(node, plan) for node in el if local_name(node.tag) in wanted]
+
+
+def py_child_elements(el, names: tuple[str, ...]) -> tuple:
+    """The first child of `el` named each of `names` (an element), or None."""
+    _py_names(names)
+    found = first_children(el)
+    return tuple(found.get(name) for name in names)
+
+
+def _compiled():
+    """survtrack/scrapers/_xmlwalk, unless SURVTRACK_XMLWALK=python or it is not built."""
+    import os
+
+    if os.environ.get("SURVTRACK_XMLWALK") == "python":
+        return None
+    try:
+        from survtrack.scrapers import _xmlwalk
+    except Exception as exc:  # not built (ImportError), or built against another lxml
+        import warnings
+
+        warnings.warn(f"survtrack: the C walk of XML trees is not built ({exc}): the EIS parser"
+                      " walks trees in Python (same results, slower); `make env` builds it",
+                      RuntimeWarning, stacklevel=2)
+        return None
+    return _xmlwalk
+
+
+_xmlwalk = _compiled()
+COMPILED = _xmlwalk is not None
+fields = _xmlwalk.fields if COMPILED else py_fields
+rows = _xmlwalk.rows if COMPILED else py_rows
+child_elements = _xmlwalk.child_elements if COMPILED else py_child_elements

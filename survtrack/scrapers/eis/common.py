@@ -11,7 +11,6 @@ from survtrack.scrapers.xmlsafe import (
     descendants,
     first_children,
     first_descendant,
-    first_descendants,
 )
 from survtrack.warehouse.protocol import LoadContext
 
@@ -43,42 +42,12 @@ def find_text(el, *names: str) -> str | None:
 
 def small_find_text(el, names: tuple[str, ...]) -> str | None:
     """`find_text` for a small subtree (a code list, an OKEI): a plain walk stopping at the
-    first match, cheaper there than a tag matcher or a `Firsts`."""
+    first match, cheaper there than a tag matcher."""
     node = first_descendant(el, names)
     if node is None:
         return None
     found = node.text
     return v.clean(found) if found else None
-
-
-class Firsts:
-    """The first descendant of each of `names` under `el` (a small element: a supplier),
-    found in one pass, answering `find`/`find_text` as those would (the first in document
-    order among the names asked for). Only `names` may be asked for: lxml's tag matcher
-    skips the other elements in C, without making a Python object of each."""
-
-    __slots__ = ("found",)
-
-    def __init__(self, el, names: tuple[str, ...]):
-        self.found = first_descendants(el, names)
-
-    def find(self, *names: str):
-        if len(names) == 1:
-            hit = self.found.get(names[0])
-            return hit[1] if hit is not None else None
-        hits = [hit for name in names if (hit := self.found.get(name)) is not None]
-        return min(hits, key=_position)[1] if hits else None
-
-    def text(self, *names: str) -> str | None:
-        node = self.find(*names)
-        if node is None:
-            return None
-        found = node.text
-        return v.clean(found) if found else None
-
-
-def _position(hit) -> int:
-    return hit[0]
 
 
 def org(ctx: LoadContext, *, name: str | None, inn: str | None, kpp: str | None = None,
@@ -107,6 +76,7 @@ CODE_LISTS = (("KTRU", "KTRU"), ("OKPD2", "OKPD2"), ("okpd2", "OKPD2"), ("OKPD",
               ("okpd", "OKPD"), ("OKDP", "OKDP"), ("okdp", "OKDP"))
 CODE_ELEMENTS = tuple(element for element, _ in CODE_LISTS)
 _CODE = ("code",)
+CODE_SPECS = tuple(f"{element}//code" for element in CODE_ELEMENTS)  # xmlsafe.fields specs
 
 
 def item_code(product, fields: dict | None = None) -> tuple[str | None, str | None]:
@@ -122,6 +92,17 @@ def item_code(product, fields: dict | None = None) -> tuple[str | None, str | No
         if node is None:
             continue
         code = small_find_text(node, _CODE)
+        if code:
+            if scheme in ("OKPD2", "OKPD") and code.isdigit() and len(code) == 7:
+                scheme = "OKDP"
+            return scheme, code
+    return None, None
+
+
+def item_code_of(codes) -> tuple[str | None, str | None]:
+    """`item_code` from the product's code of each of CODE_ELEMENTS (`CODE_SPECS` read by
+    xmlsafe.fields: None where the list is absent or its code empty)."""
+    for (_, scheme), code in zip(CODE_LISTS, codes):
         if code:
             if scheme in ("OKPD2", "OKPD") and code.isdigit() and len(code) == 7:
                 scheme = "OKDP"

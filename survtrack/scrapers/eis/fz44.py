@@ -11,87 +11,92 @@ import hashlib
 from survtrack.scrapers import values as v
 from survtrack.scrapers.xmlsafe import (
     child,
+    child_elements,
     children,
     children_of,
     descendants,
-    first_child,
-    first_children,
+    fields,
     local,
+    rows,
     text,
-    value,
 )
 from survtrack.warehouse.protocol import LoadContext, Rejected
 
 from . import competition
 from .common import (
     CARD_44,
+    CODE_SPECS,
     NOTICE_44,
     SOURCE,
-    Firsts,
     find,
     find_text,
-    item_code,
+    item_code_of,
     org,
-    small_find_text,
     stages,
 )
 
-_UNIT = ("nationalCode", "name")
-_SUPPLIER = ("individualPersonRF", "individualPersonForeignState", "fullName",
-             "organizationName", "shortName", "legalEntityForeignState", "INN", "inn",
-             "taxPayerCode", "countryCode", "KPP", "kpp")  # what _supplier asks of a supplier
+_SUPPLIER = ("//individualPersonRF|individualPersonForeignState?",
+             "//fullName|organizationName|shortName", "//legalEntityForeignState?", "//INN|inn",
+             "//taxPayerCode", "//countryCode", "//KPP|kpp", "//shortName")
+
+
+_CONTRACT = ("regNum", "versionNumber", "publishDate", "signDate", "currentContractStage", "href",
+             "priceInfo?", "priceInfo/price", "priceInfo/currency/code", "priceInfo/priceRUR",
+             "price", "currency/code", "priceRUR", "customer?", "customer/fullName",
+             "customer/inn", "customer/kpp", "customer/shortName",
+             "foundation//notificationNumber|purchaseNumber")
+_CONTRACT_PARTS = ("suppliers", "suppliersInfo", "products", "productsInfo", "foundation")
+_PRODUCT = (*CODE_SPECS, "name", "quantity", "OKEI//nationalCode|name", "price", "sum", "sumRUR")
+_CODES = len(CODE_SPECS)
 
 
 def contract44(ctx: LoadContext, el, kind: str) -> None:
-    f = first_children(el)
-    reg_num = value(f.get("regNum"))
+    (reg_num, version, published, signed, stage, href, in_price_info, info_price, info_currency,
+     info_rur, price, currency, rur, in_customer, customer_name, customer_inn, customer_kpp,
+     customer_short, notice) = fields(el, _CONTRACT)
     if not reg_num:
         raise Rejected("contract without regNum", "contract/regNum")
     contract_id = f"{SOURCE}:{reg_num}"
-    version = v.integer(value(f.get("versionNumber")), "contract/versionNumber", 0)
-    published = v.moment(value(f.get("publishDate")), "contract/publishDate")
-    signed = v.day(value(f.get("signDate")), "contract/signDate")
+    version = v.integer(version, "contract/versionNumber", 0)
+    published = v.moment(published, "contract/publishDate")
+    signed = v.day(signed, "contract/signDate")
 
-    price_info = f.get("priceInfo")
-    price = first_children(price_info) if price_info is not None else f
-    amount = v.money(value(price.get("price")), "contract/priceInfo/price")
-    cur = v.currency(text(price.get("currency"), "code"), "contract/priceInfo/currency/code")
+    if in_price_info:
+        price, currency, rur = info_price, info_currency, info_rur
+    amount = v.money(price, "contract/priceInfo/price")
+    cur = v.currency(currency, "contract/priceInfo/currency/code")
     if amount is None:  # some versions give only the rouble value
-        amount = v.money(value(price.get("priceRUR")), "contract/priceInfo/priceRUR")
+        amount = v.money(rur, "contract/priceInfo/priceRUR")
         cur = cur or ("RUB" if amount is not None else None)
     if amount is not None and cur is None:
         cur = "RUB"  # EIS states a currency only when it is not the rouble in old schemes
 
-    customer = f.get("customer")
     buyer_id = None
-    if customer is not None:
-        c = first_children(customer)
-        buyer_id = org(ctx, name=value(c.get("fullName")), inn=value(c.get("inn")),
-                       kpp=value(c.get("kpp")), short_name=value(c.get("shortName")),
-                       published=published)
+    if in_customer:
+        buyer_id = org(ctx, name=customer_name, inn=customer_inn, kpp=customer_kpp,
+                       short_name=customer_short, published=published)
 
+    suppliers, suppliers_info, products, products_info, foundation = child_elements(
+        el, _CONTRACT_PARTS)
     vendor_id = None
-    for supplier in _all(f, ("suppliers", "suppliersInfo"), ("supplier", "supplierInfo")):
+    for supplier in _members(suppliers, suppliers_info, ("supplier", "supplierInfo")):
         sid = _supplier(ctx, supplier, published)
         vendor_id = vendor_id or sid
 
     items = []
-    products = _all(f, ("products", "productsInfo"), ("product", "productInfo"))
-    for line_no, product in enumerate(products, start=1):
-        p = first_children(product)
-        scheme, code = item_code(product, p)
-        description = v.clean(_raw(p.get("name")), 2000)
+    lines = rows(products if products is not None else products_info,
+                 ("product", "productInfo"), _PRODUCT)
+    for line_no, line in enumerate(lines, start=1):
+        scheme, code = item_code_of(line[:_CODES])
+        name, quantity, unit, unit_price, line_sum, line_rur = line[_CODES:]
+        description = v.clean(name, 2000)
         items.append(description)
         ctx.emit("items", contract_id=contract_id, line_no=line_no, description=description,
                  scheme=scheme, code=code,
-                 quantity=v.number(value(p.get("quantity")), f"product[{line_no}]/quantity"),
-                 unit=small_find_text(p.get("OKEI"), _UNIT),
-                 unit_price=v.money(value(p.get("price")), f"product[{line_no}]/price"),
-                 amount=v.money(value(p.get("sum")) or value(p.get("sumRUR")),
-                                f"product[{line_no}]/sum"))
+                 quantity=v.number(quantity, f"product[{line_no}]/quantity"),
+                 unit=unit, unit_price=v.money(unit_price, f"product[{line_no}]/price"),
+                 amount=v.money(line_sum or line_rur, f"product[{line_no}]/sum"))
 
-    foundation = f.get("foundation")
-    notice = find_text(foundation, "notificationNumber", "purchaseNumber")
     single = find(foundation, "singleCustomer")
     if single is not None:
         procedure = "single supplier: " + (find_text(single, "name") or "reason not stated")
@@ -100,7 +105,7 @@ def contract44(ctx: LoadContext, el, kind: str) -> None:
     else:
         procedure = None
 
-    status = stages().get(value(f.get("currentContractStage")) or "", "unknown")
+    status = stages().get(stage or "", "unknown")
     title = v.clip("; ".join(dict.fromkeys(i for i in items if i)), 1000) if items else None
     ctx.emit("contracts", contract_id=contract_id, source=SOURCE, native_id=reg_num,
              version=version, published_on=published, title=title, buyer_id=buyer_id,
@@ -115,43 +120,37 @@ def contract44(ctx: LoadContext, el, kind: str) -> None:
              published_on=published, amount=amount, currency=cur,
              document_id=ctx.document.document_id)
     ctx.describe("contract", f"44-FZ contract {reg_num} v{version}: {len(items)} product lines",
-                  url=value(f.get("href")) or CARD_44.format(reg_num))
+                  url=href or CARD_44.format(reg_num))
 
 
-def _raw(node) -> str | None:
-    return node.text if node is not None else None
-
-
-def _all(fields: dict, containers: tuple[str, ...], members: tuple[str, ...]) -> list:
-    """Members of the first container present (among an element's first_children): schemes
-    renamed `suppliers/supplier` to `suppliersInfo/supplierInfo` (and likewise products) in
-    later versions."""
-    for container in containers:
-        node = fields.get(container)
-        if node is not None:
-            return children_of(node, *members)
-    return []
+def _members(first, second, members: tuple[str, ...]) -> list:
+    """Members of the first container present: schemes renamed `suppliers/supplier` to
+    `suppliersInfo/supplierInfo` (and likewise products) in later versions."""
+    container = first if first is not None else second
+    return children_of(container, *members) if container is not None else []
 
 
 def _supplier(ctx: LoadContext, supplier, published) -> str | None:
-    s = Firsts(supplier, _SUPPLIER)
-    person = s.find("individualPersonRF", "individualPersonForeignState")
-    if person is not None:
+    (person, name, foreign, inn, code, country, kpp, short_name) = fields(supplier, _SUPPLIER)
+    if person:
+        person = find(supplier, "individualPersonRF", "individualPersonForeignState")
         name = " ".join(filter(None, (find_text(person, "lastName"), find_text(person, "firstName"),
                                       find_text(person, "middleName"))))
-    else:
-        name = s.text("fullName", "organizationName", "shortName")
-    foreign = s.find("legalEntityForeignState") is not None
-    inn = s.text("INN", "inn")
     if foreign and not inn:
-        code = s.text("taxPayerCode")
-        country = s.text("countryCode") or ""
         if code:  # foreign tax number: not an INN, so it gets a name key with the number
-            name = f"{name} ({country} {code})".strip()
-    return org(ctx, name=name, inn=inn, kpp=s.text("KPP", "kpp"),
-               short_name=s.text("shortName"),
-               country="RU" if not foreign else (s.text("countryCode") or None),
-               published=published)
+            name = f"{name} ({country or ''} {code})".strip()
+    return org(ctx, name=name, inn=inn, kpp=kpp, short_name=short_name,
+               country="RU" if not foreign else (country or None), published=published)
+
+
+_PROCEDURE = ("regNum", "publishDate", "currentContractStage", "versionNumber", "termination?",
+              "termination/terminationDate", "termination/reason/name",
+              "termination/reasonInfo", "termination/paid")
+_ORDINAL = ("ordinalNumber",)
+_EXECUTION = ("execution",)
+_PAYMENT = ("paid", "currency/code", "paidRUR", "payDoc?", "payDoc/documentNum",
+            "payDoc/documentDate", "docExecution?", "docExecution/documentNum",
+            "docExecution/documentDate")
 
 
 def procedure44(ctx: LoadContext, el, kind: str) -> None:
@@ -165,24 +164,24 @@ def procedure44(ctx: LoadContext, el, kind: str) -> None:
     its twins tells them apart. An execution with nothing paid (0.00: an act of delivery
     recorded before its payment) is no payment.
     """
-    f = first_children(el)
-    reg_num = value(f.get("regNum"))
+    (reg_num, published, stage_code, version, terminated, terminated_on, reason, reason_info,
+     reported_paid) = fields(el, _PROCEDURE)
     if not reg_num:
         raise Rejected("contractProcedure without regNum", "contractProcedure/regNum")
     contract_id = f"{SOURCE}:{reg_num}"
-    published = v.moment(value(f.get("publishDate")), "contractProcedure/publishDate")
+    published = v.moment(published, "contractProcedure/publishDate")
     n_payments = unpaid = 0
     twins: dict[str, int] = {}
     for executions in children(el, "executions"):
-        stage = text(executions, "ordinalNumber")
-        for i, execution in enumerate(children(executions, "execution"), start=1):
+        stage = fields(executions, _ORDINAL)[0]
+        for i, execution in enumerate(rows(executions, _EXECUTION, _PAYMENT), start=1):
+            (paid, currency, paid_rur, pay_doc, pay_doc_num, pay_doc_date, act, act_num,
+             act_date) = execution
             where = f"executions[{stage}]/execution[{i}]"
-            e = first_children(execution)
-            amount = v.money(value(e.get("paid")), f"{where}/paid")
-            cur = v.currency(value(first_child(e.get("currency"), "code")),
-                             f"{where}/currency/code", "RUB")
+            amount = v.money(paid, f"{where}/paid")
+            cur = v.currency(currency, f"{where}/currency/code", "RUB")
             if amount is None:
-                amount = v.money(value(e.get("paidRUR")), f"{where}/paidRUR")
+                amount = v.money(paid_rur, f"{where}/paidRUR")
                 cur = "RUB"
             if amount is None:
                 ctx.reject_part(f"execution without a paid amount in contract {reg_num}",
@@ -191,15 +190,13 @@ def procedure44(ctx: LoadContext, el, kind: str) -> None:
             if amount == 0:
                 unpaid += 1
                 continue
-            doc_kind, doc = "payDoc", e.get("payDoc")  # the payment order, else the act
-            if doc is None:
-                doc_kind, doc = "docExecution", e.get("docExecution")
-                if doc is None:
-                    doc_kind = None
-            d = first_children(doc)
-            reference = value(d.get("documentNum"))
-            paid_on = v.day(value(d.get("documentDate")),
-                            f"{where}/{doc_kind or 'payDoc'}/documentDate")
+            if pay_doc:  # the payment order, else the act
+                doc_kind, reference, paid_on = "payDoc", pay_doc_num, pay_doc_date
+            elif act:
+                doc_kind, reference, paid_on = "docExecution", act_num, act_date
+            else:
+                doc_kind = reference = paid_on = None
+            paid_on = v.day(paid_on, f"{where}/{doc_kind or 'payDoc'}/documentDate")
             key = f"{stage}|{doc_kind}|{reference}|{paid_on}|{amount}|{cur}"
             twin = twins[key] = twins.get(key, 0) + 1
             if twin > 1:  # nothing but its position tells it from an earlier twin
@@ -209,24 +206,20 @@ def procedure44(ctx: LoadContext, el, kind: str) -> None:
                      amount=amount, currency=cur, reference=reference, published_on=published,
                      document_id=ctx.document.document_id)
             n_payments += 1
-    termination = f.get("termination")
     events = []
-    if termination is not None:
-        t = first_children(termination)
+    if terminated:
         ctx.emit("contract_events", contract_id=contract_id, event="terminated",
-                 occurred_on=v.day(value(t.get("terminationDate")), "termination/terminationDate"),
-                 reason=v.clean(value(first_child(t.get("reason"), "name"))
-                                or value(t.get("reasonInfo"))),
-                 reported_paid=v.money(value(t.get("paid")), "termination/paid"),
+                 occurred_on=v.day(terminated_on, "termination/terminationDate"),
+                 reason=v.clean(reason or reason_info),
+                 reported_paid=v.money(reported_paid, "termination/paid"),
                  document_id=ctx.document.document_id)
         events.append("termination")
-    stage = stages().get(value(f.get("currentContractStage")) or "")
-    if stage in ("completed", "annulled") or (stage == "terminated" and termination is None):
+    stage = stages().get(stage_code or "")
+    if stage in ("completed", "annulled") or (stage == "terminated" and not terminated):
         ctx.emit("contract_events", contract_id=contract_id, event=stage, occurred_on=None,
-                 reason=f"currentContractStage {value(f.get('currentContractStage'))}",
+                 reason=f"currentContractStage {stage_code}",
                  reported_paid=None, document_id=ctx.document.document_id)
         events.append(stage)
-    version = value(f.get("versionNumber"))
     ctx.describe("contract_procedure",
                  f"execution record v{version} of {reg_num}: {n_payments} payments"
                  + (f", {unpaid} executions with nothing paid" if unpaid else "")
