@@ -305,7 +305,8 @@ def descendants(el, *names: str):
 # it passes, and is used when it is built (tests/test_eis_outputs.py checks both agree).
 @cache
 def _py_plan(specs: tuple[str, ...]) -> tuple:
-    """((steps, descendant names, presence) of each spec, every descendant name asked of the
+    """(each spec as (plain child text?, first step, (step, steps before it) of the others,
+    descendant names, presence), whether any has a step, every descendant name asked of the
     element itself)."""
     plan = []
     for spec in specs:
@@ -315,26 +316,36 @@ def _py_plan(specs: tuple[str, ...]) -> tuple:
         desc = tuple(below.split("|")) if below else ()
         if (path and len(steps) != path.count("/") + 1) or (slashes and not below) or "" in desc:
             raise ValueError(f"bad spec {spec!r}")
-        plan.append((tuple((step, steps[:i]) for i, step in enumerate(steps)), desc,
-                     spec.endswith("?")))
-    below_el = tuple(dict.fromkeys(name for steps, desc, _ in plan if not steps for name in desc))
-    return tuple(plan), below_el
+        presence = spec.endswith("?")
+        plan.append((len(steps) == 1 and not desc and not presence, steps[0] if steps else None,
+                     tuple((step, steps[:i]) for i, step in enumerate(steps) if i), desc,
+                     presence))
+    below_el = tuple(dict.fromkeys(name for _, first, _, desc, _ in plan if first is None
+                                   for name in desc))
+    return tuple(plan), any(first is not None for _, first, _, _, _ in plan), below_el
 
 
 def _py_names(names: tuple[str, ...]) -> tuple[str, ...]:
-    for steps, desc, presence in _py_plan(names)[0]:
-        if len(steps) != 1 or steps[0][1] or desc or presence:
-            raise ValueError(f"not a plain name: {steps!r}")
+    for plain, *_ in _py_plan(names)[0]:
+        if not plain:
+            raise ValueError(f"not a plain name in {names!r}")
     return names
 
 
 def _py_fields_of(el, plan: tuple) -> tuple:
-    specs, below_el = plan
+    specs, stepped, below_el = plan
     out = []
-    kids: dict = {}  # path -> first_children of the element there: one walk per element
+    top = first_children(el) if stepped else None  # one walk over the children for all
+    kids: dict = {(): top}  # steps -> first_children of the element there
     below = first_descendants(el, below_el) if below_el else None  # one C pass for "//x"
-    for steps, desc, presence in specs:
-        node = el
+    for plain, first, steps, desc, presence in specs:
+        if plain:
+            out.append(value(top.get(first)))
+            continue
+        node = top.get(first) if first is not None else el
+        if node is None:
+            out.append(False if presence else None)
+            continue
         for step, path in steps:  # path: the steps before this one
             if node is None:
                 break
@@ -343,7 +354,7 @@ def _py_fields_of(el, plan: tuple) -> tuple:
                 found = kids[path] = first_children(node)
             node = found.get(step)
         if desc:
-            if steps:  # a small subtree (a code list, an OKEI): a plain walk
+            if first is not None:  # a small subtree (a code list, an OKEI): a plain walk
                 node = first_descendant(node, desc)
             else:  # the first in the document of those found for any name
                 hits = [hit for name in desc if (hit := below.get(name)) is not None]
@@ -367,7 +378,7 @@ def py_rows(el, members: tuple[str, ...], specs: tuple[str, ...]) -> list[tuple]
     wanted = _py_names(members)
     if el is None:
         return []
-    return [_py_fields_of(node, plan) for node in el if local_name(node.tag) in wanted]
+    return [_py_fields_of(node, plan) for node in el.iterchildren(*_any_of(wanted))]
 
 
 def py_child_elements(el, names: tuple[str, ...]) -> tuple:
