@@ -10,7 +10,9 @@ included, so a process pool is charged for every core it uses):
 - walk: read, parse as the EIS parser does, and ask every element its tag and text once from
   Python, making nothing of them: the scale for the parser's figure (a parser reading lxml's
   tree from Python pays this much to look at the whole document once; docs/scale.md);
-- parser: survtrack's EIS parser alone on the same files (rows gathered, nothing written);
+- parser: survtrack's EIS parser alone on the same files (rows gathered, nothing written),
+  with the C walk of its trees when it is built (`make env`; SURVTRACK_XMLWALK=python for
+  the Python walk);
   bare, walk and parser run in turns, `--rounds` times, and the least CPU of each counts
   (other processes on this machine move a single pass by a third);
 - ingest: `ingest` into a fresh warehouse with each `--workers` value (documents/s wall time,
@@ -36,6 +38,7 @@ from baseline import ratio
 from lxml import etree
 
 from survtrack import scrapers
+from survtrack.scrapers import xmlsafe
 from survtrack.scrapers.ingest import ingest
 from survtrack.scrapers.xmlsafe import parse_bytes
 from survtrack.warehouse.protocol import Document, RowBuffer
@@ -119,8 +122,12 @@ def main() -> None:
               f" bare {bare / walk:.2f} (rounds: {rounds['walk']})")
         ratio("lxml parse + every element's tag and text from Python, CPU", walk,
               "lxml fromstring of the same files", bare)
-        print(f"EIS parser alone:     {alone:.2f} s CPU = {len(paths) / alone:,.0f} docs/s,"
-              f" speed ratio to bare {bare / alone:.2f} (goal >= 0.5; rounds: {rounds['parser']})")
+        walk_kind = ("C walk" if xmlsafe.COMPILED else "Python walk, SURVTRACK_XMLWALK=python"
+                     if os.environ.get("SURVTRACK_XMLWALK") == "python"
+                     else "Python walk: the C walk is not built")
+        print(f"EIS parser alone ({walk_kind}): {alone:.2f} s CPU = {len(paths) / alone:,.0f}"
+              f" docs/s, speed ratio to bare {bare / alone:.2f} (goal >= 0.5;"
+              f" rounds: {rounds['parser']})")
         ratio("EIS parser alone, CPU", alone, "lxml fromstring of the same files", bare)
 
         # one-time costs of the process left out of the figures below: pyarrow imports pandas
