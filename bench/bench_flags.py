@@ -28,6 +28,7 @@ from survtrack.analysis import flags
 from survtrack.analysis.build import bounded, run_build
 from survtrack.analysis.competition import build_competition
 from survtrack.analysis.threads import build_threads
+from survtrack.warehouse import changes
 from survtrack.warehouse.store import Warehouse
 
 # per bench source (bench_dashboard's country index c = 1..7): procedure scheme and codes
@@ -83,7 +84,8 @@ def add_competition(db: Path) -> None:
 
 def grow(wh: Warehouse, share: float) -> int:
     """Load `share` more contracts (copies of the first ones under new ids, with their tags,
-    facts and versions), as an ingest of new documents would. Returns how many."""
+    facts and versions), as an ingest of new documents would, recorded in the record of
+    changes as the writers record them (warehouse/changes.py). Returns how many."""
     total = wh.scalar("SELECT count(*) FROM contracts")
     first = wh.scalar("SELECT max(native_id::BIGINT) + 1 FROM contracts")
     n = int(total * share)
@@ -102,6 +104,10 @@ def grow(wh: Warehouse, share: float) -> int:
                    {"first": first, "n": n})
         wh.execute(FACTS, {"first": first})
         wh.execute(VERSIONS, {"first": first})
+        # recorded as a writer records them (warehouse/changes.py): the build reads the record
+        for table in ("contracts", "tags", "procurement_facts", "contract_versions"):
+            changes.record(wh, table, "SELECT contract_id FROM contracts"
+                           " WHERE native_id::BIGINT >= $first", {"first": first})
     return n
 
 

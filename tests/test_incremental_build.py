@@ -22,6 +22,7 @@ from survtrack.analysis.build import BuildError, run_build
 from survtrack.analysis.competition import build_competition
 from survtrack.analysis.threads import build_threads
 from survtrack.scrapers.ingest import ingest
+from survtrack.warehouse import changes
 from survtrack.warehouse.store import Warehouse
 from tests.conftest import ROOT, SOURCES, all_documents, table_contents, table_rows
 
@@ -120,19 +121,34 @@ def test_competition_and_threads_in_passes_equal_one_pass(halves, tmp_path):
 # What changes under built contracts other than their own documents: one change of each kind
 # (as a later load would make it), each followed by an incremental build that must give what
 # recomputing every contract gives.
+# Each is written with its record (warehouse/changes.py), as the warehouse's writers do: the
+# table written and the SQL of the keys written.
+PROTOCOL = ("SELECT procurement_id FROM competition"
+            " WHERE contract_id = 'eis:9990000000021000031'")
 CHANGES = {
     "a group-mate's amount (buyer_concentration)":
-        "UPDATE contracts SET amount = amount * 20 WHERE contract_id = 'eis:9990000000018000043'",
-    "a group-mate's tags": "DELETE FROM tags WHERE contract_id = 'eis:9990000000018000042'",
+        ("UPDATE contracts SET amount = amount * 20 WHERE contract_id = 'eis:9990000000018000043'",
+         "contracts", "SELECT 'eis:9990000000018000043'"),
+    "a group-mate's tags": ("DELETE FROM tags WHERE contract_id = 'eis:9990000000018000042'",
+                            "tags", "SELECT 'eis:9990000000018000042'"),
     "a split pair's date (split_purchase)":
-        "UPDATE contracts SET signed_on = signed_on + 45"
-        " WHERE contract_id = 'eis:9990000000018000051'",
+        ("UPDATE contracts SET signed_on = signed_on + 45"
+         " WHERE contract_id = 'eis:9990000000018000051'",
+         "contracts", "SELECT 'eis:9990000000018000051'"),
     "a procurement's protocol (bids)":
-        "UPDATE procurement_facts SET bids_admitted = bids_received WHERE subject_id ="
-        " (SELECT procurement_id FROM competition WHERE contract_id = 'eis:9990000000021000031')"
-        " AND bids_received IS NOT NULL",
-    "a removed contract": "DELETE FROM contracts WHERE contract_id = 'eis:9990000000018000053'",
+        ("UPDATE procurement_facts SET bids_admitted = bids_received WHERE subject_id ="
+         f" ({PROTOCOL}) AND bids_received IS NOT NULL", "procurement_facts", PROTOCOL),
+    "a removed contract": ("DELETE FROM contracts WHERE contract_id = 'eis:9990000000018000053'",
+                           "contracts", "SELECT 'eis:9990000000018000053'"),
 }
+
+
+def write(wh: Warehouse, change: str) -> None:
+    """One of CHANGES, recorded as a writer records it, in one transaction."""
+    sql, table, keys = CHANGES[change]
+    with wh.transaction():
+        changes.record(wh, table, keys)
+        wh.execute(sql)
 
 
 def derived(wh: Warehouse) -> dict[str, list[tuple]]:
@@ -145,9 +161,9 @@ def test_each_kind_of_change_rebuilds_as_a_full_build(halves, tmp_path):
         load(wh, halves[1])
         run_build(wh)
         total = wh.count("contracts")
-        for change, sql in CHANGES.items():
+        for change in CHANGES:
             before = derived(wh)
-            wh.execute(sql)
+            write(wh, change)
             built = run_build(wh, ["competition", "threads", "flags"])
             after = derived(wh)
             assert after != before, change
@@ -164,7 +180,7 @@ def test_a_group_mates_change_decides_only_the_group_flags_of_the_others(halves,
         load(wh, halves[0])
         load(wh, halves[1])
         run_build(wh)
-        wh.execute(CHANGES["a group-mate's amount (buyer_concentration)"])
+        write(wh, "a group-mate's amount (buyer_concentration)")
         built = run_build(wh, ["competition", "threads", "flags"])["flags"]
         mates = wh.scalar("""
             SELECT count(DISTINCT c.contract_id) FROM contracts c JOIN tags t USING (contract_id)
@@ -191,7 +207,7 @@ def test_a_removed_contract_goes_from_every_step_by_its_recorded_hashes(halves, 
         load(wh, halves[1])
         run_build(wh)
         assert wh.scalar("SELECT count(*) FROM flags WHERE contract_id = ?", [gone])
-        wh.execute("DELETE FROM contracts WHERE contract_id = ?", [gone])
+        write(wh, "a removed contract")
         built = run_build(wh, steps)
         assert built["competition"]["removed"] == 1 and built["flags"]["removed"] >= 1
         assert built["competition"]["changed"] == built["threads"]["changed"] == 0
@@ -204,6 +220,7 @@ def test_a_removed_contract_goes_from_every_step_by_its_recorded_hashes(halves, 
         # no hashes recorded for competition: its rows of a removed contract still go
         other = wh.scalar("SELECT min(contract_id) FROM competition")
         wh.execute("DELETE FROM build_inputs WHERE step = 'competition'")
+        wh.execute("DELETE FROM change_cursors WHERE consumer = 'competition'")
         wh.execute("DELETE FROM contracts WHERE contract_id = ?", [other])
         rebuilt = run_build(wh, ["competition"])["competition"]
         assert rebuilt["removed"] == 1
@@ -227,6 +244,7 @@ def test_a_pair_mate_signed_far_away_is_not_decided_again(halves, tmp_path):
                           " AND vendor_id IS NOT NULL AND signed_on IS NOT NULL")
         for suffix, days in (("-near", 10), ("-far", 400), ("-changed", 20)):
             wh.execute(copy, {"suffix": suffix, "days": days, "id": first})
+            changes.record_keys(wh, "contracts", [first + suffix])
         run_build(wh)
 
         def group_hash(contract_id):
@@ -236,6 +254,7 @@ def test_a_pair_mate_signed_far_away_is_not_decided_again(halves, tmp_path):
         before = {c: group_hash(first + c) for c in ("", "-near", "-far")}
         wh.execute("UPDATE contracts SET amount = amount * 3 WHERE contract_id = ?",
                    [first + "-changed"])
+        changes.record_keys(wh, "contracts", [first + "-changed"])
         built = run_build(wh, ["competition", "threads", "flags"])["flags"]
         assert built["changed"] - built["group_only"] == 1
         assert group_hash(first + "-far") == before["-far"]
@@ -267,6 +286,8 @@ def test_a_contract_in_two_categories_sees_a_contract_joining_both(halves, tmp_p
         for suffix, who in (("-a", vendor), ("-b", vendor), ("-c", "test:vendor")):
             wh.execute(contract, {"suffix": suffix, "vendor": who, "id": first})
             wh.execute(tag, {"suffix": suffix, "id": first})
+            for table in ("contracts", "tags"):
+                changes.record_keys(wh, table, [first + suffix])
             if suffix == "-b":
                 run_build(wh)
                 before = wh.scalar("SELECT inputs FROM build_inputs WHERE step = 'flags_group'"
@@ -279,3 +300,92 @@ def test_a_contract_in_two_categories_sees_a_contract_joining_both(halves, tmp_p
         after = derived(wh)
         run_build(wh, ["competition", "threads", "flags"], full=True)
         assert derived(wh) == after
+
+
+def key_rows(wh: Warehouse) -> dict[str, set[tuple]]:
+    """Each recorded table's rows, with the key the record holds for it first."""
+    return {t: {row for row in wh.query(f"SELECT {key}, * FROM {t}")}
+            for t, key in changes.KEYS.items() if t != "competition"}
+
+
+@pytest.mark.parametrize("how", [{"workers": 1}, {"workers": 2, "staged": True}],
+                         ids=["in process", "staged partitions"])
+def test_every_write_of_an_ingest_is_recorded(halves, tmp_path, how):
+    """The second half's ingest (later versions, retractions, notices and facts of built
+    contracts, OCDS processes compiled again) records the key of every row it adds, changes
+    or deletes in a table the build reads: fails if a writer stops recording. The build had
+    consumed and pruned the record before."""
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        for source, files in halves[0].items():
+            if files:
+                ingest(wh, scrapers.get(source), files, **how)
+        run_build(wh)
+        # every consumer read it: pruned (but the rows the build wrote itself, until money,
+        # which ran before them, has run again)
+        assert not wh.scalar("SELECT count(*) FROM changes WHERE table_name <> 'competition'")
+        before = key_rows(wh)
+        for source, files in halves[1].items():
+            if files:
+                ingest(wh, scrapers.get(source), files, **how)
+        after = key_rows(wh)
+        recorded = set(wh.query("SELECT table_name, key FROM changes"))
+        for table in before:
+            written = {row[0] for row in before[table] ^ after[table]} - {None}
+            assert written or table not in ("contracts", "contract_versions", "notices",
+                                            "procurement_facts", "items"), table
+            missed = {k for k in written if (table, k) not in recorded}
+            assert not missed, (table, sorted(missed)[:5])
+
+
+def test_a_build_after_a_killed_run_equals_a_full_build(halves, tmp_path, monkeypatch):
+    """Documents loaded and the process gone before the build; the next build killed in the
+    middle (threads fails after competition committed): the build after it, narrowed by the
+    record, gives what a full build gives."""
+    from survtrack.analysis import inputs
+
+    path = tmp_path / "w.duckdb"
+    with Warehouse(path) as wh:
+        load(wh, halves[0])
+        run_build(wh)
+        load(wh, halves[1])  # then killed: no build
+    replace = inputs.replace
+
+    def killed(wh, step, *args, **kwargs):
+        if step == "threads":
+            raise KeyboardInterrupt
+        return replace(wh, step, *args, **kwargs)
+
+    with Warehouse(path) as wh:
+        monkeypatch.setattr(inputs, "replace", killed)
+        with pytest.raises(KeyboardInterrupt):
+            run_build(wh)
+        monkeypatch.setattr(inputs, "replace", replace)
+    with Warehouse(path) as wh:
+        built = run_build(wh)
+        assert 0 < built["threads"]["changed"] < wh.count("contracts")
+        after = derived(wh)
+        run_build(wh, ["money", "competition", "threads", "flags"], full=True)
+        assert derived(wh) == after
+
+
+def test_the_record_narrows_what_is_hashed(halves, tmp_path):
+    """A step hashes only the contracts recorded since it ran: a write that bypasses the
+    record is not seen by an incremental build (the reason every writer records), and is by
+    `--full`, or once the step's code version changes."""
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        load(wh, halves[0])
+        run_build(wh)
+        some = wh.scalar("SELECT min(contract_id) FROM competition")
+        wh.execute("UPDATE contracts SET signed_on = signed_on + 400 WHERE contract_id = ?",
+                   [some])
+        assert run_build(wh, ["competition"])["competition"]["changed"] == 0
+        wh.execute("UPDATE change_cursors SET code = 'older' WHERE consumer = 'competition'")
+        assert run_build(wh, ["competition"])["competition"]["changed"] == 1
+        changes.record_keys(wh, "contracts", [some])
+        wh.execute("UPDATE contracts SET signed_on = signed_on + 1 WHERE contract_id = ?",
+                   [some])
+        assert run_build(wh, ["competition"])["competition"]["changed"] == 1
+        wh.execute("UPDATE contracts SET signed_on = signed_on + 1 WHERE contract_id = ?",
+                   [some])
+        assert run_build(wh, ["competition"], full=True)["competition"]["changed"] \
+            == wh.count("contracts")

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from survtrack.analysis.money import bundled_ecb_file, convert_money, load_ecb
 from survtrack.cli import app
+from survtrack.warehouse import changes
 
 CBR = Path(__file__).parent / "fixtures" / "cbr"
 DAILY_URL = "https://www.cbr.ru/scripts/XML_daily.asp?date_req=31/12/2015"
@@ -37,6 +38,7 @@ def add_contract(wh, contract_id, signed_on, amount, currency):
         " year, date_basis, amount, currency, document_id)"
         " VALUES (?, 'test', ?, 1, ?, ?, year(?::DATE), 'signed', ?, ?, 'test')",
         [contract_id, contract_id, signed_on, signed_on, signed_on, amount, currency])
+    changes.record_keys(wh, "contracts", [contract_id])  # as the writers record it
 
 
 def usd_of(wh, contract_id):
@@ -251,12 +253,14 @@ def test_a_build_converts_only_what_changed_and_new_rates_convert_all(warehouse,
     assert convert_money(warehouse).changed == 0  # nothing new
     add_contract(warehouse, "test:31dec", "2015-12-31", "65000.00", "RUB")
     warehouse.execute("UPDATE contracts SET amount = 20 WHERE contract_id = 'test:usd'")
+    changes.record_keys(warehouse, "contracts", ["test:usd"])
     assert convert_money(warehouse).changed == 2
     assert usd_of(warehouse, "test:usd") == (20.0, "usd", date(2016, 1, 5))
     # a later version of a converted contract arrives without dollars, same amount and date
     warehouse.execute("UPDATE contracts SET amount_usd = NULL, fx_source = NULL,"
                       " fx_date = NULL, amount_usd_constant = NULL"
                       " WHERE contract_id = 'test:30dec'")
+    changes.record_keys(warehouse, "contracts", ["test:30dec"])
     assert convert_money(warehouse).changed == 1
     assert usd_of(warehouse, "test:30dec")[1] == "ecb"
     load("cbr", *sorted(CBR.glob("*.xml")))  # the Bank of Russia's rates: preferred for RUB

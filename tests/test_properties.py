@@ -24,7 +24,9 @@ from survtrack.warehouse.store import Warehouse
 
 # What records a load rather than what the documents say: when, in which run, and the
 # parser's account of what it did (e.g. "compiled with releases from earlier documents").
-LOAD_HISTORY = {"runs": None, "documents": {"fetched_at", "detail"},
+# (the record of changes holds what each load wrote, in its order: not compared)
+LOAD_HISTORY = {"runs": None, "changes": None, "change_cursors": None,
+                "documents": {"fetched_at", "detail"},
                 "rejects": {"run_id", "rejected_at"}, "warnings": {"flagged_at"}}
 
 

@@ -10,8 +10,9 @@ incremental and idempotent, so a build can be run after every ingest or scrape.
 - threads: `threads` (each contract's procurement as one story)
 - flags: `flags` (red flags decided from competition, tags and amounts; docs/flags.md)
 
-competition, threads and flags recompute only the contracts whose inputs changed
-(analysis/inputs.py). The build runs within a DuckDB memory limit (config.build_memory, 4 GB
+money, competition, threads and flags recompute only the contracts whose inputs changed
+(analysis/inputs.py), hashing only those the warehouse's record of changes names since they
+last ran (warehouse/changes.py). The build runs within a DuckDB memory limit (config.build_memory, 4 GB
 unless SURVTRACK_BUILD_MEMORY or --memory-limit say otherwise), spilling the rest to a
 temporary folder beside the warehouse (docs/scale.md).
 """

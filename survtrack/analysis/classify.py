@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from survtrack.analysis.entities import strip_legal_forms, tokens
 from survtrack.datafiles import rows
+from survtrack.warehouse import changes
 from survtrack.warehouse.protocol import CATEGORIES, categories
 
 TAXONOMY = Path(__file__).with_name("taxonomy")
@@ -498,6 +499,8 @@ def _replace_tags(wh, own: str) -> None:
     ones; then empty the gathering tables."""
     tags, states = ", ".join(TAG_COLUMNS), ", ".join(STATE_COLUMNS)
     with wh.transaction():
+        # the flags read tags: the contracts classified again are recorded (changes.py)
+        changes.record(wh, "tags", "SELECT contract_id FROM classify_states")
         wh.execute(f"DELETE FROM tags WHERE ({own})"
                    " AND contract_id IN (SELECT contract_id FROM classify_states)")
         wh.execute(f"INSERT INTO tags ({tags}) SELECT {tags} FROM classify_tags")

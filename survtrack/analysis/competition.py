@@ -227,13 +227,26 @@ LEFT JOIN regime_rules r ON r.regime = coalesce(f.regime, sr.regime)
 
 # What a contract's row is computed from: its own row, the facts about it and about its
 # procurement, its versions (analysis/inputs.py), and this module's SQL and data files.
-INPUTS_SQL = f"""
+def inputs_sql(only: str | None = None) -> str:
+    """The contracts' hashes (`only`: of the contracts in that temporary table, reading the
+    facts of them and of the procurements they may name, and their versions alone)."""
+    facts = versions = contracts = "TRUE"
+    if only:
+        contracts = f"c.contract_id IN (SELECT contract_id FROM {only})"
+        versions = f"contract_id IN (SELECT contract_id FROM {only})"
+        # the contracts' own facts and every procurement they or their facts name (a superset
+        # of the one chosen: each subject's facts are read whole either way)
+        facts = (f"subject_id IN (SELECT contract_id FROM {only}"
+                 f" UNION ALL SELECT notice_id FROM contracts WHERE {versions}"
+                 " UNION ALL SELECT procurement_id FROM procurement_facts"
+                 f" WHERE subject_id IN (SELECT contract_id FROM {only}))")
+    return f"""
 WITH facts AS (
     SELECT subject_id, bit_xor(hash(f)) AS inputs,
            {PROCUREMENT_OF} FILTER (WHERE procurement_id IS NOT NULL) AS procurement_id
-    FROM procurement_facts f GROUP BY subject_id),
+    FROM procurement_facts f WHERE {facts} GROUP BY subject_id),
 versions AS (SELECT contract_id, bit_xor(hash(v)) AS inputs FROM contract_versions v
-             GROUP BY contract_id)
+             WHERE {versions} GROUP BY contract_id)
 SELECT c.contract_id,
        hash(c.source, c.signed_on, c.buyer_id, c.vendor_id, c.currency, c.notice_id,
             o.inputs, p.inputs, v.inputs, $code) AS inputs
@@ -242,7 +255,22 @@ LEFT JOIN facts o ON o.subject_id = c.contract_id
 LEFT JOIN facts p ON p.subject_id = coalesce(o.procurement_id, c.notice_id)
                  AND p.subject_id <> c.contract_id
 LEFT JOIN versions v ON v.contract_id = c.contract_id
+WHERE {contracts}
 """
+
+
+INPUTS_SQL = inputs_sql()
+# The contracts whose inputs a recorded write may have changed (analysis/inputs.py): those
+# written, the facts' subjects, and the contracts of a procurement whose facts were written
+# (by their notice, their own facts' procurement, or their last build's).
+READS = inputs.Reads(
+    ("contracts", "contract_versions", "procurement_facts"), f"""
+WITH procs AS ({inputs.keys("competition", "procurement_facts")})
+{inputs.keys("competition", "contracts", "contract_versions", "procurement_facts")}
+UNION ALL SELECT contract_id FROM contracts WHERE notice_id IN (SELECT key FROM procs)
+UNION ALL SELECT subject_id FROM procurement_facts WHERE procurement_id IN (SELECT key FROM procs)
+UNION ALL SELECT contract_id FROM competition WHERE procurement_id IN (SELECT key FROM procs)
+""")
 
 
 def code_version() -> str:
@@ -256,7 +284,8 @@ def build_competition(wh: Warehouse, full: bool = False,
     one when `full`), `slice_size` contracts at a time; drop removed contracts' rows. Returns
     counts."""
     try:
-        changed = inputs.stale(wh, "competition", INPUTS_SQL, code_version(), full)
+        code = code_version()
+        changed = inputs.stale(wh, "competition", inputs_sql, code, full, READS)
         if changed:
             with wh.using(**_lookups(wh)):
                 inputs.in_passes(wh, "competition", COMPETITION_SQL, "new_competition",

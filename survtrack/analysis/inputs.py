@@ -12,13 +12,25 @@ that compares the hashes), so a build does not scan the step's table and `build_
 them. `full=True` recomputes every contract. Reading the hashes is one pass over the inputs
 without writing; the step then computes and rewrites only the changed contracts, so a build
 after adding 1 % of contracts rewrites about 1 % (docs/scale.md).
+
+Which contracts to hash comes from the record of changed keys the warehouse's writers keep
+(warehouse/changes.py): a step that gives its `Reads` (the tables it reads and how their
+recorded keys lead to contracts) hashes only the contracts recorded since it last ran, plus
+what its joins need (a procurement's contracts, a group's members), and compares those with
+their recorded hashes; the comparison still decides what changed, the record only narrows
+what is hashed. Without a cursor (a first build, a warehouse built before the record),
+with another code version, with `full`, or when the record names most contracts, every
+contract is hashed as before.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+from survtrack.warehouse import changes
 from survtrack.warehouse.schema import TABLES
 
 
@@ -31,22 +43,47 @@ def version(*parts: str | Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def stale(wh, step: str, inputs_sql: str, code: str, full: bool = False) -> int:
+@dataclass(frozen=True)
+class Reads:
+    """What of the record of changes (warehouse/changes.py) may change a step's inputs: the
+    tables whose recorded keys it reads, and `expand`, SQL selecting the ids of the contracts
+    those keys may change from the temporary table `<step>_keys` (table_name, key)."""
+
+    tables: tuple[str, ...]
+    expand: str
+
+
+def stale(wh, step: str, inputs_sql: str | Callable[[str | None], str], code: str,
+          full: bool = False, reads: Reads | None = None) -> int:
     """Fill the temporary table `<step>_work` (contract_id, inputs) with the contracts whose
     inputs' hash differs from the one recorded (all when `full`), and `<step>_gone`
     (contract_id) with those recorded that are no longer among `inputs_sql`'s; return the
     number of the work. `inputs_sql` selects (contract_id, inputs) and may read the parameter
-    `$code`."""
+    `$code`.
+
+    With `reads`, only the contracts the record of changes (warehouse/changes.py) names since
+    the step last ran are hashed (`reads.expand`), by `inputs_sql(only)`: the contracts of
+    the temporary table `only` (`inputs_sql(None)`: every contract). Every contract is hashed
+    when the step has no cursor, another code version, `full`, or when the record names most
+    contracts. `replace` then moves the step's cursor past what it read."""
+    only = None
+    if reads:
+        wh.execute(f"CREATE OR REPLACE TEMP TABLE {step}_consumed AS"
+                   " SELECT ?::VARCHAR AS code, ?::VARCHAR[] AS tables", [code, list(reads.tables)])
+        only = None if full else narrowed(wh, step, code, reads)
+    sql = inputs_sql(only) if callable(inputs_sql) else inputs_sql
+    recorded = "build_inputs WHERE step = $step" + (
+        f" AND contract_id IN (SELECT contract_id FROM {only})" if only else "")
     # two statements, each with the whole memory limit: hashing every contract's inputs, then
     # comparing with the last build's (in one, at 10 M contracts, a 4 GB limit ran out)
-    wh.execute(f"CREATE OR REPLACE TEMP TABLE {step}_hashes AS {inputs_sql}", {"code": code})
+    wh.execute(f"CREATE OR REPLACE TEMP TABLE {step}_hashes AS {sql}", {"code": code})
     # one full join finds the changed, the new and the removed contracts; a removed one
     # (a recorded hash, no contract) is kept with NULL inputs, then moved to `_gone`
     wh.execute(f"""
         CREATE OR REPLACE TEMP TABLE {step}_compared AS
         SELECT coalesce(n.contract_id, b.contract_id) AS contract_id, n.inputs
         FROM {step}_hashes n
-        FULL JOIN (SELECT contract_id, inputs FROM build_inputs WHERE step = $step) b
+        FULL JOIN (SELECT contract_id, inputs FROM {recorded}) b
           ON b.contract_id = n.contract_id
         WHERE $full OR b.inputs IS DISTINCT FROM n.inputs""", {"step": step, "full": full})
     wh.execute(f"DROP TABLE {step}_hashes")
@@ -56,6 +93,38 @@ def stale(wh, step: str, inputs_sql: str, code: str, full: bool = False) -> int:
                f" FROM {step}_compared WHERE inputs IS NULL")
     wh.execute(f"DROP TABLE {step}_compared")
     return wh.scalar(f"SELECT count(*) FROM {step}_work")
+
+
+# Hashing a few contracts costs semi-joins that hashing all of them does not: past this share
+# of the contracts, the record's candidates are hashed as every contract is.
+NARROW_SHARE = 0.5
+
+
+def narrowed(wh, step: str, code: str, reads: Reads) -> str | None:
+    """The temporary table `<step>_candidates` (contract_id): the contracts whose inputs may
+    have changed since the step last ran, by the record of changes; None (hash every
+    contract) without a usable cursor or when they are most contracts."""
+    since = changes.cursor(wh, step, code, reads.tables)
+    if since is None:
+        return None
+    wh.execute(f"CREATE OR REPLACE TEMP TABLE {step}_keys AS"
+               f" {changes.since(step, reads.tables)}", [since])
+    wh.execute(f"CREATE OR REPLACE TEMP TABLE {step}_candidates AS"
+               f" SELECT DISTINCT contract_id FROM ({reads.expand}) t(contract_id)"
+               " WHERE contract_id IS NOT NULL")
+    wh.execute(f"DROP TABLE {step}_keys")
+    n = wh.scalar(f"SELECT count(*) FROM {step}_candidates")
+    if n > NARROW_SHARE * max(1, wh.scalar("SELECT count(*) FROM contracts")):
+        wh.execute(f"DROP TABLE {step}_candidates")
+        return None
+    return f"{step}_candidates"
+
+
+def keys(step: str, *tables: str) -> str:
+    """SQL: the keys recorded since the step last ran as written to any of `tables` (in
+    `expand`)."""
+    names = ", ".join(f"'{t}'" for t in tables)
+    return f"SELECT key FROM {step}_keys WHERE table_name IN ({names})"
 
 
 # Contracts computed per pass: a step's joins and group-bys over 10 M contracts at once
@@ -80,12 +149,16 @@ def in_passes(wh, step: str, sql: str, into: str, slice_size: int = SLICE) -> in
 
 
 def replace(wh, step: str, table: str, new_rows: str,
-            partial: dict[str, str] | None = None) -> int:
+            partial: dict[str, str] | None = None,
+            inside: Callable[[], None] | None = None) -> int:
     """One transaction: drop `table`'s rows of removed contracts and of the step's work,
     insert `new_rows` (a temporary table of the work's new rows), record the work's hashes.
     `partial`: other steps (`<other>_work`) whose work replaced only the rows matching a
     condition (other step -> SQL on `table`'s columns); their hashes are recorded too.
-    Returns the number of removed contracts' rows.
+    Returns the number of removed contracts' rows. Each of these steps that read the record
+    of changes (`stale` with `reads`) has now consumed it (warehouse/changes.py); the
+    contracts whose rows were replaced are recorded in it when a later step reads `table`.
+    `inside`: more writes of the step, in the same transaction.
 
     The removed contracts are `<step>_gone` (stale): every row of `table` has its contract's
     hash in `build_inputs`, written in the same transaction. A step with no hash recorded yet
@@ -118,9 +191,26 @@ def replace(wh, step: str, table: str, new_rows: str,
                        f"  UNION ALL SELECT contract_id FROM {recorded}_gone)", [recorded])
             wh.execute(f"INSERT INTO build_inputs (contract_id, step, inputs)"
                        f" SELECT contract_id, ?, inputs FROM {recorded}_work", [recorded])
+        if inside:
+            inside()
+        if table in changes.KEYS:  # a later step reads it
+            changes.record(wh, table, " UNION ALL ".join(
+                f"SELECT contract_id FROM {s}_{part}" for s in steps for part in ("work", "gone")))
+        for recorded in steps:
+            consumed(wh, recorded)
     return removed
 
 
+def consumed(wh, step: str) -> None:
+    """Inside the transaction writing a step's results: the step has consumed the record of
+    changes (its code version and tables as `stale` was given them)."""
+    if wh.scalar("SELECT count(*) FROM duckdb_tables() WHERE temporary"
+                 " AND table_name = ?", [f"{step}_consumed"]):
+        code, tables = wh.query(f"SELECT code, tables FROM {step}_consumed")[0]
+        changes.advance(wh, step, code, tuple(tables))
+
+
 def done(wh, step: str, *temporary: str) -> None:
-    for name in (f"{step}_work", f"{step}_gone", f"{step}_scope", *temporary):
+    for name in (f"{step}_work", f"{step}_gone", f"{step}_scope", f"{step}_candidates",
+                 f"{step}_consumed", *temporary):
         wh.execute(f"DROP TABLE IF EXISTS {name}")

@@ -28,7 +28,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from survtrack.analysis import inputs
 from survtrack.analysis.datafiles import table
+from survtrack.warehouse import changes
 from survtrack.warehouse.store import Document, Warehouse
 
 ECB_URL = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist.zip"
@@ -218,11 +220,18 @@ GROUP BY ALL ORDER BY 1, 2 NULLS FIRST, 3
 
 # What a contract's dollars are computed from, and what the last build made of them: a
 # contract row replaced by a later version (converted columns reset) counts as changed.
-INPUTS_SQL = """
+def inputs_sql(only: str | None = None) -> str:
+    """The contracts' hashes (`only`: of the contracts in that temporary table)."""
+    return ("""
 SELECT contract_id, hash(amount, currency, dated_on, year, amount_usd, fx_source, fx_date,
                          amount_usd_constant, $code) AS inputs
 FROM contracts
-"""
+""" + (f"WHERE contract_id IN (SELECT contract_id FROM {only})" if only else ""))
+
+
+INPUTS_SQL = inputs_sql()
+# what may change a contract's inputs: its own row, as recorded (warehouse/changes.py)
+READS = inputs.Reads(("contracts",), inputs.keys("money", "contracts"))
 # the contracts converted again: those in `money_work`, or every one (`TRUE`) when most are
 # (a semi-join with every contract costs more than converting all of them)
 IN_WORK = "contract_id IN (SELECT contract_id FROM money_work)"
@@ -256,7 +265,7 @@ def convert_money(wh: Warehouse, load_ecb_rates: bool = True, full: bool = False
     if full or not recorded:  # a first build: no hashes to compare with
         changed, scope = total, "TRUE"
     else:
-        changed = inputs.stale(wh, "money", INPUTS_SQL, code)
+        changed = inputs.stale(wh, "money", inputs_sql, code, reads=READS)
         scope = "TRUE" if changed * 2 > total else IN_WORK
     with wh.transaction(), wh.using(money_prefs=_rate_preferences(), money_cpi=cpi):
         wh.execute("UPDATE contracts SET amount_usd = NULL, fx_source = NULL, fx_date = NULL,"
@@ -281,8 +290,13 @@ def convert_money(wh: Warehouse, load_ecb_rates: bool = True, full: bool = False
             "" if scope == "TRUE" else " AND contract_id IN (SELECT contract_id FROM money_work"
             " UNION ALL SELECT contract_id FROM money_gone)"))
         wh.execute("INSERT INTO build_inputs (contract_id, step, inputs)"
-                   f" SELECT contract_id, 'money', inputs FROM ({INPUTS_SQL}) WHERE {scope}",
+                   f" SELECT contract_id, 'money', inputs FROM"
+                   f" ({inputs_sql(None if scope == 'TRUE' else 'money_work')})",
                    {"code": code})
+        # the dollars written are recorded (the flags read them), then consumed by money
+        changes.record(wh, "contracts", "SELECT contract_id FROM contracts" + (
+            "" if scope == "TRUE" else " WHERE " + IN_WORK))
+        changes.advance(wh, "money", code, READS.tables)
     inputs.done(wh, "money")
     return MoneyReport(
         changed=changed,

@@ -99,22 +99,39 @@ LEFT JOIN stage_rank o ON o.stage = s.stage
 # facts about it and its procurement (their documents' notices are read by document, and a
 # document's rows never change), its versions, payments and events, the notices and
 # complaints of the procurements it names; and this module's SQL.
-INPUTS_SQL = """
+def inputs_sql(only: str | None = None) -> str:
+    """The contracts' hashes (`only`: of the contracts in that temporary table, reading the
+    rows of them and of the procurements and notices they name alone)."""
+    own = contracts = named = "TRUE"
+    if only:
+        contracts = f"c.contract_id IN (SELECT contract_id FROM {only})"
+        own = f"contract_id IN (SELECT contract_id FROM {only})"
+        # what the contracts name: their notices and procurements (their own facts' subject
+        # is the contract itself)
+        ids = (f"SELECT contract_id FROM {only} UNION ALL SELECT notice_id FROM contracts"
+               f" WHERE {own} UNION ALL SELECT procurement_id FROM competition WHERE {own}")
+        named = f"IN ({ids})"
+    facts, notes, complaints = (("TRUE",) * 3 if not only else
+                                (f"subject_id {named}", f"notice_id {named}",
+                                 f"procurement_id {named}"))
+    return f"""
 WITH facts AS (SELECT subject_id, bit_xor(hash(f)) AS inputs FROM procurement_facts f
-               GROUP BY subject_id),
+               WHERE {facts} GROUP BY subject_id),
 versions AS (SELECT contract_id, bit_xor(hash(v)) AS inputs FROM contract_versions v
-             GROUP BY contract_id),
-paid AS (SELECT contract_id, bit_xor(hash(p)) AS inputs FROM payments p GROUP BY contract_id),
+             WHERE {own} GROUP BY contract_id),
+paid AS (SELECT contract_id, bit_xor(hash(p)) AS inputs FROM payments p WHERE {own}
+         GROUP BY contract_id),
 events AS (SELECT contract_id, bit_xor(hash(e)) AS inputs FROM contract_events e
-           GROUP BY contract_id),
-notes AS (SELECT notice_id, bit_xor(hash(n)) AS inputs FROM notices n GROUP BY notice_id),
+           WHERE {own} GROUP BY contract_id),
+notes AS (SELECT notice_id, bit_xor(hash(n)) AS inputs FROM notices n WHERE {notes}
+          GROUP BY notice_id),
 complaints AS (SELECT procurement_id, bit_xor(hash(e)) AS inputs FROM context_events e
-               WHERE procurement_id IS NOT NULL GROUP BY procurement_id)
+               WHERE procurement_id IS NOT NULL AND {complaints} GROUP BY procurement_id)
 SELECT c.contract_id,
        hash(c.notice_id, c.signed_on, c.document_id, k.procurement_id, o.inputs, p.inputs,
             v.inputs, pd.inputs, ev.inputs, n1.inputs, n2.inputs, x1.inputs, x2.inputs,
             $code) AS inputs
-FROM contracts c LEFT JOIN competition k USING (contract_id)
+FROM contracts c LEFT JOIN (SELECT * FROM competition WHERE {own}) k USING (contract_id)
 LEFT JOIN facts o ON o.subject_id = c.contract_id
 LEFT JOIN facts p ON p.subject_id = k.procurement_id AND k.procurement_id <> c.contract_id
 LEFT JOIN versions v ON v.contract_id = c.contract_id
@@ -124,7 +141,24 @@ LEFT JOIN notes n1 ON n1.notice_id = c.notice_id
 LEFT JOIN notes n2 ON n2.notice_id = k.procurement_id
 LEFT JOIN complaints x1 ON x1.procurement_id = c.notice_id
 LEFT JOIN complaints x2 ON x2.procurement_id = k.procurement_id
+WHERE {contracts}
 """
+
+
+INPUTS_SQL = inputs_sql()
+# The contracts whose inputs a recorded write may have changed (analysis/inputs.py): those
+# written (their competition rows too), and the contracts of a procurement or notice whose
+# facts, notices or complaints were written (by their notice, or their procurement as
+# competition found it in this build).
+READS = inputs.Reads(
+    ("contracts", "contract_versions", "payments", "contract_events", "competition",
+     "procurement_facts", "notices", "context_events"), f"""
+WITH procs AS ({inputs.keys("threads", "procurement_facts", "notices", "context_events")})
+{inputs.keys("threads", "contracts", "contract_versions", "payments", "contract_events",
+             "competition", "procurement_facts")}
+UNION ALL SELECT contract_id FROM contracts WHERE notice_id IN (SELECT key FROM procs)
+UNION ALL SELECT contract_id FROM competition WHERE procurement_id IN (SELECT key FROM procs)
+""")
 
 
 def _stage_rank():
@@ -139,7 +173,7 @@ def build_threads(wh, full: bool = False, slice_size: int = inputs.SLICE) -> dic
     counts."""
     try:
         code = inputs.version(THREADS_SQL, " ".join(STAGE_ORDER))
-        changed = inputs.stale(wh, "threads", INPUTS_SQL, code, full)
+        changed = inputs.stale(wh, "threads", inputs_sql, code, full, READS)
         with wh.using(stage_rank=_stage_rank()):
             inputs.in_passes(wh, "threads", THREADS_SQL, "new_threads", slice_size)
         inputs.replace(wh, "threads", "threads", "new_threads")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from . import changes
 from .partitions import DOCUMENT_COLUMNS, REJECT_COLUMNS
 from .protocol import EMITTED
 from .runs import utcnow
@@ -58,6 +59,8 @@ def write(wh, rows: Callable[[str], str], present: set[str], run_id: str | None)
                 f" UNION SELECT event_id FROM {rows('context_events')}"
                 if "context_events" in present else "")
             wh.execute(f"DELETE FROM context_parties WHERE event_id IN ({events})")
+        if table in changes.KEYS:
+            recorded(wh, table, source)
         _insert(wh, table, newest(table, source))
     touched = [f"SELECT contract_id FROM {rows(t)}" for t in ("contracts", "contract_events")
                if t in present]
@@ -66,6 +69,18 @@ def write(wh, rows: Callable[[str], str], present: set[str], run_id: str | None)
         wh._apply_events(sorted(ids))
     if "warnings" in present:
         _insert(wh, "warnings", newest("warnings", rows("warnings")))
+
+
+def recorded(wh, table: str, source: str) -> None:
+    """Record in `changes` the keys of the rows `source` writes to `table` (before the write:
+    where the recorded key is not the table's key, a row replaced takes its stored key with
+    it, a complaint moved to another procurement, and that one is recorded too)."""
+    changes.record_rows(wh, table, source)
+    key, pk = changes.KEYS[table], TABLES[table].key
+    if key not in pk:
+        same = " AND ".join(f"s.{k} = t.{k}" for k in pk)
+        changes.record(wh, table, f"SELECT t.{key} FROM {table} t WHERE EXISTS"
+                                  f" (SELECT 1 FROM {source} s WHERE {same})")
 
 
 def _insert(wh, table: str, source: str) -> None:

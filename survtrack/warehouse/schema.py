@@ -505,6 +505,42 @@ TABLES: dict[str, Table] = {
              " flags read) and of the step's code and data files"),
             published=False, indexed=False,
         ),
+        _t(
+            "flags_groups", "Each contract's place in the groups its group flags read, as they"
+            " were last decided (analysis/flags/): when a contract moves to another buyer,"
+            " vendor, date or category, the members of the groups it left are found here.",
+            ("contract_id",),
+            ("contract_id", "VARCHAR", "contract"),
+            ("buyer_id", "VARCHAR", "its buyer then"),
+            ("vendor_id", "VARCHAR", "its vendor then"),
+            ("signed_on", "DATE", "its signing date then (split_purchase's span)"),
+            ("year", "INTEGER", "its year then (buyer_concentration's group)"),
+            ("categories", "VARCHAR[]", "its tags' categories then"),
+            published=False, indexed=False,
+        ),
+        _t(
+            "changes", "The record of changed keys (warehouse/changes.py): every write to a table"
+            " the build reads (an ingest's upserts and deletions, the build's own steps) notes the"
+            " keys it touched in the same transaction, so an incremental build step hashes only"
+            " the contracts recorded since it last ran. Rows every consumer has read are pruned.",
+            ("seq",),
+            ("seq", "BIGINT", "order of recording (sequence change_seq)"),
+            ("table_name", "VARCHAR", "the table written (contracts, procurement_facts, notices…)"),
+            ("key", "VARCHAR", "the written or deleted row's key as the build joins on it: a"
+             " contract id, a procurement facts' subject, a notice id, a complaint's procurement"),
+            published=False, indexed=False,
+        ),
+        _t(
+            "change_cursors", "How far each consumer of `changes` has read it, with the code"
+            " version it hashed with and the tables it reads (warehouse/changes.py).",
+            ("consumer",),
+            ("consumer", "VARCHAR", "money | competition | threads | flags | flags_group"),
+            ("seq", "BIGINT", "the last seq consumed"),
+            ("code", "VARCHAR", "the consumer's code version then (another one hashes everything)"),
+            ("tables", "VARCHAR[]", "the tables whose recorded keys it reads (their rows are"
+             " pruned once every consumer reading them has read them)"),
+            published=False, indexed=False,
+        ),
     ]
 }
 
@@ -568,6 +604,7 @@ def ddl_statements(present: dict[str, set[str]] | None = None) -> list[str]:
     """CREATE statements, and ALTER statements adding the columns a warehouse created by an
     earlier survtrack lacks (`present`: table -> its columns)."""
     stmts = [t.ddl() for t in TABLES.values()]
+    stmts.append("CREATE SEQUENCE IF NOT EXISTS change_seq")  # changes.seq
     for t in TABLES.values():
         have = (present or {}).get(t.name)
         for c in t.columns:

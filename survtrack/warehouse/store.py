@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from survtrack import config
 
-from . import faults, rules, suspicious
+from . import changes, faults, rules, suspicious
 from .archive import Archive
 from .derived import DerivedTables
 from .faults import StorageFault
@@ -391,12 +391,15 @@ class Warehouse(RunsAndRejects, DerivedTables):
             if ids:
                 self.con.execute(f"DELETE FROM {table} WHERE {column} IN"
                                  " (SELECT unnest(?::VARCHAR[]))", [ids])
+                changes.record_keys(self, table, ids)
         ctx.retracted.clear()
         winners: dict[str, str] = {}
         for table in ORDER:
             rows = ctx.rows.get(table)
             if not rows:
                 continue
+            if table in changes.KEYS:  # what a build reads: recorded (changes.py)
+                self._record(table, rows)
             if table == "contracts":
                 for row in rows:
                     row.setdefault("document_id", document_id)
@@ -432,6 +435,18 @@ class Warehouse(RunsAndRejects, DerivedTables):
         if flagged:
             self._upsert("warnings", flagged)
         return counts
+
+    def _record(self, table: str, rows: list[dict]) -> None:
+        """Record the keys of `table`'s rows about to be written in `changes` (rules.recorded
+        for rows in Python: where the recorded key is not the table's key, the stored rows'
+        keys too)."""
+        key, pk = changes.KEYS[table], TABLES[table].key
+        changes.record_keys(self, table, [r.get(key) for r in rows])
+        if key not in pk:
+            with self.using(record_pk=pa.table({k: [r.get(k) for r in rows] for k in pk})):
+                same = " AND ".join(f"s.{k} = t.{k}" for k in pk)
+                changes.record(self, table, f"SELECT t.{key} FROM {table} t WHERE EXISTS"
+                                            f" (SELECT 1 FROM record_pk s WHERE {same})")
 
     def _write_contracts(self, rows: list[dict]) -> dict[str, str]:
         """Upsert contracts unless the stored version is newer (schema: `newest`); return the

@@ -137,12 +137,22 @@ def relations() -> dict[str, pa.Table]:
 #   (buyer_concentration).
 # A contract joining a group changes the group hash of every member; only the new one's own
 # hash is new, so the other members are decided again by two rules, not by every rule.
-OWN_INPUTS_SQL = """
+def own_inputs_sql(only: str | None = None) -> str:
+    """The contracts' own hashes (`only`: of the contracts in that temporary table)."""
+    return """
 SELECT c.contract_id,
        hash(k, c.buyer_id, c.vendor_id, c.year, c.signed_on, c.amount, c.currency,
             c.amount_usd, c.status, c.document_id, $code) AS inputs
 FROM contracts c JOIN competition k USING (contract_id)
-"""
+""" + (f"WHERE c.contract_id IN (SELECT contract_id FROM {only})"
+       f" AND k.contract_id IN (SELECT contract_id FROM {only})" if only else "")
+
+
+OWN_INPUTS_SQL = own_inputs_sql()
+# the contracts whose own inputs a recorded write may have changed: their rows, their
+# competition rows (analysis/inputs.py)
+OWN_READS = inputs.Reads(("contracts", "competition"),
+                         inputs.keys("flags", "contracts", "competition"))
 # split_purchase decides a contract from its pair's contracts (same buyer and vendor) signed
 # within `window_days` before or after it (windows of that length opening at each contract;
 # one without a date is decided alone). So the pair's contracts are hashed per span of
@@ -151,13 +161,13 @@ FROM contracts c JOIN competition k USING (contract_id)
 # the hash of the contracts signed near it, not of every contract of the pair (at 10 M, 12
 # contracts decided again per new one, most of them years apart).
 GROUP_INPUTS_SQL = """
-WITH dated AS (
+WITH {narrowed}dated AS (
     SELECT c.contract_id, c.buyer_id, c.vendor_id,
            floor(date_diff('day', DATE '1970-01-01', c.signed_on) / {window})::BIGINT
                AS bucket,
            hash(c.contract_id, c.signed_on, c.amount, c.currency, c.status, k.regime,
                 k.procedure, k.procedure_type) AS inputs
-    FROM contracts c JOIN competition k USING (contract_id)
+    FROM contracts c JOIN competition k USING (contract_id){pairs}
     WHERE c.buyer_id IS NOT NULL AND c.vendor_id IS NOT NULL AND c.signed_on IS NOT NULL),
 spans AS (SELECT buyer_id, vendor_id, bucket, bit_xor(inputs) AS inputs FROM dated
           GROUP BY ALL),
@@ -173,7 +183,7 @@ near AS (
                 AND s.bucket = d.other
     GROUP BY 1),
 tagged AS (SELECT DISTINCT t.contract_id, t.category, c.buyer_id, c.year
-           FROM tags t JOIN contracts c USING (contract_id)
+           FROM tags t JOIN contracts c USING (contract_id){groups}
            WHERE c.buyer_id IS NOT NULL AND c.year IS NOT NULL),
 groups AS (
     SELECT t.buyer_id, t.category, t.year,
@@ -186,15 +196,105 @@ member AS (  -- hashed again: see `near`
 SELECT c.contract_id, hash(p.inputs, m.inputs, $code) AS inputs
 FROM contracts c JOIN competition k USING (contract_id)
 LEFT JOIN near p ON p.contract_id = c.contract_id
-LEFT JOIN member m ON m.contract_id = c.contract_id
+LEFT JOIN member m ON m.contract_id = c.contract_id{where}
+"""
+# Narrowed to the contracts of a temporary table (`{only}`): the pairs and the groups of
+# those contracts are read whole (every contract of a pair, every member of a group), the
+# rest not at all.
+NARROWED_GROUPS = """
+cand_pairs AS (
+    SELECT DISTINCT buyer_id, vendor_id FROM contracts
+    WHERE contract_id IN (SELECT contract_id FROM {only})),
+cand_groups AS (
+    SELECT DISTINCT c.buyer_id, t.category, c.year FROM tags t JOIN contracts c USING (contract_id)
+    WHERE t.contract_id IN (SELECT contract_id FROM {only})
+      AND c.contract_id IN (SELECT contract_id FROM {only})),
+"""
+# The contracts whose group hash a recorded write may have changed: those written (their
+# rows, competition rows or tags), and the members of the groups they were in when the flags
+# were last decided (`flags_groups`) or are in now: their pair's contracts signed in the
+# spans beside theirs, their groups' tagged contracts.
+GROUP_EXPAND = """
+WITH touched AS (SELECT key AS contract_id FROM flags_group_keys
+                 WHERE table_name IN ('contracts', 'competition', 'tags')),
+coords AS (
+    SELECT buyer_id, vendor_id, signed_on, year, categories FROM flags_groups
+    WHERE contract_id IN (SELECT contract_id FROM touched)
+    UNION ALL
+    SELECT c.buyer_id, c.vendor_id, c.signed_on, c.year, t.categories
+    FROM contracts c LEFT JOIN (SELECT contract_id, list(category) AS categories FROM tags
+                                WHERE contract_id IN (SELECT contract_id FROM touched)
+                                GROUP BY 1) t USING (contract_id)
+    WHERE c.contract_id IN (SELECT contract_id FROM touched)),
+spans AS (
+    SELECT DISTINCT buyer_id, vendor_id,
+           floor(date_diff('day', DATE '1970-01-01', signed_on) / {window})::BIGINT AS bucket
+    FROM coords
+    WHERE buyer_id IS NOT NULL AND vendor_id IS NOT NULL AND signed_on IS NOT NULL),
+groups AS (
+    SELECT DISTINCT buyer_id, category, year
+    FROM (SELECT buyer_id, year, unnest(categories) AS category FROM coords
+          WHERE buyer_id IS NOT NULL AND year IS NOT NULL))
+SELECT contract_id FROM touched
+UNION ALL
+SELECT c.contract_id FROM contracts c
+JOIN spans s ON s.buyer_id = c.buyer_id AND s.vendor_id = c.vendor_id
+WHERE abs(floor(date_diff('day', DATE '1970-01-01', c.signed_on) / {window})::BIGINT
+          - s.bucket) <= 1
+UNION ALL
+SELECT t.contract_id FROM tags t JOIN contracts c USING (contract_id)
+JOIN groups g ON g.buyer_id = c.buyer_id AND g.category = t.category AND g.year = c.year
+"""
+# Each contract's place in the groups, as its group flags were last decided (`flags_groups`),
+# rewritten for the contracts hashed (every one, or the record's candidates).
+GROUPS_OF = """
+SELECT c.contract_id, c.buyer_id, c.vendor_id, c.signed_on, c.year, t.categories
+FROM contracts c JOIN competition k USING (contract_id)
+LEFT JOIN (SELECT contract_id, list(DISTINCT category ORDER BY category) AS categories
+           FROM tags {where} GROUP BY 1) t USING (contract_id) {where_c}
 """
 
 
-def group_inputs_sql() -> str:
+def _window() -> str:
     from .rules import _setting
 
-    return GROUP_INPUTS_SQL.replace(
-        "{window}", str(max(1, _setting("split_purchase", "window_days", 30))))
+    return str(max(1, _setting("split_purchase", "window_days", 30)))
+
+
+def group_inputs_sql(only: str | None = None) -> str:
+    """The contracts' group hashes (`only`: of the contracts in that temporary table)."""
+    parts = {"narrowed": "", "pairs": "", "groups": "", "where": ""}
+    if only:
+        parts = {"narrowed": NARROWED_GROUPS.replace("{only}", only),
+                 "pairs": "\n    JOIN cand_pairs q ON q.buyer_id = c.buyer_id"
+                          " AND q.vendor_id = c.vendor_id",
+                 "groups": "\n           JOIN cand_groups g ON g.buyer_id = c.buyer_id"
+                           " AND g.category = t.category AND g.year = c.year",
+                 "where": f"\nWHERE c.contract_id IN (SELECT contract_id FROM {only})"
+                          f" AND k.contract_id IN (SELECT contract_id FROM {only})"}
+    sql = GROUP_INPUTS_SQL.replace("{window}", _window())
+    for name, text in parts.items():
+        sql = sql.replace("{" + name + "}", text)
+    return sql
+
+
+def group_reads() -> inputs.Reads:
+    return inputs.Reads(("contracts", "competition", "tags"),
+                        GROUP_EXPAND.replace("{window}", _window()))
+
+
+def write_groups(wh, only: str | None) -> None:
+    """`flags_groups` of the contracts in `only` (a temporary table; None: every contract),
+    inside the transaction recording their group hashes."""
+    if only:
+        wh.execute(f"DELETE FROM flags_groups WHERE contract_id IN"
+                   f" (SELECT contract_id FROM {only})")
+        scope = f"contract_id IN (SELECT contract_id FROM {only})"
+        wh.execute("INSERT INTO flags_groups " + GROUPS_OF.format(
+            where="WHERE " + scope, where_c="WHERE c." + scope))
+    else:
+        wh.execute("DELETE FROM flags_groups")
+        wh.execute("INSERT INTO flags_groups " + GROUPS_OF.format(where="", where_c=""))
 
 
 def code_version() -> str:
@@ -222,8 +322,10 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
     is decided `slice_size` contracts at a time (by buyer)."""
     code = code_version()
     try:
-        own = inputs.stale(wh, "flags", OWN_INPUTS_SQL, code, full)
-        inputs.stale(wh, "flags_group", group_inputs_sql(), code, full)
+        own = inputs.stale(wh, "flags", own_inputs_sql, code, full, OWN_READS)
+        inputs.stale(wh, "flags_group", group_inputs_sql, code, full, group_reads())
+        narrowed = wh.scalar("SELECT count(*) FROM duckdb_tables() WHERE temporary"
+                             " AND table_name = 'flags_group_candidates'")
         # the group rules decide both works; the other rules the contracts' own changes only
         wh.execute("""CREATE OR REPLACE TEMP TABLE flags_any AS
                       SELECT contract_id FROM flags_work
@@ -250,14 +352,16 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                     table = scopes["flags_any" if name in GROUP_RULES else "flags_work"]
                     wh.execute(f"INSERT INTO new_flags {_rows(name, Scope(table=table))}")
         rules = ", ".join(f"'{name}'" for name in sorted(GROUP_RULES))
-        removed = inputs.replace(wh, "flags", "flags", "new_flags",
-                                 partial={"flags_group": f"flag IN ({rules})"})
+        removed = inputs.replace(
+            wh, "flags", "flags", "new_flags", partial={"flags_group": f"flag IN ({rules})"},
+            inside=lambda: write_groups(wh, "flags_group_candidates" if narrowed else None))
         per_flag = {flag: {"raised": raised, "clear": clear} for flag, raised, clear in wh.query(
             "SELECT flag, count(*) FILTER (WHERE raised), count(*) FILTER (WHERE NOT raised)"
             " FROM flags GROUP BY 1 ORDER BY 1")}
     finally:
         inputs.done(wh, "flags", "new_flags", "flags_pass", "flags_any", "flags_any_pass",
-                    "flags_group_work", "flags_group_gone")
+                    "flags_group_work", "flags_group_gone", "flags_group_candidates",
+                    "flags_group_consumed")
     return {"changed": changed, "group_only": changed - own, "removed": removed,
             "passes": passes, "flags": per_flag}
 

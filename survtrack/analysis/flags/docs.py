@@ -104,7 +104,11 @@ def index() -> str:
             " per contract, its own inputs (step `flags`) and its groups' (step"
             " `flags_group`; a pair's contracts are hashed per span of `window_days`, so a"
             " contract joining a pair decides again the pair's contracts signed near it, not"
-            " all of them). A changed"
+            " all of them). Which contracts are hashed comes from the record of changed keys"
+            " the warehouse's writers keep (warehouse/changes.py): only the contracts written"
+            " since the step last ran (their rows, competition rows or tags) and the members of"
+            " the groups they are in, or were in when their flags were last decided"
+            " (`flags_groups`), are hashed and compared, not every contract. A changed"
             " threshold or rule recomputes every contract; `survtrack build --full` does so on"
             " demand. tests/test_incremental_build.py checks that an incremental build gives"
             " the tables one build of the same documents gives.", "",

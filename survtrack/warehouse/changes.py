@@ -1,0 +1,105 @@
+"""The record of changed keys: every writer of a table the build reads notes the keys it
+wrote or deleted in `changes`, in the same transaction as the write, so a build step can hash
+only the contracts recorded since it last ran instead of every contract (analysis/inputs.py).
+
+A row is (seq, table_name, key): `seq` from the sequence `change_seq` (grows forever, one
+value per row), the table written, and the row's key as the build joins on it (KEYS: a
+contract id, or a procurement facts' subject, a notice, a complaint's procurement). A writer
+records what it may have changed: an upsert that kept the stored row still records its key,
+the step's hash comparison is what says a contract changed. A consumer (a build step: money,
+competition, threads, flags) keeps in `change_cursors` the last `seq` it has consumed, the
+code version it hashed with and the tables it reads; a row is pruned once every consumer
+reading its table has consumed it. A consumer without a cursor, with another code version,
+or reading a table it did not read then, hashes every contract, as before the record.
+
+The snapshot publisher could be a consumer too (docs/scale.md, "A record of changed keys"):
+a cursor of its own, and the record's keys per table in place of hashing whole tables.
+"""
+
+from __future__ import annotations
+
+# The tables whose writes are recorded, and the column their key is read from: what the
+# build's steps join a contract's inputs on (analysis/inputs.py, each step's `expand`).
+KEYS: dict[str, str] = {
+    "contracts": "contract_id",
+    "contract_versions": "contract_id",
+    "items": "contract_id",
+    "payments": "contract_id",
+    "contract_events": "contract_id",
+    "tags": "contract_id",
+    "competition": "contract_id",
+    "procurement_facts": "subject_id",
+    "notices": "notice_id",
+    "context_events": "procurement_id",
+}
+
+
+def record(wh, table: str, keys_sql: str, params: dict | list | None = None) -> None:
+    """Record the keys `keys_sql` selects (one column; NULLs skipped) as written to `table`,
+    inside the caller's transaction. `params` are `keys_sql`'s."""
+    if table not in KEYS:
+        raise KeyError(f"writes to {table!r} are not recorded; recorded: {', '.join(KEYS)}")
+    wh.execute(
+        f"INSERT INTO changes (seq, table_name, key) SELECT nextval('change_seq'),"
+        f" '{table}', k FROM (SELECT DISTINCT k FROM ({keys_sql}) t(k)"
+        " WHERE k IS NOT NULL)",
+        params,
+    )
+
+
+def record_rows(wh, table: str, rows_sql: str, params: dict | list | None = None) -> None:
+    """Record the keys of the rows `rows_sql` selects (a relation with `table`'s key column)."""
+    record(wh, table, f"SELECT {KEYS[table]} FROM {rows_sql}", params)
+
+
+def record_keys(wh, table: str, keys) -> None:
+    """Record keys given as Python strings."""
+    keys = sorted({k for k in keys if k is not None})
+    if keys:
+        record(wh, table, "SELECT unnest(?::VARCHAR[])", [keys])
+
+
+def latest(wh) -> int:
+    """The highest seq recorded so far (0: none; the sequence never goes back, so a pruned
+    record gives new rows greater seqs than any cursor)."""
+    return wh.scalar("SELECT coalesce(max(seq), 0) FROM changes") or wh.scalar(
+        "SELECT coalesce(max(seq), 0) FROM change_cursors"
+    )
+
+
+def cursor(wh, consumer: str, code: str, tables: tuple[str, ...]) -> int | None:
+    """The seq `consumer` has consumed up to, or None when it must read everything: no cursor
+    yet, another code version, or it now reads a table it did not (whose rows it had not
+    kept from pruning)."""
+    row = wh.query("SELECT seq, code, tables FROM change_cursors WHERE consumer = ?", [consumer])
+    if not row or row[0][1] != code or not set(tables) <= set(row[0][2] or ()):
+        return None
+    return row[0][0]
+
+
+def since(consumer: str, tables: tuple[str, ...]) -> str:
+    """SQL: the distinct (table_name, key) of `tables` recorded after the seq `?`."""
+    names = ", ".join(f"'{t}'" for t in tables)
+    return f"SELECT DISTINCT table_name, key FROM changes WHERE seq > ? AND table_name IN ({names})"
+
+
+def advance(wh, consumer: str, code: str, tables: tuple[str, ...]) -> None:
+    """`consumer`, which reads `tables`, has consumed every row recorded so far (inside the
+    transaction writing what it computed from them, so a killed build consumes nothing), its
+    own writes' rows too: the build is the warehouse's one writer while it runs. Then
+    prune."""
+    wh.execute("DELETE FROM change_cursors WHERE consumer = ?", [consumer])
+    wh.execute(
+        "INSERT INTO change_cursors (consumer, seq, code, tables) VALUES (?, ?, ?, ?)",
+        [consumer, latest(wh), code, sorted(tables)],
+    )
+    prune(wh)
+
+
+def prune(wh) -> None:
+    """Drop the rows of each table that every consumer reading it has consumed (a consumer
+    without a cursor hashes everything and keeps nothing from pruning)."""
+    wh.execute("""
+        DELETE FROM changes c WHERE seq <= (
+            SELECT coalesce(min(k.seq), (SELECT max(seq) FROM changes))
+            FROM change_cursors k WHERE list_contains(k.tables, c.table_name))""")
