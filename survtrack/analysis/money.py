@@ -199,10 +199,16 @@ converted AS (
            CASE WHEN p.currency = 'USD' AND p.amount IS NOT NULL THEN CAST(p.amount AS DOUBLE)
                 ELSE CAST(p.amount AS DOUBLE) / b.units_per_usd END AS amount_usd
     FROM payments p LEFT JOIN best b USING (contract_id, payment_id))
-UPDATE payments SET amount_usd = converted.amount_usd
-FROM converted WHERE payments.contract_id = converted.contract_id
-  AND payments.payment_id = converted.payment_id
-  AND payments.amount_usd IS DISTINCT FROM converted.amount_usd
+SELECT c.contract_id, c.payment_id, c.amount_usd
+FROM converted c JOIN payments p USING (contract_id, payment_id)
+WHERE p.amount_usd IS DISTINCT FROM c.amount_usd
+"""
+# the payments whose dollars differ (CONVERT_PAYMENTS, in `money_payments`) written; threads
+# read payments, so their contracts are recorded (warehouse/changes.py)
+WRITE_PAYMENTS = """
+UPDATE payments SET amount_usd = d.amount_usd
+FROM money_payments d WHERE payments.contract_id = d.contract_id
+  AND payments.payment_id = d.payment_id
 """
 
 # why a contract with an amount has no amount_usd (the report and the contract page say it)
@@ -276,7 +282,10 @@ def convert_money(wh: Warehouse, load_ecb_rates: bool = True, full: bool = False
                    f" AND {scope}")
         wh.execute(CONVERT.format(scope=scope))
         wh.execute(CONVERT_BY_YEAR.format(scope=scope), [ANNUAL_MIN_DAYS])
-        wh.execute(CONVERT_PAYMENTS)
+        wh.execute("CREATE OR REPLACE TEMP TABLE money_payments AS " + CONVERT_PAYMENTS)
+        changes.record(wh, "payments", "SELECT contract_id FROM money_payments")
+        wh.execute(WRITE_PAYMENTS)
+        wh.execute("DROP TABLE money_payments")
         wh.execute(
             "UPDATE contracts SET amount_usd_constant = amount_usd * (SELECT cpi FROM money_cpi"
             " WHERE year = ?) / c.cpi FROM money_cpi c"
