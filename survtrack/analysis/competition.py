@@ -230,32 +230,28 @@ LEFT JOIN regime_rules r ON r.regime = coalesce(f.regime, sr.regime)
 def inputs_sql(only: str | None = None) -> str:
     """The contracts' hashes (`only`: of the contracts in that temporary table, reading the
     facts of them and of the procurements they may name, and their versions alone)."""
-    facts = versions = contracts = "TRUE"
-    if only:
-        contracts = f"c.contract_id IN (SELECT contract_id FROM {only})"
-        versions = f"contract_id IN (SELECT contract_id FROM {only})"
-        # the contracts' own facts and every procurement they or their facts name (a superset
-        # of the one chosen: each subject's facts are read whole either way)
-        facts = (f"subject_id IN (SELECT contract_id FROM {only}"
-                 f" UNION ALL SELECT notice_id FROM contracts WHERE {versions}"
-                 " UNION ALL SELECT procurement_id FROM procurement_facts"
-                 f" WHERE subject_id IN (SELECT contract_id FROM {only}))")
+    own = inputs.among(only)
+    # the contracts' own facts and every procurement they or their facts name (a superset of
+    # the one chosen: each subject's facts are read whole either way)
+    facts = None if only is None else (
+        f"subject_id IN (SELECT contract_id FROM {only}"
+        f" UNION ALL SELECT notice_id FROM contracts WHERE {own}"
+        f" UNION ALL SELECT procurement_id FROM procurement_facts WHERE {inputs.among(only, 'subject_id')})")
     return f"""
 WITH facts AS (
     SELECT subject_id, bit_xor(hash(f)) AS inputs,
            {PROCUREMENT_OF} FILTER (WHERE procurement_id IS NOT NULL) AS procurement_id
-    FROM procurement_facts f WHERE {facts} GROUP BY subject_id),
-versions AS (SELECT contract_id, bit_xor(hash(v)) AS inputs FROM contract_versions v
-             WHERE {versions} GROUP BY contract_id)
+    FROM {inputs.rows("procurement_facts", facts)} f GROUP BY subject_id),
+versions AS (SELECT contract_id, bit_xor(hash(v)) AS inputs
+             FROM {inputs.rows("contract_versions", own)} v GROUP BY contract_id)
 SELECT c.contract_id,
        hash(c.source, c.signed_on, c.buyer_id, c.vendor_id, c.currency, c.notice_id,
             o.inputs, p.inputs, v.inputs, $code) AS inputs
-FROM contracts c
+FROM {inputs.rows("contracts", own)} c
 LEFT JOIN facts o ON o.subject_id = c.contract_id
 LEFT JOIN facts p ON p.subject_id = coalesce(o.procurement_id, c.notice_id)
                  AND p.subject_id <> c.contract_id
 LEFT JOIN versions v ON v.contract_id = c.contract_id
-WHERE {contracts}
 """
 
 

@@ -120,6 +120,22 @@ def narrowed(wh, step: str, code: str, reads: Reads) -> str | None:
     return f"{step}_candidates"
 
 
+def rows(table: str, condition: str | None) -> str:
+    """`table`, or (a condition given) only its rows matching it, found by their rowids: the
+    condition's columns scanned, then the rows joined on an integer. At 1 M contracts, a
+    narrowed hash read this way cost about half the CPU of filtering the whole rows with a
+    semi-join on their text key (docs/scale.md)."""
+    if condition is None:
+        return table
+    return f"(SELECT * FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {condition}))"
+
+
+def among(only: str | None, column: str = "contract_id") -> str | None:
+    """SQL: `column` is one of the contracts of the temporary table `only` (None: no
+    condition)."""
+    return None if only is None else f"{column} IN (SELECT contract_id FROM {only})"
+
+
 def keys(step: str, *tables: str) -> str:
     """SQL: the keys recorded since the step last ran as written to any of `tables` (in
     `expand`)."""

@@ -228,11 +228,11 @@ GROUP BY ALL ORDER BY 1, 2 NULLS FIRST, 3
 # contract row replaced by a later version (converted columns reset) counts as changed.
 def inputs_sql(only: str | None = None) -> str:
     """The contracts' hashes (`only`: of the contracts in that temporary table)."""
-    return ("""
+    return f"""
 SELECT contract_id, hash(amount, currency, dated_on, year, amount_usd, fx_source, fx_date,
                          amount_usd_constant, $code) AS inputs
-FROM contracts
-""" + (f"WHERE contract_id IN (SELECT contract_id FROM {only})" if only else ""))
+FROM {inputs.rows("contracts", inputs.among(only))}
+"""
 
 
 INPUTS_SQL = inputs_sql()

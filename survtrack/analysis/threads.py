@@ -102,36 +102,35 @@ LEFT JOIN stage_rank o ON o.stage = s.stage
 def inputs_sql(only: str | None = None) -> str:
     """The contracts' hashes (`only`: of the contracts in that temporary table, reading the
     rows of them and of the procurements and notices they name alone)."""
-    own = contracts = named = "TRUE"
+    own = inputs.among(only)
+    facts = notes = complaints = None
     if only:
-        contracts = f"c.contract_id IN (SELECT contract_id FROM {only})"
-        own = f"contract_id IN (SELECT contract_id FROM {only})"
         # what the contracts name: their notices and procurements (their own facts' subject
         # is the contract itself)
-        ids = (f"SELECT contract_id FROM {only} UNION ALL SELECT notice_id FROM contracts"
-               f" WHERE {own} UNION ALL SELECT procurement_id FROM competition WHERE {own}")
-        named = f"IN ({ids})"
-    facts, notes, complaints = (("TRUE",) * 3 if not only else
-                                (f"subject_id {named}", f"notice_id {named}",
-                                 f"procurement_id {named}"))
+        named = (f"IN (SELECT contract_id FROM {only} UNION ALL SELECT notice_id FROM contracts"
+                 f" WHERE {own} UNION ALL SELECT procurement_id FROM competition WHERE {own})")
+        facts, notes, complaints = (f"subject_id {named}", f"notice_id {named}",
+                                    f"procurement_id {named}")
     return f"""
-WITH facts AS (SELECT subject_id, bit_xor(hash(f)) AS inputs FROM procurement_facts f
-               WHERE {facts} GROUP BY subject_id),
-versions AS (SELECT contract_id, bit_xor(hash(v)) AS inputs FROM contract_versions v
-             WHERE {own} GROUP BY contract_id),
-paid AS (SELECT contract_id, bit_xor(hash(p)) AS inputs FROM payments p WHERE {own}
+WITH facts AS (SELECT subject_id, bit_xor(hash(f)) AS inputs
+               FROM {inputs.rows("procurement_facts", facts)} f GROUP BY subject_id),
+versions AS (SELECT contract_id, bit_xor(hash(v)) AS inputs
+             FROM {inputs.rows("contract_versions", own)} v GROUP BY contract_id),
+paid AS (SELECT contract_id, bit_xor(hash(p)) AS inputs FROM {inputs.rows("payments", own)} p
          GROUP BY contract_id),
-events AS (SELECT contract_id, bit_xor(hash(e)) AS inputs FROM contract_events e
-           WHERE {own} GROUP BY contract_id),
-notes AS (SELECT notice_id, bit_xor(hash(n)) AS inputs FROM notices n WHERE {notes}
+events AS (SELECT contract_id, bit_xor(hash(e)) AS inputs
+           FROM {inputs.rows("contract_events", own)} e GROUP BY contract_id),
+notes AS (SELECT notice_id, bit_xor(hash(n)) AS inputs FROM {inputs.rows("notices", notes)} n
           GROUP BY notice_id),
-complaints AS (SELECT procurement_id, bit_xor(hash(e)) AS inputs FROM context_events e
-               WHERE procurement_id IS NOT NULL AND {complaints} GROUP BY procurement_id)
+complaints AS (SELECT procurement_id, bit_xor(hash(e)) AS inputs
+               FROM {inputs.rows("context_events", complaints)} e
+               WHERE procurement_id IS NOT NULL GROUP BY procurement_id)
 SELECT c.contract_id,
        hash(c.notice_id, c.signed_on, c.document_id, k.procurement_id, o.inputs, p.inputs,
             v.inputs, pd.inputs, ev.inputs, n1.inputs, n2.inputs, x1.inputs, x2.inputs,
             $code) AS inputs
-FROM contracts c LEFT JOIN (SELECT * FROM competition WHERE {own}) k USING (contract_id)
+FROM {inputs.rows("contracts", own)} c
+LEFT JOIN {inputs.rows("competition", own)} k USING (contract_id)
 LEFT JOIN facts o ON o.subject_id = c.contract_id
 LEFT JOIN facts p ON p.subject_id = k.procurement_id AND k.procurement_id <> c.contract_id
 LEFT JOIN versions v ON v.contract_id = c.contract_id
@@ -141,7 +140,6 @@ LEFT JOIN notes n1 ON n1.notice_id = c.notice_id
 LEFT JOIN notes n2 ON n2.notice_id = k.procurement_id
 LEFT JOIN complaints x1 ON x1.procurement_id = c.notice_id
 LEFT JOIN complaints x2 ON x2.procurement_id = k.procurement_id
-WHERE {contracts}
 """
 
 

@@ -139,13 +139,14 @@ def relations() -> dict[str, pa.Table]:
 # hash is new, so the other members are decided again by two rules, not by every rule.
 def own_inputs_sql(only: str | None = None) -> str:
     """The contracts' own hashes (`only`: of the contracts in that temporary table)."""
-    return """
+    own = inputs.among(only)
+    return f"""
 SELECT c.contract_id,
        hash(k, c.buyer_id, c.vendor_id, c.year, c.signed_on, c.amount, c.currency,
             c.amount_usd, c.status, c.document_id, $code) AS inputs
-FROM contracts c JOIN competition k USING (contract_id)
-""" + (f"WHERE c.contract_id IN (SELECT contract_id FROM {only})"
-       f" AND k.contract_id IN (SELECT contract_id FROM {only})" if only else "")
+FROM {inputs.rows("contracts", own)} c JOIN {inputs.rows("competition", own)} k
+  USING (contract_id)
+"""
 
 
 OWN_INPUTS_SQL = own_inputs_sql()
@@ -194,9 +195,9 @@ member AS (  -- hashed again: see `near`
     SELECT t.contract_id, bit_xor(hash(hash(t.category, g.inputs))) AS inputs
     FROM tagged t JOIN groups g USING (buyer_id, category, year) GROUP BY 1)
 SELECT c.contract_id, hash(p.inputs, m.inputs, $code) AS inputs
-FROM contracts c JOIN competition k USING (contract_id)
+FROM {contracts} c JOIN {competition} k USING (contract_id)
 LEFT JOIN near p ON p.contract_id = c.contract_id
-LEFT JOIN member m ON m.contract_id = c.contract_id{where}
+LEFT JOIN member m ON m.contract_id = c.contract_id
 """
 # Narrowed to the contracts of a temporary table (`{only}`): the pairs and the groups of
 # those contracts are read whole (every contract of a pair, every member of a group), the
@@ -263,15 +264,17 @@ def _window() -> str:
 
 def group_inputs_sql(only: str | None = None) -> str:
     """The contracts' group hashes (`only`: of the contracts in that temporary table)."""
-    parts = {"narrowed": "", "pairs": "", "groups": "", "where": ""}
+    own = inputs.among(only)
+    parts = {"narrowed": "", "pairs": "", "groups": "",
+             "contracts": inputs.rows("contracts", own),
+             "competition": inputs.rows("competition", own)}
     if only:
         parts = {"narrowed": NARROWED_GROUPS.replace("{only}", only),
                  "pairs": "\n    JOIN cand_pairs q ON q.buyer_id = c.buyer_id"
                           " AND q.vendor_id = c.vendor_id",
                  "groups": "\n           JOIN cand_groups g ON g.buyer_id = c.buyer_id"
                            " AND g.category = t.category AND g.year = c.year",
-                 "where": f"\nWHERE c.contract_id IN (SELECT contract_id FROM {only})"
-                          f" AND k.contract_id IN (SELECT contract_id FROM {only})"}
+                 "contracts": parts["contracts"], "competition": parts["competition"]}
     sql = GROUP_INPUTS_SQL.replace("{window}", _window())
     for name, text in parts.items():
         sql = sql.replace("{" + name + "}", text)
