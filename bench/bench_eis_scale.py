@@ -1,6 +1,7 @@
 """EIS at scale: many small real 44-FZ documents, against bare lxml, in one run.
 
 Run: python bench/bench_eis_scale.py [N] [--workers 1,2]   (default 3000 documents)
+     python bench/bench_eis_scale.py --kinds [--rounds R] [--passes P] [--instructions]
 
 The documents are the real 44-FZ contracts and execution records of ../shared/data/eis, each
 written N/k times with its registration number made distinct (generated in a temporary folder,
@@ -21,14 +22,26 @@ included, so a process pool is charged for every core it uses):
 - with `--zip K`: the same documents as EIS publishes them, in ZIP archives of K documents
   each, against bare lxml reading the members out of the archives, then ingested with each
   `--workers` value.
+
+With `--kinds`, instead: the parser's speed ratio to bare `lxml.etree.fromstring` per document
+kind (document_kinds.csv's law and kind) over every EIS document of ../shared/data/eis and
+../shared/data/outside/eis, read from memory, with the C walk and the Python walk
+(SURVTRACK_XMLWALK=python) side by side: each round runs one child process per walk, in turn,
+which parses each kind's documents `--passes` times bare and then with the parser; the least
+CPU of each over `--rounds` counts. `--instructions` counts instructions instead (valgrind
+callgrind, deterministic: PYTHONHASHSEED=0, no address randomisation; one child per walk, a
+profile dumped between the passes, each kind's documents `--passes` times after a warm-up).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 import zipfile
@@ -87,6 +100,134 @@ def _parser(eis, paths: list[Path]) -> None:
         eis.parse(RowBuffer(Document("x", "eis", str(p), p, p.stat().st_size)))
 
 
+KIND_FOLDERS = (DATA, DATA.parent / "outside" / "eis")
+
+
+def kind_documents() -> dict[str, list[bytes]]:
+    """{"44-FZ contract": [document bytes, ...], ...}: every EIS document of KIND_FOLDERS by the
+    kind document_kinds.csv gives its root (223-FZ) or document element (44-FZ)."""
+    from survtrack.scrapers.eis import recognise
+    from survtrack.scrapers.xmlsafe import local
+
+    kinds: dict[str, list[bytes]] = {}
+    for folder in KIND_FOLDERS:
+        for path in sorted(folder.glob("*.xml")):
+            data = path.read_bytes()
+            root = etree.fromstring(data)
+            if local(root.tag) == "export":
+                law, element = "44", local(next(root.iterchildren("{*}*")).tag)
+            else:
+                law, element = "223", local(root.tag)
+            kinds.setdefault(f"{law}-FZ {recognise(law, element)['kind']}", []).append(data)
+    return dict(sorted(kinds.items()))
+
+
+def _kind_passes(eis, docs: list[bytes], passes: int) -> tuple:
+    def bare():
+        for _ in range(passes):
+            for data in docs:
+                etree.fromstring(data)
+
+    documents = [Document("x", "eis", str(i), Path(f"doc{i}.xml"), len(data), data=data)
+                 for i, data in enumerate(docs)]  # as an ingest hands them over, bytes read
+
+    def parser():
+        for _ in range(passes):
+            for document in documents:
+                eis.parse(RowBuffer(document))
+    return bare, parser
+
+
+def kinds_child(passes: int, marks: bool) -> None:
+    """One round in this process (with the walk its environment chose): {kind: [bare CPU s,
+    parser CPU s]} as JSON on stdout; with `marks`, `os.getppid()` before and after each pass
+    instead of timing it (callgrind dumps its profile there)."""
+    eis = scrapers.get("eis")
+    out = {}
+    for kind, docs in kind_documents().items():
+        bare, parser = _kind_passes(eis, docs, passes)
+        if marks:
+            _kind_passes(eis, docs, 1)[1]()  # warm-up: caches, lazy imports
+            os.getppid()
+            bare()
+            os.getppid()
+            parser()
+            os.getppid()
+            continue
+        spent = []
+        for run in (bare, parser):
+            c = time.process_time()  # finer than os.times' clock ticks
+            run()
+            spent.append(time.process_time() - c)
+        out[kind] = spent
+    print(json.dumps({"compiled": xmlsafe.COMPILED, "kinds": out}))
+
+
+WALKS = {"C walk": {}, "Python walk": {"SURVTRACK_XMLWALK": "python"}}
+
+
+def kinds_main(args) -> None:
+    kinds = kind_documents()
+    print(f"{sum(map(len, kinds.values()))} EIS documents of {', '.join(map(str, KIND_FOLDERS))}")
+    if args.instructions:
+        return kinds_instructions(args, kinds)
+    least: dict = {}  # (walk, kind) -> [bare, parser]
+    for _ in range(args.rounds):
+        for walk, env in WALKS.items():
+            done = subprocess.run([sys.executable, __file__, "--kinds-child", "--passes",
+                                   str(args.passes)], env={**os.environ, **env},
+                                  capture_output=True, text=True, check=True)
+            result = json.loads(done.stdout.splitlines()[-1])
+            assert result["compiled"] == (walk == "C walk"), f"{walk}: the C walk is not built"
+            for kind, spent in result["kinds"].items():
+                best = least.setdefault((walk, kind), spent)
+                least[(walk, kind)] = [min(a, b) for a, b in zip(best, spent)]
+    print(f"CPU, least of {args.rounds} rounds of {args.passes} passes (ms per document;"
+          " speed ratio to bare, goal >= 0.5):")
+    print(f"| kind | documents | KB | bare | {' | '.join(WALKS)} |")
+    print("|---|---|---|---|" + "---|" * len(WALKS))
+    for kind, docs in kinds.items():
+        n = args.passes * len(docs)
+        bare = min(least[(walk, kind)][0] for walk in WALKS)
+        cells = [f"{1e3 * least[(walk, kind)][1] / n:.3f} ({bare / least[(walk, kind)][1]:.2f})"
+                 for walk in WALKS]
+        print(f"| {kind} | {len(docs)} | {sum(map(len, docs)) / 1e3:.0f} | {1e3 * bare / n:.3f}"
+              f" | {' | '.join(cells)} |")
+
+
+def kinds_instructions(args, kinds: dict[str, list[bytes]]) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-eis-kinds-cg-"))
+    counts = {}
+    try:
+        for walk, env in WALKS.items():
+            out = tmp / walk.split()[0]
+            subprocess.run(["setarch", "-R", "valgrind", "--tool=callgrind",
+                            "--dump-before=os_getppid", f"--callgrind-out-file={out}",
+                            sys.executable, __file__, "--kinds-child", "--marks", "--passes",
+                            str(args.passes)], env={**os.environ, **env, "PYTHONHASHSEED": "0"},
+                           capture_output=True, check=True)
+            dumps = sorted(tmp.glob(f"{out.name}.*"), key=lambda p: int(p.suffix[1:]))
+            totals = [int(re.search(rb"^(?:summary|totals): (\d+)", p.read_bytes(), re.M)[1])
+                      for p in dumps]
+            # dumps: before the first mark (start-up and warm-up), then after each mark: the
+            # bare pass, the parser's, the next kind's warm-up, ...
+            segments = totals[1:]
+            for i, kind in enumerate(kinds):
+                counts[(walk, kind)] = segments[3 * i], segments[3 * i + 1]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"Instructions (callgrind, {args.passes} passes after a warm-up; M instructions per"
+          " document; speed ratio to bare):")
+    print(f"| kind | documents | bare | {' | '.join(WALKS)} |")
+    print("|---|---|---|" + "---|" * len(WALKS))
+    for kind, docs in kinds.items():
+        n = args.passes * len(docs)
+        bare = min(counts[(walk, kind)][0] for walk in WALKS)
+        cells = [f"{counts[(walk, kind)][1] / n / 1e6:.3f} ({bare / counts[(walk, kind)][1]:.2f})"
+                 for walk in WALKS]
+        print(f"| {kind} | {len(docs)} | {bare / n / 1e6:.3f} | {' | '.join(cells)} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("n", nargs="?", type=int, default=3000)
@@ -95,7 +236,19 @@ def main() -> None:
                         help="passes of bare, walk and parser, in turns (the least of each counts)")
     parser.add_argument("--zip", type=int, default=0, metavar="K",
                         help="also ingest the documents zipped K per archive")
+    parser.add_argument("--kinds", action="store_true",
+                        help="the parser per EIS document kind, C and Python walk (see above)")
+    parser.add_argument("--passes", type=int, default=100,
+                        help="with --kinds: passes over each kind's documents per round")
+    parser.add_argument("--instructions", action="store_true",
+                        help="with --kinds: instructions by valgrind callgrind instead of CPU")
+    parser.add_argument("--kinds-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--marks", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.kinds_child:
+        return kinds_child(args.passes, args.marks)
+    if args.kinds:
+        return kinds_main(args)
     tmp = Path(tempfile.mkdtemp(prefix="bench-eis-scale-"))
     try:
         paths = generate(tmp / "in", args.n)
