@@ -108,6 +108,11 @@ def test_the_python_walk_reads_what_the_specs_say():
     assert xmlsafe.py_fields(None, ("a", "a?")) == (None, False)
     assert xmlsafe.py_rows(None, ("item",), ("name",)) == []
     assert xmlsafe.py_child_elements(None, ("a",)) == (None,)
+    found = xmlsafe.py_elements(root, ("c//e", "//nationalCode|name", "missing", "c/d"))
+    assert [e is not None and (xmlsafe.local(e.tag), e.text) for e in found] == [
+        ("e", "deep"), ("name", "one"), False, ("d", None)
+    ]
+    assert xmlsafe.py_elements(None, ("a",)) == (None,)
 
 
 @needs_built
@@ -126,6 +131,13 @@ def test_the_c_walk_reads_what_the_python_walk_reads():
         e is not None and (e.tag, e.sourceline) for e in py_found
     ]
     assert c_found[0].getparent() is root  # a real lxml element of the same tree
+    reach = tuple(spec for spec in SPECS if not spec.endswith("?"))
+    c_found, py_found = BUILT.elements(root, reach), xmlsafe.py_elements(root, reach)
+    assert [e is not None and root.getroottree().getpath(e) for e in c_found] == [
+        e is not None and root.getroottree().getpath(e) for e in py_found
+    ]
+    assert [xmlsafe.value(e) for e in c_found] == list(BUILT.fields(root, reach))
+    assert BUILT.elements(None, ("a", "//b")) == (None, None)
     assert BUILT.fields(None, ("a", "a?")) == (None, False)
     assert BUILT.rows(None, ("item",), ("name",)) == []
     assert BUILT.child_elements(None, ("a",)) == (None,)
@@ -166,6 +178,10 @@ def test_specs_that_name_no_path_are_refused(walk):
             rows(root, (bad,), ("a",))
         with pytest.raises(ValueError):
             child_elements(root, (bad,))
+    elements = xmlsafe.py_elements if walk == "python" else BUILT.elements
+    for bad in ("a?", "a//", "//x?"):
+        with pytest.raises(ValueError):
+            elements(root, (bad,))
 
 
 def _documents() -> dict[str, Path]:

@@ -1,7 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
 """What the EIS handlers read of an lxml tree, walked in C: no Python object per element.
 
-Optional: xmlsafe.py has the same functions in Python (`fields`, `rows`, `child_elements`)
+Optional: xmlsafe.py has the same functions in Python (`fields`, `rows`, `elements`,
+`child_elements`)
 and uses these when this module is built (`make env`). They walk libxml2's nodes under an
 lxml element through lxml's public C API (lxml/includes/etreepublic.pxd) and make Python
 objects only of what they return: a field's collapsed text, or the few elements asked for.
@@ -267,20 +268,28 @@ cdef object _value(tree.xmlNode* node):
         free(buffer)
 
 
+cdef tree.xmlNode* _reach(tree.xmlNode* top, Plan plan, int i) noexcept nogil:
+    """The node spec `i` of `plan` names under `top`, or NULL."""
+    cdef int j
+    cdef Spec* spec = &plan.specs[i]
+    cdef tree.xmlNode* node = top
+    for j in range(spec.nsteps):
+        node = _child(node, plan.names[spec.first + j])
+        if node == NULL:
+            return NULL
+    if spec.ndesc:
+        node = _descendant(node, plan.names + spec.first + spec.nsteps, spec.ndesc)
+    return node
+
+
 cdef tuple _fields(tree.xmlNode* top, Plan plan):
-    cdef int i, j
+    cdef int i
     cdef Spec* spec
     cdef tree.xmlNode* node
     out = [None] * plan.n
     for i in range(plan.n):
         spec = &plan.specs[i]
-        node = top
-        for j in range(spec.nsteps):
-            node = _child(node, plan.names[spec.first + j])
-            if node == NULL:
-                break
-        if node != NULL and spec.ndesc:
-            node = _descendant(node, plan.names + spec.first + spec.nsteps, spec.ndesc)
+        node = _reach(top, plan, i)
         if spec.presence:
             out[i] = node != NULL
         elif node != NULL:
@@ -315,6 +324,25 @@ def rows(_Element el, tuple members, tuple specs):
                     break
         c = c.next
     return out
+
+
+def elements(_Element el, tuple specs):
+    """The element each spec (not a presence) reaches under `el` (an lxml element), or None:
+    what `fields` reads the text of, for a handler that reads several fields under it."""
+    cdef int i
+    cdef tree.xmlNode* c
+    cdef Plan plan = _plan(specs)
+    for i in range(plan.n):
+        if plan.specs[i].presence:
+            raise ValueError(f"a presence asks for no element: {specs[i]!r}")
+    out = [None] * plan.n
+    if el is None:
+        return tuple(out)
+    for i in range(plan.n):
+        c = _reach(el._c_node, plan, i)
+        if c != NULL:
+            out[i] = elementFactory(el._doc, c)
+    return tuple(out)
 
 
 def child_elements(_Element el, tuple names):

@@ -43,6 +43,11 @@ def money(value: str | None, field: str) -> Decimal | None:
     return amount
 
 
+def plain_amount(value: str) -> bool:
+    """Whether `money` reads `value` as it is: digits, a point, nothing to strip or clean."""
+    return _PLAIN_AMOUNT.fullmatch(value) is not None
+
+
 def number(value: str | None, field: str) -> float | None:
     if type(value) is str and _PLAIN_AMOUNT.fullmatch(value):
         return float(value)  # what float(Decimal(value)) gives, without the Decimal

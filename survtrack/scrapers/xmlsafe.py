@@ -294,7 +294,8 @@ def descendants(el, *names: str):
 
 
 # What a handler reads under an element, in one call: `fields(el, specs)`, `rows(el, members,
-# specs)`, `child_elements(el, names)`. A spec names a path of local names (any namespace):
+# specs)`, `elements(el, specs)` (the elements the specs reach, for fields read under them),
+# `child_elements(el, names)`. A spec names a path of local names (any namespace):
 #     "a"        the first child <a>: its text (collapsed, as `value` reads it)
 #     "a/b"      the first child <b> of the first child <a>
 #     "a//x|y"   under the first child <a>, the first descendant (document order) <x> or <y>
@@ -332,7 +333,8 @@ def _py_names(names: tuple[str, ...]) -> tuple[str, ...]:
     return names
 
 
-def _py_fields_of(el, plan: tuple) -> tuple:
+def _py_fields_of(el, plan: tuple, nodes: bool = False) -> tuple:
+    """What `plan`'s specs read under `el`; with `nodes`, the elements they reach instead."""
     specs, stepped, below_el = plan
     out = []
     top = first_children(el) if stepped else None  # one walk over the children for all
@@ -340,7 +342,7 @@ def _py_fields_of(el, plan: tuple) -> tuple:
     below = first_descendants(el, below_el) if below_el else None  # one C pass for "//x"
     for plain, first, steps, desc, presence in specs:
         if plain:
-            out.append(value(top.get(first)))
+            out.append(top.get(first) if nodes else value(top.get(first)))
             continue
         node = top.get(first) if first is not None else el
         if node is None:
@@ -359,7 +361,7 @@ def _py_fields_of(el, plan: tuple) -> tuple:
             else:  # the first in the document of those found for any name
                 hits = [hit for name in desc if (hit := below.get(name)) is not None]
                 node = min(hits, key=_position)[1] if hits else None
-        out.append(node is not None if presence else value(node))
+        out.append(node is not None if presence else node if nodes else value(node))
     return tuple(out)
 
 
@@ -379,6 +381,17 @@ def py_rows(el, members: tuple[str, ...], specs: tuple[str, ...]) -> list[tuple]
     if el is None:
         return []
     return [_py_fields_of(node, plan) for node in el.iterchildren(*_any_of(wanted))]
+
+
+def py_elements(el, specs: tuple[str, ...]) -> tuple:
+    """The element each spec (not a presence) reaches under `el`, or None."""
+    plan = _py_plan(specs)
+    for spec, (_, _, _, _, presence) in zip(specs, plan[0]):
+        if presence:
+            raise ValueError(f"a presence asks for no element: {spec!r}")
+    if el is None:
+        return (None,) * len(specs)
+    return _py_fields_of(el, plan, nodes=True)
 
 
 def py_child_elements(el, names: tuple[str, ...]) -> tuple:
@@ -410,4 +423,5 @@ _xmlwalk = _compiled()
 COMPILED = _xmlwalk is not None
 fields = _xmlwalk.fields if COMPILED else py_fields
 rows = _xmlwalk.rows if COMPILED else py_rows
+elements = _xmlwalk.elements if COMPILED else py_elements
 child_elements = _xmlwalk.child_elements if COMPILED else py_child_elements

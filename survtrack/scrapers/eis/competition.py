@@ -10,7 +10,7 @@ says, in the source's own codes (mapped in analysis/flags/procedure_types.csv).
 from __future__ import annotations
 
 from survtrack.scrapers import values as v
-from survtrack.scrapers.xmlsafe import child, local, text
+from survtrack.scrapers.xmlsafe import child, descendants, elements, fields
 from survtrack.warehouse.protocol import LoadContext
 
 from .common import SOURCE, find, find_text
@@ -46,26 +46,37 @@ def contract44(ctx: LoadContext, el, contract_id: str, notice: str | None, publi
          procedure_text=v.clean(words, 1000))
 
 
-def contract223(ctx: LoadContext, data, contract_id: str, notice: str | None, published
-                ) -> None:
-    """A 223-FZ contract's purchase type (the customer's own code list, read by its words)."""
+_PURCHASE_TYPE = ("purchaseTypeInfo/code", "purchaseTypeInfo/name")
+
+
+def contract223(ctx: LoadContext, data, contract_id: str, notice: str | None, published, *,
+                purchase_type: tuple | None = None) -> None:
+    """A 223-FZ contract's purchase type (the customer's own code list, read by its words).
+    `purchase_type`: its (code, name), when the contract's parser read them."""
+    code, name = purchase_type or fields(data, _PURCHASE_TYPE)
     emit(ctx, contract_id, f"{SOURCE}:{notice}" if notice else None, "contract",
          published_on=published, procedure_scheme="eis223_purchase_type",
-         procedure_code=text(data, "purchaseTypeInfo", "code"),
-         procedure_text=v.clean(text(data, "purchaseTypeInfo", "name"), 1000))
+         procedure_code=code, procedure_text=v.clean(name, 1000))
+
+
+_NOTICE_PARTS = ("//placingWay", "//collecting|collectingInfo")
+_PLACING = ("//code", "//name")
+_DEADLINE = ("//endDate|endDT",)
 
 
 def notice44(ctx: LoadContext, el, number: str, published, amount, currency) -> None:
     """A 44-FZ notice: placing way, the call's publication, the applications' deadline."""
-    placing = find(el, "placingWay")
-    deadline = v.moment(find_text(find(el, "collecting", "collectingInfo"), "endDate", "endDT"),
-                        "procedureInfo/collecting/endDate")
+    placing, collecting = elements(el, _NOTICE_PARTS)
+    deadline = v.moment(fields(collecting, _DEADLINE)[0], "procedureInfo/collecting/endDate")
+    code, name = fields(placing, _PLACING)
     emit(ctx, f"{SOURCE}:{number}", f"{SOURCE}:{number}", "notice", published_on=published,
          procedure_scheme="eis44_placing" if placing is not None else None,
-         procedure_code=find_text(placing, "code"),
-         procedure_text=v.clean(find_text(placing, "name"), 1000),
+         procedure_code=code, procedure_text=v.clean(name, 1000),
          tender_published_on=published if deadline else None, tender_deadline=deadline,
          estimated_amount=amount, estimated_currency=currency)
+
+
+_VERDICT = ("admitted", "admittedInfo/appAdmittedInfo/admitted")
 
 
 def protocol44(ctx: LoadContext, el, number: str, published) -> None:
@@ -75,18 +86,18 @@ def protocol44(ctx: LoadContext, el, number: str, published) -> None:
     directly under `application` before) is read, not the commission members' votes. A
     protocol declaring that no application was filed (abandonedReason) states zero.
     """
-    apps = [n for n in el.iter() if local(n.tag) in ("application", "applicationInfo")]
-    received = len(apps)
-    admitted = rejected = 0
+    received = admitted = rejected = 0
     decided = False
-    for app in apps:
-        verdict = text(app, "admitted") or text(app, "admittedInfo", "appAdmittedInfo", "admitted")
+    for app in descendants(el, "application", "applicationInfo"):
+        received += 1
+        own, info = fields(app, _VERDICT)
+        verdict = own or info
         if verdict in ("true", "false"):
             decided = True
             admitted += verdict == "true"
             rejected += verdict == "false"
-    abandoned = find_text(find(el, "abandonedReason"), "name")
-    if not apps and not (abandoned and "ни одной заявки" in abandoned):
+    abandoned = fields(elements(el, _ABANDONED_AT)[0], _NAME)[0]
+    if not received and not (abandoned and "ни одной заявки" in abandoned):
         return  # a protocol that lists no applications says nothing about them
     emit(ctx, f"{SOURCE}:{number}", f"{SOURCE}:{number}", "protocol", published_on=published,
          procedure_text=v.clean(abandoned, 1000), bids_received=received,
@@ -94,12 +105,17 @@ def protocol44(ctx: LoadContext, el, number: str, published) -> None:
          bids_rejected=rejected if decided else None)
 
 
+_ABANDONED_AT = ("//abandonedReason",)
+_NAME = ("//name",)
+_NOTICE223 = ("submissionCloseDateTime", "purchaseMethodCode", "purchaseCodeName")
+
+
 def notice223(ctx: LoadContext, data, number: str, published, amount, currency) -> None:
     """A 223-FZ purchase notice: the customer's method (by its words), the deadline."""
-    deadline = v.moment(text(data, "submissionCloseDateTime"), "submissionCloseDateTime")
+    closes, code, words = fields(data, _NOTICE223)
+    deadline = v.moment(closes, "submissionCloseDateTime")
     emit(ctx, f"{SOURCE}:{number}", f"{SOURCE}:{number}", "notice", published_on=published,
-         procedure_scheme="eis223_purchase_method",
-         procedure_code=text(data, "purchaseMethodCode"),
-         procedure_text=v.clean(text(data, "purchaseCodeName"), 1000),
+         procedure_scheme="eis223_purchase_method", procedure_code=code,
+         procedure_text=v.clean(words, 1000),
          tender_published_on=published if deadline else None, tender_deadline=deadline,
          estimated_amount=amount, estimated_currency=currency)

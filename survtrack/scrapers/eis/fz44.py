@@ -10,15 +10,14 @@ import hashlib
 
 from survtrack.scrapers import values as v
 from survtrack.scrapers.xmlsafe import (
-    child,
     child_elements,
     children,
     children_of,
     descendants,
+    elements,
     fields,
     local,
     rows,
-    text,
 )
 from survtrack.warehouse.protocol import LoadContext, Rejected
 
@@ -227,106 +226,136 @@ def procedure44(ctx: LoadContext, el, kind: str) -> None:
                  url=CARD_44.format(reg_num))
 
 
+_CANCEL = ("regNum", "cancelDate", "publishDate", "//reason|name")
+
+
 def contract_cancel44(ctx: LoadContext, el, kind: str) -> None:
-    reg_num = text(el, "regNum")
+    reg_num, cancelled, published, reason = fields(el, _CANCEL)
     if not reg_num:
         raise Rejected("contractCancel without regNum", "contractCancel/regNum")
     ctx.emit("contract_events", contract_id=f"{SOURCE}:{reg_num}", event="annulled",
-             occurred_on=v.day(text(el, "cancelDate") or text(el, "publishDate"), "cancelDate"),
-             reason=find_text(el, "reason", "name"), reported_paid=None,
+             occurred_on=v.day(cancelled or published, "cancelDate"),
+             reason=reason, reported_paid=None,
              document_id=ctx.document.document_id)
     ctx.describe("cancellation", f"contract {reg_num} annulled", url=CARD_44.format(reg_num))
 
 
 def procedure_cancel44(ctx: LoadContext, el, kind: str) -> None:
-    reg_num = text(el, "regNum")
-    ctx.describe("cancellation", f"an execution record of {reg_num} was cancelled; payments"
-                 " stay as published by other records", contract_bearing=False)
+    ctx.describe("cancellation", f"an execution record of {fields(el, _REG_NUM)[0]} was"
+                 " cancelled; payments stay as published by other records",
+                 contract_bearing=False)
 
 
-def _purchase_number(el) -> str | None:
-    return text(el, "purchaseNumber") or find_text(el, "purchaseNumber", "notificationNumber")
+_REG_NUM = ("regNum",)
+# What every notice, protocol and result states: its purchase number (where it is, else the
+# first anywhere below), when it was published (the first of these dates below it), its object
+_NOTICE = ("purchaseNumber", "//purchaseNumber|notificationNumber",
+           "//docPublishDate|publishDTInEIS|publishDate|createDate|protocolDate|signDate",
+           "//purchaseObjectInfo")
+_RESPONSIBLE = ("//responsibleOrg|customer|purchaseResponsible",)
+_ORG = ("//fullName", "//INN|inn", "//KPP|kpp")
+
+
+def _notice_fields(el) -> tuple:
+    """(purchase number, publication text, object text) of a notice, protocol or result."""
+    number, anywhere, published, title = fields(el, _NOTICE)
+    return number or anywhere, published, title
+
+
+def _published_of(published: str | None):
+    return v.moment(published, "publishDate")
 
 
 def _responsible(ctx: LoadContext, el, published) -> str | None:
-    node = find(el, "responsibleOrg", "customer", "purchaseResponsible")
+    node = elements(el, _RESPONSIBLE)[0]
     if node is None:
         return None
-    return org(ctx, name=find_text(node, "fullName"), inn=find_text(node, "INN", "inn"),
-               kpp=find_text(node, "KPP", "kpp"), published=published)
-
-
-def _published(el):
-    return v.moment(find_text(el, "docPublishDate", "publishDTInEIS", "publishDate",
-                              "createDate", "protocolDate", "signDate"), "publishDate")
-
-
-def _published(el):
-    return v.moment(find_text(el, "docPublishDate", "publishDTInEIS", "publishDate",
-                              "createDate", "protocolDate", "signDate"), "publishDate")
+    name, inn, kpp = fields(node, _ORG)
+    return org(ctx, name=name, inn=inn, kpp=kpp, published=published)
 
 
 def _notice_row(ctx: LoadContext, el, kind: str, *, amount=None, cur=None, bidders=None,
-                title=None) -> str:
-    number = _purchase_number(el)
+                said: tuple | None = None) -> tuple:
+    """Emit the notices row; (purchase number, publication moment). `said`: the document's
+    `_notice_fields`, when the caller has them."""
+    number, published, title = said or _notice_fields(el)
     if not number:
         raise Rejected(f"{local(el.tag)} without purchaseNumber", f"{local(el.tag)}/purchaseNumber")
-    published = _published(el)
+    published = _published_of(published)
     ctx.emit("notices", notice_id=f"{SOURCE}:{number}", kind=kind, document_type=local(el.tag),
              published_on=published, buyer_id=_responsible(ctx, el, published),
-             title=title or v.clean(find_text(el, "purchaseObjectInfo"), 1000), amount=amount,
+             title=v.clean(title, 1000), amount=amount,
              currency=cur, bidders=bidders, url=NOTICE_44.format(number),
              document_id=ctx.document.document_id)
-    return number
+    return number, published
+
+
+_PRICE = ("//maxPrice", "//currency")
 
 
 def notice44(ctx: LoadContext, el, kind: str) -> None:
-    price = find(el, "maxPrice")
-    amount = v.money(price.text if price is not None else None, "maxPrice")
-    cur = v.currency(find_text(el, "currency") and find_text(find(el, "currency"), "code"),
+    price, currency = fields(el, _PRICE)
+    if price is not None and not v.plain_amount(price):  # read as published (money strips it)
+        price = find(el, "maxPrice").text
+    amount = v.money(price, "maxPrice")
+    # a currency's code is read only where the element has text of its own (as before)
+    cur = v.currency(currency and find_text(find(el, "currency"), "code"),
                      "currency/code", "RUB" if amount is not None else None)
-    number = _notice_row(ctx, el, kind, amount=amount, cur=cur)
+    number, published = _notice_row(ctx, el, kind, amount=amount, cur=cur)
     if kind == "notice":
-        competition.notice44(ctx, el, number, _published(el), amount, cur)
+        competition.notice44(ctx, el, number, published, amount, cur)
     ctx.describe(kind, f"{local(el.tag)} for purchase {number}: not contract-bearing",
                  contract_bearing=False, url=NOTICE_44.format(number))
 
 
+_PARTICIPANT = ("//fullName|organizationName|firmName|shortName|lastName", "//inn|INN",
+                "//kpp|KPP")
+
+
 def protocol44(ctx: LoadContext, el, kind: str) -> None:
     apps = {v.clean(n.text) for n in descendants(el, "journalNumber", "appNumber") if n.text}
+    said = _notice_fields(el)
     for participant in descendants(el, "appParticipant", "appParticipantInfo",
                                    "participantInfo"):
-        org(ctx, name=find_text(participant, "fullName", "organizationName", "firmName",
-                                "shortName", "lastName"),
-            inn=find_text(participant, "inn", "INN"), kpp=find_text(participant, "kpp", "KPP"),
-            published=_published(el))
-    number = _notice_row(ctx, el, "protocol", bidders=len(apps) or None)
-    competition.protocol44(ctx, el, number, _published(el))
+        name, inn, kpp = fields(participant, _PARTICIPANT)
+        org(ctx, name=name, inn=inn, kpp=kpp, published=_published_of(said[1]))
+    number, published = _notice_row(ctx, el, "protocol", bidders=len(apps) or None, said=said)
+    competition.protocol44(ctx, el, number, published)
     ctx.describe("protocol", f"{local(el.tag)} for purchase {number}: {len(apps)} applications;"
                  " not contract-bearing", contract_bearing=False, url=NOTICE_44.format(number))
 
 
+_APPLICATION = ("appRating", "price")
+
+
 def placement_result44(ctx: LoadContext, el, kind: str) -> None:
-    apps = list(descendants(el, "application"))
-    winner = next((a for a in apps if text(a, "appRating") == "1"), None)
-    amount = v.money(text(winner, "price"), "application/price") if winner is not None else None
-    number = _notice_row(ctx, el, "placement_result", amount=amount,
-                         cur="RUB" if amount is not None else None, bidders=len(apps))
+    apps = [fields(app, _APPLICATION) for app in descendants(el, "application")]
+    winner = next((price for rating, price in apps if rating == "1"), _NO_WINNER)
+    amount = v.money(winner, "application/price") if winner is not _NO_WINNER else None
+    number, _ = _notice_row(ctx, el, "placement_result", amount=amount,
+                            cur="RUB" if amount is not None else None, bidders=len(apps))
     ctx.describe("placement_result", f"result of purchase {number}: {len(apps)} applications,"
                  f" winning price {amount}; not contract-bearing", contract_bearing=False,
                  url=NOTICE_44.format(number))
 
 
+_NO_WINNER = object()
+_SIGN = ("price", "currency/code", "number", "signDate")
+_SIGN_SUPPLIERS = ("suppliers",)
+
+
 def contract_sign44(ctx: LoadContext, el, kind: str) -> None:
     """A signing notice repeats what the contract record will say: it is kept as a notice so
     that its price is never counted beside the contract's."""
-    amount = v.money(text(el, "price"), "fcsContractSign/price")
-    cur = v.currency(text(el, "currency", "code"), "fcsContractSign/currency/code",
+    price, currency, contract_number, signed = fields(el, _SIGN)
+    amount = v.money(price, "fcsContractSign/price")
+    cur = v.currency(currency, "fcsContractSign/currency/code",
                      "RUB" if amount is not None else None)
-    for supplier in children(child(el, "suppliers"), "supplier"):
-        _supplier(ctx, supplier, _published(el))
-    number = _notice_row(ctx, el, "contract_sign", amount=amount, cur=cur)
-    ctx.describe("contract_sign", f"contract {text(el, 'number')} signed {text(el, 'signDate')}"
+    said = _notice_fields(el)
+    for supplier in children(child_elements(el, _SIGN_SUPPLIERS)[0], "supplier"):
+        _supplier(ctx, supplier, _published_of(said[1]))
+    number, _ = _notice_row(ctx, el, "contract_sign", amount=amount, cur=cur, said=said)
+    ctx.describe("contract_sign", f"contract {contract_number} signed {signed}"
                  f" for purchase {number}; the contract record itself carries the contract",
                  contract_bearing=False, url=NOTICE_44.format(number))
 
