@@ -31,6 +31,8 @@ which parses each kind's documents `--passes` times bare and then with the parse
 CPU of each over `--rounds` counts. `--instructions` counts instructions instead (valgrind
 callgrind, deterministic: PYTHONHASHSEED=0, no address randomisation; one child per walk, a
 profile dumped between the passes, each kind's documents `--passes` times after a warm-up).
+`--written` adds tests/fixtures/eis's hand-written documents (complaints, plans: no real ones
+in ../shared/data) as kinds of their own.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from survtrack import scrapers
 from survtrack.scrapers import xmlsafe
 from survtrack.scrapers.ingest import ingest
 from survtrack.scrapers.xmlsafe import parse_bytes
-from survtrack.warehouse.protocol import Document, RowBuffer
+from survtrack.warehouse.protocol import Document, Rejected, RowBuffer
 from survtrack.warehouse.store import Warehouse
 
 DATA = Path(os.environ.get("SURVTRACK_SHARED_DATA",
@@ -101,24 +103,30 @@ def _parser(eis, paths: list[Path]) -> None:
 
 
 KIND_FOLDERS = (DATA, DATA.parent / "outside" / "eis")
+# hand-written documents of the kinds no real one in ../shared/data shows (complaints, plans)
+WRITTEN = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "eis"
 
 
-def kind_documents() -> dict[str, list[bytes]]:
+def kind_documents(written: bool = False) -> dict[str, list[bytes]]:
     """{"44-FZ contract": [document bytes, ...], ...}: every EIS document of KIND_FOLDERS by the
-    kind document_kinds.csv gives its root (223-FZ) or document element (44-FZ)."""
+    kind document_kinds.csv gives its root (223-FZ) or document element (44-FZ); with
+    `written`, tests/fixtures/eis's hand-written ones too, as kinds of their own."""
     from survtrack.scrapers.eis import recognise
     from survtrack.scrapers.xmlsafe import local
 
     kinds: dict[str, list[bytes]] = {}
-    for folder in KIND_FOLDERS:
-        for path in sorted(folder.glob("*.xml")):
+    folders = [(folder, "") for folder in KIND_FOLDERS] + ([(WRITTEN, " (written)")] if written
+                                                           else [])
+    for folder, label in folders:
+        for path in sorted(folder.rglob("*.xml")):
             data = path.read_bytes()
             root = etree.fromstring(data)
             if local(root.tag) == "export":
                 law, element = "44", local(next(root.iterchildren("{*}*")).tag)
             else:
                 law, element = "223", local(root.tag)
-            kinds.setdefault(f"{law}-FZ {recognise(law, element)['kind']}", []).append(data)
+            kind = recognise(law, element)["kind"]
+            kinds.setdefault(f"{law}-FZ {kind}{label}", []).append(data)
     return dict(sorted(kinds.items()))
 
 
@@ -134,17 +142,20 @@ def _kind_passes(eis, docs: list[bytes], passes: int) -> tuple:
     def parser():
         for _ in range(passes):
             for document in documents:
-                eis.parse(RowBuffer(document))
+                try:
+                    eis.parse(RowBuffer(document))
+                except Rejected:  # a broken hand-written one: a reject row in an ingest
+                    pass
     return bare, parser
 
 
-def kinds_child(passes: int, marks: bool) -> None:
+def kinds_child(passes: int, marks: bool, written: bool) -> None:
     """One round in this process (with the walk its environment chose): {kind: [bare CPU s,
     parser CPU s]} as JSON on stdout; with `marks`, `os.getppid()` before and after each pass
     instead of timing it (callgrind dumps its profile there)."""
     eis = scrapers.get("eis")
     out = {}
-    for kind, docs in kind_documents().items():
+    for kind, docs in kind_documents(written).items():
         bare, parser = _kind_passes(eis, docs, passes)
         if marks:
             _kind_passes(eis, docs, 1)[1]()  # warm-up: caches, lazy imports
@@ -167,15 +178,17 @@ WALKS = {"C walk": {}, "Python walk": {"SURVTRACK_XMLWALK": "python"}}
 
 
 def kinds_main(args) -> None:
-    kinds = kind_documents()
-    print(f"{sum(map(len, kinds.values()))} EIS documents of {', '.join(map(str, KIND_FOLDERS))}")
+    kinds = kind_documents(args.written)
+    folders = [*KIND_FOLDERS, *([WRITTEN] if args.written else [])]
+    print(f"{sum(map(len, kinds.values()))} EIS documents of {', '.join(map(str, folders))}")
+    child = ["--kinds-child", "--passes", str(args.passes)] + (["--written"] if args.written
+                                                               else [])
     if args.instructions:
-        return kinds_instructions(args, kinds)
+        return kinds_instructions(args, kinds, child)
     least: dict = {}  # (walk, kind) -> [bare, parser]
     for _ in range(args.rounds):
         for walk, env in WALKS.items():
-            done = subprocess.run([sys.executable, __file__, "--kinds-child", "--passes",
-                                   str(args.passes)], env={**os.environ, **env},
+            done = subprocess.run([sys.executable, __file__, *child], env={**os.environ, **env},
                                   capture_output=True, text=True, check=True)
             result = json.loads(done.stdout.splitlines()[-1])
             assert result["compiled"] == (walk == "C walk"), f"{walk}: the C walk is not built"
@@ -195,7 +208,7 @@ def kinds_main(args) -> None:
               f" | {' | '.join(cells)} |")
 
 
-def kinds_instructions(args, kinds: dict[str, list[bytes]]) -> None:
+def kinds_instructions(args, kinds: dict[str, list[bytes]], child: list[str]) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-eis-kinds-cg-"))
     counts = {}
     try:
@@ -203,8 +216,8 @@ def kinds_instructions(args, kinds: dict[str, list[bytes]]) -> None:
             out = tmp / walk.split()[0]
             subprocess.run(["setarch", "-R", "valgrind", "--tool=callgrind",
                             "--dump-before=os_getppid", f"--callgrind-out-file={out}",
-                            sys.executable, __file__, "--kinds-child", "--marks", "--passes",
-                            str(args.passes)], env={**os.environ, **env, "PYTHONHASHSEED": "0"},
+                            sys.executable, __file__, *child, "--marks"],
+                           env={**os.environ, **env, "PYTHONHASHSEED": "0"},
                            capture_output=True, check=True)
             dumps = sorted(tmp.glob(f"{out.name}.*"), key=lambda p: int(p.suffix[1:]))
             totals = [int(re.search(rb"^(?:summary|totals): (\d+)", p.read_bytes(), re.M)[1])
@@ -242,11 +255,14 @@ def main() -> None:
                         help="with --kinds: passes over each kind's documents per round")
     parser.add_argument("--instructions", action="store_true",
                         help="with --kinds: instructions by valgrind callgrind instead of CPU")
+    parser.add_argument("--written", action="store_true",
+                        help="with --kinds: also tests/fixtures/eis's hand-written documents"
+                             " (complaints, plans), as kinds of their own")
     parser.add_argument("--kinds-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--marks", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.kinds_child:
-        return kinds_child(args.passes, args.marks)
+        return kinds_child(args.passes, args.marks, args.written)
     if args.kinds:
         return kinds_main(args)
     tmp = Path(tempfile.mkdtemp(prefix="bench-eis-scale-"))
