@@ -13,7 +13,7 @@ from survtrack.scrapers import values as v
 from survtrack.scrapers.xmlsafe import child, descendants, elements, fields
 from survtrack.warehouse.protocol import LoadContext
 
-from .common import SOURCE, find, find_text
+from .common import SOURCE
 
 
 def emit(ctx: LoadContext, subject_id: str, procurement_id: str | None, stage: str, **facts
@@ -23,6 +23,8 @@ def emit(ctx: LoadContext, subject_id: str, procurement_id: str | None, stage: s
 
 
 _UNSET = object()
+SINGLE = ("//singleCustomer",)  # a single-supplier contract's reason, under its foundation
+SINGLE_REASON = ("//code", "//name")
 
 
 def contract44(ctx: LoadContext, el, contract_id: str, notice: str | None, published, *,
@@ -33,10 +35,10 @@ def contract44(ctx: LoadContext, el, contract_id: str, notice: str | None, publi
     if foundation is _UNSET:
         foundation = child(el, "foundation")
     if single is _UNSET:
-        single = find(foundation, "singleCustomer")
+        single = elements(foundation, SINGLE)[0]
     if single is not None:
-        scheme, code = "eis44_single_reason", find_text(single, "code")
-        words = find_text(single, "name")
+        scheme = "eis44_single_reason"
+        code, words = fields(single, SINGLE_REASON)
     elif notice:
         scheme, code, words = "eis44_foundation", "notice", f"awarded in procedure {notice}"
     else:

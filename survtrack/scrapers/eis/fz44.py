@@ -96,9 +96,10 @@ def contract44(ctx: LoadContext, el, kind: str) -> None:
                  unit=unit, unit_price=v.money(unit_price, f"product[{line_no}]/price"),
                  amount=v.money(line_sum or line_rur, f"product[{line_no}]/sum"))
 
-    single = find(foundation, "singleCustomer")
+    single = elements(foundation, competition.SINGLE)[0]
     if single is not None:
-        procedure = "single supplier: " + (find_text(single, "name") or "reason not stated")
+        procedure = "single supplier: " + (fields(single, competition.SINGLE_REASON)[1]
+                                           or "reason not stated")
     elif notice:
         procedure = f"competitive, notice {notice}"
     else:
