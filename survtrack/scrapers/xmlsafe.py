@@ -325,8 +325,8 @@ def _py_plan(specs: tuple[str, ...]) -> tuple:
         plan.append((len(steps) == 1 and not desc and not presence, steps[0] if steps else None,
                      tuple((step, steps[:i]) for i, step in enumerate(steps) if i), desc,
                      presence))
-    below_el = tuple(dict.fromkeys(name for _, first, _, desc, _ in plan if first is None
-                                   for name in desc))
+    groups = tuple(dict.fromkeys(desc for _, first, _, desc, _ in plan if first is None and desc))
+    below_el = (tuple(dict.fromkeys(name for group in groups for name in group)), groups)
     return tuple(plan), any(first is not None for _, first, _, _, _ in plan), below_el
 
 
@@ -343,7 +343,7 @@ def _py_fields_of(el, plan: tuple, nodes: bool = False) -> tuple:
     out = []
     top = first_children(el) if stepped else None  # one walk over the children for all
     kids: dict = {(): top}  # steps -> first_children of the element there
-    below = first_descendants(el, below_el) if below_el else None  # one C pass for "//x"
+    below = _first_below(el, *below_el) if below_el[1] and el is not None else None
     for plain, first, steps, desc, presence in specs:
         if plain:
             out.append(top.get(first) if nodes else value(top.get(first)))
@@ -362,15 +362,31 @@ def _py_fields_of(el, plan: tuple, nodes: bool = False) -> tuple:
         if desc:
             if first is not None:  # a small subtree (a code list, an OKEI): a plain walk
                 node = first_descendant(node, desc)
-            else:  # the first in the document of those found for any name
-                hits = [hit for name in desc if (hit := below.get(name)) is not None]
-                node = min(hits, key=_position)[1] if hits else None
+            else:
+                node = below.get(desc)
         out.append(node is not None if presence else node if nodes else value(node))
     return tuple(out)
 
 
-def _position(hit) -> int:
-    return hit[0]
+def _first_below(el, names: tuple[str, ...], groups: tuple[tuple[str, ...], ...]) -> dict:
+    """{group of names: the first descendant of `el` (document order) named one of them}, in
+    one pass of lxml's tag matcher over `names` (the other elements are skipped in C), which
+    stops once every group has its element."""
+    found: dict = {}
+    pending = len(groups)
+    local_names = _LOCAL_NAMES
+    for node in el.iterdescendants(*_any_of(names)):
+        tag = node.tag
+        name = local_names.get(tag)
+        if name is None:
+            name = local_name(tag)
+        for group in groups:
+            if name in group and group not in found:
+                found[group] = node
+                pending -= 1
+        if not pending:
+            break
+    return found
 
 
 def py_fields(el, specs: tuple[str, ...]) -> tuple:
