@@ -245,28 +245,6 @@ def first_descendant(el, names: tuple[str, ...]):
     return None
 
 
-def first_descendants(el, names: tuple[str, ...]) -> dict:
-    """{local name: (position, first descendant of that name)} for each of `names` present
-    under `el`, in one pass: lxml's tag matcher skips the other elements in C, without making
-    a Python object of each. Positions order the hits in the document. The pass stops once
-    every name is found (a whole document's later matches cost a Python object each)."""
-    found: dict = {}
-    if el is None:
-        return found
-    local_names = _LOCAL_NAMES
-    wanted = len(set(names))
-    for position, node in enumerate(el.iterdescendants(*_any_of(names))):
-        tag = node.tag
-        name = local_names.get(tag)
-        if name is None:
-            name = local_name(tag)
-        if name not in found:
-            found[name] = (position, node)
-            if len(found) == wanted:
-                break
-    return found
-
-
 _LOCAL_NAMES: dict[str, str] = {}
 
 
