@@ -259,3 +259,24 @@ print(sorted(outputs(Path(sys.argv[1]), streaming=False)))
 
 if __name__ == "__main__" and sys.argv[1:] == ["--outputs"]:
     print(json.dumps(_outputs_both_ways()))
+
+
+def test_a_walk_built_from_an_older_source_is_not_used():
+    """A checkout that moved on without `make env` keeps an extension lacking newer calls:
+    the parser warns and walks in Python instead of failing at import."""
+    script = """
+import sys, types, warnings
+stale = types.ModuleType("survtrack.scrapers._xmlwalk")
+stale.fields = stale.rows = stale.child_elements = stale.declares_dtd = print  # no elements
+sys.modules["survtrack.scrapers._xmlwalk"] = stale
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    from survtrack.scrapers import xmlsafe
+    from survtrack.scrapers import eis
+print(xmlsafe.COMPILED, xmlsafe.elements is xmlsafe.py_elements,
+      sum("built from an older source (no elements)" in str(w.message) for w in caught))
+"""
+    env = {k: v for k, v in os.environ.items() if k != "SURVTRACK_XMLWALK"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, check=True, env=env)
+    assert done.stdout.split() == ["False", "True", "1"]

@@ -405,16 +405,26 @@ def _compiled():
 
     if os.environ.get("SURVTRACK_XMLWALK") == "python":
         return None
+    import warnings
+
     try:
         from survtrack.scrapers import _xmlwalk
     except Exception as exc:  # not built (ImportError), or built against another lxml
-        import warnings
-
         warnings.warn(f"survtrack: the C walk of XML trees is not built ({exc}): the EIS parser"
                       " walks trees in Python (same results, slower); `make env` builds it",
                       RuntimeWarning, stacklevel=2)
         return None
+    missing = [name for name in _WALK if not hasattr(_xmlwalk, name)]
+    if missing:  # built from an older _xmlwalk.pyx (a checkout moved on without `make env`)
+        warnings.warn(f"survtrack: the C walk of XML trees was built from an older source (no"
+                      f" {', '.join(missing)}): the EIS parser walks trees in Python (same"
+                      " results, slower); `make env` builds it again", RuntimeWarning,
+                      stacklevel=2)
+        return None
     return _xmlwalk
+
+
+_WALK = ("fields", "rows", "elements", "child_elements", "declares_dtd")
 
 
 _xmlwalk = _compiled()
