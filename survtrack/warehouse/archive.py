@@ -111,8 +111,9 @@ class Archive:
         return sha, len(data)
 
     def put_packed(self, data: bytes) -> tuple[str, int]:
-        """`put_bytes` appending to this process's segment instead of creating a file; the
-        document is readable here at once, and by other processes after `commit`."""
+        """`put_bytes` appending to this process's segment instead of creating a file (held,
+        then written with the others at `commit`); the document is readable here at once,
+        and by other processes after `commit`."""
         sha = hashlib.sha256(data).hexdigest()
         # os.path on the string: pathlib's joins and exists() cost ~10 us a document here
         if not os.path.exists(os.path.join(self.root, sha[:2], sha)):
@@ -124,6 +125,8 @@ class Archive:
         """Make the documents packed since the last commit readable by every process (before
         the warehouse records them)."""
         if self._packed is not None:
+            with self.writing(self.root):  # the held documents' bytes first, as put_packed's
+                self._packed.flush()
             with self.writing(self._packed.index):
                 self._packed.commit()
 

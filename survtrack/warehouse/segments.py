@@ -5,6 +5,8 @@ a small EIS document several times over; appending its bytes to a file already o
 ~60 µs. So an ingest packs small documents: each writing process appends to a segment of its
 own (`segments/<unique>.seg`, never rewritten) and records where each document starts in
 `segments/index.sqlite` (SQLite: one transaction per batch, safe for several processes).
+A batch's documents are held in memory and written together: one look-up in the index and
+one write for them all (`flush`), not one of each per document.
 
 Kill-safe by order: the bytes are appended first, the index rows committed after (`commit`),
 and the warehouse records a document only after that. A killed process leaves at most bytes
@@ -25,6 +27,9 @@ from pathlib import Path
 FOLDER = "segments"
 INDEX = "index.sqlite"
 SEGMENT_BYTES = 1 << 30  # a segment is closed past this size and a new one started
+FLUSH_BYTES = 16 << 20  # documents held in memory before they are written (`flush`)
+LOOKUP = 500  # SHA-256s asked of the index per query (SQLite's limit of parameters: 999)
+IOV_MAX = 1024  # buffers a writev may be given (POSIX's minimum is 16; Linux's 1,024)
 SCHEMA = ("CREATE TABLE IF NOT EXISTS packed (sha256 TEXT PRIMARY KEY, segment TEXT NOT NULL,"
           " offset INTEGER NOT NULL, size INTEGER NOT NULL) WITHOUT ROWID")
 # SQLite's result codes as the system's errnos, so that faults.csv names them as any other
@@ -45,33 +50,50 @@ class Segments:
         self._fd: int | None = None
         self._name = ""
         self._end = 0
-        self._pending: dict[str, tuple[str, int, int]] = {}
+        self._pending: dict[str, tuple[str, int, int]] = {}  # written, not in the index yet
+        self._held: dict[str, bytes] = {}  # appended, not written yet
+        self._held_bytes = 0
         self._writer: sqlite3.Connection | None = None
         self._local = threading.local()
 
     # -- writing ----------------------------------------------------------------------------
-    def append(self, sha: str, data: bytes) -> bool:
-        """Append `data` (whose SHA-256 is `sha`) unless packed already; its index row waits
-        for `commit`. Returns False when the bytes were packed before."""
-        if sha in self._pending or self._indexed(sha):
-            return False
-        if self._fd is None or self._end >= SEGMENT_BYTES:
-            self._open_segment()
-        offset = self._end
-        try:
-            view = memoryview(data)
-            while view:  # a write may be partial (a file size limit reached mid-way)
-                view = view[os.write(self._fd, view):]
-        except BaseException:
-            self._close_segment()  # its end is unknown now: the next append starts another
-            raise
-        self._end += len(data)
-        self._pending[sha] = (self._name, offset, len(data))
-        return True
+    def append(self, sha: str, data: bytes) -> None:
+        """Pack `data` (whose SHA-256 is `sha`) unless packed already. It is held until
+        `flush` (by `commit` at the latest, or once FLUSH_BYTES are held): one look-up in the
+        index and one write for all held documents, where a look-up and a write each cost a
+        document as much as its SHA-256 (docs/scale.md)."""
+        if sha in self._pending or sha in self._held:
+            return
+        self._held[sha] = data
+        self._held_bytes += len(data)
+        if self._held_bytes >= FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Append the held documents not packed before to the segment, in one write; their
+        index rows wait for `commit`."""
+        if not self._held:
+            return
+        known = self._indexed(list(self._held))
+        parts = [(sha, data) for sha, data in self._held.items() if sha not in known]
+        if parts:
+            if self._fd is None or self._end >= SEGMENT_BYTES:
+                self._open_segment()
+            try:
+                _write_all(self._fd, [data for _, data in parts])
+            except BaseException:
+                self._close_segment()  # its end is unknown now: the next write starts another
+                raise
+            for sha, data in parts:
+                self._pending[sha] = (self._name, self._end, len(data))
+                self._end += len(data)
+        self._held.clear()
+        self._held_bytes = 0
 
     def commit(self) -> None:
         """Record the appended documents in the index, in one transaction. Call before the
         warehouse records them: a document the warehouse names is then always readable."""
+        self.flush()
         if not self._pending:
             return
         con = self._write_connection()
@@ -88,6 +110,8 @@ class Segments:
 
     def close(self) -> None:
         """Close the segment and the connections (what is not committed stays unreferenced)."""
+        self._held.clear()
+        self._held_bytes = 0
         self._close_segment()
         for con in (self._writer, getattr(self._local, "con", None)):
             if con is not None:
@@ -120,10 +144,27 @@ class Segments:
             self._writer = con
         return self._writer
 
-    def _indexed(self, sha: str) -> bool:
-        """Packed before? Asked of a reading connection: the index is written only after the
-        bytes (a full disk is then said by the segment's write, as for a file)."""
-        return self._lookup(sha) is not None
+    def _indexed(self, shas: list[str]) -> set[str]:
+        """Those of `shas` packed before, by one query per LOOKUP of them. Asked of a reading
+        connection: the index is written only after the bytes (a full disk is then said by the
+        segment's write, as for a file)."""
+        con = self._read_connection()
+        if con is None:
+            return set()
+        found: set[str] = set()
+        try:
+            for start in range(0, len(shas), LOOKUP):
+                some = shas[start:start + LOOKUP]
+                found.update(sha for (sha,) in con.execute(
+                    f"SELECT sha256 FROM packed WHERE sha256 IN ({', '.join('?' * len(some))})",
+                    some))
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):  # another process is creating the index
+                return set()
+            raise as_os_error(exc) from exc
+        except sqlite3.Error as exc:
+            raise as_os_error(exc) from exc
+        return found
 
     def _lookup(self, sha: str) -> tuple[str, int, int] | None:
         con = self._read_connection()
@@ -142,6 +183,8 @@ class Segments:
     # -- reading ----------------------------------------------------------------------------
     def locate(self, sha: str) -> tuple[Path, int, int] | None:
         """(segment file, offset, size) of a packed document, or None."""
+        if sha in self._held:  # packed here but not written yet
+            self.flush()
         where = self._pending.get(sha) or self._lookup(sha)
         if where is None:
             return None
@@ -182,6 +225,20 @@ class Segments:
             except sqlite3.Error as exc:
                 raise as_os_error(exc) from exc
         return con
+
+
+def _write_all(fd: int, parts: list[bytes]) -> None:
+    """Write `parts` one after the other, in as few system calls as the kernel allows (a
+    write may be partial: a file size limit reached mid-way)."""
+    views = [memoryview(part) for part in parts if part]
+    first = 0
+    while first < len(views):
+        done = os.writev(fd, views[first:first + IOV_MAX])
+        while done and done >= len(views[first]):
+            done -= len(views[first])
+            first += 1
+        if done:
+            views[first] = views[first][done:]
 
 
 def as_os_error(exc: sqlite3.Error) -> OSError:

@@ -77,12 +77,18 @@ def _sequence(encoding: str) -> str:
 # regex finds it in C, so the encode/decode below runs only on the few texts that have one
 # (Russian text in Cyrillic letters almost never does).
 _MAYBE = re.compile(f"{_sequence('cp1251')}|{_sequence('latin-1')}")
+# The pair's second character alone: a one-class scan, ~2x cheaper than _MAYBE over Russian
+# text (nearly every Cyrillic letter is a lead byte in Windows-1251, so _MAYBE tries a pair
+# at each letter), and absent from most texts.
+_FOLLOW = re.compile("[" + re.escape("".join(
+    sorted({*bytes(range(0x80, 0xC0)).decode("cp1251", errors="ignore"),
+            *bytes(range(0x80, 0xC0)).decode("latin-1")}))) + "]")
 
 
 def mojibake(text: str) -> bool:
     """UTF-8 bytes decoded as Windows-1251 or ISO-8859-1: encoding the text back gives valid
     UTF-8 with characters beyond ASCII ('Ð”Ð•ÐŸ' -> 'ДЕП', 'CompaÃ±Ã­a' -> 'Compañía')."""
-    if text.isascii() or not _MAYBE.search(text):
+    if text.isascii() or not _FOLLOW.search(text) or not _MAYBE.search(text):
         return False
     for wrong in ("cp1251", "latin-1"):
         try:
