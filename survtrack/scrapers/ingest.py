@@ -44,8 +44,13 @@ if TYPE_CHECKING:  # the warehouse is handed in: the scrapers floor imports no d
 # A batch costs the writer a few statements per table whatever its size (measured,
 # docs/scale.md: its CPU for 3,000 EIS documents fell 3.3x from batches of 200 to 2,000).
 BATCH_DOCUMENTS = 2000
-BATCH_PARALLEL = 2000
 BATCH_BYTES = 64 << 20
+# The pool's batches are bigger: the writer holds their Arrow tables (~1/9 of the input for
+# EIS documents), not the input itself, and its fixed cost per batch (~0.12 s CPU: a dozen
+# statements, each ~8 ms whatever its rows) was a third of its CPU at 2,000 documents
+# (docs/scale.md: 110 -> 53 us a document from 2,000 to 12,000 a batch).
+BATCH_PARALLEL = 8000
+BATCH_PARALLEL_BYTES = 256 << 20
 # A source whose documents are parsed one after another inside the transaction (OCDS): as
 # before, fewer (a failed chain is loaded again a document at a time).
 BATCH_CHAINED = 200

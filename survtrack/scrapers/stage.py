@@ -33,7 +33,7 @@ def run_staged(wh, source, tasks, run_id: str, report, problem, workers: int, en
 
     if staging is None:  # in memory: smaller chunks, as many documents a batch as a load
         folder, size, step_documents, step_bytes = None, pool.CHUNK, pool.BATCH_PARALLEL, \
-            pool.BATCH_BYTES
+            pool.BATCH_PARALLEL_BYTES
     else:
         staging = staging.absolute()  # the workers may run elsewhere, from another folder
         folder, size, step_documents, step_bytes = staging / run_id, pool.STAGED_CHUNK, \

@@ -251,12 +251,14 @@ class Warehouse(RunsAndRejects, DerivedTables):
 
     def loaded_ids(self, document_ids: list[str]) -> set[str]:
         """Of these documents, those already loaded (`has_document` for a batch, one query)."""
-        if not document_ids:
-            return set()
-        keys, params = _key_list(sorted(set(document_ids)))
-        return {d for (d,) in self.query(
-            f"SELECT document_id FROM documents WHERE document_id IN {keys}"
-            " AND status NOT IN ('rejected', 'archived')", params)}
+        ids = sorted(set(document_ids))
+        found: set[str] = set()
+        for start in range(0, len(ids), MAX_KEY_LIST):  # each list answered by the index
+            keys, params = _key_list(ids[start:start + MAX_KEY_LIST])
+            found.update(d for (d,) in self.query(
+                f"SELECT document_id FROM documents WHERE document_id IN {keys}"
+                " AND status NOT IN ('rejected', 'archived')", params))
+        return found
 
     def load_many(self, docs: list[Document], parse: Parser, run_id: str | None = None
                   ) -> list[LoadResult]:
