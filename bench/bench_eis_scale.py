@@ -17,8 +17,9 @@ included, so a process pool is charged for every core it uses):
   bare, walk and parser run in turns, `--rounds` times, and the least CPU of each counts
   (other processes on this machine move a single pass by a third);
 - ingest: `ingest` into a fresh warehouse with each `--workers` value (documents/s wall time,
-  CPU ratio to bare), after a warm-up ingest of 8 other documents into another warehouse, so
-  that the process's one-time imports are not charged to the first figure;
+  CPU ratio to bare; with a pool, the CPU of this process and of its workers), after a
+  warm-up ingest of 8 other documents into another warehouse, so that the process's one-time
+  imports are not charged to the first figure;
 - with `--zip K`: the same documents as EIS publishes them, in ZIP archives of K documents
   each, against bare lxml reading the members out of the archives, then ingested with each
   `--workers` value.
@@ -82,6 +83,12 @@ def generate(folder: Path, n: int) -> list[Path]:
 def cpu() -> float:
     t = os.times()
     return t.user + t.system + t.children_user + t.children_system
+
+
+def own_cpu() -> float:
+    """CPU of this process alone (the ingest's writer, with a pool)."""
+    t = os.times()
+    return t.user + t.system
 
 
 def _bare(paths: list[Path]) -> None:
@@ -356,13 +363,14 @@ def measure(eis, inbox: Path, what: str, n: int, bare: float, workers_list: list
     for workers in workers_list:
         folder = tmp / f"wh-{what.strip() or 'files'}-{workers}"
         with Warehouse(folder / "w.duckdb") as wh:
-            c, t = cpu(), time.perf_counter()
+            c, own, t = cpu(), own_cpu(), time.perf_counter()
             counts = ingest(wh, eis, [inbox], workers=workers)
-            wall, used = time.perf_counter() - t, cpu() - c
+            wall, used, own = time.perf_counter() - t, cpu() - c, own_cpu() - own
             contracts = wh.count("contracts")
+        split = f" (this process {own:.2f}, workers {used - own:.2f})" if workers > 1 else ""
         print(f"{what}ingest --workers {workers}: {dict(counts)}, {contracts:,} contracts;"
               f" {wall:.1f} s wall = {n / wall:,.0f} docs/s;"
-              f" {used:.1f} s CPU = {used / bare:.1f}x bare lxml (goal <= 4x)")
+              f" {used:.2f} s CPU{split} = {used / bare:.1f}x bare lxml (goal <= 4x)")
         ratio(f"EIS {what}ingest --workers {workers}, CPU", used,
               f"lxml fromstring of the same {what or 'files'}".strip(), bare)
 
