@@ -389,3 +389,33 @@ def test_classify_warehouse_in_worker_processes_equals_one_process(tmp_path, sha
                                     " FROM classified ORDER BY ALL")))
     assert tables[0][0]["tagged"] > 0 and tables[0][0]["checked"] > 6
     assert tables[1] == tables[0]
+
+
+def test_the_record_of_changes_narrows_which_documents_are_compared(warehouse, load, shared):
+    """After a classify, only the contracts the record of changes names since then have their
+    document compared (warehouse/changes.py; a writer records every contract it writes): a
+    document changed without its record is not seen until `full` or another taxonomy, one
+    loaded through the writer is, as is a recorded one written by hand."""
+    from survtrack.warehouse import changes
+
+    load("eis", shared / "eis", FIXTURES / "fz44_contract_cctv_written_v0.xml")
+    assert classify_warehouse(warehouse)["checked"] == 6
+    cid = "eis:3312100001824000099"
+    other = warehouse.scalar("SELECT min(contract_id) FROM contracts WHERE contract_id <> ?",
+                             [cid])
+    warehouse.execute("UPDATE contracts SET document_id = 'elsewhere' WHERE contract_id = ?",
+                      [other])  # not recorded: unseen
+    assert classify_warehouse(warehouse)["checked"] == 0
+    load("eis", FIXTURES / "fz44_contract_cctv_written_v1.xml")  # the writer records it
+    assert classify_warehouse(warehouse) == {"checked": 1, "tagged": 1, "tags": 4}
+    changes.record_keys(warehouse, "contracts", [other])
+    assert classify_warehouse(warehouse)["checked"] == 1
+    warehouse.execute("UPDATE contracts SET document_id = 'again' WHERE contract_id = ?", [other])
+    warehouse.execute("UPDATE change_cursors SET code = 'older' WHERE consumer = 'classify'")
+    assert classify_warehouse(warehouse)["checked"] == 1  # another taxonomy: every contract
+    warehouse.execute("UPDATE contracts SET document_id = 'third' WHERE contract_id = ?", [other])
+    assert classify_warehouse(warehouse, full=True)["checked"] == 6
+    assert classify_warehouse(warehouse)["checked"] == 0
+    assert warehouse.query(
+        "SELECT count(*) FROM classified s JOIN contracts c USING (contract_id)"
+        " WHERE s.document_id = c.document_id") == [(6,)]

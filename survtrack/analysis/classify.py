@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from survtrack.analysis import inputs
 from survtrack.analysis.entities import strip_legal_forms, tokens
 from survtrack.datafiles import rows
 from survtrack.warehouse import changes
@@ -389,11 +390,14 @@ def classify_warehouse(wh, full: bool = False, batch: int = 2000, flush: int = 2
     # table; each batch then reads its own range of numbers, which DuckDB finds by the table's
     # min/max per row group instead of scanning `contracts` again (a scan per batch made the
     # build quadratic: 1.24 s a batch at 10 M contracts).
+    candidates = None if full else _recorded(wh, clf.version)
     wh.execute(
-        """CREATE OR REPLACE TEMP TABLE classify_work AS
+        f"""CREATE OR REPLACE TEMP TABLE classify_work AS
            SELECT row_number() OVER (ORDER BY c.contract_id) - 1 AS rn, c.contract_id,
                   c.document_id, c.title, c.description, o.name, o.short_name
-           FROM contracts c LEFT JOIN classified s USING (contract_id)
+           FROM {inputs.rows("contracts", inputs.among(candidates))} c
+                LEFT JOIN {inputs.rows("classified", inputs.among(candidates))} s
+                USING (contract_id)
                 LEFT JOIN organizations o ON o.org_id = c.vendor_id
            WHERE ? OR s.contract_id IS NULL OR s.document_id <> c.document_id
               OR s.taxonomy <> ?
@@ -430,12 +434,35 @@ def classify_warehouse(wh, full: bool = False, batch: int = 2000, flush: int = 2
                 if end - flushed >= flush or end >= total:
                     _replace_tags(wh, own)
                     flushed = end
+        with wh.transaction():  # after the last flush: a killed run reads the record again
+            changes.advance(wh, "classify", clf.version, READS)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-        for name in ("classify_work", "classify_lines", "classify_tags", "classify_states"):
+        for name in ("classify_work", "classify_lines", "classify_tags", "classify_states",
+                     "classify_candidates"):
             wh.execute(f"DROP TABLE IF EXISTS {name}")
     return counts
+
+
+# What classify reads of the record of changes (warehouse/changes.py): a contract is
+# classified again when its document changed, and every write of `contracts` is recorded.
+READS = ("contracts",)
+
+
+def _recorded(wh, taxonomy: str) -> str | None:
+    """The temporary table `classify_candidates`: the contracts written since classify last
+    ran with this taxonomy, the only ones whose document can have changed; None (compare
+    every contract's document) without such a cursor or when they are most contracts."""
+    since = changes.cursor(wh, "classify", taxonomy, READS)
+    if since is None:
+        return None
+    wh.execute("CREATE OR REPLACE TEMP TABLE classify_candidates AS SELECT key AS contract_id"
+               f" FROM ({changes.since('classify', READS)})", [since])
+    if wh.scalar("SELECT count(*) FROM classify_candidates") \
+            > inputs.NARROW_SHARE * max(1, wh.scalar("SELECT count(*) FROM contracts")):
+        return None
+    return "classify_candidates"
 
 
 def _read_batch(wh, start: int, stop: int) -> tuple[list, dict]:

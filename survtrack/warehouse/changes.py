@@ -6,8 +6,8 @@ A row is (seq, table_name, key): `seq` from the sequence `change_seq` (grows for
 value per row), the table written, and the row's key as the build joins on it (KEYS: a
 contract id, or a procurement facts' subject, a notice, a complaint's procurement). A writer
 records what it may have changed: an upsert that kept the stored row still records its key,
-the step's hash comparison is what says a contract changed. A consumer (a build step: money,
-competition, threads, flags) keeps in `change_cursors` the last `seq` it has consumed, the
+the step's hash comparison is what says a contract changed. A consumer (a build step:
+classify, money, competition, threads, flags) keeps in `change_cursors` the last `seq` it has consumed, the
 code version it hashed with and the tables it reads; a row is pruned once every consumer
 reading its table has consumed it. A consumer without a cursor, with another code version,
 or reading a table it did not read then, hashes every contract, as before the record.
