@@ -274,3 +274,45 @@ def test_an_analysts_override_undoes_a_project_link(warehouse, tmp_path):
     assert len(set(entity_of(warehouse).values())) == 2
     resolve_entities(warehouse, overrides=tmp_path / "none.csv")
     assert len(set(entity_of(warehouse).values())) == 1
+
+
+def test_the_build_step_resolves_again_only_when_what_it_reads_or_wrote_changed(
+        warehouse, load, shared, tmp_path):
+    """`build_entities` skips a resolution that would write the same rows: the organizations
+    (recorded write or not), their entity ids, `entities` and the overrides as it left them.
+    Each change below is seen, and the step's rows equal a resolution from scratch."""
+    load("eis", shared / "eis")
+    first = ent.build_entities(warehouse)
+    assert "unchanged" not in first and first["organizations"] == 20
+    rows = lambda: (warehouse.query("SELECT * FROM entities ORDER BY ALL"),  # noqa: E731
+                    sorted(entity_of(warehouse).items()))
+    built = rows()
+    assert ent.build_entities(warehouse)["unchanged"] and rows() == built
+
+    def rebuilt() -> None:
+        summary = ent.build_entities(warehouse)
+        assert "unchanged" not in summary
+        after = rows()
+        resolve_entities(warehouse)  # from scratch: the same rows
+        assert rows() == after
+        assert ent.build_entities(warehouse)["unchanged"]
+
+    add_orgs(warehouse, [("name:ocds:r-lab", "R-Lab LLC", None, None)])  # no record kept
+    rebuilt()
+    assert entity_of(warehouse)["name:ocds:r-lab"] == "ent:RU-INN:6829057730"
+    warehouse.execute("UPDATE organizations SET name = 'R-Lab Two' WHERE org_id = 'name:ocds:r-lab'")
+    rebuilt()
+    assert entity_of(warehouse)["name:ocds:r-lab"] == "ent:name:ocds:r-lab"
+    # the step's own rows changed by someone else: written again
+    warehouse.execute("UPDATE organizations SET entity_id = NULL")
+    rebuilt()
+    warehouse.execute("DELETE FROM entities WHERE entity_id = 'ent:RU-INN:6829057730'")
+    rebuilt()
+    overrides = tmp_path / "overrides" / "entities.csv"  # the default path beside the db
+    overrides.parent.mkdir()
+    overrides.write_text("action,org_id,target,note\nname,RU-INN:6829057730,R-Lab,\n",
+                         encoding="utf-8")
+    rebuilt()
+    assert warehouse.scalar("SELECT name FROM entities"
+                            " WHERE entity_id = 'ent:RU-INN:6829057730'") == "R-Lab"
+    assert "unchanged" not in ent.build_entities(warehouse, full=True)

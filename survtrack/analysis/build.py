@@ -38,10 +38,10 @@ def _classify(wh: Warehouse, options: dict) -> dict:
 
 
 def _entities(wh: Warehouse, options: dict) -> dict:
-    from survtrack.analysis.entities import OverrideError, resolve_entities
+    from survtrack.analysis.entities import OverrideError, build_entities
 
     try:
-        return resolve_entities(wh, options.get("overrides")).summary()
+        return build_entities(wh, options.get("overrides"), full=bool(options.get("full")))
     except OverrideError as exc:
         raise BuildError(f"overrides file: {exc}") from None
 

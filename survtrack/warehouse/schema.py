@@ -534,9 +534,12 @@ TABLES: dict[str, Table] = {
             "change_cursors", "How far each consumer of `changes` has read it, with the code"
             " version it hashed with and the tables it reads (warehouse/changes.py).",
             ("consumer",),
-            ("consumer", "VARCHAR", "money | competition | threads | flags | flags_group"),
+            ("consumer", "VARCHAR", "classify | money | competition | threads | flags |"
+             " flags_group; and entities, which reads no record: its code is a fingerprint of"
+             " what it read and wrote (analysis/entities.py `build_entities`), tables none"),
             ("seq", "BIGINT", "the last seq consumed"),
-            ("code", "VARCHAR", "the consumer's code version then (another one hashes everything)"),
+            ("code", "VARCHAR", "the consumer's code version then (another one hashes everything;"
+             " classify: its taxonomy version)"),
             ("tables", "VARCHAR[]", "the tables whose recorded keys it reads (their rows are"
              " pruned once every consumer reading them has read them)"),
             published=False, indexed=False,
