@@ -196,6 +196,69 @@ def test_a_group_mates_change_decides_only_the_group_flags_of_the_others(halves,
         assert derived(wh) == after
 
 
+def test_a_group_crossing_the_concentration_threshold_both_ways_equals_a_full_build(
+        halves, tmp_path):
+    """One buyer's three camera contracts of 2018 (tests/fixtures/flags): a vendor with two
+    of them takes 80 %. The third one's amount grows twentyfold, so its vendor takes 83 %
+    and the two others fall under the threshold without a write of their own; then it goes
+    back. The group flags of every member are decided again from the whole group, read by
+    the build for its work alone (flags/rules.py `Scope.members`), and each incremental build
+    gives what a full build gives."""
+    mates, grown = ("eis:9990000000018000041", "eis:9990000000018000042"), \
+        "eis:9990000000018000043"
+    steps = ["competition", "threads", "flags"]
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        load(wh, halves[0])
+        load(wh, halves[1])
+        run_build(wh)
+        start = derived(wh)
+
+        def raised() -> tuple[bool, ...]:
+            found = dict(wh.query("SELECT contract_id, raised FROM flags"
+                                  " WHERE flag = 'buyer_concentration'"))
+            return tuple(found[c] for c in (*mates, grown))
+
+        assert raised() == (True, True, False)
+        amount = wh.scalar("SELECT amount FROM contracts WHERE contract_id = ?", [grown])
+        for new_amount, expected in ((amount * 20, (False, False, True)),
+                                     (amount, (True, True, False))):
+            with wh.transaction():
+                changes.record_keys(wh, "contracts", [grown])
+                wh.execute("UPDATE contracts SET amount = ? WHERE contract_id = ?",
+                           [new_amount, grown])
+            built = run_build(wh, steps)["flags"]
+            assert raised() == expected
+            assert built["changed"] - built["group_only"] == 1  # the mates: group rules only
+            assert built["changed"] < wh.count("contracts") / 2
+            after = derived(wh)
+            run_build(wh, steps, full=True)
+            assert derived(wh) == after, new_amount
+        assert derived(wh) == start
+
+
+def test_a_contract_decided_again_alone_reads_its_whole_group(halves, tmp_path):
+    """A change of a contract's own inputs only (its competition row's bids: not in the
+    group hash) decides it again by every rule, its group mates not at all: its group rules
+    must still read the whole group, not the build's work (flags/rules.py `Scope.members`),
+    to give what a full build gives."""
+    grown = "eis:9990000000018000043"
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        load(wh, halves[0])
+        load(wh, halves[1])
+        run_build(wh)
+        with wh.transaction():
+            changes.record_keys(wh, "competition", [grown])
+            wh.execute("UPDATE competition SET bids_received = coalesce(bids_received, 0) + 7"
+                       " WHERE contract_id = ?", [grown])
+        built = run_build(wh, ["flags"])["flags"]
+        assert (built["changed"], built["group_only"]) == (1, 0)
+        assert wh.scalar("SELECT raised FROM flags WHERE flag = 'buyer_concentration'"
+                         " AND contract_id = ?", [grown]) is False
+        after = derived(wh)
+        run_build(wh, ["flags"], full=True)
+        assert derived(wh) == after
+
+
 def test_a_removed_contract_goes_from_every_step_by_its_recorded_hashes(halves, tmp_path):
     """A removed contract is found by the join that compares the hashes (its hash recorded,
     none now), not by scanning each step's table: its rows and hashes go, a full build agrees;

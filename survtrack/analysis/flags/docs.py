@@ -110,8 +110,16 @@ def index() -> str:
             " the groups they are in, or were in when their flags were last decided"
             " (`flags_groups`), are hashed and compared, not every contract. A changed"
             " threshold or rule recomputes every contract; `survtrack build --full` does so on"
-            " demand. tests/test_incremental_build.py checks that an incremental build gives"
-            " the tables one build of the same documents gives.", "",
+            " demand. The rules then read only what that work needs: the one-contract rules"
+            " the competition rows of the contracts decided (gathered once per pass), the group"
+            " rules the whole groups of those contracts (every contract of their buyers and"
+            " years, or of their buyer and vendor pairs), not every contract. Every member of a"
+            " group a contract joins or leaves is decided again by the group rules, not only"
+            " those whose status can flip: a member's row holds the vendor's share, the group's"
+            " count and total (value and evidence), which change with any member."
+            " tests/test_incremental_build.py checks that an incremental build gives"
+            " the tables one build of the same documents gives, with a buyer's group crossing"
+            " the concentration threshold both ways.", "",
             "The build runs within a DuckDB memory limit (`--memory-limit`,"
             " `SURVTRACK_BUILD_MEMORY`, default 4GB) and spills what does not fit to"
             " `<warehouse>.tmp` (`SURVTRACK_TEMP_DIR`). The flags are decided 2.5 million"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from survtrack.analysis.inputs import rows
 from survtrack.warehouse.schema import CANCELLED_SQL
 
 
@@ -23,6 +24,7 @@ class Scope:
 
     contract_id: str | None = None
     table: str | None = None
+    facts: str | None = None  # a table scope's competition rows, if gathered (`rows`)
 
     @property
     def narrow(self) -> bool:
@@ -39,16 +41,49 @@ class Scope:
             return ""
         return f" {word} {alias}.contract_id = {self._literal()}"
 
+    def rows(self) -> str:
+        """`competition` as the one-contract rules read it: for a table scope, its contracts'
+        rows (`facts`, a temporary table of them the build makes once for every rule, else
+        found by rowid: inputs.rows); for a contract or every contract, the table."""
+        if self.table is None:
+            return "competition"
+        return self.facts or rows("competition",
+                                  f"contract_id IN (SELECT contract_id FROM {self.table})")
+
     def of_groups(self, relation: str, *columns: str) -> str:
-        """`relation` (with a column contract_id), narrowed for one contract to the contracts
-        sharing `columns` with it, so that deciding one contract's group flag (its page)
-        reads its group's rows, not the whole table's (at 10 M contracts a DISTINCT over every
-        tag, or a join with every competition row, cost 0.5-1.3 s a contract). The build's
-        scopes read the relation whole, as before."""
+        """`relation` (with a column contract_id), narrowed to the contracts sharing `columns`
+        with one in scope, so that deciding a few contracts' group flags (a contract's page,
+        a build's work) reads their groups' rows, not the whole table's (at 10 M contracts a
+        DISTINCT over every tag, or a join with every competition row, cost 0.5-1.3 s a
+        contract). A table scope's groups are the CTE `members` (`members`). Every contract:
+        the relation."""
+        if self.table is not None:
+            if relation == "contracts":
+                return "(SELECT * FROM contracts WHERE rowid IN (SELECT rid FROM members))"
+            if relation == "competition":
+                return "member_facts"
+            return rows(relation, "contract_id IN (SELECT contract_id FROM members)")
         if self.contract_id is None:
             return relation
         return (f"(SELECT * FROM {relation} WHERE contract_id IN (SELECT contract_id"
                 f" FROM contracts g WHERE TRUE{self.same('g', *columns)}))")
+
+    def members(self, *columns: str) -> str:
+        """For a table scope, CTEs (then a comma) computed once per statement: `members`
+        (rid, contract_id), the contracts sharing `columns` with one in scope (whole groups;
+        a NULL in `columns` shares with none), and `member_facts`, their competition rows;
+        `of_groups` reads them. Otherwise nothing."""
+        if self.table is None:
+            return ""
+        keys = ", ".join(columns)
+        on = " AND ".join(f"g.{col} = k.{col}" for col in columns)
+        return f"""members AS MATERIALIZED (
+        SELECT g.rowid AS rid, g.contract_id FROM contracts g
+        JOIN (SELECT DISTINCT {keys} FROM contracts
+              WHERE contract_id IN (SELECT contract_id FROM {self.table})) k ON {on}),
+    member_facts AS MATERIALIZED (
+        SELECT * FROM {rows("competition", "contract_id IN (SELECT contract_id FROM members)")}),
+    """
 
     def same(self, alias: str, *columns: str) -> str:
         """` AND` the rows of `alias` sharing `columns` with a contract in scope."""
@@ -62,22 +97,25 @@ class Scope:
                        f" {self._literal()})" for col in columns)
 
 
-def _threshold(flag: str, scope: Scope, day: str, within: str | None = None) -> str:
-    """A CTE `thr`: per contract in scope (or in `within`, SQL on `c`), the first
-    thresholds.csv row of `flag` matching its regime, procedure and the day the rule is read
-    at (`day`, SQL on `c`)."""
+def _threshold(flag: str, scope: Scope, day: str, within: str | None = None,
+               source: str | None = None) -> str:
+    """A CTE `thr`: per contract in scope (or in `within`, SQL on `c`; or every contract of
+    `source`, a relation of competition rows), the first thresholds.csv row of `flag`
+    matching its regime, procedure and the day the rule is read at (`day`, SQL on `c`)."""
+    where = f"WHERE {within}" if within else "" if source else scope.filter()
+    source = source or (scope.rows() if within is None else "competition")
     return f"""thr AS (
         SELECT c.contract_id,
                arg_min({{'threshold': t.threshold, 'unit': t.unit, 'currency': t.currency,
                         'basis': t.basis}}, t.rank) AS t
-        FROM competition c JOIN thresholds t ON t.flag = '{flag}'
+        FROM {source} c JOIN thresholds t ON t.flag = '{flag}'
          AND (t.regime = '*' OR t.regime = c.regime)
          AND coalesce(c.procedure, '') GLOB t.procedure
          AND coalesce(c.procedure_type, '') GLOB t.procedure_type
          AND ((t.valid_from IS NULL AND t.valid_to IS NULL)
               OR ({day} >= coalesce(t.valid_from, DATE '1900-01-01')
                   AND {day} <= coalesce(t.valid_to, DATE '2999-12-31')))
-        {f"WHERE {within}" if within else scope.filter()}
+        {where}
         GROUP BY c.contract_id)"""
 
 
@@ -105,7 +143,7 @@ def single_bid(scope: Scope) -> str:
              ELSE 'no count of bids published' END AS evidence,
         CASE WHEN c.competitive THEN c.bids_document_id ELSE c.procedure_document_id END
             AS document_id
-    FROM competition c LEFT JOIN thr USING (contract_id){scope.filter()}"""
+    FROM {scope.rows()} c LEFT JOIN thr USING (contract_id){scope.filter()}"""
 
 
 def no_competition(scope: Scope) -> str:
@@ -121,7 +159,7 @@ def no_competition(scope: Scope) -> str:
                   || ': not known to be competitive or not'
              ELSE c.procedure_type || ' procedure: ' || c.procedure END AS evidence,
         c.procedure_document_id AS document_id
-    FROM competition c{scope.filter()}"""
+    FROM {scope.rows()} c{scope.filter()}"""
 
 
 def short_tender_period(scope: Scope) -> str:
@@ -142,7 +180,7 @@ def short_tender_period(scope: Scope) -> str:
                   || strftime(c.tender_deadline, '%Y-%m-%d') || '); least allowed '
                   || thr.t.threshold || ' days: ' || thr.t.basis END AS evidence,
         c.tender_document_id AS document_id
-    FROM competition c LEFT JOIN thr USING (contract_id){scope.filter()}"""
+    FROM {scope.rows()} c LEFT JOIN thr USING (contract_id){scope.filter()}"""
 
 
 def price_near_estimate(scope: Scope) -> str:
@@ -169,7 +207,7 @@ def price_near_estimate(scope: Scope) -> str:
              ELSE 'awarded ' || c.award_amount || ' ' || c.amount_currency || ' against an estimate'
                   || ' of ' || c.estimated_amount || ' ' || c.estimated_currency END AS evidence,
         coalesce(c.estimate_document_id, c.award_document_id) AS document_id
-    FROM competition c LEFT JOIN thr USING (contract_id){scope.filter()}"""
+    FROM {scope.rows()} c LEFT JOIN thr USING (contract_id){scope.filter()}"""
 
 
 def all_but_winner_rejected(scope: Scope) -> str:
@@ -186,7 +224,7 @@ def all_but_winner_rejected(scope: Scope) -> str:
              ELSE c.bids_received || ' bid(s) received, ' || c.bids_admitted || ' admitted, '
                   || c.bids_rejected || ' rejected' END AS evidence,
         c.bids_document_id AS document_id
-    FROM competition c LEFT JOIN thr USING (contract_id){scope.filter()}"""
+    FROM {scope.rows()} c LEFT JOIN thr USING (contract_id){scope.filter()}"""
 
 
 def value_increase(scope: Scope) -> str:
@@ -206,7 +244,7 @@ def value_increase(scope: Scope) -> str:
                   || c.final_amount || ' in the latest of ' || c.versions || ' versions' END
             AS evidence,
         c.final_document_id AS document_id
-    FROM competition c LEFT JOIN thr USING (contract_id){scope.filter()}"""
+    FROM {scope.rows()} c LEFT JOIN thr USING (contract_id){scope.filter()}"""
 
 
 def late_publication(scope: Scope) -> str:
@@ -216,7 +254,7 @@ def late_publication(scope: Scope) -> str:
         SELECT c.contract_id,
                CASE WHEN thr.t.unit = 'working_days' THEN p.n - s.n
                     ELSE date_diff('day', c.signed_on, c.first_published_on::DATE) END AS days
-        FROM competition c JOIN thr USING (contract_id)
+        FROM {scope.rows()} c JOIN thr USING (contract_id)
         LEFT JOIN regime_calendars rc ON rc.regime = c.regime
         LEFT JOIN calendar s ON s.country = rc.country AND s.day = c.signed_on
         LEFT JOIN calendar p ON p.country = rc.country
@@ -240,7 +278,7 @@ def late_publication(scope: Scope) -> str:
                           THEN '; this may be a later version of a record first published'
                                || ' earlier' ELSE '' END END AS evidence,
         c.first_document_id AS document_id
-    FROM competition c LEFT JOIN thr USING (contract_id)
+    FROM {scope.rows()} c LEFT JOIN thr USING (contract_id)
     LEFT JOIN delay d USING (contract_id){scope.filter()}"""
 
 
@@ -249,17 +287,18 @@ def buyer_concentration(scope: Scope) -> str:
     contract is raised when its vendor's share of the group is above the threshold, clear when
     even the amounts of contracts without a known vendor could not lift it above."""
     return f"""
-    WITH thr AS (SELECT threshold FROM thresholds WHERE flag = 'buyer_concentration'
-                 ORDER BY rank LIMIT 1),
+    WITH {scope.members('buyer_id', 'year')}thr AS (
+        SELECT threshold FROM thresholds WHERE flag = 'buyer_concentration'
+        ORDER BY rank LIMIT 1),
     base AS (
         SELECT c.contract_id, c.buyer_id, c.vendor_id, c.year, t.category, c.amount,
                c.currency, c.amount_usd, c.document_id
-        FROM contracts c
+        FROM {scope.of_groups('contracts', 'buyer_id', 'year') if scope.table else 'contracts'} c
         JOIN (SELECT DISTINCT contract_id, category
               FROM {scope.of_groups('tags', 'buyer_id', 'year')}) t USING (contract_id)
         WHERE c.buyer_id IS NOT NULL AND c.year IS NOT NULL
           AND NOT coalesce({CANCELLED_SQL.format(status='c.status')}, FALSE)
-          {scope.same('c', 'buyer_id', 'year')}),
+          {"" if scope.table else scope.same('c', 'buyer_id', 'year')}),
     groups AS (
         SELECT buyer_id, category, year, count(*) AS n,
                count(DISTINCT currency) = 1 AND count(amount) = count(*) AS one_currency,
@@ -320,18 +359,21 @@ def split_purchase(scope: Scope) -> str:
     window = _setting("split_purchase", "window_days", 30)
     pair = "TRUE" + scope.same("x", "buyer_id", "vendor_id")
     within = f"c.contract_id IN (SELECT contract_id FROM contracts x WHERE {pair})" \
-        if scope.narrow else None
+        if scope.contract_id is not None else None
+    contracts = scope.of_groups("contracts", "buyer_id", "vendor_id") if scope.table \
+        else "contracts"
     competition = scope.of_groups("competition", "buyer_id", "vendor_id")
     return f"""
-    WITH {_threshold('split_purchase', scope, 'c.signed_on', within)},
+    WITH {scope.members('buyer_id', 'vendor_id')}{_threshold(
+        'split_purchase', scope, 'c.signed_on', within, competition if scope.table else None)},
     base AS (
         SELECT c.contract_id, c.buyer_id, c.vendor_id, c.signed_on, c.amount, c.currency,
                c.document_id, thr.t.threshold AS threshold, thr.t.currency AS thr_currency,
                thr.t.basis AS basis
-        FROM contracts c JOIN {competition} k USING (contract_id)
+        FROM {contracts} c JOIN {competition} k USING (contract_id)
         LEFT JOIN thr USING (contract_id)
         WHERE NOT coalesce({CANCELLED_SQL.format(status='c.status')}, FALSE)
-              {scope.same('c', 'buyer_id', 'vendor_id')}),
+              {"" if scope.table else scope.same('c', 'buyer_id', 'vendor_id')}),
     parts AS (
         SELECT *,
             sum(amount) OVER w_fwd AS window_sum, count(*) OVER w_fwd AS window_n
