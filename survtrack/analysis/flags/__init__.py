@@ -168,7 +168,7 @@ WITH {narrowed}dated AS (
                AS bucket,
            hash(c.contract_id, c.signed_on, c.amount, c.currency, c.status, k.regime,
                 k.procedure, k.procedure_type) AS inputs
-    FROM contracts c JOIN competition k USING (contract_id){pairs}
+    FROM {pair_contracts} c JOIN competition k USING (contract_id)
     WHERE c.buyer_id IS NOT NULL AND c.vendor_id IS NOT NULL AND c.signed_on IS NOT NULL),
 spans AS (SELECT buyer_id, vendor_id, bucket, bit_xor(inputs) AS inputs FROM dated
           GROUP BY ALL),
@@ -265,13 +265,16 @@ def _window() -> str:
 def group_inputs_sql(only: str | None = None) -> str:
     """The contracts' group hashes (`only`: of the contracts in that temporary table)."""
     own = inputs.among(only)
-    parts = {"narrowed": "", "pairs": "", "groups": "",
+    parts = {"narrowed": "", "pair_contracts": "contracts", "groups": "",
              "contracts": inputs.rows("contracts", own),
              "competition": inputs.rows("competition", own)}
     if only:
+        # the pairs' contracts first, then their competition rows: joined the other way,
+        # every contract met its competition row before the pairs (0.9 -> 0.6 CPU s for
+        # 22,615 contracts at 1 M)
         parts = {"narrowed": NARROWED_GROUPS.replace("{only}", only),
-                 "pairs": "\n    JOIN cand_pairs q ON q.buyer_id = c.buyer_id"
-                          " AND q.vendor_id = c.vendor_id",
+                 "pair_contracts": "(SELECT c.* FROM contracts c SEMI JOIN cand_pairs q"
+                                   " ON q.buyer_id = c.buyer_id AND q.vendor_id = c.vendor_id)",
                  "groups": "\n           JOIN cand_groups g ON g.buyer_id = c.buyer_id"
                            " AND g.category = t.category AND g.year = c.year",
                  "contracts": parts["contracts"], "competition": parts["competition"]}
