@@ -15,6 +15,11 @@ from dataclasses import dataclass
 from survtrack.analysis.inputs import rows
 from survtrack.warehouse.schema import CANCELLED_SQL
 
+# The columns of `contracts` the group rules read: a table scope's groups are gathered once
+# with these alone (`Scope.members`; one scan of them, not a scan for rowids then another).
+GROUP_COLUMNS = ("contract_id", "buyer_id", "vendor_id", "year", "signed_on", "amount",
+                 "currency", "amount_usd", "status", "document_id")
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -59,7 +64,7 @@ class Scope:
         the relation."""
         if self.table is not None:
             if relation == "contracts":
-                return "(SELECT * FROM contracts WHERE rowid IN (SELECT rid FROM members))"
+                return "members"
             if relation == "competition":
                 return "member_facts"
             return rows(relation, "contract_id IN (SELECT contract_id FROM members)")
@@ -69,16 +74,16 @@ class Scope:
                 f" FROM contracts g WHERE TRUE{self.same('g', *columns)}))")
 
     def members(self, *columns: str) -> str:
-        """For a table scope, CTEs (then a comma) computed once per statement: `members`
-        (rid, contract_id), the contracts sharing `columns` with one in scope (whole groups;
-        a NULL in `columns` shares with none), and `member_facts`, their competition rows;
-        `of_groups` reads them. Otherwise nothing."""
+        """For a table scope, CTEs (then a comma) computed once per statement: `members`,
+        the `contracts` rows (GROUP_COLUMNS) sharing `columns` with one in scope (whole
+        groups; a NULL in `columns` shares with none), and `member_facts`, their competition
+        rows; `of_groups` reads them. Otherwise nothing."""
         if self.table is None:
             return ""
         keys = ", ".join(columns)
         on = " AND ".join(f"g.{col} = k.{col}" for col in columns)
         return f"""members AS MATERIALIZED (
-        SELECT g.rowid AS rid, g.contract_id FROM contracts g
+        SELECT {", ".join(f"g.{col}" for col in GROUP_COLUMNS)} FROM contracts g
         JOIN (SELECT DISTINCT {keys} FROM contracts
               WHERE contract_id IN (SELECT contract_id FROM {self.table})) k ON {on}),
     member_facts AS MATERIALIZED (
@@ -290,15 +295,16 @@ def buyer_concentration(scope: Scope) -> str:
     WITH {scope.members('buyer_id', 'year')}thr AS (
         SELECT threshold FROM thresholds WHERE flag = 'buyer_concentration'
         ORDER BY rank LIMIT 1),
+    tagged AS (SELECT DISTINCT contract_id, category
+               FROM {scope.of_groups('tags', 'buyer_id', 'year')}),
     base AS (
         SELECT c.contract_id, c.buyer_id, c.vendor_id, c.year, t.category, c.amount,
                c.currency, c.amount_usd, c.document_id
         FROM {scope.of_groups('contracts', 'buyer_id', 'year') if scope.table else 'contracts'} c
-        JOIN (SELECT DISTINCT contract_id, category
-              FROM {scope.of_groups('tags', 'buyer_id', 'year')}) t USING (contract_id)
+        JOIN tagged t USING (contract_id)
         WHERE c.buyer_id IS NOT NULL AND c.year IS NOT NULL
           AND NOT coalesce({CANCELLED_SQL.format(status='c.status')}, FALSE)
-          {"" if scope.table else scope.same('c', 'buyer_id', 'year')}),
+          {_in_scope_groups(scope) if scope.table else scope.same('c', 'buyer_id', 'year')}),
     groups AS (
         SELECT buyer_id, category, year, count(*) AS n,
                count(DISTINCT currency) = 1 AND count(amount) = count(*) AS one_currency,
@@ -350,6 +356,15 @@ def buyer_concentration(scope: Scope) -> str:
         any_value(document_id) AS document_id
     FROM decided d{scope.filter('d')}
     GROUP BY contract_id"""
+
+
+def _in_scope_groups(scope: Scope) -> str:
+    """` AND` the base row's group (buyer, category, year) is one of a contract in the table
+    scope: the other categories of its buyers' years are read, not decided."""
+    return f"""AND (c.buyer_id, t.category, c.year) IN (
+              SELECT (m.buyer_id, g.category, m.year) FROM members m
+              JOIN tagged g USING (contract_id)
+              WHERE m.contract_id IN (SELECT contract_id FROM {scope.table}))"""
 
 
 def split_purchase(scope: Scope) -> str:
