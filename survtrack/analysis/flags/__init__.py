@@ -338,6 +338,9 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                       UNION SELECT contract_id FROM flags_group_work""")
         changed = wh.scalar("SELECT count(*) FROM flags_any")
         passes = max(1, -(-changed // slice_size))
+        # the work is every contract (a first build, --full) in one pass: the rules read the
+        # tables whole, without narrowing them to the work
+        whole = passes == 1 and own == changed == wh.scalar("SELECT count(*) FROM competition")
         with wh.using(**relations()):
             wh.execute("CREATE OR REPLACE TEMP TABLE new_flags AS"
                        f" {_rows(next(iter(definitions())), Scope(table='flags_work'))} LIMIT 0")
@@ -354,13 +357,14 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                     scopes = {work: work for work in scopes}
                 # the pass's competition rows, read once for the one-contract rules (each
                 # read them again: a scan of every row's key, ~0.2 s a rule at 1 M contracts)
-                wh.execute(f"""CREATE OR REPLACE TEMP TABLE flags_facts AS SELECT * FROM
-                    {inputs.rows("competition", inputs.among(scopes["flags_work"]))}""")
+                if not whole:
+                    wh.execute(f"""CREATE OR REPLACE TEMP TABLE flags_facts AS SELECT * FROM
+                        {inputs.rows("competition", inputs.among(scopes["flags_work"]))}""")
                 # one statement per rule: a UNION ALL of every rule holds several rules' hash
                 # tables at once, which DuckDB could not spill
                 for name in definitions():
                     table = scopes["flags_any" if name in GROUP_RULES else "flags_work"]
-                    scope = Scope(table=table, facts="flags_facts")
+                    scope = Scope() if whole else Scope(table=table, facts="flags_facts")
                     wh.execute(f"INSERT INTO new_flags {_rows(name, scope)}")
         rules = ", ".join(f"'{name}'" for name in sorted(GROUP_RULES))
         removed = inputs.replace(
