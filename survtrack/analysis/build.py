@@ -12,7 +12,8 @@ incremental and idempotent, so a build can be run after every ingest or scrape.
 
 money, competition, threads and flags recompute only the contracts whose inputs changed
 (analysis/inputs.py), hashing only those the warehouse's record of changes names since they
-last ran (warehouse/changes.py). The build runs within a DuckDB memory limit (config.build_memory, 4 GB
+last ran (warehouse/changes.py); classify compares only those contracts' documents, and
+entities is skipped when nothing it reads or wrote changed. The build runs within a DuckDB memory limit (config.build_memory, 4 GB
 unless SURVTRACK_BUILD_MEMORY or --memory-limit say otherwise), spilling the rest to a
 temporary folder beside the warehouse (docs/scale.md).
 """
