@@ -60,8 +60,8 @@ class Scope:
         with one in scope, so that deciding a few contracts' group flags (a contract's page,
         a build's work) reads their groups' rows, not the whole table's (at 10 M contracts a
         DISTINCT over every tag, or a join with every competition row, cost 0.5-1.3 s a
-        contract). A table scope's groups are the CTE `members` (`members`). Every contract:
-        the relation."""
+        contract). For a table scope, the statement's CTEs of `members`, which the rule made
+        with the same `columns`. Every contract: the relation."""
         if self.table is not None:
             if relation == "contracts":
                 return "members"
