@@ -12,6 +12,7 @@ import pytest
 from dashboard_fixture import load_fixture
 
 from survtrack.analysis.facts import publish_snapshot
+from survtrack.warehouse import changes
 from survtrack.warehouse.snapshot import KEEP, SnapshotReader, current_snapshot, snapshot_dir
 
 
@@ -110,16 +111,33 @@ def test_snapshot_holds_the_readers_tables_without_constraints(warehouse, load, 
     assert "Index Scan" in plan
 
 
+def _how(path) -> tuple[int, list[str]]:
+    """A snapshot's rows changed since its last full copy and the tables its publish updated
+    from the record of changes."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute("SELECT drift, recorded FROM snapshot_publish").fetchone()
+
+
 def test_an_unchanged_warehouse_keeps_its_snapshot(warehouse, load, shared):
     load("eis", shared / "eis")
     first = publish_snapshot(warehouse.path, warehouse.con)
     assert publish_snapshot(warehouse.path, warehouse.con) == first  # nothing new, no copy
     assert not list(snapshot_dir(warehouse.path).glob(".*"))
-    # one value of one row is a change
+    # one value of one row is a change (recorded, as the warehouse's writers record theirs)
     warehouse.con.execute("UPDATE contracts SET title = title || '.'"
                           " WHERE contract_id = (SELECT min(contract_id) FROM contracts)")
+    changes.record(warehouse, "contracts", "SELECT min(contract_id) FROM contracts")
     second = publish_snapshot(warehouse.path, warehouse.con)
     assert second != first and current_snapshot(warehouse.path) == second
+    assert _how(second)[0] == 2 and "contracts" in _how(second)[1]  # the old row and the new
+    # a row deleted without a record still changes the table's rows: a full copy
+    warehouse.con.execute("DELETE FROM items WHERE rowid = (SELECT min(rowid) FROM items)")
+    again = publish_snapshot(warehouse.path, warehouse.con)
+    assert again != second and _how(again) == (0, [])  # copied whole, none from the record
+    with duckdb.connect(str(again), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM items").fetchone()[0] == \
+            warehouse.con.execute("SELECT count(*) FROM items").fetchone()[0]
+    second = again
     # so is other code for the derived tables (an upgrade of survtrack)
     from survtrack.warehouse import snapshot
     third = snapshot.publish_snapshot(warehouse.path, warehouse.con,

@@ -528,6 +528,7 @@ def _replace_tags(wh, own: str) -> None:
     with wh.transaction():
         # the flags read tags: the contracts classified again are recorded (changes.py)
         changes.record(wh, "tags", "SELECT contract_id FROM classify_states")
+        changes.record(wh, "classified", "SELECT contract_id FROM classify_states")
         wh.execute(f"DELETE FROM tags WHERE ({own})"
                    " AND contract_id IN (SELECT contract_id FROM classify_states)")
         wh.execute(f"INSERT INTO tags ({tags}) SELECT {tags} FROM classify_tags")

@@ -505,8 +505,22 @@ def resolve_entities(wh: Warehouse, overrides: Path | None = None) -> Resolution
                                      "parent_id", "members"])
     mapping = pd.DataFrame(list(result.entity_of.items()), columns=["org_id", "entity_id"])
     with wh.transaction():
+        # the entities and organizations this changed are recorded (warehouse/changes.py)
+        wh.execute("CREATE OR REPLACE TEMP TABLE entities_before AS"
+                   " SELECT entity_id, hash(e) AS h FROM entities e")
+        wh.execute("CREATE OR REPLACE TEMP TABLE organizations_before AS"
+                   " SELECT org_id, entity_id FROM organizations")
         wh.write("entities", entities, mode="replace")
         wh.update_from("organizations", mapping, key=("org_id",), columns=("entity_id",))
+        changes.record(wh, "entities", "SELECT coalesce(a.entity_id, b.entity_id)"
+                       " FROM entities_before b FULL JOIN (SELECT entity_id, hash(e) AS h"
+                       " FROM entities e) a ON a.entity_id = b.entity_id"
+                       " WHERE a.h IS DISTINCT FROM b.h")
+        changes.record(wh, "organizations", "SELECT org_id FROM organizations_before b"
+                       " JOIN organizations o USING (org_id)"
+                       " WHERE o.entity_id IS DISTINCT FROM b.entity_id")
+        wh.execute("DROP TABLE entities_before")
+        wh.execute("DROP TABLE organizations_before")
     return result
 
 

@@ -194,6 +194,8 @@ def replace(wh, step: str, table: str, new_rows: str,
             gone = ""
         removed = wh.scalar(f"SELECT count(*) FROM {table} t WHERE {gone}") if gone else 0
         if removed:
+            if table in changes.KEYS:  # rows of contracts no longer there (the publisher)
+                changes.record(wh, table, f"SELECT contract_id FROM {table} t WHERE {gone}")
             wh.execute(f"DELETE FROM {table} t WHERE {gone}")
         wh.execute(f"DELETE FROM {table} WHERE contract_id IN"
                    f" (SELECT contract_id FROM {step}_work)")
@@ -209,7 +211,7 @@ def replace(wh, step: str, table: str, new_rows: str,
                        f" SELECT contract_id, ?, inputs FROM {recorded}_work", [recorded])
         if inside:
             inside()
-        if table in changes.KEYS:  # a later step reads it
+        if table in changes.KEYS:  # a later step, or the snapshot publisher, reads it
             changes.record(wh, table, " UNION ALL ".join(
                 f"SELECT contract_id FROM {s}_{part}" for s in steps for part in ("work", "gone")))
         for recorded in steps:

@@ -12,11 +12,16 @@ code version it hashed with and the tables it reads; a row is pruned once every 
 reading its table has consumed it. A consumer without a cursor, with another code version,
 or reading a table it did not read then, hashes every contract, as before the record.
 
-The snapshot publisher could be a consumer too (docs/scale.md, "A record of changed keys"):
-a cursor of its own, and the record's keys per table in place of hashing whole tables.
+The snapshot publisher reads it too (snapshot.py): its cursor is the seq the current snapshot
+was copied through, kept in the snapshot (it opens the warehouse read-only), and `prune` keeps
+every row after it. Every published table whose recorded key is one of its key columns
+(PUBLISHED) is updated from the record's keys instead of hashed whole; a pruned row past that
+seq (`PRUNED`'s cursor) makes the publisher hash, as before the record.
 """
 
 from __future__ import annotations
+
+from .schema import TABLES
 
 # The tables whose writes are recorded, and the column their key is read from: what the
 # build's steps join a contract's inputs on (analysis/inputs.py, each step's `expand`).
@@ -31,7 +36,15 @@ KEYS: dict[str, str] = {
     "procurement_facts": "subject_id",
     "notices": "notice_id",
     "context_events": "procurement_id",
+    # not read by the build, recorded for the snapshot publisher
+    "threads": "contract_id",
+    "flags": "contract_id",
+    "classified": "contract_id",
+    "organizations": "org_id",
+    "entities": "entity_id",
 }
+# The pseudo-consumer whose seq is the highest seq pruned so far (its `tables` empty).
+PRUNED = "(pruned)"
 
 
 def record(wh, table: str, keys_sql: str, params: dict | list | None = None) -> None:
@@ -67,6 +80,19 @@ def latest(wh) -> int:
     )
 
 
+# The tables the publisher updates from the record: their recorded key is a key column (never
+# NULL), so the rows of the recorded keys are all the rows a write touched. context_events'
+# procurement may be NULL: it is hashed whole.
+PUBLISHED = tuple(t for t, k in KEYS.items() if k in TABLES[t].key)
+
+
+def alike(table: str) -> tuple[str, ...]:
+    """The tables recorded by the same kind of key as `table`: a write recorded under one may
+    change another's rows of that key (the store sets a contract's status from its events),
+    so the publisher reads their keys together."""
+    return tuple(t for t in PUBLISHED if KEYS[t] == KEYS[table])
+
+
 def cursor(wh, consumer: str, code: str, tables: tuple[str, ...]) -> int | None:
     """The seq `consumer` has consumed up to, or None when it must read everything: no cursor
     yet, another code version, or it now reads a table it did not (whose rows it had not
@@ -98,8 +124,21 @@ def advance(wh, consumer: str, code: str, tables: tuple[str, ...]) -> None:
 
 def prune(wh) -> None:
     """Drop the rows of each table that every consumer reading it has consumed (a consumer
-    without a cursor hashes everything and keeps nothing from pruning)."""
-    wh.execute("""
-        DELETE FROM changes c WHERE seq <= (
+    without a cursor hashes everything and keeps nothing from pruning) and that the current
+    snapshot was copied through (one without a seq is published anew: it keeps nothing).
+    The highest seq dropped is kept as PRUNED's cursor: a publisher behind it hashes."""
+    from .snapshot import published_seq  # snapshot.py reads the record: imported late
+
+    read = published_seq(wh.path) if hasattr(wh, "path") else None
+    done = """seq <= (
             SELECT coalesce(min(k.seq), (SELECT max(seq) FROM changes))
-            FROM change_cursors k WHERE list_contains(k.tables, c.table_name))""")
+            FROM change_cursors k WHERE list_contains(k.tables, c.table_name))""" + (
+        f" AND seq <= {int(read)}" if read is not None else "")
+    dropped = wh.scalar(f"SELECT max(seq) FROM changes c WHERE {done}")
+    if dropped is None:
+        return
+    wh.execute(f"DELETE FROM changes c WHERE {done}")
+    wh.execute("DELETE FROM change_cursors WHERE consumer = ? AND seq < ?", [PRUNED, dropped])
+    if not wh.scalar("SELECT count(*) FROM change_cursors WHERE consumer = ?", [PRUNED]):
+        wh.execute("INSERT INTO change_cursors (consumer, seq, code, tables)"
+                   " VALUES (?, ?, '', [])", [PRUNED, dropped])

@@ -520,14 +520,17 @@ TABLES: dict[str, Table] = {
         ),
         _t(
             "changes", "The record of changed keys (warehouse/changes.py): every write to a table"
-            " the build reads (an ingest's upserts and deletions, the build's own steps) notes the"
-            " keys it touched in the same transaction, so an incremental build step hashes only"
-            " the contracts recorded since it last ran. Rows every consumer has read are pruned.",
+            " the build or the snapshot publisher reads (an ingest's upserts and deletions, the"
+            " build's own steps) notes the keys it touched in the same transaction, so an"
+            " incremental build step hashes only the contracts recorded since it last ran and a"
+            " publish copies only the recorded keys' rows. Rows every consumer and the current"
+            " snapshot have read are pruned.",
             ("seq",),
             ("seq", "BIGINT", "order of recording (sequence change_seq)"),
             ("table_name", "VARCHAR", "the table written (contracts, procurement_facts, notices…)"),
             ("key", "VARCHAR", "the written or deleted row's key as the build joins on it: a"
-             " contract id, a procurement facts' subject, a notice id, a complaint's procurement"),
+             " contract id, a procurement facts' subject, a notice id, a complaint's procurement,"
+             " an organization or entity id"),
             published=False, indexed=False,
         ),
         _t(
@@ -536,7 +539,9 @@ TABLES: dict[str, Table] = {
             ("consumer",),
             ("consumer", "VARCHAR", "classify | money | competition | threads | flags |"
              " flags_group; and entities, which reads no record: its code is a fingerprint of"
-             " what it read and wrote (analysis/entities.py `build_entities`), tables none"),
+             " what it read and wrote (analysis/entities.py `build_entities`), tables none;"
+             " (pruned): the highest seq pruned so far (a snapshot copied through an earlier"
+             " seq is published by hashing its tables)"),
             ("seq", "BIGINT", "the last seq consumed"),
             ("code", "VARCHAR", "the consumer's code version then (another one hashes everything;"
              " classify: its taxonomy version)"),

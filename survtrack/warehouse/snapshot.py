@@ -27,7 +27,7 @@ import duckdb
 
 from survtrack import config
 
-from . import faults, processes
+from . import changes, faults, processes
 from .faults import StorageFault
 from .schema import TABLES
 
@@ -86,23 +86,28 @@ def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection 
     try:
         with _source(db_path, con, lock_wait, tmp) as (link, source):
             names = _published(link, source)
-            prints = {name: link.execute(
-                f"SELECT count(*), coalesce(bit_xor(hash(snapshot_row)), 0)::VARCHAR"
-                f" FROM {_identifier(source)}.{_identifier(name)} snapshot_row").fetchone()
-                for name in names}
             current = current_snapshot(db_path)
             before = _contents(current) if current is not None else None
-            if before is not None and before[:2] == (version, prints):
+            seq = _latest(link, source)
+            # the tables whose changed keys the record gives since the current snapshot's seq:
+            # counted, not fingerprinted (a fingerprint reads every row)
+            recorded = _recorded(link, source, names, before, version, seq)
+            prints = {name: _print(link, source, name, name in recorded) for name in names}
+            if before is not None and before[0] == version and _unchanged(
+                    prints, before[1], recorded):
+                link.execute(f"DROP TABLE IF EXISTS {CHANGES}_keys")
                 return current
             changed = None
             if update is not None and before is not None and before[0] == version:
                 shutil.copyfile(current, tmp)  # in the kernel (copy_file_range/sendfile)
                 changed = _attached(link, tmp, lambda target: _apply(
-                    link, source, target, names, prints, before))
+                    link, source, target, names, prints, before, recorded, seq))
                 if changed is None:  # too much changed, or the tables' columns did
                     _remove(tmp)
             if changed is None:
-                _attached(link, tmp, lambda target: _copy(link, source, target, names, prints, version))
+                _attached(link, tmp, lambda target: _copy(
+                    link, source, target, names, prints, version, seq))
+            link.execute(f"DROP TABLE IF EXISTS {CHANGES}_keys")
         snap = _connect(tmp)
         try:
             done = update(snap, changed) if changed is not None else None
@@ -173,7 +178,7 @@ def _attached(con, path: Path, work: Callable[[str], object]):
 # What the snapshot's file holds and how, besides the tables: raise it when that changes, so
 # the next publish writes a new snapshot even where the warehouse did not change.
 LAYOUT = ("tables copied without constraints, an index on each key's first column;"
-          " snapshot_publish; 2")
+          " snapshot_publish with the record's seq; 3")
 
 
 def _version(derived: Mapping[str, str]) -> str:
@@ -192,8 +197,59 @@ def _published(con, source: str) -> list[str]:
     return [n for n in names if n not in TABLES or TABLES[n].published]
 
 
+def _latest(con, source: str) -> int | None:
+    """The warehouse's last seq recorded in `changes` (0: none yet), or None where it keeps no
+    record (a warehouse of an earlier survtrack, opened read-only: not migrated)."""
+    row = con.execute("SELECT coalesce(last_value, 0) FROM duckdb_sequences()"
+                      " WHERE database_name = ? AND sequence_name = 'change_seq'",
+                      [source]).fetchone()
+    return None if row is None else row[0]
+
+
+def _recorded(con, source: str, names: list[str], before, version: str,
+              seq: int | None) -> dict[str, int]:
+    """The published tables the record of changes says the changes of since the current
+    snapshot's seq (changes.PUBLISHED), each with the number of its keys recorded since (0:
+    unchanged); none (all hashed, as before the record) when the snapshot has no seq or is
+    of another version, the warehouse keeps no record, has pruned rows past the seq, or is
+    behind the snapshot (an older copy of it)."""
+    if before is None or before[0] != version or before[3] is None or seq is None:
+        return {}
+    since = before[3]
+    src = _identifier(source)
+    pruned = con.execute(f"SELECT max(seq) FROM {src}.change_cursors WHERE consumer = ?",
+                         [changes.PRUNED]).fetchone()[0]
+    if since > seq or (pruned or 0) > since:
+        return {}
+    tables = [n for n in names if n in changes.PUBLISHED]
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {CHANGES}_keys AS SELECT DISTINCT table_name,"
+                f" key FROM {src}.changes WHERE seq > ? AND seq <= ?", [since, seq])
+    counts = dict(con.execute(f"SELECT table_name, count(*) FROM {CHANGES}_keys"
+                              " GROUP BY ALL").fetchall())
+    return {n: sum(counts.get(t, 0) for t in changes.alike(n)) for n in tables}
+
+
+def _print(con, source: str, name: str, counted: bool) -> tuple:
+    """A table's (rows, fingerprint: bit_xor of its rows' hashes); only its rows where
+    `counted` (the record says what changed)."""
+    table = f"{_identifier(source)}.{_identifier(name)}"
+    if counted:
+        return con.execute(f"SELECT count(*), NULL FROM {table}").fetchone()
+    return con.execute(f"SELECT count(*), coalesce(bit_xor(hash(snapshot_row)), 0)::VARCHAR"
+                       f" FROM {table} snapshot_row").fetchone()
+
+
+def _unchanged(prints: dict, old: dict, recorded: dict[str, int]) -> bool:
+    """Whether the warehouse's tables are those the snapshot was published from: the same
+    tables, the recorded ones with no key recorded since and as many rows, the others of the
+    same fingerprints."""
+    return set(prints) == set(old) and all(
+        (not recorded[n] and prints[n][0] == old[n][0]) if n in recorded else prints[n] == old[n]
+        for n in prints)
+
+
 def _copy(con: duckdb.DuckDBPyConnection, source: str, target: str, names: list[str],
-          prints: dict, version: str) -> None:
+          prints: dict, version: str, seq: int | None) -> None:
     """Copy the tables `names` of database `source` into `target` (both attached to `con`),
     table by table, without their constraints, and record what they were (`_record`).
 
@@ -213,54 +269,75 @@ def _copy(con: duckdb.DuckDBPyConnection, source: str, target: str, names: list[
                         f" ON {dst}.{table} ({_identifier(column)})")
     con.execute(f"CREATE TABLE {dst}.snapshot_tables (table_name VARCHAR, rows BIGINT,"
                 " fingerprint VARCHAR, version VARCHAR)")
-    con.execute(f"CREATE TABLE {dst}.snapshot_publish (drift BIGINT, recomputed VARCHAR[])")
-    _record(con, target, prints, version, 0)
+    con.execute(f"CREATE TABLE {dst}.snapshot_publish (drift BIGINT, recomputed VARCHAR[],"
+                " seq BIGINT, recorded VARCHAR[])")
+    _record(con, target, prints, version, 0, seq, [])
 
 
-def _record(con, target: str, prints: dict, version: str, drift: int) -> None:
-    """Write what the snapshot was published from: each table's rows and fingerprint, the
-    code's `version` and the rows changed since its last full copy (`snapshot_publish`, with
-    the derived tables this publish recomputed whole, written after them)."""
+def _record(con, target: str, prints: dict, version: str, drift: int, seq: int | None,
+            recorded: list[str]) -> None:
+    """Write what the snapshot was published from: each table's rows and fingerprint (NULL
+    where the record of changes said what changed), the code's `version` and the rows
+    changed since its last full copy (`snapshot_publish`, with the derived tables this
+    publish recomputed whole, written after them; the warehouse's `seq` it was copied
+    through, the publisher's cursor in the record; the tables updated from the record)."""
     dst = _identifier(target)
     con.execute(f"DELETE FROM {dst}.snapshot_tables")
     con.executemany(f"INSERT INTO {dst}.snapshot_tables VALUES (?, ?, ?, ?)",
                     [[name, rows, fingerprint, version]
                      for name, (rows, fingerprint) in prints.items()])
     con.execute(f"DELETE FROM {dst}.snapshot_publish")
-    con.execute(f"INSERT INTO {dst}.snapshot_publish VALUES (?, NULL)", [drift])
+    con.execute(f"INSERT INTO {dst}.snapshot_publish VALUES (?, NULL, ?, ?)",
+                [drift, seq, recorded])
 
 
 def _apply(con: duckdb.DuckDBPyConnection, source: str, target: str, names: list[str],
-           prints: dict, before: tuple) -> dict[str, int] | None:
+           prints: dict, before: tuple, recorded: dict[str, int],
+           seq: int | None) -> dict[str, int] | None:
     """Make the tables of `target`, a copy of the current snapshot, those of `source`: in
-    each table whose fingerprint changed, delete the rows no longer in the warehouse and
-    insert the new ones (a changed row is both), found by each row's hash (rows are unique:
-    each table has a key). Keep both in CHANGES.<table>_old/_new for the derived tables.
+    each changed table, delete the rows no longer in the warehouse and insert the new ones
+    (a changed row is both), found by each row's hash (rows are unique: each table has a
+    key). Keep both in CHANGES.<table>_old/_new for the derived tables.
+
+    Which rows to hash: in a table of `recorded`, only those of the keys the record of
+    changes gives since the snapshot's seq (`_recorded`), on both sides; in the others,
+    every row of each table whose fingerprint changed.
 
     The changed tables (-> rows removed + added), or None, having changed nothing that
     matters, where this is no cheaper than a full copy: a table is new, gone, of other
     columns or not one of the schema's (no key), or the rows changed since the last full copy
     (this change's included) exceed FULL_SHARE of all rows.
     """
-    version, old, drift = before
+    version, old, drift, _ = before
     src, dst = _identifier(source), _identifier(target)
+
+    def touched(n: str) -> bool:
+        return bool(recorded[n]) if n in recorded else prints[n] != old[n]
+
     if set(old) != set(names) or any(
-            prints[n] != old[n] and (n not in TABLES or _columns(con, source, n)
-                                     != _columns(con, target, n)) for n in names):
+            touched(n) and (n not in TABLES or _columns(con, source, n)
+                            != _columns(con, target, n)) for n in names):
         return None
+    if any(not touched(n) and prints[n][0] != old[n][0] for n in recorded):
+        return None  # rows added or deleted that the record does not name: copy them all
     con.execute(f"CREATE SCHEMA {dst}.{CHANGES}")
     changed = {}
     total = sum(rows for rows, _ in prints.values())
     try:
         for name in names:
-            if prints[name] == old[name]:
+            if not touched(name):
                 continue
             table, keep = _identifier(name), f"{dst}.{CHANGES}.{_identifier(name + '_old')}"
             add = f"{dst}.{CHANGES}.{_identifier(name + '_new')}"
+            rows = ""
+            if name in recorded:  # the rows of the keys recorded since the snapshot's seq
+                alike = ", ".join(_sql_string(t) for t in changes.alike(name))
+                rows = (f" WHERE {_identifier(changes.KEYS[name])} IN (SELECT key FROM"
+                        f" {CHANGES}_keys WHERE table_name IN ({alike}))")
             con.execute(f"CREATE OR REPLACE TEMP TABLE publish_src AS"
-                        f" SELECT rowid AS r, hash(t) AS h FROM {src}.{table} t")
+                        f" SELECT rowid AS r, hash(t) AS h FROM {src}.{table} t{rows}")
             con.execute(f"CREATE OR REPLACE TEMP TABLE publish_dst AS"
-                        f" SELECT rowid AS r, hash(t) AS h FROM {dst}.{table} t")
+                        f" SELECT rowid AS r, hash(t) AS h FROM {dst}.{table} t{rows}")
             # each side's rows the other lacks, found once (one hash join each), counted
             # before any row is copied: a change too large for row by row copies nothing
             con.execute("CREATE OR REPLACE TEMP TABLE publish_gone AS"
@@ -269,6 +346,10 @@ def _apply(con: duckdb.DuckDBPyConnection, source: str, target: str, names: list
                         " SELECT r FROM publish_src ANTI JOIN publish_dst USING (h)")
             changed[name] = con.execute("SELECT (SELECT count(*) FROM publish_gone)"
                                         " + (SELECT count(*) FROM publish_added)").fetchone()[0]
+            if name in recorded and prints[name][0] != old[name][0] + con.execute(
+                    "SELECT (SELECT count(*) FROM publish_added)"
+                    " - (SELECT count(*) FROM publish_gone)").fetchone()[0]:
+                return None  # rows changed that the record does not name: copy them all
             drift += changed[name]
             if drift > FULL_SHARE * total:
                 return None
@@ -281,7 +362,7 @@ def _apply(con: duckdb.DuckDBPyConnection, source: str, target: str, names: list
     finally:
         for temp in ("publish_src", "publish_dst", "publish_gone", "publish_added"):
             con.execute(f"DROP TABLE IF EXISTS {temp}")
-    _record(con, target, prints, version, drift)
+    _record(con, target, prints, version, drift, seq, sorted(recorded))
     return changed
 
 
@@ -298,22 +379,31 @@ def swap_table(con: duckdb.DuckDBPyConnection, new: str, old: str) -> None:
     con.execute(f"ALTER TABLE {_identifier(new)} RENAME TO {_identifier(old)}")
 
 
-def _contents(path: Path) -> tuple[str, dict, int] | None:
+def _contents(path: Path) -> tuple[str, dict, int, int | None] | None:
     """What snapshot `path` was published from (`snapshot_tables`): the code's version, each
-    table's (rows, fingerprint) and the rows changed since its last full copy; None if it
-    cannot say."""
+    table's (rows, fingerprint), the rows changed since its last full copy and the seq of the
+    record of changes it was copied through (None: none); None if it cannot say."""
     try:
         with duckdb.connect(str(path), read_only=True) as con:
             rows = con.execute("SELECT table_name, rows, fingerprint, version"
                                " FROM snapshot_tables").fetchall()
-            drift = con.execute("SELECT max(drift) FROM snapshot_publish").fetchone()[0]
+            drift, seq = con.execute("SELECT max(drift), max(seq)"
+                                     " FROM snapshot_publish").fetchone()
     except duckdb.Error:  # published by an earlier survtrack, or unreadable: publish anew
         return None
     versions = {version for *_, version in rows}
     if len(versions) != 1:
         return None
     prints = {name: (n, fingerprint) for name, n, fingerprint, _ in rows}
-    return versions.pop(), prints, drift or 0
+    return versions.pop(), prints, drift or 0, seq
+
+
+def published_seq(db_path: str | os.PathLike) -> int | None:
+    """The seq of the record of changes the current snapshot was copied through (the
+    publisher's cursor: `changes.prune` keeps what comes after it), or None."""
+    current = current_snapshot(db_path)
+    contents = _contents(current) if current is not None else None
+    return contents[3] if contents is not None else None
 
 
 def _remove(path: Path) -> None:
