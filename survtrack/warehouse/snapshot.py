@@ -226,7 +226,7 @@ def _recorded(con, source: str, names: list[str], before, version: str,
                 f" key FROM {src}.changes WHERE seq > ? AND seq <= ?", [since, seq])
     counts = dict(con.execute(f"SELECT table_name, count(*) FROM {CHANGES}_keys"
                               " GROUP BY ALL").fetchall())
-    return {n: sum(counts.get(t, 0) for t in changes.alike(n)) for n in tables}
+    return {n: sum(counts.get(t, 0) for t in changes.read_with(n)) for n in tables}
 
 
 def _print(con, source: str, name: str, counted: bool) -> tuple:
@@ -331,9 +331,9 @@ def _apply(con: duckdb.DuckDBPyConnection, source: str, target: str, names: list
             add = f"{dst}.{CHANGES}.{_identifier(name + '_new')}"
             rows = ""
             if name in recorded:  # the rows of the keys recorded since the snapshot's seq
-                alike = ", ".join(_sql_string(t) for t in changes.alike(name))
+                named_by = ", ".join(_sql_string(t) for t in changes.read_with(name))
                 rows = (f" WHERE {_identifier(changes.KEYS[name])} IN (SELECT key FROM"
-                        f" {CHANGES}_keys WHERE table_name IN ({alike}))")
+                        f" {CHANGES}_keys WHERE table_name IN ({named_by}))")
             con.execute(f"CREATE OR REPLACE TEMP TABLE publish_src AS"
                         f" SELECT rowid AS r, hash(t) AS h FROM {src}.{table} t{rows}")
             con.execute(f"CREATE OR REPLACE TEMP TABLE publish_dst AS"
