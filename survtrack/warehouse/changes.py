@@ -1,10 +1,12 @@
-"""The record of changed keys: every writer of a table the build reads notes the keys it
-wrote or deleted in `changes`, in the same transaction as the write, so a build step can hash
-only the contracts recorded since it last ran instead of every contract (analysis/inputs.py).
+"""The record of changed keys: every writer of a table the build reads or the snapshot
+publishes from the record (KEYS) notes the keys it wrote or deleted in `changes`, in the same
+transaction as the write, so a build step can hash only the contracts recorded since it last
+ran instead of every contract (analysis/inputs.py), and a publish compare only their rows.
 
 A row is (seq, table_name, key): `seq` from the sequence `change_seq` (grows forever, one
 value per row), the table written, and the row's key as the build joins on it (KEYS: a
-contract id, or a procurement facts' subject, a notice, a complaint's procurement). A writer
+contract id, or a procurement facts' subject, a notice, a complaint's procurement, an
+organization, an entity). A writer
 records what it may have changed: an upsert that kept the stored row still records its key,
 the step's hash comparison is what says a contract changed. A consumer (a build step:
 classify, money, competition, threads, flags) keeps in `change_cursors` the last `seq` it has consumed, the
