@@ -16,6 +16,7 @@ import pytest
 import requests
 from dashboard_fixture import built_dashboard_db
 
+from survtrack.warehouse import changes
 from survtrack.warehouse.snapshot import current_snapshot
 
 BELGOROD_DOC = "e0bfbd501e57957cf3da31f6e5156c4c319dd7cdb339d5c0a97298955d16c4c2"
@@ -48,8 +49,9 @@ def test_snapshot_command(tmp_path, shared):
                          text=True, check=True)
     assert Path(out.stdout.strip()) == current_snapshot(db) == before  # nothing new: kept
     with duckdb.connect(str(db)) as con:
-        con.execute("UPDATE contracts SET title = title || '.'"
-                    " WHERE contract_id = (SELECT min(contract_id) FROM contracts)")
+        first = con.execute("SELECT min(contract_id) FROM contracts").fetchone()[0]
+        con.execute("UPDATE contracts SET title = title || '.' WHERE contract_id = ?", [first])
+        changes.record_keys(con, "contracts", [first])  # as the warehouse's writers record it
     out = subprocess.run([*SURVTRACK, "--db", str(db), "snapshot"], capture_output=True,
                          text=True, check=True)
     assert Path(out.stdout.strip()) == current_snapshot(db) != before
