@@ -390,7 +390,7 @@ def classify_warehouse(wh, full: bool = False, batch: int = 2000, flush: int = 2
     # table; each batch then reads its own range of numbers, which DuckDB finds by the table's
     # min/max per row group instead of scanning `contracts` again (a scan per batch made the
     # build quadratic: 1.24 s a batch at 10 M contracts).
-    candidates = None if full else _recorded(wh, clf.version)
+    candidates = None if full else inputs.narrowed(wh, "classify", clf.version, READS)
     wh.execute(
         f"""CREATE OR REPLACE TEMP TABLE classify_work AS
            SELECT row_number() OVER (ORDER BY c.contract_id) - 1 AS rn, c.contract_id,
@@ -435,7 +435,7 @@ def classify_warehouse(wh, full: bool = False, batch: int = 2000, flush: int = 2
                     _replace_tags(wh, own)
                     flushed = end
         with wh.transaction():  # after the last flush: a killed run reads the record again
-            changes.advance(wh, "classify", clf.version, READS)
+            changes.advance(wh, "classify", clf.version, READS.tables)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -447,22 +447,7 @@ def classify_warehouse(wh, full: bool = False, batch: int = 2000, flush: int = 2
 
 # What classify reads of the record of changes (warehouse/changes.py): a contract is
 # classified again when its document changed, and every write of `contracts` is recorded.
-READS = ("contracts",)
-
-
-def _recorded(wh, taxonomy: str) -> str | None:
-    """The temporary table `classify_candidates`: the contracts written since classify last
-    ran with this taxonomy, the only ones whose document can have changed; None (compare
-    every contract's document) without such a cursor or when they are most contracts."""
-    since = changes.cursor(wh, "classify", taxonomy, READS)
-    if since is None:
-        return None
-    wh.execute("CREATE OR REPLACE TEMP TABLE classify_candidates AS SELECT key AS contract_id"
-               f" FROM ({changes.since('classify', READS)})", [since])
-    if wh.scalar("SELECT count(*) FROM classify_candidates") \
-            > inputs.NARROW_SHARE * max(1, wh.scalar("SELECT count(*) FROM contracts")):
-        return None
-    return "classify_candidates"
+READS = inputs.Reads(("contracts",), inputs.keys("classify", "contracts"))
 
 
 def _read_batch(wh, start: int, stop: int) -> tuple[list, dict]:
