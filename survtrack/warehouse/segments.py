@@ -148,34 +148,28 @@ class Segments:
         """Those of `shas` packed before, by one query per LOOKUP of them. Asked of a reading
         connection: the index is written only after the bytes (a full disk is then said by the
         segment's write, as for a file)."""
-        con = self._read_connection()
-        if con is None:
-            return set()
         found: set[str] = set()
-        try:
-            for start in range(0, len(shas), LOOKUP):
-                some = shas[start:start + LOOKUP]
-                found.update(sha for (sha,) in con.execute(
-                    f"SELECT sha256 FROM packed WHERE sha256 IN ({', '.join('?' * len(some))})",
-                    some))
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):  # another process is creating the index
-                return set()
-            raise as_os_error(exc) from exc
-        except sqlite3.Error as exc:
-            raise as_os_error(exc) from exc
+        for start in range(0, len(shas), LOOKUP):
+            some = shas[start:start + LOOKUP]
+            found.update(sha for (sha,) in self._query(
+                f"SELECT sha256 FROM packed WHERE sha256 IN ({', '.join('?' * len(some))})",
+                some))
         return found
 
     def _lookup(self, sha: str) -> tuple[str, int, int] | None:
+        rows = self._query("SELECT segment, offset, size FROM packed WHERE sha256 = ?", [sha])
+        return rows[0] if rows else None
+
+    def _query(self, sql: str, params: list) -> list[tuple]:
+        """The index's rows for `sql` on a reading connection; none before the index exists."""
         con = self._read_connection()
         if con is None:
-            return None
+            return []
         try:
-            return con.execute("SELECT segment, offset, size FROM packed WHERE sha256 = ?",
-                               [sha]).fetchone()
+            return con.execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):  # another process is creating the index
-                return None
+                return []
             raise as_os_error(exc) from exc
         except sqlite3.Error as exc:
             raise as_os_error(exc) from exc
