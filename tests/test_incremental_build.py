@@ -473,6 +473,14 @@ def test_a_narrowed_hash_is_the_whole_hash_of_those_contracts(halves, tmp_path):
         run_build(wh)
         wh.execute("CREATE TEMP TABLE picked AS SELECT contract_id FROM contracts"
                    " WHERE hash(contract_id) % 3 = 0")
+
+        def gathered(only):  # the build's group hash: the candidates' mates gathered first
+            if only is None:
+                return flags.group_inputs_sql(None)
+            flags.gather_mates(wh, only, "picked_mates")
+            return flags.group_inputs_sql(only, "picked_mates")
+
+        sqls["flags_group (mates gathered)"] = gathered
         for step, sql in sqls.items():
             whole = wh.query(f"SELECT * FROM ({sql(None)}) WHERE contract_id IN"
                              " (SELECT contract_id FROM picked) ORDER BY 1", {"code": "x"})

@@ -29,7 +29,7 @@ import pyarrow as pa
 from survtrack.analysis import inputs
 from survtrack.datafiles import numbered_rows
 
-from .rules import GROUP_RULES, RULES, Scope
+from .rules import GROUP_COLUMNS, GROUP_RULES, RULES, Scope
 
 FOLDER = Path(__file__).parent
 STATUSES = ("raised", "clear", "not_applicable", "unknown")
@@ -168,7 +168,7 @@ WITH {narrowed}dated AS (
                AS bucket,
            hash(c.contract_id, c.signed_on, c.amount, c.currency, c.status, k.regime,
                 k.procedure, k.procedure_type) AS inputs
-    FROM {pair_contracts} c JOIN competition k USING (contract_id)
+    FROM {pair_contracts} c JOIN {competition_of_pairs} k USING (contract_id)
     WHERE c.buyer_id IS NOT NULL AND c.vendor_id IS NOT NULL AND c.signed_on IS NOT NULL),
 spans AS (SELECT buyer_id, vendor_id, bucket, bit_xor(inputs) AS inputs FROM dated
           GROUP BY ALL),
@@ -184,13 +184,13 @@ near AS (
                 AND s.bucket = d.other
     GROUP BY 1),
 tagged AS (SELECT DISTINCT t.contract_id, t.category, c.buyer_id, c.year
-           FROM tags t JOIN contracts c USING (contract_id){groups}
+           FROM {tags_of_groups} t JOIN {group_contracts} c USING (contract_id){groups}
            WHERE c.buyer_id IS NOT NULL AND c.year IS NOT NULL),
 groups AS (
     SELECT t.buyer_id, t.category, t.year,
            bit_xor(hash(c.contract_id, c.vendor_id, c.amount, c.currency, c.amount_usd,
                         c.status, c.document_id)) AS inputs
-    FROM tagged t JOIN contracts c USING (contract_id) GROUP BY ALL),
+    FROM tagged t JOIN {group_contracts} c USING (contract_id) GROUP BY ALL),
 member AS (  -- hashed again: see `near`
     SELECT t.contract_id, bit_xor(hash(hash(t.category, g.inputs))) AS inputs
     FROM tagged t JOIN groups g USING (buyer_id, category, year) GROUP BY 1)
@@ -199,17 +199,29 @@ FROM {contracts} c JOIN {competition} k USING (contract_id)
 LEFT JOIN near p ON p.contract_id = c.contract_id
 LEFT JOIN member m ON m.contract_id = c.contract_id
 """
+# The group mates of some contracts (`{keys}`: their buyer_id, vendor_id, year): every
+# contract sharing a buyer and year, or a buyer and vendor, with one of them, with the columns
+# the group rules and hash read (rules.GROUP_COLUMNS); gathered in one scan of `contracts`.
+MATES = """
+SELECT {columns} FROM contracts c
+WHERE EXISTS (SELECT 1 FROM {keys} k WHERE k.buyer_id = c.buyer_id AND k.year = c.year)
+   OR EXISTS (SELECT 1 FROM {keys} k WHERE k.buyer_id = c.buyer_id
+                                       AND k.vendor_id = c.vendor_id)
+""".replace("{columns}", ", ".join(f"c.{col}" for col in GROUP_COLUMNS))
 # Narrowed to the contracts of a temporary table (`{only}`): the pairs and the groups of
 # those contracts are read whole (every contract of a pair, every member of a group), the
-# rest not at all.
+# rest not at all, from their mates (`{mates}`: MATES, or a table of them the build gathered
+# once for the hash and the rules), which the other CTEs read instead of each scanning
+# every contract.
 NARROWED_GROUPS = """
-cand_pairs AS (
-    SELECT DISTINCT buyer_id, vendor_id FROM contracts
-    WHERE contract_id IN (SELECT contract_id FROM {only})),
+cand AS MATERIALIZED (
+    SELECT contract_id, buyer_id, vendor_id, year
+    FROM {only_contracts}),
+mates AS {mates},
+cand_pairs AS (SELECT DISTINCT buyer_id, vendor_id FROM cand),
 cand_groups AS (
-    SELECT DISTINCT c.buyer_id, t.category, c.year FROM tags t JOIN contracts c USING (contract_id)
-    WHERE t.contract_id IN (SELECT contract_id FROM {only})
-      AND c.contract_id IN (SELECT contract_id FROM {only})),
+    SELECT DISTINCT c.buyer_id, t.category, c.year
+    FROM {only_tags} t JOIN cand c USING (contract_id)),
 """
 # The contracts whose group hash a recorded write may have changed: those written (their
 # rows, competition rows or tags), and the members of the groups they were in when the flags
@@ -262,22 +274,36 @@ def _window() -> str:
     return str(max(1, _setting("split_purchase", "window_days", 30)))
 
 
-def group_inputs_sql(only: str | None = None) -> str:
-    """The contracts' group hashes (`only`: of the contracts in that temporary table)."""
+def group_inputs_sql(only: str | None = None, mates: str | None = None) -> str:
+    """The contracts' group hashes (`only`: of the contracts in that temporary table; `mates`:
+    a temporary table `gather_mates` made of them, read instead of gathering them again)."""
     own = inputs.among(only)
     parts = {"narrowed": "", "pair_contracts": "contracts", "groups": "",
+             "competition_of_pairs": "competition", "tags_of_groups": "tags",
+             "group_contracts": "contracts",
              "contracts": inputs.rows("contracts", own),
              "competition": inputs.rows("competition", own)}
     if only:
         # the pairs' contracts first, then their competition rows: joined the other way,
         # every contract met its competition row before the pairs (0.9 -> 0.6 CPU s for
         # 22,615 contracts at 1 M)
-        parts = {"narrowed": NARROWED_GROUPS.replace("{only}", only),
-                 "pair_contracts": "(SELECT c.* FROM contracts c SEMI JOIN cand_pairs q"
+        narrowed = NARROWED_GROUPS.replace(
+            "{only_contracts}", inputs.rows("contracts", own)).replace(
+            "{only_tags}", inputs.rows("tags", own)).replace(
+            "{mates}", f"(SELECT * FROM {mates})" if mates
+            else "MATERIALIZED (" + MATES.replace("{keys}", "cand") + ")")
+        parts = {"narrowed": narrowed,
+                 "pair_contracts": "(SELECT c.* FROM mates c SEMI JOIN cand_pairs q"
                                    " ON q.buyer_id = c.buyer_id AND q.vendor_id = c.vendor_id)",
+                 "competition_of_pairs": inputs.rows("competition",
+                                                     "contract_id IN (SELECT contract_id"
+                                                     " FROM mates)"),
+                 "tags_of_groups": inputs.rows("tags", "contract_id IN (SELECT contract_id"
+                                                       " FROM mates)"),
+                 "group_contracts": "mates",
                  "groups": "\n           JOIN cand_groups g ON g.buyer_id = c.buyer_id"
                            " AND g.category = t.category AND g.year = c.year",
-                 "contracts": parts["contracts"], "competition": parts["competition"]}
+                 "contracts": "cand", "competition": parts["competition"]}
     sql = GROUP_INPUTS_SQL.replace("{window}", _window())
     for name, text in parts.items():
         sql = sql.replace("{" + name + "}", text)
@@ -329,7 +355,8 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
     code = code_version()
     try:
         own = inputs.stale(wh, "flags", own_inputs_sql, code, full, OWN_READS)
-        inputs.stale(wh, "flags_group", group_inputs_sql, code, full, group_reads())
+        inputs.stale(wh, "flags_group", lambda only: _gathered_group_inputs(wh, only), code,
+                     full, group_reads())
         narrowed = wh.scalar("SELECT count(*) FROM duckdb_tables() WHERE temporary"
                              " AND table_name = 'flags_group_candidates'")
         # the group rules decide both works; the other rules the contracts' own changes only
@@ -360,11 +387,14 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                 if not whole:
                     wh.execute(f"""CREATE OR REPLACE TEMP TABLE flags_facts AS SELECT * FROM
                         {inputs.rows("competition", inputs.among(scopes["flags_work"]))}""")
+                    if not _holds_mates_of(wh, scopes["flags_any"]):
+                        gather_mates(wh, scopes["flags_any"])
                 # one statement per rule: a UNION ALL of every rule holds several rules' hash
                 # tables at once, which DuckDB could not spill
                 for name in definitions():
                     table = scopes["flags_any" if name in GROUP_RULES else "flags_work"]
-                    scope = Scope() if whole else Scope(table=table, facts="flags_facts")
+                    scope = Scope() if whole else Scope(table=table, facts="flags_facts",
+                                                        mates="flags_mates")
                     wh.execute(f"INSERT INTO new_flags {_rows(name, scope)}")
         rules = ", ".join(f"'{name}'" for name in sorted(GROUP_RULES))
         removed = inputs.replace(
@@ -375,11 +405,45 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
             " FROM flags GROUP BY 1 ORDER BY 1")}
     finally:
         inputs.done(wh, "flags", "new_flags", "flags_pass", "flags_any", "flags_any_pass",
-                    "flags_facts",
+                    "flags_facts", "flags_mates", "flags_mates_of",
                     "flags_group_work", "flags_group_gone", "flags_group_candidates",
                     "flags_group_consumed")
     return {"changed": changed, "group_only": changed - own, "removed": removed,
             "passes": passes, "flags": per_flag}
+
+
+def gather_mates(wh, work: str, into: str = "flags_mates") -> None:
+    """The temporary table `into`: the group mates (MATES) of the contracts of `work`. The
+    narrowed group hash and the group rules read their groups from it (`Scope.members`),
+    where each statement scanned every contract, twice for a rule. (Their competition rows
+    are not gathered: fetching them by rowid, ~200,000 rows of 40 columns for 22,682
+    contracts at 1 M, cost more than the one rule reading them scans.)"""
+    wh.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {into} AS
+        WITH k AS MATERIALIZED (
+            SELECT DISTINCT buyer_id, vendor_id, year
+            FROM {inputs.rows("contracts", inputs.among(work))})
+        {MATES.replace("{keys}", "k")}""")
+
+
+def _gathered_group_inputs(wh, only: str | None) -> str:
+    """`group_inputs_sql`, its candidates' mates gathered first (`flags_mates`), for the
+    rules to read again when they hold the rules' work (`_holds_mates_of`)."""
+    if only is None:
+        return group_inputs_sql(None)
+    gather_mates(wh, only)
+    wh.execute(f"CREATE OR REPLACE TEMP TABLE flags_mates_of AS SELECT contract_id FROM {only}")
+    return group_inputs_sql(only, "flags_mates")
+
+
+def _holds_mates_of(wh, work: str) -> bool:
+    """`flags_mates` was gathered for contracts among which are all of `work`'s: it holds
+    their mates too (the rules' `members` take from it only the mates of their work)."""
+    if not wh.scalar("SELECT count(*) FROM duckdb_tables() WHERE temporary"
+                     " AND table_name = 'flags_mates_of'"):
+        return False
+    return not wh.scalar(f"SELECT count(*) FROM {work} WHERE contract_id NOT IN"
+                         " (SELECT contract_id FROM flags_mates_of)")
 
 
 def _rows(name: str, scope: Scope) -> str:

@@ -30,6 +30,10 @@ class Scope:
     contract_id: str | None = None
     table: str | None = None
     facts: str | None = None  # a table scope's competition rows, if gathered (`rows`)
+    # a table scope's group mates, if gathered (`members`): a table of the contracts' rows
+    # (GROUP_COLUMNS) holding every contract that shares a buyer and year, or a buyer and
+    # vendor, with one in scope
+    mates: str | None = None
 
     @property
     def narrow(self) -> bool:
@@ -82,9 +86,12 @@ class Scope:
             return ""
         keys = ", ".join(columns)
         on = " AND ".join(f"g.{col} = k.{col}" for col in columns)
+        # from the gathered mates, when the build gathered them: each scan of `contracts`
+        # here reads every contract's keys (no index)
+        mates = self.mates or "contracts"
         return f"""members AS MATERIALIZED (
-        SELECT {", ".join(f"g.{col}" for col in GROUP_COLUMNS)} FROM contracts g
-        JOIN (SELECT DISTINCT {keys} FROM contracts
+        SELECT {", ".join(f"g.{col}" for col in GROUP_COLUMNS)} FROM {mates} g
+        JOIN (SELECT DISTINCT {keys} FROM {mates}
               WHERE contract_id IN (SELECT contract_id FROM {self.table})) k ON {on}),
     member_facts AS MATERIALIZED (
         SELECT * FROM {rows("competition", "contract_id IN (SELECT contract_id FROM members)")}),
