@@ -244,20 +244,27 @@ spans AS (
            floor(date_diff('day', DATE '1970-01-01', signed_on) / {window})::BIGINT AS bucket
     FROM coords
     WHERE buyer_id IS NOT NULL AND vendor_id IS NOT NULL AND signed_on IS NOT NULL),
-groups AS (
+groups AS MATERIALIZED (
     SELECT DISTINCT buyer_id, category, year
     FROM (SELECT buyer_id, year, unnest(categories) AS category FROM coords
-          WHERE buyer_id IS NOT NULL AND year IS NOT NULL))
+          WHERE buyer_id IS NOT NULL AND year IS NOT NULL)),
+-- the contracts of those pairs and of those buyers' years, in one scan of `contracts` (two
+-- scans and a join of every tag with every contract before: ~0.34 -> ~0.23 CPU s at 1 M)
+near AS MATERIALIZED (
+    SELECT c.contract_id, c.buyer_id, c.vendor_id, c.signed_on, c.year FROM contracts c
+    WHERE EXISTS (SELECT 1 FROM spans s WHERE s.buyer_id = c.buyer_id
+                                          AND s.vendor_id = c.vendor_id)
+       OR EXISTS (SELECT 1 FROM groups g WHERE g.buyer_id = c.buyer_id AND g.year = c.year))
 SELECT contract_id FROM touched
 UNION ALL
-SELECT c.contract_id FROM contracts c
+SELECT c.contract_id FROM near c
 JOIN spans s ON s.buyer_id = c.buyer_id AND s.vendor_id = c.vendor_id
 WHERE abs(floor(date_diff('day', DATE '1970-01-01', c.signed_on) / {window})::BIGINT
           - s.bucket) <= 1
 UNION ALL
-SELECT t.contract_id FROM tags t JOIN contracts c USING (contract_id)
+SELECT t.contract_id FROM {tags} t JOIN near c USING (contract_id)
 JOIN groups g ON g.buyer_id = c.buyer_id AND g.category = t.category AND g.year = c.year
-"""
+""".replace("{tags}", inputs.rows("tags", "contract_id IN (SELECT contract_id FROM near)"))
 # Each contract's place in the groups, as its group flags were last decided (`flags_groups`),
 # rewritten for the contracts hashed (every one, or the record's candidates).
 GROUPS_OF = """
