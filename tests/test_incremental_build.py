@@ -236,6 +236,31 @@ def test_a_group_crossing_the_concentration_threshold_both_ways_equals_a_full_bu
         assert derived(wh) == start
 
 
+def test_a_group_decided_again_in_passes_equals_a_full_build(halves, tmp_path):
+    """The same change as above decided in passes (`flags.compute`'s slice_size): each pass
+    gathers its own work's group mates (flags.gather_mates) instead of reading those the
+    group hash gathered for every candidate, and gives what a full build gives."""
+    mates, grown = ("eis:9990000000018000041", "eis:9990000000018000042"), \
+        "eis:9990000000018000043"
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        load(wh, halves[0])
+        load(wh, halves[1])
+        run_build(wh)
+        amount = wh.scalar("SELECT amount FROM contracts WHERE contract_id = ?", [grown])
+        with wh.transaction():
+            changes.record_keys(wh, "contracts", [grown])
+            wh.execute("UPDATE contracts SET amount = ? WHERE contract_id = ?",
+                       [amount * 20, grown])
+        run_build(wh, ["competition", "threads"])
+        built = flags.compute(wh, slice_size=1)
+        assert built["passes"] > 1 and built["changed"] < wh.count("contracts") / 2
+        assert not any(wh.scalar("SELECT raised FROM flags WHERE flag = 'buyer_concentration'"
+                                 " AND contract_id = ?", [mate]) for mate in mates)
+        after = derived(wh)
+        run_build(wh, ["competition", "threads", "flags"], full=True)
+        assert derived(wh) == after
+
+
 def test_a_contract_decided_again_alone_reads_its_whole_group(halves, tmp_path):
     """A change of a contract's own inputs only (its competition row's bids: not in the
     group hash) decides it again by every rule, its group mates not at all: its group rules

@@ -375,6 +375,8 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
         # the work is every contract (a first build, --full) in one pass: the rules read the
         # tables whole, without narrowing them to the work
         whole = passes == 1 and own == changed == wh.scalar("SELECT count(*) FROM competition")
+        if passes > 1:  # each pass gathers its own work's mates, not holding every candidate's
+            wh.execute("DROP TABLE IF EXISTS flags_mates_of")
         with wh.using(**relations()):
             wh.execute("CREATE OR REPLACE TEMP TABLE new_flags AS"
                        f" {_rows(next(iter(definitions())), Scope(table='flags_work'))} LIMIT 0")
