@@ -329,15 +329,10 @@ def _apply(con: duckdb.DuckDBPyConnection, source: str, target: str, names: list
                 continue
             table, keep = _identifier(name), f"{dst}.{CHANGES}.{_identifier(name + '_old')}"
             add = f"{dst}.{CHANGES}.{_identifier(name + '_new')}"
-            rows = ""
-            if name in recorded:  # the rows of the keys recorded since the snapshot's seq
-                named_by = ", ".join(_sql_string(t) for t in changes.read_with(name))
-                rows = (f" WHERE {_identifier(changes.KEYS[name])} IN (SELECT key FROM"
-                        f" {CHANGES}_keys WHERE table_name IN ({named_by}))")
-            con.execute(f"CREATE OR REPLACE TEMP TABLE publish_src AS"
-                        f" SELECT rowid AS r, hash(t) AS h FROM {src}.{table} t{rows}")
-            con.execute(f"CREATE OR REPLACE TEMP TABLE publish_dst AS"
-                        f" SELECT rowid AS r, hash(t) AS h FROM {dst}.{table} t{rows}")
+            for side, database in (("src", src), ("dst", dst)):
+                con.execute(f"CREATE OR REPLACE TEMP TABLE publish_{side} AS SELECT rowid AS r,"
+                            f" hash(t) AS h FROM {database}.{table} t"
+                            f"{_keyed_rows(database, name) if name in recorded else ''}")
             # each side's rows the other lacks, found once (one hash join each), counted
             # before any row is copied: a change too large for row by row copies nothing
             con.execute("CREATE OR REPLACE TEMP TABLE publish_gone AS"
@@ -364,6 +359,17 @@ def _apply(con: duckdb.DuckDBPyConnection, source: str, target: str, names: list
             con.execute(f"DROP TABLE IF EXISTS {temp}")
     _record(con, target, prints, version, drift, seq, sorted(recorded))
     return changed
+
+
+def _keyed_rows(database: str, name: str) -> str:
+    """SQL: WHERE the rows of table `name` of `database` whose key the record gives since the
+    snapshot's seq (CHANGES_keys). Found by their row ids from a scan of the key column alone,
+    then read by row id: a join on the key read every column of every row (~0.3 CPU s per
+    table and side at 1 M contracts, ~0.05 so)."""
+    named_by = ", ".join(_sql_string(t) for t in changes.read_with(name))
+    return (f" WHERE rowid IN (SELECT rowid FROM {database}.{_identifier(name)}"
+            f" WHERE {_identifier(changes.KEYS[name])} IN (SELECT key FROM {CHANGES}_keys"
+            f" WHERE table_name IN ({named_by})))")
 
 
 def _columns(con, database: str, table: str) -> list[tuple]:
