@@ -18,6 +18,13 @@ from survtrack.warehouse import snapshot
 from survtrack.warehouse.schema import CANCELLED_SQL
 
 
+def among_rows(table: str, only: str) -> str:
+    """SQL: WHERE the rows of `table` meeting `only` (none: every row). Their row ids are
+    found from the columns `only` reads, then the rows read by row id: a filter by a join (an
+    IN subquery) on the table itself read every column of every row."""
+    return f" WHERE rowid IN (SELECT rowid FROM {table} WHERE {only})" if only else ""
+
+
 # One row per contract with everything the spending views filter and group by. The vendor
 # is its resolved entity where entity resolution has run, else the organization as published.
 # `cancelled`: a cancelled, annulled or never awarded contract is listed, never summed.
@@ -30,8 +37,8 @@ def facts_sql(only: str = "") -> str:
     """The facts of every contract, or with `only` (a SQL condition on `contract_id`, e.g.
     "contract_id IN (SELECT …)") of those alone: applied to the contracts and to each of the
     per-contract aggregates, so that a few contracts' facts read only their own rows."""
-    where = f" WHERE {only}" if only else ""
-    contracts = f"(SELECT * FROM contracts{where})" if only else "contracts"
+    where = {t: among_rows(t, only) for t in ("contracts", "tags", "payments", "flags")}
+    contracts = f"(SELECT * FROM contracts{where['contracts']})" if only else "contracts"
     return f"""
 SELECT c.contract_id, c.source, c.country, c.year, c.signed_on, c.dated_on, c.date_basis,
        c.title, c.amount, c.currency, c.amount_usd, c.status, c.url, c.document_id,
@@ -54,14 +61,14 @@ LEFT JOIN entities ve ON ve.entity_id = vo.entity_id
 LEFT JOIN organizations bo ON bo.org_id = c.buyer_id
 LEFT JOIN entities be ON be.entity_id = bo.entity_id
 LEFT JOIN (SELECT contract_id, list(DISTINCT category ORDER BY category) AS categories
-           FROM tags{where} GROUP BY contract_id) t ON t.contract_id = c.contract_id
+           FROM tags{where['tags']} GROUP BY contract_id) t ON t.contract_id = c.contract_id
 LEFT JOIN (SELECT contract_id, count(*) AS payments, sum(amount) AS paid,
                   list(DISTINCT currency ORDER BY currency) AS currencies,
                   sum(amount_usd) AS paid_usd, count(amount_usd) AS converted
-           FROM payments{where} GROUP BY contract_id) p ON p.contract_id = c.contract_id
+           FROM payments{where['payments']} GROUP BY contract_id) p ON p.contract_id = c.contract_id
 LEFT JOIN (SELECT contract_id, list(flag ORDER BY flag) FILTER (WHERE raised) AS flags,
                   list(flag ORDER BY flag) AS flags_known
-           FROM flags{where} GROUP BY contract_id) fl ON fl.contract_id = c.contract_id
+           FROM flags{where['flags']} GROUP BY contract_id) fl ON fl.contract_id = c.contract_id
 """
 
 
@@ -145,7 +152,7 @@ def _unnest(column: str, alias: str, extra: str = "") -> Callable[[str], str]:
     return lambda t: f"(SELECT unnest({column}) AS {alias}, *{extra} FROM {t})"
 
 
-def _as_is(t: str) -> str:
+def as_is(t: str) -> str:
     return t
 
 
@@ -154,10 +161,10 @@ def _as_is(t: str) -> str:
 GROUPED = {
     "spending_by_vendor": Cube(
         f"vendor_key, any_value(vendor_name) AS vendor_name, {DIMENSIONS}, {SUMS}",
-        "contract_facts", _as_is, f"vendor_key, {DIMENSIONS}"),
+        "contract_facts", as_is, f"vendor_key, {DIMENSIONS}"),
     "spending_by_buyer": Cube(
         f"buyer_key, any_value(buyer_name) AS buyer_name, {DIMENSIONS}, {SUMS}",
-        "contract_facts", _as_is, f"buyer_key, {DIMENSIONS}"),
+        "contract_facts", as_is, f"buyer_key, {DIMENSIONS}"),
     "spending_by_category": Cube(f"category, {DIMENSIONS}, {SUMS}", "contract_facts",
                                  _unnest("categories", "category"), f"category, {DIMENSIONS}"),
     # per red flag, the contracts where it is knowable and raised and the money of each
@@ -174,8 +181,8 @@ GROUPED = {
 # copies hold a contract once per category (raised flag) it has. Each row names its contract
 # (last column), so that a publish can replace a few contracts' rows (facts_update.py).
 CLUSTERED = {name: (key, lead, rows) for name, (key, lead, rows) in {
-    "vendor": ("vendor_key", "", _as_is),
-    "buyer": ("buyer_key", "", _as_is),
+    "vendor": ("vendor_key", "", as_is),
+    "buyer": ("buyer_key", "", as_is),
     "category": ("category", "category, ", _unnest("categories", "category")),
     "flag": ("flag", "flag, ", _unnest("flags", "flag")),
 }.items()}
@@ -220,12 +227,12 @@ for _party in ("vendor", "buyer"):
     GROUPED[f"spending_by_{_party}_total"] = Cube(
         f"""{_party}_key, any_value({_party}_name) AS {_party}_name, {YEARLESS},
                min(year) AS first_year, max(year) AS last_year, {RESUMS}""",
-        f"spending_by_{_party}", _as_is, f"{_party}_key, {YEARLESS}")
+        f"spending_by_{_party}", as_is, f"{_party}_key, {YEARLESS}")
     GROUPED[f"spending_by_{_party}_category_total"] = Cube(
         f"""category, [category] AS categories, {_party}_key,
                any_value({_party}_name) AS {_party}_name, {YEARLESS},
                min(year) AS first_year, max(year) AS last_year, {RESUMS}""",
-        "facts_by_category", _as_is, f"category, {_party}_key, {YEARLESS}")
+        "facts_by_category", as_is, f"category, {_party}_key, {YEARLESS}")
 
 # A category filter's views that group or filter by year, from facts_by_category (a contract
 # once per category it has; `categories` is that category alone, so the views' category
@@ -235,7 +242,7 @@ for _party in ("vendor", "buyer"):
     GROUPED[f"spending_by_{_party}_category"] = Cube(
         f"""category, [category] AS categories, {_party}_key,
                any_value({_party}_name) AS {_party}_name, {DIMENSIONS}, {RESUMS}""",
-        "facts_by_category", _as_is, f"category, {_party}_key, {DIMENSIONS}")
+        "facts_by_category", as_is, f"category, {_party}_key, {DIMENSIONS}")
 # by_category within one category: per category filtered by (`categories`) and each category
 # its contracts have (`category`, itself among them)
 GROUPED["spending_by_category_within"] = Cube(

@@ -75,7 +75,8 @@ def refresh(con: duckdb.DuckDBPyConnection, changed: Mapping[str, int]) -> set[s
     if touched > FULL_SHARE * max(total, 1):
         return None
     among = f"contract_id IN (SELECT contract_id FROM {AFFECTED})"
-    con.execute(f"CREATE TEMP TABLE {OLD} AS SELECT * FROM contract_facts WHERE {among}")
+    con.execute(f"CREATE TEMP TABLE {OLD} AS"
+                f" SELECT * FROM contract_facts{facts.among_rows('contract_facts', among)}")
     con.execute(f"CREATE TEMP TABLE {NEW} AS {facts.facts_sql(among)}")
     con.execute(f"CREATE TEMP TABLE {CHANGED} AS SELECT * FROM {OLD} UNION ALL"
                 f" SELECT * FROM {NEW}")
@@ -126,10 +127,11 @@ def _regroup(con, name: str, cube: facts.Cube, changed_rows: str) -> None:
     same = " AND ".join(f"t.{k} IS NOT DISTINCT FROM g.{c}" for k, c in zip(keyed, group))
     con.execute(f"DELETE FROM {name} t USING {GROUPS} g WHERE {same}")
     among = " AND ".join(f"r.{c} IS NOT DISTINCT FROM g.{c}" for c in group)
-    con.execute(f"""INSERT INTO {name}
-        SELECT {cube.select}
-        FROM (SELECT r.* FROM {cube.rows(cube.table)} r SEMI JOIN {GROUPS} g ON {among})
-        GROUP BY {cube.group}""")
+    rows = f"(SELECT r.* FROM {cube.rows(cube.table)} r SEMI JOIN {GROUPS} g ON {among})"
+    if cube.rows is facts.as_is:  # the groups' rows by row id, found from their columns alone
+        rows = (f"(SELECT * FROM {cube.table} WHERE rowid IN (SELECT r.rowid FROM"
+                f" {cube.table} r SEMI JOIN {GROUPS} g ON {among}))")
+    con.execute(f"INSERT INTO {name} SELECT {cube.select} FROM {rows} GROUP BY {cube.group}")
 
 
 def _parties(con, changed: Mapping[str, int]) -> None:
