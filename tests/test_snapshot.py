@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 from dashboard_fixture import load_fixture
 
 from survtrack.analysis.facts import publish_snapshot
-from survtrack.warehouse import changes
+from survtrack.warehouse import changes, snapshot
 from survtrack.warehouse.snapshot import KEEP, SnapshotReader, current_snapshot, snapshot_dir
 
 
@@ -62,7 +63,6 @@ def test_a_killed_publishs_files_are_removed_by_the_next(warehouse):
     """A publish killed halfway leaves its partial file, WAL and spill folder (as big as a
     snapshot); the next publish removes them, and not those of a publish still running
     here or on another machine sharing the folder."""
-    from survtrack.warehouse import snapshot
 
     _changed(warehouse, 0)
     publish_snapshot(warehouse.path, warehouse.con)
@@ -139,7 +139,6 @@ def test_an_unchanged_warehouse_keeps_its_snapshot(warehouse, load, shared):
             warehouse.con.execute("SELECT count(*) FROM items").fetchone()[0]
     second = again
     # so is other code for the derived tables (an upgrade of survtrack)
-    from survtrack.warehouse import snapshot
     third = snapshot.publish_snapshot(warehouse.path, warehouse.con,
                                       derived={"answer": "SELECT 42 AS a"})
     assert third != second
@@ -150,6 +149,31 @@ def test_an_unchanged_warehouse_keeps_its_snapshot(warehouse, load, shared):
     warehouse.close()  # and from a connection of its own, the warehouse opened read-only
     assert snapshot.publish_snapshot(warehouse.path, derived={"answer": "SELECT 42 AS a"}) \
         == third
+
+
+def test_a_row_by_row_publish_copies_the_snapshot_with_or_without_copy_file_range(
+        warehouse, load, shared, monkeypatch, tmp_path):
+    load("eis", shared / "eis")
+    first = publish_snapshot(warehouse.path, warehouse.con)
+    copy = tmp_path / "copy.duckdb"
+    snapshot.copy_file(first, copy)  # copy_file_range: shared blocks or a copy in the kernel
+    assert copy.read_bytes() == first.read_bytes()
+
+    def refused(*args):
+        raise OSError(errno.EXDEV, "across filesystems")
+
+    monkeypatch.setattr(os, "copy_file_range", refused)  # shutil's copy instead
+    copy.unlink()
+    snapshot.copy_file(first, copy)
+    assert copy.read_bytes() == first.read_bytes()
+    warehouse.con.execute("UPDATE contracts SET title = title || '.'"
+                          " WHERE contract_id = (SELECT min(contract_id) FROM contracts)")
+    changes.record(warehouse, "contracts", "SELECT min(contract_id) FROM contracts")
+    second = publish_snapshot(warehouse.path, warehouse.con)
+    assert _how(second)[0] == 2  # row by row, from the copy
+    with duckdb.connect(str(second), read_only=True) as con:
+        assert con.execute("SELECT title FROM contracts ORDER BY contract_id").fetchall() == \
+            warehouse.con.execute("SELECT title FROM contracts ORDER BY contract_id").fetchall()
 
 
 WRITER = """

@@ -99,7 +99,7 @@ def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection 
                 return current
             changed = None
             if update is not None and before is not None and before[0] == version:
-                shutil.copyfile(current, tmp)  # in the kernel (copy_file_range/sendfile)
+                copy_file(current, tmp)
                 changed = _attached(link, tmp, lambda target: _apply(
                     link, source, target, names, prints, before, recorded, seq))
                 if changed is None:  # too much changed, or the tables' columns did
@@ -143,6 +143,26 @@ CHANGES = "publish_changes"
 # Row by row while the rows changed since the last full copy stay under this share of all
 # rows: beyond it a full copy is as cheap, and it re-clusters what the updates appended.
 FULL_SHARE = 0.2
+
+
+def copy_file(source: Path, target: Path) -> None:
+    """Copy the current snapshot's file to start the next one from: by copy_file_range, which
+    a filesystem that shares blocks between files (XFS, btrfs, ZFS's block cloning) answers
+    by sharing them, so the copy costs no read or write and a block is copied only when the
+    publish writes it; others copy in the kernel, as sendfile does. Where copy_file_range is
+    missing or refused (another OS, an older kernel across filesystems), shutil's copy."""
+    try:
+        with open(source, "rb") as src, open(target, "wb") as dst:
+            left = os.fstat(src.fileno()).st_size
+            while left > 0:
+                done = os.copy_file_range(src.fileno(), dst.fileno(), left)
+                if not done:
+                    raise OSError(f"{source} ended {left} bytes early")
+                left -= done
+        return
+    except (AttributeError, OSError):
+        pass
+    shutil.copyfile(source, target)
 
 
 @contextmanager
