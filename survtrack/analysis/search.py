@@ -104,7 +104,11 @@ def index_rows_sql(parties: str = "", contracts: str = "") -> str:
     party_keys = f" WHERE p.key IN (SELECT * FROM {parties})" if parties else ""
     org_keys = f" WHERE coalesce(entity_id, org_id) IN (SELECT * FROM {parties})" \
         if parties else ""
-    contract_ids = f" WHERE c.contract_id IN (SELECT * FROM {contracts})" if contracts else ""
+    # those contracts' rows by row id, found from their ids alone (a join on the ids read
+    # every column of every contract and fact)
+    rows = {t: f"(SELECT * FROM {t} WHERE rowid IN (SELECT rowid FROM {t}"
+               f" WHERE contract_id IN (SELECT * FROM {contracts})))" if contracts else t
+            for t in ("contracts", "contract_facts")}
     return f"""
         SELECT p.role AS kind, p.key, p.name AS label, p.contracts,
                NULL::DOUBLE AS amount_usd, {party_words} AS words
@@ -117,7 +121,7 @@ def index_rows_sql(parties: str = "", contracts: str = "") -> str:
         UNION ALL
         SELECT 'contract', c.contract_id, coalesce(c.title, c.native_id, c.contract_id), 1,
                c.amount_usd, {contract_words}
-        FROM contracts c JOIN contract_facts f USING (contract_id){contract_ids}"""
+        FROM {rows['contracts']} c JOIN {rows['contract_facts']} f USING (contract_id)"""
 
 
 # Documents and terms are numbered this far apart, so that a publish that adds a few can number
