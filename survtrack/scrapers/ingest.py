@@ -302,8 +302,11 @@ def _archive(root: str) -> Archive:
 class _executor:
     """`submit(fn, *args) -> future` on a local process pool or a Dask cluster."""
 
-    def __init__(self, engine: str, workers: int, scheduler: str | None):
+    def __init__(self, engine: str, workers: int, scheduler: str | None,
+                 preload: tuple[str, ...] = ()):
+        """`preload`: modules the local pool's workers need beside the job's (a parser's)."""
         self.engine, self.workers, self.scheduler = engine, workers, scheduler
+        self.preload = preload
         self.close: list = []
 
     def __enter__(self):
@@ -313,11 +316,13 @@ class _executor:
             from survtrack.scrapers import workers
             from survtrack.scrapers.stage import worker_start
 
-            # spawned (the parent holds DuckDB's threads, which a fork would copy half-locked),
-            # without running the parent's main module again (the CLI: seconds per worker)
-            pool = ProcessPoolExecutor(self.workers, mp_context=workers.context(),
+            # forked from a clean fork server (the parent holds DuckDB's threads, which a fork
+            # would copy half-locked) that imported the job's modules once, without running
+            # the parent's main module again (the CLI: seconds per worker)
+            context = workers.context(preload=("survtrack.scrapers.poolstart", *self.preload))
+            pool = ProcessPoolExecutor(self.workers, mp_context=context,
                                        initializer=worker_start)
-            self.close.append(pool.shutdown)
+            self.close += [pool.shutdown, lambda: workers.stop(context)]
             return pool.submit
         from distributed import Client, LocalCluster
 

@@ -76,7 +76,9 @@ def run_staged(wh, source, tasks, run_id: str, report, problem, workers: int, en
     root = str(wh.archive.root.resolve())
     if wh.scalar("SELECT count(*) > 0 FROM documents WHERE source = ?", [source.name]):
         tasks = pool._unseen(wh, tasks, report)  # a resumed or repeated run: skip what is loaded
-    with pool._executor(engine, workers, scheduler) as submit:
+    parser = getattr(source.parse, "__module__", "") or ""
+    preload = (parser,) if parser.startswith("survtrack.") else ()  # a source outside: not
+    with pool._executor(engine, workers, scheduler, preload) as submit:
         inflight: deque = deque()
         for number, chunk in enumerate(pool._chunks(tasks, size)):
             wh.archive.commit()  # ZIP members packed here: readable by the workers
