@@ -43,6 +43,7 @@ def write(wh, rows: Callable[[str], str], present: set[str], run_id: str | None)
             f"INSERT INTO rejects ({columns}, run_id, rejected_at) SELECT {columns}, ?, ?"
             f" FROM {newest('rejects', rows('rejects'))} ON CONFLICT (reject_id) DO UPDATE"
             " SET run_id = excluded.run_id, rejected_at = excluded.rejected_at", [run_id, now])
+    written: list[tuple[str, str]] = []  # (table, its rows): their keys recorded at once
     for table in EMITTED:
         if table not in present:
             continue
@@ -61,7 +62,9 @@ def write(wh, rows: Callable[[str], str], present: set[str], run_id: str | None)
             wh.execute(f"DELETE FROM context_parties WHERE event_id IN ({events})")
         if table in changes.KEYS:
             recorded(wh, table, source)
+            written.append((table, source))
         _insert(wh, table, newest(table, source))
+    changes.record_many(wh, written)
     touched = [f"SELECT contract_id FROM {rows(t)}" for t in ("contracts", "contract_events")
                if t in present]
     if touched:
@@ -72,10 +75,10 @@ def write(wh, rows: Callable[[str], str], present: set[str], run_id: str | None)
 
 
 def recorded(wh, table: str, source: str) -> None:
-    """Record in `changes` the keys of the rows `source` writes to `table` (before the write:
-    where the recorded key is not the table's key, a row replaced takes its stored key with
-    it, a complaint moved to another procurement, and that one is recorded too)."""
-    changes.record_rows(wh, table, source)
+    """Record in `changes` the stored keys of the rows `source` is about to replace in `table`
+    where the recorded key is not the table's key (a row replaced takes its stored key with
+    it: a complaint moved to another procurement). The keys of `source`'s rows themselves
+    are recorded by the caller, all tables' in one statement (`changes.record_many`)."""
     key, pk = changes.KEYS[table], TABLES[table].key
     if key not in pk:
         same = " AND ".join(f"s.{k} = t.{k}" for k in pk)

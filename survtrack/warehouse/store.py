@@ -441,9 +441,9 @@ class Warehouse(RunsAndRejects, DerivedTables):
         return counts
 
     def _record(self, table: str, rows: list[dict]) -> None:
-        """Record the keys of `table`'s rows about to be written in `changes` (rules.recorded
-        for rows in Python: where the recorded key is not the table's key, the stored rows'
-        keys too)."""
+        """Record the keys of `table`'s rows about to be written in `changes` (rules.write's
+        record for rows in Python: where the recorded key is not the table's key, the stored
+        rows' keys too)."""
         key, pk = changes.KEYS[table], TABLES[table].key
         changes.record_keys(self, table, [r.get(key) for r in rows])
         if key not in pk:
