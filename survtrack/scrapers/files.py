@@ -95,12 +95,18 @@ def _walk(folder: Path, follow_links: bool) -> Iterator[tuple[Path, str | None]]
 
     def walk(here: Path) -> Iterator[tuple[Path, str | None]]:
         try:
-            entries = sorted(here.iterdir())
+            with os.scandir(here) as listing:
+                found = sorted(listing, key=lambda e: e.name)
         except OSError as exc:
             yield here, f"cannot list: {exc.strerror}"
             return
-        for entry in entries:
-            target = entry.resolve() if entry.is_symlink() else None
+        for found_entry in found:
+            entry = here / found_entry.name
+            # a plain file as the listing says (no system call): most entries of a big input
+            if found_entry.is_file(follow_symlinks=False):
+                yield entry, None
+                continue
+            target = entry.resolve() if found_entry.is_symlink() else None
             if target is not None and not target.is_relative_to(root) and not follow_links:
                 yield entry, (f"a link to {target}, outside {folder}: not followed (give it"
                               " explicitly, or --follow-links)")
