@@ -319,7 +319,7 @@ class _executor:
             # forked from a clean fork server (the parent holds DuckDB's threads, which a fork
             # would copy half-locked) that imported the job's modules once, without running
             # the parent's main module again (the CLI: seconds per worker)
-            context = workers.context(preload=("survtrack.scrapers.poolstart", *self.preload))
+            context = workers.context(preload=(*self.preload, "survtrack.scrapers.poolstart"))
             pool = ProcessPoolExecutor(self.workers, mp_context=context,
                                        initializer=worker_start)
             self.close += [pool.shutdown, lambda: workers.stop(context)]
