@@ -150,7 +150,7 @@ def prune(wh) -> None:
     The highest seq dropped is kept as PRUNED's cursor: a publisher behind it hashes."""
     from .snapshot import published_seq  # snapshot.py reads the record: imported late
 
-    read = published_seq(wh.path) if hasattr(wh, "path") else None
+    read = published_seq(wh.path)
     done = """seq <= (
             SELECT coalesce(min(k.seq), (SELECT max(seq) FROM changes))
             FROM change_cursors k WHERE list_contains(k.tables, c.table_name))""" + (
