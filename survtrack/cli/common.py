@@ -56,8 +56,9 @@ def say(line: str, colour: str | None = None) -> None:
 
 
 def require_warehouse(db: Path | None) -> Path:
-    """The warehouse file of a command that only reads one: it must exist."""
-    path = db_path(db)
+    """The warehouse file of a command that only reads one: it must exist (and is the one a
+    failure names)."""
+    path = state.opened = db_path(db)
     if not path.exists():
         raise typer.BadParameter(f"no warehouse at {path}; run `survtrack ingest` first")
     return path

@@ -13,11 +13,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 
 import duckdb
 import pytest
 
 from hostile.harness import (
+    SURVTRACK,
+    WALL_BOUND,
     file_size_limit,
     modes_apply,
     one_line,
@@ -160,6 +163,20 @@ def test_a_damaged_warehouse_is_said_in_one_line(base, tmp_path, damage):
         assert failed.returncode == 74, failed.stderr[-2000:]
         assert f"survtrack: {db}: is damaged: not a readable DuckDB database" in one_line(
             failed.stderr)
+
+
+def test_a_failure_names_the_warehouse_given_to_the_command_itself(base, tmp_path):
+    """`survtrack snapshot --db DB`, the command's own option (not the global one before it):
+    a storage failure names DB, not the default warehouse (it named data/survtrack.duckdb
+    when a 10 M publish ran out of memory)."""
+    db = copy_of(base, tmp_path)
+    with open(db, "r+b") as fh:
+        fh.truncate(5000)
+    env = {**os.environ, "COLUMNS": "200", "SURVTRACK_DB": str(tmp_path / "elsewhere.duckdb")}
+    failed = subprocess.run([str(SURVTRACK), "snapshot", "--db", str(db)], capture_output=True,
+                            text=True, timeout=WALL_BOUND, cwd=tmp_path, env=env)
+    assert failed.returncode == 74, failed.stderr[-2000:]
+    assert f"survtrack: {db}: is damaged" in one_line(failed.stderr), failed.stderr[-2000:]
 
 
 def test_out_of_memory_rejects_only_its_document_with_that_reason(tmp_path):
