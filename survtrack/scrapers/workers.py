@@ -37,20 +37,24 @@ def _preparation_data(name):
     return data
 
 
-class _Process(_context.SpawnProcess):
+class _Named:
+    """A pool process named with PREFIX, by which `_preparation_data` knows it."""
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.name = PREFIX + self.name
+
+
+class _Process(_Named, _context.SpawnProcess):
+    pass
 
 
 class _Context(_context.SpawnContext):
     Process = _Process
 
 
-class _ForkedProcess(_context.ForkServerProcess):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.name = PREFIX + self.name
+class _ForkedProcess(_Named, _context.ForkServerProcess):
+    pass
 
 
 class _ForkServerContext(_context.ForkServerContext):
