@@ -49,11 +49,16 @@ KEYS: dict[str, str] = {
 PRUNED = "(pruned)"
 
 
+def _recorded_table(table: str) -> None:
+    """A write to a table the record does not know is a mistake in the code: said at once."""
+    if table not in KEYS:
+        raise KeyError(f"writes to {table!r} are not recorded; recorded: {', '.join(KEYS)}")
+
+
 def record(wh, table: str, keys_sql: str, params: dict | list | None = None) -> None:
     """Record the keys `keys_sql` selects (one column; NULLs skipped) as written to `table`,
     inside the caller's transaction. `params` are `keys_sql`'s."""
-    if table not in KEYS:
-        raise KeyError(f"writes to {table!r} are not recorded; recorded: {', '.join(KEYS)}")
+    _recorded_table(table)
     wh.execute(
         f"INSERT INTO changes (seq, table_name, key) SELECT nextval('change_seq'),"
         f" '{table}', k FROM (SELECT DISTINCT k FROM ({keys_sql}) t(k)"
@@ -72,8 +77,7 @@ def record_many(wh, rows: list[tuple[str, str]]) -> None:
     costs the writer milliseconds whatever its rows (one per table was ~40 ms CPU of a batch
     of 3,000 EIS documents, docs/scale.md)."""
     for table, _ in rows:
-        if table not in KEYS:
-            raise KeyError(f"writes to {table!r} are not recorded; recorded: {', '.join(KEYS)}")
+        _recorded_table(table)
     if rows:
         wh.execute(
             "INSERT INTO changes (seq, table_name, key) SELECT nextval('change_seq'), t, k FROM ("
