@@ -23,6 +23,13 @@ included, so a process pool is charged for every core it uses):
 - with `--zip K`: the same documents as EIS publishes them, in ZIP archives of K documents
   each, against bare lxml reading the members out of the archives, then ingested with each
   `--workers` value.
+- with `--parts`: the pool's job (ingest.parse_files) split into its steps, run here in one
+  process over the same files in the pool's chunks, `--rounds` times, the least CPU of each:
+  reading each file and hashing it (files.archive_file, the bytes held for the segment),
+  the segment's write and its index rows (Archive.commit, once a chunk), the parser
+  (parse_alone) and the chunk's Arrow tables (partitions.chunk_tables, suspicious.flags
+  included, as IPC streams), each as a ratio to bare. A pool adds its start, the results'
+  traffic and the writer (the ingest lines above).
 
 With `--kinds`, instead: the parser's speed ratio to bare `lxml.etree.fromstring` per document
 kind (document_kinds.csv's law and kind) over every EIS document of ../shared/data/eis and
@@ -48,21 +55,30 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from baseline import ratio
 from lxml import etree
 
 from survtrack import scrapers
+from survtrack.scrapers import ingest as pool
 from survtrack.scrapers import xmlsafe
+from survtrack.scrapers.files import archive_file
 from survtrack.scrapers.ingest import ingest
 from survtrack.scrapers.xmlsafe import parse_bytes
+from survtrack.warehouse.archive import Archive
+from survtrack.warehouse.parsing import parse_alone
+from survtrack.warehouse.partitions import chunk_tables, to_ipc
 from survtrack.warehouse.protocol import Document, Rejected, RowBuffer
 from survtrack.warehouse.store import Warehouse
 
 DATA = Path(os.environ.get("SURVTRACK_SHARED_DATA",
                            Path(__file__).resolve().parents[1].parent / "shared" / "data")) / "eis"
 REAL = sorted(p for p in DATA.glob("fz44_contract*.xml"))
+# the pool's job's steps (`--parts`), in the order a chunk runs them
+PARTS = ("read and hash", "segment write and index", "parser", "Arrow tables")
 REG_NUM = re.compile(rb"(<(?:\w+:)?regNum>)(\d+)(</)")
 
 
@@ -271,6 +287,8 @@ def main() -> None:
                         help="passes of bare, walk and parser, in turns (the least of each counts)")
     parser.add_argument("--zip", type=int, default=0, metavar="K",
                         help="also ingest the documents zipped K per archive")
+    parser.add_argument("--parts", action="store_true",
+                        help="the pool's job split into its steps, each against bare (see above)")
     parser.add_argument("--kinds", action="store_true",
                         help="the parser per EIS document kind, C and Python walk (see above)")
     parser.add_argument("--passes", type=int, default=100,
@@ -321,6 +339,9 @@ def main() -> None:
               f" rounds: {rounds['parser']})")
         ratio("EIS parser alone, CPU", alone, "lxml fromstring of the same files", bare)
 
+        if args.parts:
+            parts(eis, paths, bare, args.rounds, tmp)
+
         # one-time costs of the process left out of the figures below: pyarrow imports pandas
         # on its first conversion (~1 s CPU; the survtrack CLI has it imported before an
         # ingest starts), DuckDB loads its catalogue. Each measured ingest still starts (and
@@ -345,6 +366,45 @@ def main() -> None:
             measure(eis, tmp / "zipped", "zipped ", len(paths), bare_zip, workers_list, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def parts(eis, paths: list[Path], bare: float, rounds: int, tmp: Path) -> None:
+    """The pool's job, step by step, in this process: the least CPU of each step over
+    `rounds` passes (the first pass also pays one-time imports), each into a fresh archive."""
+    spent: dict[str, list[float]] = {step: [] for step in PARTS}
+    for number in range(rounds):
+        archive = Archive(tmp / f"parts-{number}")
+        used = dict.fromkeys(PARTS, 0.0)
+        for start in range(0, len(paths), pool.CHUNK):
+            with _step(used, "read and hash"):
+                docs = [archive_file(p, archive, "eis", pack=True)
+                        for p in paths[start:start + pool.CHUNK]]
+            with _step(used, "segment write and index"):
+                archive.commit()
+            with _step(used, "parser"):
+                parsed = [parse_alone(doc, eis.parse) for doc in docs]
+            with _step(used, "Arrow tables"):
+                [to_ipc(table) for table in chunk_tables(start, parsed).values()]
+        archive.close()
+        for name, seconds in used.items():
+            spent[name].append(seconds)
+    least = {name: min(seconds) for name, seconds in spent.items()}
+    for name, seconds in least.items():
+        print(f"pool job step, {name}: {seconds:.2f} s CPU = {seconds / bare:.2f}x bare"
+              f" (rounds: {', '.join(f'{s:.2f}' for s in spent[name])})")
+    total = sum(least.values())
+    print(f"pool job, its steps together: {total:.2f} s CPU = {total / bare:.2f}x bare")
+    ratio("EIS pool job's steps in one process, CPU", total, "lxml fromstring of the same files",
+          bare)
+
+
+@contextmanager
+def _step(used: dict[str, float], name: str) -> Iterator[None]:
+    """The block's CPU added to `used[name]`: this process's, to the nanosecond (`cpu()`
+    counts clock ticks, 10 ms here, too coarse for one chunk's step)."""
+    c = time.process_time()
+    yield
+    used[name] += time.process_time() - c
 
 
 def zip_up(paths: list[Path], folder: Path, per_zip: int) -> list[Path]:
