@@ -270,6 +270,49 @@ def test_incremental_publish_equals_a_full_publish(halves, tmp_path, monkeypatch
         _compare(fourth, _full(wh, tmp_path, 3))
 
 
+def test_groups_that_only_gain_contracts_add_their_sums(halves, tmp_path,  # noqa: F811
+                                                        monkeypatch):
+    """New contracts in groups the cubes hold already (copies of the published ones under new
+    ids: same parties, years, categories, payments and flags) are added to their groups'
+    rows, no group summed again from its contracts, and every table equals a full publish's
+    (DOUBLE sums within `_same`'s tolerance: the order of additions)."""
+    monkeypatch.setattr(snapshot, "FULL_SHARE", 10.0)
+    monkeypatch.setattr(facts_update, "FULL_SHARE", 10.0)
+    merged, merge = [], facts_update._merge
+
+    def counted(con, name, *args):
+        merge(con, name, *args)
+        merged.append((name, *con.execute("SELECT (SELECT count(*) FROM publish_groups),"
+                                          " (SELECT count(*) FROM publish_held)").fetchone()))
+
+    monkeypatch.setattr(facts_update, "_merge", counted)
+    db = tmp_path / "survtrack.duckdb"
+    with Warehouse(db) as wh:
+        load_half(wh, halves[0])
+        run_build(wh)
+        facts.publish_snapshot(db, wh.con)
+        ids = [c for (c,) in wh.con.execute("SELECT contract_id FROM contracts"
+                                             " ORDER BY contract_id LIMIT 120").fetchall()]
+        # copies in the same years (groups of the year cubes gain), a year before and after
+        # (the yearless totals' first and last years move)
+        for n, (suffix, years) in enumerate(((":copy", 0), (":early", -1), (":late", 1))):
+            these = ids[40 * n:40 * (n + 1)]
+            for table in ("contracts", "tags", "payments", "flags"):
+                replaced = [f"contract_id || '{suffix}' AS contract_id"]
+                replaced += [f"payment_id || '{suffix}' AS payment_id"] * (table == "payments")
+                replaced += [f"year + {years} AS year"] * (table == "contracts")
+                wh.con.execute(f"INSERT INTO {table} BY NAME SELECT * REPLACE"
+                               f" ({', '.join(replaced)}) FROM {table}"
+                               " WHERE contract_id IN (SELECT unnest(?::VARCHAR[]))", [these])
+                changes.record_keys(wh, table, [c + suffix for c in these])
+        grown = facts.publish_snapshot(db, wh.con)
+        assert _drift(grown) > 0
+        assert {name for name, *_ in merged} == set(facts.GROUPED)
+        assert all(summed == 0 for _, summed, _ in merged)  # no group lost a contract
+        assert all(held > 0 for _, _, held in merged)  # and rows were added to, not only new
+        _compare(grown, _full(wh, tmp_path, 1))
+
+
 def test_a_large_change_publishes_in_full(warehouse, load, shared):
     load("eis", *sorted((shared / "eis").glob("fz44_contract_v*.xml"))[:1])
     facts.publish_snapshot(warehouse.path, warehouse.con)

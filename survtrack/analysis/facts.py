@@ -134,7 +134,8 @@ class Cube:
     """A pre-aggregated table: SELECT `select` FROM `rows(table)` GROUP BY `group`, where
     `table` names the derived table it sums (contract_facts, facts_by_category, a cube).
     Its rows are the group `group`'s sums alone, so a publish that changes a few contracts
-    re-sums only their groups (facts_update.py): `rows` over those contracts' facts names them."""
+    re-sums only their groups, or adds the new contracts' sums (COMBINED; facts_update.py):
+    `rows` over those contracts' facts names them."""
     select: str
     table: str
     rows: Callable[[str], str]
@@ -255,6 +256,12 @@ GROUPED["spending_by_flag_category"] = Cube(
     f"""category, [category] AS categories, flag, {DIMENSIONS}, count(*) AS knowable,
            count(*) FILTER (WHERE list_contains(flags, flag)) AS raised, {FLAG_SUMS}""",
     "facts_by_category", _unnest("flags_known", "flag"), f"category, flag, {DIMENSIONS}")
+
+# How a cube's columns combine the sums of two disjoint sets of a group's contracts (a publish
+# adds a group's new contracts to its row: facts_update._merge): counts and sums add up (a NULL
+# sum, of nothing, is none), a group column is the group's, and these columns are neither.
+COMBINED = {"first_year": "least", "last_year": "greatest",
+            "vendor_name": "coalesce", "buyer_name": "coalesce", "categories": "coalesce"}
 
 # the cubes, then the clustered copies, in the order they are made (a cube of cubes after them)
 _FIRST = ("spending_by_vendor", "spending_by_buyer", "spending_by_category", "spending_by_flag")
