@@ -44,6 +44,10 @@ KEYS: dict[str, str] = {
     "classified": "contract_id",
     "organizations": "org_id",
     "entities": "entity_id",
+    # a row per document and per OCDS release: fingerprinted whole, they cost a publish ~0.2
+    # CPU s per million rows (docs/scale.md)
+    "documents": "document_id",
+    "ocds_releases": "ocid",
 }
 # The pseudo-consumer whose seq is the highest seq pruned so far (its `tables` empty).
 PRUNED = "(pruned)"

@@ -31,7 +31,9 @@ def write(wh, rows: Callable[[str], str], present: set[str], run_id: str | None)
     rows of a table in `present` (documents, rejects, warnings and the tables parsers emit)."""
     now = utcnow()
     columns = ", ".join(DOCUMENT_COLUMNS)
+    written: list[tuple[str, str]] = []  # (table, its rows): their keys recorded at once
     if "documents" in present:
+        written.append(("documents", rows("documents")))
         wh.execute(
             f"INSERT INTO documents ({columns}, fetched_at) SELECT {columns}, ?::TIMESTAMP"
             f" FROM {rows('documents')} ON CONFLICT (document_id) DO UPDATE SET kind ="
@@ -43,7 +45,6 @@ def write(wh, rows: Callable[[str], str], present: set[str], run_id: str | None)
             f"INSERT INTO rejects ({columns}, run_id, rejected_at) SELECT {columns}, ?, ?"
             f" FROM {newest('rejects', rows('rejects'))} ON CONFLICT (reject_id) DO UPDATE"
             " SET run_id = excluded.run_id, rejected_at = excluded.rejected_at", [run_id, now])
-    written: list[tuple[str, str]] = []  # (table, its rows): their keys recorded at once
     for table in EMITTED:
         if table not in present:
             continue

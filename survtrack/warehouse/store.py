@@ -379,6 +379,7 @@ class Warehouse(RunsAndRejects, DerivedTables):
             " detail = excluded.detail, url = coalesce(excluded.url, documents.url)",
             [doc.document_id, doc.source, url, doc.origin, utcnow(), doc.media_type, doc.size,
              kind, status, detail])
+        changes.record_keys(self, "documents", [doc.document_id])
 
     def _write_rows(self, ctx: RowBuffer) -> dict[str, int]:
         """One document's rows (`load`: flushed while a big document parses; `load_chained`:
