@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import duckdb
 
@@ -55,12 +56,26 @@ def _identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+class Made(Protocol):
+    """A derived table too big to make in one statement within the memory limit: `make(con,
+    name)` creates it by several; its `str` (the SQL it runs) goes into the snapshot's version."""
+    def make(self, con: duckdb.DuckDBPyConnection, name: str) -> None: ...
+
+
+def make_table(con: duckdb.DuckDBPyConnection, name: str, how: str | Made) -> None:
+    """Create (or replace) the derived table `name` from `how`: a SELECT, or a `Made`."""
+    if isinstance(how, str):
+        con.execute(f"CREATE OR REPLACE TABLE {_identifier(name)} AS {how}")
+    else:
+        how.make(con, name)
+
+
 def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection | None = None,
-                     lock_wait: float | None = None, *, derived: Mapping[str, str],
+                     lock_wait: float | None = None, *, derived: Mapping[str, str | Made],
                      update: Update | None = None,
                      indexes: Mapping[str, str] | None = None) -> Path:
     """Copy the warehouse into a new snapshot, add the `derived` tables (name -> SELECT over
-    the copy, created in order) and make it current; return its path. When neither the
+    the copy, or a `Made`; created in order) and make it current; return its path. When neither the
     warehouse's tables nor `derived` changed since the current snapshot, that one is kept and
     returned (nothing is written).
 
@@ -113,7 +128,7 @@ def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection 
             done = update(snap, changed) if changed is not None else None
             again = [name for name in derived if done is None or name not in done]
             for name in again:
-                snap.execute(f"CREATE OR REPLACE TABLE {_identifier(name)} AS {derived[name]}")
+                make_table(snap, name, derived[name])
                 if name in (indexes or {}):
                     column = indexes[name]
                     snap.execute(f"CREATE INDEX {_identifier(f'{name}_{column}')}"
@@ -203,7 +218,7 @@ LAYOUT = ("tables copied without constraints, an index on each key's first colum
           " snapshot_publish with the record's seq; 4")
 
 
-def _version(derived: Mapping[str, str]) -> str:
+def _version(derived: Mapping[str, str | Made]) -> str:
     """A hash of the snapshot's layout and of the derived tables' SQL: the code they come from."""
     digest = hashlib.sha256(LAYOUT.encode())
     for name, sql in derived.items():
