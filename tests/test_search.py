@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from survtrack.analysis import search
+from survtrack.warehouse.snapshot import make_table
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +36,8 @@ def con():
             ('ocds:co-1', NULL, 'BOGOTÁ D.C. - SECRETARÍA DE HACIENDA'))
             t(contract_id, vendor_name, buyer_name);
     """)
-    for name, sql in search.TABLES.items():
-        con.execute(f"CREATE TABLE {name} AS {sql}")
+    for name, how in search.TABLES.items():
+        make_table(con, name, how)
     return con
 
 
@@ -92,6 +93,34 @@ def real(tmp_path_factory, shared):
     snap = duckdb.connect(str(publish_snapshot(db)), read_only=True)
     yield snap
     snap.close()
+
+
+# search_postings as one statement made it before it was made in pieces (search.Postings)
+ONE_STATEMENT = f"""
+    SELECT DISTINCT t.term, x.doc FROM ({search._WORDS}) x
+    JOIN (SELECT w.word, t.term FROM search_words w JOIN search_terms t USING (token)) t
+      USING (word)
+    ORDER BY t.term, x.doc"""
+
+
+def test_postings_made_in_pieces_equal_one_statement_row_for_row(real):
+    """Cut into a dozen ranges of terms (as 10 M contracts are cut into ~10), the postings
+    hold the rows of the one statement in its order, as the publisher stored them."""
+    con = duckdb.connect()
+    for name in ("search_index", "search_words", "search_terms"):
+        rows = real.sql(f"SELECT * FROM {name}").to_arrow_table()  # noqa: F841 (read by name)
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM rows")
+    pairs = con.execute(f"SELECT count(*) FROM ({search.PAIRS_SQL})").fetchone()[0]
+    pieced = search.Postings(rows=pairs // 12)
+    con.execute(f"CREATE TABLE search_postings_pairs AS {search.PAIRS_SQL}")
+    assert len(pieced._ranges(con, "search_postings_pairs")) >= 10
+    pieced.make(con, "search_postings")
+    stored = con.execute("SELECT term, doc FROM search_postings").fetchall()
+    assert stored == con.execute(ONE_STATEMENT).fetchall()
+    assert stored == real.execute("SELECT term, doc FROM search_postings").fetchall()
+    assert len(stored) > 1000 and stored == sorted(set(stored))
+    assert con.execute("SELECT count(*) FROM duckdb_tables()"
+                       " WHERE table_name = 'search_postings_pairs'").fetchone()[0] == 0
 
 
 def scanned(con, text: str) -> dict[str, list[str]]:

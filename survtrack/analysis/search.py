@@ -163,11 +163,54 @@ WORDS_SQL = f"""
 TERMS_SQL = f"""
     SELECT token, (row_number() OVER (ORDER BY token) * {TERM_GAP})::BIGINT AS term
     FROM (SELECT DISTINCT token FROM search_words WHERE token <> '') ORDER BY token"""
-POSTINGS_SQL = f"""
-    SELECT DISTINCT t.term, x.doc FROM ({_WORDS}) x
+# every (term, doc) of the index, once per word use: the postings before they are deduplicated
+PAIRS_SQL = f"""
+    SELECT t.term, x.doc FROM ({_WORDS}) x
     JOIN (SELECT w.word, t.term FROM search_words w JOIN search_terms t USING (token)) t
-      USING (word)
-    ORDER BY t.term, x.doc"""
+      USING (word)"""
+# one range of terms' postings (`{where}`: which terms), deduplicated and sorted
+PIECE_SQL = "SELECT DISTINCT term, doc FROM {pairs} WHERE {where} ORDER BY term, doc"
+PIECE = 10_000_000  # pairs a piece of the postings holds, about (~3 CPU s each at 10 M)
+
+
+@dataclass(frozen=True)
+class Postings:
+    """search_postings, made in pieces: at 10 M contracts one DISTINCT … ORDER BY over every
+    pair (~100 M) ran out of a 4 GB memory limit. The pairs (`PAIRS_SQL`) are stored first
+    (unsorted: a join that streams), then cut into ranges of terms of about `rows` pairs each
+    (at approximate quantiles of `term`), and each range deduplicated and sorted alone and
+    appended in term order: the same rows in the same order as the one statement, with the
+    memory of a piece. The stored pairs are dropped afterwards."""
+    pairs: str = PAIRS_SQL
+    piece: str = PIECE_SQL
+    rows: int = PIECE
+
+    def make(self, con, name: str) -> None:
+        scratch = f"{name}_pairs"
+        con.execute(f"CREATE OR REPLACE TABLE {scratch} AS {self.pairs}")
+        try:
+            for i, where in enumerate(self._ranges(con, scratch)):
+                piece = self.piece.format(pairs=scratch, where=where)
+                con.execute(f"CREATE OR REPLACE TABLE {name} AS {piece}" if i == 0 else
+                            f"INSERT INTO {name} {piece}")
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS {scratch}")
+
+    def _ranges(self, con, scratch: str) -> list[str]:
+        """WHERE conditions on `term` cutting the pairs into about `rows` each, in term order
+        (a range may hold more: one term's pairs are never cut)."""
+        pairs = con.execute(f"SELECT count(*) FROM {scratch}").fetchone()[0]
+        pieces = math.ceil(pairs / self.rows)
+        if pieces <= 1:
+            return ["true"]
+        at = ", ".join(str(i / pieces) for i in range(1, pieces))  # a constant list: no parameter
+        cuts = con.execute(f"SELECT approx_quantile(term, [{at}]) FROM {scratch}").fetchone()[0]
+        cuts = sorted(set(cuts))
+        return ([f"term <= {cuts[0]}"]
+                + [f"term > {lo} AND term <= {hi}" for lo, hi in zip(cuts, cuts[1:])]
+                + [f"term > {cuts[-1]}"])
+
+
 KINDS_SQL = """SELECT kind, min(doc) AS first, max(doc) AS last, count(*) AS docs
                FROM search_index GROUP BY kind"""
 _PER_KIND = ", ".join(f"count(*) FILTER (p.doc BETWEEN k.{kind}_first AND k.{kind}_last)"
@@ -188,7 +231,7 @@ PREFIXES_SQL = f"""
     GROUP BY prefix ORDER BY prefix"""
 # the snapshot's search tables, in the order they are made (facts.DERIVED appends them)
 TABLES = {"search_index": index_sql(), "search_words": WORDS_SQL, "search_terms": TERMS_SQL,
-          "search_postings": POSTINGS_SQL, "search_kinds": KINDS_SQL,
+          "search_postings": Postings(), "search_kinds": KINDS_SQL,
           "search_counts": COUNTS_SQL, "search_prefixes": PREFIXES_SQL}
 
 
