@@ -22,6 +22,7 @@ The build's snapshot carries a normalised token table in DuckDB:
 - `search_postings`: (term, doc) once per pair, sorted by term, so a prefix reads one
   contiguous run of rows (DuckDB skips the row groups outside it by their min/max), but for
   the rows a row-by-row publish appended (read by every query until the next full publish);
+  a full publish makes it in pieces of terms (`Postings`), within the memory of a piece;
 - `search_kinds`: where each kind's run of document numbers starts and ends, and how many
   documents it holds.
 
