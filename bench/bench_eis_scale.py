@@ -1,6 +1,6 @@
 """EIS at scale: many small real 44-FZ documents, against bare lxml, in one run.
 
-Run: python bench/bench_eis_scale.py [N] [--workers 1,2]   (default 3000 documents)
+Run: python bench/bench_eis_scale.py [N] [--workers 1,2] [--again]   (default 3000 documents)
      python bench/bench_eis_scale.py --kinds [--rounds R] [--passes P] [--instructions]
 
 The documents are the real 44-FZ contracts and execution records of ../shared/data/eis, each
@@ -23,6 +23,10 @@ included, so a process pool is charged for every core it uses):
 - with `--zip K`: the same documents as EIS publishes them, in ZIP archives of K documents
   each, against bare lxml reading the members out of the archives, then ingested with each
   `--workers` value.
+- with `--again`: after each `--workers` ingest, the same folder ingested again into the
+  same warehouse: with nothing new, then with 1 % new documents added; each with the input
+  files' record (unchanged files skipped unread) and with `recheck=True` (every file read
+  and hashed, as every repeated run did before the record), as a ratio to the first run;
 - with `--parts`: the pool's job (ingest.parse_files) split into its steps, run here in one
   process over the same files in the pool's chunks, `--rounds` times, the least CPU of each:
   reading each file and hashing it (files.archive_file, the bytes held for the segment),
@@ -82,11 +86,12 @@ PARTS = ("read and hash", "segment write and index", "parser", "Arrow tables")
 REG_NUM = re.compile(rb"(<(?:\w+:)?regNum>)(\d+)(</)")
 
 
-def generate(folder: Path, n: int) -> list[Path]:
-    """n documents: the real ones in turn, each copy with its own regNum (and so its own hash)."""
+def generate(folder: Path, n: int, start: int = 0) -> list[Path]:
+    """n documents: the real ones in turn, each copy with its own regNum (and so its own hash);
+    `start`: the first copy's number (more documents for a folder made before)."""
     templates = [p.read_bytes() for p in REAL]
     paths = []
-    for i in range(n):
+    for i in range(start, start + n):
         body = templates[i % len(templates)]
         body = REG_NUM.sub(lambda m, i=i: m[1] + m[2][:-7] + f"{i:07d}".encode() + m[3], body)
         path = folder / f"{i // 1000:04d}" / f"doc{i:07d}.xml"
@@ -287,6 +292,8 @@ def main() -> None:
                         help="passes of bare, walk and parser, in turns (the least of each counts)")
     parser.add_argument("--zip", type=int, default=0, metavar="K",
                         help="also ingest the documents zipped K per archive")
+    parser.add_argument("--again", action="store_true",
+                        help="ingest the folder again, nothing new and 1 %% new (see above)")
     parser.add_argument("--parts", action="store_true",
                         help="the pool's job split into its steps, each against bare (see above)")
     parser.add_argument("--kinds", action="store_true",
@@ -353,7 +360,7 @@ def main() -> None:
             ingest(wh, eis, [tmp / "warm-in"], workers=1)
 
         workers_list = [int(w) for w in args.workers.split(",") if w]
-        measure(eis, tmp / "in", "", len(paths), bare, workers_list, tmp)
+        measure(eis, tmp / "in", "", len(paths), bare, workers_list, tmp, args.again)
         if args.zip:
             zips = zip_up(paths, tmp / "zipped", args.zip)
             c = cpu()
@@ -363,7 +370,8 @@ def main() -> None:
                         etree.fromstring(zf.read(info))
             bare_zip = cpu() - c
             print(f"bare lxml of the members of {len(zips)} zips: {bare_zip:.2f} s CPU")
-            measure(eis, tmp / "zipped", "zipped ", len(paths), bare_zip, workers_list, tmp)
+            measure(eis, tmp / "zipped", "zipped ", len(paths), bare_zip, workers_list, tmp,
+                    args.again)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -419,7 +427,7 @@ def zip_up(paths: list[Path], folder: Path, per_zip: int) -> list[Path]:
 
 
 def measure(eis, inbox: Path, what: str, n: int, bare: float, workers_list: list[int],
-            tmp: Path) -> None:
+            tmp: Path, again: bool = False) -> None:
     for workers in workers_list:
         folder = tmp / f"wh-{what.strip() or 'files'}-{workers}"
         with Warehouse(folder / "w.duckdb") as wh:
@@ -433,6 +441,29 @@ def measure(eis, inbox: Path, what: str, n: int, bare: float, workers_list: list
               f" {used:.2f} s CPU{split} = {used / bare:.1f}x bare lxml (goal <= 4x)")
         ratio(f"EIS {what}ingest --workers {workers}, CPU", used,
               f"lxml fromstring of the same {what or 'files'}".strip(), bare)
+        if again:
+            with Warehouse(folder / "w.duckdb") as wh:
+                measure_again(eis, wh, inbox, what, n, workers, used)
+
+
+def measure_again(eis, wh, inbox: Path, what: str, n: int, workers: int, first: float
+                  ) -> None:
+    """The folder ingested again into `wh`: nothing new, then 1 % new documents, each with the
+    record of input files and with every file read again (`recheck`)."""
+    more = inbox.parent / f"{inbox.name}-more-{workers}"  # beside: the next ingest's inbox
+    more.mkdir()
+    for new in (0, max(n // 100, 1)):
+        for recheck in (False, True):
+            if new:  # documents no run has seen, numbered after every other
+                generate(more, new, start=n * (workers + 1) + len(list(more.rglob("*.xml"))))
+            c = cpu()
+            counts = ingest(wh, eis, [inbox, more], workers=workers, recheck=recheck)
+            used = cpu() - c
+            how = "every file read again (recheck)" if recheck else "unchanged files skipped"
+            print(f"{what}ingest --workers {workers} again, {new} new, {how}: {dict(counts)};"
+                  f" {used:.2f} s CPU = {used / first:.3f}x the first run")
+            ratio(f"EIS {what}ingest --workers {workers} again, {new} new, {how}, CPU", used,
+                  "the first ingest of the folder", first)
 
 
 if __name__ == "__main__":

@@ -60,12 +60,12 @@ def table_rows(wh: Warehouse, table: str, skip=()) -> list[tuple]:
 
 def table_contents(wh: Warehouse, skip=()) -> dict[str, list[tuple]]:
     """Every loaded table (not `runs`, nor the record of changes, whose order of recording
-    differs between two ways of loading) as table_rows, to compare two loads of the same
-    input."""
+    differs between two ways of loading, nor `input_files`, which run read which file when)
+    as table_rows, to compare two loads of the same input."""
     from survtrack.warehouse.schema import TABLES
 
     return {t: table_rows(wh, t, skip) for t in TABLES
-            if t not in ("runs", "changes", "change_cursors")}
+            if t not in ("runs", "changes", "change_cursors", "input_files")}
 
 
 def inbox_recipe() -> str:

@@ -27,7 +27,8 @@ from survtrack.warehouse.store import Warehouse
 # (the record of changes holds what each load wrote, in its order: not compared)
 LOAD_HISTORY = {"runs": None, "changes": None, "change_cursors": None,
                 "documents": {"fetched_at", "detail"},
-                "rejects": {"run_id", "rejected_at"}, "warnings": {"flagged_at"}}
+                "rejects": {"run_id", "rejected_at"}, "warnings": {"flagged_at"},
+                "input_files": {"run_id", "recorded_at"}}
 
 
 def rows(wh: Warehouse, table: str) -> list[tuple]:

@@ -26,6 +26,10 @@ def ingest(
     paths: Annotated[list[Path] | None, typer.Argument(
         help="files, folders and ZIP archives (curated: defaults to the project's CSV)")] = None,
     force: Annotated[bool, typer.Option(help="parse again documents already loaded")] = False,
+    recheck: Annotated[bool, typer.Option(
+        "--recheck", help="read again every input file, also those unchanged (same size and"
+        " modification time) since an ingest loaded all their documents, which are otherwise"
+        " skipped unread")] = False,
     follow_links: Annotated[bool, typer.Option(
         "--follow-links", help="read links inside a folder that lead outside it (by default"
         " they are named and not read; a path given explicitly is always read)")] = False,
@@ -50,7 +54,9 @@ def ingest(
     Only regular files are read. Inside a folder, a link leading outside that folder is named
     and not read unless --follow-links. Documents are parsed by --workers processes (or a Dask
     cluster's workers, which stage their rows as Parquet partitions) and written by this one,
-    in batches; the result is the same either way. With --output DIR the tables are left as
+    in batches; the result is the same either way. A file whose documents all loaded is
+    remembered with its size and modification time, and a later run skips it unread while
+    both stay the same (--recheck reads it again). With --output DIR the tables are left as
     Parquet files in DIR instead (docs/scale.md).
     """
     from survtrack.scrapers.files import Ignored
@@ -75,7 +81,7 @@ def ingest(
             problems.append((status, origin, result.reason))
         progress.update(task, advance=1, last=f"{status}: {Path(origin).name[:50]}")
 
-    options = dict(force=force, follow_links=follow_links, on_result=on_result,
+    options = dict(force=force, recheck=recheck, follow_links=follow_links, on_result=on_result,
                    workers=workers, engine=engine, scheduler=scheduler)
     if output is not None:
         from survtrack import config

@@ -60,12 +60,14 @@ class Ignored:
 
 
 def iter_inputs(paths: list[Path], archive: Archive, source: str, extensions: tuple[str, ...],
-                follow_links: bool = False, defer_files: bool = False, pack: bool = False
-                ) -> Iterator[Document | Problem | Ignored | Path]:
-    """Every document under `paths`, archived. `defer_files`: a plain file (not a ZIP
-    archive) comes as its checked Path, for a worker process to archive (`archive_file`).
-    `pack`: small files and ZIP members go into a segment of the archive (`archive_file`,
-    `read_zip`); the caller commits the archive before the warehouse names them."""
+                follow_links: bool = False, defer_files: bool = False, pack: bool = False,
+                inputs=None) -> Iterator:
+    """Every document under `paths`, archived (a Document, Problem, Ignored or Path).
+    `defer_files`: a plain file (not a ZIP archive) comes as its checked Path, for a worker
+    process to archive (`archive_file`). `pack`: small files and ZIP members go into a
+    segment of the archive (`archive_file`, `read_zip`); the caller commits the archive
+    before the warehouse names them. `inputs` (scrapers/inputs.InputFiles): a file it knows
+    unchanged comes as its `Unchanged`, unread; the items of the others are told to it."""
     for path in paths:
         path = Path(path)
         if path.is_dir():
@@ -73,8 +75,8 @@ def iter_inputs(paths: list[Path], archive: Archive, source: str, extensions: tu
                 if refused:
                     yield Ignored(str(child), refused)
                 elif _wanted(child, extensions):
-                    yield from _from_file(child, archive, source, extensions, defer_files,
-                                          pack)
+                    yield from _read_file(child, archive, source, extensions, defer_files,
+                                          pack, inputs)
                 else:
                     yield Ignored(str(child), f"not a {source} document"
                                   f" ({', '.join(extensions)} or .zip)")
@@ -83,7 +85,8 @@ def iter_inputs(paths: list[Path], archive: Archive, source: str, extensions: tu
             if kind:
                 yield Problem(str(path), f"not a regular file ({kind}): not read")
             else:
-                yield from _from_file(path, archive, source, extensions, defer_files, pack)
+                yield from _read_file(path, archive, source, extensions, defer_files, pack,
+                                      inputs)
         else:
             yield Problem(str(path), "no such file or folder")
 
@@ -141,6 +144,22 @@ def _special(path: Path) -> str | None:
 def _wanted(path: Path, extensions: tuple[str, ...]) -> bool:
     name = path.name.lower()
     return name.endswith(".zip") or any(name.endswith(e) for e in extensions)
+
+
+def _read_file(path: Path, archive: Archive, source: str, extensions, defer: bool, pack: bool,
+               inputs) -> Iterator:
+    """One input file's items; skipped unread when `inputs` knows it unchanged."""
+    if inputs is None:
+        yield from _from_file(path, archive, source, extensions, defer, pack)
+        return
+    unchanged = inputs.unchanged(path)
+    if unchanged is not None:
+        yield unchanged
+        return
+    for item in _from_file(path, archive, source, extensions, defer, pack):
+        inputs.item(path, str(item) if isinstance(item, Path) else item.origin)
+        yield item
+    inputs.close(path)  # after its last item: a run stopped midway records nothing of it
 
 
 def _from_file(path: Path, archive: Archive, source: str, extensions,

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from survtrack import config
 from survtrack.scrapers.base import Source
 from survtrack.scrapers.files import MAX_MEMBER_BYTES, Ignored, Problem, archive_file, iter_inputs
+from survtrack.scrapers.inputs import InputFiles, Unchanged
 from survtrack.warehouse.archive import Archive
 from survtrack.warehouse.protocol import EMITTED, Document
 
@@ -81,13 +82,16 @@ def default_workers() -> int:
 
 
 def ingest(wh: Warehouse, source: Source, paths: list[Path], *, force: bool = False,
-           follow_links: bool = False,
+           recheck: bool = False, follow_links: bool = False,
            on_result: Callable[[str, LoadResult | Problem | Ignored], None] | None = None,
            workers: int | None = None, engine: str = "local", scheduler: str | None = None,
            staged: bool | None = None, staging: Path | None = None) -> Counter:
     """Archive and load every document under `paths`; return counts by outcome.
 
-    Documents already loaded are skipped, so a killed ingest resumes by running it again.
+    Documents already loaded are skipped, so a killed ingest resumes by running it again;
+    an input file whose every document loaded is remembered with its size and modification
+    time, and skipped unread while they stay the same (scrapers/inputs.py). `recheck` (and
+    `force`): read every file again.
     `follow_links`: read links inside a folder that lead outside it (files.py says why not).
     `workers`: processes parsing in parallel (default: the cores; 1: in this process).
     `engine="dask"`: the workers of a Dask cluster (`scheduler` address, or a LocalCluster).
@@ -99,12 +103,21 @@ def ingest(wh: Warehouse, source: Source, paths: list[Path], *, force: bool = Fa
         raise ValueError(f"unknown engine {engine!r}: one of {', '.join(ENGINES)}")
     counts: Counter = Counter()
     run_id = wh.start_run(source.name, "ingest", {
-        "paths": [str(p) for p in paths], "force": force, "follow_links": follow_links,
-        "workers": workers, "engine": engine})
+        "paths": [str(p) for p in paths], "force": force, "recheck": recheck,
+        "follow_links": follow_links, "workers": workers, "engine": engine})
+    files = InputFiles(wh, source.name, run_id, recheck=recheck or force)
 
-    def report(origin: str, result: LoadResult | Problem | Ignored) -> None:
-        counts["rejected" if isinstance(result, Problem) else
-               "ignored" if isinstance(result, Ignored) else result.status] += 1
+    def report(origin: str, result: LoadResult | Problem | Ignored | Unchanged) -> None:
+        if isinstance(result, Unchanged):  # its documents, counted as a read would count them
+            from survtrack.warehouse.store import LoadResult
+
+            counts["skipped"] += result.documents
+            result = LoadResult("skipped", None, reason=f"unchanged since its last ingest"
+                                f" ({result.documents} documents): not read")
+        else:
+            counts["rejected" if isinstance(result, Problem) else
+                   "ignored" if isinstance(result, Ignored) else result.status] += 1
+            files.result(origin, getattr(result, "status", None))
         if on_result:
             on_result(origin, result)
 
@@ -118,7 +131,8 @@ def ingest(wh: Warehouse, source: Source, paths: list[Path], *, force: bool = Fa
     try:
         with wh.memory_limit(config.ingest_memory()):  # DuckDB: the batch, not the tables
             found = iter_inputs(paths, wh.archive, source.name, source.extensions, follow_links,
-                                defer_files=parallel, pack=source.batch_documents)
+                                defer_files=parallel, pack=source.batch_documents,
+                                inputs=files)
             if parallel:
                 tasks = _tasks(found, report, problem)
                 head = [t for _, t in zip(range(POOL_MIN), tasks)]
@@ -135,6 +149,7 @@ def ingest(wh: Warehouse, source: Source, paths: list[Path], *, force: bool = Fa
                                (staging or wh.archive.root / STAGING) if to_files else None)
             if not parallel:
                 _serial(wh, source, found, run_id, force, report, problem)
+        files.record()
         status = "finished"
     finally:
         wh.finish_run(run_id, counts, status)
@@ -202,7 +217,7 @@ def _serial(wh: Warehouse, source: Source, found, run_id: str, force: bool, repo
         held = 0
 
     for item in found:
-        if isinstance(item, Ignored):
+        if isinstance(item, (Ignored, Unchanged)):
             report(item.origin, item)
         elif isinstance(item, Problem):
             problem(item)
@@ -220,7 +235,7 @@ def _serial(wh: Warehouse, source: Source, found, run_id: str, force: bool, repo
 def _tasks(found, report, problem) -> Iterator[Path | Document]:
     """The work for the workers (file paths, archived zip members); the rest reported here."""
     for item in found:
-        if isinstance(item, Ignored):
+        if isinstance(item, (Ignored, Unchanged)):
             report(item.origin, item)
         elif isinstance(item, Problem):
             problem(item)

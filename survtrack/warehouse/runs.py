@@ -12,6 +12,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 
 import duckdb
+import pyarrow as pa
 
 from . import processes
 from .schema import TABLES
@@ -77,6 +78,32 @@ class RunsAndRejects:
             "INSERT INTO rejects VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (reject_id) DO UPDATE"
             " SET run_id = excluded.run_id, rejected_at = excluded.rejected_at",
             [key, run_id, source, origin, document_id, field, reason[:2000], utcnow()])
+
+    # -- input files -----------------------------------------------------------------------
+    def input_files(self, source: str) -> dict[str, tuple[int, int, int]]:
+        """The input files of `source` a finished ingest recorded: path -> (size, mtime_ns,
+        documents)."""
+        return {path: (size, mtime, documents) for path, size, mtime, documents in self.query(
+            "SELECT path, size, mtime_ns, documents FROM input_files WHERE source = ?",
+            [source])}
+
+    def record_input_files(self, source: str, rows: list[tuple], forget: list[str] = ()
+                           ) -> None:
+        """Record input files whose documents have committed: (source, path, size, mtime_ns,
+        documents, run_id) each, in one statement; `forget`: paths no longer recorded."""
+        if forget:
+            self.con.execute("DELETE FROM input_files WHERE source = ? AND path IN"
+                             " (SELECT unnest(?::VARCHAR[]))", [source, list(forget)])
+        if not rows:
+            return
+        columns = list(zip(*rows, strict=True))
+        now = utcnow()
+        self.write("input_files", pa.table({
+            "source": pa.array(columns[0], pa.string()), "path": pa.array(columns[1], pa.string()),
+            "size": pa.array(columns[2], pa.int64()), "mtime_ns": pa.array(columns[3], pa.int64()),
+            "documents": pa.array(columns[4], pa.int32()),
+            "run_id": pa.array(columns[5], pa.string()),
+            "recorded_at": pa.array([now] * len(rows), pa.timestamp("us"))}), "upsert")
 
     # -- status ----------------------------------------------------------------------------
     def counts_by_source(self) -> dict[str, dict[str, int]]:

@@ -363,6 +363,23 @@ TABLES: dict[str, Table] = {
             ("command_line", "VARCHAR", "the command as typed (secret option values as ***)"),
         ),
         _t(
+            "input_files", "Each local input file (a plain file or a ZIP archive, as given to"
+            " `survtrack ingest` or found in a folder given) whose every document loaded, with"
+            " its size and modification time then: a later ingest skips a file whose size and"
+            " time are unchanged without opening it (`--recheck` reads them all again;"
+            " scrapers/inputs.py). A file with a rejected document or an unreadable part is"
+            " not recorded, so it is read again.",
+            ("source", "path"),
+            ("source", "VARCHAR", "source name"),
+            ("path", "VARCHAR", "the file's absolute path (links not resolved)"),
+            ("size", "BIGINT", "its size in bytes when read"),
+            ("mtime_ns", "BIGINT", "its modification time when read (ns since the epoch)"),
+            ("documents", "INTEGER", "documents it yielded, each loaded (or loaded before)"),
+            ("run_id", "VARCHAR", "the run that read it"),
+            ("recorded_at", "TIMESTAMP", "when (UTC), after its documents committed"),
+            published=False,
+        ),
+        _t(
             "rejects", "Documents (or parts) that could not be loaded, and why.",
             ("reject_id",),
             ("reject_id", "VARCHAR", "hash of origin, document and reason"),
