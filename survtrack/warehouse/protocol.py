@@ -99,8 +99,26 @@ class Document:
             raise FileNotFoundError(2, "No such file or directory", str(self.path))
         return data
 
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "data": None}
+    def __reduce__(self):
+        """Pickled without its bytes, and its path as a string: a Path costs more to unpickle
+        than the rest of a worker's entry for the document (the writer unpickles one per
+        document: 3,000 paths ~22 ms CPU, docs/scale.md). The Path is made on first use."""
+        return _unpickled, (self.document_id, self.source, self.origin, str(self.path),
+                            self.size, self.media_type, self.url)
+
+    def __getattr__(self, name: str):  # only for an attribute not set: `path` once unpickled
+        if name == "path" and "_path" in self.__dict__:
+            self.path = Path(self.__dict__.pop("_path"))
+            return self.path
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+def _unpickled(document_id: str, source: str, origin: str, path: str, size: int,
+               media_type: str | None, url: str | None) -> Document:
+    doc = object.__new__(Document)
+    doc.__dict__.update(document_id=document_id, source=source, origin=origin, _path=path,
+                        size=size, media_type=media_type, url=url, data=None)
+    return doc
 
 
 class Rejected(Exception):
