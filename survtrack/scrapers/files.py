@@ -152,14 +152,15 @@ def _read_file(path: Path, archive: Archive, source: str, extensions, defer: boo
     if inputs is None:
         yield from _from_file(path, archive, source, extensions, defer, pack)
         return
-    unchanged = inputs.unchanged(path)
+    key = inputs.key(path)
+    unchanged = inputs.unchanged(path, key)
     if unchanged is not None:
         yield unchanged
         return
     for item in _from_file(path, archive, source, extensions, defer, pack):
-        inputs.item(path, str(item) if isinstance(item, Path) else item.origin)
+        inputs.item(key, str(item) if isinstance(item, Path) else item.origin)
         yield item
-    inputs.close(path)  # after its last item: a run stopped midway records nothing of it
+    inputs.close(key)  # after its last item: a run stopped midway records nothing of it
 
 
 def _from_file(path: Path, archive: Archive, source: str, extensions,

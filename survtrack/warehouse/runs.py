@@ -87,10 +87,11 @@ class RunsAndRejects:
             "SELECT path, size, mtime_ns, documents FROM input_files WHERE source = ?",
             [source])}
 
-    def record_input_files(self, source: str, rows: list[tuple], forget: list[str] = ()
-                           ) -> None:
+    def record_input_files(self, source: str, rows: list[tuple], forget: list[str] = (),
+                           insert: bool = False) -> None:
         """Record input files whose documents have committed: (source, path, size, mtime_ns,
-        documents, run_id) each, in one statement; `forget`: paths no longer recorded."""
+        documents, run_id) each, in one statement; `forget`: paths no longer recorded.
+        `insert`: none of `rows` is recorded yet (a plain insert instead of an upsert)."""
         if forget:
             self.con.execute("DELETE FROM input_files WHERE source = ? AND path IN"
                              " (SELECT unnest(?::VARCHAR[]))", [source, list(forget)])
@@ -103,7 +104,8 @@ class RunsAndRejects:
             "size": pa.array(columns[2], pa.int64()), "mtime_ns": pa.array(columns[3], pa.int64()),
             "documents": pa.array(columns[4], pa.int32()),
             "run_id": pa.array(columns[5], pa.string()),
-            "recorded_at": pa.array([now] * len(rows), pa.timestamp("us"))}), "upsert")
+            "recorded_at": pa.array([now] * len(rows), pa.timestamp("us"))}),
+            "insert" if insert else "upsert")
 
     # -- status ----------------------------------------------------------------------------
     def counts_by_source(self) -> dict[str, dict[str, int]]:
