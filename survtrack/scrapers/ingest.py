@@ -47,11 +47,12 @@ if TYPE_CHECKING:  # the warehouse is handed in: the scrapers floor imports no d
 BATCH_DOCUMENTS = 2000
 BATCH_BYTES = 64 << 20
 # The pool's batches are bigger: the writer holds their Arrow tables (~1/9 of the input for
-# EIS documents), not the input itself, and its fixed cost per batch (~0.12 s CPU: a dozen
-# statements, each ~8 ms whatever its rows) was a third of its CPU at 2,000 documents
-# (docs/scale.md: 110 -> 53 us a document from 2,000 to 12,000 a batch).
-BATCH_PARALLEL = 8000
-BATCH_PARALLEL_BYTES = 256 << 20
+# EIS documents: ~55 MB for 16,000), not the input itself, and its fixed cost per batch
+# (~0.13 s CPU: a dozen statements, each 5-15 ms whatever its rows, inside DuckDB) was a
+# third of its CPU at 2,000 documents (docs/scale.md: 16,000 documents' tables loaded in
+# batches of 8,000 cost 1.46-1.82 s CPU, of 16,000 1.27-1.49 s).
+BATCH_PARALLEL = 16000
+BATCH_PARALLEL_BYTES = 512 << 20
 # A source whose documents are parsed one after another inside the transaction (OCDS): as
 # before, fewer (a failed chain is loaded again a document at a time).
 BATCH_CHAINED = 200
