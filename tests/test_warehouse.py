@@ -7,6 +7,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from survtrack.warehouse import store
 from survtrack.warehouse.store import Warehouse
 
 
@@ -111,10 +112,14 @@ def test_a_warehouse_of_the_keyed_build_tables_is_brought_to_todays_layout(tmp_p
         assert wh.count("build_inputs") == 4
 
 
-def test_keys_looked_up_by_a_list_are_found_exactly(warehouse, load, shared):
-    """`loaded_ids` asks by a literal list (the primary-key index answers it; a list bound as
-    a parameter scans the whole table): keys with quotes or a NUL, and lists longer than the
-    index serves, find exactly the loaded documents."""
+@pytest.mark.parametrize("scan", [True, False], ids=["scanned", "by the index"])
+def test_keys_looked_up_by_a_list_are_found_exactly(warehouse, load, shared, monkeypatch,
+                                                    scan):
+    """`loaded_ids` asks by literal lists (the primary-key index answers them), or, while few
+    documents are stored for the ids asked, by one list bound as a parameter (a scan): keys
+    with quotes or a NUL, and lists longer than the index serves, find exactly the loaded
+    documents either way."""
+    monkeypatch.setattr(store, "SCAN_ROWS_PER_ID", 10**9 if scan else 0)
     load("eis", shared / "eis")
     loaded = {d for (d,) in warehouse.query(
         "SELECT document_id FROM documents WHERE status NOT IN ('rejected', 'archived')")}

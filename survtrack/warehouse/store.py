@@ -250,11 +250,20 @@ class Warehouse(RunsAndRejects, DerivedTables):
         return LoadResult("archived", doc.document_id)
 
     def loaded_ids(self, document_ids: list[str]) -> set[str]:
-        """Of these documents, those already loaded (`has_document` for a batch, one query)."""
+        """Of these documents, those already loaded (`has_document` for a batch, one query
+        while few documents are stored for the ids asked, else one per MAX_KEY_LIST ids)."""
         ids = sorted(set(document_ids))
+        if not ids:
+            return set()
+        stored = self.scalar("SELECT estimated_size FROM duckdb_tables() WHERE table_name ="
+                             " 'documents' AND database_name = current_database()") or 0
+        if stored < len(ids) * SCAN_ROWS_PER_ID:  # one scan of the key column
+            lists = [("(SELECT unnest(?::VARCHAR[]))", [ids])]
+        else:  # lists answered by the index
+            lists = [_key_list(ids[start:start + MAX_KEY_LIST])
+                     for start in range(0, len(ids), MAX_KEY_LIST)]
         found: set[str] = set()
-        for start in range(0, len(ids), MAX_KEY_LIST):  # each list answered by the index
-            keys, params = _key_list(ids[start:start + MAX_KEY_LIST])
+        for keys, params in lists:
             # the status is tested here: a condition on it beside the list made DuckDB scan
             # the table instead (at 3 M documents 288 against 46 ms a list, docs/scale.md)
             found.update(d for d, status in self.query(
@@ -546,6 +555,11 @@ def _rank(row: dict, columns: tuple[str, ...]) -> tuple:
 # index, but `key IN (SELECT unnest(?))` (or a join) by scanning the whole key column: at 3 M
 # documents, 2,000 ids cost 78 against 288 ms CPU, 200 ids 10 against 212 (docs/scale.md).
 MAX_KEY_LIST = 2048  # DuckDB's index_scan_max_count: a longer list is scanned either way
+# A literal id costs DuckDB ~10-20 us to parse, scanning the key column ~0.1 us a stored
+# row: `loaded_ids` scans while fewer rows than this per id asked are stored (16,000 ids,
+# CPU, scanned against lists: 24-33 against 170-220 ms with no document stored, 100-160
+# against 290-580 ms at 1 M, 250 against 340-690 ms at 3 M; docs/scale.md).
+SCAN_ROWS_PER_ID = 200
 
 
 def _key_list(keys: list[str]) -> tuple[str, list]:
