@@ -506,6 +506,14 @@ def test_a_narrowed_hash_is_the_whole_hash_of_those_contracts(halves, tmp_path):
             return flags.group_inputs_sql(only, "picked_mates")
 
         sqls["flags_group (mates gathered)"] = gathered
+
+        def competition_gathered(only):  # the build's hash: the candidates' rows gathered first
+            if only is None:
+                return competition.inputs_sql(None)
+            competition.gather(wh, only)
+            return competition.inputs_sql(None, competition.GATHERED)
+
+        sqls["competition (rows gathered)"] = competition_gathered
         for step, sql in sqls.items():
             whole = wh.query(f"SELECT * FROM ({sql(None)}) WHERE contract_id IN"
                              " (SELECT contract_id FROM picked) ORDER BY 1", {"code": "x"})

@@ -95,11 +95,11 @@ def regime_of(scheme: str | None, source: str | None) -> str | None:
     return None
 
 
-def _lookups(wh: Warehouse) -> dict[str, pd.DataFrame]:
-    """Relations for the SQL: every stated procedure mapped to the scale and its regime; each
-    source's fallback regime; each regime's rule for a first publication."""
+def _lookups(wh: Warehouse, tables: dict[str, str]) -> dict[str, pd.DataFrame]:
+    """Relations for the SQL: every stated procedure of the facts read mapped to the scale and
+    its regime; each source's fallback regime; each regime's rule for a first publication."""
     stated = wh.query("SELECT DISTINCT procedure_scheme, procedure_code, procedure_text"
-                      " FROM procurement_facts WHERE procedure_scheme IS NOT NULL")
+                      f" FROM {tables['facts']} WHERE procedure_scheme IS NOT NULL")
     rows = []
     for scheme, code, text in stated:
         found = procedure_type(scheme, code, text)
@@ -112,7 +112,7 @@ def _lookups(wh: Warehouse) -> dict[str, pd.DataFrame]:
     ptypes = ptypes.astype({"scheme": "string", "code": "string", "text": "string",
                             "procedure_type": "string", "competitive": "boolean",
                             "implied_admitted": "Int64", "weight": "Int64", "regime": "string"})
-    sources = [s for (s,) in wh.query("SELECT DISTINCT source FROM contracts")]
+    sources = [s for (s,) in wh.query(f"SELECT DISTINCT source FROM {tables['contracts']}")]
     fallback = pd.DataFrame([(s, regime_of(None, s)) for s in sources],
                             columns=["source", "regime"]).astype("string")
     rules = pd.DataFrame(
@@ -130,14 +130,14 @@ def _lookups(wh: Warehouse) -> dict[str, pd.DataFrame]:
 PROCUREMENT_OF = ("arg_max(procurement_id, (coalesce(published_on, TIMESTAMP '1900-01-01'),"
                   " procurement_id))")
 
-COMPETITION_SQL = """
+COMPETITION_TEMPLATE = """
 WITH own AS (
-    SELECT f.*, TRUE AS own FROM procurement_facts f
+    SELECT f.*, TRUE AS own FROM {@facts} f
     WHERE f.subject_id IN (SELECT contract_id FROM competition_scope)),
 link AS (
     SELECT c.contract_id, c.source, c.signed_on, c.buyer_id, c.vendor_id, c.currency,
            coalesce(o.procurement_id, c.notice_id) AS procurement_id
-    FROM contracts c
+    FROM {@contracts} c
     LEFT JOIN (SELECT subject_id, {PROCUREMENT_OF} AS procurement_id
                FROM own WHERE procurement_id IS NOT NULL GROUP BY 1) o
       ON o.subject_id = c.contract_id
@@ -147,7 +147,7 @@ facts AS (
     JOIN own o ON o.subject_id = l.contract_id
     UNION ALL
     SELECT l.contract_id, f.*, FALSE AS own FROM link l
-    JOIN procurement_facts f ON f.subject_id = l.procurement_id
+    JOIN {@facts} f ON f.subject_id = l.procurement_id
     WHERE l.procurement_id IS NOT NULL AND l.procurement_id <> l.contract_id),
 typed AS (
     SELECT f.*, p.procedure_type, p.competitive, p.implied_admitted, p.weight,
@@ -187,10 +187,10 @@ versions AS (
                    (v.version, coalesce(v.published_on, TIMESTAMP '1900-01-01'))) AS last,
            count(*) AS n,
            min(v.version) AS min_version
-    FROM contract_versions v JOIN link l USING (contract_id)
+    FROM {@versions} v JOIN link l USING (contract_id)
     WHERE v.amount IS NOT NULL AND v.currency IS NOT DISTINCT FROM l.currency
     GROUP BY v.contract_id),
-lowest AS (SELECT contract_id, min(version) AS min_version FROM contract_versions
+lowest AS (SELECT contract_id, min(version) AS min_version FROM {@versions}
            WHERE contract_id IN (SELECT contract_id FROM competition_scope) GROUP BY 1)
 SELECT l.contract_id, l.source,
        coalesce(f.regime, sr.regime) AS regime, l.procurement_id,
@@ -225,11 +225,29 @@ LEFT JOIN source_regimes sr ON sr.source = l.source
 LEFT JOIN regime_rules r ON r.regime = coalesce(f.regime, sr.regime)
 """.replace("{PROCUREMENT_OF}", PROCUREMENT_OF)
 
+# The tables the step reads, by their markers in the SQL. A build narrowed by the record of
+# changes reads its candidates' rows of them once into temporary tables (`gather`); the hash
+# and the computing then read those instead of each scanning the tables again.
+READ = {"contracts": "contracts", "facts": "procurement_facts", "versions": "contract_versions"}
+GATHERED = {"contracts": "competition_contracts", "facts": "competition_facts",
+            "versions": "competition_versions"}
+
+
+def competition_sql(tables: dict[str, str] = READ) -> str:
+    out = COMPETITION_TEMPLATE
+    for marker, name in tables.items():
+        out = out.replace("{@" + marker + "}", name)
+    return out
+
+
+COMPETITION_SQL = competition_sql()
+
 # What a contract's row is computed from: its own row, the facts about it and about its
 # procurement, its versions (analysis/inputs.py), and this module's SQL and data files.
-def inputs_sql(only: str | None = None) -> str:
+def inputs_sql(only: str | None = None, tables: dict[str, str] = READ) -> str:
     """The contracts' hashes (`only`: of the contracts in that temporary table, reading the
-    facts of them and of the procurements they may name, and their versions alone)."""
+    facts of them and of the procurements they may name, and their versions alone; `tables`:
+    the tables read, GATHERED when `gather` made them)."""
     own = inputs.among(only)
     # the contracts' own facts and every procurement they or their facts name (a superset of
     # the one chosen: each subject's facts are read whole either way)
@@ -241,13 +259,13 @@ def inputs_sql(only: str | None = None) -> str:
 WITH facts AS (
     SELECT subject_id, bit_xor(hash(f)) AS inputs,
            {PROCUREMENT_OF} FILTER (WHERE procurement_id IS NOT NULL) AS procurement_id
-    FROM {inputs.rows("procurement_facts", facts)} f GROUP BY subject_id),
+    FROM {inputs.rows(tables["facts"], facts)} f GROUP BY subject_id),
 versions AS (SELECT contract_id, bit_xor(hash(v)) AS inputs
-             FROM {inputs.rows("contract_versions", own)} v GROUP BY contract_id)
+             FROM {inputs.rows(tables["versions"], own)} v GROUP BY contract_id)
 SELECT c.contract_id,
        hash(c.source, c.signed_on, c.buyer_id, c.vendor_id, c.currency, c.notice_id,
             o.inputs, p.inputs, v.inputs, $code) AS inputs
-FROM {inputs.rows("contracts", own)} c
+FROM {inputs.rows(tables["contracts"], own)} c
 LEFT JOIN facts o ON o.subject_id = c.contract_id
 LEFT JOIN facts p ON p.subject_id = coalesce(o.procurement_id, c.notice_id)
                  AND p.subject_id <> c.contract_id
@@ -274,17 +292,48 @@ def code_version() -> str:
                           FOLDER / "regimes.csv")
 
 
+def gather(wh: Warehouse, only: str) -> None:
+    """The rows the hash and the computing read of the contracts of the temporary table
+    `only`, in temporary tables (GATHERED), each found by one scan of its key column and read
+    by rowid: their contracts' columns, their versions, their own facts and the facts of every
+    procurement they or their facts name."""
+    own = inputs.among(only)
+    wh.execute("CREATE OR REPLACE TEMP TABLE competition_contracts AS SELECT contract_id, source,"
+               " signed_on, buyer_id, vendor_id, currency, notice_id"
+               f" FROM {inputs.rows('contracts', own)}")
+    wh.execute("CREATE OR REPLACE TEMP TABLE competition_versions AS"
+               f" SELECT * FROM {inputs.rows('contract_versions', own)}")
+    wh.execute("CREATE OR REPLACE TEMP TABLE competition_facts AS"
+               f" SELECT * FROM {inputs.rows('procurement_facts', inputs.among(only, 'subject_id'))}")
+    wh.execute(f"""CREATE OR REPLACE TEMP TABLE competition_procurements AS
+        SELECT notice_id AS subject_id FROM competition_contracts WHERE notice_id IS NOT NULL
+        UNION SELECT procurement_id FROM competition_facts WHERE procurement_id IS NOT NULL
+        EXCEPT SELECT contract_id FROM {only}""")
+    wh.execute("INSERT INTO competition_facts SELECT * FROM " + inputs.rows(
+        "procurement_facts", "subject_id IN (SELECT subject_id FROM competition_procurements)"))
+    wh.execute("DROP TABLE competition_procurements")
+
+
 def build_competition(wh: Warehouse, full: bool = False,
                       slice_size: int = inputs.SLICE) -> dict:
     """Compute `competition` for the contracts whose inputs changed since the last build (every
     one when `full`), `slice_size` contracts at a time; drop removed contracts' rows. Returns
     counts."""
+    tables = READ
+
+    def hashed(only: str | None) -> str:  # the record's candidates gathered, then hashed
+        nonlocal tables
+        if only is not None:
+            gather(wh, only)
+            tables = GATHERED
+        return inputs_sql(None, tables)
+
     try:
         code = code_version()
-        changed = inputs.stale(wh, "competition", inputs_sql, code, full, READS)
+        changed = inputs.stale(wh, "competition", hashed, code, full, READS)
         if changed:
-            with wh.using(**_lookups(wh)):
-                inputs.in_passes(wh, "competition", COMPETITION_SQL, "new_competition",
+            with wh.using(**_lookups(wh, tables)):
+                inputs.in_passes(wh, "competition", competition_sql(tables), "new_competition",
                                  slice_size)
         else:
             wh.execute("CREATE OR REPLACE TEMP TABLE new_competition AS"
@@ -292,5 +341,5 @@ def build_competition(wh: Warehouse, full: bool = False,
         removed = inputs.replace(wh, "competition", "competition", "new_competition")
         total = wh.scalar("SELECT count(*) FROM competition")
     finally:
-        inputs.done(wh, "competition", "new_competition")
+        inputs.done(wh, "competition", "new_competition", *GATHERED.values())
     return {"contracts": total, "changed": changed, "removed": removed}
