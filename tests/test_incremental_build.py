@@ -514,6 +514,14 @@ def test_a_narrowed_hash_is_the_whole_hash_of_those_contracts(halves, tmp_path):
             return competition.inputs_sql(None, competition.GATHERED)
 
         sqls["competition (rows gathered)"] = competition_gathered
+
+        def threads_gathered(only):
+            if only is None:
+                return threads.inputs_sql(None)
+            threads.gather(wh, only)
+            return threads.inputs_sql(None, threads.GATHERED)
+
+        sqls["threads (rows gathered)"] = threads_gathered
         for step, sql in sqls.items():
             whole = wh.query(f"SELECT * FROM ({sql(None)}) WHERE contract_id IN"
                              " (SELECT contract_id FROM picked) ORDER BY 1", {"code": "x"})

@@ -18,10 +18,10 @@ STAGE_ORDER = ("notice", "change", "protocol", "placement_result", "result", "aw
                "contract_sign", "signed", "contract", "version", "modification", "payment",
                "completed", "terminated", "annulled", "complaint", "cancellation")
 
-THREADS_SQL = """
+THREADS_TEMPLATE = """
 WITH link AS (
     SELECT c.contract_id, c.notice_id, k.procurement_id, c.signed_on, c.document_id
-    FROM contracts c LEFT JOIN competition k USING (contract_id)
+    FROM {@contracts} c LEFT JOIN {@competition} k USING (contract_id)
     WHERE c.contract_id IN (SELECT contract_id FROM threads_scope)),
 named AS (  -- the procurements a contract names: its notice and its procedure (one equi-join
             -- each, where `a = x OR a = y` would join every pair)
@@ -29,7 +29,7 @@ named AS (  -- the procurements a contract names: its notice and its procedure (
     FROM link),
 procurement_docs AS (  -- documents stating facts of the contract's procurement (not its own)
     SELECT DISTINCT l.contract_id, f.document_id
-    FROM link l JOIN procurement_facts f ON f.subject_id = l.procurement_id
+    FROM link l JOIN {@facts} f ON f.subject_id = l.procurement_id
     WHERE l.procurement_id IS NOT NULL AND l.procurement_id <> l.contract_id),
 notice_steps AS (
     SELECT l.contract_id, n.published_on AS occurred_on, n.kind AS stage,
@@ -37,11 +37,11 @@ notice_steps AS (
              || CASE WHEN n.bidders IS NOT NULL THEN ' (' || n.bidders || ' applications)'
                      ELSE '' END AS detail,
            n.amount, n.currency, n.document_id
-    FROM named l JOIN notices n ON n.notice_id = l.procurement_id
+    FROM named l JOIN {@notices} n ON n.notice_id = l.procurement_id
     UNION
     SELECT p.contract_id, n.published_on, n.kind,
            concat_ws(': ', n.document_type, n.title), n.amount, n.currency, n.document_id
-    FROM procurement_docs p JOIN notices n USING (document_id)),
+    FROM procurement_docs p JOIN {@document_notices} n USING (document_id)),
 fact_steps AS (  -- calls known only from their facts (an OCDS tender of a contract)
     SELECT p.contract_id, coalesce(f.tender_published_on, f.published_on) AS occurred_on,
            f.stage,
@@ -49,7 +49,7 @@ fact_steps AS (  -- calls known only from their facts (an OCDS tender of a contr
                      'deadline ' || strftime(f.tender_deadline, '%Y-%m-%d'),
                      f.bids_received || ' bids received') AS detail,
            f.estimated_amount AS amount, f.estimated_currency AS currency, f.document_id
-    FROM procurement_docs p JOIN procurement_facts f USING (document_id)
+    FROM procurement_docs p JOIN {@document_facts} f USING (document_id)
     WHERE NOT EXISTS (SELECT 1 FROM notice_steps s WHERE s.contract_id = p.contract_id
                       AND s.document_id = f.document_id)),
 version_steps AS (
@@ -58,8 +58,8 @@ version_steps AS (
                                         ORDER BY v.version, v.published_on) = 1 THEN 'contract'
                 WHEN m.document_id IS NOT NULL THEN 'modification' ELSE 'version' END AS stage,
            'version ' || v.version AS detail, v.amount, v.currency, v.document_id
-    FROM contract_versions v
-    LEFT JOIN (SELECT DISTINCT subject_id, document_id FROM procurement_facts
+    FROM {@versions} v
+    LEFT JOIN (SELECT DISTINCT subject_id, document_id FROM {@facts}
                WHERE stage = 'modification') m
       ON m.subject_id = v.contract_id AND m.document_id = v.document_id
     WHERE v.contract_id IN (SELECT contract_id FROM threads_scope)),
@@ -74,18 +74,18 @@ steps AS (
     UNION ALL
     SELECT contract_id, paid_on::TIMESTAMP, 'payment',
            concat_ws(' ', 'payment', reference), amount, currency, document_id
-    FROM payments WHERE contract_id IN (SELECT contract_id FROM threads_scope)
+    FROM {@payments} WHERE contract_id IN (SELECT contract_id FROM threads_scope)
     UNION ALL
     SELECT contract_id, occurred_on::TIMESTAMP, event,
            concat_ws(': ', event, reason)
              || CASE WHEN reported_paid IS NOT NULL
                      THEN ' (reported paid ' || reported_paid || ')' ELSE '' END,
            NULL, NULL, document_id
-    FROM contract_events WHERE contract_id IN (SELECT contract_id FROM threads_scope)
+    FROM {@events} WHERE contract_id IN (SELECT contract_id FROM threads_scope)
     UNION ALL
     SELECT l.contract_id, e.occurred_on::TIMESTAMP, 'complaint',
            concat_ws(': ', e.kind, e.title, e.outcome), NULL, NULL, e.document_id
-    FROM named l JOIN context_events e ON e.procurement_id = l.procurement_id)
+    FROM named l JOIN {@complaints} e ON e.procurement_id = l.procurement_id)
 SELECT s.contract_id,
        row_number() OVER (PARTITION BY s.contract_id
                           ORDER BY s.occurred_on NULLS LAST, o.rank, s.document_id,
@@ -95,13 +95,35 @@ FROM steps s JOIN link USING (contract_id)
 LEFT JOIN stage_rank o ON o.stage = s.stage
 """
 
+# The tables the step reads, by their markers in the SQL (the facts and notices also read by
+# document: those of the documents stating facts of a contract's procurement). A build
+# narrowed by the record of changes reads its candidates' rows of them once into temporary
+# tables (`gather`); the hash and the computing then read those instead of each scanning the
+# tables again.
+READ = {"contracts": "contracts", "competition": "competition", "facts": "procurement_facts",
+        "document_facts": "procurement_facts", "notices": "notices",
+        "document_notices": "notices", "versions": "contract_versions",
+        "payments": "payments", "events": "contract_events", "complaints": "context_events"}
+GATHERED = {marker: f"threads_{marker}" for marker in READ}
+
+
+def threads_sql(tables: dict[str, str] = READ) -> str:
+    out = THREADS_TEMPLATE
+    for marker, name in tables.items():
+        out = out.replace("{@" + marker + "}", name)
+    return out
+
+
+THREADS_SQL = threads_sql()
+
 # What a contract's thread is built from (analysis/inputs.py): its row, its procedure, the
 # facts about it and its procurement (their documents' notices are read by document, and a
 # document's rows never change), its versions, payments and events, the notices and
 # complaints of the procurements it names; and this module's SQL.
-def inputs_sql(only: str | None = None) -> str:
+def inputs_sql(only: str | None = None, tables: dict[str, str] = READ) -> str:
     """The contracts' hashes (`only`: of the contracts in that temporary table, reading the
-    rows of them and of the procurements and notices they name alone)."""
+    rows of them and of the procurements and notices they name alone; `tables`: the tables
+    read, GATHERED when `gather` made them)."""
     own = inputs.among(only)
     facts = notes = complaints = None
     if only:
@@ -113,24 +135,24 @@ def inputs_sql(only: str | None = None) -> str:
                                     f"procurement_id {named}")
     return f"""
 WITH facts AS (SELECT subject_id, bit_xor(hash(f)) AS inputs
-               FROM {inputs.rows("procurement_facts", facts)} f GROUP BY subject_id),
+               FROM {inputs.rows(tables["facts"], facts)} f GROUP BY subject_id),
 versions AS (SELECT contract_id, bit_xor(hash(v)) AS inputs
-             FROM {inputs.rows("contract_versions", own)} v GROUP BY contract_id),
-paid AS (SELECT contract_id, bit_xor(hash(p)) AS inputs FROM {inputs.rows("payments", own)} p
+             FROM {inputs.rows(tables["versions"], own)} v GROUP BY contract_id),
+paid AS (SELECT contract_id, bit_xor(hash(p)) AS inputs FROM {inputs.rows(tables["payments"], own)} p
          GROUP BY contract_id),
 events AS (SELECT contract_id, bit_xor(hash(e)) AS inputs
-           FROM {inputs.rows("contract_events", own)} e GROUP BY contract_id),
-notes AS (SELECT notice_id, bit_xor(hash(n)) AS inputs FROM {inputs.rows("notices", notes)} n
+           FROM {inputs.rows(tables["events"], own)} e GROUP BY contract_id),
+notes AS (SELECT notice_id, bit_xor(hash(n)) AS inputs FROM {inputs.rows(tables["notices"], notes)} n
           GROUP BY notice_id),
 complaints AS (SELECT procurement_id, bit_xor(hash(e)) AS inputs
-               FROM {inputs.rows("context_events", complaints)} e
+               FROM {inputs.rows(tables["complaints"], complaints)} e
                WHERE procurement_id IS NOT NULL GROUP BY procurement_id)
 SELECT c.contract_id,
        hash(c.notice_id, c.signed_on, c.document_id, k.procurement_id, o.inputs, p.inputs,
             v.inputs, pd.inputs, ev.inputs, n1.inputs, n2.inputs, x1.inputs, x2.inputs,
             $code) AS inputs
-FROM {inputs.rows("contracts", own)} c
-LEFT JOIN {inputs.rows("competition", own)} k USING (contract_id)
+FROM {inputs.rows(tables["contracts"], own)} c
+LEFT JOIN {inputs.rows(tables["competition"], own)} k USING (contract_id)
 LEFT JOIN facts o ON o.subject_id = c.contract_id
 LEFT JOIN facts p ON p.subject_id = k.procurement_id AND k.procurement_id <> c.contract_id
 LEFT JOIN versions v ON v.contract_id = c.contract_id
@@ -165,22 +187,70 @@ def _stage_rank():
     return pd.DataFrame({"stage": list(STAGE_ORDER), "rank": range(len(STAGE_ORDER))})
 
 
+def gather(wh, only: str) -> None:
+    """The rows the hash and the computing read of the contracts of the temporary table
+    `only`, in temporary tables (GATHERED), each found by one scan of a key column and read
+    by rowid: their contracts' and competition rows' columns, their versions, payments and
+    events; the facts, notices and complaints of them and of the procurements and notices they
+    name; the facts and notices of the documents stating facts of their procurements."""
+    own = inputs.among(only)
+    made = {
+        "contracts": "SELECT contract_id, notice_id, signed_on, document_id FROM "
+                     + inputs.rows("contracts", own),
+        "competition": "SELECT contract_id, procurement_id FROM "
+                       + inputs.rows("competition", own)}
+    for marker, table in (("versions", "contract_versions"), ("payments", "payments"),
+                          ("events", "contract_events")):
+        made[marker] = f"SELECT * FROM {inputs.rows(table, own)}"
+    for marker, sql in made.items():
+        wh.execute(f"CREATE OR REPLACE TEMP TABLE threads_{marker} AS {sql}")
+    # what they name: themselves (their own facts), their notices and procurements
+    wh.execute(f"""CREATE OR REPLACE TEMP TABLE threads_named AS
+        SELECT contract_id AS key FROM {only}
+        UNION SELECT notice_id FROM threads_contracts WHERE notice_id IS NOT NULL
+        UNION SELECT procurement_id FROM threads_competition WHERE procurement_id IS NOT NULL""")
+    named = "IN (SELECT key FROM threads_named)"
+    for marker, table, condition in (("facts", "procurement_facts", f"subject_id {named}"),
+                                     ("notices", "notices", f"notice_id {named}"),
+                                     ("complaints", "context_events", f"procurement_id {named}")):
+        wh.execute(f"CREATE OR REPLACE TEMP TABLE threads_{marker} AS"
+                   f" SELECT * FROM {inputs.rows(table, condition)}")
+    # the documents stating facts of their procurements (THREADS_SQL's procurement_docs)
+    documents = ("document_id IN (SELECT f.document_id FROM threads_facts f"
+                 " JOIN threads_competition k ON f.subject_id = k.procurement_id"
+                 " WHERE k.procurement_id <> k.contract_id)")
+    for marker, table in (("document_facts", "procurement_facts"),
+                          ("document_notices", "notices")):
+        wh.execute(f"CREATE OR REPLACE TEMP TABLE threads_{marker} AS"
+                   f" SELECT * FROM {inputs.rows(table, documents)}")
+    wh.execute("DROP TABLE threads_named")
+
+
 def build_threads(wh, full: bool = False, slice_size: int = inputs.SLICE) -> dict:
     """Build the threads of the contracts whose inputs changed since the last build (every one
     when `full`), `slice_size` contracts at a time; drop removed contracts' steps. Returns
     counts."""
+    tables = READ
+
+    def hashed(only: str | None) -> str:  # the record's candidates gathered, then hashed
+        nonlocal tables
+        if only is not None:
+            gather(wh, only)
+            tables = GATHERED
+        return inputs_sql(None, tables)
+
     try:
         code = inputs.version(THREADS_SQL, " ".join(STAGE_ORDER))
-        changed = inputs.stale(wh, "threads", inputs_sql, code, full, READS)
+        changed = inputs.stale(wh, "threads", hashed, code, full, READS)
         with wh.using(stage_rank=_stage_rank()):
-            inputs.in_passes(wh, "threads", THREADS_SQL, "new_threads", slice_size)
+            inputs.in_passes(wh, "threads", threads_sql(tables), "new_threads", slice_size)
         inputs.replace(wh, "threads", "threads", "new_threads")
         out = {"steps": wh.scalar("SELECT count(*) FROM threads"), "changed": changed,
                "with_procurement": wh.scalar(
                    "SELECT count(DISTINCT contract_id) FROM threads WHERE stage NOT IN"
                    " ('signed', 'contract', 'version')")}
     finally:
-        inputs.done(wh, "threads", "new_threads")
+        inputs.done(wh, "threads", "new_threads", *GATHERED.values())
     return out
 
 
