@@ -271,6 +271,31 @@ def test_a_build_converts_only_what_changed_and_new_rates_convert_all(warehouse,
     assert warehouse.query("SELECT * FROM contracts ORDER BY contract_id") == incremental
 
 
+def test_an_incremental_build_writes_only_the_changed_contracts_rows_by_rowid(warehouse):
+    """A few changed contracts are converted apart and written back by rowid: the right rows,
+    even after a removed contract and a checkpoint, and no other row (a contract's dollars
+    changed without a record stay as they are until `full`)."""
+    for n in range(8):
+        add_contract(warehouse, f"test:{n}", "2015-12-30", f"{65000 + n}.00", "RUB")
+    convert_money(warehouse)
+    warehouse.execute("DELETE FROM contracts WHERE contract_id = 'test:1'")
+    changes.record_keys(warehouse, "contracts", ["test:1"])
+    warehouse.execute("CHECKPOINT")
+    warehouse.execute("UPDATE contracts SET amount = 1000, currency = 'EUR'"
+                      " WHERE contract_id = 'test:5'")
+    changes.record_keys(warehouse, "contracts", ["test:5"])
+    warehouse.execute("UPDATE contracts SET amount_usd = -1 WHERE contract_id = 'test:6'")
+    assert convert_money(warehouse).changed == 1
+    assert usd_of(warehouse, "test:5")[1:] == ("ecb", date(2015, 12, 30))
+    assert usd_of(warehouse, "test:6")[0] == -1  # not recorded: not read, not written
+    incremental = warehouse.query("SELECT * FROM contracts WHERE contract_id <> 'test:6'"
+                                  " ORDER BY contract_id")
+    convert_money(warehouse, full=True)
+    assert usd_of(warehouse, "test:6")[0] > 0
+    assert warehouse.query("SELECT * FROM contracts WHERE contract_id <> 'test:6'"
+                           " ORDER BY contract_id") == incremental
+
+
 def test_payments_convert_at_their_dates_and_a_restated_payment_converts_again(warehouse):
     """Payments are computed every build and only the changed dollars are written: a payment
     restated under its key (a new currency, its old dollars kept, as an upsert keeps columns

@@ -120,7 +120,7 @@ def _cpi() -> pd.DataFrame:
 
 CONVERT = """
 WITH wanted AS (
-    SELECT contract_id, currency, dated_on FROM contracts
+    SELECT contract_id, currency, dated_on FROM {table}
     WHERE amount IS NOT NULL AND currency IS NOT NULL AND currency <> 'USD'
       AND dated_on IS NOT NULL AND {scope}),
 prefs AS (  -- the currency's own rows of fx_sources.csv, else the '*' rows
@@ -137,9 +137,9 @@ best AS (
     SELECT contract_id, arg_min(units_per_usd, priority) AS units_per_usd,
            arg_min(source, priority) AS source, arg_min(date, priority) AS date
     FROM found GROUP BY contract_id)
-UPDATE contracts SET amount_usd = CAST(contracts.amount AS DOUBLE) / best.units_per_usd,
-                     fx_source = best.source, fx_date = best.date
-FROM best WHERE contracts.contract_id = best.contract_id
+UPDATE {table} SET amount_usd = CAST({table}.amount AS DOUBLE) / best.units_per_usd,
+                   fx_source = best.source, fx_date = best.date
+FROM best WHERE {table}.contract_id = best.contract_id
 """
 
 # A figure known only by its year (reported contracts): converted at that year's average of
@@ -148,7 +148,7 @@ FROM best WHERE contracts.contract_id = best.contract_id
 ANNUAL_MIN_DAYS = 200
 CONVERT_BY_YEAR = """
 WITH wanted AS (
-    SELECT contract_id, currency, year FROM contracts
+    SELECT contract_id, currency, year FROM {table}
     WHERE amount IS NOT NULL AND currency IS NOT NULL AND currency <> 'USD'
       AND dated_on IS NULL AND year IS NOT NULL AND amount_usd IS NULL
       AND {scope}),
@@ -166,9 +166,9 @@ best AS (
     FROM prefs p JOIN yearly y
       ON y.currency = p.currency AND y.source = p.source AND y.year = p.year
     GROUP BY p.contract_id)
-UPDATE contracts SET amount_usd = CAST(contracts.amount AS DOUBLE) / best.units_per_usd,
-                     fx_source = best.source || '-annual-average', fx_date = NULL
-FROM best WHERE contracts.contract_id = best.contract_id
+UPDATE {table} SET amount_usd = CAST({table}.amount AS DOUBLE) / best.units_per_usd,
+                   fx_source = best.source || '-annual-average', fx_date = NULL
+FROM best WHERE {table}.contract_id = best.contract_id
 """
 
 # Payments convert at the rate of their own date (a payment without a date stays unconverted):
@@ -226,12 +226,13 @@ GROUP BY ALL ORDER BY 1, 2 NULLS FIRST, 3
 
 # What a contract's dollars are computed from, and what the last build made of them: a
 # contract row replaced by a later version (converted columns reset) counts as changed.
-def inputs_sql(only: str | None = None) -> str:
-    """The contracts' hashes (`only`: of the contracts in that temporary table)."""
+def inputs_sql(only: str | None = None, table: str = "contracts") -> str:
+    """The contracts' hashes (`only`: of the contracts in that temporary table; `table`: the
+    contracts' rows, or `money_contracts` when `gather` made it)."""
     return f"""
 SELECT contract_id, hash(amount, currency, dated_on, year, amount_usd, fx_source, fx_date,
                          amount_usd_constant, $code) AS inputs
-FROM {inputs.rows("contracts", inputs.among(only))}
+FROM {inputs.rows(table, inputs.among(only))}
 """
 
 
@@ -241,6 +242,28 @@ READS = inputs.Reads(("contracts",), inputs.keys("money", "contracts"))
 # the contracts converted again: those in `money_work`, or every one (`TRUE`) when most are
 # (a semi-join with every contract costs more than converting all of them)
 IN_WORK = "contract_id IN (SELECT contract_id FROM money_work)"
+# The columns of a contract money reads and writes.
+COLUMNS = ("contract_id", "amount", "currency", "dated_on", "year", "amount_usd", "fx_source",
+           "fx_date", "amount_usd_constant")
+
+
+def gather(wh: Warehouse, condition: str) -> None:
+    """The temporary table `money_contracts`: the COLUMNS and rowid (`row_id`) of the
+    contracts matching `condition`, found by one scan of their key. An incremental build
+    hashes and converts these rows, then writes the dollars back by rowid, where each of its
+    statements scanned every contract's key (inside the build's transaction: the rowids stay
+    those of the rows)."""
+    wh.execute(f"""CREATE OR REPLACE TEMP TABLE money_contracts AS
+        SELECT rowid AS row_id, {', '.join(COLUMNS)} FROM contracts
+        WHERE rowid IN (SELECT rowid FROM contracts WHERE {condition})""")
+
+
+# the gathered contracts' dollars written back (`money_contracts`, converted)
+WRITE_BACK = """
+UPDATE contracts SET amount_usd = m.amount_usd, fx_source = m.fx_source, fx_date = m.fx_date,
+                     amount_usd_constant = m.amount_usd_constant
+FROM money_contracts m WHERE contracts.rowid = m.row_id
+"""
 
 
 def code_version(wh: Warehouse) -> str:
@@ -268,45 +291,63 @@ def convert_money(wh: Warehouse, load_ecb_rates: bool = True, full: bool = False
     total = wh.count("contracts")
     recorded = wh.scalar("SELECT count(*) FROM (SELECT 1 FROM build_inputs"
                          " WHERE step = 'money' LIMIT 1)")
-    if full or not recorded:  # a first build: no hashes to compare with
-        changed, scope = total, "TRUE"
-    else:
-        changed = inputs.stale(wh, "money", inputs_sql, code, reads=READS)
-        scope = "TRUE" if changed * 2 > total else IN_WORK
+    gathered = False
+
+    def hashed(only: str | None) -> str:  # the record's candidates gathered, then hashed
+        nonlocal gathered
+        if only is None:
+            return inputs_sql(None)
+        gather(wh, inputs.among(only))
+        gathered = True
+        return inputs_sql(None, "money_contracts")
+
     with wh.transaction(), wh.using(money_prefs=_rate_preferences(), money_cpi=cpi):
-        wh.execute("UPDATE contracts SET amount_usd = NULL, fx_source = NULL, fx_date = NULL,"
+        if full or not recorded:  # a first build: no hashes to compare with
+            changed, scope = total, "TRUE"
+        else:
+            changed = inputs.stale(wh, "money", hashed, code, reads=READS)
+            scope = "TRUE" if changed * 2 > total else IN_WORK
+        table = "contracts"
+        if scope == IN_WORK:  # the work's rows converted apart, then written back by rowid
+            if gathered:
+                wh.execute(f"DELETE FROM money_contracts WHERE NOT {IN_WORK}")
+            else:
+                gather(wh, IN_WORK)
+            table, scope = "money_contracts", "TRUE"
+        wh.execute(f"UPDATE {table} SET amount_usd = NULL, fx_source = NULL, fx_date = NULL,"
                    f" amount_usd_constant = NULL WHERE {scope} AND (amount_usd IS NOT NULL"
                    " OR fx_source IS NOT NULL OR amount_usd_constant IS NOT NULL)")
-        wh.execute("UPDATE contracts SET amount_usd = CAST(amount AS DOUBLE), fx_source = 'usd',"
+        wh.execute(f"UPDATE {table} SET amount_usd = CAST(amount AS DOUBLE), fx_source = 'usd',"
                    f" fx_date = dated_on WHERE currency = 'USD' AND amount IS NOT NULL"
                    f" AND {scope}")
-        wh.execute(CONVERT.format(scope=scope))
-        wh.execute(CONVERT_BY_YEAR.format(scope=scope), [ANNUAL_MIN_DAYS])
+        wh.execute(CONVERT.format(scope=scope, table=table))
+        wh.execute(CONVERT_BY_YEAR.format(scope=scope, table=table), [ANNUAL_MIN_DAYS])
         wh.execute("CREATE OR REPLACE TEMP TABLE money_payments AS " + CONVERT_PAYMENTS)
         changes.record(wh, "payments", "SELECT contract_id FROM money_payments")
         wh.execute(WRITE_PAYMENTS)
         wh.execute("DROP TABLE money_payments")
         wh.execute(
-            "UPDATE contracts SET amount_usd_constant = amount_usd * (SELECT cpi FROM money_cpi"
+            f"UPDATE {table} SET amount_usd_constant = amount_usd * (SELECT cpi FROM money_cpi"
             " WHERE year = ?) / c.cpi FROM money_cpi c"
-            " WHERE c.year = contracts.year"
-            f" AND contracts.amount_usd IS NOT NULL AND {scope}",
+            f" WHERE c.year = {table}.year"
+            f" AND {table}.amount_usd IS NOT NULL AND {scope}",
             [base])
+        if table == "money_contracts":
+            wh.execute(WRITE_BACK)
         # what the next build compares with: the inputs as converted now
         # every hash when every contract was converted, else the work's and the removed
         # contracts' (inputs.stale)
+        every = table == "contracts"
         wh.execute("DELETE FROM build_inputs WHERE step = 'money'" + (
-            "" if scope == "TRUE" else " AND contract_id IN (SELECT contract_id FROM money_work"
+            "" if every else " AND contract_id IN (SELECT contract_id FROM money_work"
             " UNION ALL SELECT contract_id FROM money_gone)"))
         wh.execute("INSERT INTO build_inputs (contract_id, step, inputs)"
-                   f" SELECT contract_id, 'money', inputs FROM"
-                   f" ({inputs_sql(None if scope == 'TRUE' else 'money_work')})",
+                   f" SELECT contract_id, 'money', inputs FROM ({inputs_sql(None, table)})",
                    {"code": code})
         # the dollars written are recorded (the flags read them), then consumed by money
-        changes.record(wh, "contracts", "SELECT contract_id FROM contracts" + (
-            "" if scope == "TRUE" else " WHERE " + IN_WORK))
+        changes.record(wh, "contracts", f"SELECT contract_id FROM {table}")
         changes.advance(wh, "money", code, READS.tables)
-    inputs.done(wh, "money")
+    inputs.done(wh, "money", "money_contracts")
     return MoneyReport(
         changed=changed,
         contracts=wh.count("contracts"),
