@@ -292,8 +292,8 @@ def _chunks(items: Iterator, size: int) -> Iterator[list]:
 
 
 def parse_files(source_name: str, archive_root: str, number: int,
-                tasks: list[Path | Document]) -> tuple[dict[str, bytes], list]:
-    """The local pool's job: archive each file (a Path; small ones packed into the worker's
+                tasks: list[str | Path | Document]) -> tuple[dict[str, bytes], list]:
+    """The local pool's job: archive each file (its path; small ones packed into the worker's
     archive segment), parse each document alone and make the chunk's rows into Arrow tables
     (partitions.chunk_tables, chunk `number`), sent back as IPC streams ({table: bytes}).
     Entries as stage.stage_files's: ("staged", StagedDocument), ("problem", Problem) for a

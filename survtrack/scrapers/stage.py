@@ -82,6 +82,9 @@ def run_staged(wh, source, tasks, run_id: str, report, problem, workers: int, en
         inflight: deque = deque()
         for number, chunk in enumerate(pool._chunks(tasks, size)):
             wh.archive.commit()  # ZIP members packed here: readable by the workers
+            # a file sent as its path's string: a Path costs ~6 us to unpickle, ~1.5 to pickle,
+            # where the worker makes one from the string in ~3 (docs/scale.md)
+            chunk = [str(t) if isinstance(t, Path) else t for t in chunk]
             inflight.append(
                 submit(pool.parse_files, source.name, root, number, chunk) if folder is None
                 else submit(stage_files, source.name, root, str(folder), number, chunk))
@@ -106,7 +109,7 @@ def _clear_stale(wh, staging: Path, run_id: str) -> None:
 
 
 def stage_files(source_name: str, archive_root: str, folder: str, number: int,
-                tasks: list[Path | Document]) -> tuple[dict[str, str], list]:
+                tasks: list[str | Path | Document]) -> tuple[dict[str, str], list]:
     """A worker's job: archive each file, parse each document alone and write the chunk's
     partitions into `folder`. Returns ({table: file}, entries): ("staged", StagedDocument),
     ("problem", Problem) for a file that cannot be read, ("whole", Document) for one over
@@ -120,7 +123,7 @@ def stage_files(source_name: str, archive_root: str, folder: str, number: int,
 
 
 def parse_chunk(source_name: str, archive_root: str, number: int,
-                tasks: list[Path | Document], partitions, pack: bool
+                tasks: list[str | Path | Document], partitions, pack: bool
                 ) -> tuple[dict, list]:
     """Archive (`pack`: small files into this process's archive segment) and parse each task,
     then `partitions(parsed)` makes the chunk's partitions ({table: what is sent back});
@@ -137,8 +140,8 @@ def parse_chunk(source_name: str, archive_root: str, number: int,
     entries: list[tuple[str, object]] = []
     parsed = []
     for task in tasks:
-        doc = archive_file(task, archive, source_name, pack=pack) if isinstance(task, Path) \
-            else task
+        doc = archive_file(Path(task), archive, source_name, pack=pack) \
+            if isinstance(task, (str, Path)) else task
         if isinstance(doc, Problem):
             entries.append(("problem", doc))
         elif doc.size > pool.SMALL_DOCUMENT:
