@@ -527,3 +527,54 @@ def test_a_narrowed_hash_is_the_whole_hash_of_those_contracts(halves, tmp_path):
                              " (SELECT contract_id FROM picked) ORDER BY 1", {"code": "x"})
             narrowed = wh.query(f"SELECT * FROM ({sql('picked')}) ORDER BY 1", {"code": "x"})
             assert len(whole) > 10 and narrowed == whole, step
+
+
+class Logged:
+    """A DuckDB connection noting every statement it runs."""
+
+    def __init__(self, con, log: list[str]):
+        self._con, self._log = con, log
+
+    def execute(self, sql, params=None):
+        self._log.append(" ".join(sql.split()))
+        return self._con.execute(sql, params or [])
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+
+def test_a_work_of_new_contracts_deletes_nothing_and_equals_a_full_build(halves, tmp_path):
+    """Every row a step writes has its contract's hash recorded with it, so contracts without
+    a recorded hash have no rows: a build whose work is new contracts alone runs none of
+    `replace`'s deletes (each a scan of a table's key), and one changing a contract already
+    built deletes its rows; each equals a full build."""
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        load(wh, halves[0])
+        run_build(wh)
+        wh.execute("INSERT INTO contracts BY NAME SELECT * REPLACE (contract_id || '/copy'"
+                   " AS contract_id) FROM contracts WHERE contract_id IN"
+                   " (SELECT contract_id FROM competition ORDER BY contract_id LIMIT 5)")
+        changes.record(wh, "contracts", "SELECT contract_id FROM contracts"
+                       " WHERE contract_id LIKE '%/copy'")
+        steps = ["competition", "threads"]
+        for change in ("new contracts", "a contract built before"):
+            log: list[str] = []
+            real, wh.con = wh.con, Logged(wh.con, log)
+            try:
+                out = run_build(wh, steps)
+            finally:
+                wh.con = real
+            deletes = [sql for sql in log if sql.startswith(("DELETE FROM competition",
+                                                              "DELETE FROM threads",
+                                                              "DELETE FROM build_inputs"))]
+            expected = 5 if change == "new contracts" else 1
+            assert out["competition"]["changed"] == out["threads"]["changed"] == expected
+            assert (deletes == []) == (change == "new contracts"), change
+            built = table_contents(wh, WHEN)
+            run_build(wh, steps, full=True)
+            assert table_contents(wh, WHEN) == built, change
+            some = wh.scalar("SELECT min(contract_id) FROM competition"
+                             " WHERE contract_id NOT LIKE '%/copy'")
+            wh.execute("UPDATE contracts SET signed_on = signed_on + 1 WHERE contract_id = ?",
+                       [some])
+            changes.record_keys(wh, "contracts", [some])

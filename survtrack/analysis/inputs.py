@@ -9,7 +9,8 @@ keeps the hash of the last build; the contracts whose hash differs (or that are 
 step's work, in a temporary table the step's SQL is narrowed to. A removed contract's rows
 go: the contracts with a recorded hash and none now (`<step>_gone`, found by the same join
 that compares the hashes), so a build does not scan the step's table and `build_inputs` for
-them. `full=True` recomputes every contract. Reading the hashes is one pass over the inputs
+them; and the work's old rows are those of its contracts that had a hash (`<step>_had`), so a
+work of new contracts deletes nothing. `full=True` recomputes every contract. Reading the hashes is one pass over the inputs
 without writing; the step then computes and rewrites only the changed contracts, so a build
 after adding 1 % of contracts rewrites about 1 % (docs/scale.md).
 
@@ -56,9 +57,10 @@ class Reads:
 def stale(wh, step: str, inputs_sql: str | Callable[[str | None], str], code: str,
           full: bool = False, reads: Reads | None = None) -> int:
     """Fill the temporary table `<step>_work` (contract_id, inputs) with the contracts whose
-    inputs' hash differs from the one recorded (all when `full`), and `<step>_gone`
-    (contract_id) with those recorded that are no longer among `inputs_sql`'s; return the
-    number of the work. `inputs_sql` selects (contract_id, inputs) and may read the parameter
+    inputs' hash differs from the one recorded (all when `full`), `<step>_had` (contract_id)
+    with those of them that had a hash recorded, and `<step>_gone` (contract_id) with those
+    recorded that are no longer among `inputs_sql`'s; return the number of the work.
+    `inputs_sql` selects (contract_id, inputs) and may read the parameter
     `$code`.
 
     With `reads`, only the contracts the record of changes (warehouse/changes.py) names since
@@ -81,7 +83,8 @@ def stale(wh, step: str, inputs_sql: str | Callable[[str | None], str], code: st
     # (a recorded hash, no contract) is kept with NULL inputs, then moved to `_gone`
     wh.execute(f"""
         CREATE OR REPLACE TEMP TABLE {step}_compared AS
-        SELECT coalesce(n.contract_id, b.contract_id) AS contract_id, n.inputs
+        SELECT coalesce(n.contract_id, b.contract_id) AS contract_id, n.inputs,
+               b.contract_id IS NOT NULL AS had
         FROM {step}_hashes n
         FULL JOIN (SELECT contract_id, inputs FROM {recorded}) b
           ON b.contract_id = n.contract_id
@@ -89,6 +92,8 @@ def stale(wh, step: str, inputs_sql: str | Callable[[str | None], str], code: st
     wh.execute(f"DROP TABLE {step}_hashes")
     wh.execute(f"CREATE OR REPLACE TEMP TABLE {step}_work AS SELECT contract_id, inputs"
                f" FROM {step}_compared WHERE inputs IS NOT NULL")
+    wh.execute(f"CREATE OR REPLACE TEMP TABLE {step}_had AS SELECT contract_id"
+               f" FROM {step}_compared WHERE inputs IS NOT NULL AND had")
     wh.execute(f"CREATE OR REPLACE TEMP TABLE {step}_gone AS SELECT contract_id"
                f" FROM {step}_compared WHERE inputs IS NULL")
     wh.execute(f"DROP TABLE {step}_compared")
@@ -177,8 +182,11 @@ def replace(wh, step: str, table: str, new_rows: str,
     `inside`: more writes of the step, in the same transaction.
 
     The removed contracts are `<step>_gone` (stale): every row of `table` has its contract's
-    hash in `build_inputs`, written in the same transaction. A step with no hash recorded yet
-    (a warehouse built before them) looks for rows of removed contracts in the whole table.
+    hash in `build_inputs`, written in the same transaction. So the work's old rows and hashes
+    are those of `<step>_had` (its contracts with a hash recorded): a work of new contracts
+    alone deletes nothing, and its deletes, each a scan of the table's key, are not run. A step
+    with no hash recorded yet (a warehouse built before them) looks for rows of removed
+    contracts in the whole table, and for the work's rows.
 
     The tables carry no key index (schema: `indexed=False`), so a delete and an insert are
     scans and appends; the work's contracts are unique, so the key stays unique."""
@@ -187,8 +195,11 @@ def replace(wh, step: str, table: str, new_rows: str,
     steps = (step, *partial)
     gone = " OR ".join(f"t.contract_id IN (SELECT contract_id FROM {s}_gone)" for s in steps)
     with wh.transaction():
-        if not wh.scalar("SELECT count(*) FROM (SELECT 1 FROM build_inputs WHERE step = ?"
-                         " LIMIT 1)", [step]):
+        hashed = {s: any_rows(wh, f"build_inputs WHERE step = '{s}'") for s in steps}
+        # per step, the work's contracts whose rows and hashes are to go: those with a hash
+        # recorded, or the whole work when the step has none yet
+        had = {s: _had(wh, s) if hashed[s] else f"{s}_work" for s in steps}
+        if not hashed[step]:
             gone = "NOT EXISTS (SELECT 1 FROM contracts c WHERE c.contract_id = t.contract_id)"
         elif not any(wh.scalar(f"SELECT count(*) FROM {s}_gone") for s in steps):
             gone = ""
@@ -197,16 +208,19 @@ def replace(wh, step: str, table: str, new_rows: str,
             if table in changes.KEYS:  # rows of contracts no longer there (the publisher)
                 changes.record(wh, table, f"SELECT contract_id FROM {table} t WHERE {gone}")
             wh.execute(f"DELETE FROM {table} t WHERE {gone}")
-        wh.execute(f"DELETE FROM {table} WHERE contract_id IN"
-                   f" (SELECT contract_id FROM {step}_work)")
+        if any_rows(wh, had[step]):
+            wh.execute(f"DELETE FROM {table} WHERE contract_id IN"
+                       f" (SELECT contract_id FROM {had[step]})")
         for other, rows in partial.items():
-            wh.execute(f"DELETE FROM {table} WHERE ({rows}) AND contract_id IN"
-                       f" (SELECT contract_id FROM {other}_work)")
+            if any_rows(wh, had[other]):
+                wh.execute(f"DELETE FROM {table} WHERE ({rows}) AND contract_id IN"
+                           f" (SELECT contract_id FROM {had[other]})")
         wh.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {new_rows}")
         for recorded in steps:
-            wh.execute(f"DELETE FROM build_inputs WHERE step = ? AND contract_id IN"
-                       f" (SELECT contract_id FROM {recorded}_work"
-                       f"  UNION ALL SELECT contract_id FROM {recorded}_gone)", [recorded])
+            if any_rows(wh, had[recorded], f"{recorded}_gone"):
+                wh.execute(f"DELETE FROM build_inputs WHERE step = ? AND contract_id IN"
+                           f" (SELECT contract_id FROM {had[recorded]}"
+                           f"  UNION ALL SELECT contract_id FROM {recorded}_gone)", [recorded])
             wh.execute(f"INSERT INTO build_inputs (contract_id, step, inputs)"
                        f" SELECT contract_id, ?, inputs FROM {recorded}_work", [recorded])
         if inside:
@@ -219,6 +233,20 @@ def replace(wh, step: str, table: str, new_rows: str,
     return removed
 
 
+def _had(wh, step: str) -> str:
+    """The temporary table of the step's work contracts that had a hash recorded: `<step>_had`
+    (stale), or the whole work when there is none."""
+    if wh.scalar("SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?",
+                 [f"{step}_had"]):
+        return f"{step}_had"
+    return f"{step}_work"
+
+
+def any_rows(wh, *relations: str) -> bool:
+    """Whether any of `relations` (tables, or `table WHERE …`) has a row."""
+    return any(wh.scalar(f"SELECT count(*) FROM (SELECT 1 FROM {t} LIMIT 1)") for t in relations)
+
+
 def consumed(wh, step: str) -> None:
     """Inside the transaction writing a step's results: the step has consumed the record of
     changes (its code version and tables as `stale` was given them)."""
@@ -229,6 +257,7 @@ def consumed(wh, step: str) -> None:
 
 
 def done(wh, step: str, *temporary: str) -> None:
-    for name in (f"{step}_work", f"{step}_gone", f"{step}_scope", f"{step}_candidates",
+    for name in (f"{step}_work", f"{step}_had", f"{step}_gone", f"{step}_scope",
+                 f"{step}_candidates",
                  f"{step}_consumed", *temporary):
         wh.execute(f"DROP TABLE IF EXISTS {name}")
