@@ -71,7 +71,8 @@ def test_worked_example(con, row):
     assert found["status"] == row["status"], found["evidence"]
     if row["value"]:
         assert found["value"] == pytest.approx(float(row["value"]), abs=0.006)
-    stored = con.execute("SELECT raised, value FROM flags WHERE contract_id = ? AND flag = ?",
+    stored = con.execute(f"SELECT raised, value FROM ({flags.stored_sql(con)})"
+                         " WHERE contract_id = ? AND flag = ?",
                          [row["contract_id"], row["flag"]]).fetchall()
     if row["status"] in ("raised", "clear"):  # the build kept what for_contract decides
         assert stored == [(row["status"] == "raised", found["value"])]
@@ -89,12 +90,13 @@ def test_worked_example(con, row):
 def test_the_build_kept_what_the_rules_decide_for_every_contract(con):
     """Every contract of the warehouse, every flag: the build's `flags` row is what deciding
     the contract alone gives (raised or clear), and there is none where that is unknown or not
-    applicable. So a contract's page may show the build's rows (`for_contract`)."""
+    applicable. So a contract's page may show the build's rows (`for_contract`); the value
+    and evidence of buyer_concentration's rows, which the build keeps per group, composed
+    (`stored_sql`)."""
     contracts = [c for c, in con.execute("SELECT contract_id FROM contracts ORDER BY 1").fetchall()]
     stored = {}
     for cid, flag, raised, value, threshold, regime, evidence, document_id in con.execute(
-            "SELECT contract_id, flag, raised, value, threshold, regime, evidence, document_id"
-            " FROM flags").fetchall():
+            flags.stored_sql(con)).fetchall():
         stored[cid, flag] = {"status": "raised" if raised else "clear", "value": value,
                              "threshold": threshold, "regime": regime, "evidence": evidence,
                              "document_id": document_id}
@@ -114,8 +116,8 @@ def test_a_contracts_flags_are_the_builds_rows_where_it_kept_one(flagged, tmp_pa
     copy = tmp_path / "copy.duckdb"
     copy.write_bytes(flagged.read_bytes())
     with Warehouse(copy) as wh:
-        cid, flag = wh.con.execute("SELECT contract_id, flag FROM flags WHERE raised"
-                                   " ORDER BY ALL LIMIT 1").fetchone()
+        cid, flag = wh.con.execute("SELECT contract_id, flag FROM flags WHERE raised AND flag"
+                                   " <> 'buyer_concentration' ORDER BY ALL LIMIT 1").fetchone()
         before = {f["flag"]: f for f in flags.for_contract(wh.con, cid)}
         wh.execute("UPDATE flags SET evidence = 'kept by the build' WHERE contract_id = ?"
                    " AND flag = ?", [cid, flag])
@@ -287,6 +289,8 @@ def test_notebook_and_export(flagged, tmp_path):
         raised = st.flagged("single_bid", everything=True)
         assert "ted:88158-2022/lot-5" in set(raised["contract_id"])
         assert set(raised["flag"]) == {"single_bid"}
+        held = st.flagged("buyer_concentration", everything=True)  # composed (stored_sql)
+        assert len(held) and held["evidence"].str.startswith("vendor's share").all()
         assert st.flags()["knowable"].sum() > 0
         assert st.competition("ted:88158-2022/lot-5")["bids_received"] == 1
         assert list(st.thread("ted:88158-2022/lot-5")["stage"]) == ["signed", "award", "contract"]
@@ -296,6 +300,21 @@ def test_notebook_and_export(flagged, tmp_path):
         out = export_table(wh, "flags", "csv", tmp_path / "flags.csv")
     header = out.read_text(encoding="utf-8").splitlines()[0]
     assert header == "contract_id,flag,raised,value,threshold,regime,evidence,document_id"
+    # `survtrack export flags`: buyer_concentration's value and evidence composed from its
+    # group's numbers, as the contract's page shows them
+    from survtrack.cli import app
+
+    done = CliRunner().invoke(app, ["--db", str(flagged), "export", "flags", "--format",
+                                    "json", "--output", str(tmp_path / "flags.json")])
+    assert done.exit_code == 0, done.output
+    exported = {(r["contract_id"], r["flag"]): r for r in
+                json.loads((tmp_path / "flags.json").read_text(encoding="utf-8"))}
+    example = exported["eis:9990000000018000041", "buyer_concentration"]
+    with Warehouse(flagged, read_only=True) as wh:
+        shown = {f["flag"]: f for f in flags.for_contract(wh.con, "eis:9990000000018000041")}
+    assert example["evidence"].startswith("vendor's share") and example["value"] == 0.8
+    assert (example["value"], example["evidence"]) == (
+        shown["buyer_concentration"]["value"], shown["buyer_concentration"]["evidence"])
 
 
 def test_selection_rates_and_the_flag_filter_on_a_snapshot(flagged):

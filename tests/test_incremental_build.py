@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from survtrack import scrapers
-from survtrack.analysis import flags
+from survtrack.analysis import facts, flags
 from survtrack.analysis.build import BuildError, run_build
 from survtrack.analysis.competition import build_competition
 from survtrack.analysis.threads import build_threads
@@ -152,7 +152,12 @@ def write(wh: Warehouse, change: str) -> None:
 
 
 def derived(wh: Warehouse) -> dict[str, list[tuple]]:
-    return {t: table_rows(wh, t) for t in ("competition", "threads", "flags", "build_inputs")}
+    """The build's tables, and the flags' rows as read (buyer_concentration's value and
+    evidence composed from its group numbers)."""
+    out = {t: table_rows(wh, t) for t in ("competition", "threads", "flags", "build_inputs",
+                                          *flags.GROUP_NUMBERS)}
+    out["flags as read"] = wh.query(f"SELECT * FROM ({flags.stored_sql(wh.con)}) ORDER BY ALL")
+    return out
 
 
 def test_each_kind_of_change_rebuilds_as_a_full_build(halves, tmp_path):
@@ -234,6 +239,68 @@ def test_a_group_crossing_the_concentration_threshold_both_ways_equals_a_full_bu
             run_build(wh, steps, full=True)
             assert derived(wh) == after, new_amount
         assert derived(wh) == start
+
+
+def test_a_group_whose_statuses_stay_leaves_its_members_rows_unrecorded(halves, tmp_path):
+    """A member's amount changes a little: the group's numbers change (its share, its total),
+    no member's status does. The group's numbers are rewritten; the other members' `flags`
+    rows stay as they were, are not recorded as changed (so neither contract_facts nor the
+    snapshot copies them), and the result is a full build's, the value and evidence read
+    with the new numbers."""
+    mates, grown = ("eis:9990000000018000041", "eis:9990000000018000042"), \
+        "eis:9990000000018000043"
+    steps = ["competition", "threads", "flags"]
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        load(wh, halves[0])
+        load(wh, halves[1])
+        run_build(wh)
+        # a snapshot published: the record keeps what was written after it (changes.prune)
+        facts.publish_snapshot(tmp_path / "w.duckdb", wh.con)
+        rows = table_rows(wh, "flags")
+        read = dict(wh.query(f"SELECT contract_id, evidence FROM ({flags.stored_sql(wh.con)})"
+                             " WHERE flag = 'buyer_concentration'"))
+        seq = wh.scalar("SELECT max(seq) FROM changes")
+        with wh.transaction():
+            changes.record_keys(wh, "contracts", [grown])
+            wh.execute("UPDATE contracts SET amount = amount * 1.5 WHERE contract_id = ?",
+                       [grown])
+        built = run_build(wh, steps)["flags"]
+        assert built["group_only"] >= 2 and built["kept"] >= 2 and built["groups_changed"] >= 1
+        recorded = {k for k, in wh.query("SELECT key FROM changes WHERE seq > ?"
+                                         " AND table_name = 'flags'", [seq])}
+        assert grown in recorded and not recorded & set(mates)
+        assert [r for r in table_rows(wh, "flags") if r[0] in mates] \
+            == [r for r in rows if r[0] in mates]
+        now = dict(wh.query(f"SELECT contract_id, evidence FROM ({flags.stored_sql(wh.con)})"
+                            " WHERE flag = 'buyer_concentration'"))
+        assert all(now[m] != read[m] for m in mates)  # the group's numbers, read anew
+        assert wh.scalar("SELECT count(*) FROM changes WHERE seq > ?"
+                         " AND table_name = 'concentration_groups'", [seq])
+        after = derived(wh)
+        run_build(wh, steps, full=True)
+        assert derived(wh) == after
+
+
+def test_the_composed_value_and_evidence_are_the_rules(halves, tmp_path):
+    """buyer_concentration's value and evidence read from the group numbers (flags.stored_sql:
+    the export, the notebook, the API) are those the rule gives over the whole table, for
+    every stored row."""
+    from survtrack.analysis.flags.rules import Scope, buyer_concentration
+
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        load(wh, halves[0])
+        load(wh, halves[1])
+        run_build(wh)
+        with wh.using(**flags.relations()):
+            rule = wh.query(f"SELECT contract_id, status = 'raised', value, evidence"
+                            f" FROM ({buyer_concentration(Scope())})"
+                            " WHERE status IN ('raised', 'clear') ORDER BY 1")
+        read = wh.query(f"SELECT contract_id, raised, value, evidence"
+                        f" FROM ({flags.stored_sql(wh.con)})"
+                        " WHERE flag = 'buyer_concentration' ORDER BY 1")
+        assert len(read) >= 3 and read == rule
+        assert wh.query("SELECT value, evidence FROM flags"
+                        " WHERE flag = 'buyer_concentration' GROUP BY ALL") == [(None, None)]
 
 
 def test_a_group_decided_again_in_passes_equals_a_full_build(halves, tmp_path):

@@ -171,7 +171,7 @@ def in_passes(wh, step: str, sql: str, into: str, slice_size: int = SLICE) -> in
 
 def replace(wh, step: str, table: str, new_rows: str,
             partial: dict[str, str] | None = None,
-            inside: Callable[[], None] | None = None) -> int:
+            inside: Callable[[], None] | None = None, unchanged: str | None = None) -> int:
     """One transaction: drop `table`'s rows of removed contracts and of the step's work,
     insert `new_rows` (a temporary table of the work's new rows), record the work's hashes.
     `partial`: other steps (`<other>_work`) whose work replaced only the rows matching a
@@ -179,7 +179,9 @@ def replace(wh, step: str, table: str, new_rows: str,
     Returns the number of removed contracts' rows. Each of these steps that read the record
     of changes (`stale` with `reads`) has now consumed it (warehouse/changes.py); the
     contracts whose rows were replaced are recorded in it when a later step reads `table`.
-    `inside`: more writes of the step, in the same transaction.
+    `inside`: more writes of the step, in the same transaction. `unchanged`: a temporary
+    table of contracts of `partial`'s work whose rows the step found the same: their hashes
+    are recorded, their rows neither rewritten nor recorded as changed.
 
     The removed contracts are `<step>_gone` (stale): every row of `table` has its contract's
     hash in `build_inputs`, written in the same transaction. So the work's old rows and hashes
@@ -211,10 +213,12 @@ def replace(wh, step: str, table: str, new_rows: str,
         if any_rows(wh, had[step]):
             wh.execute(f"DELETE FROM {table} WHERE contract_id IN"
                        f" (SELECT contract_id FROM {had[step]})")
+        kept = f" AND contract_id NOT IN (SELECT contract_id FROM {unchanged})" \
+            if unchanged else ""
         for other, rows in partial.items():
             if any_rows(wh, had[other]):
                 wh.execute(f"DELETE FROM {table} WHERE ({rows}) AND contract_id IN"
-                           f" (SELECT contract_id FROM {had[other]})")
+                           f" (SELECT contract_id FROM {had[other]}){kept}")
         wh.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {new_rows}")
         for recorded in steps:
             if any_rows(wh, had[recorded], f"{recorded}_gone"):
@@ -226,8 +230,9 @@ def replace(wh, step: str, table: str, new_rows: str,
         if inside:
             inside()
         if table in changes.KEYS:  # a later step, or the snapshot publisher, reads it
-            changes.record(wh, table, " UNION ALL ".join(
-                f"SELECT contract_id FROM {s}_{part}" for s in steps for part in ("work", "gone")))
+            changes.record(wh, table, "SELECT contract_id FROM (" + " UNION ALL ".join(
+                f"SELECT contract_id FROM {s}_{part}" for s in steps for part in ("work", "gone"))
+                + f"){' WHERE TRUE' + kept if kept else ''}")
         for recorded in steps:
             consumed(wh, recorded)
     return removed

@@ -250,7 +250,8 @@ class Investigation:
         where, params = spending._where(filters(**kw))
         return self.con.execute(
             f"SELECT f.flag, f.value, f.threshold, f.evidence, f.document_id AS evidence_document,"
-            f" cf.* FROM ({FACTS_SQL}) cf JOIN flags f USING (contract_id)"
+            f" cf.* FROM ({FACTS_SQL}) cf JOIN ({flags.stored_sql(self.con)}) f"
+            " USING (contract_id)"
             f" WHERE f.raised AND f.flag IN (SELECT unnest(?::VARCHAR[])) AND {where}"
             " ORDER BY cf.amount_usd DESC NULLS LAST", [names, *params]).df()
 

@@ -144,8 +144,14 @@ def contract(con, contract_id: str) -> dict | None:
     documents = {out["document_id"]} - {None}
     for table in related_tables(con):
         order = ", ".join(schema.TABLES[table].key)
-        rows = _rows(con.execute(f"SELECT * FROM {table} WHERE contract_id = ? ORDER BY {order}",
-                                 [contract_id]))
+        if table == "flags":  # its group flags' value and evidence composed
+            from survtrack.analysis.flags import stored_sql
+
+            rows = _rows(con.execute(f"SELECT * FROM ({stored_sql(con, contract=True)})"
+                                     f" ORDER BY {order}", {"contract": contract_id}))
+        else:
+            rows = _rows(con.execute(f"SELECT * FROM {table} WHERE contract_id = ?"
+                                     f" ORDER BY {order}", [contract_id]))
         out[table] = rows
         documents |= {v for r in rows for k, v in r.items() if k.endswith("document_id") and v}
     docs = _rows(con.execute(

@@ -170,7 +170,12 @@ def export(
     if fmt is Format.parquet and output is None:
         raise typer.BadParameter("Parquet is binary: give --output FILE")
     with open_warehouse(db, read_only=True) as wh:
-        export_table(wh, table, fmt.value, output)
+        rows = None
+        if table == "flags":  # buyer_concentration's value and evidence composed
+            from survtrack.analysis.flags import stored_sql
+
+            rows = stored_sql(wh.con)
+        export_table(wh, table, fmt.value, output, rows)
     if output:
         console.print(f"wrote {output}")
 

@@ -42,6 +42,10 @@ KEYS: dict[str, str] = {
     "threads": "contract_id",
     "flags": "contract_id",
     "classified": "contract_id",
+    # buyer_concentration's group numbers, recorded by buyer (a group's key is its buyer,
+    # category and year): the publisher compares a recorded buyer's groups only
+    "concentration_groups": "buyer_id",
+    "concentration_vendors": "buyer_id",
     "organizations": "org_id",
     "entities": "entity_id",
     # a row per document and per OCDS release: fingerprinted whole, they cost a publish ~0.2

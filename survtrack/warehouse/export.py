@@ -33,9 +33,10 @@ FORMATS = {"csv": "(FORMAT csv, HEADER true)", "json": "(FORMAT json, ARRAY true
            "parquet": "(FORMAT parquet)"}
 
 
-def _select(table: str, fmt: str) -> str:
+def _select(table: str, fmt: str, source: str | None = None) -> str:
     """JSON gets ISO 8601 timestamps ('2016-11-21T10:44:22.541'); dates are ISO already.
-    CSV gets its text cells neutralised (see `neutralise`)."""
+    CSV gets its text cells neutralised (see `neutralise`). `source`: SQL of the table's
+    rows as read, where they are not the stored ones."""
     columns = TABLES[table].columns
     if fmt == "json":
         replace = [f"strftime({c.name}, '%Y-%m-%dT%H:%M:%S.%g') AS {c.name}"
@@ -45,13 +46,18 @@ def _select(table: str, fmt: str) -> str:
                    for c in columns if c.type == "VARCHAR"]
     else:
         replace = []
+    if source is not None:
+        table = f"({source}) {table}"
     if not replace:
         return f"SELECT * FROM {table}"
     return f"SELECT * REPLACE ({', '.join(replace)}) FROM {table}"
 
 
-def export_table(wh: Warehouse, table: str, fmt: str, output: Path | None = None) -> Path | None:
-    """Write `table` in `fmt` to `output`, or to standard output when none is given."""
+def export_table(wh: Warehouse, table: str, fmt: str, output: Path | None = None,
+                 source: str | None = None) -> Path | None:
+    """Write `table` in `fmt` to `output`, or to standard output when none is given.
+    `source`: SQL of its rows as read (the flags' composed ones: analysis/flags
+    `stored_sql`), the table's columns."""
     if table not in TABLES:
         raise KeyError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
     if fmt not in FORMATS:
@@ -61,11 +67,12 @@ def export_table(wh: Warehouse, table: str, fmt: str, output: Path | None = None
         output.parent.mkdir(parents=True, exist_ok=True)
         # the path goes in as a string literal: DuckDB's COPY takes no parameter there
         target = str(output).replace("'", "''")
-        wh.con.execute(f"COPY ({_select(table, fmt)} ORDER BY {key}) TO '{target}' {FORMATS[fmt]}")
+        wh.con.execute(f"COPY ({_select(table, fmt, source)} ORDER BY {key})"
+                       f" TO '{target}' {FORMATS[fmt]}")
         return output
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"out.{fmt}"
-        export_table(wh, table, fmt, path)
+        export_table(wh, table, fmt, path, source)
         with open(path, "rb") as fh:
             shutil.copyfileobj(fh, sys.stdout.buffer)
         sys.stdout.flush()

@@ -497,7 +497,9 @@ TABLES: dict[str, Table] = {
             "flags", "Red flags per contract (build: analysis/flags/): one row where a flag"
             " could be computed, raised or clear, with the values that decided it and their"
             " document. A contract without a row for a flag is unknown for it, never clear"
-            " (docs/flags.md).",
+            " (docs/flags.md). buyer_concentration's rows keep the status alone (value and"
+            " evidence NULL): the readers compose them from its group's numbers"
+            " (concentration_groups, concentration_vendors; analysis/flags `stored_sql`).",
             ("contract_id", "flag"),
             ("contract_id", "VARCHAR", "contract"),
             ("flag", "VARCHAR", "flag id (analysis/flags/flags.csv)"),
@@ -507,6 +509,35 @@ TABLES: dict[str, Table] = {
             ("regime", "VARCHAR", "the regime whose threshold applied"),
             ("evidence", "VARCHAR", "what the documents say, in words"),
             ("document_id", "VARCHAR", "the document the deciding value came from"),
+            indexed=False,
+        ),
+        _t(
+            "concentration_groups", "buyer_concentration's groups (build: analysis/flags/): a"
+            " buyer's surveillance contracts of one category and year, cancelled ones left out,"
+            " with the numbers a member's share is read against. A member's `flags` row keeps"
+            " its status; its value and evidence are composed from this table and"
+            " concentration_vendors when read (analysis/flags `stored_sql`), so a contract"
+            " joining a group rewrites the group's row, not every member's.",
+            ("buyer_id", "category", "year"),
+            ("buyer_id", "VARCHAR", "the buyer"),
+            ("category", "VARCHAR", "a surveillance category (tags)"),
+            ("year", "INTEGER", "the contracts' year"),
+            ("n", "BIGINT", "contracts in the group"),
+            ("valued_n", "BIGINT", "of them, those with an amount in the group's unit"),
+            ("total", "DOUBLE", "their amounts' sum, in `unit`"),
+            ("unit", "VARCHAR", "the group's one currency, or USD (every amount converted)"),
+            ("unvendored", "DOUBLE", "the amounts of its contracts without a known vendor"),
+            indexed=False,
+        ),
+        _t(
+            "concentration_vendors", "Per buyer_concentration group and vendor, the vendor's"
+            " sum of the group's amounts (build: analysis/flags/; see concentration_groups).",
+            ("buyer_id", "category", "year", "vendor_id"),
+            ("buyer_id", "VARCHAR", "the buyer"),
+            ("category", "VARCHAR", "a surveillance category (tags)"),
+            ("year", "INTEGER", "the contracts' year"),
+            ("vendor_id", "VARCHAR", "the vendor (vendor_id as the records give it)"),
+            ("mine", "DOUBLE", "its contracts' amounts' sum, in the group's unit"),
             indexed=False,
         ),
         _t(

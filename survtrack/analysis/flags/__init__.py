@@ -29,7 +29,16 @@ import pyarrow as pa
 from survtrack.analysis import inputs
 from survtrack.datafiles import numbered_rows
 
-from .rules import GROUP_COLUMNS, GROUP_RULES, RULES, Scope
+from .rules import (
+    COMPOSED,
+    CONCENTRATION_NUMBERS,
+    GROUP_COLUMNS,
+    GROUP_RULES,
+    RULES,
+    Scope,
+    composed,
+    concentration_members,
+)
 
 FOLDER = Path(__file__).parent
 STATUSES = ("raised", "clear", "not_applicable", "unknown")
@@ -380,6 +389,9 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
         with wh.using(**relations()):
             wh.execute("CREATE OR REPLACE TEMP TABLE new_flags AS"
                        f" {_rows(next(iter(definitions())), Scope(table='flags_work'))} LIMIT 0")
+            for table in GROUP_NUMBERS:
+                wh.execute(f"CREATE OR REPLACE TEMP TABLE new_{table} AS"
+                           f" SELECT * FROM {table} LIMIT 0")
             for n in range(passes):
                 scopes = {"flags_work": "flags_pass", "flags_any": "flags_any_pass"}
                 if passes > 1:
@@ -405,10 +417,25 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                     scope = Scope() if whole else Scope(table=table, facts="flags_facts",
                                                         mates="flags_mates")
                     wh.execute(f"INSERT INTO new_flags {_rows(name, scope)}")
+                # buyer_concentration's numbers of the groups decided
+                scope = Scope() if whole else Scope(table=scopes["flags_any"],
+                                                    mates="flags_mates")
+                wh.execute("CREATE OR REPLACE TEMP TABLE concentration_members AS"
+                           f" {concentration_members(scope)}")
+                for table, sql in zip(GROUP_NUMBERS, CONCENTRATION_NUMBERS):
+                    wh.execute(f"INSERT INTO new_{table}"
+                               f" {sql.replace('{members}', 'concentration_members')}")
+        every = own == wh.scalar("SELECT count(*) FROM competition")
+        _keep_same_rows(wh)
+        _group_keys(wh, every)
         rules = ", ".join(f"'{name}'" for name in sorted(GROUP_RULES))
         removed = inputs.replace(
             wh, "flags", "flags", "new_flags", partial={"flags_group": f"flag IN ({rules})"},
-            inside=lambda: write_groups(wh, "flags_group_candidates" if narrowed else None))
+            unchanged="flags_kept",
+            inside=lambda: (write_groups(wh, "flags_group_candidates" if narrowed else None),
+                            _write_numbers(wh)))
+        kept = wh.scalar("SELECT count(*) FROM flags_kept")
+        regrouped = wh.scalar("SELECT count(*) FROM concentration_changed")
         per_flag = {flag: {"raised": raised, "clear": clear} for flag, raised, clear in wh.query(
             "SELECT flag, count(*) FILTER (WHERE raised), count(*) FILTER (WHERE NOT raised)"
             " FROM flags GROUP BY 1 ORDER BY 1")}
@@ -416,9 +443,83 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
         inputs.done(wh, "flags", "new_flags", "flags_pass", "flags_any", "flags_any_pass",
                     "flags_facts", "flags_mates", "flags_mates_of",
                     "flags_group_work", "flags_group_gone", "flags_group_candidates",
-                    "flags_group_consumed")
+                    "flags_group_consumed", "flags_kept", "concentration_changed",
+                    "concentration_members",
+                    *(f"new_{table}" for table in GROUP_NUMBERS))
     return {"changed": changed, "group_only": changed - own, "removed": removed,
-            "passes": passes, "flags": per_flag}
+            "kept": kept, "groups_changed": regrouped, "passes": passes, "flags": per_flag}
+
+
+# buyer_concentration's numbers per group (rules.CONCENTRATION_NUMBERS), kept by the build
+# beside `flags`, whose rows of that flag keep the status alone (rules.COMPOSED)
+GROUP_NUMBERS = ("concentration_groups", "concentration_vendors")
+_ROW = "contract_id, flag, raised, value, threshold, regime, evidence, document_id"
+
+
+def _keep_same_rows(wh) -> None:
+    """`flags_kept`: the contracts decided for their groups alone (not their own inputs)
+    whose group flags' rows came out as stored. Their rows are not rewritten nor recorded as
+    changed: a member of a group a contract joined keeps its row when its status stays
+    (buyer_concentration's numbers are the group's, `_write_numbers`), and the snapshot
+    does not copy it. Their new rows leave `new_flags`."""
+    rules = ", ".join(f"'{name}'" for name in sorted(GROUP_RULES))
+    alone = "(SELECT contract_id FROM flags_group_work EXCEPT SELECT contract_id FROM flags_work)"
+    stored = inputs.rows("flags", f"flag IN ({rules}) AND contract_id IN {alone}")
+    wh.execute(f"""
+        CREATE OR REPLACE TEMP TABLE flags_kept AS
+        WITH new AS (SELECT {_ROW} FROM new_flags WHERE contract_id IN {alone}),
+        old AS MATERIALIZED (SELECT {_ROW} FROM {stored}),
+        differ AS (SELECT contract_id FROM (SELECT * FROM new EXCEPT SELECT * FROM old)
+                   UNION SELECT contract_id FROM (SELECT * FROM old EXCEPT SELECT * FROM new))
+        SELECT contract_id FROM {alone} EXCEPT SELECT contract_id FROM differ""")
+    wh.execute("DELETE FROM new_flags WHERE contract_id IN (SELECT contract_id FROM flags_kept)")
+
+
+def _group_keys(wh, every: bool) -> None:
+    """`concentration_changed` (buyer_id, category, year): the groups whose numbers differ
+    from those stored, among the groups decided and those their members were in when last
+    decided (`flags_groups`, read before the build rewrites it: a group every member left
+    goes). Every group when `every` contract was decided."""
+    if every:
+        wh.execute("CREATE OR REPLACE TEMP TABLE concentration_changed AS"
+                   " SELECT buyer_id, category, year FROM new_concentration_groups"
+                   " UNION SELECT buyer_id, category, year FROM concentration_groups")
+        return
+    decided = ("SELECT contract_id FROM flags_any UNION ALL SELECT contract_id FROM flags_gone"
+               " UNION ALL SELECT contract_id FROM flags_group_gone")
+    wh.execute(f"""
+        CREATE OR REPLACE TEMP TABLE concentration_changed AS
+        WITH keys AS MATERIALIZED (
+            SELECT buyer_id, category, year FROM new_concentration_groups
+            UNION SELECT buyer_id, unnest(categories) AS category, year
+            FROM {inputs.rows("flags_groups", f"contract_id IN ({decided})")}
+            WHERE buyer_id IS NOT NULL AND year IS NOT NULL),
+        old_groups AS (SELECT g.* FROM concentration_groups g SEMI JOIN keys k
+                       ON g.buyer_id = k.buyer_id AND g.category = k.category
+                      AND g.year = k.year),
+        old_vendors AS (SELECT v.* FROM concentration_vendors v SEMI JOIN keys k
+                        ON v.buyer_id = k.buyer_id AND v.category = k.category
+                       AND v.year = k.year)
+        SELECT buyer_id, category, year FROM (
+            SELECT * FROM new_concentration_groups EXCEPT SELECT * FROM old_groups
+            UNION ALL (SELECT * FROM old_groups EXCEPT SELECT * FROM new_concentration_groups))
+        UNION SELECT buyer_id, category, year FROM (
+            SELECT * FROM new_concentration_vendors EXCEPT SELECT * FROM old_vendors
+            UNION ALL (SELECT * FROM old_vendors EXCEPT SELECT * FROM new_concentration_vendors))
+        """)
+
+
+def _write_numbers(wh) -> None:
+    """Inside the build's transaction: the changed groups' numbers replaced, their buyers
+    recorded for the publisher (warehouse/changes.py)."""
+    from survtrack.warehouse import changes
+
+    changed = ("(buyer_id, category, year) IN (SELECT (buyer_id, category, year)"
+               " FROM concentration_changed)")
+    for table in GROUP_NUMBERS:
+        wh.execute(f"DELETE FROM {table} WHERE {changed}")
+        wh.execute(f"INSERT INTO {table} SELECT * FROM new_{table} WHERE {changed}")
+        changes.record(wh, table, "SELECT buyer_id FROM concentration_changed")
 
 
 def gather_mates(wh, work: str, into: str = "flags_mates") -> None:
@@ -457,9 +558,12 @@ def _holds_mates_of(wh, work: str) -> bool:
 
 def _rows(name: str, scope: Scope) -> str:
     """The `flags` rows (raised and clear) of one rule for the contracts in scope."""
+    # a COMPOSED flag's value and evidence are its group's: composed when read (stored_sql)
+    value, evidence = ("NULL", "NULL::VARCHAR") if name in COMPOSED else ("value", "evidence")
     return (f"SELECT contract_id, '{name}' AS flag, status = 'raised' AS raised,"
-            f" value::DOUBLE AS value, threshold::DOUBLE AS threshold, regime, evidence,"
-            f" document_id FROM ({RULES[name](scope)}) WHERE status IN ('raised', 'clear')")
+            f" {value}::DOUBLE AS value, threshold::DOUBLE AS threshold, regime,"
+            f" {evidence} AS evidence, document_id FROM ({RULES[name](scope)})"
+            " WHERE status IN ('raised', 'clear')")
 
 
 def for_contract(con, contract_id: str) -> list[dict]:
@@ -472,9 +576,8 @@ def for_contract(con, contract_id: str) -> list[dict]:
     warehouse or a snapshot."""
     cur = con.cursor()  # the caller's connection may hold an unfinished result
     try:
-        stored = {row[0]: row[1:] for row in cur.execute(
-            "SELECT flag, raised, value, threshold, regime, evidence, document_id FROM flags"
-            " WHERE contract_id = ?", [contract_id]).fetchall()}
+        stored = {row[1]: row[2:] for row in cur.execute(
+            stored_sql(cur, contract=True), {"contract": contract_id}).fetchall()}
     finally:
         cur.close()
     live = decide(con, contract_id, [name for name in definitions() if name not in stored])
@@ -490,6 +593,34 @@ def for_contract(con, contract_id: str) -> list[dict]:
         out.append({"flag": name, "name_en": flag.name_en, "name_ru": flag.name_ru,
                     "group": name in GROUP_RULES, **found})
     return out
+
+
+def stored_sql(con, contract: bool = False) -> str:
+    """SQL: the `flags` rows (its columns) as readers show them, the value and evidence of
+    the COMPOSED flags composed from their groups' numbers (rules.composed); `contract`: of
+    the contract `$contract` alone (its rows, tags and buyer's groups looked up by key). A
+    snapshot or warehouse of an earlier survtrack, without the group numbers, is read as it
+    is."""
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name ="
+                       " 'concentration_vendors' AND schema_name = 'main'").fetchone()[0]:
+        return f"SELECT {_ROW} FROM flags" + (" WHERE contract_id = $contract" if contract
+                                               else "")
+    of = " WHERE contract_id = $contract" if contract else ""
+    buyer = (" WHERE buyer_id = (SELECT buyer_id FROM contracts"
+             " WHERE contract_id = $contract)") if contract else ""
+    names = ", ".join(f"'{name}'" for name in sorted(COMPOSED))
+    numbers = composed(f"(SELECT * FROM flags{of})", f"(SELECT * FROM contracts{of})",
+                       f"(SELECT * FROM tags{of})",
+                       f"(SELECT * FROM concentration_groups{buyer})",
+                       f"(SELECT * FROM concentration_vendors{buyer})")
+    return f"""
+    SELECT f.contract_id, f.flag, f.raised,
+           CASE WHEN f.flag IN ({names}) THEN m.value ELSE f.value END AS value,
+           f.threshold, f.regime,
+           CASE WHEN f.flag IN ({names}) THEN m.evidence ELSE f.evidence END AS evidence,
+           f.document_id
+    FROM (SELECT * FROM flags{of}) f
+    LEFT JOIN ({numbers}) m ON m.contract_id = f.contract_id AND f.flag IN ({names})"""
 
 
 def decide(con, contract_id: str, names: list[str] | None = None) -> dict[str, dict]:

@@ -294,16 +294,13 @@ def late_publication(scope: Scope) -> str:
     LEFT JOIN delay d USING (contract_id){scope.filter()}"""
 
 
-def buyer_concentration(scope: Scope) -> str:
-    """Groups are a buyer's contracts of one category and year (cancelled ones left out); a
-    contract is raised when its vendor's share of the group is above the threshold, clear when
-    even the amounts of contracts without a known vendor could not lift it above."""
-    return f"""
-    WITH {scope.members('buyer_id', 'year')}thr AS (
-        SELECT threshold FROM thresholds WHERE flag = 'buyer_concentration'
-        ORDER BY rank LIMIT 1),
-    tagged AS (SELECT DISTINCT contract_id, category
-               FROM {scope.of_groups('tags', 'buyer_id', 'year')}),
+def _concentration_groups(scope: Scope) -> str:
+    """The CTEs (then a comma) of buyer_concentration's groups in scope: `valued`, each
+    member's row per category, with its group's count `n`, its amount in the group's unit
+    (`v`) and the unit."""
+    return f"""{scope.members('buyer_id', 'year')}tagged AS (
+        SELECT DISTINCT contract_id, category
+        FROM {scope.of_groups('tags', 'buyer_id', 'year')}),
     base AS (
         SELECT c.contract_id, c.buyer_id, c.vendor_id, c.year, t.category, c.amount,
                c.currency, c.amount_usd, c.document_id
@@ -324,6 +321,39 @@ def buyer_concentration(scope: Scope) -> str:
                     WHEN g.all_usd THEN b.amount_usd END AS v,
                CASE WHEN g.one_currency THEN g.currency WHEN g.all_usd THEN 'USD' END AS unit
         FROM base b JOIN groups g USING (buyer_id, category, year)),
+    """
+
+
+def _concentration_evidence() -> str:
+    """SQL of buyer_concentration's evidence of one contract's category, on n, valued_n,
+    total, vendor_id, share, mine, unit, category and year; and of the one reported among
+    its categories (the highest share, then the category), `value` the highest share. Read
+    by the rule and by the composition of a stored row (`composed`)."""
+    least = _setting('buyer_concentration', 'min_contracts', 3)
+    return f"""round(max(share), 6) AS value,
+        arg_max(CASE
+            WHEN n < {least} THEN 'only ' || n
+                 || ' contract(s) of its buyer in ' || category || ', ' || year
+                 || ': too few to tell'
+            WHEN valued_n < n OR total IS NULL THEN 'not every contract of its buyer in '
+                 || category || ', ' || year || ' has an amount in one currency or in dollars'
+            WHEN vendor_id IS NULL THEN 'vendor not published'
+            ELSE 'vendor''s share ' || round(100 * share, 1) || '% of ' || n
+                 || ' contracts of its buyer in ' || category || ', ' || year || ' ('
+                 || round(mine, 2) || ' of ' || round(total, 2) || ' ' || unit || ')' END,
+                -- the share as reported (sums of doubles differ in their last bits from
+                -- one run to the next), then the category: ties name one category, always
+                (round(coalesce(share, -1), 6), category)) AS evidence"""
+
+
+def buyer_concentration(scope: Scope) -> str:
+    """Groups are a buyer's contracts of one category and year (cancelled ones left out); a
+    contract is raised when its vendor's share of the group is above the threshold, clear when
+    even the amounts of contracts without a known vendor could not lift it above."""
+    return f"""
+    WITH {_concentration_groups(scope)}thr AS (
+        SELECT threshold FROM thresholds WHERE flag = 'buyer_concentration'
+        ORDER BY rank LIMIT 1),
     shares AS (
         SELECT *, sum(v) OVER (PARTITION BY buyer_id, category, year) AS total,
                sum(v) OVER (PARTITION BY buyer_id, category, year, vendor_id) AS mine,
@@ -345,23 +375,53 @@ def buyer_concentration(scope: Scope) -> str:
     SELECT contract_id,
         CASE WHEN bool_or(status = 'raised') THEN 'raised'
              WHEN bool_and(status = 'clear') THEN 'clear' ELSE 'unknown' END AS status,
-        round(max(share), 6) AS value, any_value(threshold) AS threshold,
-        NULL::VARCHAR AS regime,
-        arg_max(CASE
-            WHEN n < {_setting('buyer_concentration', 'min_contracts', 3)} THEN 'only ' || n
-                 || ' contract(s) of its buyer in ' || category || ', ' || year
-                 || ': too few to tell'
-            WHEN valued_n < n OR total IS NULL THEN 'not every contract of its buyer in '
-                 || category || ', ' || year || ' has an amount in one currency or in dollars'
-            WHEN vendor_id IS NULL THEN 'vendor not published'
-            ELSE 'vendor''s share ' || round(100 * share, 1) || '% of ' || n
-                 || ' contracts of its buyer in ' || category || ', ' || year || ' ('
-                 || round(mine, 2) || ' of ' || round(total, 2) || ' ' || unit || ')' END,
-                -- the share as reported (sums of doubles differ in their last bits from
-                -- one run to the next), then the category: ties name one category, always
-                (round(coalesce(share, -1), 6), category)) AS evidence,
+        any_value(threshold) AS threshold, NULL::VARCHAR AS regime,
+        {_concentration_evidence()},
         any_value(document_id) AS document_id
     FROM decided d{scope.filter('d')}
+    GROUP BY contract_id"""
+
+
+def concentration_members(scope: Scope) -> str:
+    """The SELECT of buyer_concentration's members in scope, a row per member and category
+    (buyer_id, category, year, vendor_id, n, v, unit: `_concentration_groups`), which the
+    build sums into concentration_groups and concentration_vendors (a table scope: the
+    groups of its contracts; every group otherwise)."""
+    return f"""
+    WITH {_concentration_groups(scope)}done AS (SELECT 1)
+    SELECT buyer_id, category, year, vendor_id, n, v, unit FROM valued"""
+
+
+# concentration_groups and concentration_vendors from `concentration_members`' rows
+# (`{members}`)
+CONCENTRATION_NUMBERS = (
+    """SELECT buyer_id, category, year, any_value(n) AS n, count(v) AS valued_n,
+              sum(v) AS total, any_value(unit) AS unit,
+              sum(CASE WHEN vendor_id IS NULL THEN v END) AS unvendored
+       FROM {members} GROUP BY buyer_id, category, year""",
+    """SELECT buyer_id, category, year, vendor_id, sum(v) AS mine
+       FROM {members} WHERE vendor_id IS NOT NULL GROUP BY buyer_id, category, year, vendor_id""")
+
+
+def composed(flags: str, contracts: str = "contracts", tags: str = "tags",
+             groups: str = "concentration_groups",
+             vendors: str = "concentration_vendors") -> str:
+    """SQL: (contract_id, value, evidence) of the buyer_concentration rows of `flags` (a
+    relation of `flags` rows), composed from the group numbers as the rule gives them: the
+    build keeps a member's status alone, so that a contract joining a group rewrites the
+    group's numbers, not every member's row."""
+    return f"""
+    SELECT contract_id, {_concentration_evidence()}
+    FROM (
+        SELECT c.contract_id, k.category, c.year, c.vendor_id, g.n, g.valued_n, g.total,
+               g.unit, v.mine, CASE WHEN g.total > 0 THEN v.mine / g.total END AS share
+        FROM (SELECT contract_id FROM {flags} WHERE flag = 'buyer_concentration') f
+        JOIN {contracts} c USING (contract_id)
+        JOIN (SELECT DISTINCT contract_id, category FROM {tags}) k USING (contract_id)
+        JOIN {groups} g ON g.buyer_id = c.buyer_id AND g.category = k.category
+                       AND g.year = c.year
+        LEFT JOIN {vendors} v ON v.buyer_id = c.buyer_id AND v.category = k.category
+                             AND v.year = c.year AND v.vendor_id = c.vendor_id)
     GROUP BY contract_id"""
 
 
@@ -449,3 +509,6 @@ RULES = {f.__name__: f for f in (
     split_purchase)}
 # flags decided from several contracts at once (the others read one contract's facts)
 GROUP_RULES = {"buyer_concentration", "split_purchase"}
+# flags whose stored rows keep the status alone, their value and evidence composed when read
+# from the group numbers (`composed`)
+COMPOSED = {"buyer_concentration"}
