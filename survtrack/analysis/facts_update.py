@@ -68,7 +68,15 @@ def refresh(con: duckdb.DuckDBPyConnection, changed: Mapping[str, int]) -> set[s
     if "entities" in changed:
         entities = " UNION ".join(_change("entities", "entity_id", changed))
         orgs.append(f"SELECT org_id FROM organizations WHERE entity_id IN ({entities})")
-    ids = [q for t in BY_CONTRACT for q in _change(t, "contract_id", changed)]
+    ids = [q for t in BY_CONTRACT if t != "flags" for q in _change(t, "contract_id", changed)]
+    if "flags" in changed:
+        # the facts hold which flags a contract raised and which were decided, not their
+        # values: a row whose value or evidence alone changed (split_purchase's window sum)
+        # leaves them as they were
+        flagged = [f"SELECT contract_id, flag, raised FROM {CHANGES}.flags_{side}"
+                   for side in ("old", "new")]
+        ids.append(f"SELECT contract_id FROM ({flagged[0]} EXCEPT {flagged[1]})"
+                   f" UNION SELECT contract_id FROM ({flagged[1]} EXCEPT {flagged[0]})")
     if orgs:
         union = " UNION ".join(orgs)
         ids.append(f"SELECT contract_id FROM contracts"
