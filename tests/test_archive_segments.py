@@ -4,7 +4,9 @@ append-only files, read back exactly by SHA-256, written once, never referenced 
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +125,26 @@ def test_a_member_bigger_than_its_header_says_is_streamed_whole():
     assert b"".join(iter(lambda: stream.read(1 << 16), b"")) == data
     small = _Capped(io.BytesIO(b"<a/>"), 10, _Budget(), "test")
     assert _small(small) == b"<a/>"
+
+
+def _pack_at_once(folder: str, data: bytes, barrier) -> str:
+    barrier.wait()  # every process opens the new index at the same moment
+    archive = Archive(Path(folder))
+    document_id, _ = archive.put_packed(data)
+    archive.commit()
+    return document_id
+
+
+def test_workers_opening_a_new_index_at_once_all_pack(tmp_path, real):
+    """Pool workers of a first ingest open the archive's new index together; the switch to WAL
+    mode then answered SQLITE_BUSY at once to about one fresh index in four (six processes),
+    without SQLite's busy wait, and failed the worker's documents."""
+    context = multiprocessing.get_context("forkserver")
+    docs = [real[i % len(real)] + b"\n<!-- %d -->" % i for i in range(6)]
+    with context.Manager() as manager, context.Pool(6) as pool:
+        for round_ in range(12):
+            folder = tmp_path / f"archive{round_}"
+            barrier = manager.Barrier(6)
+            ids = pool.starmap(_pack_at_once, [(str(folder), d, barrier) for d in docs])
+            reader = Archive(folder)
+            assert [reader.read(i) for i in ids] == docs

@@ -21,6 +21,7 @@ import errno
 import os
 import sqlite3
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -30,6 +31,8 @@ SEGMENT_BYTES = 1 << 30  # a segment is closed past this size and a new one star
 FLUSH_BYTES = 16 << 20  # documents held in memory before they are written (`flush`)
 LOOKUP = 500  # SHA-256s asked of the index per query (SQLite's limit of parameters: 999)
 IOV_MAX = 1024  # buffers a writev may be given (POSIX's minimum is 16; Linux's 1,024)
+# how long a connection waits for another process's lock on the index
+BUSY_SECONDS = 120
 SCHEMA = ("CREATE TABLE IF NOT EXISTS packed (sha256 TEXT PRIMARY KEY, segment TEXT NOT NULL,"
           " offset INTEGER NOT NULL, size INTEGER NOT NULL) WITHOUT ROWID")
 # SQLite's result codes as the system's errnos, so that faults.csv names them as any other
@@ -135,10 +138,8 @@ class Segments:
         if self._writer is None:
             try:
                 self.folder.mkdir(parents=True, exist_ok=True)
-                con = sqlite3.connect(self.index, timeout=120, isolation_level=None)
-                con.execute("PRAGMA journal_mode = WAL")  # readers never wait for a writer
-                con.execute("PRAGMA synchronous = NORMAL")
-                con.execute(SCHEMA)
+                con = sqlite3.connect(self.index, timeout=BUSY_SECONDS, isolation_level=None)
+                _set_up(con)
             except sqlite3.Error as exc:
                 raise as_os_error(exc) from exc
             self._writer = con
@@ -215,7 +216,7 @@ class Segments:
             try:
                 # not `mode=ro`: a reader of a WAL database may have to make its -shm file
                 # (the last writer closing removes it); it only ever runs SELECTs
-                con = self._local.con = sqlite3.connect(self.index, timeout=120)
+                con = self._local.con = sqlite3.connect(self.index, timeout=BUSY_SECONDS)
             except sqlite3.Error as exc:
                 raise as_os_error(exc) from exc
         return con
@@ -233,6 +234,26 @@ def _write_all(fd: int, parts: list[bytes]) -> None:
             first += 1
         if done:
             views[first] = views[first][done:]
+
+
+def _set_up(con: sqlite3.Connection) -> None:
+    """WAL mode and the table, tried again while another process holds the lock: workers
+    opening a new index at the same moment get SQLITE_BUSY from the journal-mode switch at
+    once, without SQLite's busy handler waiting (1 fresh index in 4 with six processes)."""
+    deadline = time.monotonic() + BUSY_SECONDS
+    pause = 0.005
+    while True:
+        try:
+            con.execute("PRAGMA journal_mode = WAL")  # readers never wait for a writer
+            con.execute("PRAGMA synchronous = NORMAL")
+            con.execute(SCHEMA)
+            return
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorname", "") != "SQLITE_BUSY" \
+                    or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
 
 
 def as_os_error(exc: sqlite3.Error) -> OSError:
