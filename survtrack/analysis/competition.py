@@ -234,10 +234,7 @@ GATHERED = {"contracts": "competition_contracts", "facts": "competition_facts",
 
 
 def competition_sql(tables: dict[str, str] = READ) -> str:
-    out = COMPETITION_TEMPLATE
-    for marker, name in tables.items():
-        out = out.replace("{@" + marker + "}", name)
-    return out
+    return inputs.fill(COMPETITION_TEMPLATE, tables)
 
 
 COMPETITION_SQL = competition_sql()

@@ -135,6 +135,15 @@ def rows(table: str, condition: str | None) -> str:
     return f"(SELECT * FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {condition}))"
 
 
+def fill(template: str, tables: dict[str, str]) -> str:
+    """`template` with each `{@marker}` replaced by its table's name in `tables`: a step's
+    SQL reading the warehouse's tables, or the temporary tables its `gather` made of a
+    narrowed build's rows."""
+    for marker, name in tables.items():
+        template = template.replace("{@" + marker + "}", name)
+    return template
+
+
 def among(only: str | None, column: str = "contract_id") -> str | None:
     """SQL: `column` is one of the contracts of the temporary table `only` (None: no
     condition)."""

@@ -108,10 +108,7 @@ GATHERED = {marker: f"threads_{marker}" for marker in READ}
 
 
 def threads_sql(tables: dict[str, str] = READ) -> str:
-    out = THREADS_TEMPLATE
-    for marker, name in tables.items():
-        out = out.replace("{@" + marker + "}", name)
-    return out
+    return inputs.fill(THREADS_TEMPLATE, tables)
 
 
 THREADS_SQL = threads_sql()
