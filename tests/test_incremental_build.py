@@ -45,6 +45,12 @@ def halves(shared) -> list[dict[str, list[Path]]]:
     return halves
 
 
+# one buyer's three camera contracts of 2018 (tests/fixtures/flags): a vendor with two of them
+# (MATES) takes 80 %; the third (GROWN) is another vendor's, the one the group tests change
+MATES = ("eis:9990000000018000041", "eis:9990000000018000042")
+GROWN = "eis:9990000000018000043"
+
+
 def load(wh: Warehouse, paths: dict[str, list[Path]]) -> None:
     for source, files in paths.items():
         if files:
@@ -209,8 +215,7 @@ def test_a_group_crossing_the_concentration_threshold_both_ways_equals_a_full_bu
     back. The group flags of every member are decided again from the whole group, read by
     the build for its work alone (flags/rules.py `Scope.members`), and each incremental build
     gives what a full build gives."""
-    mates, grown = ("eis:9990000000018000041", "eis:9990000000018000042"), \
-        "eis:9990000000018000043"
+    mates, grown = MATES, GROWN
     steps = ["competition", "threads", "flags"]
     with Warehouse(tmp_path / "w.duckdb") as wh:
         load(wh, halves[0])
@@ -247,8 +252,7 @@ def test_a_group_whose_statuses_stay_leaves_its_members_rows_unrecorded(halves, 
     rows stay as they were, are not recorded as changed (so neither contract_facts nor the
     snapshot copies them), and the result is a full build's, the value and evidence read
     with the new numbers."""
-    mates, grown = ("eis:9990000000018000041", "eis:9990000000018000042"), \
-        "eis:9990000000018000043"
+    mates, grown = MATES, GROWN
     steps = ["competition", "threads", "flags"]
     with Warehouse(tmp_path / "w.duckdb") as wh:
         load(wh, halves[0])
@@ -307,8 +311,7 @@ def test_a_group_decided_again_in_passes_equals_a_full_build(halves, tmp_path):
     """The same change as above decided in passes (`flags.compute`'s slice_size): each pass
     gathers its own work's group mates (flags.gather_mates) instead of reading those the
     group hash gathered for every candidate, and gives what a full build gives."""
-    mates, grown = ("eis:9990000000018000041", "eis:9990000000018000042"), \
-        "eis:9990000000018000043"
+    mates, grown = MATES, GROWN
     with Warehouse(tmp_path / "w.duckdb") as wh:
         load(wh, halves[0])
         load(wh, halves[1])
@@ -333,7 +336,7 @@ def test_a_contract_decided_again_alone_reads_its_whole_group(halves, tmp_path):
     group hash) decides it again by every rule, its group mates not at all: its group rules
     must still read the whole group, not the build's work (flags/rules.py `Scope.members`),
     to give what a full build gives."""
-    grown = "eis:9990000000018000043"
+    grown = GROWN
     with Warehouse(tmp_path / "w.duckdb") as wh:
         load(wh, halves[0])
         load(wh, halves[1])
