@@ -316,22 +316,15 @@ def build_competition(wh: Warehouse, full: bool = False,
     """Compute `competition` for the contracts whose inputs changed since the last build (every
     one when `full`), `slice_size` contracts at a time; drop removed contracts' rows. Returns
     counts."""
-    tables = READ
-
-    def hashed(only: str | None) -> str:  # the record's candidates gathered, then hashed
-        nonlocal tables
-        if only is not None:
-            gather(wh, only)
-            tables = GATHERED
-        return inputs_sql(None, tables)
+    reading = inputs.Gathering(wh, gather, inputs_sql, READ, GATHERED)
 
     try:
         code = code_version()
-        changed = inputs.stale(wh, "competition", hashed, code, full, READS)
+        changed = inputs.stale(wh, "competition", reading.hashed, code, full, READS)
         if changed:
-            with wh.using(**_lookups(wh, tables)):
-                inputs.in_passes(wh, "competition", competition_sql(tables), "new_competition",
-                                 slice_size)
+            with wh.using(**_lookups(wh, reading.tables)):
+                inputs.in_passes(wh, "competition", competition_sql(reading.tables),
+                                 "new_competition", slice_size)
         else:
             wh.execute("CREATE OR REPLACE TEMP TABLE new_competition AS"
                        " SELECT * FROM competition LIMIT 0")

@@ -144,6 +144,23 @@ def fill(template: str, tables: dict[str, str]) -> str:
     return template
 
 
+class Gathering:
+    """The tables a step's hash and computing read: the warehouse's (`read`) until the record
+    of changes narrows the build, then the temporary tables (`gathered`) that `gather(wh,
+    only)` made of the candidates' rows. `hashed` is the step's SQL of hashes for `stale`."""
+
+    def __init__(self, wh, gather, inputs_sql, read: dict[str, str],
+                 gathered: dict[str, str]):
+        self.wh, self.gather, self.inputs_sql = wh, gather, inputs_sql
+        self.tables, self.gathered = read, gathered
+
+    def hashed(self, only: str | None) -> str:
+        if only is not None:
+            self.gather(self.wh, only)
+            self.tables = self.gathered
+        return self.inputs_sql(None, self.tables)
+
+
 def among(only: str | None, column: str = "contract_id") -> str | None:
     """SQL: `column` is one of the contracts of the temporary table `only` (None: no
     condition)."""

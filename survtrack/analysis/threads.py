@@ -227,20 +227,13 @@ def build_threads(wh, full: bool = False, slice_size: int = inputs.SLICE) -> dic
     """Build the threads of the contracts whose inputs changed since the last build (every one
     when `full`), `slice_size` contracts at a time; drop removed contracts' steps. Returns
     counts."""
-    tables = READ
-
-    def hashed(only: str | None) -> str:  # the record's candidates gathered, then hashed
-        nonlocal tables
-        if only is not None:
-            gather(wh, only)
-            tables = GATHERED
-        return inputs_sql(None, tables)
+    reading = inputs.Gathering(wh, gather, inputs_sql, READ, GATHERED)
 
     try:
         code = inputs.version(THREADS_SQL, " ".join(STAGE_ORDER))
-        changed = inputs.stale(wh, "threads", hashed, code, full, READS)
+        changed = inputs.stale(wh, "threads", reading.hashed, code, full, READS)
         with wh.using(stage_rank=_stage_rank()):
-            inputs.in_passes(wh, "threads", threads_sql(tables), "new_threads", slice_size)
+            inputs.in_passes(wh, "threads", threads_sql(reading.tables), "new_threads", slice_size)
         inputs.replace(wh, "threads", "threads", "new_threads")
         out = {"steps": wh.scalar("SELECT count(*) FROM threads"), "changed": changed,
                "with_procurement": wh.scalar(
