@@ -229,7 +229,7 @@ def replace(wh, step: str, table: str, new_rows: str,
         had = {s: _had(wh, s) if hashed[s] else f"{s}_work" for s in steps}
         if not hashed[step]:
             gone = "NOT EXISTS (SELECT 1 FROM contracts c WHERE c.contract_id = t.contract_id)"
-        elif not any(wh.scalar(f"SELECT count(*) FROM {s}_gone") for s in steps):
+        elif not any_rows(wh, *(f"{s}_gone" for s in steps)):
             gone = ""
         removed = wh.scalar(f"SELECT count(*) FROM {table} t WHERE {gone}") if gone else 0
         if removed:
@@ -267,10 +267,16 @@ def replace(wh, step: str, table: str, new_rows: str,
 def _had(wh, step: str) -> str:
     """The temporary table of the step's work contracts that had a hash recorded: `<step>_had`
     (stale), or the whole work when there is none."""
-    if wh.scalar("SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?",
-                 [f"{step}_had"]):
+    if temporary(wh, f"{step}_had"):
         return f"{step}_had"
     return f"{step}_work"
+
+
+def temporary(wh, name: str) -> bool:
+    """Whether this connection holds a temporary table `name` (made by an earlier part of the
+    build, e.g. `stale`)."""
+    return bool(wh.scalar("SELECT count(*) FROM duckdb_tables() WHERE temporary"
+                          " AND table_name = ?", [name]))
 
 
 def any_rows(wh, *relations: str) -> bool:
@@ -281,8 +287,7 @@ def any_rows(wh, *relations: str) -> bool:
 def consumed(wh, step: str) -> None:
     """Inside the transaction writing a step's results: the step has consumed the record of
     changes (its code version and tables as `stale` was given them)."""
-    if wh.scalar("SELECT count(*) FROM duckdb_tables() WHERE temporary"
-                 " AND table_name = ?", [f"{step}_consumed"]):
+    if temporary(wh, f"{step}_consumed"):
         code, tables = wh.query(f"SELECT code, tables FROM {step}_consumed")[0]
         changes.advance(wh, step, code, tuple(tables))
 

@@ -373,8 +373,7 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
         own = inputs.stale(wh, "flags", own_inputs_sql, code, full, OWN_READS)
         inputs.stale(wh, "flags_group", lambda only: _gathered_group_inputs(wh, only), code,
                      full, group_reads())
-        narrowed = wh.scalar("SELECT count(*) FROM duckdb_tables() WHERE temporary"
-                             " AND table_name = 'flags_group_candidates'")
+        narrowed = inputs.temporary(wh, "flags_group_candidates")
         # the group rules decide both works; the other rules the contracts' own changes only
         wh.execute("""CREATE OR REPLACE TEMP TABLE flags_any AS
                       SELECT contract_id FROM flags_work
@@ -549,8 +548,7 @@ def _gathered_group_inputs(wh, only: str | None) -> str:
 def _holds_mates_of(wh, work: str) -> bool:
     """`flags_mates` was gathered for contracts among which are all of `work`'s: it holds
     their mates too (the rules' `members` take from it only the mates of their work)."""
-    if not wh.scalar("SELECT count(*) FROM duckdb_tables() WHERE temporary"
-                     " AND table_name = 'flags_mates_of'"):
+    if not inputs.temporary(wh, "flags_mates_of"):
         return False
     return not wh.scalar(f"SELECT count(*) FROM {work} WHERE contract_id NOT IN"
                          " (SELECT contract_id FROM flags_mates_of)")
