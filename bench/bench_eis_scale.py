@@ -1,6 +1,7 @@
 """EIS at scale: many small real 44-FZ documents, against bare lxml, in one run.
 
 Run: python bench/bench_eis_scale.py [N] [--workers 1,2] [--again]   (default 3000 documents)
+     python bench/bench_eis_scale.py [N] --workers 2 --into W.duckdb [--fill] [--statements]
      python bench/bench_eis_scale.py --kinds [--rounds R] [--passes P] [--instructions]
 
 The documents are the real 44-FZ contracts and execution records of ../shared/data/eis, each
@@ -27,6 +28,16 @@ included, so a process pool is charged for every core it uses):
   same warehouse: with nothing new, then with 1 % new documents added; each with the input
   files' record (unchanged files skipped unread) and with `recheck=True` (every file read
   and hashed, as every repeated run did before the record), as a ratio to the first run;
+- with `--into PATH`: each `--workers` ingest runs, in turns, into a fresh warehouse and into a
+  copy of the warehouse PATH (the copy in the temporary folder, PATH never written), and the
+  writer's CPU into the copy is printed as a ratio to its CPU into the fresh one: what grows
+  with the warehouse (the documents' regNums are the bench's own, so every contract is new to
+  PATH). `--fill` first adds to the copy the rows an EIS warehouse of its size holds and
+  bench_dashboard's generated one lacks (FILL: a `documents` row of source eis per contract,
+  two item lines per contract, an event for 1 % of them);
+- with `--statements`: the writer's CPU (the ingest process's, all its threads, while each
+  part runs in its main thread) by part: each SQL statement of rules.py, the lookups of
+  loaded documents, the COMMIT, the checkpoint, the rest of `load_staged`;
 - with `--parts`: the pool's job (ingest.parse_files) split into its steps, run here in one
   process over the same files in the pool's chunks, `--rounds` times, the least CPU of each:
   reading each file and hashing it (files.archive_file, the bytes held for the segment),
@@ -59,6 +70,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -296,6 +308,12 @@ def main() -> None:
                         help="ingest the folder again, nothing new and 1 %% new (see above)")
     parser.add_argument("--parts", action="store_true",
                         help="the pool's job split into its steps, each against bare (see above)")
+    parser.add_argument("--into", type=Path, metavar="PATH",
+                        help="also ingest into a copy of this warehouse, in turns (see above)")
+    parser.add_argument("--fill", action="store_true",
+                        help="with --into: add documents, item lines and events to the copy")
+    parser.add_argument("--statements", action="store_true",
+                        help="the writer's CPU by statement and step (see above)")
     parser.add_argument("--kinds", action="store_true",
                         help="the parser per EIS document kind, C and Python walk (see above)")
     parser.add_argument("--passes", type=int, default=100,
@@ -360,7 +378,10 @@ def main() -> None:
             ingest(wh, eis, [tmp / "warm-in"], workers=1)
 
         workers_list = [int(w) for w in args.workers.split(",") if w]
-        measure(eis, tmp / "in", "", len(paths), bare, workers_list, tmp, args.again)
+        if args.into:
+            into(eis, tmp / "in", len(paths), bare, workers_list, tmp, args)
+        else:
+            measure(eis, tmp / "in", "", len(paths), bare, workers_list, tmp, args.again)
         if args.zip:
             zips = zip_up(paths, tmp / "zipped", args.zip)
             c = cpu()
@@ -413,6 +434,156 @@ def _step(used: dict[str, float], name: str) -> Iterator[None]:
     c = time.process_time()
     yield
     used[name] += time.process_time() - c
+
+
+# What --fill adds to the copy: the rows bench_dashboard's generated warehouse lacks and an EIS
+# warehouse of its size holds, so that statements reading them meet as many rows as there.
+FILL = (
+    "INSERT INTO documents (document_id, source, origin, fetched_at, media_type, bytes, kind,"
+    " status) SELECT sha256(contract_id), 'eis', 'fill:' || contract_id, now(),"
+    " 'application/xml', 20000, 'contract', 'loaded' FROM contracts",
+    "INSERT INTO items (contract_id, line_no, description, amount)"
+    " SELECT contract_id, l, 'line ' || l, amount / 2 FROM contracts, range(1, 3) t(l)",
+    "INSERT INTO contract_events (contract_id, event, occurred_on, document_id)"
+    " SELECT contract_id, 'terminated', signed_on, sha256(contract_id) FROM contracts"
+    " WHERE hash(contract_id) % 100 = 0",
+)
+
+
+def into(eis, inbox: Path, n: int, bare: float, workers_list: list[int], tmp: Path, args
+         ) -> None:
+    """Each --workers ingest into a fresh warehouse and into a copy of `args.into`, in turns
+    (`args.rounds` times each): the writer's CPU into the copy against into the fresh one."""
+    template = tmp / "into" / "w.duckdb"
+    template.parent.mkdir()
+    shutil.copyfile(args.into, template)
+    if Path(f"{args.into}.wal").exists():
+        shutil.copyfile(f"{args.into}.wal", f"{template}.wal")
+    with Warehouse(template) as wh:  # its schema brought up to date, once
+        for statement in FILL if args.fill else ():
+            wh.execute(statement)
+        wh.execute("CHECKPOINT")
+        held = {t: wh.count(t) for t in ("documents", "contracts", "items", "contract_events")}
+    print(f"into a copy of {args.into}{' filled' if args.fill else ''}:"
+          f" {', '.join(f'{v:,} {t}' for t, v in held.items())}")
+    for workers in workers_list:
+        writer: dict[str, list[float]] = {"empty": [], "copy": []}
+        for number in range(args.rounds):
+            for target in writer:
+                db = tmp / f"into-{workers}-{number}-{target}" / "w.duckdb"
+                db.parent.mkdir()
+                if target == "copy":
+                    shutil.copyfile(template, db)
+                profile = Profile(args.statements)
+                with Warehouse(db, archive=db.parent / "archive") as wh, profile:
+                    c, own = cpu(), own_cpu()
+                    counts = ingest(wh, eis, [inbox], workers=workers)
+                    used, own = cpu() - c, own_cpu() - own
+                writer[target].append(own)
+                print(f"ingest --workers {workers} into {target}: {dict(counts)}; {used:.2f} s"
+                      f" CPU (this process {own:.2f}, workers {used - own:.2f})"
+                      f" = {used / bare:.1f}x bare lxml, this process {own / bare:.2f}x")
+                profile.show()
+                ratio(f"EIS ingest --workers {workers} into {target}, CPU", used,
+                      "lxml fromstring of the same files", bare)
+                shutil.rmtree(db.parent)
+        least = {target: min(spent) for target, spent in writer.items()}
+        print(f"--workers {workers}: the ingest process into the copy / into empty, least of"
+              f" {args.rounds}: {least['copy']:.2f} / {least['empty']:.2f} s CPU ="
+              f" {least['copy'] / least['empty']:.2f}x (each round: "
+              + ", ".join(f"{a / b:.2f}" for a, b in zip(writer["copy"], writer["empty"]))
+              + ")")
+
+
+class Profile:
+    """With `on`: the ingest process's CPU (`time.process_time`, all its threads: DuckDB runs a
+    statement on several) while each part of the writer runs in its main thread, a part's
+    CPU less that of the parts inside it. Patches the writer's methods for the block."""
+
+    def __init__(self, on: bool):
+        self.on, self.spent, self.stack = on, defaultdict(float), []
+        self.undo: list = []
+
+    def part(self, name: str, fn):
+        profile = self
+
+        def timed(*args, **kwargs):
+            profile.stack.append(0.0)
+            c = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                total, inner = time.process_time() - c, profile.stack.pop()
+                profile.spent[name(args) if callable(name) else name] += total - inner
+                if profile.stack:
+                    profile.stack[-1] += total
+        return timed
+
+    def patch(self, owner, attribute: str, name) -> None:
+        self.undo.append((owner, attribute, owner.__dict__[attribute]))
+        setattr(owner, attribute, self.part(name, getattr(owner, attribute)))
+
+    def __enter__(self):
+        if not self.on:
+            return self
+        from survtrack.warehouse import staged
+        from survtrack.warehouse.derived import DerivedTables
+
+        def statement(args) -> str:
+            return re.match(r"\s*(INSERT INTO \w+|DELETE FROM \w+|UPDATE \w+|\w+)",
+                            args[1]).group(1)
+
+        self.patch(staged, "load_staged", "load_staged, the rest")
+        self.patch(DerivedTables, "execute", statement)
+        self.patch(Warehouse, "query", lambda args: "query: " + statement(args))
+        self.patch(Warehouse, "loaded_ids", "loaded_ids")
+        self.patch(Warehouse, "_apply_events", "_apply_events")
+        self.patch(Warehouse, "checkpoint_wal", "checkpoint_wal")
+        self.patch(pool, "_sha256", "hashing a file before it is sent (_unseen)")
+        transaction = DerivedTables.__dict__["transaction"]
+        self.undo.append((DerivedTables, "transaction", transaction))
+        DerivedTables.transaction = _CommitTimed(transaction, self)
+        return self
+
+    def __exit__(self, *exc):
+        for owner, attribute, value in reversed(self.undo):
+            setattr(owner, attribute, value)
+
+    def show(self) -> None:
+        if self.on:
+            for name, seconds in sorted(self.spent.items(), key=lambda kv: -kv[1]):
+                print(f"    {seconds:7.3f} s  {name}")
+
+
+class _CommitTimed:
+    """DerivedTables.transaction with its COMMIT (the block's exit) timed as a part."""
+
+    def __init__(self, transaction, profile: Profile):
+        self.transaction, self.profile = transaction, profile
+
+    def __get__(self, wh, owner=None):
+        return lambda: self._timed(wh)
+
+    @contextmanager
+    def _timed(self, wh):
+        cm = self.transaction(wh)
+        cm.__enter__()
+        try:
+            yield wh
+        except BaseException:
+            if not cm.__exit__(*sys.exc_info()):
+                raise
+            return
+        profile = self.profile
+        profile.stack.append(0.0)
+        c = time.process_time()
+        try:
+            cm.__exit__(None, None, None)
+        finally:
+            total, inner = time.process_time() - c, profile.stack.pop()
+            profile.spent["COMMIT"] += total - inner
+            if profile.stack:
+                profile.stack[-1] += total
 
 
 def zip_up(paths: list[Path], folder: Path, per_zip: int) -> list[Path]:
