@@ -61,6 +61,7 @@ DEFAULT_BUILD_MEMORY = "4GB"
 # DuckDB memory while `survtrack ingest` loads: a load needs its batch, and DuckDB would
 # otherwise keep every table and index block it touched cached up to 80 % of RAM (a
 # 650 k-release OCDS package then outgrew 500 MB). SURVTRACK_INGEST_MEMORY; "256MB", "1GB"…
+# The key indexes the load writes come on top (store.py `load_memory`).
 DEFAULT_INGEST_MEMORY = "128MB"
 
 

@@ -130,7 +130,8 @@ def ingest(wh: Warehouse, source: Source, paths: list[Path], *, force: bool = Fa
                 and (engine == "dask" or (workers or default_workers()) > 1))
     status = "failed"
     try:
-        with wh.memory_limit(config.ingest_memory()):  # DuckDB: the batch, not the tables
+        # DuckDB: the batch and the key indexes it writes, not the tables' blocks
+        with wh.memory_limit(wh.load_memory(config.ingest_memory())):
             found = iter_inputs(paths, wh.archive, source.name, source.extensions, follow_links,
                                 defer_files=parallel, pack=source.batch_documents,
                                 inputs=files)

@@ -9,6 +9,7 @@ re-running an ingest (or resuming a killed one) adds nothing twice.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -161,6 +162,21 @@ class Warehouse(RunsAndRejects, DerivedTables):
         finally:
             with suppress(duckdb.Error):  # a fault that ended the connection stays the error
                 self.con.execute(f"SET memory_limit = '{before}'")
+
+    def load_memory(self, allowance: str) -> str:
+        """DuckDB's memory_limit for loading documents: `allowance` (the batch's rows, the
+        blocks read) plus the key indexes of the rows stored. DuckDB holds an index it
+        writes in memory, all of it once a batch's keys are spread over it, and counts it
+        against the limit: at 1 M documents the documents' key alone takes ~90-120 MB, and
+        an ingest under 128MB ran out of memory (docs/scale.md). Estimated from the tables'
+        row counts (INDEX_BYTES, SECONDARY_INDEX_BYTES), not read from DuckDB, which tells an
+        index's memory only once it is loaded."""
+        rows = dict(self.query("SELECT table_name, estimated_size FROM duckdb_tables()"
+                               " WHERE database_name = current_database()"))
+        held = sum((rows.get(t.name) or 0) * (INDEX_BYTES * t.indexed
+                                               + SECONDARY_INDEX_BYTES * len(t.indexes))
+                   for t in TABLES.values())
+        return f"{(_bytes(allowance) + held) // 2**20:.0f}MiB"
 
     # -- loading ---------------------------------------------------------------------------
     def load(self, doc: Document, parse: Parser, run_id: str | None = None,
@@ -537,8 +553,9 @@ _UNITS = {"bytes": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
 
 
 def _bytes(setting: str) -> float:
-    """A size as DuckDB shows a setting ("18.8 GiB", "128.0 MiB"), in bytes."""
-    number, _, unit = setting.strip().partition(" ")
+    """A size as DuckDB shows a setting ("18.8 GiB", "128.0 MiB") or as one is given
+    ("128MB"), in bytes."""
+    number, unit = re.fullmatch(r"\s*([\d.]+)\s*([A-Za-z]*)\s*", setting).groups()
     return float(number) * _UNITS.get(unit.lower(), 1)
 
 
@@ -551,6 +568,12 @@ def _rank(row: dict, columns: tuple[str, ...]) -> tuple:
     return tuple((row.get(c) is not None, row.get(c)) for c in columns)
 
 
+# Memory DuckDB holds for a stored row's key indexes once they are loaded (`load_memory`),
+# upper figures of those measured at 1 M rows (DuckDB 2.0; docs/scale.md): a primary key
+# 38-48 bytes a row (contracts, items, versions) and 87-120 for the documents' SHA-256 ids;
+# a secondary index 3-23 (contracts' year, buyer, vendor).
+INDEX_BYTES = 128
+SECONDARY_INDEX_BYTES = 32
 # Keys looked up by a list: DuckDB answers `key IN ('a', 'b', …)` from the table's primary-key
 # index, but `key IN (SELECT unnest(?))` (or a join) by scanning the whole key column: at 3 M
 # documents, 2,000 ids cost 78 against 288 ms CPU, 200 ids 10 against 212 (docs/scale.md).
