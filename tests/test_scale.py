@@ -256,6 +256,53 @@ def _copies(shared, folder: Path, numbers) -> None:
             templates[i % len(templates)]))
 
 
+@pytest.fixture
+def hashed(monkeypatch) -> list[str]:
+    """The files the ingest process hashes before sending them to a worker (`_unseen`), with
+    its lookups 4 files at a time."""
+    seen: list[str] = []
+    sha256 = pool._sha256
+    monkeypatch.setattr(pool, "_sha256", lambda path: seen.append(path.name) or sha256(path))
+    monkeypatch.setattr(pool, "UNSEEN_CHUNK", 4, raising=False)
+    return seen
+
+
+def test_new_files_are_sent_unhashed_once_a_chunk_holds_none_loaded(shared, tmp_path, hashed):
+    """A run of new files into a warehouse holding documents of the source (a daily run)
+    hashes only its first chunk in the ingest process: the rest go to the workers as they
+    are, and all load."""
+    _copies(shared, tmp_path / "old", range(3))
+    _copies(shared, tmp_path / "new", range(3, 23))
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        ingest(wh, scrapers.get("eis"), [tmp_path / "old"], workers=2)
+        hashed.clear()
+        counts = ingest(wh, scrapers.get("eis"), [tmp_path / "new"], workers=2)
+        assert counts["loaded"] == 20 and counts["skipped"] == 0
+        assert hashed == ["doc0003.xml", "doc0004.xml", "doc0005.xml", "doc0006.xml"]
+        assert wh.count("documents") == 23
+
+
+def test_a_resumed_run_skips_its_loaded_files_over_several_chunks(shared, tmp_path, hashed):
+    """The documents a run loaded before it stopped (here: a run whose input files were not
+    recorded) are hashed and skipped chunk after chunk, never sent to a worker, until a chunk
+    holds none loaded; the rest load."""
+    folder = tmp_path / "in"
+    _copies(shared, folder, range(10))
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        ingest(wh, scrapers.get("eis"), [folder], workers=2)
+        done = [d for (d,) in wh.query("SELECT document_id FROM documents")]
+        wh.execute("DELETE FROM input_files")  # as a killed run leaves them: unrecorded
+        with sqlite3.connect(wh.archive.packed.index) as index:  # packed: forget their bytes
+            index.executemany("DELETE FROM packed WHERE sha256 = ?", [(d,) for d in done])
+        _copies(shared, folder, range(10, 20))
+        hashed.clear()
+        counts = ingest(wh, scrapers.get("eis"), [folder], workers=2)
+        assert counts["skipped"] == 10 and counts["loaded"] == 10
+        assert len(hashed) == 16  # three chunks holding loaded documents, then one without
+        assert not any(wh.archive.has(d) for d in done)  # never sent to a worker
+        assert wh.count("documents") == 20
+
+
 def test_an_ingest_holds_the_key_indexes_beside_its_allowance(shared, tmp_path, monkeypatch):
     """DuckDB holds the key indexes a load writes in memory, all of them once the batch's keys
     spread over them: the ingest's memory limit is SURVTRACK_INGEST_MEMORY plus what the

@@ -73,6 +73,8 @@ ENGINES = ("local", "dask")
 # loaded per transaction (one statement per table over their partitions).
 STAGED_CHUNK = 128
 LOAD_STEP = 2000
+# Tasks a resumed run hashes and looks up at a time before sending them (`_unseen`).
+UNSEEN_CHUNK = CHUNK * 8
 # The staging folder's name inside the archive (one subfolder per run).
 STAGING = ".staging"
 
@@ -250,13 +252,19 @@ def _chain(head: list, rest: Iterator) -> Iterator:
     yield from rest
 
 
-def _unseen(wh: Warehouse, tasks: Iterator, report, size: int = CHUNK * 8) -> Iterator:
+def _unseen(wh: Warehouse, tasks: Iterator, report, size: int | None = None) -> Iterator:
     """The tasks whose bytes the warehouse has not loaded: files are hashed here (SHA-256 is
     the document id; reading a file costs far less than archiving and parsing it in a
-    worker), one query per `size` tasks; those loaded are reported skipped, not sent."""
+    worker), one query per `size` tasks (UNSEEN_CHUNK); those loaded are reported skipped,
+    not sent. Once a chunk holds none loaded, the rest are sent unhashed: a killed run loaded
+    a prefix of the same walk (inputs are walked sorted, batches commit in input order), and
+    new files (a daily run's) would each be read here besides in a worker and looked up in
+    an index that grows with the warehouse (docs/scale.md). The writer still skips a loaded
+    document that reaches it (`load_staged`)."""
     from survtrack.warehouse.store import LoadResult
 
-    for chunk in _chunks(tasks, size):
+    chunks = _chunks(tasks, size or UNSEEN_CHUNK)
+    for chunk in chunks:
         ids = [t.document_id if isinstance(t, Document) else _sha256(t) for t in chunk]
         known = wh.loaded_ids([i for i in ids if i])
         for task, document_id in zip(chunk, ids, strict=True):
@@ -265,6 +273,10 @@ def _unseen(wh: Warehouse, tasks: Iterator, report, size: int = CHUNK * 8) -> It
                 report(origin, LoadResult("skipped", document_id))
             else:
                 yield task
+        if not known:
+            break
+    for chunk in chunks:
+        yield from chunk
 
 
 def _sha256(path: Path) -> str | None:
