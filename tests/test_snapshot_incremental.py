@@ -313,6 +313,43 @@ def test_groups_that_only_gain_contracts_add_their_sums(halves, tmp_path,  # noq
         _compare(grown, _full(wh, tmp_path, 1))
 
 
+def test_a_contract_whose_flags_alone_changed_leaves_the_other_cubes_groups(
+        halves, tmp_path, monkeypatch):  # noqa: F811
+    """Contracts whose raised flags alone changed (a group rule deciding them again) change
+    their part of the flag cubes' groups only: the cubes that do not read flags (by vendor,
+    buyer, category and their totals) sum none of their groups again and add nothing, and
+    every table equals a full publish's."""
+    monkeypatch.setattr(snapshot, "FULL_SHARE", 10.0)
+    monkeypatch.setattr(facts_update, "FULL_SHARE", 10.0)
+    merged, merge = {}, facts_update._merge
+
+    def counted(con, name, *args):
+        merged[name] = con.execute("SELECT (SELECT count(*) FROM publish_groups),"
+                                   " (SELECT count(*) FROM publish_gained)").fetchone()
+        merge(con, name, *args)
+
+    monkeypatch.setattr(facts_update, "_merge", counted)
+    db = tmp_path / "survtrack.duckdb"
+    with Warehouse(db) as wh:
+        load_half(wh, halves[0])
+        run_build(wh)
+        facts.publish_snapshot(db, wh.con)
+        flipped = wh.con.execute("""
+            SELECT contract_id, min(flag) FROM flags GROUP BY contract_id
+            ORDER BY contract_id LIMIT 40""").fetchall()
+        assert len(flipped) == 40
+        for contract, flag in flipped:
+            wh.con.execute("UPDATE flags SET raised = NOT raised WHERE contract_id = ?"
+                           " AND flag = ?", [contract, flag])
+        changes.record_keys(wh, "flags", [c for c, _ in flipped])
+        again = facts.publish_snapshot(db, wh.con)
+        assert _drift(again) > 0 and set(merged) == set(facts.GROUPED)
+        reading = {"spending_by_flag", "spending_by_flag_category"}
+        assert all(merged[name] == (0, 0) for name in set(facts.GROUPED) - reading), merged
+        assert all(merged[name][0] > 0 for name in reading), merged
+        _compare(again, _full(wh, tmp_path, 1))
+
+
 def test_a_large_change_publishes_in_full(warehouse, load, shared):
     load("eis", *sorted((shared / "eis").glob("fz44_contract_v*.xml"))[:1])
     facts.publish_snapshot(warehouse.path, warehouse.con)

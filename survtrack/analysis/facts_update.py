@@ -46,9 +46,9 @@ FULL_SHARE = 0.2  # beyond this share of the contracts touched, recompute everyt
 TAIL_SHARE = 0.1
 BY_CONTRACT = ("contracts", "tags", "payments", "flags")  # what contract_facts reads per contract
 PARTIES = ("organizations", "entities")  # what it reads per vendor and buyer
-AFFECTED, OLD, NEW, CHANGED, GROUPS, GAINED, KEYS = (
+AFFECTED, OLD, NEW, CHANGED, GROUPS, GAINED, KEYS, LOST, WON = (
     "publish_affected", "publish_old_facts", "publish_new_facts", "publish_changed_facts",
-    "publish_groups", "publish_gained", "publish_party_keys")
+    "publish_groups", "publish_gained", "publish_party_keys", "publish_lost", "publish_won")
 
 
 def _change(table: str, column: str, changed: Mapping[str, int]) -> list[str]:
@@ -128,13 +128,15 @@ def _facts(con, among: str, total: int) -> None:
 
 def _rows_of(table: str, facts_rows: str) -> str:
     """SQL: the rows of derived table `table` (contract_facts, facts_by_category, a cube) that
-    the contracts whose facts are `facts_rows` make, as the cubes over `table` read it."""
+    the contracts whose facts are `facts_rows` make, as the cubes over `table` read it, each
+    naming its contract (`contract_id`): a cube's rows summed per group and contract."""
     if table == "contract_facts":
         return facts_rows
     if table == "facts_by_category":
         return f"({facts.clustered_sql('category', facts_rows)})"
     cube = facts.GROUPED[table]
-    return f"({cube.sql(_rows_of(cube.table, facts_rows))})"
+    rows = cube.rows(_rows_of(cube.table, facts_rows))
+    return f"(SELECT contract_id, {cube.select} FROM {rows} GROUP BY {cube.group}, contract_id)"
 
 
 def _regroup(con, name: str, cube: facts.Cube, old_rows: str, new_rows: str) -> None:
@@ -147,8 +149,10 @@ def _regroup(con, name: str, cube: facts.Cube, old_rows: str, new_rows: str) -> 
     group columns of the table the cube sums)."""
     group = [c.strip() for c in cube.group.split(",")]
     keyed = [c.strip() for c in (cube.keyed or cube.group).split(",")]
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {GROUPS} AS"
-                f" SELECT DISTINCT {cube.group} FROM {cube.rows(old_rows)}")
+    _parts(con, cube, group, old_rows, new_rows)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {GROUPS} AS SELECT DISTINCT"
+                f" {', '.join(f'publish_g{i} AS {c}' for i, c in enumerate(group))}"
+                f" FROM {LOST}")
     among = " AND ".join(f"r.{c} IS NOT DISTINCT FROM g.{c}" for c in group)
     if con.execute(f"SELECT count(*) FROM {GROUPS}").fetchone()[0]:
         same = " AND ".join(f"t.{k} IS NOT DISTINCT FROM g.{c}" for k, c in zip(keyed, group))
@@ -158,10 +162,29 @@ def _regroup(con, name: str, cube: facts.Cube, old_rows: str, new_rows: str) -> 
             rows = (f"(SELECT * FROM {cube.table} WHERE rowid IN (SELECT r.rowid FROM"
                     f" {cube.table} r SEMI JOIN {GROUPS} g ON {among}))")
         con.execute(f"INSERT INTO {name} SELECT {cube.select} FROM {rows} GROUP BY {cube.group}")
+    won = " AND ".join(["r.contract_id = w.contract_id"] + [
+        f"r.{c} IS NOT DISTINCT FROM w.publish_g{i}" for i, c in enumerate(group)])
     con.execute(f"CREATE OR REPLACE TEMP TABLE {GAINED} AS SELECT {cube.select} FROM"
-                f" (SELECT r.* FROM {cube.rows(new_rows)} r ANTI JOIN {GROUPS} g ON {among})"
-                f" GROUP BY {cube.group}")
+                f" (SELECT r.* FROM {cube.rows(new_rows)} r SEMI JOIN {WON} w ON {won}"
+                f" ANTI JOIN {GROUPS} g ON {among}) GROUP BY {cube.group}")
     _merge(con, name, group, keyed)
+
+
+def _parts(con, cube: facts.Cube, group: list[str], old_rows: str, new_rows: str) -> None:
+    """Each changed contract's part of each group of the cube (the cube's sums over its rows
+    alone, beside the group as publish_g0, publish_g1…), before and after: the parts that are
+    not also after (TEMP LOST: their groups lost a contract) and those not also before (WON).
+    A part that is the same on both sides leaves its group's row as it is, exactly: a
+    contract whose flags alone changed keeps its parts of every cube that does not read
+    them, and those groups were summed again from all their contracts."""
+    groups = ", ".join(f"{c} AS publish_g{i}" for i, c in enumerate(group))
+    parts = [f"SELECT contract_id, {groups}, {cube.select} FROM {cube.rows(rows)}"
+             f" GROUP BY {cube.group}, contract_id" for rows in (old_rows, new_rows)]
+    con.execute(f"CREATE OR REPLACE TEMP TABLE publish_old_parts AS {parts[0]}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE publish_new_parts AS {parts[1]}")
+    for table, (this, other) in ((LOST, ("old", "new")), (WON, ("new", "old"))):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM"
+                    f" publish_{this}_parts EXCEPT ALL SELECT * FROM publish_{other}_parts")
 
 
 def _merge(con, name: str, group: list[str], keyed: list[str]) -> None:
