@@ -14,9 +14,11 @@ added ones (`<table>_new`). From them:
   rewritten in `DEFAULT_ORDER` when the tail would grow past TAIL_SHARE of the contracts;
 - the clustered copies (`facts_by_*`): those contracts' rows replaced (appended, not
   re-clustered: a filtered view reads the appended row groups too);
-- each cube: the groups the changed contracts' old rows fall in, deleted and summed again
-  from their contracts alone, so each group's sums are those of a full publish (DECIMAL sums
-  exact); the groups that only gained contracts get the new ones' sums added to their rows
+- each cube: the groups where a changed contract's part (its sums in the group) changed or
+  left, deleted and summed again from their contracts alone, so each group's sums are those
+  of a full publish (DECIMAL sums exact); a part the same before and after (a contract whose
+  flags alone changed, in a cube that does not read them) leaves its group as it is; the
+  groups that only gained contracts get the new ones' sums added to their rows
   (DOUBLE sums then differ from a full publish's by the order of additions, ~1e-15
   relative; counts, DECIMAL sums, first and last years exact);
 - `parties`: those of the contracts' vendors and buyers and of the changed organizations.
@@ -46,9 +48,9 @@ FULL_SHARE = 0.2  # beyond this share of the contracts touched, recompute everyt
 TAIL_SHARE = 0.1
 BY_CONTRACT = ("contracts", "tags", "payments", "flags")  # what contract_facts reads per contract
 PARTIES = ("organizations", "entities")  # what it reads per vendor and buyer
-AFFECTED, OLD, NEW, CHANGED, GROUPS, GAINED, KEYS, LOST, WON = (
+AFFECTED, OLD, NEW, CHANGED, GROUPS, GAINED, KEYS, BOTH, SAME = (
     "publish_affected", "publish_old_facts", "publish_new_facts", "publish_changed_facts",
-    "publish_groups", "publish_gained", "publish_party_keys", "publish_lost", "publish_won")
+    "publish_groups", "publish_gained", "publish_party_keys", "publish_both", "publish_same")
 
 
 def _change(table: str, column: str, changed: Mapping[str, int]) -> list[str]:
@@ -92,13 +94,15 @@ def refresh(con: duckdb.DuckDBPyConnection, changed: Mapping[str, int]) -> set[s
     con.execute(f"CREATE TEMP TABLE {NEW} AS {facts.facts_sql(among)}")
     con.execute(f"CREATE TEMP TABLE {CHANGED} AS SELECT * FROM {OLD} UNION ALL"
                 f" SELECT * FROM {NEW}")
+    con.execute(f"CREATE TEMP TABLE {BOTH} AS SELECT contract_id FROM {OLD}"
+                f" SEMI JOIN {NEW} USING (contract_id)")
     _facts(con, among, total)
     for name in facts.CLUSTERED:
         con.execute(f"DELETE FROM facts_by_{name} WHERE {among}")
         con.execute(f"INSERT INTO facts_by_{name} {facts.clustered_sql(name, NEW)}"
                     f" ORDER BY {facts.cluster_order(name)}")
     for name, cube in facts.GROUPED.items():
-        _regroup(con, name, cube, _rows_of(cube.table, OLD), _rows_of(cube.table, NEW))
+        _regroup(con, name, cube)
     _parties(con, changed)
     searched = _search(con)
     return set(facts.DERIVED) - set(search.TABLES) | (set(REMADE) if searched else set())
@@ -139,20 +143,22 @@ def _rows_of(table: str, facts_rows: str) -> str:
     return f"(SELECT contract_id, {cube.select} FROM {rows} GROUP BY {cube.group}, contract_id)"
 
 
-def _regroup(con, name: str, cube: facts.Cube, old_rows: str, new_rows: str) -> None:
-    """Cube `name` over the groups of the changed contracts' rows (`old_rows`: those of
-    their old facts, `new_rows`: of their new ones). A group that lost a contract is summed
-    again from all its rows, as a full publish sums it: a sum less a contract's is not
-    that sum in DOUBLE, nor says when no value is left (NULL). A group that only gained
-    contracts gets their sums added to its row (_merge), without reading its other rows:
-    at +1 % most groups, and re-summing them read each one's every contract (a scan of the
-    group columns of the table the cube sums)."""
+def _regroup(con, name: str, cube: facts.Cube) -> None:
+    """Cube `name` over the groups of the changed contracts' rows (those of their old facts,
+    OLD, and of their new ones, NEW), but for a contract's part of a group that is the same
+    before and after (_parts: it leaves the group as it is). A group that lost a contract,
+    or a part of one, is summed again from all its rows, as a full publish sums it: a sum
+    less a contract's is not that sum in DOUBLE, nor says when no value is left (NULL). A
+    group that only gained contracts gets their sums added to its row (_merge), without
+    reading its other rows: at +1 % most groups, and re-summing them read each one's every
+    contract (a scan of the group columns of the table the cube sums)."""
     group = [c.strip() for c in cube.group.split(",")]
     keyed = [c.strip() for c in (cube.keyed or cube.group).split(",")]
-    _parts(con, cube, group, old_rows, new_rows)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {GROUPS} AS SELECT DISTINCT"
-                f" {', '.join(f'publish_g{i} AS {c}' for i, c in enumerate(group))}"
-                f" FROM {LOST}")
+    _parts(con, cube, group)
+    kept = " AND ".join(["r.contract_id = u.contract_id"] + [
+        f"r.{c} IS NOT DISTINCT FROM u.publish_g{i}" for i, c in enumerate(group)])
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {GROUPS} AS SELECT DISTINCT {cube.group} FROM"
+                f" {cube.rows(_rows_of(cube.table, OLD))} r ANTI JOIN {SAME} u ON {kept}")
     among = " AND ".join(f"r.{c} IS NOT DISTINCT FROM g.{c}" for c in group)
     if con.execute(f"SELECT count(*) FROM {GROUPS}").fetchone()[0]:
         same = " AND ".join(f"t.{k} IS NOT DISTINCT FROM g.{c}" for k, c in zip(keyed, group))
@@ -162,29 +168,32 @@ def _regroup(con, name: str, cube: facts.Cube, old_rows: str, new_rows: str) -> 
             rows = (f"(SELECT * FROM {cube.table} WHERE rowid IN (SELECT r.rowid FROM"
                     f" {cube.table} r SEMI JOIN {GROUPS} g ON {among}))")
         con.execute(f"INSERT INTO {name} SELECT {cube.select} FROM {rows} GROUP BY {cube.group}")
-    won = " AND ".join(["r.contract_id = w.contract_id"] + [
-        f"r.{c} IS NOT DISTINCT FROM w.publish_g{i}" for i, c in enumerate(group)])
     con.execute(f"CREATE OR REPLACE TEMP TABLE {GAINED} AS SELECT {cube.select} FROM"
-                f" (SELECT r.* FROM {cube.rows(new_rows)} r SEMI JOIN {WON} w ON {won}"
-                f" ANTI JOIN {GROUPS} g ON {among}) GROUP BY {cube.group}")
+                f" (SELECT r.* FROM {cube.rows(_rows_of(cube.table, NEW))} r"
+                f" ANTI JOIN {SAME} u ON {kept} ANTI JOIN {GROUPS} g ON {among})"
+                f" GROUP BY {cube.group}")
     _merge(con, name, group, keyed)
 
 
-def _parts(con, cube: facts.Cube, group: list[str], old_rows: str, new_rows: str) -> None:
-    """Each changed contract's part of each group of the cube (the cube's sums over its rows
-    alone, beside the group as publish_g0, publish_g1…), before and after: the parts that are
-    not also after (TEMP LOST: their groups lost a contract) and those not also before (WON).
-    A part that is the same on both sides leaves its group's row as it is, exactly: a
-    contract whose flags alone changed keeps its parts of every cube that does not read
-    them, and those groups were summed again from all their contracts."""
+def _parts(con, cube: facts.Cube, group: list[str]) -> None:
+    """TEMP SAME: the parts of the cube's groups (each group's sums over one contract's rows
+    alone; the group as publish_g0, publish_g1…) that a changed contract has the same
+    before and after. Such a part leaves its group's row as it is, exactly: a contract whose
+    flags alone changed keeps its parts of every cube that does not read them, and those
+    groups were summed again from all their contracts. Only the contracts with old and new
+    facts (BOTH) can keep a part; parts are compared by their hashes, as the publisher
+    compares rows (snapshot._apply; an EXCEPT of the parts' ~25 columns cost more)."""
     groups = ", ".join(f"{c} AS publish_g{i}" for i, c in enumerate(group))
-    parts = [f"SELECT contract_id, {groups}, {cube.select} FROM {cube.rows(rows)}"
-             f" GROUP BY {cube.group}, contract_id" for rows in (old_rows, new_rows)]
-    con.execute(f"CREATE OR REPLACE TEMP TABLE publish_old_parts AS {parts[0]}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE publish_new_parts AS {parts[1]}")
-    for table, (this, other) in ((LOST, ("old", "new")), (WON, ("new", "old"))):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM"
-                    f" publish_{this}_parts EXCEPT ALL SELECT * FROM publish_{other}_parts")
+    for side, facts_rows in (("old", OLD), ("new", NEW)):
+        rows = _rows_of(cube.table, f"(SELECT * FROM {facts_rows} SEMI JOIN {BOTH}"
+                                    " USING (contract_id))")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE publish_{side}_parts AS
+            SELECT contract_id, {', '.join(f'publish_g{i}' for i in range(len(group)))},
+                   hash(p) AS publish_h FROM (
+                SELECT contract_id, {groups}, {cube.select} FROM {cube.rows(rows)}
+                GROUP BY {cube.group}, contract_id) p""")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {SAME} AS SELECT * FROM publish_new_parts"
+                " SEMI JOIN publish_old_parts USING (publish_h)")
 
 
 def _merge(con, name: str, group: list[str], keyed: list[str]) -> None:
