@@ -29,6 +29,7 @@ import pyarrow as pa
 from survtrack.analysis import inputs
 from survtrack.datafiles import numbered_rows
 
+from . import flips
 from .rules import (
     COMPOSED,
     CONCENTRATION_NUMBERS,
@@ -365,9 +366,11 @@ SLICE = 2_500_000
 def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
     """The build step: decide every flag for the contracts whose own inputs changed since the
     last build, and the group flags for those whose groups changed (every flag of every
-    contract when `full`); keep raised and clear rows in `flags`. Returns counts per flag:
-    `changed` contracts decided again, `group_only` of them for their groups alone. The work
-    is decided `slice_size` contracts at a time (by buyer)."""
+    contract when `full`); keep raised and clear rows in `flags`. Of the latter, each group
+    rule decides only the contracts whose rows can change (flips.py). Returns counts per
+    flag: `changed` contracts whose inputs changed, `group_only` of them for their groups
+    alone, `decided_<rule>` the contracts each group rule decided. The work is decided
+    `slice_size` contracts at a time (by buyer)."""
     code = code_version()
     try:
         own = inputs.stale(wh, "flags", own_inputs_sql, code, full, OWN_READS)
@@ -391,6 +394,11 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
             for table in GROUP_NUMBERS:
                 wh.execute(f"CREATE OR REPLACE TEMP TABLE new_{table} AS"
                            f" SELECT * FROM {table} LIMIT 0")
+            # the contracts each group rule decided (every one of flags_any when whole)
+            for decided in DECIDED.values():
+                wh.execute(f"CREATE OR REPLACE TEMP TABLE {decided} AS SELECT contract_id"
+                           " FROM flags_any" + (" LIMIT 0" if not whole else ""))
+            near = 0
             for n in range(passes):
                 scopes = {"flags_work": "flags_pass", "flags_any": "flags_any_pass"}
                 if passes > 1:
@@ -409,14 +417,8 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                         {inputs.rows("competition", inputs.among(scopes["flags_work"]))}""")
                     if not _holds_mates_of(wh, scopes["flags_any"]):
                         gather_mates(wh, scopes["flags_any"])
-                # one statement per rule: a UNION ALL of every rule holds several rules' hash
-                # tables at once, which DuckDB could not spill
-                for name in definitions():
-                    table = scopes["flags_any" if name in GROUP_RULES else "flags_work"]
-                    scope = Scope() if whole else Scope(table=table, facts="flags_facts",
-                                                        mates="flags_mates")
-                    wh.execute(f"INSERT INTO new_flags {_rows(name, scope)}")
-                # buyer_concentration's numbers of the groups decided
+                # buyer_concentration's numbers of the groups decided, summed first: they
+                # say which members its rule must decide again (flips.py)
                 scope = Scope() if whole else Scope(table=scopes["flags_any"],
                                                     mates="flags_mates")
                 wh.execute("CREATE OR REPLACE TEMP TABLE concentration_members AS"
@@ -424,12 +426,38 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                 for table, sql in zip(GROUP_NUMBERS, CONCENTRATION_NUMBERS):
                     wh.execute(f"INSERT INTO new_{table}"
                                f" {sql.replace('{members}', 'concentration_members')}")
+                if not whole:
+                    # which members each group rule decides (`DECIDED`); buyer_concentration's
+                    # from the new numbers, the rule deciding only the contracts with a share
+                    # at the threshold (`flags_near_pass`, flips.NEAR)
+                    flips.flipped_pairs(wh)
+                    flips.to_decide(wh, scopes["flags_work"], scopes["flags_any"],
+                                    "flags_mates", "flags_flipped_pass")
+                    flips.split_to_decide(wh, scopes["flags_work"], scopes["flags_any"],
+                                          "flags_mates", "flags_split_pass", _window())
+                    for decided in DECIDED.values():
+                        wh.execute(f"INSERT INTO {decided} SELECT * FROM {decided}_pass")
+                    wh.execute("INSERT INTO new_flags " + flips.concentration_rows(
+                        wh, "flags_flipped_pass", "flags_mates", "flags_near_pass"))
+                    near += wh.scalar("SELECT count(*) FROM flags_near_pass")
+                # one statement per rule: a UNION ALL of every rule holds several rules' hash
+                # tables at once, which DuckDB could not spill
+                for name in definitions():
+                    table = scopes["flags_any" if name in GROUP_RULES else "flags_work"]
+                    if name in DECIDED:
+                        table = f"{DECIDED[name]}_pass"
+                    if name in flips.NUMBERED and not whole:
+                        table = "flags_near_pass"
+                    scope = Scope() if whole else Scope(table=table, facts="flags_facts",
+                                                        mates="flags_mates")
+                    wh.execute(f"INSERT INTO new_flags {_rows(name, scope)}")
         every = own == wh.scalar("SELECT count(*) FROM competition")
         _keep_same_rows(wh)
         _group_keys(wh, every)
-        rules = ", ".join(f"'{name}'" for name in sorted(GROUP_RULES))
+        decided = {f"decided_{name}": wh.scalar(f"SELECT count(*) FROM {table}")
+                   for name, table in DECIDED.items()}
         removed = inputs.replace(
-            wh, "flags", "flags", "new_flags", partial={"flags_group": f"flag IN ({rules})"},
+            wh, "flags", "flags", "new_flags", partial={"flags_group": _decided()},
             unchanged="flags_kept",
             inside=lambda: (write_groups(wh, "flags_group_candidates" if narrowed else None),
                             _write_numbers(wh)))
@@ -443,9 +471,12 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                     "flags_facts", "flags_mates", "flags_mates_of",
                     "flags_group_work", "flags_group_gone", "flags_group_candidates",
                     "flags_group_consumed", "flags_kept", "concentration_changed",
-                    "concentration_members",
+                    "concentration_members", "concentration_flips", "flags_tagged",
+                    "flags_groups_before", "flags_numbered", "flags_near_pass",
+                    *DECIDED.values(), *(f"{table}_pass" for table in DECIDED.values()),
                     *(f"new_{table}" for table in GROUP_NUMBERS))
     return {"changed": changed, "group_only": changed - own, "removed": removed,
+            **decided, "decided_by_the_rule_near_the_threshold": near,
             "kept": kept, "groups_changed": regrouped, "passes": passes, "flags": per_flag}
 
 
@@ -455,15 +486,28 @@ GROUP_NUMBERS = ("concentration_groups", "concentration_vendors")
 _ROW = "contract_id, flag, raised, value, threshold, regime, evidence, document_id"
 
 
+# The contracts each group rule decides (flips.py): of those whose group hash changed, the
+# members of the concentration pairs whose status can change, and the contracts of the split
+# pairs' windows a changed contract is or was in; the others keep their rows, not rewritten
+DECIDED = {"buyer_concentration": "flags_flipped", "split_purchase": "flags_split"}
+assert set(DECIDED) == GROUP_RULES
+
+
+def _decided() -> str:
+    """SQL on `flags`' columns: the group rules' rows the build decided again (each rule's of
+    the contracts in its DECIDED table)."""
+    return " OR ".join(f"(flag = '{name}' AND contract_id IN (SELECT contract_id FROM"
+                       f" {DECIDED[name]}))" for name in sorted(GROUP_RULES))
+
+
 def _keep_same_rows(wh) -> None:
     """`flags_kept`: the contracts decided for their groups alone (not their own inputs)
     whose group flags' rows came out as stored. Their rows are not rewritten nor recorded as
     changed: a member of a group a contract joined keeps its row when its status stays
     (buyer_concentration's numbers are the group's, `_write_numbers`), and the snapshot
     does not copy it. Their new rows leave `new_flags`."""
-    rules = ", ".join(f"'{name}'" for name in sorted(GROUP_RULES))
     alone = "(SELECT contract_id FROM flags_group_work EXCEPT SELECT contract_id FROM flags_work)"
-    stored = inputs.rows("flags", f"flag IN ({rules}) AND contract_id IN {alone}")
+    stored = inputs.rows("flags", f"({_decided()}) AND contract_id IN {alone}")
     wh.execute(f"""
         CREATE OR REPLACE TEMP TABLE flags_kept AS
         WITH new AS (SELECT {_ROW} FROM new_flags WHERE contract_id IN {alone}),

@@ -1,0 +1,202 @@
+"""An incremental build decides each group rule only for the members whose rows can change
+(analysis/flags/flips.py), and gives what a full build gives.
+
+The fixture group (tests/fixtures/flags): one buyer's three camera contracts of 2018, a
+vendor with two of them (MATES) taking 80 %, another vendor's third (GROWN). Contracts are
+added to it (copies of GROWN under new ids) and changed, each write recorded as the writers
+record it, and every incremental build is compared with `--full`.
+"""
+
+from __future__ import annotations
+
+from survtrack.analysis import facts, flags
+from survtrack.analysis.build import run_build
+from survtrack.analysis.flags import flips
+from survtrack.warehouse import changes
+from survtrack.warehouse.store import Warehouse
+from tests.test_incremental_build import (
+    GROWN,
+    MATES,
+    derived,
+    halves,  # noqa: F401 (a fixture)
+    load,
+)
+
+STEPS = ["competition", "threads", "flags"]
+COPY = """INSERT INTO contracts BY NAME
+          SELECT * REPLACE ($id AS contract_id, $id AS native_id,
+                            coalesce($vendor, vendor_id) AS vendor_id,
+                            coalesce($amount::DECIMAL(24, 2), amount) AS amount)
+          FROM contracts WHERE contract_id = $like"""
+
+
+def add(wh: Warehouse, contract_id: str, vendor: str | None = None,
+        amount: float | None = None, categories: tuple[str, ...] = ("video_surveillance",),
+        like: str = GROWN) -> None:
+    """A copy of `like` under a new id (another vendor, amount, categories if given)."""
+    with wh.transaction():
+        wh.execute(COPY, {"id": contract_id, "vendor": vendor, "amount": amount, "like": like})
+        for category in categories:
+            wh.execute("INSERT INTO tags (contract_id, category, rule) VALUES (?, ?, 'test')",
+                       [contract_id, category])
+        for table in ("contracts", "tags"):
+            changes.record_keys(wh, table, [contract_id])
+
+
+def remove(wh: Warehouse, contract_id: str) -> None:
+    with wh.transaction():
+        changes.record_keys(wh, "contracts", [contract_id])
+        wh.execute("DELETE FROM contracts WHERE contract_id = ?", [contract_id])
+
+
+def concentration(wh: Warehouse) -> dict[str, bool]:
+    return dict(wh.query("SELECT contract_id, raised FROM flags"
+                         " WHERE flag = 'buyer_concentration'"))
+
+
+def recorded(wh: Warehouse, seq: int) -> set[str]:
+    return {k for k, in wh.query("SELECT key FROM changes WHERE seq > ?"
+                                 " AND table_name = 'flags'", [seq])}
+
+
+def first_build(wh: Warehouse, path) -> None:
+    """A first build, and a snapshot published: the record keeps what is written after it
+    (changes.prune), which the tests read."""
+    run_build(wh)
+    facts.publish_snapshot(path, wh.con)
+
+
+def build_as_full(wh: Warehouse) -> dict:
+    """An incremental build, checked against a full build of the same warehouse."""
+    seq = wh.scalar("SELECT max(seq) FROM changes")
+    built = run_build(wh, STEPS)["flags"]
+    built["recorded"] = recorded(wh, seq)
+    after = derived(wh)
+    run_build(wh, STEPS, full=True)
+    assert derived(wh) == after
+    return built
+
+
+def rows_of(wh: Warehouse, contract_id: str) -> list[tuple]:
+    return wh.query("SELECT * FROM flags WHERE contract_id = ? ORDER BY ALL", [contract_id])
+
+
+def test_only_the_members_of_a_flipping_vendor_are_decided(halves, tmp_path):  # noqa: F811
+    """A third vendor joins the group with 3.5 M of its 8.5 M: the vendor of MATES falls from
+    80 % to 47 % (raised -> clear), GROWN's vendor stays clear (20 % -> 12 %). Only the new
+    contract and MATES are decided by buyer_concentration; GROWN is decided by neither group
+    rule (its split pair has no new contract), its rows untouched and unrecorded. The new
+    contract removed, MATES rise above the threshold again, GROWN still undecided."""
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        load(wh, halves[0])
+        load(wh, halves[1])
+        first_build(wh, tmp_path / "w.duckdb")
+        assert [concentration(wh)[c] for c in (*MATES, GROWN)] == [True, True, False]
+        grown = rows_of(wh, GROWN)
+        add(wh, "test:third", vendor="test:vendor", amount=3_500_000)
+        built = build_as_full(wh)
+        assert built["group_only"] >= 3  # GROWN and MATES: their group's hash changed
+        assert (built["decided_buyer_concentration"], built["decided_split_purchase"]) == (3, 1)
+        assert [concentration(wh)[c] for c in (*MATES, GROWN)] == [False, False, False]
+        assert set(MATES) <= built["recorded"] and GROWN not in built["recorded"]
+        assert rows_of(wh, GROWN) == grown
+        remove(wh, "test:third")
+        built = build_as_full(wh)
+        assert (built["decided_buyer_concentration"], built["decided_split_purchase"]) == (2, 0)
+        assert [concentration(wh)[c] for c in (*MATES, GROWN)] == [True, True, False]
+        assert GROWN not in built["recorded"] and rows_of(wh, GROWN) == grown
+
+
+def test_a_group_reaching_the_minimum_count_decides_its_members(halves, tmp_path):  # noqa: F811
+    """GROWN removed, the group holds two contracts, too few to tell: MATES lose their rows;
+    a contract of GROWN's vendor joining makes three again, and MATES are raised again."""
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        load(wh, halves[0])
+        load(wh, halves[1])
+        first_build(wh, tmp_path / "w.duckdb")
+        vendor = wh.scalar("SELECT vendor_id FROM contracts WHERE contract_id = ?", [GROWN])
+        remove(wh, GROWN)
+        built = build_as_full(wh)
+        assert built["decided_buyer_concentration"] == 2
+        assert not set(MATES) & set(concentration(wh))
+        assert set(MATES) <= built["recorded"]
+        add(wh, "test:again", vendor=vendor, amount=1_000_000, like=MATES[0])
+        built = build_as_full(wh)
+        assert built["decided_buyer_concentration"] == 3
+        assert [concentration(wh)[c] for c in (*MATES, "test:again")] == [True, True, False]
+
+
+def test_a_contract_in_two_categories_is_decided_for_a_flip_in_one(halves, tmp_path):  # noqa: F811
+    """MATES' first contract is also in a second category, where its vendor takes most of
+    the buyer's spending. A third vendor joining the camera group makes MATES' vendor clear
+    there: the second contract goes clear, the first stays raised by its other category
+    (decided, its rows the same: not recorded), and the result is a full build's."""
+    first, second = MATES
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        load(wh, halves[0])
+        load(wh, halves[1])
+        with wh.transaction():
+            wh.execute("INSERT INTO tags (contract_id, category, rule)"
+                       " VALUES (?, 'facial_recognition', 'test')", [first])
+            changes.record_keys(wh, "tags", [first])
+        for n in (1, 2):
+            add(wh, f"test:face{n}", vendor="test:face", amount=100_000,
+                categories=("facial_recognition",))
+        first_build(wh, tmp_path / "w.duckdb")
+        assert wh.scalar("SELECT count(*) FROM concentration_vendors WHERE vendor_id = ?",
+                         [wh.scalar("SELECT vendor_id FROM contracts WHERE contract_id = ?",
+                                    [first])]) == 2
+        kept = rows_of(wh, first)
+        add(wh, "test:third", vendor="test:vendor", amount=3_500_000)
+        built = build_as_full(wh)
+        assert built["decided_buyer_concentration"] == 3  # the new one and MATES
+        assert concentration(wh)[first] is True and concentration(wh)[second] is False
+        assert second in built["recorded"] and first not in built["recorded"]
+        assert rows_of(wh, first) == kept
+
+
+def test_the_statuses_from_the_group_numbers_are_the_rules(halves, tmp_path):  # noqa: F811
+    """flips.STATUS (a pair's status from the stored numbers) decides every member as the
+    rule does: per contract, raised where one of its pairs is raised, clear where all are
+    clear, equal to the build's rows (with a third vendor, a second category and a group of
+    two beside the fixture's groups)."""
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        load(wh, halves[0])
+        load(wh, halves[1])
+        add(wh, "test:third", vendor="test:vendor", amount=1_500_000)
+        add(wh, "test:face", vendor="test:face", categories=("facial_recognition",))
+        add(wh, "test:both", categories=("video_surveillance", "facial_recognition"))
+        run_build(wh)
+        status = flips.fill(flips.STATUS, "p")
+        with wh.using(**flags.relations()):
+            derived_rows = wh.query(f"""
+                WITH p AS (SELECT v.*, g.n, g.valued_n, g.total, g.unvendored, TRUE AS here
+                           FROM concentration_vendors v
+                           JOIN concentration_groups g USING (buyer_id, category, year)),
+                member AS (
+                    SELECT c.contract_id, {status} AS status
+                    FROM contracts c JOIN (SELECT DISTINCT contract_id, category FROM tags) t
+                      USING (contract_id)
+                    JOIN p ON p.buyer_id = c.buyer_id AND p.category = t.category
+                          AND p.year = c.year AND p.vendor_id = c.vendor_id)
+                SELECT contract_id, bool_or(status = 'raised') FROM member GROUP BY 1
+                HAVING bool_or(status = 'raised') OR bool_and(status = 'clear')
+                ORDER BY 1""")
+        assert len(derived_rows) >= 6
+        assert derived_rows == wh.query("SELECT contract_id, raised FROM flags"
+                                        " WHERE flag = 'buyer_concentration' ORDER BY 1")
+
+
+def test_a_share_at_the_threshold_is_decided_by_the_rule(halves, tmp_path):  # noqa: F811
+    """A third vendor joins with 3 M: MATES' vendor holds exactly half of the 8 M, the
+    threshold itself, where the stored sums and the rule's may differ in their last bits:
+    those members are decided by the rule (not from the numbers), as a full build decides
+    them."""
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        load(wh, halves[0])
+        load(wh, halves[1])
+        first_build(wh, tmp_path / "w.duckdb")
+        add(wh, "test:half", vendor="test:vendor", amount=3_000_000)
+        built = build_as_full(wh)
+        assert built["decided_by_the_rule_near_the_threshold"] >= 2  # MATES
+        assert not any(concentration(wh).get(c) for c in MATES)
