@@ -1,6 +1,7 @@
 """The whole build, step by step, on a generated warehouse, then after adding 1 % of contracts.
 
 Run: python bench/bench_build_grow.py WAREHOUSE [--memory-limit 4GB] [--skip-first] [--grow 0.01]
+     [--shift-days 0]
 
 WAREHOUSE is a warehouse made by bench_dashboard.py's generator (it is changed in place: work
 on a copy). `bench_flags.add_competition` gives it procurement facts and versions, then every
@@ -69,12 +70,14 @@ def main() -> None:
     parser.add_argument("--skip-first", action="store_true",
                         help="the warehouse is built already: grow and build once")
     parser.add_argument("--grow", type=float, default=0.01)
+    parser.add_argument("--shift-days", type=int, default=0,
+                        help="the new contracts signed that many days after those they copy")
     args = parser.parse_args()
     bench_flags.add_competition(args.warehouse)
     with Warehouse(args.warehouse) as wh:
         first = None if args.skip_first else build(wh, "first", args.memory_limit)
         started = time.perf_counter()
-        added = bench_flags.grow(wh, args.grow)
+        added = bench_flags.grow(wh, args.grow, args.shift_days)
         print(f"grew {added:,} contracts in {time.perf_counter() - started:.1f} s", flush=True)
         again = build(wh, f"+{args.grow:.0%}", args.memory_limit)
     if first:

@@ -1,7 +1,7 @@
 """Where a build's CPU goes, statement by statement: the +1 % build of bench_build_grow.py.
 
 Run: python bench/bench_build_profile.py BUILT.duckdb [--memory-limit 4GB] [--grow 0.01]
-     [--top 12]
+     [--top 12] [--shift-days 0]
 
 BUILT is a warehouse bench_build_grow.py's first build has built (it is changed in place: work
 on a copy). `bench_flags.grow` adds the share of contracts, then each step of `survtrack
@@ -54,10 +54,12 @@ def main() -> None:
     parser.add_argument("warehouse", type=Path)
     parser.add_argument("--memory-limit", default="4GB")
     parser.add_argument("--grow", type=float, default=0.01)
+    parser.add_argument("--shift-days", type=int, default=0,
+                        help="the new contracts signed that many days after those they copy")
     parser.add_argument("--top", type=int, default=12)
     args = parser.parse_args()
     with Warehouse(args.warehouse) as wh:
-        added = bench_flags.grow(wh, args.grow)
+        added = bench_flags.grow(wh, args.grow, args.shift_days)
         print(f"grew {added:,} contracts", flush=True)
         real = wh.con
         total = 0.0

@@ -82,10 +82,12 @@ def add_competition(db: Path) -> None:
               flush=True)
 
 
-def grow(wh: Warehouse, share: float) -> int:
+def grow(wh: Warehouse, share: float, shift_days: int = 0) -> int:
     """Load `share` more contracts (copies of the first ones under new ids, with their tags,
     facts and versions), as an ingest of new documents would, recorded in the record of
-    changes as the writers record them (warehouse/changes.py). Returns how many."""
+    changes as the writers record them (warehouse/changes.py). `shift_days`: the copies are
+    signed that many days later (their year kept), so they do not fall in the spans of the
+    contracts they copy (split_purchase's windows). Returns how many."""
     total = wh.scalar("SELECT count(*) FROM contracts")
     first = wh.scalar("SELECT max(native_id::BIGINT) + 1 FROM contracts")
     n = int(total * share)
@@ -94,8 +96,10 @@ def grow(wh: Warehouse, share: float) -> int:
             INSERT INTO contracts BY NAME
             SELECT * REPLACE ('bench:' || (native_id::BIGINT + $first) AS contract_id,
                               (native_id::BIGINT + $first)::VARCHAR AS native_id,
-                              md5('new' || native_id) AS document_id)
-            FROM contracts WHERE native_id::BIGINT < $n""", {"first": first, "n": n})
+                              md5('new' || native_id) AS document_id,
+                              signed_on + $shift::INTEGER AS signed_on)
+            FROM contracts WHERE native_id::BIGINT < $n""",
+                   {"first": first, "n": n, "shift": shift_days})
         wh.execute("""
             INSERT INTO tags BY NAME
             SELECT * REPLACE ('bench:' || (split_part(contract_id, ':', 2)::BIGINT + $first)
