@@ -394,10 +394,12 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
             for table in GROUP_NUMBERS:
                 wh.execute(f"CREATE OR REPLACE TEMP TABLE new_{table} AS"
                            f" SELECT * FROM {table} LIMIT 0")
-            # the contracts each group rule decided (every one of flags_any when whole)
+            # the contracts each group rule decided: every one of flags_any, by the rules,
+            # when every contract's own inputs changed (a first build, --full, a code change)
+            every = own == wh.scalar("SELECT count(*) FROM competition")
             for decided in DECIDED.values():
                 wh.execute(f"CREATE OR REPLACE TEMP TABLE {decided} AS SELECT contract_id"
-                           " FROM flags_any" + (" LIMIT 0" if not whole else ""))
+                           " FROM flags_any" + ("" if every else " LIMIT 0"))
             near = 0
             for n in range(passes):
                 scopes = {"flags_work": "flags_pass", "flags_any": "flags_any_pass"}
@@ -426,7 +428,7 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                 for table, sql in zip(GROUP_NUMBERS, CONCENTRATION_NUMBERS):
                     wh.execute(f"INSERT INTO new_{table}"
                                f" {sql.replace('{members}', 'concentration_members')}")
-                if not whole:
+                if not every:
                     # which members each group rule decides (`DECIDED`); buyer_concentration's
                     # from the new numbers, the rule deciding only the contracts with a share
                     # at the threshold (`flags_near_pass`, flips.NEAR)
@@ -444,14 +446,12 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                 # tables at once, which DuckDB could not spill
                 for name in definitions():
                     table = scopes["flags_any" if name in GROUP_RULES else "flags_work"]
-                    if name in DECIDED:
-                        table = f"{DECIDED[name]}_pass"
-                    if name in flips.NUMBERED and not whole:
-                        table = "flags_near_pass"
+                    if name in DECIDED and not every:
+                        table = "flags_near_pass" if name in flips.NUMBERED \
+                            else f"{DECIDED[name]}_pass"
                     scope = Scope() if whole else Scope(table=table, facts="flags_facts",
                                                         mates="flags_mates")
                     wh.execute(f"INSERT INTO new_flags {_rows(name, scope)}")
-        every = own == wh.scalar("SELECT count(*) FROM competition")
         _keep_same_rows(wh)
         _group_keys(wh, every)
         decided = {f"decided_{name}": wh.scalar(f"SELECT count(*) FROM {table}")
