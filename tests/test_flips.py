@@ -200,3 +200,59 @@ def test_a_share_at_the_threshold_is_decided_by_the_rule(halves, tmp_path):  # n
         built = build_as_full(wh)
         assert built["decided_by_the_rule_near_the_threshold"] >= 2  # MATES
         assert not any(concentration(wh).get(c) for c in MATES)
+
+
+# a contract's own procurement facts (its regime and procedure) copied to `$id || $suffix`
+FACTS = """INSERT INTO procurement_facts BY NAME
+           SELECT * REPLACE (subject_id || $suffix AS subject_id)
+           FROM procurement_facts WHERE subject_id = $id"""
+
+
+def test_split_purchase_reads_the_spans_beside_its_decided_contracts(halves, tmp_path):  # noqa: F811
+    """A pair's contracts signed every 25 days for 400 days, each under the threshold and any
+    two together above it: every window is raised, and a window opening in the span before a
+    contract's holds it. One in the middle grows above the threshold: the contracts beside it
+    are decided again from their pair's contracts of the spans beside theirs (flips.split_mates),
+    not the whole pair's, and give a full build's rows; those a year away keep theirs."""
+    copy = """INSERT INTO contracts BY NAME
+              SELECT * REPLACE (contract_id || $suffix AS contract_id,
+                                native_id || $suffix AS native_id,
+                                signed_on + $days::INTEGER AS signed_on,
+                                $amount::DECIMAL(24, 2) AS amount)
+              FROM contracts WHERE contract_id = $id"""
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        load(wh, halves[0])
+        load(wh, halves[1])
+        first_build(wh, tmp_path / "w.duckdb")
+        first, threshold = wh.query(
+            "SELECT f.contract_id, f.threshold FROM flags f JOIN contracts c USING (contract_id)"
+            " WHERE f.flag = 'split_purchase' AND c.signed_on IS NOT NULL ORDER BY 1 LIMIT 1")[0]
+        with wh.transaction():
+            for day in range(0, 401, 25):
+                wh.execute(copy, {"suffix": f"-{day}", "days": day + 1000, "id": first,
+                                  "amount": threshold * 0.6})
+                wh.execute(FACTS, {"suffix": f"-{day}", "id": first})
+                for table in ("contracts", "procurement_facts"):
+                    changes.record_keys(wh, table, [f"{first}-{day}"])
+        build_as_full(wh)
+        # the threshold of the copies' dates, which may not be the first's
+        threshold = wh.scalar("SELECT max(threshold) FROM flags WHERE flag = 'split_purchase'"
+                              " AND contract_id LIKE ?", [first + "-%"])
+        with wh.transaction():
+            wh.execute("UPDATE contracts SET amount = ? WHERE contract_id LIKE ?",
+                       [threshold * 0.6, first + "-%"])
+            changes.record(wh, "contracts", "SELECT contract_id FROM contracts"
+                                            f" WHERE contract_id LIKE '{first}-%'")
+        build_as_full(wh)
+        split = dict(wh.query("SELECT contract_id, raised FROM flags"
+                              " WHERE flag = 'split_purchase' AND contract_id LIKE ?",
+                              [first + "-%"]))
+        assert len(split) == 17 and all(split.values())
+        far = rows_of(wh, f"{first}-400")
+        with wh.transaction():
+            wh.execute("UPDATE contracts SET amount = amount * 3 WHERE contract_id = ?",
+                       [f"{first}-200"])
+            changes.record_keys(wh, "contracts", [f"{first}-200"])
+        built = build_as_full(wh)
+        assert 1 < built["decided_split_purchase"] < 17
+        assert f"{first}-400" not in built["recorded"] and rows_of(wh, f"{first}-400") == far

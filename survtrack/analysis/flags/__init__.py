@@ -437,6 +437,9 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                                     "flags_mates", "flags_flipped_pass")
                     flips.split_to_decide(wh, scopes["flags_work"], scopes["flags_any"],
                                           "flags_mates", "flags_split_pass", _window())
+                    # split_purchase reads only its decided contracts' spans of their pairs
+                    flips.split_mates(wh, "flags_split_pass", "flags_mates", "flags_split_mates",
+                                      _window())
                     for decided in DECIDED.values():
                         wh.execute(f"INSERT INTO {decided} SELECT * FROM {decided}_pass")
                     wh.execute("INSERT INTO new_flags " + flips.concentration_rows(
@@ -449,8 +452,10 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                     if name in DECIDED and not every:
                         table = "flags_near_pass" if name in flips.NUMBERED \
                             else f"{DECIDED[name]}_pass"
+                    mates = "flags_split_mates" if name == "split_purchase" and not every \
+                        else "flags_mates"
                     scope = Scope() if whole else Scope(table=table, facts="flags_facts",
-                                                        mates="flags_mates")
+                                                        mates=mates)
                     wh.execute(f"INSERT INTO new_flags {_rows(name, scope)}")
         _keep_same_rows(wh)
         _group_keys(wh, every)
@@ -472,7 +477,7 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                     "flags_group_work", "flags_group_gone", "flags_group_candidates",
                     "flags_group_consumed", "flags_kept", "concentration_changed",
                     "concentration_members", "concentration_flips", "flags_tagged",
-                    "flags_groups_before", "flags_numbered", "flags_near_pass",
+                    "flags_split_mates", "flags_groups_before", "flags_numbered", "flags_near_pass",
                     *DECIDED.values(), *(f"{table}_pass" for table in DECIDED.values()),
                     *(f"new_{table}" for table in GROUP_NUMBERS))
     return {"changed": changed, "group_only": changed - own, "removed": removed,
