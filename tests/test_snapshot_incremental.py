@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from contextlib import contextmanager
 
 import duckdb
 import pytest
@@ -26,6 +27,17 @@ from survtrack.warehouse import changes, snapshot
 from survtrack.warehouse.store import Warehouse
 from tests.test_incremental_build import halves  # noqa: F401 (a fixture)
 from tests.test_incremental_build import load as load_half
+
+
+@contextmanager
+def _half_published(tmp_path, half):
+    """A warehouse of `half`'s documents, built and published in full: its path, the open
+    warehouse and the first snapshot."""
+    db = tmp_path / "survtrack.duckdb"
+    with Warehouse(db) as wh:
+        load_half(wh, half)
+        run_build(wh)
+        yield db, wh, facts.publish_snapshot(db, wh.con)
 
 
 def _drift(path) -> int:
@@ -207,11 +219,7 @@ def test_incremental_publish_equals_a_full_publish(halves, tmp_path, monkeypatch
         monkeypatch.setattr(search, "DOC_GAP", doc_gap)
         monkeypatch.setitem(facts.DERIVED, "search_index", search.index_sql())
     searched = set(search.TABLES) - (set(facts_update.REMADE) if doc_gap > 1 else set())
-    db = tmp_path / "survtrack.duckdb"
-    with Warehouse(db) as wh:
-        load_half(wh, halves[0])
-        run_build(wh)
-        first = facts.publish_snapshot(db, wh.con)
+    with _half_published(tmp_path, halves[0]) as (db, wh, first):
         assert _drift(first) == 0 and _recomputed(first) == set(facts.DERIVED)  # in full
         load_half(wh, halves[1])  # new contracts, later versions, their notices and payments
         run_build(wh)
@@ -286,11 +294,7 @@ def test_groups_that_only_gain_contracts_add_their_sums(halves, tmp_path,  # noq
                                           " (SELECT count(*) FROM publish_held)").fetchone()))
 
     monkeypatch.setattr(facts_update, "_merge", counted)
-    db = tmp_path / "survtrack.duckdb"
-    with Warehouse(db) as wh:
-        load_half(wh, halves[0])
-        run_build(wh)
-        facts.publish_snapshot(db, wh.con)
+    with _half_published(tmp_path, halves[0]) as (db, wh, _):
         ids = [c for (c,) in wh.con.execute("SELECT contract_id FROM contracts"
                                              " ORDER BY contract_id LIMIT 120").fetchall()]
         # copies in the same years (groups of the year cubes gain), a year before and after
@@ -329,11 +333,7 @@ def test_a_contract_whose_flags_alone_changed_leaves_the_other_cubes_groups(
         merge(con, name, *args)
 
     monkeypatch.setattr(facts_update, "_merge", counted)
-    db = tmp_path / "survtrack.duckdb"
-    with Warehouse(db) as wh:
-        load_half(wh, halves[0])
-        run_build(wh)
-        facts.publish_snapshot(db, wh.con)
+    with _half_published(tmp_path, halves[0]) as (db, wh, _):
         flipped = wh.con.execute("""
             SELECT contract_id, min(flag) FROM flags GROUP BY contract_id
             ORDER BY contract_id LIMIT 40""").fetchall()
@@ -407,11 +407,7 @@ def test_a_publish_reads_the_record_of_changes(halves, tmp_path, monkeypatch):  
     a record pruned past a snapshot's seq makes the publish hash the tables, as before."""
     monkeypatch.setattr(snapshot, "FULL_SHARE", 10.0)
     monkeypatch.setattr(facts_update, "FULL_SHARE", 10.0)
-    db = tmp_path / "survtrack.duckdb"
-    with Warehouse(db) as wh:
-        load_half(wh, halves[0])
-        run_build(wh)
-        first = facts.publish_snapshot(db, wh.con)
+    with _half_published(tmp_path, halves[0]) as (db, wh, first):
         since = _seq(first)
         assert since == _last_seq(wh) and _from_record(first) == set()  # copied whole
         load_half(wh, halves[1])
@@ -470,11 +466,7 @@ def test_a_write_left_unrecorded_is_caught(halves, tmp_path, monkeypatch, table)
         if name not in forgotten:
             record(wh, name, *args, **kwargs)
 
-    db = tmp_path / "survtrack.duckdb"
-    with Warehouse(db) as wh:
-        load_half(wh, halves[0])
-        run_build(wh)
-        first = facts.publish_snapshot(db, wh.con)
+    with _half_published(tmp_path, halves[0]) as (db, wh, first):
         monkeypatch.setattr(changes, "record", forgetful)
         load_half(wh, halves[1])
         run_build(wh)
