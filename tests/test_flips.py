@@ -17,9 +17,9 @@ from survtrack.warehouse.store import Warehouse
 from tests.test_incremental_build import (
     GROWN,
     MATES,
+    both_halves,
     derived,
     halves,  # noqa: F401 (a fixture)
-    load,
 )
 
 STEPS = ["competition", "threads", "flags"]
@@ -87,9 +87,7 @@ def test_only_the_members_of_a_flipping_vendor_are_decided(halves, tmp_path):  #
     contract and MATES are decided by buyer_concentration; GROWN is decided by neither group
     rule (its split pair has no new contract), its rows untouched and unrecorded. The new
     contract removed, MATES rise above the threshold again, GROWN still undecided."""
-    with Warehouse(tmp_path / "w.duckdb") as wh:
-        load(wh, halves[0])
-        load(wh, halves[1])
+    with both_halves(tmp_path, halves, build=None) as wh:
         first_build(wh, tmp_path / "w.duckdb")
         assert [concentration(wh)[c] for c in (*MATES, GROWN)] == [True, True, False]
         grown = rows_of(wh, GROWN)
@@ -110,9 +108,7 @@ def test_only_the_members_of_a_flipping_vendor_are_decided(halves, tmp_path):  #
 def test_a_group_reaching_the_minimum_count_decides_its_members(halves, tmp_path):  # noqa: F811
     """GROWN removed, the group holds two contracts, too few to tell: MATES lose their rows;
     a contract of GROWN's vendor joining makes three again, and MATES are raised again."""
-    with Warehouse(tmp_path / "w.duckdb") as wh:
-        load(wh, halves[0])
-        load(wh, halves[1])
+    with both_halves(tmp_path, halves, build=None) as wh:
         first_build(wh, tmp_path / "w.duckdb")
         vendor = wh.scalar("SELECT vendor_id FROM contracts WHERE contract_id = ?", [GROWN])
         remove(wh, GROWN)
@@ -132,9 +128,7 @@ def test_a_contract_in_two_categories_is_decided_for_a_flip_in_one(halves, tmp_p
     there: the second contract goes clear, the first stays raised by its other category
     (decided, its rows the same: not recorded), and the result is a full build's."""
     first, second = MATES
-    with Warehouse(tmp_path / "w.duckdb") as wh:
-        load(wh, halves[0])
-        load(wh, halves[1])
+    with both_halves(tmp_path, halves, build=None) as wh:
         with wh.transaction():
             wh.execute("INSERT INTO tags (contract_id, category, rule)"
                        " VALUES (?, 'facial_recognition', 'test')", [first])
@@ -160,9 +154,7 @@ def test_the_statuses_from_the_group_numbers_are_the_rules(halves, tmp_path):  #
     rule does: per contract, raised where one of its pairs is raised, clear where all are
     clear, equal to the build's rows (with a third vendor, a second category and a group of
     two beside the fixture's groups)."""
-    with Warehouse(tmp_path / "w.duckdb") as wh:
-        load(wh, halves[0])
-        load(wh, halves[1])
+    with both_halves(tmp_path, halves, build=None) as wh:
         add(wh, "test:third", vendor="test:vendor", amount=1_500_000)
         add(wh, "test:face", vendor="test:face", categories=("facial_recognition",))
         add(wh, "test:both", categories=("video_surveillance", "facial_recognition"))
@@ -192,9 +184,7 @@ def test_a_share_at_the_threshold_is_decided_by_the_rule(halves, tmp_path):  # n
     threshold itself, where the stored sums and the rule's may differ in their last bits:
     those members are decided by the rule (not from the numbers), as a full build decides
     them."""
-    with Warehouse(tmp_path / "w.duckdb") as wh:
-        load(wh, halves[0])
-        load(wh, halves[1])
+    with both_halves(tmp_path, halves, build=None) as wh:
         first_build(wh, tmp_path / "w.duckdb")
         add(wh, "test:half", vendor="test:vendor", amount=3_000_000)
         built = build_as_full(wh)
@@ -220,9 +210,7 @@ def test_split_purchase_reads_the_spans_beside_its_decided_contracts(halves, tmp
                                 signed_on + $days::INTEGER AS signed_on,
                                 $amount::DECIMAL(24, 2) AS amount)
               FROM contracts WHERE contract_id = $id"""
-    with Warehouse(tmp_path / "w.duckdb") as wh:
-        load(wh, halves[0])
-        load(wh, halves[1])
+    with both_halves(tmp_path, halves, build=None) as wh:
         first_build(wh, tmp_path / "w.duckdb")
         first, threshold = wh.query(
             "SELECT f.contract_id, f.threshold FROM flags f JOIN contracts c USING (contract_id)"

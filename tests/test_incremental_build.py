@@ -12,6 +12,7 @@ loads the same documents in the same order and builds once must hold the same ta
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,18 @@ def load(wh: Warehouse, paths: dict[str, list[Path]]) -> None:
             ingest(wh, scrapers.get(source), files)
 
 
+@contextmanager
+def both_halves(tmp_path: Path, halves, build=run_build):
+    """A warehouse (tmp_path / "w.duckdb") holding every document of both halves, built by
+    `build` (None: not built)."""
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        load(wh, halves[0])
+        load(wh, halves[1])
+        if build:
+            build(wh)
+        yield wh
+
+
 def test_incremental_build_equals_one_build(halves, tmp_path):
     with Warehouse(tmp_path / "incremental" / "w.duckdb") as wh:
         load(wh, halves[0])
@@ -99,10 +112,7 @@ def test_full_build_recomputes_every_contract_to_the_same_rows(halves, tmp_path)
 def test_flags_decided_in_passes_equal_one_pass(halves, tmp_path):
     """At scale the flags are decided a slice of contracts at a time (by buyer, so a group
     flag's groups fall in one pass); any slicing gives the rows of one pass."""
-    with Warehouse(tmp_path / "w.duckdb") as wh:
-        load(wh, halves[0])
-        load(wh, halves[1])
-        run_build(wh)
+    with both_halves(tmp_path, halves) as wh:
         one_pass = table_rows(wh, "flags")
         sliced = flags.compute(wh, full=True, slice_size=7)
         total = wh.scalar("SELECT count(*) FROM competition")
@@ -113,10 +123,7 @@ def test_flags_decided_in_passes_equal_one_pass(halves, tmp_path):
 def test_competition_and_threads_in_passes_equal_one_pass(halves, tmp_path):
     """At scale competition and threads are computed a slice of contracts at a time (by the
     contract's hash); any slicing gives the rows of one pass."""
-    with Warehouse(tmp_path / "w.duckdb") as wh:
-        load(wh, halves[0])
-        load(wh, halves[1])
-        run_build(wh)
+    with both_halves(tmp_path, halves) as wh:
         one_pass = {t: table_rows(wh, t) for t in ("competition", "threads")}
         build_competition(wh, full=True, slice_size=7)
         build_threads(wh, full=True, slice_size=7)
@@ -167,10 +174,7 @@ def derived(wh: Warehouse) -> dict[str, list[tuple]]:
 
 
 def test_each_kind_of_change_rebuilds_as_a_full_build(halves, tmp_path):
-    with Warehouse(tmp_path / "w.duckdb") as wh:
-        load(wh, halves[0])
-        load(wh, halves[1])
-        run_build(wh)
+    with both_halves(tmp_path, halves) as wh:
         total = wh.count("contracts")
         for change in CHANGES:
             before = derived(wh)
@@ -187,10 +191,7 @@ def test_a_group_mates_change_decides_only_the_group_flags_of_the_others(halves,
     """One contract's amount changes: it is decided again by every rule, its group mates
     (same buyer, category and year) by the group rules alone, and the result is a full
     build's."""
-    with Warehouse(tmp_path / "w.duckdb") as wh:
-        load(wh, halves[0])
-        load(wh, halves[1])
-        run_build(wh)
+    with both_halves(tmp_path, halves) as wh:
         write(wh, "a group-mate's amount (buyer_concentration)")
         built = run_build(wh, ["competition", "threads", "flags"])["flags"]
         mates = wh.scalar("""
@@ -217,10 +218,7 @@ def test_a_group_crossing_the_concentration_threshold_both_ways_equals_a_full_bu
     gives what a full build gives."""
     mates, grown = MATES, GROWN
     steps = ["competition", "threads", "flags"]
-    with Warehouse(tmp_path / "w.duckdb") as wh:
-        load(wh, halves[0])
-        load(wh, halves[1])
-        run_build(wh)
+    with both_halves(tmp_path, halves) as wh:
         start = derived(wh)
 
         def raised() -> tuple[bool, ...]:
@@ -254,10 +252,7 @@ def test_a_group_whose_statuses_stay_leaves_its_members_rows_unrecorded(halves, 
     with the new numbers."""
     mates, grown = MATES, GROWN
     steps = ["competition", "threads", "flags"]
-    with Warehouse(tmp_path / "w.duckdb") as wh:
-        load(wh, halves[0])
-        load(wh, halves[1])
-        run_build(wh)
+    with both_halves(tmp_path, halves) as wh:
         # a snapshot published: the record keeps what was written after it (changes.prune)
         facts.publish_snapshot(tmp_path / "w.duckdb", wh.con)
         rows = table_rows(wh, "flags")
@@ -291,10 +286,7 @@ def test_the_composed_value_and_evidence_are_the_rules(halves, tmp_path):
     every stored row."""
     from survtrack.analysis.flags.rules import Scope, buyer_concentration
 
-    with Warehouse(tmp_path / "w.duckdb") as wh:
-        load(wh, halves[0])
-        load(wh, halves[1])
-        run_build(wh)
+    with both_halves(tmp_path, halves) as wh:
         with wh.using(**flags.relations()):
             rule = wh.query(f"SELECT contract_id, status = 'raised', value, evidence"
                             f" FROM ({buyer_concentration(Scope())})"
@@ -312,10 +304,7 @@ def test_a_group_decided_again_in_passes_equals_a_full_build(halves, tmp_path):
     gathers its own work's group mates (flags.gather_mates) instead of reading those the
     group hash gathered for every candidate, and gives what a full build gives."""
     mates, grown = MATES, GROWN
-    with Warehouse(tmp_path / "w.duckdb") as wh:
-        load(wh, halves[0])
-        load(wh, halves[1])
-        run_build(wh)
+    with both_halves(tmp_path, halves) as wh:
         amount = wh.scalar("SELECT amount FROM contracts WHERE contract_id = ?", [grown])
         with wh.transaction():
             changes.record_keys(wh, "contracts", [grown])
@@ -337,10 +326,7 @@ def test_a_contract_decided_again_alone_reads_its_whole_group(halves, tmp_path):
     must still read the whole group, not the build's work (flags/rules.py `Scope.members`),
     to give what a full build gives."""
     grown = GROWN
-    with Warehouse(tmp_path / "w.duckdb") as wh:
-        load(wh, halves[0])
-        load(wh, halves[1])
-        run_build(wh)
+    with both_halves(tmp_path, halves) as wh:
         with wh.transaction():
             changes.record_keys(wh, "competition", [grown])
             wh.execute("UPDATE competition SET bids_received = coalesce(bids_received, 0) + 7"
@@ -360,10 +346,7 @@ def test_a_removed_contract_goes_from_every_step_by_its_recorded_hashes(halves, 
     a step without recorded hashes (a warehouse built before them) still drops the rows."""
     steps = ["money", "competition", "threads", "flags"]
     gone = "eis:9990000000018000053"
-    with Warehouse(tmp_path / "w.duckdb") as wh:
-        load(wh, halves[0])
-        load(wh, halves[1])
-        run_build(wh)
+    with both_halves(tmp_path, halves) as wh:
         assert wh.scalar("SELECT count(*) FROM flags WHERE contract_id = ?", [gone])
         write(wh, "a removed contract")
         built = run_build(wh, steps)
@@ -395,9 +378,7 @@ def test_a_pair_mate_signed_far_away_is_not_decided_again(halves, tmp_path):
                                 native_id || $suffix AS native_id,
                                 signed_on + $days::INTEGER AS signed_on)
               FROM contracts WHERE contract_id = $id"""
-    with Warehouse(tmp_path / "w.duckdb") as wh:
-        load(wh, halves[0])
-        load(wh, halves[1])
+    with both_halves(tmp_path, halves, build=None) as wh:
         first = wh.scalar("SELECT min(contract_id) FROM contracts WHERE buyer_id IS NOT NULL"
                           " AND vendor_id IS NOT NULL AND signed_on IS NOT NULL")
         for suffix, days in (("-near", 10), ("-far", 400), ("-changed", 20)):
@@ -435,9 +416,7 @@ def test_a_contract_in_two_categories_sees_a_contract_joining_both(halves, tmp_p
     tag = """INSERT INTO tags (contract_id, category, rule)
              SELECT $id || $suffix, category, 'test:' || category
              FROM (VALUES ('video_surveillance'), ('facial_recognition')) v(category)"""
-    with Warehouse(tmp_path / "w.duckdb") as wh:
-        load(wh, halves[0])
-        load(wh, halves[1])
+    with both_halves(tmp_path, halves, build=None) as wh:
         first = wh.scalar("SELECT min(contract_id) FROM contracts WHERE vendor_id IS NOT NULL"
                           " AND year IS NOT NULL AND amount IS NOT NULL")
         vendor = wh.scalar("SELECT vendor_id FROM contracts WHERE contract_id = ?", [first])
@@ -562,10 +541,7 @@ def test_a_narrowed_hash_is_the_whole_hash_of_those_contracts(halves, tmp_path):
     sqls = {"money": money.inputs_sql, "competition": competition.inputs_sql,
             "threads": threads.inputs_sql, "flags": flags.own_inputs_sql,
             "flags_group": flags.group_inputs_sql}
-    with Warehouse(tmp_path / "w.duckdb") as wh:
-        load(wh, halves[0])
-        load(wh, halves[1])
-        run_build(wh)
+    with both_halves(tmp_path, halves) as wh:
         wh.execute("CREATE TEMP TABLE picked AS SELECT contract_id FROM contracts"
                    " WHERE hash(contract_id) % 3 = 0")
 
