@@ -33,6 +33,9 @@ NEAR = 1e-9
 NEAR_SQL = """coalesce({x}.total > 0 AND (abs({x}.mine / {x}.total - {thr}) <= {near}
      OR abs(({x}.mine + coalesce({x}.unvendored, 0)) / {x}.total - {thr}) <= {near}), FALSE)"""
 NUMBERS = ("n", "valued_n", "total", "unvendored", "mine")
+# the rule's threshold (thresholds.csv, as the relation `thresholds`)
+THRESHOLD = ("(SELECT threshold FROM thresholds WHERE flag = 'buyer_concentration'"
+             " ORDER BY rank LIMIT 1)")
 # the group rules an incremental build decides from the group numbers (`concentration_rows`)
 NUMBERED = {"buyer_concentration"}
 
@@ -49,10 +52,8 @@ def _side(groups: str, vendors: str) -> str:
 def fill(template: str, x: str) -> str:
     """STATUS or NEAR_SQL on the side `x`, with the rule's threshold (thresholds.csv, the
     relation `thresholds`) and least count of contracts (flags.csv)."""
-    thr = ("(SELECT threshold FROM thresholds WHERE flag = 'buyer_concentration'"
-           " ORDER BY rank LIMIT 1)")
     least = str(_setting("buyer_concentration", "min_contracts", 3))
-    return template.replace("{x}", x).replace("{thr}", thr).replace(
+    return template.replace("{x}", x).replace("{thr}", THRESHOLD).replace(
         "{least}", least).replace("{near}", repr(NEAR))
 
 
@@ -133,14 +134,13 @@ def split_to_decide(wh, work: str, group_work: str, mates: str, into: str,
     is or was in. Every input of split_purchase (the pair, the date, the amount, the status,
     the threshold's regime and procedure) is in a contract's own inputs, so the other members
     of `group_work` (decided for a concentration group) keep their windows, sums and rows."""
-    span = f"floor(date_diff('day', DATE '1970-01-01', signed_on) / {window})::BIGINT"
     gone = " UNION ALL ".join(f"SELECT contract_id FROM {t}" for t in (
         work, "flags_gone", "flags_group_gone") if inputs.temporary(wh, t))
     # `to_decide` read them (flags_groups_before)
     wh.execute(f"""
         CREATE OR REPLACE TEMP TABLE {into} AS
         WITH changed AS MATERIALIZED (
-            SELECT DISTINCT buyer_id, vendor_id, {span} AS bucket FROM (
+            SELECT DISTINCT buyer_id, vendor_id, {_span('signed_on', window)} AS bucket FROM (
                 SELECT buyer_id, vendor_id, signed_on FROM {mates}
                 WHERE contract_id IN (SELECT contract_id FROM {work})
                 UNION ALL
@@ -148,8 +148,7 @@ def split_to_decide(wh, work: str, group_work: str, mates: str, into: str,
                 WHERE contract_id IN ({gone}))
             WHERE buyer_id IS NOT NULL AND vendor_id IS NOT NULL AND signed_on IS NOT NULL),
         cand AS (
-            SELECT m.contract_id, m.buyer_id, m.vendor_id, {span.replace('signed_on',
-                                                                  'm.signed_on')} AS bucket
+            SELECT m.contract_id, m.buyer_id, m.vendor_id, {_span('m.signed_on', window)} AS bucket
             FROM {mates} m
             WHERE m.contract_id IN (SELECT contract_id FROM {group_work}
                                     EXCEPT SELECT contract_id FROM {work})
@@ -161,6 +160,11 @@ def split_to_decide(wh, work: str, group_work: str, mates: str, into: str,
          AND abs(c.bucket - s.bucket) <= 1""")
 
 
+def _span(signed_on: str, window: str) -> str:
+    """SQL: the span of `window` days a contract signed on `signed_on` falls in (a contract's
+    windows read only contracts of its span and the two beside it)."""
+    return f"floor(date_diff('day', DATE '1970-01-01', {signed_on}) / {window})::BIGINT"
+
 
 def split_mates(wh, decided: str, mates: str, into: str, window: str) -> None:
     """`into`: the rows of `mates` split_purchase reads to decide the contracts of `decided`:
@@ -170,17 +174,16 @@ def split_mates(wh, decided: str, mates: str, into: str, window: str) -> None:
     it that hold it), all in those three spans; the rest of the pair, read by the rule for
     every decided contract, cost as much whichever few it decided (0.53 s for 52,555 or
     11,506 contracts at 1 M: docs/scale.md)."""
-    span = f"floor(date_diff('day', DATE '1970-01-01', {{}}.signed_on) / {window})::BIGINT"
     # the spans as keys of an equal join (a join on the buckets' difference cost ~3x)
     wh.execute(f"""
         CREATE OR REPLACE TEMP TABLE {into} AS
         WITH spans AS (
             SELECT DISTINCT buyer_id, vendor_id, unnest([b - 1, b, b + 1]) AS bucket
-            FROM (SELECT buyer_id, vendor_id, {span.format('m')} AS b FROM {mates} m
+            FROM (SELECT buyer_id, vendor_id, {_span('m.signed_on', window)} AS b FROM {mates} m
                   WHERE contract_id IN (SELECT contract_id FROM {decided})
                     AND signed_on IS NOT NULL))
         SELECT m.* FROM {mates} m LEFT JOIN spans s ON s.buyer_id = m.buyer_id
-           AND s.vendor_id = m.vendor_id AND s.bucket = {span.format('m')}
+           AND s.vendor_id = m.vendor_id AND s.bucket = {_span('m.signed_on', window)}
         WHERE s.bucket IS NOT NULL OR m.contract_id IN (SELECT contract_id FROM {decided})""")
 
 
@@ -220,9 +223,7 @@ def concentration_rows(wh, decided: str, mates: str, near: str) -> str:
         GROUP BY contract_id""")
     wh.execute(f"CREATE OR REPLACE TEMP TABLE {near} AS"
                " SELECT contract_id FROM flags_numbered WHERE near")
-    thr = ("(SELECT threshold FROM thresholds WHERE flag = 'buyer_concentration'"
-           " ORDER BY rank LIMIT 1)")
     return (f"SELECT contract_id, 'buyer_concentration' AS flag, status = 'raised' AS raised,"
-            f" NULL::DOUBLE AS value, {thr}::DOUBLE AS threshold, NULL::VARCHAR AS regime,"
+            f" NULL::DOUBLE AS value, {THRESHOLD}::DOUBLE AS threshold, NULL::VARCHAR AS regime,"
             " NULL::VARCHAR AS evidence, document_id FROM flags_numbered"
             " WHERE NOT near AND status IN ('raised', 'clear')")
