@@ -93,7 +93,7 @@ def test_only_the_members_of_a_flipping_vendor_are_decided(halves, tmp_path):  #
         grown = rows_of(wh, GROWN)
         add(wh, "test:third", vendor="test:vendor", amount=3_500_000)
         built = build_as_full(wh)
-        assert built["group_only"] >= 3  # GROWN and MATES: their group's hash changed
+        assert built["group_only"] >= 3  # GROWN and MATES: members of the new one's group
         assert (built["decided_buyer_concentration"], built["decided_split_purchase"]) == (3, 1)
         assert [concentration(wh)[c] for c in (*MATES, GROWN)] == [False, False, False]
         assert set(MATES) <= built["recorded"] and GROWN not in built["recorded"]
@@ -244,3 +244,40 @@ def test_split_purchase_reads_the_spans_beside_its_decided_contracts(halves, tmp
         built = build_as_full(wh)
         assert 1 < built["decided_split_purchase"] < 17
         assert f"{first}-400" not in built["recorded"] and rows_of(wh, f"{first}-400") == far
+
+
+def test_each_change_to_a_member_decides_as_a_full_build(halves, tmp_path):  # noqa: F811
+    """The group hash that found the members to decide is gone (every member of a written
+    contract's groups and spans is a candidate; flips.py decides which can change, and only
+    the groups a written contract is or was in are summed again): each change that moves a
+    group's numbers or a member's place gives a full build's rows, numbers and flags as read.
+    GROWN's amount x20 (MATES clear, GROWN raised), GROWN's vendor made MATES' (all raised),
+    MATES' first cancelled (two left: too few), back, GROWN's tag removed (it leaves), a
+    member leaving for another buyer, then another year."""
+    first, second = MATES
+    changes_ = [
+        ("contracts", GROWN, "UPDATE contracts SET amount = amount * 20 WHERE contract_id = ?"),
+        ("contracts", GROWN, "UPDATE contracts SET vendor_id = (SELECT vendor_id FROM contracts"
+                             f" WHERE contract_id = '{first}') WHERE contract_id = ?"),
+        ("contracts", first, "UPDATE contracts SET status = 'annulled' WHERE contract_id = ?"),
+        ("contracts", first, "UPDATE contracts SET status = 'active' WHERE contract_id = ?"),
+        ("tags", GROWN, "DELETE FROM tags WHERE contract_id = ?"),
+        ("contracts", second, "UPDATE contracts SET buyer_id = 'test:other' WHERE contract_id = ?"),
+        ("contracts", first, "UPDATE contracts SET year = year + 1 WHERE contract_id = ?"),
+    ]
+    with both_halves(tmp_path, halves, build=None) as wh:
+        add(wh, "test:third", vendor="test:vendor", amount=1_000_000)
+        first_build(wh, tmp_path / "w.duckdb")
+        seen = [concentration(wh)]
+        for table, contract_id, sql in changes_:
+            before = derived(wh)
+            with wh.transaction():
+                wh.execute(sql, [contract_id])
+                changes.record_keys(wh, table, [contract_id])
+            build_as_full(wh)
+            assert derived(wh) != before, sql
+            seen.append(concentration(wh))
+        assert [seen[0][c] for c in (*MATES, GROWN)] == [True, True, False]
+        assert [seen[1][c] for c in (*MATES, GROWN)] == [False, False, True]
+        assert [seen[2][c] for c in (*MATES, GROWN)] == [True, True, True]
+        assert GROWN not in seen[5]

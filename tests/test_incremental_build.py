@@ -321,10 +321,11 @@ def test_a_group_decided_again_in_passes_equals_a_full_build(halves, tmp_path):
 
 
 def test_a_contract_decided_again_alone_reads_its_whole_group(halves, tmp_path):
-    """A change of a contract's own inputs only (its competition row's bids: not in the
-    group hash) decides it again by every rule, its group mates not at all: its group rules
-    must still read the whole group, not the build's work (flags/rules.py `Scope.members`),
-    to give what a full build gives."""
+    """A change of a contract's own inputs only (its competition row's bids: not in its
+    groups' numbers) decides it again by every rule, and buyer_concentration decides none of
+    its group mates (their pairs do not flip): its group rules must still read the whole
+    group, not the build's work (flags/rules.py `Scope.members`), to give what a full build
+    gives."""
     grown = GROWN
     with both_halves(tmp_path, halves) as wh:
         with wh.transaction():
@@ -332,7 +333,8 @@ def test_a_contract_decided_again_alone_reads_its_whole_group(halves, tmp_path):
             wh.execute("UPDATE competition SET bids_received = coalesce(bids_received, 0) + 7"
                        " WHERE contract_id = ?", [grown])
         built = run_build(wh, ["flags"])["flags"]
-        assert (built["changed"], built["group_only"]) == (1, 0)
+        assert built["changed"] - built["group_only"] == 1
+        assert built["decided_buyer_concentration"] == 1
         assert wh.scalar("SELECT raised FROM flags WHERE flag = 'buyer_concentration'"
                          " AND contract_id = ?", [grown]) is False
         after = derived(wh)
@@ -370,9 +372,9 @@ def test_a_removed_contract_goes_from_every_step_by_its_recorded_hashes(halves, 
 
 def test_a_pair_mate_signed_far_away_is_not_decided_again(halves, tmp_path):
     """split_purchase compares a contract with its buyer and vendor's contracts signed within
-    its window (30 days): a change to one decides again the pair's contracts signed near it
-    (their group hash changes), not those signed a year away, and the result is a full
-    build's."""
+    its window (30 days): a change to one decides again the pair's contracts signed in its
+    span of 30 days or beside it (flips.split_to_decide), not those signed a year away, and
+    the result is a full build's."""
     copy = """INSERT INTO contracts BY NAME
               SELECT * REPLACE (contract_id || $suffix AS contract_id,
                                 native_id || $suffix AS native_id,
@@ -385,19 +387,18 @@ def test_a_pair_mate_signed_far_away_is_not_decided_again(halves, tmp_path):
             wh.execute(copy, {"suffix": suffix, "days": days, "id": first})
             changes.record_keys(wh, "contracts", [first + suffix])
         run_build(wh)
-
-        def group_hash(contract_id):
-            return wh.scalar("SELECT inputs FROM build_inputs WHERE step = 'flags_group'"
-                             " AND contract_id = ?", [contract_id])
-
-        before = {c: group_hash(first + c) for c in ("", "-near", "-far")}
+        span = "floor(date_diff('day', DATE '1970-01-01', signed_on) / 30)"
+        spans = dict(wh.query(f"SELECT contract_id, {span} FROM contracts WHERE"
+                              " (buyer_id, vendor_id) = (SELECT (buyer_id, vendor_id)"
+                              " FROM contracts WHERE contract_id = ?)", [first]))
+        beside = {c for c, b in spans.items() if abs(b - spans[first + "-changed"]) <= 1}
+        assert {first, first + "-near"} <= beside and first + "-far" not in beside
         wh.execute("UPDATE contracts SET amount = amount * 3 WHERE contract_id = ?",
                    [first + "-changed"])
         changes.record_keys(wh, "contracts", [first + "-changed"])
         built = run_build(wh, ["competition", "threads", "flags"])["flags"]
         assert built["changed"] - built["group_only"] == 1
-        assert group_hash(first + "-far") == before["-far"]
-        assert group_hash(first) != before[""] and group_hash(first + "-near") != before["-near"]
+        assert built["decided_split_purchase"] == len(beside)
         after = derived(wh)
         run_build(wh, ["competition", "threads", "flags"], full=True)
         assert derived(wh) == after
@@ -405,9 +406,9 @@ def test_a_pair_mate_signed_far_away_is_not_decided_again(halves, tmp_path):
 
 def test_a_contract_in_two_categories_sees_a_contract_joining_both(halves, tmp_path):
     """A contract in two categories whose groups (buyer, category, year) hold the same
-    contracts: a contract joining both groups changes its group hash and its
-    buyer_concentration (the hashes of the two groups are equal; folded with bit_xor they
-    once cancelled out, and the contract was not decided again)."""
+    contracts: a contract joining both groups changes its buyer_concentration (when a group
+    hash found the contracts to decide, the hashes of the two groups were equal; folded with
+    bit_xor they once cancelled out, and the contract was not decided again)."""
     contract = """INSERT INTO contracts BY NAME
                   SELECT * REPLACE (contract_id || $suffix AS contract_id,
                                     native_id || $suffix AS native_id,
@@ -427,11 +428,7 @@ def test_a_contract_in_two_categories_sees_a_contract_joining_both(halves, tmp_p
                 changes.record_keys(wh, table, [first + suffix])
             if suffix == "-b":
                 run_build(wh)
-                before = wh.scalar("SELECT inputs FROM build_inputs WHERE step = 'flags_group'"
-                                   " AND contract_id = ?", [first + "-a"])
         run_build(wh)
-        assert wh.scalar("SELECT inputs FROM build_inputs WHERE step = 'flags_group'"
-                         " AND contract_id = ?", [first + "-a"]) != before
         assert wh.scalar("SELECT raised FROM flags WHERE flag = 'buyer_concentration'"
                          " AND contract_id = ?", [first + "-a"]) is True
         after = derived(wh)
@@ -544,14 +541,6 @@ def test_a_narrowed_hash_is_the_whole_hash_of_those_contracts(halves, tmp_path):
     with both_halves(tmp_path, halves) as wh:
         wh.execute("CREATE TEMP TABLE picked AS SELECT contract_id FROM contracts"
                    " WHERE hash(contract_id) % 3 = 0")
-
-        def gathered(only):  # the build's group hash: the candidates' mates gathered first
-            if only is None:
-                return flags.group_inputs_sql(None)
-            flags.gather_mates(wh, only, "picked_mates")
-            return flags.group_inputs_sql(only, "picked_mates")
-
-        sqls["flags_group (mates gathered)"] = gathered
 
         def competition_gathered(only):  # the build's hash: the candidates' rows gathered first
             if only is None:

@@ -52,10 +52,13 @@ class Reads:
 
     tables: tuple[str, ...]
     expand: str
+    # called with the warehouse once `<step>_keys` is made, before `expand` reads it: the
+    # step's own tables for `expand` (and for itself after `stale`)
+    prepare: Callable[[object], None] | None = None
 
 
 def stale(wh, step: str, inputs_sql: str | Callable[[str | None], str], code: str,
-          full: bool = False, reads: Reads | None = None) -> int:
+          full: bool = False, reads: Reads | None = None, compared: bool = True) -> int:
     """Fill the temporary table `<step>_work` (contract_id, inputs) with the contracts whose
     inputs' hash differs from the one recorded (all when `full`), `<step>_had` (contract_id)
     with those of them that had a hash recorded, and `<step>_gone` (contract_id) with those
@@ -67,7 +70,9 @@ def stale(wh, step: str, inputs_sql: str | Callable[[str | None], str], code: st
     the step last ran are hashed (`reads.expand`), by `inputs_sql(only)`: the contracts of
     the temporary table `only` (`inputs_sql(None)`: every contract). Every contract is hashed
     when the step has no cursor, another code version, `full`, or when the record names most
-    contracts. `replace` then moves the step's cursor past what it read."""
+    contracts. `replace` then moves the step's cursor past what it read. Not `compared`:
+    every contract hashed (every candidate of the record) is work, its hash not compared (the
+    step decides which of them changed; `inputs_sql` may give a placeholder)."""
     only = None
     if reads:
         wh.execute(f"CREATE OR REPLACE TEMP TABLE {step}_consumed AS"
@@ -88,7 +93,8 @@ def stale(wh, step: str, inputs_sql: str | Callable[[str | None], str], code: st
         FROM {step}_hashes n
         FULL JOIN (SELECT contract_id, inputs FROM {recorded}) b
           ON b.contract_id = n.contract_id
-        WHERE $full OR b.inputs IS DISTINCT FROM n.inputs""", {"step": step, "full": full})
+        WHERE $full OR b.inputs IS DISTINCT FROM n.inputs""",
+               {"step": step, "full": full or not compared})
     wh.execute(f"DROP TABLE {step}_hashes")
     wh.execute(f"CREATE OR REPLACE TEMP TABLE {step}_work AS SELECT contract_id, inputs"
                f" FROM {step}_compared WHERE inputs IS NOT NULL")
@@ -114,6 +120,8 @@ def narrowed(wh, step: str, code: str, reads: Reads) -> str | None:
         return None
     wh.execute(f"CREATE OR REPLACE TEMP TABLE {step}_keys AS"
                f" {changes.since(step, reads.tables)}", [since])
+    if reads.prepare:
+        reads.prepare(wh)
     wh.execute(f"CREATE OR REPLACE TEMP TABLE {step}_candidates AS"
                f" SELECT DISTINCT contract_id FROM ({reads.expand}) t(contract_id)"
                " WHERE contract_id IS NOT NULL")

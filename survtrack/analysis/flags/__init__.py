@@ -139,14 +139,14 @@ def relations() -> dict[str, pa.Table]:
                                 ("regime_calendars", regime_calendars()))}
 
 
-# What a contract's flags are decided from (analysis/inputs.py), in two hashes, so that a
-# contract whose group changed has its group flags decided again, not all of them:
-# - its own inputs (step `flags`, every rule): its competition row and its contract's columns;
-# - its groups (step `flags_group`, the GROUP_RULES only): its buyer and vendor's contracts
-#   signed near it (split_purchase) and every contract of its buyer, category and year
-#   (buyer_concentration).
-# A contract joining a group changes the group hash of every member; only the new one's own
-# hash is new, so the other members are decided again by two rules, not by every rule.
+# What a contract's flags are decided from (analysis/inputs.py): its own inputs (step
+# `flags`, every rule: its competition row and its contract's columns), hashed; and its groups
+# (step `flags_group`, the GROUP_RULES only: its buyer and vendor's contracts signed near it,
+# split_purchase; every contract of its buyer, category and year, buyer_concentration), not
+# hashed: the members of the groups a written contract is or was in are the step's work, and
+# the group rules decide which of them can change (flips.py). A group hash of every member
+# cost the most of a +1 % build's flags step (23.6 of 91.3 CPU s at 10 M, docs/scale.md)
+# to find what the rules find again.
 def own_inputs_sql(only: str | None = None) -> str:
     """The contracts' own hashes (`only`: of the contracts in that temporary table)."""
     own = inputs.among(only)
@@ -164,124 +164,51 @@ OWN_INPUTS_SQL = own_inputs_sql()
 # competition rows (analysis/inputs.py)
 OWN_READS = inputs.Reads(("contracts", "competition"),
                          inputs.keys("flags", "contracts", "competition"))
-# split_purchase decides a contract from its pair's contracts (same buyer and vendor) signed
-# within `window_days` before or after it (windows of that length opening at each contract;
-# one without a date is decided alone). So the pair's contracts are hashed per span of
-# `window_days` days (`bucket`), and a contract's pair hash folds its own span and the two
-# beside it, which hold every contract within the window: a contract joining a pair changes
-# the hash of the contracts signed near it, not of every contract of the pair (at 10 M, 12
-# contracts decided again per new one, most of them years apart).
-GROUP_INPUTS_SQL = """
-WITH {narrowed}dated AS (
-    SELECT c.contract_id, c.buyer_id, c.vendor_id,
-           floor(date_diff('day', DATE '1970-01-01', c.signed_on) / {window})::BIGINT
-               AS bucket,
-           hash(c.contract_id, c.signed_on, c.amount, c.currency, c.status, k.regime,
-                k.procedure, k.procedure_type) AS inputs
-    FROM {pair_contracts} c JOIN {competition_of_pairs} k USING (contract_id)
-    WHERE c.buyer_id IS NOT NULL AND c.vendor_id IS NOT NULL AND c.signed_on IS NOT NULL),
-spans AS (SELECT buyer_id, vendor_id, bucket, bit_xor(inputs) AS inputs FROM dated
-          GROUP BY ALL),
-near AS (
-    -- DuckDB's hash(a, b) is hash(a) * K xor hash(b): folded with bit_xor, a `b` that two
-    -- rows share cancels out (a contract in two categories whose groups hold the same
-    -- contracts kept its hash when a contract joined both: its flags were not decided
-    -- again, found at 1 M contracts); hashing the pair's hash again mixes it
-    SELECT d.contract_id, bit_xor(hash(hash(s.bucket - d.bucket, s.inputs))) AS inputs
-    FROM (SELECT contract_id, buyer_id, vendor_id, bucket,
-                 unnest([bucket - 1, bucket, bucket + 1]) AS other FROM dated) d
-    JOIN spans s ON s.buyer_id = d.buyer_id AND s.vendor_id = d.vendor_id
-                AND s.bucket = d.other
-    GROUP BY 1),
-tagged AS (SELECT DISTINCT t.contract_id, t.category, c.buyer_id, c.year
-           FROM {tags_of_groups} t JOIN {group_contracts} c USING (contract_id){groups}
-           WHERE c.buyer_id IS NOT NULL AND c.year IS NOT NULL),
-groups AS (
-    SELECT t.buyer_id, t.category, t.year,
-           bit_xor(hash(c.contract_id, c.vendor_id, c.amount, c.currency, c.amount_usd,
-                        c.status, c.document_id)) AS inputs
-    FROM tagged t JOIN {group_contracts} c USING (contract_id) GROUP BY ALL),
-member AS (  -- hashed again: see `near`
-    SELECT t.contract_id, bit_xor(hash(hash(t.category, g.inputs))) AS inputs
-    FROM tagged t JOIN groups g USING (buyer_id, category, year) GROUP BY 1)
-SELECT c.contract_id, hash(p.inputs, m.inputs, $code) AS inputs
-FROM {contracts} c JOIN {competition} k USING (contract_id)
-LEFT JOIN near p ON p.contract_id = c.contract_id
-LEFT JOIN member m ON m.contract_id = c.contract_id
-"""
 # The group mates of some contracts (`{keys}`: their buyer_id, vendor_id, year): every
 # contract sharing a buyer and year, or a buyer and vendor, with one of them, with the columns
-# the group rules and hash read (rules.GROUP_COLUMNS); gathered in one scan of `contracts`.
+# the group rules read (rules.GROUP_COLUMNS); gathered in one scan of `contracts`.
 MATES = """
 SELECT {columns} FROM contracts c
 WHERE EXISTS (SELECT 1 FROM {keys} k WHERE k.buyer_id = c.buyer_id AND k.year = c.year)
    OR EXISTS (SELECT 1 FROM {keys} k WHERE k.buyer_id = c.buyer_id
                                        AND k.vendor_id = c.vendor_id)
 """.replace("{columns}", ", ".join(f"c.{col}" for col in GROUP_COLUMNS))
-# Narrowed to the contracts of a temporary table (`{only}`): the pairs and the groups of
-# those contracts are read whole (every contract of a pair, every member of a group), the
-# rest not at all, from their mates (`{mates}`: MATES, or a table of them the build gathered
-# once for the hash and the rules), which the other CTEs read instead of each scanning
-# every contract.
-NARROWED_GROUPS = """
-cand AS MATERIALIZED (
-    SELECT contract_id, buyer_id, vendor_id, year
-    FROM {only_contracts}),
-mates AS {mates},
-cand_pairs AS (SELECT DISTINCT buyer_id, vendor_id FROM cand),
-cand_groups AS (
-    SELECT DISTINCT c.buyer_id, t.category, c.year
-    FROM {only_tags} t JOIN cand c USING (contract_id)),
-"""
-# The contracts whose group hash a recorded write may have changed: those written (their
+# The contracts whose group flags a recorded write may have changed: those written (their
 # rows, competition rows or tags), and the members of the groups they were in when the flags
 # were last decided (`flags_groups`) or are in now: their pair's contracts signed in the
-# spans beside theirs, their groups' tagged contracts.
+# spans (split_purchase's window_days) beside theirs, their groups' tagged contracts; found
+# among the mates `_gather_written` gathered (one scan of `contracts` for both).
 GROUP_EXPAND = """
-WITH touched AS (SELECT key AS contract_id FROM flags_group_keys
-                 WHERE table_name IN ('contracts', 'competition', 'tags')),
-coords AS (
-    SELECT buyer_id, vendor_id, signed_on, year, categories FROM flags_groups
-    WHERE contract_id IN (SELECT contract_id FROM touched)
-    UNION ALL
-    SELECT c.buyer_id, c.vendor_id, c.signed_on, c.year, t.categories
-    FROM contracts c LEFT JOIN (SELECT contract_id, list(category) AS categories FROM tags
-                                WHERE contract_id IN (SELECT contract_id FROM touched)
-                                GROUP BY 1) t USING (contract_id)
-    WHERE c.contract_id IN (SELECT contract_id FROM touched)),
-spans AS (
+WITH spans AS (
     SELECT DISTINCT buyer_id, vendor_id,
            floor(date_diff('day', DATE '1970-01-01', signed_on) / {window})::BIGINT AS bucket
-    FROM coords
+    FROM flags_written_at
     WHERE buyer_id IS NOT NULL AND vendor_id IS NOT NULL AND signed_on IS NOT NULL),
 groups AS MATERIALIZED (
     SELECT DISTINCT buyer_id, category, year
-    FROM (SELECT buyer_id, year, unnest(categories) AS category FROM coords
+    FROM (SELECT buyer_id, year, unnest(categories) AS category FROM flags_written_at
           WHERE buyer_id IS NOT NULL AND year IS NOT NULL)),
--- the contracts of those pairs and of those buyers' years, in one scan of `contracts` (two
--- scans and a join of every tag with every contract before: ~0.34 -> ~0.23 CPU s at 1 M)
-near AS MATERIALIZED (
-    SELECT c.contract_id, c.buyer_id, c.vendor_id, c.signed_on, c.year FROM contracts c
-    WHERE EXISTS (SELECT 1 FROM spans s WHERE s.buyer_id = c.buyer_id
-                                          AND s.vendor_id = c.vendor_id)
-       OR EXISTS (SELECT 1 FROM groups g WHERE g.buyer_id = c.buyer_id AND g.year = c.year))
-SELECT contract_id FROM touched
+grouped AS MATERIALIZED (
+    SELECT contract_id, buyer_id, year FROM flags_mates
+    WHERE (buyer_id, year) IN (SELECT (buyer_id, year) FROM groups))
+SELECT contract_id FROM flags_written
 UNION ALL
-SELECT c.contract_id FROM near c
+SELECT c.contract_id FROM flags_mates c
 JOIN spans s ON s.buyer_id = c.buyer_id AND s.vendor_id = c.vendor_id
 WHERE abs(floor(date_diff('day', DATE '1970-01-01', c.signed_on) / {window})::BIGINT
           - s.bucket) <= 1
 UNION ALL
-SELECT t.contract_id FROM {tags} t JOIN near c USING (contract_id)
+SELECT t.contract_id FROM {tags} t JOIN grouped c USING (contract_id)
 JOIN groups g ON g.buyer_id = c.buyer_id AND g.category = t.category AND g.year = c.year
-""".replace("{tags}", inputs.rows("tags", "contract_id IN (SELECT contract_id FROM near)"))
+""".replace("{tags}", inputs.rows("tags", "contract_id IN (SELECT contract_id FROM grouped)"))
 # Each contract's place in the groups, as its group flags were last decided (`flags_groups`),
-# rewritten for the contracts hashed (every one, or the record's candidates).
+# rewritten for every contract, or for those written since (a place changes only with its
+# contract's row or tags), read by rowid (`inputs.rows`).
 GROUPS_OF = """
 SELECT c.contract_id, c.buyer_id, c.vendor_id, c.signed_on, c.year, t.categories
-FROM contracts c JOIN competition k USING (contract_id)
+FROM {contracts} c JOIN {competition} k USING (contract_id)
 LEFT JOIN (SELECT contract_id, list(DISTINCT category ORDER BY category) AS categories
-           FROM tags {where} GROUP BY 1) t USING (contract_id) {where_c}
+           FROM {tags} GROUP BY 1) t USING (contract_id)
 """
 
 
@@ -291,59 +218,30 @@ def _window() -> str:
     return str(max(1, _setting("split_purchase", "window_days", 30)))
 
 
-def group_inputs_sql(only: str | None = None, mates: str | None = None) -> str:
-    """The contracts' group hashes (`only`: of the contracts in that temporary table; `mates`:
-    a temporary table `gather_mates` made of them, read instead of gathering them again)."""
+def group_inputs_sql(only: str | None = None) -> str:
+    """The group step's work (`only`: of the contracts in that temporary table; every
+    contract otherwise), each with the inputs 0, "not hashed": `compute` decides every
+    candidate for its groups (`inputs.stale`, not `compared`)."""
     own = inputs.among(only)
-    parts = {"narrowed": "", "pair_contracts": "contracts", "groups": "",
-             "competition_of_pairs": "competition", "tags_of_groups": "tags",
-             "group_contracts": "contracts",
-             "contracts": inputs.rows("contracts", own),
-             "competition": inputs.rows("competition", own)}
-    if only:
-        # the pairs' contracts first, then their competition rows: joined the other way,
-        # every contract met its competition row before the pairs (0.9 -> 0.6 CPU s for
-        # 22,615 contracts at 1 M)
-        narrowed = NARROWED_GROUPS.replace(
-            "{only_contracts}", inputs.rows("contracts", own)).replace(
-            "{only_tags}", inputs.rows("tags", own)).replace(
-            "{mates}", f"(SELECT * FROM {mates})" if mates
-            else "MATERIALIZED (" + MATES.replace("{keys}", "cand") + ")")
-        parts = {"narrowed": narrowed,
-                 "pair_contracts": "(SELECT c.* FROM mates c SEMI JOIN cand_pairs q"
-                                   " ON q.buyer_id = c.buyer_id AND q.vendor_id = c.vendor_id)",
-                 "competition_of_pairs": inputs.rows("competition",
-                                                     "contract_id IN (SELECT contract_id"
-                                                     " FROM mates)"),
-                 "tags_of_groups": inputs.rows("tags", "contract_id IN (SELECT contract_id"
-                                                       " FROM mates)"),
-                 "group_contracts": "mates",
-                 "groups": "\n           JOIN cand_groups g ON g.buyer_id = c.buyer_id"
-                           " AND g.category = t.category AND g.year = c.year",
-                 "contracts": "cand", "competition": parts["competition"]}
-    sql = GROUP_INPUTS_SQL.replace("{window}", _window())
-    for name, text in parts.items():
-        sql = sql.replace("{" + name + "}", text)
-    return sql
+    return f"""SELECT c.contract_id, 0::UBIGINT + 0 * length($code) AS inputs
+               FROM {inputs.rows("contracts", own)} c
+               JOIN {inputs.rows("competition", own)} k USING (contract_id)"""
 
 
 def group_reads() -> inputs.Reads:
+    """The group step's candidates (GROUP_EXPAND), among the mates of the contracts written
+    (`_gather_written`)."""
     return inputs.Reads(("contracts", "competition", "tags"),
-                        GROUP_EXPAND.replace("{window}", _window()))
+                        GROUP_EXPAND.replace("{window}", _window()), _gather_written)
 
 
 def write_groups(wh, only: str | None) -> None:
     """`flags_groups` of the contracts in `only` (a temporary table; None: every contract),
-    inside the transaction recording their group hashes."""
-    if only:
-        wh.execute(f"DELETE FROM flags_groups WHERE contract_id IN"
-                   f" (SELECT contract_id FROM {only})")
-        scope = f"contract_id IN (SELECT contract_id FROM {only})"
-        wh.execute("INSERT INTO flags_groups " + GROUPS_OF.format(
-            where="WHERE " + scope, where_c="WHERE c." + scope))
-    else:
-        wh.execute("DELETE FROM flags_groups")
-        wh.execute("INSERT INTO flags_groups " + GROUPS_OF.format(where="", where_c=""))
+    inside the transaction recording the group step's work."""
+    own = inputs.among(only)
+    wh.execute("DELETE FROM flags_groups" + (f" WHERE {own}" if own else ""))
+    wh.execute("INSERT INTO flags_groups " + GROUPS_OF.format(
+        **{table: inputs.rows(table, own) for table in ("contracts", "competition", "tags")}))
 
 
 def code_version() -> str:
@@ -365,17 +263,20 @@ SLICE = 2_500_000
 
 def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
     """The build step: decide every flag for the contracts whose own inputs changed since the
-    last build, and the group flags for those whose groups changed (every flag of every
-    contract when `full`); keep raised and clear rows in `flags`. Of the latter, each group
-    rule decides only the contracts whose rows can change (flips.py). Returns counts per
-    flag: `changed` contracts whose inputs changed, `group_only` of them for their groups
-    alone, `decided_<rule>` the contracts each group rule decided. The work is decided
+    last build, and the group flags for those whose groups may have changed (every flag of
+    every contract when `full`); keep raised and clear rows in `flags`. Of the latter, each
+    group rule decides only the contracts whose rows can change (flips.py). Returns counts
+    per flag: `changed` contracts whose own inputs changed or whose groups may have,
+    `group_only` of them for their groups alone (the members of a written contract's groups
+    and spans), `decided_<rule>` the contracts each group rule decided. The work is decided
     `slice_size` contracts at a time (by buyer)."""
     code = code_version()
     try:
         own = inputs.stale(wh, "flags", own_inputs_sql, code, full, OWN_READS)
-        inputs.stale(wh, "flags_group", lambda only: _gathered_group_inputs(wh, only), code,
-                     full, group_reads())
+        # the candidates of the record (every contract without it) are decided for their
+        # groups, not hashed: the group rules decide which of them can change (flips.py)
+        inputs.stale(wh, "flags_group", group_inputs_sql, code, full, group_reads(),
+                     compared=False)
         narrowed = inputs.temporary(wh, "flags_group_candidates")
         # the group rules decide both works; the other rules the contracts' own changes only
         wh.execute("""CREATE OR REPLACE TEMP TABLE flags_any AS
@@ -386,8 +287,6 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
         # the work is every contract (a first build, --full) in one pass: the rules read the
         # tables whole, without narrowing them to the work
         whole = passes == 1 and own == changed == wh.scalar("SELECT count(*) FROM competition")
-        if passes > 1:  # each pass gathers its own work's mates, not holding every candidate's
-            wh.execute("DROP TABLE IF EXISTS flags_mates_of")
         with wh.using(**relations()):
             wh.execute("CREATE OR REPLACE TEMP TABLE new_flags AS"
                        f" {_rows(next(iter(definitions())), Scope(table='flags_work'))} LIMIT 0")
@@ -417,12 +316,16 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                 if not whole:
                     wh.execute(f"""CREATE OR REPLACE TEMP TABLE flags_facts AS SELECT * FROM
                         {inputs.rows("competition", inputs.among(scopes["flags_work"]))}""")
-                    if not _holds_mates_of(wh, scopes["flags_any"]):
+                    if not every:
+                        flips.tagged(wh, scopes["flags_any"])
+                    if narrowed and passes == 1:  # the mates of the contracts written
+                        summed = _summed(wh)
+                    else:
                         gather_mates(wh, scopes["flags_any"])
+                        summed = scopes["flags_any"]
                 # buyer_concentration's numbers of the groups decided, summed first: they
                 # say which members its rule must decide again (flips.py)
-                scope = Scope() if whole else Scope(table=scopes["flags_any"],
-                                                    mates="flags_mates")
+                scope = Scope() if whole else Scope(table=summed, mates="flags_mates")
                 wh.execute("CREATE OR REPLACE TEMP TABLE concentration_members AS"
                            f" {concentration_members(scope)}")
                 for table, sql in zip(GROUP_NUMBERS, CONCENTRATION_NUMBERS):
@@ -458,13 +361,14 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                                                         mates=mates)
                     wh.execute(f"INSERT INTO new_flags {_rows(name, scope)}")
         _keep_same_rows(wh)
-        _group_keys(wh, every)
+        _group_keys(wh, every, narrowed)
         decided = {f"decided_{name}": wh.scalar(f"SELECT count(*) FROM {table}")
                    for name, table in DECIDED.items()}
         removed = inputs.replace(
             wh, "flags", "flags", "new_flags", partial={"flags_group": _decided()},
             unchanged="flags_kept",
-            inside=lambda: (write_groups(wh, "flags_group_candidates" if narrowed else None),
+            # a contract's place changes only when it is written
+            inside=lambda: (write_groups(wh, "flags_written" if narrowed else None),
                             _write_numbers(wh)))
         kept = wh.scalar("SELECT count(*) FROM flags_kept")
         regrouped = wh.scalar("SELECT count(*) FROM concentration_changed")
@@ -473,7 +377,8 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
             " FROM flags GROUP BY 1 ORDER BY 1")}
     finally:
         inputs.done(wh, "flags", "new_flags", "flags_pass", "flags_any", "flags_any_pass",
-                    "flags_facts", "flags_mates", "flags_mates_of",
+                    "flags_facts", "flags_mates", "flags_written", "flags_written_at",
+                    "flags_summed",
                     "flags_group_work", "flags_group_gone", "flags_group_candidates",
                     "flags_group_consumed", "flags_kept", "concentration_changed",
                     "concentration_members", "concentration_flips", "flags_tagged",
@@ -491,7 +396,7 @@ GROUP_NUMBERS = ("concentration_groups", "concentration_vendors")
 _ROW = "contract_id, flag, raised, value, threshold, regime, evidence, document_id"
 
 
-# The contracts each group rule decides (flips.py): of those whose group hash changed, the
+# The contracts each group rule decides (flips.py): of the group step's work, the
 # members of the concentration pairs whose status can change, and the contracts of the split
 # pairs' windows a changed contract is or was in; the others keep their rows, not rewritten
 DECIDED = {"buyer_concentration": "flags_flipped", "split_purchase": "flags_split"}
@@ -523,18 +428,20 @@ def _keep_same_rows(wh) -> None:
     wh.execute("DELETE FROM new_flags WHERE contract_id IN (SELECT contract_id FROM flags_kept)")
 
 
-def _group_keys(wh, every: bool) -> None:
+def _group_keys(wh, every: bool, written: bool) -> None:
     """`concentration_changed` (buyer_id, category, year): the groups whose numbers differ
-    from those stored, among the groups decided and those their members were in when last
+    from those stored, among the groups summed and those their members were in when last
     decided (`flags_groups`, read before the build rewrites it: a group every member left
-    goes). Every group when `every` contract was decided."""
+    goes); `written`: the groups summed were those the contracts written are or were in
+    (`_gather_written`), so only theirs. Every group when `every` contract was decided."""
     if every:
         wh.execute("CREATE OR REPLACE TEMP TABLE concentration_changed AS"
                    " SELECT buyer_id, category, year FROM new_concentration_groups"
                    " UNION SELECT buyer_id, category, year FROM concentration_groups")
         return
-    decided = ("SELECT contract_id FROM flags_any UNION ALL SELECT contract_id FROM flags_gone"
-               " UNION ALL SELECT contract_id FROM flags_group_gone")
+    decided = "SELECT contract_id FROM flags_written" if written else (
+        "SELECT contract_id FROM flags_any UNION ALL SELECT contract_id FROM flags_gone"
+        " UNION ALL SELECT contract_id FROM flags_group_gone")
     wh.execute(f"""
         CREATE OR REPLACE TEMP TABLE concentration_changed AS
         WITH keys AS MATERIALIZED (
@@ -571,9 +478,10 @@ def _write_numbers(wh) -> None:
 
 
 def gather_mates(wh, work: str, into: str = "flags_mates") -> None:
-    """The temporary table `into`: the group mates (MATES) of the contracts of `work`. The
-    narrowed group hash and the group rules read their groups from it (`Scope.members`),
-    where each statement scanned every contract, twice for a rule. (Their competition rows
+    """The temporary table `into`: the group mates (MATES) of the contracts of `work` (a
+    build in passes, or one the record does not narrow: `_gather_written` otherwise). The
+    group rules read their groups from it (`Scope.members`), where each statement scanned
+    every contract, twice for a rule. (Their competition rows
     are not gathered: fetching them by rowid, ~200,000 rows of 40 columns for 22,682
     contracts at 1 M, cost more than the one rule reading them scans.)"""
     wh.execute(f"""
@@ -584,23 +492,54 @@ def gather_mates(wh, work: str, into: str = "flags_mates") -> None:
         {MATES.replace("{keys}", "k")}""")
 
 
-def _gathered_group_inputs(wh, only: str | None) -> str:
-    """`group_inputs_sql`, its candidates' mates gathered first (`flags_mates`), for the
-    rules to read again when they hold the rules' work (`_holds_mates_of`)."""
-    if only is None:
-        return group_inputs_sql(None)
-    gather_mates(wh, only)
-    wh.execute(f"CREATE OR REPLACE TEMP TABLE flags_mates_of AS SELECT contract_id FROM {only}")
-    return group_inputs_sql(only, "flags_mates")
+def _gather_written(wh) -> None:
+    """For a build the record narrows (`group_reads`, from `flags_group_keys`):
+    `flags_written` (contract_id), the contracts written since the flags were last decided
+    (their rows, competition rows or tags), with those whose own inputs changed and the
+    removed ones; `flags_written_at`, their places as they are now and were when last
+    decided (`flags_groups`); and `flags_mates`, the mates (MATES) of their buyers' years and
+    of their buyer and vendor pairs, where every contract the group rules decide, and every
+    member of a group whose numbers can change, is (flips.py)."""
+    written = " UNION ".join(f"SELECT contract_id FROM {table}" for table in (
+        "flags_work", "flags_gone") if inputs.temporary(wh, table))
+    wh.execute(f"""
+        CREATE OR REPLACE TEMP TABLE flags_written AS
+        SELECT key AS contract_id FROM flags_group_keys
+        WHERE table_name IN ('contracts', 'competition', 'tags')
+        {"UNION " + written if written else ""}""")
+    own = inputs.among("flags_written")
+    wh.execute(f"""
+        CREATE OR REPLACE TEMP TABLE flags_written_at AS
+        SELECT buyer_id, vendor_id, signed_on, year, categories
+        FROM {inputs.rows("flags_groups", own)}
+        UNION ALL
+        SELECT c.buyer_id, c.vendor_id, c.signed_on, c.year, t.categories
+        FROM {inputs.rows("contracts", own)} c
+        LEFT JOIN (SELECT contract_id, list(category) AS categories
+                   FROM {inputs.rows("tags", own)} GROUP BY 1) t USING (contract_id)""")
+    wh.execute(f"""
+        CREATE OR REPLACE TEMP TABLE flags_mates AS
+        WITH k AS MATERIALIZED (SELECT DISTINCT buyer_id, vendor_id, year FROM flags_written_at)
+        {MATES.replace("{keys}", "k")}""")
 
 
-def _holds_mates_of(wh, work: str) -> bool:
-    """`flags_mates` was gathered for contracts among which are all of `work`'s: it holds
-    their mates too (the rules' `members` take from it only the mates of their work)."""
-    if not inputs.temporary(wh, "flags_mates_of"):
-        return False
-    return not wh.scalar(f"SELECT count(*) FROM {work} WHERE contract_id NOT IN"
-                         " (SELECT contract_id FROM flags_mates_of)")
+def _summed(wh) -> str:
+    """`flags_summed`: the contracts whose groups' numbers a build the record narrows sums
+    again (`_gather_written`): the contracts written and the members of a group one of them
+    is or was in (their categories: `flags_tagged`). Only those groups' numbers can change;
+    summing every group of every candidate read the pairs' contracts' other years too."""
+    wh.execute("""
+        CREATE OR REPLACE TEMP TABLE flags_summed AS
+        WITH groups AS (SELECT DISTINCT buyer_id, unnest(categories) AS category, year
+                        FROM flags_written_at
+                        WHERE buyer_id IS NOT NULL AND year IS NOT NULL)
+        SELECT contract_id FROM flags_mates
+        WHERE contract_id IN (SELECT contract_id FROM flags_written)
+        UNION
+        SELECT m.contract_id FROM flags_mates m JOIN flags_tagged t USING (contract_id)
+        JOIN groups g ON g.buyer_id = m.buyer_id AND g.category = t.category
+         AND g.year = m.year""")
+    return "flags_summed"
 
 
 def _rows(name: str, scope: Scope) -> str:

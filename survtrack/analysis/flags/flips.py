@@ -1,4 +1,6 @@
-"""Which contracts an incremental build's group rules decide, of those whose groups changed.
+"""Which contracts an incremental build's group rules decide, of those whose groups may have
+changed: the members of the groups and pairs' spans a written contract is or was in (no group
+hash finds them first; analysis/flags `compute`).
 
 A member's buyer_concentration status, per category, is a function of its group's numbers
 (count, count with an amount, total, the amount without a vendor) and its vendor's sum, which
@@ -83,18 +85,22 @@ def flipped_pairs(wh) -> None:
     wh.execute("DROP TABLE flips_groups")
 
 
+def tagged(wh, group_work: str) -> None:
+    """`flags_tagged` (contract_id, category): the categories of `group_work`'s contracts,
+    read once for the groups summed, `to_decide` and `concentration_rows`."""
+    wh.execute("CREATE OR REPLACE TEMP TABLE flags_tagged AS SELECT DISTINCT contract_id,"
+               f" category FROM {inputs.rows('tags', inputs.among(group_work))}")
+
+
 def to_decide(wh, work: str, group_work: str, mates: str, into: str) -> None:
     """`into` (contract_id): the contracts buyer_concentration decides in this pass: those of
     `work` (their own inputs changed), and of `group_work` (decided for their groups) those
     whose place in the groups differs from the one last decided (`flags_groups`: buyer,
     vendor, year, categories; none stored) or that belong to a flipped pair
     (`concentration_flips`, `flipped_pairs`). `mates`: the gathered mates holding their
-    contracts' rows. `flags_tagged` keeps the categories of `group_work`'s contracts read
-    here (`concentration_rows` reads them again), `flags_groups_before` their and the removed
-    contracts' `flags_groups` rows (`split_to_decide` reads them again: call it after)."""
-    own = inputs.among(group_work)
-    wh.execute("CREATE OR REPLACE TEMP TABLE flags_tagged AS SELECT DISTINCT contract_id,"
-               f" category FROM {inputs.rows('tags', own)}")
+    contracts' rows; `flags_tagged` (`tagged`) their categories. `flags_groups_before` keeps
+    their and the removed contracts' `flags_groups` rows (`split_to_decide` reads them
+    again: call it after)."""
     # their places as last decided, and the removed contracts': read once for both rules
     gone = " UNION ALL ".join(f"SELECT contract_id FROM {t}" for t in (
         group_work, "flags_gone", "flags_group_gone") if inputs.temporary(wh, t))
