@@ -549,8 +549,10 @@ TABLES: dict[str, Table] = {
             ("step", "VARCHAR", "competition | threads | flags | flags_group (the group flags' groups)"),
             ("inputs", "UBIGINT", "hash of the rows the step read for the contract (competition:"
              " its contract row, procurement facts and versions; threads: what its thread was"
-             " built from; flags: its competition row, its contract and the groups the group"
-             " flags read) and of the step's code and data files"),
+             " built from; flags: its competition row and its contract) and of the step's code"
+             " and data files; flags_group: 0, not hashed (the members of the groups a written"
+             " contract is or was in are decided again by the group rules, which keep the rows"
+             " that come out the same)"),
             published=False, indexed=False,
         ),
         _t(
