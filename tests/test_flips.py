@@ -281,3 +281,18 @@ def test_each_change_to_a_member_decides_as_a_full_build(halves, tmp_path):  # n
         assert [seen[1][c] for c in (*MATES, GROWN)] == [False, False, True]
         assert [seen[2][c] for c in (*MATES, GROWN)] == [True, True, True]
         assert GROWN not in seen[5]
+
+
+def test_without_the_record_every_contract_is_decided_for_its_groups(halves, tmp_path):  # noqa: F811
+    """The group step without a cursor (a warehouse built before the record, or a record
+    naming most contracts) has no group hash to compare: every contract is its work, and
+    the group rules decide which rows change, as a full build does."""
+    with both_halves(tmp_path, halves, build=None) as wh:
+        first_build(wh, tmp_path / "w.duckdb")
+        grown = rows_of(wh, GROWN)
+        add(wh, "test:third", vendor="test:vendor", amount=3_500_000)
+        wh.execute("DELETE FROM change_cursors WHERE consumer = 'flags_group'")
+        built = build_as_full(wh)
+        assert built["changed"] == wh.count("contracts")
+        assert [concentration(wh)[c] for c in (*MATES, GROWN)] == [False, False, False]
+        assert GROWN not in built["recorded"] and rows_of(wh, GROWN) == grown
