@@ -321,8 +321,8 @@ def test_a_contract_whose_flags_alone_changed_leaves_the_other_cubes_groups(
         halves, tmp_path, monkeypatch):  # noqa: F811
     """Contracts whose raised flags alone changed (a group rule deciding them again) change
     their part of the flag cubes' groups only: the cubes that do not read flags (by vendor,
-    buyer, category and their totals) sum none of their groups again and add nothing, and
-    every table equals a full publish's."""
+    buyer, category and their totals) sum none of their groups again and add nothing, their
+    search documents keep their numbers, and every table equals a full publish's."""
     monkeypatch.setattr(snapshot, "FULL_SHARE", 10.0)
     monkeypatch.setattr(facts_update, "FULL_SHARE", 10.0)
     merged, merge = {}, facts_update._merge
@@ -333,7 +333,7 @@ def test_a_contract_whose_flags_alone_changed_leaves_the_other_cubes_groups(
         merge(con, name, *args)
 
     monkeypatch.setattr(facts_update, "_merge", counted)
-    with _half_published(tmp_path, halves[0]) as (db, wh, _):
+    with _half_published(tmp_path, halves[0]) as (db, wh, first):
         flipped = wh.con.execute("""
             SELECT contract_id, min(flag) FROM flags GROUP BY contract_id
             ORDER BY contract_id LIMIT 40""").fetchall()
@@ -348,6 +348,99 @@ def test_a_contract_whose_flags_alone_changed_leaves_the_other_cubes_groups(
         assert all(merged[name] == (0, 0) for name in set(facts.GROUPED) - reading), merged
         assert all(merged[name][0] > 0 for name in reading), merged
         _compare(again, _full(wh, tmp_path, 1))
+        # their search documents are made again the same: each keeps its number and postings
+        kept = {"search_index": "SELECT * FROM search_index ORDER BY doc",
+                "search_postings": "SELECT * FROM search_postings ORDER BY ALL"}
+        for name, query in kept.items():
+            rows = []
+            for path in (first, again):
+                with duckdb.connect(str(path), read_only=True) as con:
+                    rows.append(con.execute(query).fetchall())
+            assert rows[0] == rows[1], name
+
+
+def _tokens(con, *words: str) -> dict[str, int | None]:
+    """Each word's token (folded as the index folds it) and its term number (None: no term)."""
+    tokens = {w: search._fold_in_python(w) for w in words}
+    terms = dict(con.execute("SELECT token, term FROM search_terms WHERE list_contains(?, token)",
+                             [list(tokens.values())]).fetchall())
+    return {w: terms.get(t) for w, t in tokens.items()}
+
+
+@pytest.mark.parametrize("term_gap", [search.TERM_GAP, 2])
+def test_search_terms_that_come_and_go_and_the_prefixes_they_move(
+        halves, tmp_path, monkeypatch, term_gap):  # noqa: F811
+    """Words made up to drive each shortcut of the search tables' update: first two new
+    tokens sorting next to each other (`zgvda` in two contracts' titles, `zgvdb` in one)
+    under a prefix no token had, a known prefix given a token before its first term and one
+    after its last (so its first, last and counts move), and a vendor's entity renamed to a
+    new name; then one `zgvda` gone (the term that held its prefix's most shrinks), `zgvdb`,
+    the prefix's first and last terms and the vendor's first new name gone (terms that
+    disappear), and the vendor renamed again. Each publish equals a full one. With terms
+    numbered 2 apart, the two new tokens between the same neighbours leave no room: the
+    search tables are then made whole."""
+    monkeypatch.setattr(snapshot, "FULL_SHARE", 10.0)
+    monkeypatch.setattr(facts_update, "FULL_SHARE", 10.0)
+    if term_gap != search.TERM_GAP:
+        monkeypatch.setattr(search, "TERM_GAP", term_gap)
+        monkeypatch.setitem(facts.DERIVED, "search_terms", search.terms_sql())
+    searched = set(search.TABLES) - set(facts_update.REMADE)
+    roomy = term_gap > 2
+    with _half_published(tmp_path, halves[0]) as (db, wh, first):
+        with duckdb.connect(str(first), read_only=True) as con:
+            # a prefix of three letters none of whose tokens ends it (its last term < +"zo")
+            prefix, before = next(
+                (p, (lo, hi)) for p, lo, hi in con.execute(
+                    "SELECT p.prefix, p.lo, p.hi FROM search_prefixes p"
+                    " JOIN search_terms h ON h.term = p.hi WHERE length(p.prefix) = 3"
+                    " AND regexp_full_match(p.prefix, '[abdefgilmnoprsuv]+')"
+                    " AND h.token < p.prefix || 'zo' ORDER BY p.vendor DESC").fetchall()
+                if search._fold_in_python(p) == p and _tokens(con, p)[p] is None)
+            made_up = _tokens(con, "zgvda", "zgvdb", "zmvendor", "zmvendorb", prefix + "zo")
+            assert set(made_up.values()) == {None}
+            assert con.execute("SELECT count(*) FROM search_terms WHERE token > 'zgvda'"
+                               " AND token < 'zgvdb'").fetchone()[0] == 0
+        ids = [c for (c,) in wh.con.execute("SELECT contract_id FROM contracts"
+                                             " ORDER BY contract_id LIMIT 4").fetchall()]
+        vendor, entity = wh.con.execute(
+            "SELECT o.org_id, o.entity_id FROM organizations o JOIN contracts c"
+            " ON c.vendor_id = o.org_id WHERE o.entity_id IS NOT NULL"
+            " ORDER BY o.org_id LIMIT 1").fetchone()
+
+        def edit(titles: dict[str, str], name: str) -> None:
+            for contract, title in titles.items():
+                wh.con.execute("UPDATE contracts SET title = ? WHERE contract_id = ?",
+                               [title, contract])
+            changes.record_keys(wh, "contracts", list(titles))
+            wh.con.execute("UPDATE entities SET name = ? WHERE entity_id = ?", [name, entity])
+            changes.record_keys(wh, "entities", [entity])
+
+        edit({ids[0]: "zgvda", ids[1]: "Zgvda camera", ids[2]: "zgvdb",
+              ids[3]: f"{prefix} {prefix}zo"}, "Zmvendor Holding")
+        second = facts.publish_snapshot(db, wh.con)
+        whole = _recomputed(second) & set(facts_update.REMADE)
+        assert whole == (set() if roomy else set(facts_update.REMADE))
+        _compare(second, _full(wh, tmp_path, 1))
+        with duckdb.connect(str(second), read_only=True) as con:
+            row = con.execute("SELECT contract, contract_most FROM search_prefixes"
+                              " WHERE prefix = 'zgv'").fetchone()
+            assert row == (3, 2)
+            moved = con.execute("SELECT lo, hi FROM search_prefixes WHERE prefix = ?",
+                                [prefix]).fetchone()
+            assert moved == (_tokens(con, prefix)[prefix], _tokens(con, prefix + "zo")[prefix + "zo"])
+            assert moved[0] < before[0] and moved[1] > before[1] or whole
+
+        edit({ids[0]: "camera", ids[2]: "camera", ids[3]: "camera"}, "Zmvendorb Holding")
+        third = facts.publish_snapshot(db, wh.con)
+        _compare(third, _full(wh, tmp_path, 2))
+        with duckdb.connect(str(third), read_only=True) as con:
+            assert con.execute("SELECT contract, contract_most FROM search_prefixes"
+                               " WHERE prefix = 'zgv'").fetchone() == (1, 1)
+            assert set(_tokens(con, "zgvdb", "zmvendor", prefix, prefix + "zo").values()) \
+                == {None}
+            assert _tokens(con, "zmvendorb")["zmvendorb"] is not None
+        if roomy:
+            assert _recomputed(third) == searched
 
 
 def test_a_large_change_publishes_in_full(warehouse, load, shared):

@@ -23,23 +23,23 @@ added ones (`<table>_new`). From them:
   relative; counts, DECIMAL sums, first and last years exact);
 - `parties`: those of the contracts' vendors and buyers and of the changed organizations.
 
-- the search tables: the changed contracts' and parties' index rows made again and numbered
-  between their neighbours' (search.py numbers documents and terms DOC_GAP and TERM_GAP
-  apart, so no other number moves), their postings replaced, the words' uses and the
-  per-term counts by difference, new terms numbered between theirs; the per-kind runs and
-  per-prefix counts made again from them (a few rows each).
+- the search tables: the changed contracts' and parties' index rows made again, those not
+  the same as before numbered between their neighbours' (search.py numbers documents and
+  terms DOC_GAP and TERM_GAP apart, so no other number moves), their postings replaced, the
+  words' uses and the per-term and per-prefix counts by difference, new terms numbered
+  between theirs (search_update.py); the per-kind runs made again (a few rows).
 When more than FULL_SHARE of the contracts are touched, `refresh` declines (None) and the
 publisher recomputes every derived table.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import duckdb
 
-from survtrack.analysis import facts, search
+from survtrack.analysis import facts, search, search_update
+from survtrack.analysis.search_update import REMADE
 from survtrack.warehouse.snapshot import CHANGES, swap_table
 
 FULL_SHARE = 0.2  # beyond this share of the contracts touched, recompute everything
@@ -104,7 +104,7 @@ def refresh(con: duckdb.DuckDBPyConnection, changed: Mapping[str, int]) -> set[s
     for name, cube in facts.GROUPED.items():
         _regroup(con, name, cube)
     _parties(con, changed)
-    searched = _search(con)
+    searched = search_update.update(con, AFFECTED, KEYS)
     return set(facts.DERIVED) - set(search.TABLES) | (set(REMADE) if searched else set())
 
 
@@ -228,182 +228,3 @@ def _parties(con, changed: Mapping[str, int]) -> None:
                 " WHERE key IS NOT NULL")
     con.execute(f"DELETE FROM parties WHERE key IN (SELECT key FROM {KEYS})")
     con.execute(f"INSERT INTO parties {facts.parties_sql('contract_facts', KEYS)}")
-
-
-# what _search updates; search_kinds and search_prefixes (a few rows per kind and prefix) the
-# publisher makes again from them
-REMADE = ("search_index", "search_words", "search_terms", "search_postings", "search_counts")
-
-
-def _between(con, table: str, kept: str, new: str, number: str, order: str, gap: int) -> bool:
-    """Number the rows of `new` into TEMP `table`: each between the numbers of its neighbours
-    among `kept` (the same columns, `number` set, numbered in `order` already) in `order`, the
-    new rows sharing a pair of neighbours spread evenly between them (after the last kept row,
-    `gap` apart). False, with `table` made all the same, when two neighbours are too close
-    for the rows between them.
-
-    The neighbour before: the running max of `number` in `order` over the new rows and only
-    the kept rows near them (_near: two sorts of a few rows instead of one of every row's
-    keys); the one after: the next kept number (an ASOF join on integers: a window over the
-    following rows cost 6x the sort)."""
-    _near(con, kept, new, number, order)
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {table} AS
-        WITH placed AS (
-            SELECT * EXCLUDE (below, publish_i), coalesce(below, 0) AS below FROM (
-                SELECT *, max({number}) OVER (ORDER BY {order} ROWS UNBOUNDED PRECEDING) AS below
-                FROM (SELECT k.* FROM ({kept}) k SEMI JOIN publish_near USING ({number})
-                      UNION ALL BY NAME SELECT * FROM publish_new_rows))
-            WHERE {number} IS NULL),
-        bounded AS (
-            SELECT p.* EXCLUDE ({number}), k.above,
-                   row_number() OVER (PARTITION BY p.below ORDER BY {order}) AS i,
-                   count(*) OVER (PARTITION BY p.below) AS k
-            FROM placed p ASOF LEFT JOIN (SELECT n AS above FROM publish_kept_numbers) k
-              ON p.below < k.above),
-        spread AS (SELECT *, coalesce(above, below + (k + 1) * {gap}) AS bound FROM bounded)
-        SELECT * EXCLUDE (below, above, bound, i, k),
-               (below + (bound - below)::HUGEINT * i // (k + 1))::BIGINT AS {number},
-               bound - below > k AS room
-        FROM spread""")
-    return con.execute(f"SELECT coalesce(bool_and(room), true) FROM {table}").fetchone()[0]
-
-
-def _near(con, kept: str, new: str, number: str, order: str) -> None:
-    """The kept rows (their `number`s, TEMP publish_near) that may be a new row's neighbour
-    before, without sorting every kept row's keys: the kept rows are numbered in `order`, so
-    with every `step`-th of them (by number) as a fence, a new row's neighbour before is in the
-    run from the last fence before it in `order` to the next fence (one sort of the fences and
-    the new rows); those runs are the near rows. `step` ~ sqrt(kept / new) makes both sorts a
-    few times the new rows. (publish_kept_numbers: every kept number; publish_new_rows: `new`,
-    each with a `publish_i`.)"""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE publish_kept_numbers AS"
-                f" SELECT {number} AS n, row_number() OVER (ORDER BY {number}) - 1 AS pos"
-                f" FROM ({kept})")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE publish_new_rows AS"
-                f" SELECT *, row_number() OVER () AS publish_i FROM ({new})")
-    kept_rows, new_rows = con.execute(
-        "SELECT (SELECT count(*) FROM publish_kept_numbers),"
-        " (SELECT count(*) FROM publish_new_rows)").fetchone()
-    step = max(1, math.isqrt(kept_rows // max(new_rows, 1)))
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE publish_near AS
-        SELECT n AS {number} FROM publish_kept_numbers
-        WHERE pos // {step} IN (
-            SELECT fence // {step} FROM (
-                SELECT publish_i, max(pos) OVER (ORDER BY {order} ROWS UNBOUNDED PRECEDING)
-                       AS fence
-                FROM (SELECT k.*, f.pos FROM ({kept}) k
-                      JOIN publish_kept_numbers f ON f.n = k.{number} AND f.pos % {step} = 0
-                      UNION ALL BY NAME SELECT * FROM publish_new_rows))
-            WHERE publish_i IS NOT NULL AND fence IS NOT NULL)""")
-
-
-def _search(con) -> bool:
-    """The search tables updated for the changed contracts and parties, every other
-    document's and term's number kept (search.py numbers them DOC_GAP and TERM_GAP apart):
-
-    - search_index: the changed documents' rows deleted, their new rows made (their words are
-      what costs) and numbered between their neighbours' in search.RANK (_between), appended;
-    - search_words by difference (_words); search_terms: the tokens no word has any more
-      deleted, the new ones numbered between their neighbours in token order;
-    - search_postings: the changed documents' deleted, their new ones appended (sorted
-      among themselves; a query reads the appended row groups too);
-    - search_counts by difference: the deleted postings taken away, the new ones added.
-
-    False, having changed none of them, where numbers have no room left between two
-    neighbours: the publisher then makes the search tables whole."""
-    gone = (f"CASE WHEN kind = 'contract' THEN key IN (SELECT contract_id FROM {AFFECTED})"
-            f" ELSE key IN (SELECT key FROM {KEYS}) END")
-    con.execute(f"CREATE TEMP TABLE publish_gone_docs AS SELECT doc, kind, words"
-                f" FROM search_index WHERE {gone}")
-    con.execute(f"CREATE TEMP TABLE publish_made AS"
-                f" {search.index_rows_sql(parties=KEYS, contracts=AFFECTED)}")
-    if not _between(con, "publish_numbered", """
-            SELECT doc, kind, key, label, contracts, amount_usd, NULL::VARCHAR AS words
-            FROM search_index ANTI JOIN publish_gone_docs USING (doc)""",
-            "SELECT NULL::BIGINT AS doc, * FROM publish_made", "doc", search.RANK,
-            search.DOC_GAP):
-        return False
-    _word_uses(con)
-    if not _between(con, "publish_new_terms", """
-            SELECT token, term FROM search_terms
-            WHERE token NOT IN (SELECT token FROM publish_dead_tokens)""",
-            "SELECT token, NULL::BIGINT AS term FROM publish_new_tokens", "term", "token",
-            search.TERM_GAP):
-        return False
-    _words(con)
-    con.execute("DELETE FROM search_terms WHERE token IN (SELECT token FROM publish_dead_tokens)")
-    con.execute("INSERT INTO search_terms SELECT token, term FROM publish_new_terms ORDER BY term")
-    # postings: the changed documents' (with their kind) out, their new rows' in
-    con.execute("""CREATE TEMP TABLE publish_gone_postings AS
-        SELECT p.term, g.kind FROM search_postings p JOIN publish_gone_docs g USING (doc)""")
-    con.execute("DELETE FROM search_postings WHERE doc IN (SELECT doc FROM publish_gone_docs)")
-    con.execute("""CREATE TEMP TABLE publish_new_postings AS
-        SELECT DISTINCT t.term, x.doc, x.kind
-        FROM (SELECT doc, kind, word
-              FROM (SELECT doc, kind, unnest(string_split(words, ' ')) AS word
-                    FROM publish_numbered) WHERE word <> '') x
-        JOIN search_words w USING (word) JOIN search_terms t USING (token)""")
-    con.execute("INSERT INTO search_postings SELECT term, doc FROM publish_new_postings"
-                " ORDER BY term, doc")
-    con.execute("DELETE FROM search_index WHERE doc IN (SELECT doc FROM publish_gone_docs)")
-    con.execute("INSERT INTO search_index SELECT doc, kind, key, label, contracts, amount_usd,"
-                " words FROM publish_numbered ORDER BY doc")
-    _counts(con)
-    return True
-
-
-def _word_uses(con) -> None:
-    """What the changed documents do to search_words, before anything is changed: each word's
-    uses taken away (the documents' old rows, publish_gone_docs) and added (their new rows,
-    publish_numbered); the new words folded (publish_new_words), the tokens no word will
-    have any more (publish_dead_tokens) and the tokens search_terms lacks (publish_new_tokens)."""
-    split = "SELECT unnest(string_split(words, ' ')) AS word, {} AS uses FROM {}"
-    con.execute(f"""CREATE TEMP TABLE publish_word_uses AS
-        SELECT d.*, w.word IS NOT NULL AS known, w.token, w.uses + d.uses AS remaining
-        FROM (SELECT word, sum(uses)::BIGINT AS uses
-              FROM ({split.format(-1, "publish_gone_docs")}
-                    UNION ALL {split.format(1, "publish_numbered")})
-              WHERE word <> '' GROUP BY word HAVING sum(uses) <> 0) d
-        LEFT JOIN search_words w USING (word)""")
-    con.execute(f"""CREATE TEMP TABLE publish_new_words AS
-        SELECT word, {search.token_sql('word')} AS token, uses
-        FROM publish_word_uses WHERE NOT known""")
-    con.execute("""CREATE TEMP TABLE publish_dead_tokens AS
-        SELECT DISTINCT token FROM publish_word_uses WHERE known AND remaining = 0 AND token <> ''
-          AND token NOT IN (SELECT token FROM publish_new_words)
-          AND token NOT IN (SELECT token FROM search_words WHERE word NOT IN
-                            (SELECT word FROM publish_word_uses WHERE known AND remaining = 0))""")
-    con.execute("""CREATE TEMP TABLE publish_new_tokens AS
-        SELECT DISTINCT token FROM publish_new_words WHERE token <> ''
-          AND token NOT IN (SELECT token FROM search_terms)""")
-
-
-def _words(con) -> None:
-    """search_words by difference (publish_word_uses): a known word's uses changed, dropped
-    when none is left, a new word added with its token (only the changed documents' words
-    are read and folded)."""
-    con.execute("""UPDATE search_words SET uses = d.remaining
-        FROM publish_word_uses d WHERE d.known AND search_words.word = d.word""")
-    con.execute("""DELETE FROM search_words WHERE uses = 0 AND word IN
-        (SELECT word FROM publish_word_uses WHERE known AND remaining = 0)""")
-    con.execute("INSERT INTO search_words SELECT word, token, uses FROM publish_new_words")
-
-
-def _counts(con) -> None:
-    """search_counts by difference: per term and kind, the deleted postings taken away and
-    the new ones added; the dead tokens' rows deleted, the new tokens' added."""
-    per_kind = ", ".join(f"sum(n) FILTER (kind = '{k}')::INTEGER AS {k}" for k in search.KINDS)
-    kinds = ", ".join(search.KINDS)
-    con.execute(f"""CREATE TEMP TABLE publish_count_change AS
-        SELECT term, {per_kind}
-        FROM (SELECT term, kind, -1 AS n FROM publish_gone_postings
-              UNION ALL SELECT term, kind, 1 FROM publish_new_postings)
-        GROUP BY term""")
-    added = ", ".join(f"{k} = search_counts.{k} + coalesce(d.{k}, 0)" for k in search.KINDS)
-    con.execute(f"""UPDATE search_counts SET {added} FROM publish_count_change d
-        WHERE search_counts.term = d.term""")
-    con.execute("DELETE FROM search_counts WHERE token IN (SELECT token FROM publish_dead_tokens)")
-    counts = ", ".join(f"coalesce(d.{k}, 0)::INTEGER" for k in search.KINDS)
-    con.execute(f"""INSERT INTO search_counts ({', '.join(['token', 'term', kinds])})
-        SELECT n.token, n.term, {counts} FROM publish_new_terms n
-        LEFT JOIN publish_count_change d USING (term) ORDER BY n.term""")

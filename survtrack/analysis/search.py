@@ -7,7 +7,7 @@ The build's snapshot carries a normalised token table in DuckDB:
 - `search_index`: one row per vendor, buyer and contract (`doc`, numbered so that within a
   kind the busiest party, the largest contract, comes first; numbered DOC_GAP apart, so that
   a publish that changes a few rows numbers their new rows between their neighbours' and
-  keeps every other number: facts_update._search) with its `words`: every name,
+  keeps every other number: search_update.py) with its `words`: every name,
   spelling, subject and identifier it is known by, lower-cased and cut into words at anything
   that is not a letter or a digit. A vendor's or buyer's words also hold each of its names
   run together ("N-Tech.Lab Ltd" -> "ntechlabltd").
@@ -126,7 +126,7 @@ def index_rows_sql(parties: str = "", contracts: str = "") -> str:
 
 
 # Documents and terms are numbered this far apart, so that a publish that adds a few can number
-# them between their neighbours (facts_update._search) instead of renumbering every one; it
+# them between their neighbours (search_update._between) instead of renumbering every one; it
 # publishes the search tables whole when a gap has no room left.
 DOC_GAP = 1024
 TERM_GAP = 1024
@@ -157,13 +157,20 @@ _WORDS = """SELECT doc, word
             WHERE word <> ''"""
 # (a filter on `token` here would have DuckDB fold every word of every row: 50x slower);
 # `uses`: the word's occurrences in the index, so that a publish changing a few rows adds and
-# takes away theirs and drops the words no row has any more (facts_update._words)
+# takes away theirs and drops the words no row has any more (search_update._words)
 WORDS_SQL = f"""
     SELECT word, {token_sql('word')} AS token, uses
     FROM (SELECT word, count(*) AS uses FROM ({_WORDS}) GROUP BY word)"""
-TERMS_SQL = f"""
+
+
+def terms_sql() -> str:
+    """The snapshot's `search_terms`: every token numbered TERM_GAP apart in token order."""
+    return f"""
     SELECT token, (row_number() OVER (ORDER BY token) * {TERM_GAP})::BIGINT AS term
     FROM (SELECT DISTINCT token FROM search_words WHERE token <> '') ORDER BY token"""
+
+
+TERMS_SQL = terms_sql()
 # every (term, doc) of the index, once per word use: the postings before they are deduplicated
 PAIRS_SQL = f"""
     SELECT t.term, x.doc FROM ({_WORDS}) x
@@ -225,11 +232,18 @@ COUNTS_SQL = f"""
     JOIN search_terms t USING (term) ORDER BY c.term"""
 SHORT = 3  # prefixes up to this long are looked up in search_prefixes, not summed over terms
 _STATS = ", ".join(f"sum({k})::BIGINT AS {k}, max({k}) AS {k}_most" for k in KINDS)
-PREFIXES_SQL = f"""
+
+
+def prefixes_sql(counts: str = "search_counts") -> str:
+    """search_prefixes' rows over the rows of search_counts `counts` (a table or subquery)."""
+    return f"""
     SELECT prefix, min(term) AS lo, max(term) AS hi, {_STATS}
-    FROM (SELECT left(token, n) AS prefix, * FROM search_counts, range(1, {SHORT + 1}) r(n)
+    FROM (SELECT left(token, n) AS prefix, * FROM {counts}, range(1, {SHORT + 1}) r(n)
           WHERE length(token) >= n)
     GROUP BY prefix ORDER BY prefix"""
+
+
+PREFIXES_SQL = prefixes_sql()
 # the snapshot's search tables, in the order they are made (facts.DERIVED appends them)
 TABLES = {"search_index": index_sql(), "search_words": WORDS_SQL, "search_terms": TERMS_SQL,
           "search_postings": Postings(), "search_kinds": KINDS_SQL,
