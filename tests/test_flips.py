@@ -296,3 +296,20 @@ def test_without_the_record_every_contract_is_decided_for_its_groups(halves, tmp
         assert built["changed"] == wh.count("contracts")
         assert [concentration(wh)[c] for c in (*MATES, GROWN)] == [False, False, False]
         assert GROWN not in built["recorded"] and rows_of(wh, GROWN) == grown
+
+
+def test_group_hashes_an_earlier_build_kept_go_unread(halves, tmp_path):  # noqa: F811
+    """A warehouse built by an earlier survtrack holds a group hash per contract
+    (`build_inputs` step `flags_group`): nothing reads it now, the next build decides as a
+    full build does and drops those rows, and a build keeps none."""
+    with both_halves(tmp_path, halves, build=None) as wh:
+        first_build(wh, tmp_path / "w.duckdb")
+        assert not wh.scalar("SELECT count(*) FROM build_inputs WHERE step = 'flags_group'")
+        wh.execute("INSERT INTO build_inputs (contract_id, step, inputs)"
+                   " SELECT contract_id, 'flags_group', hash(contract_id) FROM contracts")
+        add(wh, "test:third", vendor="test:vendor", amount=3_500_000)
+        remove(wh, MATES[0])
+        built = build_as_full(wh)  # which compares build_inputs too
+        assert not wh.scalar("SELECT count(*) FROM build_inputs WHERE step = 'flags_group'")
+        assert built["changed"] < wh.count("contracts")
+        assert MATES[0] in built["recorded"]

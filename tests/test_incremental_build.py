@@ -536,8 +536,7 @@ def test_a_narrowed_hash_is_the_whole_hash_of_those_contracts(halves, tmp_path):
     from survtrack.analysis import competition, money, threads
 
     sqls = {"money": money.inputs_sql, "competition": competition.inputs_sql,
-            "threads": threads.inputs_sql, "flags": flags.own_inputs_sql,
-            "flags_group": flags.group_inputs_sql}
+            "threads": threads.inputs_sql, "flags": flags.own_inputs_sql}
     with both_halves(tmp_path, halves) as wh:
         wh.execute("CREATE TEMP TABLE picked AS SELECT contract_id FROM contracts"
                    " WHERE hash(contract_id) % 3 = 0")

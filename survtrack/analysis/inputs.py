@@ -21,7 +21,8 @@ what its joins need (a procurement's contracts, a group's members), and compares
 their recorded hashes; the comparison still decides what changed, the record only narrows
 what is hashed. Without a cursor (a first build, a warehouse built before the record),
 with another code version, with `full`, or when the record names most contracts, every
-contract is hashed as before.
+contract is hashed as before. A step that keeps no hash (`candidates`: the group flags' step)
+takes the record's candidates as its work and decides itself which of them changed.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class Reads:
 
 
 def stale(wh, step: str, inputs_sql: str | Callable[[str | None], str], code: str,
-          full: bool = False, reads: Reads | None = None, compared: bool = True) -> int:
+          full: bool = False, reads: Reads | None = None) -> int:
     """Fill the temporary table `<step>_work` (contract_id, inputs) with the contracts whose
     inputs' hash differs from the one recorded (all when `full`), `<step>_had` (contract_id)
     with those of them that had a hash recorded, and `<step>_gone` (contract_id) with those
@@ -70,13 +71,10 @@ def stale(wh, step: str, inputs_sql: str | Callable[[str | None], str], code: st
     the step last ran are hashed (`reads.expand`), by `inputs_sql(only)`: the contracts of
     the temporary table `only` (`inputs_sql(None)`: every contract). Every contract is hashed
     when the step has no cursor, another code version, `full`, or when the record names most
-    contracts. `replace` then moves the step's cursor past what it read. Not `compared`:
-    every contract hashed (every candidate of the record) is work, its hash not compared (the
-    step decides which of them changed; `inputs_sql` may give a placeholder)."""
+    contracts. `replace` then moves the step's cursor past what it read."""
     only = None
     if reads:
-        wh.execute(f"CREATE OR REPLACE TEMP TABLE {step}_consumed AS"
-                   " SELECT ?::VARCHAR AS code, ?::VARCHAR[] AS tables", [code, list(reads.tables)])
+        consuming(wh, step, code, reads)
         only = None if full else narrowed(wh, step, code, reads)
     sql = inputs_sql(only) if callable(inputs_sql) else inputs_sql
     recorded = "build_inputs WHERE step = $step" + (
@@ -94,7 +92,7 @@ def stale(wh, step: str, inputs_sql: str | Callable[[str | None], str], code: st
         FULL JOIN (SELECT contract_id, inputs FROM {recorded}) b
           ON b.contract_id = n.contract_id
         WHERE $full OR b.inputs IS DISTINCT FROM n.inputs""",
-               {"step": step, "full": full or not compared})
+               {"step": step, "full": full})
     wh.execute(f"DROP TABLE {step}_hashes")
     wh.execute(f"CREATE OR REPLACE TEMP TABLE {step}_work AS SELECT contract_id, inputs"
                f" FROM {step}_compared WHERE inputs IS NOT NULL")
@@ -109,6 +107,27 @@ def stale(wh, step: str, inputs_sql: str | Callable[[str | None], str], code: st
 # Hashing a few contracts costs semi-joins that hashing all of them does not: past this share
 # of the contracts, the record's candidates are hashed as every contract is.
 NARROW_SHARE = 0.5
+
+
+def candidates(wh, step: str, code: str, reads: Reads, every: str, full: bool = False) -> bool:
+    """For a step that keeps no hash (it decides itself which of its candidates changed):
+    `<step>_work` (contract_id), the contracts the record of changes names since the step
+    last ran (`reads.expand`, which selects contracts there are), or `every` (SQL of every
+    contract) without a usable cursor, with another code version, `full`, or when the record
+    names most contracts. Returns whether the record narrowed it. `replace` (the step in its
+    `partial`) then moves the step's cursor past what it read."""
+    consuming(wh, step, code, reads)
+    only = None if full else narrowed(wh, step, code, reads)
+    wh.execute(f"CREATE OR REPLACE TEMP TABLE {step}_work AS"
+               f" SELECT contract_id FROM {only or f'({every})'}")
+    return only is not None
+
+
+def consuming(wh, step: str, code: str, reads: Reads) -> None:
+    """`<step>_consumed`: the code version and tables the step reads the record with, for
+    `replace` to move its cursor past (a build with `full` too)."""
+    wh.execute(f"CREATE OR REPLACE TEMP TABLE {step}_consumed AS"
+               " SELECT ?::VARCHAR AS code, ?::VARCHAR[] AS tables", [code, list(reads.tables)])
 
 
 def narrowed(wh, step: str, code: str, reads: Reads) -> str | None:
@@ -208,14 +227,14 @@ def replace(wh, step: str, table: str, new_rows: str,
             inside: Callable[[], None] | None = None, unchanged: str | None = None) -> int:
     """One transaction: drop `table`'s rows of removed contracts and of the step's work,
     insert `new_rows` (a temporary table of the work's new rows), record the work's hashes.
-    `partial`: other steps (`<other>_work`) whose work replaced only the rows matching a
-    condition (other step -> SQL on `table`'s columns); their hashes are recorded too.
-    Returns the number of removed contracts' rows. Each of these steps that read the record
-    of changes (`stale` with `reads`) has now consumed it (warehouse/changes.py); the
-    contracts whose rows were replaced are recorded in it when a later step reads `table`.
-    `inside`: more writes of the step, in the same transaction. `unchanged`: a temporary
-    table of contracts of `partial`'s work whose rows the step found the same: their hashes
-    are recorded, their rows neither rewritten nor recorded as changed.
+    `partial`: other steps that keep no hash (`candidates`: `<other>_work`), each with SQL
+    on `table`'s columns naming the rows its work replaced. Returns the number of removed
+    contracts' rows. Each of these steps that read the record of changes (`stale` with
+    `reads`, `candidates`) has now consumed it (warehouse/changes.py); the contracts whose
+    rows were replaced are recorded in it when a later step reads `table`. `inside`: more
+    writes of the step, in the same transaction. `unchanged`: a temporary table of contracts
+    of `partial`'s work whose rows the step found the same: neither rewritten nor recorded
+    as changed.
 
     The removed contracts are `<step>_gone` (stale): every row of `table` has its contract's
     hash in `build_inputs`, written in the same transaction. So the work's old rows and hashes
@@ -228,46 +247,47 @@ def replace(wh, step: str, table: str, new_rows: str,
     scans and appends; the work's contracts are unique, so the key stays unique."""
     cols = ", ".join(TABLES[table].column_names)
     partial = partial or {}
-    steps = (step, *partial)
-    gone = " OR ".join(f"t.contract_id IN (SELECT contract_id FROM {s}_gone)" for s in steps)
+    gone = f"t.contract_id IN (SELECT contract_id FROM {step}_gone)"
     with wh.transaction():
-        hashed = {s: any_rows(wh, f"build_inputs WHERE step = '{s}'") for s in steps}
-        # per step, the work's contracts whose rows and hashes are to go: those with a hash
-        # recorded, or the whole work when the step has none yet
-        had = {s: _had(wh, s) if hashed[s] else f"{s}_work" for s in steps}
-        if not hashed[step]:
+        # the work's contracts whose rows and hashes are to go: those with a hash recorded,
+        # or the whole work when the step has none yet
+        hashed = any_rows(wh, f"build_inputs WHERE step = '{step}'")
+        had = _had(wh, step) if hashed else f"{step}_work"
+        if not hashed:
             gone = "NOT EXISTS (SELECT 1 FROM contracts c WHERE c.contract_id = t.contract_id)"
-        elif not any_rows(wh, *(f"{s}_gone" for s in steps)):
+        elif not any_rows(wh, f"{step}_gone"):
             gone = ""
         removed = wh.scalar(f"SELECT count(*) FROM {table} t WHERE {gone}") if gone else 0
         if removed:
             if table in changes.KEYS:  # rows of contracts no longer there (the publisher)
                 changes.record(wh, table, f"SELECT contract_id FROM {table} t WHERE {gone}")
             wh.execute(f"DELETE FROM {table} t WHERE {gone}")
-        if any_rows(wh, had[step]):
+        if any_rows(wh, had):
             wh.execute(f"DELETE FROM {table} WHERE contract_id IN"
-                       f" (SELECT contract_id FROM {had[step]})")
+                       f" (SELECT contract_id FROM {had})")
         kept = f" AND contract_id NOT IN (SELECT contract_id FROM {unchanged})" \
             if unchanged else ""
         for other, rows in partial.items():
-            if any_rows(wh, had[other]):
-                wh.execute(f"DELETE FROM {table} WHERE ({rows}) AND contract_id IN"
-                           f" (SELECT contract_id FROM {had[other]}){kept}")
+            wh.execute(f"DELETE FROM {table} WHERE ({rows}){kept}")
+            # hashes an earlier survtrack kept for it (`flags_group`), read no more
+            if any_rows(wh, f"build_inputs WHERE step = '{other}'"):
+                wh.execute("DELETE FROM build_inputs WHERE step = ?", [other])
         wh.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {new_rows}")
-        for recorded in steps:
-            if any_rows(wh, had[recorded], f"{recorded}_gone"):
-                wh.execute(f"DELETE FROM build_inputs WHERE step = ? AND contract_id IN"
-                           f" (SELECT contract_id FROM {had[recorded]}"
-                           f"  UNION ALL SELECT contract_id FROM {recorded}_gone)", [recorded])
-            wh.execute(f"INSERT INTO build_inputs (contract_id, step, inputs)"
-                       f" SELECT contract_id, ?, inputs FROM {recorded}_work", [recorded])
+        if any_rows(wh, had, f"{step}_gone"):
+            wh.execute(f"DELETE FROM build_inputs WHERE step = ? AND contract_id IN"
+                       f" (SELECT contract_id FROM {had}"
+                       f"  UNION ALL SELECT contract_id FROM {step}_gone)", [step])
+        wh.execute(f"INSERT INTO build_inputs (contract_id, step, inputs)"
+                   f" SELECT contract_id, ?, inputs FROM {step}_work", [step])
         if inside:
             inside()
         if table in changes.KEYS:  # a later step, or the snapshot publisher, reads it
-            changes.record(wh, table, "SELECT contract_id FROM (" + " UNION ALL ".join(
-                f"SELECT contract_id FROM {s}_{part}" for s in steps for part in ("work", "gone"))
-                + f"){' WHERE TRUE' + kept if kept else ''}")
-        for recorded in steps:
+            works = " UNION ALL ".join(f"SELECT contract_id FROM {s}_work"
+                                       for s in (step, *partial))
+            # a removed contract's rows went, whatever `unchanged` holds
+            changes.record(wh, table, f"SELECT contract_id FROM ({works}) WHERE TRUE{kept}"
+                                      f" UNION ALL SELECT contract_id FROM {step}_gone")
+        for recorded in (step, *partial):
             consumed(wh, recorded)
     return removed
 

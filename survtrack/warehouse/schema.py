@@ -546,13 +546,14 @@ TABLES: dict[str, Table] = {
             " the contracts whose inputs changed since.",
             ("contract_id", "step"),
             ("contract_id", "VARCHAR", "contract"),
-            ("step", "VARCHAR", "competition | threads | flags | flags_group (the group flags' groups)"),
+            ("step", "VARCHAR", "money | competition | threads | flags (the group flags'"
+             " groups keep no hash: the flags_group rows an earlier build wrote go at the next)"),
             ("inputs", "UBIGINT", "hash of the rows the step read for the contract (competition:"
              " its contract row, procurement facts and versions; threads: what its thread was"
              " built from; flags: its competition row and its contract) and of the step's code"
-             " and data files; flags_group: 0, not hashed (the members of the groups a written"
-             " contract is or was in are decided again by the group rules, which keep the rows"
-             " that come out the same)"),
+             " and data files. The members of the groups a written contract is or was in are"
+             " decided again by the group rules, unhashed: the rules keep the rows that come"
+             " out the same"),
             published=False, indexed=False,
         ),
         _t(

@@ -143,10 +143,10 @@ def relations() -> dict[str, pa.Table]:
 # `flags`, every rule: its competition row and its contract's columns), hashed; and its groups
 # (step `flags_group`, the GROUP_RULES only: its buyer and vendor's contracts signed near it,
 # split_purchase; every contract of its buyer, category and year, buyer_concentration), not
-# hashed: the members of the groups a written contract is or was in are the step's work, and
-# the group rules decide which of them can change (flips.py). A group hash of every member
-# cost the most of a +1 % build's flags step (23.6 of 91.3 CPU s at 10 M, docs/scale.md)
-# to find what the rules find again.
+# hashed: the members of the groups a written contract is or was in are the step's work
+# (`inputs.candidates`; `build_inputs` keeps no row of it), and the group rules decide which
+# of them can change (flips.py). A group hash of every member cost the most of a +1 % build's
+# flags step (23.6 of 91.3 CPU s at 10 M, docs/scale.md) to find what the rules find again.
 def own_inputs_sql(only: str | None = None) -> str:
     """The contracts' own hashes (`only`: of the contracts in that temporary table)."""
     own = inputs.among(only)
@@ -174,7 +174,7 @@ WHERE EXISTS (SELECT 1 FROM {keys} k WHERE k.buyer_id = c.buyer_id AND k.year = 
                                        AND k.vendor_id = c.vendor_id)
 """.replace("{columns}", ", ".join(f"c.{col}" for col in GROUP_COLUMNS))
 # The contracts whose group flags a recorded write may have changed: those written (their
-# rows, competition rows or tags), and the members of the groups they were in when the flags
+# rows, competition rows or tags) that are still there, and the members of the groups they were in when the flags
 # were last decided (`flags_groups`) or are in now: their pair's contracts signed in the
 # spans (split_purchase's window_days) beside theirs, their groups' tagged contracts; found
 # among the mates `_gather_written` gathered (one scan of `contracts` for both).
@@ -191,7 +191,7 @@ groups AS MATERIALIZED (
 grouped AS MATERIALIZED (
     SELECT contract_id, buyer_id, year FROM flags_mates
     WHERE (buyer_id, year) IN (SELECT (buyer_id, year) FROM groups))
-SELECT contract_id FROM flags_written
+SELECT contract_id FROM flags_written_at WHERE now
 UNION ALL
 SELECT c.contract_id FROM flags_mates c
 JOIN spans s ON s.buyer_id = c.buyer_id AND s.vendor_id = c.vendor_id
@@ -218,14 +218,8 @@ def _window() -> str:
     return str(max(1, _setting("split_purchase", "window_days", 30)))
 
 
-def group_inputs_sql(only: str | None = None) -> str:
-    """The group step's work (`only`: of the contracts in that temporary table; every
-    contract otherwise), each with the inputs 0, "not hashed": `compute` decides every
-    candidate for its groups (`inputs.stale`, not `compared`)."""
-    own = inputs.among(only)
-    return f"""SELECT c.contract_id, 0::UBIGINT + 0 * length($code) AS inputs
-               FROM {inputs.rows("contracts", own)} c
-               JOIN {inputs.rows("competition", own)} k USING (contract_id)"""
+# Every contract: the group step's work when the record does not narrow it (`inputs.candidates`)
+EVERY = "SELECT contract_id FROM contracts JOIN competition USING (contract_id)"
 
 
 def group_reads() -> inputs.Reads:
@@ -275,9 +269,7 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
         own = inputs.stale(wh, "flags", own_inputs_sql, code, full, OWN_READS)
         # the candidates of the record (every contract without it) are decided for their
         # groups, not hashed: the group rules decide which of them can change (flips.py)
-        inputs.stale(wh, "flags_group", group_inputs_sql, code, full, group_reads(),
-                     compared=False)
-        narrowed = inputs.temporary(wh, "flags_group_candidates")
+        narrowed = inputs.candidates(wh, "flags_group", code, group_reads(), EVERY, full)
         # the group rules decide both works; the other rules the contracts' own changes only
         wh.execute("""CREATE OR REPLACE TEMP TABLE flags_any AS
                       SELECT contract_id FROM flags_work
@@ -379,7 +371,7 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
         inputs.done(wh, "flags", "new_flags", "flags_pass", "flags_any", "flags_any_pass",
                     "flags_facts", "flags_mates", "flags_written", "flags_written_at",
                     "flags_summed",
-                    "flags_group_work", "flags_group_gone", "flags_group_candidates",
+                    "flags_group_work", "flags_group_candidates",
                     "flags_group_consumed", "flags_kept", "concentration_changed",
                     "concentration_members", "concentration_flips", "flags_tagged",
                     "flags_split_mates", "flags_groups_before", "flags_numbered", "flags_near_pass",
@@ -440,8 +432,7 @@ def _group_keys(wh, every: bool, written: bool) -> None:
                    " UNION SELECT buyer_id, category, year FROM concentration_groups")
         return
     decided = "SELECT contract_id FROM flags_written" if written else (
-        "SELECT contract_id FROM flags_any UNION ALL SELECT contract_id FROM flags_gone"
-        " UNION ALL SELECT contract_id FROM flags_group_gone")
+        "SELECT contract_id FROM flags_any UNION ALL SELECT contract_id FROM flags_gone")
     wh.execute(f"""
         CREATE OR REPLACE TEMP TABLE concentration_changed AS
         WITH keys AS MATERIALIZED (
@@ -496,8 +487,8 @@ def _gather_written(wh) -> None:
     """For a build the record narrows (`group_reads`, from `flags_group_keys`):
     `flags_written` (contract_id), the contracts written since the flags were last decided
     (their rows, competition rows or tags), with those whose own inputs changed and the
-    removed ones; `flags_written_at`, their places as they are now and were when last
-    decided (`flags_groups`); and `flags_mates`, the mates (MATES) of their buyers' years and
+    removed ones; `flags_written_at`, their places as they are now (`now`: those there are)
+    and were when last decided (`flags_groups`); and `flags_mates`, the mates (MATES) of their buyers' years and
     of their buyer and vendor pairs, where every contract the group rules decide, and every
     member of a group whose numbers can change, is (flips.py)."""
     written = " UNION ".join(f"SELECT contract_id FROM {table}" for table in (
@@ -510,10 +501,10 @@ def _gather_written(wh) -> None:
     own = inputs.among("flags_written")
     wh.execute(f"""
         CREATE OR REPLACE TEMP TABLE flags_written_at AS
-        SELECT buyer_id, vendor_id, signed_on, year, categories
+        SELECT contract_id, FALSE AS now, buyer_id, vendor_id, signed_on, year, categories
         FROM {inputs.rows("flags_groups", own)}
         UNION ALL
-        SELECT c.buyer_id, c.vendor_id, c.signed_on, c.year, t.categories
+        SELECT contract_id, TRUE, c.buyer_id, c.vendor_id, c.signed_on, c.year, t.categories
         FROM {inputs.rows("contracts", own)} c
         LEFT JOIN (SELECT contract_id, list(category) AS categories
                    FROM {inputs.rows("tags", own)} GROUP BY 1) t USING (contract_id)""")

@@ -103,7 +103,7 @@ def to_decide(wh, work: str, group_work: str, mates: str, into: str) -> None:
     again: call it after)."""
     # their places as last decided, and the removed contracts': read once for both rules
     gone = " UNION ALL ".join(f"SELECT contract_id FROM {t}" for t in (
-        group_work, "flags_gone", "flags_group_gone") if inputs.temporary(wh, t))
+        group_work, "flags_gone") if inputs.temporary(wh, t))
     wh.execute("CREATE OR REPLACE TEMP TABLE flags_groups_before AS SELECT * FROM"
                f" {inputs.rows('flags_groups', f'contract_id IN ({gone})')}")
     wh.execute(f"""
@@ -141,7 +141,7 @@ def split_to_decide(wh, work: str, group_work: str, mates: str, into: str,
     the threshold's regime and procedure) is in a contract's own inputs, so the other members
     of `group_work` (decided for a concentration group) keep their windows, sums and rows."""
     gone = " UNION ALL ".join(f"SELECT contract_id FROM {t}" for t in (
-        work, "flags_gone", "flags_group_gone") if inputs.temporary(wh, t))
+        work, "flags_gone") if inputs.temporary(wh, t))
     # `to_decide` read them (flags_groups_before)
     wh.execute(f"""
         CREATE OR REPLACE TEMP TABLE {into} AS
