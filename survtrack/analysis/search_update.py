@@ -174,8 +174,9 @@ def _word_uses(con) -> None:
     """What the changed documents do to search_words, before anything is changed: each word's
     uses taken away (the gone documents' rows) and added (their new rows); those words' rows
     and their and the new words' tokens' terms as they were (publish_words_before,
-    publish_terms_before: the gone and new postings' terms), the new words folded (publish_new_words), the tokens no word will
-    have any more (publish_dead_terms) and the tokens search_terms lacks (publish_new_tokens)."""
+    publish_terms_before: the gone and new postings' terms), the new words folded
+    (publish_new_words), the tokens no word will have any more (publish_dead_terms) and the
+    tokens search_terms lacks (publish_new_tokens)."""
     split = "SELECT unnest(string_split(words, ' ')) AS word, {} AS uses FROM {}"
     con.execute(f"""CREATE TEMP TABLE publish_words_before AS
         {_by_rowid('search_words', f'''word IN (

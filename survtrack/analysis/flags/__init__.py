@@ -173,21 +173,26 @@ WHERE EXISTS (SELECT 1 FROM {keys} k WHERE k.buyer_id = c.buyer_id AND k.year = 
    OR EXISTS (SELECT 1 FROM {keys} k WHERE k.buyer_id = c.buyer_id
                                        AND k.vendor_id = c.vendor_id)
 """.replace("{columns}", ", ".join(f"c.{col}" for col in GROUP_COLUMNS))
+# The buyer_concentration groups (buyer, category, year) the contracts written are or were in
+# (`flags_written_at`): whose members are the group step's candidates and whose numbers are
+# summed again (`_summed`).
+WRITTEN_GROUPS = """
+    SELECT DISTINCT buyer_id, category, year
+    FROM (SELECT buyer_id, year, unnest(categories) AS category FROM flags_written_at
+          WHERE buyer_id IS NOT NULL AND year IS NOT NULL)"""
 # The contracts whose group flags a recorded write may have changed: those written (their
-# rows, competition rows or tags) that are still there, and the members of the groups they were in when the flags
-# were last decided (`flags_groups`) or are in now: their pair's contracts signed in the
-# spans (split_purchase's window_days) beside theirs, their groups' tagged contracts; found
-# among the mates `_gather_written` gathered (one scan of `contracts` for both).
+# rows, competition rows or tags) that are still there, and the members of the groups they
+# were in when the flags were last decided (`flags_groups`) or are in now: their pair's
+# contracts signed in the spans (split_purchase's window_days) beside theirs, their groups'
+# tagged contracts; found among the mates `_gather_written` gathered (one scan of
+# `contracts` for both).
 GROUP_EXPAND = """
 WITH spans AS (
     SELECT DISTINCT buyer_id, vendor_id,
            floor(date_diff('day', DATE '1970-01-01', signed_on) / {window})::BIGINT AS bucket
     FROM flags_written_at
     WHERE buyer_id IS NOT NULL AND vendor_id IS NOT NULL AND signed_on IS NOT NULL),
-groups AS MATERIALIZED (
-    SELECT DISTINCT buyer_id, category, year
-    FROM (SELECT buyer_id, year, unnest(categories) AS category FROM flags_written_at
-          WHERE buyer_id IS NOT NULL AND year IS NOT NULL)),
+groups AS MATERIALIZED ({groups}),
 grouped AS MATERIALIZED (
     SELECT contract_id, buyer_id, year FROM flags_mates
     WHERE (buyer_id, year) IN (SELECT (buyer_id, year) FROM groups))
@@ -200,7 +205,8 @@ WHERE abs(floor(date_diff('day', DATE '1970-01-01', c.signed_on) / {window})::BI
 UNION ALL
 SELECT t.contract_id FROM {tags} t JOIN grouped c USING (contract_id)
 JOIN groups g ON g.buyer_id = c.buyer_id AND g.category = t.category AND g.year = c.year
-""".replace("{tags}", inputs.rows("tags", "contract_id IN (SELECT contract_id FROM grouped)"))
+""".replace("{tags}", inputs.rows("tags", "contract_id IN (SELECT contract_id FROM grouped)")
+            ).replace("{groups}", WRITTEN_GROUPS)
 # Each contract's place in the groups, as its group flags were last decided (`flags_groups`),
 # rewritten for every contract, or for those written since (a place changes only with its
 # contract's row or tags), read by rowid (`inputs.rows`).
@@ -488,9 +494,9 @@ def _gather_written(wh) -> None:
     `flags_written` (contract_id), the contracts written since the flags were last decided
     (their rows, competition rows or tags), with those whose own inputs changed and the
     removed ones; `flags_written_at`, their places as they are now (`now`: those there are)
-    and were when last decided (`flags_groups`); and `flags_mates`, the mates (MATES) of their buyers' years and
-    of their buyer and vendor pairs, where every contract the group rules decide, and every
-    member of a group whose numbers can change, is (flips.py)."""
+    and were when last decided (`flags_groups`); and `flags_mates`, the mates (MATES) of
+    their buyers' years and of their buyer and vendor pairs, where every contract the group
+    rules decide, and every member of a group whose numbers can change, is (flips.py)."""
     written = " UNION ".join(f"SELECT contract_id FROM {table}" for table in (
         "flags_work", "flags_gone") if inputs.temporary(wh, table))
     wh.execute(f"""
@@ -519,11 +525,9 @@ def _summed(wh) -> str:
     again (`_gather_written`): the contracts written and the members of a group one of them
     is or was in (their categories: `flags_tagged`). Only those groups' numbers can change;
     summing every group of every candidate read the pairs' contracts' other years too."""
-    wh.execute("""
+    wh.execute(f"""
         CREATE OR REPLACE TEMP TABLE flags_summed AS
-        WITH groups AS (SELECT DISTINCT buyer_id, unnest(categories) AS category, year
-                        FROM flags_written_at
-                        WHERE buyer_id IS NOT NULL AND year IS NOT NULL)
+        WITH groups AS ({WRITTEN_GROUPS})
         SELECT contract_id FROM flags_mates
         WHERE contract_id IN (SELECT contract_id FROM flags_written)
         UNION
