@@ -19,7 +19,7 @@ from contextlib import contextmanager
 import duckdb
 import pytest
 
-from survtrack.analysis import facts, facts_update, search, spending
+from survtrack.analysis import facts, facts_update, search, search_update, spending
 from survtrack.analysis.build import run_build
 from survtrack.analysis.spending import Filters
 from survtrack.api import queries
@@ -218,7 +218,7 @@ def test_incremental_publish_equals_a_full_publish(halves, tmp_path, monkeypatch
     if doc_gap != search.DOC_GAP:
         monkeypatch.setattr(search, "DOC_GAP", doc_gap)
         monkeypatch.setitem(facts.DERIVED, "search_index", search.index_sql())
-    searched = set(search.TABLES) - (set(facts_update.REMADE) if doc_gap > 1 else set())
+    searched = set(search.TABLES) - (set(search_update.REMADE) if doc_gap > 1 else set())
     with _half_published(tmp_path, halves[0]) as (db, wh, first):
         assert _drift(first) == 0 and _recomputed(first) == set(facts.DERIVED)  # in full
         load_half(wh, halves[1])  # new contracts, later versions, their notices and payments
@@ -384,7 +384,7 @@ def test_search_terms_that_come_and_go_and_the_prefixes_they_move(
     if term_gap != search.TERM_GAP:
         monkeypatch.setattr(search, "TERM_GAP", term_gap)
         monkeypatch.setitem(facts.DERIVED, "search_terms", search.terms_sql())
-    searched = set(search.TABLES) - set(facts_update.REMADE)
+    searched = set(search.TABLES) - set(search_update.REMADE)
     roomy = term_gap > 2
     with _half_published(tmp_path, halves[0]) as (db, wh, first):
         with duckdb.connect(str(first), read_only=True) as con:
@@ -418,8 +418,8 @@ def test_search_terms_that_come_and_go_and_the_prefixes_they_move(
         edit({ids[0]: "zgvda", ids[1]: "Zgvda camera", ids[2]: "zgvdb",
               ids[3]: f"{prefix} {prefix}zo"}, "Zmvendor Holding")
         second = facts.publish_snapshot(db, wh.con)
-        whole = _recomputed(second) & set(facts_update.REMADE)
-        assert whole == (set() if roomy else set(facts_update.REMADE))
+        whole = _recomputed(second) & set(search_update.REMADE)
+        assert whole == (set() if roomy else set(search_update.REMADE))
         _compare(second, _full(wh, tmp_path, 1))
         with duckdb.connect(str(second), read_only=True) as con:
             row = con.execute("SELECT contract, contract_most FROM search_prefixes"

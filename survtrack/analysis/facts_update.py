@@ -39,7 +39,6 @@ from collections.abc import Mapping
 import duckdb
 
 from survtrack.analysis import facts, search, search_update
-from survtrack.analysis.search_update import REMADE
 from survtrack.warehouse.snapshot import CHANGES, swap_table
 
 FULL_SHARE = 0.2  # beyond this share of the contracts touched, recompute everything
@@ -105,7 +104,7 @@ def refresh(con: duckdb.DuckDBPyConnection, changed: Mapping[str, int]) -> set[s
         _regroup(con, name, cube)
     _parties(con, changed)
     searched = search_update.update(con, AFFECTED, KEYS)
-    return set(facts.DERIVED) - set(search.TABLES) | (set(REMADE) if searched else set())
+    return set(facts.DERIVED) - set(search.TABLES) | (set(search_update.REMADE) if searched else set())
 
 
 def _facts(con, among: str, total: int) -> None:
