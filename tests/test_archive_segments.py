@@ -148,3 +148,28 @@ def test_workers_opening_a_new_index_at_once_all_pack(tmp_path, real):
             ids = pool.starmap(_pack_at_once, [(str(folder), d, barrier) for d in docs])
             reader = Archive(folder)
             assert [reader.read(i) for i in ids] == docs
+
+
+def test_a_file_archived_by_its_path_string_is_the_document_its_path_gives(shared, tmp_path):
+    """A pool's worker is sent path strings and makes no Path for a document it parses from
+    memory (Document.at): the document equals the one a Path gives, its path is made on first
+    use, and it pickles (to the writer) and reads back from the archive the same."""
+    import pickle
+
+    from survtrack.scrapers.files import archive_file
+
+    source = sorted((shared / "eis").glob("fz44_contract*.xml"))[0]
+    by_path = archive_file(source, Archive(tmp_path / "a"), "eis", pack=True)
+    archive = Archive(tmp_path / "b")
+    by_string = archive_file(str(source), archive, "eis", pack=True)
+    archive.commit()
+    assert "path" not in by_string.__dict__ and by_string.data == source.read_bytes()
+    assert (by_string.document_id, by_string.origin, by_string.size, by_string.media_type) == (
+        by_path.document_id, by_path.origin, by_path.size, by_path.media_type)
+    assert by_string.path == archive.path(by_string.document_id)  # made now, a Path
+    for root in (Path("/"), tmp_path / "c"):  # its string, as the Path's
+        assert Archive(root).path_string("ab12") == str(Archive(root).path("ab12"))
+    assert isinstance(by_string.path, Path)
+    sent = pickle.loads(pickle.dumps(by_string))
+    assert sent == by_string and sent.data is None
+    assert sent.read() == source.read_bytes()  # from the archive's segment

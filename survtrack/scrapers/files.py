@@ -173,14 +173,15 @@ def _from_file(path: Path, archive: Archive, source: str, extensions,
         yield archive_file(path, archive, source, pack)
 
 
-def archive_file(path: Path, archive: Archive, source: str, pack: bool = False
+def archive_file(path: Path | str, archive: Archive, source: str, pack: bool = False
                  ) -> Document | Problem:
     """One plain file into the archive (safe in any process: the archive writes atomically).
 
     `pack`: a small file is appended to this process's segment of the archive instead of
     becoming a file of its own (archive.put_packed); the caller calls `archive.commit()`
     before the warehouse records it. For parsers reading `Document.open`/`read` (not a
-    path: OCDS's reader opens the path)."""
+    path: OCDS's reader opens the path). `path`: a Path or its string (a pool's worker is
+    sent strings)."""
     try:
         # O_NONBLOCK: a file swapped for a FIFO after the check still cannot block the run
         fd: int | None = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -204,8 +205,9 @@ def archive_file(path: Path, archive: Archive, source: str, pack: bool = False
                 os.close(fd)
     except (OSError, ValueError) as exc:
         return Problem(str(path), f"cannot read: {exc}")
-    return Document(sha, source, str(path), archive.path(sha), size, _media_type(path.name),
-                    data=data)
+    path = os.fspath(path)  # a worker is sent a string: no Path is made (Document.at)
+    return Document.at(sha, source, path, archive.path_string(sha), size,
+                       _media_type(os.path.basename(path)), data=data)
 
 
 class CapExceeded(ValueError):

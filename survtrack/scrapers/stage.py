@@ -140,7 +140,7 @@ def parse_chunk(source_name: str, archive_root: str, number: int,
     entries: list[tuple[str, object]] = []
     parsed = []
     for task in tasks:
-        doc = archive_file(Path(task), archive, source_name, pack=pack) \
+        doc = archive_file(task, archive, source_name, pack=pack) \
             if isinstance(task, (str, Path)) else task
         if isinstance(doc, Problem):
             entries.append(("problem", doc))

@@ -31,6 +31,7 @@ class Archive:
         # absolute from the start: a relative root would be read against whatever folder the
         # reader resolves paths from (Flask's send_file uses the package folder)
         self.root = Path(root).absolute()
+        self._prefix = str(self.root).rstrip("/") + "/"  # `path_string`'s
         self._folders: set[Path] = set()
         self._packed: Segments | None = None
 
@@ -43,6 +44,10 @@ class Archive:
     def path(self, document_id: str) -> Path:
         """Where the document's own file is (a packed document has none: see `has`)."""
         return self.root / document_id[:2] / document_id
+
+    def path_string(self, document_id: str) -> str:
+        """`path` as a string, without making a Path (`Document.at`): str(path(id))."""
+        return f"{self._prefix}{document_id[:2]}/{document_id}"
 
     @property
     def packed(self) -> Segments:
@@ -91,10 +96,7 @@ class Archive:
         try:
             yield
         except OSError as exc:
-            fault = StorageFault.of(exc, path, "writing the archive")
-            if fault is None:
-                raise
-            raise fault from exc
+            _raise_fault(exc, path)
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         """`put_stream` for bytes in memory (a small document): hashed first, so bytes the
@@ -116,9 +118,11 @@ class Archive:
         and by other processes after `commit`."""
         sha = hashlib.sha256(data).hexdigest()
         # os.path on the string: pathlib's joins and exists() cost ~10 us a document here
-        if not os.path.exists(os.path.join(self.root, sha[:2], sha)):
-            with self.writing(self.root):  # the archive is named, as by put_bytes
-                self.packed.append(sha, data)
+        if not os.path.exists(self.path_string(sha)):
+            try:  # as in `writing(self.root)` (the archive is named, as by put_bytes), without
+                self.packed.append(sha, data)  # a generator's context manager per document
+            except OSError as exc:
+                _raise_fault(exc, self.root)
         return sha, len(data)
 
     def commit(self) -> None:
@@ -206,3 +210,11 @@ def _write_all(out, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[out.write(view):]
+
+
+def _raise_fault(exc: OSError, path: Path) -> None:
+    """Raise `exc` as a StorageFault when it is a failure of the storage, else as it is."""
+    fault = StorageFault.of(exc, path, "writing the archive")
+    if fault is None:
+        raise exc
+    raise fault from exc

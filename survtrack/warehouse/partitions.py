@@ -27,6 +27,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 import pyarrow as pa
@@ -130,6 +131,7 @@ def _document_row(doc, kind, status, detail, url) -> dict:
             "kind": kind, "status": status, "detail": detail}
 
 
+@cache  # asked for each table of every chunk: ~20 us to make
 def partition_schema(table: str) -> pa.Schema:
     """A partition's columns: the table's (`documents` and `rejects` less what is set when
     loaded), then `_doc`, `_ord` and `_row` (the row's place in the file)."""
@@ -148,7 +150,7 @@ def _arrow(table: str, rows: list[dict]) -> pa.Table:
     faster than a list per column); a Decimal finer than its column's scale is rounded first
     (schema.fitted), as the table's type would, when pyarrow refuses to lose the digits."""
     schema = partition_schema(table)
-    given = pa.schema([f for f in schema if f.name != "_row"])
+    given = _given(table)
     try:
         data = pa.Table.from_pylist(rows, schema=given)
     except pa.ArrowInvalid:
@@ -156,3 +158,9 @@ def _arrow(table: str, rows: list[dict]) -> pa.Table:
             [pa.array(fitted(table, f.name, [r.get(f.name) for r in rows]), type=f.type)
              for f in given], schema=given)
     return data.append_column(schema.field("_row"), pa.array(range(len(rows)), pa.int64()))
+
+
+@cache
+def _given(table: str) -> pa.Schema:
+    """The partition's columns less `_row` (added as a range)."""
+    return pa.schema([f for f in partition_schema(table) if f.name != "_row"])

@@ -99,12 +99,26 @@ class Document:
             raise FileNotFoundError(2, "No such file or directory", str(self.path))
         return data
 
+    @classmethod
+    def at(cls, document_id: str, source: str, origin: str, path: str, size: int,
+           media_type: str | None = None, url: str | None = None,
+           data: bytes | None = None) -> Document:
+        """A Document whose `path` is given as a string and made a Path on its first use: a
+        worker archiving and parsing a document from memory never uses it, and a Path costs
+        ~2 us to make (docs/scale.md)."""
+        doc = object.__new__(cls)
+        doc.__dict__.update(document_id=document_id, source=source, origin=origin, _path=path,
+                            size=size, media_type=media_type, url=url, data=data)
+        return doc
+
     def __reduce__(self):
         """Pickled without its bytes, and its path as a string: a Path costs more to unpickle
         than the rest of a worker's entry for the document (the writer unpickles one per
         document: 3,000 paths ~22 ms CPU, docs/scale.md). The Path is made on first use."""
-        return _unpickled, (self.document_id, self.source, self.origin, str(self.path),
-                            self.size, self.media_type, self.url)
+        path = self.__dict__.get("_path")
+        return _unpickled, (self.document_id, self.source, self.origin,
+                            str(self.path) if path is None else path, self.size,
+                            self.media_type, self.url)
 
     def __getattr__(self, name: str):  # only for an attribute not set: `path` once unpickled
         if name == "path" and "_path" in self.__dict__:
@@ -115,10 +129,7 @@ class Document:
 
 def _unpickled(document_id: str, source: str, origin: str, path: str, size: int,
                media_type: str | None, url: str | None) -> Document:
-    doc = object.__new__(Document)
-    doc.__dict__.update(document_id=document_id, source=source, origin=origin, _path=path,
-                        size=size, media_type=media_type, url=url, data=None)
-    return doc
+    return Document.at(document_id, source, origin, path, size, media_type, url)
 
 
 class Rejected(Exception):
