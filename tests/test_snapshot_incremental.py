@@ -359,6 +359,52 @@ def test_a_contract_whose_flags_alone_changed_leaves_the_other_cubes_groups(
             assert rows[0] == rows[1], name
 
 
+def test_rows_changed_in_place_are_updated_where_they_are(halves, tmp_path,  # noqa: F811
+                                                          monkeypatch):
+    """A row whose key stays and whose other columns change (a flag's value moving with its
+    window, a raised flag cleared, a contract's status) is updated where it is in the
+    snapshot, not deleted and appended (a delete costs DuckDB the index's removal of the row,
+    snapshot._replace); a row gone is deleted, a new key inserted; every table equals a full
+    publish's."""
+    monkeypatch.setattr(snapshot, "FULL_SHARE", 10.0)
+    monkeypatch.setattr(facts_update, "FULL_SHARE", 10.0)
+    with _half_published(tmp_path, halves[0]) as (db, wh, first):
+        valued = wh.con.execute("SELECT contract_id, flag FROM flags WHERE value IS NOT NULL"
+                                " ORDER BY ALL LIMIT 30").fetchall()
+        wh.con.executemany("UPDATE flags SET value = value + 1, evidence = 'moved'"
+                           " WHERE contract_id = ? AND flag = ?", valued)
+        cleared = wh.con.execute("SELECT contract_id, flag FROM flags WHERE raised"
+                                 " ORDER BY ALL DESC LIMIT 1").fetchone()
+        wh.con.execute("UPDATE flags SET raised = false WHERE contract_id = ? AND flag = ?",
+                       list(cleared))
+        gone = wh.con.execute("SELECT contract_id, flag FROM flags ORDER BY contract_id DESC,"
+                              " flag LIMIT 1 OFFSET 7").fetchone()
+        wh.con.execute("DELETE FROM flags WHERE contract_id = ? AND flag = ?", list(gone))
+        added = (gone[0], "made_up_in_test")
+        wh.con.execute("INSERT INTO flags (contract_id, flag, raised, value) VALUES (?, ?,"
+                       " true, 1)", list(added))
+        changes.record_keys(wh, "flags", [c for c, _ in valued] + [cleared[0], gone[0]])
+        status = wh.con.execute("SELECT contract_id FROM contracts WHERE status IS DISTINCT"
+                                " FROM 'cancelled' ORDER BY ALL LIMIT 1").fetchone()[0]
+        wh.con.execute("UPDATE contracts SET status = 'cancelled' WHERE contract_id = ?",
+                       [status])
+        changes.record_keys(wh, "contracts", [status])
+        again = facts.publish_snapshot(db, wh.con)
+
+        def order(path) -> tuple[list, list]:  # the rows in their stored order
+            keys = {"flags": "contract_id || '/' || flag", "contracts": "contract_id"}
+            with duckdb.connect(str(path), read_only=True) as con:
+                return tuple(con.execute(f"SELECT list({key} ORDER BY rowid) FROM {table}")
+                             .fetchone()[0] for table, key in keys.items())
+        (flags_before, contracts_before), (flags_after, contracts_after) = map(
+            order, (first, again))
+        assert contracts_after == contracts_before
+        # the gone row deleted, the new one appended, the changed ones where they were
+        assert flags_after[:-1] == [row for row in flags_before if row != "/".join(gone)]
+        assert flags_after[-1] == "/".join(added)
+        _compare(again, _full(wh, tmp_path, 1))
+
+
 def _tokens(con, *words: str) -> dict[str, int | None]:
     """Each word's token (folded as the index folds it) and its term number (None: no term)."""
     tokens = {w: search._fold_in_python(w) for w in words}
