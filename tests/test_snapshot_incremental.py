@@ -322,17 +322,25 @@ def test_a_contract_whose_flags_alone_changed_leaves_the_other_cubes_groups(
     """Contracts whose raised flags alone changed (a group rule deciding them again) change
     their part of the flag cubes' groups only: the cubes that do not read flags (by vendor,
     buyer, category and their totals) sum none of their groups again and add nothing, their
-    search documents keep their numbers, and every table equals a full publish's."""
+    search documents and parties are not made again (neither reads flags) and keep their
+    numbers, and every table equals a full publish's."""
     monkeypatch.setattr(snapshot, "FULL_SHARE", 10.0)
     monkeypatch.setattr(facts_update, "FULL_SHARE", 10.0)
     merged, merge = {}, facts_update._merge
+    searched, search_of = [], search_update.update
 
     def counted(con, name, *args):
         merged[name] = con.execute("SELECT (SELECT count(*) FROM publish_groups),"
                                    " (SELECT count(*) FROM publish_gained)").fetchone()
         merge(con, name, *args)
 
+    def search_counted(con, affected, keys):
+        searched.append(con.execute(f"SELECT (SELECT count(*) FROM {affected}),"
+                                    f" (SELECT count(*) FROM {keys})").fetchone())
+        return search_of(con, affected, keys)
+
     monkeypatch.setattr(facts_update, "_merge", counted)
+    monkeypatch.setattr(search_update, "update", search_counted)
     with _half_published(tmp_path, halves[0]) as (db, wh, first):
         flipped = wh.con.execute("""
             SELECT contract_id, min(flag) FROM flags GROUP BY contract_id
@@ -347,6 +355,7 @@ def test_a_contract_whose_flags_alone_changed_leaves_the_other_cubes_groups(
         reading = {"spending_by_flag", "spending_by_flag_category"}
         assert all(merged[name] == (0, 0) for name in set(facts.GROUPED) - reading), merged
         assert all(merged[name][0] > 0 for name in reading), merged
+        assert searched == [(0, 0)]  # no contract's search document nor party made again
         _compare(again, _full(wh, tmp_path, 1))
         # their search documents are made again the same: each keeps its number and postings
         kept = {"search_index": "SELECT * FROM search_index ORDER BY doc",

@@ -21,11 +21,13 @@ added ones (`<table>_new`). From them:
   groups that only gained contracts get the new ones' sums added to their rows
   (DOUBLE sums then differ from a full publish's by the order of additions, ~1e-15
   relative; counts, DECIMAL sums, first and last years exact);
-- `parties`: those of the contracts' vendors and buyers and of the changed organizations.
-
-- the search tables: the changed contracts' and parties' index rows made again, those not
-  the same as before numbered between their neighbours' (search.py numbers documents and
-  terms DOC_GAP and TERM_GAP apart, so no other number moves), their postings replaced, the
+- `parties`: those of the contracts' vendors and buyers and of the changed organizations;
+  not for a contract whose raised flags alone changed (WORDED), whose parties' rows and
+  search documents read no flag;
+- the search tables: the changed contracts' (WORDED) and parties' index rows made again,
+  those not the same as before numbered between their neighbours' (search.py numbers
+  documents and terms DOC_GAP and TERM_GAP apart, so no other number moves), their postings
+  replaced, the
   words' uses and the per-term and per-prefix counts by difference, new terms numbered
   between theirs (search_update.py); the per-kind runs made again (a few rows).
 When more than FULL_SHARE of the contracts are touched, `refresh` declines (None) and the
@@ -47,9 +49,10 @@ FULL_SHARE = 0.2  # beyond this share of the contracts touched, recompute everyt
 TAIL_SHARE = 0.1
 BY_CONTRACT = ("contracts", "tags", "payments", "flags")  # what contract_facts reads per contract
 PARTIES = ("organizations", "entities")  # what it reads per vendor and buyer
-AFFECTED, OLD, NEW, CHANGED, GROUPS, GAINED, KEYS, BOTH, SAME = (
+AFFECTED, OLD, NEW, CHANGED, GROUPS, GAINED, KEYS, BOTH, SAME, WORDED = (
     "publish_affected", "publish_old_facts", "publish_new_facts", "publish_changed_facts",
-    "publish_groups", "publish_gained", "publish_party_keys", "publish_both", "publish_same")
+    "publish_groups", "publish_gained", "publish_party_keys", "publish_both", "publish_same",
+    "publish_worded")
 
 
 def _change(table: str, column: str, changed: Mapping[str, int]) -> list[str]:
@@ -70,19 +73,28 @@ def refresh(con: duckdb.DuckDBPyConnection, changed: Mapping[str, int]) -> set[s
         entities = " UNION ".join(_change("entities", "entity_id", changed))
         orgs.append(f"SELECT org_id FROM organizations WHERE entity_id IN ({entities})")
     ids = [q for t in BY_CONTRACT if t != "flags" for q in _change(t, "contract_id", changed)]
+    if orgs:
+        union = " UNION ".join(orgs)
+        ids.append(f"SELECT contract_id FROM contracts"
+                   f" WHERE vendor_id IN ({union}) OR buyer_id IN ({union})")
+    # WORDED: the contracts whose parties' rows and search documents may have changed, all
+    # but those whose raised flags alone did (neither reads flags; at +1 % most of the
+    # affected: a group rule decides again every member of a group a new contract joins)
     if "flags" in changed:
         # the facts hold which flags a contract raised and which were decided, not their
         # values: a row whose value or evidence alone changed (split_purchase's window sum)
         # leaves them as they were
         flagged = [f"SELECT contract_id, flag, raised FROM {CHANGES}.flags_{side}"
                    for side in ("old", "new")]
-        ids.append(f"SELECT contract_id FROM ({flagged[0]} EXCEPT {flagged[1]})"
-                   f" UNION SELECT contract_id FROM ({flagged[1]} EXCEPT {flagged[0]})")
-    if orgs:
-        union = " UNION ".join(orgs)
-        ids.append(f"SELECT contract_id FROM contracts"
-                   f" WHERE vendor_id IN ({union}) OR buyer_id IN ({union})")
+        con.execute(f"CREATE TEMP TABLE {WORDED} AS SELECT * FROM"
+                    f" ({' UNION '.join(ids or ['SELECT NULL::VARCHAR WHERE false'])})"
+                    " w(contract_id)")
+        ids = [f"SELECT contract_id FROM {WORDED}",
+               f"SELECT contract_id FROM ({flagged[0]} EXCEPT {flagged[1]})"
+               f" UNION SELECT contract_id FROM ({flagged[1]} EXCEPT {flagged[0]})"]
     con.execute(f"CREATE TEMP TABLE {AFFECTED} AS {' UNION '.join(ids)}")
+    if "flags" not in changed:
+        con.execute(f"CREATE TEMP VIEW {WORDED} AS SELECT contract_id FROM {AFFECTED}")
     touched, total = con.execute(
         f"SELECT (SELECT count(*) FROM {AFFECTED}), (SELECT count(*) FROM contracts)").fetchone()
     if touched > FULL_SHARE * max(total, 1):
@@ -103,7 +115,7 @@ def refresh(con: duckdb.DuckDBPyConnection, changed: Mapping[str, int]) -> set[s
     for name, cube in facts.GROUPED.items():
         _regroup(con, name, cube)
     _parties(con, changed)
-    searched = search_update.update(con, AFFECTED, KEYS)
+    searched = search_update.update(con, WORDED, KEYS)
     return set(facts.DERIVED) - set(search.TABLES) | (set(search_update.REMADE) if searched else set())
 
 
@@ -217,9 +229,11 @@ def _merge(con, name: str, group: list[str], keyed: list[str]) -> None:
 
 
 def _parties(con, changed: Mapping[str, int]) -> None:
-    """`parties` again for the changed contracts' vendors and buyers (as before and after)
-    and for the changed organizations and entities."""
-    keys = [f"SELECT {role}_key FROM {CHANGED}" for role in ("vendor", "buyer")]
+    """`parties` again for the changed contracts' vendors and buyers (as before and after;
+    not those of a contract whose flags alone changed: a party's row does not read them) and
+    for the changed organizations and entities."""
+    keys = [f"SELECT {role}_key FROM {CHANGED} WHERE contract_id IN"
+            f" (SELECT contract_id FROM {WORDED})" for role in ("vendor", "buyer")]
     keys += _change("organizations", "org_id", changed)
     keys += _change("organizations", "entity_id", changed)
     keys += _change("entities", "entity_id", changed)
