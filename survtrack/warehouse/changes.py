@@ -162,16 +162,31 @@ def prune(wh) -> None:
     The highest seq dropped is kept as PRUNED's cursor: a publisher behind it hashes."""
     from .snapshot import published_seq  # snapshot.py reads the record: imported late
 
+    top = wh.scalar("SELECT max(seq) FROM changes")
+    if top is None:
+        return
     read = published_seq(wh.path)
-    done = """seq <= (
-            SELECT coalesce(min(k.seq), (SELECT max(seq) FROM changes))
-            FROM change_cursors k WHERE list_contains(k.tables, c.table_name))""" + (
+    done = f"seq <= {consumed_through(wh, top)}" + (
         f" AND seq <= {int(read)}" if read is not None else "")
-    dropped = wh.scalar(f"SELECT max(seq) FROM changes c WHERE {done}")
+    dropped = wh.scalar(f"SELECT max(seq) FROM changes WHERE {done}")
     if dropped is None:
         return
-    wh.execute(f"DELETE FROM changes c WHERE {done}")
+    wh.execute(f"DELETE FROM changes WHERE {done}")
     wh.execute("DELETE FROM change_cursors WHERE consumer = ? AND seq < ?", [PRUNED, dropped])
     if not wh.scalar("SELECT count(*) FROM change_cursors WHERE consumer = ?", [PRUNED]):
         wh.execute("INSERT INTO change_cursors (consumer, seq, code, tables)"
                    " VALUES (?, ?, '', [])", [PRUNED, dropped])
+
+
+def consumed_through(wh, top: int) -> str:
+    """SQL of a row's table's seq consumed by every consumer reading the table: the least of
+    their cursors, or `top` (the highest recorded) for a table no consumer reads. Made from
+    `change_cursors` (a row per consumer) as a CASE: a subquery per row of `changes` cost
+    ~3x the scan (docs/scale.md)."""
+    least: dict[str, int] = {}
+    for seq, tables in wh.query("SELECT seq, tables FROM change_cursors WHERE seq IS NOT NULL"):
+        for table in tables or ():
+            least[table] = min(least.get(table, seq), seq)
+    whens = " ".join(f"WHEN '{table.replace(chr(39), chr(39) * 2)}' THEN {int(seq)}"
+                     for table, seq in sorted(least.items()))
+    return f"(CASE table_name {whens} ELSE {int(top)} END)" if whens else str(int(top))
