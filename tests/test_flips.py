@@ -126,7 +126,9 @@ def test_a_contract_in_two_categories_is_decided_for_a_flip_in_one(halves, tmp_p
     """MATES' first contract is also in a second category, where its vendor takes most of
     the buyer's spending. A third vendor joining the camera group makes MATES' vendor clear
     there: the second contract goes clear, the first stays raised by its other category
-    (decided, its rows the same: not recorded), and the result is a full build's."""
+    (decided, its rows the same: not recorded), and the result is a full build's. Only the
+    camera group is summed again: the first's other group, which no written contract is
+    in, gives its stored numbers."""
     first, second = MATES
     with both_halves(tmp_path, halves, build=None) as wh:
         with wh.transaction():
@@ -144,6 +146,7 @@ def test_a_contract_in_two_categories_is_decided_for_a_flip_in_one(halves, tmp_p
         add(wh, "test:third", vendor="test:vendor", amount=3_500_000)
         built = build_as_full(wh)
         assert built["decided_buyer_concentration"] == 3  # the new one and MATES
+        assert built["groups_summed"] == 1
         assert concentration(wh)[first] is True and concentration(wh)[second] is False
         assert second in built["recorded"] and first not in built["recorded"]
         assert rows_of(wh, first) == kept

@@ -175,7 +175,7 @@ WHERE EXISTS (SELECT 1 FROM {keys} k WHERE k.buyer_id = c.buyer_id AND k.year = 
 """.replace("{columns}", ", ".join(f"c.{col}" for col in GROUP_COLUMNS))
 # The buyer_concentration groups (buyer, category, year) the contracts written are or were in
 # (`flags_written_at`): whose members are the group step's candidates and whose numbers are
-# summed again (`_summed`).
+# summed again (`_summed_groups`).
 WRITTEN_GROUPS = """
     SELECT DISTINCT buyer_id, category, year
     FROM (SELECT buyer_id, year, unnest(categories) AS category FROM flags_written_at
@@ -268,7 +268,9 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
     group rule decides only the contracts whose rows can change (flips.py). Returns counts
     per flag: `changed` contracts whose own inputs changed or whose groups may have,
     `group_only` of them for their groups alone (the members of a written contract's groups
-    and spans), `decided_<rule>` the contracts each group rule decided. The work is decided
+    and spans), `decided_<rule>` the contracts each group rule decided, `groups_summed` the
+    buyer_concentration groups whose numbers were summed again, `groups_changed` those whose
+    numbers changed. The work is decided
     `slice_size` contracts at a time (by buyer)."""
     code = code_version()
     try:
@@ -316,14 +318,17 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                         {inputs.rows("competition", inputs.among(scopes["flags_work"]))}""")
                     if not every:
                         flips.tagged(wh, scopes["flags_any"])
-                    if narrowed and passes == 1:  # the mates of the contracts written
-                        summed = _summed(wh)
+                    summed = None
+                    if narrowed and passes == 1 and not every:  # the written contracts' mates
+                        summed = _summed_groups(wh)
                     else:
                         gather_mates(wh, scopes["flags_any"])
-                        summed = scopes["flags_any"]
-                # buyer_concentration's numbers of the groups decided, summed first: they
-                # say which members its rule must decide again (flips.py)
-                scope = Scope() if whole else Scope(table=summed, mates="flags_mates")
+                # buyer_concentration's numbers of the groups decided (of the groups the
+                # written contracts are or were in, when the record narrows the build), summed
+                # first: they say which members its rule must decide again (flips.py)
+                scope = Scope() if whole else Scope(
+                    table=scopes["flags_any"], mates="flags_mates", groups=summed,
+                    tagged=summed and "flags_tagged")
                 wh.execute("CREATE OR REPLACE TEMP TABLE concentration_members AS"
                            f" {concentration_members(scope)}")
                 for table, sql in zip(GROUP_NUMBERS, CONCENTRATION_NUMBERS):
@@ -344,7 +349,7 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                     for decided in DECIDED.values():
                         wh.execute(f"INSERT INTO {decided} SELECT * FROM {decided}_pass")
                     wh.execute("INSERT INTO new_flags " + flips.concentration_rows(
-                        wh, "flags_flipped_pass", "flags_mates", "flags_near_pass"))
+                        wh, "flags_flipped_pass", "flags_mates", "flags_near_pass", summed))
                     near += wh.scalar("SELECT count(*) FROM flags_near_pass")
                 # one statement per rule: a UNION ALL of every rule holds several rules' hash
                 # tables at once, which DuckDB could not spill
@@ -362,6 +367,7 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
         _group_keys(wh, every, narrowed)
         decided = {f"decided_{name}": wh.scalar(f"SELECT count(*) FROM {table}")
                    for name, table in DECIDED.items()}
+        summed_again = wh.scalar("SELECT count(*) FROM new_concentration_groups")
         removed = inputs.replace(
             wh, "flags", "flags", "new_flags", partial={"flags_group": _decided()},
             unchanged="flags_kept",
@@ -376,7 +382,7 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
     finally:
         inputs.done(wh, "flags", "new_flags", "flags_pass", "flags_any", "flags_any_pass",
                     "flags_facts", "flags_mates", "flags_written", "flags_written_at",
-                    "flags_summed",
+                    "flags_summed_groups",
                     "flags_group_work", "flags_group_candidates",
                     "flags_group_consumed", "flags_kept", "concentration_changed",
                     "concentration_members", "concentration_flips", "flags_tagged",
@@ -385,7 +391,8 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                     *(f"new_{table}" for table in GROUP_NUMBERS))
     return {"changed": changed, "group_only": changed - own, "removed": removed,
             **decided, "decided_by_the_rule_near_the_threshold": near,
-            "kept": kept, "groups_changed": regrouped, "passes": passes, "flags": per_flag}
+            "kept": kept, "groups_summed": summed_again, "groups_changed": regrouped,
+            "passes": passes, "flags": per_flag}
 
 
 # buyer_concentration's numbers per group (rules.CONCENTRATION_NUMBERS), kept by the build
@@ -520,21 +527,16 @@ def _gather_written(wh) -> None:
         {MATES.replace("{keys}", "k")}""")
 
 
-def _summed(wh) -> str:
-    """`flags_summed`: the contracts whose groups' numbers a build the record narrows sums
-    again (`_gather_written`): the contracts written and the members of a group one of them
-    is or was in (their categories: `flags_tagged`). Only those groups' numbers can change;
-    summing every group of every candidate read the pairs' contracts' other years too."""
-    wh.execute(f"""
-        CREATE OR REPLACE TEMP TABLE flags_summed AS
-        WITH groups AS ({WRITTEN_GROUPS})
-        SELECT contract_id FROM flags_mates
-        WHERE contract_id IN (SELECT contract_id FROM flags_written)
-        UNION
-        SELECT m.contract_id FROM flags_mates m JOIN flags_tagged t USING (contract_id)
-        JOIN groups g ON g.buyer_id = m.buyer_id AND g.category = t.category
-         AND g.year = m.year""")
-    return "flags_summed"
+def _summed_groups(wh) -> str:
+    """`flags_summed_groups` (buyer_id, category, year): the groups whose numbers a build the
+    record narrows sums again (`_gather_written`), those a written contract is or was in: no
+    other group's members changed. Every member of them is among the mates and the
+    candidates (GROUP_EXPAND), so its categories are in `flags_tagged`: the members are
+    found there (`Scope.groups`), where summing every group of the written contracts and of
+    those members read every contract of their buyers' years and its tags. A decided
+    contract's other groups keep their stored numbers (flips.concentration_rows)."""
+    wh.execute(f"CREATE OR REPLACE TEMP TABLE flags_summed_groups AS {WRITTEN_GROUPS}")
+    return "flags_summed_groups"
 
 
 def _rows(name: str, scope: Scope) -> str:

@@ -193,30 +193,49 @@ def split_mates(wh, decided: str, mates: str, into: str, window: str) -> None:
         WHERE s.bucket IS NOT NULL OR m.contract_id IN (SELECT contract_id FROM {decided})""")
 
 
-def concentration_rows(wh, decided: str, mates: str, near: str) -> str:
+def concentration_rows(wh, decided: str, mates: str, near: str,
+                       summed: str | None = None) -> str:
     """The SELECT of buyer_concentration's `flags` rows (raised and clear) of the contracts of
     `decided`, each from its groups' new numbers (`new_concentration_*`) as the rule decides
     it: per category STATUS, raised where one is raised, clear where all are clear; threshold
     the rule's, document its contract's, value and evidence composed when read. The rule
     read every member of their groups again to sum what the numbers already hold. A contract
-    with a share within NEAR of the threshold is left out and put in `near` (for the rule)."""
+    with a share within NEAR of the threshold is left out and put in `near` (for the rule).
+    `summed`: the table of the groups summed again (buyer_id, category, year), when not every
+    group of the decided contracts was: the others', which no written contract is or was in,
+    are their stored numbers (`concentration_*`), as the build last summed them."""
     from survtrack.warehouse.schema import CANCELLED_SQL
 
     status = fill(STATUS, "x")
+    numbers = {table: f"new_{table}" for table in ("concentration_groups",
+                                                   "concentration_vendors")}
+    kept = ""
+    if summed is not None:
+        # the decided contracts' groups not summed again, with their stored numbers
+        kept = f""",
+        kept AS MATERIALIZED (
+            SELECT DISTINCT d.buyer_id, t.category, d.year FROM d
+            JOIN flags_tagged t USING (contract_id)
+            ANTI JOIN {summed} s ON s.buyer_id = d.buyer_id AND s.category = t.category
+                  AND s.year = d.year)"""
+        for table in numbers:
+            numbers[table] = f"""(SELECT * FROM new_{table} UNION ALL
+                SELECT * FROM {table} o SEMI JOIN kept k ON k.buyer_id = o.buyer_id
+                       AND k.category = o.category AND k.year = o.year)"""
     wh.execute(f"""
         CREATE OR REPLACE TEMP TABLE flags_numbered AS
-        WITH d AS (
+        WITH d AS MATERIALIZED (
             SELECT contract_id, buyer_id, vendor_id, year, document_id FROM {mates}
             WHERE contract_id IN (SELECT contract_id FROM {decided})
               AND buyer_id IS NOT NULL AND year IS NOT NULL
-              AND NOT coalesce({CANCELLED_SQL.format(status='status')}, FALSE)),
+              AND NOT coalesce({CANCELLED_SQL.format(status='status')}, FALSE)){kept},
         x AS (
             SELECT d.contract_id, d.vendor_id, d.document_id, g.n, g.valued_n, g.total,
                    g.unvendored, v.mine, TRUE AS here
             FROM d JOIN flags_tagged t USING (contract_id)
-            JOIN new_concentration_groups g ON g.buyer_id = d.buyer_id
+            JOIN {numbers["concentration_groups"]} g ON g.buyer_id = d.buyer_id
              AND g.category = t.category AND g.year = d.year
-            LEFT JOIN new_concentration_vendors v ON v.buyer_id = d.buyer_id
+            LEFT JOIN {numbers["concentration_vendors"]} v ON v.buyer_id = d.buyer_id
              AND v.category = t.category AND v.year = d.year AND v.vendor_id = d.vendor_id)
         SELECT contract_id, any_value(document_id) AS document_id,
                CASE WHEN bool_or(status = 'raised') THEN 'raised'

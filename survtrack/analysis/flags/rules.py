@@ -34,6 +34,13 @@ class Scope:
     # (GROUP_COLUMNS) holding every contract that shares a buyer and year, or a buyer and
     # vendor, with one in scope
     mates: str | None = None
+    # buyer_concentration's groups to sum (buyer_id, category, year), when the build names
+    # them, and `tagged`, a table of (contract_id, category) holding each of their members'
+    # among the mates: `concentration_members` then reads those groups' members alone, not
+    # every member of their buyers' years and those members' tags (most of the mates, a scan
+    # of `tags`' keys)
+    groups: str | None = None
+    tagged: str | None = None
 
     @property
     def narrow(self) -> bool:
@@ -297,18 +304,8 @@ def late_publication(scope: Scope) -> str:
 def _concentration_groups(scope: Scope) -> str:
     """The CTEs (then a comma) of buyer_concentration's groups in scope: `valued`, each
     member's row per category, with its group's count `n`, its amount in the group's unit
-    (`v`) and the unit."""
-    return f"""{scope.members('buyer_id', 'year')}tagged AS (
-        SELECT DISTINCT contract_id, category
-        FROM {scope.of_groups('tags', 'buyer_id', 'year')}),
-    base AS (
-        SELECT c.contract_id, c.buyer_id, c.vendor_id, c.year, t.category, c.amount,
-               c.currency, c.amount_usd, c.document_id
-        FROM {scope.of_groups('contracts', 'buyer_id', 'year') if scope.table else 'contracts'} c
-        JOIN tagged t USING (contract_id)
-        WHERE c.buyer_id IS NOT NULL AND c.year IS NOT NULL
-          AND NOT coalesce({CANCELLED_SQL.format(status='c.status')}, FALSE)
-          {_in_scope_groups(scope) if scope.table else scope.same('c', 'buyer_id', 'year')}),
+    (`v`) and the unit; the groups named (`scope.groups`) if any."""
+    return f"""{_concentration_base(scope)},
     groups AS (
         SELECT buyer_id, category, year, count(*) AS n,
                count(DISTINCT currency) = 1 AND count(amount) = count(*) AS one_currency,
@@ -322,6 +319,31 @@ def _concentration_groups(scope: Scope) -> str:
                CASE WHEN g.one_currency THEN g.currency WHEN g.all_usd THEN 'USD' END AS unit
         FROM base b JOIN groups g USING (buyer_id, category, year)),
     """
+
+
+def _concentration_base(scope: Scope) -> str:
+    """The CTEs ending with `base`: the members' rows per category (cancelled ones left out)
+    of the groups in scope, or of the groups named (`scope.groups`), found among the mates
+    by their categories (`scope.tagged`)."""
+    if scope.groups is not None:
+        return f"""base AS (
+        SELECT c.contract_id, c.buyer_id, c.vendor_id, c.year, t.category, c.amount,
+               c.currency, c.amount_usd, c.document_id
+        FROM {scope.mates} c JOIN {scope.tagged} t USING (contract_id)
+        SEMI JOIN {scope.groups} g ON g.buyer_id = c.buyer_id AND g.category = t.category
+              AND g.year = c.year
+        WHERE NOT coalesce({CANCELLED_SQL.format(status='c.status')}, FALSE))"""
+    return f"""{scope.members('buyer_id', 'year')}tagged AS (
+        SELECT DISTINCT contract_id, category
+        FROM {scope.of_groups('tags', 'buyer_id', 'year')}),
+    base AS (
+        SELECT c.contract_id, c.buyer_id, c.vendor_id, c.year, t.category, c.amount,
+               c.currency, c.amount_usd, c.document_id
+        FROM {scope.of_groups('contracts', 'buyer_id', 'year') if scope.table else 'contracts'} c
+        JOIN tagged t USING (contract_id)
+        WHERE c.buyer_id IS NOT NULL AND c.year IS NOT NULL
+          AND NOT coalesce({CANCELLED_SQL.format(status='c.status')}, FALSE)
+          {_in_scope_groups(scope) if scope.table else scope.same('c', 'buyer_id', 'year')})"""
 
 
 def _concentration_evidence() -> str:
