@@ -195,6 +195,34 @@ def test_a_share_at_the_threshold_is_decided_by_the_rule(halves, tmp_path):  # n
         assert not any(concentration(wh).get(c) for c in MATES)
 
 
+def test_a_share_at_the_threshold_reads_its_other_groups_whole(halves, tmp_path):  # noqa: F811
+    """As above, MATES' first contract also in a second category, whose group no written
+    contract is in (so its members are not among the narrowed build's mates): the rule that
+    decides the members at the threshold reads their buyers' whole years, and the first
+    stays raised by its other category, as a full build decides it."""
+    first, second = MATES
+    with both_halves(tmp_path, halves, build=None) as wh:
+        with wh.transaction():
+            wh.execute("INSERT INTO tags (contract_id, category, rule)"
+                       " VALUES (?, 'facial_recognition', 'test')", [first])
+            changes.record_keys(wh, "tags", [first])
+        for n in (1, 2):
+            add(wh, f"test:face{n}", vendor="test:face", amount=100_000,
+                categories=("facial_recognition",))
+        first_build(wh, tmp_path / "w.duckdb")
+        # the copies of GROWN are cameras too (classify): no more
+        with wh.transaction():
+            wh.execute("DELETE FROM tags WHERE contract_id LIKE 'test:face%'"
+                       " AND category = 'video_surveillance'")
+            changes.record_keys(wh, "tags", ["test:face1", "test:face2"])
+        build_as_full(wh)
+        add(wh, "test:half", vendor="test:vendor", amount=3_000_000)
+        built = build_as_full(wh)
+        assert built["decided_by_the_rule_near_the_threshold"] >= 2  # MATES
+        assert built["groups_summed"] == 1
+        assert concentration(wh)[first] is True and concentration(wh)[second] is False
+
+
 # a contract's own procurement facts (its regime and procedure) copied to `$id || $suffix`
 FACTS = """INSERT INTO procurement_facts BY NAME
            SELECT * REPLACE (subject_id || $suffix AS subject_id)
