@@ -174,44 +174,28 @@ WHERE EXISTS (SELECT 1 FROM {keys} k WHERE k.buyer_id = c.buyer_id AND k.year = 
                                        AND k.vendor_id = c.vendor_id)
 """.replace("{columns}", ", ".join(f"c.{col}" for col in GROUP_COLUMNS))
 # The buyer_concentration groups (buyer, category, year) the contracts written are or were in
-# (`flags_written_at`), made once (`flags_written_groups`): whose members are the group
-# step's candidates and whose numbers are summed again (`_summed_groups`).
+# (`flags_written_at`): whose members are the group step's candidates and whose numbers are
+# summed again (`_summed_groups`).
 WRITTEN_GROUPS = """
     SELECT DISTINCT buyer_id, category, year
     FROM (SELECT buyer_id, year, unnest(categories) AS category FROM flags_written_at
           WHERE buyer_id IS NOT NULL AND year IS NOT NULL)"""
-# The tags of those groups' categories (`flags_written_tags`, one scan of `tags`): every
-# member of the groups has one, so the mates of a narrowed build hold the members alone, not
-# their buyers' whole years (WRITTEN_MATES), and the candidates are found among them.
-WRITTEN_TAGS = """
-    SELECT DISTINCT contract_id, category FROM tags
-    WHERE category IN (SELECT category FROM flags_written_groups)"""
-# The mates of the contracts written (MATES narrowed): every contract of their buyer and
-# vendor pairs (split_purchase's), those of the written groups' buyers' years tagged in the
-# groups' categories (a superset of their members: buyer_concentration's), and the written
-# contracts; one scan of `contracts`. buyer_concentration's rule (a share at the threshold)
-# reads whole buyers' years: gathered for its contracts apart (`gather_mates`).
-WRITTEN_MATES = """
-WITH k AS MATERIALIZED (SELECT DISTINCT buyer_id, vendor_id FROM flags_written_at),
-years AS MATERIALIZED (SELECT DISTINCT buyer_id, year FROM flags_written_groups)
-SELECT {columns} FROM contracts c
-WHERE EXISTS (SELECT 1 FROM k WHERE k.buyer_id = c.buyer_id AND k.vendor_id = c.vendor_id)
-   OR (c.contract_id IN (SELECT contract_id FROM flags_written_tags)
-       AND EXISTS (SELECT 1 FROM years g WHERE g.buyer_id = c.buyer_id AND g.year = c.year))
-   OR c.contract_id IN (SELECT contract_id FROM flags_written)
-""".replace("{columns}", ", ".join(f"c.{col}" for col in GROUP_COLUMNS))
 # The contracts whose group flags a recorded write may have changed: those written (their
 # rows, competition rows or tags) that are still there, and the members of the groups they
 # were in when the flags were last decided (`flags_groups`) or are in now: their pair's
 # contracts signed in the spans (split_purchase's window_days) beside theirs, their groups'
 # tagged contracts; found among the mates `_gather_written` gathered (one scan of
-# `contracts`) by the groups' tags (`flags_written_tags`).
+# `contracts` for both).
 GROUP_EXPAND = """
 WITH spans AS (
     SELECT DISTINCT buyer_id, vendor_id,
            floor(date_diff('day', DATE '1970-01-01', signed_on) / {window})::BIGINT AS bucket
     FROM flags_written_at
-    WHERE buyer_id IS NOT NULL AND vendor_id IS NOT NULL AND signed_on IS NOT NULL)
+    WHERE buyer_id IS NOT NULL AND vendor_id IS NOT NULL AND signed_on IS NOT NULL),
+groups AS MATERIALIZED ({groups}),
+grouped AS MATERIALIZED (
+    SELECT contract_id, buyer_id, year FROM flags_mates
+    WHERE (buyer_id, year) IN (SELECT (buyer_id, year) FROM groups))
 SELECT contract_id FROM flags_written_at WHERE now
 UNION ALL
 SELECT c.contract_id FROM flags_mates c
@@ -219,10 +203,10 @@ JOIN spans s ON s.buyer_id = c.buyer_id AND s.vendor_id = c.vendor_id
 WHERE abs(floor(date_diff('day', DATE '1970-01-01', c.signed_on) / {window})::BIGINT
           - s.bucket) <= 1
 UNION ALL
-SELECT t.contract_id FROM flags_written_tags t JOIN flags_mates c USING (contract_id)
-JOIN flags_written_groups g ON g.buyer_id = c.buyer_id AND g.category = t.category
- AND g.year = c.year
-"""
+SELECT t.contract_id FROM {tags} t JOIN grouped c USING (contract_id)
+JOIN groups g ON g.buyer_id = c.buyer_id AND g.category = t.category AND g.year = c.year
+""".replace("{tags}", inputs.rows("tags", "contract_id IN (SELECT contract_id FROM grouped)")
+            ).replace("{groups}", WRITTEN_GROUPS)
 # Each contract's place in the groups, as its group flags were last decided (`flags_groups`),
 # rewritten for every contract, or for those written since (a place changes only with its
 # contract's row or tags), read by rowid (`inputs.rows`).
@@ -327,9 +311,7 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                                    {"passes": passes, "n": n})
                 else:
                     scopes = {work: work for work in scopes}
-                # the groups summed again, when not those of the whole work; the contracts
-                # buyer_concentration's rule decides
-                summed, near_pass = None, 0
+                summed = None  # the groups summed again, when not those of the whole work
                 # the pass's competition rows, read once for the one-contract rules (each
                 # read them again: a scan of every row's key, ~0.2 s a rule at 1 M contracts)
                 if not whole:
@@ -368,10 +350,7 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                         wh.execute(f"INSERT INTO {decided} SELECT * FROM {decided}_pass")
                     wh.execute("INSERT INTO new_flags " + flips.concentration_rows(
                         wh, "flags_flipped_pass", "flags_mates", "flags_near_pass", summed))
-                    near_pass = wh.scalar("SELECT count(*) FROM flags_near_pass")
-                    near += near_pass
-                    if summed and near_pass:  # the rule reads their buyers' whole years
-                        gather_mates(wh, "flags_near_pass", "flags_near_mates")
+                    near += wh.scalar("SELECT count(*) FROM flags_near_pass")
                 # one statement per rule: a UNION ALL of every rule holds several rules' hash
                 # tables at once, which DuckDB could not spill
                 for name in definitions():
@@ -381,8 +360,6 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                             else f"{DECIDED[name]}_pass"
                     mates = "flags_split_mates" if name == "split_purchase" and not every \
                         else "flags_mates"
-                    if name in flips.NUMBERED and summed and near_pass:
-                        mates = "flags_near_mates"
                     scope = Scope() if whole else Scope(table=table, facts="flags_facts",
                                                         mates=mates)
                     wh.execute(f"INSERT INTO new_flags {_rows(name, scope)}")
@@ -405,8 +382,8 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
     finally:
         inputs.done(wh, "flags", "new_flags", "flags_pass", "flags_any", "flags_any_pass",
                     "flags_facts", "flags_mates", "flags_written", "flags_written_at",
-                    "flags_written_groups",
-                    "flags_written_tags", "flags_near_mates", "flags_group_work", "flags_group_candidates",
+                    "flags_summed_groups",
+                    "flags_group_work", "flags_group_candidates",
                     "flags_group_consumed", "flags_kept", "concentration_changed",
                     "concentration_members", "concentration_flips", "flags_tagged",
                     "flags_split_mates", "flags_groups_before", "flags_numbered", "flags_near_pass",
@@ -506,8 +483,7 @@ def _write_numbers(wh) -> None:
 
 def gather_mates(wh, work: str, into: str = "flags_mates") -> None:
     """The temporary table `into`: the group mates (MATES) of the contracts of `work` (a
-    build in passes, one the record does not narrow, or the contracts buyer_concentration's
-    rule decides in one it narrows: `_gather_written` otherwise). The
+    build in passes, or one the record does not narrow: `_gather_written` otherwise). The
     group rules read their groups from it (`Scope.members`), where each statement scanned
     every contract, twice for a rule. (Their competition rows
     are not gathered: fetching them by rowid, ~200,000 rows of 40 columns for 22,682
@@ -525,10 +501,9 @@ def _gather_written(wh) -> None:
     `flags_written` (contract_id), the contracts written since the flags were last decided
     (their rows, competition rows or tags), with those whose own inputs changed and the
     removed ones; `flags_written_at`, their places as they are now (`now`: those there are)
-    and were when last decided (`flags_groups`); `flags_written_groups` the groups they are
-    or were in and `flags_written_tags` those groups' categories' tags; and `flags_mates`
-    (WRITTEN_MATES), where every contract the group rules decide, and every member of a
-    group whose numbers can change, is (flips.py)."""
+    and were when last decided (`flags_groups`); and `flags_mates`, the mates (MATES) of
+    their buyers' years and of their buyer and vendor pairs, where every contract the group
+    rules decide, and every member of a group whose numbers can change, is (flips.py)."""
     written = " UNION ".join(f"SELECT contract_id FROM {table}" for table in (
         "flags_work", "flags_gone") if inputs.temporary(wh, table))
     wh.execute(f"""
@@ -546,20 +521,22 @@ def _gather_written(wh) -> None:
         FROM {inputs.rows("contracts", own)} c
         LEFT JOIN (SELECT contract_id, list(category) AS categories
                    FROM {inputs.rows("tags", own)} GROUP BY 1) t USING (contract_id)""")
-    wh.execute(f"CREATE OR REPLACE TEMP TABLE flags_written_groups AS {WRITTEN_GROUPS}")
-    wh.execute(f"CREATE OR REPLACE TEMP TABLE flags_written_tags AS {WRITTEN_TAGS}")
-    wh.execute(f"CREATE OR REPLACE TEMP TABLE flags_mates AS {WRITTEN_MATES}")
+    wh.execute(f"""
+        CREATE OR REPLACE TEMP TABLE flags_mates AS
+        WITH k AS MATERIALIZED (SELECT DISTINCT buyer_id, vendor_id, year FROM flags_written_at)
+        {MATES.replace("{keys}", "k")}""")
 
 
 def _summed_groups(wh) -> str:
-    """The groups whose numbers a build the record narrows sums again (`_gather_written`):
-    those a written contract is or was in (`flags_written_groups`), no other group's members
-    changed. Every member of them is among the mates and the candidates (GROUP_EXPAND), so
-    its categories are in `flags_tagged`: the members are found there (`Scope.groups`),
-    where summing every group of the written contracts and of those members read every
-    contract of their buyers' years and its tags. A decided contract's other groups keep
-    their stored numbers (flips.concentration_rows)."""
-    return "flags_written_groups"
+    """`flags_summed_groups` (buyer_id, category, year): the groups whose numbers a build the
+    record narrows sums again (`_gather_written`), those a written contract is or was in: no
+    other group's members changed. Every member of them is among the mates and the
+    candidates (GROUP_EXPAND), so its categories are in `flags_tagged`: the members are
+    found there (`Scope.groups`), where summing every group of the written contracts and of
+    those members read every contract of their buyers' years and its tags. A decided
+    contract's other groups keep their stored numbers (flips.concentration_rows)."""
+    wh.execute(f"CREATE OR REPLACE TEMP TABLE flags_summed_groups AS {WRITTEN_GROUPS}")
+    return "flags_summed_groups"
 
 
 def _rows(name: str, scope: Scope) -> str:
