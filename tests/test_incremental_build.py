@@ -168,7 +168,7 @@ def derived(wh: Warehouse) -> dict[str, list[tuple]]:
     """The build's tables, and the flags' rows as read (buyer_concentration's value and
     evidence composed from its group numbers)."""
     out = {t: table_rows(wh, t) for t in ("competition", "threads", "flags", "build_inputs",
-                                          *flags.GROUP_NUMBERS)}
+                                          "flags_groups", *flags.GROUP_NUMBERS)}
     out["flags as read"] = wh.query(f"SELECT * FROM ({flags.stored_sql(wh.con)}) ORDER BY ALL")
     return out
 

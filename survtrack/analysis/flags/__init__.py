@@ -209,13 +209,19 @@ JOIN groups g ON g.buyer_id = c.buyer_id AND g.category = t.category AND g.year 
             ).replace("{groups}", WRITTEN_GROUPS)
 # Each contract's place in the groups, as its group flags were last decided (`flags_groups`),
 # rewritten for every contract, or for those written since (a place changes only with its
-# contract's row or tags), read by rowid (`inputs.rows`).
+# contract's row or tags): read by rowid (`inputs.rows`), or for those written, their places
+# now as `_gather_written` read them (`flags_written_at`: `decided`, those with a
+# competition row).
+CATEGORIES = "list(DISTINCT category ORDER BY category)"
 GROUPS_OF = """
 SELECT c.contract_id, c.buyer_id, c.vendor_id, c.signed_on, c.year, t.categories
 FROM {contracts} c JOIN {competition} k USING (contract_id)
-LEFT JOIN (SELECT contract_id, list(DISTINCT category ORDER BY category) AS categories
+LEFT JOIN (SELECT contract_id, {categories} AS categories
            FROM {tags} GROUP BY 1) t USING (contract_id)
-"""
+""".replace("{categories}", CATEGORIES)
+WRITTEN_GROUPS_OF = """
+SELECT contract_id, buyer_id, vendor_id, signed_on, year, categories FROM flags_written_at
+WHERE now AND decided"""
 
 
 def _window() -> str:
@@ -236,12 +242,14 @@ def group_reads() -> inputs.Reads:
 
 
 def write_groups(wh, only: str | None) -> None:
-    """`flags_groups` of the contracts in `only` (a temporary table; None: every contract),
-    inside the transaction recording the group step's work."""
+    """`flags_groups` of the contracts in `only` (a temporary table; None: every contract;
+    `flags_written`: from `flags_written_at`, which read their rows and tags), inside the
+    transaction recording the group step's work."""
     own = inputs.among(only)
     wh.execute("DELETE FROM flags_groups" + (f" WHERE {own}" if own else ""))
-    wh.execute("INSERT INTO flags_groups " + GROUPS_OF.format(
-        **{table: inputs.rows(table, own) for table in ("contracts", "competition", "tags")}))
+    wh.execute("INSERT INTO flags_groups " + (WRITTEN_GROUPS_OF if only == "flags_written" else
+                                              GROUPS_OF.format(**{
+        table: inputs.rows(table, own) for table in ("contracts", "competition", "tags")})))
 
 
 def code_version() -> str:
@@ -500,8 +508,9 @@ def _gather_written(wh) -> None:
     """For a build the record narrows (`group_reads`, from `flags_group_keys`):
     `flags_written` (contract_id), the contracts written since the flags were last decided
     (their rows, competition rows or tags), with those whose own inputs changed and the
-    removed ones; `flags_written_at`, their places as they are now (`now`: those there are)
-    and were when last decided (`flags_groups`); and `flags_mates`, the mates (MATES) of
+    removed ones; `flags_written_at`, their places as they are now (`now`: those there are;
+    `decided`: with a competition row, whose places `write_groups` keeps) and were when last
+    decided (`flags_groups`); and `flags_mates`, the mates (MATES) of
     their buyers' years and of their buyer and vendor pairs, where every contract the group
     rules decide, and every member of a group whose numbers can change, is (flips.py)."""
     written = " UNION ".join(f"SELECT contract_id FROM {table}" for table in (
@@ -514,12 +523,14 @@ def _gather_written(wh) -> None:
     own = inputs.among("flags_written")
     wh.execute(f"""
         CREATE OR REPLACE TEMP TABLE flags_written_at AS
-        SELECT contract_id, FALSE AS now, buyer_id, vendor_id, signed_on, year, categories
+        SELECT contract_id, FALSE AS now, buyer_id, vendor_id, signed_on, year, categories,
+               NULL::BOOLEAN AS decided
         FROM {inputs.rows("flags_groups", own)}
         UNION ALL
-        SELECT contract_id, TRUE, c.buyer_id, c.vendor_id, c.signed_on, c.year, t.categories
+        SELECT contract_id, TRUE, c.buyer_id, c.vendor_id, c.signed_on, c.year, t.categories,
+               contract_id IN (SELECT contract_id FROM competition)
         FROM {inputs.rows("contracts", own)} c
-        LEFT JOIN (SELECT contract_id, list(category) AS categories
+        LEFT JOIN (SELECT contract_id, {CATEGORIES} AS categories
                    FROM {inputs.rows("tags", own)} GROUP BY 1) t USING (contract_id)""")
     wh.execute(f"""
         CREATE OR REPLACE TEMP TABLE flags_mates AS
