@@ -232,3 +232,32 @@ def test_floors_import_only_downwards():
                     [node.module or ""] if isinstance(node, ast.ImportFrom) else []
                 for name in names:
                     assert not name.startswith(forbidden), f"{path.name} imports {name}"
+
+
+def test_a_publish_falling_back_to_a_full_copy_keeps_what_it_spilled(warehouse, monkeypatch):
+    """A row-by-row publish that finds too much changed copies the tables whole instead, in
+    the same connection. What that connection spilled beside the partial file while it
+    compared must survive the partial file's removal: a publish of 10 M contracts within 4 GB
+    failed when it did not ('Cannot open file …partial.duckdb.tmp/duckdb_temp_…')."""
+    rows = 300_000
+    warehouse.con.execute(f"""
+        INSERT INTO contracts (contract_id, source, native_id, version, title, amount, currency,
+                               status, url, document_id)
+        SELECT 'spill:' || i, 'eis', i::VARCHAR, 1, 'Contract ' || i || ' ' || md5(i::VARCHAR),
+               i, 'RUB', 'active', 'https://example.org/c/' || i, md5(i::VARCHAR)
+        FROM range({rows}) t(i)""")
+    changes.record(warehouse, "contracts", "SELECT contract_id FROM contracts")
+    derived, kept = {"answer": "SELECT 42 AS a"}, (lambda snap, changed: set())
+    first = snapshot.publish_snapshot(warehouse.path, warehouse.con, derived=derived,
+                                      update=kept)
+    warehouse.con.execute("UPDATE contracts SET title = title || '.'")  # every row changed
+    changes.record(warehouse, "contracts", "SELECT contract_id FROM contracts")
+    warehouse.close()
+    # the publisher's own connection, held small enough that comparing the rows spills
+    monkeypatch.setenv("SURVTRACK_BUILD_MEMORY", "40MB")
+    second = snapshot.publish_snapshot(warehouse.path, derived=derived, update=kept)
+    assert second != first and _how(second) == (0, [])  # copied whole
+    with duckdb.connect(str(second), read_only=True) as con:
+        assert con.execute("SELECT count(*), count(*) FILTER (WHERE title LIKE '%.')"
+                           " FROM contracts").fetchone() == (rows, rows)
+    assert not list(snapshot_dir(warehouse.path).glob(".*"))  # nor the spill folder left

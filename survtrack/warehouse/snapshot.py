@@ -118,7 +118,9 @@ def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection 
                 changed = _attached(link, tmp, lambda target: _apply(
                     link, source, target, names, prints, before, recorded, seq))
                 if changed is None:  # too much changed, or the tables' columns did
-                    _remove(tmp)
+                    # the file only: the copier still spills into its folder (a removed
+                    # folder loses the spilled blocks DuckDB will read back)
+                    _remove(tmp, spill=False)
             if changed is None:
                 _attached(link, tmp, lambda target: _copy(
                     link, source, target, names, prints, version, seq))
@@ -483,11 +485,12 @@ def published_seq(db_path: str | os.PathLike) -> int | None:
     return contents[3] if contents is not None else None
 
 
-def _remove(path: Path) -> None:
-    """A database file, its WAL and its spill folder."""
+def _remove(path: Path, spill: bool = True) -> None:
+    """A database file, its WAL and (`spill`) its spill folder."""
     path.unlink(missing_ok=True)
     Path(str(path) + ".wal").unlink(missing_ok=True)
-    shutil.rmtree(str(path) + ".tmp", ignore_errors=True)
+    if spill:
+        shutil.rmtree(str(path) + ".tmp", ignore_errors=True)
 
 
 # A publish writes `.<stamp>-<host>-<pid>.partial.duckdb` (with its .wal and .tmp spill
