@@ -80,7 +80,8 @@ def temp_directory(db: Path) -> Path:
     return Path(env) if env else db.with_name(db.name + ".tmp")
 
 
-def publish_memory() -> str | None:
-    """DuckDB's memory_limit for the snapshot publisher's own connections: SURVTRACK_BUILD_MEMORY
-    where set (unset: DuckDB's default, 80 % of the machine; a build passes its own connection)."""
-    return os.environ.get("SURVTRACK_BUILD_MEMORY") or None
+def publish_memory() -> str:
+    """DuckDB's memory_limit for the snapshot publisher's own connections, the build's
+    (SURVTRACK_BUILD_MEMORY, else 4GB; a build passes its own connection). Unbounded, DuckDB
+    takes up to 80 % of the machine: a 10 M publish beside other work was killed for memory."""
+    return build_memory()

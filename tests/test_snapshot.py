@@ -261,3 +261,18 @@ def test_a_publish_falling_back_to_a_full_copy_keeps_what_it_spilled(warehouse, 
         assert con.execute("SELECT count(*), count(*) FILTER (WHERE title LIKE '%.')"
                            " FROM contracts").fetchone() == (rows, rows)
     assert not list(snapshot_dir(warehouse.path).glob(".*"))  # nor the spill folder left
+
+
+def test_the_publishers_own_connection_is_bounded_as_a_build_is(tmp_path, monkeypatch):
+    """Unbounded, DuckDB takes up to 80 % of the machine: a 10 M publish beside other work was
+    killed for memory. The publisher's own connections take the build's bound."""
+    def bound() -> str:
+        with snapshot._connect(tmp_path / "bound.duckdb") as con:
+            return con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+    monkeypatch.delenv("SURVTRACK_BUILD_MEMORY", raising=False)
+    default = bound()
+    monkeypatch.setenv("SURVTRACK_BUILD_MEMORY", "4GB")
+    assert default == bound()
+    monkeypatch.setenv("SURVTRACK_BUILD_MEMORY", "1GB")
+    assert bound() != default

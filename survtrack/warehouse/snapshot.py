@@ -189,11 +189,10 @@ def _source(db_path, con, lock_wait, tmp: Path):
     if con is not None:  # the writer's connection: copy from inside its process
         yield con, con.execute("SELECT current_database()").fetchone()[0]
         return
-    limit = config.publish_memory()
     # in memory: the snapshot file is attached once it is known whether it starts as a copy;
     # what does not fit spills beside it, as a file database's would
     copier = duckdb.connect(":memory:", config={"temp_directory": str(tmp) + ".tmp",
-                                                 **({"memory_limit": limit} if limit else {})})
+                                                 "memory_limit": config.publish_memory()})
     try:
         faults.waiting(Path(db_path), lambda: copier.execute(
             f"ATTACH {_sql_string(str(db_path))} AS survtrack_source (READ_ONLY)"),
@@ -514,9 +513,8 @@ def _remove_abandoned(folder: Path) -> list[Path]:
 
 
 def _connect(path: Path) -> duckdb.DuckDBPyConnection:
-    """A connection of the publisher's own, within config.publish_memory when one is set."""
-    limit = config.publish_memory()
-    return duckdb.connect(str(path), config={"memory_limit": limit} if limit else {})
+    """A connection of the publisher's own, within config.publish_memory."""
+    return duckdb.connect(str(path), config={"memory_limit": config.publish_memory()})
 
 
 def _prune(folder: Path, keep: Path) -> None:
