@@ -122,6 +122,19 @@ def test_a_group_reaching_the_minimum_count_decides_its_members(halves, tmp_path
         assert [concentration(wh)[c] for c in (*MATES, "test:again")] == [True, True, False]
 
 
+def _first_mate_in_a_second_category(wh, tmp_path) -> None:
+    """MATES' first contract tagged facial_recognition too, beside two contracts of another
+    vendor in that category; then a first build."""
+    with wh.transaction():
+        wh.execute("INSERT INTO tags (contract_id, category, rule)"
+                   " VALUES (?, 'facial_recognition', 'test')", [MATES[0]])
+        changes.record_keys(wh, "tags", [MATES[0]])
+    for n in (1, 2):
+        add(wh, f"test:face{n}", vendor="test:face", amount=100_000,
+            categories=("facial_recognition",))
+    first_build(wh, tmp_path / "w.duckdb")
+
+
 def test_a_contract_in_two_categories_is_decided_for_a_flip_in_one(halves, tmp_path):  # noqa: F811
     """MATES' first contract is also in a second category, where its vendor takes most of
     the buyer's spending. A third vendor joining the camera group makes MATES' vendor clear
@@ -131,14 +144,7 @@ def test_a_contract_in_two_categories_is_decided_for_a_flip_in_one(halves, tmp_p
     in, gives its stored numbers."""
     first, second = MATES
     with both_halves(tmp_path, halves, build=None) as wh:
-        with wh.transaction():
-            wh.execute("INSERT INTO tags (contract_id, category, rule)"
-                       " VALUES (?, 'facial_recognition', 'test')", [first])
-            changes.record_keys(wh, "tags", [first])
-        for n in (1, 2):
-            add(wh, f"test:face{n}", vendor="test:face", amount=100_000,
-                categories=("facial_recognition",))
-        first_build(wh, tmp_path / "w.duckdb")
+        _first_mate_in_a_second_category(wh, tmp_path)
         assert wh.scalar("SELECT count(*) FROM concentration_vendors WHERE vendor_id = ?",
                          [wh.scalar("SELECT vendor_id FROM contracts WHERE contract_id = ?",
                                     [first])]) == 2
@@ -202,14 +208,7 @@ def test_a_share_at_the_threshold_reads_its_other_groups_whole(halves, tmp_path)
     stays raised by its other category, as a full build decides it."""
     first, second = MATES
     with both_halves(tmp_path, halves, build=None) as wh:
-        with wh.transaction():
-            wh.execute("INSERT INTO tags (contract_id, category, rule)"
-                       " VALUES (?, 'facial_recognition', 'test')", [first])
-            changes.record_keys(wh, "tags", [first])
-        for n in (1, 2):
-            add(wh, f"test:face{n}", vendor="test:face", amount=100_000,
-                categories=("facial_recognition",))
-        first_build(wh, tmp_path / "w.duckdb")
+        _first_mate_in_a_second_category(wh, tmp_path)
         # the copies of GROWN are cameras too (classify): no more
         with wh.transaction():
             wh.execute("DELETE FROM tags WHERE contract_id LIKE 'test:face%'"
