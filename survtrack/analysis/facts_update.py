@@ -27,9 +27,8 @@ added ones (`<table>_new`). From them:
 - the search tables: the changed contracts' (WORDED) and parties' index rows made again,
   those not the same as before numbered between their neighbours' (search.py numbers
   documents and terms DOC_GAP and TERM_GAP apart, so no other number moves), their postings
-  replaced, the
-  words' uses and the per-term and per-prefix counts by difference, new terms numbered
-  between theirs (search_update.py); the per-kind runs made again (a few rows).
+  replaced, the words' uses and the per-term and per-prefix counts by difference, new terms
+  numbered between theirs (search_update.py); the per-kind runs made again (a few rows).
 When more than FULL_SHARE of the contracts are touched, `refresh` declines (None) and the
 publisher recomputes every derived table.
 """
