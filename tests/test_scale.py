@@ -9,6 +9,7 @@ without parsing again what it had loaded; a failed Dask ingest resumes too.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -318,3 +319,44 @@ def test_an_ingest_holds_the_key_indexes_beside_its_allowance(shared, tmp_path, 
         counts = ingest(wh, scrapers.get("eis"), [tmp_path / "in"], workers=1)
         assert counts["loaded"] == 30 and counts["rejected"] == 0
         assert wh.count("documents") == 200030
+
+
+def test_the_pool_s_writer_runs_duckdb_on_the_cores_the_workers_leave(shared, tmp_path,
+                                                                       monkeypatch):
+    """While a local pool parses, the writer's DuckDB runs on the cores its workers leave (at
+    least one thread), and gets its own number back when the ingest ends; the collector
+    leaves the objects made before the ingest alone meanwhile (frozen), and has them back
+    after. What each document's report sees, in the writer, is what the load ran under."""
+    monkeypatch.setattr(pool, "default_workers", lambda: 3)
+    _copies(shared, tmp_path / "in", range(6))
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        wh.execute("SET threads = 4")
+        seen = []
+
+        def look(origin, result):
+            if result.status == "loaded":  # not a file skipped unread, before the pool starts
+                seen.append((wh.scalar("SELECT current_setting('threads')"),
+                             gc.get_freeze_count() > 0))
+
+        counts = ingest(wh, scrapers.get("eis"), [tmp_path / "in"], workers=2, on_result=look)
+        assert counts["loaded"] == 6 and set(seen) == {(1, True)}  # 3 cores less 2 workers
+        assert wh.scalar("SELECT current_setting('threads')") == 4
+        assert gc.get_freeze_count() == 0
+        monkeypatch.setattr(pool, "default_workers", lambda: 8)
+        seen.clear()
+        _copies(shared, tmp_path / "in", range(6, 9))
+        ingest(wh, scrapers.get("eis"), [tmp_path / "in"], workers=2, on_result=look)
+        assert len(seen) == 3 and {threads for threads, _ in seen} == {6}
+        assert wh.scalar("SELECT current_setting('threads')") == 4
+
+
+def test_an_ingest_leaves_a_caller_s_frozen_objects_frozen(shared, tmp_path):
+    _copies(shared, tmp_path / "in", range(2))
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with Warehouse(tmp_path / "w.duckdb") as wh:
+            assert ingest(wh, scrapers.get("eis"), [tmp_path / "in"], workers=1)["loaded"] == 2
+        assert gc.get_freeze_count() >= frozen
+    finally:
+        gc.unfreeze()

@@ -73,26 +73,29 @@ def run_staged(wh, source, tasks, run_id: str, report, problem, workers: int, en
                 step_bytes is not None and step["bytes"] >= step_bytes):
             load()
 
-    root = str(wh.archive.root.resolve())
-    if wh.scalar("SELECT count(*) > 0 FROM documents WHERE source = ?", [source.name]):
-        tasks = pool._unseen(wh, tasks, report)  # a resumed or repeated run: skip what is loaded
-    parser = getattr(source.parse, "__module__", "") or ""
-    preload = (parser,) if parser.startswith("survtrack.") else ()  # a source outside: not
-    with pool._executor(engine, workers, scheduler, preload) as submit:
-        inflight: deque = deque()
-        for number, chunk in enumerate(pool._chunks(tasks, size)):
-            wh.archive.commit()  # ZIP members packed here: readable by the workers
-            # a file sent as its path's string: a Path costs ~6 us to unpickle, ~1.5 to pickle,
-            # where the worker makes one from the string in ~3 (docs/scale.md)
-            chunk = [str(t) if isinstance(t, Path) else t for t in chunk]
-            inflight.append(
-                submit(pool.parse_files, source.name, root, number, chunk) if folder is None
-                else submit(stage_files, source.name, root, str(folder), number, chunk))
-            if len(inflight) >= workers * pool.IN_FLIGHT:
+    # the writer's DuckDB in the cores the pool leaves: its threads on cores the workers use
+    # cost CPU (handing work over, waiting) and save no time (docs/scale.md)
+    with wh.threads(pool.writer_threads(workers, scheduler)):
+        root = str(wh.archive.root.resolve())
+        if wh.scalar("SELECT count(*) > 0 FROM documents WHERE source = ?", [source.name]):
+            tasks = pool._unseen(wh, tasks, report)  # a resumed or repeated run: skip what is loaded
+        parser = getattr(source.parse, "__module__", "") or ""
+        preload = (parser,) if parser.startswith("survtrack.") else ()  # a source outside: not
+        with pool._executor(engine, workers, scheduler, preload) as submit:
+            inflight: deque = deque()
+            for number, chunk in enumerate(pool._chunks(tasks, size)):
+                wh.archive.commit()  # ZIP members packed here: readable by the workers
+                # a file sent as its path's string: a Path costs ~6 us to unpickle, ~1.5 to
+                # pickle, where the worker makes one from the string in ~3 (docs/scale.md)
+                chunk = [str(t) if isinstance(t, Path) else t for t in chunk]
+                inflight.append(
+                    submit(pool.parse_files, source.name, root, number, chunk) if folder is None
+                    else submit(stage_files, source.name, root, str(folder), number, chunk))
+                if len(inflight) >= workers * pool.IN_FLIGHT:
+                    take(inflight.popleft().result())
+            while inflight:
                 take(inflight.popleft().result())
-        while inflight:
-            take(inflight.popleft().result())
-    load()
+        load()
     if folder is not None:
         shutil.rmtree(folder, ignore_errors=True)
 

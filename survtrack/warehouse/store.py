@@ -163,6 +163,21 @@ class Warehouse(RunsAndRejects, DerivedTables):
             with suppress(duckdb.Error):  # a fault that ended the connection stays the error
                 self.con.execute(f"SET memory_limit = '{before}'")
 
+    @contextmanager
+    def threads(self, count: int | None) -> Iterator[None]:
+        """DuckDB's threads set to `count` for the block (None: left as they are), the
+        database's own restored after."""
+        if count is None:
+            yield
+            return
+        before = self.scalar("SELECT current_setting('threads')")
+        self.con.execute(f"SET threads = {int(count)}")
+        try:
+            yield
+        finally:
+            with suppress(duckdb.Error):  # a fault that ended the connection stays the error
+                self.con.execute(f"SET threads = {int(before)}")
+
     def load_memory(self, allowance: str) -> str:
         """DuckDB's memory_limit for loading documents: `allowance` (the batch's rows, the
         blocks read) plus the key indexes of the rows stored. DuckDB holds an index it
