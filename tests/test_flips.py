@@ -222,6 +222,32 @@ def test_a_share_at_the_threshold_reads_its_other_groups_whole(halves, tmp_path)
         assert concentration(wh)[first] is True and concentration(wh)[second] is False
 
 
+def test_a_narrowed_build_gathers_the_written_groups_not_their_buyers_years(halves, tmp_path):  # noqa: F811
+    """The places a narrowed build gathers (flags.PLACES, from `flags_groups`) are the
+    written contracts', their pairs' spans' and their groups' members: a contract of the same
+    buyer and year in another category, to another vendor, is not gathered (a scan of
+    `contracts` gathered every contract of the buyer's year), and the build gives a full
+    build's rows."""
+    with both_halves(tmp_path, halves, build=None) as wh:
+        add(wh, "test:drone", vendor="test:elsewhere", categories=("drones",))
+        first_build(wh, tmp_path / "w.duckdb")
+        # a copy of GROWN is a camera too (classify): no more
+        with wh.transaction():
+            wh.execute("DELETE FROM tags WHERE contract_id = 'test:drone'"
+                       " AND category = 'video_surveillance'")
+            changes.record_keys(wh, "tags", ["test:drone"])
+        build_as_full(wh)
+        add(wh, "test:third", vendor="test:vendor", amount=1_000_000)
+        built = build_as_full(wh)
+        group = {c for c, in wh.query(
+            "SELECT contract_id FROM contracts JOIN tags USING (contract_id)"
+            " WHERE (buyer_id, year) = (SELECT (buyer_id, year) FROM contracts"
+            "  WHERE contract_id = ?) AND category = 'video_surveillance'", [GROWN])}
+        assert {*MATES, GROWN, "test:third"} <= group
+        assert built["gathered"] == len(group)
+        assert built["changed"] == len(group)
+
+
 # a contract's own procurement facts (its regime and procedure) copied to `$id || $suffix`
 FACTS = """INSERT INTO procurement_facts BY NAME
            SELECT * REPLACE (subject_id || $suffix AS subject_id)

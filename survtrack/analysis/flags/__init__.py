@@ -166,7 +166,9 @@ OWN_READS = inputs.Reads(("contracts", "competition"),
                          inputs.keys("flags", "contracts", "competition"))
 # The group mates of some contracts (`{keys}`: their buyer_id, vendor_id, year): every
 # contract sharing a buyer and year, or a buyer and vendor, with one of them, with the columns
-# the group rules read (rules.GROUP_COLUMNS); gathered in one scan of `contracts`.
+# the group rules read (rules.GROUP_COLUMNS); gathered in one scan of `contracts` (for a build
+# in passes or one the record does not narrow, and for buyer_concentration's rule at the
+# threshold: a build the record narrows gathers the places of PLACES instead).
 MATES = """
 SELECT {columns} FROM contracts c
 WHERE EXISTS (SELECT 1 FROM {keys} k WHERE k.buyer_id = c.buyer_id AND k.year = c.year)
@@ -180,33 +182,50 @@ WRITTEN_GROUPS = """
     SELECT DISTINCT buyer_id, category, year
     FROM (SELECT buyer_id, year, unnest(categories) AS category FROM flags_written_at
           WHERE buyer_id IS NOT NULL AND year IS NOT NULL)"""
-# The contracts whose group flags a recorded write may have changed: those written (their
-# rows, competition rows or tags) that are still there, and the members of the groups they
-# were in when the flags were last decided (`flags_groups`) or are in now: their pair's
-# contracts signed in the spans (split_purchase's window_days) beside theirs, their groups'
-# tagged contracts; found among the mates `_gather_written` gathered (one scan of
-# `contracts` for both).
-GROUP_EXPAND = """
-WITH spans AS (
-    SELECT DISTINCT buyer_id, vendor_id,
-           floor(date_diff('day', DATE '1970-01-01', signed_on) / {window})::BIGINT AS bucket
-    FROM flags_written_at
-    WHERE buyer_id IS NOT NULL AND vendor_id IS NOT NULL AND signed_on IS NOT NULL),
+# The places (`flags_places`: contract_id, buyer_id, vendor_id, signed_on, year, categories;
+# `written`, `paired`, `grouped`) of the contracts whose group flags a recorded write may
+# change, or that their group rules read: the contracts written that are still there (their
+# places now, `flags_written_at`), and of the others, whose places as last decided
+# (`flags_groups`) are their places now (a place changes only with its contract's row or
+# tags, which the record names), those of a written contract's pair signed in its span of
+# split_purchase's window_days (now or as last decided) or the two beside it on either side
+# (`paired` the spans beside it: split_purchase decides those, and reads the next ones), and
+# the tagged members of the groups the written contracts are or were in (`grouped`). One
+# scan of `flags_groups`' place columns; the scan of `contracts` that found them (MATES)
+# gathered every contract of the written contracts' buyers' years and pairs, ~80 % of the
+# contracts when new ones fall in most buyers' years (the bench at 10 M: docs/scale.md).
+PLACES = """
+WITH spans AS MATERIALIZED (
+    SELECT buyer_id, vendor_id, b + d AS bucket, bool_or(abs(d) <= 1) AS paired
+    FROM (SELECT buyer_id, vendor_id, {span} AS b FROM flags_written_at
+          WHERE buyer_id IS NOT NULL AND vendor_id IS NOT NULL AND signed_on IS NOT NULL),
+         (SELECT unnest([-2, -1, 0, 1, 2]) AS d)
+    GROUP BY ALL),
 groups AS MATERIALIZED ({groups}),
-grouped AS MATERIALIZED (
-    SELECT contract_id, buyer_id, year FROM flags_mates
-    WHERE (buyer_id, year) IN (SELECT (buyer_id, year) FROM groups))
-SELECT contract_id FROM flags_written_at WHERE now
+-- two scans of the place columns, each a join with few keys (a join of the buyers' years,
+-- then the categories matched as lists, cost twice as much at 1 M)
+found AS (
+    SELECT g.*, s.paired, FALSE AS grouped FROM flags_groups g
+    JOIN spans s ON s.buyer_id = g.buyer_id AND s.vendor_id = g.vendor_id
+     AND s.bucket = {span_g}
+    UNION ALL
+    SELECT contract_id, buyer_id, vendor_id, signed_on, year, categories, FALSE, TRUE
+    FROM (SELECT *, unnest(categories) AS category FROM flags_groups
+          WHERE categories IS NOT NULL) g
+    SEMI JOIN groups k ON k.buyer_id = g.buyer_id AND k.category = g.category
+          AND k.year = g.year)
+SELECT contract_id, buyer_id, vendor_id, signed_on, year, categories, TRUE AS written,
+       FALSE AS paired, FALSE AS grouped
+FROM flags_written_at WHERE now
 UNION ALL
-SELECT c.contract_id FROM flags_mates c
-JOIN spans s ON s.buyer_id = c.buyer_id AND s.vendor_id = c.vendor_id
-WHERE abs(floor(date_diff('day', DATE '1970-01-01', c.signed_on) / {window})::BIGINT
-          - s.bucket) <= 1
-UNION ALL
-SELECT t.contract_id FROM {tags} t JOIN grouped c USING (contract_id)
-JOIN groups g ON g.buyer_id = c.buyer_id AND g.category = t.category AND g.year = c.year
-""".replace("{tags}", inputs.rows("tags", "contract_id IN (SELECT contract_id FROM grouped)")
-            ).replace("{groups}", WRITTEN_GROUPS)
+SELECT contract_id, any_value(buyer_id), any_value(vendor_id), any_value(signed_on),
+       any_value(year), any_value(categories), FALSE, bool_or(paired), bool_or(grouped)
+FROM found WHERE contract_id NOT IN (SELECT contract_id FROM flags_written)
+GROUP BY contract_id
+""".replace("{groups}", WRITTEN_GROUPS)
+# The group step's candidates: those written, the members of their pairs' spans and of their
+# groups (PLACES)
+GROUP_EXPAND = "SELECT contract_id FROM flags_places WHERE written OR paired OR grouped"
 # Each contract's place in the groups, as its group flags were last decided (`flags_groups`),
 # rewritten for every contract, or for those written since (a place changes only with its
 # contract's row or tags): read by rowid (`inputs.rows`), or for those written, their places
@@ -235,10 +254,9 @@ EVERY = "SELECT contract_id FROM contracts JOIN competition USING (contract_id)"
 
 
 def group_reads() -> inputs.Reads:
-    """The group step's candidates (GROUP_EXPAND), among the mates of the contracts written
+    """The group step's candidates (GROUP_EXPAND), among the places of the contracts written
     (`_gather_written`)."""
-    return inputs.Reads(("contracts", "competition", "tags"),
-                        GROUP_EXPAND.replace("{window}", _window()), _gather_written)
+    return inputs.Reads(("contracts", "competition", "tags"), GROUP_EXPAND, _gather_written)
 
 
 def write_groups(wh, only: str | None) -> None:
@@ -278,7 +296,8 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
     `group_only` of them for their groups alone (the members of a written contract's groups
     and spans), `decided_<rule>` the contracts each group rule decided, `groups_summed` the
     buyer_concentration groups whose numbers were summed again, `groups_changed` those whose
-    numbers changed. The work is decided
+    numbers changed, `gathered` the places gathered for a build the record narrows (PLACES;
+    None otherwise). The work is decided
     `slice_size` contracts at a time (by buyer)."""
     code = code_version()
     try:
@@ -291,6 +310,7 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                       SELECT contract_id FROM flags_work
                       UNION SELECT contract_id FROM flags_group_work""")
         changed = wh.scalar("SELECT count(*) FROM flags_any")
+        gathered = wh.scalar("SELECT count(*) FROM flags_places") if narrowed else None
         passes = max(1, -(-changed // slice_size))
         # the work is every contract (a first build, --full) in one pass: the rules read the
         # tables whole, without narrowing them to the work
@@ -320,14 +340,17 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                 else:
                     scopes = {work: work for work in scopes}
                 summed = None  # the groups summed again, when not those of the whole work
+                near_pass = 0
                 # the pass's competition rows, read once for the one-contract rules (each
                 # read them again: a scan of every row's key, ~0.2 s a rule at 1 M contracts)
                 if not whole:
                     wh.execute(f"""CREATE OR REPLACE TEMP TABLE flags_facts AS SELECT * FROM
                         {inputs.rows("competition", inputs.among(scopes["flags_work"]))}""")
+                    # the written contracts' places and mates (`_gather_written`)
+                    places = narrowed and passes == 1 and not every
                     if not every:
-                        flips.tagged(wh, scopes["flags_any"])
-                    if narrowed and passes == 1 and not every:  # the written contracts' mates
+                        flips.tagged(wh, scopes["flags_any"], places)
+                    if places:
                         summed = _summed_groups(wh)
                     else:
                         gather_mates(wh, scopes["flags_any"])
@@ -348,7 +371,7 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                     # at the threshold (`flags_near_pass`, flips.NEAR)
                     flips.flipped_pairs(wh)
                     flips.to_decide(wh, scopes["flags_work"], scopes["flags_any"],
-                                    "flags_mates", "flags_flipped_pass")
+                                    "flags_mates", "flags_flipped_pass", places)
                     flips.split_to_decide(wh, scopes["flags_work"], scopes["flags_any"],
                                           "flags_mates", "flags_split_pass", _window())
                     # split_purchase reads only its decided contracts' spans of their pairs
@@ -358,7 +381,12 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                         wh.execute(f"INSERT INTO {decided} SELECT * FROM {decided}_pass")
                     wh.execute("INSERT INTO new_flags " + flips.concentration_rows(
                         wh, "flags_flipped_pass", "flags_mates", "flags_near_pass", summed))
-                    near += wh.scalar("SELECT count(*) FROM flags_near_pass")
+                    near_pass = wh.scalar("SELECT count(*) FROM flags_near_pass")
+                    near += near_pass
+                    if summed and near_pass:
+                        # the rule reads whole buyers' years, of which the places hold the
+                        # written groups alone
+                        gather_mates(wh, "flags_near_pass", "flags_near_mates")
                 # one statement per rule: a UNION ALL of every rule holds several rules' hash
                 # tables at once, which DuckDB could not spill
                 for name in definitions():
@@ -367,7 +395,8 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                         table = "flags_near_pass" if name in flips.NUMBERED \
                             else f"{DECIDED[name]}_pass"
                     mates = "flags_split_mates" if name == "split_purchase" and not every \
-                        else "flags_mates"
+                        else "flags_near_mates" if name in flips.NUMBERED and summed \
+                        and near_pass else "flags_mates"
                     scope = Scope() if whole else Scope(table=table, facts="flags_facts",
                                                         mates=mates)
                     wh.execute(f"INSERT INTO new_flags {_rows(name, scope)}")
@@ -395,11 +424,13 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                     "flags_group_consumed", "flags_kept", "concentration_changed",
                     "concentration_members", "concentration_flips", "flags_tagged",
                     "flags_split_mates", "flags_groups_before", "flags_numbered", "flags_near_pass",
+                    "flags_places", "flags_near_mates",
                     *DECIDED.values(), *(f"{table}_pass" for table in DECIDED.values()),
                     *(f"new_{table}" for table in GROUP_NUMBERS))
     return {"changed": changed, "group_only": changed - own, "removed": removed,
             **decided, "decided_by_the_rule_near_the_threshold": near,
             "kept": kept, "groups_summed": summed_again, "groups_changed": regrouped,
+            "gathered": gathered,
             "passes": passes, "flags": per_flag}
 
 
@@ -452,14 +483,15 @@ def _group_keys(wh, every: bool, written: bool) -> None:
                    " SELECT buyer_id, category, year FROM new_concentration_groups"
                    " UNION SELECT buyer_id, category, year FROM concentration_groups")
         return
-    decided = "SELECT contract_id FROM flags_written" if written else (
-        "SELECT contract_id FROM flags_any UNION ALL SELECT contract_id FROM flags_gone")
+    # their places as last decided: of the written contracts, read by `_gather_written`
+    before = "(SELECT * FROM flags_written_at WHERE NOT now)" if written else inputs.rows(
+        "flags_groups", "contract_id IN (SELECT contract_id FROM flags_any"
+        " UNION ALL SELECT contract_id FROM flags_gone)")
     wh.execute(f"""
         CREATE OR REPLACE TEMP TABLE concentration_changed AS
         WITH keys AS MATERIALIZED (
             SELECT buyer_id, category, year FROM new_concentration_groups
-            UNION SELECT buyer_id, unnest(categories) AS category, year
-            FROM {inputs.rows("flags_groups", f"contract_id IN ({decided})")}
+            UNION SELECT buyer_id, unnest(categories) AS category, year FROM {before}
             WHERE buyer_id IS NOT NULL AND year IS NOT NULL),
         old_groups AS (SELECT g.* FROM concentration_groups g SEMI JOIN keys k
                        ON g.buyer_id = k.buyer_id AND g.category = k.category
@@ -510,9 +542,10 @@ def _gather_written(wh) -> None:
     (their rows, competition rows or tags), with those whose own inputs changed and the
     removed ones; `flags_written_at`, their places as they are now (`now`: those there are;
     `decided`: with a competition row, whose places `write_groups` keeps) and were when last
-    decided (`flags_groups`); and `flags_mates`, the mates (MATES) of
-    their buyers' years and of their buyer and vendor pairs, where every contract the group
-    rules decide, and every member of a group whose numbers can change, is (flips.py)."""
+    decided (`flags_groups`); `flags_places` (PLACES), the places of those there are and of
+    the contracts of their pairs' spans and groups, where every contract the group rules
+    decide, and every member of a group whose numbers can change, is (flips.py); and
+    `flags_mates`, their `contracts` rows (GROUP_COLUMNS), by rowid."""
     written = " UNION ".join(f"SELECT contract_id FROM {table}" for table in (
         "flags_work", "flags_gone") if inputs.temporary(wh, table))
     wh.execute(f"""
@@ -535,10 +568,14 @@ def _gather_written(wh) -> None:
         -- a scan of the key column against the few written (a semi-join on every
         -- competition row's key cost ~3x)
         LEFT JOIN (SELECT contract_id FROM competition WHERE {own}) k USING (contract_id)""")
+    window = _window()
+    wh.execute("CREATE OR REPLACE TEMP TABLE flags_places AS " + PLACES.replace(
+        "{span}", flips.span("signed_on", window)).replace(
+        "{span_g}", flips.span("g.signed_on", window)))
+    columns = ", ".join(GROUP_COLUMNS)
     wh.execute(f"""
-        CREATE OR REPLACE TEMP TABLE flags_mates AS
-        WITH k AS MATERIALIZED (SELECT DISTINCT buyer_id, vendor_id, year FROM flags_written_at)
-        {MATES.replace("{keys}", "k")}""")
+        CREATE OR REPLACE TEMP TABLE flags_mates AS SELECT {columns} FROM
+        {inputs.rows("contracts", "contract_id IN (SELECT contract_id FROM flags_places)")}""")
 
 
 def _summed_groups(wh) -> str:

@@ -85,14 +85,19 @@ def flipped_pairs(wh) -> None:
     wh.execute("DROP TABLE flips_groups")
 
 
-def tagged(wh, group_work: str) -> None:
+def tagged(wh, group_work: str, places: bool = False) -> None:
     """`flags_tagged` (contract_id, category): the categories of `group_work`'s contracts,
-    read once for the groups summed, `to_decide` and `concentration_rows`."""
+    read once for the groups summed, `to_decide` and `concentration_rows`; `places`: from
+    their places (`flags_places`, which holds every contract of `group_work`), not `tags`."""
+    source = ("(SELECT contract_id, unnest(categories) AS category FROM flags_places"
+              f" WHERE {inputs.among(group_work)})" if places
+              else inputs.rows("tags", inputs.among(group_work)))
     wh.execute("CREATE OR REPLACE TEMP TABLE flags_tagged AS SELECT DISTINCT contract_id,"
-               f" category FROM {inputs.rows('tags', inputs.among(group_work))}")
+               f" category FROM {source}")
 
 
-def to_decide(wh, work: str, group_work: str, mates: str, into: str) -> None:
+def to_decide(wh, work: str, group_work: str, mates: str, into: str,
+              places: bool = False) -> None:
     """`into` (contract_id): the contracts buyer_concentration decides in this pass: those of
     `work` (their own inputs changed), and of `group_work` (decided for their groups) those
     whose place in the groups differs from the one last decided (`flags_groups`: buyer,
@@ -100,12 +105,18 @@ def to_decide(wh, work: str, group_work: str, mates: str, into: str) -> None:
     (`concentration_flips`, `flipped_pairs`). `mates`: the gathered mates holding their
     contracts' rows; `flags_tagged` (`tagged`) their categories. `flags_groups_before` keeps
     their and the removed contracts' `flags_groups` rows (`split_to_decide` reads them
-    again: call it after)."""
+    again: call it after); `places`: taken from the places the build gathered (the written
+    contracts' as last decided, `flags_written_at`; the others', `flags_places`), not read
+    from `flags_groups` again."""
     # their places as last decided, and the removed contracts': read once for both rules
     gone = " UNION ALL ".join(f"SELECT contract_id FROM {t}" for t in (
         group_work, "flags_gone") if inputs.temporary(wh, t))
-    wh.execute("CREATE OR REPLACE TEMP TABLE flags_groups_before AS SELECT * FROM"
-               f" {inputs.rows('flags_groups', f'contract_id IN ({gone})')}")
+    columns = "contract_id, buyer_id, vendor_id, signed_on, year, categories"
+    source = inputs.rows('flags_groups', f'contract_id IN ({gone})') if not places else f"""(
+        SELECT {columns} FROM flags_written_at WHERE NOT now AND contract_id IN ({gone})
+        UNION ALL
+        SELECT {columns} FROM flags_places WHERE NOT written AND contract_id IN ({gone}))"""
+    wh.execute(f"CREATE OR REPLACE TEMP TABLE flags_groups_before AS SELECT * FROM {source}")
     wh.execute(f"""
         CREATE OR REPLACE TEMP TABLE {into} AS
         WITH cand AS MATERIALIZED (
@@ -146,7 +157,7 @@ def split_to_decide(wh, work: str, group_work: str, mates: str, into: str,
     wh.execute(f"""
         CREATE OR REPLACE TEMP TABLE {into} AS
         WITH changed AS MATERIALIZED (
-            SELECT DISTINCT buyer_id, vendor_id, {_span('signed_on', window)} AS bucket FROM (
+            SELECT DISTINCT buyer_id, vendor_id, {span('signed_on', window)} AS bucket FROM (
                 SELECT buyer_id, vendor_id, signed_on FROM {mates}
                 WHERE contract_id IN (SELECT contract_id FROM {work})
                 UNION ALL
@@ -154,7 +165,7 @@ def split_to_decide(wh, work: str, group_work: str, mates: str, into: str,
                 WHERE contract_id IN ({gone}))
             WHERE buyer_id IS NOT NULL AND vendor_id IS NOT NULL AND signed_on IS NOT NULL),
         cand AS (
-            SELECT m.contract_id, m.buyer_id, m.vendor_id, {_span('m.signed_on', window)} AS bucket
+            SELECT m.contract_id, m.buyer_id, m.vendor_id, {span('m.signed_on', window)} AS bucket
             FROM {mates} m
             WHERE m.contract_id IN (SELECT contract_id FROM {group_work}
                                     EXCEPT SELECT contract_id FROM {work})
@@ -166,7 +177,7 @@ def split_to_decide(wh, work: str, group_work: str, mates: str, into: str,
          AND abs(c.bucket - s.bucket) <= 1""")
 
 
-def _span(signed_on: str, window: str) -> str:
+def span(signed_on: str, window: str) -> str:
     """SQL: the span of `window` days a contract signed on `signed_on` falls in (a contract's
     windows read only contracts of its span and the two beside it)."""
     return f"floor(date_diff('day', DATE '1970-01-01', {signed_on}) / {window})::BIGINT"
@@ -185,11 +196,11 @@ def split_mates(wh, decided: str, mates: str, into: str, window: str) -> None:
         CREATE OR REPLACE TEMP TABLE {into} AS
         WITH spans AS (
             SELECT DISTINCT buyer_id, vendor_id, unnest([b - 1, b, b + 1]) AS bucket
-            FROM (SELECT buyer_id, vendor_id, {_span('m.signed_on', window)} AS b FROM {mates} m
+            FROM (SELECT buyer_id, vendor_id, {span('m.signed_on', window)} AS b FROM {mates} m
                   WHERE contract_id IN (SELECT contract_id FROM {decided})
                     AND signed_on IS NOT NULL))
         SELECT m.* FROM {mates} m LEFT JOIN spans s ON s.buyer_id = m.buyer_id
-           AND s.vendor_id = m.vendor_id AND s.bucket = {_span('m.signed_on', window)}
+           AND s.vendor_id = m.vendor_id AND s.bucket = {span('m.signed_on', window)}
         WHERE s.bucket IS NOT NULL OR m.contract_id IN (SELECT contract_id FROM {decided})""")
 
 
