@@ -173,3 +173,78 @@ def test_a_file_archived_by_its_path_string_is_the_document_its_path_gives(share
     sent = pickle.loads(pickle.dumps(by_string))
     assert sent == by_string and sent.data is None
     assert sent.read() == source.read_bytes()  # from the archive's segment
+
+
+def _pack(archive: Archive, docs: list[bytes]) -> list[str]:
+    ids = [archive.put_packed(data)[0] for data in docs]
+    archive.commit()
+    return ids
+
+
+def test_a_big_batch_is_written_past_the_page_cache_and_reads_back_exactly(tmp_path, real):
+    """A batch of DIRECT_BYTES or more goes to the segment by O_DIRECT, from a block's start
+    and padded to one, between batches written buffered; every document reads back exactly,
+    from another process's view too."""
+    from survtrack.warehouse import segments
+
+    if not segments.O_DIRECT:
+        pytest.skip("no O_DIRECT on this system")
+    archive = Archive(tmp_path / "archive")
+    small = _pack(archive, [real[0][:1000]])  # buffered: below DIRECT_BYTES
+    big = [d + b"<!-- %d -->" % i for i, d in enumerate(real * (segments.DIRECT_BYTES
+                                                               // len(real[0]) + 1))]
+    direct = _pack(archive, big)
+    if not archive.packed._direct:
+        pytest.skip("this filesystem has no O_DIRECT")
+    assert archive.packed._direct_fd is not None
+    after = _pack(archive, [real[1][:777]])
+    assert archive.packed.locate(direct[0])[1] % segments.DIRECT_BLOCK == 0
+    reader = Archive(tmp_path / "archive")
+    for document_id, data in zip(small + direct + after, [real[0][:1000], *big, real[1][:777]],
+                                 strict=True):
+        assert reader.read(document_id) == data
+        assert hashlib.sha256(data).hexdigest() == document_id
+
+
+def test_a_filesystem_without_o_direct_gets_the_batch_buffered(tmp_path, real, monkeypatch):
+    """Opening the segment with O_DIRECT refused (tmpfs, some network filesystems: EINVAL):
+    the batch is written buffered, the same bytes, and O_DIRECT is not asked again."""
+    import errno
+    import os
+
+    from survtrack.warehouse import segments
+
+    opened = os.open
+
+    def refuse_direct(path, flags, *args):
+        if segments.O_DIRECT and flags & segments.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument", str(path))
+        return opened(path, flags, *args)
+
+    monkeypatch.setattr(segments.os, "open", refuse_direct)
+    monkeypatch.setattr(segments, "DIRECT_BYTES", 1)
+    archive = Archive(tmp_path / "archive")
+    ids = _pack(archive, real)
+    assert not archive.packed._direct and archive.packed._direct_fd is None
+    assert [Archive(tmp_path / "archive").read(i) for i in ids] == real
+
+
+def test_a_short_direct_write_is_finished_buffered(tmp_path, real, monkeypatch):
+    """A direct write the kernel cut short (a file size limit reached): the rest of the batch
+    is written buffered after what it took, and every document reads back exactly."""
+    from survtrack.warehouse import segments
+
+    if not segments.O_DIRECT:
+        pytest.skip("no O_DIRECT on this system")
+    written = segments.os.pwrite
+
+    def short(fd, data, offset):  # the first 2 blocks only
+        return written(fd, data[:2 * segments.DIRECT_BLOCK], offset)
+
+    monkeypatch.setattr(segments.os, "pwrite", short)
+    monkeypatch.setattr(segments, "DIRECT_BYTES", 1)
+    archive = Archive(tmp_path / "archive")
+    ids = _pack(archive, real)
+    if not archive.packed._direct:
+        pytest.skip("this filesystem has no O_DIRECT")
+    assert [Archive(tmp_path / "archive").read(i) for i in ids] == real
