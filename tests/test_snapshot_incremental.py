@@ -339,6 +339,21 @@ def test_a_contract_whose_flags_alone_changed_leaves_the_other_cubes_groups(
                                     f" (SELECT count(*) FROM {keys})").fetchone())
         return search_of(con, affected, keys)
 
+    def old_counted(con, changed):
+        old_facts(con, changed)
+        olds.append(con.execute(f"SELECT (SELECT count(*) FROM {facts_update.REREAD}), *"
+                                f" FROM {facts_update.OLD} ORDER BY contract_id").fetchall())
+
+    def regroup_counted(con, name, cube):
+        regroup(con, name, cube)  # then the rows its groups summed again were read from
+        if con.execute("SELECT count(*) FROM publish_groups").fetchone()[0]:
+            scanned[name] = con.execute(
+                f"SELECT (SELECT count(*) FROM {facts_update._scanned_rows(cube)}),"
+                f" (SELECT count(*) FROM {cube.table})").fetchone()
+
+    olds, old_facts, scanned, regroup = [], facts_update._old_facts, {}, facts_update._regroup
+    monkeypatch.setattr(facts_update, "_old_facts", old_counted)
+    monkeypatch.setattr(facts_update, "_regroup", regroup_counted)
     monkeypatch.setattr(facts_update, "_merge", counted)
     monkeypatch.setattr(search_update, "update", search_counted)
     with _half_published(tmp_path, halves[0]) as (db, wh, first):
@@ -356,6 +371,19 @@ def test_a_contract_whose_flags_alone_changed_leaves_the_other_cubes_groups(
         assert all(merged[name] == (0, 0) for name in set(facts.GROUPED) - reading), merged
         assert all(merged[name][0] > 0 for name in reading), merged
         assert searched == [(0, 0)]  # no contract's search document nor party made again
+        # their facts as published before made from their new ones and the flags changed,
+        # none read back from contract_facts
+        with duckdb.connect(str(first), read_only=True) as con:
+            before = con.execute("SELECT * FROM contract_facts WHERE contract_id IN"
+                                 " (SELECT unnest(?::VARCHAR[])) ORDER BY contract_id",
+                                 [[c for c, _ in flipped]]).fetchall()
+        assert len(olds) == 1 and {row[0] for row in olds[0]} == {0}
+        assert [row[1:] for row in olds[0]] == before and len(before) == 40
+        # the flag cubes' groups summed again from the rows of their years, countries…
+        # alone, not every contract's
+        assert set(scanned) == reading
+        assert all(0 < read <= rows for read, rows in scanned.values()), scanned
+        assert scanned["spending_by_flag"][0] < scanned["spending_by_flag"][1], scanned
         _compare(again, _full(wh, tmp_path, 1))
         # their search documents are made again the same: each keeps its number and postings
         kept = {"search_index": "SELECT * FROM search_index ORDER BY doc",

@@ -141,6 +141,9 @@ class Cube:
     rows: Callable[[str], str]
     group: str
     keyed: str = ""  # the group as the cube's own columns, where they differ from `group`
+    # of a cube whose `rows` unnest a list, the group's columns that are `table`'s own: a
+    # publish summing a few groups again reads only the rows of their values of these
+    scanned: str = ""
 
     def sql(self, table: str | None = None) -> str:
         return f"""
@@ -167,7 +170,8 @@ GROUPED = {
         f"buyer_key, any_value(buyer_name) AS buyer_name, {DIMENSIONS}, {SUMS}",
         "contract_facts", as_is, f"buyer_key, {DIMENSIONS}"),
     "spending_by_category": Cube(f"category, {DIMENSIONS}, {SUMS}", "contract_facts",
-                                 _unnest("categories", "category"), f"category, {DIMENSIONS}"),
+                                 _unnest("categories", "category"), f"category, {DIMENSIONS}",
+                                 scanned=DIMENSIONS),
     # per red flag, the contracts where it is knowable and raised and the money of each
     # measure over them (spending.flag_rates without a party or category chosen)
     "spending_by_flag": Cube(
@@ -175,7 +179,7 @@ GROUPED = {
                count(*) FILTER (WHERE list_contains(flags, flag)) AS raised,
                {FLAG_SUMS}""", "contract_facts",
         lambda t: f"(SELECT unnest(flags_known) AS flag, * FROM (SELECT *, {MEASURES} FROM {t}))",
-        f"flag, {DIMENSIONS}"),
+        f"flag, {DIMENSIONS}", scanned=DIMENSIONS),
 }
 # narrow copies clustered by vendor, buyer, category and raised flag: a view filtered by one
 # of them reads only the row groups holding it instead of every contract. The category and flag
@@ -250,12 +254,14 @@ GROUPED["spending_by_category_within"] = Cube(
     f"[within] AS categories, category, {DIMENSIONS}, {RESUMS}", "facts_by_category",
     lambda t: f"""(SELECT category AS within, unnest(categories) AS category,
                           * EXCLUDE (category, categories) FROM {t})""",
-    f"within, category, {DIMENSIONS}", keyed=f"categories[1], category, {DIMENSIONS}")
+    f"within, category, {DIMENSIONS}", keyed=f"categories[1], category, {DIMENSIONS}",
+    scanned=DIMENSIONS)
 # spending_by_flag per category (flag_rates with a category filter)
 GROUPED["spending_by_flag_category"] = Cube(
     f"""category, [category] AS categories, flag, {DIMENSIONS}, count(*) AS knowable,
            count(*) FILTER (WHERE list_contains(flags, flag)) AS raised, {FLAG_SUMS}""",
-    "facts_by_category", _unnest("flags_known", "flag"), f"category, flag, {DIMENSIONS}")
+    "facts_by_category", _unnest("flags_known", "flag"), f"category, flag, {DIMENSIONS}",
+    scanned=f"category, {DIMENSIONS}")
 
 # How a cube's columns combine the sums of two disjoint sets of a group's contracts (a publish
 # adds a group's new contracts to its row: facts_update._merge): counts and sums add up (a NULL

@@ -8,14 +8,16 @@ added ones (`<table>_new`). From them:
 
 - the contracts whose facts may have changed: their own rows, tags, payments or flags
   changed, or their vendor's or buyer's organization or entity did;
-- `contract_facts`: those contracts' facts recomputed from their rows alone; their old rows
+- `contract_facts`: those contracts' facts recomputed from their rows alone (their old ones,
+  which the cubes' update reads, made from the new ones where only flags changed); their old rows
   deleted and the new ones appended as the table's tail (`contract_facts_tail`), which the
   grid sorts and merges with the sorted body it reads in its stored order; the whole table
   rewritten in `DEFAULT_ORDER` when the tail would grow past TAIL_SHARE of the contracts;
 - the clustered copies (`facts_by_*`): those contracts' rows replaced (appended, not
   re-clustered: a filtered view reads the appended row groups too);
 - each cube: the groups where a changed contract's part (its sums in the group) changed or
-  left, deleted and summed again from their contracts alone, so each group's sums are those
+  left, deleted and summed again from their contracts alone (read by the group's columns the
+  cube's table has), so each group's sums are those
   of a full publish (DECIMAL sums exact); a part the same before and after (a contract whose
   flags alone changed, in a cube that does not read them) leaves its group as it is; the
   groups that only gained contracts get the new ones' sums added to their rows
@@ -48,10 +50,10 @@ FULL_SHARE = 0.2  # beyond this share of the contracts touched, recompute everyt
 TAIL_SHARE = 0.1
 BY_CONTRACT = ("contracts", "tags", "payments", "flags")  # what contract_facts reads per contract
 PARTIES = ("organizations", "entities")  # what it reads per vendor and buyer
-AFFECTED, OLD, NEW, CHANGED, GROUPS, GAINED, KEYS, BOTH, SAME, WORDED = (
+AFFECTED, OLD, NEW, CHANGED, GROUPS, GAINED, KEYS, BOTH, SAME, WORDED, REREAD = (
     "publish_affected", "publish_old_facts", "publish_new_facts", "publish_changed_facts",
     "publish_groups", "publish_gained", "publish_party_keys", "publish_both", "publish_same",
-    "publish_worded")
+    "publish_worded", "publish_reread")
 
 
 def _change(table: str, column: str, changed: Mapping[str, int]) -> list[str]:
@@ -99,9 +101,8 @@ def refresh(con: duckdb.DuckDBPyConnection, changed: Mapping[str, int]) -> set[s
     if touched > FULL_SHARE * max(total, 1):
         return None
     among = f"contract_id IN (SELECT contract_id FROM {AFFECTED})"
-    con.execute(f"CREATE TEMP TABLE {OLD} AS"
-                f" SELECT * FROM contract_facts{facts.among_rows('contract_facts', among)}")
     con.execute(f"CREATE TEMP TABLE {NEW} AS {facts.facts_sql(among)}")
+    _old_facts(con, changed)
     con.execute(f"CREATE TEMP TABLE {CHANGED} AS SELECT * FROM {OLD} UNION ALL"
                 f" SELECT * FROM {NEW}")
     con.execute(f"CREATE TEMP TABLE {BOTH} AS SELECT contract_id FROM {OLD}"
@@ -116,6 +117,43 @@ def refresh(con: duckdb.DuckDBPyConnection, changed: Mapping[str, int]) -> set[s
     _parties(con, changed)
     searched = search_update.update(con, WORDED, KEYS)
     return set(facts.DERIVED) - set(search.TABLES) | (set(search_update.REMADE) if searched else set())
+
+
+def _old_facts(con, changed: Mapping[str, int]) -> None:
+    """OLD: the affected contracts' facts as the snapshot held them. Those of a contract
+    whose raised flags alone changed (not WORDED: at +1 % every old contract a group rule
+    decided again) are its new facts with the flags it had: its flags rows now (NEW's lists;
+    a contract has each flag once, the table's key) less those added, plus those removed.
+    Read back from contract_facts they cost a scan of its contract_id for a few rows. The
+    WORDED ones are read back (REREAD), but not those new to `contracts`: no facts before."""
+    reread = f"SELECT contract_id FROM {WORDED}"
+    if "contracts" in changed:
+        reread += (f" EXCEPT (SELECT contract_id FROM {CHANGES}.contracts_new"
+                   f" EXCEPT SELECT contract_id FROM {CHANGES}.contracts_old)")
+    con.execute(f"CREATE TEMP TABLE {REREAD} AS {reread}")
+    among = f"contract_id IN (SELECT contract_id FROM {REREAD})"
+    if not con.execute(f"SELECT count(*) FROM {REREAD}").fetchone()[0]:
+        among = "false"  # DuckDB would still scan the column for an empty list
+    read = f"SELECT * FROM contract_facts{facts.among_rows('contract_facts', among)}"
+    if "flags" not in changed:  # every affected contract is WORDED
+        con.execute(f"CREATE TEMP TABLE {OLD} AS {read}")
+        return
+    flagged = ("SELECT contract_id, flag, raised FROM {}"
+               " SEMI JOIN publish_only USING (contract_id)")
+    con.execute(f"""CREATE TEMP TABLE {OLD} AS
+        WITH publish_only AS (SELECT * FROM {NEW} ANTI JOIN {WORDED} USING (contract_id))
+        {read} UNION ALL
+        SELECT n.* REPLACE (coalesce(o.flags, []::VARCHAR[]) AS flags,
+                            coalesce(o.flags_known, []::VARCHAR[]) AS flags_known)
+        FROM publish_only n LEFT JOIN (
+            SELECT contract_id, list(flag ORDER BY flag) FILTER (WHERE raised) AS flags,
+                   list(flag ORDER BY flag) AS flags_known
+            FROM (SELECT * FROM (
+                      SELECT contract_id, flag, list_contains(flags, flag) AS raised
+                      FROM (SELECT contract_id, flags, unnest(flags_known) AS flag FROM publish_only)
+                      EXCEPT ALL {flagged.format(f'{CHANGES}.flags_new')})
+                  UNION ALL {flagged.format(f'{CHANGES}.flags_old')})
+            GROUP BY contract_id) o USING (contract_id)""")
 
 
 def _facts(con, among: str, total: int) -> None:
@@ -173,16 +211,35 @@ def _regroup(con, name: str, cube: facts.Cube) -> None:
     if con.execute(f"SELECT count(*) FROM {GROUPS}").fetchone()[0]:
         same = " AND ".join(f"t.{k} IS NOT DISTINCT FROM g.{c}" for k, c in zip(keyed, group))
         con.execute(f"DELETE FROM {name} t USING {GROUPS} g WHERE {same}")
-        rows = f"(SELECT r.* FROM {cube.rows(cube.table)} r SEMI JOIN {GROUPS} g ON {among})"
-        if cube.rows is facts.as_is:  # the groups' rows by row id, found from their columns alone
-            rows = (f"(SELECT * FROM {cube.table} WHERE rowid IN (SELECT r.rowid FROM"
-                    f" {cube.table} r SEMI JOIN {GROUPS} g ON {among}))")
+        rows = _group_rows(cube, among)
         con.execute(f"INSERT INTO {name} SELECT {cube.select} FROM {rows} GROUP BY {cube.group}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {GAINED} AS SELECT {cube.select} FROM"
                 f" (SELECT r.* FROM {cube.rows(_rows_of(cube.table, NEW))} r"
                 f" ANTI JOIN {SAME} u ON {kept} ANTI JOIN {GROUPS} g ON {among})"
                 f" GROUP BY {cube.group}")
     _merge(con, name, group, keyed)
+
+
+def _group_rows(cube: facts.Cube, among: str) -> str:
+    """SQL: the rows of the cube's groups in GROUPS, as its `select` reads them. The table's
+    rows of the groups' values of the columns it has itself (the whole group, or the cube's
+    `scanned`) are found from those columns alone and read by row id: a flag cube's groups
+    summed again unnested and measured every contract's facts to keep a few groups' rows."""
+    if cube.rows is facts.as_is:
+        return (f"(SELECT * FROM {cube.table} WHERE rowid IN (SELECT r.rowid FROM"
+                f" {cube.table} r SEMI JOIN {GROUPS} g ON {among}))")
+    return f"(SELECT r.* FROM {cube.rows(_scanned_rows(cube))} r SEMI JOIN {GROUPS} g ON {among})"
+
+
+def _scanned_rows(cube: facts.Cube) -> str:
+    """SQL: the rows of the cube's table with the values of GROUPS' `scanned` columns (every
+    row where the cube names none)."""
+    if not cube.scanned:
+        return cube.table
+    own = [c.strip() for c in cube.scanned.split(",")]
+    on = " AND ".join(f"r.{c} IS NOT DISTINCT FROM g.{c}" for c in own)
+    return (f"(SELECT * FROM {cube.table} WHERE rowid IN (SELECT r.rowid FROM {cube.table} r"
+            f" SEMI JOIN (SELECT DISTINCT {', '.join(own)} FROM {GROUPS}) g ON {on}))")
 
 
 def _parts(con, cube: facts.Cube, group: list[str]) -> None:
