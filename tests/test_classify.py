@@ -21,6 +21,7 @@ from survtrack.analysis.classify import (
     classify_warehouse,
     normalize,
 )
+from survtrack.analysis.entities import strip_legal_forms, tokens
 from survtrack.cli import app
 from survtrack.scrapers.ingest import ingest
 from survtrack.warehouse.store import Warehouse
@@ -113,6 +114,27 @@ def test_exact_code_rules_do_not_cover_children():
 def test_vendor_rules_name_the_vendor(vendor, rule, category):
     tag = tag_of(classify("Оказание услуг", vendor=vendor), rule)
     assert (tag.category, tag.evidence) == (category, f"vendor: {vendor}")
+
+
+def test_vendors_told_apart_by_one_scan_get_the_tags_every_rule_gives():
+    """The scan of a name's words before its legal form is set aside only skips names no
+    rule can match: every vendor rule's own name, wrapped in legal forms, in the middle of
+    another name or glued to a word, gets the tags each rule tried on the core gives."""
+    clf = classifier()
+    names = []
+    for row in csv.DictReader(line for line in (TAXONOMY / "vendors.csv").open(encoding="utf-8")
+                              if not line.startswith("#")):
+        for brand in row["pattern"].replace(" ?", " ").replace("?", "").split("|"):
+            names += [brand, f'ООО "{brand}"', f"{brand.upper()} Co., Ltd.",
+                      f"АО {brand}-Сервис", f"EY {brand} PRINT", f"{brand}x", f"Группа {brand}"]
+    names += ["", "ООО", "Рога и копыта", "EY DjI PRINT SPY", "SZ DJI Technology Co., Ltd."]
+    matched = 0
+    for name in names:
+        core = normalize(" ".join(strip_legal_forms(tokens(name))))
+        every_rule = [p.rule for p in clf.vendors if core and p.regex.match(core)]
+        assert [t.rule for t in clf._vendor(name)] == every_rule, name
+        matched += bool(every_rule)
+    assert 0 < matched < len(names)
 
 
 def test_distinctive_brands_count_in_the_text_but_axon_does_not():

@@ -612,3 +612,35 @@ def test_a_work_of_new_contracts_deletes_nothing_and_equals_a_full_build(halves,
             wh.execute("UPDATE contracts SET signed_on = signed_on + 1 WHERE contract_id = ?",
                        [some])
             changes.record_keys(wh, "contracts", [some])
+
+
+def test_classifying_new_contracts_deletes_no_state_and_equals_a_full_build(halves, tmp_path):
+    """`classified` holds a state per contract classified: a work of contracts never
+    classified (new ones) runs no delete of states (a scan of its key), one holding a
+    contract classified before (another document) does; each equals a full classify."""
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        load(wh, halves[0])
+        run_build(wh, ["classify"])
+        wh.execute("INSERT INTO contracts BY NAME SELECT * REPLACE (contract_id || '/copy'"
+                   " AS contract_id) FROM contracts WHERE contract_id IN"
+                   " (SELECT DISTINCT contract_id FROM tags ORDER BY contract_id LIMIT 5)")
+        changes.record(wh, "contracts", "SELECT contract_id FROM contracts"
+                       " WHERE contract_id LIKE '%/copy'")
+        for change in ("new contracts", "a contract classified before"):
+            log: list[str] = []
+            real, wh.con = wh.con, Logged(wh.con, log)
+            try:
+                out = run_build(wh, ["classify"])["classify"]
+            finally:
+                wh.con = real
+            deletes = [sql for sql in log if sql.startswith("DELETE FROM classified")]
+            assert out["checked"] == (5 if change == "new contracts" else 1)
+            assert (deletes == []) == (change == "new contracts"), change
+            built = table_contents(wh, WHEN)
+            run_build(wh, ["classify"], full=True)
+            assert table_contents(wh, WHEN) == built, change
+            some = wh.scalar("SELECT min(contract_id) FROM tags"
+                             " WHERE contract_id NOT LIKE '%/copy'")
+            wh.execute("UPDATE contracts SET document_id = (SELECT max(document_id)"
+                       " FROM documents) WHERE contract_id = ?", [some])
+            changes.record_keys(wh, "contracts", [some])

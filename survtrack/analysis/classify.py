@@ -178,6 +178,9 @@ class Classifier:
         self._word_groups = [(_combine([p.regex for p in group]), group)
                              for group in groups.values()]
         self._any_word = _combine([p.regex for group in groups.values() for p in group])
+        # most vendors match no vendor rule: one scan of the name's words tells them, before
+        # its legal form is set aside (a rule matching the name's core matches its words)
+        self._any_vendor = _combine([p.regex for p in self.vendors])
         self.version = self._version()
         # a vendor's name and a product code recur across thousands of contracts: their tags
         # are worked out once (Tags are frozen, so the lists are shared read-only)
@@ -301,7 +304,11 @@ class Classifier:
         inside another name ("EY DjI PRINT SPY", an Armenian print shop, is no DJI)."""
         known = self._vendor_tags.get(vendor)
         if known is None:
-            core = normalize(" ".join(strip_legal_forms(tokens(vendor))))
+            words = tokens(vendor)
+            # the core is some of these words, in order: a rule matching at its start (a
+            # word's) and ending at its end (a word's) matches among the words
+            core = normalize(" ".join(strip_legal_forms(words))) \
+                if self._any_vendor.search(normalize(" ".join(words))) else ""
             known = self._vendor_tags[vendor] = [
                 Tag(p.category, p.rule, f"vendor: {vendor}", p.score)
                 for p in self.vendors if core and p.regex.match(core)]
@@ -394,7 +401,8 @@ def classify_warehouse(wh, full: bool = False, batch: int = 2000, flush: int = 2
     wh.execute(
         f"""CREATE OR REPLACE TEMP TABLE classify_work AS
            SELECT row_number() OVER (ORDER BY c.contract_id) - 1 AS rn, c.contract_id,
-                  c.document_id, c.title, c.description, o.name, o.short_name
+                  c.document_id, c.title, c.description, o.name, o.short_name,
+                  s.contract_id IS NOT NULL AS had
            FROM {inputs.rows("contracts", inputs.among(candidates))} c
                 LEFT JOIN {inputs.rows("classified", inputs.among(candidates))} s
                 USING (contract_id)
@@ -411,6 +419,8 @@ def classify_warehouse(wh, full: bool = False, batch: int = 2000, flush: int = 2
     total = wh.scalar("SELECT count(*) FROM classify_work")
     counts = {"checked": total, "tagged": 0, "tags": 0}
     own = " OR ".join(f"rule LIKE '{k}%'" for k in RULE_KINDS)
+    # a work of contracts never classified (new ones) has no states to delete: not scanned
+    had = inputs.any_rows(wh, "classify_work WHERE had")
     workers = (os.cpu_count() or 1) if workers is None else workers
     pool = None
     if workers > 1 and total >= parallel_from:
@@ -432,7 +442,7 @@ def classify_warehouse(wh, full: bool = False, batch: int = 2000, flush: int = 2
                 end, result = ahead.popleft()
                 _write_batch(wh, result.result(), counts)
                 if end - flushed >= flush or end >= total:
-                    _replace_tags(wh, own)
+                    _replace_tags(wh, own, had)
                     flushed = end
         with wh.transaction():  # after the last flush: a killed run reads the record again
             changes.advance(wh, "classify", clf.version, READS.tables)
@@ -506,9 +516,9 @@ TAG_COLUMNS = ("contract_id", "category", "rule", "evidence", "score")
 STATE_COLUMNS = ("contract_id", "document_id", "taxonomy", "classified_at", "tags")
 
 
-def _replace_tags(wh, own: str) -> None:
-    """One transaction: drop the gathered contracts' own tags and states, insert the new
-    ones; then empty the gathering tables."""
+def _replace_tags(wh, own: str, had: bool = True) -> None:
+    """One transaction: drop the gathered contracts' own tags and states (`had`: whether any
+    of the work had a state), insert the new ones; then empty the gathering tables."""
     tags, states = ", ".join(TAG_COLUMNS), ", ".join(STATE_COLUMNS)
     with wh.transaction():
         # the flags read tags: the contracts classified again are recorded (changes.py)
@@ -517,8 +527,9 @@ def _replace_tags(wh, own: str) -> None:
         wh.execute(f"DELETE FROM tags WHERE ({own})"
                    " AND contract_id IN (SELECT contract_id FROM classify_states)")
         wh.execute(f"INSERT INTO tags ({tags}) SELECT {tags} FROM classify_tags")
-        wh.execute("DELETE FROM classified"
-                   " WHERE contract_id IN (SELECT contract_id FROM classify_states)")
+        if had:
+            wh.execute("DELETE FROM classified"
+                       " WHERE contract_id IN (SELECT contract_id FROM classify_states)")
         wh.execute(f"INSERT INTO classified ({states}) SELECT {states} FROM classify_states")
     wh.execute("DELETE FROM classify_tags")
     wh.execute("DELETE FROM classify_states")
