@@ -21,7 +21,7 @@ from survtrack.analysis.classify import (
     classify_warehouse,
     normalize,
 )
-from survtrack.analysis.entities import strip_legal_forms, tokens
+from survtrack.analysis.names import strip_legal_forms, tokens
 from survtrack.cli import app
 from survtrack.scrapers.ingest import ingest
 from survtrack.warehouse.store import Warehouse
@@ -441,3 +441,37 @@ def test_the_record_of_changes_narrows_which_documents_are_compared(warehouse, l
     assert warehouse.query(
         "SELECT count(*) FROM classified s JOIN contracts c USING (contract_id)"
         " WHERE s.document_id = c.document_id") == [(6,)]
+
+
+MAIN_SCRIPT = """
+import sys
+with open(sys.argv[2], "a") as marks:
+    marks.write(__name__ + "\\n")  # a worker running this module again writes __mp_main__
+import survtrack.cli  # as the `survtrack` console script does
+from survtrack import scrapers
+from survtrack.analysis.classify import classify_warehouse
+from survtrack.scrapers.ingest import ingest
+from survtrack.warehouse.store import Warehouse
+
+if __name__ == "__main__":
+    with Warehouse(sys.argv[1] + "/w.duckdb") as wh:
+        ingest(wh, scrapers.get("eis"), [sys.argv[3]])
+        print(classify_warehouse(wh, batch=1, workers=2, parallel_from=0)["checked"])
+"""
+
+
+def test_pool_workers_neither_run_the_main_module_nor_import_pandas(tmp_path):
+    """classify's spawned workers start light: the parent's main module (the console script
+    imports the whole CLI) is not run again in them, and the module they import for
+    `classify_rows` imports neither pandas, pyarrow nor DuckDB."""
+    script, marks = tmp_path / "main.py", tmp_path / "marks.txt"
+    script.write_text(MAIN_SCRIPT)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path), str(marks),
+                           str(FIXTURES)], capture_output=True, text=True, check=True)
+    assert int(done.stdout.split()[-1]) > 2  # more batches than workers: both spawned
+    assert marks.read_text().split() == ["__main__"]
+    imported = subprocess.run(
+        [sys.executable, "-c", "import sys, survtrack.analysis.classify;"
+         " print(sorted(m for m in ('pandas', 'pyarrow', 'duckdb') if m in sys.modules))"],
+        capture_output=True, text=True, check=True)
+    assert imported.stdout.strip() == "[]"

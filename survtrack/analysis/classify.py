@@ -18,19 +18,20 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
+import types
 import unicodedata
 from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
 
-import pyarrow as pa
-
 from survtrack.analysis import inputs
-from survtrack.analysis.entities import strip_legal_forms, tokens
+from survtrack.analysis.names import strip_legal_forms, tokens
 from survtrack.datafiles import rows
 from survtrack.warehouse import changes
 from survtrack.warehouse.protocol import CATEGORIES, categories
@@ -373,7 +374,8 @@ def evidence_line(tags: Iterable[Tag]) -> str:
 
 # -- the warehouse -------------------------------------------------------------------------
 # Contracts from which classify_warehouse uses a pool of processes: below, starting the
-# workers (each imports survtrack and loads the taxonomy, about a second) costs more than it saves.
+# workers (each starts Python, imports this module and loads the taxonomy) costs more than it
+# saves.
 PARALLEL_FROM = 50_000
 
 
@@ -436,7 +438,8 @@ def classify_warehouse(wh, full: bool = False, batch: int = 2000, flush: int = 2
                 result: Future = Future()
                 result.set_result(classify_rows(clf.folder, *work, clf=clf))
             else:
-                result = pool.submit(classify_rows, clf.folder, *work)
+                with _main_left_behind():  # a submit may spawn a worker
+                    result = pool.submit(classify_rows, clf.folder, *work)
             ahead.append((start + batch, result))
             while ahead and (len(ahead) > most or start + batch >= total):
                 end, result = ahead.popleft()
@@ -453,6 +456,20 @@ def classify_warehouse(wh, full: bool = False, batch: int = 2000, flush: int = 2
                      "classify_candidates"):
             wh.execute(f"DROP TABLE IF EXISTS {name}")
     return counts
+
+
+@contextmanager
+def _main_left_behind():
+    """Hide the main module while workers are spawned. A spawned worker runs the parent's main
+    module again (for what it defines); the `survtrack` console script's imports the whole CLI,
+    pandas and DuckDB (~0.5 CPU s a worker). The workers run `classify_rows` alone, whose module
+    imports none of them."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 # What classify reads of the record of changes (warehouse/changes.py): a contract is
@@ -502,6 +519,8 @@ def classify_rows(folder: Path, contracts: list, lines: dict,
 def _write_batch(wh, result: tuple[dict, dict, int], counts: dict) -> None:
     """Append a batch's rows to the gathering tables, as Arrow tables (INSERT … SELECT, far
     faster than row-by-row executemany)."""
+    import pyarrow as pa  # here, not at the top: a pool worker (classify_rows) needs none of it
+
     tag_rows, state_rows, tagged = result
     counts["tagged"] += tagged
     counts["tags"] += len(tag_rows["contract_id"])

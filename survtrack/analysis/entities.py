@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from functools import cache, cached_property
@@ -43,6 +42,7 @@ from rapidfuzz import fuzz, process
 
 from survtrack.analysis import inputs
 from survtrack.analysis.datafiles import table
+from survtrack.analysis.names import cyrillic, strip_legal_forms, tokens
 from survtrack.datafiles import numbered_rows
 from survtrack.warehouse import changes
 from survtrack.warehouse.store import Warehouse
@@ -62,14 +62,9 @@ class OverrideError(ValueError):
 # -- names ---------------------------------------------------------------------------------
 
 @cache
-def _cyrillic() -> dict[str, str]:
-    return {r["from"]: r["to"] for r in table("transliteration") if not r["from"].startswith("fold:")}
-
-
-@cache
 def _latin() -> dict[int, str]:
-    """`_cyrillic` as a `str.translate` table (a character is looked up alone)."""
-    return {ord(k): v for k, v in _cyrillic().items() if len(k) == 1}
+    """`cyrillic` as a `str.translate` table (a character is looked up alone)."""
+    return {ord(k): v for k, v in cyrillic().items() if len(k) == 1}
 
 
 @cache
@@ -80,16 +75,6 @@ def _folds() -> tuple[re.Pattern, dict[str, str]]:
 
 
 @cache
-def _legal_forms() -> dict[int, frozenset[tuple[str, ...]]]:
-    """Legal forms as word tuples, grouped by length (longest tried first)."""
-    by_length: dict[int, set] = defaultdict(set)
-    for row in table("legal_forms"):
-        form = tuple(tokens(row["form"]))
-        by_length[len(form)].add(form)
-    return {n: frozenset(by_length[n]) for n in sorted(by_length, reverse=True)}
-
-
-@cache
 def _registries() -> dict[str, str]:
     return {r["scheme"].upper(): r["registry"] for r in table("identifier_schemes")}
 
@@ -97,46 +82,6 @@ def _registries() -> dict[str, str]:
 @cache
 def settings() -> dict[str, float]:
     return {r["setting"]: float(r["value"]) for r in table("entity_settings")}
-
-
-def _fold_char(ch: str) -> str:
-    """Drop Latin diacritics (é -> e, ß stays ß) but keep Cyrillic letters whole (й, ё, ї)."""
-    if ch in _cyrillic():
-        return ch
-    return "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
-
-
-class _Folds(dict):
-    """`str.translate`'s table of `_fold_char`, each character folded once: folding a name
-    character by character in Python was a third of a resolution's CPU."""
-
-    def __missing__(self, code: int) -> str:
-        self[code] = folded = _fold_char(chr(code))
-        return folded
-
-
-_FOLDED = _Folds()
-
-
-def tokens(name: str | None) -> list[str]:
-    """Lower-case word tokens: quotes, punctuation and № dropped, diacritics folded."""
-    if not name:
-        return []
-    text = name.casefold().replace("№", " ").translate(_FOLDED)
-    return re.findall(r"[^\W_]+", text)
-
-
-def strip_legal_forms(words: list[str]) -> list[str]:
-    """Remove legal forms from the start and the end of a name (never from its middle)."""
-    changed = True
-    while changed:
-        changed = False
-        for n, forms in _legal_forms().items():
-            if len(words) > n and tuple(words[:n]) in forms:
-                words, changed = words[n:], True
-            if len(words) > n and tuple(words[-n:]) in forms:
-                words, changed = words[:-n], True
-    return words
 
 
 def skeleton(text: str) -> str:
@@ -553,9 +498,10 @@ _ORG_COLUMNS = "org_id, name, short_name, scheme, identifier, country, parent_id
 def _fingerprint(wh: Warehouse, overrides: Path) -> str:
     """A hash of what `resolve_entities` reads and writes: both tables' rows (count and
     bit_xor of row hashes: each table is keyed, so no row cancels another), the overrides file,
-    the data files and this module."""
+    the data files, this module and its names' words (names.py)."""
     from rapidfuzz import __version__ as rapidfuzz_version
 
+    from survtrack.analysis import names
     from survtrack.analysis.datafiles import FOLDER
 
     rows = wh.query(f"""
@@ -565,7 +511,7 @@ def _fingerprint(wh: Warehouse, overrides: Path) -> str:
     files = [FOLDER / f"{name}.csv" for name in ("transliteration", "legal_forms",
                                                  "identifier_schemes", "entity_settings",
                                                  "entity_links")]
-    return inputs.version(Path(__file__), *files, rapidfuzz_version, repr(rows[0]),
+    return inputs.version(Path(__file__), Path(names.__file__), *files, rapidfuzz_version, repr(rows[0]),
                           overrides if overrides.exists() else "no overrides")
 
 
