@@ -153,15 +153,10 @@ class Warehouse(RunsAndRejects, DerivedTables):
         """DuckDB's memory_limit lowered to `limit` for the block (beyond it DuckDB evicts
         cached blocks and spills; a limit set lower on the connection stays), the
         connection's own restored after."""
-        before = self.scalar("SELECT current_setting('memory_limit')")
-        self.con.execute(f"SET memory_limit = '{limit}'")
-        if _bytes(before) < _bytes(self.scalar("SELECT current_setting('memory_limit')")):
-            self.con.execute(f"SET memory_limit = '{before}'")
-        try:
-            yield
-        finally:
-            with suppress(duckdb.Error):  # a fault that ended the connection stays the error
+        with self._setting("memory_limit", limit) as before:
+            if _bytes(before) < _bytes(self.scalar("SELECT current_setting('memory_limit')")):
                 self.con.execute(f"SET memory_limit = '{before}'")
+            yield
 
     @contextmanager
     def threads(self, count: int | None) -> Iterator[None]:
@@ -170,13 +165,20 @@ class Warehouse(RunsAndRejects, DerivedTables):
         if count is None:
             yield
             return
-        before = self.scalar("SELECT current_setting('threads')")
-        self.con.execute(f"SET threads = {int(count)}")
-        try:
+        with self._setting("threads", int(count)):
             yield
+
+    @contextmanager
+    def _setting(self, name: str, value: str | int) -> Iterator[str]:
+        """DuckDB's setting `name` set to `value` for the block; its value before (which the
+        block is given) restored after."""
+        before = self.scalar(f"SELECT current_setting('{name}')")
+        self.con.execute(f"SET {name} = '{value}'")
+        try:
+            yield before
         finally:
             with suppress(duckdb.Error):  # a fault that ended the connection stays the error
-                self.con.execute(f"SET threads = {int(before)}")
+                self.con.execute(f"SET {name} = '{before}'")
 
     def load_memory(self, allowance: str) -> str:
         """DuckDB's memory_limit for loading documents: `allowance` (the batch's rows, the
