@@ -24,6 +24,7 @@ from pathlib import Path
 import bench_flags
 
 from survtrack.analysis.build import STEPS, run_build
+from survtrack.warehouse import changes
 from survtrack.warehouse.store import Warehouse
 
 
@@ -38,9 +39,17 @@ def rss() -> int:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def build(wh: Warehouse, label: str, limit: str) -> float:
-    """Every step alone, timed; returns the build's CPU seconds."""
+def recorded_since(wh: Warehouse, top: int) -> dict[str, int]:
+    """The keys written since `top`, per table, as the record of changed keys holds them: what
+    a step touched (a writer records what it may have changed, so an upper bound)."""
+    return dict(wh.query("SELECT table_name, count(*) FROM changes WHERE seq > ? GROUP BY 1"
+                         " ORDER BY 1", [top]))
+
+
+def build(wh: Warehouse, label: str, limit: str) -> tuple[float, int]:
+    """Every step alone, timed; returns the build's CPU seconds and the keys it recorded."""
     total_wall, total_cpu = time.perf_counter(), cpu()
+    top = changes.latest(wh)
     for step in STEPS:
         peak, stop = [rss()], threading.Event()
 
@@ -58,9 +67,11 @@ def build(wh: Warehouse, label: str, limit: str) -> float:
         print(f"{label} {step:<12} {time.perf_counter() - wall:8.1f} s wall"
               f" {cpu() - used:8.1f} s CPU, peak {peak[0] / 2**30:5.2f} GiB {brief}", flush=True)
     used = cpu() - total_cpu
+    touched = recorded_since(wh, top)
     print(f"{label} the build  {time.perf_counter() - total_wall:8.1f} s wall {used:8.1f} s CPU"
           f" | load {os.getloadavg()[0]:.1f}", flush=True)
-    return used
+    print(f"{label} keys recorded {sum(touched.values()):,} {touched}", flush=True)
+    return used, sum(touched.values())
 
 
 def main() -> None:
@@ -81,8 +92,9 @@ def main() -> None:
         print(f"grew {added:,} contracts in {time.perf_counter() - started:.1f} s", flush=True)
         again = build(wh, f"+{args.grow:.0%}", args.memory_limit)
     if first:
-        print(f"RATIO build after +{args.grow:.0%}, CPU: {again / first:.2f}x the first build"
-              f" ({again:.1f} s / {first:.1f} s)")
+        print(f"RATIO build after +{args.grow:.0%}, CPU: {again[0] / first[0]:.2f}x the first"
+              f" build ({again[0]:.1f} s / {first[0]:.1f} s); keys recorded"
+              f" {again[1] / max(first[1], 1):.3f}x ({again[1]:,} / {first[1]:,})")
 
 
 if __name__ == "__main__":
