@@ -197,6 +197,16 @@ def _grid_order(incremental, full) -> None:
         assert set(stored[-tail[0]:]) == set(_tail(incremental))
 
 
+def _renumbered(before, after) -> int:
+    """Documents the same in both snapshots (kind, key and every column but the number) whose
+    number changed."""
+    with duckdb.connect(str(after), read_only=True) as con:
+        con.execute(f"ATTACH '{before}' AS before (READ_ONLY)")
+        return con.execute("SELECT count(*) FROM search_index a JOIN before.search_index b"
+                           " USING (kind, key, label, contracts, amount_usd, words)"
+                           " WHERE a.doc <> b.doc").fetchone()[0]
+
+
 def _tail(path) -> list:
     with duckdb.connect(str(path), read_only=True) as con:
         return [r[0] for r in con.execute("SELECT contract_id FROM contract_facts_tail").fetchall()]
@@ -204,21 +214,26 @@ def _tail(path) -> list:
 
 # contract_facts: rewritten in order when its tail grows past the share (the second half
 # doubles the contracts), or appended to by every publish
-# and the search documents numbered search.DOC_GAP apart, or 1 apart: no room between two
-# documents for a changed one, so the publish makes the search tables whole instead
-@pytest.mark.parametrize(("tail_share", "doc_gap"), [(facts_update.TAIL_SHARE, search.DOC_GAP),
-                                                     (10.0, search.DOC_GAP),
-                                                     (facts_update.TAIL_SHARE, 1)])
+# and the search documents numbered search.DOC_GAP apart; or 2 apart: two new documents
+# between the same neighbours leave no room, so the kept documents around them are numbered
+# again with them (search_update.SPREAD); or 1 apart with no renumbering: the publish makes
+# the search tables whole instead
+@pytest.mark.parametrize(("tail_share", "doc_gap", "spread"), [
+    (facts_update.TAIL_SHARE, search.DOC_GAP, search_update.SPREAD),
+    (10.0, search.DOC_GAP, search_update.SPREAD),
+    (facts_update.TAIL_SHARE, 2, search_update.SPREAD),
+    (facts_update.TAIL_SHARE, 1, ())])
 def test_incremental_publish_equals_a_full_publish(halves, tmp_path, monkeypatch,  # noqa: F811
-                                                   tail_share, doc_gap):
+                                                   tail_share, doc_gap, spread):
     # the second half doubles the contracts: row by row all the same, to compare it
     monkeypatch.setattr(snapshot, "FULL_SHARE", 10.0)
     monkeypatch.setattr(facts_update, "FULL_SHARE", 10.0)
     monkeypatch.setattr(facts_update, "TAIL_SHARE", tail_share)
+    monkeypatch.setattr(search_update, "SPREAD", spread)
     if doc_gap != search.DOC_GAP:
         monkeypatch.setattr(search, "DOC_GAP", doc_gap)
         monkeypatch.setitem(facts.DERIVED, "search_index", search.index_sql())
-    searched = set(search.TABLES) - (set(search_update.REMADE) if doc_gap > 1 else set())
+    searched = set(search.TABLES) - (set(search_update.REMADE) if spread else set())
     with _half_published(tmp_path, halves[0]) as (db, wh, first):
         assert _drift(first) == 0 and _recomputed(first) == set(facts.DERIVED)  # in full
         load_half(wh, halves[1])  # new contracts, later versions, their notices and payments
@@ -226,6 +241,9 @@ def test_incremental_publish_equals_a_full_publish(halves, tmp_path, monkeypatch
         second = facts.publish_snapshot(db, wh.con)
         assert second != first and _drift(second) > 0
         assert _recomputed(second) == searched  # the rest row by row
+        # kept documents renumbered only where new ones found no room between them (a
+        # whole remake numbers every one anew)
+        assert bool(_renumbered(first, second)) == (doc_gap == 2 or not spread)
         assert bool(_tail(second)) == (tail_share > 1)
         _compare(second, _full(wh, tmp_path, 1))
         with duckdb.connect(str(first), read_only=True) as old:  # readers' copy untouched

@@ -55,10 +55,8 @@ def update(con, affected: str, keys: str) -> bool:
     same = "USING (kind, key, publish_h)"  # a row made again as it was keeps its number
     con.execute(f"CREATE TEMP TABLE publish_gone_docs AS SELECT doc, kind, words FROM publish_was"
                 f" ANTI JOIN publish_made {same}")
-    if not _between(con, "publish_numbered", "search_index", "doc", f"doc, {ROW}",
-                    "SELECT doc FROM publish_gone_docs",
-                    f"SELECT NULL::BIGINT AS doc, * EXCLUDE (publish_h) FROM publish_made"
-                    f" ANTI JOIN publish_was {same}", search.RANK, search.DOC_GAP):
+    if not _documents(con, f"SELECT NULL::BIGINT AS doc, * EXCLUDE (publish_h) FROM publish_made"
+                           f" ANTI JOIN publish_was {same}"):
         return False
     _word_uses(con)
     # the dead terms stay neighbours: a new term never takes a dead one's number, which
@@ -98,6 +96,45 @@ def update(con, affected: str, keys: str) -> bool:
     return True
 
 
+# A crowded place (two neighbours with no room left for the rows between them) is renumbered:
+# the kept documents numbered within this many times (rows placed there + 1) × DOC_GAP of
+# it, wider each time it is still crowded, are numbered again with the new ones between the
+# kept documents beyond them. Where new documents keep coming at one place (later ids of a
+# title and amount many contracts share sort after the earlier ones, before the next
+# title), each publish halved the room there: ~10 publishes from DOC_GAP 1024 to none.
+SPREAD = (4, 32, 256)
+
+
+def _documents(con, new: str) -> bool:
+    """Number the new documents (`new`: search_index rows with a NULL doc) into TEMP
+    publish_numbered between their kept neighbours (_between). Where two neighbours have no
+    room for the documents between them, the kept documents around them (SPREAD) are
+    renumbered with them: each added to publish_gone_docs and numbered again like a new one
+    (publish_moved), so its postings move with it and the words' uses and counts stay (taken
+    away and added back). False where no SPREAD makes room."""
+    gone = "SELECT doc FROM publish_gone_docs"
+    place = ("publish_numbered", "search_index", "doc", f"doc, {ROW}")
+    if _between(con, *place, gone, new, search.RANK, search.DOC_GAP):
+        return True
+    con.execute("CREATE TEMP TABLE publish_moved AS SELECT * FROM search_index WHERE false")
+    moved = f"{new} UNION ALL SELECT NULL::BIGINT AS doc, {ROW}, words FROM publish_moved"
+    for spread in SPREAD:
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE publish_crowded AS
+            SELECT DISTINCT publish_below - {spread} * (publish_k + 1) * {search.DOC_GAP} AS lo,
+                   publish_bound + {spread} * (publish_k + 1) * {search.DOC_GAP} AS hi
+            FROM publish_numbered WHERE NOT room""")
+        # found by a scan of the doc column alone, read by row id
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE publish_more AS
+            SELECT * FROM search_index WHERE rowid IN (
+                SELECT s.rowid FROM search_index s JOIN publish_crowded c
+                  ON s.doc BETWEEN c.lo AND c.hi) AND doc NOT IN ({gone})""")
+        con.execute("INSERT INTO publish_moved SELECT * FROM publish_more")
+        con.execute("INSERT INTO publish_gone_docs SELECT doc, kind, words FROM publish_more")
+        if _between(con, *place, gone, moved, search.RANK, search.DOC_GAP):
+            return True
+    return False
+
+
 def _between(con, table: str, source: str, number: str, columns: str, gone: str, new: str,
              order: str, gap: int) -> bool:
     """Number the rows of `new` into TEMP `table`: each between the numbers of its neighbours
@@ -124,7 +161,8 @@ def _between(con, table: str, source: str, number: str, columns: str, gone: str,
         spread AS (SELECT *, coalesce(above, below + (k + 1) * {gap}) AS bound FROM bounded)
         SELECT * EXCLUDE (below, above, bound, i, k),
                (below + (bound - below)::HUGEINT * i // (k + 1))::BIGINT AS {number},
-               bound - below > k AS room
+               bound - below > k AS room, below AS publish_below, bound AS publish_bound,
+               k AS publish_k
         FROM spread""")
     return con.execute(f"SELECT coalesce(bool_and(room), true) FROM {table}").fetchone()[0]
 
