@@ -126,8 +126,9 @@ def index_rows_sql(parties: str = "", contracts: str = "") -> str:
 
 
 # Documents and terms are numbered this far apart, so that a publish that adds a few can number
-# them between their neighbours (search_update._between) instead of renumbering every one; it
-# publishes the search tables whole when a gap has no room left.
+# them between their neighbours (search_update._between) instead of renumbering every one; a
+# document gap with no room left has the documents around it renumbered (search_update.SPREAD),
+# a term gap has the search tables published whole.
 DOC_GAP = 1024
 TERM_GAP = 1024
 _KIND_LIST = "[" + ", ".join(f"'{k}'" for k in KINDS) + "]"

@@ -2,7 +2,8 @@
 parties (`update`), reading the rows of the change, not every document's or term's.
 
 Every kept document and term keeps its number (search.py numbers them DOC_GAP and TERM_GAP
-apart); a changed document's row made again the same as it was (a contract whose flags alone
+apart), but for the few documents renumbered around a place with no room left (SPREAD); a
+changed document's row made again the same as it was (a contract whose flags alone
 changed: its words and rank are the same) keeps its number and postings too. The stored rows
 of the change are found by a scan of one column (their key, word, token or term), then read
 by row id: no statement reads every row's other columns, sorts or numbers every document or
@@ -41,8 +42,10 @@ def update(con, affected: str, keys: str) -> bool:
       themselves; a query reads the appended row groups too);
     - search_counts and search_prefixes by difference (_counts, _prefixes).
 
-    False, having changed none of them, where numbers have no room left between two
-    neighbours: the publisher then makes the search tables whole."""
+    Where two neighbours have no room left for the documents between them, the kept ones
+    around them are numbered again with them (_documents). False, having changed none of the
+    tables, where that finds no room either, or two terms have none: the publisher then makes
+    the search tables whole."""
     # a party's key and a contract's id may be the same text: the kind tells them apart
     gone = (f"CASE WHEN kind = 'contract' THEN key IN (SELECT contract_id FROM {affected})"
             f" ELSE key IN (SELECT key FROM {keys}) END")
