@@ -644,3 +644,64 @@ def test_classifying_new_contracts_deletes_no_state_and_equals_a_full_build(halv
             wh.execute("UPDATE contracts SET document_id = (SELECT max(document_id)"
                        " FROM documents) WHERE contract_id = ?", [some])
             changes.record_keys(wh, "contracts", [some])
+
+
+def logged_build(wh: Warehouse, steps: list[str]) -> tuple[dict, list[str]]:
+    log: list[str] = []
+    real, wh.con = wh.con, Logged(wh.con, log)
+    try:
+        return run_build(wh, steps), log
+    finally:
+        wh.con = real
+
+
+def test_threads_reads_the_rows_competition_kept_and_equals_a_full_build(halves, tmp_path):
+    """competition keeps its candidates' rows of `contracts`, `contract_versions` and
+    `procurement_facts` (analysis/kept.py): threads, run next, finds its candidates among
+    competition's and reads those rows from there, not from the tables. A write recorded in
+    between (or a step run alone) makes threads read the tables. Each equals a full build."""
+    shared = ("contracts", "contract_versions", "procurement_facts")
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        load(wh, halves[0])
+        run_build(wh)
+        for case in ("after competition", "a write in between"):
+            copies = f"/{case.split()[0]}"
+            picked = ("SELECT contract_id FROM competition WHERE procurement_id IS NOT NULL"
+                      " AND contract_id NOT LIKE '%/%' ORDER BY contract_id LIMIT 5")
+            for table in ("contracts", "contract_versions"):
+                wh.execute(f"INSERT INTO {table} BY NAME SELECT * REPLACE (contract_id || ?"
+                           f" AS contract_id) FROM {table} WHERE contract_id IN ({picked})",
+                           [copies])
+            wh.execute("INSERT INTO procurement_facts BY NAME SELECT * REPLACE"
+                       " (subject_id || ? AS subject_id) FROM procurement_facts"
+                       f" WHERE subject_id IN ({picked})", [copies])
+            for table in shared:
+                key = "subject_id" if table == "procurement_facts" else "contract_id"
+                changes.record(wh, table, f"SELECT {key} FROM {table}"
+                                          f" WHERE {key} LIKE '%{copies}'")
+            competition, _ = logged_build(wh, ["competition"])
+            if case == "a write in between":
+                some = wh.scalar(f"SELECT min(contract_id) FROM contracts"
+                                 f" WHERE contract_id LIKE '%{copies}'")
+                wh.execute("UPDATE contracts SET signed_on = signed_on + 1"
+                           " WHERE contract_id = ?", [some])
+                changes.record_keys(wh, "contracts", [some])
+            threads, log = logged_build(wh, ["threads"])
+            assert competition["competition"]["changed"] == threads["threads"]["changed"] == 5
+            # the rows gathered and the candidates found by procurement
+            read = " ".join(sql for sql in log if sql.startswith((
+                "CREATE OR REPLACE TEMP TABLE threads_contracts",
+                "CREATE OR REPLACE TEMP TABLE threads_versions",
+                "CREATE OR REPLACE TEMP TABLE threads_facts",
+                "CREATE OR REPLACE TEMP TABLE threads_by_procurement")))
+            reads_tables = any(f"FROM {t} WHERE" in read for t in shared)
+            assert reads_tables == (case == "a write in between"), case
+            for table in ("kept_contracts", "kept_versions", "kept_facts", "kept_ids"):
+                assert (f"FROM {table}" in read) == (case == "after competition"), (case, table)
+            if case == "a write in between":  # competition's rows before it: built again
+                run_build(wh, ["competition", "threads"])
+            built = table_contents(wh, WHEN)
+            run_build(wh, ["competition", "threads"], full=True)
+            assert table_contents(wh, WHEN) == built, case
+            assert not wh.scalar("SELECT count(*) FROM duckdb_tables() WHERE temporary"
+                                 " AND table_name LIKE 'kept_%'")

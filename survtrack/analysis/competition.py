@@ -30,8 +30,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from survtrack.analysis import inputs
+from survtrack.analysis import inputs, kept
 from survtrack.datafiles import numbered_rows
+from survtrack.warehouse import changes
 from survtrack.warehouse.store import Warehouse
 
 FOLDER = Path(__file__).with_name("flags")
@@ -274,14 +275,17 @@ INPUTS_SQL = inputs_sql()
 # The contracts whose inputs a recorded write may have changed (analysis/inputs.py): those
 # written, the facts' subjects, and the contracts of a procurement whose facts were written
 # (by their notice, their own facts' procurement, or their last build's).
+# The procurements are kept for threads (analysis/kept.py): the contracts of those it reads
+# are among these candidates.
 READS = inputs.Reads(
     ("contracts", "contract_versions", "procurement_facts"), f"""
-WITH procs AS ({inputs.keys("competition", "procurement_facts")})
+WITH procs AS (SELECT key FROM competition_procs)
 {inputs.keys("competition", "contracts", "contract_versions", "procurement_facts")}
 UNION ALL SELECT contract_id FROM contracts WHERE notice_id IN (SELECT key FROM procs)
 UNION ALL SELECT subject_id FROM procurement_facts WHERE procurement_id IN (SELECT key FROM procs)
 UNION ALL SELECT contract_id FROM competition WHERE procurement_id IN (SELECT key FROM procs)
-""")
+""", lambda wh: wh.execute("CREATE OR REPLACE TEMP TABLE competition_procs AS "
+                           + inputs.keys("competition", "procurement_facts")))
 
 
 def code_version() -> str:
@@ -295,8 +299,9 @@ def gather(wh: Warehouse, only: str) -> None:
     by rowid: their contracts' columns, their versions, their own facts and the facts of every
     procurement they or their facts name."""
     own = inputs.among(only)
+    # document_id: threads reads it from the kept rows (analysis/kept.py)
     wh.execute("CREATE OR REPLACE TEMP TABLE competition_contracts AS SELECT contract_id, source,"
-               " signed_on, buyer_id, vendor_id, currency, notice_id"
+               " signed_on, buyer_id, vendor_id, currency, notice_id, document_id"
                f" FROM {inputs.rows('contracts', own)}")
     wh.execute("CREATE OR REPLACE TEMP TABLE competition_versions AS"
                f" SELECT * FROM {inputs.rows('contract_versions', own)}")
@@ -308,6 +313,10 @@ def gather(wh: Warehouse, only: str) -> None:
         EXCEPT SELECT contract_id FROM {only}""")
     wh.execute("INSERT INTO competition_facts SELECT * FROM " + inputs.rows(
         "procurement_facts", "subject_id IN (SELECT subject_id FROM competition_procurements)"))
+    # the subjects whose facts were gathered whole, for threads (analysis/kept.py)
+    wh.execute(f"""CREATE OR REPLACE TEMP TABLE competition_subjects AS
+        SELECT contract_id AS subject_id FROM {only}
+        UNION ALL SELECT subject_id FROM competition_procurements""")
     wh.execute("DROP TABLE competition_procurements")
 
 
@@ -319,7 +328,9 @@ def build_competition(wh: Warehouse, full: bool = False,
     reading = inputs.Gathering(wh, gather, inputs_sql, READ, GATHERED)
 
     try:
+        kept.drop(wh)  # an earlier build's, whatever this one gathers
         code = code_version()
+        at = changes.latest(wh)  # the record before the gather: nothing is written between
         changed = inputs.stale(wh, "competition", reading.hashed, code, full, READS)
         if changed:
             with wh.using(**_lookups(wh, reading.tables)):
@@ -329,7 +340,11 @@ def build_competition(wh: Warehouse, full: bool = False,
             wh.execute("CREATE OR REPLACE TEMP TABLE new_competition AS"
                        " SELECT * FROM competition LIMIT 0")
         removed = inputs.replace(wh, "competition", "competition", "new_competition")
+        if reading.tables is GATHERED:  # narrowed: threads may read these rows again
+            kept.keep(wh, GATHERED, "competition_candidates", "competition_subjects",
+                      "competition_procs", at)
         total = wh.scalar("SELECT count(*) FROM competition")
     finally:
-        inputs.done(wh, "competition", "new_competition", *GATHERED.values())
+        inputs.done(wh, "competition", "new_competition", "competition_subjects",
+                    "competition_procs", *GATHERED.values())
     return {"contracts": total, "changed": changed, "removed": removed}

@@ -12,7 +12,7 @@ the document it comes from.
 
 from __future__ import annotations
 
-from survtrack.analysis import inputs
+from survtrack.analysis import inputs, kept
 
 STAGE_ORDER = ("notice", "change", "protocol", "placement_result", "result", "award",
                "contract_sign", "signed", "contract", "version", "modification", "payment",
@@ -167,15 +167,27 @@ INPUTS_SQL = inputs_sql()
 # written (their competition rows too), and the contracts of a procurement or notice whose
 # facts, notices or complaints were written (by their notice, or their procurement as
 # competition found it in this build).
+# The contracts of those procurements are competition's candidates when it read them all
+# (analysis/kept.py): a superset, which the hashes' comparison narrows.
+PROCUREMENTS = inputs.keys("threads", "procurement_facts", "notices", "context_events")
+
+
+def _by_procurement(wh) -> None:
+    sql = kept.contracts_of(wh, PROCUREMENTS) or f"""
+        WITH procs AS ({PROCUREMENTS})
+        SELECT contract_id FROM contracts WHERE notice_id IN (SELECT key FROM procs)
+        UNION ALL
+        SELECT contract_id FROM competition WHERE procurement_id IN (SELECT key FROM procs)"""
+    wh.execute(f"CREATE OR REPLACE TEMP TABLE threads_by_procurement AS {sql}")
+
+
 READS = inputs.Reads(
     ("contracts", "contract_versions", "payments", "contract_events", "competition",
      "procurement_facts", "notices", "context_events"), f"""
-WITH procs AS ({inputs.keys("threads", "procurement_facts", "notices", "context_events")})
 {inputs.keys("threads", "contracts", "contract_versions", "payments", "contract_events",
              "competition", "procurement_facts")}
-UNION ALL SELECT contract_id FROM contracts WHERE notice_id IN (SELECT key FROM procs)
-UNION ALL SELECT contract_id FROM competition WHERE procurement_id IN (SELECT key FROM procs)
-""")
+UNION ALL SELECT contract_id FROM threads_by_procurement
+""", _by_procurement)
 
 
 def _stage_rank():
@@ -191,13 +203,16 @@ def gather(wh, only: str) -> None:
     events; the facts, notices and complaints of them and of the procurements and notices they
     name; the facts and notices of the documents stating facts of their procurements."""
     own = inputs.among(only)
+    # the rows competition kept of the same contracts, when they hold these (analysis/kept.py)
+    source = kept.TABLES if kept.reusable(wh, only) else {
+        "contracts": "contracts", "versions": "contract_versions", "facts": "procurement_facts"}
     made = {
         "contracts": "SELECT contract_id, notice_id, signed_on, document_id FROM "
-                     + inputs.rows("contracts", own),
+                     + inputs.rows(source["contracts"], own),
         "competition": "SELECT contract_id, procurement_id FROM "
-                       + inputs.rows("competition", own)}
-    for marker, table in (("versions", "contract_versions"), ("payments", "payments"),
-                          ("events", "contract_events")):
+                       + inputs.rows("competition", own),
+        "versions": f"SELECT * FROM {inputs.rows(source['versions'], own)}"}
+    for marker, table in (("payments", "payments"), ("events", "contract_events")):
         made[marker] = f"SELECT * FROM {inputs.rows(table, own)}"
     for marker, sql in made.items():
         wh.execute(f"CREATE OR REPLACE TEMP TABLE threads_{marker} AS {sql}")
@@ -207,7 +222,9 @@ def gather(wh, only: str) -> None:
         UNION SELECT notice_id FROM threads_contracts WHERE notice_id IS NOT NULL
         UNION SELECT procurement_id FROM threads_competition WHERE procurement_id IS NOT NULL""")
     named = "IN (SELECT key FROM threads_named)"
-    for marker, table, condition in (("facts", "procurement_facts", f"subject_id {named}"),
+    facts = source["facts"] if source is kept.TABLES and kept.holds_facts_of(
+        wh, "threads_named") else "procurement_facts"
+    for marker, table, condition in (("facts", facts, f"subject_id {named}"),
                                      ("notices", "notices", f"notice_id {named}"),
                                      ("complaints", "context_events", f"procurement_id {named}")):
         wh.execute(f"CREATE OR REPLACE TEMP TABLE threads_{marker} AS"
@@ -221,6 +238,7 @@ def gather(wh, only: str) -> None:
         wh.execute(f"CREATE OR REPLACE TEMP TABLE threads_{marker} AS"
                    f" SELECT * FROM {inputs.rows(table, documents)}")
     wh.execute("DROP TABLE threads_named")
+    kept.drop(wh)  # read: no later step reads them
 
 
 def build_threads(wh, full: bool = False, slice_size: int = inputs.SLICE) -> dict:
@@ -240,7 +258,9 @@ def build_threads(wh, full: bool = False, slice_size: int = inputs.SLICE) -> dic
                    "SELECT count(DISTINCT contract_id) FROM threads WHERE stage NOT IN"
                    " ('signed', 'contract', 'version')")}
     finally:
-        inputs.done(wh, "threads", "new_threads", *GATHERED.values())
+        inputs.done(wh, "threads", "new_threads", "threads_by_procurement",
+                    *GATHERED.values())
+        kept.drop(wh)  # competition's, unread when this build was not narrowed
     return out
 
 
