@@ -657,8 +657,8 @@ def logged_build(wh: Warehouse, steps: list[str]) -> tuple[dict, list[str]]:
 
 def test_threads_reads_the_rows_competition_kept_and_equals_a_full_build(halves, tmp_path):
     """competition keeps its candidates' rows of `contracts`, `contract_versions` and
-    `procurement_facts` (analysis/kept.py): threads, run next, finds its candidates among
-    competition's and reads those rows from there, not from the tables. A write recorded in
+    `procurement_facts`, and the rows it wrote (analysis/kept.py): threads, run next, finds
+    its candidates among competition's and reads those rows from there, not from the tables. A write recorded in
     between (or a step run alone) makes threads read the tables. Each equals a full build."""
     shared = ("contracts", "contract_versions", "procurement_facts")
     with Warehouse(tmp_path / "w.duckdb") as wh:
@@ -691,12 +691,14 @@ def test_threads_reads_the_rows_competition_kept_and_equals_a_full_build(halves,
             # the rows gathered and the candidates found by procurement
             read = " ".join(sql for sql in log if sql.startswith((
                 "CREATE OR REPLACE TEMP TABLE threads_contracts",
+                "CREATE OR REPLACE TEMP TABLE threads_competition",
                 "CREATE OR REPLACE TEMP TABLE threads_versions",
                 "CREATE OR REPLACE TEMP TABLE threads_facts",
                 "CREATE OR REPLACE TEMP TABLE threads_by_procurement")))
             reads_tables = any(f"FROM {t} WHERE" in read for t in shared)
             assert reads_tables == (case == "a write in between"), case
-            for table in ("kept_contracts", "kept_versions", "kept_facts", "kept_ids"):
+            for table in ("kept_contracts", "kept_versions", "kept_facts", "kept_ids",
+                          "kept_competition"):
                 assert (f"FROM {table}" in read) == (case == "after competition"), (case, table)
             if case == "a write in between":  # competition's rows before it: built again
                 run_build(wh, ["competition", "threads"])

@@ -342,7 +342,7 @@ def build_competition(wh: Warehouse, full: bool = False,
         removed = inputs.replace(wh, "competition", "competition", "new_competition")
         if reading.tables is GATHERED:  # narrowed: threads may read these rows again
             kept.keep(wh, GATHERED, "competition_candidates", "competition_subjects",
-                      "competition_procs", at)
+                      "competition_procs", "new_competition", "competition_work", at)
         total = wh.scalar("SELECT count(*) FROM competition")
     finally:
         inputs.done(wh, "competition", "new_competition", "competition_subjects",

@@ -17,24 +17,29 @@ from __future__ import annotations
 
 # the kept tables, by the markers of the steps' SQL (analysis/inputs.py `fill`)
 TABLES = {"contracts": "kept_contracts", "versions": "kept_versions", "facts": "kept_facts"}
-# what else is kept: the candidates, the subjects whose facts were gathered whole, the
+# competition's new rows (those of its work: every row of those contracts, once written)
+COMPETITION = "kept_competition"
+# what else is kept: the candidates, the work, the subjects whose facts were gathered whole, the
 # procurements whose facts were recorded as written, and the record's highest seq when they
 # were gathered
-IDS, SUBJECTS, PROCUREMENTS, AT = "kept_ids", "kept_subjects", "kept_procurements", "kept_at"
+IDS, WORK, SUBJECTS, PROCUREMENTS, AT = ("kept_ids", "kept_work", "kept_subjects",
+                                         "kept_procurements", "kept_at")
 # a table written after the gather that the kept rows do not hold: competition's own rows
 UNREAD = ("competition",)
 
 
 def keep(wh, gathered: dict[str, str], candidates: str, subjects: str, procurements: str,
-         at: int) -> None:
+         new_rows: str, work: str, at: int) -> None:
     """Keep competition's gathered tables (`gathered`, by TABLES' markers), its candidates
     (the temporary table `candidates`), the subjects whose facts it gathered whole
-    (`subjects`) and the keys of procurement facts its candidates came from (`procurements`,
-    column `key`), as gathered when the record's highest seq was `at`. The tables are
-    renamed, not copied."""
+    (`subjects`), the keys of procurement facts its candidates came from (`procurements`,
+    column `key`), as gathered when the record's highest seq was `at`, and the rows it wrote
+    (`new_rows`) of its work (`work`). The tables are renamed, not copied."""
     drop(wh)
     for marker, name in TABLES.items():
         wh.execute(f"ALTER TABLE {gathered[marker]} RENAME TO {name}")
+    wh.execute(f"ALTER TABLE {new_rows} RENAME TO {COMPETITION}")
+    wh.execute(f"CREATE TEMP TABLE {WORK} AS SELECT contract_id FROM {work}")
     wh.execute(f"ALTER TABLE {subjects} RENAME TO {SUBJECTS}")
     wh.execute(f"ALTER TABLE {procurements} RENAME TO {PROCUREMENTS}")
     wh.execute(f"CREATE TEMP TABLE {IDS} AS SELECT contract_id FROM {candidates}")
@@ -58,6 +63,13 @@ def reusable(wh, only: str) -> bool:
         f"SELECT count(*) FROM {only} WHERE contract_id NOT IN (SELECT contract_id FROM {IDS})")
 
 
+def competition_of(wh, only: str) -> bool:
+    """Whether the kept rows competition wrote are every `competition` row of the contracts of
+    the temporary table `only`: they are current and its work holds those contracts."""
+    return current(wh) and not wh.scalar(
+        f"SELECT count(*) FROM {only} WHERE contract_id NOT IN (SELECT contract_id FROM {WORK})")
+
+
 def contracts_of(wh, procurements: str) -> str | None:
     """SQL of a superset of the contracts whose notice or whose `competition` row's
     procurement is one of `procurements` (SQL of keys), when the kept candidates are one:
@@ -78,5 +90,5 @@ def holds_facts_of(wh, subjects: str) -> bool:
 
 
 def drop(wh) -> None:
-    for name in (*TABLES.values(), IDS, SUBJECTS, PROCUREMENTS, AT):
+    for name in (*TABLES.values(), COMPETITION, IDS, WORK, SUBJECTS, PROCUREMENTS, AT):
         wh.execute(f"DROP TABLE IF EXISTS {name}")

@@ -209,8 +209,9 @@ def gather(wh, only: str) -> None:
     made = {
         "contracts": "SELECT contract_id, notice_id, signed_on, document_id FROM "
                      + inputs.rows(source["contracts"], own),
-        "competition": "SELECT contract_id, procurement_id FROM "
-                       + inputs.rows("competition", own),
+        "competition": "SELECT contract_id, procurement_id FROM " + inputs.rows(
+            kept.COMPETITION if source is kept.TABLES and kept.competition_of(wh, only)
+            else "competition", own),
         "versions": f"SELECT * FROM {inputs.rows(source['versions'], own)}"}
     for marker, table in (("payments", "payments"), ("events", "contract_events")):
         made[marker] = f"SELECT * FROM {inputs.rows(table, own)}"
