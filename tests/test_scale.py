@@ -304,6 +304,35 @@ def test_a_resumed_run_skips_its_loaded_files_over_several_chunks(shared, tmp_pa
         assert wh.count("documents") == 20
 
 
+def test_the_writer_skips_the_loaded_documents_that_reach_it(shared, tmp_path, hashed):
+    """Loaded files that reach the writer among new ones (the ingest process stopped hashing
+    after a first chunk holding none loaded) are skipped there, told by their `documents`
+    rows' upsert in the batch's transaction: their rows stay as stored, and one stored as
+    archived only (its rows never written) loads."""
+    folder = tmp_path / "in"
+    _copies(shared, folder, range(10, 16))
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        ingest(wh, scrapers.get("eis"), [folder], workers=2)
+        contracts = wh.query("SELECT * FROM contracts ORDER BY contract_id")
+        archived = wh.scalar("SELECT min(document_id) FROM documents")
+        wh.execute("DELETE FROM input_files")  # every file read again
+        wh.execute("UPDATE documents SET detail = 'stored' WHERE document_id <> ?", [archived])
+        wh.execute("UPDATE documents SET status = 'archived' WHERE document_id = ?", [archived])
+        _copies(shared, folder, range(4))  # new files walked first: a chunk of none loaded
+        hashed.clear()
+        counts = ingest(wh, scrapers.get("eis"), [folder], workers=2)
+        assert hashed == ["doc0000.xml", "doc0001.xml", "doc0002.xml", "doc0003.xml"]
+        assert counts["skipped"] == 5 and counts["loaded"] == 5
+        assert dict(wh.query("SELECT document_id, status FROM documents WHERE detail ="
+                             " 'stored'")) == {d: "loaded" for (d,) in wh.query(
+            "SELECT document_id FROM documents WHERE document_id <> ? AND origin LIKE"
+            " '%doc001%'", [archived])}
+        assert wh.query("SELECT status FROM documents WHERE document_id = ?",
+                        [archived]) == [("loaded",)]
+        assert wh.count("documents") == 10
+        assert set(contracts) <= set(wh.query("SELECT * FROM contracts"))
+
+
 def test_an_ingest_holds_the_key_indexes_beside_its_allowance(shared, tmp_path, monkeypatch):
     """DuckDB holds the key indexes a load writes in memory, all of them once the batch's keys
     spread over them: the ingest's memory limit is SURVTRACK_INGEST_MEMORY plus what the
