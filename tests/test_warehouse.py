@@ -78,6 +78,18 @@ def test_only_the_warehouse_opens_transactions_or_changes_schema():
     assert offenders == []
 
 
+def test_a_step_renames_its_temporary_tables_but_never_a_warehouse_table(tmp_path):
+    """analysis/kept.py keeps competition's work tables for threads by renaming them through
+    the warehouse (the rule above); a warehouse table cannot be renamed that way."""
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        wh.execute("CREATE TEMP TABLE work_rows AS SELECT 'c1' AS contract_id")
+        wh.rename_temporary("work_rows", "kept_rows")
+        assert wh.query("SELECT contract_id FROM kept_rows") == [("c1",)]
+        with pytest.raises(ValueError, match="contracts is not a temporary table"):
+            wh.rename_temporary("contracts", "kept_contracts")
+        assert wh.count("contracts") == 0
+
+
 def test_a_warehouse_of_the_keyed_build_tables_is_brought_to_todays_layout(tmp_path):
     """Before 2026-12-02 the build tables carried a PRIMARY KEY (rewriting them cost most of a
     big build) and build_inputs a column per step: opening such a warehouse copies their rows

@@ -37,11 +37,11 @@ def keep(wh, gathered: dict[str, str], candidates: str, subjects: str, procureme
     (`new_rows`) of its work (`work`). The tables are renamed, not copied."""
     drop(wh)
     for marker, name in TABLES.items():
-        wh.execute(f"ALTER TABLE {gathered[marker]} RENAME TO {name}")
-    wh.execute(f"ALTER TABLE {new_rows} RENAME TO {COMPETITION}")
+        wh.rename_temporary(gathered[marker], name)
+    wh.rename_temporary(new_rows, COMPETITION)
     wh.execute(f"CREATE TEMP TABLE {WORK} AS SELECT contract_id FROM {work}")
-    wh.execute(f"ALTER TABLE {subjects} RENAME TO {SUBJECTS}")
-    wh.execute(f"ALTER TABLE {procurements} RENAME TO {PROCUREMENTS}")
+    wh.rename_temporary(subjects, SUBJECTS)
+    wh.rename_temporary(procurements, PROCUREMENTS)
     wh.execute(f"CREATE TEMP TABLE {IDS} AS SELECT contract_id FROM {candidates}")
     wh.execute(f"CREATE TEMP TABLE {AT} AS SELECT ?::BIGINT AS seq", [at])
 

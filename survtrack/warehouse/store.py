@@ -142,6 +142,15 @@ class Warehouse(RunsAndRejects, DerivedTables):
     def count(self, table: str) -> int:
         return self.scalar(f"SELECT count(*) FROM {TABLES[table].name}")
 
+    def rename_temporary(self, old: str, new: str) -> None:
+        """Rename a temporary work table (a step keeps its rows under another name for the next
+        step without copying them); schema changes stay in the warehouse layer, and a
+        warehouse table is refused."""
+        if not self.scalar("SELECT count(*) FROM duckdb_tables() WHERE temporary"
+                           " AND table_name = ?", [old]):
+            raise ValueError(f"{old} is not a temporary table")
+        self.con.execute(f'ALTER TABLE "{old}" RENAME TO "{new}"')
+
     def has_document(self, document_id: str) -> bool:
         return bool(self.scalar(
             "SELECT count(*) FROM documents WHERE document_id = ?"
