@@ -248,6 +248,68 @@ def test_a_narrowed_build_gathers_the_written_groups_not_their_buyers_years(halv
         assert built["changed"] == len(group)
 
 
+def test_only_the_written_contracts_places_are_compared(halves, tmp_path, monkeypatch):  # noqa: F811
+    """The members of a written group are gathered from their places as last decided
+    (flags.PLACES), so only the written contracts' places are compared with those
+    (`flags_groups_before` holds theirs alone, flips.to_decide): a new contract joins the
+    group (nothing to compare: it had no place), then GROWN loses its tag (written by its
+    tags alone: its place is compared, it leaves the group and is decided), MATES, members
+    both times, never compared; each build a full build's."""
+    compared = []
+    to_decide = flips.to_decide
+
+    def spy(wh, *args, **kwargs):
+        to_decide(wh, *args, **kwargs)
+        compared.append({c for c, in wh.query("SELECT contract_id FROM flags_groups_before")})
+
+    monkeypatch.setattr(flips, "to_decide", spy)
+    with both_halves(tmp_path, halves, build=None) as wh:
+        first_build(wh, tmp_path / "w.duckdb")
+        compared.clear()
+        add(wh, "test:third", vendor="test:vendor", amount=3_500_000)
+        built = build_as_full(wh)
+        assert built["group_only"] >= 3 and compared[0] == set()
+        with wh.transaction():
+            wh.execute("DELETE FROM tags WHERE contract_id = ?", [GROWN])
+            changes.record_keys(wh, "tags", [GROWN])
+        compared.clear()
+        built = build_as_full(wh)
+        assert compared[0] == {GROWN}
+        assert GROWN in built["recorded"] and built["decided_buyer_concentration"] >= 1
+
+
+def test_the_one_contract_rules_read_the_written_contracts_facts(halves, tmp_path, monkeypatch):  # noqa: F811
+    """A narrowed build reads the written contracts' competition rows once
+    (`flags_written_facts`: whether each has one, and the work's facts for the one-contract
+    rules), not a scan of `competition`'s key for each: a new contract's flags are a full
+    build's."""
+    sql = []
+    with both_halves(tmp_path, halves, build=None) as wh:
+        first_build(wh, tmp_path / "w.duckdb")
+        add(wh, "test:third", vendor="test:vendor", amount=1_000_000)
+        real = wh.con
+
+        class Spy:
+            def __getattr__(self, name):
+                return getattr(real, name)
+
+            def execute(self, text, *args):
+                sql.append(" ".join(str(text).split()))
+                return real.execute(text, *args)
+
+        wh.con = Spy()
+        try:
+            built = run_build(wh, STEPS)["flags"]
+        finally:
+            wh.con = real
+        assert built["changed"] >= 1
+        facts_sql = [s for s in sql if "TEMP TABLE flags_facts AS" in s]
+        assert facts_sql and all("FROM flags_written_facts WHERE" in s for s in facts_sql)
+        after = derived(wh)
+        run_build(wh, STEPS, full=True)
+        assert derived(wh) == after
+
+
 # a contract's own procurement facts (its regime and procedure) copied to `$id || $suffix`
 FACTS = """INSERT INTO procurement_facts BY NAME
            SELECT * REPLACE (subject_id || $suffix AS subject_id)

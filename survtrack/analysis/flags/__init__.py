@@ -344,8 +344,14 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                 # the pass's competition rows, read once for the one-contract rules (each
                 # read them again: a scan of every row's key, ~0.2 s a rule at 1 M contracts)
                 if not whole:
-                    wh.execute(f"""CREATE OR REPLACE TEMP TABLE flags_facts AS SELECT * FROM
-                        {inputs.rows("competition", inputs.among(scopes["flags_work"]))}""")
+                    # of a build the record narrows, from the written contracts' rows
+                    # (`_gather_written`: the work is among them), not a scan of the key again
+                    written = narrowed and passes == 1 and inputs.temporary(
+                        wh, "flags_written_facts")
+                    among = inputs.among(scopes["flags_work"])
+                    wh.execute("CREATE OR REPLACE TEMP TABLE flags_facts AS SELECT * FROM " + (
+                        f"flags_written_facts WHERE {among}" if written
+                        else inputs.rows("competition", among)))
                     # the written contracts' places and mates (`_gather_written`)
                     places = narrowed and passes == 1 and not every
                     if not every:
@@ -419,6 +425,7 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
     finally:
         inputs.done(wh, "flags", "new_flags", "flags_pass", "flags_any", "flags_any_pass",
                     "flags_facts", "flags_mates", "flags_written", "flags_written_at",
+                    "flags_written_facts",
                     "flags_summed_groups",
                     "flags_group_work", "flags_group_candidates",
                     "flags_group_consumed", "flags_kept", "concentration_changed",
@@ -461,11 +468,17 @@ def _keep_same_rows(wh) -> None:
     (buyer_concentration's numbers are the group's, `_write_numbers`), and the snapshot
     does not copy it. Their new rows leave `new_flags`."""
     alone = "(SELECT contract_id FROM flags_group_work EXCEPT SELECT contract_id FROM flags_work)"
-    stored = inputs.rows("flags", f"({_decided()}) AND contract_id IN {alone}")
+    # each rule's rows by a scan of their own (its flag's row groups, one semi-join each
+    # row): the rules' conditions joined by OR ran both semi-joins on both rules' rows
+    stored = " UNION ALL ".join(
+        f"SELECT {_ROW} FROM " + inputs.rows("flags", f"flag = '{name}' AND contract_id IN"
+                                             f" (SELECT contract_id FROM {DECIDED[name]})"
+                                             f" AND contract_id IN {alone}")
+        for name in sorted(GROUP_RULES))
     wh.execute(f"""
         CREATE OR REPLACE TEMP TABLE flags_kept AS
         WITH new AS (SELECT {_ROW} FROM new_flags WHERE contract_id IN {alone}),
-        old AS MATERIALIZED (SELECT {_ROW} FROM {stored}),
+        old AS MATERIALIZED ({stored}),
         differ AS (SELECT contract_id FROM (SELECT * FROM new EXCEPT SELECT * FROM old)
                    UNION SELECT contract_id FROM (SELECT * FROM old EXCEPT SELECT * FROM new))
         SELECT contract_id FROM {alone} EXCEPT SELECT contract_id FROM differ""")
@@ -554,6 +567,10 @@ def _gather_written(wh) -> None:
         WHERE table_name IN ('contracts', 'competition', 'tags')
         {"UNION " + written if written else ""}""")
     own = inputs.among("flags_written")
+    # their competition rows: whether they have one (`decided`), and the one-contract rules'
+    # facts of the work among them (`compute`'s `flags_facts`), from one scan of the key
+    wh.execute("CREATE OR REPLACE TEMP TABLE flags_written_facts AS SELECT * FROM"
+               f" {inputs.rows('competition', own)}")
     wh.execute(f"""
         CREATE OR REPLACE TEMP TABLE flags_written_at AS
         SELECT contract_id, FALSE AS now, buyer_id, vendor_id, signed_on, year, categories,
@@ -565,9 +582,7 @@ def _gather_written(wh) -> None:
         FROM {inputs.rows("contracts", own)} c
         LEFT JOIN (SELECT contract_id, {CATEGORIES} AS categories
                    FROM {inputs.rows("tags", own)} GROUP BY 1) t USING (contract_id)
-        -- a scan of the key column against the few written (a semi-join on every
-        -- competition row's key cost ~3x)
-        LEFT JOIN (SELECT contract_id FROM competition WHERE {own}) k USING (contract_id)""")
+        LEFT JOIN flags_written_facts k USING (contract_id)""")
     window = _window()
     wh.execute("CREATE OR REPLACE TEMP TABLE flags_places AS " + PLACES.replace(
         "{span}", flips.span("signed_on", window)).replace(

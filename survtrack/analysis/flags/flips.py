@@ -106,16 +106,18 @@ def to_decide(wh, work: str, group_work: str, mates: str, into: str,
     contracts' rows; `flags_tagged` (`tagged`) their categories. `flags_groups_before` keeps
     their and the removed contracts' `flags_groups` rows (`split_to_decide` reads them
     again: call it after); `places`: taken from the places the build gathered (the written
-    contracts' as last decided, `flags_written_at`; the others', `flags_places`), not read
-    from `flags_groups` again."""
+    contracts' as last decided, `flags_written_at`), not read from `flags_groups` again: the
+    other places are as last decided (PLACES read them there), so only the written
+    contracts' places are compared, and `flags_groups_before` holds theirs alone (the members
+    of the written groups, most of the work, were copied and compared to find none changed:
+    docs/scale.md)."""
     # their places as last decided, and the removed contracts': read once for both rules
     gone = " UNION ALL ".join(f"SELECT contract_id FROM {t}" for t in (
         group_work, "flags_gone") if inputs.temporary(wh, t))
-    columns = "contract_id, buyer_id, vendor_id, signed_on, year, categories"
     source = inputs.rows('flags_groups', f'contract_id IN ({gone})') if not places else f"""(
-        SELECT {columns} FROM flags_written_at WHERE NOT now AND contract_id IN ({gone})
-        UNION ALL
-        SELECT {columns} FROM flags_places WHERE NOT written AND contract_id IN ({gone}))"""
+        SELECT contract_id, buyer_id, vendor_id, signed_on, year, categories
+        FROM flags_written_at WHERE NOT now AND contract_id IN ({gone}))"""
+    compared = " AND c.contract_id IN (SELECT contract_id FROM flags_written)" if places else ""
     wh.execute(f"CREATE OR REPLACE TEMP TABLE flags_groups_before AS SELECT * FROM {source}")
     wh.execute(f"""
         CREATE OR REPLACE TEMP TABLE {into} AS
@@ -127,7 +129,8 @@ def to_decide(wh, work: str, group_work: str, mates: str, into: str,
         now AS (SELECT c.contract_id, c.buyer_id, c.vendor_id, c.year,
                        list(t.category ORDER BY t.category)
                            FILTER (WHERE t.category IS NOT NULL) AS categories
-                FROM cand c LEFT JOIN tagged t USING (contract_id) GROUP BY ALL),
+                FROM cand c LEFT JOIN tagged t USING (contract_id)
+                WHERE TRUE{compared} GROUP BY ALL),
         last AS (SELECT contract_id, buyer_id, vendor_id, year, categories
                  FROM flags_groups_before)
         SELECT contract_id FROM {work}
