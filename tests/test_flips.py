@@ -280,9 +280,9 @@ def test_only_the_written_contracts_places_are_compared(halves, tmp_path, monkey
 
 def test_the_one_contract_rules_read_the_written_contracts_facts(halves, tmp_path, monkeypatch):  # noqa: F811
     """A narrowed build reads the written contracts' competition rows once
-    (`flags_written_facts`: whether each has one, and the work's facts for the one-contract
-    rules), not a scan of `competition`'s key for each: a new contract's flags are a full
-    build's."""
+    (`flags_written_facts`: whether each has one, and the facts the one-contract rules read
+    of the work among them), not a scan of `competition`'s key for each: a new contract's
+    flags are a full build's."""
     sql = []
     with both_halves(tmp_path, halves, build=None) as wh:
         first_build(wh, tmp_path / "w.duckdb")
@@ -303,8 +303,10 @@ def test_the_one_contract_rules_read_the_written_contracts_facts(halves, tmp_pat
         finally:
             wh.con = real
         assert built["changed"] >= 1
-        facts_sql = [s for s in sql if "TEMP TABLE flags_facts AS" in s]
-        assert facts_sql and all("FROM flags_written_facts WHERE" in s for s in facts_sql)
+        rules = [s for s in sql if s.startswith("INSERT INTO new_flags")
+                 and "'single_bid' AS flag" in s]
+        assert rules and all("flags_written_facts" in s for s in rules)
+        assert not any("TEMP TABLE flags_facts AS" in s for s in sql)
         after = derived(wh)
         run_build(wh, STEPS, full=True)
         assert derived(wh) == after

@@ -343,15 +343,13 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                 near_pass = 0
                 # the pass's competition rows, read once for the one-contract rules (each
                 # read them again: a scan of every row's key, ~0.2 s a rule at 1 M contracts)
+                # (of a build the record narrows, the written contracts' rows: the work is
+                # among them, and each rule reads its scope's alone: `_gather_written`)
+                facts = "flags_written_facts" if narrowed and passes == 1 else "flags_facts"
                 if not whole:
-                    # of a build the record narrows, from the written contracts' rows
-                    # (`_gather_written`: the work is among them), not a scan of the key again
-                    written = narrowed and passes == 1 and inputs.temporary(
-                        wh, "flags_written_facts")
-                    among = inputs.among(scopes["flags_work"])
-                    wh.execute("CREATE OR REPLACE TEMP TABLE flags_facts AS SELECT * FROM " + (
-                        f"flags_written_facts WHERE {among}" if written
-                        else inputs.rows("competition", among)))
+                    if facts == "flags_facts":
+                        wh.execute(f"""CREATE OR REPLACE TEMP TABLE flags_facts AS SELECT * FROM
+                            {inputs.rows("competition", inputs.among(scopes["flags_work"]))}""")
                     # the written contracts' places and mates (`_gather_written`)
                     places = narrowed and passes == 1 and not every
                     if not every:
@@ -403,7 +401,7 @@ def compute(wh, full: bool = False, slice_size: int = SLICE) -> dict:
                     mates = "flags_split_mates" if name == "split_purchase" and not every \
                         else "flags_near_mates" if name in flips.NUMBERED and summed \
                         and near_pass else "flags_mates"
-                    scope = Scope() if whole else Scope(table=table, facts="flags_facts",
+                    scope = Scope() if whole else Scope(table=table, facts=facts,
                                                         mates=mates)
                     wh.execute(f"INSERT INTO new_flags {_rows(name, scope)}")
         _keep_same_rows(wh)
