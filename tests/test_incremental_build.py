@@ -707,3 +707,39 @@ def test_threads_reads_the_rows_competition_kept_and_equals_a_full_build(halves,
             assert table_contents(wh, WHEN) == built, case
             assert not wh.scalar("SELECT count(*) FROM duckdb_tables() WHERE temporary"
                                  " AND table_name LIKE 'kept_%'")
+
+
+def test_a_procurements_facts_rebuild_the_contracts_whose_last_build_names_it(halves, tmp_path):
+    """A procurement's facts written: the contracts that read them are those whose
+    `competition` row names it, found by that row, not by a scan of `procurement_facts` by
+    procurement, also the one whose own facts chose it rather than its notice; rebuilt, they
+    equal a full build (their recorded hashes too)."""
+    with both_halves(tmp_path, halves) as wh:
+        proc, mate = wh.query("""
+            SELECT c.notice_id, min(c.contract_id) FROM contracts c
+            WHERE c.notice_id IN (SELECT subject_id FROM procurement_facts)
+            GROUP BY 1 ORDER BY 1 LIMIT 1""")[0]
+        other = wh.scalar("SELECT min(contract_id) FROM contracts"
+                          " WHERE notice_id IS DISTINCT FROM ?", [proc])
+        # the other contract's own latest fact names the procurement: its facts choose it
+        wh.execute("""INSERT INTO procurement_facts BY NAME
+                      SELECT * REPLACE (? AS subject_id, ? AS procurement_id,
+                                        TIMESTAMP '2100-01-01' AS published_on)
+                      FROM procurement_facts WHERE subject_id = ? LIMIT 1""",
+                   [other, proc, proc])
+        changes.record_keys(wh, "procurement_facts", [other])
+        run_build(wh, ["competition"])
+        assert wh.scalar("SELECT procurement_id FROM competition WHERE contract_id = ?",
+                         [other]) == proc
+        readers = wh.scalar("SELECT count(*) FROM competition WHERE procurement_id = ?",
+                            [proc])
+        assert readers >= 2, (mate, other)
+        wh.execute("UPDATE procurement_facts SET bids_received = coalesce(bids_received, 0) + 7"
+                   " WHERE subject_id = ?", [proc])
+        changes.record_keys(wh, "procurement_facts", [proc])
+        built, log = logged_build(wh, ["competition"])
+        assert not any("FROM procurement_facts WHERE procurement_id" in sql for sql in log)
+        assert built["competition"]["changed"] == readers
+        after = table_contents(wh, WHEN)
+        run_build(wh, ["competition"], full=True)
+        assert table_contents(wh, WHEN) == after
