@@ -713,7 +713,9 @@ def test_a_procurements_facts_rebuild_the_contracts_whose_last_build_names_it(ha
     """A procurement's facts written: the contracts that read them are those whose
     `competition` row names it, found by that row, not by a scan of `procurement_facts` by
     procurement, also the one whose own facts chose it rather than its notice; rebuilt, they
-    equal a full build (their recorded hashes too)."""
+    equal a full build (their recorded hashes too). The facts of the contracts and of their
+    notices are gathered by one scan, those of a procurement only their own facts name by a
+    second."""
     with both_halves(tmp_path, halves) as wh:
         proc, mate = wh.query("""
             SELECT c.notice_id, min(c.contract_id) FROM contracts c
@@ -728,7 +730,9 @@ def test_a_procurements_facts_rebuild_the_contracts_whose_last_build_names_it(ha
                       FROM procurement_facts WHERE subject_id = ? LIMIT 1""",
                    [other, proc, proc])
         changes.record_keys(wh, "procurement_facts", [other])
-        run_build(wh, ["competition"])
+        _, log = logged_build(wh, ["competition"])
+        # its facts read by a scan, then those of the procurement its own facts name by another
+        assert sum("FROM procurement_facts WHERE subject_id" in sql for sql in log) == 2
         assert wh.scalar("SELECT procurement_id FROM competition WHERE contract_id = ?",
                          [other]) == proc
         readers = wh.scalar("SELECT count(*) FROM competition WHERE procurement_id = ?",
@@ -739,6 +743,8 @@ def test_a_procurements_facts_rebuild_the_contracts_whose_last_build_names_it(ha
         changes.record_keys(wh, "procurement_facts", [proc])
         built, log = logged_build(wh, ["competition"])
         assert not any("FROM procurement_facts WHERE procurement_id" in sql for sql in log)
+        # the procurement's contracts, their notices and the procurement: one scan of the facts
+        assert sum("FROM procurement_facts WHERE subject_id" in sql for sql in log) == 1
         assert built["competition"]["changed"] == readers
         after = table_contents(wh, WHEN)
         run_build(wh, ["competition"], full=True)

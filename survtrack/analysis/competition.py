@@ -300,7 +300,9 @@ def gather(wh: Warehouse, only: str) -> None:
     """The rows the hash and the computing read of the contracts of the temporary table
     `only`, in temporary tables (GATHERED), each found by one scan of its key column and read
     by rowid: their contracts' columns, their versions, their own facts and the facts of every
-    procurement they or their facts name."""
+    procurement they or their facts name (a second scan of the facts only for procurements
+    that their own facts name and their notices do not: TED's procedures, not EIS's or
+    OCDS's)."""
     own = inputs.among(only)
     # document_id: threads reads it from the kept rows (analysis/kept.py)
     wh.execute("CREATE OR REPLACE TEMP TABLE competition_contracts AS SELECT contract_id, source,"
@@ -308,18 +310,26 @@ def gather(wh: Warehouse, only: str) -> None:
                f" FROM {inputs.rows('contracts', own)}")
     wh.execute("CREATE OR REPLACE TEMP TABLE competition_versions AS"
                f" SELECT * FROM {inputs.rows('contract_versions', own)}")
-    wh.execute("CREATE OR REPLACE TEMP TABLE competition_facts AS"
-               f" SELECT * FROM {inputs.rows('procurement_facts', inputs.among(only, 'subject_id'))}")
-    wh.execute(f"""CREATE OR REPLACE TEMP TABLE competition_procurements AS
-        SELECT notice_id AS subject_id FROM competition_contracts WHERE notice_id IS NOT NULL
-        UNION SELECT procurement_id FROM competition_facts WHERE procurement_id IS NOT NULL
-        EXCEPT SELECT contract_id FROM {only}""")
-    wh.execute("INSERT INTO competition_facts SELECT * FROM " + inputs.rows(
-        "procurement_facts", "subject_id IN (SELECT subject_id FROM competition_procurements)"))
-    # the subjects whose facts were gathered whole, for threads (analysis/kept.py)
+    # the subjects whose facts are read whole: the contracts, their notices, and the
+    # procurements their own facts name. The first two are known before the facts are read,
+    # so one scan reads them; a second reads those named beyond them, only when there are
+    # any. Kept for threads (analysis/kept.py)
     wh.execute(f"""CREATE OR REPLACE TEMP TABLE competition_subjects AS
         SELECT contract_id AS subject_id FROM {only}
-        UNION ALL SELECT subject_id FROM competition_procurements""")
+        UNION SELECT notice_id FROM competition_contracts WHERE notice_id IS NOT NULL""")
+    subjects = "subject_id IN (SELECT subject_id FROM competition_subjects)"
+    wh.execute("CREATE OR REPLACE TEMP TABLE competition_facts AS"
+               f" SELECT * FROM {inputs.rows('procurement_facts', subjects)}")
+    wh.execute(f"""CREATE OR REPLACE TEMP TABLE competition_procurements AS
+        SELECT procurement_id AS subject_id FROM competition_facts
+        WHERE procurement_id IS NOT NULL AND {inputs.among(only, 'subject_id')}
+        EXCEPT SELECT subject_id FROM competition_subjects""")
+    if inputs.any_rows(wh, "competition_procurements"):
+        wh.execute("INSERT INTO competition_facts SELECT * FROM " + inputs.rows(
+            "procurement_facts",
+            "subject_id IN (SELECT subject_id FROM competition_procurements)"))
+        wh.execute("INSERT INTO competition_subjects SELECT subject_id"
+                   " FROM competition_procurements")
     wh.execute("DROP TABLE competition_procurements")
 
 
