@@ -81,7 +81,8 @@ def _compare(incremental, full) -> None:
     names = [r[0] for r in ful.execute(tables).fetchall()]
     assert [r[0] for r in inc.execute(tables).fetchall()] == names
     for name in names:
-        if name in ("snapshot_publish", "contract_facts_tail"):  # the latter: _grid_order
+        # the last two: what a row-by-row publish appended (_grid_order, _clustered_in_order)
+        if name in ("snapshot_publish", "contract_facts_tail", "clustered_tail"):
             continue
         columns = ful.execute(f"DESCRIBE {name}").fetchall()
         assert inc.execute(f"DESCRIBE {name}").fetchall() == columns, name
@@ -207,6 +208,20 @@ def _renumbered(before, after) -> int:
                            " WHERE a.doc <> b.doc").fetchone()[0]
 
 
+def _appended(path) -> dict[str, int]:
+    """Per clustered copy, the rows appended since it was last written in its order."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        return dict(con.execute("SELECT table_name, rows FROM clustered_tail").fetchall())
+
+
+def _clustered_in_order(path) -> dict[str, bool]:
+    """Per clustered copy, whether its rows are stored in its order (facts.APPENDED)."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        return {table: con.execute(f"SELECT list(({order}) ORDER BY rowid) = list(({order})"
+                                   f" ORDER BY {order}) FROM {table}").fetchone()[0]
+                for table, order in facts.APPENDED.items()}
+
+
 def _tail(path) -> list:
     with duckdb.connect(str(path), read_only=True) as con:
         return [r[0] for r in con.execute("SELECT contract_id FROM contract_facts_tail").fetchall()]
@@ -217,7 +232,8 @@ def _tail(path) -> list:
 # and the search documents numbered search.DOC_GAP apart; or 2 apart: two new documents
 # between the same neighbours leave no room, so the kept documents around them are numbered
 # again with them (search_update.SPREAD); or 1 apart with no renumbering: the publish makes
-# the search tables whole instead
+# the search tables whole instead. The clustered copies (facts_by_*, search_postings) likewise
+# rewritten in their order (the second half passes CLUSTERED_SHARE) or appended to.
 @pytest.mark.parametrize(("tail_share", "doc_gap", "spread"), [
     (facts_update.TAIL_SHARE, search.DOC_GAP, search_update.SPREAD),
     (10.0, search.DOC_GAP, search_update.SPREAD),
@@ -227,8 +243,10 @@ def test_incremental_publish_equals_a_full_publish(halves, tmp_path, monkeypatch
                                                    tail_share, doc_gap, spread):
     # the second half doubles the contracts: row by row all the same, to compare it
     monkeypatch.setattr(snapshot, "FULL_SHARE", 10.0)
+    monkeypatch.setattr(snapshot, "GROWTH", 100.0)  # row by row all the same
     monkeypatch.setattr(facts_update, "FULL_SHARE", 10.0)
     monkeypatch.setattr(facts_update, "TAIL_SHARE", tail_share)
+    monkeypatch.setattr(facts_update, "CLUSTERED_SHARE", tail_share)
     monkeypatch.setattr(search_update, "SPREAD", spread)
     if doc_gap != search.DOC_GAP:
         monkeypatch.setattr(search, "DOC_GAP", doc_gap)
@@ -245,6 +263,13 @@ def test_incremental_publish_equals_a_full_publish(halves, tmp_path, monkeypatch
         # whole remake numbers every one anew)
         assert bool(_renumbered(first, second)) == (doc_gap == 2 or not spread)
         assert bool(_tail(second)) == (tail_share > 1)
+        # rewritten in order, or appended to (search_postings made whole where not spread)
+        appended, in_order = _appended(second), _clustered_in_order(second)
+        for table in facts.APPENDED:
+            remade = not spread and table == "search_postings"
+            assert (appended[table] > 0) == (tail_share > 1 and not remade), table
+            assert in_order[table] or tail_share > 1, table
+        assert all(in_order.values()) == (tail_share < 1)
         _compare(second, _full(wh, tmp_path, 1))
         with duckdb.connect(str(first), read_only=True) as old:  # readers' copy untouched
             assert old.execute("SELECT count(*) FROM contracts").fetchone()[0] < \
@@ -303,6 +328,7 @@ def test_groups_that_only_gain_contracts_add_their_sums(halves, tmp_path,  # noq
     rows, no group summed again from its contracts, and every table equals a full publish's
     (DOUBLE sums within `_same`'s tolerance: the order of additions)."""
     monkeypatch.setattr(snapshot, "FULL_SHARE", 10.0)
+    monkeypatch.setattr(snapshot, "GROWTH", 100.0)  # row by row all the same
     monkeypatch.setattr(facts_update, "FULL_SHARE", 10.0)
     merged, merge = [], facts_update._merge
 
@@ -343,6 +369,7 @@ def test_a_contract_whose_flags_alone_changed_leaves_the_other_cubes_groups(
     search documents and parties are not made again (neither reads flags) and keep their
     numbers, and every table equals a full publish's."""
     monkeypatch.setattr(snapshot, "FULL_SHARE", 10.0)
+    monkeypatch.setattr(snapshot, "GROWTH", 100.0)  # row by row all the same
     monkeypatch.setattr(facts_update, "FULL_SHARE", 10.0)
     merged, merge = {}, facts_update._merge
     searched, search_of = [], search_update.update
@@ -422,6 +449,7 @@ def test_rows_changed_in_place_are_updated_where_they_are(halves, tmp_path,  # n
     snapshot._replace); a row gone is deleted, a new key inserted; every table equals a full
     publish's."""
     monkeypatch.setattr(snapshot, "FULL_SHARE", 10.0)
+    monkeypatch.setattr(snapshot, "GROWTH", 100.0)  # row by row all the same
     monkeypatch.setattr(facts_update, "FULL_SHARE", 10.0)
     with _half_published(tmp_path, halves[0]) as (db, wh, first):
         valued = wh.con.execute("SELECT contract_id, flag FROM flags WHERE value IS NOT NULL"
@@ -481,6 +509,7 @@ def test_search_terms_that_come_and_go_and_the_prefixes_they_move(
     numbered 2 apart, the two new tokens between the same neighbours leave no room: the
     search tables are then made whole."""
     monkeypatch.setattr(snapshot, "FULL_SHARE", 10.0)
+    monkeypatch.setattr(snapshot, "GROWTH", 100.0)  # row by row all the same
     monkeypatch.setattr(facts_update, "FULL_SHARE", 10.0)
     if term_gap != search.TERM_GAP:
         monkeypatch.setattr(search, "TERM_GAP", term_gap)
@@ -555,6 +584,36 @@ def test_a_large_change_publishes_in_full(warehouse, load, shared):
             con.execute(f"SELECT * FROM {snapshot.CHANGES}.contracts_new")
 
 
+def test_a_file_grown_past_its_bound_is_copied_in_full(warehouse, load, shared, monkeypatch):
+    """A full copy records its file's bytes per published row and a row-by-row publish carries
+    them; once the current file holds more than GROWTH times as many per row (blocks left free,
+    deleted rows), the next publish copies in full, compact again; below it, row by row."""
+    monkeypatch.setattr(snapshot, "FULL_SHARE", 10.0)
+    monkeypatch.setattr(facts_update, "FULL_SHARE", 10.0)
+    monkeypatch.setattr(snapshot, "GROWTH", 100.0)
+    documents = sorted((shared / "eis").glob("fz44_contract_v*.xml"))
+    assert len(documents) >= 3
+    load("eis", documents[0])
+    first = facts.publish_snapshot(warehouse.path, warehouse.con)
+    compact = snapshot._contents(first)
+    assert _drift(first) == 0 and compact.compact > 0
+    assert snapshot.growth(compact) == pytest.approx(1.0, rel=0.05)
+    load("eis", documents[1])
+    second = facts.publish_snapshot(warehouse.path, warehouse.con)
+    assert _drift(second) > 0 and snapshot._contents(second).compact == compact.compact
+    monkeypatch.setattr(snapshot, "GROWTH", snapshot.growth(snapshot._contents(second)) * 1.01)
+    load("eis", documents[2])
+    third = facts.publish_snapshot(warehouse.path, warehouse.con)
+    assert _drift(third) > _drift(second)  # within the bound: row by row
+    monkeypatch.setattr(snapshot, "GROWTH", snapshot.growth(snapshot._contents(third)) * 0.99)
+    warehouse.con.execute("INSERT INTO runs (run_id, source, command, started_at, status)"
+                          " VALUES ('extra', 'eis', 'build', now(), 'done')")
+    fourth = facts.publish_snapshot(warehouse.path, warehouse.con)
+    again = snapshot._contents(fourth)
+    assert _drift(fourth) == 0 and _recomputed(fourth) == set(facts.DERIVED)
+    assert again.compact > 0 and snapshot.growth(again) == pytest.approx(1.0, rel=0.05)
+
+
 def _from_record(path) -> set[str]:
     """The tables this publish updated from the record of changes (warehouse/changes.py)."""
     with duckdb.connect(str(path), read_only=True) as con:
@@ -600,6 +659,7 @@ def test_a_publish_reads_the_record_of_changes(halves, tmp_path, monkeypatch):  
     those tables from the record and equals a full publish; pruning then drops what it read;
     a record pruned past a snapshot's seq makes the publish hash the tables, as before."""
     monkeypatch.setattr(snapshot, "FULL_SHARE", 10.0)
+    monkeypatch.setattr(snapshot, "GROWTH", 100.0)  # row by row all the same
     monkeypatch.setattr(facts_update, "FULL_SHARE", 10.0)
     with _half_published(tmp_path, halves[0]) as (db, wh, first):
         since = _seq(first)
@@ -618,6 +678,7 @@ def test_a_publish_reads_the_record_of_changes(halves, tmp_path, monkeypatch):  
             facts.publish_snapshot(db, wh.con)
         monkeypatch.undo()
         monkeypatch.setattr(snapshot, "FULL_SHARE", 10.0)
+        monkeypatch.setattr(snapshot, "GROWTH", 100.0)  # row by row all the same
         monkeypatch.setattr(facts_update, "FULL_SHARE", 10.0)
         assert snapshot.current_snapshot(db) == first
         second = facts.publish_snapshot(db, wh.con)
@@ -652,6 +713,7 @@ def test_a_write_left_unrecorded_is_caught(halves, tmp_path, monkeypatch, table)
     count differs from what the record says: the publisher copies the warehouse whole rather
     than publish a stale snapshot."""
     monkeypatch.setattr(snapshot, "FULL_SHARE", 10.0)
+    monkeypatch.setattr(snapshot, "GROWTH", 100.0)  # row by row all the same
     monkeypatch.setattr(facts_update, "FULL_SHARE", 10.0)
     record = changes.record
     forgotten = {table}

@@ -314,9 +314,17 @@ CUBES_VERSION = 4  # 3: facts_by_* name their contract; 4: and are sorted by `cl
 # (empty after a full publish) and the grid merges them in (spending.default_order_sql)
 DEFAULT_ORDER = "year DESC NULLS LAST, signed_on DESC NULLS LAST, contract_id"
 TAIL_SQL = "SELECT contract_id FROM contract_facts WHERE false"
+# the copies a row-by-row publish appends to unsorted (facts_update.py), and their order
+APPENDED = {**{f"facts_by_{name}": cluster_order(name) for name in CLUSTERED},
+            "search_postings": "term, doc"}
+# the rows appended to each of them since it was last written in its order (none after a full
+# publish): facts_update rewrites it in order once they pass CLUSTERED_SHARE of its rows
+APPENDED_SQL = ("SELECT unnest([" + ", ".join(f"'{name}'" for name in APPENDED) + "])"
+                " AS table_name, 0::BIGINT AS rows")
 # the snapshot's derived tables, in the order they are made (the cubes read contract_facts)
 DERIVED = {"contract_facts": f"{FACTS_SQL} ORDER BY {DEFAULT_ORDER}",
            "contract_facts_tail": TAIL_SQL,
+           "clustered_tail": APPENDED_SQL,
            **{name: sql if name.startswith("facts_by_") else f"{sql} ORDER BY 1"
               for name, sql in CUBES.items()},
            # the search box's index: every party and contract by every name it is known by

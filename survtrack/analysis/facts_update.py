@@ -14,7 +14,9 @@ added ones (`<table>_new`). From them:
   grid sorts and merges with the sorted body it reads in its stored order; the whole table
   rewritten in `DEFAULT_ORDER` when the tail would grow past TAIL_SHARE of the contracts;
 - the clustered copies (`facts_by_*`): those contracts' rows replaced (appended, not
-  re-clustered: a filtered view reads the appended row groups too);
+  re-clustered: a filtered view reads the appended row groups too); each rewritten in its
+  order once its appended rows pass CLUSTERED_SHARE of its rows (`_clustered`), as
+  search_postings is (the search tables' update appends to it);
 - each cube: the groups where a changed contract's part (its sums in the group) changed or
   left, deleted and summed again from their contracts alone (read by the group's columns the
   cube's table has), so each group's sums are those
@@ -48,6 +50,12 @@ FULL_SHARE = 0.2  # beyond this share of the contracts touched, recompute everyt
 # contract_facts' unsorted tail (see _facts) kept under this share of the contracts: the grid's
 # default page sorts the tail's rows behind its filters (top-N), reads the body in order
 TAIL_SHARE = 0.1
+# each clustered copy (facts.APPENDED: facts_by_*, search_postings) rewritten in its order once
+# the rows appended to it since (clustered_tail) pass this share of its rows: a filter on its
+# cluster reads the appended row groups too (at 1 M contracts 35 % appended cost the one-vendor
+# overview +27 % and searches 3-7 ms; at ~13 % reads matched a full copy's: docs/scale.md), and
+# no full copy re-clusters them any more (warehouse/snapshot.py GROWTH)
+CLUSTERED_SHARE = 0.1
 BY_CONTRACT = ("contracts", "tags", "payments", "flags")  # what contract_facts reads per contract
 PARTIES = ("organizations", "entities")  # what it reads per vendor and buyer
 AFFECTED, OLD, NEW, CHANGED, GROUPS, GAINED, KEYS, BOTH, SAME, WORDED, REREAD = (
@@ -110,13 +118,40 @@ def refresh(con: duckdb.DuckDBPyConnection, changed: Mapping[str, int]) -> set[s
     _facts(con, among, total)
     for name in facts.CLUSTERED:
         con.execute(f"DELETE FROM facts_by_{name} WHERE {among}")
-        con.execute(f"INSERT INTO facts_by_{name} {facts.clustered_sql(name, NEW)}"
-                    f" ORDER BY {facts.cluster_order(name)}")
+        added = con.execute(f"INSERT INTO facts_by_{name} {facts.clustered_sql(name, NEW)}"
+                            f" ORDER BY {facts.cluster_order(name)}").fetchone()[0]
+        _clustered(con, f"facts_by_{name}", added)
     for name, cube in facts.GROUPED.items():
         _regroup(con, name, cube)
     _parties(con, changed)
     searched = search_update.update(con, WORDED, KEYS)
+    if searched:
+        _clustered(con, "search_postings", con.execute(
+            "SELECT count(*) FROM publish_new_postings").fetchone()[0])
+    else:  # made whole by the publisher
+        con.execute("UPDATE clustered_tail SET rows = 0 WHERE table_name = 'search_postings'")
     return set(facts.DERIVED) - set(search.TABLES) | (set(search_update.REMADE) if searched else set())
+
+
+def _clustered(con, table: str, added: int) -> None:
+    """Count `added` rows appended to clustered copy `table` (clustered_tail); once those
+    appended since it was last written in its order (facts.APPENDED) pass CLUSTERED_SHARE of
+    its rows, rewrite it in that order, as a full publish writes it. search_postings (~100 M
+    rows at 10 M contracts) is sorted in ranges of terms (search.Postings' pieces), each
+    within the memory of a piece."""
+    appended, rows = con.execute(
+        f"SELECT (SELECT rows FROM clustered_tail WHERE table_name = ?) + ?,"
+        f" (SELECT count(*) FROM {table})", [table, added]).fetchone()
+    if appended > CLUSTERED_SHARE * max(rows, 1):
+        order = facts.APPENDED[table]
+        ranges = search.Postings()._ranges(con, table) if table == "search_postings" else ["true"]
+        for i, where in enumerate(ranges):
+            piece = f"SELECT * FROM {table} WHERE {where} ORDER BY {order}"
+            con.execute(f"CREATE TABLE publish_clustered AS {piece}" if i == 0 else
+                        f"INSERT INTO publish_clustered {piece}")
+        swap_table(con, "publish_clustered", table)
+        appended = 0
+    con.execute("UPDATE clustered_tail SET rows = ? WHERE table_name = ?", [appended, table])
 
 
 def _old_facts(con, changed: Mapping[str, int]) -> None:
