@@ -41,7 +41,10 @@ def rss() -> int:
 
 def recorded_since(wh: Warehouse, top: int) -> dict[str, int]:
     """The keys written since `top`, per table, as the record of changed keys holds them: what
-    a step touched (a writer records what it may have changed, so an upper bound)."""
+    a step touched (a writer records what it may have changed, so an upper bound). Whole only
+    while the current snapshot is of today's layout: without one that reads the record, the
+    keys of the tables only the publisher reads (classified, threads, flags…) are pruned as
+    soon as a step advances its cursor (warehouse/changes.py `prune`)."""
     return dict(wh.query("SELECT table_name, count(*) FROM changes WHERE seq > ? GROUP BY 1"
                          " ORDER BY 1", [top]))
 
