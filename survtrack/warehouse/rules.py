@@ -30,8 +30,10 @@ KEEP_KNOWN = {"organizations"}
 
 
 # A stored document with one of these statuses (or none) is loaded again; any other status
-# means its rows are stored (`Warehouse.loaded_ids` reads the same rule).
-RELOADED = "documents.status IS NULL OR documents.status IN ('rejected', 'archived')"
+# means its rows are stored (`Warehouse.loaded_ids` and `has_document` read the same rule).
+RELOADED_STATUSES = ("rejected", "archived")
+RELOADED_LIST = "(" + ", ".join(f"'{status}'" for status in RELOADED_STATUSES) + ")"  # SQL
+RELOADED = f"documents.status IS NULL OR documents.status IN {RELOADED_LIST}"
 
 
 def _documents_upsert(rows: Callable[[str], str], only_reloaded: bool) -> str:

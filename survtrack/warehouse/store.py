@@ -154,7 +154,7 @@ class Warehouse(RunsAndRejects, DerivedTables):
     def has_document(self, document_id: str) -> bool:
         return bool(self.scalar(
             "SELECT count(*) FROM documents WHERE document_id = ?"
-            " AND status NOT IN ('rejected', 'archived')",
+            f" AND status NOT IN {rules.RELOADED_LIST}",
             [document_id]))
 
     @contextmanager
@@ -310,7 +310,7 @@ class Warehouse(RunsAndRejects, DerivedTables):
             # the table instead (at 3 M documents 288 against 46 ms a list, docs/scale.md)
             found.update(d for d, status in self.query(
                 f"SELECT document_id, status FROM documents WHERE document_id IN {keys}",
-                params) if status is not None and status not in ("rejected", "archived"))
+                params) if status is not None and status not in rules.RELOADED_STATUSES)
         return found
 
     def load_many(self, docs: list[Document], parse: Parser, run_id: str | None = None
