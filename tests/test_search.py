@@ -113,7 +113,7 @@ def test_postings_made_in_pieces_equal_one_statement_row_for_row(real):
     pairs = con.execute(f"SELECT count(*) FROM ({search.PAIRS_SQL})").fetchone()[0]
     pieced = search.Postings(rows=pairs // 12)
     con.execute(f"CREATE TABLE search_postings_pairs AS {search.PAIRS_SQL}")
-    assert len(pieced._ranges(con, "search_postings_pairs")) >= 10
+    assert len(pieced.ranges(con, "search_postings_pairs")) >= 10
     pieced.make(con, "search_postings")
     stored = con.execute("SELECT term, doc FROM search_postings").fetchall()
     assert stored == con.execute(ONE_STATEMENT).fetchall()

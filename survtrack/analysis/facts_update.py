@@ -144,7 +144,7 @@ def _clustered(con, table: str, added: int) -> None:
         f" (SELECT count(*) FROM {table})", [table, added]).fetchone()
     if appended > CLUSTERED_SHARE * max(rows, 1):
         order = facts.APPENDED[table]
-        ranges = search.Postings()._ranges(con, table) if table == "search_postings" else ["true"]
+        ranges = search.Postings().ranges(con, table) if table == "search_postings" else ["true"]
         for i, where in enumerate(ranges):
             piece = f"SELECT * FROM {table} WHERE {where} ORDER BY {order}"
             con.execute(f"CREATE TABLE publish_clustered AS {piece}" if i == 0 else

@@ -5,7 +5,7 @@ competition and threads both gather their candidates' rows of `contracts`,
 scan of a key column of the whole table (they carry no index). After a build's new or
 changed contracts, threads' candidates are competition's (the same writes, and the rows
 competition rewrote), so competition keeps what it gathered and threads reads its rows from
-there instead of scanning the tables again (`reusable`): only when every one of its
+there instead of scanning the tables again (`current`, `holds`): only when every one of its
 candidates and every subject it names is among competition's, and nothing has been recorded
 as written since competition gathered (warehouse/changes.py; every writer records, as the
 narrowed build itself relies on), else it scans as before. The kept tables live on the
@@ -56,18 +56,13 @@ def current(wh) -> bool:
                          f" AND table_name NOT IN ({unread})")
 
 
-def reusable(wh, only: str) -> bool:
-    """Whether the kept rows hold every row of the contracts of the temporary table `only`
-    that a scan would find: they are current and hold those contracts."""
-    return current(wh) and not wh.scalar(
-        f"SELECT count(*) FROM {only} WHERE contract_id NOT IN (SELECT contract_id FROM {IDS})")
-
-
-def competition_of(wh, only: str) -> bool:
-    """Whether the kept rows competition wrote are every `competition` row of the contracts of
-    the temporary table `only`: they are current and its work holds those contracts."""
-    return current(wh) and not wh.scalar(
-        f"SELECT count(*) FROM {only} WHERE contract_id NOT IN (SELECT contract_id FROM {WORK})")
+def holds(wh, only: str, kept: str) -> bool:
+    """Whether the kept table `kept` (IDS: the candidates whose rows were gathered; WORK: the
+    contracts whose `competition` rows competition wrote) names every contract of the
+    temporary table `only`. Whether the kept rows are still `current` is the caller's to ask,
+    once."""
+    return not wh.scalar(
+        f"SELECT count(*) FROM {only} WHERE contract_id NOT IN (SELECT contract_id FROM {kept})")
 
 
 def contracts_of(wh, procurements: str) -> str | None:

@@ -214,14 +214,14 @@ class Postings:
         scratch = f"{name}_pairs"
         con.execute(f"CREATE OR REPLACE TABLE {scratch} AS {self.pairs}")
         try:
-            for i, where in enumerate(self._ranges(con, scratch)):
+            for i, where in enumerate(self.ranges(con, scratch)):
                 piece = self.piece.format(pairs=scratch, where=where)
                 con.execute(f"CREATE OR REPLACE TABLE {name} AS {piece}" if i == 0 else
                             f"INSERT INTO {name} {piece}")
         finally:
             con.execute(f"DROP TABLE IF EXISTS {scratch}")
 
-    def _ranges(self, con, scratch: str) -> list[str]:
+    def ranges(self, con, scratch: str) -> list[str]:
         """WHERE conditions on `term` cutting the pairs into about `rows` each, in term order
         (a range may hold more: one term's pairs are never cut)."""
         pairs = con.execute(f"SELECT count(*) FROM {scratch}").fetchone()[0]

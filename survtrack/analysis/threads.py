@@ -204,13 +204,14 @@ def gather(wh, only: str) -> None:
     name; the facts and notices of the documents stating facts of their procurements."""
     own = inputs.among(only)
     # the rows competition kept of the same contracts, when they hold these (analysis/kept.py)
-    source = kept.TABLES if kept.reusable(wh, only) else {
+    reused = kept.current(wh) and kept.holds(wh, only, kept.IDS)
+    source = kept.TABLES if reused else {
         "contracts": "contracts", "versions": "contract_versions", "facts": "procurement_facts"}
     made = {
         "contracts": "SELECT contract_id, notice_id, signed_on, document_id FROM "
                      + inputs.rows(source["contracts"], own),
         "competition": "SELECT contract_id, procurement_id FROM " + inputs.rows(
-            kept.COMPETITION if source is kept.TABLES and kept.competition_of(wh, only)
+            kept.COMPETITION if reused and kept.holds(wh, only, kept.WORK)
             else "competition", own),
         "versions": f"SELECT * FROM {inputs.rows(source['versions'], own)}"}
     for marker, table in (("payments", "payments"), ("events", "contract_events")):
@@ -223,7 +224,7 @@ def gather(wh, only: str) -> None:
         UNION SELECT notice_id FROM threads_contracts WHERE notice_id IS NOT NULL
         UNION SELECT procurement_id FROM threads_competition WHERE procurement_id IS NOT NULL""")
     named = "IN (SELECT key FROM threads_named)"
-    facts = source["facts"] if source is kept.TABLES and kept.holds_facts_of(
+    facts = source["facts"] if reused and kept.holds_facts_of(
         wh, "threads_named") else "procurement_facts"
     for marker, table, condition in (("facts", facts, f"subject_id {named}"),
                                      ("notices", "notices", f"notice_id {named}"),

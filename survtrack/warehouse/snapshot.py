@@ -108,12 +108,12 @@ def publish_snapshot(db_path: str | os.PathLike, con: duckdb.DuckDBPyConnection 
             # counted, not fingerprinted (a fingerprint reads every row)
             recorded = _recorded(link, source, names, before, version, seq)
             prints = {name: _print(link, source, name, name in recorded) for name in names}
-            if before is not None and before[0] == version and _unchanged(
-                    prints, before[1], recorded):
+            if before is not None and before.version == version and _unchanged(
+                    prints, before.prints, recorded):
                 link.execute(f"DROP TABLE IF EXISTS {CHANGES}_keys")
                 return current
             changed = None
-            if update is not None and before is not None and before[0] == version \
+            if update is not None and before is not None and before.version == version \
                     and not _grown(before):
                 copy_file(current, tmp)
                 changed = _attached(link, tmp, lambda target: _apply(
@@ -264,16 +264,16 @@ def _latest(con, source: str) -> int | None:
     return None if row is None else row[0]
 
 
-def _recorded(con, source: str, names: list[str], before, version: str,
+def _recorded(con, source: str, names: list[str], before: Contents | None, version: str,
               seq: int | None) -> dict[str, int]:
     """The published tables the record of changes says the changes of since the current
     snapshot's seq (changes.PUBLISHED), each with the number of its keys recorded since (0:
     unchanged); none (all hashed, as before the record) when the snapshot has no seq or is
     of another version, the warehouse keeps no record, has pruned rows past the seq, or is
     behind the snapshot (an older copy of it)."""
-    if before is None or before[0] != version or before[3] is None or seq is None:
+    if before is None or before.version != version or before.seq is None or seq is None:
         return {}
-    since = before[3]
+    since = before.seq
     src = _identifier(source)
     pruned = con.execute(f"SELECT max(seq) FROM {src}.change_cursors WHERE consumer = ?",
                          [changes.PRUNED]).fetchone()[0]
@@ -351,7 +351,7 @@ def _record(con, target: str, prints: dict, version: str, drift: int, seq: int |
 
 
 def _apply(con: duckdb.DuckDBPyConnection, source: str, target: str, names: list[str],
-           prints: dict, before: tuple, recorded: dict[str, int],
+           prints: dict, before: Contents, recorded: dict[str, int],
            seq: int | None) -> dict[str, int] | None:
     """Make the tables of `target`, a copy of the current snapshot, those of `source`: in
     each changed table, delete the rows no longer in the warehouse and insert the new ones
@@ -367,7 +367,7 @@ def _apply(con: duckdb.DuckDBPyConnection, source: str, target: str, names: list
     columns or not one of the schema's (no key), or this change's rows exceed FULL_SHARE of
     all rows. The rows changed since the last full copy (`drift`) are recorded, not bounded.
     """
-    version, old, drift = before[:3]
+    version, old, drift = before.version, before.prints, before.drift
     change = 0
     src, dst = _identifier(source), _identifier(target)
 
