@@ -535,9 +535,9 @@ def test_small_documents_share_a_transaction_each_reading_those_before(
     calls = []
     for name in ("load", "load_chained"):
         method = getattr(store.Warehouse, name)
-        monkeypatch.setattr(store.Warehouse, name, lambda self, docs, *a, _m=method, _n=name:
-                            calls.append((_n, len(docs) if _n == "load_chained" else 1))
-                            or _m(self, docs, *a))
+        monkeypatch.setattr(store.Warehouse, name, lambda self, docs, *a, _m=method, _n=name,
+                            **kw: calls.append((_n, len(docs) if _n == "load_chained" else 1))
+                            or _m(self, docs, *a, **kw))
     source = scrapers.get("ocds")
     with store.Warehouse(tmp_path / "one-by-one" / "w.duckdb") as alone:
         for path in sorted(inbox.iterdir()):

@@ -97,7 +97,8 @@ def ingest(wh: Warehouse, source: Source, paths: list[Path], *, force: bool = Fa
            recheck: bool = False, follow_links: bool = False,
            on_result: Callable[[str, LoadResult | Problem | Ignored], None] | None = None,
            workers: int | None = None, engine: str = "local", scheduler: str | None = None,
-           staged: bool | None = None, staging: Path | None = None) -> Counter:
+           staged: bool | None = None, staging: Path | None = None,
+           part_min: int | None = None) -> Counter:
     """Archive and load every document under `paths`; return counts by outcome.
 
     Documents already loaded are skipped, so a killed ingest resumes by running it again;
@@ -110,6 +111,8 @@ def ingest(wh: Warehouse, source: Source, paths: list[Path], *, force: bool = Fa
     `staged`: the workers write Parquet partitions into `staging` (default: the archive's
     STAGING folder) instead of sending them back as Arrow tables (default: with Dask only,
     docs/scale.md).
+    `part_min`: a source loading its documents one after another (OCDS) hands the parts of a
+    document of at least this many (its processes) to the workers (default parts.PART_MIN).
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}: one of {', '.join(ENGINES)}")
@@ -137,8 +140,14 @@ def ingest(wh: Warehouse, source: Source, paths: list[Path], *, force: bool = Fa
         wh.reject(source.name, found.origin, found.reason, found.field, run_id=run_id)
         report(found.origin, found)
 
-    parallel = (source.batch_documents and not force and source.parse is not None
-                and (engine == "dask" or (workers or default_workers()) > 1))
+    several = engine == "dask" or (workers or default_workers()) > 1
+    parallel = source.batch_documents and not force and source.parse is not None and several
+    parts = None
+    if several and not source.batch_documents and source.parse is not None:
+        from survtrack.scrapers.parts import PART_MIN, Parts
+
+        parts = Parts(engine, workers or default_workers(), scheduler,
+                      PART_MIN if part_min is None else part_min)
     status = "failed"
     try:
         # DuckDB: the batch and the key indexes it writes, not the tables' blocks
@@ -161,10 +170,12 @@ def ingest(wh: Warehouse, source: Source, paths: list[Path], *, force: bool = Fa
                                workers or default_workers(), engine, scheduler,
                                (staging or wh.archive.root / STAGING) if to_files else None)
             if not parallel:
-                _serial(wh, source, found, run_id, force, report, problem)
+                _serial(wh, source, found, run_id, force, report, problem, parts)
         files.record()
         status = "finished"
     finally:
+        if parts is not None:
+            parts.close()
         wh.finish_run(run_id, counts, status)
     return counts
 
@@ -211,7 +222,8 @@ def _sql_path(path: Path) -> str:
 
 
 def _serial(wh: Warehouse, source: Source, found, run_id: str, force: bool, report,
-            problem) -> None:
+            problem, parts=None) -> None:
+    """`parts`: workers a chained source's parser may hand a big document's parts to."""
     pending: list[Document] = []
     held = 0  # bytes of the pending documents
     batched = source.batch_documents or source.chain_documents
@@ -223,7 +235,8 @@ def _serial(wh: Warehouse, source: Source, found, run_id: str, force: bool, repo
         if not pending:
             return
         wh.archive.commit()  # the packed documents readable before the warehouse names them
-        for doc, result in zip(pending, load_batch(pending, source.parse, run_id),
+        chained = {} if source.batch_documents else {"pool": parts}
+        for doc, result in zip(pending, load_batch(pending, source.parse, run_id, **chained),
                                strict=True):
             report(doc.origin, result)
         pending.clear()
@@ -241,7 +254,8 @@ def _serial(wh: Warehouse, source: Source, found, run_id: str, force: bool, repo
                 flush()
         else:
             wh.archive.commit()
-            report(item.origin, wh.load(item, source.parse, run_id=run_id, force=force))
+            report(item.origin, wh.load(item, source.parse, run_id=run_id, force=force,
+                                        pool=parts))
     flush()
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -154,6 +154,9 @@ class LoadContext(Protocol):
     # for sources whose documents continue each other (OCDS releases of one process):
     archive: Archive | None  # keeps parts of the document by their own hash
     query: Callable[..., list[tuple]] | None  # reads what the warehouse already holds
+    # the ingest's workers, to which a document's independent parts may go (OCDS processes):
+    # `pool.map(fn, args)` yields fn(*args) in order; None: parse in this process alone
+    pool: PartPool | None
 
     def emit(self, table: str, **row: Any) -> None: ...
 
@@ -170,6 +173,15 @@ class LoadContext(Protocol):
 
 
 Parser = Callable[[LoadContext], None]
+
+
+class PartPool(Protocol):
+    """Workers for the parts of one big document (scrapers/parts.py): worth it for a
+    document of at least `min_parts` parts."""
+
+    min_parts: int
+
+    def map(self, fn: Callable, args: Iterable[tuple]) -> Iterator: ...
 
 
 @cache
@@ -197,6 +209,7 @@ class RowBuffer:
     archive: Archive | None = None
     query: Callable[..., list[tuple]] | None = None
     retracted: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    pool: PartPool | None = None
 
     def emit(self, table: str, **row: Any) -> None:
         if not _columns(table).issuperset(row):  # no set built for the usual, valid row

@@ -28,7 +28,16 @@ from .faults import StorageFault
 from .parsing import parse_alone
 from .parsing import reason as _reason
 from .partitions import chunk_tables
-from .protocol import EMITTED, RETRACT_BY, Document, LoadContext, Parser, Rejected, RowBuffer
+from .protocol import (
+    EMITTED,
+    RETRACT_BY,
+    Document,
+    LoadContext,
+    Parser,
+    PartPool,
+    Rejected,
+    RowBuffer,
+)
 from .rules import KEEP_KNOWN, upsert_conflict
 from .runs import RunsAndRejects, utcnow
 from .schema import TABLES, arrow_schema, ddl_statements, fitted, migrations
@@ -206,7 +215,7 @@ class Warehouse(RunsAndRejects, DerivedTables):
 
     # -- loading ---------------------------------------------------------------------------
     def load(self, doc: Document, parse: Parser, run_id: str | None = None,
-             force: bool = False) -> LoadResult:
+             force: bool = False, pool: PartPool | None = None) -> LoadResult:
         """Parse one archived document and load it in one transaction.
 
         Rows are written in batches while the parser runs (at record boundaries, see
@@ -236,7 +245,7 @@ class Warehouse(RunsAndRejects, DerivedTables):
             self.con.execute("BEGIN TRANSACTION")
 
         ctx = RowBuffer(doc, url=doc.url, writer=write_batch, archive=self.archive,
-                          query=self.query)
+                        query=self.query, pool=pool)
         try:
             with self.transaction():
                 parse(ctx)
@@ -331,8 +340,8 @@ class Warehouse(RunsAndRejects, DerivedTables):
                 raise
         return self.store_parsed(parsed, parse, run_id)
 
-    def load_chained(self, docs: list[Document], parse: Parser, run_id: str | None = None
-                     ) -> list[LoadResult]:
+    def load_chained(self, docs: list[Document], parse: Parser, run_id: str | None = None,
+                     pool: PartPool | None = None) -> list[LoadResult]:
         """Load many small documents in one transaction, one after another, for a parser that
         reads the warehouse while parsing (OCDS compiles a process with the releases earlier
         documents wrote): each document is parsed after the rows of those before it are
@@ -347,18 +356,19 @@ class Warehouse(RunsAndRejects, DerivedTables):
         try:
             with self.transaction():
                 for doc in docs:
-                    results.append(self._load_in_chain(doc, parse, run_id))
+                    results.append(self._load_in_chain(doc, parse, run_id, pool))
         except Exception as exc:  # noqa: BLE001 - fall back to one transaction per document
             self._stop_on_storage_fault(exc, f"loading {len(docs)} documents"
                                         f" ({docs[0].origin}…)")
-            return [self.load(doc, parse, run_id) for doc in docs]
+            return [self.load(doc, parse, run_id, pool=pool) for doc in docs]
         self.checkpoint_wal()
         return results
 
-    def _load_in_chain(self, doc: Document, parse: Parser, run_id: str | None) -> LoadResult:
+    def _load_in_chain(self, doc: Document, parse: Parser, run_id: str | None,
+                       pool: PartPool | None = None) -> LoadResult:
         if self.has_document(doc.document_id):  # also the same bytes twice in one chain
             return LoadResult("skipped", doc.document_id)
-        ctx = RowBuffer(doc, url=doc.url, archive=self.archive, query=self.query)
+        ctx = RowBuffer(doc, url=doc.url, archive=self.archive, query=self.query, pool=pool)
         try:
             parse(ctx)
         except Rejected as exc:

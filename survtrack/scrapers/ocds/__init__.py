@@ -9,6 +9,7 @@ is a notice, not a contract.
 
 from __future__ import annotations
 
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from survtrack.warehouse.protocol import RETRACT_FROM, LoadContext, Rejected
@@ -20,6 +21,9 @@ from .reader import Broken, Reader
 
 SOURCE_NAME = "ocds"
 FLUSH_ROWS = 20_000  # buffered rows handed to the warehouse at once (~1.5 KB each in Python)
+# Processes a worker compiles at a time, when the ingest hands a document's processes to its
+# workers (a document of at least the ingest's `part_min` processes, docs/ocds.md)
+PART_CHUNK = 1_000
 
 
 def parse(ctx: LoadContext) -> None:
@@ -66,64 +70,26 @@ def _parse(ctx: LoadContext, processes: Processes) -> None:
     processes.keep()
 
     url = _text(reader.meta.get("uri"))
-    urls = _DocumentUrls(ctx)
-    tally = {"contracts": 0, "awards": 0, "notices": 0, "processes": 0, "recompiled": 0}
+    tally: Counter = Counter(contracts=0, awards=0, notices=0, processes=0, recompiled=0)
     batch = _Batch()
-    for ocid, entries, had_prior in processes.processes():
+    pool = getattr(ctx, "pool", None) if ctx.archive is not None else None
+    if pool is not None and len(processes.new) >= pool.min_parts:
+        done = _compiled_by_workers(ctx, processes, pool, url)
+    else:
+        urls = _DocumentUrls(ctx)
+        current = ctx.document.document_id
+        done = ((entries, _compile_process(
+            ctx, processes.compile, ocid, entries, had_prior,
+            lambda d: url if d == current else urls.of(d)))
+            for ocid, entries, had_prior in processes.processes())
+    for entries, process in done:
         tally["processes"] += 1
         for row in processes.index_rows(entries):
             ctx.emit("ocds_releases", **row)
-        try:
-            versions, state = processes.compile(entries)
-        except Rejected as exc:  # what the warehouse holds of the process stays as it was
-            ctx.reject_part(exc.reason, exc.field)
-            continue
-        if had_prior:
-            batch.recompiled.append(ocid)
-            tally["recompiled"] += 1
-        last_ordinal, last, _ = versions[-1]
-        # the page of the document holding the newest version, whichever document is loading
-        page = (url if last.document_id == ctx.document.document_id
-                else urls.of(last.document_id)) or _text(
-            (state.get("packageInfo") or {}).get("uri")
-            if isinstance(state.get("packageInfo"), dict) else None)
-        version_rows, first_seen = [], {}
-        for ordinal, entry, at in versions:
-            for contract_id, (amount, currency) in amounts(at).items():
-                first_seen.setdefault(contract_id, entry.published_on)
-                version_rows.append(dict(
-                    contract_id=contract_id, version=ordinal, published_on=entry.published_on,
-                    amount=amount, currency=currency, document_id=entry.document_id))
-        found = extract(state, version=last_ordinal, published_on=last.published_on,
-                        document_id=last.document_id, url=page, first_seen=first_seen)
-        for problem in found.problems:
-            ctx.reject_part(problem.reason, problem.field)
-        if had_prior:  # its facts are stated again, from the newest release's document
-            ctx.retract(f"{competition.SOURCE}:{ocid}", ("procurement_facts",))
-        competition.emit(ctx, state, last.published_on, last.document_id)
-        batch.failed |= found.failed  # a contract whose new state is unreadable keeps its rows
-        # parties are named as of the process's newest release (of several at one time, the
-        # one in the greatest document): an earlier compilation never names them later
-        newest = max(entries, key=lambda e: (e.published_on, e.document_id))
-        for org in found.orgs:
-            batch.orgs[org.org_id, newest.document_id, newest.published_on] = org
-        for row in found.contracts:
-            ctx.emit("contracts", **row)
-            batch.kept.add(row["contract_id"])
-            tally["awards" if "/award:" in row["native_id"] else "contracts"] += 1
-        for table in ("items", "payments"):
-            for row in getattr(found, table):
-                ctx.emit(table, **row)
-        ids = {row["contract_id"] for row in found.contracts}
-        for row in version_rows:
-            if row["contract_id"] in ids:
-                ctx.emit("contract_versions", **row)
-        if not found.contracts and not found.problems:
-            tally["notices"] += 1
-            buyer = _notice(ctx, state, last, page)
-            if buyer:
-                batch.orgs[buyer.org_id, newest.document_id, newest.published_on] = buyer
-        if sum(map(len, ctx.rows.values())) >= FLUSH_ROWS:
+        process.replay(ctx)  # a worker's recorded calls, made here in order (serial: none)
+        batch.add(process)
+        tally.update(process.tally)
+        if not process.rejected and sum(map(len, ctx.rows.values())) >= FLUSH_ROWS:
             batch = _flush(ctx, batch)
     _flush(ctx, batch, final=True)
 
@@ -137,6 +103,164 @@ def _parse(ctx: LoadContext, processes: Processes) -> None:
     ctx.describe(reader.shape or "ocds", detail, contract_bearing=rows > 0, url=url)
 
 
+def _compiled_by_workers(ctx: LoadContext, processes: Processes, pool, url: str | None):
+    """(entries, _Compiled) of every process, in the serial order, compiled by the
+    ingest's workers PART_CHUNK processes at a time: this process reads the document and the
+    warehouse (the releases kept in the archive, the earlier ones' entries), the workers read
+    the releases back from the archive by offset, compile and extract, and send back the
+    calls they recorded."""
+    urls = _DocumentUrls(ctx)
+    current = ctx.document.document_id
+    sent: deque[list] = deque()
+
+    def chunks():
+        chunk: list = []
+        for part in processes.processes():
+            chunk.append(part)
+            if len(chunk) == PART_CHUNK or not processes.new:
+                # the pages of the earlier documents a process holds releases of, asked here
+                pages = {e.document_id: urls.of(e.document_id)
+                         for _, entries, had_prior in chunk if had_prior
+                         for e in entries if e.document_id != current}
+                sent.append(chunk)
+                yield str(ctx.archive.root), current, url, pages, chunk
+                chunk = []
+
+    for compiled in pool.map(compile_chunk, chunks()):
+        for (_, entries, _), done in zip(sent.popleft(), compiled, strict=True):
+            yield entries, done
+
+
+def compile_chunk(archive_root: str, document_id: str, url: str | None,
+                  pages: dict[str, str | None], chunk: list) -> list[_Compiled]:
+    """A worker's job: compile and extract each (ocid, entries, had_prior) of `chunk`, its
+    releases read from the archive by offset; touches no warehouse."""
+    from pathlib import Path
+
+    from survtrack.warehouse.archive import Archive
+
+    from .compiling import ArchiveReleases, compile_process
+
+    releases = ArchiveReleases(Archive(Path(archive_root)))
+    try:
+        out = []
+        for ocid, entries, had_prior in chunk:
+            recorder = _Recorder(document_id)
+            done = _compile_process(
+                recorder, lambda e: compile_process(e, releases.load), ocid, entries,
+                had_prior, lambda d: url if d == document_id else pages.get(d))
+            done.calls = recorder.calls
+            out.append(done)
+        return out
+    finally:
+        releases.close()
+
+
+def _compile_process(out, compile, ocid: str, entries: list, had_prior: bool,
+                     page_of) -> _Compiled:
+    """Compile one process and emit its rows into `out` (the document's context, or a
+    worker's _Recorder); returns what the process adds to the batch and the tally.
+    `page_of(document_id)`: the public URL of a document whose releases it holds."""
+    done = _Compiled()
+    try:
+        versions, state = compile(entries)
+    except Rejected as exc:  # what the warehouse holds of the process stays as it was
+        out.reject_part(exc.reason, exc.field)
+        done.rejected = True
+        return done
+    if had_prior:
+        done.recompiled = ocid
+        done.tally["recompiled"] += 1
+    last_ordinal, last, _ = versions[-1]
+    # the page of the document holding the newest version, whichever document is loading
+    page = page_of(last.document_id) or _text(
+        (state.get("packageInfo") or {}).get("uri")
+        if isinstance(state.get("packageInfo"), dict) else None)
+    version_rows, first_seen = [], {}
+    for ordinal, entry, at in versions:
+        for contract_id, (amount, currency) in amounts(at).items():
+            first_seen.setdefault(contract_id, entry.published_on)
+            version_rows.append(dict(
+                contract_id=contract_id, version=ordinal, published_on=entry.published_on,
+                amount=amount, currency=currency, document_id=entry.document_id))
+    found = extract(state, version=last_ordinal, published_on=last.published_on,
+                    document_id=last.document_id, url=page, first_seen=first_seen)
+    for problem in found.problems:
+        out.reject_part(problem.reason, problem.field)
+    if had_prior:  # its facts are stated again, from the newest release's document
+        out.retract(f"{competition.SOURCE}:{ocid}", ("procurement_facts",))
+    competition.emit(out, state, last.published_on, last.document_id)
+    done.failed |= found.failed  # a contract whose new state is unreadable keeps its rows
+    # parties are named as of the process's newest release (of several at one time, the
+    # one in the greatest document): an earlier compilation never names them later
+    newest = max(entries, key=lambda e: (e.published_on, e.document_id))
+    for org in found.orgs:
+        done.orgs[org.org_id, newest.document_id, newest.published_on] = org
+    for row in found.contracts:
+        out.emit("contracts", **row)
+        done.kept.append(row["contract_id"])
+        done.tally["awards" if "/award:" in row["native_id"] else "contracts"] += 1
+    for table in ("items", "payments"):
+        for row in getattr(found, table):
+            out.emit(table, **row)
+    ids = {row["contract_id"] for row in found.contracts}
+    for row in version_rows:
+        if row["contract_id"] in ids:
+            out.emit("contract_versions", **row)
+    if not found.contracts and not found.problems:
+        done.tally["notices"] += 1
+        buyer = _notice(out, state, last, page)
+        if buyer:
+            done.orgs[buyer.org_id, newest.document_id, newest.published_on] = buyer
+    return done
+
+
+@dataclass
+class _Compiled:
+    """What compiling one process adds to the document's batch and tally; `calls`: the
+    rows, rejects and retractions a worker recorded, made again by the ingest process."""
+
+    rejected: bool = False
+    recompiled: str | None = None
+    kept: list[str] = field(default_factory=list)
+    failed: set[str] = field(default_factory=set)
+    orgs: dict = field(default_factory=dict)
+    tally: Counter = field(default_factory=Counter)
+    calls: list[tuple] | None = None
+
+    def replay(self, ctx: LoadContext) -> None:
+        for call in self.calls or ():
+            if call[0] == "emit":
+                ctx.emit(call[1], **call[2])
+            elif call[0] == "reject_part":
+                ctx.reject_part(call[1], call[2])
+            else:
+                ctx.retract(call[1], call[2])
+
+
+class _Recorder:
+    """A worker's stand-in for the document's context: the calls a process's compilation
+    makes, kept in order for the ingest process to make on the real one."""
+
+    def __init__(self, document_id: str):
+        self.document = _DocumentId(document_id)
+        self.calls: list[tuple] = []
+
+    def emit(self, table: str, **row) -> None:
+        self.calls.append(("emit", table, row))
+
+    def reject_part(self, reason: str, field: str | None = None) -> None:
+        self.calls.append(("reject_part", reason, field))
+
+    def retract(self, subject: str, tables: tuple[str, ...] | None = None) -> None:
+        self.calls.append(("retract", subject, tables))
+
+
+@dataclass(frozen=True)
+class _DocumentId:
+    document_id: str
+
+
 @dataclass
 class _Batch:
     """What the rows buffered since the last flush need at the flush."""
@@ -145,6 +269,13 @@ class _Batch:
     recompiled: list[str] = field(default_factory=list)
     kept: set[str] = field(default_factory=set)
     failed: set[str] = field(default_factory=set)
+
+    def add(self, done: _Compiled) -> None:
+        if done.recompiled:
+            self.recompiled.append(done.recompiled)
+        self.kept.update(done.kept)
+        self.failed |= done.failed
+        self.orgs.update(done.orgs)  # in the order assigned: as if assigned here
 
 
 def _flush(ctx: LoadContext, batch: _Batch, final: bool = False) -> _Batch:

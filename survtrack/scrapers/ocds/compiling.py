@@ -18,6 +18,7 @@ import hashlib
 import json
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -150,40 +151,7 @@ class Processes:
             yield ocid, sorted(merged.values(), key=_merge_order), bool(earlier)
 
     def compile(self, entries: list[Entry]) -> tuple[list[tuple[int, Entry, dict]], dict]:
-        """Merge the releases in order. Returns the versions (ordinal, release, state after
-        it) and the final state. A compiledRelease dated like a release it compiles restates
-        that release and is no version of its own."""
-        if len(entries) == 1:  # a process of one release: compiled = the release itself
-            entry = entries[0]
-            state = compile_one(self._load(entry), codes.merge_rules())
-            if state is not None:
-                return [(1, entry, state)], state
-        merged = CompiledRelease(merge_rules=codes.merge_rules())
-        release_dates = {e.published_on for e in entries if not e.compiled}
-        versions, pending, state, ordinal, changed = [], [], None, 0, False
-        for i, entry in enumerate(entries):
-            release = self._load(entry)
-            # only awards and contracts carry amounts: other releases leave versions as they were
-            changed = changed or entry.compiled or "awards" in release or "contracts" in release
-            try:
-                with warnings.catch_warnings():
-                    # SECOP repeats awards and contracts with one id in a release: merging
-                    # keeps one, as it should; the warning says nothing new
-                    warnings.simplefilter("ignore", DuplicateIdValueWarning)
-                    merged.append(release)
-            except (OCDSMergeError, TypeError, AttributeError) as exc:  # a field changing type
-                raise Rejected(f"{entry.ocid}: release {entry.release_id} cannot be merged:"
-                               f" {type(exc).__name__}: {exc}", "release") from None
-            if not (entry.compiled and entry.published_on in release_dates):
-                ordinal += 1
-                pending.append((ordinal, entry))
-            last = i + 1 == len(entries)
-            if last or entries[i + 1].published_on != entry.published_on:
-                if changed or last or state is None:
-                    state = merged.asdict()  # unflattening is the costly step
-                versions += [(o, e, state) for o, e in pending]
-                pending, changed = [], False
-        return versions, state
+        return compile_process(entries, self._load)
 
     def _load(self, entry: Entry) -> dict:
         if entry.document_id == self.ctx.document.document_id and entry.offset in self._read:
@@ -211,6 +179,63 @@ class Processes:
         for row in rows:
             out.setdefault(row[0], {})[row[1]] = Entry(*row)
         return out
+
+
+def compile_process(entries: list[Entry], load: Callable[[Entry], dict]
+                    ) -> tuple[list[tuple[int, Entry, dict]], dict]:
+    """Merge the releases in order (`load(entry)` reads one). Returns the versions (ordinal,
+    release, state after it) and the final state. A compiledRelease dated like a release it
+    compiles restates that release and is no version of its own."""
+    if len(entries) == 1:  # a process of one release: compiled = the release itself
+        entry = entries[0]
+        state = compile_one(load(entry), codes.merge_rules())
+        if state is not None:
+            return [(1, entry, state)], state
+    merged = CompiledRelease(merge_rules=codes.merge_rules())
+    release_dates = {e.published_on for e in entries if not e.compiled}
+    versions, pending, state, ordinal, changed = [], [], None, 0, False
+    for i, entry in enumerate(entries):
+        release = load(entry)
+        # only awards and contracts carry amounts: other releases leave versions as they were
+        changed = changed or entry.compiled or "awards" in release or "contracts" in release
+        try:
+            with warnings.catch_warnings():
+                # SECOP repeats awards and contracts with one id in a release: merging
+                # keeps one, as it should; the warning says nothing new
+                warnings.simplefilter("ignore", DuplicateIdValueWarning)
+                merged.append(release)
+        except (OCDSMergeError, TypeError, AttributeError) as exc:  # a field changing type
+            raise Rejected(f"{entry.ocid}: release {entry.release_id} cannot be merged:"
+                           f" {type(exc).__name__}: {exc}", "release") from None
+        if not (entry.compiled and entry.published_on in release_dates):
+            ordinal += 1
+            pending.append((ordinal, entry))
+        last = i + 1 == len(entries)
+        if last or entries[i + 1].published_on != entry.published_on:
+            if changed or last or state is None:
+                state = merged.asdict()  # unflattening is the costly step
+            versions += [(o, e, state) for o, e in pending]
+            pending, changed = [], False
+    return versions, state
+
+
+class ArchiveReleases:
+    """Releases read back from the archive's JSON Lines files by offset (a worker's reads:
+    each file opened once)."""
+
+    def __init__(self, archive):
+        self.archive, self.open = archive, {}
+
+    def load(self, entry: Entry) -> dict:
+        fh = self.open.get(entry.blob)
+        if fh is None:
+            fh = self.open[entry.blob] = self.archive.open(entry.blob)
+        fh.seek(entry.offset)
+        return json.loads(fh.readline(), parse_float=Decimal)
+
+    def close(self) -> None:
+        for fh in self.open.values():
+            fh.close()
 
 
 def compile_one(release: dict, rules: dict) -> dict | None:
