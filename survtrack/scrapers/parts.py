@@ -30,6 +30,7 @@ class Parts:
         self.engine, self.workers, self.scheduler = engine, workers, scheduler
         self.min_parts = min_parts
         self._executor = self._submit = None
+        self.handed = 0  # chunks handed to the workers
 
     def map(self, fn: Callable, args: Iterable[tuple]) -> Iterator:
         if self._submit is None:
@@ -40,6 +41,7 @@ class Parts:
         inflight: deque = deque()
         for a in args:
             inflight.append(self._submit(fn, *a))
+            self.handed += 1
             if len(inflight) >= self.workers * pool.IN_FLIGHT:
                 yield inflight.popleft().result()
         while inflight:
