@@ -66,7 +66,7 @@ def generated(tmp_path_factory) -> list[Path]:
     lines[30:30] = ['{"ocid": "ocds-parts0-broken", "date": }', json.dumps(undated)]
     (folder / "1-first.jsonl").write_text("\n".join(lines) + "\n")
     second = [_release(n, "contract", 27) for n in range(0, 40, 3)]
-    second += [_release(2, "award", 21)]
+    second += [_release(2, "award", 21), _release(4, "award", 26) | {"id": 1e16, "tag": [2.5e20]}]
     second += [_release(n, stage, 28) for n in range(100, 110) for stage in ("tender",
                                                                                "contract")]
     (folder / "2-second.jsonl").write_text("\n".join(map(json.dumps, second)) + "\n")

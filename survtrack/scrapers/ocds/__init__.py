@@ -112,6 +112,7 @@ def _compiled_by_workers(ctx: LoadContext, processes: Processes, pool, url: str 
     urls = _DocumentUrls(ctx)
     current = ctx.document.document_id
     sent: deque[list] = deque()
+    processes.compiles_here = False
 
     def chunks():
         chunk: list = []
@@ -170,7 +171,7 @@ def _compile_process(out, compile, ocid: str, entries: list, had_prior: bool,
         return done
     if had_prior:
         done.recompiled = ocid
-        done.tally["recompiled"] += 1
+        done.tally["recompiled"] = 1
     last_ordinal, last, _ = versions[-1]
     # the page of the document holding the newest version, whichever document is loading
     page = page_of(last.document_id) or _text(
@@ -199,7 +200,8 @@ def _compile_process(out, compile, ocid: str, entries: list, had_prior: bool,
     for row in found.contracts:
         out.emit("contracts", **row)
         done.kept.append(row["contract_id"])
-        done.tally["awards" if "/award:" in row["native_id"] else "contracts"] += 1
+        kind = "awards" if "/award:" in row["native_id"] else "contracts"
+        done.tally[kind] = done.tally.get(kind, 0) + 1
     for table in ("items", "payments"):
         for row in getattr(found, table):
             out.emit(table, **row)
@@ -208,14 +210,14 @@ def _compile_process(out, compile, ocid: str, entries: list, had_prior: bool,
         if row["contract_id"] in ids:
             out.emit("contract_versions", **row)
     if not found.contracts and not found.problems:
-        done.tally["notices"] += 1
+        done.tally["notices"] = 1
         buyer = _notice(out, state, last, page)
         if buyer:
             done.orgs[buyer.org_id, newest.document_id, newest.published_on] = buyer
     return done
 
 
-@dataclass
+@dataclass(slots=True)  # pickled as its values alone: one per process comes back from a worker
 class _Compiled:
     """What compiling one process adds to the document's batch and tally; `calls`: the
     rows, rejects and retractions a worker recorded, made again by the ingest process."""
@@ -225,7 +227,7 @@ class _Compiled:
     kept: list[str] = field(default_factory=list)
     failed: set[str] = field(default_factory=set)
     orgs: dict = field(default_factory=dict)
-    tally: Counter = field(default_factory=Counter)
+    tally: dict[str, int] = field(default_factory=dict)
     calls: list[tuple] | None = None
 
     def replay(self, ctx: LoadContext) -> None:
