@@ -13,14 +13,20 @@ the path that skips ocdsmerge. `--jsonl`: the releases as JSON Lines instead of 
 `--files`: each release a file of its own (small documents, loaded many to a transaction).
 `--package FILE`: ingest a file generated before (with `--keep`) instead of a new one;
 `--sample S --sample-log LOG`: VmRSS and VmHWM every S seconds (a 650 k-release run is long).
+`--workers N`: the same file ingested serially (--workers 1) and by N workers (the processes
+compiled by the ingest's pool, docs/ocds.md), each in a fresh process, printed side by side:
+wall and CPU (this process's and its workers', which the pool's end waits for), releases per
+second and per CPU second, the ratio to orjson, peak RSS (the ingest process's, the largest
+worker's).
 
-    uv run python bench/bench_ocds_ingest.py --releases 200000 [--single] [--jsonl]
+    uv run python bench/bench_ocds_ingest.py --releases 200000 [--single] [--jsonl] [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import subprocess
@@ -221,7 +227,13 @@ def main() -> None:
     parser.add_argument("--sample", type=float, default=0,
                         help="seconds between memory samples (0: none)")
     parser.add_argument("--sample-log", type=Path, help="where samples go (default stdout)")
+    parser.add_argument("--workers", type=int,
+                        help="serial vs this many workers, side by side, each in a fresh process")
+    parser.add_argument("--measure", type=int, help=argparse.SUPPRESS)  # one side, as JSON
     args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.package, args.measure)))
+        return
     if args.no_fast_path:
         from survtrack.scrapers.ocds import compiling
 
@@ -245,6 +257,13 @@ def main() -> None:
             else package.stat().st_size)
     print(f"{size / 1e6:,.1f} MB")
 
+    if args.workers:
+        side_by_side(package, n, size, args.workers, args.jsonl)
+        if not args.keep:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+        return
     source = scrapers.get("ocds")
     parse_seconds = 0.0
     parse = source.parse
@@ -290,6 +309,61 @@ def main() -> None:
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def measure(package: Path, workers: int) -> dict:
+    """One ingest of `package` into a fresh warehouse with `workers`: its figures."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-ocds-measure-"))
+    try:
+        with Warehouse(folder / "bench.duckdb") as wh:
+            t, cpu = time.perf_counter(), time.process_time()
+            counts = ingest(wh, scrapers.get("ocds"), [package], workers=workers)
+            wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+            contracts, versions = wh.count("contracts"), wh.count("contract_versions")
+    finally:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"counts": dict(counts), "wall": wall, "cpu": cpu,
+            "workers_cpu": children.ru_utime + children.ru_stime,
+            "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "worker_peak": children.ru_maxrss / 1024, "contracts": contracts,
+            "versions": versions}
+
+
+def side_by_side(package: Path, n: int, size: int, workers: int, jsonl: bool) -> None:
+    """Serial and `workers` ingests of the same file, each in a fresh process."""
+    runs = {}
+    for w in (1, workers):
+        out = subprocess.run([sys.executable, __file__, "--package", str(package),
+                              "--releases", str(n), "--measure", str(w)],
+                             check=True, capture_output=True, text=True).stdout
+        runs[w] = json.loads(out.strip().splitlines()[-1])
+    fast, _ = bare_orjson(package)
+    print(f"orjson.loads over the same lines: {fast:.3f} s CPU ({n / fast:,.0f} releases per CPU"
+          " second)")
+    print(f"{'':34s} {'serial':>14s} {f'{workers} workers':>14s}")
+    serial, pooled = runs[1], runs[workers]
+    assert (serial["contracts"], serial["versions"]) == (pooled["contracts"], pooled["versions"])
+    rows = [("outcome", lambda r: str(r["counts"])),
+            ("contracts, versions", lambda r: f"{r['contracts']:,}, {r['versions']:,}"),
+            ("wall s", lambda r: f"{r['wall']:.1f}"),
+            ("releases per second (wall)", lambda r: f"{n / r['wall']:,.0f}"),
+            ("CPU s (ingest process + workers)",
+             lambda r: f"{r['cpu']:.1f} + {r['workers_cpu']:.1f}"),
+            ("releases per CPU second", lambda r: f"{n / (r['cpu'] + r['workers_cpu']):,.0f}"),
+            ("ratio to orjson (CPU)", lambda r: f"{(r['cpu'] + r['workers_cpu']) / fast:.1f}x"),
+            ("ratio to orjson (wall)", lambda r: f"{r['wall'] / fast:.1f}x"),
+            ("peak RSS MiB (ingest, worker)",
+             lambda r: f"{r['peak']:,.0f}, {r['worker_peak']:,.0f}")]
+    for label, cell in rows:
+        print(f"{label:34s} {cell(serial):>14s} {cell(pooled):>14s}")
+    print(f"{size / 1e6:,.1f} MB, {n:,} releases;"
+          f" load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    ratio(f"OCDS ingest wall, {workers} workers", pooled["wall"], "serial (wall)", serial["wall"])
+    ratio(f"OCDS ingest CPU, {workers} workers", pooled["cpu"] + pooled["workers_cpu"],
+          "serial (CPU)", serial["cpu"] + serial["workers_cpu"])
 
 
 def baselines(package: Path, n: int, cpu: float, peak: float, jsonl: bool) -> None:
