@@ -5,7 +5,7 @@ Input: every real OCDS document of ../shared/data (ocds/, outside/ocds/, surveil
 and two JSON Lines documents written at test time, loaded one after the other: processes of
 several releases spread across the first file and continued in the second (so releases the
 warehouse holds are compiled in), a malformed line, an undated release and a junk amount.
-The threshold of processes per document is the ingest's `part_min` parameter, kept low here
+The threshold of releases per document is the ingest's `part_min` parameter, kept low here
 (every real document holds one process).
 """
 
@@ -118,7 +118,7 @@ def test_processes_compiled_by_workers_equal_serial(serial, generated, real, tmp
     real_map = Parts.map
     monkeypatch.setattr(Parts, "map", lambda self, fn, args: real_map(
         self, fn, (handed.append(a[1]) or a for a in args)))
-    # part_min=1: every document goes to the workers (each real one holds one process)
+    # part_min=1: every document goes to the workers (some real ones hold one release)
     assert _ingested(tmp_path, inputs, workers=2, engine=engine, part_min=1) == serial[name]
     loaded = [row for row in serial[name][1]["documents"] if "processes" in str(row)]
     assert len(set(handed)) == len(loaded)
@@ -128,7 +128,7 @@ def test_a_big_document_s_processes_go_to_the_workers_and_load_again_as_a_no_op(
         generated, tmp_path):
     """Warehouse.load (a document over SMALL_DOCUMENT, committed batch by batch) with the
     workers: the chunks are really handed out, the rows are the serial load's, and loading
-    the same bytes again changes nothing; a document of fewer processes than `min_parts`
+    the same bytes again changes nothing; a document of fewer releases than `min_parts`
     hands out none."""
     source = scrapers.get("ocds")
 

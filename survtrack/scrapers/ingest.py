@@ -112,7 +112,7 @@ def ingest(wh: Warehouse, source: Source, paths: list[Path], *, force: bool = Fa
     STAGING folder) instead of sending them back as Arrow tables (default: with Dask only,
     docs/scale.md).
     `part_min`: a source loading its documents one after another (OCDS) hands the parts of a
-    document of at least this many (its processes) to the workers (default parts.PART_MIN).
+    document of at least this many (OCDS: releases) to the workers (default parts.PART_MIN).
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}: one of {', '.join(ENGINES)}")
@@ -170,7 +170,10 @@ def ingest(wh: Warehouse, source: Source, paths: list[Path], *, force: bool = Fa
                                workers or default_workers(), engine, scheduler,
                                (staging or wh.archive.root / STAGING) if to_files else None)
             if not parallel:
-                _serial(wh, source, found, run_id, force, report, problem, parts)
+                # the writer's DuckDB in the cores the workers leave, as run_staged's
+                with wh.threads(None if parts is None else writer_threads(parts.workers,
+                                                                          scheduler)):
+                    _serial(wh, source, found, run_id, force, report, problem, parts)
         files.record()
         status = "finished"
     finally:

@@ -177,7 +177,8 @@ Parser = Callable[[LoadContext], None]
 
 class PartPool(Protocol):
     """Workers for the parts of one big document (scrapers/parts.py): worth it for a
-    document of at least `min_parts` parts."""
+    document of at least `min_parts` parts (the parser says what it counts: OCDS, the
+    releases it compiles)."""
 
     min_parts: int
 

@@ -22,7 +22,7 @@ from .reader import Broken, Reader
 SOURCE_NAME = "ocds"
 FLUSH_ROWS = 20_000  # buffered rows handed to the warehouse at once (~1.5 KB each in Python)
 # Processes a worker compiles at a time, when the ingest hands a document's processes to its
-# workers (a document of at least the ingest's `part_min` processes, docs/ocds.md)
+# workers (a document of at least the ingest's `part_min` releases, docs/ocds.md)
 PART_CHUNK = 1_000
 
 
@@ -73,7 +73,7 @@ def _parse(ctx: LoadContext, processes: Processes) -> None:
     tally: Counter = Counter(contracts=0, awards=0, notices=0, processes=0, recompiled=0)
     batch = _Batch()
     pool = getattr(ctx, "pool", None) if ctx.archive is not None else None
-    if pool is not None and len(processes.new) >= pool.min_parts:
+    if pool is not None and processes.releases >= pool.min_parts:
         done = _compiled_by_workers(ctx, processes, pool, url)
     else:
         urls = _DocumentUrls(ctx)

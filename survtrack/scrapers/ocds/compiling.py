@@ -60,6 +60,7 @@ class Processes:
         # a package of 650 k releases indexes them in tens of MB. Entries are read back, one
         # process at a time, when it is compiled.
         self.new: dict[str, int | list[int]] = {}
+        self.releases = 0  # added (the compiledReleases of records among them)
         self._spool = tempfile.TemporaryFile()  # this document's releases, one per line
         self._blob: str | None = None
         self._read: dict[int, dict] = {}  # the current process's releases, read once
@@ -90,6 +91,7 @@ class Processes:
         offset = self._spool.tell()
         self._spool.write(data.encode() + b"\n")
         key = ~offset if compiled else offset
+        self.releases += 1
         known = self.new.get(ocid)
         if known is None:
             self.new[ocid] = key
