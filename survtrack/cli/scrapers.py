@@ -54,7 +54,8 @@ def ingest(
     Only regular files are read. Inside a folder, a link leading outside that folder is named
     and not read unless --follow-links. Documents are parsed by --workers processes (or a Dask
     cluster's workers, which stage their rows as Parquet partitions) and written by this one,
-    in batches; the result is the same either way. A file whose documents all loaded is
+    in batches; OCDS documents load one after another, a big one's processes compiled by the
+    workers. The result is the same either way. A file whose documents all loaded is
     remembered with its size and modification time, and a later run skips it unread while
     both stay the same (--recheck reads it again). With --output DIR the tables are left as
     Parquet files in DIR instead (docs/scale.md).

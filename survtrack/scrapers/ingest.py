@@ -2,7 +2,8 @@
 
 Serial: documents are archived and parsed here, small ones loaded many to a transaction
 (parsed each alone, or, for a source reading what earlier documents wrote, one after another
-inside the transaction).
+inside the transaction). Such a source's parser may still hand the parts of a big document
+to the workers (scrapers/parts.py: OCDS compiles its processes there).
 Parallel (`workers` > 1, or `engine="dask"`): worker processes get file paths (or zip members,
 which are read and archived here under files.py's caps), archive and parse them, and make a
 chunk's rows into Arrow tables (warehouse/partitions.py). The local pool's workers send the
