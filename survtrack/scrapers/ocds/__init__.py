@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from survtrack.warehouse.protocol import RETRACT_FROM, LoadContext, Rejected
+from survtrack.warehouse.protocol import RETRACT_FROM, LoadContext, Rejected, RowBuffer
 
 from . import competition
 from .compiling import Processes
@@ -86,7 +86,7 @@ def _parse(ctx: LoadContext, processes: Processes) -> None:
         tally["processes"] += 1
         for row in processes.index_rows(entries):
             ctx.emit("ocds_releases", **row)
-        process.replay(ctx)  # a worker's recorded calls, made here in order (serial: none)
+        process.replay(ctx)  # what a worker recorded, made here in order (serial: nothing)
         batch.add(process)
         tally.update(process.tally)
         if not process.rejected and sum(map(len, ctx.rows.values())) >= FLUSH_ROWS:
@@ -107,8 +107,8 @@ def _compiled_by_workers(ctx: LoadContext, processes: Processes, pool, url: str 
     """(entries, _Compiled) of every process, in the serial order, compiled by the
     ingest's workers PART_CHUNK processes at a time: this process reads the document and the
     warehouse (the releases kept in the archive, the earlier ones' entries), the workers read
-    the releases back from the archive by offset, compile and extract, and send back the
-    calls they recorded."""
+    the releases back from the archive by offset, compile and extract, and send back what
+    they recorded."""
     urls = _DocumentUrls(ctx)
     current = ctx.document.document_id
     sent: deque[list] = deque()
@@ -146,11 +146,13 @@ def compile_chunk(archive_root: str, document_id: str, url: str | None,
     try:
         out = []
         for ocid, entries, had_prior in chunk:
-            recorder = _Recorder(document_id)
+            recorder = RowBuffer(_DocumentId(document_id))
             done = _compile_process(
                 recorder, lambda e: compile_process(e, releases.load), ocid, entries,
                 had_prior, lambda d: url if d == document_id else pages.get(d))
-            done.calls = recorder.calls
+            done.recorded = (dict(recorder.rows),
+                             [(r.reason, r.field) for r in recorder.part_rejects],
+                             recorder.retracted)
             out.append(done)
         return out
     finally:
@@ -160,7 +162,7 @@ def compile_chunk(archive_root: str, document_id: str, url: str | None,
 def _compile_process(out, compile, ocid: str, entries: list, had_prior: bool,
                      page_of) -> _Compiled:
     """Compile one process and emit its rows into `out` (the document's context, or a
-    worker's _Recorder); returns what the process adds to the batch and the tally.
+    worker's RowBuffer); returns what the process adds to the batch and the tally.
     `page_of(document_id)`: the public URL of a document whose releases it holds."""
     done = _Compiled()
     try:
@@ -219,8 +221,8 @@ def _compile_process(out, compile, ocid: str, entries: list, had_prior: bool,
 
 @dataclass(slots=True)  # pickled as its values alone: one per process comes back from a worker
 class _Compiled:
-    """What compiling one process adds to the document's batch and tally; `calls`: the
-    rows, rejects and retractions a worker recorded, made again by the ingest process."""
+    """What compiling one process adds to the document's batch and tally; `recorded`: the
+    rows (by table, as emitted), rejects and retractions a worker's compilation made."""
 
     rejected: bool = False
     recompiled: str | None = None
@@ -228,34 +230,21 @@ class _Compiled:
     failed: set[str] = field(default_factory=set)
     orgs: dict = field(default_factory=dict)
     tally: dict[str, int] = field(default_factory=dict)
-    calls: list[tuple] | None = None
+    recorded: tuple[dict, list, list] | None = None
 
     def replay(self, ctx: LoadContext) -> None:
-        for call in self.calls or ():
-            if call[0] == "emit":
-                ctx.emit(call[1], **call[2])
-            elif call[0] == "reject_part":
-                ctx.reject_part(call[1], call[2])
-            else:
-                ctx.retract(call[1], call[2])
-
-
-class _Recorder:
-    """A worker's stand-in for the document's context: the calls a process's compilation
-    makes, kept in order for the ingest process to make on the real one."""
-
-    def __init__(self, document_id: str):
-        self.document = _DocumentId(document_id)
-        self.calls: list[tuple] = []
-
-    def emit(self, table: str, **row) -> None:
-        self.calls.append(("emit", table, row))
-
-    def reject_part(self, reason: str, field: str | None = None) -> None:
-        self.calls.append(("reject_part", reason, field))
-
-    def retract(self, subject: str, tables: tuple[str, ...] | None = None) -> None:
-        self.calls.append(("retract", subject, tables))
+        """Made on the document's context as the serial path makes them: each table's rows
+        in their order (checked by the worker's RowBuffer.emit), the rejects, the
+        retractions (which the store applies before the rows whatever their order)."""
+        if self.recorded is None:
+            return
+        rows, rejects, retracted = self.recorded
+        for table, emitted in rows.items():
+            ctx.rows.setdefault(table, []).extend(emitted)
+        for reason, field_name in rejects:
+            ctx.reject_part(reason, field_name)
+        for subject, tables in retracted:
+            ctx.retract(subject, tables)
 
 
 @dataclass(frozen=True)
