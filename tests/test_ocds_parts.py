@@ -150,3 +150,30 @@ def test_a_big_document_s_processes_go_to_the_workers_and_load_again_as_a_no_op(
     assert load_both(tmp_path / "few", few) == load_both(tmp_path / "serial2", None)
     assert few.handed == 0
 
+
+
+def test_a_document_of_several_chunks_equals_serial(tmp_path):
+    """2,500 processes: three chunks of PART_CHUNK (the last one short) handed out, taken back
+    in order, the rows the serial load's."""
+    from survtrack.scrapers.ocds import PART_CHUNK
+
+    processes = 2 * PART_CHUNK + PART_CHUNK // 2
+    path = tmp_path / "many.jsonl"
+    path.write_text("".join(json.dumps(_release(n, "contract", 1 + n % 28)) + "\n"
+                            for n in range(processes)))
+    source = scrapers.get("ocds")
+
+    def load(folder: Path, parts: Parts | None) -> dict:
+        with Warehouse(folder / "w.duckdb") as wh:
+            doc = archive_file(path, wh.archive, "ocds")
+            assert wh.load(doc, source.parse, pool=parts).status == "loaded"
+            return table_contents(wh, WHEN)
+
+    parts = Parts("local", 2, None, min_parts=1)
+    try:
+        loaded = load(tmp_path / "pool", parts)
+        assert parts.handed == 3
+    finally:
+        parts.close()
+    assert loaded == load(tmp_path / "serial", None)
+    assert len(loaded["contracts"]) == processes

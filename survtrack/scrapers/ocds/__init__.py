@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from itertools import islice
 
 from survtrack.warehouse.protocol import RETRACT_FROM, LoadContext, Rejected, RowBuffer
 
@@ -72,7 +73,7 @@ def _parse(ctx: LoadContext, processes: Processes) -> None:
     url = _text(reader.meta.get("uri"))
     tally: Counter = Counter(contracts=0, awards=0, notices=0, processes=0, recompiled=0)
     batch = _Batch()
-    pool = getattr(ctx, "pool", None) if ctx.archive is not None else None
+    pool = ctx.pool if ctx.archive is not None else None
     if pool is not None and processes.releases >= pool.min_parts:
         done = _compiled_by_workers(ctx, processes, pool, url)
     else:
@@ -115,17 +116,14 @@ def _compiled_by_workers(ctx: LoadContext, processes: Processes, pool, url: str 
     processes.compiles_here = False
 
     def chunks():
-        chunk: list = []
-        for part in processes.processes():
-            chunk.append(part)
-            if len(chunk) == PART_CHUNK or not processes.new:
-                # the pages of the earlier documents a process holds releases of, asked here
-                pages = {e.document_id: urls.of(e.document_id)
-                         for _, entries, had_prior in chunk if had_prior
-                         for e in entries if e.document_id != current}
-                sent.append(chunk)
-                yield str(ctx.archive.root), current, url, pages, chunk
-                chunk = []
+        parts = processes.processes()
+        while chunk := list(islice(parts, PART_CHUNK)):
+            # the pages of the earlier documents a process holds releases of, asked here
+            pages = {e.document_id: urls.of(e.document_id)
+                     for _, entries, had_prior in chunk if had_prior
+                     for e in entries if e.document_id != current}
+            sent.append(chunk)
+            yield str(ctx.archive.root), current, url, pages, chunk
 
     for compiled in pool.map(compile_chunk, chunks()):
         for (_, entries, _), done in zip(sent.popleft(), compiled, strict=True):
